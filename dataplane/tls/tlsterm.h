@@ -1,0 +1,81 @@
+/* TLS termination with OpenSSL over memory BIOs.
+ *
+ * The I/O backend owns the bytes on the wire; this stage only transforms
+ * them. Ciphertext that arrived goes in with tlsterm_feed(); plaintext comes
+ * out of tlsterm_read(); plaintext to send goes in with tlsterm_write();
+ * ciphertext to put on the wire comes out of tlsterm_pending_out() /
+ * tlsterm_consume_out(). The same code therefore serves the kernel-socket and
+ * the DPDK backends.
+ *
+ * A struct tlsterm belongs to one connection and so to one lcore. The
+ * struct tlsterm_ctx (certificate, key, settings) is shared read-only by all
+ * lcores and refcounted atomically (it crosses lcores on reload). */
+#ifndef PARLEY_TLSTERM_H
+#define PARLEY_TLSTERM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct tlsterm_ctx;
+struct tlsterm;
+
+struct tlsterm_settings {
+	const char *cert_file;	/* PEM chain */
+	const char *key_file;	/* PEM private key */
+	const char *ciphers;	/* TLS 1.2 cipher list; NULL = modern default */
+	const char *ciphersuites; /* TLS 1.3 suites; NULL = OpenSSL default */
+	uint32_t session_cache;	/* server-side session cache entries; 0 = off */
+	uint32_t session_timeout_s;
+	bool tickets;		/* stateless session tickets (resumption) */
+};
+
+/* Boot or control thread. NULL on error with a message naming the file that
+ * failed in <errbuf>. Refcount starts at 1. */
+struct tlsterm_ctx *tlsterm_ctx_create(const struct tlsterm_settings *s, char *errbuf,
+				       size_t errlen);
+void tlsterm_ctx_get(struct tlsterm_ctx *c);
+void tlsterm_ctx_put(struct tlsterm_ctx *c);	/* accepts NULL */
+
+/* A server-side session (accept state). Holds a reference to <ctx>. NULL on
+ * allocation failure. Owning lcore only from here on. */
+struct tlsterm *tlsterm_new(struct tlsterm_ctx *ctx);
+void tlsterm_free(struct tlsterm *t);	/* accepts NULL */
+
+/* Takes <len> bytes of ciphertext from the wire. 0 or -ENOMEM. */
+int tlsterm_feed(struct tlsterm *t, const void *buf, size_t len);
+
+/* Drives the handshake and decrypts. Returns > 0 plaintext bytes, 0 when no
+ * plaintext is available yet (handshake in progress or a partial record),
+ * -ECONNRESET when the peer sent close_notify, -EPROTO on a TLS error (the
+ * handshake failed or a record was bad: the connection must be closed after
+ * sending what tlsterm_pending_out() holds, which may be an alert). */
+ssize_t tlsterm_read(struct tlsterm *t, void *buf, size_t len);
+
+/* Encrypts <len> bytes of plaintext. Returns <len>, or -EAGAIN before the
+ * handshake is complete, or -EPROTO. Records queue up in the output until
+ * taken with tlsterm_pending_out(). */
+ssize_t tlsterm_write(struct tlsterm *t, const void *buf, size_t len);
+
+/* Ciphertext waiting to go on the wire: a pointer to the contiguous bytes at
+ * the head of the output and their count (0 when none). Stays valid until
+ * the next call on <t>. */
+size_t tlsterm_pending_out(struct tlsterm *t, const void **p);
+/* Marks <n> bytes of the pending output as sent. */
+void tlsterm_consume_out(struct tlsterm *t, size_t n);
+
+/* Queues a close_notify alert. */
+void tlsterm_shutdown(struct tlsterm *t);
+
+bool tlsterm_handshake_done(const struct tlsterm *t);
+bool tlsterm_session_reused(const struct tlsterm *t);
+/* Short description of the negotiated protocol and cipher, for debug logs. */
+const char *tlsterm_describe(const struct tlsterm *t, char *buf, size_t len);
+
+/* Releases OpenSSL's read/write buffers while the connection is idle
+ * (SSL_MODE_RELEASE_BUFFERS does that between records; this also frees the
+ * memory BIOs' spare capacity). Cheap; call when the connection goes idle. */
+void tlsterm_trim(struct tlsterm *t);
+
+#endif
