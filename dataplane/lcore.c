@@ -1,1 +1,230 @@
-/* placeholder: being written */
+/* The engine: one event loop per lcore, and what boot code needs to create,
+ * reload and drain it.
+ *
+ * Each lcore owns a listener (SO_REUSEPORT: the kernel spreads connections),
+ * its connections and its counters. Reload hands each lcore a new TLS context
+ * or user table through an atomic slot it polls once per loop turn; the lcore
+ * swaps its own reference, so no lcore ever sees an object freed under it. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "control/log.h"
+#include "dataplane/lcore.h"
+#include "dataplane/sip/ratelimit.h"
+#include "dataplane/tls/tlsterm.h"
+#include "storage/htdigest.h"
+
+const char *const ctr_names[CTR__COUNT] = {
+	[CTR_CONN_ACCEPTED] = "conn_accepted",
+	[CTR_CONN_CLOSED] = "conn_closed",
+	[CTR_CONN_REFUSED_LIMIT] = "conn_refused_limit",
+	[CTR_TLS_HANDSHAKES] = "tls_handshakes",
+	[CTR_TLS_RESUMED] = "tls_resumed",
+	[CTR_TLS_FAILURES] = "tls_failures",
+	[CTR_BYTES_IN] = "bytes_in",
+	[CTR_BYTES_OUT] = "bytes_out",
+	[CTR_SIP_REQUESTS] = "sip_requests",
+	[CTR_SIP_RESPONSES_OUT] = "sip_responses_out",
+	[CTR_SIP_RESPONSES_IN] = "sip_responses_in",
+	[CTR_SIP_KEEPALIVES] = "sip_keepalives",
+	[CTR_SIP_400] = "sip_400",
+	[CTR_REGISTER_OK] = "register_ok",
+	[CTR_REGISTER_CHALLENGED] = "register_challenged",
+	[CTR_REGISTER_DENIED] = "register_denied",
+	[CTR_REGISTER_RATELIMITED] = "register_ratelimited",
+	[CTR_DROP_OUTQ] = "drop_outq",
+	[CTR_DROP_TOO_BIG] = "drop_too_big",
+	[CTR_DROP_FRAMING] = "drop_framing",
+	[CTR_DROP_IDLE] = "drop_idle",
+	[CTR_DROP_HANDSHAKE_TIMEOUT] = "drop_handshake_timeout",
+	[CTR_DROP_IDENTITY] = "drop_identity",
+	[CTR_DIALOGS_OPEN] = "dialogs_open",
+	[CTR_DIALOGS_EXPIRED] = "dialogs_expired",
+};
+
+static void
+clock_refresh(struct lcore_ctx *lc)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	lc->now_s = ts.tv_sec;
+	clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+	lc->now_real_ms = (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct engine *
+engine_create(const struct engine_conf *conf, struct tlsterm_ctx *tls, struct htdigest *users,
+	      char *err, size_t errlen)
+{
+	struct engine *e;
+	uint32_t i;
+
+	e = calloc(1, sizeof(*e) + conf->nlcores * sizeof(e->lcores[0]));
+	if (e == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	e->conf = *conf;
+	if (digest_key_init(e->nonce_key) != 0) {
+		snprintf(err, errlen, "no randomness for the nonce key");
+		goto out_free;
+	}
+	e->rl_addr = ratelimit_create(65536, conf->fail_max, conf->fail_window_s);
+	e->rl_user = ratelimit_create(65536, conf->fail_max, conf->fail_window_s);
+	if (e->rl_addr == NULL || e->rl_user == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto out_free;
+	}
+	for (i = 0; i < conf->nlcores; i++) {
+		struct lcore_ctx *lc = aligned_alloc(64, (sizeof(*lc) + 63) & ~(size_t)63);
+
+		if (lc == NULL) {
+			snprintf(err, errlen, "out of memory");
+			goto out_free;
+		}
+		memset(lc, 0, sizeof(*lc));
+		lc->e = e;
+		lc->idx = i;
+		lc->epfd = -1;
+		lc->listen_fd = -1;
+		tlsterm_ctx_get(tls);
+		lc->tls = tls;
+		htdigest_get(users);
+		lc->users = users;
+		clock_refresh(lc);
+		e->lcores[i] = lc;
+		if (io_lcore_init(lc, err, errlen) != 0)
+			goto out_free;
+	}
+	return e;
+
+out_free:
+	engine_destroy(e);
+	return NULL;
+}
+
+void
+engine_destroy(struct engine *e)
+{
+	if (e == NULL)
+		return;
+	for (uint32_t i = 0; i < e->conf.nlcores; i++) {
+		struct lcore_ctx *lc = e->lcores[i];
+
+		if (lc == NULL)
+			continue;
+		io_lcore_fini(lc);
+		tlsterm_ctx_put(lc->tls);
+		htdigest_put(lc->users);
+		tlsterm_ctx_put(atomic_exchange(&lc->remote.tls, NULL));
+		htdigest_put(atomic_exchange(&lc->remote.users, NULL));
+		free(lc);
+	}
+	ratelimit_destroy(e->rl_addr);
+	ratelimit_destroy(e->rl_user);
+	free(e);
+}
+
+void
+engine_reload(struct engine *e, struct tlsterm_ctx *tls, struct htdigest *users)
+{
+	for (uint32_t i = 0; i < e->conf.nlcores; i++) {
+		struct lcore_ctx *lc = e->lcores[i];
+
+		if (tls != NULL) {
+			tlsterm_ctx_get(tls);
+			/* An lcore that has not yet taken the previous one drops it here. */
+			tlsterm_ctx_put(atomic_exchange(&lc->remote.tls, tls));
+		}
+		if (users != NULL) {
+			htdigest_get(users);
+			htdigest_put(atomic_exchange(&lc->remote.users, users));
+		}
+	}
+}
+
+void
+engine_drain(struct engine *e)
+{
+	atomic_store(&e->drain, true);
+}
+
+uint64_t
+engine_counter(const struct engine *e, unsigned int id)
+{
+	uint64_t sum = 0;
+
+	if (id >= CTR__COUNT)
+		return 0;
+	for (uint32_t i = 0; i < e->conf.nlcores; i++)
+		sum += atomic_load_explicit(&e->lcores[i]->ctr[id], memory_order_relaxed);
+	return sum;
+}
+
+uint32_t
+engine_nlcores(const struct engine *e)
+{
+	return e->conf.nlcores;
+}
+
+static void
+take_reload(struct lcore_ctx *lc)
+{
+	struct tlsterm_ctx *t = atomic_exchange(&lc->remote.tls, NULL);
+	struct htdigest *u = atomic_exchange(&lc->remote.users, NULL);
+
+	if (t != NULL) {
+		tlsterm_ctx_put(lc->tls);
+		lc->tls = t;
+	}
+	if (u != NULL) {
+		htdigest_put(lc->users);
+		lc->users = u;
+	}
+}
+
+static void
+start_drain(struct lcore_ctx *lc)
+{
+	struct conn *c;
+
+	lc->draining = true;
+	lc->drain_deadline_s = lc->now_s + lc->e->conf.drain_timeout_s;
+	io_listen_close(lc);
+	/* Everything received was handled synchronously; what is in flight is
+	 * output. Each connection flushes it, sends close_notify and closes. */
+	for (c = lc->conns; c != NULL; c = c->next)
+		conn_close(c, true);
+}
+
+int
+engine_lcore_run(struct engine *e, uint32_t idx)
+{
+	struct lcore_ctx *lc = e->lcores[idx];
+
+	LOG(INFO, LCORE, "lcore %u: serving", idx);
+	for (;;) {
+		clock_refresh(lc);
+		if (!lc->draining && atomic_load_explicit(&e->drain, memory_order_relaxed))
+			start_drain(lc);
+		if (lc->draining && (lc->nconns == 0 || lc->now_s >= lc->drain_deadline_s))
+			break;
+		take_reload(lc);
+		io_poll(lc, lc->draining ? 20 : 100);
+		if (lc->now_s >= lc->next_sweep_s) {
+			conn_sweep(lc);
+			lc->next_sweep_s = lc->now_s + 1;
+		}
+		conn_reap(lc);
+	}
+	/* Past the drain deadline: whatever did not flush is closed now. */
+	for (struct conn *c = lc->conns; c != NULL; c = c->next)
+		conn_close(c, false);
+	conn_reap(lc);
+	LOG(INFO, LCORE, "lcore %u: drained", idx);
+	return 0;
+}

@@ -1,0 +1,225 @@
+/* Per-lcore state and the connection object, shared by the data-plane stages
+ * (io/, sipconn.c, registrar.c, dialog.c). Not for router/ or control/:
+ * they see engine.h only.
+ *
+ * Ownership: a struct lcore_ctx belongs to its lcore. Other threads touch
+ * only `remote` (atomics) and the counters (relaxed reads). A struct conn
+ * belongs to the lcore that accepted it, for its whole life. */
+#ifndef PARLEY_LCORE_H
+#define PARLEY_LCORE_H
+
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <netinet/in.h>
+
+#include "dataplane/engine.h"
+#include "dataplane/sip/digest.h"
+
+struct tlsterm;
+struct tlsterm_ctx;
+struct htdigest;
+struct ratelimit;
+struct dialog;
+
+enum ctr_id {
+	CTR_CONN_ACCEPTED,
+	CTR_CONN_CLOSED,
+	CTR_CONN_REFUSED_LIMIT,		/* over max_conns */
+	CTR_TLS_HANDSHAKES,
+	CTR_TLS_RESUMED,
+	CTR_TLS_FAILURES,
+	CTR_BYTES_IN,
+	CTR_BYTES_OUT,
+	CTR_SIP_REQUESTS,
+	CTR_SIP_RESPONSES_OUT,
+	CTR_SIP_RESPONSES_IN,
+	CTR_SIP_KEEPALIVES,
+	CTR_SIP_400,
+	CTR_REGISTER_OK,
+	CTR_REGISTER_CHALLENGED,
+	CTR_REGISTER_DENIED,
+	CTR_REGISTER_RATELIMITED,
+	CTR_DROP_OUTQ,			/* slow reader past outq_max */
+	CTR_DROP_TOO_BIG,		/* SIP message over max_message */
+	CTR_DROP_FRAMING,		/* framing lost */
+	CTR_DROP_IDLE,
+	CTR_DROP_HANDSHAKE_TIMEOUT,
+	CTR_DROP_IDENTITY,		/* From mismatch after login */
+	CTR_DIALOGS_OPEN,
+	CTR_DIALOGS_EXPIRED,
+	CTR__COUNT,
+};
+
+/* Names for the control socket and logs, indexed by enum ctr_id. */
+extern const char *const ctr_names[CTR__COUNT];
+
+enum conn_state {
+	CONN_HANDSHAKE,		/* TCP up, TLS not yet */
+	CONN_OPEN,
+	CONN_CLOSING,		/* flush what is queued, then close */
+	CONN_DEAD,		/* freed at the end of the loop turn */
+};
+
+#define CONN_AOR_MAX	128
+#define CONN_TXN_CACHE	8
+#define CONN_NONCES	4
+
+/* A recently answered request, to absorb retransmissions. */
+struct txn_entry {
+	uint64_t key;
+	uint16_t status;
+};
+
+struct nonce_seen {
+	uint64_t hash;		/* of the nonce string */
+	uint32_t nc;		/* highest nc accepted; 0 = nonce used without qop */
+};
+
+struct conn {
+	struct conn *next, *prev;	/* lcore's list of live connections */
+	struct conn *dirty_next;	/* lcore's list of connections with output */
+	struct lcore_ctx *lc;
+	uint64_t id;			/* unique per process; nonces are bound to it */
+	int fd;
+	enum conn_state state;
+	bool dirty;
+	bool want_out;			/* EPOLLOUT armed */
+	bool rd_eof;			/* the peer closed its side */
+	struct tlsterm *tls;
+
+	char *in;			/* plaintext not yet framed; NULL when empty */
+	uint32_t in_len, in_cap;
+
+	uint64_t created_s, last_io_s;
+	struct sockaddr_storage peer;
+	char peer_str[48];
+
+	/* SIP state */
+	char aor[CONN_AOR_MAX];		/* authenticated identity; "" before REGISTER */
+	uint64_t registered_until_s;
+	struct txn_entry txn[CONN_TXN_CACHE];
+	uint8_t txn_next;
+	struct nonce_seen nonces[CONN_NONCES];
+	uint8_t nonce_next;
+	struct dialog *dialogs;		/* list, owned */
+	uint32_t ndialogs;
+	uint32_t out_cseq;		/* CSeq of requests we send */
+};
+
+/* One per lcore. Other threads may touch only `remote`, atomically, and read
+ * `ctr` relaxed. */
+struct lcore_ctx {
+	alignas(64) struct engine *e;
+	uint32_t idx;
+	int epfd;
+	int listen_fd;			/* -1 once draining */
+	struct conn *conns;
+	uint32_t nconns;
+	struct conn *dirty;
+	uint64_t conn_seq;
+	uint64_t now_s;			/* CLOCK_MONOTONIC seconds, refreshed each turn */
+	uint64_t now_real_ms;		/* CLOCK_REALTIME ms */
+	uint64_t next_sweep_s;
+	bool draining;
+	uint64_t drain_deadline_s;
+
+	struct tlsterm_ctx *tls;	/* this lcore's reference */
+	struct htdigest *users;		/* this lcore's reference */
+
+	_Atomic uint64_t ctr[CTR__COUNT];
+
+	alignas(64) struct {
+		_Atomic(struct tlsterm_ctx *) tls;	/* pending reload, or NULL */
+		_Atomic(struct htdigest *) users;
+	} remote;
+};
+
+/* Shared by all lcores; read-only after engine_create() except the atomics. */
+struct engine {
+	struct engine_conf conf;
+	uint8_t nonce_key[DIGEST_KEY_LEN];
+	struct ratelimit *rl_addr;	/* failed logins per source address */
+	struct ratelimit *rl_user;	/* failed logins per user */
+	_Atomic bool drain;
+	struct lcore_ctx *lcores[];	/* conf.nlcores */
+};
+
+static inline void
+ctr_inc(struct lcore_ctx *lc, enum ctr_id id)
+{
+	/* Single writer (the owning lcore): a relaxed load+store, not an RMW. */
+	atomic_store_explicit(&lc->ctr[id],
+			      atomic_load_explicit(&lc->ctr[id], memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+}
+
+static inline void
+ctr_add(struct lcore_ctx *lc, enum ctr_id id, uint64_t n)
+{
+	atomic_store_explicit(&lc->ctr[id],
+			      atomic_load_explicit(&lc->ctr[id], memory_order_relaxed) + n,
+			      memory_order_relaxed);
+}
+
+/* conn.c: connection life cycle, TLS glue and output. Owning lcore only. */
+
+/* A new accepted connection (fd already non-blocking). NULL when over the
+ * limit or out of memory (the caller closes <fd>). */
+struct conn *conn_new(struct lcore_ctx *lc, int fd, const struct sockaddr_storage *peer);
+/* Ciphertext arrived from the wire. */
+void conn_input(struct conn *c, const void *buf, size_t len);
+/* Queues plaintext for the peer (one SIP message). Drops the connection when
+ * its output would pass outq_max. 0 or -1 (connection is closing). */
+int conn_send(struct conn *c, const void *buf, size_t len);
+/* Marks the connection for closing: with <flush>, after its queued output
+ * and a close_notify went out (bounded by the drain deadline); otherwise at
+ * once. Safe to call from any handler; the loop frees it later. */
+void conn_close(struct conn *c, bool flush);
+/* Schedules a flush of <c>'s output at the end of the loop turn. */
+void conn_kick(struct conn *c);
+/* Flushes dirty connections and frees those marked CONN_DEAD. */
+void conn_reap(struct lcore_ctx *lc);
+/* Timers: handshake and idle timeouts, dialog expiry. Called once a second. */
+void conn_sweep(struct lcore_ctx *lc);
+
+/* io backend (io/kernel.c): put ciphertext on the wire; called by conn.c.
+ * Writes what the socket takes and arms writability for the rest. Returns 0,
+ * or -1 when the socket failed (the caller closes). */
+int io_flush(struct conn *c);
+/* Closes the socket of a connection being freed. */
+void io_close(struct conn *c);
+/* Opens this lcore's listener (SO_REUSEPORT) and its epoll set. 0 or -errno,
+ * with a message in <err>. Boot thread, before the lcore runs. */
+int io_lcore_init(struct lcore_ctx *lc, char *err, size_t errlen);
+void io_lcore_fini(struct lcore_ctx *lc);
+/* Stops accepting: closes the listener. */
+void io_listen_close(struct lcore_ctx *lc);
+/* Waits up to <timeout_ms> for socket events and handles them. */
+void io_poll(struct lcore_ctx *lc, int timeout_ms);
+
+/* sipconn.c: plaintext SIP on a connection. */
+/* Frames and handles every complete message in c->in. */
+void sipconn_input(struct conn *c);
+/* Sends a response to <req> with extra header lines <hdrs> (each ending in
+ * CRLF, may be NULL) and an optional body. */
+struct sipmsg;
+void sipconn_reply(struct conn *c, const struct sipmsg *req, int status, const char *reason,
+		   const char *hdrs, const char *ctype, const void *body, size_t blen);
+/* The local tag we put on responses that create no dialog (To tag). */
+void sipconn_tag(const struct conn *c, const struct sipmsg *req, char *out, size_t cap);
+
+/* registrar.c */
+void registrar_register(struct conn *c, const struct sipmsg *m);
+void registrar_subscribe(struct conn *c, const struct sipmsg *m);
+
+/* dialog.c: INVITE dialogs (Lookup and Channel services attach here). */
+void dialog_request(struct conn *c, const struct sipmsg *m);
+void dialog_response(struct conn *c, const struct sipmsg *m);
+/* Frees every dialog of <c> (connection loss counts as leaving). */
+void dialog_conn_closed(struct conn *c);
+/* Drops dialogs whose session expired without refresh. */
+void dialog_sweep(struct conn *c, uint64_t now_s);
+
+#endif

@@ -1,0 +1,510 @@
+/* parleyd configuration: table-driven keys over libinih. See config.h. */
+#include <errno.h>
+#include <ini.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "router/config.h"
+
+enum key_type {
+	KEY_STR,
+	KEY_U32,
+	KEY_BOOL,
+	KEY_HOSTPORT,
+	KEY_ENUM,	/* string restricted to <choices> */
+};
+
+struct key {
+	const char *section;
+	const char *name;
+	enum key_type type;
+	size_t off;
+	size_t size;		/* for strings */
+	const char *dflt;
+	uint32_t min, max;	/* for KEY_U32 */
+	const char *choices;	/* for KEY_ENUM: "a|b|c" */
+};
+
+#define S(sec, nm, fld, d) { sec, nm, KEY_STR, offsetof(struct config, fld), \
+	sizeof(((struct config *)0)->fld), d, 0, 0, NULL }
+#define U(sec, nm, fld, d, lo, hi) { sec, nm, KEY_U32, offsetof(struct config, fld), 0, d, lo, hi, NULL }
+#define B(sec, nm, fld, d) { sec, nm, KEY_BOOL, offsetof(struct config, fld), 0, d, 0, 0, NULL }
+#define H(sec, nm, fld, d) { sec, nm, KEY_HOSTPORT, offsetof(struct config, fld), \
+	sizeof(((struct config *)0)->fld), d, 0, 0, NULL }
+#define E(sec, nm, fld, d, ch) { sec, nm, KEY_ENUM, offsetof(struct config, fld), \
+	sizeof(((struct config *)0)->fld), d, 0, 0, ch }
+
+static const struct key keys[] = {
+	S("server", "domain", domain, "example.com"),
+	S("server", "data_dir", data_dir, "./var"),
+	U("server", "node_id", node_id, "1", 1, 65535),
+	U("server", "drain_timeout_s", drain_timeout_s, "5", 0, 3600),
+	E("server", "log_level", log_level, "notice", "err|warning|notice|info|debug"),
+
+	H("sip", "listen", sip_listen, "127.0.0.1:5061"),
+	U("sip", "max_message", sip_max_msg, "65536", 1024, 16 << 20),
+	U("sip", "max_headers", sip_max_headers, "64", 8, 128),
+	U("sip", "register_expires", register_expires, "3600", 60, 86400),
+	U("sip", "register_min_expires", register_min_expires, "60", 1, 86400),
+	U("sip", "session_expires", session_expires, "1800", 90, 86400),
+	U("sip", "max_dialogs_per_conn", max_dialogs_per_conn, "16", 1, 1024),
+
+	S("tls", "cert", tls_cert, ""),
+	S("tls", "key", tls_key, ""),
+	S("tls", "ciphers", tls_ciphers, ""),
+	U("tls", "session_cache", tls_session_cache, "20000", 0, 10000000),
+	U("tls", "session_timeout_s", tls_session_timeout_s, "7200", 1, 604800),
+	B("tls", "tickets", tls_tickets, "true"),
+
+	S("auth", "htdigest", htdigest, ""),
+	S("auth", "realm", realm, ""),
+	E("auth", "challenge", challenge, "proxy", "proxy|www"),
+	U("auth", "nonce_ttl_s", nonce_ttl_s, "300", 10, 86400),
+	U("auth", "fail_max", fail_max, "10", 1, 1000000),
+	U("auth", "fail_window_s", fail_window_s, "60", 1, 86400),
+
+	U("net", "max_conns", max_conns, "60000", 1, 10000000),
+	U("net", "outq_max", outq_max, "1048576", 4096, 1 << 30),
+	U("net", "idle_timeout_s", idle_timeout_s, "3600", 5, 604800),
+	U("net", "handshake_timeout_s", handshake_timeout_s, "10", 1, 3600),
+	U("net", "backlog", backlog, "4096", 16, 65535),
+
+	S("control", "socket", control_socket, ""),
+
+	S("dpdk", "eal", dpdk_eal, "--no-huge --no-pci --no-shconf"),
+	U("dpdk", "lcores", lcores, "1", 1, 64),
+};
+
+static const struct key *
+find_key(const char *section, const char *name)
+{
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (strcasecmp(keys[i].section, section) == 0 &&
+		    strcasecmp(keys[i].name, name) == 0)
+			return &keys[i];
+	return NULL;
+}
+
+static bool
+section_known(const char *section)
+{
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (strcasecmp(keys[i].section, section) == 0)
+			return true;
+	return false;
+}
+
+static int
+parse_bool(const char *v, bool *out)
+{
+	if (!strcasecmp(v, "true") || !strcasecmp(v, "yes") || !strcasecmp(v, "on") ||
+	    !strcmp(v, "1"))
+		*out = true;
+	else if (!strcasecmp(v, "false") || !strcasecmp(v, "no") || !strcasecmp(v, "off") ||
+		 !strcmp(v, "0"))
+		*out = false;
+	else
+		return -1;
+	return 0;
+}
+
+static bool
+enum_ok(const char *choices, const char *v)
+{
+	size_t vl = strlen(v);
+	const char *p = choices;
+
+	while (*p) {
+		const char *bar = strchr(p, '|');
+		size_t l = bar ? (size_t)(bar - p) : strlen(p);
+
+		if (l == vl && strncasecmp(p, v, l) == 0)
+			return true;
+		if (!bar)
+			break;
+		p = bar + 1;
+	}
+	return false;
+}
+
+int
+config_hostport(const char *s, char *host, size_t hostlen, uint16_t *port)
+{
+	const char *colon;
+	size_t hl;
+	char *end;
+	unsigned long p;
+
+	if (s[0] == '[') {
+		const char *rb = strchr(s, ']');
+
+		if (rb == NULL || rb[1] != ':')
+			return -1;
+		hl = rb - s - 1;
+		s++;
+		colon = rb + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (colon == NULL)
+			return -1;
+		hl = colon - s;
+	}
+	if (hl == 0 || hl >= hostlen)
+		return -1;
+	errno = 0;
+	p = strtoul(colon + 1, &end, 10);
+	if (errno || *end || end == colon + 1 || p == 0 || p > 65535)
+		return -1;
+	memcpy(host, s, hl);
+	host[hl] = '\0';
+	*port = (uint16_t)p;
+	return 0;
+}
+
+static int
+set_key(struct config *c, const struct key *k, const char *v, char *why, size_t whylen)
+{
+	char *base = (char *)c + k->off;
+
+	switch (k->type) {
+	case KEY_STR:
+	case KEY_ENUM:
+	case KEY_HOSTPORT:
+		if (strlen(v) >= k->size) {
+			snprintf(why, whylen, "value longer than %zu bytes", k->size - 1);
+			return -1;
+		}
+		if (k->type == KEY_ENUM && !enum_ok(k->choices, v)) {
+			snprintf(why, whylen, "'%s' is not one of %s", v, k->choices);
+			return -1;
+		}
+		if (k->type == KEY_HOSTPORT) {
+			char host[256];
+			uint16_t port;
+
+			if (config_hostport(v, host, sizeof(host), &port) != 0) {
+				snprintf(why, whylen, "'%s' is not host:port", v);
+				return -1;
+			}
+		}
+		strcpy(base, v);
+		return 0;
+	case KEY_U32: {
+		char *end;
+		unsigned long long n;
+
+		errno = 0;
+		n = strtoull(v, &end, 10);
+		if (errno || end == v || *end || v[0] == '-') {
+			snprintf(why, whylen, "'%s' is not a whole number", v);
+			return -1;
+		}
+		if (n < k->min || n > k->max) {
+			snprintf(why, whylen, "%llu is outside %u..%u", n, k->min, k->max);
+			return -1;
+		}
+		*(uint32_t *)base = (uint32_t)n;
+		return 0;
+	}
+	case KEY_BOOL:
+		if (parse_bool(v, (bool *)base) != 0) {
+			snprintf(why, whylen, "'%s' is not true or false", v);
+			return -1;
+		}
+		return 0;
+	}
+	return -1;
+}
+
+void
+config_defaults(struct config *c)
+{
+	char why[128];
+
+	memset(c, 0, sizeof(*c));
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (set_key(c, &keys[i], keys[i].dflt, why, sizeof(why)) != 0)
+			abort();	/* a default outside its own range is a bug */
+	/* The embedded default declares one open room. */
+	c->nrooms = 1;
+	snprintf(c->rooms[0].name, sizeof(c->rooms[0].name), "Lobby");
+	snprintf(c->rooms[0].description, sizeof(c->rooms[0].description),
+		 "Open room for everyone");
+	snprintf(c->rooms[0].privacy, sizeof(c->rooms[0].privacy), "open");
+	c->rooms[0].logged = true;
+	c->rooms[0].filepost = true;
+	c->rooms[0].invite = true;
+}
+
+static struct config_room *
+room_for(struct config *c, const char *name, char *why, size_t whylen)
+{
+	if (name[0] == '\0') {
+		snprintf(why, whylen, "room section needs a name: [room:NAME]");
+		return NULL;
+	}
+	for (uint32_t i = 0; i < c->nrooms; i++)
+		if (strcasecmp(c->rooms[i].name, name) == 0)
+			return &c->rooms[i];
+	if (c->nrooms == CONFIG_ROOMS_MAX) {
+		snprintf(why, whylen, "more than %d rooms declared", CONFIG_ROOMS_MAX);
+		return NULL;
+	}
+	if (strlen(name) >= CONFIG_NAME_MAX) {
+		snprintf(why, whylen, "room name too long");
+		return NULL;
+	}
+	struct config_room *r = &c->rooms[c->nrooms++];
+
+	memset(r, 0, sizeof(*r));
+	strcpy(r->name, name);
+	strcpy(r->privacy, "open");
+	r->logged = true;
+	r->invite = true;
+	return r;
+}
+
+static int
+set_room_key(struct config *c, const char *room, const char *name, const char *v, char *why,
+	     size_t whylen)
+{
+	struct config_room *r = room_for(c, room, why, whylen);
+	char **list = NULL;
+
+	if (r == NULL)
+		return -1;
+	if (!strcasecmp(name, "description") || !strcasecmp(name, "topic")) {
+		char *dst = !strcasecmp(name, "topic") ? r->topic : r->description;
+
+		if (strlen(v) >= CONFIG_NAME_MAX) {
+			snprintf(why, whylen, "value longer than %d bytes", CONFIG_NAME_MAX - 1);
+			return -1;
+		}
+		strcpy(dst, v);
+		return 0;
+	}
+	if (!strcasecmp(name, "privacy")) {
+		if (!enum_ok("open|closed|secret", v)) {
+			snprintf(why, whylen, "'%s' is not one of open|closed|secret", v);
+			return -1;
+		}
+		snprintf(r->privacy, sizeof(r->privacy), "%s", v);
+		for (char *p = r->privacy; *p; p++)
+			*p = (char)(*p | 0x20);
+		return 0;
+	}
+	if (!strcasecmp(name, "filepost") || !strcasecmp(name, "logged") ||
+	    !strcasecmp(name, "invite")) {
+		bool *dst = !strcasecmp(name, "filepost") ? &r->filepost :
+			    !strcasecmp(name, "logged") ? &r->logged : &r->invite;
+
+		if (parse_bool(v, dst) != 0) {
+			snprintf(why, whylen, "'%s' is not true or false", v);
+			return -1;
+		}
+		return 0;
+	}
+	if (!strcasecmp(name, "members"))
+		list = &r->members;
+	else if (!strcasecmp(name, "managers"))
+		list = &r->managers;
+	if (list == NULL) {
+		snprintf(why, whylen, "unknown key (room keys: description, topic, privacy, "
+			 "members, managers, filepost, logged, invite)");
+		return -1;
+	}
+	free(*list);
+	*list = strdup(v);
+	if (*list == NULL) {
+		snprintf(why, whylen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+/* One key from any source. 0 or -1 with <why>. */
+static int
+apply(struct config *c, const char *section, const char *name, const char *value, char *why,
+      size_t whylen)
+{
+	const struct key *k;
+
+	if (strncasecmp(section, "room:", 5) == 0)
+		return set_room_key(c, section + 5, name, value, why, whylen);
+	k = find_key(section, name);
+	if (k == NULL) {
+		snprintf(why, whylen, section_known(section) ? "unknown key" : "unknown section");
+		return -1;
+	}
+	return set_key(c, k, value, why, whylen);
+}
+
+struct load_state {
+	struct config *c;
+	char *err;
+	size_t errlen;
+	const char *path;
+	int failed;
+	FILE *f;
+	int lineno;	/* Debian's inih passes no line number: count them here */
+};
+
+static char *
+read_line(char *str, int num, void *stream)
+{
+	struct load_state *st = stream;
+	char *r = fgets(str, num, st->f);
+
+	if (r != NULL)
+		st->lineno++;
+	return r;
+}
+
+static int
+ini_cb(void *user, const char *section, const char *name, const char *value)
+{
+	struct load_state *st = user;
+	int lineno = st->lineno;
+	char why[256];
+
+	if (st->failed)
+		return 0;
+	if (name == NULL) {	/* a section header alone: check the section exists */
+		if (strncasecmp(section, "room:", 5) == 0) {
+			if (room_for(st->c, section + 5, why, sizeof(why)) != NULL)
+				return 1;
+		} else if (section_known(section)) {
+			return 1;
+		} else {
+			snprintf(why, sizeof(why), "unknown section");
+		}
+		snprintf(st->err, st->errlen, "%s:%d: [%s]: %s", st->path, lineno, section, why);
+		st->failed = 1;
+		return 0;
+	}
+	if (apply(st->c, section, name, value, why, sizeof(why)) != 0) {
+		snprintf(st->err, st->errlen, "%s:%d: [%s] %s: %s", st->path, lineno, section,
+			 name, why);
+		st->failed = 1;
+		return 0;
+	}
+	return 1;
+}
+
+int
+config_load(struct config *c, const char *path, char *err, size_t errlen)
+{
+	struct load_state st = { c, err, errlen, path, 0, NULL, 0 };
+	int rc;
+
+	st.f = fopen(path, "r");
+	if (st.f == NULL) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	rc = ini_parse_stream(read_line, &st, ini_cb, &st);
+	fclose(st.f);
+	if (st.failed)
+		return -1;
+	if (rc != 0) {
+		snprintf(err, errlen, "%s:%d: syntax error", path, rc);
+		return -1;
+	}
+	snprintf(c->source, sizeof(c->source), "%s", path);
+	return 0;
+}
+
+int
+config_set(struct config *c, const char *assignment, char *err, size_t errlen)
+{
+	char buf[1024], why[256];
+	char *dot, *eq;
+
+	if (strlen(assignment) >= sizeof(buf)) {
+		snprintf(err, errlen, "--set %.40s...: too long", assignment);
+		return -1;
+	}
+	strcpy(buf, assignment);
+	eq = strchr(buf, '=');
+	if (eq == NULL) {
+		snprintf(err, errlen, "--set %s: expected section.key=value", assignment);
+		return -1;
+	}
+	*eq = '\0';
+	dot = strrchr(buf, '.');
+	if (dot == NULL || dot == buf) {
+		snprintf(err, errlen, "--set %s: expected section.key=value", assignment);
+		return -1;
+	}
+	*dot = '\0';
+	if (apply(c, buf, dot + 1, eq + 1, why, sizeof(why)) != 0) {
+		snprintf(err, errlen, "--set [%s] %s: %s", buf, dot + 1, why);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+path_under(char *dst, size_t cap, const char *dir, const char *name)
+{
+	int n = snprintf(dst, cap, "%s/%s", dir, name);
+
+	return (n < 0 || (size_t)n >= cap) ? -1 : 0;
+}
+
+int
+config_finish(struct config *c, char *err, size_t errlen)
+{
+	if (c->domain[0] == '\0' || strchr(c->domain, ' ') || strchr(c->domain, '@')) {
+		snprintf(err, errlen, "[server] domain: '%s' is not a domain name", c->domain);
+		return -1;
+	}
+	if (c->data_dir[0] == '\0') {
+		snprintf(err, errlen, "[server] data_dir: must not be empty");
+		return -1;
+	}
+	if (c->realm[0] == '\0')
+		snprintf(c->realm, sizeof(c->realm), "%s", c->domain);
+	if ((c->tls_cert[0] == '\0') != (c->tls_key[0] == '\0')) {
+		snprintf(err, errlen, "[tls] %s: set both cert and key, or neither",
+			 c->tls_cert[0] ? "key" : "cert");
+		return -1;
+	}
+	if (c->tls_cert[0] == '\0' &&
+	    (path_under(c->tls_cert, sizeof(c->tls_cert), c->data_dir, "tls/cert.pem") ||
+	     path_under(c->tls_key, sizeof(c->tls_key), c->data_dir, "tls/key.pem"))) {
+		snprintf(err, errlen, "[server] data_dir: path too long");
+		return -1;
+	}
+	if (c->htdigest[0] == '\0' &&
+	    path_under(c->htdigest, sizeof(c->htdigest), c->data_dir, "users.htdigest")) {
+		snprintf(err, errlen, "[server] data_dir: path too long");
+		return -1;
+	}
+	if (c->control_socket[0] == '\0' &&
+	    path_under(c->control_socket, sizeof(c->control_socket), c->data_dir,
+		       "parleyd.sock")) {
+		snprintf(err, errlen, "[server] data_dir: path too long");
+		return -1;
+	}
+	if (c->register_min_expires > c->register_expires) {
+		snprintf(err, errlen, "[sip] register_min_expires: %u is above register_expires %u",
+			 c->register_min_expires, c->register_expires);
+		return -1;
+	}
+	return 0;
+}
+
+void
+config_free(struct config *c)
+{
+	for (uint32_t i = 0; i < c->nrooms; i++) {
+		free(c->rooms[i].members);
+		free(c->rooms[i].managers);
+		c->rooms[i].members = NULL;
+		c->rooms[i].managers = NULL;
+	}
+}

@@ -1,0 +1,408 @@
+/* parleyd: boot code. Parses the configuration, prepares the data directory,
+ * the certificate and the user table, initialises DPDK's EAL, launches one
+ * engine loop per worker lcore and then supervises: SIGHUP reloads the
+ * certificate and the htdigest file, SIGINT/SIGTERM drain and exit.
+ *
+ * Runs in the foreground; errors that stop it say what to fix. */
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+
+#include "control/log.h"
+#include "dataplane/engine.h"
+#include "dataplane/tls/tlscert.h"
+#include "dataplane/tls/tlsterm.h"
+#include "router/config.h"
+#include "storage/htdigest.h"
+
+#define EAL_ARGS_MAX 64
+
+struct boot {
+	struct config conf;
+	struct engine *engine;
+};
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+		"usage: parleyd [-c FILE] [--check-config] [options]\n"
+		"  -c, --config FILE      INI configuration (default: the embedded default)\n"
+		"      --check-config     validate the configuration and exit 0 (good) or 1\n"
+		"  -s, --set SEC.KEY=VAL  override one configuration key (repeatable)\n"
+		"  -l, --listen HOST:PORT same as --set sip.listen=HOST:PORT\n"
+		"  -d, --data-dir DIR     same as --set server.data_dir=DIR\n"
+		"      --domain NAME      same as --set server.domain=NAME\n"
+		"      --lcores N         same as --set dpdk.lcores=N\n"
+		"  -v, --verbose          log at debug level\n"
+		"  -h, --help\n");
+}
+
+static int
+mkdir_p(const char *path, mode_t mode)
+{
+	char tmp[CONFIG_PATH_MAX];
+
+	snprintf(tmp, sizeof(tmp), "%s", path);
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, mode) == -1 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	if (mkdir(tmp, mode) == -1 && errno != EEXIST)
+		return -1;
+	return 0;
+}
+
+static int
+dirname_of(const char *path, char *out, size_t cap)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (slash == NULL)
+		return snprintf(out, cap, ".") < 0 ? -1 : 0;
+	if ((size_t)(slash - path) >= cap)
+		return -1;
+	memcpy(out, path, slash - path);
+	out[slash - path] = '\0';
+	return 0;
+}
+
+static struct tlsterm_ctx *
+load_tls(const struct config *c)
+{
+	struct tlsterm_settings s = {
+		.cert_file = c->tls_cert,
+		.key_file = c->tls_key,
+		.ciphers = c->tls_ciphers[0] ? c->tls_ciphers : NULL,
+		.session_cache = c->tls_session_cache,
+		.session_timeout_s = c->tls_session_timeout_s,
+		.tickets = c->tls_tickets,
+	};
+	char err[512];
+	struct tlsterm_ctx *t = tlsterm_ctx_create(&s, err, sizeof(err));
+
+	if (t == NULL)
+		LOG(ERR, ROUTER, "TLS: %s", err);
+	return t;
+}
+
+static struct htdigest *
+load_users(const struct config *c)
+{
+	char err[512];
+	struct htdigest *h = htdigest_load(c->htdigest, true, err, sizeof(err));
+
+	if (h == NULL)
+		LOG(ERR, ROUTER, "users: %s", err);
+	else if (htdigest_count(h) == 0)
+		LOG(WARNING, ROUTER, "no users in %s yet: add one with "
+		    "`htdigest %s %s alice@%s` and send SIGHUP", c->htdigest, c->htdigest,
+		    c->realm, c->domain);
+	return h;
+}
+
+/* The EAL arguments: [dpdk] eal, plus an lcore map that lets main + N
+ * workers float over the CPUs this process may use (so `taskset` pins the
+ * whole server), unless the operator gave one. */
+static int
+eal_args(const struct config *c, char *store, size_t cap, char **argv)
+{
+	int argc = 0;
+	bool has_lcores = false, has_prefix = false, has_log = false;
+	char *save = NULL, *tok;
+	cpu_set_t cpus;
+	char cpulist[256] = "";
+	size_t used;
+
+	snprintf(store, cap, "%s", c->dpdk_eal);
+	static char prog[] = "parleyd";
+	used = strlen(store) + 1;	/* before strtok cuts it into tokens */
+
+	argv[argc++] = prog;
+	for (tok = strtok_r(store, " \t", &save); tok != NULL; tok = strtok_r(NULL, " \t", &save)) {
+		if (argc >= EAL_ARGS_MAX - 6)
+			return -1;
+		if (!strcmp(tok, "-l") || !strncmp(tok, "--lcores", 8) || !strcmp(tok, "-c"))
+			has_lcores = true;
+		if (!strncmp(tok, "--file-prefix", 13))
+			has_prefix = true;
+		if (!strncmp(tok, "--log-level", 11))
+			has_log = true;
+		argv[argc++] = tok;
+	}
+	if (!has_lcores) {
+		int n = 0;
+
+		if (sched_getaffinity(0, sizeof(cpus), &cpus) == -1)
+			return -1;
+		for (int i = 0; i < CPU_SETSIZE && n < 200; i++)
+			if (CPU_ISSET(i, &cpus))
+				n += snprintf(cpulist + n, sizeof(cpulist) - n, "%s%d", n ? "," : "", i);
+		argv[argc] = store + used;
+		used += snprintf(store + used, cap - used, "--lcores=(0-%u)@(%s)", c->lcores,
+				 cpulist) + 1;
+		argc++;
+	}
+	if (!has_prefix) {
+		argv[argc] = store + used;
+		used += snprintf(store + used, cap - used, "--file-prefix=parleyd-%d",
+				 (int)getpid()) + 1;
+		argc++;
+	}
+	if (!has_log) {
+		argv[argc] = store + used;
+		used += snprintf(store + used, cap - used, "--log-level=lib.eal:warning") + 1;
+		argc++;
+	}
+	if (used > cap)
+		return -1;
+	argv[argc] = NULL;
+	return argc;
+}
+
+static int
+lcore_entry(void *arg)
+{
+	struct boot *b = arg;
+	unsigned int idx = rte_lcore_index(rte_lcore_id());
+
+	/* Index 0 is the main lcore; workers are 1..N. */
+	return engine_lcore_run(b->engine, idx - 1);
+}
+
+static void
+fill_engine_conf(const struct config *c, struct engine_conf *ec)
+{
+	memset(ec, 0, sizeof(*ec));
+	snprintf(ec->domain, sizeof(ec->domain), "%s", c->domain);
+	snprintf(ec->realm, sizeof(ec->realm), "%s", c->realm);
+	ec->node_id = c->node_id;
+	ec->nlcores = c->lcores;
+	config_hostport(c->sip_listen, ec->sip_host, sizeof(ec->sip_host), &ec->sip_port);
+	ec->backlog = c->backlog;
+	ec->sip_lim.max_msg = c->sip_max_msg;
+	ec->sip_lim.max_headers = (uint16_t)c->sip_max_headers;
+	ec->max_conns = c->max_conns;
+	ec->outq_max = c->outq_max;
+	ec->idle_timeout_s = c->idle_timeout_s;
+	ec->handshake_timeout_s = c->handshake_timeout_s;
+	ec->drain_timeout_s = c->drain_timeout_s;
+	ec->challenge = strcasecmp(c->challenge, "www") == 0 ? ENGINE_CHALLENGE_WWW :
+			ENGINE_CHALLENGE_PROXY;
+	ec->nonce_ttl_s = c->nonce_ttl_s;
+	ec->fail_max = c->fail_max;
+	ec->fail_window_s = c->fail_window_s;
+	ec->register_expires = c->register_expires;
+	ec->register_min_expires = c->register_min_expires;
+	ec->session_expires = c->session_expires;
+	ec->max_dialogs_per_conn = c->max_dialogs_per_conn;
+}
+
+static void
+reload(struct boot *b)
+{
+	struct tlsterm_ctx *t = load_tls(&b->conf);
+	struct htdigest *u = load_users(&b->conf);
+
+	/* A file that fails to load keeps the running one: never worse off. */
+	engine_reload(b->engine, t, u);
+	LOG(NOTICE, ROUTER, "SIGHUP: certificate %s, users %s (%zu)",
+	    t ? "reloaded" : "kept (load failed)", u ? "reloaded" : "kept (load failed)",
+	    u ? htdigest_count(u) : (size_t)0);
+	tlsterm_ctx_put(t);
+	htdigest_put(u);
+}
+
+/* Waits for signals until a drain is requested and every worker returned. */
+static void
+supervise(struct boot *b, int sfd)
+{
+	bool draining = false;
+
+	for (;;) {
+		struct pollfd p = { .fd = sfd, .events = POLLIN };
+		struct signalfd_siginfo si;
+		bool busy = false;
+		unsigned int id;
+
+		/* Workers return only once drained. */
+		RTE_LCORE_FOREACH_WORKER(id)
+			if (rte_eal_get_lcore_state(id) != WAIT)
+				busy = true;
+		if (draining && !busy)
+			return;
+		if (poll(&p, 1, 200) <= 0)
+			continue;
+		if (read(sfd, &si, sizeof(si)) != sizeof(si))
+			continue;
+		if (si.ssi_signo == SIGHUP) {
+			reload(b);
+		} else if (!draining) {
+			LOG(NOTICE, ROUTER, "%s: draining (up to %u s)", strsignal(si.ssi_signo),
+			    b->conf.drain_timeout_s);
+			engine_drain(b->engine);
+			draining = true;
+		}
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "check-config", no_argument, NULL, 'C' },
+		{ "set", required_argument, NULL, 's' },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "data-dir", required_argument, NULL, 'd' },
+		{ "domain", required_argument, NULL, 'D' },
+		{ "lcores", required_argument, NULL, 'L' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static struct boot b;	/* large (room table): not on the stack */
+	char err[1024], dir[CONFIG_PATH_MAX], ealstore[2048];
+	char *sets[64], *eargv[EAL_ARGS_MAX];
+	const char *cfile = NULL;
+	struct tlsterm_ctx *tls;
+	struct htdigest *users;
+	struct engine_conf ec;
+	bool check = false, verbose = false;
+	int nsets = 0, opt, eargc, rc, sfd;
+	sigset_t sigs;
+
+	while ((opt = getopt_long(argc, argv, "c:s:l:d:vh", opts, NULL)) != -1) {
+		char buf[CONFIG_PATH_MAX + 32];
+
+		buf[0] = '\0';
+		switch (opt) {
+		case 'c': cfile = optarg; break;
+		case 'C': check = true; break;
+		case 's': if (nsets < 64) sets[nsets++] = optarg; break;
+		case 'l': snprintf(buf, sizeof(buf), "sip.listen=%s", optarg); break;
+		case 'd': snprintf(buf, sizeof(buf), "server.data_dir=%s", optarg); break;
+		case 'D': snprintf(buf, sizeof(buf), "server.domain=%s", optarg); break;
+		case 'L': snprintf(buf, sizeof(buf), "dpdk.lcores=%s", optarg); break;
+		case 'v': verbose = true; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+		if (buf[0] != '\0' && nsets < 64)
+			sets[nsets++] = strdup(buf);
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+
+	config_defaults(&b.conf);
+	if (cfile != NULL && config_load(&b.conf, cfile, err, sizeof(err)) != 0) {
+		fprintf(stderr, "parleyd: %s\n", err);
+		return 1;
+	}
+	/* Command-line options override the file. */
+	for (int i = 0; i < nsets; i++)
+		if (config_set(&b.conf, sets[i], err, sizeof(err)) != 0) {
+			fprintf(stderr, "parleyd: %s\n", err);
+			return 1;
+		}
+	if (config_finish(&b.conf, err, sizeof(err)) != 0) {
+		fprintf(stderr, "parleyd: %s%s%s\n", cfile ? cfile : "", cfile ? ": " : "", err);
+		return 1;
+	}
+	if (check) {
+		printf("parleyd: configuration %s is valid\n", cfile ? cfile : "(embedded default)");
+		return 0;
+	}
+	log_set_level(verbose ? LOG_LVL_DEBUG : log_level_parse(b.conf.log_level));
+
+	/* Data directory, certificate, users. */
+	if (mkdir_p(b.conf.data_dir, 0750) != 0) {
+		LOG(ERR, ROUTER, "[server] data_dir %s: %s", b.conf.data_dir, strerror(errno));
+		return 1;
+	}
+	if (dirname_of(b.conf.tls_cert, dir, sizeof(dir)) != 0 || mkdir_p(dir, 0700) != 0 ||
+	    dirname_of(b.conf.tls_key, dir, sizeof(dir)) != 0 || mkdir_p(dir, 0700) != 0) {
+		LOG(ERR, ROUTER, "[tls] cannot create the directory of %s: %s", b.conf.tls_cert,
+		    strerror(errno));
+		return 1;
+	}
+	rc = tlscert_ensure(b.conf.tls_cert, b.conf.tls_key, b.conf.domain, 825, err, sizeof(err));
+	if (rc < 0) {
+		LOG(ERR, ROUTER, "[tls] %s", err);
+		return 1;
+	}
+	LOG(NOTICE, ROUTER, "TLS certificate %s, key %s%s", b.conf.tls_cert, b.conf.tls_key,
+	    rc == 1 ? " (self-signed, generated now)" : "");
+	tls = load_tls(&b.conf);
+	users = load_users(&b.conf);
+	if (tls == NULL || users == NULL)
+		return 1;
+
+	/* Signals go to a signalfd read by the main lcore; workers block them. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
+	sigprocmask(SIG_BLOCK, &sigs, NULL);
+	sfd = signalfd(-1, &sigs, SFD_CLOEXEC);
+	signal(SIGPIPE, SIG_IGN);
+
+	eargc = eal_args(&b.conf, ealstore, sizeof(ealstore), eargv);
+	if (eargc < 0) {
+		LOG(ERR, ROUTER, "[dpdk] eal: too many arguments");
+		return 1;
+	}
+	if (rte_eal_init(eargc, eargv) < 0) {
+		LOG(ERR, ROUTER, "[dpdk] eal: EAL initialisation failed (%s): check the EAL "
+		    "arguments \"%s\"", rte_strerror(rte_errno), b.conf.dpdk_eal);
+		return 1;
+	}
+	if (rte_lcore_count() != b.conf.lcores + 1) {
+		LOG(ERR, ROUTER, "[dpdk] lcores = %u but EAL has %u lcores (main + workers): "
+		    "make the EAL lcore list match", b.conf.lcores, rte_lcore_count());
+		rte_eal_cleanup();
+		return 1;
+	}
+
+	fill_engine_conf(&b.conf, &ec);
+	b.engine = engine_create(&ec, tls, users, err, sizeof(err));
+	tlsterm_ctx_put(tls);
+	htdigest_put(users);
+	if (b.engine == NULL) {
+		LOG(ERR, ROUTER, "%s", err);
+		rte_eal_cleanup();
+		return 1;
+	}
+	LOG(NOTICE, ROUTER, "parleyd: domain %s, SIP over TLS on %s, %u lcore%s, data in %s",
+	    b.conf.domain, b.conf.sip_listen, b.conf.lcores, b.conf.lcores == 1 ? "" : "s",
+	    b.conf.data_dir);
+	rte_eal_mp_remote_launch(lcore_entry, &b, SKIP_MAIN);
+	supervise(&b, sfd);
+	rte_eal_mp_wait_lcore();
+	engine_destroy(b.engine);
+	config_free(&b.conf);
+	rte_eal_cleanup();
+	LOG(NOTICE, ROUTER, "parleyd: stopped");
+	close(sfd);
+	return 0;
+}

@@ -1,0 +1,525 @@
+/* The storage thread and its rings; see commit.h for the contract.
+ *
+ * Ownership: a producer's pool and free stack belong to the producer thread;
+ * its request ring is SP (producer) / SC (storage thread); its completion
+ * ring is SP (storage thread) / SC (producer). Requests move only through
+ * the rings, whose enqueue/dequeue order the request's fields (release /
+ * acquire), so no other synchronisation is needed. The statistics are
+ * written by the storage thread only, as relaxed atomics.
+ *
+ * Seqs: next_seq is touched by the storage thread only. A group whose write
+ * fails is not on disk at all (a WriteBatch is atomic), so its seqs are
+ * handed out again to the next group: the log stays gap-free.
+ *
+ * Idle: when every ring is empty the thread sleeps IDLE_NS. Producers never
+ * make a syscall to wake it; a few tens of microseconds of extra latency are
+ * small next to an fsync. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <rte_ring.h>
+
+#include "control/log.h"
+#include "storage/commit.h"
+#include "storage/db.h"
+#include "storage/history.h"
+#include "storage/wal.h"
+
+#define IDLE_NS		20000
+#define HIST_BUCKETS	256
+
+struct commit_producer {
+	struct rte_ring		*req;		/* producer -> storage thread */
+	struct rte_ring		*done;		/* storage thread -> producer */
+	struct commit_req	*pool;
+	struct commit_req	**free;		/* free stack, producer only */
+	unsigned		nfree;
+	unsigned		depth;
+};
+
+struct hist {
+	_Atomic uint64_t	b[HIST_BUCKETS];
+	_Atomic uint64_t	max;
+};
+
+struct commit {
+	struct db		*db;
+	struct commit_producer	*prod;
+	unsigned		nprod;
+	unsigned		burst;
+	bool			nosync;
+	pthread_t		thread;
+	bool			running;
+	atomic_bool		stop;
+
+	/* storage thread only */
+	rocksdb_writebatch_t	*wb;
+	struct commit_req	**reqs;		/* the group being built */
+	unsigned		*span;		/* per producer: how many in the group */
+	uint64_t		next_seq;
+	unsigned		rr;		/* producer to drain first (fairness) */
+
+	/* written by the storage thread, read by anyone */
+	_Atomic uint64_t	durable_seq;
+	_Atomic uint64_t	groups;
+	_Atomic uint64_t	requests;
+	_Atomic uint64_t	failed;
+	struct hist		batch;
+	struct hist		lat_us;
+};
+
+/* ---- histogram: 4 sub-buckets per power of two, so within 25 % ---- */
+
+static unsigned
+bucket_of(uint64_t v)
+{
+	unsigned msb;
+
+	if (v < 4)
+		return (unsigned)v;
+	msb = 63 - (unsigned)__builtin_clzll(v);
+	return (msb - 1) * 4 + (unsigned)((v >> (msb - 2)) & 3);
+}
+
+static uint64_t
+bucket_high(unsigned b)
+{
+	unsigned msb, sub;
+
+	if (b < 4)
+		return b;
+	msb = b / 4 + 1;
+	sub = b % 4;
+	return ((uint64_t)(4 + sub) << (msb - 2)) + ((uint64_t)1 << (msb - 2)) - 1;
+}
+
+static void
+hist_add(struct hist *h, uint64_t v)
+{
+	atomic_fetch_add_explicit(&h->b[bucket_of(v)], 1, memory_order_relaxed);
+	if (v > atomic_load_explicit(&h->max, memory_order_relaxed))
+		atomic_store_explicit(&h->max, v, memory_order_relaxed);
+}
+
+/* Upper bound of the bucket holding the <pct>th percentile, capped at max. */
+static uint64_t
+hist_pct(const struct hist *h, uint64_t total, unsigned pct)
+{
+	uint64_t want = (total * pct + 99) / 100, seen = 0;
+	uint64_t max = atomic_load_explicit(&h->max, memory_order_relaxed);
+
+	if (total == 0)
+		return 0;
+	for (unsigned b = 0; b < HIST_BUCKETS; b++) {
+		seen += atomic_load_explicit(&h->b[b], memory_order_relaxed);
+		if (seen >= want)
+			return bucket_high(b) < max ? bucket_high(b) : max;
+	}
+	return max;
+}
+
+/* ---- rings and producers (boot) ---- */
+
+static struct rte_ring *
+ring_new(const char *name, unsigned count)
+{
+	/* With RING_F_EXACT_SZ the slot array is the next power of two above
+	 * <count>; rte_ring_get_memsize() does not know the flag. */
+	ssize_t sz = rte_ring_get_memsize(rte_align32pow2(count + 1));
+	struct rte_ring *r;
+	size_t len;
+
+	if (sz < 0)
+		return NULL;
+	len = ((size_t)sz + RTE_CACHE_LINE_SIZE - 1) & ~(size_t)(RTE_CACHE_LINE_SIZE - 1);
+	r = aligned_alloc(RTE_CACHE_LINE_SIZE, len);
+	if (r == NULL)
+		return NULL;
+	/* EXACT_SZ: the ring holds exactly <count>, the pool size, so a
+	 * completion always finds room. */
+	if (rte_ring_init(r, name, count, RING_F_SP_ENQ | RING_F_SC_DEQ | RING_F_EXACT_SZ) != 0) {
+		free(r);
+		return NULL;
+	}
+	return r;
+}
+
+static void
+producer_fini(struct commit_producer *p)
+{
+	free(p->req);
+	free(p->done);
+	free(p->pool);
+	free(p->free);
+}
+
+static int
+producer_init(struct commit_producer *p, unsigned i, unsigned depth)
+{
+	char name[RTE_RING_NAMESIZE];
+
+	p->depth = depth;
+	snprintf(name, sizeof(name), "commit_req%u", i);
+	p->req = ring_new(name, depth);
+	snprintf(name, sizeof(name), "commit_done%u", i);
+	p->done = ring_new(name, depth);
+	p->pool = calloc(depth, sizeof(*p->pool));
+	p->free = calloc(depth, sizeof(*p->free));
+	if (p->req == NULL || p->done == NULL || p->pool == NULL || p->free == NULL) {
+		producer_fini(p);
+		return -ENOMEM;
+	}
+	for (unsigned k = 0; k < depth; k++) {
+		p->pool[k].owner_ = p;
+		p->free[k] = &p->pool[depth - 1 - k];
+	}
+	p->nfree = depth;
+	return 0;
+}
+
+/* ---- producer side (lcores) ---- */
+
+struct commit_producer *
+commit_producer(struct commit *c, unsigned i)
+{
+	return i < c->nprod ? &c->prod[i] : NULL;
+}
+
+struct commit_req *
+commit_req_get(struct commit_producer *p)
+{
+	struct commit_req *r;
+
+	if (p->nfree == 0)
+		return NULL;
+	r = p->free[--p->nfree];
+	memset(r, 0, offsetof(struct commit_req, owner_));
+	return r;
+}
+
+void
+commit_req_put(struct commit_producer *p, struct commit_req *r)
+{
+	if (r == NULL)
+		return;
+	p->free[p->nfree++] = r;
+}
+
+unsigned
+commit_submit(struct commit_producer *p, struct commit_req **reqs, unsigned n)
+{
+	return rte_ring_sp_enqueue_burst(p->req, (void **)reqs, n, NULL);
+}
+
+unsigned
+commit_poll(struct commit_producer *p, struct commit_req **reqs, unsigned n)
+{
+	return rte_ring_sc_dequeue_burst(p->done, (void **)reqs, n, NULL);
+}
+
+uint64_t
+commit_durable_seq(const struct commit *c)
+{
+	return atomic_load_explicit(&c->durable_seq, memory_order_acquire);
+}
+
+void
+commit_stats_get(const struct commit *c, struct commit_stats *st)
+{
+	uint64_t sum = 0;
+
+	memset(st, 0, sizeof(*st));
+	st->groups = atomic_load_explicit(&c->groups, memory_order_relaxed);
+	st->requests = atomic_load_explicit(&c->requests, memory_order_relaxed);
+	st->failed = atomic_load_explicit(&c->failed, memory_order_relaxed);
+	st->durable_seq = commit_durable_seq(c);
+	st->batch_mean = st->groups ? (double)st->requests / (double)st->groups : 0.0;
+	for (unsigned b = 0; b < HIST_BUCKETS; b++)
+		sum += atomic_load_explicit(&c->batch.b[b], memory_order_relaxed);
+	st->batch_p50 = hist_pct(&c->batch, sum, 50);
+	st->batch_p99 = hist_pct(&c->batch, sum, 99);
+	st->batch_max = atomic_load_explicit(&c->batch.max, memory_order_relaxed);
+	st->lat_p50_us = hist_pct(&c->lat_us, sum, 50);
+	st->lat_p99_us = hist_pct(&c->lat_us, sum, 99);
+	st->lat_max_us = atomic_load_explicit(&c->lat_us.max, memory_order_relaxed);
+}
+
+/* ---- storage thread ---- */
+
+static uint64_t
+mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* Dequeues up to c->burst requests, round-robin over producers. */
+static unsigned
+gather(struct commit *c)
+{
+	unsigned n = 0;
+
+	for (unsigned k = 0; k < c->nprod; k++) {
+		unsigned i = (c->rr + k) % c->nprod;
+
+		c->span[i] = rte_ring_sc_dequeue_burst(c->prod[i].req, (void **)&c->reqs[n],
+						       c->burst - n, NULL);
+		n += c->span[i];
+	}
+	c->rr = (c->rr + 1) % c->nprod;
+	return n;
+}
+
+static bool
+req_valid(const struct commit_req *r)
+{
+	struct wal_rec w = {
+		.type = r->op == COMMIT_POST ? WAL_EV_CHAT : r->ev,
+		.room_uri_len = r->room_uri_len,
+		.user_len = r->user_len,
+		.content_len = r->content_len,
+	};
+
+	if (r->op != COMMIT_POST && r->op != COMMIT_EVENT)
+		return false;
+	if (wal_encoded_len(&w) == 0)
+		return false;
+	if (r->op == COMMIT_POST && r->logged) {
+		struct history_rec h = {
+			.author_len = r->user_len,
+			.body_len = r->body_len,
+			.nfiles = r->nfiles,
+		};
+
+		if (r->room_seq == 0 || r->room_seq == UINT64_MAX || r->nfiles > HISTORY_FILES_MAX)
+			return false;
+		for (unsigned i = 0; i < r->nfiles; i++)
+			h.file_lens[i] = r->file_lens[i];
+		if (history_encoded_len(&h) == 0)
+			return false;
+	}
+	return true;
+}
+
+/* Adds one valid request to the batch under <seq>. 0 or -ENOMEM. */
+static int
+put_req(struct commit *c, struct commit_req *r, uint64_t seq)
+{
+	struct wal_rec w = {
+		.type = r->op == COMMIT_POST ? WAL_EV_CHAT : r->ev,
+		.ts_ms = r->ts_ms,
+		.msg_id = r->op == COMMIT_POST ? r->room_seq : 0,
+		.room_uri = r->room_uri,
+		.room_uri_len = r->room_uri_len,
+		.user = r->user,
+		.user_len = r->user_len,
+		.content = r->content,
+		.content_len = r->content_len,
+	};
+	int rc;
+
+	memcpy(w.room, r->room, WAL_ROOM_RAW);
+	if (r->op == COMMIT_POST && r->logged) {
+		struct history_rec h = {
+			.ts_ms = r->ts_ms,
+			.author = r->user,
+			.author_len = r->user_len,
+			.body = r->body,
+			.body_len = r->body_len,
+			.nfiles = r->nfiles,
+		};
+
+		for (unsigned i = 0; i < r->nfiles; i++) {
+			h.files[i] = r->files[i];
+			h.file_lens[i] = r->file_lens[i];
+		}
+		rc = history_batch_put(c->db, c->wb, r->room, r->room_seq, &h);
+		if (rc != 0)
+			return rc;
+	}
+	return wal_batch_put(c->db, c->wb, seq, &w);
+}
+
+/* Builds, writes and completes one group of <n> requests. */
+static void
+commit_group(struct commit *c, unsigned n)
+{
+	uint64_t seq0 = c->next_seq, t0, failed = 0;
+	unsigned k = 0;
+	int rc = 0;
+
+	t0 = mono_us();
+	rocksdb_writebatch_clear(c->wb);
+	for (unsigned i = 0; i < n; i++) {
+		struct commit_req *r = c->reqs[i];
+
+		r->wal_seq = 0;
+		if (!req_valid(r)) {
+			r->status = -EINVAL;
+			continue;
+		}
+		r->status = 0;
+		r->wal_seq = c->next_seq;
+		rc = put_req(c, r, c->next_seq);
+		if (rc != 0)
+			break;
+		c->next_seq++;
+	}
+	if (rc == 0 && c->next_seq != seq0)
+		rc = db_write(c->db, c->wb, !c->nosync);
+	if (rc != 0) {
+		/* Nothing of this group is on disk: reuse its seqs. */
+		c->next_seq = seq0;
+		for (unsigned i = 0; i < n; i++) {
+			if (c->reqs[i]->status == 0) {
+				c->reqs[i]->status = rc;
+				c->reqs[i]->wal_seq = 0;
+			}
+		}
+	} else {
+		atomic_store_explicit(&c->durable_seq, c->next_seq - 1, memory_order_release);
+	}
+	hist_add(&c->lat_us, mono_us() - t0);
+	hist_add(&c->batch, n);
+
+	for (unsigned i = 0; i < n; i++)
+		failed += c->reqs[i]->status != 0;
+	/* Spans are in gather order: producer rr-1, rr, ... (rr advanced). */
+	for (unsigned j = 0; j < c->nprod; j++) {
+		unsigned p = (c->rr + c->nprod - 1 + j) % c->nprod;
+		unsigned got;
+
+		if (c->span[p] == 0)
+			continue;
+		got = rte_ring_sp_enqueue_burst(c->prod[p].done, (void **)&c->reqs[k], c->span[p],
+						NULL);
+		if (got != c->span[p])	/* cannot happen: ring size == pool size */
+			LOG(ERR, STORAGE, "completion ring %u full: %u completions lost", p,
+			    c->span[p] - got);
+		k += c->span[p];
+	}
+	atomic_fetch_add_explicit(&c->groups, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&c->requests, n, memory_order_relaxed);
+	atomic_fetch_add_explicit(&c->failed, failed, memory_order_relaxed);
+}
+
+static void *
+storage_main(void *arg)
+{
+	struct commit *c = arg;
+	const struct timespec idle = { 0, IDLE_NS };
+	unsigned n;
+
+	for (;;) {
+		bool stopping = atomic_load_explicit(&c->stop, memory_order_acquire);
+
+		n = gather(c);
+		if (n > 0) {
+			commit_group(c, n);
+			continue;
+		}
+		/* Empty after seeing stop: producers had stopped before stop
+		 * was set, so nothing more can arrive. */
+		if (stopping)
+			break;
+		nanosleep(&idle, NULL);
+	}
+	return NULL;
+}
+
+/* ---- life cycle (boot) ---- */
+
+struct commit *
+commit_create(struct db *db, const struct commit_config *cfg, int *err)
+{
+	struct commit *c;
+	unsigned i;
+	int rc;
+
+	if (cfg->nproducers == 0 || cfg->nproducers > COMMIT_PRODUCERS_MAX || cfg->depth == 0 ||
+	    cfg->depth > (1u << 20) || cfg->burst > COMMIT_BURST_MAX) {
+		*err = -EINVAL;
+		return NULL;
+	}
+	c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	c->db = db;
+	c->burst = cfg->burst ? cfg->burst : COMMIT_BURST_MAX;
+	c->nosync = cfg->durability_unsafe_no_fsync;
+	c->nprod = cfg->nproducers;
+	rc = wal_next_seq(db, &c->next_seq);
+	if (rc != 0)
+		goto out_free_c;
+	atomic_store(&c->durable_seq, c->next_seq - 1);
+	c->prod = calloc(c->nprod, sizeof(*c->prod));
+	c->reqs = calloc(c->burst, sizeof(*c->reqs));
+	c->span = calloc(c->nprod, sizeof(*c->span));
+	if (c->prod == NULL || c->reqs == NULL || c->span == NULL) {
+		rc = -ENOMEM;
+		goto out_free_arrays;
+	}
+	for (i = 0; i < c->nprod; i++) {
+		rc = producer_init(&c->prod[i], i, cfg->depth);
+		if (rc != 0)
+			goto out_free_producers;
+	}
+	c->wb = rocksdb_writebatch_create();
+	if (c->nosync)
+		LOG(WARNING, STORAGE, "durability_unsafe_no_fsync is on: posts are shown before "
+		    "they are on disk and a power cut can lose them. For benchmarks only.");
+	rc = -pthread_create(&c->thread, NULL, storage_main, c);
+	if (rc != 0)
+		goto out_free_wb;
+	pthread_setname_np(c->thread, "parley-storage");
+	c->running = true;
+	return c;
+
+out_free_wb:
+	rocksdb_writebatch_destroy(c->wb);
+out_free_producers:
+	while (i-- > 0)
+		producer_fini(&c->prod[i]);
+out_free_arrays:
+	free(c->prod);
+	free(c->reqs);
+	free(c->span);
+out_free_c:
+	free(c);
+	*err = rc;
+	return NULL;
+}
+
+void
+commit_stop(struct commit *c)
+{
+	if (c == NULL || !c->running)
+		return;
+	atomic_store_explicit(&c->stop, true, memory_order_release);
+	pthread_join(c->thread, NULL);
+	c->running = false;
+}
+
+void
+commit_destroy(struct commit *c)
+{
+	if (c == NULL)
+		return;
+	commit_stop(c);
+	for (unsigned i = 0; i < c->nprod; i++)
+		producer_fini(&c->prod[i]);
+	rocksdb_writebatch_destroy(c->wb);
+	free(c->prod);
+	free(c->reqs);
+	free(c->span);
+	free(c);
+}

@@ -1,0 +1,132 @@
+/* The storage thread: group commit of posts and compliance events.
+ *
+ * Producers (one per data-plane lcore, plus control/web threads) each own a
+ * struct commit_producer: a preallocated pool of requests, an SPSC request
+ * ring to the storage thread and an SPSC completion ring back. The storage
+ * thread drains every request ring in bursts, assigns each request the next
+ * global compliance seq, puts all of them (history record + compliance
+ * event) into ONE WriteBatch, writes it with fsync, and only then hands the
+ * requests back on their producers' completion rings: a request seen on the
+ * completion ring with status 0 is durable, and so is every lower seq.
+ * While one group is being fsynced the next one piles up in the rings; that
+ * is the group commit.
+ *
+ * Producer side (commit_req_get .. commit_poll): owned by one thread at a
+ * time, no locks, no malloc, no syscalls; safe on an lcore. A request and the
+ * bytes it points to belong to the storage thread from commit_submit until
+ * commit_poll returns it; then the producer releases it (commit_req_put).
+ * A completion ring holds as many entries as the pool, so completions never
+ * wait for a slow producer (they just sit in its ring).
+ *
+ * The rings are DPDK rte_rings made with rte_ring_init on plain aligned
+ * memory: no EAL, hugepages or memzones needed.
+ *
+ * Life: commit_create (boot; starts the thread) -> producers run ->
+ * producers stop submitting -> commit_stop (drains every ring, final commit,
+ * joins) -> producers may still poll their last completions ->
+ * commit_destroy. */
+#ifndef PARLEY_COMMIT_H
+#define PARLEY_COMMIT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "storage/history.h"
+#include "storage/wal.h"
+
+struct db;
+struct commit;
+struct commit_producer;
+
+#define COMMIT_PRODUCERS_MAX	128
+#define COMMIT_BURST_MAX	1024	/* requests in one group at most */
+
+enum commit_op {
+	COMMIT_POST = 1,	/* history record (if logged) + CHAT event */
+	COMMIT_EVENT,		/* a compliance event only (JOIN, PART, ...) */
+};
+
+struct commit_req {
+	/* Filled by the producer. Pointed-to bytes must stay put until the
+	 * request comes back from commit_poll. */
+	enum commit_op		op;
+	enum wal_event		ev;		/* COMMIT_EVENT; POST implies CHAT */
+	bool			logged;		/* POST: the room keeps history */
+	uint8_t			room[HISTORY_ROOM_RAW];
+	uint64_t		room_seq;	/* POST: history seq, from the home lcore */
+	uint64_t		ts_ms;		/* server time, Unix ms */
+	const char		*room_uri;
+	size_t			room_uri_len;
+	const char		*user;		/* author / actor SIP URI */
+	size_t			user_len;
+	const void		*body;		/* POST: grpchat inner XML, for history */
+	size_t			body_len;
+	const void		*content;	/* compliance content (wal.h) */
+	size_t			content_len;
+	const char *const	*files;		/* POST: file refs, <nfiles> of them */
+	const size_t		*file_lens;
+	unsigned		nfiles;
+	void			*cookie;	/* the producer's, untouched */
+
+	/* Set by the storage thread before completion. */
+	int			status;		/* 0 durable, -EINVAL bad request, -EIO */
+	uint64_t		wal_seq;	/* compliance seq when status == 0 */
+
+	struct commit_producer	*owner_;	/* private */
+};
+
+struct commit_config {
+	unsigned	nproducers;	/* 1..COMMIT_PRODUCERS_MAX */
+	unsigned	depth;		/* requests per producer (pool = ring size) */
+	unsigned	burst;		/* max group size, 0: COMMIT_BURST_MAX */
+	/* Benchmarks only: groups are written without fsync, so a power cut
+	 * can lose posts that members already saw. Logged loudly at start. */
+	bool		durability_unsafe_no_fsync;
+};
+
+struct commit_stats {
+	uint64_t	groups;		/* WriteBatches written */
+	uint64_t	requests;	/* requests completed (any status) */
+	uint64_t	failed;		/* requests completed with status != 0 */
+	uint64_t	durable_seq;	/* highest durable compliance seq */
+	double		batch_mean;
+	uint64_t	batch_p50, batch_p99, batch_max;
+	uint64_t	lat_p50_us, lat_p99_us, lat_max_us;	/* write+fsync per group */
+};
+
+/* Starts the storage thread for <db>; the global seq continues at
+ * wal_next_seq(). NULL with *err = -EINVAL (config), -ENOMEM, -EIO or
+ * -errno of pthread_create. Boot only. */
+struct commit *commit_create(struct db *db, const struct commit_config *cfg, int *err);
+
+/* Drains all request rings, commits them, joins the thread. Producers must
+ * have stopped submitting. Idempotent. Boot/shutdown only. */
+void commit_stop(struct commit *c);
+
+/* Stops if needed and frees everything, producers included. Accepts NULL. */
+void commit_destroy(struct commit *c);
+
+/* Producer <i> (0-based), for handing to the thread that will use it. */
+struct commit_producer *commit_producer(struct commit *c, unsigned i);
+
+/* Producer thread only. A zeroed request from the pool, or NULL when all
+ * are in flight (poll completions first). */
+struct commit_req *commit_req_get(struct commit_producer *p);
+/* Producer thread only. Returns a polled (or never submitted) request. */
+void commit_req_put(struct commit_producer *p, struct commit_req *r);
+
+/* Producer thread only. Enqueues up to <n>; returns how many were taken.
+ * Requests not taken still belong to the caller. */
+unsigned commit_submit(struct commit_producer *p, struct commit_req **reqs, unsigned n);
+/* Producer thread only. Up to <n> completed requests, in submit order. */
+unsigned commit_poll(struct commit_producer *p, struct commit_req **reqs, unsigned n);
+
+/* Highest compliance seq known durable. Any thread. */
+uint64_t commit_durable_seq(const struct commit *c);
+
+/* A snapshot of the counters (each read atomically, not all at one
+ * instant). Any thread. */
+void commit_stats_get(const struct commit *c, struct commit_stats *st);
+
+#endif

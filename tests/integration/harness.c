@@ -1,0 +1,166 @@
+/* See harness.h. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include <criterion/criterion.h>
+
+#include "dataplane/sip/digest.h"
+#include "tests/integration/harness.h"
+
+const char *
+server_binary(void)
+{
+	static char path[512];
+	const char *b = getenv("PARLEY_BUILDDIR");
+
+	snprintf(path, sizeof(path), "%s/router/parleyd", b ? b : "build");
+	return path;
+}
+
+int
+run(const char *fmt, ...)
+{
+	char cmd[4096];
+	va_list ap;
+	int st;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	st = system(cmd);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static uint16_t
+free_port(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t l = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	uint16_t port;
+
+	cr_assert(fd >= 0);
+	cr_assert(bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0);
+	cr_assert(getsockname(fd, (struct sockaddr *)&a, &l) == 0);
+	port = ntohs(a.sin_port);
+	close(fd);
+	return port;
+}
+
+static bool
+port_open(uint16_t port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	bool ok = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+
+	close(fd);
+	return ok;
+}
+
+static void
+add_user(FILE *f, const char *user, const char *pw)
+{
+	char ha1[65];
+
+	digest_ha1(DIGEST_MD5, user, "example.com", pw, ha1);
+	fprintf(f, "%s:example.com:%s\n", user, ha1);
+}
+
+void
+server_start(struct server *s, const char *extra)
+{
+	char users[300];
+	FILE *f;
+
+	signal(SIGPIPE, SIG_IGN);	/* writes to a connection the server closed */
+	memset(s, 0, sizeof(*s));
+	snprintf(s->dir, sizeof(s->dir), "/tmp/parley-test-XXXXXX");
+	cr_assert(mkdtemp(s->dir) != NULL);
+	snprintf(users, sizeof(users), "%s/users.htdigest", s->dir);
+	f = fopen(users, "w");
+	cr_assert(f != NULL);
+	add_user(f, "alice@example.com", "alice-pw");
+	add_user(f, "bob@example.com", "bob-pw");
+	fclose(f);
+
+	s->port = free_port();
+	snprintf(s->conf, sizeof(s->conf), "%s/parleyd.ini", s->dir);
+	snprintf(s->log, sizeof(s->log), "%s/parleyd.log", s->dir);
+	f = fopen(s->conf, "w");
+	cr_assert(f != NULL);
+	fprintf(f, "[server]\ndomain = example.com\ndata_dir = %s\ndrain_timeout_s = 3\n"
+		"[sip]\nlisten = 127.0.0.1:%u\n[auth]\nhtdigest = %s\n", s->dir, s->port, users);
+	if (extra != NULL)
+		fputs(extra, f);
+	fclose(f);
+
+	s->pid = fork();
+	cr_assert(s->pid >= 0);
+	if (s->pid == 0) {
+		int fd = open(s->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+		dup2(fd, STDERR_FILENO);
+		dup2(fd, STDOUT_FILENO);
+		execl(server_binary(), "parleyd", "-c", s->conf, "-v", (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 200; i++) {		/* up to 20 s on a loaded machine */
+		if (port_open(s->port))
+			return;
+		if (!server_alive(s))
+			break;
+		usleep(100000);
+	}
+	run("cat %s >&2", s->log);
+	cr_assert_fail("parleyd did not start listening on port %u", s->port);
+}
+
+bool
+server_alive(struct server *s)
+{
+	int st;
+
+	return s->pid > 0 && waitpid(s->pid, &st, WNOHANG) == 0;
+}
+
+void
+server_signal(struct server *s, int sig)
+{
+	kill(s->pid, sig);
+}
+
+int
+server_stop(struct server *s)
+{
+	int st = -1;
+
+	if (s->pid <= 0)
+		return -1;
+	kill(s->pid, SIGTERM);
+	for (int i = 0; i < 150; i++) {
+		if (waitpid(s->pid, &st, WNOHANG) == s->pid) {
+			s->pid = 0;
+			run("rm -rf %s", s->dir);
+			return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+		}
+		usleep(100000);
+	}
+	kill(s->pid, SIGKILL);
+	waitpid(s->pid, &st, 0);
+	s->pid = 0;
+	run("cat %s >&2; rm -rf %s", s->log, s->dir);
+	return -1;
+}
