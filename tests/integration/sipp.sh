@@ -47,14 +47,14 @@ done
 cd "$dir"
 calls=5
 timeout 60 sipp -t t1 -sf "$src/tests/integration/sipp/register_options.xml" -m $calls -r 5 \
-	-i 127.0.0.1 -trace_stat -stf "$dir/stat.csv" -nostdin -timeout 30s \
+	-i 127.0.0.1 -trace_err -error_file "$dir/err.log" -trace_stat -stf "$dir/stat.csv" -nostdin -timeout 30s \
 	"127.0.0.1:$tport" > "$dir/sipp.out" 2>&1 || true
 kill "$socat_pid" 2>/dev/null || true
 ok=$(tail -1 "$dir/stat.csv" | awk -F';' '{print $16}')
 fail=$(tail -1 "$dir/stat.csv" | awk -F';' '{print $18}')
 echo "sipp: successful=$ok failed=$fail"
 if [ "$ok" != "$calls" ] || [ "$fail" != "0" ]; then
-	head -c 3000 "$dir/stat.csv" >&2; cat "$dir/sipp.out" "$dir/parleyd.log" "$dir/socat.log" >&2
+	head -c 3000 "$dir/err.log" >&2; cat "$dir/sipp.out" "$dir/parleyd.log" "$dir/socat.log" >&2
 	ls "$dir" >&2
 	exit 1
 fi
