@@ -71,7 +71,8 @@ history_encode(const struct history_rec *rec, void *buf, size_t len)
 	db_put_be64(p, rec->ts_ms);
 	p += 8;
 	p = put16(p, rec->author_len);
-	memcpy(p, rec->author, rec->author_len);
+	if (rec->author_len)
+		memcpy(p, rec->author, rec->author_len);
 	p += rec->author_len;
 	p = put32(p, rec->body_len);
 	if (rec->body_len)

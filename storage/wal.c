@@ -118,11 +118,13 @@ wal_encode(uint64_t seq, const struct wal_rec *rec, void *buf, size_t len)
 	p += 16 + WAL_ROOM_RAW;
 	p[0] = (unsigned char)(rec->room_uri_len >> 8);
 	p[1] = (unsigned char)rec->room_uri_len;
-	memcpy(p + 2, rec->room_uri, rec->room_uri_len);
+	if (rec->room_uri_len)		/* memcpy(NULL, 0) is undefined */
+		memcpy(p + 2, rec->room_uri, rec->room_uri_len);
 	p += 2 + rec->room_uri_len;
 	p[0] = (unsigned char)(rec->user_len >> 8);
 	p[1] = (unsigned char)rec->user_len;
-	memcpy(p + 2, rec->user, rec->user_len);
+	if (rec->user_len)
+		memcpy(p + 2, rec->user, rec->user_len);
 	p += 2 + rec->user_len;
 	be32(p, (uint32_t)rec->content_len);
 	if (rec->content_len)
