@@ -237,3 +237,61 @@ Test(lifecycle, check_config, .timeout = 30)
 			 server_binary(), dir), 1);
 	run("rm -rf %s", dir);
 }
+
+Test(lifecycle, two_lcores_serve, .timeout = 60)
+{
+	struct pc_conn *c[8];
+
+	server_start(&srv, "[dpdk]\nlcores = 2\n");
+	/* SO_REUSEPORT spreads connections over both lcores' listeners. */
+	for (int i = 0; i < 8; i++) {
+		c[i] = connect_opts(NULL);
+		cr_assert_eq(pc_register(c[i], i % 2 ? "bob@example.com" : "alice@example.com",
+					 i % 2 ? "bob-pw" : "alice-pw", 3600, NULL, 0), 200);
+	}
+	for (int i = 0; i < 8; i++)
+		pc_close(c[i]);
+	cr_assert_eq(server_stop(&srv), 0);
+}
+
+Test(lifecycle, slow_reader_is_disconnected_others_served, .timeout = 90)
+{
+	struct pc_dialog d = { .cseq = 1 };
+	struct pc_conn *slow, *ok;
+	char req[1024];
+	struct sipmsg m;
+	bool closed = false;
+
+	server_start(&srv, "[net]\noutq_max = 65536\n");
+	slow = connect_opts(NULL);
+	/* Requests whose answers it never reads: once the socket buffers are
+	 * full, the server's queue passes outq_max and it drops the reader. */
+	for (int i = 0; i < 200000 && !closed; i++) {
+		ssize_t n = pc_build(req, sizeof(req), "OPTIONS", "sip:example.com",
+				     "alice@example.com", "sip:example.com", &d, NULL, NULL, NULL);
+
+		d.cseq++;
+		if (pc_send(slow, req, n) != 0)
+			closed = true;
+	}
+	cr_assert(closed || pc_wait_closed(slow, 5000), "slow reader disconnected");
+	pc_close(slow);
+	ok = connect_opts(NULL);
+	memset(&d, 0, sizeof(d));
+	d.cseq = 1;
+	ssize_t n = pc_build(req, sizeof(req), "OPTIONS", "sip:example.com", "bob@example.com",
+			     "sip:example.com", &d, NULL, NULL, NULL);
+	cr_assert_eq(send_recv(ok, req, n, &m), 200);
+	pc_close(ok);
+	cr_assert_eq(server_stop(&srv), 0);
+}
+
+Test(lifecycle, handshake_timeout_closes_silent_tcp, .timeout = 60)
+{
+	server_start(&srv, "[net]\nhandshake_timeout_s = 1\n");
+	/* A TCP connection that never starts TLS is closed after the timeout. */
+	cr_assert_eq(run("python3 -c 'import socket,time; s=socket.create_connection((\"127.0.0.1\",%u));"
+			 " s.settimeout(8); t=time.time(); d=s.recv(1); "
+			 "exit(0 if d==b\"\" and time.time()-t<6 else 1)'", srv.port), 0);
+	cr_assert_eq(server_stop(&srv), 0);
+}
