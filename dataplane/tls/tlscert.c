@@ -30,31 +30,9 @@
 #include <openssl/x509v3.h>
 
 #include "dataplane/tls/tlscert.h"
+#include "dataplane/tls/tlserr.h"
 
 #define SERIAL_BYTES	16
-
-static void __attribute__((format(printf, 3, 4)))
-set_error(char *errbuf, size_t errlen, const char *fmt, ...)
-{
-	unsigned long e;
-	char reason[256];
-	size_t n;
-	va_list ap;
-
-	if (errbuf != NULL && errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(errbuf, errlen, fmt, ap);
-		va_end(ap);
-		e = ERR_peek_last_error();
-		if (e != 0) {
-			ERR_error_string_n(e, reason, sizeof(reason));
-			n = strlen(errbuf);
-			if (n < errlen)
-				snprintf(errbuf + n, errlen - n, ": %s", reason);
-		}
-	}
-	ERR_clear_error();
-}
 
 /* 1 when <path> exists, 0 when it does not, -errno when we cannot tell. */
 static int
@@ -208,24 +186,24 @@ write_tmp(const char *path, char *tmp, size_t tmplen, mode_t mode, EVP_PKEY *pke
 	int fd, ok, err;
 
 	if ((size_t)snprintf(tmp, tmplen, "%s.tmpXXXXXX", path) >= tmplen) {
-		set_error(errbuf, errlen, "path too long: %s", path);
+		tlserr_set(errbuf, errlen, "path too long: %s", path);
 		return -ENAMETOOLONG;
 	}
 	fd = mkstemp(tmp);	/* mode 0600 from the start: no window for the key */
 	if (fd == -1) {
 		err = -errno;
-		set_error(errbuf, errlen, "cannot create %s: %s", tmp, strerror(errno));
+		tlserr_set(errbuf, errlen, "cannot create %s: %s", tmp, strerror(errno));
 		return err;
 	}
 	if (fchmod(fd, mode) == -1) {
 		err = -errno;
-		set_error(errbuf, errlen, "cannot chmod %s: %s", tmp, strerror(errno));
+		tlserr_set(errbuf, errlen, "cannot chmod %s: %s", tmp, strerror(errno));
 		goto out_unlink;
 	}
 	bio = BIO_new_fd(fd, BIO_NOCLOSE);
 	if (bio == NULL) {
 		err = -ENOMEM;
-		set_error(errbuf, errlen, "cannot write %s", tmp);
+		tlserr_set(errbuf, errlen, "cannot write %s", tmp);
 		goto out_unlink;
 	}
 	if (pkey != NULL)
@@ -236,18 +214,18 @@ write_tmp(const char *path, char *tmp, size_t tmplen, mode_t mode, EVP_PKEY *pke
 	BIO_free(bio);
 	if (!ok) {
 		err = -EIO;
-		set_error(errbuf, errlen, "cannot write %s", tmp);
+		tlserr_set(errbuf, errlen, "cannot write %s", tmp);
 		goto out_unlink;
 	}
 	if (fsync(fd) == -1) {
 		err = -errno;
-		set_error(errbuf, errlen, "cannot fsync %s: %s", tmp, strerror(errno));
+		tlserr_set(errbuf, errlen, "cannot fsync %s: %s", tmp, strerror(errno));
 		goto out_unlink;
 	}
 	if (close(fd) == -1) {
 		err = -errno;
 		fd = -1;
-		set_error(errbuf, errlen, "cannot write %s: %s", tmp, strerror(errno));
+		tlserr_set(errbuf, errlen, "cannot write %s: %s", tmp, strerror(errno));
 		goto out_unlink;
 	}
 	return 0;
@@ -273,7 +251,7 @@ sync_dir_of(const char *path, char *errbuf, size_t errlen)
 	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd == -1 || fsync(fd) == -1) {
 		err = -errno;
-		set_error(errbuf, errlen, "cannot fsync directory %s: %s", dir, strerror(errno));
+		tlserr_set(errbuf, errlen, "cannot fsync directory %s: %s", dir, strerror(errno));
 		if (fd != -1)
 			close(fd);
 		return err;
@@ -294,12 +272,12 @@ tlscert_ensure(const char *cert_path, const char *key_path, const char *cn, int 
 	ERR_clear_error();
 	have_cert = exists(cert_path);
 	if (have_cert < 0) {
-		set_error(errbuf, errlen, "cannot stat %s: %s", cert_path, strerror(-have_cert));
+		tlserr_set(errbuf, errlen, "cannot stat %s: %s", cert_path, strerror(-have_cert));
 		return have_cert;
 	}
 	have_key = exists(key_path);
 	if (have_key < 0) {
-		set_error(errbuf, errlen, "cannot stat %s: %s", key_path, strerror(-have_key));
+		tlserr_set(errbuf, errlen, "cannot stat %s: %s", key_path, strerror(-have_key));
 		return have_key;
 	}
 	if (have_cert && have_key)
@@ -308,24 +286,24 @@ tlscert_ensure(const char *cert_path, const char *key_path, const char *cn, int 
 		const char *there = have_cert ? cert_path : key_path;
 		const char *gone = have_cert ? key_path : cert_path;
 
-		set_error(errbuf, errlen,
+		tlserr_set(errbuf, errlen,
 			  "%s exists but %s does not: restore it, or remove %s for a new pair",
 			  there, gone, there);
 		return -ENOENT;
 	}
 	if (cn == NULL || cn[0] == '\0' || days <= 0) {
-		set_error(errbuf, errlen, "self-signed certificate needs a name and days > 0");
+		tlserr_set(errbuf, errlen, "self-signed certificate needs a name and days > 0");
 		return -EINVAL;
 	}
 
 	pkey = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
 	if (pkey == NULL) {
-		set_error(errbuf, errlen, "cannot generate an ECDSA P-256 key for %s", key_path);
+		tlserr_set(errbuf, errlen, "cannot generate an ECDSA P-256 key for %s", key_path);
 		return -EIO;
 	}
 	x = make_cert(pkey, cn, days);
 	if (x == NULL) {
-		set_error(errbuf, errlen, "cannot build a certificate for %s", cert_path);
+		tlserr_set(errbuf, errlen, "cannot build a certificate for %s", cert_path);
 		err = -EIO;
 		goto out_free_pkey;
 	}
@@ -340,13 +318,13 @@ tlscert_ensure(const char *cert_path, const char *key_path, const char *cn, int 
 	 * certificate whose key is lost. */
 	if (rename(key_tmp, key_path) == -1) {
 		err = -errno;
-		set_error(errbuf, errlen, "cannot rename %s to %s: %s", key_tmp, key_path,
+		tlserr_set(errbuf, errlen, "cannot rename %s to %s: %s", key_tmp, key_path,
 			  strerror(errno));
 		goto out_unlink_cert_tmp;
 	}
 	if (rename(cert_tmp, cert_path) == -1) {
 		err = -errno;
-		set_error(errbuf, errlen, "cannot rename %s to %s: %s", cert_tmp, cert_path,
+		tlserr_set(errbuf, errlen, "cannot rename %s to %s: %s", cert_tmp, cert_path,
 			  strerror(errno));
 		unlink(key_path);
 		goto out_unlink_cert_tmp;

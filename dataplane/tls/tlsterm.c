@@ -38,6 +38,7 @@
 #include <openssl/x509.h>
 
 #include "dataplane/tls/tlsterm.h"
+#include "dataplane/tls/tlserr.h"
 
 /* TLS 1.2 suites when none are configured: forward secrecy and AEAD only. */
 #define DEFAULT_CIPHERS							\
@@ -68,29 +69,6 @@ struct tlsterm {
 	bool failed;		/* fatal TLS error seen; only pending output remains */
 };
 
-static void __attribute__((format(printf, 3, 4)))
-set_error(char *errbuf, size_t errlen, const char *fmt, ...)
-{
-	unsigned long e;
-	char reason[256];
-	size_t n;
-	va_list ap;
-
-	if (errbuf != NULL && errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(errbuf, errlen, fmt, ap);
-		va_end(ap);
-		e = ERR_peek_last_error();
-		if (e != 0) {
-			ERR_error_string_n(e, reason, sizeof(reason));
-			n = strlen(errbuf);
-			if (n < errlen)
-				snprintf(errbuf + n, errlen - n, ": %s", reason);
-		}
-	}
-	ERR_clear_error();
-}
-
 /* Applies the protocol, cipher, session and mode settings of <s>. */
 static int
 configure(SSL_CTX *c, const struct tlsterm_settings *s, char *errbuf, size_t errlen)
@@ -100,15 +78,15 @@ configure(SSL_CTX *c, const struct tlsterm_settings *s, char *errbuf, size_t err
 
 	if (SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION) != 1 ||
 	    SSL_CTX_set_max_proto_version(c, TLS1_3_VERSION) != 1) {
-		set_error(errbuf, errlen, "cannot restrict TLS versions to 1.2 and 1.3");
+		tlserr_set(errbuf, errlen, "cannot restrict TLS versions to 1.2 and 1.3");
 		return -EINVAL;
 	}
 	if (SSL_CTX_set_cipher_list(c, ciphers) != 1) {
-		set_error(errbuf, errlen, "invalid TLS 1.2 cipher list \"%s\"", ciphers);
+		tlserr_set(errbuf, errlen, "invalid TLS 1.2 cipher list \"%s\"", ciphers);
 		return -EINVAL;
 	}
 	if (s->ciphersuites != NULL && SSL_CTX_set_ciphersuites(c, s->ciphersuites) != 1) {
-		set_error(errbuf, errlen, "invalid TLS 1.3 ciphersuites \"%s\"", s->ciphersuites);
+		tlserr_set(errbuf, errlen, "invalid TLS 1.3 ciphersuites \"%s\"", s->ciphersuites);
 		return -EINVAL;
 	}
 
@@ -124,7 +102,7 @@ configure(SSL_CTX *c, const struct tlsterm_settings *s, char *errbuf, size_t err
 	SSL_CTX_set_mode(c, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 
 	if (SSL_CTX_set_session_id_context(c, session_id_ctx, sizeof(session_id_ctx) - 1) != 1) {
-		set_error(errbuf, errlen, "cannot set the session id context");
+		tlserr_set(errbuf, errlen, "cannot set the session id context");
 		return -EINVAL;
 	}
 	if (s->session_cache > 0) {
@@ -148,26 +126,26 @@ static int
 load_credentials(SSL_CTX *c, const struct tlsterm_settings *s, char *errbuf, size_t errlen)
 {
 	if (s->cert_file == NULL || s->key_file == NULL) {
-		set_error(errbuf, errlen, "no TLS certificate or key file configured");
+		tlserr_set(errbuf, errlen, "no TLS certificate or key file configured");
 		return -EINVAL;
 	}
 	if (SSL_CTX_use_certificate_chain_file(c, s->cert_file) != 1) {
-		set_error(errbuf, errlen, "cannot load certificate chain from %s", s->cert_file);
+		tlserr_set(errbuf, errlen, "cannot load certificate chain from %s", s->cert_file);
 		return -EINVAL;
 	}
 	if (SSL_CTX_use_PrivateKey_file(c, s->key_file, SSL_FILETYPE_PEM) != 1) {
 		/* OpenSSL already compares the key with the certificate here. */
 		if (ERR_GET_LIB(ERR_peek_last_error()) == ERR_LIB_X509 &&
 		    ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH)
-			set_error(errbuf, errlen, "private key %s does not match certificate %s",
+			tlserr_set(errbuf, errlen, "private key %s does not match certificate %s",
 				  s->key_file, s->cert_file);
 		else
-			set_error(errbuf, errlen, "cannot load private key from %s",
+			tlserr_set(errbuf, errlen, "cannot load private key from %s",
 				  s->key_file);
 		return -EINVAL;
 	}
 	if (SSL_CTX_check_private_key(c) != 1) {
-		set_error(errbuf, errlen, "private key %s does not match certificate %s",
+		tlserr_set(errbuf, errlen, "private key %s does not match certificate %s",
 			  s->key_file, s->cert_file);
 		return -EINVAL;
 	}
@@ -182,12 +160,12 @@ tlsterm_ctx_create(const struct tlsterm_settings *s, char *errbuf, size_t errlen
 	ERR_clear_error();
 	c = calloc(1, sizeof(*c));	/* freed by the last tlsterm_ctx_put() */
 	if (c == NULL) {
-		set_error(errbuf, errlen, "out of memory for the TLS context");
+		tlserr_set(errbuf, errlen, "out of memory for the TLS context");
 		return NULL;
 	}
 	c->ssl_ctx = SSL_CTX_new(TLS_server_method());
 	if (c->ssl_ctx == NULL) {
-		set_error(errbuf, errlen, "cannot create a TLS context");
+		tlserr_set(errbuf, errlen, "cannot create a TLS context");
 		goto out_free_c;
 	}
 	if (configure(c->ssl_ctx, s, errbuf, errlen) != 0)

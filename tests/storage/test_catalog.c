@@ -5,33 +5,8 @@
 
 #include "storage/catalog.h"
 #include "storage/db.h"
-#include "tmpdb.h"
+#include "dbfixture.h"
 
-static char dir[256];
-static struct db *db;
-
-static void
-open_db(void)
-{
-	char err[256] = "";
-
-	db = db_open(dir, NULL, err, sizeof(err));
-	cr_assert_not_null(db, "%s", err);
-}
-
-static void
-setup(void)
-{
-	tmpdb_make(dir, sizeof(dir));
-	open_db();
-}
-
-static void
-teardown(void)
-{
-	db_close(db);
-	tmpdb_remove(dir);
-}
 
 TestSuite(catalog, .init = setup, .fini = teardown);
 

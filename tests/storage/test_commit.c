@@ -11,37 +11,12 @@
 #include "storage/db.h"
 #include "storage/history.h"
 #include "storage/wal.h"
-#include "tmpdb.h"
+#include "dbfixture.h"
 
 #define PER_PRODUCER	5000
 #define NPROD		2
 #define SUBMIT_BURST	16
 
-static char dir[256];
-static struct db *db;
-
-static void
-open_db(void)
-{
-	char err[256] = "";
-
-	db = db_open(dir, NULL, err, sizeof(err));
-	cr_assert_not_null(db, "%s", err);
-}
-
-static void
-setup(void)
-{
-	tmpdb_make(dir, sizeof(dir));
-	open_db();
-}
-
-static void
-teardown(void)
-{
-	db_close(db);
-	tmpdb_remove(dir);
-}
 
 TestSuite(commit, .init = setup, .fini = teardown);
 

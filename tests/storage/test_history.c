@@ -6,36 +6,11 @@
 
 #include "storage/db.h"
 #include "storage/history.h"
-#include "tmpdb.h"
+#include "dbfixture.h"
 
-static char dir[256];
-static struct db *db;
 static const uint8_t room_a[16] = { 0x5b, 0x0c, 0x7c, 0x1e, 1 };
 static const uint8_t room_b[16] = { 0x5b, 0x0c, 0x7c, 0x1e, 2 };
 static const uint8_t room_c[16] = { 0x5b, 0x0c, 0x7c, 0x1e, 3 };
-
-static void
-open_db(void)
-{
-	char err[256] = "";
-
-	db = db_open(dir, NULL, err, sizeof(err));
-	cr_assert_not_null(db, "%s", err);
-}
-
-static void
-setup(void)
-{
-	tmpdb_make(dir, sizeof(dir));
-	open_db();
-}
-
-static void
-teardown(void)
-{
-	db_close(db);
-	tmpdb_remove(dir);
-}
 
 TestSuite(history, .init = setup, .fini = teardown);
 
