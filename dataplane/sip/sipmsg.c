@@ -25,59 +25,10 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "dataplane/sip/siplex.h"
 #include "dataplane/sip/sipmsg.h"
 
 #define CL_HUGE UINT64_C(0x100000000)	/* any Content-Length above uint32 */
-
-static inline char
-lower(char c)
-{
-	return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
-}
-
-static inline bool
-is_wsp(char c)
-{
-	return c == ' ' || c == '\t';
-}
-
-static inline bool
-is_digit(char c)
-{
-	return c >= '0' && c <= '9';
-}
-
-static inline bool
-is_alpha(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
-/* RFC 3261 token: alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~" */
-static inline bool
-is_token(char c)
-{
-	return is_alpha(c) || is_digit(c) || (c != '\0' && strchr("-.!%*_+`'~", c) != NULL);
-}
-
-static bool
-all_token(const char *p, size_t n)
-{
-	size_t i;
-
-	if (n == 0)
-		return false;
-	for (i = 0; i < n; i++)
-		if (!is_token(p[i]))
-			return false;
-	return true;
-}
-
-static inline struct sip_str
-mkstr(const char *p, size_t n)
-{
-	return (struct sip_str){ p, (uint32_t)n };
-}
 
 /* Header names the stack knows, full and compact forms. */
 static const struct {
@@ -366,331 +317,6 @@ sipmsg_frame(const char *buf, size_t len, const struct sipmsg_limits *lim)
 	return (ssize_t)(hlen + cl);
 }
 
-/* Skips a quoted string starting at s.p[*i] == '"'. Returns false when it
- * is not terminated; *i then points past the closing quote. */
-static bool
-skip_quoted(struct sip_str s, uint32_t *i)
-{
-	uint32_t k = *i + 1;
-
-	while (k < s.len) {
-		if (s.p[k] == '\\') {
-			k += 2;
-			continue;
-		}
-		if (s.p[k] == '"') {
-			*i = k + 1;
-			return true;
-		}
-		k++;
-	}
-	return false;
-}
-
-bool
-sip_list_next(struct sip_str *rest, struct sip_str *item)
-{
-	struct sip_str s = sip_str_trim(*rest);
-	uint32_t i = 0;
-	bool in_angle = false;
-
-	if (s.len == 0) {
-		*rest = mkstr(s.p, 0);
-		return false;
-	}
-	while (i < s.len) {
-		char c = s.p[i];
-
-		if (c == '"' && !in_angle) {
-			if (!skip_quoted(s, &i)) {
-				i = s.len;	/* unterminated: the rest is one item */
-				break;
-			}
-			continue;
-		}
-		if (c == '<')
-			in_angle = true;
-		else if (c == '>')
-			in_angle = false;
-		else if (c == ',' && !in_angle)
-			break;
-		i++;
-	}
-	*item = sip_str_trim(mkstr(s.p, i));
-	if (i < s.len)
-		*rest = mkstr(s.p + i + 1, s.len - i - 1);
-	else
-		*rest = mkstr(s.p + s.len, 0);
-	return true;
-}
-
-/* Display name as tokens separated by LWS (RFC 3261 §25.1 display-name). */
-static bool
-token_words(struct sip_str s)
-{
-	uint32_t i;
-
-	for (i = 0; i < s.len; i++)
-		if (!is_token(s.p[i]) && !is_wsp(s.p[i]))
-			return false;
-	return true;
-}
-
-static bool
-has_space(struct sip_str s)
-{
-	uint32_t i;
-
-	for (i = 0; i < s.len; i++)
-		if (is_wsp(s.p[i]) || s.p[i] == '\r' || s.p[i] == '\n')
-			return true;
-	return false;
-}
-
-int
-sip_nameaddr_parse(struct sip_str s, struct sip_nameaddr *na)
-{
-	uint32_t i = 0, lt, gt;
-	struct sip_str rest;
-
-	*na = (struct sip_nameaddr){ SIP_STR_NULL, SIP_STR_NULL, SIP_STR_NULL };
-	s = sip_str_trim(s);
-	if (s.len == 0)
-		return -EBADMSG;
-	if (s.p[0] == '"') {
-		if (!skip_quoted(s, &i))
-			return -EBADMSG;
-		na->display = mkstr(s.p + 1, i - 2);
-		while (i < s.len && is_wsp(s.p[i]))
-			i++;
-		if (i >= s.len || s.p[i] != '<')
-			return -EBADMSG;
-		lt = i;
-	} else {
-		for (lt = 0; lt < s.len && s.p[lt] != '<'; lt++)
-			if (s.p[lt] == '"')
-				return -EBADMSG;
-		if (lt == s.len) {
-			/* addr-spec: the URI ends at the first ';' */
-			for (i = 0; i < s.len && s.p[i] != ';'; i++)
-				;
-			na->uri = sip_str_trim(mkstr(s.p, i));
-			if (na->uri.len == 0 || has_space(na->uri))
-				return -EBADMSG;
-			na->params = i < s.len ? mkstr(s.p + i, s.len - i) : mkstr(s.p + s.len, 0);
-			return 0;
-		}
-		na->display = sip_str_trim(mkstr(s.p, lt));
-		if (!token_words(na->display))
-			return -EBADMSG;
-	}
-	for (gt = lt + 1; gt < s.len && s.p[gt] != '>'; gt++)
-		;
-	if (gt >= s.len)
-		return -EBADMSG;
-	na->uri = mkstr(s.p + lt + 1, gt - lt - 1);
-	if (na->uri.len == 0 || has_space(na->uri))
-		return -EBADMSG;
-	rest = sip_str_trim(mkstr(s.p + gt + 1, s.len - gt - 1));
-	if (rest.len > 0 && rest.p[0] != ';')
-		return -EBADMSG;
-	na->params = rest;
-	return 0;
-}
-
-/* One parameter of a ";a=1;b;c=\"x\"" list at *<s>; advances *<s>. Returns
- * false at the end of the list, or on a syntax error (*bad set). */
-static bool
-param_next(struct sip_str *s, struct sip_str *name, struct sip_str *val, bool *bad)
-{
-	uint32_t i = 0, st;
-	const char *p = s->p;
-	uint32_t n = s->len;
-
-	*bad = false;
-	while (i < n && (is_wsp(p[i]) || p[i] == '\r' || p[i] == '\n'))
-		i++;
-	if (i >= n)
-		return false;
-	if (p[i] != ';') {
-		*bad = true;
-		return false;
-	}
-	i++;
-	while (i < n && is_wsp(p[i]))
-		i++;
-	st = i;
-	while (i < n && is_token(p[i]))
-		i++;
-	*name = mkstr(p + st, i - st);
-	if (name->len == 0) {
-		*bad = true;
-		return false;
-	}
-	while (i < n && is_wsp(p[i]))
-		i++;
-	*val = mkstr(p + i, 0);
-	if (i < n && p[i] == '=') {
-		i++;
-		while (i < n && is_wsp(p[i]))
-			i++;
-		if (i < n && p[i] == '"') {
-			st = i;
-			if (!skip_quoted(mkstr(p, n), &i)) {
-				*bad = true;
-				return false;
-			}
-			*val = mkstr(p + st + 1, i - st - 2);
-		} else {
-			st = i;
-			while (i < n && p[i] != ';' && !is_wsp(p[i]) && p[i] != ',')
-				i++;
-			*val = mkstr(p + st, i - st);
-			if (val->len == 0) {
-				*bad = true;
-				return false;
-			}
-		}
-		while (i < n && is_wsp(p[i]))
-			i++;
-	}
-	*s = mkstr(p + i, n - i);
-	return true;
-}
-
-/* True when <params> is a well-formed parameter list (possibly empty). */
-static bool
-params_valid(struct sip_str params)
-{
-	struct sip_str name, val;
-	bool bad;
-
-	while (param_next(&params, &name, &val, &bad))
-		;
-	return !bad;
-}
-
-bool
-sip_param_get(struct sip_str params, const char *name, struct sip_str *val)
-{
-	struct sip_str n, v;
-	bool bad;
-
-	if (params.p == NULL)
-		return false;
-	while (param_next(&params, &n, &v, &bad)) {
-		if (sip_str_ieq(n, name)) {
-			if (val != NULL)
-				*val = v;
-			return true;
-		}
-	}
-	return false;
-}
-
-int
-sip_uri_parse(struct sip_str s, struct sip_uri *u)
-{
-	uint32_t i, at, hs, he, q;
-	const char *p;
-	uint32_t port = 0;
-
-	*u = (struct sip_uri){ .port = -1 };
-	s = sip_str_trim(s);
-	if (s.len == 0 || !is_alpha(s.p[0]))
-		return -EBADMSG;
-	for (i = 1; i < s.len && (is_alpha(s.p[i]) || is_digit(s.p[i]) ||
-				  s.p[i] == '+' || s.p[i] == '-' || s.p[i] == '.'); i++)
-		;
-	if (i >= s.len || s.p[i] != ':' || has_space(s))
-		return -EBADMSG;
-	u->scheme = mkstr(s.p, i);
-	p = s.p + i + 1;
-	s = mkstr(p, s.len - i - 1);
-	if (!sip_str_ieq(u->scheme, "sip") && !sip_str_ieq(u->scheme, "sips")) {
-		u->user = s;
-		return 0;
-	}
-
-	/* userinfo may hold '?', ';' and ':' (RFC 4475 intmeth), never a bare '@' */
-	for (at = 0; at < s.len && p[at] != '@'; at++)
-		;
-	hs = 0;
-	if (at < s.len) {
-		for (i = 0; i < at && p[i] != ':'; i++)
-			;
-		u->user = mkstr(p, i);
-		if (i < at)
-			u->password = mkstr(p + i + 1, at - i - 1);
-		if (u->user.len == 0)
-			return -EBADMSG;
-		hs = at + 1;
-	}
-	if (hs < s.len && p[hs] == '[') {
-		for (he = hs; he < s.len && p[he] != ']'; he++)
-			;
-		if (he >= s.len)
-			return -EBADMSG;
-		he++;
-	} else {
-		for (he = hs; he < s.len && p[he] != ':' && p[he] != ';' && p[he] != '?'; he++)
-			if (!is_alpha(p[he]) && !is_digit(p[he]) && p[he] != '-' &&
-			    p[he] != '.' && p[he] != '_')
-				return -EBADMSG;
-	}
-	u->host = mkstr(p + hs, he - hs);
-	if (u->host.len == 0)
-		return -EBADMSG;
-	i = he;
-	if (i < s.len && p[i] == ':') {
-		i++;
-		if (i >= s.len || !is_digit(p[i]))
-			return -EBADMSG;
-		while (i < s.len && is_digit(p[i])) {
-			port = port * 10 + (uint32_t)(p[i] - '0');
-			if (port > 65535)
-				return -EBADMSG;
-			i++;
-		}
-		u->port = (int32_t)port;
-	}
-	for (q = i; q < s.len && p[q] != '?'; q++)
-		;
-	if (i < q) {
-		if (p[i] != ';')
-			return -EBADMSG;
-		u->params = mkstr(p + i, q - i);
-	}
-	if (q < s.len)
-		u->headers = mkstr(p + q + 1, s.len - q - 1);
-	return 0;
-}
-
-ssize_t
-sip_uri_aor(struct sip_str uri, char *out, size_t cap)
-{
-	struct sip_uri u;
-	size_t n, k = 0;
-	uint32_t i;
-
-	if (sip_uri_parse(uri, &u) != 0)
-		return -EBADMSG;
-	if (!sip_str_ieq(u.scheme, "sip") && !sip_str_ieq(u.scheme, "sips"))
-		return -EBADMSG;
-	n = u.host.len + (u.user.len > 0 ? u.user.len + 1 : 0);
-	if (n + 1 > cap)
-		return -ENOSPC;
-	if (u.user.len > 0) {
-		memcpy(out, u.user.p, u.user.len);
-		k = u.user.len;
-		out[k++] = '@';
-	}
-	for (i = 0; i < u.host.len; i++)
-		out[k++] = lower(u.host.p[i]);
-	out[k] = '\0';
-	return (ssize_t)k;
-}
-
 const struct sip_hdr *
 sipmsg_find(const struct sipmsg *m, enum sip_hdr_id id)
 {
@@ -781,7 +407,7 @@ parse_start(struct sipmsg *m, const char *p, size_t n)
 		m->ruri = mkstr(sp1 + 1, (size_t)(sp2 - 1 - (sp1 + 1)));
 		ver = mkstr(sp2, (size_t)(p + n - sp2));
 		/* escruri: a Request-URI cannot carry headers (RFC 3261 §19.1.1) */
-		if (has_space(m->ruri) || sip_uri_parse(m->ruri, &u) != 0 || u.headers.len > 0)
+		if (siplex_has_space(m->ruri) || sip_uri_parse(m->ruri, &u) != 0 || u.headers.len > 0)
 			return -EBADMSG;
 	}
 	if (ver.len < 5 || lower(ver.p[0]) != 's' || lower(ver.p[1]) != 'i' ||
@@ -852,7 +478,7 @@ parse_via(struct sip_str v, struct sip_str *transport, struct sip_str *branch)
 	if (i == st)
 		return -EBADMSG;
 	params = mkstr(v.p + i, v.len - i);
-	if (!params_valid(params))
+	if (!siplex_params_valid(params))
 		return -EBADMSG;
 	*transport = part[2];
 	if (!sip_param_get(params, "branch", branch))
@@ -867,7 +493,7 @@ parse_fromto(struct sip_str v, struct sip_str *uri, struct sip_str *tag)
 	struct sip_uri u;
 
 	if (sip_nameaddr_parse(v, &na) != 0 || sip_uri_parse(na.uri, &u) != 0 ||
-	    !params_valid(na.params))
+	    !siplex_params_valid(na.params))
 		return -EBADMSG;
 	*uri = na.uri;
 	if (!sip_param_get(na.params, "tag", tag))
@@ -945,7 +571,7 @@ extract(struct sipmsg *m)
 	    parse_fromto(h->value, &m->to_uri, &m->to_tag) != 0)
 		rc = -EBADMSG;
 	if ((h = sipmsg_find(m, SIP_H_CALL_ID)) != NULL) {
-		if (h->value.len == 0 || has_space(h->value))
+		if (h->value.len == 0 || siplex_has_space(h->value))
 			rc = -EBADMSG;
 		else
 			m->call_id = h->value;
