@@ -39,21 +39,30 @@ fnv(uint64_t h, const void *p, size_t n)
 	return h;
 }
 
+/* Transaction key: the branch when it carries the RFC 3261 cookie, else
+ * Call-ID + CSeq + From tag; then the CSeq method, since CANCEL shares the
+ * INVITE's branch but is its own transaction. */
+static uint64_t
+txn_key_of(struct sip_str branch, struct sip_str call_id, uint32_t cseq, struct sip_str from_tag,
+	   enum sip_method meth)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	uint32_t mv = meth;
+
+	if (branch.len > 7 && strncmp(branch.p, "z9hG4bK", 7) == 0) {
+		h = fnv(h, branch.p, branch.len);
+	} else {
+		h = fnv(h, call_id.p, call_id.len);
+		h = fnv(h, &cseq, sizeof(cseq));
+		h = fnv(h, from_tag.p, from_tag.len);
+	}
+	return fnv(h, &mv, sizeof(mv));
+}
+
 static uint64_t
 txn_key(const struct sipmsg *m)
 {
-	uint64_t h = 0xcbf29ce484222325ULL;
-	uint32_t meth = m->cseq_method;
-
-	if (m->via_branch.len > 7 && strncmp(m->via_branch.p, "z9hG4bK", 7) == 0) {
-		h = fnv(h, m->via_branch.p, m->via_branch.len);
-	} else {
-		h = fnv(h, m->call_id.p, m->call_id.len);
-		h = fnv(h, &m->cseq, sizeof(m->cseq));
-		h = fnv(h, m->from_tag.p, m->from_tag.len);
-	}
-	/* CANCEL shares the INVITE's branch but is its own transaction. */
-	return fnv(h, &meth, sizeof(meth));
+	return txn_key_of(m->via_branch, m->call_id, m->cseq, m->from_tag, m->cseq_method);
 }
 
 static struct txn_entry *
@@ -69,14 +78,8 @@ txn_find(struct conn *c, uint64_t key)
 static bool
 invite_answered(struct conn *c, const struct sipmsg *m)
 {
-	struct sipmsg inv = { 0 };
-
-	inv.via_branch = m->via_branch;
-	inv.call_id = m->call_id;
-	inv.cseq = m->cseq;
-	inv.from_tag = m->from_tag;
-	inv.cseq_method = SIP_M_INVITE;
-	return txn_find(c, txn_key(&inv)) != NULL;
+	return txn_find(c, txn_key_of(m->via_branch, m->call_id, m->cseq, m->from_tag,
+				      SIP_M_INVITE)) != NULL;
 }
 
 void

@@ -9,6 +9,7 @@
 #include <criterion/criterion.h>
 #include <openssl/ssl.h>
 
+#include "dataplane/sip/digest.h"
 #include "perf/client.h"
 #include "tests/integration/harness.h"
 
@@ -75,7 +76,7 @@ login(const char *aor, const char *pw)
 
 TestSuite(parleyd, .init = up, .fini = down, .timeout = 60);
 
-Test(parleyd, register_challenge_then_200_with_sipe_headers)
+Test(parleyd, register_challenge_then_200)
 {
 	struct pc_conn *c = connect_srv();
 	struct pc_dialog d = { .cseq = 1 };
@@ -97,42 +98,107 @@ Test(parleyd, register_challenge_then_200_with_sipe_headers)
 	pc_close(c);
 }
 
-Test(parleyd, register_200_headers)
+/* Drives REGISTER by hand so the final 200 itself can be inspected. */
+static void
+register_by_hand(struct pc_conn *c, const char *aor, const char *pw, struct sipmsg *m)
 {
-	struct pc_conn *c = connect_srv();
-	char req[4096], ruri[] = "sip:example.com", v[512];
 	struct pc_dialog d = { .cseq = 1 };
-	struct sipmsg m;
+	char req[4096], extra[1024], chal[512], nonce[128], ha1[65], resp[65], to[300];
+	const char *p, *e;
+	ssize_t n;
 
-	/* Drive the flow by hand to inspect the final 200. */
-	cr_assert_eq(pc_register(c, "alice@example.com", "alice-pw", 900, NULL, 0), 200);
-	/* A refresh on the authenticated connection is challenged again (no
-	 * credentials on it); the identity stays bound meanwhile. */
-	ssize_t n = pc_build(req, sizeof(req), "REGISTER", ruri, "alice@example.com",
-			     "sip:alice@example.com", &d, "Expires: 900\r\n", NULL, NULL);
-	cr_assert_eq(roundtrip(c, req, n, &m), 407);
-	pc_close(c);
-
-	/* The headers pidgin-sipe needs, checked on a fresh login. */
-	c = connect_srv();
-	memset(&d, 0, sizeof(d));
-	d.cseq = 1;
-	cr_assert_eq(request(c, "REGISTER", ruri, "bob@example.com", &d, "Expires: 900\r\n", &m),
-		     407);
-	pc_close(c);
-
-	c = connect_srv();
-	cr_assert_eq(pc_register(c, "bob@example.com", "bob-pw", 900, NULL, 0), 200);
-	pc_close(c);
-	(void)v;
+	snprintf(to, sizeof(to), "sip:%s", aor);
+	n = pc_build(req, sizeof(req), "REGISTER", "sip:example.com", aor, to, &d,
+		     "Expires: 1200\r\n", NULL, NULL);
+	cr_assert_eq(roundtrip(c, req, n, m), 407);
+	cr_assert(pc_header(m, "Proxy-Authenticate", chal, sizeof(chal)));
+	p = strstr(chal, "nonce=\"");
+	cr_assert(p != NULL);
+	p += 7;
+	e = strchr(p, '"');
+	cr_assert(e != NULL && (size_t)(e - p) < sizeof(nonce));
+	snprintf(nonce, sizeof(nonce), "%.*s", (int)(e - p), p);
+	digest_ha1(DIGEST_MD5, aor, "example.com", pw, ha1);
+	digest_response(DIGEST_MD5, ha1, nonce, "00000001", "abcdef", "auth", "REGISTER",
+			"sip:example.com", resp);
+	snprintf(extra, sizeof(extra),
+		 "Expires: 1200\r\nProxy-Authorization: Digest username=\"%s\", "
+		 "realm=\"example.com\", nonce=\"%s\", uri=\"sip:example.com\", "
+		 "response=\"%s\", algorithm=MD5, qop=auth, nc=00000001, cnonce=\"abcdef\"\r\n",
+		 aor, nonce, resp);
+	d.cseq++;
+	n = pc_build(req, sizeof(req), "REGISTER", "sip:example.com", aor, to, &d, extra, NULL,
+		     NULL);
+	cr_assert_eq(roundtrip(c, req, n, m), 200);
 }
 
-Test(parleyd, register_200_carries_expires_supported_allow_events)
+Test(parleyd, register_200_carries_what_pidgin_sipe_needs)
 {
 	struct pc_conn *c = connect_srv();
-	char warn[256];
+	struct sipmsg m;
+	char v[512];
+	bool supported = false;
 
-	cr_assert_eq(pc_register(c, "alice@example.com", "alice-pw", 1200, warn, sizeof(warn)), 200);
+	register_by_hand(c, "alice@example.com", "alice-pw", &m);
+	/* Expires > 0: without it pidgin-sipe never signs on. */
+	cr_assert(pc_header(&m, "Expires", v, sizeof(v)));
+	cr_assert_eq(strtoul(v, NULL, 10), 1200);
+	/* Supported: msrtc-event-categories as a header line of its own. */
+	for (const struct sip_hdr *h = sipmsg_find(&m, SIP_H_SUPPORTED); h != NULL;
+	     h = sipmsg_find_next(&m, h))
+		if (sip_str_eq(h->value, "msrtc-event-categories"))
+			supported = true;
+	cr_assert(supported, "Supported: msrtc-event-categories");
+	/* Allow-Events with the provisioning event, comma-separated without blanks. */
+	cr_assert(pc_header(&m, "Allow-Events", v, sizeof(v)));
+	cr_assert(strstr(v, "vnd-microsoft-provisioning-v2") != NULL, "%s", v);
+	cr_assert(strchr(v, ' ') == NULL, "no blanks in Allow-Events: %s", v);
+	/* Server, if present, must not claim RTC/6 or later. */
+	cr_assert(pc_header(&m, "Server", v, sizeof(v)));
+	cr_assert(strstr(v, "RTC/") == NULL, "%s", v);
+	cr_assert(pc_header(&m, "Contact", v, sizeof(v)));
+	cr_assert(strstr(v, "expires=1200") != NULL, "%s", v);
+	pc_close(c);
+}
+
+Test(parleyd, register_refresh_on_bound_connection_is_challenged)
+{
+	struct pc_conn *c = login("alice@example.com", "alice-pw");
+	struct pc_dialog d = { .cseq = 9 };
+	struct sipmsg m;
+
+	/* No credentials on a refresh: challenged again, identity still bound. */
+	cr_assert_eq(request(c, "REGISTER", "sip:example.com", "alice@example.com", &d,
+			     "Expires: 900\r\n", &m), 407);
+	d.cseq++;
+	cr_assert_eq(request(c, "OPTIONS", "sip:example.com", "bob@example.com", &d, NULL, &m), 403);
+	pc_close(c);
+}
+
+Test(parleyd, cancel_after_answer_200_unknown_481)
+{
+	struct pc_conn *c = login("alice@example.com", "alice-pw");
+	struct pc_dialog d = { .cseq = 1 };
+	struct sipmsg m;
+	char req[4096], cancel[4096];
+	ssize_t n;
+	char *p;
+
+	n = pc_build(req, sizeof(req), "INVITE", "sip:ocschat@example.com", "alice@example.com",
+		     "sip:ocschat@example.com", &d, NULL, NULL, NULL);
+	cr_assert_eq(roundtrip(c, req, n, &m), 200);
+	/* Same branch, Call-ID and CSeq number, method CANCEL (RFC 3261 §9.1). */
+	memcpy(cancel, "CANCEL", 6);
+	memcpy(cancel + 6, req + 6, n - 6);
+	cancel[n] = '\0';
+	p = strstr(cancel, "CSeq: 1 INVITE");
+	cr_assert(p != NULL);
+	memcpy(p + 8, "CANCEL", 6);
+	cr_assert_eq(roundtrip(c, cancel, n, &m), 200, "CANCEL of an answered INVITE: 200, no effect");
+	memset(&d, 0, sizeof(d));
+	d.cseq = 1;
+	cr_assert_eq(request(c, "CANCEL", "sip:ocschat@example.com", "alice@example.com", &d, NULL,
+			     &m), 481);
 	pc_close(c);
 }
 
