@@ -1,0 +1,1 @@
+/* Placeholder: per-user preference blobs (being written). */
