@@ -68,7 +68,7 @@ conn_new(struct lcore_ctx *lc, int fd, const struct sockaddr_storage *peer)
 void
 conn_kick(struct conn *c)
 {
-	if (c->dirty)
+	if (c->dirty || c->reaped)
 		return;
 	c->dirty = true;
 	c->dirty_next = c->lc->dirty;
@@ -249,10 +249,33 @@ conn_reap(struct lcore_ctx *lc)
 		io_close(c);
 		dialog_conn_closed(c);
 		tlsterm_free(c->tls);
+		c->tls = NULL;
 		free(c->in);
+		c->in = NULL;
 		ctr_inc(lc, CTR_CONN_CLOSED);
-		free(c);
+		c->reaped = true;
+		if (c->holds == 0)
+			free(c);
 	}
+}
+
+void
+conn_hold(struct conn *c)
+{
+	c->holds++;
+}
+
+void
+conn_release(struct conn *c)
+{
+	if (--c->holds == 0 && c->reaped)
+		free(c);
+}
+
+bool
+conn_usable(const struct conn *c)
+{
+	return c->state == CONN_OPEN || c->state == CONN_HANDSHAKE;
 }
 
 void

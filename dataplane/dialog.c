@@ -19,6 +19,7 @@
 #include <strings.h>
 
 #include "control/log.h"
+#include "dataplane/channel.h"
 #include "dataplane/dialog.h"
 #include "dataplane/lcore.h"
 #include "dataplane/sip/sipmsg.h"
@@ -26,22 +27,6 @@
 
 #define MIN_SE		90	/* RFC 4028 §4 */
 
-struct dialog {
-	struct dialog *next;
-	enum dialog_service svc;
-	bool confirmed;			/* ACK seen */
-	uint32_t remote_cseq;
-	uint32_t local_cseq;
-	uint32_t session_expires;
-	uint64_t expires_at_s;
-	uint64_t envid;			/* XCCOS envelope counter for server messages */
-	char local_tag[20];
-	char call_id[128];
-	char remote_tag[80];
-	char remote_uri[160];		/* From of the client (without params) */
-	char local_uri[96];		/* the service URI */
-	char target[200];		/* client's Contact: Request-URI of our requests */
-};
 
 static bool
 str_copy(char *dst, size_t cap, struct sip_str s)
@@ -105,6 +90,7 @@ unlink_dialog(struct conn *c, struct dialog *d)
 			break;
 		}
 	c->ndialogs--;
+	free(d->rooms);
 	free(d);
 }
 
@@ -113,6 +99,8 @@ drop(struct conn *c, struct dialog *d, const char *why)
 {
 	LOG(DEBUG, DIALOG, "%s: %s dialog %s of %s ended: %s", c->peer_str,
 	    d->svc == DIALOG_LOOKUP ? "lookup" : "channel", d->call_id, c->aor, why);
+	/* Leaving by BYE, expiry or connection loss counts as part. */
+	channel_dialog_closed(c, d);
 	unlink_dialog(c, d);
 }
 
@@ -209,6 +197,8 @@ on_invite(struct conn *c, const struct sipmsg *m)
 		return;
 	}
 	d->svc = (enum dialog_service)svc;
+	d->conn = c;
+	d->uid = ((uint64_t)c->lc->idx << 56) | ++c->lc->dialog_seq;
 	d->session_expires = se;
 	d->expires_at_s = c->lc->now_s + se;
 	d->remote_cseq = m->cseq;
@@ -279,11 +269,10 @@ dialog_request(struct conn *c, const struct sipmsg *m)
 		return;
 	}
 	case SIP_M_INFO:
-		/* Every client INFO gets exactly 200 (xccos.md a.2). */
-		sipconn_reply(c, m, 200, NULL, NULL, NULL, NULL, 0);
+		/* Every client INFO gets exactly 200 (xccos.md a.2), from the
+		 * service: a post's 200 waits until it is durable. */
 		d->expires_at_s = c->lc->now_s + d->session_expires;
-		LOG(DEBUG, DIALOG, "%s: INFO of %u bytes on %s", c->peer_str, m->body.len,
-		    d->call_id);
+		channel_info(c, d, m);
 		return;
 	default:
 		sipconn_reply(c, m, 405, NULL, NULL, NULL, NULL, 0);
@@ -307,13 +296,27 @@ dialog_response(struct conn *c, const struct sipmsg *m)
 		drop(c, d, "the client no longer knows it");
 }
 
+struct dialog *
+dialog_by_uid(struct conn *c, uint64_t uid)
+{
+	for (struct dialog *d = c->dialogs; d != NULL; d = d->next)
+		if (d->uid == uid)
+			return d;
+	return NULL;
+}
+
+/* Per lcore thread: where a small INFO is assembled. */
+static __thread char scratch[16384];
+
 int
 dialog_send_info(struct conn *c, struct dialog *d, const char *body, size_t blen)
 {
-	char buf[65536];
+	char buf[2048];
 	struct sipout o;
 	ssize_t n;
 
+	if (!conn_usable(c))
+		return -EPIPE;
 	sipout_init(&o, buf, sizeof(buf));
 	sipout_request_start(&o, "INFO", d->target);
 	sipout_printf(&o, "Via: SIP/2.0/TLS %s:%u;branch=z9hG4bK%016llx%08x\r\n",
@@ -324,11 +327,21 @@ dialog_send_info(struct conn *c, struct dialog *d, const char *body, size_t blen
 	sipout_printf(&o, "To: <%s>;tag=%s\r\n", d->remote_uri, d->remote_tag);
 	sipout_printf(&o, "Call-ID: %s\r\n", d->call_id);
 	sipout_printf(&o, "CSeq: %u INFO\r\n", ++d->local_cseq);
-	sipout_end(&o, "text/plain", body, blen);
+	/* Headers here, the body (shared by every recipient of a post) from
+	 * where it lies: no copy of it per dialog. */
+	sipout_printf(&o, "Content-Type: text/plain\r\nContent-Length: %zu\r\n\r\n", blen);
 	n = sipout_finish(&o);
 	if (n < 0)
 		return -ENOSPC;
-	return conn_send(c, buf, n) == 0 ? 0 : -EPIPE;
+	if ((size_t)n + blen <= sizeof(scratch)) {
+		/* One TLS record for the message rather than two. */
+		memcpy(scratch, buf, n);
+		memcpy(scratch + n, body, blen);
+		return conn_send(c, scratch, n + blen) == 0 ? 0 : -EPIPE;
+	}
+	if (conn_send(c, buf, n) != 0 || conn_send(c, body, blen) != 0)
+		return -EPIPE;
+	return 0;
 }
 
 void

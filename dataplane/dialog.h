@@ -2,17 +2,47 @@
 #ifndef PARLEY_DIALOG_H
 #define PARLEY_DIALOG_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "dataplane/engine.h"
+#include "storage/catalog.h"
 
 struct conn;
-struct dialog;
 
 enum dialog_service {
 	DIALOG_LOOKUP,
 	DIALOG_CHANNEL,
 };
+
+/* One INVITE dialog. Owned by its connection's lcore. */
+struct dialog {
+	struct dialog *next;
+	struct conn *conn;
+	uint64_t uid;			/* unique per process: names the member on other lcores */
+	enum dialog_service svc;
+	bool confirmed;			/* ACK seen */
+	uint32_t remote_cseq;
+	uint32_t local_cseq;
+	uint32_t session_expires;
+	uint64_t expires_at_s;
+	uint64_t envid;			/* XCCOS envelope counter for server messages */
+	char local_tag[20];
+	char call_id[128];
+	char remote_tag[80];
+	char remote_uri[160];		/* From of the client (without params) */
+	char local_uri[96];		/* the service URI */
+	char target[200];		/* client's Contact: Request-URI of our requests */
+
+	/* Channel service: rooms this dialog is present in (raw ids). */
+	uint8_t (*rooms)[CATALOG_ID_RAW];
+	uint32_t nrooms, rooms_cap;
+	uint32_t joins_pending;		/* rooms whose join is in flight */
+};
+
+/* The dialog of <c> with <uid>, or NULL. */
+struct dialog *dialog_by_uid(struct conn *c, uint64_t uid);
 
 /* The SIP URI of a service on this node, with its sip: prefix. */
 void dialog_service_uri(const struct engine_conf *cf, enum dialog_service svc, char *out,

@@ -12,11 +12,16 @@
 struct tlsterm_ctx;
 struct htdigest;
 struct engine;
+struct db;
+struct roomtab;
 
 enum engine_challenge {
 	ENGINE_CHALLENGE_PROXY,	/* 407 Proxy-Authenticate (what pidgin-sipe needs) */
 	ENGINE_CHALLENGE_WWW,	/* 401 WWW-Authenticate */
 };
+
+/* Storage producers beyond one per lcore, for the web and control threads. */
+#define ENGINE_EXTRA_PRODUCERS	2
 
 struct engine_conf {
 	char domain[256];
@@ -43,12 +48,29 @@ struct engine_conf {
 	uint32_t register_min_expires;
 	uint32_t session_expires;
 	uint32_t max_dialogs_per_conn;
+
+	/* Group Chat */
+	uint32_t chat_max;		/* messageSizeLimit: bytes of <chat> text */
+	uint32_t story_max;		/* storySizeLimit (advertised) */
+	uint32_t history_max;		/* most messages one bccontext returns */
+	uint32_t search_limit;		/* most rooms one chansrch returns */
+	uint32_t rooms_per_dialog;
+	uint32_t ring_size;		/* entries per lcore-to-lcore ring */
+	uint32_t commit_depth;		/* storage requests in flight per lcore */
+	bool durability_unsafe_no_fsync;
 };
 
-/* Boot thread. Takes a reference to <tls> and <users> of its own. NULL with
- * a message in <err> on failure (e.g. the listen address cannot be bound). */
+/* Boot thread, after rte_eal_init. Takes a reference to <tls>, <users> and
+ * <rooms> of its own; <db> is borrowed and must outlive the engine. Starts
+ * the storage thread. NULL with a message in <err> on failure (e.g. the
+ * listen address cannot be bound). */
 struct engine *engine_create(const struct engine_conf *conf, struct tlsterm_ctx *tls,
-			     struct htdigest *users, char *err, size_t errlen);
+			     struct htdigest *users, struct db *db, struct roomtab *rooms,
+			     char *err, size_t errlen);
+
+/* Any thread: every lcore switches to the room table <rooms> at its next
+ * loop turn (catalog changes). Takes its own reference. */
+void engine_rooms_publish(struct engine *e, struct roomtab *rooms);
 
 /* The loop of engine lcore <idx> (0 .. nlcores-1); run it on its own thread
  * (rte_eal_remote_launch). Returns when the engine is drained or stopped. */

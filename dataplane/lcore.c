@@ -10,11 +10,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "control/log.h"
+#include "dataplane/fanout.h"
 #include "dataplane/lcore.h"
+#include "dataplane/rooms.h"
 #include "dataplane/sip/ratelimit.h"
 #include "dataplane/tls/tlsterm.h"
+#include "storage/commit.h"
 #include "storage/htdigest.h"
 
 const char *const ctr_names[CTR__COUNT] = {
@@ -43,6 +47,18 @@ const char *const ctr_names[CTR__COUNT] = {
 	[CTR_DROP_IDENTITY] = "drop_identity",
 	[CTR_DIALOGS_OPEN] = "dialogs_open",
 	[CTR_DIALOGS_EXPIRED] = "dialogs_expired",
+	[CTR_XCCOS_COMMANDS] = "xccos_commands",
+	[CTR_XCCOS_ERRORS] = "xccos_errors",
+	[CTR_XCCOS_MALFORMED] = "xccos_malformed",
+	[CTR_POSTS_IN] = "posts_in",
+	[CTR_POSTS_REFUSED] = "posts_refused",
+	[CTR_POSTS_SEQUENCED] = "posts_sequenced",
+	[CTR_DELIVERIES] = "deliveries",
+	[CTR_NOTICES] = "notices",
+	[CTR_JOINS] = "joins",
+	[CTR_PARTS] = "parts",
+	[CTR_RING_FULL] = "ring_full",
+	[CTR_STORAGE_FAILED] = "storage_failed",
 };
 
 static void
@@ -58,10 +74,17 @@ clock_refresh(struct lcore_ctx *lc)
 
 struct engine *
 engine_create(const struct engine_conf *conf, struct tlsterm_ctx *tls, struct htdigest *users,
-	      char *err, size_t errlen)
+	      struct db *db, struct roomtab *rooms, char *err, size_t errlen)
 {
+	struct commit_config cc = {
+		.nproducers = conf->nlcores + ENGINE_EXTRA_PRODUCERS,
+		.depth = conf->commit_depth,
+		.durability_unsafe_no_fsync = conf->durability_unsafe_no_fsync,
+		.notify = fanout_commit_notify,
+	};
 	struct engine *e;
 	uint32_t i;
+	int rc;
 
 	e = calloc(1, sizeof(*e) + conf->nlcores * sizeof(e->lcores[0]));
 	if (e == NULL) {
@@ -69,6 +92,7 @@ engine_create(const struct engine_conf *conf, struct tlsterm_ctx *tls, struct ht
 		return NULL;
 	}
 	e->conf = *conf;
+	e->db = db;
 	if (digest_key_init(e->nonce_key) != 0) {
 		snprintf(err, errlen, "no randomness for the nonce key");
 		goto out_free;
@@ -95,11 +119,22 @@ engine_create(const struct engine_conf *conf, struct tlsterm_ctx *tls, struct ht
 		lc->tls = tls;
 		htdigest_get(users);
 		lc->users = users;
+		roomtab_get(rooms);
+		lc->rooms = rooms;
+		lc->wake_fd = -1;
 		clock_refresh(lc);
 		e->lcores[i] = lc;
 		if (io_lcore_init(lc, err, errlen) != 0)
 			goto out_free;
 	}
+	cc.notify_arg = e;
+	e->commit = commit_create(db, &cc, &rc);
+	if (e->commit == NULL) {
+		snprintf(err, errlen, "storage thread: %s", strerror(-rc));
+		goto out_free;
+	}
+	if (fanout_init(e, err, errlen) != 0)
+		goto out_free;
 	return e;
 
 out_free:
@@ -112,6 +147,11 @@ engine_destroy(struct engine *e)
 {
 	if (e == NULL)
 		return;
+	/* Whatever the lcores submitted is written before the rings go. */
+	if (e->commit != NULL)
+		commit_stop(e->commit);
+	fanout_fini(e);
+	commit_destroy(e->commit);
 	for (uint32_t i = 0; i < e->conf.nlcores; i++) {
 		struct lcore_ctx *lc = e->lcores[i];
 
@@ -122,6 +162,8 @@ engine_destroy(struct engine *e)
 		htdigest_put(lc->users);
 		tlsterm_ctx_put(atomic_exchange(&lc->remote.tls, NULL));
 		htdigest_put(atomic_exchange(&lc->remote.users, NULL));
+		roomtab_put(lc->rooms);
+		roomtab_put(atomic_exchange(&lc->remote.rooms, NULL));
 		free(lc);
 	}
 	ratelimit_destroy(e->rl_addr);
@@ -145,6 +187,28 @@ engine_reload(struct engine *e, struct tlsterm_ctx *tls, struct htdigest *users)
 			htdigest_put(atomic_exchange(&lc->remote.users, users));
 		}
 	}
+}
+
+void
+engine_rooms_publish(struct engine *e, struct roomtab *rooms)
+{
+	for (uint32_t i = 0; i < e->conf.nlcores; i++) {
+		roomtab_get(rooms);
+		roomtab_put(atomic_exchange(&e->lcores[i]->remote.rooms, rooms));
+	}
+}
+
+void
+lcore_wake(struct lcore_ctx *lc)
+{
+	static const uint64_t one = 1;
+
+	/* Pairs with the fence in lcore_sleep_begin: either the sleeper sees
+	 * our work, or we see it sleeping. */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load_explicit(&lc->remote.sleeping, memory_order_relaxed) &&
+	    write(lc->wake_fd, &one, sizeof(one)) == -1 && errno != EAGAIN)
+		LOG(ERR, LCORE, "lcore %u: wake: %s", lc->idx, strerror(errno));
 }
 
 void
@@ -176,7 +240,12 @@ take_reload(struct lcore_ctx *lc)
 {
 	struct tlsterm_ctx *t = atomic_exchange(&lc->remote.tls, NULL);
 	struct htdigest *u = atomic_exchange(&lc->remote.users, NULL);
+	struct roomtab *r = atomic_exchange(&lc->remote.rooms, NULL);
 
+	if (r != NULL) {
+		roomtab_put(lc->rooms);
+		lc->rooms = r;
+	}
 	if (t != NULL) {
 		tlsterm_ctx_put(lc->tls);
 		lc->tls = t;
@@ -208,17 +277,30 @@ engine_lcore_run(struct engine *e, uint32_t idx)
 
 	LOG(INFO, LCORE, "lcore %u: serving", idx);
 	for (;;) {
+		int timeout;
+
 		clock_refresh(lc);
 		if (!lc->draining && atomic_load_explicit(&e->drain, memory_order_relaxed))
 			start_drain(lc);
-		if (lc->draining && (lc->nconns == 0 || lc->now_s >= lc->drain_deadline_s))
+		if (lc->draining && ((lc->nconns == 0 && fanout_settled(lc)) ||
+				     lc->now_s >= lc->drain_deadline_s))
 			break;
 		take_reload(lc);
-		io_poll(lc, lc->draining ? 20 : 100);
+		/* Sleep in the poller only when no ring, storage completion or
+		 * staged message waits; others wake us through wake_fd. */
+		timeout = lc->draining ? 20 : 100;
+		atomic_store_explicit(&lc->remote.sleeping, true, memory_order_relaxed);
+		atomic_thread_fence(memory_order_seq_cst);
+		if (!fanout_idle(lc))
+			timeout = 0;
+		io_poll(lc, timeout);
+		atomic_store_explicit(&lc->remote.sleeping, false, memory_order_relaxed);
+		fanout_poll(lc);
 		if (lc->now_s >= lc->next_sweep_s) {
 			conn_sweep(lc);
 			lc->next_sweep_s = lc->now_s + 1;
 		}
+		fanout_flush(lc);
 		conn_reap(lc);
 	}
 	/* Past the drain deadline: whatever did not flush is closed now. */

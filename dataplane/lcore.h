@@ -22,6 +22,11 @@ struct tlsterm_ctx;
 struct htdigest;
 struct ratelimit;
 struct dialog;
+struct roomtab;
+struct db;
+struct commit;
+struct fanout_lc;
+struct fanout_shared;
 
 enum ctr_id {
 	CTR_CONN_ACCEPTED,
@@ -49,6 +54,18 @@ enum ctr_id {
 	CTR_DROP_IDENTITY,		/* From mismatch after login */
 	CTR_DIALOGS_OPEN,
 	CTR_DIALOGS_EXPIRED,
+	CTR_XCCOS_COMMANDS,		/* commands and posts received */
+	CTR_XCCOS_ERRORS,		/* answered with a non-200 code */
+	CTR_XCCOS_MALFORMED,		/* did not parse */
+	CTR_POSTS_IN,			/* posts accepted from local clients */
+	CTR_POSTS_REFUSED,
+	CTR_POSTS_SEQUENCED,		/* posts this lcore sequenced as home */
+	CTR_DELIVERIES,			/* post INFOs written to local members */
+	CTR_NOTICES,			/* ntc:* written to local members */
+	CTR_JOINS,
+	CTR_PARTS,
+	CTR_RING_FULL,			/* a burst did not fit a ring; kept staged */
+	CTR_STORAGE_FAILED,		/* the storage thread reported an error */
 	CTR__COUNT,
 };
 
@@ -106,6 +123,12 @@ struct conn {
 	struct dialog *dialogs;		/* list, owned */
 	uint32_t ndialogs;
 	uint32_t out_cseq;		/* CSeq of requests we send */
+
+	/* Results still on their way back from other lcores or the storage
+	 * thread point at this connection: it is freed when the last one
+	 * arrived (conn_release), even if it closed before. */
+	uint32_t holds;
+	bool reaped;			/* closed and unlinked; only holds keep it */
 };
 
 /* One per lcore. Other threads may touch only `remote`, atomically, and read
@@ -127,12 +150,18 @@ struct lcore_ctx {
 
 	struct tlsterm_ctx *tls;	/* this lcore's reference */
 	struct htdigest *users;		/* this lcore's reference */
+	struct roomtab *rooms;		/* this lcore's reference */
+	struct fanout_lc *fo;		/* rings, room state (fanout.c) */
+	uint64_t dialog_seq;
+	int wake_fd;			/* eventfd: other threads wake a sleeping lcore */
 
 	_Atomic uint64_t ctr[CTR__COUNT];
 
 	alignas(64) struct {
 		_Atomic(struct tlsterm_ctx *) tls;	/* pending reload, or NULL */
 		_Atomic(struct htdigest *) users;
+		_Atomic(struct roomtab *) rooms;
+		_Atomic bool sleeping;		/* in (or about to enter) the poller */
 	} remote;
 };
 
@@ -143,6 +172,9 @@ struct engine {
 	struct ratelimit *rl_addr;	/* failed logins per source address */
 	struct ratelimit *rl_user;	/* failed logins per user */
 	_Atomic bool drain;
+	struct db *db;			/* borrowed from boot code */
+	struct commit *commit;		/* the storage thread, owned */
+	struct fanout_shared *fo;	/* room presence counts (fanout.c) */
 	struct lcore_ctx *lcores[];	/* conf.nlcores */
 };
 
@@ -163,6 +195,9 @@ ctr_add(struct lcore_ctx *lc, enum ctr_id id, uint64_t n)
 			      memory_order_relaxed);
 }
 
+/* Wakes <lc> if it sleeps in its poller. Any thread. */
+void lcore_wake(struct lcore_ctx *lc);
+
 /* conn.c: connection life cycle, TLS glue and output. Owning lcore only. */
 
 /* A new accepted connection (fd already non-blocking). NULL when over the
@@ -181,6 +216,11 @@ void conn_close(struct conn *c, bool flush);
 void conn_kick(struct conn *c);
 /* Flushes dirty connections and frees those marked CONN_DEAD. */
 void conn_reap(struct lcore_ctx *lc);
+/* Keeps <c>'s memory until conn_release (see struct conn: holds). */
+void conn_hold(struct conn *c);
+void conn_release(struct conn *c);
+/* True while <c> can still take output. */
+bool conn_usable(const struct conn *c);
 /* Timers: handshake and idle timeouts, dialog expiry. Called once a second. */
 void conn_sweep(struct lcore_ctx *lc);
 

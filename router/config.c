@@ -72,6 +72,17 @@ static const struct key keys[] = {
 	U("net", "handshake_timeout_s", handshake_timeout_s, "10", 1, 3600),
 	U("net", "backlog", backlog, "4096", 16, 65535),
 
+	U("chat", "message_size_limit", chat_max, "8192", 16, 1 << 20),
+	U("chat", "story_size_limit", story_max, "65536", 16, 1 << 20),
+	U("chat", "history_max", history_max, "200", 0, 100000),
+	U("chat", "search_limit", search_limit, "999", 1, 100000),
+	U("chat", "rooms_per_dialog", rooms_per_dialog, "500", 1, 100000),
+	U("chat", "ring_size", ring_size, "16384", 64, 1 << 22),
+
+	S("storage", "db", db_dir, ""),
+	U("storage", "commit_depth", commit_depth, "8192", 16, 1 << 20),
+	B("storage", "durability_unsafe_no_fsync", durability_unsafe_no_fsync, "false"),
+
 	S("control", "socket", control_socket, ""),
 
 	S("dpdk", "eal", dpdk_eal, "--no-huge --no-pci --no-shconf"),
@@ -488,6 +499,14 @@ config_finish(struct config *c, char *err, size_t errlen)
 	    path_under(c->control_socket, sizeof(c->control_socket), c->data_dir,
 		       "parleyd.sock")) {
 		snprintf(err, errlen, "[server] data_dir: path too long");
+		return -1;
+	}
+	if (c->db_dir[0] == '\0' && path_under(c->db_dir, sizeof(c->db_dir), c->data_dir, "db")) {
+		snprintf(err, errlen, "[server] data_dir: path too long");
+		return -1;
+	}
+	if (c->ring_size & (c->ring_size - 1)) {
+		snprintf(err, errlen, "[chat] ring_size: %u is not a power of two", c->ring_size);
 		return -1;
 	}
 	if (c->register_min_expires > c->register_expires) {

@@ -68,6 +68,19 @@ struct config {
 	uint32_t handshake_timeout_s;		/* TCP accept to TLS established */
 	uint32_t backlog;
 
+	/* [chat] */
+	uint32_t chat_max;			/* messageSizeLimit: bytes of a post's text */
+	uint32_t story_max;
+	uint32_t history_max;			/* messages one history request returns at most */
+	uint32_t search_limit;
+	uint32_t rooms_per_dialog;
+	uint32_t ring_size;			/* lcore-to-lcore ring entries (power of two) */
+
+	/* [storage] */
+	char db_dir[CONFIG_PATH_MAX];		/* default data_dir/db */
+	uint32_t commit_depth;
+	bool durability_unsafe_no_fsync;	/* benchmarks only: posts visible before fsync */
+
 	/* [control] */
 	char control_socket[CONFIG_PATH_MAX];
 

@@ -24,9 +24,14 @@
 
 #include "control/log.h"
 #include "dataplane/engine.h"
+#include "dataplane/rooms.h"
 #include "dataplane/tls/tlscert.h"
+#include "dataplane/xccos/xccos.h"
 #include "dataplane/tls/tlsterm.h"
 #include "router/config.h"
+#include "router/rooms_boot.h"
+#include "storage/catalog.h"
+#include "storage/db.h"
 #include "storage/htdigest.h"
 
 #define EAL_ARGS_MAX 64
@@ -34,6 +39,7 @@
 struct boot {
 	struct config conf;
 	struct engine *engine;
+	struct db *db;
 };
 
 static void
@@ -214,6 +220,56 @@ fill_engine_conf(const struct config *c, struct engine_conf *ec)
 	ec->register_min_expires = c->register_min_expires;
 	ec->session_expires = c->session_expires;
 	ec->max_dialogs_per_conn = c->max_dialogs_per_conn;
+	ec->chat_max = c->chat_max;
+	ec->story_max = c->story_max;
+	ec->history_max = c->history_max;
+	ec->search_limit = c->search_limit;
+	ec->rooms_per_dialog = c->rooms_per_dialog;
+	ec->ring_size = c->ring_size;
+	ec->commit_depth = c->commit_depth;
+	ec->durability_unsafe_no_fsync = c->durability_unsafe_no_fsync;
+}
+
+/* The database, the configured rooms in it, and the data plane's first
+ * room table. NULL (logged) on failure. */
+static struct roomtab *
+open_storage(struct boot *b)
+{
+	struct db_config dc = { .node_id = b->conf.node_id };
+	struct catalog_room **rooms;
+	struct roomtab *t;
+	char err[1024];
+	size_t n;
+	int rc;
+
+	if (mkdir_p(b->conf.db_dir, 0750) != 0) {
+		LOG(ERR, ROUTER, "[storage] db %s: %s", b->conf.db_dir, strerror(errno));
+		return NULL;
+	}
+	b->db = db_open(b->conf.db_dir, &dc, err, sizeof(err));
+	if (b->db == NULL) {
+		LOG(ERR, ROUTER, "[storage] db %s: %s", b->conf.db_dir, err);
+		return NULL;
+	}
+	if (rooms_boot_sync(b->db, &b->conf, err, sizeof(err)) != 0) {
+		LOG(ERR, ROUTER, "%s", err);
+		return NULL;
+	}
+	rc = catalog_load_all(b->db, &rooms, &n);
+	if (rc != 0) {
+		LOG(ERR, ROUTER, "[storage] the room catalog does not load: %s", strerror(-rc));
+		return NULL;
+	}
+	t = roomtab_build(rooms, n, b->conf.lcores);
+	if (t == NULL)
+		LOG(ERR, ROUTER, "[storage] the room table cannot be built");
+	else
+		LOG(NOTICE, ROUTER, "%zu room%s in %s", n, n == 1 ? "" : "s", b->conf.db_dir);
+	if (b->conf.durability_unsafe_no_fsync)
+		LOG(WARNING, ROUTER, "[storage] durability_unsafe_no_fsync = true: posts are shown "
+		    "before they are on disk; a power cut can lose posts members saw. "
+		    "For benchmarks only.");
+	return t;
 }
 
 static void
@@ -285,6 +341,7 @@ main(int argc, char **argv)
 	const char *cfile = NULL;
 	struct tlsterm_ctx *tls;
 	struct htdigest *users;
+	struct roomtab *rooms;
 	struct engine_conf ec;
 	bool check = false, verbose = false;
 	int nsets = 0, opt, eargc, rc, sfd;
@@ -335,6 +392,17 @@ main(int argc, char **argv)
 	}
 	log_set_level(verbose ? LOG_LVL_DEBUG : log_level_parse(b.conf.log_level));
 
+	/* Signals go to a signalfd read by the main lcore. Blocked before any
+	 * thread starts (RocksDB's, the storage thread, the lcores), so that
+	 * every thread inherits the mask and none of them dies of SIGTERM. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
+	sigprocmask(SIG_BLOCK, &sigs, NULL);
+	sfd = signalfd(-1, &sigs, SFD_CLOEXEC);
+	signal(SIGPIPE, SIG_IGN);
+
 	/* Data directory, certificate, users. */
 	if (mkdir_p(b.conf.data_dir, 0750) != 0) {
 		LOG(ERR, ROUTER, "[server] data_dir %s: %s", b.conf.data_dir, strerror(errno));
@@ -357,15 +425,13 @@ main(int argc, char **argv)
 	users = load_users(&b.conf);
 	if (tls == NULL || users == NULL)
 		return 1;
+	xccos_global_init();
+	rooms = open_storage(&b);
+	if (rooms == NULL) {
+		db_close(b.db);
+		return 1;
+	}
 
-	/* Signals go to a signalfd read by the main lcore; workers block them. */
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGHUP);
-	sigprocmask(SIG_BLOCK, &sigs, NULL);
-	sfd = signalfd(-1, &sigs, SFD_CLOEXEC);
-	signal(SIGPIPE, SIG_IGN);
 
 	eargc = eal_args(&b.conf, ealstore, sizeof(ealstore), eargv);
 	if (eargc < 0) {
@@ -385,11 +451,13 @@ main(int argc, char **argv)
 	}
 
 	fill_engine_conf(&b.conf, &ec);
-	b.engine = engine_create(&ec, tls, users, err, sizeof(err));
+	b.engine = engine_create(&ec, tls, users, b.db, rooms, err, sizeof(err));
 	tlsterm_ctx_put(tls);
 	htdigest_put(users);
+	roomtab_put(rooms);
 	if (b.engine == NULL) {
 		LOG(ERR, ROUTER, "%s", err);
+		db_close(b.db);
 		rte_eal_cleanup();
 		return 1;
 	}
@@ -399,7 +467,8 @@ main(int argc, char **argv)
 	rte_eal_mp_remote_launch(lcore_entry, &b, SKIP_MAIN);
 	supervise(&b, sfd);
 	rte_eal_mp_wait_lcore();
-	engine_destroy(b.engine);
+	engine_destroy(b.engine);	/* the storage thread writes what is queued */
+	db_close(b.db);
 	config_free(&b.conf);
 	rte_eal_cleanup();
 	LOG(NOTICE, ROUTER, "parleyd: stopped");

@@ -53,6 +53,8 @@ struct commit {
 	unsigned		nprod;
 	unsigned		burst;
 	bool			nosync;
+	void			(*notify)(void *arg, unsigned producer);
+	void			*notify_arg;
 	pthread_t		thread;
 	bool			running;
 	atomic_bool		stop;
@@ -220,6 +222,12 @@ unsigned
 commit_poll(struct commit_producer *p, struct commit_req **reqs, unsigned n)
 {
 	return rte_ring_sc_dequeue_burst(p->done, (void **)reqs, n, NULL);
+}
+
+unsigned
+commit_done_count(struct commit_producer *p)
+{
+	return rte_ring_count(p->done);
 }
 
 uint64_t
@@ -404,6 +412,8 @@ commit_group(struct commit *c, unsigned n)
 			LOG(ERR, STORAGE, "completion ring %u full: %u completions lost", p,
 			    c->span[p] - got);
 		k += c->span[p];
+		if (c->notify != NULL)
+			c->notify(c->notify_arg, p);
 	}
 	atomic_fetch_add_explicit(&c->groups, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&c->requests, n, memory_order_relaxed);
@@ -456,6 +466,8 @@ commit_create(struct db *db, const struct commit_config *cfg, int *err)
 	c->db = db;
 	c->burst = cfg->burst ? cfg->burst : COMMIT_BURST_MAX;
 	c->nosync = cfg->durability_unsafe_no_fsync;
+	c->notify = cfg->notify;
+	c->notify_arg = cfg->notify_arg;
 	c->nprod = cfg->nproducers;
 	rc = wal_next_seq(db, &c->next_seq);
 	if (rc != 0)

@@ -83,6 +83,11 @@ struct commit_config {
 	/* Benchmarks only: groups are written without fsync, so a power cut
 	 * can lose posts that members already saw. Logged loudly at start. */
 	bool		durability_unsafe_no_fsync;
+	/* Called on the storage thread after completions were put on the
+	 * ring of producer <producer>, so a producer that sleeps can be woken.
+	 * May be NULL. Must not block. */
+	void		(*notify)(void *arg, unsigned producer);
+	void		*notify_arg;
 };
 
 struct commit_stats {
@@ -121,6 +126,10 @@ void commit_req_put(struct commit_producer *p, struct commit_req *r);
 unsigned commit_submit(struct commit_producer *p, struct commit_req **reqs, unsigned n);
 /* Producer thread only. Up to <n> completed requests, in submit order. */
 unsigned commit_poll(struct commit_producer *p, struct commit_req **reqs, unsigned n);
+
+/* Completions waiting on <p>'s ring (a producer about to sleep checks it
+ * after announcing that it sleeps). Producer thread only. */
+unsigned commit_done_count(struct commit_producer *p);
 
 /* Highest compliance seq known durable. Any thread. */
 uint64_t commit_durable_seq(const struct commit *c);

@@ -14,6 +14,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 
 #include "control/log.h"
@@ -24,8 +25,10 @@
 #define ACCEPT_BURST	64
 #define READ_BURST	4	/* reads per connection per turn */
 
-/* epoll's data for the listener: a pointer that is never a struct conn. */
+/* epoll's data for the listener and the wake-up eventfd: pointers that are
+ * never a struct conn. */
 #define LISTENER_TAG(lc) ((void *)&(lc)->listen_fd)
+#define WAKE_TAG(lc) ((void *)&(lc)->wake_fd)
 
 static int
 open_listener(const struct engine_conf *cf, char *err, size_t errlen)
@@ -87,6 +90,12 @@ io_lcore_init(struct lcore_ctx *lc, char *err, size_t errlen)
 		snprintf(err, errlen, "epoll_ctl: %s", strerror(errno));
 		return -errno;
 	}
+	lc->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	ev.data.ptr = WAKE_TAG(lc);
+	if (lc->wake_fd == -1 || epoll_ctl(lc->epfd, EPOLL_CTL_ADD, lc->wake_fd, &ev) == -1) {
+		snprintf(err, errlen, "eventfd: %s", strerror(errno));
+		return -errno;
+	}
 	return 0;
 }
 
@@ -107,6 +116,9 @@ io_lcore_fini(struct lcore_ctx *lc)
 	if (lc->epfd != -1)
 		close(lc->epfd);
 	lc->epfd = -1;
+	if (lc->wake_fd != -1)
+		close(lc->wake_fd);
+	lc->wake_fd = -1;
 }
 
 static void
@@ -235,6 +247,13 @@ io_poll(struct lcore_ctx *lc, int timeout_ms)
 
 		if (evs[i].data.ptr == LISTENER_TAG(lc)) {
 			do_accept(lc);
+			continue;
+		}
+		if (evs[i].data.ptr == WAKE_TAG(lc)) {
+			uint64_t v;
+
+			if (read(lc->wake_fd, &v, sizeof(v)) == -1 && errno != EAGAIN)
+				LOG(ERR, IO, "lcore %u: eventfd: %s", lc->idx, strerror(errno));
 			continue;
 		}
 		if (c->state == CONN_DEAD)

@@ -107,9 +107,11 @@ bool xbuf_ok(const struct xbuf *b);
 void xbuf_raw(struct xbuf *b, const void *p, size_t n);
 void xbuf_str(struct xbuf *b, const char *s);
 void xbuf_printf(struct xbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* XML-escapes <n> bytes (& < > " ' and control characters other than TAB,
- * CR, LF, which become character references; invalid UTF-8 becomes U+FFFD).
- * Safe for attribute values and text. */
+/* XML-escapes <n> bytes: & < > " ' and CR become references; control
+ * characters other than TAB, CR and LF, which XML 1.0 cannot carry even as
+ * references, become U+FFFD, as do invalid UTF-8, U+FFFE and U+FFFF.
+ * Safe for attribute values and text (xbuf_attr also writes TAB and LF as
+ * references, so that attribute-value normalisation keeps them). */
 void xbuf_esc(struct xbuf *b, const char *s, size_t n);
 /* ' name="escaped value"' */
 void xbuf_attr(struct xbuf *b, const char *name, const char *value);

@@ -79,6 +79,8 @@ add_user(FILE *f, const char *user, const char *pw)
 	fprintf(f, "%s:example.com:%s\n", user, ha1);
 }
 
+static void spawn(struct server *s);
+
 void
 server_start(struct server *s, const char *extra)
 {
@@ -94,6 +96,12 @@ server_start(struct server *s, const char *extra)
 	cr_assert(f != NULL);
 	add_user(f, "alice@example.com", "alice-pw");
 	add_user(f, "bob@example.com", "bob-pw");
+	for (int i = 0; i < HARNESS_USERS; i++) {
+		char u[64];
+
+		snprintf(u, sizeof(u), "user%d@example.com", i);
+		add_user(f, u, "pw");
+	}
 	fclose(f);
 
 	s->port = free_port();
@@ -106,7 +114,12 @@ server_start(struct server *s, const char *extra)
 	if (extra != NULL)
 		fputs(extra, f);
 	fclose(f);
+	spawn(s);
+}
 
+static void
+spawn(struct server *s)
+{
 	s->pid = fork();
 	cr_assert(s->pid >= 0);
 	if (s->pid == 0) {
@@ -126,6 +139,29 @@ server_start(struct server *s, const char *extra)
 	}
 	run("cat %s >&2", s->log);
 	cr_assert_fail("parleyd did not start listening on port %u", s->port);
+}
+
+void
+server_kill(struct server *s, int sig)
+{
+	int st;
+
+	if (s->pid <= 0)
+		return;
+	kill(s->pid, sig);
+	waitpid(s->pid, &st, 0);
+	s->pid = 0;
+}
+
+void
+server_restart(struct server *s)
+{
+	char cmd[700];
+
+	/* Keep the old log for a failing test to show. */
+	snprintf(cmd, sizeof(cmd), "cat %s >> %s.old 2>/dev/null", s->log, s->log);
+	run("%s", cmd);
+	spawn(s);
 }
 
 bool

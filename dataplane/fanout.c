@@ -1,0 +1,1199 @@
+/* Rooms across lcores: rings, sequencing on the home lcore, durable before
+ * visible, delivery to local members. See fanout.h for the roles. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_errno.h>
+#include <rte_ring.h>
+#include <rte_ring_elem.h>
+
+#include "control/log.h"
+#include "dataplane/channel.h"
+#include "dataplane/dialog.h"
+#include "dataplane/fanout.h"
+#include "dataplane/lcore.h"
+#include "dataplane/rooms.h"
+#include "dataplane/xccos/xccos.h"
+#include "storage/commit.h"
+#include "storage/history.h"
+
+#define BURST		64
+#define PRESENCE_SLOTS	(1u << 16)
+
+/* A message between lcores, passed by value through the rings. */
+struct fmsg {
+	uint32_t	type;
+	uint32_t	src;
+	void		*ptr;
+	uint64_t	a;
+	uint64_t	b;
+};
+_Static_assert(sizeof(struct fmsg) == 32, "ring element size");
+
+enum fm_type {
+	FM_POST = 1,	/* origin -> home: struct post */
+	FM_POST_DONE,	/* home -> origin: struct post, stored or refused */
+	FM_DELIVER,	/* home -> member lcore: struct post (a reference) */
+	FM_JOIN,	/* origin -> home: struct joinreq */
+	FM_JOINED,	/* home -> origin: struct joinreq with the roster */
+	FM_PART,	/* origin -> home: struct partreq */
+	FM_PRESENCE,	/* home -> member lcore: struct presence (a reference) */
+};
+
+/* A member left; the home records it and tells the others. */
+struct partreq {
+	enum job_kind	kind;		/* JOB_PART */
+	uint8_t		raw[CATALOG_ID_RAW];
+	uint64_t	uid;
+	uint64_t	ts_ms;
+	char		uri[160];
+	char		room_uri[160];
+};
+
+/* A compliance event whose durability a reply waits for (BACKCHAT). */
+struct replyjob {
+	enum job_kind	kind;		/* JOB_REPLY */
+	int		ev;
+	struct conn	*conn;		/* held */
+	uint64_t	uid;
+	uint8_t		raw[CATALOG_ID_RAW];
+	uint64_t	ts_ms;
+	char		*reply;
+	size_t		reply_len;
+	char		*fail;
+	size_t		fail_len;
+	char		*content;
+	size_t		content_len;
+	char		user[160];
+	char		room_uri[160];
+};
+
+/* ntc:join / ntc:bjoin / ntc:part, built once by the home, shared. */
+struct presence {
+	_Atomic uint32_t refs;
+	uint8_t		raw[CATALOG_ID_RAW];
+	uint64_t	uid;		/* the member it is about: not told */
+	char		*body;
+	size_t		body_len;
+};
+
+/* A present member, as the home keeps it. */
+struct roster_ent {
+	uint64_t	uid;
+	uint32_t	lcore;
+	bool		manager;
+	char		uri[160];
+};
+
+/* Per-lcore state of one room: local members on every lcore that has
+ * some; sequencing and the roster on the home lcore. */
+struct lroom {
+	uint8_t		raw[CATALOG_ID_RAW];
+	struct dialog	**mv;
+	uint32_t	mn, mcap;
+
+	bool		seq_loaded;
+	uint64_t	next_seq;
+	struct roster_ent *rv;
+	uint32_t	rn, rcap;
+	uint32_t	per_lcore[FANOUT_LCORES_MAX];
+	_Atomic uint32_t *present;	/* shared count, or NULL */
+};
+
+/* A FIFO that grows; holds what a ring could not take yet. */
+struct stage {
+	struct fmsg	*v;
+	uint32_t	head, n, cap;
+};
+
+struct cookieq {
+	void		**v;
+	uint32_t	head, n, cap;
+};
+
+struct fanout_lc {
+	struct rte_ring		*rx[FANOUT_LCORES_MAX];	/* from lcore i to this one */
+	struct stage		tx[FANOUT_LCORES_MAX];	/* to lcore i */
+	struct commit_producer	*prod;
+	struct cookieq		backlog;	/* jobs not yet submitted, in order */
+	uint32_t		inflight;	/* submitted, not completed */
+	uint32_t		waiting;	/* joins/posts waiting for another lcore */
+	struct lroom		**rooms;	/* open addressing by raw id */
+	uint32_t		rcap, rn;
+	uint64_t		ntc_envid;
+};
+
+struct pslot {
+	_Atomic uint32_t	state;		/* 0 free, 1 being claimed, 2 ready */
+	uint8_t			raw[CATALOG_ID_RAW];
+	_Atomic uint32_t	present;
+};
+
+struct fanout_shared {
+	struct pslot	*v;
+};
+
+static void fill_req(struct lcore_ctx *lc, void *cookie, struct commit_req *r);
+
+/* ---- small containers ------------------------------------------------ */
+
+static int
+stage_push(struct stage *s, const struct fmsg *m)
+{
+	if (s->n == s->cap) {
+		uint32_t cap = s->cap ? s->cap * 2 : 256;
+		struct fmsg *v = malloc(cap * sizeof(*v));
+
+		if (v == NULL)
+			return -ENOMEM;
+		for (uint32_t i = 0; i < s->n; i++)
+			v[i] = s->v[(s->head + i) % s->cap];
+		free(s->v);
+		s->v = v;
+		s->head = 0;
+		s->cap = cap;
+	}
+	s->v[(s->head + s->n) % s->cap] = *m;
+	s->n++;
+	return 0;
+}
+
+static int
+cq_push(struct cookieq *q, void *p)
+{
+	if (q->n == q->cap) {
+		uint32_t cap = q->cap ? q->cap * 2 : 256;
+		void **v = malloc(cap * sizeof(*v));
+
+		if (v == NULL)
+			return -ENOMEM;
+		for (uint32_t i = 0; i < q->n; i++)
+			v[i] = q->v[(q->head + i) % q->cap];
+		free(q->v);
+		q->v = v;
+		q->head = 0;
+		q->cap = cap;
+	}
+	q->v[(q->head + q->n) % q->cap] = p;
+	q->n++;
+	return 0;
+}
+
+/* ---- shared presence counts (chansrch's ucnt) ------------------------- */
+
+static uint32_t
+raw_hash(const uint8_t raw[CATALOG_ID_RAW])
+{
+	uint32_t h = 2166136261u;
+
+	for (int i = 0; i < CATALOG_ID_RAW; i++)
+		h = (h ^ raw[i]) * 16777619u;
+	return h;
+}
+
+/* The count slot of <raw>, claimed if absent (<claim>). NULL when the
+ * table is full or the room has none. Any thread. */
+static _Atomic uint32_t *
+pslot_find(struct fanout_shared *sh, const uint8_t raw[CATALOG_ID_RAW], bool claim)
+{
+	uint32_t i = raw_hash(raw) & (PRESENCE_SLOTS - 1);
+
+	for (uint32_t probe = 0; probe < PRESENCE_SLOTS; probe++, i = (i + 1) & (PRESENCE_SLOTS - 1)) {
+		struct pslot *s = &sh->v[i];
+		uint32_t st = atomic_load_explicit(&s->state, memory_order_acquire);
+
+		if (st == 0) {
+			uint32_t zero = 0;
+
+			if (!claim)
+				return NULL;
+			if (!atomic_compare_exchange_strong(&s->state, &zero, 1)) {
+				st = atomic_load_explicit(&s->state, memory_order_acquire);
+			} else {
+				memcpy(s->raw, raw, CATALOG_ID_RAW);
+				atomic_store_explicit(&s->state, 2, memory_order_release);
+				return &s->present;
+			}
+		}
+		while (st == 1)		/* another home is writing the key */
+			st = atomic_load_explicit(&s->state, memory_order_acquire);
+		if (memcmp(s->raw, raw, CATALOG_ID_RAW) == 0)
+			return &s->present;
+	}
+	return NULL;
+}
+
+uint32_t
+fanout_present_count(const struct engine *e, const uint8_t raw[CATALOG_ID_RAW])
+{
+	_Atomic uint32_t *p = pslot_find(e->fo, raw, false);
+
+	return p ? atomic_load_explicit(p, memory_order_relaxed) : 0;
+}
+
+/* ---- per-lcore room state -------------------------------------------- */
+
+static struct lroom *
+lroom_find(struct fanout_lc *fo, const uint8_t raw[CATALOG_ID_RAW])
+{
+	if (fo->rcap == 0)
+		return NULL;
+	for (uint32_t i = raw_hash(raw) & (fo->rcap - 1);; i = (i + 1) & (fo->rcap - 1)) {
+		if (fo->rooms[i] == NULL)
+			return NULL;
+		if (memcmp(fo->rooms[i]->raw, raw, CATALOG_ID_RAW) == 0)
+			return fo->rooms[i];
+	}
+}
+
+static int
+lroom_insert(struct lroom **tab, uint32_t cap, struct lroom *r)
+{
+	for (uint32_t i = raw_hash(r->raw) & (cap - 1);; i = (i + 1) & (cap - 1))
+		if (tab[i] == NULL) {
+			tab[i] = r;
+			return 0;
+		}
+}
+
+static struct lroom *
+lroom_get(struct fanout_lc *fo, const uint8_t raw[CATALOG_ID_RAW])
+{
+	struct lroom *r = lroom_find(fo, raw);
+
+	if (r != NULL)
+		return r;
+	if ((fo->rn + 1) * 2 > fo->rcap) {
+		uint32_t cap = fo->rcap ? fo->rcap * 2 : 64;
+		struct lroom **tab = calloc(cap, sizeof(*tab));
+
+		if (tab == NULL)
+			return NULL;
+		for (uint32_t i = 0; i < fo->rcap; i++)
+			if (fo->rooms[i] != NULL)
+				lroom_insert(tab, cap, fo->rooms[i]);
+		free(fo->rooms);
+		fo->rooms = tab;
+		fo->rcap = cap;
+	}
+	r = calloc(1, sizeof(*r));
+	if (r == NULL)
+		return NULL;
+	memcpy(r->raw, raw, CATALOG_ID_RAW);
+	lroom_insert(fo->rooms, fo->rcap, r);
+	fo->rn++;
+	return r;
+}
+
+/* ---- rings ------------------------------------------------------------ */
+
+static void
+send_msg(struct lcore_ctx *lc, uint32_t dst, uint32_t type, void *ptr, uint64_t a)
+{
+	struct fmsg m = { .type = type, .src = lc->idx, .ptr = ptr, .a = a };
+
+	if (stage_push(&lc->fo->tx[dst], &m) != 0)
+		/* Without memory for the stage there is no way to keep order:
+		 * stop rather than lose or reorder a room's messages. */
+		rte_panic("fanout: out of memory staging a message to lcore %u\n", dst);
+}
+
+void
+fanout_flush(struct lcore_ctx *lc)
+{
+	struct fanout_lc *fo = lc->fo;
+	struct engine *e = lc->e;
+
+	for (uint32_t dst = 0; dst < e->conf.nlcores; dst++) {
+		struct stage *s = &fo->tx[dst];
+		struct rte_ring *r = e->lcores[dst]->fo->rx[lc->idx];
+		bool sent = false;
+
+		while (s->n > 0) {
+			uint32_t run = s->cap - s->head < s->n ? s->cap - s->head : s->n;
+			unsigned got = rte_ring_enqueue_burst_elem(r, &s->v[s->head], sizeof(struct fmsg),
+								   run, NULL);
+
+			sent |= got > 0;
+			s->head = (s->head + got) % s->cap;
+			s->n -= got;
+			if (got < run) {
+				ctr_inc(lc, CTR_RING_FULL);
+				break;
+			}
+		}
+		if (sent && dst != lc->idx)
+			lcore_wake(e->lcores[dst]);
+	}
+	/* Jobs for the storage thread, in order, as far as the pool allows. */
+	while (fo->backlog.n > 0) {
+		struct commit_req *reqs[BURST];
+		unsigned n = 0, got;
+
+		while (n < BURST && n < fo->backlog.n) {
+			struct commit_req *r = commit_req_get(fo->prod);
+
+			if (r == NULL)
+				break;
+			fill_req(lc, fo->backlog.v[(fo->backlog.head + n) % fo->backlog.cap], r);
+			reqs[n++] = r;
+		}
+		if (n == 0)
+			break;
+		got = commit_submit(fo->prod, reqs, n);
+		for (unsigned i = got; i < n; i++)
+			commit_req_put(fo->prod, reqs[i]);
+		fo->backlog.head = (fo->backlog.head + got) % fo->backlog.cap;
+		fo->backlog.n -= got;
+		fo->inflight += got;
+		if (got < n)
+			break;
+	}
+}
+
+static void
+submit_job(struct lcore_ctx *lc, void *cookie)
+{
+	if (cq_push(&lc->fo->backlog, cookie) != 0)
+		rte_panic("fanout: out of memory queueing a storage job\n");
+}
+
+bool
+fanout_idle(struct lcore_ctx *lc)
+{
+	struct fanout_lc *fo = lc->fo;
+
+	if (fo->backlog.n > 0 || commit_done_count(fo->prod) > 0)
+		return false;
+	for (uint32_t i = 0; i < lc->e->conf.nlcores; i++)
+		if (fo->tx[i].n > 0 || rte_ring_count(fo->rx[i]) > 0)
+			return false;
+	return true;
+}
+
+bool
+fanout_settled(struct lcore_ctx *lc)
+{
+	return fanout_idle(lc) && lc->fo->inflight == 0 && lc->fo->waiting == 0;
+}
+
+/* ---- posts ------------------------------------------------------------ */
+
+struct post *
+post_alloc(size_t extra)
+{
+	struct post *p = calloc(1, sizeof(*p) + extra);
+
+	if (p != NULL)
+		atomic_init(&p->refs, 1);
+	return p;
+}
+
+void
+post_put(struct post *p)
+{
+	if (p == NULL || atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	free(p->resp);
+	free(p->body);
+	free(p);
+}
+
+void
+fanout_post(struct lcore_ctx *lc, const struct room *r, struct post *p)
+{
+	p->origin = lc->idx;
+	conn_hold(p->conn);
+	lc->fo->waiting++;
+	send_msg(lc, r->home, FM_POST, p, 0);
+}
+
+/* Home: the next seq of a room continues after what history holds. */
+static uint64_t
+next_seq(struct lcore_ctx *lc, struct lroom *lr)
+{
+	if (!lr->seq_loaded) {
+		uint64_t last = 0;
+
+		if (history_last_seq(lc->e->db, lr->raw, &last) != 0)
+			last = 0;
+		lr->next_seq = last + 1;
+		lr->seq_loaded = true;
+	}
+	return lr->next_seq++;
+}
+
+static void
+home_post(struct lcore_ctx *lc, struct post *p)
+{
+	struct lroom *lr = lroom_get(lc->fo, p->room);
+
+	if (lr == NULL) {
+		p->status = -ENOMEM;
+		send_msg(lc, p->origin, FM_POST_DONE, p, 0);
+		return;
+	}
+	p->seq = next_seq(lc, lr);
+	ctr_inc(lc, CTR_POSTS_SEQUENCED);
+	submit_job(lc, (void *)((uintptr_t)p | 1));
+}
+
+static void
+build_post_body(struct post *p)
+{
+	struct xbuf b;
+	char ts[XCCOS_TS_LEN];
+
+	xccos_ts_format(p->ts_100ns, ts);
+	xbuf_init(&b, 0);
+	xccos_begin(&b, p->wal_seq);
+	xbuf_str(&b, "<grpchat id=\"grpchat\" seqid=\"1\"");
+	xbuf_attr(&b, "chanUri", p->room_uri);
+	xbuf_attr(&b, "author", p->author);
+	xbuf_attr(&b, "ts", ts);
+	xbuf_str(&b, p->extra_attrs);
+	xbuf_str(&b, ">");
+	xbuf_raw(&b, p->inner, p->inner_len);
+	xbuf_str(&b, "</grpchat>");
+	xccos_end(&b);
+	p->body = xbuf_take(&b, &p->body_len);
+	xbuf_free(&b);
+}
+
+/* Home: the post is durable (or failed). Fan out, then tell the origin. */
+static void
+home_post_stored(struct lcore_ctx *lc, struct post *p, int status, uint64_t wal_seq)
+{
+	struct lroom *lr = lroom_find(lc->fo, p->room);
+
+	p->status = status;
+	p->wal_seq = wal_seq;
+	if (status == 0) {
+		build_post_body(p);
+		if (p->body == NULL)
+			p->status = -ENOMEM;
+	} else {
+		ctr_inc(lc, CTR_STORAGE_FAILED);
+	}
+	if (p->status == 0 && lr != NULL)
+		for (uint32_t l = 0; l < lc->e->conf.nlcores; l++)
+			if (lr->per_lcore[l] > 0) {
+				atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed);
+				send_msg(lc, l, FM_DELIVER, p, 0);
+			}
+	send_msg(lc, p->origin, FM_POST_DONE, p, 0);
+}
+
+static void
+deliver(struct lcore_ctx *lc, struct post *p)
+{
+	struct lroom *lr = lroom_find(lc->fo, p->room);
+
+	if (lr != NULL)
+		for (uint32_t i = 0; i < lr->mn; i++) {
+			struct dialog *d = lr->mv[i];
+
+			if (dialog_send_info(d->conn, d, p->body, p->body_len) == 0)
+				ctr_inc(lc, CTR_DELIVERIES);
+		}
+	post_put(p);
+}
+
+/* ---- presence --------------------------------------------------------- */
+
+static void
+presence_put(struct presence *pr)
+{
+	if (atomic_fetch_sub_explicit(&pr->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	free(pr->body);
+	free(pr);
+}
+
+/* "ma-chan://example.com/<id>" -> "example.com" into <out>. */
+static void
+room_domain(const char *uri, char *out, size_t cap)
+{
+	const char *p = strstr(uri, "://"), *slash;
+
+	p = p ? p + 3 : uri;
+	slash = strrchr(p, '/');
+	snprintf(out, cap, "%.*s", slash ? (int)(slash - p) : (int)strlen(p), p);
+}
+
+/* Home: tells every lcore with members of the room that <uri> joined or
+ * left (the member <uid> itself is not told). */
+static void
+announce(struct lcore_ctx *lc, struct lroom *lr, const char *ntc, const char *uri,
+	 bool manager, const char *room_uri, uint64_t uid)
+{
+	struct presence *pr;
+	struct xbuf b;
+	char id[CATALOG_ID_LEN + 1], domain[128];
+
+	pr = calloc(1, sizeof(*pr));
+	if (pr == NULL)
+		return;
+	atomic_init(&pr->refs, 1);
+	memcpy(pr->raw, lr->raw, CATALOG_ID_RAW);
+	pr->uid = uid;
+	xbuf_init(&b, 0);
+	xccos_begin(&b, (1ull << 40) + ++lc->fo->ntc_envid);
+	xccos_ntc_begin(&b, ntc);
+	if (strcmp(ntc, "part") == 0) {
+		xbuf_str(&b, "<chanib");
+		xbuf_attr(&b, "uri", room_uri);
+		xbuf_str(&b, "><uib");
+		xbuf_attr(&b, "uri", uri);
+		xbuf_str(&b, "/></chanib>");
+	} else {
+		catalog_id_unpack(lr->raw, id);
+		room_domain(room_uri, domain, sizeof(domain));
+		xbuf_str(&b, "<uib");
+		xbuf_attr(&b, "uri", uri);
+		xbuf_printf(&b, "><aib key=\"%s\"", manager ? "12276" : "3984");
+		xbuf_attr(&b, "domain", domain);
+		xbuf_attr(&b, "value", id);
+		xbuf_str(&b, "/></uib>");
+	}
+	xccos_ntc_end(&b);
+	xccos_end(&b);
+	pr->body = xbuf_take(&b, &pr->body_len);
+	xbuf_free(&b);
+	if (pr->body == NULL) {
+		free(pr);
+		return;
+	}
+	for (uint32_t l = 0; l < lc->e->conf.nlcores; l++)
+		if (lr->per_lcore[l] > 0) {
+			atomic_fetch_add_explicit(&pr->refs, 1, memory_order_relaxed);
+			send_msg(lc, l, FM_PRESENCE, pr, 0);
+		}
+	presence_put(pr);
+}
+
+static void
+tell_members(struct lcore_ctx *lc, struct presence *pr)
+{
+	struct lroom *lr = lroom_find(lc->fo, pr->raw);
+
+	if (lr != NULL)
+		for (uint32_t i = 0; i < lr->mn; i++) {
+			struct dialog *d = lr->mv[i];
+
+			if (d->uid != pr->uid &&
+			    dialog_send_info(d->conn, d, pr->body, pr->body_len) == 0)
+				ctr_inc(lc, CTR_NOTICES);
+		}
+	presence_put(pr);
+}
+
+/* ---- joins and parts -------------------------------------------------- */
+
+struct joinbatch *
+joinbatch_new(unsigned n, unsigned ndenied)
+{
+	struct joinbatch *b = calloc(1, sizeof(*b));
+
+	if (b == NULL)
+		return NULL;
+	b->reqs = calloc(n ? n : 1, sizeof(*b->reqs));
+	b->denied = calloc(ndenied ? ndenied : 1, sizeof(*b->denied));
+	if (b->reqs == NULL || b->denied == NULL) {
+		joinbatch_free(b);
+		return NULL;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		b->reqs[i].kind = JOB_JOIN;
+		b->reqs[i].batch = b;
+	}
+	return b;
+}
+
+void
+joinbatch_free(struct joinbatch *b)
+{
+	if (b == NULL)
+		return;
+	if (b->reqs != NULL)
+		for (unsigned i = 0; i < b->n; i++)
+			free(b->reqs[i].snap);
+	free(b->reqs);
+	free(b->denied);
+	free(b);
+}
+
+static void
+join_done(struct lcore_ctx *lc, struct joinbatch *b)
+{
+	lc->fo->waiting--;
+	channel_join_done(lc, b);
+	conn_release(b->conn);
+	joinbatch_free(b);
+}
+
+void
+fanout_join(struct lcore_ctx *lc, struct joinbatch *b)
+{
+	struct dialog *d = dialog_by_uid(b->conn, b->uid);
+
+	conn_hold(b->conn);
+	lc->fo->waiting++;
+	b->pending = b->n;
+	if (d != NULL)
+		d->joins_pending += b->n;
+	if (b->n == 0) {
+		join_done(lc, b);
+		return;
+	}
+	for (unsigned i = 0; i < b->n; i++) {
+		const struct room *r = roomtab_find_raw(lc->rooms, b->reqs[i].raw);
+
+		b->reqs[i].origin = lc->idx;
+		b->reqs[i].uid = b->uid;
+		b->reqs[i].ts_ms = lc->now_real_ms;
+		send_msg(lc, r ? r->home : 0, FM_JOIN, &b->reqs[i], 0);
+	}
+}
+
+static struct roster_ent *
+roster_find(struct lroom *lr, uint64_t uid)
+{
+	for (uint32_t i = 0; i < lr->rn; i++)
+		if (lr->rv[i].uid == uid)
+			return &lr->rv[i];
+	return NULL;
+}
+
+static void
+present_add(struct lroom *lr, int delta)
+{
+	if (lr->present != NULL)
+		atomic_fetch_add_explicit(lr->present, (uint32_t)delta, memory_order_relaxed);
+}
+
+/* Home: a join arrives. The member counts now (posts made durable from now
+ * on go to its lcore); the JOIN event is stored, then the others are told
+ * and the joiner gets the roster. */
+/* The joiner's copy of the roster: present users, each once (a user may be
+ * present through several dialogs). */
+static void
+roster_snap(struct joinreq *jr, const struct lroom *lr)
+{
+	free(jr->snap);
+	jr->nsnap = 0;
+	jr->snap = calloc(lr->rn ? lr->rn : 1, sizeof(*jr->snap));
+	if (jr->snap == NULL)
+		return;
+	for (uint32_t i = 0; i < lr->rn; i++) {
+		uint32_t k;
+
+		for (k = 0; k < jr->nsnap; k++)
+			if (room_user_eq(jr->snap[k].uri, lr->rv[i].uri))
+				break;
+		if (k < jr->nsnap) {
+			jr->snap[k].manager |= lr->rv[i].manager;
+			continue;
+		}
+		snprintf(jr->snap[k].uri, sizeof(jr->snap[k].uri), "%s", lr->rv[i].uri);
+		jr->snap[k].manager = lr->rv[i].manager;
+		jr->nsnap++;
+	}
+}
+
+static void
+home_join(struct lcore_ctx *lc, struct joinreq *jr)
+{
+	struct lroom *lr = lroom_get(lc->fo, jr->raw);
+	struct roster_ent *re;
+
+	if (lr == NULL) {
+		jr->status = 500;
+		send_msg(lc, jr->origin, FM_JOINED, jr, 0);
+		return;
+	}
+	if (lr->present == NULL)
+		lr->present = pslot_find(lc->e->fo, lr->raw, true);
+	if (roster_find(lr, jr->uid) != NULL) {	/* joined again: nothing changes */
+		jr->status = 200;
+		jr->kind = JOB_JOIN;
+		roster_snap(jr, lr);
+		send_msg(lc, jr->origin, FM_JOINED, jr, 0);
+		return;
+	}
+	if (lr->rn == lr->rcap) {
+		uint32_t cap = lr->rcap ? lr->rcap * 2 : 8;
+		struct roster_ent *v = realloc(lr->rv, cap * sizeof(*v));
+
+		if (v == NULL) {
+			jr->status = 500;
+			send_msg(lc, jr->origin, FM_JOINED, jr, 0);
+			return;
+		}
+		lr->rv = v;
+		lr->rcap = cap;
+	}
+	re = &lr->rv[lr->rn++];
+	re->uid = jr->uid;
+	re->lcore = jr->origin;
+	re->manager = jr->manager;
+	snprintf(re->uri, sizeof(re->uri), "%s", jr->uri);
+	lr->per_lcore[jr->origin]++;
+	present_add(lr, 1);
+	submit_job(lc, jr);
+}
+
+static void
+home_join_stored(struct lcore_ctx *lc, struct joinreq *jr, int status)
+{
+	struct lroom *lr = lroom_find(lc->fo, jr->raw);
+	struct roster_ent *re = lr ? roster_find(lr, jr->uid) : NULL;
+
+	if (status != 0) {
+		ctr_inc(lc, CTR_STORAGE_FAILED);
+		if (re != NULL) {	/* not recorded: not joined */
+			lr->per_lcore[re->lcore]--;
+			*re = lr->rv[--lr->rn];
+			present_add(lr, -1);
+		}
+		jr->status = 500;
+	} else if (re == NULL) {
+		jr->status = 410;	/* left before the join completed */
+	} else {
+		jr->status = 200;
+		announce(lc, lr, jr->batch->batch ? "bjoin" : "join", jr->uri, jr->manager,
+			 jr->room_uri, jr->uid);
+		roster_snap(jr, lr);
+	}
+	send_msg(lc, jr->origin, FM_JOINED, jr, 0);
+}
+
+static void
+origin_joined(struct lcore_ctx *lc, struct joinreq *jr)
+{
+	struct joinbatch *b = jr->batch;
+	struct dialog *d = dialog_by_uid(b->conn, b->uid);
+
+	if (d != NULL && d->joins_pending > 0)
+		d->joins_pending--;
+	if (--b->pending == 0)
+		join_done(lc, b);
+}
+
+void
+fanout_unjoin(struct lcore_ctx *lc, const struct joinreq *jr)
+{
+	struct partreq *pq = calloc(1, sizeof(*pq));
+	const struct room *r = roomtab_find_raw(lc->rooms, jr->raw);
+
+	if (pq == NULL)
+		return;
+	pq->kind = JOB_PART;
+	memcpy(pq->raw, jr->raw, CATALOG_ID_RAW);
+	pq->uid = jr->uid;
+	pq->ts_ms = lc->now_real_ms;
+	snprintf(pq->uri, sizeof(pq->uri), "%s", jr->uri);
+	snprintf(pq->room_uri, sizeof(pq->room_uri), "%s", jr->room_uri);
+	send_msg(lc, r ? r->home : 0, FM_PART, pq, 0);
+}
+
+static int
+member_index(const struct lroom *lr, const struct dialog *d)
+{
+	for (uint32_t i = 0; i < lr->mn; i++)
+		if (lr->mv[i] == d)
+			return (int)i;
+	return -1;
+}
+
+bool
+fanout_is_joined(const struct dialog *d, const uint8_t raw[CATALOG_ID_RAW])
+{
+	for (uint32_t i = 0; i < d->nrooms; i++)
+		if (memcmp(d->rooms[i], raw, CATALOG_ID_RAW) == 0)
+			return true;
+	return false;
+}
+
+int
+fanout_member_add(struct lcore_ctx *lc, struct dialog *d, const uint8_t raw[CATALOG_ID_RAW])
+{
+	struct lroom *lr = lroom_get(lc->fo, raw);
+
+	if (lr == NULL)
+		return -ENOMEM;
+	if (fanout_is_joined(d, raw))
+		return 0;
+	if (lr->mn == lr->mcap) {
+		uint32_t cap = lr->mcap ? lr->mcap * 2 : 8;
+		struct dialog **v = realloc(lr->mv, cap * sizeof(*v));
+
+		if (v == NULL)
+			return -ENOMEM;
+		lr->mv = v;
+		lr->mcap = cap;
+	}
+	if (d->nrooms == d->rooms_cap) {
+		uint32_t cap = d->rooms_cap ? d->rooms_cap * 2 : 4;
+		uint8_t (*v)[CATALOG_ID_RAW] = realloc(d->rooms, cap * sizeof(*v));
+
+		if (v == NULL)
+			return -ENOMEM;
+		d->rooms = v;
+		d->rooms_cap = cap;
+	}
+	lr->mv[lr->mn++] = d;
+	memcpy(d->rooms[d->nrooms++], raw, CATALOG_ID_RAW);
+	ctr_inc(lc, CTR_JOINS);
+	return 0;
+}
+
+void
+fanout_part(struct lcore_ctx *lc, struct dialog *d, const uint8_t raw[CATALOG_ID_RAW])
+{
+	struct lroom *lr = lroom_find(lc->fo, raw);
+	const struct room *r = roomtab_find_raw(lc->rooms, raw);
+	struct partreq *pq;
+	int i;
+
+	for (uint32_t k = 0; k < d->nrooms; k++)
+		if (memcmp(d->rooms[k], raw, CATALOG_ID_RAW) == 0) {
+			memcpy(d->rooms[k], d->rooms[--d->nrooms], CATALOG_ID_RAW);
+			break;
+		}
+	if (lr != NULL && (i = member_index(lr, d)) >= 0)
+		lr->mv[i] = lr->mv[--lr->mn];
+	ctr_inc(lc, CTR_PARTS);
+	pq = calloc(1, sizeof(*pq));
+	if (pq == NULL)
+		return;
+	pq->kind = JOB_PART;
+	memcpy(pq->raw, raw, CATALOG_ID_RAW);
+	pq->uid = d->uid;
+	pq->ts_ms = lc->now_real_ms;
+	snprintf(pq->uri, sizeof(pq->uri), "sip:%s", d->conn->aor);
+	if (r != NULL)
+		snprintf(pq->room_uri, sizeof(pq->room_uri), "%s", r->cat->uri);
+	send_msg(lc, r ? r->home : 0, FM_PART, pq, 0);
+}
+
+static void
+home_part(struct lcore_ctx *lc, struct partreq *pq)
+{
+	struct lroom *lr = lroom_find(lc->fo, pq->raw);
+	struct roster_ent *re = lr ? roster_find(lr, pq->uid) : NULL;
+
+	if (re == NULL) {	/* never completed its join, or already gone */
+		free(pq);
+		return;
+	}
+	lr->per_lcore[re->lcore]--;
+	*re = lr->rv[--lr->rn];
+	present_add(lr, -1);
+	submit_job(lc, pq);
+}
+
+static void
+home_part_stored(struct lcore_ctx *lc, struct partreq *pq, int status)
+{
+	struct lroom *lr = lroom_find(lc->fo, pq->raw);
+
+	if (status != 0)
+		ctr_inc(lc, CTR_STORAGE_FAILED);
+	/* The member is gone either way; the others learn it. */
+	if (lr != NULL)
+		announce(lc, lr, "part", pq->uri, false, pq->room_uri, pq->uid);
+	free(pq);
+}
+
+/* ---- events a reply waits for ----------------------------------------- */
+
+void
+fanout_event_then_reply(struct lcore_ctx *lc, struct conn *c, struct dialog *d, int ev,
+			const struct room *r, const char *content, size_t content_len,
+			char *reply, size_t reply_len, char *fail, size_t fail_len)
+{
+	struct replyjob *j = calloc(1, sizeof(*j));
+
+	if (j == NULL || (j->content = malloc(content_len + 1)) == NULL) {
+		free(j);
+		free(reply);
+		free(fail);
+		return;
+	}
+	j->fail = fail;
+	j->fail_len = fail_len;
+	j->kind = JOB_REPLY;
+	j->ev = ev;
+	j->conn = c;
+	j->uid = d->uid;
+	memcpy(j->raw, r->raw, CATALOG_ID_RAW);
+	j->ts_ms = lc->now_real_ms;
+	j->reply = reply;
+	j->reply_len = reply_len;
+	memcpy(j->content, content, content_len);
+	j->content[content_len] = '\0';
+	j->content_len = content_len;
+	snprintf(j->user, sizeof(j->user), "sip:%s", c->aor);
+	snprintf(j->room_uri, sizeof(j->room_uri), "%s", r->cat->uri);
+	conn_hold(c);
+	submit_job(lc, j);
+}
+
+static void
+reply_stored(struct lcore_ctx *lc, struct replyjob *j, int status)
+{
+	struct dialog *d = dialog_by_uid(j->conn, j->uid);
+
+	if (status != 0)
+		ctr_inc(lc, CTR_STORAGE_FAILED);
+	if (d != NULL && conn_usable(j->conn)) {
+		if (status == 0)
+			dialog_send_info(j->conn, d, j->reply, j->reply_len);
+		else if (j->fail != NULL)
+			dialog_send_info(j->conn, d, j->fail, j->fail_len);
+	}
+	conn_release(j->conn);
+	free(j->reply);
+	free(j->fail);
+	free(j->content);
+	free(j);
+}
+
+/* ---- the commit requests ---------------------------------------------- */
+
+static void
+fill_req(struct lcore_ctx *lc, void *cookie, struct commit_req *r)
+{
+	if ((uintptr_t)cookie & 1) {
+		struct post *p = (struct post *)((uintptr_t)cookie & ~(uintptr_t)1);
+
+		r->op = COMMIT_POST;
+		r->ev = WAL_EV_CHAT;
+		r->logged = p->logged;
+		memcpy(r->room, p->room, CATALOG_ID_RAW);
+		r->room_seq = p->seq;
+		r->ts_ms = p->ts_100ns / 10000;
+		r->room_uri = p->room_uri;
+		r->room_uri_len = strlen(p->room_uri);
+		r->user = p->author;
+		r->user_len = strlen(p->author);
+		r->body = p->inner;
+		r->body_len = p->inner_len;
+		r->content = p->text;
+		r->content_len = p->text_len;
+	} else {
+		enum job_kind k = *(enum job_kind *)cookie;
+
+		r->op = COMMIT_EVENT;
+		if (k == JOB_JOIN) {
+			struct joinreq *jr = cookie;
+
+			r->ev = WAL_EV_JOIN;
+			memcpy(r->room, jr->raw, CATALOG_ID_RAW);
+			r->ts_ms = jr->ts_ms;
+			r->room_uri = jr->room_uri;
+			r->user = jr->uri;
+		} else if (k == JOB_PART) {
+			struct partreq *pq = cookie;
+
+			r->ev = WAL_EV_PART;
+			memcpy(r->room, pq->raw, CATALOG_ID_RAW);
+			r->ts_ms = pq->ts_ms;
+			r->room_uri = pq->room_uri;
+			r->user = pq->uri;
+		} else {
+			struct replyjob *j = cookie;
+
+			r->ev = (enum wal_event)j->ev;
+			memcpy(r->room, j->raw, CATALOG_ID_RAW);
+			r->ts_ms = j->ts_ms;
+			r->room_uri = j->room_uri;
+			r->user = j->user;
+			r->content = j->content;
+			r->content_len = j->content_len;
+		}
+		r->room_uri_len = strlen(r->room_uri);
+		r->user_len = strlen(r->user);
+	}
+	r->cookie = cookie;
+	(void)lc;
+}
+
+static void
+completed(struct lcore_ctx *lc, struct commit_req *r)
+{
+	void *cookie = r->cookie;
+	int status = r->status;
+	uint64_t wal_seq = r->wal_seq;
+
+	commit_req_put(lc->fo->prod, r);
+	lc->fo->inflight--;
+	if (status != 0)
+		LOG(ERR, FANOUT, "lcore %u: the storage thread failed a request: %s", lc->idx,
+		    strerror(-status));
+	if ((uintptr_t)cookie & 1) {
+		home_post_stored(lc, (struct post *)((uintptr_t)cookie & ~(uintptr_t)1), status,
+				 wal_seq);
+		return;
+	}
+	switch (*(enum job_kind *)cookie) {
+	case JOB_JOIN:
+		home_join_stored(lc, cookie, status);
+		break;
+	case JOB_PART:
+		home_part_stored(lc, cookie, status);
+		break;
+	case JOB_REPLY:
+		reply_stored(lc, cookie, status);
+		break;
+	default:
+		break;
+	}
+}
+
+/* ---- the loop --------------------------------------------------------- */
+
+static void
+dispatch(struct lcore_ctx *lc, const struct fmsg *m)
+{
+	switch (m->type) {
+	case FM_POST:
+		home_post(lc, m->ptr);
+		break;
+	case FM_POST_DONE: {
+		struct post *p = m->ptr;
+
+		lc->fo->waiting--;
+		channel_post_done(lc, p);
+		conn_release(p->conn);
+		post_put(p);
+		break;
+	}
+	case FM_DELIVER:
+		deliver(lc, m->ptr);
+		break;
+	case FM_JOIN:
+		home_join(lc, m->ptr);
+		break;
+	case FM_JOINED:
+		origin_joined(lc, m->ptr);
+		break;
+	case FM_PART:
+		home_part(lc, m->ptr);
+		break;
+	case FM_PRESENCE:
+		tell_members(lc, m->ptr);
+		break;
+	default:
+		LOG(ERR, FANOUT, "lcore %u: unknown message %u from lcore %u", lc->idx, m->type,
+		    m->src);
+		break;
+	}
+}
+
+unsigned
+fanout_poll(struct lcore_ctx *lc)
+{
+	struct fanout_lc *fo = lc->fo;
+	struct fmsg msgs[BURST];
+	struct commit_req *reqs[BURST];
+	unsigned work = 0, n;
+
+	for (uint32_t src = 0; src < lc->e->conf.nlcores; src++) {
+		n = rte_ring_dequeue_burst_elem(fo->rx[src], msgs, sizeof(msgs[0]), BURST, NULL);
+		for (unsigned i = 0; i < n; i++)
+			dispatch(lc, &msgs[i]);
+		work += n;
+	}
+	n = commit_poll(fo->prod, reqs, BURST);
+	for (unsigned i = 0; i < n; i++)
+		completed(lc, reqs[i]);
+	return work + n;
+}
+
+/* ---- boot ------------------------------------------------------------- */
+
+void
+fanout_commit_notify(void *arg, unsigned producer)
+{
+	struct engine *e = arg;
+
+	if (producer < e->conf.nlcores)
+		lcore_wake(e->lcores[producer]);
+}
+
+int
+fanout_init(struct engine *e, char *err, size_t errlen)
+{
+	uint32_t n = e->conf.nlcores, size = e->conf.ring_size;
+
+	if (n > FANOUT_LCORES_MAX) {
+		snprintf(err, errlen, "at most %d lcores", FANOUT_LCORES_MAX);
+		return -EINVAL;
+	}
+	e->fo = calloc(1, sizeof(*e->fo));
+	if (e->fo == NULL || (e->fo->v = calloc(PRESENCE_SLOTS, sizeof(*e->fo->v))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		struct lcore_ctx *lc = e->lcores[i];
+
+		lc->fo = calloc(1, sizeof(*lc->fo));
+		if (lc->fo == NULL) {
+			snprintf(err, errlen, "out of memory");
+			return -ENOMEM;
+		}
+		lc->fo->prod = commit_producer(e->commit, i);
+	}
+	for (uint32_t dst = 0; dst < n; dst++)
+		for (uint32_t src = 0; src < n; src++) {
+			char name[RTE_RING_NAMESIZE];
+			struct rte_ring *r;
+
+			snprintf(name, sizeof(name), "fo-%u-%u", src, dst);
+			r = rte_ring_create_elem(name, sizeof(struct fmsg), size, SOCKET_ID_ANY,
+						 RING_F_SP_ENQ | RING_F_SC_DEQ);
+			if (r == NULL) {
+				snprintf(err, errlen, "ring %s of %u entries: %s (raise [dpdk] eal -m?)",
+					 name, size, rte_strerror(rte_errno));
+				return -ENOMEM;
+			}
+			e->lcores[dst]->fo->rx[src] = r;
+		}
+	return 0;
+}
+
+void
+fanout_fini(struct engine *e)
+{
+	for (uint32_t i = 0; i < e->conf.nlcores; i++) {
+		struct lcore_ctx *lc = e->lcores[i];
+		struct fanout_lc *fo = lc ? lc->fo : NULL;
+
+		if (fo == NULL)
+			continue;
+		for (uint32_t s = 0; s < e->conf.nlcores; s++) {
+			rte_ring_free(fo->rx[s]);
+			free(fo->tx[s].v);
+		}
+		for (uint32_t k = 0; k < fo->rcap; k++)
+			if (fo->rooms[k] != NULL) {
+				free(fo->rooms[k]->mv);
+				free(fo->rooms[k]->rv);
+				free(fo->rooms[k]);
+			}
+		free(fo->rooms);
+		free(fo->backlog.v);
+		free(fo);
+		lc->fo = NULL;
+	}
+	if (e->fo != NULL) {
+		free(e->fo->v);
+		free(e->fo);
+		e->fo = NULL;
+	}
+}

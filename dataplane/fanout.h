@@ -1,0 +1,182 @@
+/* Rooms across lcores: the rings between lcores, room sequencing on the home
+ * lcore, durable-before-visible through the storage thread, and delivery to
+ * the members present on each lcore (ARCHITECTURE.md "The path of a chat
+ * message").
+ *
+ * Every ordered pair of lcores (a lcore with itself included) has one SPSC
+ * rte_ring of fixed-size messages (struct fmsg, by value). A sender stages
+ * messages per destination during its loop turn and enqueues them in one
+ * burst at the end of the turn (fanout_flush); what a full ring does not
+ * take stays staged, in order, for the next turn (counted, never dropped).
+ * A destination lcore that is about to sleep in its poller is woken through
+ * its eventfd.
+ *
+ * Roles, per room:
+ *   origin lcore  owns the author's or joiner's connection: parses, checks
+ *                 rights, sends the request to the home lcore, answers the
+ *                 client when the result comes back;
+ *   home lcore    (rooms.h: hash of the room id) keeps the roster of present
+ *                 members and how many sit on each lcore, assigns the room's
+ *                 sequence numbers, submits history + compliance records to
+ *                 the storage thread in seq order, and once they are durable
+ *                 sends one shared, reference-counted post to every lcore
+ *                 with members there;
+ *   member lcore  writes the post to each local member's dialog.
+ * Rings are FIFO and the storage thread completes a producer's requests in
+ * order, so every member sees a room's posts in seq order, each once.
+ *
+ * All functions: the owning lcore only, unless said otherwise. */
+#ifndef PARLEY_FANOUT_H
+#define PARLEY_FANOUT_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "storage/catalog.h"
+
+struct engine;
+struct lcore_ctx;
+struct conn;
+struct dialog;
+struct room;
+
+#define FANOUT_LCORES_MAX	64
+
+/* What the home lcore needs to sequence and store a post, and what member
+ * lcores deliver. One allocation; strings point inside it. Shared
+ * read-only once the home lcore published it; freed by the last post_put. */
+struct post {
+	_Atomic uint32_t refs;
+	uint32_t	origin;		/* lcore of the author's connection */
+	uint8_t		room[CATALOG_ID_RAW];
+	bool		logged;
+	uint64_t	seq;		/* room seq (home) */
+	uint64_t	wal_seq;	/* compliance seq once durable */
+	uint64_t	ts_100ns;	/* server receive time, Unix 100 ns */
+	int		status;		/* 0, or why it was not stored (-errno) */
+
+	/* The author's side, for the deferred SIP 200 (origin lcore only). */
+	struct conn	*conn;
+	uint64_t	dialog_uid;
+	char		*resp;		/* the SIP 200, built at receipt */
+	size_t		resp_len;
+	char		seqid[32], envid[32];
+
+	const char	*author;	/* sip:user@domain */
+	const char	*room_uri;
+	const char	*inner;		/* grpchat inner XML, verbatim */
+	size_t		inner_len;
+	const char	*text;		/* plain text of <chat>, for compliance */
+	size_t		text_len;
+	const char	*extra_attrs;
+
+	char		*body;		/* the XCCOS document, built once (home) */
+	size_t		body_len;
+};
+
+/* A snapshot of one present member, as the home lcore hands it back to a
+ * joiner (the uib table of rpl:join). */
+struct member_snap {
+	char		uri[160];	/* sip:user@domain */
+	bool		manager;
+};
+
+/* What a job handed to the storage thread is (the commit cookie). */
+enum job_kind {
+	JOB_POST = 1,
+	JOB_JOIN,
+	JOB_PART,
+	JOB_REPLY,
+};
+
+/* One room of a join or bjoin, travelling origin -> home -> origin. */
+struct joinreq {
+	enum job_kind		kind;		/* JOB_JOIN */
+	struct joinbatch	*batch;
+	uint8_t			raw[CATALOG_ID_RAW];
+	uint32_t		origin;
+	uint64_t		uid;		/* the joining dialog */
+	bool			manager;
+	int			status;		/* xccos code: 200, 500 */
+	uint64_t		ts_ms;
+	char			uri[160];
+	char			room_uri[160];
+	struct member_snap	*snap;		/* present members after the join (home) */
+	uint32_t		nsnap;
+};
+
+/* A join or bjoin command waiting for its homes (origin lcore only). */
+struct joinbatch {
+	struct conn	*conn;		/* held */
+	uint64_t	uid;
+	bool		batch;
+	char		seqid[32], envid[32];
+	unsigned	n, pending;
+	struct joinreq	*reqs;
+	unsigned	ndenied;	/* refused at the origin */
+	struct join_denied *denied;
+};
+
+struct join_denied {
+	char		id[64];		/* the chanid value as sent */
+	char		domain[128];
+	int		code;		/* 403, 404 */
+};
+
+/* Boot: rings and wake-up descriptors for every lcore of <e>. 0 or -errno
+ * with a message. */
+int fanout_init(struct engine *e, char *err, size_t errlen);
+void fanout_fini(struct engine *e);
+
+/* Loop hooks. poll: handles arrived messages and storage completions,
+ * returns how much work it did. flush: enqueues staged messages. idle: true
+ * when nothing is staged, queued or in flight, so the lcore may sleep
+ * (call with lc->sleeping already set; see lcore.c). */
+unsigned fanout_poll(struct lcore_ctx *lc);
+void fanout_flush(struct lcore_ctx *lc);
+bool fanout_idle(struct lcore_ctx *lc);
+/* Nothing of this lcore is still waiting for the storage thread or another
+ * lcore (drain may finish). */
+bool fanout_settled(struct lcore_ctx *lc);
+
+/* Origin side, called by the Channel service (channel.c). */
+
+/* A new post; takes ownership of <p> (refs 1). Sent to the room's home. */
+void fanout_post(struct lcore_ctx *lc, const struct room *r, struct post *p);
+struct post *post_alloc(size_t extra);		/* refs 1, zeroed, <extra> bytes after */
+void post_put(struct post *p);
+
+/* Joins. The caller fills a batch (joinbatch_new) with the rooms that
+ * passed the origin's checks (reqs) and those refused (denied);
+ * fanout_join holds the connection, sends each req to its room's home and,
+ * once every home answered, calls channel_join_done (channel.c), which
+ * replies and makes the memberships local (fanout_member_add). */
+struct joinbatch *joinbatch_new(unsigned n, unsigned ndenied);
+void joinbatch_free(struct joinbatch *b);
+void fanout_join(struct lcore_ctx *lc, struct joinbatch *b);
+/* Local membership of dialog <d> in room <raw> starts now. 0 or -ENOMEM. */
+int fanout_member_add(struct lcore_ctx *lc, struct dialog *d, const uint8_t raw[CATALOG_ID_RAW]);
+/* The home undoes a join whose dialog went away before the answer came. */
+void fanout_unjoin(struct lcore_ctx *lc, const struct joinreq *jr);
+/* Leaves room <raw> (cmd:part, BYE, connection loss, expiry): local
+ * membership ends now, the home tells the others. */
+void fanout_part(struct lcore_ctx *lc, struct dialog *d, const uint8_t raw[CATALOG_ID_RAW]);
+bool fanout_is_joined(const struct dialog *d, const uint8_t raw[CATALOG_ID_RAW]);
+
+/* A compliance event that must be durable before <reply> goes to dialog
+ * <d> (BACKCHAT); <fail> goes instead if it could not be stored. Takes
+ * ownership of both (malloc'd XCCOS documents). <content> is copied. */
+void fanout_event_then_reply(struct lcore_ctx *lc, struct conn *c, struct dialog *d, int ev,
+			     const struct room *r, const char *content, size_t content_len,
+			     char *reply, size_t reply_len, char *fail, size_t fail_len);
+
+/* Members present in a room (its home keeps the count). Any lcore. */
+uint32_t fanout_present_count(const struct engine *e, const uint8_t raw[CATALOG_ID_RAW]);
+
+/* The lcore's storage producer is exposed for the wake hook of the
+ * storage thread (any thread). */
+void fanout_commit_notify(void *arg, unsigned producer);
+
+#endif
