@@ -631,7 +631,9 @@ grpchat(struct cmdctx *x, const struct sipmsg *m)
 		    g->author ? g->author : "(nobody)");
 		return 403;
 	}
-	if (!fanout_is_joined(x->d, r->raw))
+	/* Present, and still allowed in: a member removed from a closed room
+	 * (control socket) cannot post any more. */
+	if (!fanout_is_joined(x->d, r->raw) || !room_may_join(r, x->c->aor))
 		return 403;
 	if (g->text_len > x->lc->e->conf.chat_max || g->inner_len > HISTORY_BODY_MAX)
 		return 413;
@@ -803,6 +805,21 @@ channel_info(struct conn *c, struct dialog *d, const struct sipmsg *m)
 	}
 out:
 	xccos_msg_free(&xm);
+}
+
+unsigned
+channel_notice_user(struct lcore_ctx *lc, const char *aor, const char *doc, size_t len)
+{
+	unsigned n = 0;
+
+	for (struct conn *c = lc->conns; c != NULL; c = c->next) {
+		if (!conn_usable(c) || c->aor[0] == '\0' || !room_user_eq(c->aor, aor))
+			continue;
+		for (struct dialog *d = c->dialogs; d != NULL; d = d->next)
+			if (d->svc == DIALOG_CHANNEL && dialog_send_info(c, d, doc, len) == 0)
+				n++;
+	}
+	return n;
 }
 
 void

@@ -89,8 +89,31 @@ void engine_drain(struct engine *e);
 /* Boot thread, after every lcore loop returned. Accepts NULL. */
 void engine_destroy(struct engine *e);
 
+/* Runs <fn>(<lc>, <arg>) on engine lcore <idx>, in its loop, between two
+ * turns, and waits for it: the way other threads (control) read or change
+ * per-lcore state without locks on the data path. <fn> must not block.
+ * 0, -ENODEV (no such lcore, or its loop has returned) or -ETIMEDOUT (the
+ * call is withdrawn if the lcore has not started it). Not from an lcore. */
+struct lcore_ctx;
+typedef void engine_call_fn(struct lcore_ctx *lc, void *arg);
+int engine_lcore_call(struct engine *e, uint32_t idx, engine_call_fn *fn, void *arg,
+		      int timeout_ms);
+
+/* Any thread: stop (false) or resume (true) accepting new connections on
+ * every lcore; existing connections continue (parleyctl drain). */
+void engine_set_accepting(struct engine *e, bool on);
+bool engine_accepting(const struct engine *e);
+
 /* Sum of one counter over all lcores (reads are relaxed, never stall lcores). */
 uint64_t engine_counter(const struct engine *e, unsigned int id);
 uint32_t engine_nlcores(const struct engine *e);
+/* One lcore's counter; 0 for an unknown id. */
+uint64_t engine_lcore_counter(const struct engine *e, uint32_t idx, unsigned int id);
+/* The counter's name ("posts_in"), or NULL past the last; for listing. */
+const char *engine_counter_name(unsigned int id);
+/* Storage thread statistics (commit.h) and the database. */
+struct commit_stats;
+void engine_commit_stats(const struct engine *e, struct commit_stats *st);
+struct db *engine_db(const struct engine *e);
 
 #endif

@@ -1114,6 +1114,45 @@ fanout_poll(struct lcore_ctx *lc)
 	return work + n;
 }
 
+/* ---- control ---------------------------------------------------------- */
+
+uint32_t
+fanout_roster_visit(struct lcore_ctx *lc, const uint8_t raw[CATALOG_ID_RAW], fanout_member_fn *fn,
+		    void *arg)
+{
+	struct lroom *lr = lroom_find(lc->fo, raw);
+
+	if (lr == NULL)
+		return 0;
+	for (uint32_t i = 0; i < lr->rn; i++)
+		fn(arg, lr->rv[i].uri, lr->rv[i].lcore, lr->rv[i].manager);
+	return lr->rn;
+}
+
+uint32_t
+fanout_ring_count(const struct engine *e, uint32_t src, uint32_t dst)
+{
+	if (src >= e->conf.nlcores || dst >= e->conf.nlcores)
+		return 0;
+	return rte_ring_count(e->lcores[dst]->fo->rx[src]);
+}
+
+uint32_t
+fanout_ring_size(const struct engine *e)
+{
+	return rte_ring_get_capacity(e->lcores[0]->fo->rx[0]);
+}
+
+uint32_t
+fanout_staged(struct lcore_ctx *lc)
+{
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < lc->e->conf.nlcores; i++)
+		n += lc->fo->tx[i].n;
+	return n;
+}
+
 /* ---- boot ------------------------------------------------------------- */
 
 void

@@ -175,6 +175,19 @@ void fanout_event_then_reply(struct lcore_ctx *lc, struct conn *c, struct dialog
 /* Members present in a room (its home keeps the count). Any lcore. */
 uint32_t fanout_present_count(const struct engine *e, const uint8_t raw[CATALOG_ID_RAW]);
 
+/* For the control plane, on the lcore itself (engine_lcore_call): */
+/* Calls <fn> for each member present in room <raw> as its home keeps them
+ * (only meaningful on the room's home lcore); returns how many. */
+typedef void fanout_member_fn(void *arg, const char *uri, uint32_t lcore, bool manager);
+uint32_t fanout_roster_visit(struct lcore_ctx *lc, const uint8_t raw[CATALOG_ID_RAW],
+			     fanout_member_fn *fn, void *arg);
+/* Entries waiting in the ring from lcore <src> to lcore <dst>, and its
+ * size. Any thread (a relaxed snapshot). */
+uint32_t fanout_ring_count(const struct engine *e, uint32_t src, uint32_t dst);
+uint32_t fanout_ring_size(const struct engine *e);
+/* Messages staged on <lc> because a ring was full (its own thread). */
+uint32_t fanout_staged(struct lcore_ctx *lc);
+
 /* The lcore's storage producer is exposed for the wake hook of the
  * storage thread (any thread). */
 void fanout_commit_notify(void *arg, unsigned producer);

@@ -93,6 +93,7 @@ engine_create(const struct engine_conf *conf, struct tlsterm_ctx *tls, struct ht
 	}
 	e->conf = *conf;
 	e->db = db;
+	pthread_mutex_init(&e->call_lock, NULL);
 	if (digest_key_init(e->nonce_key) != 0) {
 		snprintf(err, errlen, "no randomness for the nonce key");
 		goto out_free;
@@ -122,6 +123,7 @@ engine_create(const struct engine_conf *conf, struct tlsterm_ctx *tls, struct ht
 		roomtab_get(rooms);
 		lc->rooms = rooms;
 		lc->wake_fd = -1;
+		atomic_init(&lc->remote.listening, true);
 		clock_refresh(lc);
 		e->lcores[i] = lc;
 		if (io_lcore_init(lc, err, errlen) != 0)
@@ -168,6 +170,7 @@ engine_destroy(struct engine *e)
 	}
 	ratelimit_destroy(e->rl_addr);
 	ratelimit_destroy(e->rl_user);
+	pthread_mutex_destroy(&e->call_lock);
 	free(e);
 }
 
@@ -235,6 +238,84 @@ engine_nlcores(const struct engine *e)
 	return e->conf.nlcores;
 }
 
+uint64_t
+engine_lcore_counter(const struct engine *e, uint32_t idx, unsigned int id)
+{
+	if (idx >= e->conf.nlcores || id >= CTR__COUNT)
+		return 0;
+	return atomic_load_explicit(&e->lcores[idx]->ctr[id], memory_order_relaxed);
+}
+
+const char *
+engine_counter_name(unsigned int id)
+{
+	return id < CTR__COUNT ? ctr_names[id] : NULL;
+}
+
+void
+engine_commit_stats(const struct engine *e, struct commit_stats *st)
+{
+	commit_stats_get(e->commit, st);
+}
+
+struct db *
+engine_db(const struct engine *e)
+{
+	return e->db;
+}
+
+int
+engine_lcore_call(struct engine *e, uint32_t idx, engine_call_fn *fn, void *arg, int timeout_ms)
+{
+	struct engine_call call = { .fn = fn, .arg = arg };
+	struct lcore_ctx *lc;
+	int rc = 0;
+
+	if (idx >= e->conf.nlcores)
+		return -ENODEV;
+	lc = e->lcores[idx];
+	atomic_init(&call.done, false);
+	pthread_mutex_lock(&e->call_lock);
+	if (atomic_load(&lc->remote.stopped)) {
+		pthread_mutex_unlock(&e->call_lock);
+		return -ENODEV;
+	}
+	atomic_store_explicit(&lc->remote.call, &call, memory_order_release);
+	lcore_wake(lc);
+	for (int waited = 0; !atomic_load_explicit(&call.done, memory_order_acquire); waited++) {
+		struct timespec ms = { 0, 1000000 };
+
+		if (waited >= timeout_ms || atomic_load(&lc->remote.stopped)) {
+			struct engine_call *expect = &call;
+
+			/* Withdraw it, unless the lcore took it already. */
+			if (atomic_compare_exchange_strong(&lc->remote.call, &expect, NULL)) {
+				rc = atomic_load(&lc->remote.stopped) ? -ENODEV : -ETIMEDOUT;
+				break;
+			}
+			waited = 0;	/* running now: it will finish */
+		}
+		nanosleep(&ms, NULL);
+	}
+	pthread_mutex_unlock(&e->call_lock);
+	return rc;
+}
+
+void
+engine_set_accepting(struct engine *e, bool on)
+{
+	for (uint32_t i = 0; i < e->conf.nlcores; i++) {
+		atomic_store(&e->lcores[i]->remote.listening, on);
+		lcore_wake(e->lcores[i]);
+	}
+}
+
+bool
+engine_accepting(const struct engine *e)
+{
+	return atomic_load(&e->lcores[0]->remote.listening);
+}
+
 static void
 take_reload(struct lcore_ctx *lc)
 {
@@ -242,9 +323,27 @@ take_reload(struct lcore_ctx *lc)
 	struct htdigest *u = atomic_exchange(&lc->remote.users, NULL);
 	struct roomtab *r = atomic_exchange(&lc->remote.rooms, NULL);
 
+	struct engine_call *call = atomic_exchange(&lc->remote.call, NULL);
+	bool listen = atomic_load_explicit(&lc->remote.listening, memory_order_relaxed);
+
 	if (r != NULL) {
 		roomtab_put(lc->rooms);
 		lc->rooms = r;
+	}
+	if (call != NULL) {
+		call->fn(lc, call->arg);
+		atomic_store_explicit(&call->done, true, memory_order_release);
+	}
+	if (!lc->draining && listen != (lc->listen_fd != -1)) {
+		char err[256];
+
+		if (!listen) {
+			io_listen_close(lc);
+			LOG(NOTICE, LCORE, "lcore %u: not accepting new connections", lc->idx);
+		} else if (io_listen_open(lc, err, sizeof(err)) != 0) {
+			LOG(ERR, LCORE, "lcore %u: cannot listen again: %s", lc->idx, err);
+			atomic_store(&lc->remote.listening, false);
+		}
 	}
 	if (t != NULL) {
 		tlsterm_ctx_put(lc->tls);
@@ -307,6 +406,8 @@ engine_lcore_run(struct engine *e, uint32_t idx)
 	for (struct conn *c = lc->conns; c != NULL; c = c->next)
 		conn_close(c, false);
 	conn_reap(lc);
+	atomic_store(&lc->remote.stopped, true);
+	/* A call that raced with the end is withdrawn by its caller. */
 	LOG(INFO, LCORE, "lcore %u: drained", idx);
 	return 0;
 }

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <netinet/in.h>
+#include <pthread.h>
 
 #include "dataplane/engine.h"
 #include "dataplane/sip/digest.h"
@@ -162,6 +163,9 @@ struct lcore_ctx {
 		_Atomic(struct htdigest *) users;
 		_Atomic(struct roomtab *) rooms;
 		_Atomic bool sleeping;		/* in (or about to enter) the poller */
+		_Atomic(struct engine_call *) call;	/* engine_lcore_call, or NULL */
+		_Atomic bool stopped;		/* the loop returned */
+		_Atomic bool listening;		/* wanted state of the listener */
 	} remote;
 };
 
@@ -172,6 +176,7 @@ struct engine {
 	struct ratelimit *rl_addr;	/* failed logins per source address */
 	struct ratelimit *rl_user;	/* failed logins per user */
 	_Atomic bool drain;
+	pthread_mutex_t call_lock;	/* one engine_lcore_call at a time */
 	struct db *db;			/* borrowed from boot code */
 	struct commit *commit;		/* the storage thread, owned */
 	struct fanout_shared *fo;	/* room presence counts (fanout.c) */
@@ -194,6 +199,13 @@ ctr_add(struct lcore_ctx *lc, enum ctr_id id, uint64_t n)
 			      atomic_load_explicit(&lc->ctr[id], memory_order_relaxed) + n,
 			      memory_order_relaxed);
 }
+
+/* A function an lcore runs for another thread (engine_lcore_call). */
+struct engine_call {
+	engine_call_fn	*fn;
+	void		*arg;
+	_Atomic bool	done;
+};
 
 /* Wakes <lc> if it sleeps in its poller. Any thread. */
 void lcore_wake(struct lcore_ctx *lc);
@@ -234,6 +246,8 @@ void io_close(struct conn *c);
  * with a message in <err>. Boot thread, before the lcore runs. */
 int io_lcore_init(struct lcore_ctx *lc, char *err, size_t errlen);
 void io_lcore_fini(struct lcore_ctx *lc);
+/* (Re)opens the listener and adds it to the epoll set. 0 or -errno. */
+int io_listen_open(struct lcore_ctx *lc, char *err, size_t errlen);
 /* Stops accepting: closes the listener. */
 void io_listen_close(struct lcore_ctx *lc);
 /* Waits up to <timeout_ms> for socket events and handles them. */

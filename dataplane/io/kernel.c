@@ -71,6 +71,23 @@ out_err:
 }
 
 int
+io_listen_open(struct lcore_ctx *lc, char *err, size_t errlen)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	int fd = open_listener(&lc->e->conf, err, errlen);
+
+	if (fd < 0)
+		return fd;
+	lc->listen_fd = fd;
+	ev.data.ptr = LISTENER_TAG(lc);
+	if (epoll_ctl(lc->epfd, EPOLL_CTL_ADD, fd, &ev) == -1) {
+		snprintf(err, errlen, "epoll_ctl: %s", strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+int
 io_lcore_init(struct lcore_ctx *lc, char *err, size_t errlen)
 {
 	struct epoll_event ev = { .events = EPOLLIN };
@@ -81,15 +98,9 @@ io_lcore_init(struct lcore_ctx *lc, char *err, size_t errlen)
 		snprintf(err, errlen, "epoll_create1: %s", strerror(errno));
 		return -errno;
 	}
-	fd = open_listener(&lc->e->conf, err, errlen);
+	fd = io_listen_open(lc, err, errlen);
 	if (fd < 0)
 		return fd;
-	lc->listen_fd = fd;
-	ev.data.ptr = LISTENER_TAG(lc);
-	if (epoll_ctl(lc->epfd, EPOLL_CTL_ADD, fd, &ev) == -1) {
-		snprintf(err, errlen, "epoll_ctl: %s", strerror(errno));
-		return -errno;
-	}
 	lc->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	ev.data.ptr = WAKE_TAG(lc);
 	if (lc->wake_fd == -1 || epoll_ctl(lc->epfd, EPOLL_CTL_ADD, lc->wake_fd, &ev) == -1) {
