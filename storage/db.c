@@ -307,9 +307,12 @@ db_open(const char *dir, const struct db_config *cfg, char *errbuf, size_t errle
 
 	disk = rocksdb_list_column_families(db->opts, dir, &ndisk, &err);
 	if (err != NULL) {
-		/* No database there yet: every family gets created. */
+		/* No database there yet: every family gets created. (RocksDB
+		 * still hands back an empty array to free.) */
 		rocksdb_free(err);
 		err = NULL;
+		if (disk != NULL)
+			rocksdb_list_column_families_destroy(disk, 0);
 		disk = NULL;
 		ndisk = 0;
 	}

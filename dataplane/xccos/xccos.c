@@ -740,12 +740,9 @@ inner_slice(const char *buf, size_t len, struct xccos_msg *m)
 
 /* ---- parsing ---- */
 
-static int
-fail(char *err, size_t errlen, int rc, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-
 /* Writes the reason as one printable line: libxml2 messages end in, and
  * sometimes contain, newlines, and may quote bytes of the input. */
-static int
+static __attribute__((format(printf, 4, 5))) int
 fail(char *err, size_t errlen, int rc, const char *fmt, ...)
 {
 	va_list ap;
@@ -1022,7 +1019,9 @@ xccos_parse(const char *buf, size_t len, const struct xccos_limits *lim,
 	memset(out, 0, sizeof(*out));
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';
-	if (len > max_doc || len > INT_MAX)
+	if (max_doc > INT_MAX)
+		max_doc = INT_MAX;	/* libxml2 takes an int */
+	if (len > max_doc)
 		return fail(err, errlen, -E2BIG, "document of %zu bytes exceeds %zu", len, max_doc);
 	if (buf == NULL || len == 0)
 		return fail(err, errlen, -EBADMSG, "empty document");
@@ -1031,7 +1030,8 @@ xccos_parse(const char *buf, size_t len, const struct xccos_limits *lim,
 
 	/* Both handlers are per thread in threaded libxml2 builds (as
 	 * Debian's is), so this does not disturb other threads. The generic
-	 * one catches the few messages that bypass the structured path. */
+	 * one is a second net: libxml2 falls back to it (and so to stderr)
+	 * wherever no structured handler is consulted. */
 	prev_serror = xmlStructuredError;
 	prev_sctx = xmlStructuredErrorContext;
 	prev_gerror = xmlGenericError;
@@ -1057,6 +1057,8 @@ xccos_msg_free(struct xccos_msg *m)
 {
 	if (m == NULL)
 		return;
+	if (m->text != NULL)
+		xmlFree(m->text);
 	free(m->extra_attrs);
 	if (m->doc_ != NULL)
 		xmlFreeDoc(m->doc_);

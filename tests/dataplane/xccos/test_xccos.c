@@ -775,6 +775,90 @@ Test(xccos, msg_free_is_idempotent)
 	xccos_msg_free(&msg);
 }
 
+/* A deterministic mutation loop over a few seeds: byte flips, deletions,
+ * duplications and truncation. Whatever comes out must be a documented
+ * code, and an accepted grpchat's inner slice must lie inside the input and
+ * be well-formed content on its own. */
+static void
+quiet(void *ctx, xmlErrorPtr e)
+{
+}
+
+Test(xccos, mutation_loop)
+{
+	static const char *const seeds[] = {
+		"<?xml version=\"1.0\"?>" ENV("<grpchat id=\"grpchat\" seqid=\"1\" chanUri=\"c\" "
+		"author=\"a\" ts=\"2010-09-21T09:48:10Z\" x='&gt;/>'><chat>a &amp; b<![CDATA[<x>]]>"
+		"</chat><!-- </grpchat> --><grpchat>n</grpchat><b/></grpchat>"),
+		"<x:xccos xmlns:x=\"urn:parlano:xml:ns:xccos\"><x:grpchat a=\"/>\"><x:chat>q</x:chat>"
+		"</x:grpchat ></x:xccos>",
+		ENV("<cmd id=\"cmd:bccontext\" seqid=\"1\"><data><chanib uri=\"u\"/><bcq>"
+		    "<last cnt=\"25\"/></bcq></data></cmd>"),
+	};
+	static const char alphabet[] = "<>/\"'&;!?-[]: =x\xc3\xa9\x80";
+	uint32_t seed = 1;
+	char buf[512];
+	int round, accepted = 0;
+
+	for (round = 0; round < 30000; round++) {
+		const char *src = seeds[round % 3];
+		size_t n = strlen(src), k;
+		int edits, rc;
+
+		memcpy(buf, src, n);
+		seed = seed * 1103515245u + 12345u;
+		for (edits = 1 + (int)((seed >> 16) % 3); edits > 0; edits--) {
+			size_t at;
+			char c;
+
+			if (n < 2)
+				break;
+			seed = seed * 1103515245u + 12345u;
+			at = (seed >> 8) % n;
+			c = alphabet[(seed >> 20) % (sizeof(alphabet) - 1)];
+			switch ((seed >> 28) % 4) {
+			case 0:
+				buf[at] = c;
+				break;
+			case 1:
+				memmove(buf + at, buf + at + 1, n - at - 1);
+				n--;
+				break;
+			case 2:
+				if (n + 1 < sizeof(buf)) {
+					memmove(buf + at + 1, buf + at, n - at);
+					buf[at] = c;
+					n++;
+				}
+				break;
+			default:
+				n = at + 1;
+				break;
+			}
+		}
+		rc = parse_lim(buf, n, &lim);
+		cr_assert(rc == 0 || rc == -EBADMSG || rc == -ENOTSUP || rc == -EPERM ||
+			  rc == -E2BIG, "rc %d for %.*s", rc, (int)n, buf);
+		if (rc != 0 || msg.kind != XCCOS_GRPCHAT)
+			continue;
+		accepted++;
+		cr_assert(msg.inner >= held && msg.inner + msg.inner_len <= held + held_len);
+		{
+			char wrap[600];
+			xmlDocPtr d;
+
+			k = (size_t)snprintf(wrap, sizeof(wrap), "<r>%.*s</r>", (int)msg.inner_len,
+					     msg.inner);
+			xmlSetStructuredErrorFunc(NULL, quiet);
+			d = xmlReadMemory(wrap, (int)k, NULL, "UTF-8", XML_PARSE_NONET);
+			xmlSetStructuredErrorFunc(NULL, NULL);
+			cr_assert_not_null(d, "inner not well-formed: %s (from %.*s)", wrap, (int)n, buf);
+			xmlFreeDoc(d);
+		}
+	}
+	cr_assert_gt(accepted, 500);
+}
+
 /* ---- builders ---- */
 
 static xmlDocPtr
@@ -1109,11 +1193,6 @@ Test(xccos, esc_hostile_strings_reparse)
 		free(a);
 		free(x);
 	}
-}
-
-static void
-quiet(void *ctx, xmlErrorPtr e)
-{
 }
 
 /* Random bytes, escaped, always give a well-formed document. */
