@@ -57,6 +57,7 @@ struct engine_conf {
 	uint32_t rooms_per_dialog;
 	uint32_t ring_size;		/* entries per lcore-to-lcore ring */
 	uint32_t commit_depth;		/* storage requests in flight per lcore */
+	uint64_t compliance_cap;	/* unexported events before posts are refused; 0: none */
 	bool durability_unsafe_no_fsync;
 };
 
@@ -103,6 +104,13 @@ int engine_lcore_call(struct engine *e, uint32_t idx, engine_call_fn *fn, void *
  * every lcore; existing connections continue (parleyctl drain). */
 void engine_set_accepting(struct engine *e, bool on);
 bool engine_accepting(const struct engine *e);
+
+/* Any thread (the exporter's supervisor): every compliance seq below
+ * <next> is exported. Posts are refused (xccos 503) while the durable log
+ * holds compliance_cap or more events at or above it. */
+void engine_compliance_floor(struct engine *e, uint64_t next);
+/* Events logged but not yet exported, as the engine last heard. */
+uint64_t engine_compliance_lag(const struct engine *e);
 
 /* Sum of one counter over all lcores (reads are relaxed, never stall lcores). */
 uint64_t engine_counter(const struct engine *e, unsigned int id);

@@ -435,6 +435,15 @@ home_post(struct lcore_ctx *lc, struct post *p)
 		send_msg(lc, p->origin, FM_POST_DONE, p, 0);
 		return;
 	}
+	/* Compliance must never lose a post: with the exporter this far
+	 * behind, refuse new ones rather than grow the log without bound. */
+	if (lc->e->conf.compliance_cap != 0 &&
+	    engine_compliance_lag(lc->e) >= lc->e->conf.compliance_cap) {
+		ctr_inc(lc, CTR_POSTS_COMPLIANCE_CAP);
+		p->status = -ENOSPC;
+		send_msg(lc, p->origin, FM_POST_DONE, p, 0);
+		return;
+	}
 	p->seq = next_seq(lc, lr);
 	ctr_inc(lc, CTR_POSTS_SEQUENCED);
 	submit_job(lc, (void *)((uintptr_t)p | 1));

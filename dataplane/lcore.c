@@ -59,6 +59,7 @@ const char *const ctr_names[CTR__COUNT] = {
 	[CTR_PARTS] = "parts",
 	[CTR_RING_FULL] = "ring_full",
 	[CTR_STORAGE_FAILED] = "storage_failed",
+	[CTR_POSTS_COMPLIANCE_CAP] = "posts_compliance_cap",
 };
 
 static void
@@ -299,6 +300,21 @@ engine_lcore_call(struct engine *e, uint32_t idx, engine_call_fn *fn, void *arg,
 	}
 	pthread_mutex_unlock(&e->call_lock);
 	return rc;
+}
+
+void
+engine_compliance_floor(struct engine *e, uint64_t next)
+{
+	atomic_store_explicit(&e->compliance_floor, next, memory_order_relaxed);
+}
+
+uint64_t
+engine_compliance_lag(const struct engine *e)
+{
+	uint64_t floor = atomic_load_explicit(&e->compliance_floor, memory_order_relaxed);
+	uint64_t durable = commit_durable_seq(e->commit);
+
+	return floor == 0 || durable + 1 < floor ? 0 : durable + 1 - floor;
 }
 
 void

@@ -67,6 +67,7 @@ enum ctr_id {
 	CTR_PARTS,
 	CTR_RING_FULL,			/* a burst did not fit a ring; kept staged */
 	CTR_STORAGE_FAILED,		/* the storage thread reported an error */
+	CTR_POSTS_COMPLIANCE_CAP,	/* refused: the compliance log is at its cap */
 	CTR__COUNT,
 };
 
@@ -177,6 +178,7 @@ struct engine {
 	struct ratelimit *rl_user;	/* failed logins per user */
 	_Atomic bool drain;
 	pthread_mutex_t call_lock;	/* one engine_lcore_call at a time */
+	_Atomic uint64_t compliance_floor;	/* next seq to export; 0: unknown */
 	struct db *db;			/* borrowed from boot code */
 	struct commit *commit;		/* the storage thread, owned */
 	struct fanout_shared *fo;	/* room presence counts (fanout.c) */

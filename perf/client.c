@@ -32,6 +32,7 @@ struct pc_conn {
 	char *buf;		/* received plaintext */
 	size_t len;
 	size_t consumed;	/* bytes of the message returned last time */
+	bool dead;		/* the peer closed, or the connection failed */
 };
 
 static const struct sipmsg_limits client_lim = { BUF_CAP, SIPMSG_HDR_CAP };
@@ -171,8 +172,10 @@ fill(struct pc_conn *c, int timeout_ms)
 
 		if (r == 0)
 			return 0;
-		if (r < 0)
+		if (r < 0) {
+			c->dead = true;
 			return -1;
+		}
 	}
 	n = SSL_read(c->ssl, c->buf + c->len, (int)(BUF_CAP - c->len));
 	if (n <= 0) {
@@ -181,6 +184,7 @@ fill(struct pc_conn *c, int timeout_ms)
 		ERR_clear_error();
 		if (e == SSL_ERROR_WANT_READ)
 			return 1;	/* a non-application record (ticket) */
+		c->dead = true;
 		return -1;
 	}
 	c->len += n;
@@ -217,6 +221,12 @@ pc_recv(struct pc_conn *c, struct sipmsg *m, int timeout_ms)
 		if (r <= 0)
 			return r;
 	}
+}
+
+bool
+pc_conn_alive(struct pc_conn *c)
+{
+	return !c->dead;
 }
 
 bool

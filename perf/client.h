@@ -36,6 +36,9 @@ int pc_send(struct pc_conn *c, const void *buf, size_t len);
  * 0 on timeout, -1 when the peer closed or on error. */
 int pc_recv(struct pc_conn *c, struct sipmsg *m, int timeout_ms);
 
+/* False once the peer closed the connection (without waiting). */
+bool pc_conn_alive(struct pc_conn *c);
+
 /* True when the peer closed the connection within <timeout_ms>. */
 bool pc_wait_closed(struct pc_conn *c, int timeout_ms);
 

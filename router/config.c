@@ -1,6 +1,8 @@
 /* parleyd configuration: table-driven keys over libinih. See config.h. */
 #include <errno.h>
+#include <grp.h>
 #include <ini.h>
+#include <pwd.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,7 +85,18 @@ static const struct key keys[] = {
 	U("storage", "commit_depth", commit_depth, "8192", 16, 1 << 20),
 	B("storage", "durability_unsafe_no_fsync", durability_unsafe_no_fsync, "false"),
 
+	B("compliance", "enabled", compliance_enabled, "true"),
+	S("compliance", "output_dir", compliance_dir, ""),
+	U("compliance", "interval_s", compliance_interval_s, "60", 1, 86400),
+	B("compliance", "per_room_files", compliance_per_room, "false"),
+	E("compliance", "sender_name_attr", compliance_sender_attr, "userName", "userName|UserName"),
+	U("compliance", "cap_events", compliance_cap, "1000000", 1, 4000000000u),
+	U("compliance", "retry_max_s", compliance_retry_max_s, "60", 1, 3600),
+
 	S("control", "socket", control_socket, ""),
+	S("control", "socket_mode", control_socket_mode, "0660"),
+	S("control", "socket_owner", control_socket_owner, ""),
+	S("control", "socket_group", control_socket_group, ""),
 
 	S("dpdk", "eal", dpdk_eal, "--no-huge --no-pci --no-shconf"),
 	U("dpdk", "lcores", lcores, "1", 1, 64),
@@ -466,6 +479,64 @@ path_under(char *dst, size_t cap, const char *dir, const char *name)
 	return (n < 0 || (size_t)n >= cap) ? -1 : 0;
 }
 
+/* A user or group name, or a number; -1 for "". 0 or -1. */
+static int
+owner_id(const char *s, bool group, int64_t *out)
+{
+	char *end;
+	unsigned long long n;
+
+	*out = -1;
+	if (s[0] == '\0')
+		return 0;
+	errno = 0;
+	n = strtoull(s, &end, 10);
+	if (*end == '\0' && errno == 0 && s[0] != '-' && n < UINT32_MAX) {
+		*out = (int64_t)n;
+		return 0;
+	}
+	if (group) {
+		struct group *g = getgrnam(s);
+
+		if (g != NULL)
+			*out = g->gr_gid;
+	} else {
+		struct passwd *p = getpwnam(s);
+
+		if (p != NULL)
+			*out = p->pw_uid;
+	}
+	return *out == -1 ? -1 : 0;
+}
+
+/* [control]: mode, owner and group of the socket. */
+static int
+control_finish(struct config *c, char *err, size_t errlen)
+{
+	const char *m = c->control_socket_mode;
+	char *end;
+	unsigned long mode;
+
+	errno = 0;
+	mode = strtoul(m, &end, 8);
+	if (m[0] == '\0' || *end != '\0' || errno != 0 || mode > 0777 || m[0] == '-') {
+		snprintf(err, errlen, "[control] socket_mode: '%s' is not an octal mode (0660)", m);
+		return -1;
+	}
+	c->control_mode = (uint32_t)mode;
+	if (owner_id(c->control_socket_owner, false, &c->control_uid) != 0) {
+		snprintf(err, errlen, "[control] socket_owner: no user '%s'",
+			 c->control_socket_owner);
+		return -1;
+	}
+	if (owner_id(c->control_socket_group, true, &c->control_gid) != 0) {
+		snprintf(err, errlen, "[control] socket_group: no group '%s'",
+			 c->control_socket_group);
+		return -1;
+	}
+	return 0;
+}
+
 int
 config_finish(struct config *c, char *err, size_t errlen)
 {
@@ -501,6 +572,25 @@ config_finish(struct config *c, char *err, size_t errlen)
 		snprintf(err, errlen, "[server] data_dir: path too long");
 		return -1;
 	}
+	if (strcmp(c->compliance_sender_attr, "userName") != 0 &&
+	    strcmp(c->compliance_sender_attr, "UserName") != 0) {
+		snprintf(err, errlen, "[compliance] sender_name_attr: '%s' is not userName or UserName "
+			 "(the case matters: it is the XML attribute's name)", c->compliance_sender_attr);
+		return -1;
+	}
+	c->compliance_dir_default = c->compliance_dir[0] == '\0';
+	if (c->compliance_dir[0] == '\0' &&
+	    path_under(c->compliance_dir, sizeof(c->compliance_dir), c->data_dir, "compliance")) {
+		snprintf(err, errlen, "[server] data_dir: path too long");
+		return -1;
+	}
+	if (c->files_dir[0] == '\0' &&
+	    path_under(c->files_dir, sizeof(c->files_dir), c->data_dir, "files")) {
+		snprintf(err, errlen, "[server] data_dir: path too long");
+		return -1;
+	}
+	if (control_finish(c, err, errlen) != 0)
+		return -1;
 	if (c->db_dir[0] == '\0' && path_under(c->db_dir, sizeof(c->db_dir), c->data_dir, "db")) {
 		snprintf(err, errlen, "[server] data_dir: path too long");
 		return -1;

@@ -81,8 +81,24 @@ struct config {
 	uint32_t commit_depth;
 	bool durability_unsafe_no_fsync;	/* benchmarks only: posts visible before fsync */
 
+	/* [compliance] */
+	bool compliance_enabled;		/* run the exporter on this node */
+	char compliance_dir[CONFIG_PATH_MAX];	/* default data_dir/compliance (created) */
+	bool compliance_dir_default;		/* set by config_finish */
+	uint32_t compliance_interval_s;
+	bool compliance_per_room;
+	char compliance_sender_attr[16];
+	uint32_t compliance_cap;		/* unexported events before posts are refused */
+	uint32_t compliance_retry_max_s;	/* longest wait between failed exports */
+	char files_dir[CONFIG_PATH_MAX];	/* uploaded files: data_dir/files */
+
 	/* [control] */
 	char control_socket[CONFIG_PATH_MAX];
+	char control_socket_mode[8];		/* octal, "0660" */
+	char control_socket_owner[CONFIG_NAME_MAX];	/* user name or uid; "" keeps ours */
+	char control_socket_group[CONFIG_NAME_MAX];	/* group name or gid; "" keeps ours */
+	uint32_t control_mode;			/* derived: socket_mode */
+	int64_t control_uid, control_gid;	/* derived: -1 keeps the process's */
 
 	/* [dpdk] */
 	char dpdk_eal[CONFIG_PATH_MAX];

@@ -22,6 +22,7 @@
 #include <rte_launch.h>
 #include <rte_lcore.h>
 
+#include "control/ctl.h"
 #include "control/log.h"
 #include "dataplane/engine.h"
 #include "dataplane/rooms.h"
@@ -32,7 +33,9 @@
 #include "router/rooms_boot.h"
 #include "storage/catalog.h"
 #include "storage/db.h"
+#include "storage/export.h"
 #include "storage/htdigest.h"
+#include "storage/wal.h"
 
 #define EAL_ARGS_MAX 64
 
@@ -40,6 +43,8 @@ struct boot {
 	struct config conf;
 	struct engine *engine;
 	struct db *db;
+	struct export *exporter;	/* NULL when [compliance] enabled = false */
+	struct ctl *ctl;		/* the control socket */
 };
 
 static void
@@ -228,6 +233,57 @@ fill_engine_conf(const struct config *c, struct engine_conf *ec)
 	ec->ring_size = c->ring_size;
 	ec->commit_depth = c->commit_depth;
 	ec->durability_unsafe_no_fsync = c->durability_unsafe_no_fsync;
+	ec->compliance_cap = c->compliance_enabled ? c->compliance_cap : 0;
+}
+
+/* The compliance exporter ([compliance]); its output directory is created
+ * only when it is the default under data_dir: a configured one that is
+ * missing (an unmounted share) is an error the exporter reports and
+ * retries, never silently replaced by a local directory. */
+static int
+start_exporter(struct boot *b)
+{
+	struct export_config ec = {
+		.output_dir = b->conf.compliance_dir,
+		.files_dir = b->conf.files_dir,
+		.interval_s = b->conf.compliance_interval_s,
+		.per_room_files = b->conf.compliance_per_room,
+		.sender_name_attr = b->conf.compliance_sender_attr,
+		.node_id = b->conf.node_id,
+		.retry_max_ms = b->conf.compliance_retry_max_s * 1000,
+	};
+	int err;
+
+	if (!b->conf.compliance_enabled) {
+		LOG(NOTICE, ROUTER, "[compliance] enabled = false: events are logged here and "
+		    "exported by another node");
+		return 0;
+	}
+	if (mkdir_p(b->conf.files_dir, 0750) != 0 ||
+	    (b->conf.compliance_dir_default && mkdir_p(b->conf.compliance_dir, 0750) != 0)) {
+		LOG(ERR, ROUTER, "[compliance] %s: %s", b->conf.compliance_dir, strerror(errno));
+		return -1;
+	}
+	b->exporter = export_create(b->db, &ec, &err);
+	if (b->exporter == NULL || export_start(b->exporter) != 0) {
+		LOG(ERR, ROUTER, "[compliance] the exporter cannot start: %s", strerror(-err));
+		return -1;
+	}
+	LOG(NOTICE, ROUTER, "[compliance] exporting to %s every %u s", b->conf.compliance_dir,
+	    b->conf.compliance_interval_s);
+	return 0;
+}
+
+/* Tells the engine how far the exporter got, for the cap on posts. */
+static void
+update_compliance(struct boot *b)
+{
+	uint64_t next;
+
+	if (b->exporter == NULL)
+		return;
+	if (wal_checkpoint(b->db, &next) == 0)
+		engine_compliance_floor(b->engine, next);
 }
 
 /* The database, the configured rooms in it, and the data plane's first
@@ -272,9 +328,11 @@ open_storage(struct boot *b)
 	return t;
 }
 
+/* SIGHUP, and the control socket's reload (<res> may be NULL). */
 static void
-reload(struct boot *b)
+reload(void *arg, struct ctl_reload_result *res)
 {
+	struct boot *b = arg;
 	struct tlsterm_ctx *t = load_tls(&b->conf);
 	struct htdigest *u = load_users(&b->conf);
 
@@ -283,8 +341,38 @@ reload(struct boot *b)
 	LOG(NOTICE, ROUTER, "SIGHUP: certificate %s, users %s (%zu)",
 	    t ? "reloaded" : "kept (load failed)", u ? "reloaded" : "kept (load failed)",
 	    u ? htdigest_count(u) : (size_t)0);
+	if (res != NULL)
+		*res = (struct ctl_reload_result){ t != NULL, u != NULL,
+						   u ? htdigest_count(u) : 0 };
 	tlsterm_ctx_put(t);
 	htdigest_put(u);
+}
+
+/* The control socket ([control]), once the engine exists. 0 or -1 (logged). */
+static int
+start_control(struct boot *b)
+{
+	struct ctl_config cc = {
+		.socket_path = b->conf.control_socket,
+		.mode = b->conf.control_mode,
+		.uid = (uid_t)b->conf.control_uid,
+		.gid = (gid_t)b->conf.control_gid,
+		.htdigest = b->conf.htdigest,
+		.realm = b->conf.realm,
+		.domain = b->conf.domain,
+		.node_id = b->conf.node_id,
+		.reload = reload,
+		.reload_arg = b,
+	};
+	char err[512];
+
+	b->ctl = ctl_start(&cc, b->engine, b->db, err, sizeof(err));
+	if (b->ctl == NULL) {
+		LOG(ERR, ROUTER, "%s", err);
+		return -1;
+	}
+	ctl_set_exporter(b->ctl, b->exporter);	/* its lag in parleyctl stats */
+	return 0;
 }
 
 /* Waits for signals until a drain is requested and every worker returned. */
@@ -299,6 +387,7 @@ supervise(struct boot *b, int sfd)
 		bool busy = false;
 		unsigned int id;
 
+		update_compliance(b);
 		/* Workers return only once drained. */
 		RTE_LCORE_FOREACH_WORKER(id)
 			if (rte_eal_get_lcore_state(id) != WAIT)
@@ -310,7 +399,7 @@ supervise(struct boot *b, int sfd)
 		if (read(sfd, &si, sizeof(si)) != sizeof(si))
 			continue;
 		if (si.ssi_signo == SIGHUP) {
-			reload(b);
+			reload(b, NULL);
 		} else if (!draining) {
 			LOG(NOTICE, ROUTER, "%s: draining (up to %u s)", strsignal(si.ssi_signo),
 			    b->conf.drain_timeout_s);
@@ -337,7 +426,8 @@ main(int argc, char **argv)
 	};
 	static struct boot b;	/* large (room table): not on the stack */
 	char err[1024], dir[CONFIG_PATH_MAX], ealstore[2048];
-	char *sets[64], *eargv[EAL_ARGS_MAX];
+	char *sets[64], *owned[64], *eargv[EAL_ARGS_MAX];
+	int nowned = 0;
 	const char *cfile = NULL;
 	struct tlsterm_ctx *tls;
 	struct htdigest *users;
@@ -364,7 +454,7 @@ main(int argc, char **argv)
 		default: usage(stderr); return 2;
 		}
 		if (buf[0] != '\0' && nsets < 64)
-			sets[nsets++] = strdup(buf);
+			sets[nsets++] = owned[nowned++] = strdup(buf);
 	}
 	if (optind != argc) {
 		usage(stderr);
@@ -386,6 +476,8 @@ main(int argc, char **argv)
 		fprintf(stderr, "parleyd: %s%s%s\n", cfile ? cfile : "", cfile ? ": " : "", err);
 		return 1;
 	}
+	while (nowned > 0)
+		free(owned[--nowned]);
 	if (check) {
 		printf("parleyd: configuration %s is valid\n", cfile ? cfile : "(embedded default)");
 		return 0;
@@ -461,13 +553,34 @@ main(int argc, char **argv)
 		rte_eal_cleanup();
 		return 1;
 	}
+	if (start_exporter(&b) != 0) {
+		engine_destroy(b.engine);
+		db_close(b.db);
+		rte_eal_cleanup();
+		return 1;
+	}
+	update_compliance(&b);
+	if (start_control(&b) != 0) {
+		engine_destroy(b.engine);
+		export_destroy(b.exporter);
+		db_close(b.db);
+		rte_eal_cleanup();
+		return 1;
+	}
 	LOG(NOTICE, ROUTER, "parleyd: domain %s, SIP over TLS on %s, %u lcore%s, data in %s",
 	    b.conf.domain, b.conf.sip_listen, b.conf.lcores, b.conf.lcores == 1 ? "" : "s",
 	    b.conf.data_dir);
 	rte_eal_mp_remote_launch(lcore_entry, &b, SKIP_MAIN);
 	supervise(&b, sfd);
 	rte_eal_mp_wait_lcore();
+	ctl_stop(b.ctl);
 	engine_destroy(b.engine);	/* the storage thread writes what is queued */
+	if (b.exporter != NULL) {
+		/* One last export of what the shutdown committed. */
+		export_stop(b.exporter);
+		export_run_once(b.exporter);
+		export_destroy(b.exporter);
+	}
 	db_close(b.db);
 	config_free(&b.conf);
 	rte_eal_cleanup();

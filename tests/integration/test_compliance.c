@@ -1,0 +1,507 @@
+/* Compliance end to end: a real parleyd's exporter writes the XML of
+ * xccos.md §d.2 for what clients did; the cap refuses posts while the
+ * output cannot be written; SIGKILL at random moments loses nothing that
+ * a client saw acknowledged or delivered, and doubles nothing. */
+#include <dirent.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+#include <libxml/parser.h>
+#include <libxml/xmlschemas.h>
+
+#include "perf/client.h"
+#include "perf/gcclient.h"
+#include "storage/catalog.h"
+#include "storage/db.h"
+#include "storage/history.h"
+#include "tests/integration/harness.h"
+
+static struct gc *
+login(struct server *s, const char *aor, const char *pw)
+{
+	char err[256];
+	struct gc *g = gc_open("127.0.0.1", s->port, aor, pw, err, sizeof(err));
+
+	cr_assert_not_null(g, "%s: %s", aor, err);
+	return g;
+}
+
+static void
+lobby(struct gc *g, char *uri, size_t cap)
+{
+	char *b;
+
+	cr_assert_eq(gc_cmd(g, "chansrch", "<qib qtype=\"BYNAME\" criteria=\"Lobby\" extended=\"false\"/>"), 200);
+	b = gc_wait(g, 5000, "rpl:chansrch", NULL);
+	cr_assert(b && gc_room_uri(b, "Lobby", uri, cap));
+	free(b);
+}
+
+static int
+resp_code(const char *body)
+{
+	const char *p = body ? strstr(body, "<resp code=\"") : NULL;
+
+	return p ? atoi(p + 12) : -1;
+}
+
+/* One exported event. */
+struct ev {
+	char	type[16];
+	char	content[128];
+	char	user[64];
+	char	room[128];
+	long	id;
+};
+
+struct evs {
+	struct ev	*v;
+	size_t		n, cap;
+	int		files;
+};
+
+static void
+ev_add(struct evs *e, const struct ev *x)
+{
+	if (e->n == e->cap) {
+		e->cap = e->cap ? e->cap * 2 : 256;
+		e->v = realloc(e->v, e->cap * sizeof(*e->v));
+		cr_assert_not_null(e->v);
+	}
+	e->v[e->n++] = *x;
+}
+
+static void
+prop(xmlNodePtr n, const char *name, char *out, size_t cap)
+{
+	xmlChar *v = xmlGetProp(n, (const xmlChar *)name);
+
+	snprintf(out, cap, "%s", v ? (const char *)v : "");
+	xmlFree(v);
+}
+
+static int
+by_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Every event of every XML file in <dir>, file by file in name order (that
+ * is seq order), each validated against the XSD first. */
+static void
+read_export(const char *dir, struct evs *out)
+{
+	char xsd[600], *names[4096];
+	xmlSchemaParserCtxtPtr pc;
+	xmlSchemaPtr schema;
+	struct dirent *de;
+	size_t nn = 0;
+	DIR *d;
+
+	snprintf(xsd, sizeof(xsd), "%s/tests/data/compliance.xsd", getenv("PARLEY_SRCDIR"));
+	pc = xmlSchemaNewParserCtxt(xsd);
+	schema = xmlSchemaParse(pc);
+	xmlSchemaFreeParserCtxt(pc);
+	cr_assert_not_null(schema, "the XSD does not load");
+	d = opendir(dir);
+	cr_assert_not_null(d, "no output directory %s", dir);
+	while ((de = readdir(d)) != NULL && nn < 4096)
+		if (de->d_name[0] != '.' && strstr(de->d_name, ".xml") != NULL)
+			names[nn++] = strdup(de->d_name);
+	closedir(d);
+	qsort(names, nn, sizeof(names[0]), by_name);
+	for (size_t f = 0; f < nn; f++) {
+		char path[1200];
+		xmlDocPtr doc;
+		xmlSchemaValidCtxtPtr vc;
+
+		snprintf(path, sizeof(path), "%s/%s", dir, names[f]);
+		doc = xmlReadFile(path, NULL, XML_PARSE_NONET);
+		cr_assert_not_null(doc, "%s is not XML", path);
+		vc = xmlSchemaNewValidCtxt(schema);
+		cr_assert_eq(xmlSchemaValidateDoc(vc, doc), 0, "%s does not validate", path);
+		xmlSchemaFreeValidCtxt(vc);
+		for (xmlNodePtr c = xmlDocGetRootElement(doc)->children; c; c = c->next) {
+			char room[128] = "";
+
+			if (c->type != XML_ELEMENT_NODE)
+				continue;
+			for (xmlNodePtr k = c->children; k; k = k->next) {
+				if (k->type != XML_ELEMENT_NODE)
+					continue;
+				if (!strcmp((const char *)k->name, "Channel"))
+					prop(k, "uri", room, sizeof(room));
+				if (strcmp((const char *)k->name, "Messages"))
+					continue;
+				for (xmlNodePtr m = k->children; m; m = m->next) {
+					struct ev x = { 0 };
+					char id[32];
+
+					if (m->type != XML_ELEMENT_NODE)
+						continue;
+					prop(m, "type", x.type, sizeof(x.type));
+					prop(m, "content", x.content, sizeof(x.content));
+					prop(m, "id", id, sizeof(id));
+					x.id = atol(id);
+					snprintf(x.room, sizeof(x.room), "%s", room);
+					for (xmlNodePtr sn = m->children; sn; sn = sn->next)
+						if (sn->type == XML_ELEMENT_NODE &&
+						    !strcmp((const char *)sn->name, "Sender"))
+							prop(sn, "uri", x.user, sizeof(x.user));
+					ev_add(out, &x);
+				}
+			}
+		}
+		xmlFreeDoc(doc);
+		out->files++;
+		free(names[f]);
+	}
+	xmlSchemaFree(schema);
+}
+
+static int
+count_type(const struct evs *e, const char *type, const char *content)
+{
+	int n = 0;
+
+	for (size_t i = 0; i < e->n; i++)
+		n += !strcmp(e->v[i].type, type) && (content == NULL || !strcmp(e->v[i].content, content));
+	return n;
+}
+
+Test(compliance, events_exported_as_xml, .timeout = 90)
+{
+	struct server s;
+	struct gc *a;
+	struct evs e = { 0 };
+	char room[200], dir[400], data[400], *m;
+
+	server_start(&s, "[compliance]\ninterval_s = 1\n");
+	a = login(&s, "alice@example.com", "alice-pw");
+	lobby(a, room, sizeof(room));
+	m = gc_join(a, room, 5000);
+	cr_assert_eq(resp_code(m), 200);
+	free(m);
+	for (int i = 0; i < 3; i++) {
+		char t[32];
+
+		snprintf(t, sizeof(t), "exported %d <&>", i);
+		cr_assert_eq(gc_post(a, room, t, NULL), 200);
+	}
+	snprintf(data, sizeof(data), "<chanib uri=\"%s\"/><bcq><last cnt=\"10\"/></bcq>", room);
+	cr_assert_eq(gc_cmd(a, "bccontext", data), 200);
+	m = gc_wait(a, 5000, "rpl:bccontext", NULL);
+	cr_assert_eq(resp_code(m), 200);
+	free(m);
+	snprintf(data, sizeof(data), "<chanib uri=\"%s\"/>", room);
+	cr_assert_eq(gc_cmd(a, "part", data), 200);
+	free(gc_wait(a, 5000, "rpl:part", NULL));
+	gc_close(a);
+	/* A graceful stop exports what is left; read the files then. */
+	snprintf(dir, sizeof(dir), "%s/compliance", s.dir);
+	server_kill(&s, SIGTERM);
+	read_export(dir, &e);
+	cr_assert_eq(count_type(&e, "JOIN", ""), 1);
+	cr_assert_eq(count_type(&e, "CHAT", "exported 1 <&>"), 1);
+	cr_assert_eq(count_type(&e, "CHAT", NULL), 3);
+	cr_assert_eq(count_type(&e, "BACKCHAT", NULL), 1);
+	cr_assert_eq(count_type(&e, "PART", ""), 1);
+	for (size_t i = 0; i < e.n; i++) {
+		cr_assert_str_eq(e.v[i].user, "alice@example.com");
+		cr_assert_str_eq(e.v[i].room, room);
+	}
+	/* CHAT ids are the room's sequence numbers, in order. */
+	{
+		long last = 0;
+
+		for (size_t i = 0; i < e.n; i++)
+			if (!strcmp(e.v[i].type, "CHAT")) {
+				cr_assert_gt(e.v[i].id, last);
+				last = e.v[i].id;
+			}
+	}
+	free(e.v);
+	run("rm -rf %s", s.dir);
+}
+
+Test(compliance, cap_refuses_posts_until_the_output_recovers, .timeout = 120)
+{
+	struct server s;
+	struct gc *a;
+	struct evs e = { 0 };
+	char room[200], extra[600], out[400], *m;
+	int accepted = 0, refused = 0;
+
+	/* The output directory does not exist yet: the exporter fails. */
+	snprintf(out, sizeof(out), "/tmp/parley-cap-out-%d", (int)getpid());
+	run("rm -rf %s", out);
+	snprintf(extra, sizeof(extra), "[compliance]\ninterval_s = 1\nretry_max_s = 1\n"
+		 "cap_events = 6\noutput_dir = %s\n", out);
+	server_start(&s, extra);
+	a = login(&s, "alice@example.com", "alice-pw");
+	lobby(a, room, sizeof(room));
+	m = gc_join(a, room, 5000);		/* event 1 */
+	cr_assert_eq(resp_code(m), 200);
+	free(m);
+	usleep(500000);
+	for (int i = 0; i < 10; i++) {
+		char t[32];
+
+		snprintf(t, sizeof(t), "capped %d", i);
+		cr_assert_eq(gc_post(a, room, t, NULL), 200);
+		/* A stored post is delivered before its 200; a refused one gets
+		 * its error reply right after the 200. */
+		m = gc_wait(a, 100, "<grpchat", t, NULL);
+		if (m == NULL) {
+			m = gc_wait(a, 3000, "rpl:grpchat", NULL);
+			cr_assert_eq(resp_code(m), 503, "post %d: neither delivered nor refused", i);
+			refused++;
+		} else {
+			cr_assert(strstr(m, "<grpchat") != NULL);
+			accepted++;
+		}
+		free(m);
+		free(gc_wait(a, 10, "rpl:grpchat", NULL));
+	}
+	cr_assert_eq(accepted, 5, "the cap of 6 events allows a JOIN and 5 posts");
+	cr_assert_eq(refused, 5);
+	/* The directory appears: the exporter catches up and posts flow again. */
+	run("mkdir -p %s", out);
+	for (int i = 0; i < 50; i++) {
+		char *ok;
+
+		cr_assert_eq(gc_post(a, room, "after recovery", NULL), 200);
+		ok = gc_wait(a, 2000, "<grpchat", "after recovery", NULL);
+		free(gc_wait(a, 10, "rpl:grpchat", NULL));
+		if (ok != NULL) {
+			free(ok);
+			break;
+		}
+		cr_assert_lt(i, 49, "posts still refused after the output came back");
+		usleep(300000);
+	}
+	gc_close(a);
+	server_kill(&s, SIGTERM);
+	read_export(out, &e);
+	/* Exactly the accepted posts, once each; no refused one. */
+	for (int i = 0; i < 10; i++) {
+		char t[32];
+
+		snprintf(t, sizeof(t), "capped %d", i);
+		cr_assert_eq(count_type(&e, "CHAT", t), i < 5 ? 1 : 0, "%s", t);
+	}
+	cr_assert_eq(count_type(&e, "CHAT", "after recovery"), 1);
+	free(e.v);
+	run("rm -rf %s %s", out, s.dir);
+}
+
+/* The crash test: posters and a reader while parleyd is killed. */
+#define CRASH_POSTERS	3
+#define CRASH_MAX	20000
+
+struct crash_client {
+	struct server	*s;
+	const char	*room;
+	int		idx, round;
+	_Atomic bool	*stop;
+	char		(*acked)[32];	/* posts that got their SIP 200 */
+	int		nacked;
+	char		(*seen)[32];	/* posts received (reader) */
+	int		nseen;
+	struct gc	*g;
+};
+
+static void *
+poster(void *arg)
+{
+	struct crash_client *c = arg;
+
+	for (int k = 0; !*c->stop && c->nacked < CRASH_MAX; k++) {
+		char t[32];
+
+		snprintf(t, sizeof(t), "r%d-p%d-%d", c->round, c->idx, k);
+		if (gc_post(c->g, c->room, t, NULL) != 200)
+			break;		/* the server died */
+		snprintf(c->acked[c->nacked++], 32, "%s", t);
+	}
+	return NULL;
+}
+
+static void *
+reader(void *arg)
+{
+	struct crash_client *c = arg;
+
+	while (!*c->stop && c->nseen < CRASH_MAX) {
+		char *b = gc_wait(c->g, 200, "<grpchat", NULL), *p, *q;
+
+		if (b == NULL) {
+			if (!pc_conn_alive(gc_conn(c->g)))
+				break;
+			continue;
+		}
+		p = strstr(b, "<chat>");
+		q = p ? strstr(p, "</chat>") : NULL;
+		if (q != NULL)
+			snprintf(c->seen[c->nseen++], 32, "%.*s", (int)(q - p - 6), p + 6);
+		free(b);
+	}
+	return NULL;
+}
+
+/* The whole history of room <uri> as "<chat>..</chat>" lines, oldest
+ * first, read from the stopped server's database. */
+static char *
+history_text(struct server *s, const char *uri)
+{
+	char path[400], err[512], *out;
+	struct history_rec *recs = NULL;
+	uint8_t raw[CATALOG_ID_RAW];
+	struct db *db;
+	size_t len = 0;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "%s/db", s->dir);
+	db = db_open(path, NULL, err, sizeof(err));
+	cr_assert_not_null(db, "%s", err);
+	cr_assert_eq(catalog_id_pack(strrchr(uri, '/') + 1, raw), 0);
+	n = history_read_range(db, raw, 1, UINT64_MAX, 1000000, &recs);
+	cr_assert_geq(n, 0);
+	out = calloc(1, (size_t)n * 64 + 1);
+	for (ssize_t i = 0; i < n; i++) {
+		len += (size_t)sprintf(out + len, "%.*s\n", (int)recs[i].body_len,
+				       (const char *)recs[i].body);
+	}
+	history_recs_free(recs, (size_t)n);
+	db_close(db);
+	return out;
+}
+
+static int
+find_chat(const struct evs *e, const char *text)
+{
+	int n = 0;
+
+	for (size_t i = 0; i < e->n; i++)
+		n += !strcmp(e->v[i].type, "CHAT") && !strcmp(e->v[i].content, text);
+	return n;
+}
+
+Test(compliance, sigkill_rounds_lose_and_double_nothing, .timeout = 300)
+{
+	enum { ROUNDS = 4 };
+	struct server s;
+	struct crash_client cl[ROUNDS][CRASH_POSTERS + 1];
+	struct evs e = { 0 };
+	char room[200], dir[400];
+	struct gc *a;
+	char *m;
+
+	srand((unsigned)time(NULL));
+	server_start(&s, "[compliance]\ninterval_s = 1\n");
+	for (int r = 0; r < ROUNDS; r++) {
+		_Atomic bool stop = false;
+		pthread_t t[CRASH_POSTERS + 1];
+
+		if (r > 0)
+			server_restart(&s);
+		for (int i = 0; i <= CRASH_POSTERS; i++) {
+			char aor[64];
+			struct crash_client *c = &cl[r][i];
+
+			snprintf(aor, sizeof(aor), "user%d@example.com", i);
+			*c = (struct crash_client){ .s = &s, .room = room, .idx = i, .round = r,
+						    .stop = &stop };
+			c->g = login(&s, aor, "pw");
+			c->acked = calloc(CRASH_MAX, 32);
+			c->seen = calloc(CRASH_MAX, 32);
+			if (i == 0)
+				lobby(c->g, room, sizeof(room));
+			m = gc_join(c->g, room, 5000);
+			cr_assert_eq(resp_code(m), 200);
+			free(m);
+		}
+		for (int i = 0; i <= CRASH_POSTERS; i++)
+			pthread_create(&t[i], NULL, i == 0 ? reader : poster, &cl[r][i]);
+		usleep(300000 + (unsigned)(rand() % 1200) * 1000);
+		server_kill(&s, SIGKILL);
+		stop = true;
+		for (int i = 0; i <= CRASH_POSTERS; i++) {
+			pthread_join(t[i], NULL);
+			gc_abort(cl[r][i].g);
+		}
+	}
+	/* A last clean run and a graceful stop, which exports everything; then
+	 * the history as RocksDB holds it. */
+	server_restart(&s);
+	a = login(&s, "alice@example.com", "alice-pw");
+	gc_close(a);
+	snprintf(dir, sizeof(dir), "%s/compliance", s.dir);
+	server_kill(&s, SIGTERM);
+	m = history_text(&s, room);
+	read_export(dir, &e);
+
+	{
+		int acked = 0, seen = 0;
+
+		for (int r = 0; r < ROUNDS; r++)
+			for (int i = 0; i <= CRASH_POSTERS; i++) {
+				struct crash_client *c = &cl[r][i];
+
+				for (int k = 0; k < c->nacked; k++) {
+					char needle[48];
+
+					cr_assert_eq(find_chat(&e, c->acked[k]), 1,
+						     "acknowledged post %s exported %d times", c->acked[k],
+						     find_chat(&e, c->acked[k]));
+					snprintf(needle, sizeof(needle), "<chat>%s</chat>", c->acked[k]);
+					cr_assert(strstr(m, needle) != NULL, "acknowledged %s not in history",
+						  c->acked[k]);
+					cr_assert(strstr(strstr(m, needle) + 1, needle) == NULL,
+						  "%s twice in history", c->acked[k]);
+					acked++;
+				}
+				for (int k = 0; k < c->nseen; k++) {
+					cr_assert_eq(find_chat(&e, c->seen[k]), 1,
+						     "received post %s exported %d times", c->seen[k],
+						     find_chat(&e, c->seen[k]));
+					seen++;
+				}
+			}
+		cr_assert_gt(acked, 0, "no post was acknowledged: the test tested nothing");
+		cr_log_info("%d acknowledged and %d received posts checked over %d rounds", acked, seen,
+			    ROUNDS);
+	}
+	/* Exported in room order: CHAT ids increase, and match history order. */
+	{
+		long last = 0;
+		const char *h = m;
+
+		for (size_t i = 0; i < e.n; i++) {
+			char needle[160];
+
+			if (strcmp(e.v[i].type, "CHAT"))
+				continue;
+			cr_assert_gt(e.v[i].id, last, "export out of room order at %s", e.v[i].content);
+			last = e.v[i].id;
+			snprintf(needle, sizeof(needle), "<chat>%s</chat>", e.v[i].content);
+			h = strstr(h, needle);
+			cr_assert_not_null(h, "exported %s missing from history or out of order",
+					   e.v[i].content);
+		}
+	}
+	free(m);
+	for (int r = 0; r < ROUNDS; r++)
+		for (int i = 0; i <= CRASH_POSTERS; i++) {
+			free(cl[r][i].acked);
+			free(cl[r][i].seen);
+		}
+	free(e.v);
+	run("rm -rf %s", s.dir);
+}
