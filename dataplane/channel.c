@@ -20,6 +20,7 @@
 #include "dataplane/channel.h"
 #include "dataplane/dialog.h"
 #include "dataplane/fanout.h"
+#include "dataplane/http/ftoken.h"
 #include "dataplane/lcore.h"
 #include "dataplane/rooms.h"
 #include "dataplane/sip/sipmsg.h"
@@ -603,6 +604,85 @@ cmd_setpref(struct cmdctx *x)
 	end_reply(x, &b);
 }
 
+/* ---- file tokens ------------------------------------------------------ */
+
+/* A name the filestore can hold: no path, no dot-names, printable. */
+static bool
+plain_file_name(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n >= FTOKEN_NAME_MAX || !strcmp(s, ".") || !strcmp(s, ".."))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (s[i] == '/' || s[i] == '\\' || (unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return false;
+	return true;
+}
+
+/* getfutok (upload) and getfdtok (download) -> rpl:getftok (b.6.12). */
+static void
+cmd_getftok(struct cmdctx *x, enum ftoken_dir dir)
+{
+	xmlNodePtr f = x->x->data ? xccos_child(x->x->data, "ftdb") : NULL;
+	const char *uri = f ? xccos_attr(f, "channelUri") : NULL;
+	const char *file = f ? xccos_attr(f, "fileUrl") : NULL;
+	struct ftoken_store *store = x->lc->e->ftokens;
+	struct ftoken_info info = { .dir = dir };
+	const struct room *r;
+	char token[FTOKEN_LEN + 1];
+	struct xbuf b;
+
+	x->rpl = "getftok";	/* one reply id for both directions (b.6.12) */
+	if (uri == NULL || file == NULL) {
+		reply_code(x, 400);
+		return;
+	}
+	if (store == NULL) {
+		reply_code(x, 503);
+		return;
+	}
+	r = roomtab_find_uri(x->lc->rooms, uri, strlen(uri));
+	if (r == NULL) {
+		reply_code(x, 404);
+		return;
+	}
+	/* Reading the room is enough to download; uploading needs the
+	 * filepost property too. Closed and secret rooms: members only. */
+	if (!room_may_join(r, x->c->aor) ||
+	    (dir == FTOKEN_UPLOAD && !(r->cat->props & CATALOG_PROP_FILEPOST))) {
+		reply_code(x, 403);
+		return;
+	}
+	if (dir == FTOKEN_UPLOAD) {
+		if (ftoken_repo_name(file, info.name) != 0) {
+			reply_code(x, 500);
+			return;
+		}
+	} else if (!plain_file_name(file)) {
+		reply_code(x, 400);
+		return;
+	} else {
+		snprintf(info.name, sizeof(info.name), "%s", file);
+	}
+	snprintf(info.user, sizeof(info.user), "sip:%s", x->c->aor);
+	snprintf(info.room_id, sizeof(info.room_id), "%s", r->cat->id);
+	snprintf(info.room_uri, sizeof(info.room_uri), "%s", r->cat->uri);
+	snprintf(info.orig, sizeof(info.orig), "%s", file);
+	if (ftoken_issue(store, &info, x->lc->now_s, token) != 0) {
+		reply_code(x, 503);
+		return;
+	}
+	begin_reply(x, &b, 200);
+	xbuf_str(&b, "<token");
+	xbuf_attr(&b, "token", token);
+	xbuf_attr(&b, "serveruri", x->lc->e->conf.web_url);
+	/* The repository name the client PUTs to or GETs (xccos.md §e A). */
+	xbuf_attr(&b, "fileUrl", info.name);
+	xbuf_str(&b, "/>");
+	end_reply(x, &b);
+}
+
 /* ---- posts ------------------------------------------------------------ */
 
 /* The post is checked here, on the author's lcore; then its room's home
@@ -797,6 +877,10 @@ channel_info(struct conn *c, struct dialog *d, const struct sipmsg *m)
 		cmd_getpref(&x);
 	} else if (strcmp(xm.name, "setpref") == 0) {
 		cmd_setpref(&x);
+	} else if (strcmp(xm.name, "getfutok") == 0) {
+		cmd_getftok(&x, FTOKEN_UPLOAD);
+	} else if (strcmp(xm.name, "getfdtok") == 0) {
+		cmd_getftok(&x, FTOKEN_DOWNLOAD);
 	} else if (strcmp(xm.name, "nodespermcreatechild") == 0) {
 		reply_code(&x, 200);	/* no user-created rooms: empty data */
 	} else {

@@ -58,6 +58,7 @@ struct engine_conf {
 	uint32_t ring_size;		/* entries per lcore-to-lcore ring */
 	uint32_t commit_depth;		/* storage requests in flight per lcore */
 	uint64_t compliance_cap;	/* unexported events before posts are refused; 0: none */
+	char web_url[256];		/* serveruri of file tokens: https://host:port/filestore/ */
 	bool durability_unsafe_no_fsync;
 };
 
@@ -99,6 +100,15 @@ struct lcore_ctx;
 typedef void engine_call_fn(struct lcore_ctx *lc, void *arg);
 int engine_lcore_call(struct engine *e, uint32_t idx, engine_call_fn *fn, void *arg,
 		      int timeout_ms);
+
+/* Boot, before the lcores run: the token store the Web service takes
+ * file tokens from (NULL: no Web service; getfutok/getfdtok get 503). */
+struct ftoken_store;
+void engine_set_ftokens(struct engine *e, struct ftoken_store *s);
+/* The storage producer reserved for a non-lcore thread: <i> in
+ * 0 .. ENGINE_EXTRA_PRODUCERS-1 (0: Web service, 1: control). */
+struct commit_producer;
+struct commit_producer *engine_extra_producer(struct engine *e, unsigned i);
 
 /* Any thread: stop (false) or resume (true) accepting new connections on
  * every lcore; existing connections continue (parleyctl drain). */

@@ -303,6 +303,18 @@ engine_lcore_call(struct engine *e, uint32_t idx, engine_call_fn *fn, void *arg,
 }
 
 void
+engine_set_ftokens(struct engine *e, struct ftoken_store *s)
+{
+	e->ftokens = s;
+}
+
+struct commit_producer *
+engine_extra_producer(struct engine *e, unsigned i)
+{
+	return i < ENGINE_EXTRA_PRODUCERS ? commit_producer(e->commit, e->conf.nlcores + i) : NULL;
+}
+
+void
 engine_compliance_floor(struct engine *e, uint64_t next)
 {
 	atomic_store_explicit(&e->compliance_floor, next, memory_order_relaxed);

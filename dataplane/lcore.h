@@ -182,6 +182,7 @@ struct engine {
 	struct db *db;			/* borrowed from boot code */
 	struct commit *commit;		/* the storage thread, owned */
 	struct fanout_shared *fo;	/* room presence counts (fanout.c) */
+	struct ftoken_store *ftokens;	/* file tokens for the Web service, or NULL */
 	struct lcore_ctx *lcores[];	/* conf.nlcores */
 };
 
