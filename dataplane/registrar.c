@@ -282,7 +282,10 @@ registrar_subscribe(struct conn *c, const struct sipmsg *m)
 		sipconn_reply(c, m, 489, NULL, "Allow-Events: " ALLOW_EVENTS "\r\n", NULL, NULL, 0);
 		return;
 	}
-	if (!sip_str_ieq(event, PROVISIONING_EVENT) || m->expires == 0) {
+	/* pidgin-sipe fetches provisioning once with Expires: 0 outside a dialog
+	 * (a fetch, RFC 6665 §4.1.2.3, which still gets the data); only an
+	 * in-dialog Expires: 0 is an unsubscribe. */
+	if (!sip_str_ieq(event, PROVISIONING_EVENT) || (m->expires == 0 && m->to_tag.len > 0)) {
 		/* Events we do not serve: accepted with no subscription, which
 		 * pidgin-sipe tolerates (a 488 on roaming-contacts would not be). */
 		sipconn_reply(c, m, 200, NULL, "Expires: 0\r\n", NULL, NULL, 0);
@@ -292,8 +295,12 @@ registrar_subscribe(struct conn *c, const struct sipmsg *m)
 		"<provisionGroupList xmlns=\"http://schemas.microsoft.com/2006/09/sip/"
 		"provisiongrouplist-notification\"/>";
 
-	exp = (m->expires > 0 && (uint32_t)m->expires < c->lc->e->conf.register_expires) ?
-	      (uint32_t)m->expires : c->lc->e->conf.register_expires;
+	if (m->expires == 0)
+		exp = 0;
+	else if (m->expires > 0 && (uint32_t)m->expires < c->lc->e->conf.register_expires)
+		exp = (uint32_t)m->expires;
+	else
+		exp = c->lc->e->conf.register_expires;
 	/* Group Chat starts only after this data arrives (sipe-signon.md). */
 	snprintf(hdrs, sizeof(hdrs),
 		 "Event: " PROVISIONING_EVENT "\r\n"

@@ -59,10 +59,19 @@ txn_key_of(struct sip_str branch, struct sip_str call_id, uint32_t cseq, struct 
 	return fnv(h, &mv, sizeof(mv));
 }
 
+/* A retransmission repeats the request byte for byte. pidgin-sipe resends
+ * a challenged REGISTER with credentials but the same branch and CSeq (RFC
+ * 3261 wants a new CSeq), so the credentials are part of the key: the
+ * resend is a new request, not a retransmission to answer with the 407. */
 static uint64_t
 txn_key(const struct sipmsg *m)
 {
-	return txn_key_of(m->via_branch, m->call_id, m->cseq, m->from_tag, m->cseq_method);
+	uint64_t h = txn_key_of(m->via_branch, m->call_id, m->cseq, m->from_tag, m->cseq_method);
+	const struct sip_hdr *a = sipmsg_find(m, SIP_H_PROXY_AUTHORIZATION);
+
+	if (a == NULL)
+		a = sipmsg_find(m, SIP_H_AUTHORIZATION);
+	return a != NULL ? fnv(h, a->value.p, a->value.len) : h;
 }
 
 static struct txn_entry *
