@@ -59,6 +59,15 @@ struct engine_conf {
 	uint32_t commit_depth;		/* storage requests in flight per lcore */
 	uint64_t compliance_cap;	/* unexported events before posts are refused; 0: none */
 	char web_url[256];		/* serveruri of file tokens: https://host:port/filestore/ */
+
+	/* I/O: "kernel" (sockets) or "dpdk" (DPDK port + user-space TCP) */
+	char io_backend[16];
+	char dpdk_port[256];		/* a PCI address or a vdev ("net_tap0,iface=pt0") */
+	char dpdk_addr[64];		/* our IPv4 address on that port */
+	char dpdk_netmask[64];
+	char dpdk_gateway[64];		/* "" when none */
+	uint32_t dpdk_mtu;
+	uint32_t dpdk_idle_sleep_us;	/* an idle lcore sleeps this long; 0: busy-poll */
 	bool durability_unsafe_no_fsync;
 };
 

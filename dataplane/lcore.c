@@ -94,6 +94,12 @@ engine_create(const struct engine_conf *conf, struct tlsterm_ctx *tls, struct ht
 	}
 	e->conf = *conf;
 	e->db = db;
+	e->io = io_backend_find(conf->io_backend[0] ? conf->io_backend : "kernel");
+	if (e->io == NULL) {
+		snprintf(err, errlen, "[io] backend %s: not built into this parleyd", conf->io_backend);
+		free(e);
+		return NULL;
+	}
 	pthread_mutex_init(&e->call_lock, NULL);
 	if (digest_key_init(e->nonce_key) != 0) {
 		snprintf(err, errlen, "no randomness for the nonce key");

@@ -101,7 +101,8 @@ struct conn {
 	struct conn *dirty_next;	/* lcore's list of connections with output */
 	struct lcore_ctx *lc;
 	uint64_t id;			/* unique per process; nonces are bound to it */
-	int fd;
+	int fd;				/* kernel backend: the socket */
+	void *io_handle;		/* dpdk backend: its connection object */
 	enum conn_state state;
 	bool dirty;
 	bool want_out;			/* EPOLLOUT armed */
@@ -156,6 +157,7 @@ struct lcore_ctx {
 	struct fanout_lc *fo;		/* rings, room state (fanout.c) */
 	uint64_t dialog_seq;
 	int wake_fd;			/* eventfd: other threads wake a sleeping lcore */
+	void *io_lcore;			/* the backend's per-lcore state */
 
 	_Atomic uint64_t ctr[CTR__COUNT];
 
@@ -183,6 +185,8 @@ struct engine {
 	struct commit *commit;		/* the storage thread, owned */
 	struct fanout_shared *fo;	/* room presence counts (fanout.c) */
 	struct ftoken_store *ftokens;	/* file tokens for the Web service, or NULL */
+	const struct io_ops *io;	/* the I/O backend */
+	void *io_shared;		/* the backend's engine-wide state (dpdk: port) */
 	struct lcore_ctx *lcores[];	/* conf.nlcores */
 };
 
@@ -239,22 +243,42 @@ bool conn_usable(const struct conn *c);
 /* Timers: handshake and idle timeouts, dialog expiry. Called once a second. */
 void conn_sweep(struct lcore_ctx *lc);
 
-/* io backend (io/kernel.c): put ciphertext on the wire; called by conn.c.
- * Writes what the socket takes and arms writability for the rest. Returns 0,
- * or -1 when the socket failed (the caller closes). */
-int io_flush(struct conn *c);
-/* Closes the socket of a connection being freed. */
-void io_close(struct conn *c);
-/* Opens this lcore's listener (SO_REUSEPORT) and its epoll set. 0 or -errno,
- * with a message in <err>. Boot thread, before the lcore runs. */
-int io_lcore_init(struct lcore_ctx *lc, char *err, size_t errlen);
-void io_lcore_fini(struct lcore_ctx *lc);
-/* (Re)opens the listener and adds it to the epoll set. 0 or -errno. */
-int io_listen_open(struct lcore_ctx *lc, char *err, size_t errlen);
-/* Stops accepting: closes the listener. */
-void io_listen_close(struct lcore_ctx *lc);
-/* Waits up to <timeout_ms> for socket events and handles them. */
-void io_poll(struct lcore_ctx *lc, int timeout_ms);
+/* An I/O backend: byte streams per connection, from kernel sockets
+ * (io/kernel.c) or DPDK ports with the user-space TCP (io/dpdk.c). The
+ * engine picks one at boot (engine_conf.io_backend); every lcore uses it.
+ *   lcore_init   boot thread: this lcore's listener, poller, wake-up fd
+ *   listen_open  (re)opens the listener (0 or -errno with <err>)
+ *   listen_close stops accepting
+ *   poll         waits up to <timeout_ms> for events and handles them:
+ *                accepted connections (conn_new), ciphertext (conn_input),
+ *                writability (conn_kick), the wake fd
+ *   flush        puts a connection's pending ciphertext on the wire; 0, or
+ *                -1 when the connection failed (the caller closes it)
+ *   close        releases the connection's transport */
+struct io_ops {
+	const char *name;
+	int (*lcore_init)(struct lcore_ctx *lc, char *err, size_t errlen);
+	void (*lcore_fini)(struct lcore_ctx *lc);
+	int (*listen_open)(struct lcore_ctx *lc, char *err, size_t errlen);
+	void (*listen_close)(struct lcore_ctx *lc);
+	void (*poll)(struct lcore_ctx *lc, int timeout_ms);
+	int (*flush)(struct conn *c);
+	void (*close)(struct conn *c);
+};
+
+extern const struct io_ops io_kernel_ops;
+/* The backend called <name> ("kernel", "dpdk"), or NULL. */
+const struct io_ops *io_backend_find(const char *name);
+
+static inline int io_flush(struct conn *c) { return c->lc->e->io->flush(c); }
+static inline void io_close(struct conn *c) { c->lc->e->io->close(c); }
+static inline int io_lcore_init(struct lcore_ctx *lc, char *err, size_t errlen)
+{ return lc->e->io->lcore_init(lc, err, errlen); }
+static inline void io_lcore_fini(struct lcore_ctx *lc) { lc->e->io->lcore_fini(lc); }
+static inline int io_listen_open(struct lcore_ctx *lc, char *err, size_t errlen)
+{ return lc->e->io->listen_open(lc, err, errlen); }
+static inline void io_listen_close(struct lcore_ctx *lc) { lc->e->io->listen_close(lc); }
+static inline void io_poll(struct lcore_ctx *lc, int timeout_ms) { lc->e->io->poll(lc, timeout_ms); }
 
 /* sipconn.c: plaintext SIP on a connection. */
 /* Frames and handles every complete message in c->in. */

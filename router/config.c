@@ -98,7 +98,15 @@ static const struct key keys[] = {
 	S("control", "socket_owner", control_socket_owner, ""),
 	S("control", "socket_group", control_socket_group, ""),
 
+	E("io", "backend", io_backend, "kernel", "kernel|dpdk"),
+
 	S("dpdk", "eal", dpdk_eal, "--no-huge --no-pci --no-shconf"),
+	S("dpdk", "port", dpdk_port, ""),
+	S("dpdk", "addr", dpdk_addr, ""),
+	S("dpdk", "netmask", dpdk_netmask, "255.255.255.0"),
+	S("dpdk", "gateway", dpdk_gateway, ""),
+	U("dpdk", "mtu", dpdk_mtu, "1500", 576, 9000),
+	U("dpdk", "idle_sleep_us", dpdk_idle_sleep_us, "200", 0, 100000),
 	U("dpdk", "lcores", lcores, "1", 1, 64),
 };
 

@@ -100,8 +100,17 @@ struct config {
 	uint32_t control_mode;			/* derived: socket_mode */
 	int64_t control_uid, control_gid;	/* derived: -1 keeps the process's */
 
+	/* [io] */
+	char io_backend[16];			/* kernel | dpdk */
+
 	/* [dpdk] */
 	char dpdk_eal[CONFIG_PATH_MAX];
+	char dpdk_port[CONFIG_NAME_MAX];	/* PCI address or vdev spec (dpdk backend) */
+	char dpdk_addr[64];			/* IPv4 address of the port */
+	char dpdk_netmask[64];
+	char dpdk_gateway[64];
+	uint32_t dpdk_mtu;
+	uint32_t dpdk_idle_sleep_us;
 	uint32_t lcores;			/* engine lcores (workers) */
 
 	/* [room:NAME] */

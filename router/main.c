@@ -234,6 +234,13 @@ fill_engine_conf(const struct config *c, struct engine_conf *ec)
 	ec->commit_depth = c->commit_depth;
 	ec->durability_unsafe_no_fsync = c->durability_unsafe_no_fsync;
 	ec->compliance_cap = c->compliance_enabled ? c->compliance_cap : 0;
+	snprintf(ec->io_backend, sizeof(ec->io_backend), "%s", c->io_backend);
+	snprintf(ec->dpdk_port, sizeof(ec->dpdk_port), "%s", c->dpdk_port);
+	snprintf(ec->dpdk_addr, sizeof(ec->dpdk_addr), "%s", c->dpdk_addr);
+	snprintf(ec->dpdk_netmask, sizeof(ec->dpdk_netmask), "%s", c->dpdk_netmask);
+	snprintf(ec->dpdk_gateway, sizeof(ec->dpdk_gateway), "%s", c->dpdk_gateway);
+	ec->dpdk_mtu = c->dpdk_mtu;
+	ec->dpdk_idle_sleep_us = c->dpdk_idle_sleep_us;
 }
 
 /* The compliance exporter ([compliance]); its output directory is created

@@ -70,8 +70,8 @@ out_err:
 	return rc;
 }
 
-int
-io_listen_open(struct lcore_ctx *lc, char *err, size_t errlen)
+static int
+kernel_listen_open(struct lcore_ctx *lc, char *err, size_t errlen)
 {
 	struct epoll_event ev = { .events = EPOLLIN };
 	int fd = open_listener(&lc->e->conf, err, errlen);
@@ -87,8 +87,8 @@ io_listen_open(struct lcore_ctx *lc, char *err, size_t errlen)
 	return 0;
 }
 
-int
-io_lcore_init(struct lcore_ctx *lc, char *err, size_t errlen)
+static int
+kernel_lcore_init(struct lcore_ctx *lc, char *err, size_t errlen)
 {
 	struct epoll_event ev = { .events = EPOLLIN };
 	int fd;
@@ -98,7 +98,7 @@ io_lcore_init(struct lcore_ctx *lc, char *err, size_t errlen)
 		snprintf(err, errlen, "epoll_create1: %s", strerror(errno));
 		return -errno;
 	}
-	fd = io_listen_open(lc, err, errlen);
+	fd = kernel_listen_open(lc, err, errlen);
 	if (fd < 0)
 		return fd;
 	lc->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -110,8 +110,8 @@ io_lcore_init(struct lcore_ctx *lc, char *err, size_t errlen)
 	return 0;
 }
 
-void
-io_listen_close(struct lcore_ctx *lc)
+static void
+kernel_listen_close(struct lcore_ctx *lc)
 {
 	if (lc->listen_fd == -1)
 		return;
@@ -120,10 +120,10 @@ io_listen_close(struct lcore_ctx *lc)
 	lc->listen_fd = -1;
 }
 
-void
-io_lcore_fini(struct lcore_ctx *lc)
+static void
+kernel_lcore_fini(struct lcore_ctx *lc)
 {
-	io_listen_close(lc);
+	kernel_listen_close(lc);
 	if (lc->epfd != -1)
 		close(lc->epfd);
 	lc->epfd = -1;
@@ -209,8 +209,8 @@ set_want_out(struct conn *c, bool on)
 		c->want_out = on;
 }
 
-int
-io_flush(struct conn *c)
+static int
+kernel_flush(struct conn *c)
 {
 	for (;;) {
 		const void *p;
@@ -236,8 +236,8 @@ io_flush(struct conn *c)
 	}
 }
 
-void
-io_close(struct conn *c)
+static void
+kernel_close(struct conn *c)
 {
 	if (c->fd == -1)
 		return;
@@ -246,8 +246,8 @@ io_close(struct conn *c)
 	c->fd = -1;
 }
 
-void
-io_poll(struct lcore_ctx *lc, int timeout_ms)
+static void
+kernel_poll(struct lcore_ctx *lc, int timeout_ms)
 {
 	struct epoll_event evs[POLL_EVENTS];
 	int n;
@@ -275,3 +275,14 @@ io_poll(struct lcore_ctx *lc, int timeout_ms)
 			conn_kick(c);	/* flushed at the end of the turn */
 	}
 }
+
+const struct io_ops io_kernel_ops = {
+	.name = "kernel",
+	.lcore_init = kernel_lcore_init,
+	.lcore_fini = kernel_lcore_fini,
+	.listen_open = kernel_listen_open,
+	.listen_close = kernel_listen_close,
+	.poll = kernel_poll,
+	.flush = kernel_flush,
+	.close = kernel_close,
+};
