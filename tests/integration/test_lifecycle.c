@@ -295,3 +295,27 @@ Test(lifecycle, handshake_timeout_closes_silent_tcp, .timeout = 60)
 			 "exit(0 if d==b\"\" and time.time()-t<6 else 1)'", srv.port), 0);
 	cr_assert_eq(server_stop(&srv), 0);
 }
+
+Test(lifecycle, idle_timeout_closes_silent_sessions_only, .timeout = 60)
+{
+	struct pc_conn *quiet, *busy;
+	char err[256];
+
+	server_start(&srv, "[net]\nidle_timeout_s = 5\n");
+	quiet = pc_connect("127.0.0.1", srv.port, NULL, 5000, err, sizeof(err));
+	busy = pc_connect("127.0.0.1", srv.port, NULL, 5000, err, sizeof(err));
+	cr_assert(quiet && busy, "%s", err);
+	/* One stays silent after TLS; the other keeps talking (CRLF pings). */
+	for (int i = 0; i < 14; i++) {
+		struct sipmsg m;
+
+		cr_assert_eq(pc_send(busy, "\r\n\r\n", 4), 0, "the active session was dropped");
+		pc_recv(busy, &m, 500);
+	}
+	cr_assert(pc_wait_closed(quiet, 3000), "a silent session outlived idle_timeout_s");
+	cr_assert_eq(pc_send(busy, "\r\n\r\n", 4), 0);
+	cr_assert(!pc_wait_closed(busy, 300), "the active session was closed");
+	pc_close(quiet);
+	pc_close(busy);
+	cr_assert_eq(server_stop(&srv), 0);
+}
