@@ -35,6 +35,12 @@ struct dialog {
 	char local_uri[96];		/* the service URI */
 	char target[200];		/* client's Contact: Request-URI of our requests */
 
+	/* Our INFO requests, built once per dialog: everything but the
+	 * branch suffix, CSeq number and Content-Length (dialog_send_info). */
+	char *info_a;			/* "INFO <target> ...;branch=z9hG4bK<conn>" */
+	char *info_b;			/* "\r\nMax-Forwards ... CSeq: " */
+	uint16_t info_a_len, info_b_len;
+
 	/* Channel service: rooms this dialog is present in (raw ids). */
 	uint8_t (*rooms)[CATALOG_ID_RAW];
 	uint32_t nrooms, rooms_cap;
