@@ -1,0 +1,618 @@
+/* TCP output: segment and IPv4 header building, the send loop (flow and
+ * congestion windows, FIN), ACKs and window updates, RSTs, and the
+ * retransmission, persist and delayed-ACK timers.
+ *
+ * Every packet is built into the stack's scratch buffer and handed to the
+ * output callback, which must copy it before returning. Data is copied from
+ * the send ring at the moment of (re)transmission, so nothing but the ring
+ * holds unacknowledged bytes. */
+#include <errno.h>
+#include <string.h>
+
+#include "dataplane/tcp/utcp_csum.h"
+#include "dataplane/tcp/utcp_int.h"
+#include "dataplane/tcp/utcp_seq.h"
+#include "dataplane/tcp/utcp_syncookie.h"
+
+static inline void
+put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static inline void
+put32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static void
+ip_header(struct utcp_stack *st, uint8_t *p, uint32_t daddr, uint8_t proto, uint16_t total)
+{
+	p[0] = 0x45;
+	p[1] = 0;
+	put16(p + 2, total);
+	put16(p + 4, st->ip_id++);
+	put16(p + 6, 0x4000);		/* DF: we do path MTU by MSS only */
+	p[8] = 64;
+	p[9] = proto;
+	put16(p + 10, 0);
+	put32(p + 12, st->cfg.local_addr);
+	put32(p + 16, daddr);
+	put16(p + 10, utcp_csum_fold(utcp_csum_add(0, p, UTCP_IPHDR_LEN)));
+}
+
+static void
+transmit(struct utcp_stack *st, size_t len)
+{
+	if (st->cb.output(st->cb.arg, st->pkt, len) != 0)
+		st->stats[UTCP_STAT_OUTPUT_DROP]++;
+}
+
+void
+utcp_out_ip(struct utcp_stack *st, uint32_t daddr, uint8_t proto, const void *payload,
+	    size_t len)
+{
+	if (len + UTCP_IPHDR_LEN > st->pkt_cap)
+		return;
+	ip_header(st, st->pkt, daddr, proto, (uint16_t)(len + UTCP_IPHDR_LEN));
+	if (payload != st->pkt + UTCP_IPHDR_LEN)	/* built in place */
+		memcpy(st->pkt + UTCP_IPHDR_LEN, payload, len);
+	transmit(st, len + UTCP_IPHDR_LEN);
+}
+
+struct tcp_out {
+	uint32_t daddr;
+	uint16_t sport, dport;
+	uint32_t seq, ack;
+	uint8_t flags;
+	uint16_t wnd;
+	const uint8_t *opt;
+	uint8_t optlen;			/* multiple of 4 */
+	const struct utcp_sbuf *sb;	/* payload source, or NULL */
+	uint32_t off, len;
+};
+
+static void
+tcp_emit(struct utcp_stack *st, const struct tcp_out *o)
+{
+	uint8_t *p = st->pkt, *th = p + UTCP_IPHDR_LEN;
+	size_t hl = UTCP_TCPHDR_LEN + o->optlen, tl = hl + o->len;
+
+	if (UTCP_IPHDR_LEN + tl > st->pkt_cap)
+		return;
+	ip_header(st, p, o->daddr, 6, (uint16_t)(UTCP_IPHDR_LEN + tl));
+	put16(th, o->sport);
+	put16(th + 2, o->dport);
+	put32(th + 4, o->seq);
+	put32(th + 8, o->ack);
+	th[12] = (uint8_t)((hl / 4) << 4);
+	th[13] = o->flags;
+	put16(th + 14, o->wnd);
+	put16(th + 16, 0);
+	put16(th + 18, 0);
+	if (o->optlen)
+		memcpy(th + UTCP_TCPHDR_LEN, o->opt, o->optlen);
+	if (o->len)
+		utcp_buf_speek(o->sb, o->off, th + hl, o->len);
+	put16(th + 16, utcp_csum_tcp(st->cfg.local_addr, o->daddr, th, tl));
+	st->stats[UTCP_STAT_TCP_OUT]++;
+	if (o->flags & UTCP_TH_RST)
+		st->stats[UTCP_STAT_RST_OUT]++;
+	transmit(st, UTCP_IPHDR_LEN + tl);
+}
+
+/* ---- options ---- */
+
+static uint8_t
+put_ts(uint8_t *o, uint32_t tsval, uint32_t tsecr)
+{
+	o[0] = 1;
+	o[1] = 1;
+	o[2] = 8;
+	o[3] = 10;
+	put32(o + 4, tsval);
+	put32(o + 8, tsecr);
+	return UTCP_TS_LEN;
+}
+
+/* SYN / SYN-ACK options: MSS, SACK-permitted, timestamps, window scale, in
+ * the order and padding Linux uses (20 bytes at most). */
+static uint8_t
+syn_opts(uint8_t *o, uint16_t mss, bool sack, bool ts, uint32_t tsval, uint32_t tsecr,
+	 int wscale)
+{
+	uint8_t n = 0;
+
+	o[n++] = 2;
+	o[n++] = 4;
+	put16(o + n, mss);
+	n += 2;
+	if (ts) {
+		if (sack) {
+			o[n++] = 4;
+			o[n++] = 2;
+		} else {
+			o[n++] = 1;
+			o[n++] = 1;
+		}
+		o[n++] = 8;
+		o[n++] = 10;
+		put32(o + n, tsval);
+		put32(o + n + 4, tsecr);
+		n += 8;
+	} else if (sack) {
+		o[n++] = 1;
+		o[n++] = 1;
+		o[n++] = 4;
+		o[n++] = 2;
+	}
+	if (wscale >= 0) {
+		o[n++] = 1;
+		o[n++] = 3;
+		o[n++] = 3;
+		o[n++] = (uint8_t)wscale;
+	}
+	return n;
+}
+
+/* Timestamps and, with out-of-order data, SACK blocks (RFC 2018 §3): the
+ * block with the newest data first. */
+static uint8_t
+data_opts(const struct utcp_conn *c, uint8_t *o)
+{
+	struct utcp_range r[4];
+	uint8_t n = 0;
+	int k, i;
+
+	if (c->flags & UTCP_F_TS_OK)
+		n = put_ts(o, utcp_ts_now(c->st), c->ts_recent);
+	if ((c->flags & UTCP_F_SACK_OK) && c->rb.nranges) {
+		k = utcp_buf_rsack(&c->rb, r, n ? 3 : 4);
+		o[n++] = 1;
+		o[n++] = 1;
+		o[n++] = 5;
+		o[n++] = (uint8_t)(2 + 8 * k);
+		for (i = 0; i < k; i++) {
+			put32(o + n, c->rcv_nxt + (uint32_t)(r[i].start - c->rb.nxt));
+			put32(o + n + 4, c->rcv_nxt + (uint32_t)(r[i].end - c->rb.nxt));
+			n += 8;
+		}
+	}
+	return n;
+}
+
+/* ---- receive window ---- */
+
+uint32_t
+utcp_out_rcv_wnd(const struct utcp_conn *c)
+{
+	uint32_t free = utcp_buf_rfree(&c->rb), adv = 0, unit = 1u << c->rcv_wscale;
+	uint32_t mss = c->mss, w;
+
+	if (utcp_seq_gt(c->rcv_adv, c->rcv_nxt))
+		adv = c->rcv_adv - c->rcv_nxt;
+	if (c->flags & UTCP_F_RCVD_FIN)
+		free = 0;
+	w = free;
+	/* RFC 1122 §4.2.3.3 receiver SWS avoidance: open the window only by
+	 * at least min(buffer / 2, MSS). */
+	if (w > adv && w - adv < (c->rb.cap / 2 < mss ? c->rb.cap / 2 : mss))
+		w = adv;
+	w &= ~(unit - 1);
+	/* Never move the right edge left (RFC 9293 §3.8.6.2.2). */
+	if (w < adv)
+		w = (adv + unit - 1) & ~(unit - 1);
+	if (w > (65535u << c->rcv_wscale))
+		w = 65535u << c->rcv_wscale;
+	return w;
+}
+
+/* Fills the fields every segment of <c> shares and notes what we ACKed. */
+static void
+conn_out(struct utcp_conn *c, struct tcp_out *o, uint32_t seq, uint8_t flags)
+{
+	uint32_t w;
+
+	memset(o, 0, sizeof(*o));
+	o->daddr = c->raddr;
+	o->sport = c->lport;
+	o->dport = c->rport;
+	o->seq = seq;
+	o->flags = flags;
+	if (!(flags & UTCP_TH_ACK))
+		return;
+	o->ack = c->rcv_nxt;
+	w = utcp_out_rcv_wnd(c);
+	o->wnd = (uint16_t)(w >> c->rcv_wscale);
+	if (utcp_seq_gt(c->rcv_nxt + w, c->rcv_adv))
+		c->rcv_adv = c->rcv_nxt + w;
+	c->last_ack_sent = c->rcv_nxt;
+	c->unacked = 0;
+	c->flags &= ~UTCP_F_ACK_NOW;
+	utcp_timer_cancel(&c->st->wheel, &c->t_delack);
+}
+
+/* One segment of <c> at <seq> with <len> bytes from send-ring offset <off>. */
+static void
+send_seg(struct utcp_conn *c, uint32_t seq, uint8_t flags, uint32_t off, uint32_t len)
+{
+	uint8_t opt[40];
+	struct tcp_out o;
+
+	conn_out(c, &o, seq, flags);
+	o.optlen = data_opts(c, opt);
+	o.opt = opt;
+	o.sb = &c->sb;
+	o.off = off;
+	o.len = len;
+	tcp_emit(c->st, &o);
+}
+
+void
+utcp_out_syn(struct utcp_conn *c)
+{
+	struct utcp_stack *st = c->st;
+	uint8_t opt[40];
+	struct tcp_out o;
+	uint32_t w = utcp_buf_rfree(&c->rb);
+
+	memset(&o, 0, sizeof(o));
+	o.daddr = c->raddr;
+	o.sport = c->lport;
+	o.dport = c->rport;
+	o.seq = c->iss;
+	o.wnd = (uint16_t)(w > 65535 ? 65535 : w);	/* never scaled in a SYN */
+	o.opt = opt;
+	if (c->state == UTCP_SYN_SENT) {
+		o.flags = UTCP_TH_SYN;
+		o.optlen = syn_opts(opt, st->cfg.mss, !st->cfg.no_sack, !st->cfg.no_timestamps,
+				    utcp_ts_now(st), 0, st->cfg.no_wscale ? -1 : st->rcv_wscale);
+	} else {
+		o.flags = UTCP_TH_SYN | UTCP_TH_ACK;
+		o.ack = c->rcv_nxt;
+		o.optlen = syn_opts(opt, st->cfg.mss, c->flags & UTCP_F_SACK_OK,
+				    c->flags & UTCP_F_TS_OK, utcp_ts_now(st), c->ts_recent,
+				    (c->flags & UTCP_F_WS_OK) ? c->rcv_wscale : -1);
+		c->rcv_adv = c->rcv_nxt + o.wnd;
+		c->last_ack_sent = c->rcv_nxt;
+	}
+	tcp_emit(st, &o);
+}
+
+void
+utcp_out_cookie_synack(struct utcp_stack *st, const struct utcp_seg *seg, uint32_t iss,
+		       uint16_t mss)
+{
+	bool ts = seg->has_ts && !st->cfg.no_timestamps;
+	bool sack = ts && seg->sack_ok && !st->cfg.no_sack;
+	bool ws = ts && seg->has_ws && !st->cfg.no_wscale;
+	uint8_t opt[40];
+	struct tcp_out o;
+	uint32_t tsval = 0;
+
+	/* Without timestamps there is nowhere to keep the peer's window scale
+	 * and SACK-permitted, so neither is offered (as Linux does). */
+	if (ts)
+		tsval = utcp_syncookie_tsval(utcp_ts_now(st), ws ? (seg->ws > 14 ? 14 : seg->ws)
+								  : -1, sack);
+	memset(&o, 0, sizeof(o));
+	o.daddr = seg->saddr;
+	o.sport = seg->dport;
+	o.dport = seg->sport;
+	o.seq = iss;
+	o.ack = seg->seq + 1;
+	o.flags = UTCP_TH_SYN | UTCP_TH_ACK;
+	o.wnd = (uint16_t)(st->cfg.rcvbuf > 65535 ? 65535 : st->cfg.rcvbuf);
+	o.opt = opt;
+	o.optlen = syn_opts(opt, st->cfg.mss < mss ? st->cfg.mss : mss, sack, ts, tsval,
+			    seg->tsval, ws ? st->rcv_wscale : -1);
+	tcp_emit(st, &o);
+}
+
+void
+utcp_out_rst_reply(struct utcp_stack *st, const struct utcp_seg *seg)
+{
+	struct tcp_out o;
+
+	if (seg->flags & UTCP_TH_RST)
+		return;			/* never a RST for a RST */
+	memset(&o, 0, sizeof(o));
+	o.daddr = seg->saddr;
+	o.sport = seg->dport;
+	o.dport = seg->sport;
+	if (seg->flags & UTCP_TH_ACK) {
+		o.seq = seg->ack;
+		o.flags = UTCP_TH_RST;
+	} else {
+		o.ack = seg->seq + seg->len + !!(seg->flags & UTCP_TH_SYN) +
+			!!(seg->flags & UTCP_TH_FIN);
+		o.flags = UTCP_TH_RST | UTCP_TH_ACK;
+	}
+	tcp_emit(st, &o);
+}
+
+void
+utcp_out_rst(struct utcp_conn *c)
+{
+	struct tcp_out o;
+
+	conn_out(c, &o, c->snd_max, UTCP_TH_RST | UTCP_TH_ACK);
+	o.wnd = 0;
+	tcp_emit(c->st, &o);
+}
+
+void
+utcp_out_tw_ack(struct utcp_stack *st, const struct utcp_tw *tw)
+{
+	uint8_t opt[UTCP_TS_LEN];
+	struct tcp_out o;
+
+	memset(&o, 0, sizeof(o));
+	o.daddr = tw->raddr;
+	o.sport = tw->lport;
+	o.dport = tw->rport;
+	o.seq = tw->snd_nxt;
+	o.ack = tw->rcv_nxt;
+	o.flags = UTCP_TH_ACK;
+	o.wnd = tw->rcv_wnd;
+	if (tw->ts_ok) {
+		o.optlen = put_ts(opt, utcp_ts_now(st), tw->ts_recent);
+		o.opt = opt;
+	}
+	tcp_emit(st, &o);
+}
+
+void
+utcp_out_ack(struct utcp_conn *c)
+{
+	/* snd_max, not snd_nxt: after a timeout snd_nxt goes back, and the
+	 * peer, which may hold everything up to snd_max, would find an ACK
+	 * with an older sequence number unacceptable and ignore its ACK
+	 * field (as BSD does). */
+	send_seg(c, c->snd_max, UTCP_TH_ACK, 0, 0);
+}
+
+void
+utcp_out_challenge_ack(struct utcp_conn *c)
+{
+	struct utcp_stack *st = c->st;
+	uint64_t second = st->now / 1000000;
+
+	/* RFC 5961 §7: a per-stack budget per second. */
+	if (second != st->chack_second) {
+		st->chack_second = second;
+		st->chack_count = 0;
+	}
+	if (st->chack_count >= st->cfg.challenge_ack_limit) {
+		st->stats[UTCP_STAT_CHALLENGE_ACK_LIMITED]++;
+		return;
+	}
+	st->chack_count++;
+	st->stats[UTCP_STAT_CHALLENGE_ACK]++;
+	utcp_out_ack(c);
+}
+
+/* ---- sending data ---- */
+
+void
+utcp_out_arm_rtx(struct utcp_conn *c)
+{
+	utcp_timer_arm(&c->st->wheel, &c->t_rtx, c->st->now + c->rto);
+}
+
+/* Bytes of the send ring from snd_una up to <seq> (data only, FIN excluded). */
+static uint32_t
+data_off(const struct utcp_conn *c, uint32_t seq)
+{
+	uint32_t off = seq - c->snd_una;
+
+	return off > c->sb.len ? c->sb.len : off;
+}
+
+void
+utcp_out_send(struct utcp_conn *c)
+{
+	struct utcp_stack *st = c->st;
+	uint32_t off, avail, wnd, flight, usable, len, end;
+	bool sent = false, fin;
+	uint8_t flags;
+
+	if (!utcp_state_synchronized(c->state) || c->state == UTCP_TIME_WAIT)
+		return;
+	for (;;) {
+		off = data_off(c, c->snd_nxt);
+		avail = c->sb.len - off;
+		wnd = c->snd_wnd < c->cwnd ? c->snd_wnd : c->cwnd;
+		flight = c->snd_nxt - c->snd_una;
+		usable = wnd > flight ? wnd - flight : 0;
+		len = avail < usable ? avail : usable;
+		if (len > c->mss)
+			len = c->mss;
+		/* FIN rides on the segment that carries the last byte, or goes
+		 * alone; it needs no window. Resent only from fin_seq. */
+		fin = (c->flags & UTCP_F_FIN_QUEUED) && len == avail &&
+		      (!(c->flags & UTCP_F_FIN_SENT) || c->snd_nxt + len == c->fin_seq);
+		if (len == 0 && !fin)
+			break;
+		/* Sender SWS avoidance (RFC 1122 §4.2.3.4): no runt while more
+		 * data waits and something is in flight to clock us. */
+		if (len < c->mss && len < avail && flight > 0)
+			break;
+		flags = UTCP_TH_ACK;
+		if (fin)
+			flags |= UTCP_TH_FIN;
+		if (len && off + len == c->sb.len)
+			flags |= UTCP_TH_PSH;
+		if (utcp_seq_lt(c->snd_nxt, c->snd_max))
+			st->stats[UTCP_STAT_RETRANSMIT]++;
+		send_seg(c, c->snd_nxt, flags, off, len);
+		end = c->snd_nxt + len + (fin ? 1 : 0);
+		if (fin && !(c->flags & UTCP_F_FIN_SENT)) {
+			c->fin_seq = c->snd_nxt + len;
+			c->flags |= UTCP_F_FIN_SENT;
+		}
+		/* Karn: time only segments sent for the first time. */
+		if (!(c->flags & UTCP_F_RTT_ACTIVE) && utcp_seq_ge(c->snd_nxt, c->snd_max)) {
+			c->flags |= UTCP_F_RTT_ACTIVE;
+			c->rtt_seq = c->snd_nxt;
+			c->rtt_start = st->now;
+		}
+		c->snd_nxt = end;
+		if (utcp_seq_gt(end, c->snd_max))
+			c->snd_max = end;
+		if (!utcp_timer_armed(&c->t_rtx))
+			utcp_out_arm_rtx(c);
+		utcp_timer_cancel(&st->wheel, &c->t_persist);
+		sent = true;
+		if (fin)
+			break;
+	}
+	if (!sent && (c->flags & UTCP_F_ACK_NOW))
+		utcp_out_ack(c);
+	/* Zero window with data waiting and nothing in flight: probe. */
+	if (c->snd_wnd == 0 && c->sb.len > data_off(c, c->snd_nxt) &&
+	    c->snd_una == c->snd_max && !utcp_timer_armed(&c->t_persist)) {
+		utcp_timer_cancel(&st->wheel, &c->t_rtx);
+		c->persist_backoff = 0;
+		utcp_timer_arm(&st->wheel, &c->t_persist, st->now + c->rto);
+	}
+}
+
+/* Resends the first unacknowledged segment (fast retransmit, RTO). */
+static void
+retransmit_head(struct utcp_conn *c)
+{
+	uint32_t out = data_off(c, c->snd_max);	/* data sent before: resend only that */
+	uint32_t len = out < c->mss ? out : c->mss;
+	bool fin = (c->flags & UTCP_F_FIN_SENT) && c->snd_una + len == c->fin_seq;
+	uint8_t flags = UTCP_TH_ACK;
+	uint32_t end;
+
+	if (len == 0 && !fin)
+		return;
+	if (fin)
+		flags |= UTCP_TH_FIN;
+	if (len && len == c->sb.len)
+		flags |= UTCP_TH_PSH;
+	c->st->stats[UTCP_STAT_RETRANSMIT]++;
+	c->flags &= ~UTCP_F_RTT_ACTIVE;		/* Karn */
+	send_seg(c, c->snd_una, flags, 0, len);
+	end = c->snd_una + len + (fin ? 1 : 0);
+	if (utcp_seq_gt(end, c->snd_nxt))
+		c->snd_nxt = end;
+}
+
+void
+utcp_out_fast_retransmit(struct utcp_conn *c)
+{
+	c->st->stats[UTCP_STAT_FAST_RETRANSMIT]++;
+	retransmit_head(c);
+}
+
+void
+utcp_out_rtx_timeout(struct utcp_conn *c)
+{
+	struct utcp_stack *st = c->st;
+	uint32_t flight;
+
+	switch (c->state) {
+	case UTCP_SYN_SENT:
+	case UTCP_SYN_RECEIVED:
+		if (c->retries >= (c->state == UTCP_SYN_SENT ? st->cfg.syn_retries
+							     : st->cfg.synack_retries)) {
+			st->stats[UTCP_STAT_TIMEOUT_RESET]++;
+			utcp_stack_conn_done(c, -ETIMEDOUT);
+			return;
+		}
+		c->retries++;
+		c->flags &= ~UTCP_F_RTT_ACTIVE;		/* Karn */
+		st->stats[UTCP_STAT_RETRANSMIT]++;
+		c->rto = c->rto * 2 > st->cfg.rto_max_us ? st->cfg.rto_max_us : c->rto * 2;
+		utcp_out_syn(c);
+		utcp_out_arm_rtx(c);
+		return;
+	case UTCP_CLOSED:
+	case UTCP_TIME_WAIT:
+		return;
+	default:
+		break;
+	}
+	if (c->snd_una == c->snd_max)
+		return;
+	if (c->retries >= st->cfg.max_retries) {
+		st->stats[UTCP_STAT_TIMEOUT_RESET]++;
+		utcp_out_rst(c);
+		utcp_stack_conn_done(c, -ETIMEDOUT);
+		return;
+	}
+	st->stats[UTCP_STAT_RTO]++;
+	flight = c->snd_max - c->snd_una;
+	/* RFC 5681 (4): halve on the first timeout of a loss episode only. */
+	if (c->retries == 0)
+		c->ssthresh = flight / 2 > 2u * c->mss ? flight / 2 : 2u * c->mss;
+	c->retries++;
+	c->cwnd = c->mss;
+	c->dupacks = 0;
+	c->flags &= ~UTCP_F_RECOVERY;
+	c->recover = c->snd_max;		/* RFC 6582 §3.2 step 1 after a timeout */
+	c->rto = c->rto * 2 > st->cfg.rto_max_us ? st->cfg.rto_max_us : c->rto * 2;
+	c->snd_nxt = c->snd_una;		/* go back N */
+	retransmit_head(c);
+	utcp_out_arm_rtx(c);
+}
+
+void
+utcp_out_persist_timeout(struct utcp_conn *c)
+{
+	struct utcp_stack *st = c->st;
+	struct tcp_out o;
+	uint8_t opt[40];
+	uint64_t ivl;
+
+	if (c->snd_wnd > 0 || c->sb.len == data_off(c, c->snd_nxt) ||
+	    !utcp_state_synchronized(c->state))
+		return;
+	/* Window probe as Linux sends it: an old sequence number, no data; the
+	 * receiver answers any unacceptable segment with an ACK carrying its
+	 * current window. */
+	st->stats[UTCP_STAT_PERSIST_PROBE]++;
+	conn_out(c, &o, c->snd_una - 1, UTCP_TH_ACK);
+	o.optlen = data_opts(c, opt);
+	o.opt = opt;
+	tcp_emit(st, &o);
+	if (c->persist_backoff < 16)
+		c->persist_backoff++;
+	ivl = (uint64_t)c->rto << c->persist_backoff;
+	if (ivl > st->cfg.persist_max_us)
+		ivl = st->cfg.persist_max_us;
+	utcp_timer_arm(&st->wheel, &c->t_persist, st->now + ivl);
+}
+
+void
+utcp_out_delack_timeout(struct utcp_conn *c)
+{
+	if (c->state == UTCP_CLOSED || c->rcv_nxt == c->last_ack_sent)
+		return;
+	c->st->stats[UTCP_STAT_DELACK]++;
+	utcp_out_ack(c);
+}
+
+void
+utcp_out_window_update(struct utcp_conn *c)
+{
+	uint32_t adv, w, thresh;
+
+	if (c->state != UTCP_ESTABLISHED && c->state != UTCP_FIN_WAIT_1 &&
+	    c->state != UTCP_FIN_WAIT_2)
+		return;
+	adv = utcp_seq_gt(c->rcv_adv, c->rcv_nxt) ? c->rcv_adv - c->rcv_nxt : 0;
+	w = utcp_out_rcv_wnd(c);
+	thresh = c->rb.cap / 2 < 2u * c->mss ? c->rb.cap / 2 : 2u * c->mss;
+	if (w > adv && (adv < c->mss || w - adv >= thresh))
+		utcp_out_ack(c);
+}
