@@ -22,76 +22,18 @@
 
 #include <openssl/rand.h>
 
+#include "control/siphash.h"
 #include "dataplane/sip/ratelimit.h"
 
 #define SLOTS_MAX	(1u << 30)
 
 struct ratelimit {
-	uint64_t k0, k1;		/* hash key; set at creation, then read-only */
+	uint8_t key[SIPHASH_KEY_LEN];	/* hash key; set at creation, then read-only */
 	uint32_t mask;			/* slots - 1 */
 	uint32_t max_fail;
 	uint32_t window_s;
 	_Atomic uint64_t *slot;		/* owned; freed by ratelimit_destroy */
 };
-
-/* ---- SipHash-2-4 (Aumasson, Bernstein) ---- */
-
-static inline uint64_t
-rotl(uint64_t x, int b)
-{
-	return (x << b) | (x >> (64 - b));
-}
-
-#define SIPROUND do {							\
-	v0 += v1; v1 = rotl(v1, 13); v1 ^= v0; v0 = rotl(v0, 32);	\
-	v2 += v3; v3 = rotl(v3, 16); v3 ^= v2;				\
-	v0 += v3; v3 = rotl(v3, 21); v3 ^= v0;				\
-	v2 += v1; v1 = rotl(v1, 17); v1 ^= v2; v2 = rotl(v2, 32);	\
-} while (0)
-
-static uint64_t
-load_le64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	int i;
-
-	for (i = 7; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-static uint64_t
-siphash24(uint64_t k0, uint64_t k1, const void *data, size_t len)
-{
-	const uint8_t *p = data;
-	uint64_t v0 = k0 ^ 0x736f6d6570736575ULL;
-	uint64_t v1 = k1 ^ 0x646f72616e646f6dULL;
-	uint64_t v2 = k0 ^ 0x6c7967656e657261ULL;
-	uint64_t v3 = k1 ^ 0x7465646279746573ULL;
-	uint64_t b = (uint64_t)len << 56, m;
-	size_t left = len & 7, i;
-	const uint8_t *end = p + (len - left);
-
-	for (; p != end; p += 8) {
-		m = load_le64(p);
-		v3 ^= m;
-		SIPROUND;
-		SIPROUND;
-		v0 ^= m;
-	}
-	for (i = 0; i < left; i++)
-		b |= (uint64_t)p[i] << (8 * i);
-	v3 ^= b;
-	SIPROUND;
-	SIPROUND;
-	v0 ^= b;
-	v2 ^= 0xff;
-	SIPROUND;
-	SIPROUND;
-	SIPROUND;
-	SIPROUND;
-	return v0 ^ v1 ^ v2 ^ v3;
-}
 
 /* ---- slots ---- */
 
@@ -128,7 +70,7 @@ w_elapsed(const struct ratelimit *rl, uint64_t w, uint64_t now_s)
 static _Atomic uint64_t *
 slot_of(struct ratelimit *rl, const void *key, size_t klen)
 {
-	return &rl->slot[siphash24(rl->k0, rl->k1, key, klen) & rl->mask];
+	return &rl->slot[siphash24(rl->key, key, klen) & rl->mask];
 }
 
 struct ratelimit *
@@ -156,8 +98,7 @@ ratelimit_create(uint32_t slots, uint32_t max_fail, uint32_t window_s)
 		memcpy(key, &seed, 8);
 		memcpy(key + 8, &seed, 8);
 	}
-	rl->k0 = load_le64(key);
-	rl->k1 = load_le64(key + 8);
+	memcpy(rl->key, key, sizeof(rl->key));
 	rl->mask = n - 1;
 	rl->max_fail = max_fail > 0 ? max_fail : 1;
 	rl->window_s = window_s > 0 ? window_s : 1;
