@@ -1,0 +1,223 @@
+/* Users, drain, reload and the log level for the control socket.
+ *
+ * User commands rewrite the htdigest file atomically (htdigest_set_user:
+ * temp file, fsync, rename), then load it and hand it to the engine, and
+ * return once every lcore uses the new table (ctl_engine_settle): a login
+ * right after `user add` succeeds, one right after `user del` fails.
+ * Sessions already signed in stay signed in. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "control/ctl_int.h"
+#include "control/log.h"
+#include "dataplane/ctl_engine.h"
+#include "dataplane/engine.h"
+#include "storage/htdigest.h"
+
+#define USER_MAX	160
+
+/* "sip:Bob" / "bob@example.com" -> "bob@example.com", the user name of the
+ * htdigest file (what clients send as their Digest user name). */
+static bool
+user_name(const struct ctl *c, const char *in, char *out, size_t cap, char *err, size_t errlen)
+{
+	const char *u = in;
+
+	if (u != NULL && strncasecmp(u, "sip:", 4) == 0)
+		u += 4;
+	if (u == NULL || u[0] == '\0' || u[0] == '@') {
+		snprintf(err, errlen, "user: give a user (alice or alice@%s)", c->conf.domain);
+		return false;
+	}
+	for (const char *p = u; *p; p++)
+		if (isspace((unsigned char)*p) || strchr(":,;<>\"'\\/", *p) != NULL ||
+		    (unsigned char)*p < 0x20) {
+			snprintf(err, errlen, "user: '%s' is not a SIP address", in);
+			return false;
+		}
+	if ((size_t)snprintf(out, cap, strchr(u, '@') ? "%s" : "%s@%s", u, c->conf.domain) >=
+	    cap) {
+		snprintf(err, errlen, "user: too long");
+		return false;
+	}
+	return true;
+}
+
+/* Loads the file and makes every lcore use it. The table (one reference)
+ * in *<out> when not NULL. 0 or -1 with a reason. */
+static int
+users_reload(struct ctl *c, struct htdigest **out, char *err, size_t errlen)
+{
+	char why[512];
+	struct htdigest *h = htdigest_load(c->conf.htdigest, true, why, sizeof(why));
+
+	if (h == NULL) {
+		snprintf(err, errlen, "written, but the file does not load: %s", why);
+		return -1;
+	}
+	engine_reload(c->e, NULL, h);
+	if (ctl_engine_settle(c->e, CTL_LCORE_TIMEOUT_MS) != 0)
+		LOG(WARNING, CONTROL, "an lcore did not confirm the new user table in %d ms; it "
+		    "switches at its next loop turn", CTL_LCORE_TIMEOUT_MS);
+	if (out != NULL)
+		*out = h;
+	else
+		htdigest_put(h);
+	return 0;
+}
+
+static int
+user_exists(struct ctl *c, const char *user, bool *yes, char *err, size_t errlen)
+{
+	char why[512];
+	struct htdigest *h = htdigest_load(c->conf.htdigest, true, why, sizeof(why));
+
+	if (h == NULL) {
+		snprintf(err, errlen, "the user table does not load: %s", why);
+		return -1;
+	}
+	*yes = htdigest_has_user(h, user, strlen(user), c->conf.realm, strlen(c->conf.realm));
+	htdigest_put(h);
+	return 0;
+}
+
+enum user_op { USER_ADD, USER_PASSWD, USER_DEL };
+
+static int
+user_change(struct ctl *c, const struct ctl_args *a, enum user_op op, json_t **out, char *err,
+	    size_t errlen)
+{
+	static const char *const done[] = { "added", "password changed", "removed" };
+	const char *pw = ctl_arg_str(a, "password", false);
+	struct htdigest *h;
+	char user[USER_MAX];
+	bool exists;
+	int rc;
+
+	if (!user_name(c, ctl_arg_str(a, "user", true), user, sizeof(user), err, errlen))
+		return -1;
+	if (op != USER_DEL && (pw == NULL || pw[0] == '\0' || strpbrk(pw, "\r\n") != NULL)) {
+		snprintf(err, errlen, "password: give a non-empty password on one line");
+		return -1;
+	}
+	if (user_exists(c, user, &exists, err, errlen) != 0)
+		return -1;
+	if (op == USER_ADD && exists) {
+		snprintf(err, errlen, "%s exists (parleyctl user passwd changes a password)", user);
+		return -1;
+	}
+	if (op != USER_ADD && !exists) {
+		snprintf(err, errlen, "no user %s in %s (realm %s)", user, c->conf.htdigest,
+			 c->conf.realm);
+		return -1;
+	}
+	rc = htdigest_set_user(c->conf.htdigest, user, c->conf.realm,
+			       op == USER_DEL ? NULL : pw);
+	if (rc != 0) {
+		snprintf(err, errlen, "%s: cannot be written (%s)", c->conf.htdigest,
+			 strerror(-rc));
+		return -1;
+	}
+	if (users_reload(c, &h, err, errlen) != 0)
+		return -1;
+	LOG(NOTICE, CONTROL, "user %s: %s", user, done[op]);
+	*out = json_pack("{s:s, s:s, s:s, s:s, s:I}", "user", user, "realm", c->conf.realm,
+			 "file", c->conf.htdigest, "done", done[op],
+			 "users", (json_int_t)htdigest_count(h));
+	htdigest_put(h);
+	return 0;
+}
+
+int
+ctl_cmd_user_add(struct ctl *c, const struct ctl_args *a, json_t **out, char *err,
+		 size_t errlen)
+{
+	return user_change(c, a, USER_ADD, out, err, errlen);
+}
+
+int
+ctl_cmd_user_passwd(struct ctl *c, const struct ctl_args *a, json_t **out, char *err,
+		    size_t errlen)
+{
+	return user_change(c, a, USER_PASSWD, out, err, errlen);
+}
+
+int
+ctl_cmd_user_del(struct ctl *c, const struct ctl_args *a, json_t **out, char *err,
+		 size_t errlen)
+{
+	return user_change(c, a, USER_DEL, out, err, errlen);
+}
+
+int
+ctl_cmd_drain(struct ctl *c, const struct ctl_args *a, json_t **out, char *err, size_t errlen)
+{
+	const char *arg = ctl_arg_str(a, "drain", true);
+	bool resume = arg != NULL && (!strcasecmp(arg, "off") || !strcasecmp(arg, "false"));
+
+	if (arg != NULL && !resume && strcasecmp(arg, "on") && strcasecmp(arg, "true")) {
+		snprintf(err, errlen, "drain takes no parameter, or \"off\" to accept again");
+		return -1;
+	}
+	/* Only this node's listeners: there is no lookup service on other
+	 * nodes to tell yet; "accepting" in stats is what it will read. */
+	engine_set_accepting(c->e, resume);
+	if (ctl_engine_settle(c->e, CTL_LCORE_TIMEOUT_MS) != 0)
+		LOG(WARNING, CONTROL, "an lcore did not confirm %s in %d ms", resume ?
+		    "accepting" : "the drain", CTL_LCORE_TIMEOUT_MS);
+	LOG(NOTICE, CONTROL, "%s", resume ? "accepting new connections again" :
+	    "drain: not accepting new connections; existing sessions continue");
+	*out = json_pack("{s:b, s:b}", "accepting", engine_accepting(c->e), "draining", !resume);
+	return 0;
+}
+
+int
+ctl_cmd_reload(struct ctl *c, const struct ctl_args *a, json_t **out, char *err, size_t errlen)
+{
+	struct ctl_reload_result res = { false, false, 0 };
+
+	if (c->conf.reload == NULL) {
+		snprintf(err, errlen, "this server has no reload");
+		return -1;
+	}
+	c->conf.reload(c->conf.reload_arg, &res);
+	if (ctl_engine_settle(c->e, CTL_LCORE_TIMEOUT_MS) != 0)
+		LOG(WARNING, CONTROL, "an lcore did not confirm the reload in %d ms",
+		    CTL_LCORE_TIMEOUT_MS);
+	if (!res.tls || !res.users) {
+		snprintf(err, errlen, "certificate %s, users %s: the server log says why",
+			 res.tls ? "reloaded" : "kept (load failed)",
+			 res.users ? "reloaded" : "kept (load failed)");
+		return -1;
+	}
+	*out = json_pack("{s:s, s:s, s:I}", "certificate", "reloaded", "users", "reloaded",
+			 "user_count", (json_int_t)res.nusers);
+	return 0;
+}
+
+int
+ctl_cmd_loglevel(struct ctl *c, const struct ctl_args *a, json_t **out, char *err,
+		 size_t errlen)
+{
+	const char *name = ctl_arg_str(a, "level", true);
+	int lvl, old;
+
+	if (name == NULL) {
+		*out = json_pack("{s:s}", "level", log_level_name(atomic_load(&log_level_cur)));
+		return 0;
+	}
+	lvl = log_level_parse(name);
+	if (lvl < 0) {
+		snprintf(err, errlen, "level: err, warning, notice, info or debug");
+		return -1;
+	}
+	old = log_set_level(lvl);
+	LOG(NOTICE, CONTROL, "log level %s (was %s)", log_level_name(lvl), log_level_name(old));
+	*out = json_pack("{s:s, s:s}", "level", log_level_name(lvl), "previous",
+			 log_level_name(old));
+	return 0;
+}

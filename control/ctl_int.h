@@ -1,0 +1,107 @@
+/* Inside the control socket: the state shared by ctl.c (socket, dispatch),
+ * ctl_stats.c, ctl_rooms.c, ctl_admin.c and ctl_tel.c. Not for other
+ * folders: they see ctl.h.
+ *
+ * Threads: commands run on the control thread, one at a time. The DPDK
+ * telemetry callbacks run on telemetry's threads and use only what `lock`
+ * guards plus the engine's any-thread readers. */
+#ifndef PARLEY_CTL_INT_H
+#define PARLEY_CTL_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "control/ctl.h"
+
+struct roomtab;
+
+/* Per-lcore bookkeeping for the CPU load figures. */
+struct ctl_lcore {
+	bool		have_clock;
+	clockid_t	clock;		/* the lcore thread's CPU clock */
+};
+
+struct ctl {
+	struct ctl_config	conf;		/* strings point into the copies below */
+	char			*path, *htdigest, *realm, *domain;
+	struct engine		*e;
+	struct db		*db;
+	int			lfd;		/* listening socket */
+	int			stop_fd;	/* eventfd: ctl_stop wakes the thread */
+	pthread_t		thread;
+	bool			running;
+	uint64_t		started_ms;	/* CLOCK_REALTIME */
+	uint64_t		started_mono_ms;
+	uint64_t		ntc_envid;
+
+	/* Guards rooms, exporter use and lcores[] against the telemetry
+	 * threads; the control thread is the only writer of rooms. */
+	pthread_mutex_t		lock;
+	struct roomtab		*rooms;		/* the table last published */
+	struct export		*exporter;	/* may be NULL */
+	uint32_t		nlcores;
+	struct ctl_lcore	*lcores;
+};
+
+/* How long a command waits for one lcore (engine_lcore_call). */
+#define CTL_LCORE_TIMEOUT_MS	200
+
+/* A command's arguments: the params as a JSON object (a plain-string
+ * params becomes {"arg": <string>}). Borrowed for the call. */
+struct ctl_args {
+	json_t	*obj;
+};
+
+/* A command: 0 with a new reference in *<out>, or -1 with a reason in
+ * <err> (what the operator should check or change). */
+typedef int ctl_cmd_fn(struct ctl *c, const struct ctl_args *a, json_t **out, char *err,
+		       size_t errlen);
+
+/* The string argument <key>, or when absent and <main> is set, the plain
+ * params string. NULL when neither is there or it is not a string. */
+const char *ctl_arg_str(const struct ctl_args *a, const char *key, bool main);
+
+/* ctl_stats.c */
+ctl_cmd_fn ctl_cmd_stats;
+ctl_cmd_fn ctl_cmd_conns;
+/* Process memory as {"rss_bytes":..,"rss_peak_bytes":..,"mempools":[..]}. */
+json_t *ctl_memory_json(void);
+/* CPU time of lcore <idx> in ns since its start; false when unknown. */
+bool ctl_lcore_cpu_ns(struct ctl *c, uint32_t idx, uint64_t *ns);
+
+/* ctl_rooms.c */
+ctl_cmd_fn ctl_cmd_rooms;
+ctl_cmd_fn ctl_cmd_room;
+ctl_cmd_fn ctl_cmd_room_create;
+ctl_cmd_fn ctl_cmd_room_set;
+ctl_cmd_fn ctl_cmd_room_del;
+ctl_cmd_fn ctl_cmd_member_add;
+ctl_cmd_fn ctl_cmd_member_del;
+ctl_cmd_fn ctl_cmd_manager_add;
+ctl_cmd_fn ctl_cmd_manager_del;
+ctl_cmd_fn ctl_cmd_invite;
+/* Builds the first room table from the catalog (ctl_start). 0 or -errno. */
+int ctl_rooms_init(struct ctl *c);
+void ctl_rooms_fini(struct ctl *c);
+
+/* ctl_admin.c */
+ctl_cmd_fn ctl_cmd_user_add;
+ctl_cmd_fn ctl_cmd_user_passwd;
+ctl_cmd_fn ctl_cmd_user_del;
+ctl_cmd_fn ctl_cmd_drain;
+ctl_cmd_fn ctl_cmd_reload;
+ctl_cmd_fn ctl_cmd_loglevel;
+
+/* ctl_tel.c: the read-only /parley/... commands on DPDK's telemetry
+ * socket. register: once per process (later calls only switch the ctl
+ * they read); unregister: they answer null from then on. */
+void ctl_tel_register(struct ctl *c);
+void ctl_tel_unregister(void);
+
+#endif
