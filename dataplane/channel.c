@@ -65,8 +65,39 @@ send_doc(struct conn *c, struct dialog *d, struct xbuf *b)
 
 /* A reply with no data: errors, and the commands that only acknowledge. */
 static void
+count_result(struct lcore_ctx *lc, int code)
+{
+	static const int codes[] = { 200, 400, 403, 404, 413, 500, 501, 503 };
+
+	for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
+		if (codes[i] == code) {
+			ctr_inc(lc, (enum ctr_id)(CTR_XRES_200 + i));
+			return;
+		}
+	ctr_inc(lc, CTR_XRES_OTHER);
+}
+
+/* Commands by id, in the order of the CTR_XCMD_* counters. */
+static const char *const xcmd_names[] = {
+	"requri", "getserverinfo", "chansrch", "join", "bjoin", "part", "bccontext", "getinv",
+	"getpref", "setpref", "nodespermcreatechild", "getfutok", "getfdtok", "grpchat",
+};
+
+static void
+count_command(struct lcore_ctx *lc, const char *name)
+{
+	for (size_t i = 0; i < sizeof(xcmd_names) / sizeof(xcmd_names[0]); i++)
+		if (strcmp(xcmd_names[i], name) == 0) {
+			ctr_inc(lc, (enum ctr_id)(CTR_XCMD_REQURI + i));
+			return;
+		}
+	ctr_inc(lc, CTR_XCMD_OTHER);
+}
+
+static void
 reply_code(struct cmdctx *x, int code)
 {
+	count_result(x->lc, code);
 	struct xbuf b;
 
 	if (code != 200)
@@ -83,6 +114,7 @@ reply_code(struct cmdctx *x, int code)
 static void
 begin_reply(struct cmdctx *x, struct xbuf *b, int code)
 {
+	count_result(x->lc, code);
 	xbuf_init(b, 0);
 	xccos_begin(b, next_envid(x->d));
 	xccos_rpl_begin(b, x->rpl, x->x->seqid, x->x->envid, code);
@@ -777,10 +809,11 @@ channel_post_done(struct lcore_ctx *lc, struct post *p)
 	/* The 200 goes out even when the dialog ended meanwhile: the INFO was
 	 * a transaction of its own and the post is stored. */
 	if (p->status == 0) {
-		ctr_inc(lc, CTR_SIP_RESPONSES_OUT);
+		ctr_sip_response(lc, 200);
 		conn_send(c, p->resp, p->resp_len);
 		return;
 	}
+	ctr_sip_response(lc, 200);
 	conn_send(c, p->resp, p->resp_len);
 	if (d == NULL)
 		return;
@@ -841,6 +874,7 @@ channel_info(struct conn *c, struct dialog *d, const struct sipmsg *m)
 		return;
 	}
 	x.rpl = xm.name;
+	count_command(c->lc, xm.name);
 	if (xm.kind == XCCOS_GRPCHAT) {
 		int code = grpchat(&x, m);
 

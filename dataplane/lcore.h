@@ -68,6 +68,55 @@ enum ctr_id {
 	CTR_RING_FULL,			/* a burst did not fit a ring; kept staged */
 	CTR_STORAGE_FAILED,		/* the storage thread reported an error */
 	CTR_POSTS_COMPLIANCE_CAP,	/* refused: the compliance log is at its cap */
+	/* SIP requests received, by method (order of enum sip_method) */
+	CTR_SIP_REQ_UNKNOWN,
+	CTR_SIP_REQ_INVITE,
+	CTR_SIP_REQ_ACK,
+	CTR_SIP_REQ_BYE,
+	CTR_SIP_REQ_CANCEL,
+	CTR_SIP_REQ_OPTIONS,
+	CTR_SIP_REQ_REGISTER,
+	CTR_SIP_REQ_INFO,
+	CTR_SIP_REQ_UPDATE,
+	CTR_SIP_REQ_SUBSCRIBE,
+	CTR_SIP_REQ_NOTIFY,
+	CTR_SIP_REQ_MESSAGE,
+	CTR_SIP_REQ_PRACK,
+	CTR_SIP_REQ_REFER,
+	CTR_SIP_REQ_PUBLISH,
+	/* SIP responses sent, by class */
+	CTR_SIP_RESP_1XX,
+	CTR_SIP_RESP_2XX,
+	CTR_SIP_RESP_3XX,
+	CTR_SIP_RESP_4XX,
+	CTR_SIP_RESP_5XX,
+	CTR_SIP_RESP_6XX,
+	/* XCCOS commands received, by id (order of xcmd_names in channel.c) */
+	CTR_XCMD_REQURI,
+	CTR_XCMD_GETSERVERINFO,
+	CTR_XCMD_CHANSRCH,
+	CTR_XCMD_JOIN,
+	CTR_XCMD_BJOIN,
+	CTR_XCMD_PART,
+	CTR_XCMD_BCCONTEXT,
+	CTR_XCMD_GETINV,
+	CTR_XCMD_GETPREF,
+	CTR_XCMD_SETPREF,
+	CTR_XCMD_NODESPERMCREATECHILD,
+	CTR_XCMD_GETFUTOK,
+	CTR_XCMD_GETFDTOK,
+	CTR_XCMD_GRPCHAT,
+	CTR_XCMD_OTHER,
+	/* XCCOS replies sent, by result code */
+	CTR_XRES_200,
+	CTR_XRES_400,
+	CTR_XRES_403,
+	CTR_XRES_404,
+	CTR_XRES_413,
+	CTR_XRES_500,
+	CTR_XRES_501,
+	CTR_XRES_503,
+	CTR_XRES_OTHER,
 	CTR__COUNT,
 };
 
@@ -197,6 +246,15 @@ ctr_inc(struct lcore_ctx *lc, enum ctr_id id)
 	atomic_store_explicit(&lc->ctr[id],
 			      atomic_load_explicit(&lc->ctr[id], memory_order_relaxed) + 1,
 			      memory_order_relaxed);
+}
+
+/* A SIP response with <status> left: the total and its class. */
+static inline void
+ctr_sip_response(struct lcore_ctx *lc, int status)
+{
+	ctr_inc(lc, CTR_SIP_RESPONSES_OUT);
+	if (status >= 100 && status < 700)
+		ctr_inc(lc, (enum ctr_id)(CTR_SIP_RESP_1XX + status / 100 - 1));
 }
 
 static inline void

@@ -128,7 +128,7 @@ sipconn_reply(struct conn *c, const struct sipmsg *req, int status, const char *
 		t->key = txn_key(req);
 		t->status = (uint16_t)status;
 	}
-	ctr_inc(c->lc, CTR_SIP_RESPONSES_OUT);
+	ctr_sip_response(c->lc, status);
 	conn_send(c, buf, n);
 }
 
@@ -199,6 +199,7 @@ dispatch(struct conn *c, const struct sipmsg *m)
 		return;
 	}
 	ctr_inc(c->lc, CTR_SIP_REQUESTS);
+	ctr_inc(c->lc, (enum ctr_id)(CTR_SIP_REQ_UNKNOWN + m->method));
 	if (m->method != SIP_M_ACK) {
 		t = txn_find(c, txn_key(m));
 		if (t != NULL) {	/* retransmission: same answer, no side effects */

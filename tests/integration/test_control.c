@@ -152,6 +152,12 @@ Test(control, counters_move_by_the_traffic_sent, .timeout = 90)
 	cr_assert_eq(jint(b, "total.deliveries") - jint(a, "total.deliveries"), N * M);
 	cr_assert_eq(jint(b, "total.xccos_commands") - jint(a, "total.xccos_commands"), N);
 	cr_assert_eq(jint(b, "total.posts_refused") - jint(a, "total.posts_refused"), 0);
+	/* By SIP method and response class, by XCCOS command: the N INFOs,
+	 * each answered with one 200. */
+	cr_assert_eq(jint(b, "total.sip_req_info") - jint(a, "total.sip_req_info"), N);
+	cr_assert_eq(jint(b, "total.sip_resp_2xx") - jint(a, "total.sip_resp_2xx"), N);
+	cr_assert_eq(jint(b, "total.xccos_cmd_grpchat") - jint(a, "total.xccos_cmd_grpchat"), N);
+	cr_assert_eq(jint(b, "total.xccos_cmd_join") - jint(a, "total.xccos_cmd_join"), 0);
 	cr_assert_eq(jint(b, "total.conn_accepted") - jint(a, "total.conn_accepted"), 0);
 	cr_assert_eq(jint(b, "total.joins") - jint(a, "total.joins"), 0);
 	cr_assert_eq(jint(b, "total.drops_total"), 0);
