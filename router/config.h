@@ -92,6 +92,22 @@ struct config {
 	uint32_t compliance_retry_max_s;	/* longest wait between failed exports */
 	char files_dir[CONFIG_PATH_MAX];	/* uploaded files: data_dir/files */
 
+	/* [web] (the HTTPS file service, dataplane/http/web.h) */
+	bool web_enabled;
+	char web_listen[CONFIG_NAME_MAX];	/* host:port */
+	char web_url[CONFIG_NAME_MAX];		/* serveruri; "" = https://<listen>/filestore/ */
+	uint32_t web_max_upload;		/* bytes; larger uploads get 413 */
+	uint32_t web_max_header_bytes;		/* request line + headers */
+	uint32_t web_max_headers;		/* header lines */
+	uint32_t web_max_conns;
+	uint32_t web_header_timeout_s;		/* TLS handshake + request head */
+	uint32_t web_read_timeout_s;		/* idle while receiving a body */
+	uint32_t web_write_timeout_s;		/* no progress while sending */
+	uint32_t web_keepalive_timeout_s;	/* idle between requests */
+	uint32_t web_keepalive_requests;	/* requests per connection */
+	uint32_t web_token_ttl_s;		/* file tokens expire after */
+	uint32_t web_max_tokens;		/* tokens alive at once */
+
 	/* [control] */
 	char control_socket[CONFIG_PATH_MAX];
 	char control_socket_mode[8];		/* octal, "0660" */

@@ -25,6 +25,8 @@
 #include "control/ctl.h"
 #include "control/log.h"
 #include "dataplane/engine.h"
+#include "dataplane/http/ftoken.h"
+#include "dataplane/http/web.h"
 #include "dataplane/rooms.h"
 #include "dataplane/tls/tlscert.h"
 #include "dataplane/xccos/xccos.h"
@@ -45,6 +47,8 @@ struct boot {
 	struct db *db;
 	struct export *exporter;	/* NULL when [compliance] enabled = false */
 	struct ctl *ctl;		/* the control socket */
+	struct web *web;		/* the HTTPS file service, or NULL */
+	struct ftoken_store *ftokens;	/* its tokens, issued by the Channel service */
 };
 
 static void
@@ -130,14 +134,27 @@ load_users(const struct config *c)
 	return h;
 }
 
+/* "0000:01:00.0" or "01:00.0": a PCI address rather than a vdev spec. */
+static bool
+dpdk_port_is_pci(const char *port)
+{
+	return strchr(port, ',') == NULL && strchr(port, ':') != NULL &&
+	       strchr(port, '.') != NULL && strncmp(port, "net_", 4) != 0;
+}
+
 /* The EAL arguments: [dpdk] eal, plus an lcore map that lets main + N
  * workers float over the CPUs this process may use (so `taskset` pins the
- * whole server), unless the operator gave one. */
+ * whole server), unless the operator gave one. With [io] backend = dpdk,
+ * the port: --vdev=SPEC for a vdev, -a ADDR (and no --no-pci) for a PCI
+ * device, and -m 512 without hugepages unless memory was given. */
 static int
 eal_args(const struct config *c, char *store, size_t cap, char **argv)
 {
 	int argc = 0;
 	bool has_lcores = false, has_prefix = false, has_log = false;
+	bool has_mem = false, has_vdev = false, no_huge = false;
+	bool dpdk = strcmp(c->io_backend, "dpdk") == 0 && c->dpdk_port[0] != '\0';
+	bool pci = dpdk && dpdk_port_is_pci(c->dpdk_port);
 	char *save = NULL, *tok;
 	cpu_set_t cpus;
 	char cpulist[256] = "";
@@ -149,7 +166,7 @@ eal_args(const struct config *c, char *store, size_t cap, char **argv)
 
 	argv[argc++] = prog;
 	for (tok = strtok_r(store, " \t", &save); tok != NULL; tok = strtok_r(NULL, " \t", &save)) {
-		if (argc >= EAL_ARGS_MAX - 6)
+		if (argc >= EAL_ARGS_MAX - 8)
 			return -1;
 		if (!strcmp(tok, "-l") || !strncmp(tok, "--lcores", 8) || !strcmp(tok, "-c"))
 			has_lcores = true;
@@ -157,7 +174,28 @@ eal_args(const struct config *c, char *store, size_t cap, char **argv)
 			has_prefix = true;
 		if (!strncmp(tok, "--log-level", 11))
 			has_log = true;
+		if (!strncmp(tok, "-m", 2) || !strncmp(tok, "--socket-mem", 12))
+			has_mem = true;
+		if (!strncmp(tok, "--vdev", 6))
+			has_vdev = true;
+		if (!strcmp(tok, "--no-huge"))
+			no_huge = true;
+		if (pci && !strcmp(tok, "--no-pci"))
+			continue;	/* the port is a PCI device */
 		argv[argc++] = tok;
+	}
+	/* [io] backend = dpdk: the port's device, and room for its mbufs
+	 * (without hugepages EAL has only 64 MiB unless told otherwise). */
+	if (dpdk && !has_vdev) {
+		argv[argc] = store + used;
+		used += snprintf(store + used, cap - used, pci ? "-a%s" : "--vdev=%s",
+				 c->dpdk_port) + 1;
+		argc++;
+	}
+	if (dpdk && no_huge && !has_mem) {
+		argv[argc] = store + used;
+		used += snprintf(store + used, cap - used, "-m512") + 1;
+		argc++;
 	}
 	if (!has_lcores) {
 		int n = 0;
@@ -234,6 +272,8 @@ fill_engine_conf(const struct config *c, struct engine_conf *ec)
 	ec->commit_depth = c->commit_depth;
 	ec->durability_unsafe_no_fsync = c->durability_unsafe_no_fsync;
 	ec->compliance_cap = c->compliance_enabled ? c->compliance_cap : 0;
+	if (c->web_enabled)
+		web_url_pick(c->web_url, c->web_listen, ec->web_url, sizeof(ec->web_url));
 	snprintf(ec->io_backend, sizeof(ec->io_backend), "%s", c->io_backend);
 	snprintf(ec->dpdk_port, sizeof(ec->dpdk_port), "%s", c->dpdk_port);
 	snprintf(ec->dpdk_addr, sizeof(ec->dpdk_addr), "%s", c->dpdk_addr);
@@ -345,6 +385,7 @@ reload(void *arg, struct ctl_reload_result *res)
 
 	/* A file that fails to load keeps the running one: never worse off. */
 	engine_reload(b->engine, t, u);
+	web_reload(b->web);	/* the same files, for the HTTPS side */
 	LOG(NOTICE, ROUTER, "SIGHUP: certificate %s, users %s (%zu)",
 	    t ? "reloaded" : "kept (load failed)", u ? "reloaded" : "kept (load failed)",
 	    u ? htdigest_count(u) : (size_t)0);
@@ -380,6 +421,56 @@ start_control(struct boot *b)
 	}
 	ctl_set_exporter(b->ctl, b->exporter);	/* its lag in parleyctl stats */
 	return 0;
+}
+
+/* The Web service ([web]): HTTPS file posting on a thread of its own, and
+ * the token store that the Channel service issues into (set before the
+ * lcores run). An address already taken leaves the node running without it
+ * (file tokens answer 503); other failures are configuration errors. 0 or
+ * -1 (logged). */
+static int
+start_web(struct boot *b)
+{
+	const struct config *c = &b->conf;
+	char url[256], err[512] = "[web] out of memory";
+	struct web_config wc = {
+		.listen = c->web_listen, .url = url, .files_dir = c->files_dir,
+		.cert_file = c->tls_cert, .key_file = c->tls_key,
+		.ciphers = c->tls_ciphers[0] ? c->tls_ciphers : NULL,
+		.max_upload_bytes = c->web_max_upload,
+		.max_header_bytes = c->web_max_header_bytes, .max_headers = c->web_max_headers,
+		.max_conns = c->web_max_conns, .header_timeout_s = c->web_header_timeout_s,
+		.read_timeout_s = c->web_read_timeout_s, .write_timeout_s = c->web_write_timeout_s,
+		.keepalive_timeout_s = c->web_keepalive_timeout_s,
+		.keepalive_requests = c->web_keepalive_requests,
+		.drain_timeout_s = c->drain_timeout_s,
+	};
+	int rc = -ENOMEM;
+
+	if (!c->web_enabled)
+		return 0;
+	web_url_pick(c->web_url, c->web_listen, url, sizeof(url));
+	b->ftokens = ftoken_store_create(c->web_token_ttl_s, c->web_max_tokens);
+	if (b->ftokens != NULL)
+		b->web = web_create(&wc, b->ftokens, b->db, engine_extra_producer(b->engine, 0),
+				    &rc, err, sizeof(err));
+	if (b->web != NULL && (rc = web_start(b->web)) == 0) {
+		engine_set_ftokens(b->engine, b->ftokens);
+		return 0;
+	}
+	if (b->web != NULL)
+		snprintf(err, sizeof(err), "[web] cannot start its thread: %s", strerror(-rc));
+	web_destroy(b->web);
+	b->web = NULL;
+	ftoken_store_destroy(b->ftokens);
+	b->ftokens = NULL;
+	if (rc == -EADDRINUSE) {
+		LOG(ERR, ROUTER, "%s: running without the Web service (file tokens answer 503)",
+		    err);
+		return 0;
+	}
+	LOG(ERR, ROUTER, "%s", err);
+	return -1;
 }
 
 /* Waits for signals until a drain is requested and every worker returned. */
@@ -574,14 +665,25 @@ main(int argc, char **argv)
 		rte_eal_cleanup();
 		return 1;
 	}
+	if (start_web(&b) != 0) {
+		ctl_stop(b.ctl);
+		engine_destroy(b.engine);
+		export_destroy(b.exporter);
+		db_close(b.db);
+		rte_eal_cleanup();
+		return 1;
+	}
 	LOG(NOTICE, ROUTER, "parleyd: domain %s, SIP over TLS on %s, %u lcore%s, data in %s",
 	    b.conf.domain, b.conf.sip_listen, b.conf.lcores, b.conf.lcores == 1 ? "" : "s",
 	    b.conf.data_dir);
 	rte_eal_mp_remote_launch(lcore_entry, &b, SKIP_MAIN);
 	supervise(&b, sfd);
 	rte_eal_mp_wait_lcore();
+	web_stop(b.web);		/* a storage producer: stops before the storage thread */
 	ctl_stop(b.ctl);
 	engine_destroy(b.engine);	/* the storage thread writes what is queued */
+	web_destroy(b.web);
+	ftoken_store_destroy(b.ftokens);
 	if (b.exporter != NULL) {
 		/* One last export of what the shutdown committed. */
 		export_stop(b.exporter);
