@@ -109,8 +109,11 @@ server_start(struct server *s, const char *extra)
 	snprintf(s->log, sizeof(s->log), "%s/parleyd.log", s->dir);
 	f = fopen(s->conf, "w");
 	cr_assert(f != NULL);
+	/* The Web service gets a free port too, so servers never share 8443
+	 * (a test's own [web] section, appended below, overrides it). */
 	fprintf(f, "[server]\ndomain = example.com\ndata_dir = %s\ndrain_timeout_s = 3\n"
-		"[sip]\nlisten = 127.0.0.1:%u\n[auth]\nhtdigest = %s\n", s->dir, s->port, users);
+		"[sip]\nlisten = 127.0.0.1:%u\n[auth]\nhtdigest = %s\n"
+		"[web]\nlisten = 127.0.0.1:%u\n", s->dir, s->port, users, free_port());
 	if (extra != NULL)
 		fputs(extra, f);
 	fclose(f);
