@@ -11,54 +11,8 @@
 
 #include "perf/client.h"
 #include "perf/gcclient.h"
+#include "tests/integration/chatkit.h"
 #include "tests/integration/harness.h"
-
-static struct gc *
-login(struct server *s, const char *aor, const char *pw)
-{
-	char err[256];
-	struct gc *g = gc_open("127.0.0.1", s->port, aor, pw, err, sizeof(err));
-
-	if (g == NULL)
-		run("tail -50 %s >&2", s->log);
-	cr_assert_not_null(g, "%s: %s", aor, err);
-	return g;
-}
-
-static struct gc *
-user(struct server *s, int i)
-{
-	char aor[64];
-
-	snprintf(aor, sizeof(aor), "user%d@example.com", i);
-	return login(s, aor, "pw");
-}
-
-/* The URI of room <name> from a chansrch as <g> sees it. */
-static bool
-find_room(struct gc *g, const char *name, char *uri, size_t cap)
-{
-	char *b;
-	bool ok;
-
-	cr_assert_eq(gc_cmd(g, "chansrch", "<qib qtype=\"BYNAME\" criteria=\"\" extended=\"false\"/>"),
-		     200);
-	b = gc_wait(g, 5000, "rpl:chansrch", NULL);
-	cr_assert_not_null(b, "no rpl:chansrch");
-	ok = gc_room_uri(b, name, uri, cap);
-	free(b);
-	return ok;
-}
-
-static void
-join_ok(struct gc *g, const char *uri)
-{
-	char *b = gc_join(g, uri, 5000);
-
-	cr_assert_not_null(b, "%s: no rpl:join", gc_aor(g));
-	cr_assert(strstr(b, "code=\"200\"") != NULL, "%s: join: %s", gc_aor(g), b);
-	free(b);
-}
 
 Test(chat, two_clients_post_and_everyone_receives, .timeout = 60)
 {
@@ -67,14 +21,14 @@ Test(chat, two_clients_post_and_everyone_receives, .timeout = 60)
 	char lobby[200], *m;
 
 	server_start(&s, NULL);
-	a = login(&s, "alice@example.com", "alice-pw");
-	b = login(&s, "bob@example.com", "bob-pw");
+	a = kit_login(&s, "alice@example.com", "alice-pw");
+	b = kit_login(&s, "bob@example.com", "bob-pw");
 	cr_assert(strncmp(gc_channel_uri(a), "sip:", 4) == 0, "requri without sip: %s",
 		  gc_channel_uri(a));
-	cr_assert(find_room(a, "Lobby", lobby, sizeof(lobby)));
+	cr_assert(kit_room_uri(a, "Lobby", lobby, sizeof(lobby)));
 	cr_assert(strncmp(lobby, "ma-chan://example.com/", 22) == 0, "%s", lobby);
-	join_ok(a, lobby);
-	join_ok(b, lobby);
+	kit_join_ok(a, lobby);
+	kit_join_ok(b, lobby);
 	m = gc_wait(a, 5000, "ntc:join", "sip:bob@example.com", NULL);
 	cr_assert_not_null(m, "alice did not see bob join");
 	free(m);
@@ -101,19 +55,10 @@ Test(chat, two_clients_post_and_everyone_receives, .timeout = 60)
 	cr_assert_eq(server_stop(&s), 0);
 }
 
-/* The code attribute of the first <resp> in <body>, or -1. */
-static int
-resp_code(const char *body)
-{
-	const char *p = body ? strstr(body, "<resp code=\"") : NULL;
-
-	return p ? atoi(p + 12) : -1;
-}
-
 static char *
 lobby_of(struct gc *g, char *uri, size_t cap)
 {
-	cr_assert(find_room(g, "Lobby", uri, cap), "no Lobby in chansrch");
+	cr_assert(kit_room_uri(g, "Lobby", uri, cap), "no Lobby in chansrch");
 	return uri;
 }
 
@@ -125,10 +70,10 @@ Test(chat, three_clients_and_notices, .timeout = 60)
 
 	server_start(&s, NULL);
 	for (int i = 0; i < 3; i++)
-		g[i] = user(&s, i);
+		g[i] = kit_user(&s, i);
 	lobby_of(g[0], lobby, sizeof(lobby));
 	for (int i = 0; i < 3; i++)
-		join_ok(g[i], lobby);
+		kit_join_ok(g[i], lobby);
 	/* The third joiner's rpl:join listed all three present users. */
 	m = gc_wait(g[0], 5000, "ntc:join", "sip:user2@example.com", NULL);
 	cr_assert_not_null(m);
@@ -147,7 +92,7 @@ Test(chat, three_clients_and_notices, .timeout = 60)
 		snprintf(data, sizeof(data), "<chanib uri=\"%s\"/>", lobby);
 		cr_assert_eq(gc_cmd(g[2], "part", data), 200);
 		m = gc_wait(g[2], 5000, "rpl:part", NULL);
-		cr_assert_eq(resp_code(m), 200);
+		cr_assert_eq(kit_resp_code(m), 200);
 		cr_assert(strstr(m, lobby) != NULL);
 		free(m);
 	}
@@ -164,7 +109,7 @@ Test(chat, three_clients_and_notices, .timeout = 60)
 	cr_assert_null(gc_wait(g[2], 500, "after part", NULL));
 	cr_assert_eq(gc_post(g[2], lobby, "not a member now", NULL), 200);
 	m = gc_wait(g[2], 5000, "rpl:grpchat", NULL);
-	cr_assert_eq(resp_code(m), 403, "%s", m ? m : "(none)");
+	cr_assert_eq(kit_resp_code(m), 403, "%s", m ? m : "(none)");
 	free(m);
 	/* A connection that vanishes counts as leaving too. */
 	gc_abort(g[1]);
@@ -183,28 +128,28 @@ Test(chat, refusals_and_errors, .timeout = 60)
 	char lobby[200], *m, big[9000];
 
 	server_start(&s, "[chat]\nmessage_size_limit = 8000\n");
-	a = login(&s, "alice@example.com", "alice-pw");
-	b = login(&s, "bob@example.com", "bob-pw");
+	a = kit_login(&s, "alice@example.com", "alice-pw");
+	b = kit_login(&s, "bob@example.com", "bob-pw");
 	lobby_of(a, lobby, sizeof(lobby));
-	join_ok(a, lobby);
+	kit_join_ok(a, lobby);
 
 	/* Posting to a room one has not joined. */
 	cr_assert_eq(gc_post(b, lobby, "uninvited", NULL), 200);
 	m = gc_wait(b, 5000, "rpl:grpchat", NULL);
-	cr_assert_eq(resp_code(m), 403, "%s", m ? m : "(none)");
+	cr_assert_eq(kit_resp_code(m), 403, "%s", m ? m : "(none)");
 	free(m);
 	/* Posting as somebody else. */
-	join_ok(b, lobby);
+	kit_join_ok(b, lobby);
 	cr_assert_eq(gc_post(a, lobby, "spoofed", "sip:bob@example.com"), 200);
 	m = gc_wait(a, 5000, "rpl:grpchat", NULL);
-	cr_assert_eq(resp_code(m), 403, "%s", m ? m : "(none)");
+	cr_assert_eq(kit_resp_code(m), 403, "%s", m ? m : "(none)");
 	free(m);
 	/* Over messageSizeLimit. */
 	memset(big, 'x', 8500);
 	big[8500] = '\0';
 	cr_assert_eq(gc_post(a, lobby, big, NULL), 200);
 	m = gc_wait(a, 5000, "rpl:grpchat", NULL);
-	cr_assert_eq(resp_code(m), 413, "%s", m ? m : "(none)");
+	cr_assert_eq(kit_resp_code(m), 413, "%s", m ? m : "(none)");
 	free(m);
 	/* None of them reached anybody. */
 	cr_assert_null(gc_wait(b, 500, "uninvited", NULL));
@@ -214,16 +159,16 @@ Test(chat, refusals_and_errors, .timeout = 60)
 	/* Malformed XCCOS: an error reply, and the dialog stays usable. */
 	cr_assert_eq(gc_info(a, "<xccos ver=\"1\" xmlns=\"urn:parlano:xml:ns:xccos\"><cmd id=\"cmd:chansrch\""), 200);
 	m = gc_wait(a, 5000, "rpl:chansrch", NULL);
-	cr_assert_eq(resp_code(m), 400, "%s", m ? m : "(none)");
+	cr_assert_eq(kit_resp_code(m), 400, "%s", m ? m : "(none)");
 	free(m);
 	cr_assert_eq(gc_info(a, "not xml at all"), 200);
 	m = gc_wait(a, 5000, "<rpl", NULL);
-	cr_assert_eq(resp_code(m), 400, "%s", m ? m : "(none)");
+	cr_assert_eq(kit_resp_code(m), 400, "%s", m ? m : "(none)");
 	free(m);
 	/* Unknown command. */
 	cr_assert_eq(gc_cmd(a, "frobnicate", ""), 200);
 	m = gc_wait(a, 5000, "rpl:frobnicate", NULL);
-	cr_assert_eq(resp_code(m), 501, "%s", m ? m : "(none)");
+	cr_assert_eq(kit_resp_code(m), 501, "%s", m ? m : "(none)");
 	free(m);
 	/* Billion laughs: refused unexpanded, quickly. */
 	{
@@ -243,7 +188,7 @@ Test(chat, refusals_and_errors, .timeout = 60)
 			 "<cmd id=\"cmd:chansrch\" seqid=\"1\"><data><qib criteria=\"&lol9;\"/></data></cmd></xccos>");
 		cr_assert_eq(gc_info(a, bomb), 200);
 		m = gc_wait(a, 5000, "rpl:chansrch", NULL);
-		cr_assert_eq(resp_code(m), 400, "%s", m ? m : "(none)");
+		cr_assert_eq(kit_resp_code(m), 400, "%s", m ? m : "(none)");
 		cr_assert(strstr(m, "lollol") == NULL);
 		free(m);
 	}
@@ -252,7 +197,7 @@ Test(chat, refusals_and_errors, .timeout = 60)
 			     "<xccos ver=\"1\" xmlns=\"urn:parlano:xml:ns:xccos\"><cmd id=\"cmd:getpref\" seqid=\"1\">"
 			     "<data><pref label=\"&e;\" createdefault=\"true\"/></data></cmd></xccos>"), 200);
 	m = gc_wait(a, 5000, "rpl:getpref", NULL);
-	cr_assert_eq(resp_code(m), 400, "%s", m ? m : "(none)");
+	cr_assert_eq(kit_resp_code(m), 400, "%s", m ? m : "(none)");
 	cr_assert(strstr(m, "root:") == NULL);
 	free(m);
 	/* After all that, the dialog still works for both. */
@@ -274,11 +219,11 @@ Test(chat, secret_and_closed_rooms, .timeout = 60)
 	server_start(&s, "[room:Vault]\nprivacy = secret\nmembers = sip:alice@example.com\n"
 		     "[room:Club]\nprivacy = closed\nmembers = alice@example.com\n"
 		     "managers = sip:user0@example.com\n");
-	a = login(&s, "alice@example.com", "alice-pw");
-	b = login(&s, "bob@example.com", "bob-pw");
-	cr_assert(find_room(a, "Vault", vault, sizeof(vault)), "a member sees its secret room");
-	cr_assert(!find_room(b, "Vault", data, sizeof(data)), "a secret room shown to a non-member");
-	cr_assert(find_room(b, "Club", club, sizeof(club)), "a closed room is visible to everyone");
+	a = kit_login(&s, "alice@example.com", "alice-pw");
+	b = kit_login(&s, "bob@example.com", "bob-pw");
+	cr_assert(kit_room_uri(a, "Vault", vault, sizeof(vault)), "a member sees its secret room");
+	cr_assert(!kit_room_uri(b, "Vault", data, sizeof(data)), "a secret room shown to a non-member");
+	cr_assert(kit_room_uri(b, "Club", club, sizeof(club)), "a closed room is visible to everyone");
 	/* A search by name finds it (substring, any case) for members only. */
 	cr_assert_eq(gc_cmd(a, "chansrch", "<qib qtype=\"BYNAME\" criteria=\"AUL\" extended=\"false\"/>"), 200);
 	m = gc_wait(a, 5000, "rpl:chansrch", NULL);
@@ -286,26 +231,26 @@ Test(chat, secret_and_closed_rooms, .timeout = 60)
 	free(m);
 	/* Non-members are refused with 403 even knowing the id. */
 	m = gc_join(b, vault, 5000);
-	cr_assert_eq(resp_code(m), 403, "%s", m ? m : "(none)");
+	cr_assert_eq(kit_resp_code(m), 403, "%s", m ? m : "(none)");
 	cr_assert(strstr(m, "chanib") == NULL);
 	free(m);
 	m = gc_join(b, club, 5000);
-	cr_assert_eq(resp_code(m), 403, "%s", m ? m : "(none)");
+	cr_assert_eq(kit_resp_code(m), 403, "%s", m ? m : "(none)");
 	free(m);
 	/* ...and cannot read its history either. */
 	snprintf(data, sizeof(data), "<chanib uri=\"%s\"/><bcq><last cnt=\"25\"/></bcq>", vault);
 	cr_assert_eq(gc_cmd(b, "bccontext", data), 200);
 	m = gc_wait(b, 5000, "rpl:bccontext", NULL);
-	cr_assert_eq(resp_code(m), 403, "%s", m ? m : "(none)");
+	cr_assert_eq(kit_resp_code(m), 403, "%s", m ? m : "(none)");
 	free(m);
-	join_ok(a, vault);
-	join_ok(a, club);
+	kit_join_ok(a, vault);
+	kit_join_ok(a, club);
 	/* A manager joins with operator status (12276) in everyone's list. */
 	{
-		struct gc *mgr = user(&s, 0);
+		struct gc *mgr = kit_user(&s, 0);
 
 		m = gc_join(mgr, club, 5000);
-		cr_assert_eq(resp_code(m), 200, "%s", m ? m : "(none)");
+		cr_assert_eq(kit_resp_code(m), 200, "%s", m ? m : "(none)");
 		cr_assert(strstr(m, "aib key=\"12276\"") != NULL, "%s", m);
 		free(m);
 		m = gc_wait(a, 5000, "ntc:join", "sip:user0@example.com", "12276", NULL);
@@ -325,42 +270,42 @@ Test(chat, other_commands, .timeout = 60)
 	char lobby[200], data[600], *m, *id;
 
 	server_start(&s, NULL);
-	a = login(&s, "alice@example.com", "alice-pw");
+	a = kit_login(&s, "alice@example.com", "alice-pw");
 	lobby_of(a, lobby, sizeof(lobby));
 
 	cr_assert_eq(gc_cmd(a, "getserverinfo", "<sib domain=\"example.com\" infoType=\"123\"/>"), 200);
 	m = gc_wait(a, 5000, "rpl:getservinfo", NULL);
-	cr_assert_eq(resp_code(m), 200);
+	cr_assert_eq(kit_resp_code(m), 200);
 	cr_assert(strstr(m, "messageSizeLimit=\"8192\"") && strstr(m, "serverTime=\"") &&
 		  strstr(m, "rootUri=\"ma-cat://example.com/"), "%s", m);
 	free(m);
 
 	cr_assert_eq(gc_cmd(a, "getinv", "<inv inviteId=\"1\" domain=\"example.com\"/>"), 200);
 	m = gc_wait(a, 5000, "rpl:getinv", NULL);
-	cr_assert_eq(resp_code(m), 200, "%s", m);
+	cr_assert_eq(kit_resp_code(m), 200, "%s", m);
 	free(m);
 
 	cr_assert_eq(gc_cmd(a, "nodespermcreatechild", ""), 200);
 	m = gc_wait(a, 5000, "rpl:nodespermcreatechild", NULL);
-	cr_assert_eq(resp_code(m), 200, "%s", m);
+	cr_assert_eq(kit_resp_code(m), 200, "%s", m);
 	free(m);
 
 	/* Preferences: absent -> 404; createdefault -> ""; set -> get. */
 	cr_assert_eq(gc_cmd(a, "getpref", "<pref label=\"alice.GroupChannels\" seqid=\"71\" createdefault=\"false\"/>"), 200);
 	m = gc_wait(a, 5000, "rpl:getpref", NULL);
-	cr_assert_eq(resp_code(m), 404, "%s", m);
+	cr_assert_eq(kit_resp_code(m), 404, "%s", m);
 	free(m);
 	cr_assert_eq(gc_cmd(a, "getpref", "<pref label=\"alice.GroupChannels\" seqid=\"71\" createdefault=\"true\"/>"), 200);
 	m = gc_wait(a, 5000, "rpl:getpref", NULL);
-	cr_assert(resp_code(m) == 200 && strstr(m, "content=\"\""), "%s", m);
+	cr_assert(kit_resp_code(m) == 200 && strstr(m, "content=\"\""), "%s", m);
 	free(m);
 	cr_assert_eq(gc_cmd(a, "setpref", "<pref label=\"alice.GroupChannels\" seqid=\"72\" createdefault=\"false\" content=\"PD94bWwg\"/>"), 200);
 	m = gc_wait(a, 5000, "rpl:setpref", NULL);
-	cr_assert_eq(resp_code(m), 200, "%s", m);
+	cr_assert_eq(kit_resp_code(m), 200, "%s", m);
 	free(m);
 	cr_assert_eq(gc_cmd(a, "getpref", "<pref label=\"alice.GroupChannels\" seqid=\"73\" createdefault=\"false\"/>"), 200);
 	m = gc_wait(a, 5000, "rpl:getpref", NULL);
-	cr_assert(resp_code(m) == 200 && strstr(m, "content=\"PD94bWwg\""), "%s", m);
+	cr_assert(kit_resp_code(m) == 200 && strstr(m, "content=\"PD94bWwg\""), "%s", m);
 	free(m);
 
 	/* bjoin: one good room, one unknown: 200 with a chanib and a fib. */
@@ -370,7 +315,7 @@ Test(chat, other_commands, .timeout = 60)
 		 "<chanid key=\"1\" domain=\"example.com\" value=\"00000000-0000-4000-8000-00000000dead\"/>", id);
 	cr_assert_eq(gc_cmd(a, "bjoin", data), 200);
 	m = gc_wait(a, 5000, "rpl:bjoin", NULL);
-	cr_assert_eq(resp_code(m), 200, "%s", m);
+	cr_assert_eq(kit_resp_code(m), 200, "%s", m);
 	cr_assert(strstr(m, "<uib id=\"0\" uri=\"sip:alice@example.com\"/>") != NULL, "%s", m);
 	cr_assert(strstr(m, "<chanib") && strstr(m, "aib key=\"3984\" value=\"0\""), "%s", m);
 	cr_assert(strstr(m, "<fib key=\"OPERATION_FAILED\" value=\"00000000-0000-4000-8000-00000000dead\""), "%s", m);
@@ -415,9 +360,9 @@ Test(chat, history_after_reconnect_and_restart, .timeout = 90)
 	char lobby[200], lobby2[200], *m, texts[10][64];
 
 	server_start(&s, NULL);
-	a = login(&s, "alice@example.com", "alice-pw");
+	a = kit_login(&s, "alice@example.com", "alice-pw");
 	lobby_of(a, lobby, sizeof(lobby));
-	join_ok(a, lobby);
+	kit_join_ok(a, lobby);
 	for (int i = 0; i < 5; i++) {
 		char t[32];
 
@@ -426,9 +371,9 @@ Test(chat, history_after_reconnect_and_restart, .timeout = 90)
 	}
 	gc_close(a);
 
-	a = login(&s, "alice@example.com", "alice-pw");
+	a = kit_login(&s, "alice@example.com", "alice-pw");
 	m = history(a, lobby, 3);
-	cr_assert_eq(resp_code(m), 200);
+	cr_assert_eq(kit_resp_code(m), 200);
 	cr_assert_eq(history_texts(m, texts, 10), 3, "%s", m);
 	cr_assert_str_eq(texts[0], "post 2");	/* oldest first */
 	cr_assert_str_eq(texts[2], "post 4");
@@ -439,7 +384,7 @@ Test(chat, history_after_reconnect_and_restart, .timeout = 90)
 	/* A restart keeps the room (same URI) and its history. */
 	server_kill(&s, SIGTERM);
 	server_restart(&s);
-	a = login(&s, "alice@example.com", "alice-pw");
+	a = kit_login(&s, "alice@example.com", "alice-pw");
 	lobby_of(a, lobby2, sizeof(lobby2));
 	cr_assert_str_eq(lobby, lobby2);
 	m = history(a, lobby, 25);
@@ -447,7 +392,7 @@ Test(chat, history_after_reconnect_and_restart, .timeout = 90)
 	cr_assert_str_eq(texts[0], "post 0");
 	free(m);
 	/* Sequence numbers continue after the restart. */
-	join_ok(a, lobby);
+	kit_join_ok(a, lobby);
 	cr_assert_eq(gc_post(a, lobby, "post 5", NULL), 200);
 	m = history(a, lobby, 2);
 	cr_assert_eq(history_texts(m, texts, 10), 2, "%s", m);
@@ -510,12 +455,12 @@ ordering(const char *extra, int nclients, int nposts)
 	server_start(&s, extra);
 	for (int i = 0; i < nclients; i++) {
 		p[i] = (struct poster){ .s = &s, .room = room, .idx = i, .nclients = nclients,
-					.nposts = nposts, .g = user(&s, i) };
+					.nposts = nposts, .g = kit_user(&s, i) };
 		p[i].seen = calloc(want, sizeof(*p[i].seen));
 	}
 	lobby_of(p[0].g, room, sizeof(room));
 	for (int i = 0; i < nclients; i++)
-		join_ok(p[i].g, room);
+		kit_join_ok(p[i].g, room);
 	for (int i = 0; i < nclients; i++)
 		pthread_create(&t[i], NULL, poster_main, &p[i]);
 	for (int i = 0; i < nclients; i++)
@@ -601,7 +546,7 @@ crowd(const char *extra)
 	for (int i = 0; i < N; i++) {
 		char *m = gc_join(g[i], room, 10000);
 
-		cr_assert_eq(resp_code(m), 200, "user%d: %s", i, m ? m : "(no reply)");
+		cr_assert_eq(kit_resp_code(m), 200, "user%d: %s", i, m ? m : "(no reply)");
 		free(m);
 	}
 	for (int p = 0; p < POSTERS; p++)
@@ -652,11 +597,11 @@ Test(chat, slow_reader_dropped_room_goes_on, .timeout = 90)
 	int i;
 
 	server_start(&s, "[net]\noutq_max = 65536\n");
-	a = login(&s, "alice@example.com", "alice-pw");
-	b = login(&s, "bob@example.com", "bob-pw");
+	a = kit_login(&s, "alice@example.com", "alice-pw");
+	b = kit_login(&s, "bob@example.com", "bob-pw");
 	lobby_of(a, lobby, sizeof(lobby));
-	join_ok(a, lobby);
-	join_ok(b, lobby);
+	kit_join_ok(a, lobby);
+	kit_join_ok(b, lobby);
 	/* bob stops reading; alice posts well past his output bound. */
 	memset(text, 'y', sizeof(text) - 40);
 	text[sizeof(text) - 40] = '\0';

@@ -20,17 +20,8 @@
 #include "storage/catalog.h"
 #include "storage/db.h"
 #include "storage/history.h"
+#include "tests/integration/chatkit.h"
 #include "tests/integration/harness.h"
-
-static struct gc *
-login(struct server *s, const char *aor, const char *pw)
-{
-	char err[256];
-	struct gc *g = gc_open("127.0.0.1", s->port, aor, pw, err, sizeof(err));
-
-	cr_assert_not_null(g, "%s: %s", aor, err);
-	return g;
-}
 
 static void
 lobby(struct gc *g, char *uri, size_t cap)
@@ -43,150 +34,19 @@ lobby(struct gc *g, char *uri, size_t cap)
 	free(b);
 }
 
-static int
-resp_code(const char *body)
-{
-	const char *p = body ? strstr(body, "<resp code=\"") : NULL;
-
-	return p ? atoi(p + 12) : -1;
-}
-
-/* One exported event. */
-struct ev {
-	char	type[16];
-	char	content[128];
-	char	user[64];
-	char	room[128];
-	long	id;
-};
-
-struct evs {
-	struct ev	*v;
-	size_t		n, cap;
-	int		files;
-};
-
-static void
-ev_add(struct evs *e, const struct ev *x)
-{
-	if (e->n == e->cap) {
-		e->cap = e->cap ? e->cap * 2 : 256;
-		e->v = realloc(e->v, e->cap * sizeof(*e->v));
-		cr_assert_not_null(e->v);
-	}
-	e->v[e->n++] = *x;
-}
-
-static void
-prop(xmlNodePtr n, const char *name, char *out, size_t cap)
-{
-	xmlChar *v = xmlGetProp(n, (const xmlChar *)name);
-
-	snprintf(out, cap, "%s", v ? (const char *)v : "");
-	xmlFree(v);
-}
-
-static int
-by_name(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Every event of every XML file in <dir>, file by file in name order (that
- * is seq order), each validated against the XSD first. */
-static void
-read_export(const char *dir, struct evs *out)
-{
-	char xsd[600], *names[4096];
-	xmlSchemaParserCtxtPtr pc;
-	xmlSchemaPtr schema;
-	struct dirent *de;
-	size_t nn = 0;
-	DIR *d;
-
-	snprintf(xsd, sizeof(xsd), "%s/tests/data/compliance.xsd", getenv("PARLEY_SRCDIR"));
-	pc = xmlSchemaNewParserCtxt(xsd);
-	schema = xmlSchemaParse(pc);
-	xmlSchemaFreeParserCtxt(pc);
-	cr_assert_not_null(schema, "the XSD does not load");
-	d = opendir(dir);
-	cr_assert_not_null(d, "no output directory %s", dir);
-	while ((de = readdir(d)) != NULL && nn < 4096)
-		if (de->d_name[0] != '.' && strstr(de->d_name, ".xml") != NULL)
-			names[nn++] = strdup(de->d_name);
-	closedir(d);
-	qsort(names, nn, sizeof(names[0]), by_name);
-	for (size_t f = 0; f < nn; f++) {
-		char path[1200];
-		xmlDocPtr doc;
-		xmlSchemaValidCtxtPtr vc;
-
-		snprintf(path, sizeof(path), "%s/%s", dir, names[f]);
-		doc = xmlReadFile(path, NULL, XML_PARSE_NONET);
-		cr_assert_not_null(doc, "%s is not XML", path);
-		vc = xmlSchemaNewValidCtxt(schema);
-		cr_assert_eq(xmlSchemaValidateDoc(vc, doc), 0, "%s does not validate", path);
-		xmlSchemaFreeValidCtxt(vc);
-		for (xmlNodePtr c = xmlDocGetRootElement(doc)->children; c; c = c->next) {
-			char room[128] = "";
-
-			if (c->type != XML_ELEMENT_NODE)
-				continue;
-			for (xmlNodePtr k = c->children; k; k = k->next) {
-				if (k->type != XML_ELEMENT_NODE)
-					continue;
-				if (!strcmp((const char *)k->name, "Channel"))
-					prop(k, "uri", room, sizeof(room));
-				if (strcmp((const char *)k->name, "Messages"))
-					continue;
-				for (xmlNodePtr m = k->children; m; m = m->next) {
-					struct ev x = { 0 };
-					char id[32];
-
-					if (m->type != XML_ELEMENT_NODE)
-						continue;
-					prop(m, "type", x.type, sizeof(x.type));
-					prop(m, "content", x.content, sizeof(x.content));
-					prop(m, "id", id, sizeof(id));
-					x.id = atol(id);
-					snprintf(x.room, sizeof(x.room), "%s", room);
-					for (xmlNodePtr sn = m->children; sn; sn = sn->next)
-						if (sn->type == XML_ELEMENT_NODE &&
-						    !strcmp((const char *)sn->name, "Sender"))
-							prop(sn, "uri", x.user, sizeof(x.user));
-					ev_add(out, &x);
-				}
-			}
-		}
-		xmlFreeDoc(doc);
-		out->files++;
-		free(names[f]);
-	}
-	xmlSchemaFree(schema);
-}
-
-static int
-count_type(const struct evs *e, const char *type, const char *content)
-{
-	int n = 0;
-
-	for (size_t i = 0; i < e->n; i++)
-		n += !strcmp(e->v[i].type, type) && (content == NULL || !strcmp(e->v[i].content, content));
-	return n;
-}
 
 Test(compliance, events_exported_as_xml, .timeout = 90)
 {
 	struct server s;
 	struct gc *a;
-	struct evs e = { 0 };
+	struct kit_evs e = { 0 };
 	char room[200], dir[400], data[400], *m;
 
 	server_start(&s, "[compliance]\ninterval_s = 1\n");
-	a = login(&s, "alice@example.com", "alice-pw");
+	a = kit_login(&s, "alice@example.com", "alice-pw");
 	lobby(a, room, sizeof(room));
 	m = gc_join(a, room, 5000);
-	cr_assert_eq(resp_code(m), 200);
+	cr_assert_eq(kit_resp_code(m), 200);
 	free(m);
 	for (int i = 0; i < 3; i++) {
 		char t[32];
@@ -197,7 +57,7 @@ Test(compliance, events_exported_as_xml, .timeout = 90)
 	snprintf(data, sizeof(data), "<chanib uri=\"%s\"/><bcq><last cnt=\"10\"/></bcq>", room);
 	cr_assert_eq(gc_cmd(a, "bccontext", data), 200);
 	m = gc_wait(a, 5000, "rpl:bccontext", NULL);
-	cr_assert_eq(resp_code(m), 200);
+	cr_assert_eq(kit_resp_code(m), 200);
 	free(m);
 	snprintf(data, sizeof(data), "<chanib uri=\"%s\"/>", room);
 	cr_assert_eq(gc_cmd(a, "part", data), 200);
@@ -206,12 +66,12 @@ Test(compliance, events_exported_as_xml, .timeout = 90)
 	/* A graceful stop exports what is left; read the files then. */
 	snprintf(dir, sizeof(dir), "%s/compliance", s.dir);
 	server_kill(&s, SIGTERM);
-	read_export(dir, &e);
-	cr_assert_eq(count_type(&e, "JOIN", ""), 1);
-	cr_assert_eq(count_type(&e, "CHAT", "exported 1 <&>"), 1);
-	cr_assert_eq(count_type(&e, "CHAT", NULL), 3);
-	cr_assert_eq(count_type(&e, "BACKCHAT", NULL), 1);
-	cr_assert_eq(count_type(&e, "PART", ""), 1);
+	kit_read_export(dir, &e);
+	cr_assert_eq(kit_count(&e, "JOIN", ""), 1);
+	cr_assert_eq(kit_count(&e, "CHAT", "exported 1 <&>"), 1);
+	cr_assert_eq(kit_count(&e, "CHAT", NULL), 3);
+	cr_assert_eq(kit_count(&e, "BACKCHAT", NULL), 1);
+	cr_assert_eq(kit_count(&e, "PART", ""), 1);
 	for (size_t i = 0; i < e.n; i++) {
 		cr_assert_str_eq(e.v[i].user, "alice@example.com");
 		cr_assert_str_eq(e.v[i].room, room);
@@ -226,7 +86,7 @@ Test(compliance, events_exported_as_xml, .timeout = 90)
 				last = e.v[i].id;
 			}
 	}
-	free(e.v);
+	kit_evs_free(&e);
 	run("rm -rf %s", s.dir);
 }
 
@@ -234,7 +94,7 @@ Test(compliance, cap_refuses_posts_until_the_output_recovers, .timeout = 120)
 {
 	struct server s;
 	struct gc *a;
-	struct evs e = { 0 };
+	struct kit_evs e = { 0 };
 	char room[200], extra[600], out[400], *m;
 	int accepted = 0, refused = 0;
 
@@ -244,10 +104,10 @@ Test(compliance, cap_refuses_posts_until_the_output_recovers, .timeout = 120)
 	snprintf(extra, sizeof(extra), "[compliance]\ninterval_s = 1\nretry_max_s = 1\n"
 		 "cap_events = 6\noutput_dir = %s\n", out);
 	server_start(&s, extra);
-	a = login(&s, "alice@example.com", "alice-pw");
+	a = kit_login(&s, "alice@example.com", "alice-pw");
 	lobby(a, room, sizeof(room));
 	m = gc_join(a, room, 5000);		/* event 1 */
-	cr_assert_eq(resp_code(m), 200);
+	cr_assert_eq(kit_resp_code(m), 200);
 	free(m);
 	usleep(500000);
 	for (int i = 0; i < 10; i++) {
@@ -260,7 +120,7 @@ Test(compliance, cap_refuses_posts_until_the_output_recovers, .timeout = 120)
 		m = gc_wait(a, 100, "<grpchat", t, NULL);
 		if (m == NULL) {
 			m = gc_wait(a, 3000, "rpl:grpchat", NULL);
-			cr_assert_eq(resp_code(m), 503, "post %d: neither delivered nor refused", i);
+			cr_assert_eq(kit_resp_code(m), 503, "post %d: neither delivered nor refused", i);
 			refused++;
 		} else {
 			cr_assert(strstr(m, "<grpchat") != NULL);
@@ -288,16 +148,16 @@ Test(compliance, cap_refuses_posts_until_the_output_recovers, .timeout = 120)
 	}
 	gc_close(a);
 	server_kill(&s, SIGTERM);
-	read_export(out, &e);
+	kit_read_export(out, &e);
 	/* Exactly the accepted posts, once each; no refused one. */
 	for (int i = 0; i < 10; i++) {
 		char t[32];
 
 		snprintf(t, sizeof(t), "capped %d", i);
-		cr_assert_eq(count_type(&e, "CHAT", t), i < 5 ? 1 : 0, "%s", t);
+		cr_assert_eq(kit_count(&e, "CHAT", t), i < 5 ? 1 : 0, "%s", t);
 	}
-	cr_assert_eq(count_type(&e, "CHAT", "after recovery"), 1);
-	free(e.v);
+	cr_assert_eq(kit_count(&e, "CHAT", "after recovery"), 1);
+	kit_evs_free(&e);
 	run("rm -rf %s %s", out, s.dir);
 }
 
@@ -384,7 +244,7 @@ history_text(struct server *s, const char *uri)
 }
 
 static int
-find_chat(const struct evs *e, const char *text)
+find_chat(const struct kit_evs *e, const char *text)
 {
 	int n = 0;
 
@@ -398,7 +258,7 @@ Test(compliance, sigkill_rounds_lose_and_double_nothing, .timeout = 300)
 	enum { ROUNDS = 4 };
 	struct server s;
 	struct crash_client cl[ROUNDS][CRASH_POSTERS + 1];
-	struct evs e = { 0 };
+	struct kit_evs e = { 0 };
 	char room[200], dir[400];
 	struct gc *a;
 	char *m;
@@ -418,13 +278,13 @@ Test(compliance, sigkill_rounds_lose_and_double_nothing, .timeout = 300)
 			snprintf(aor, sizeof(aor), "user%d@example.com", i);
 			*c = (struct crash_client){ .s = &s, .room = room, .idx = i, .round = r,
 						    .stop = &stop };
-			c->g = login(&s, aor, "pw");
+			c->g = kit_login(&s, aor, "pw");
 			c->acked = calloc(CRASH_MAX, 32);
 			c->seen = calloc(CRASH_MAX, 32);
 			if (i == 0)
 				lobby(c->g, room, sizeof(room));
 			m = gc_join(c->g, room, 5000);
-			cr_assert_eq(resp_code(m), 200);
+			cr_assert_eq(kit_resp_code(m), 200);
 			free(m);
 		}
 		for (int i = 0; i <= CRASH_POSTERS; i++)
@@ -440,12 +300,12 @@ Test(compliance, sigkill_rounds_lose_and_double_nothing, .timeout = 300)
 	/* A last clean run and a graceful stop, which exports everything; then
 	 * the history as RocksDB holds it. */
 	server_restart(&s);
-	a = login(&s, "alice@example.com", "alice-pw");
+	a = kit_login(&s, "alice@example.com", "alice-pw");
 	gc_close(a);
 	snprintf(dir, sizeof(dir), "%s/compliance", s.dir);
 	server_kill(&s, SIGTERM);
 	m = history_text(&s, room);
-	read_export(dir, &e);
+	kit_read_export(dir, &e);
 
 	{
 		int acked = 0, seen = 0;
@@ -502,6 +362,6 @@ Test(compliance, sigkill_rounds_lose_and_double_nothing, .timeout = 300)
 			free(cl[r][i].acked);
 			free(cl[r][i].seen);
 		}
-	free(e.v);
+	kit_evs_free(&e);
 	run("rm -rf %s", s.dir);
 }

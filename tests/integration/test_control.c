@@ -13,38 +13,8 @@
 
 #include "perf/gcclient.h"
 #include "tests/integration/ctlrun.h"
+#include "tests/integration/chatkit.h"
 #include "tests/integration/harness.h"
-
-static struct gc *
-login(struct server *s, const char *aor, const char *pw)
-{
-	char err[256];
-	struct gc *g = gc_open("127.0.0.1", s->port, aor, pw, err, sizeof(err));
-
-	if (g == NULL)
-		run("tail -50 %s >&2", s->log);
-	cr_assert_not_null(g, "%s: %s", aor, err);
-	return g;
-}
-
-static struct gc *
-user(struct server *s, int i)
-{
-	char aor[64];
-
-	snprintf(aor, sizeof(aor), "user%d@example.com", i);
-	return login(s, aor, "pw");
-}
-
-static void
-join_ok(struct gc *g, const char *uri)
-{
-	char *b = gc_join(g, uri, 5000);
-
-	cr_assert_not_null(b, "%s: no rpl:join", gc_aor(g));
-	cr_assert(strstr(b, "code=\"200\"") != NULL, "%s: join: %s", gc_aor(g), b);
-	free(b);
-}
 
 /* The Lobby's URI, from parleyctl room. */
 static void
@@ -117,8 +87,8 @@ Test(control, counters_move_by_the_traffic_sent, .timeout = 90)
 	ctl_server_start(&s, "[dpdk]\nlcores = 2\n", NULL);
 	lobby_uri(&s, lobby, sizeof(lobby));
 	for (int i = 0; i < M; i++) {
-		g[i] = user(&s, i);
-		join_ok(g[i], lobby);
+		g[i] = kit_user(&s, i);
+		kit_join_ok(g[i], lobby);
 	}
 	/* The join notices are delivered before the snapshot. */
 	for (int i = 0; i < M - 1; i++) {
@@ -190,8 +160,8 @@ Test(control, top_once_and_count, .timeout = 60)
 
 	ctl_server_start(&s, NULL, NULL);
 	lobby_uri(&s, lobby, sizeof(lobby));
-	a = login(&s, "alice@example.com", "alice-pw");
-	join_ok(a, lobby);
+	a = kit_login(&s, "alice@example.com", "alice-pw");
+	kit_join_ok(a, lobby);
 	/* Four posts inside one three-second interval: 4 / interval per second. */
 	snprintf(cmd, sizeof(cmd), "%s -c %s top --once --interval 3", ctl_binary(), s.conf);
 	p = popen(cmd, "r");
@@ -240,9 +210,9 @@ Test(control, conns_lists_and_filters, .timeout = 60)
 
 	ctl_server_start(&s, "[dpdk]\nlcores = 2\n", NULL);
 	lobby_uri(&s, lobby, sizeof(lobby));
-	a = login(&s, "alice@example.com", "alice-pw");
-	b = login(&s, "bob@example.com", "bob-pw");
-	join_ok(a, lobby);
+	a = kit_login(&s, "alice@example.com", "alice-pw");
+	b = kit_login(&s, "bob@example.com", "bob-pw");
+	kit_join_ok(a, lobby);
 	v = ctl_ok(&s, "conns");
 	cr_assert_eq(jint(v, "count"), 2);
 	cr_assert(json_is_false(jget(v, "truncated")));
@@ -306,8 +276,8 @@ Test(control, rooms_and_present_members_with_lcores, .timeout = 60)
 	ctl_server_start(&s, "[dpdk]\nlcores = 2\n", NULL);
 	lobby_uri(&s, lobby, sizeof(lobby));
 	for (int k = 0; k < M; k++) {
-		g[k] = user(&s, k);
-		join_ok(g[k], lobby);
+		g[k] = kit_user(&s, k);
+		kit_join_ok(g[k], lobby);
 	}
 	v = ctl_ok(&s, "rooms");
 	cr_assert_eq(jint(v, "count"), 1);
@@ -489,8 +459,8 @@ Test(control, dpdk_telemetry_socket, .timeout = 60)
 
 	ctl_server_start(&s, NULL, NULL);
 	lobby_uri(&s, lobby, sizeof(lobby));
-	a = login(&s, "alice@example.com", "alice-pw");
-	join_ok(a, lobby);
+	a = kit_login(&s, "alice@example.com", "alice-pw");
+	kit_join_ok(a, lobby);
 	cr_assert_eq(gc_post(a, lobby, "for telemetry", NULL), 200);
 	free(gc_wait(a, 5000, "for telemetry", NULL));
 	/* The runtime directory as EAL and dpdk-telemetry.py compute it. */

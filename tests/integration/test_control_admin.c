@@ -12,57 +12,14 @@
 
 #include "perf/gcclient.h"
 #include "tests/integration/ctlrun.h"
+#include "tests/integration/chatkit.h"
 #include "tests/integration/harness.h"
-
-static struct gc *
-login(struct server *s, const char *aor, const char *pw)
-{
-	char err[256];
-	struct gc *g = gc_open("127.0.0.1", s->port, aor, pw, err, sizeof(err));
-
-	if (g == NULL)
-		run("tail -50 %s >&2", s->log);
-	cr_assert_not_null(g, "%s: %s", aor, err);
-	return g;
-}
-
-/* The chansrch reply as <g> sees it (caller frees). */
-static char *
-chansrch(struct gc *g)
-{
-	char *b;
-
-	cr_assert_eq(gc_cmd(g, "chansrch",
-			    "<qib qtype=\"BYNAME\" criteria=\"\" extended=\"false\"/>"), 200);
-	b = gc_wait(g, 5000, "rpl:chansrch", NULL);
-	cr_assert_not_null(b, "no rpl:chansrch");
-	return b;
-}
-
-static bool
-sees_room(struct gc *g, const char *name, char *uri, size_t cap)
-{
-	char *b = chansrch(g);
-	bool ok = gc_room_uri(b, name, uri, cap);
-
-	free(b);
-	return ok;
-}
-
-/* The code of the first <resp> in <body>, or -1. */
-static int
-resp_code(const char *body)
-{
-	const char *p = body ? strstr(body, "<resp code=\"") : NULL;
-
-	return p ? atoi(p + 12) : -1;
-}
 
 static int
 join_code(struct gc *g, const char *uri)
 {
 	char *b = gc_join(g, uri, 5000);
-	int code = resp_code(b);
+	int code = kit_resp_code(b);
 
 	free(b);
 	return code;
@@ -81,7 +38,7 @@ post_code(struct gc *g, const char *uri, const char *text)
 		gc_pump(g, 50);
 		if (gc_count(g, "rpl:grpchat") > 0) {
 			m = gc_wait(g, 0, "rpl:grpchat", NULL);
-			code = resp_code(m);
+			code = kit_resp_code(m);
 		} else if (gc_count(g, text) > 0) {
 			m = gc_wait(g, 0, "<grpchat", text, NULL);
 			code = 200;
@@ -103,9 +60,9 @@ Test(control_admin, created_room_is_visible_and_joinable, .timeout = 60)
 	json_t *v;
 
 	ctl_server_start(&s, NULL, NULL);
-	a = login(&s, "alice@example.com", "alice-pw");
-	b = login(&s, "bob@example.com", "bob-pw");
-	cr_assert(!sees_room(a, "Attic", uri, sizeof(uri)));
+	a = kit_login(&s, "alice@example.com", "alice-pw");
+	b = kit_login(&s, "bob@example.com", "bob-pw");
+	cr_assert(!kit_room_uri(a, "Attic", uri, sizeof(uri)));
 	v = ctl_ok(&s, "room create Attic 'description=Under the roof' topic=dust "
 		   "managers=alice logged=false");
 	cr_assert_str_eq(jstr(v, "name"), "Attic");
@@ -118,11 +75,11 @@ Test(control_admin, created_room_is_visible_and_joinable, .timeout = 60)
 	cr_assert(strncmp(jstr(v, "uri"), "ma-chan://example.com/", 22) == 0);
 	cr_assert_eq(strlen(jstr(v, "id")), 36);
 	/* No restart: chansrch shows it at once, and it can be joined. */
-	cr_assert(sees_room(a, "Attic", uri, sizeof(uri)), "a created room is not in chansrch");
+	cr_assert(kit_room_uri(a, "Attic", uri, sizeof(uri)), "a created room is not in chansrch");
 	cr_assert_str_eq(uri, jstr(v, "uri"));
 	json_decref(v);
 	m = gc_join(a, uri, 5000);
-	cr_assert_eq(resp_code(m), 200, "%s", m ? m : "(none)");
+	cr_assert_eq(kit_resp_code(m), 200, "%s", m ? m : "(none)");
 	cr_assert(strstr(m, "12276") != NULL, "a manager joins without the manager key: %s", m);
 	free(m);
 	cr_assert_eq(join_code(b, uri), 200);
@@ -139,7 +96,7 @@ Test(control_admin, created_room_is_visible_and_joinable, .timeout = 60)
 	cr_assert_str_eq(jstr(v, "name"), "Loft");
 	cr_assert_str_eq(jstr(v, "topic"), "cobwebs");
 	json_decref(v);
-	m = chansrch(b);
+	m = kit_chansrch(b, "");
 	cr_assert(strstr(m, "name=\"Loft\"") != NULL && strstr(m, "topic=\"cobwebs\"") != NULL,
 		  "%s", m);
 	cr_assert(strstr(m, "name=\"Attic\"") == NULL);
@@ -153,7 +110,7 @@ Test(control_admin, created_room_is_visible_and_joinable, .timeout = 60)
 	m = gc_wait(a, 5000, "ntc:part", "sip:alice@example.com", uri, NULL);
 	cr_assert_not_null(m, "alice was not told she left the deleted room");
 	free(m);
-	cr_assert(!sees_room(b, "Loft", other, sizeof(other)));
+	cr_assert(!kit_room_uri(b, "Loft", other, sizeof(other)));
 	cr_assert_neq(post_code(a, uri, "into the void"), 200);
 	v = ctl_ok(&s, "rooms");
 	cr_assert_eq(jint(v, "count"), 1);
@@ -177,8 +134,8 @@ Test(control_admin, removed_member_of_closed_room_is_refused, .timeout = 60)
 	cr_assert_eq(json_array_size(jget(v, "members")), 2);
 	snprintf(uri, sizeof(uri), "%s", jstr(v, "uri"));
 	json_decref(v);
-	a = login(&s, "alice@example.com", "alice-pw");
-	b = login(&s, "bob@example.com", "bob-pw");
+	a = kit_login(&s, "alice@example.com", "alice-pw");
+	b = kit_login(&s, "bob@example.com", "bob-pw");
 	cr_assert_eq(join_code(a, uri), 200);
 	cr_assert_eq(join_code(b, uri), 200);
 	cr_assert_eq(post_code(b, uri, "bob is in"), 200);
@@ -236,8 +193,8 @@ Test(control_admin, drain_refuses_new_connections_and_keeps_old, .timeout = 60)
 	json_t *v;
 
 	ctl_server_start(&s, "[dpdk]\nlcores = 2\n", NULL);
-	a = login(&s, "alice@example.com", "alice-pw");
-	cr_assert(sees_room(a, "Lobby", lobby, sizeof(lobby)));
+	a = kit_login(&s, "alice@example.com", "alice-pw");
+	cr_assert(kit_room_uri(a, "Lobby", lobby, sizeof(lobby)));
 	cr_assert_eq(join_code(a, lobby), 200);
 
 	v = ctl_ok(&s, "drain");
@@ -253,13 +210,13 @@ Test(control_admin, drain_refuses_new_connections_and_keeps_old, .timeout = 60)
 	json_decref(v);
 	/* The existing session goes on. */
 	cr_assert_eq(post_code(a, lobby, "still talking while drained"), 200);
-	m = chansrch(a);
+	m = kit_chansrch(a, "");
 	free(m);
 
 	v = ctl_ok(&s, "drain off");
 	cr_assert(json_is_true(jget(v, "accepting")));
 	json_decref(v);
-	b = login(&s, "bob@example.com", "bob-pw");
+	b = kit_login(&s, "bob@example.com", "bob-pw");
 	gc_close(b);
 	gc_close(a);
 	cr_assert_eq(server_stop(&s), 0);
@@ -273,8 +230,8 @@ Test(control_admin, invite_shows_in_getinv_and_as_a_notice, .timeout = 60)
 	json_t *v;
 
 	ctl_server_start(&s, NULL, NULL);
-	a = login(&s, "alice@example.com", "alice-pw");
-	cr_assert(sees_room(a, "Lobby", lobby, sizeof(lobby)));
+	a = kit_login(&s, "alice@example.com", "alice-pw");
+	cr_assert(kit_room_uri(a, "Lobby", lobby, sizeof(lobby)));
 	v = ctl_ok(&s, "invite Lobby alice --from bob");
 	cr_assert_str_eq(jstr(v, "user"), "sip:alice@example.com");
 	cr_assert_str_eq(jstr(v, "author"), "sip:bob@example.com");
@@ -293,7 +250,7 @@ Test(control_admin, invite_shows_in_getinv_and_as_a_notice, .timeout = 60)
 	/* And getinv. */
 	cr_assert_eq(gc_cmd(a, "getinv", "<inv inviteId=\"1\" domain=\"example.com\"/>"), 200);
 	m = gc_wait(a, 5000, "rpl:getinv", NULL);
-	cr_assert_eq(resp_code(m), 200);
+	cr_assert_eq(kit_resp_code(m), 200);
 	cr_assert(strstr(m, needle) != NULL && strstr(m, "sip:bob@example.com") != NULL, "%s",
 		  m);
 	free(m);
@@ -302,7 +259,7 @@ Test(control_admin, invite_shows_in_getinv_and_as_a_notice, .timeout = 60)
 	cr_assert_eq(jint(v, "notified"), 0);
 	cr_assert_str_eq(jstr(v, "author"), "sip:admin@example.com");
 	json_decref(v);
-	b = login(&s, "bob@example.com", "bob-pw");
+	b = kit_login(&s, "bob@example.com", "bob-pw");
 	cr_assert_eq(gc_cmd(b, "getinv", "<inv inviteId=\"1\" domain=\"example.com\"/>"), 200);
 	m = gc_wait(b, 5000, "rpl:getinv", NULL);
 	cr_assert(m != NULL && strstr(m, needle) != NULL, "%s", m ? m : "(none)");
@@ -329,7 +286,7 @@ Test(control_admin, users_added_can_log_in_removed_cannot, .timeout = 60)
 	json_decref(v);
 	cr_assert_eq(run("grep -c '^carol@example.com:example.com:' %s/users.htdigest | "
 			 "grep -qx 2", s.dir), 0, "MD5 and SHA-256 lines");
-	g = login(&s, "carol@example.com", "carol-pw");
+	g = kit_login(&s, "carol@example.com", "carol-pw");
 	gc_close(g);
 	cr_assert_eq(ctl(&s, &v, "user add carol other"), 1);
 	json_decref(v);
@@ -338,7 +295,7 @@ Test(control_admin, users_added_can_log_in_removed_cannot, .timeout = 60)
 			 ctl_binary(), s.conf), 0);
 	g = gc_open("127.0.0.1", s.port, "carol@example.com", "carol-pw", err, sizeof(err));
 	cr_assert_null(g, "the old password still works");
-	g = login(&s, "carol@example.com", "new-pw");
+	g = kit_login(&s, "carol@example.com", "new-pw");
 	gc_close(g);
 	v = ctl_ok(&s, "user del sip:carol@example.com");
 	cr_assert_eq(jint(v, "users"), HARNESS_USERS + 2);
@@ -350,7 +307,7 @@ Test(control_admin, users_added_can_log_in_removed_cannot, .timeout = 60)
 	cr_assert_eq(ctl(&s, NULL, "user passwd nobody x"), 1);
 	cr_assert_eq(ctl(&s, NULL, "user add 'bad name' x"), 1);
 	/* Others are untouched. */
-	g = login(&s, "alice@example.com", "alice-pw");
+	g = kit_login(&s, "alice@example.com", "alice-pw");
 	gc_close(g);
 	cr_assert_eq(server_stop(&s), 0);
 }
@@ -411,6 +368,6 @@ Test(control_admin, loglevel_and_reload, .timeout = 60)
 	cr_assert_str_eq(jstr(v, "users"), "reloaded");
 	cr_assert_eq(jint(v, "user_count"), HARNESS_USERS + 3);
 	json_decref(v);
-	gc_close(login(&s, "dave@example.com", "dave-pw"));
+	gc_close(kit_login(&s, "dave@example.com", "dave-pw"));
 	cr_assert_eq(server_stop(&s), 0);
 }

@@ -30,6 +30,7 @@
 #include "perf/gcclient.h"
 #include "storage/db.h"
 #include "storage/files.h"
+#include "tests/integration/chatkit.h"
 #include "tests/integration/harness.h"
 
 /* ---- the parser, without a server ----------------------------------- */
@@ -393,101 +394,17 @@ ctl(struct web *w, const char *args)
 
 /* ---- compliance output ---------------------------------------------- */
 
-struct ev {
-	char	type[16];
-	char	content[128];
-	char	user[64];
-};
-
-struct evs {
-	struct ev	v[512];
-	size_t		n;
-};
-
-static void
-xprop(xmlNodePtr n, const char *name, char *out, size_t cap)
-{
-	xmlChar *v = xmlGetProp(n, (const xmlChar *)name);
-
-	snprintf(out, cap, "%s", v ? (const char *)v : "");
-	xmlFree(v);
-}
-
-/* Every Message of every XML file in <dir>, each file validated. */
-static void
-read_export(const char *dir, struct evs *out)
-{
-	char xsd[600];
-	xmlSchemaParserCtxtPtr pc;
-	xmlSchemaPtr schema;
-	struct dirent *de;
-	DIR *d;
-
-	out->n = 0;
-	snprintf(xsd, sizeof(xsd), "%s/tests/data/compliance.xsd", getenv("PARLEY_SRCDIR"));
-	pc = xmlSchemaNewParserCtxt(xsd);
-	schema = xmlSchemaParse(pc);
-	xmlSchemaFreeParserCtxt(pc);
-	cr_assert_not_null(schema, "the XSD does not load");
-	d = opendir(dir);
-	cr_assert_not_null(d, "no output directory %s", dir);
-	while ((de = readdir(d)) != NULL) {
-		char path[1200];
-		xmlSchemaValidCtxtPtr vc;
-		xmlDocPtr doc;
-
-		if (de->d_name[0] == '.' || strstr(de->d_name, ".xml") == NULL)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		doc = xmlReadFile(path, NULL, XML_PARSE_NONET);
-		cr_assert_not_null(doc, "%s is not XML", path);
-		vc = xmlSchemaNewValidCtxt(schema);
-		cr_assert_eq(xmlSchemaValidateDoc(vc, doc), 0, "%s does not validate", path);
-		xmlSchemaFreeValidCtxt(vc);
-		for (xmlNodePtr c = xmlDocGetRootElement(doc)->children; c; c = c->next)
-			for (xmlNodePtr k = c->children; k; k = k->next) {
-				if (k->type != XML_ELEMENT_NODE || strcmp((const char *)k->name, "Messages"))
-					continue;
-				for (xmlNodePtr m = k->children; m && out->n < 512; m = m->next) {
-					struct ev *x = &out->v[out->n];
-
-					if (m->type != XML_ELEMENT_NODE)
-						continue;
-					xprop(m, "type", x->type, sizeof(x->type));
-					xprop(m, "content", x->content, sizeof(x->content));
-					for (xmlNodePtr sn = m->children; sn; sn = sn->next)
-						if (sn->type == XML_ELEMENT_NODE &&
-						    !strcmp((const char *)sn->name, "Sender"))
-							xprop(sn, "uri", x->user, sizeof(x->user));
-					out->n++;
-				}
-			}
-		xmlFreeDoc(doc);
-	}
-	closedir(d);
-	xmlSchemaFree(schema);
-}
-
-static int
-count(const struct evs *e, const char *type, const char *content)
-{
-	int n = 0;
-
-	for (size_t i = 0; i < e->n; i++)
-		n += !strcmp(e->v[i].type, type) && (!content || !strcmp(e->v[i].content, content));
-	return n;
-}
 
 /* Stops the server gracefully (it exports what is left) and reads the
  * compliance output. The data directory stays. */
 static void
-stop_and_export(struct web *w, struct evs *e)
+stop_and_export(struct web *w, struct kit_evs *e)
 {
 	char dir[400];
 
 	server_kill(&w->s, SIGTERM);
 	snprintf(dir, sizeof(dir), "%s/compliance", w->s.dir);
-	read_export(dir, e);
+	kit_read_export(dir, e);
 }
 
 static int
@@ -632,7 +549,7 @@ Test(web, upload_download_roundtrip_and_compliance, .timeout = 180)
 	static const size_t sizes[] = { 0, 4321, 50u << 20 };
 	char lobby[200], in[3][300], out[400], name[3][64], tok[40], h1[65], h2[65];
 	struct files_rec rec;
-	struct evs *e = calloc(1, sizeof(*e));
+	struct kit_evs *e = calloc(1, sizeof(*e));
 	struct web w;
 	struct gc *a;
 
@@ -669,10 +586,10 @@ Test(web, upload_download_roundtrip_and_compliance, .timeout = 180)
 
 	stop_and_export(&w, e);
 	for (int i = 0; i < 3; i++) {
-		cr_assert_eq(count(e, "FILEUPLOAD", name[i]), 1, "FILEUPLOAD %s", name[i]);
+		cr_assert_eq(kit_count(e, "FILEUPLOAD", name[i]), 1, "FILEUPLOAD %s", name[i]);
 		/* 1 whole download each; the second file also two ranges (the 416
 		 * sent no bytes and logs nothing). */
-		cr_assert_eq(count(e, "FILEDOWNLOAD", name[i]), i == 1 ? 3 : 1, "FILEDOWNLOAD %s",
+		cr_assert_eq(kit_count(e, "FILEDOWNLOAD", name[i]), i == 1 ? 3 : 1, "FILEDOWNLOAD %s",
 			     name[i]);
 		cr_assert(exists("%s/compliance/Attachment/%s", w.s.dir, name[i]),
 			  "no Attachment copy of %s", name[i]);
@@ -690,6 +607,7 @@ Test(web, upload_download_roundtrip_and_compliance, .timeout = 180)
 	}
 	for (size_t i = 0; i < e->n; i++)
 		cr_assert_str_eq(e->v[i].user, "alice@example.com");
+	kit_evs_free(e);
 	free(e);
 	run("rm -rf %s", w.s.dir);
 }
@@ -791,7 +709,7 @@ Test(web, oversize_and_cut_off_uploads_leave_nothing, .timeout = 120)
 {
 	char lobby[200], f[300], t[40], n1[64], n2[64], n3[64], req[600], buf[2048];
 	struct files_rec rec;
-	struct evs *e = calloc(1, sizeof(*e));
+	struct kit_evs *e = calloc(1, sizeof(*e));
 	static char chunk[65536];
 	struct raw r;
 	struct web w;
@@ -837,11 +755,12 @@ Test(web, oversize_and_cut_off_uploads_leave_nothing, .timeout = 120)
 
 	gc_close(a);
 	stop_and_export(&w, e);
-	cr_assert_eq(count(e, "FILEUPLOAD", NULL), 0);
+	cr_assert_eq(kit_count(e, "FILEUPLOAD", NULL), 0);
 	cr_assert_eq(record(&w, n1, &rec), -ENOENT);
 	cr_assert_eq(record(&w, n2, &rec), -ENOENT);
 	cr_assert_eq(record(&w, n3, &rec), -ENOENT);
 	cr_assert(!exists("%s/compliance/Attachment/%s", w.s.dir, n2));
+	kit_evs_free(e);
 	free(e);
 	run("rm -rf %s", w.s.dir);
 }
@@ -867,7 +786,7 @@ slow_put(struct web *w, const char *file, const char *uri, const char *name, con
 Test(web, stop_or_crash_during_an_upload_leaves_nothing, .timeout = 120)
 {
 	char lobby[200], f[300], t[40], n[64];
-	struct evs *e = calloc(1, sizeof(*e));
+	struct kit_evs *e = calloc(1, sizeof(*e));
 	struct files_rec rec;
 	struct web w;
 	struct gc *a;
@@ -908,9 +827,10 @@ Test(web, stop_or_crash_during_an_upload_leaves_nothing, .timeout = 120)
 	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "parleyd did not stop cleanly");
 	waitpid(curl_pid, &st, 0);
 	cr_assert_eq(room_entries(&w, lobby), 0);
-	read_export((snprintf(f, sizeof(f), "%s/compliance", w.s.dir), f), e);
-	cr_assert_eq(count(e, "FILEUPLOAD", NULL), 0);
+	kit_read_export((snprintf(f, sizeof(f), "%s/compliance", w.s.dir), f), e);
+	cr_assert_eq(kit_count(e, "FILEUPLOAD", NULL), 0);
 	cr_assert_eq(record(&w, n, &rec), -ENOENT);
+	kit_evs_free(e);
 	free(e);
 	run("rm -rf %s", w.s.dir);
 }
