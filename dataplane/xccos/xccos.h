@@ -113,6 +113,8 @@ void xbuf_printf(struct xbuf *b, const char *fmt, ...) __attribute__((format(pri
  * Safe for attribute values and text (xbuf_attr also writes TAB and LF as
  * references, so that attribute-value normalisation keeps them). */
 void xbuf_esc(struct xbuf *b, const char *s, size_t n);
+/* As xbuf_esc, for a part of an attribute value (TAB and LF as references). */
+void xbuf_esc_attr(struct xbuf *b, const char *s, size_t n);
 /* ' name="escaped value"' */
 void xbuf_attr(struct xbuf *b, const char *name, const char *value);
 /* Detaches the buffer (NUL-terminated, caller frees); the xbuf is reset to
