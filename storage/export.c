@@ -36,107 +36,10 @@
 #include "storage/export.h"
 #include "storage/wal.h"
 
-#define ADAPTER_MAX	64
-#define SEQ_DIGITS	20
-#define ATTACH_DIR	"Attachment"
-#define TMP_PREFIX	".tmp-"
-#define WBUF_LEN	(64u << 10)
-#define TICKS_1970	621355968000000000ull
-#define MS_YEAR_10000	253402300800000ull	/* .NET DateTime ends before year 10000 */
-#define META_INTENT	"compliance.export_batch"	/* first | last, big-endian */
+#include "storage/export_int.h"
 
-struct export_shared {
-	int		last_err;
-	uint64_t	last_err_seq;
-	char		last_err_text[EXPORT_ERRTEXT_MAX];
-	uint64_t	consecutive_failures;
-	uint64_t	runs;
-	uint64_t	files_written;
-	uint64_t	attachments_copied;
-	uint64_t	events_exported;
-	uint64_t	last_success_ms;
-	uint64_t	failing_since_ms;	/* first failure of the current run of them */
-};
-
-struct export {
-	struct db		*db;
-	char			*output_dir;
-	char			*files_dir;
-	char			*adapter;
-	char			*name_attr;
-	uint64_t		node_id;
-	unsigned		interval_s;
-	unsigned		retry_min_ms;
-	unsigned		retry_max_ms;
-	uint64_t		max_events;
-	size_t			max_bytes;
-	bool			per_room;
-
-	pthread_mutex_t		run_mu;		/* one run at a time */
-
-	pthread_mutex_t		st_mu;		/* held only to copy <sh> in or out */
-	struct export_shared	sh;
-
-	pthread_mutex_t		thr_mu;
-	pthread_cond_t		thr_cv;
-	pthread_t		thread;
-	bool			running;	/* under thr_mu */
-	bool			stop;		/* under thr_mu */
-};
-
-/* One event of the batch; the strings are offsets into batch.bytes, which
- * moves when it grows. */
-struct ev {
-	uint64_t	seq;
-	uint64_t	ts_ms;
-	uint64_t	msg_id;
-	enum wal_event	type;
-	uint8_t		room[WAL_ROOM_RAW];
-	size_t		uri_off, uri_len;
-	size_t		user_off, user_len;
-	size_t		content_off, content_len;
-};
-
-struct batch {
-	struct ev	*ev;
-	size_t		n, cap;
-	char		*bytes;
-	size_t		blen, bcap;
-	size_t		*order;		/* ev indices by room, room URI, seq */
-};
-
-/* A file of ours found in the output directory at the start of a run. */
-struct found {
-	uint64_t	first, last;
-	bool		per_room;
-	char		*name;
-};
-
-struct run {
-	struct export	*e;
-	int		dirfd;		/* output_dir */
-	int		adirfd;		/* output_dir/Attachment, -1 until needed */
-	struct found	*found;
-	size_t		nfound, capfound;
-	struct batch	b;
-	bool		has_intent;
-	uint64_t	intent_first, intent_last;
-	char		*iobuf;		/* WBUF_LEN, for copying attachments */
-	int		err;		/* the first failure */
-	uint64_t	err_seq;
-	char		text[EXPORT_ERRTEXT_MAX];
-	uint64_t	files, attachments, events;
-};
-
-struct wbuf {
-	int		fd;
-	int		err;		/* sticky -errno */
-	size_t		n;
-	char		buf[WBUF_LEN];
-};
-
-static uint64_t
-now_ms(void)
+uint64_t
+export_now_ms(void)
 {
 	struct timespec ts;
 
@@ -144,15 +47,15 @@ now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static const char *
-errstr(int err, char *buf, size_t len)
+const char *
+export_errstr(int err, char *buf, size_t len)
 {
 	return strerror_r(err < 0 ? -err : err, buf, len);
 }
 
 /* Records the first failure of the run; later ones are consequences. */
-static int __attribute__((format(printf, 4, 5)))
-run_fail(struct run *r, int err, uint64_t seq, const char *fmt, ...)
+int __attribute__((format(printf, 4, 5)))
+export_run_fail(struct run *r, int err, uint64_t seq, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -167,70 +70,6 @@ run_fail(struct run *r, int err, uint64_t seq, const char *fmt, ...)
 	return err;
 }
 
-/* ---- small pure helpers ---- */
-
-int
-export_time_forms(uint64_t ms, char *iso, size_t isolen, uint64_t *ticks)
-{
-	time_t secs = (time_t)(ms / 1000);
-	struct tm tm;
-	int n;
-
-	if (ms >= MS_YEAR_10000 || gmtime_r(&secs, &tm) == NULL)
-		return -EOVERFLOW;
-	n = snprintf(iso, isolen, "%04d-%02d-%02dT%02d:%02d:%02d.%07uZ", tm.tm_year + 1900,
-		     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-		     (unsigned)(ms % 1000) * 10000);
-	if (n < 0 || (size_t)n >= isolen)
-		return -EOVERFLOW;
-	*ticks = ms * 10000 + TICKS_1970;
-	return 0;
-}
-
-/* Length of a "sip:" or "sips:" scheme at the start of <s>, else 0. */
-static size_t
-scheme_len(const char *s, size_t len)
-{
-	if (len >= 4 && strncasecmp(s, "sip:", 4) == 0)
-		return 4;
-	if (len >= 5 && strncasecmp(s, "sips:", 5) == 0)
-		return 5;
-	return 0;
-}
-
-/* The address part of a SIP URI: after the scheme, before ';' or '?'. */
-static void
-uri_addr(const char *s, size_t len, const char **addr, size_t *alen)
-{
-	size_t skip = scheme_len(s, len), n = 0;
-
-	s += skip;
-	len -= skip;
-	while (n < len && s[n] != ';' && s[n] != '?')
-		n++;
-	*addr = s;
-	*alen = n;
-}
-
-uint32_t
-export_user_id(const char *uri, size_t len)
-{
-	const char *a;
-	size_t alen;
-	uint32_t h = 2166136261u;
-
-	uri_addr(uri, len, &a, &alen);
-	for (size_t i = 0; i < alen; i++) {
-		unsigned char c = (unsigned char)a[i];
-
-		if (c >= 'A' && c <= 'Z')
-			c = (unsigned char)(c - 'A' + 'a');
-		h = (h ^ c) * 16777619u;
-	}
-	h &= 0x7fffffffu;
-	return h != 0 ? h : 1;
-}
-
 static bool
 name_ok(const char *s, size_t len, size_t max)
 {
@@ -241,136 +80,6 @@ name_ok(const char *s, size_t len, size_t max)
 		if (s[i] == '/' || s[i] == '\0')
 			return false;
 	return true;
-}
-
-/* ---- buffered writer with a sticky error ---- */
-
-static void
-wb_flush(struct wbuf *w)
-{
-	size_t off = 0;
-
-	while (w->err == 0 && off < w->n) {
-		ssize_t k = write(w->fd, w->buf + off, w->n - off);
-
-		if (k == -1) {
-			if (errno != EINTR)
-				w->err = -errno;
-			continue;
-		}
-		off += (size_t)k;
-	}
-	w->n = 0;
-}
-
-static void
-wb_put(struct wbuf *w, const void *p, size_t len)
-{
-	const char *s = p;
-
-	while (len > 0 && w->err == 0) {
-		size_t k = sizeof(w->buf) - w->n;
-
-		if (k > len)
-			k = len;
-		memcpy(w->buf + w->n, s, k);
-		w->n += k;
-		s += k;
-		len -= k;
-		if (w->n == sizeof(w->buf))
-			wb_flush(w);
-	}
-}
-
-static void
-wb_str(struct wbuf *w, const char *s)
-{
-	wb_put(w, s, strlen(s));
-}
-
-static void __attribute__((format(printf, 2, 3)))
-wb_fmt(struct wbuf *w, const char *fmt, ...)
-{
-	char tmp[256];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		wb_put(w, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
-}
-
-/* Length of the valid UTF-8 sequence at <s> encoding an XML 1.0 Char, or 0. */
-static size_t
-utf8_char(const unsigned char *s, size_t len)
-{
-	uint32_t cp;
-	size_t n;
-
-	if (s[0] < 0xc2 || s[0] > 0xf4)
-		return 0;
-	n = s[0] < 0xe0 ? 2 : s[0] < 0xf0 ? 3 : 4;
-	if (len < n)
-		return 0;
-	cp = s[0] & (0x7f >> n);
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3f);
-	}
-	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-	    (cp >= 0xd800 && cp <= 0xdfff) || cp == 0xfffe || cp == 0xffff)
-		return 0;
-	return n;
-}
-
-/* Writes <s> as the inside of a double-quoted attribute value. */
-static void
-wb_attr(struct wbuf *w, const char *p, size_t len)
-{
-	const unsigned char *s = (const unsigned char *)p;
-	size_t i = 0, run = 0;
-
-	while (i < len) {
-		unsigned char c = s[i];
-		const char *rep = NULL;
-		size_t k = 1;
-
-		if (c >= 0x80) {
-			k = utf8_char(s + i, len - i);
-			if (k == 0) {
-				rep = "\xef\xbf\xbd";	/* U+FFFD */
-				k = 1;
-			}
-		} else if (c == '&') {
-			rep = "&amp;";
-		} else if (c == '<') {
-			rep = "&lt;";
-		} else if (c == '>') {
-			rep = "&gt;";
-		} else if (c == '"') {
-			rep = "&quot;";
-		} else if (c == '\t') {
-			rep = "&#9;";	/* literal ones would be normalised to spaces */
-		} else if (c == '\n') {
-			rep = "&#10;";
-		} else if (c == '\r') {
-			rep = "&#13;";
-		} else if (c < 0x20) {
-			rep = "\xef\xbf\xbd";
-		}
-		if (rep != NULL) {
-			wb_put(w, s + i - run, run);
-			wb_str(w, rep);
-			run = 0;
-		} else {
-			run += k;
-		}
-		i += k;
-	}
-	wb_put(w, s + len - run, run);
 }
 
 /* ---- the output directory ---- */
@@ -392,8 +101,8 @@ parse_seq(const char *s, uint64_t *v)
 }
 
 /* "<adapter>_<node>_" */
-static void
-file_prefix(const struct export *e, char *buf, size_t len)
+void
+export_file_prefix(const struct export *e, char *buf, size_t len)
 {
 	snprintf(buf, len, "%s_%" PRIu64 "_", e->adapter, e->node_id);
 }
@@ -411,7 +120,7 @@ scan_output(struct run *r, uint64_t ckpt)
 	int fd;
 	DIR *d;
 
-	file_prefix(e, prefix, sizeof(prefix));
+	export_file_prefix(e, prefix, sizeof(prefix));
 	snprintf(tprefix, sizeof(tprefix), TMP_PREFIX "%s", prefix);
 	plen = strlen(prefix);
 	tplen = strlen(tprefix);
@@ -421,8 +130,8 @@ scan_output(struct run *r, uint64_t ckpt)
 
 		if (fd != -1)
 			close(fd);
-		return run_fail(r, err, 0, "cannot list output directory %s: %s", e->output_dir,
-				errstr(err, eb, sizeof(eb)));
+		return export_run_fail(r, err, 0, "cannot list output directory %s: %s", e->output_dir,
+				export_errstr(err, eb, sizeof(eb)));
 	}
 	for (;;) {
 		const char *n, *t;
@@ -472,20 +181,20 @@ scan_output(struct run *r, uint64_t ckpt)
 		int err = -errno;
 
 		closedir(d);
-		return run_fail(r, err, 0, "cannot list output directory %s: %s", e->output_dir,
-				errstr(err, eb, sizeof(eb)));
+		return export_run_fail(r, err, 0, "cannot list output directory %s: %s", e->output_dir,
+				export_errstr(err, eb, sizeof(eb)));
 	}
 	closedir(d);
 	return 0;
 
 nomem:
 	closedir(d);
-	return run_fail(r, -ENOMEM, 0, "out of memory listing %s", e->output_dir);
+	return export_run_fail(r, -ENOMEM, 0, "out of memory listing %s", e->output_dir);
 }
 
 /* Renames <tmp> to <name> in <dirfd> after syncing <fd>, which it closes. */
-static int
-sync_close_rename(int dirfd, int fd, const char *tmp, const char *name)
+int
+export_sync_close_rename(int dirfd, int fd, const char *tmp, const char *name)
 {
 	int err = 0;
 
@@ -524,8 +233,8 @@ open_attach_dir(struct run *r)
 
 fail:
 	err = -errno;
-	return run_fail(r, err, 0, "cannot open %s/" ATTACH_DIR ": %s", e->output_dir,
-			errstr(err, eb, sizeof(eb)));
+	return export_run_fail(r, err, 0, "cannot open %s/" ATTACH_DIR ": %s", e->output_dir,
+			export_errstr(err, eb, sizeof(eb)));
 }
 
 static int
@@ -567,14 +276,14 @@ copy_attachment(struct run *r, const struct ev *ev)
 	int in, out, rc;
 
 	if (!name_ok(name, ev->content_len, NAME_MAX - 32))
-		return run_fail(r, -EINVAL, ev->seq, "FILEUPLOAD seq %" PRIu64 ": content is not "
+		return export_run_fail(r, -EINVAL, ev->seq, "FILEUPLOAD seq %" PRIu64 ": content is not "
 				"a repository file name; not copied, export stops here", ev->seq);
 	memcpy(fname, name, ev->content_len);
 	fname[ev->content_len] = '\0';
 	catalog_id_unpack(ev->room, id);
 	if ((size_t)snprintf(path, sizeof(path), "%s/%s/%s", e->files_dir, id, fname) >=
 	    sizeof(path))
-		return run_fail(r, -ENAMETOOLONG, ev->seq, "attachment path too long for seq %"
+		return export_run_fail(r, -ENAMETOOLONG, ev->seq, "attachment path too long for seq %"
 				PRIu64, ev->seq);
 	in = open(path, O_RDONLY | O_CLOEXEC);
 	if (in == -1 || fstat(in, &sst) == -1)
@@ -584,9 +293,9 @@ copy_attachment(struct run *r, const struct ev *ev)
 	if (rc != 0) {
 		if (in != -1)
 			close(in);
-		return run_fail(r, rc, ev->seq, "attachment %s of FILEUPLOAD seq %" PRIu64
+		return export_run_fail(r, rc, ev->seq, "attachment %s of FILEUPLOAD seq %" PRIu64
 				" cannot be read (%s); export stops until it is there", path,
-				ev->seq, errstr(rc, eb, sizeof(eb)));
+				ev->seq, export_errstr(rc, eb, sizeof(eb)));
 	}
 	if ((rc = open_attach_dir(r)) != 0)
 		goto out_in;
@@ -607,15 +316,15 @@ copy_attachment(struct run *r, const struct ev *ev)
 		unlinkat(r->adirfd, tmp, 0);
 		goto out_fail;
 	}
-	rc = sync_close_rename(r->adirfd, out, tmp, fname);
+	rc = export_sync_close_rename(r->adirfd, out, tmp, fname);
 	if (rc != 0)
 		goto out_fail;
 	close(in);
 	return 1;
 
 out_fail:
-	run_fail(r, rc, ev->seq, "cannot copy attachment %s to %s/" ATTACH_DIR "/: %s", path,
-		 e->output_dir, errstr(rc, eb, sizeof(eb)));
+	export_run_fail(r, rc, ev->seq, "cannot copy attachment %s to %s/" ATTACH_DIR "/: %s", path,
+		 e->output_dir, export_errstr(rc, eb, sizeof(eb)));
 out_in:
 	close(in);
 	return rc;
@@ -634,7 +343,7 @@ copy_attachments(struct run *r)
 		if (ev->type != WAL_EV_FILEUPLOAD)
 			continue;
 		if (r->iobuf == NULL && (r->iobuf = malloc(WBUF_LEN)) == NULL)
-			return run_fail(r, -ENOMEM, ev->seq, "out of memory copying attachments");
+			return export_run_fail(r, -ENOMEM, ev->seq, "out of memory copying attachments");
 		rc = copy_attachment(r, ev);
 		if (rc < 0)
 			return rc;
@@ -646,8 +355,8 @@ copy_attachments(struct run *r)
 	if (copied && fsync(r->adirfd) == -1) {
 		int err = -errno;
 
-		return run_fail(r, err, 0, "cannot sync %s/" ATTACH_DIR ": %s", r->e->output_dir,
-				errstr(err, eb, sizeof(eb)));
+		return export_run_fail(r, err, 0, "cannot sync %s/" ATTACH_DIR ": %s", r->e->output_dir,
+				export_errstr(err, eb, sizeof(eb)));
 	}
 	return 0;
 }
@@ -759,10 +468,10 @@ collect(struct run *r, struct wal_iter *it, uint64_t cur, uint64_t *last, bool f
 		if (rc == 0)
 			rc = -ENOENT;	/* shorter than wal_next_seq said: a record vanished */
 		if (rc < 0) {
-			run_fail(r, rc, want, "compliance record %" PRIu64 " cannot be exported (%s); "
+			export_run_fail(r, rc, want, "compliance record %" PRIu64 " cannot be exported (%s); "
 				 "the checkpoint stays at or before it until it is repaired", want,
 				 rc == -ENODATA ? "torn" : rc == -EOVERFLOW ?
-				 "time out of range" : errstr(rc, eb, sizeof(eb)));
+				 "time out of range" : export_errstr(rc, eb, sizeof(eb)));
 			if (fixed || b->n == 0)
 				return rc;
 			*last = want - 1;
@@ -770,251 +479,13 @@ collect(struct run *r, struct wal_iter *it, uint64_t cur, uint64_t *last, bool f
 			return 0;
 		}
 		if (batch_add(b, &rec) != 0)
-			return run_fail(r, -ENOMEM, want, "out of memory collecting a batch");
+			return export_run_fail(r, -ENOMEM, want, "out of memory collecting a batch");
 		if (!fixed && b->blen >= r->e->max_bytes) {
 			*last = want;
 			break;
 		}
 	}
 	return 0;
-}
-
-static int
-cmp_order(const void *pa, const void *pb, void *arg)
-{
-	const struct batch *b = arg;
-	const struct ev *x = &b->ev[*(const size_t *)pa], *y = &b->ev[*(const size_t *)pb];
-	size_t n = x->uri_len < y->uri_len ? x->uri_len : y->uri_len;
-	int c;
-
-	if ((c = memcmp(x->room, y->room, WAL_ROOM_RAW)) != 0)
-		return c;
-	if ((c = memcmp(b->bytes + x->uri_off, b->bytes + y->uri_off, n)) != 0)
-		return c;
-	if (x->uri_len != y->uri_len)
-		return x->uri_len < y->uri_len ? -1 : 1;
-	return x->seq < y->seq ? -1 : x->seq > y->seq;
-}
-
-static bool
-same_conv(const struct batch *b, const struct ev *x, const struct ev *y)
-{
-	return memcmp(x->room, y->room, WAL_ROOM_RAW) == 0 && x->uri_len == y->uri_len &&
-	       memcmp(b->bytes + x->uri_off, b->bytes + y->uri_off, x->uri_len) == 0;
-}
-
-/* ---- XML ---- */
-
-static void
-put_time(struct wbuf *w, const char *indent, const char *elem, uint64_t ms)
-{
-	char iso[40];
-	uint64_t ticks = 0;
-
-	export_time_forms(ms, iso, sizeof(iso), &ticks);	/* checked in collect() */
-	wb_fmt(w, "%s<%s since1970=\"%" PRIu64 "\" string=\"%s\" long=\"%" PRIu64 "\" />\n",
-	       indent, elem, ms, iso, ticks);
-}
-
-static void
-put_message(struct wbuf *w, const struct export *e, const struct batch *b, const struct ev *ev,
-	    const char *indent, const char *elem)
-{
-	const char *user = b->bytes + ev->user_off, *addr, *at;
-	size_t sl = scheme_len(user, ev->user_len), alen;
-
-	uri_addr(user, ev->user_len, &addr, &alen);
-	at = memchr(addr, '@', alen);
-	wb_fmt(w, "%s<%s type=\"%s\" content=\"", indent, elem, wal_event_name(ev->type));
-	wb_attr(w, b->bytes + ev->content_off, ev->content_len);
-	wb_fmt(w, "\" id=\"%" PRIu64 "\">\n", ev->type == WAL_EV_CHAT ? ev->msg_id : 0);
-	wb_fmt(w, "%s  <Sender %s=\"", indent, e->name_attr);
-	wb_attr(w, addr, at != NULL ? (size_t)(at - addr) : alen);
-	wb_fmt(w, "\" id=\"%" PRIu32 "\"", export_user_id(user, ev->user_len));
-	if (at != NULL) {
-		wb_str(w, " email=\"");
-		wb_attr(w, addr, alen);
-		wb_str(w, "\"");
-	}
-	wb_str(w, " internal=\"true\" uri=\"");
-	wb_attr(w, user + sl, ev->user_len - sl);
-	wb_str(w, "\" />\n");
-	wb_str(w, indent);
-	put_time(w, "  ", "DateTimeUTC", ev->ts_ms);
-	wb_fmt(w, "%s</%s>\n", indent, elem);
-}
-
-/* The catalog's view of a room, looked up once per room and batch. */
-struct chan {
-	struct catalog_room	*room;		/* NULL: not in the catalog */
-};
-
-static int
-chan_lookup(struct run *r, const uint8_t raw[WAL_ROOM_RAW], struct chan *c)
-{
-	char id[CATALOG_ID_LEN + 1], eb[64];
-	int rc;
-
-	c->room = NULL;
-	catalog_id_unpack(raw, id);
-	rc = catalog_get(r->e->db, id, &c->room);
-	if (rc == 0 || rc == -ENOENT)
-		return 0;
-	if (rc == -EBADMSG || rc == -EPROTONOSUPPORT) {
-		LOG(WARNING, COMPLIANCE, "export: catalog entry of room %s unreadable (%s); "
-		    "its conversations carry the room URI as name", id, errstr(rc, eb, sizeof(eb)));
-		return 0;
-	}
-	return run_fail(r, rc, 0, "cannot read room %s from the catalog: %s", id,
-			errstr(rc, eb, sizeof(eb)));
-}
-
-/* Writes the conversation made of order[i..j). */
-static void
-put_conversation(struct wbuf *w, const struct export *e, const struct batch *b,
-		 const struct chan *c, size_t i, size_t j)
-{
-	const struct ev *first = &b->ev[b->order[i]], *last = &b->ev[b->order[j - 1]];
-
-	wb_str(w, "  <Conversation>\n    <Channel uri=\"");
-	wb_attr(w, b->bytes + first->uri_off, first->uri_len);
-	wb_str(w, "\" name=\"");
-	if (c->room != NULL)
-		wb_attr(w, c->room->name, strlen(c->room->name));
-	else
-		wb_attr(w, b->bytes + first->uri_off, first->uri_len);
-	wb_fmt(w, "\" islogged=\"%s\" />\n", c->room == NULL ? "" :
-	       (c->room->props & CATALOG_PROP_LOGGED) ? "true" : "false");
-	put_message(w, e, b, first, "    ", "FirstMessage");
-	wb_str(w, "    <Messages>\n");
-	for (size_t k = i; k < j; k++)
-		put_message(w, e, b, &b->ev[b->order[k]], "      ", "Message");
-	wb_str(w, "    </Messages>\n");
-	put_time(w, "    ", "StartTimeUTC", first->ts_ms);
-	put_time(w, "    ", "EndTimeUTC", last->ts_ms);
-	wb_str(w, "  </Conversation>\n");
-}
-
-/* Writes the conversations of order[i..j) into <name>: temp name, fsync,
- * rename. The directory is synced by the caller, once per batch. */
-static int
-write_file(struct run *r, struct wbuf *w, const char *name, size_t i, size_t j)
-{
-	struct export *e = r->e;
-	const struct batch *b = &r->b;
-	char tmp[NAME_MAX + 64], eb[64];
-	struct chan c = { NULL };
-	const uint8_t *croom = NULL;
-	int rc;
-
-	snprintf(tmp, sizeof(tmp), TMP_PREFIX "%s", name);
-	w->fd = openat(r->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (w->fd == -1) {
-		rc = -errno;
-		return run_fail(r, rc, 0, "cannot create %s/%s: %s", e->output_dir, tmp,
-				errstr(rc, eb, sizeof(eb)));
-	}
-	w->err = 0;
-	w->n = 0;
-	wb_str(w, "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n"
-		  "<Conversations xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" "
-		  "xmlns:xsd=\"http://www.w3.org/2001/XMLSchema\">\n");
-	while (i < j) {
-		const struct ev *first = &b->ev[b->order[i]];
-		size_t k = i + 1;
-
-		while (k < j && same_conv(b, first, &b->ev[b->order[k]]))
-			k++;
-		if (croom == NULL || memcmp(croom, first->room, WAL_ROOM_RAW) != 0) {
-			catalog_room_free(c.room);
-			if ((rc = chan_lookup(r, first->room, &c)) != 0)
-				goto out_unlink;
-			croom = first->room;
-		}
-		put_conversation(w, e, b, &c, i, k);
-		i = k;
-	}
-	wb_str(w, "</Conversations>\n");
-	wb_flush(w);
-	catalog_room_free(c.room);
-	c.room = NULL;
-	if (w->err != 0) {
-		rc = w->err;
-		run_fail(r, rc, 0, "cannot write %s/%s: %s", e->output_dir, tmp,
-			 errstr(rc, eb, sizeof(eb)));
-		goto out_unlink;
-	}
-	rc = sync_close_rename(r->dirfd, w->fd, tmp, name);
-	w->fd = -1;
-	if (rc != 0)
-		return run_fail(r, rc, 0, "cannot sync or rename %s/%s: %s", e->output_dir, tmp,
-				errstr(rc, eb, sizeof(eb)));
-	r->files++;
-	return 0;
-
-out_unlink:
-	catalog_room_free(c.room);
-	close(w->fd);
-	w->fd = -1;
-	unlinkat(r->dirfd, tmp, 0);
-	return rc;
-}
-
-static int
-write_batch(struct run *r, uint64_t first, uint64_t last, bool fixed)
-{
-	struct export *e = r->e;
-	struct batch *b = &r->b;
-	char base[ADAPTER_MAX + 96], name[NAME_MAX + 1], id[CATALOG_ID_LEN + 1], eb[64];
-	struct wbuf *w;
-	int rc = 0;
-
-	b->order = malloc(b->n * sizeof(*b->order));
-	w = malloc(sizeof(*w));
-	if (b->order == NULL || w == NULL) {
-		rc = run_fail(r, -ENOMEM, 0, "out of memory writing a batch");
-		goto out;
-	}
-	for (size_t i = 0; i < b->n; i++)
-		b->order[i] = i;
-	qsort_r(b->order, b->n, sizeof(*b->order), cmp_order, b);
-
-	file_prefix(e, base, sizeof(base));
-	snprintf(base + strlen(base), sizeof(base) - strlen(base),
-		 "%020" PRIu64 "-%020" PRIu64, first, last);
-	if (!e->per_room) {
-		snprintf(name, sizeof(name), "%s.xml", base);
-		rc = write_file(r, w, name, 0, b->n);
-	} else {
-		for (size_t i = 0, j; rc == 0 && i < b->n; i = j) {
-			const uint8_t *room = b->ev[b->order[i]].room;
-
-			for (j = i + 1; j < b->n; j++)
-				if (memcmp(b->ev[b->order[j]].room, room, WAL_ROOM_RAW) != 0)
-					break;
-			catalog_id_unpack(room, id);
-			snprintf(name, sizeof(name), "%s_%s.xml", base, id);
-			rc = write_file(r, w, name, i, j);
-		}
-	}
-	if (rc != 0)
-		goto out;
-	/* An earlier attempt at this range with the other per_room setting left
-	 * files this one did not rewrite; they hold the same events. */
-	for (size_t i = 0; fixed && i < r->nfound; i++)
-		if (r->found[i].first == first && r->found[i].last == last &&
-		    r->found[i].per_room != e->per_room)
-			unlinkat(r->dirfd, r->found[i].name, 0);
-	if (fsync(r->dirfd) == -1) {
-		rc = -errno;
-		run_fail(r, rc, 0, "cannot sync output directory %s: %s", e->output_dir,
-			 errstr(rc, eb, sizeof(eb)));
-	}
-out:
-	free(w);
-	free(b->order);
-	b->order = NULL;
-	return rc;
 }
 
 /* ---- a run ---- */
@@ -1065,8 +536,8 @@ intent_put(struct run *r, uint64_t first, uint64_t last)
 	rc = db_write(r->e->db, wb, true);
 	rocksdb_writebatch_destroy(wb);
 	if (rc != 0)
-		return run_fail(r, rc, 0, "cannot record the export range: %s",
-				errstr(rc, eb, sizeof(eb)));
+		return export_run_fail(r, rc, 0, "cannot record the export range: %s",
+				export_errstr(rc, eb, sizeof(eb)));
 	r->has_intent = true;
 	r->intent_first = first;
 	r->intent_last = last;
@@ -1083,33 +554,33 @@ run_batches(struct run *r)
 	int rc;
 
 	if ((rc = wal_checkpoint(e->db, &cur)) != 0 || (rc = wal_next_seq(e->db, &end)) != 0)
-		return run_fail(r, rc, 0, "cannot read the compliance checkpoint: %s",
-				errstr(rc, eb, sizeof(eb)));
+		return export_run_fail(r, rc, 0, "cannot read the compliance checkpoint: %s",
+				export_errstr(rc, eb, sizeof(eb)));
 	if (cur >= end)
 		return 0;
 	r->dirfd = open(e->output_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (r->dirfd == -1) {
 		rc = -errno;
-		return run_fail(r, rc, 0, "cannot open output directory %s: %s", e->output_dir,
-				errstr(rc, eb, sizeof(eb)));
+		return export_run_fail(r, rc, 0, "cannot open output directory %s: %s", e->output_dir,
+				export_errstr(rc, eb, sizeof(eb)));
 	}
 	if ((rc = scan_output(r, cur)) != 0)
 		return rc;
 	rc = intent_get(e->db, &r->intent_first, &r->intent_last);
 	if (rc == -EIO)
-		return run_fail(r, rc, 0, "cannot read the export range from the database");
+		return export_run_fail(r, rc, 0, "cannot read the export range from the database");
 	r->has_intent = rc == 0;
 	it = wal_iter_open(e->db, cur, &rc);
 	if (it == NULL)
-		return run_fail(r, rc, cur, "cannot read the compliance log: %s",
-				errstr(rc, eb, sizeof(eb)));
+		return export_run_fail(r, rc, cur, "cannot read the compliance log: %s",
+				export_errstr(rc, eb, sizeof(eb)));
 	while (cur < end) {
 		bool fixed;
 		uint64_t last = plan_last(r, cur, end, &fixed);
 		int stop = 0;
 
 		if (last >= end) {
-			rc = run_fail(r, -ESTALE, cur, "seqs %" PRIu64 "-%" PRIu64 " were exported "
+			rc = export_run_fail(r, -ESTALE, cur, "seqs %" PRIu64 "-%" PRIu64 " were exported "
 				      "before but the log ends at %" PRIu64 "; was the database "
 				      "restored from an older copy?", cur, last, end - 1);
 			break;
@@ -1117,12 +588,12 @@ run_batches(struct run *r)
 		if ((rc = collect(r, it, cur, &last, fixed, &stop)) != 0 ||
 		    (rc = intent_put(r, cur, last)) != 0 ||
 		    (rc = copy_attachments(r)) != 0 ||
-		    (rc = write_batch(r, cur, last, fixed)) != 0)
+		    (rc = export_write_batch(r, cur, last, fixed)) != 0)
 			break;
 		rc = wal_checkpoint_advance(e->db, last + 1);
 		if (rc != 0) {
-			run_fail(r, rc, 0, "cannot advance the compliance checkpoint to %" PRIu64
-				 ": %s", last + 1, errstr(rc, eb, sizeof(eb)));
+			export_run_fail(r, rc, 0, "cannot advance the compliance checkpoint to %" PRIu64
+				 ": %s", last + 1, export_errstr(rc, eb, sizeof(eb)));
 			break;
 		}
 		r->events += last + 1 - cur;
@@ -1167,10 +638,10 @@ export_run_once(struct export *e)
 	if (rc == 0) {
 		sh->consecutive_failures = 0;
 		sh->failing_since_ms = 0;
-		sh->last_success_ms = now_ms();
+		sh->last_success_ms = export_now_ms();
 	} else {
 		if (sh->consecutive_failures++ == 0)
-			sh->failing_since_ms = now_ms();
+			sh->failing_since_ms = export_now_ms();
 		sh->last_err = r.err != 0 ? r.err : rc;
 		sh->last_err_seq = r.err_seq;
 		memcpy(sh->last_err_text, r.text, sizeof(sh->last_err_text));
@@ -1211,7 +682,7 @@ record_time(struct db *db, uint64_t seq, uint64_t *ts)
 int
 export_status(struct export *e, struct export_status *st)
 {
-	uint64_t failing_since, ckpt, lag, ts, now = now_ms();
+	uint64_t failing_since, ckpt, lag, ts, now = export_now_ms();
 	int rc;
 
 	memset(st, 0, sizeof(*st));
