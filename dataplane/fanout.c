@@ -1,5 +1,6 @@
 /* Rooms across lcores: rings, sequencing on the home lcore, durable before
- * visible, delivery to local members. See fanout.h for the roles. */
+ * visible, delivery to local members. See fanout.h for the roles;
+ * fanout_room.c has joins, parts and notices. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,128 +13,12 @@
 #include "control/log.h"
 #include "dataplane/channel.h"
 #include "dataplane/dialog.h"
-#include "dataplane/fanout.h"
+#include "dataplane/fanout_int.h"
 #include "dataplane/lcore.h"
 #include "dataplane/rooms.h"
 #include "dataplane/xccos/xccos.h"
 #include "storage/commit.h"
 #include "storage/history.h"
-
-#define BURST		64
-#define PRESENCE_SLOTS	(1u << 16)
-
-/* A message between lcores, passed by value through the rings. */
-struct fmsg {
-	uint32_t	type;
-	uint32_t	src;
-	void		*ptr;
-	uint64_t	a;
-	uint64_t	b;
-};
-_Static_assert(sizeof(struct fmsg) == 32, "ring element size");
-
-enum fm_type {
-	FM_POST = 1,	/* origin -> home: struct post */
-	FM_POST_DONE,	/* home -> origin: struct post, stored or refused */
-	FM_DELIVER,	/* home -> member lcore: struct post (a reference) */
-	FM_JOIN,	/* origin -> home: struct joinreq */
-	FM_JOINED,	/* home -> origin: struct joinreq with the roster */
-	FM_PART,	/* origin -> home: struct partreq */
-	FM_PRESENCE,	/* home -> member lcore: struct presence (a reference) */
-};
-
-/* A member left; the home records it and tells the others. */
-struct partreq {
-	enum job_kind	kind;		/* JOB_PART */
-	uint8_t		raw[CATALOG_ID_RAW];
-	uint64_t	uid;
-	uint64_t	ts_ms;
-	char		uri[160];
-	char		room_uri[160];
-};
-
-/* A compliance event whose durability a reply waits for (BACKCHAT). */
-struct replyjob {
-	enum job_kind	kind;		/* JOB_REPLY */
-	int		ev;
-	struct conn	*conn;		/* held */
-	uint64_t	uid;
-	uint8_t		raw[CATALOG_ID_RAW];
-	uint64_t	ts_ms;
-	char		*reply;
-	size_t		reply_len;
-	char		*fail;
-	size_t		fail_len;
-	char		*content;
-	size_t		content_len;
-	char		user[160];
-	char		room_uri[160];
-};
-
-/* ntc:join / ntc:bjoin / ntc:part, built once by the home, shared. */
-struct presence {
-	_Atomic uint32_t refs;
-	uint8_t		raw[CATALOG_ID_RAW];
-	uint64_t	uid;		/* the member it is about: not told */
-	char		*body;
-	size_t		body_len;
-};
-
-/* A present member, as the home keeps it. */
-struct roster_ent {
-	uint64_t	uid;
-	uint32_t	lcore;
-	bool		manager;
-	char		uri[160];
-};
-
-/* Per-lcore state of one room: local members on every lcore that has
- * some; sequencing and the roster on the home lcore. */
-struct lroom {
-	uint8_t		raw[CATALOG_ID_RAW];
-	struct dialog	**mv;
-	uint32_t	mn, mcap;
-
-	bool		seq_loaded;
-	uint64_t	next_seq;
-	struct roster_ent *rv;
-	uint32_t	rn, rcap;
-	uint32_t	per_lcore[FANOUT_LCORES_MAX];
-	_Atomic uint32_t *present;	/* shared count, or NULL */
-};
-
-/* A FIFO that grows; holds what a ring could not take yet. */
-struct stage {
-	struct fmsg	*v;
-	uint32_t	head, n, cap;
-};
-
-struct cookieq {
-	void		**v;
-	uint32_t	head, n, cap;
-};
-
-struct fanout_lc {
-	struct rte_ring		*rx[FANOUT_LCORES_MAX];	/* from lcore i to this one */
-	struct stage		tx[FANOUT_LCORES_MAX];	/* to lcore i */
-	struct commit_producer	*prod;
-	struct cookieq		backlog;	/* jobs not yet submitted, in order */
-	uint32_t		inflight;	/* submitted, not completed */
-	uint32_t		waiting;	/* joins/posts waiting for another lcore */
-	struct lroom		**rooms;	/* open addressing by raw id */
-	uint32_t		rcap, rn;
-	uint64_t		ntc_envid;
-};
-
-struct pslot {
-	_Atomic uint32_t	state;		/* 0 free, 1 being claimed, 2 ready */
-	uint8_t			raw[CATALOG_ID_RAW];
-	_Atomic uint32_t	present;
-};
-
-struct fanout_shared {
-	struct pslot	*v;
-};
 
 static void fill_req(struct lcore_ctx *lc, void *cookie, struct commit_req *r);
 
@@ -183,8 +68,8 @@ cq_push(struct cookieq *q, void *p)
 
 /* ---- shared presence counts (chansrch's ucnt) ------------------------- */
 
-static uint32_t
-raw_hash(const uint8_t raw[CATALOG_ID_RAW])
+uint32_t
+fo_raw_hash(const uint8_t raw[CATALOG_ID_RAW])
 {
 	uint32_t h = 2166136261u;
 
@@ -195,10 +80,10 @@ raw_hash(const uint8_t raw[CATALOG_ID_RAW])
 
 /* The count slot of <raw>, claimed if absent (<claim>). NULL when the
  * table is full or the room has none. Any thread. */
-static _Atomic uint32_t *
-pslot_find(struct fanout_shared *sh, const uint8_t raw[CATALOG_ID_RAW], bool claim)
+_Atomic uint32_t *
+fo_pslot_find(struct fanout_shared *sh, const uint8_t raw[CATALOG_ID_RAW], bool claim)
 {
-	uint32_t i = raw_hash(raw) & (PRESENCE_SLOTS - 1);
+	uint32_t i = fo_raw_hash(raw) & (PRESENCE_SLOTS - 1);
 
 	for (uint32_t probe = 0; probe < PRESENCE_SLOTS; probe++, i = (i + 1) & (PRESENCE_SLOTS - 1)) {
 		struct pslot *s = &sh->v[i];
@@ -228,19 +113,19 @@ pslot_find(struct fanout_shared *sh, const uint8_t raw[CATALOG_ID_RAW], bool cla
 uint32_t
 fanout_present_count(const struct engine *e, const uint8_t raw[CATALOG_ID_RAW])
 {
-	_Atomic uint32_t *p = pslot_find(e->fo, raw, false);
+	_Atomic uint32_t *p = fo_pslot_find(e->fo, raw, false);
 
 	return p ? atomic_load_explicit(p, memory_order_relaxed) : 0;
 }
 
 /* ---- per-lcore room state -------------------------------------------- */
 
-static struct lroom *
-lroom_find(struct fanout_lc *fo, const uint8_t raw[CATALOG_ID_RAW])
+struct lroom *
+fo_lroom_find(struct fanout_lc *fo, const uint8_t raw[CATALOG_ID_RAW])
 {
 	if (fo->rcap == 0)
 		return NULL;
-	for (uint32_t i = raw_hash(raw) & (fo->rcap - 1);; i = (i + 1) & (fo->rcap - 1)) {
+	for (uint32_t i = fo_raw_hash(raw) & (fo->rcap - 1);; i = (i + 1) & (fo->rcap - 1)) {
 		if (fo->rooms[i] == NULL)
 			return NULL;
 		if (memcmp(fo->rooms[i]->raw, raw, CATALOG_ID_RAW) == 0)
@@ -251,17 +136,17 @@ lroom_find(struct fanout_lc *fo, const uint8_t raw[CATALOG_ID_RAW])
 static int
 lroom_insert(struct lroom **tab, uint32_t cap, struct lroom *r)
 {
-	for (uint32_t i = raw_hash(r->raw) & (cap - 1);; i = (i + 1) & (cap - 1))
+	for (uint32_t i = fo_raw_hash(r->raw) & (cap - 1);; i = (i + 1) & (cap - 1))
 		if (tab[i] == NULL) {
 			tab[i] = r;
 			return 0;
 		}
 }
 
-static struct lroom *
-lroom_get(struct fanout_lc *fo, const uint8_t raw[CATALOG_ID_RAW])
+struct lroom *
+fo_lroom_get(struct fanout_lc *fo, const uint8_t raw[CATALOG_ID_RAW])
 {
-	struct lroom *r = lroom_find(fo, raw);
+	struct lroom *r = fo_lroom_find(fo, raw);
 
 	if (r != NULL)
 		return r;
@@ -289,8 +174,8 @@ lroom_get(struct fanout_lc *fo, const uint8_t raw[CATALOG_ID_RAW])
 
 /* ---- rings ------------------------------------------------------------ */
 
-static void
-send_msg(struct lcore_ctx *lc, uint32_t dst, uint32_t type, void *ptr, uint64_t a)
+void
+fo_send_msg(struct lcore_ctx *lc, uint32_t dst, uint32_t type, void *ptr, uint64_t a)
 {
 	struct fmsg m = { .type = type, .src = lc->idx, .ptr = ptr, .a = a };
 
@@ -353,8 +238,8 @@ fanout_flush(struct lcore_ctx *lc)
 	}
 }
 
-static void
-submit_job(struct lcore_ctx *lc, void *cookie)
+void
+fo_submit_job(struct lcore_ctx *lc, void *cookie)
 {
 	if (cq_push(&lc->fo->backlog, cookie) != 0)
 		rte_panic("fanout: out of memory queueing a storage job\n");
@@ -407,7 +292,7 @@ fanout_post(struct lcore_ctx *lc, const struct room *r, struct post *p)
 	p->origin = lc->idx;
 	conn_hold(p->conn);
 	lc->fo->waiting++;
-	send_msg(lc, r->home, FM_POST, p, 0);
+	fo_send_msg(lc, r->home, FM_POST, p, 0);
 }
 
 /* Home: the next seq of a room continues after what history holds. */
@@ -428,11 +313,11 @@ next_seq(struct lcore_ctx *lc, struct lroom *lr)
 static void
 home_post(struct lcore_ctx *lc, struct post *p)
 {
-	struct lroom *lr = lroom_get(lc->fo, p->room);
+	struct lroom *lr = fo_lroom_get(lc->fo, p->room);
 
 	if (lr == NULL) {
 		p->status = -ENOMEM;
-		send_msg(lc, p->origin, FM_POST_DONE, p, 0);
+		fo_send_msg(lc, p->origin, FM_POST_DONE, p, 0);
 		return;
 	}
 	/* Compliance must never lose a post: with the exporter this far
@@ -441,12 +326,12 @@ home_post(struct lcore_ctx *lc, struct post *p)
 	    engine_compliance_lag(lc->e) >= lc->e->conf.compliance_cap) {
 		ctr_inc(lc, CTR_POSTS_COMPLIANCE_CAP);
 		p->status = -ENOSPC;
-		send_msg(lc, p->origin, FM_POST_DONE, p, 0);
+		fo_send_msg(lc, p->origin, FM_POST_DONE, p, 0);
 		return;
 	}
 	p->seq = next_seq(lc, lr);
 	ctr_inc(lc, CTR_POSTS_SEQUENCED);
-	submit_job(lc, (void *)((uintptr_t)p | 1));
+	fo_submit_job(lc, (void *)((uintptr_t)p | 1));
 }
 
 static void
@@ -475,7 +360,7 @@ build_post_body(struct post *p)
 static void
 home_post_stored(struct lcore_ctx *lc, struct post *p, int status, uint64_t wal_seq)
 {
-	struct lroom *lr = lroom_find(lc->fo, p->room);
+	struct lroom *lr = fo_lroom_find(lc->fo, p->room);
 
 	p->status = status;
 	p->wal_seq = wal_seq;
@@ -490,15 +375,15 @@ home_post_stored(struct lcore_ctx *lc, struct post *p, int status, uint64_t wal_
 		for (uint32_t l = 0; l < lc->e->conf.nlcores; l++)
 			if (lr->per_lcore[l] > 0) {
 				atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed);
-				send_msg(lc, l, FM_DELIVER, p, 0);
+				fo_send_msg(lc, l, FM_DELIVER, p, 0);
 			}
-	send_msg(lc, p->origin, FM_POST_DONE, p, 0);
+	fo_send_msg(lc, p->origin, FM_POST_DONE, p, 0);
 }
 
 static void
 deliver(struct lcore_ctx *lc, struct post *p)
 {
-	struct lroom *lr = lroom_find(lc->fo, p->room);
+	struct lroom *lr = fo_lroom_find(lc->fo, p->room);
 
 	if (lr != NULL)
 		for (uint32_t i = 0; i < lr->mn; i++) {
@@ -508,413 +393,6 @@ deliver(struct lcore_ctx *lc, struct post *p)
 				ctr_inc(lc, CTR_DELIVERIES);
 		}
 	post_put(p);
-}
-
-/* ---- presence --------------------------------------------------------- */
-
-static void
-presence_put(struct presence *pr)
-{
-	if (atomic_fetch_sub_explicit(&pr->refs, 1, memory_order_acq_rel) != 1)
-		return;
-	free(pr->body);
-	free(pr);
-}
-
-/* "ma-chan://example.com/<id>" -> "example.com" into <out>. */
-static void
-room_domain(const char *uri, char *out, size_t cap)
-{
-	const char *p = strstr(uri, "://"), *slash;
-
-	p = p ? p + 3 : uri;
-	slash = strrchr(p, '/');
-	snprintf(out, cap, "%.*s", slash ? (int)(slash - p) : (int)strlen(p), p);
-}
-
-/* Home: tells every lcore with members of the room that <uri> joined or
- * left (the member <uid> itself is not told). */
-static void
-announce(struct lcore_ctx *lc, struct lroom *lr, const char *ntc, const char *uri,
-	 bool manager, const char *room_uri, uint64_t uid)
-{
-	struct presence *pr;
-	struct xbuf b;
-	char id[CATALOG_ID_LEN + 1], domain[128];
-
-	pr = calloc(1, sizeof(*pr));
-	if (pr == NULL)
-		return;
-	atomic_init(&pr->refs, 1);
-	memcpy(pr->raw, lr->raw, CATALOG_ID_RAW);
-	pr->uid = uid;
-	xbuf_init(&b, 0);
-	xccos_begin(&b, (1ull << 40) + ++lc->fo->ntc_envid);
-	xccos_ntc_begin(&b, ntc);
-	if (strcmp(ntc, "part") == 0) {
-		xbuf_str(&b, "<chanib");
-		xbuf_attr(&b, "uri", room_uri);
-		xbuf_str(&b, "><uib");
-		xbuf_attr(&b, "uri", uri);
-		xbuf_str(&b, "/></chanib>");
-	} else {
-		catalog_id_unpack(lr->raw, id);
-		room_domain(room_uri, domain, sizeof(domain));
-		xbuf_str(&b, "<uib");
-		xbuf_attr(&b, "uri", uri);
-		xbuf_printf(&b, "><aib key=\"%s\"", manager ? "12276" : "3984");
-		xbuf_attr(&b, "domain", domain);
-		xbuf_attr(&b, "value", id);
-		xbuf_str(&b, "/></uib>");
-	}
-	xccos_ntc_end(&b);
-	xccos_end(&b);
-	pr->body = xbuf_take(&b, &pr->body_len);
-	xbuf_free(&b);
-	if (pr->body == NULL) {
-		free(pr);
-		return;
-	}
-	for (uint32_t l = 0; l < lc->e->conf.nlcores; l++)
-		if (lr->per_lcore[l] > 0) {
-			atomic_fetch_add_explicit(&pr->refs, 1, memory_order_relaxed);
-			send_msg(lc, l, FM_PRESENCE, pr, 0);
-		}
-	presence_put(pr);
-}
-
-static void
-tell_members(struct lcore_ctx *lc, struct presence *pr)
-{
-	struct lroom *lr = lroom_find(lc->fo, pr->raw);
-
-	if (lr != NULL)
-		for (uint32_t i = 0; i < lr->mn; i++) {
-			struct dialog *d = lr->mv[i];
-
-			if (d->uid != pr->uid &&
-			    dialog_send_info(d->conn, d, pr->body, pr->body_len) == 0)
-				ctr_inc(lc, CTR_NOTICES);
-		}
-	presence_put(pr);
-}
-
-/* ---- joins and parts -------------------------------------------------- */
-
-struct joinbatch *
-joinbatch_new(unsigned n, unsigned ndenied)
-{
-	struct joinbatch *b = calloc(1, sizeof(*b));
-
-	if (b == NULL)
-		return NULL;
-	b->reqs = calloc(n ? n : 1, sizeof(*b->reqs));
-	b->denied = calloc(ndenied ? ndenied : 1, sizeof(*b->denied));
-	if (b->reqs == NULL || b->denied == NULL) {
-		joinbatch_free(b);
-		return NULL;
-	}
-	for (unsigned i = 0; i < n; i++) {
-		b->reqs[i].kind = JOB_JOIN;
-		b->reqs[i].batch = b;
-	}
-	return b;
-}
-
-void
-joinbatch_free(struct joinbatch *b)
-{
-	if (b == NULL)
-		return;
-	if (b->reqs != NULL)
-		for (unsigned i = 0; i < b->n; i++)
-			free(b->reqs[i].snap);
-	free(b->reqs);
-	free(b->denied);
-	free(b);
-}
-
-static void
-join_done(struct lcore_ctx *lc, struct joinbatch *b)
-{
-	lc->fo->waiting--;
-	channel_join_done(lc, b);
-	conn_release(b->conn);
-	joinbatch_free(b);
-}
-
-void
-fanout_join(struct lcore_ctx *lc, struct joinbatch *b)
-{
-	struct dialog *d = dialog_by_uid(b->conn, b->uid);
-
-	conn_hold(b->conn);
-	lc->fo->waiting++;
-	b->pending = b->n;
-	if (d != NULL)
-		d->joins_pending += b->n;
-	if (b->n == 0) {
-		join_done(lc, b);
-		return;
-	}
-	for (unsigned i = 0; i < b->n; i++) {
-		const struct room *r = roomtab_find_raw(lc->rooms, b->reqs[i].raw);
-
-		b->reqs[i].origin = lc->idx;
-		b->reqs[i].uid = b->uid;
-		b->reqs[i].ts_ms = lc->now_real_ms;
-		send_msg(lc, r ? r->home : 0, FM_JOIN, &b->reqs[i], 0);
-	}
-}
-
-static struct roster_ent *
-roster_find(struct lroom *lr, uint64_t uid)
-{
-	for (uint32_t i = 0; i < lr->rn; i++)
-		if (lr->rv[i].uid == uid)
-			return &lr->rv[i];
-	return NULL;
-}
-
-static void
-present_add(struct lroom *lr, int delta)
-{
-	if (lr->present != NULL)
-		atomic_fetch_add_explicit(lr->present, (uint32_t)delta, memory_order_relaxed);
-}
-
-/* Home: a join arrives. The member counts now (posts made durable from now
- * on go to its lcore); the JOIN event is stored, then the others are told
- * and the joiner gets the roster. */
-/* The joiner's copy of the roster: present users, each once (a user may be
- * present through several dialogs). */
-static void
-roster_snap(struct joinreq *jr, const struct lroom *lr)
-{
-	free(jr->snap);
-	jr->nsnap = 0;
-	jr->snap = calloc(lr->rn ? lr->rn : 1, sizeof(*jr->snap));
-	if (jr->snap == NULL)
-		return;
-	for (uint32_t i = 0; i < lr->rn; i++) {
-		uint32_t k;
-
-		for (k = 0; k < jr->nsnap; k++)
-			if (room_user_eq(jr->snap[k].uri, lr->rv[i].uri))
-				break;
-		if (k < jr->nsnap) {
-			jr->snap[k].manager |= lr->rv[i].manager;
-			continue;
-		}
-		snprintf(jr->snap[k].uri, sizeof(jr->snap[k].uri), "%s", lr->rv[i].uri);
-		jr->snap[k].manager = lr->rv[i].manager;
-		jr->nsnap++;
-	}
-}
-
-static void
-home_join(struct lcore_ctx *lc, struct joinreq *jr)
-{
-	struct lroom *lr = lroom_get(lc->fo, jr->raw);
-	struct roster_ent *re;
-
-	if (lr == NULL) {
-		jr->status = 500;
-		send_msg(lc, jr->origin, FM_JOINED, jr, 0);
-		return;
-	}
-	if (lr->present == NULL)
-		lr->present = pslot_find(lc->e->fo, lr->raw, true);
-	if (roster_find(lr, jr->uid) != NULL) {	/* joined again: nothing changes */
-		jr->status = 200;
-		jr->kind = JOB_JOIN;
-		roster_snap(jr, lr);
-		send_msg(lc, jr->origin, FM_JOINED, jr, 0);
-		return;
-	}
-	if (lr->rn == lr->rcap) {
-		uint32_t cap = lr->rcap ? lr->rcap * 2 : 8;
-		struct roster_ent *v = realloc(lr->rv, cap * sizeof(*v));
-
-		if (v == NULL) {
-			jr->status = 500;
-			send_msg(lc, jr->origin, FM_JOINED, jr, 0);
-			return;
-		}
-		lr->rv = v;
-		lr->rcap = cap;
-	}
-	re = &lr->rv[lr->rn++];
-	re->uid = jr->uid;
-	re->lcore = jr->origin;
-	re->manager = jr->manager;
-	snprintf(re->uri, sizeof(re->uri), "%s", jr->uri);
-	lr->per_lcore[jr->origin]++;
-	present_add(lr, 1);
-	submit_job(lc, jr);
-}
-
-static void
-home_join_stored(struct lcore_ctx *lc, struct joinreq *jr, int status)
-{
-	struct lroom *lr = lroom_find(lc->fo, jr->raw);
-	struct roster_ent *re = lr ? roster_find(lr, jr->uid) : NULL;
-
-	if (status != 0) {
-		ctr_inc(lc, CTR_STORAGE_FAILED);
-		if (re != NULL) {	/* not recorded: not joined */
-			lr->per_lcore[re->lcore]--;
-			*re = lr->rv[--lr->rn];
-			present_add(lr, -1);
-		}
-		jr->status = 500;
-	} else if (re == NULL) {
-		jr->status = 410;	/* left before the join completed */
-	} else {
-		jr->status = 200;
-		announce(lc, lr, jr->batch->batch ? "bjoin" : "join", jr->uri, jr->manager,
-			 jr->room_uri, jr->uid);
-		roster_snap(jr, lr);
-	}
-	send_msg(lc, jr->origin, FM_JOINED, jr, 0);
-}
-
-static void
-origin_joined(struct lcore_ctx *lc, struct joinreq *jr)
-{
-	struct joinbatch *b = jr->batch;
-	struct dialog *d = dialog_by_uid(b->conn, b->uid);
-
-	if (d != NULL && d->joins_pending > 0)
-		d->joins_pending--;
-	if (--b->pending == 0)
-		join_done(lc, b);
-}
-
-void
-fanout_unjoin(struct lcore_ctx *lc, const struct joinreq *jr)
-{
-	struct partreq *pq = calloc(1, sizeof(*pq));
-	const struct room *r = roomtab_find_raw(lc->rooms, jr->raw);
-
-	if (pq == NULL)
-		return;
-	pq->kind = JOB_PART;
-	memcpy(pq->raw, jr->raw, CATALOG_ID_RAW);
-	pq->uid = jr->uid;
-	pq->ts_ms = lc->now_real_ms;
-	snprintf(pq->uri, sizeof(pq->uri), "%s", jr->uri);
-	snprintf(pq->room_uri, sizeof(pq->room_uri), "%s", jr->room_uri);
-	send_msg(lc, r ? r->home : 0, FM_PART, pq, 0);
-}
-
-static int
-member_index(const struct lroom *lr, const struct dialog *d)
-{
-	for (uint32_t i = 0; i < lr->mn; i++)
-		if (lr->mv[i] == d)
-			return (int)i;
-	return -1;
-}
-
-bool
-fanout_is_joined(const struct dialog *d, const uint8_t raw[CATALOG_ID_RAW])
-{
-	for (uint32_t i = 0; i < d->nrooms; i++)
-		if (memcmp(d->rooms[i], raw, CATALOG_ID_RAW) == 0)
-			return true;
-	return false;
-}
-
-int
-fanout_member_add(struct lcore_ctx *lc, struct dialog *d, const uint8_t raw[CATALOG_ID_RAW])
-{
-	struct lroom *lr = lroom_get(lc->fo, raw);
-
-	if (lr == NULL)
-		return -ENOMEM;
-	if (fanout_is_joined(d, raw))
-		return 0;
-	if (lr->mn == lr->mcap) {
-		uint32_t cap = lr->mcap ? lr->mcap * 2 : 8;
-		struct dialog **v = realloc(lr->mv, cap * sizeof(*v));
-
-		if (v == NULL)
-			return -ENOMEM;
-		lr->mv = v;
-		lr->mcap = cap;
-	}
-	if (d->nrooms == d->rooms_cap) {
-		uint32_t cap = d->rooms_cap ? d->rooms_cap * 2 : 4;
-		uint8_t (*v)[CATALOG_ID_RAW] = realloc(d->rooms, cap * sizeof(*v));
-
-		if (v == NULL)
-			return -ENOMEM;
-		d->rooms = v;
-		d->rooms_cap = cap;
-	}
-	lr->mv[lr->mn++] = d;
-	memcpy(d->rooms[d->nrooms++], raw, CATALOG_ID_RAW);
-	ctr_inc(lc, CTR_JOINS);
-	return 0;
-}
-
-void
-fanout_part(struct lcore_ctx *lc, struct dialog *d, const uint8_t raw[CATALOG_ID_RAW])
-{
-	struct lroom *lr = lroom_find(lc->fo, raw);
-	const struct room *r = roomtab_find_raw(lc->rooms, raw);
-	struct partreq *pq;
-	int i;
-
-	for (uint32_t k = 0; k < d->nrooms; k++)
-		if (memcmp(d->rooms[k], raw, CATALOG_ID_RAW) == 0) {
-			memcpy(d->rooms[k], d->rooms[--d->nrooms], CATALOG_ID_RAW);
-			break;
-		}
-	if (lr != NULL && (i = member_index(lr, d)) >= 0)
-		lr->mv[i] = lr->mv[--lr->mn];
-	ctr_inc(lc, CTR_PARTS);
-	pq = calloc(1, sizeof(*pq));
-	if (pq == NULL)
-		return;
-	pq->kind = JOB_PART;
-	memcpy(pq->raw, raw, CATALOG_ID_RAW);
-	pq->uid = d->uid;
-	pq->ts_ms = lc->now_real_ms;
-	snprintf(pq->uri, sizeof(pq->uri), "sip:%s", d->conn->aor);
-	if (r != NULL)
-		snprintf(pq->room_uri, sizeof(pq->room_uri), "%s", r->cat->uri);
-	send_msg(lc, r ? r->home : 0, FM_PART, pq, 0);
-}
-
-static void
-home_part(struct lcore_ctx *lc, struct partreq *pq)
-{
-	struct lroom *lr = lroom_find(lc->fo, pq->raw);
-	struct roster_ent *re = lr ? roster_find(lr, pq->uid) : NULL;
-
-	if (re == NULL) {	/* never completed its join, or already gone */
-		free(pq);
-		return;
-	}
-	lr->per_lcore[re->lcore]--;
-	*re = lr->rv[--lr->rn];
-	present_add(lr, -1);
-	submit_job(lc, pq);
-}
-
-static void
-home_part_stored(struct lcore_ctx *lc, struct partreq *pq, int status)
-{
-	struct lroom *lr = lroom_find(lc->fo, pq->raw);
-
-	if (status != 0)
-		ctr_inc(lc, CTR_STORAGE_FAILED);
-	/* The member is gone either way; the others learn it. */
-	if (lr != NULL)
-		announce(lc, lr, "part", pq->uri, false, pq->room_uri, pq->uid);
-	free(pq);
 }
 
 /* ---- events a reply waits for ----------------------------------------- */
@@ -948,7 +426,7 @@ fanout_event_then_reply(struct lcore_ctx *lc, struct conn *c, struct dialog *d, 
 	snprintf(j->user, sizeof(j->user), "sip:%s", c->aor);
 	snprintf(j->room_uri, sizeof(j->room_uri), "%s", r->cat->uri);
 	conn_hold(c);
-	submit_job(lc, j);
+	fo_submit_job(lc, j);
 }
 
 static void
@@ -1050,10 +528,10 @@ completed(struct lcore_ctx *lc, struct commit_req *r)
 	}
 	switch (*(enum job_kind *)cookie) {
 	case JOB_JOIN:
-		home_join_stored(lc, cookie, status);
+		fo_home_join_stored(lc, cookie, status);
 		break;
 	case JOB_PART:
-		home_part_stored(lc, cookie, status);
+		fo_home_part_stored(lc, cookie, status);
 		break;
 	case JOB_REPLY:
 		reply_stored(lc, cookie, status);
@@ -1085,16 +563,16 @@ dispatch(struct lcore_ctx *lc, const struct fmsg *m)
 		deliver(lc, m->ptr);
 		break;
 	case FM_JOIN:
-		home_join(lc, m->ptr);
+		fo_home_join(lc, m->ptr);
 		break;
 	case FM_JOINED:
-		origin_joined(lc, m->ptr);
+		fo_origin_joined(lc, m->ptr);
 		break;
 	case FM_PART:
-		home_part(lc, m->ptr);
+		fo_home_part(lc, m->ptr);
 		break;
 	case FM_PRESENCE:
-		tell_members(lc, m->ptr);
+		fo_tell_members(lc, m->ptr);
 		break;
 	default:
 		LOG(ERR, FANOUT, "lcore %u: unknown message %u from lcore %u", lc->idx, m->type,
@@ -1121,45 +599,6 @@ fanout_poll(struct lcore_ctx *lc)
 	for (unsigned i = 0; i < n; i++)
 		completed(lc, reqs[i]);
 	return work + n;
-}
-
-/* ---- control ---------------------------------------------------------- */
-
-uint32_t
-fanout_roster_visit(struct lcore_ctx *lc, const uint8_t raw[CATALOG_ID_RAW], fanout_member_fn *fn,
-		    void *arg)
-{
-	struct lroom *lr = lroom_find(lc->fo, raw);
-
-	if (lr == NULL)
-		return 0;
-	for (uint32_t i = 0; i < lr->rn; i++)
-		fn(arg, lr->rv[i].uri, lr->rv[i].lcore, lr->rv[i].manager);
-	return lr->rn;
-}
-
-uint32_t
-fanout_ring_count(const struct engine *e, uint32_t src, uint32_t dst)
-{
-	if (src >= e->conf.nlcores || dst >= e->conf.nlcores)
-		return 0;
-	return rte_ring_count(e->lcores[dst]->fo->rx[src]);
-}
-
-uint32_t
-fanout_ring_size(const struct engine *e)
-{
-	return rte_ring_get_capacity(e->lcores[0]->fo->rx[0]);
-}
-
-uint32_t
-fanout_staged(struct lcore_ctx *lc)
-{
-	uint32_t n = 0;
-
-	for (uint32_t i = 0; i < lc->e->conf.nlcores; i++)
-		n += lc->fo->tx[i].n;
-	return n;
 }
 
 /* ---- boot ------------------------------------------------------------- */
@@ -1245,3 +684,4 @@ fanout_fini(struct engine *e)
 		e->fo = NULL;
 	}
 }
+
