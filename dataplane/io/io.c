@@ -4,8 +4,12 @@
 
 #include "dataplane/lcore.h"
 
+/* io/dpdk.c */
+extern const struct io_ops io_dpdk_ops;
+
 static const struct io_ops *const backends[] = {
 	&io_kernel_ops,
+	&io_dpdk_ops,
 };
 
 const struct io_ops *
