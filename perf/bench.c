@@ -1,0 +1,699 @@
+/* parley-bench: the load generator for parleyd (issue 7).
+ *
+ *   parley-bench fanout|connect|idle|history [options]
+ *   parley-bench users N [--domain D] [--password PW]   htdigest lines for user0..N-1
+ *
+ * One worker thread per core it is given (-t N, or -c CPULIST to pin them),
+ * each an epoll loop over non-blocking sockets with non-blocking OpenSSL
+ * driving many simulated clients (agent.h) through the whole Group Chat
+ * flow. The main thread checks that the server answers, looks the rooms up
+ * (chansrch, with the blocking client of gcclient.h), moves the workers
+ * through the phases (sign-in, load, drain), samples the server's CPU and
+ * memory from /proc at the edges of the measurement window, prints a
+ * progress line every second on stderr, and at the end one result line of
+ * key=value pairs (or a JSON object with --json) on stdout.
+ *
+ * It says when it is itself the bottleneck: a worker thread busy for more
+ * than 90% of the window, or posts leaving later than scheduled (send lag
+ * p99 above --lag-ms), prints a warning and sets gen_bottleneck=1.
+ *
+ * Exit status: 0 done, 1 done but with errors or missing deliveries,
+ * 2 usage or the server cannot be reached, 3 no client could sign in. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <math.h>
+#include <netdb.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <sys/socket.h>
+
+#include "dataplane/sip/digest.h"
+#include "perf/agent.h"
+#include "perf/gcclient.h"
+#include "perf/procstat.h"
+#include "perf/report.h"
+#include "perf/worker.h"
+
+static const char *const mode_name[] = {
+	[MODE_FANOUT] = "fanout", [MODE_CONNECT] = "connect", [MODE_IDLE] = "idle",
+	[MODE_HISTORY] = "history",
+};
+
+static void
+usage(void)
+{
+	fprintf(stderr,
+		"usage: parley-bench fanout|connect|idle|history [options]\n"
+		"       parley-bench users N [--domain D] [--password PW] [--user-prefix P]\n"
+		"  -s, --server HOST:PORT   parleyd's SIP/TLS address (127.0.0.1:5061)\n"
+		"      --domain D           SIP domain and realm (example.com)\n"
+		"      --user-prefix P      users are P<n>@D (user)\n"
+		"      --user-base N        first n (0)\n"
+		"      --password PW        every user's password (pw)\n"
+		"      --room-prefix P      rooms are P0..P<R-1> (bench)\n"
+		"  -r, --rooms R            rooms (fanout 100, idle 100, history 1)\n"
+		"  -m, --members M          members per room (fanout 20, idle 100, history 10)\n"
+		"      --clients N          connect: concurrent loops (64)\n"
+		"  -S, --size S             message text bytes (200)\n"
+		"  -R, --rate P             offered posts/s over all posters; 0 = as fast as acked\n"
+		"      --deliv-rate D       offered deliveries/s instead (P = D / M)\n"
+		"      --posts N            stop after N posts\n"
+		"      --inflight K         unacknowledged posts per client (16)\n"
+		"  -w, --warmup S           seconds of load before the window (1)\n"
+		"  -d, --duration S         seconds in the measurement window (10)\n"
+		"      --drain S            seconds to wait for what is in flight (5)\n"
+		"      --setup-timeout S    seconds for every client to sign in and join (120)\n"
+		"      --regs-per-conn N    connect: REGISTERs per connection; 0 = TLS only (1)\n"
+		"      --cnt N              history: <last cnt=N> (25)\n"
+		"      --src-addrs N        connect from 127.0.0.1..127.0.0.N (auto)\n"
+		"      --setup-conc N       clients signing in at once per thread (64)\n"
+		"  -t, --threads N          worker threads, not pinned (1)\n"
+		"  -c, --cpus LIST          one worker per CPU in LIST (e.g. 1 or 2-3), pinned\n"
+		"  -p, --server-pid PID     sample this process's CPU and memory from /proc\n"
+		"      --lag-ms MS          send lag p99 that marks the generator as the limit (5)\n"
+		"      --tag KEY=VALUE      add to the result (repeatable)\n"
+		"      --json               print the result as a JSON object\n"
+		"  -q, --quiet              no progress line\n");
+	exit(2);
+}
+
+static int
+parse_cpus(const char *s, int *cpus, unsigned max)
+{
+	unsigned n = 0;
+	char *copy = strdup(s), *save = NULL, *tok;
+
+	for (tok = strtok_r(copy, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+		int lo, hi;
+
+		if (sscanf(tok, "%d-%d", &lo, &hi) != 2) {
+			if (sscanf(tok, "%d", &lo) != 1)
+				goto bad;
+			hi = lo;
+		}
+		if (lo < 0 || hi < lo)
+			goto bad;
+		for (int c = lo; c <= hi; c++) {
+			if (n == max)
+				goto bad;
+			cpus[n++] = c;
+		}
+	}
+	free(copy);
+	return (int)n;
+bad:
+	free(copy);
+	return -1;
+}
+
+static double
+num_arg(const char *s, const char *what)
+{
+	char *end;
+	double v = strtod(s, &end);
+
+	if (end == s || *end != '\0' || v < 0 || !isfinite(v)) {
+		fprintf(stderr, "parley-bench: %s: '%s' is not a non-negative number\n", what, s);
+		exit(2);
+	}
+	return v;
+}
+
+static int
+set_server(struct bench_conf *c, const char *hp)
+{
+	const char *colon = strrchr(hp, ':');
+	struct addrinfo hints = { .ai_family = AF_INET, .ai_socktype = SOCK_STREAM };
+	struct addrinfo *ai;
+
+	if (colon == NULL || (size_t)(colon - hp) >= sizeof(c->host))
+		return -1;
+	snprintf(c->host, sizeof(c->host), "%.*s", (int)(colon - hp), hp);
+	c->port = (uint16_t)atoi(colon + 1);
+	if (c->port == 0 || getaddrinfo(c->host, NULL, &hints, &ai) != 0)
+		return -1;
+	memcpy(&c->dst, ai->ai_addr, sizeof(c->dst));
+	c->dst.sin_port = htons(c->port);
+	freeaddrinfo(ai);
+	/* This tool sends load: keep it on the loopback network. */
+	if ((ntohl(c->dst.sin_addr.s_addr) >> 24) != 127) {
+		fprintf(stderr, "parley-bench: %s is not a loopback address (127.0.0.0/8)\n",
+			c->host);
+		exit(2);
+	}
+	return 0;
+}
+
+static int
+users_main(int argc, char **argv)
+{
+	const char *domain = "example.com", *pw = "pw", *prefix = "user";
+	long n;
+
+	if (argc < 3)
+		usage();
+	n = strtol(argv[2], NULL, 10);
+	for (int i = 3; i + 1 < argc; i += 2) {
+		if (!strcmp(argv[i], "--domain"))
+			domain = argv[i + 1];
+		else if (!strcmp(argv[i], "--password"))
+			pw = argv[i + 1];
+		else if (!strcmp(argv[i], "--user-prefix"))
+			prefix = argv[i + 1];
+		else
+			usage();
+	}
+	for (long i = 0; i < n; i++) {
+		char user[256], ha1[65];
+
+		snprintf(user, sizeof(user), "%s%ld@%s", prefix, i, domain);
+		digest_ha1(DIGEST_MD5, user, domain, pw, ha1);
+		printf("%s:%s:%s\n", user, domain, ha1);
+	}
+	return 0;
+}
+
+static void
+parse_args(struct bench *b, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "server", required_argument, NULL, 's' },
+		{ "domain", required_argument, NULL, 1 },
+		{ "user-prefix", required_argument, NULL, 2 },
+		{ "user-base", required_argument, NULL, 3 },
+		{ "password", required_argument, NULL, 4 },
+		{ "room-prefix", required_argument, NULL, 5 },
+		{ "rooms", required_argument, NULL, 'r' },
+		{ "members", required_argument, NULL, 'm' },
+		{ "clients", required_argument, NULL, 6 },
+		{ "size", required_argument, NULL, 'S' },
+		{ "rate", required_argument, NULL, 'R' },
+		{ "deliv-rate", required_argument, NULL, 7 },
+		{ "posts", required_argument, NULL, 8 },
+		{ "inflight", required_argument, NULL, 9 },
+		{ "warmup", required_argument, NULL, 'w' },
+		{ "duration", required_argument, NULL, 'd' },
+		{ "drain", required_argument, NULL, 10 },
+		{ "setup-timeout", required_argument, NULL, 11 },
+		{ "regs-per-conn", required_argument, NULL, 12 },
+		{ "cnt", required_argument, NULL, 13 },
+		{ "src-addrs", required_argument, NULL, 14 },
+		{ "setup-conc", required_argument, NULL, 15 },
+		{ "threads", required_argument, NULL, 't' },
+		{ "cpus", required_argument, NULL, 'c' },
+		{ "server-pid", required_argument, NULL, 'p' },
+		{ "lag-ms", required_argument, NULL, 16 },
+		{ "tag", required_argument, NULL, 17 },
+		{ "json", no_argument, NULL, 18 },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct bench_conf *c = &b->c;
+	double deliv_rate = -1;
+	bool rooms_set = false, members_set = false, rate_set = false;
+	int o, ncpu;
+
+	if (argc < 2)
+		usage();
+	if (!strcmp(argv[1], "fanout"))
+		c->mode = MODE_FANOUT;
+	else if (!strcmp(argv[1], "connect"))
+		c->mode = MODE_CONNECT;
+	else if (!strcmp(argv[1], "idle"))
+		c->mode = MODE_IDLE;
+	else if (!strcmp(argv[1], "history"))
+		c->mode = MODE_HISTORY;
+	else
+		usage();
+	set_server(c, "127.0.0.1:5061");
+	snprintf(c->domain, sizeof(c->domain), "example.com");
+	snprintf(c->user_prefix, sizeof(c->user_prefix), "user");
+	snprintf(c->password, sizeof(c->password), "pw");
+	snprintf(c->room_prefix, sizeof(c->room_prefix), "bench");
+	c->rooms = 100;
+	c->members = 20;
+	c->clients = 64;
+	c->size = 200;
+	c->rate = 1000;
+	c->inflight = 16;
+	c->warmup_s = 1;
+	c->duration_s = 10;
+	c->drain_s = 5;
+	c->setup_timeout_s = 120;
+	c->regs_per_conn = 1;
+	c->hist_cnt = 25;
+	c->setup_conc = 64;
+	c->nthreads = 1;
+	c->cpus[0] = -1;
+	c->progress = true;
+	c->lag_threshold_ms = 5;
+	optind = 2;
+	while ((o = getopt_long(argc, argv, "s:r:m:S:R:w:d:t:c:p:qh", opts, NULL)) != -1) {
+		switch (o) {
+		case 's':
+			if (set_server(c, optarg) != 0) {
+				fprintf(stderr, "parley-bench: --server wants HOST:PORT, not '%s'\n",
+					optarg);
+				exit(2);
+			}
+			break;
+		case 1: snprintf(c->domain, sizeof(c->domain), "%s", optarg); break;
+		case 2: snprintf(c->user_prefix, sizeof(c->user_prefix), "%s", optarg); break;
+		case 3: c->user_base = (uint32_t)num_arg(optarg, "--user-base"); break;
+		case 4: snprintf(c->password, sizeof(c->password), "%s", optarg); break;
+		case 5: snprintf(c->room_prefix, sizeof(c->room_prefix), "%s", optarg); break;
+		case 'r': c->rooms = (uint32_t)num_arg(optarg, "--rooms"); rooms_set = true; break;
+		case 'm': c->members = (uint32_t)num_arg(optarg, "--members"); members_set = true; break;
+		case 6: c->clients = (uint32_t)num_arg(optarg, "--clients"); break;
+		case 'S': c->size = (uint32_t)num_arg(optarg, "--size"); break;
+		case 'R': c->rate = num_arg(optarg, "--rate"); rate_set = true; break;
+		case 7: deliv_rate = num_arg(optarg, "--deliv-rate"); break;
+		case 8: c->max_posts = (uint64_t)num_arg(optarg, "--posts"); break;
+		case 9: c->inflight = (uint32_t)num_arg(optarg, "--inflight"); break;
+		case 'w': c->warmup_s = num_arg(optarg, "--warmup"); break;
+		case 'd': c->duration_s = num_arg(optarg, "--duration"); break;
+		case 10: c->drain_s = num_arg(optarg, "--drain"); break;
+		case 11: c->setup_timeout_s = num_arg(optarg, "--setup-timeout"); break;
+		case 12: c->regs_per_conn = (uint32_t)num_arg(optarg, "--regs-per-conn"); break;
+		case 13: c->hist_cnt = (uint32_t)num_arg(optarg, "--cnt"); break;
+		case 14: c->nsrc = (uint32_t)num_arg(optarg, "--src-addrs"); break;
+		case 15: c->setup_conc = (uint32_t)num_arg(optarg, "--setup-conc"); break;
+		case 't':
+			c->nthreads = (uint32_t)num_arg(optarg, "--threads");
+			for (unsigned i = 0; i < BENCH_THREADS_MAX; i++)
+				c->cpus[i] = -1;
+			break;
+		case 'c':
+			ncpu = parse_cpus(optarg, c->cpus, BENCH_THREADS_MAX);
+			if (ncpu <= 0) {
+				fprintf(stderr, "parley-bench: --cpus: bad CPU list '%s'\n", optarg);
+				exit(2);
+			}
+			c->nthreads = (uint32_t)ncpu;
+			break;
+		case 'p': c->server_pid = (pid_t)num_arg(optarg, "--server-pid"); break;
+		case 16: c->lag_threshold_ms = num_arg(optarg, "--lag-ms"); break;
+		case 17:
+			if (c->ntags == BENCH_TAGS_MAX || strchr(optarg, '=') == NULL)
+				usage();
+			c->tags[c->ntags++] = optarg;
+			break;
+		case 18: c->json = true; break;
+		case 'q': c->progress = false; break;
+		default: usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+	if (c->mode == MODE_HISTORY) {
+		if (!rooms_set)
+			c->rooms = 1;
+		if (!members_set)
+			c->members = 10;
+	}
+	if (c->mode == MODE_IDLE && !members_set)
+		c->members = 100;
+	if (c->nthreads == 0 || c->nthreads > BENCH_THREADS_MAX)
+		usage();
+	if (deliv_rate >= 0) {
+		if (rate_set) {
+			fprintf(stderr, "parley-bench: give --rate or --deliv-rate, not both\n");
+			exit(2);
+		}
+		c->rate = c->members ? deliv_rate / c->members : 0;
+	}
+	if (c->inflight == 0 || c->inflight > AGENT_PEND)
+		c->inflight = AGENT_PEND;
+	if (c->size < 48)
+		c->size = 48;	/* room for "pb <poster> <seq> <time> " */
+	if (c->setup_conc == 0)
+		c->setup_conc = 1;
+	if (c->mode != MODE_CONNECT && (c->rooms == 0 || c->members == 0)) {
+		fprintf(stderr, "parley-bench: --rooms and --members must be at least 1\n");
+		exit(2);
+	}
+	if (c->mode == MODE_CONNECT)
+		c->rooms = c->members = 0;
+}
+
+/* A plain TCP connect first, so that an absent server gets a clear message. */
+static void
+check_reachable(const struct bench_conf *c)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0), err = 0;
+	struct pollfd p = { .fd = fd, .events = POLLOUT };
+	socklen_t l = sizeof(err);
+
+	if (connect(fd, (const struct sockaddr *)&c->dst, sizeof(c->dst)) == -1) {
+		if (errno != EINPROGRESS)
+			err = errno;
+		else if (poll(&p, 1, 3000) != 1)
+			err = ETIMEDOUT;
+		else
+			getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &l);
+	}
+	close(fd);
+	if (err != 0) {
+		fprintf(stderr, "parley-bench: cannot reach parleyd at %s:%u: %s "
+			"(is it running and listening there?)\n", c->host, c->port, strerror(err));
+		exit(2);
+	}
+}
+
+/* The rooms' URIs, by name, from one chansrch as the first user. */
+static void
+find_rooms(struct bench *b)
+{
+	const struct bench_conf *c = &b->c;
+	char aor[200], err[256], *rpl;
+	struct gc *g;
+
+	snprintf(aor, sizeof(aor), "%s%u@%s", c->user_prefix, c->user_base, c->domain);
+	g = gc_open(c->host, c->port, aor, c->password, err, sizeof(err));
+	if (g == NULL) {
+		fprintf(stderr, "parley-bench: cannot sign in to parleyd at %s:%u as %s: %s\n",
+			c->host, c->port, aor, err);
+		exit(2);
+	}
+	if (gc_cmd(g, "chansrch", "<qib qtype=\"BYNAME\" criteria=\"\" extended=\"false\"/>") != 200 ||
+	    (rpl = gc_wait(g, 10000, "rpl:chansrch", NULL)) == NULL) {
+		fprintf(stderr, "parley-bench: no answer to cmd:chansrch from %s:%u\n", c->host,
+			c->port);
+		exit(2);
+	}
+	for (uint32_t r = 0; r < c->rooms; r++) {
+		char name[64];
+
+		snprintf(name, sizeof(name), "%s%u", c->room_prefix, r);
+		if (!gc_room_uri(rpl, name, b->room_uri[r], BENCH_URI_MAX)) {
+			fprintf(stderr, "parley-bench: the server has no room '%s' (declare "
+				"[room:%s] in its config, one per room up to %s%u)\n", name, name,
+				c->room_prefix, c->rooms - 1);
+			exit(2);
+		}
+	}
+	free(rpl);
+	gc_close(g);
+}
+
+static uint64_t
+sum(struct bench *b, enum ctr i)
+{
+	uint64_t s = 0;
+
+	for (unsigned t = 0; t < b->c.nthreads; t++)
+		s += ctr_get(&b->w[t], i);
+	return s;
+}
+
+static void
+sleep_until(uint64_t t)
+{
+	struct timespec ts = { (time_t)(t / 1000000000u), (long)(t % 1000000000u) };
+
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+		;
+}
+
+static bool progress_tty;
+
+static void
+progress(const struct bench_conf *c, const char *fmt, ...)
+{
+	char line[300];
+	va_list ap;
+
+	if (!c->progress)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (progress_tty)
+		fprintf(stderr, "\r\033[K[%s] %s", mode_name[c->mode], line);
+	else
+		fprintf(stderr, "[%s] %s\n", mode_name[c->mode], line);
+}
+
+static void
+progress_end(const struct bench_conf *c)
+{
+	if (c->progress && progress_tty)
+		fputc('\n', stderr);
+}
+
+static void
+setup_phase(struct bench *b)
+{
+	const struct bench_conf *c = &b->c;
+	uint64_t start = mono_ns(), end = start + (uint64_t)(c->setup_timeout_s * 1e9);
+
+	for (;;) {
+		uint64_t joined = sum(b, C_JOINED), failed = sum(b, C_SETUP_FAILED);
+
+		if (joined + failed >= b->total)
+			break;
+		if (mono_ns() >= end) {
+			progress_end(c);
+			fprintf(stderr, "parley-bench: sign-in timed out after %.0f s: %" PRIu64
+				" of %u joined\n", c->setup_timeout_s, joined, b->total);
+			break;
+		}
+		progress(c, "signing in: joined %" PRIu64 "/%u, failed %" PRIu64
+			 ", retries %" PRIu64 ", %.0f s", joined, b->total, failed,
+			 sum(b, C_SETUP_RETRIES), (mono_ns() - start) / 1e9);
+		usleep(c->progress && !progress_tty ? 1000000 : 250000);
+	}
+	progress(c, "signed in: %" PRIu64 "/%u joined in %.1f s", sum(b, C_JOINED), b->total,
+		 (mono_ns() - start) / 1e9);
+	progress_end(c);
+}
+
+static double
+thread_cpu_s(pthread_t th)
+{
+	clockid_t cid;
+	struct timespec ts;
+
+	if (pthread_getcpuclockid(th, &cid) != 0 || clock_gettime(cid, &ts) != 0)
+		return 0;
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static double
+process_cpu_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void
+take_sample(struct bench *b, struct sample *s)
+{
+	s->t = mono_ns();
+	for (unsigned i = 0; i < b->c.nthreads; i++)
+		s->thread_cpu[i] = thread_cpu_s(b->w[i].th);
+	s->proc_cpu = process_cpu_s();
+	if (procstat_system_busy(&s->sys_busy) != 0)
+		s->sys_busy = 0;
+	s->srv_ok = b->c.server_pid > 0 && procstat_read(b->c.server_pid, &s->srv) == 0;
+}
+
+/* The progress line during the load. */
+static void
+run_progress(struct bench *b, uint64_t start, uint64_t prev_t, uint64_t *prev)
+{
+	const struct bench_conf *c = &b->c;
+	uint64_t now = mono_ns();
+	double dt = (now - prev_t) / 1e9, el = (now - start) / 1e9;
+	enum ctr key = c->mode == MODE_FANOUT ? C_DELIVERED :
+		       c->mode == MODE_CONNECT ? (c->regs_per_conn ? C_REGISTERS : C_HANDSHAKES) :
+		       c->mode == MODE_HISTORY ? C_HIST_REPLIES : C_INFOS_IN;
+	uint64_t v = sum(b, key);
+	double rate = dt > 0 ? (v - *prev) / dt : 0;
+
+	*prev = v;
+	switch (c->mode) {
+	case MODE_FANOUT:
+		progress(c, "%.0f/%.0f s: posts %" PRIu64 ", deliveries %.0f/s (offered %.0f/s), "
+			 "errors %" PRIu64 ", lost conns %" PRIu64, el, c->warmup_s + c->duration_s,
+			 sum(b, C_POSTS_SENT), rate, c->rate * c->members,
+			 sum(b, C_POST_ERRORS) + sum(b, C_POSTS_REFUSED), sum(b, C_DISCONNECTS));
+		break;
+	case MODE_CONNECT:
+		progress(c, "%.0f/%.0f s: %s %.0f/s, errors %" PRIu64, el,
+			 c->warmup_s + c->duration_s, c->regs_per_conn ? "REGISTERs" : "handshakes",
+			 rate, sum(b, C_CONN_ERRORS));
+		break;
+	case MODE_HISTORY:
+		progress(c, "%.0f/%.0f s: bccontext %.0f/s, errors %" PRIu64, el,
+			 c->warmup_s + c->duration_s, rate, sum(b, C_HIST_ERRORS));
+		break;
+	case MODE_IDLE:
+		progress(c, "%.0f/%.0f s: %u idle connections, lost %" PRIu64, el,
+			 c->warmup_s + c->duration_s, b->total, sum(b, C_DISCONNECTS));
+		break;
+	}
+}
+
+static bool
+drained(struct bench *b)
+{
+	uint64_t acked = sum(b, C_POSTS_OK) + sum(b, C_POSTS_REFUSED) + sum(b, C_POST_ERRORS);
+
+	if (b->c.mode != MODE_FANOUT)
+		return true;
+	return acked >= sum(b, C_POSTS_SENT) && sum(b, C_DELIVERED) >= sum(b, C_EXPECTED);
+}
+
+static int
+run(struct bench *b)
+{
+	struct bench_conf *c = &b->c;
+	struct sample s0, s1;
+	struct procstat base = { 0 };
+	uint64_t t0, ws, we, prev = 0, prev_t, next_progress, drain_end;
+	bool base_ok = c->server_pid > 0 && procstat_read(c->server_pid, &base) == 0;
+	int rc;
+
+	if (c->server_pid > 0 && !base_ok) {
+		fprintf(stderr, "parley-bench: cannot read /proc/%d (server pid)\n", (int)c->server_pid);
+		return 2;
+	}
+	atomic_store(&b->phase, c->mode == MODE_CONNECT ? PHASE_RUN : PHASE_SETUP);
+	t0 = mono_ns() + 100000000u;
+	if (c->mode == MODE_CONNECT) {
+		ws = t0 + (uint64_t)(c->warmup_s * 1e9);
+		atomic_store(&b->t0_ns, t0);
+		atomic_store(&b->ws_ns, ws);
+		atomic_store(&b->we_ns, ws + (uint64_t)(c->duration_s * 1e9));
+	}
+	for (unsigned i = 0; i < c->nthreads; i++) {
+		rc = pthread_create(&b->w[i].th, NULL, worker_main, &b->w[i]);
+		if (rc != 0) {
+			fprintf(stderr, "parley-bench: pthread_create: %s\n", strerror(rc));
+			exit(2);
+		}
+	}
+	if (c->mode != MODE_CONNECT) {
+		setup_phase(b);
+		if (sum(b, C_JOINED) == 0) {
+			fprintf(stderr, "parley-bench: no client could sign in and join; first "
+				"error: %s\n", b->w[0].first_error[0] ? b->w[0].first_error : "none");
+			atomic_store(&b->phase, PHASE_STOP);
+			for (unsigned i = 0; i < c->nthreads; i++)
+				pthread_join(b->w[i].th, NULL);
+			return 3;
+		}
+		t0 = mono_ns() + 100000000u;
+		ws = t0 + (uint64_t)(c->warmup_s * 1e9);
+		atomic_store(&b->t0_ns, t0);
+		atomic_store(&b->ws_ns, ws);
+		atomic_store(&b->we_ns, ws + (uint64_t)(c->duration_s * 1e9));
+		atomic_store_explicit(&b->phase, PHASE_RUN, memory_order_release);
+	}
+	ws = atomic_load(&b->ws_ns);
+	we = atomic_load(&b->we_ns);
+	prev_t = mono_ns();
+	next_progress = prev_t + 1000000000u;
+	/* Up to the window: progress; at its start, the first sample. */
+	while (mono_ns() < ws) {
+		uint64_t t = next_progress < ws ? next_progress : ws;
+
+		sleep_until(t);
+		if (mono_ns() >= next_progress) {
+			run_progress(b, t0, prev_t, &prev);
+			prev_t = mono_ns();
+			next_progress += 1000000000u;
+		}
+	}
+	take_sample(b, &s0);
+	while (mono_ns() < we) {
+		uint64_t t = next_progress < we ? next_progress : we;
+
+		sleep_until(t);
+		if (mono_ns() >= next_progress) {
+			run_progress(b, t0, prev_t, &prev);
+			prev_t = mono_ns();
+			next_progress += 1000000000u;
+		}
+		if (c->max_posts > 0 && sum(b, C_POSTS_SENT) >= c->max_posts &&
+		    mono_ns() < we) {
+			we = mono_ns();	/* every post is out: the window ends here */
+			atomic_store(&b->we_ns, we);
+		}
+	}
+	take_sample(b, &s1);
+	atomic_store(&b->phase, PHASE_DRAIN);
+	drain_end = mono_ns() + (uint64_t)(c->drain_s * 1e9);
+	while (!drained(b) && mono_ns() < drain_end)
+		usleep(20000);
+	progress_end(c);
+	atomic_store(&b->phase, PHASE_STOP);
+	for (unsigned i = 0; i < c->nthreads; i++)
+		pthread_join(b->w[i].th, NULL);
+	return report(b, base_ok ? &base : NULL, &s0, &s1);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct bench b;
+	uint32_t per, extra, first = 0;
+	int rc;
+
+	if (argc >= 2 && !strcmp(argv[1], "users"))
+		return users_main(argc, argv);
+	signal(SIGPIPE, SIG_IGN);
+	memset(&b, 0, sizeof(b));
+	parse_args(&b, argc, argv);
+	progress_tty = isatty(STDERR_FILENO);
+	b.total = b.c.mode == MODE_CONNECT ? b.c.clients : b.c.rooms * b.c.members;
+	if (b.c.nsrc == 0)
+		b.c.nsrc = b.total / 16000 + 1;	/* about 28k local ports per address */
+	if (b.c.nthreads > b.total)
+		b.c.nthreads = b.total ? b.total : 1;
+	check_reachable(&b.c);
+	if (b.c.rooms > 0) {
+		b.room_uri = calloc(b.c.rooms, sizeof(*b.room_uri));
+		b.present = calloc(b.c.rooms, sizeof(*b.present));
+		if (b.room_uri == NULL || b.present == NULL)
+			return 2;
+		find_rooms(&b);
+	}
+	b.w = calloc(b.c.nthreads, sizeof(*b.w));
+	if (b.w == NULL)
+		return 2;
+	per = b.total / b.c.nthreads;
+	extra = b.total % b.c.nthreads;
+	for (unsigned i = 0; i < b.c.nthreads; i++) {
+		uint32_t n = per + (i < extra ? 1 : 0);
+
+		if (worker_init(&b.w[i], &b, i, first, n) != 0) {
+			fprintf(stderr, "parley-bench: out of memory or descriptors setting up "
+				"worker %u\n", i);
+			return 2;
+		}
+		if (b.c.mode == MODE_FANOUT && b.c.rate > 0 && n > 0)
+			b.w[i].interval_ns = (uint64_t)(1e9 / (b.c.rate * n / b.total));
+		first += n;
+	}
+	rc = run(&b);
+	for (unsigned i = 0; i < b.c.nthreads; i++)
+		worker_fini(&b.w[i]);
+	free(b.w);
+	free(b.room_uri);
+	free(b.present);
+	return rc;
+}
