@@ -20,6 +20,8 @@ data_dir = $dir
 log_level = warning
 [sip]
 listen = 127.0.0.1:$port
+[web]
+enabled = false
 [auth]
 htdigest = $dir/users
 fail_max = 1000000

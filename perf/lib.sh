@@ -168,6 +168,8 @@ fail_max = 1000000
 lcores = $PB_LCORES
 [storage]
 durability_unsafe_no_fsync = $nofsync
+[web]
+enabled = false
 INI
 		[ -n "$extra" ] && printf '%s\n' "$extra"
 		for ((i = 0; i < rooms; i++)); do

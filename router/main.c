@@ -464,12 +464,10 @@ start_web(struct boot *b)
 	b->web = NULL;
 	ftoken_store_destroy(b->ftokens);
 	b->ftokens = NULL;
-	if (rc == -EADDRINUSE) {
-		LOG(ERR, ROUTER, "%s: running without the Web service (file tokens answer 503)",
-		    err);
-		return 0;
-	}
-	LOG(ERR, ROUTER, "%s", err);
+	/* Like the SIP listener: a service that was asked for and cannot
+	 * start stops the node, rather than running half of it. */
+	LOG(ERR, ROUTER, "%s%s", err, rc == -EADDRINUSE ?
+	    " (set [web] listen to a free address, or [web] enabled = false)" : "");
 	return -1;
 }
 

@@ -53,6 +53,8 @@ htdigest = $dir/users.htdigest
 fail_max = 1000000
 [storage]
 durability_unsafe_no_fsync = true
+[web]
+enabled = false
 [io]
 backend = $1
 [dpdk]

@@ -123,6 +123,8 @@ htdigest = $users
 [storage]
 ; the tests measure the network path, not the disk
 durability_unsafe_no_fsync = true
+[web]
+enabled = false
 [io]
 backend = dpdk
 [dpdk]

@@ -22,6 +22,8 @@ domain = example.com
 data_dir = $dir
 [sip]
 listen = 127.0.0.1:$port
+[web]
+enabled = false
 [auth]
 htdigest = $dir/users.htdigest
 INI

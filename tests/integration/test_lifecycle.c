@@ -5,6 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <criterion/criterion.h>
 #include <openssl/ssl.h>
@@ -318,4 +321,25 @@ Test(lifecycle, idle_timeout_closes_silent_sessions_only, .timeout = 60)
 	pc_close(quiet);
 	pc_close(busy);
 	cr_assert_eq(server_stop(&srv), 0);
+}
+
+Test(lifecycle, web_port_taken_stops_the_node, .timeout = 60)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t alen = sizeof(a);
+	char dir[] = "/tmp/parley-web-XXXXXX";
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	/* Someone else holds the port the Web service is told to use. */
+	cr_assert(fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 && listen(fd, 1) == 0);
+	cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
+	cr_assert(mkdtemp(dir) != NULL);
+	cr_assert_eq(run("printf '[server]\\ndata_dir = %s\\n[sip]\\nlisten = 127.0.0.1:%u\\n"
+			 "[web]\\nlisten = 127.0.0.1:%u\\n' > %s/p.ini; timeout 30 %s -c %s/p.ini "
+			 "2> %s/log; test $? -eq 1 && grep -q 'set \\[web\\] listen' %s/log",
+			 dir, (unsigned)ntohs(a.sin_port) + 1, ntohs(a.sin_port), dir, server_binary(),
+			 dir, dir, dir), 0,
+		     "parleyd ran on without its Web service");
+	close(fd);
+	run("rm -rf %s", dir);
 }
