@@ -634,6 +634,10 @@ web_thread(void *arg)
 	struct web *w = arg;
 
 	event_base_dispatch(w->base);
+	/* libevent frees a bufferevent (and its SSL) from a deferred callback:
+	 * let the ones closed by the last turn run before the thread ends. */
+	event_base_loop(w->base, EVLOOP_NONBLOCK);
+	event_base_loop(w->base, EVLOOP_NONBLOCK);
 	return NULL;
 }
 

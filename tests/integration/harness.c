@@ -128,8 +128,14 @@ spawn(struct server *s)
 	if (s->pid == 0) {
 		int fd = open(s->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 
+		const char *asan = getenv("PARLEY_PARLEYD_ASAN_OPTIONS");
+
 		dup2(fd, STDERR_FILENO);
 		dup2(fd, STDOUT_FILENO);
+		/* The sanitizer build checks the server for leaks even where the
+		 * test programs (Criterion, libpurple) cannot be. */
+		if (asan != NULL)
+			setenv("ASAN_OPTIONS", asan, 1);
 		execl(server_binary(), "parleyd", "-c", s->conf, "-v", (char *)NULL);
 		_exit(127);
 	}
