@@ -760,15 +760,14 @@ grpchat(struct cmdctx *x, const struct sipmsg *m)
 	alen = strlen(x->c->aor) + 4;
 	ulen = strlen(r->cat->uri);
 	elen = strlen(g->extra_attrs ? g->extra_attrs : "");
-	need = alen + 1 + ulen + 1 + g->inner_len + 1 + g->text_len + 1 + elen + 1;
+	need = (size_t)rlen + alen + 1 + ulen + 1 + g->inner_len + 1 + g->text_len + 1 + elen + 1;
 	p = post_alloc(need);
-	if (p == NULL || (p->resp = malloc(rlen)) == NULL) {
-		post_put(p);
+	if (p == NULL)
 		return 500;
-	}
-	memcpy(p->resp, resp, rlen);
-	p->resp_len = (size_t)rlen;
 	s = (char *)(p + 1);
+	p->resp = memcpy(s, resp, rlen);
+	p->resp_len = (size_t)rlen;
+	s += rlen;
 	p->author = s;
 	s += sprintf(s, "sip:%s", x->c->aor) + 1;
 	p->room_uri = memcpy(s, r->cat->uri, ulen + 1);
@@ -782,6 +781,7 @@ grpchat(struct cmdctx *x, const struct sipmsg *m)
 	s += g->text_len + 1;
 	p->text_len = g->text_len;
 	p->extra_attrs = memcpy(s, g->extra_attrs ? g->extra_attrs : "", elen + 1);
+	p->used = need;
 	memcpy(p->room, r->raw, CATALOG_ID_RAW);
 	p->logged = (r->cat->props & CATALOG_PROP_LOGGED) != 0;
 	clock_gettime(CLOCK_REALTIME, &now);

@@ -30,12 +30,12 @@ conn_new(struct lcore_ctx *lc, int fd, const struct sockaddr_storage *peer)
 		ctr_inc(lc, CTR_CONN_REFUSED_LIMIT);
 		return NULL;
 	}
-	c = calloc(1, sizeof(*c));
+	c = objcache_get(&lc->conn_cache);
 	if (c == NULL)
 		return NULL;
 	c->tls = tlsterm_new(lc->tls);
 	if (c->tls == NULL) {
-		free(c);
+		objcache_put(&lc->conn_cache, c);
 		return NULL;
 	}
 	c->lc = lc;
@@ -255,7 +255,7 @@ conn_reap(struct lcore_ctx *lc)
 		ctr_inc(lc, CTR_CONN_CLOSED);
 		c->reaped = true;
 		if (c->holds == 0)
-			free(c);
+			objcache_put(&lc->conn_cache, c);
 	}
 }
 
@@ -269,7 +269,7 @@ void
 conn_release(struct conn *c)
 {
 	if (--c->holds == 0 && c->reaped)
-		free(c);
+		objcache_put(&c->lc->conn_cache, c);
 }
 
 bool

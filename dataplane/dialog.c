@@ -92,7 +92,7 @@ unlink_dialog(struct conn *c, struct dialog *d)
 	c->ndialogs--;
 	free(d->rooms);
 	free(d->info_a);
-	free(d);
+	objcache_put(&c->lc->dialog_cache, d);
 }
 
 static void
@@ -192,7 +192,7 @@ on_invite(struct conn *c, const struct sipmsg *m)
 	se = session_interval(c, m);
 	if (se == 0)
 		return;
-	d = calloc(1, sizeof(*d));
+	d = objcache_get(&c->lc->dialog_cache);
 	if (d == NULL) {
 		sipconn_reply(c, m, 500, NULL, "Retry-After: 5\r\n", NULL, NULL, 0);
 		return;
@@ -209,7 +209,7 @@ on_invite(struct conn *c, const struct sipmsg *m)
 	if (!str_copy(d->call_id, sizeof(d->call_id), m->call_id) ||
 	    !str_copy(d->remote_tag, sizeof(d->remote_tag), m->from_tag) ||
 	    !str_copy(d->remote_uri, sizeof(d->remote_uri), m->from_uri)) {
-		free(d);
+		objcache_put(&c->lc->dialog_cache, d);
 		sipconn_reply(c, m, 400, "Call-ID, tag or address too long", NULL, NULL, NULL, 0);
 		return;
 	}

@@ -5,8 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <rte_errno.h>
+#include <rte_mempool.h>
 #include <rte_ring.h>
 #include <rte_ring_elem.h>
 
@@ -266,13 +268,32 @@ fanout_settled(struct lcore_ctx *lc)
 
 /* ---- posts ------------------------------------------------------------ */
 
+/* Posts come from one pool shared by the lcores (the last holder of a
+ * post puts it back, on whichever lcore that is). An element holds the
+ * struct, the post's strings, its SIP 200 and, for ordinary sizes, the
+ * XCCOS body the home builds; larger posts fall back to malloc. */
+#define POST_ELT	4096
+#define POST_POOL_N	4095
+
+static struct rte_mempool *post_pool;
+
 struct post *
 post_alloc(size_t extra)
 {
-	struct post *p = calloc(1, sizeof(*p) + extra);
+	struct post *p = NULL;
 
-	if (p != NULL)
-		atomic_init(&p->refs, 1);
+	if (post_pool != NULL && sizeof(*p) + extra <= POST_ELT &&
+	    rte_mempool_get(post_pool, (void **)&p) == 0) {
+		memset(p, 0, sizeof(*p));
+		p->pooled = true;
+		p->cap = POST_ELT - sizeof(*p);
+	} else {
+		p = calloc(1, sizeof(*p) + extra);
+		if (p == NULL)
+			return NULL;
+		p->cap = extra;
+	}
+	atomic_init(&p->refs, 1);
 	return p;
 }
 
@@ -281,9 +302,12 @@ post_put(struct post *p)
 {
 	if (p == NULL || atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) != 1)
 		return;
-	free(p->resp);
-	free(p->body);
-	free(p);
+	if (p->body_owned)
+		free(p->body);
+	if (p->pooled)
+		rte_mempool_put(post_pool, p);
+	else
+		free(p);
 }
 
 void
@@ -335,25 +359,39 @@ home_post(struct lcore_ctx *lc, struct post *p)
 }
 
 static void
-build_post_body(struct post *p)
+build_post_body(struct lcore_ctx *lc, struct post *p)
 {
-	struct xbuf b;
+	struct xbuf *b = &lc->fo->scratch;
 	char ts[XCCOS_TS_LEN];
 
 	xccos_ts_format(p->ts_100ns, ts);
-	xbuf_init(&b, 0);
-	xccos_begin(&b, p->wal_seq);
-	xbuf_str(&b, "<grpchat id=\"grpchat\" seqid=\"1\"");
-	xbuf_attr(&b, "chanUri", p->room_uri);
-	xbuf_attr(&b, "author", p->author);
-	xbuf_attr(&b, "ts", ts);
-	xbuf_str(&b, p->extra_attrs);
-	xbuf_str(&b, ">");
-	xbuf_raw(&b, p->inner, p->inner_len);
-	xbuf_str(&b, "</grpchat>");
-	xccos_end(&b);
-	p->body = xbuf_take(&b, &p->body_len);
-	xbuf_free(&b);
+	xbuf_reset(b);
+	xccos_begin(b, p->wal_seq);
+	xbuf_str(b, "<grpchat id=\"grpchat\" seqid=\"1\"");
+	xbuf_attr(b, "chanUri", p->room_uri);
+	xbuf_attr(b, "author", p->author);
+	xbuf_attr(b, "ts", ts);
+	xbuf_str(b, p->extra_attrs);
+	xbuf_str(b, ">");
+	xbuf_raw(b, p->inner, p->inner_len);
+	xbuf_str(b, "</grpchat>");
+	xccos_end(b);
+	if (!xbuf_ok(b))
+		return;
+	/* Built once in this lcore's scratch buffer (no allocation once it
+	 * has grown), then kept in the post's own element when it fits. */
+	if (b->len + 1 <= p->cap - p->used) {
+		p->body = (char *)(p + 1) + p->used;
+		p->used += b->len + 1;
+	} else {
+		p->body = malloc(b->len + 1);
+		if (p->body == NULL)
+			return;
+		p->body_owned = true;
+	}
+	memcpy(p->body, b->p, b->len);
+	p->body[b->len] = '\0';
+	p->body_len = b->len;
 }
 
 /* Home: the post is durable (or failed). Fan out, then tell the origin. */
@@ -365,7 +403,7 @@ home_post_stored(struct lcore_ctx *lc, struct post *p, int status, uint64_t wal_
 	p->status = status;
 	p->wal_seq = wal_seq;
 	if (status == 0) {
-		build_post_body(p);
+		build_post_body(lc, p);
 		if (p->body == NULL)
 			p->status = -ENOMEM;
 	} else {
@@ -636,6 +674,15 @@ fanout_init(struct engine *e, char *err, size_t errlen)
 		}
 		lc->fo->prod = commit_producer(e->commit, i);
 	}
+#ifndef PARLEY_POOLS_PASSTHROUGH
+	post_pool = rte_mempool_create("posts", POST_POOL_N, POST_ELT, 64, 0, NULL, NULL, NULL, NULL,
+				       SOCKET_ID_ANY, 0);
+	if (post_pool == NULL)
+		LOG(WARNING, FANOUT, "no post pool (%s): posts come from malloc",
+		    rte_strerror(rte_errno));
+#endif
+	for (uint32_t i = 0; i < n; i++)
+		xbuf_init(&e->lcores[i]->fo->scratch, 0);
 	for (uint32_t dst = 0; dst < n; dst++)
 		for (uint32_t src = 0; src < n; src++) {
 			char name[RTE_RING_NAMESIZE];
@@ -652,6 +699,32 @@ fanout_init(struct engine *e, char *err, size_t errlen)
 			e->lcores[dst]->fo->rx[src] = r;
 		}
 	return 0;
+}
+
+void
+fanout_quiesce(struct engine *e, int timeout_ms)
+{
+	struct timespec nap = { 0, 1000000 };
+
+	/* The lcores are gone; this thread plays each of them in turn until
+	 * nothing is in a ring, staged or with the storage thread. */
+	for (int waited = 0; waited < timeout_ms; waited++) {
+		bool settled = true;
+
+		for (uint32_t i = 0; i < e->conf.nlcores; i++) {
+			struct lcore_ctx *lc = e->lcores[i];
+
+			fanout_poll(lc);
+			fanout_flush(lc);
+			conn_reap(lc);
+			settled &= fanout_settled(lc);
+		}
+		if (settled)
+			return;
+		nanosleep(&nap, NULL);
+	}
+	LOG(WARNING, FANOUT, "shutdown: messages between lcores still in flight after %d ms",
+	    timeout_ms);
 }
 
 void
@@ -675,9 +748,12 @@ fanout_fini(struct engine *e)
 			}
 		free(fo->rooms);
 		free(fo->backlog.v);
+		xbuf_free(&fo->scratch);
 		free(fo);
 		lc->fo = NULL;
 	}
+	rte_mempool_free(post_pool);
+	post_pool = NULL;
 	if (e->fo != NULL) {
 		free(e->fo->v);
 		free(e->fo);

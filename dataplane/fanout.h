@@ -74,6 +74,12 @@ struct post {
 
 	char		*body;		/* the XCCOS document, built once (home) */
 	size_t		body_len;
+
+	/* Memory: the strings, the response and (when it fits) the body live
+	 * in the bytes after the struct; <cap> of them, <used> so far. */
+	size_t		cap, used;
+	bool		pooled;		/* from the post pool (else malloc) */
+	bool		body_owned;	/* body was malloc'd (did not fit) */
 };
 
 /* A snapshot of one present member, as the home lcore hands it back to a
@@ -128,6 +134,10 @@ struct join_denied {
 /* Boot: rings and wake-up descriptors for every lcore of <e>. 0 or -errno
  * with a message. */
 int fanout_init(struct engine *e, char *err, size_t errlen);
+/* After every lcore loop returned, with the storage thread still running:
+ * finishes what is in flight between lcores (posts, joins, parts and their
+ * storage jobs), so nothing is left to leak. Boot thread. */
+void fanout_quiesce(struct engine *e, int timeout_ms);
 void fanout_fini(struct engine *e);
 
 /* Loop hooks. poll: handles arrived messages and storage completions,
@@ -145,7 +155,9 @@ bool fanout_settled(struct lcore_ctx *lc);
 
 /* A new post; takes ownership of <p> (refs 1). Sent to the room's home. */
 void fanout_post(struct lcore_ctx *lc, const struct room *r, struct post *p);
-struct post *post_alloc(size_t extra);		/* refs 1, zeroed, <extra> bytes after */
+/* refs 1, zeroed, at least <extra> bytes after the struct: from the post
+ * pool (any lcore may put it back) when it fits, else malloc. */
+struct post *post_alloc(size_t extra);
 void post_put(struct post *p);
 
 /* Joins. The caller fills a batch (joinbatch_new) with the rooms that

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "dataplane/fanout.h"
+#include "dataplane/xccos/xccos.h"
 #include "storage/catalog.h"
 
 struct lcore_ctx;
@@ -120,6 +121,7 @@ struct fanout_lc {
 	struct lroom		**rooms;	/* open addressing by raw id */
 	uint32_t		rcap, rn;
 	uint64_t		ntc_envid;
+	struct xbuf		scratch;	/* post bodies are built here */
 };
 
 struct pslot {

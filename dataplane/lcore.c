@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "control/log.h"
+#include "dataplane/dialog.h"
 #include "dataplane/fanout.h"
 #include "dataplane/lcore.h"
 #include "dataplane/rooms.h"
@@ -178,6 +179,8 @@ engine_create(const struct engine_conf *conf, struct tlsterm_ctx *tls, struct ht
 		roomtab_get(rooms);
 		lc->rooms = rooms;
 		lc->wake_fd = -1;
+		objcache_init(&lc->conn_cache, sizeof(struct conn), conf->max_conns);
+		objcache_init(&lc->dialog_cache, sizeof(struct dialog), 4 * conf->max_conns);
 		atomic_init(&lc->remote.listening, true);
 		clock_refresh(lc);
 		e->lcores[i] = lc;
@@ -204,7 +207,11 @@ engine_destroy(struct engine *e)
 {
 	if (e == NULL)
 		return;
-	/* Whatever the lcores submitted is written before the rings go. */
+	/* What the lcores left in flight is finished, and whatever they
+	 * submitted is written, before the rings go. */
+	if (e->commit != NULL && e->lcores[e->conf.nlcores - 1] != NULL &&
+	    e->lcores[e->conf.nlcores - 1]->fo != NULL)
+		fanout_quiesce(e, 2000);
 	if (e->commit != NULL)
 		commit_stop(e->commit);
 	fanout_fini(e);
@@ -221,6 +228,8 @@ engine_destroy(struct engine *e)
 		htdigest_put(atomic_exchange(&lc->remote.users, NULL));
 		roomtab_put(lc->rooms);
 		roomtab_put(atomic_exchange(&lc->remote.rooms, NULL));
+		objcache_fini(&lc->conn_cache);
+		objcache_fini(&lc->dialog_cache);
 		free(lc);
 	}
 	ratelimit_destroy(e->rl_addr);

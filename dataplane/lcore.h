@@ -16,6 +16,7 @@
 #include <pthread.h>
 
 #include "dataplane/engine.h"
+#include "dataplane/objcache.h"
 #include "dataplane/sip/digest.h"
 
 struct tlsterm;
@@ -205,6 +206,8 @@ struct lcore_ctx {
 	struct roomtab *rooms;		/* this lcore's reference */
 	struct fanout_lc *fo;		/* rings, room state (fanout.c) */
 	uint64_t dialog_seq;
+	struct objcache conn_cache;	/* struct conn */
+	struct objcache dialog_cache;	/* struct dialog */
 	int wake_fd;			/* eventfd: other threads wake a sleeping lcore */
 	void *io_lcore;			/* the backend's per-lcore state */
 
