@@ -68,6 +68,7 @@ struct engine_conf {
 	char dpdk_gateway[64];		/* "" when none */
 	uint32_t dpdk_mtu;
 	uint32_t dpdk_idle_sleep_us;	/* an idle lcore sleeps this long; 0: busy-poll */
+	uint32_t dpdk_tcp_buf_mem_mb;	/* TCP buffer memory per lcore; 0: as max_conns needs */
 	bool durability_unsafe_no_fsync;
 };
 

@@ -122,6 +122,7 @@ static const struct key keys[] = {
 	S("dpdk", "gateway", dpdk_gateway, ""),
 	U("dpdk", "mtu", dpdk_mtu, "1500", 576, 9000),
 	U("dpdk", "idle_sleep_us", dpdk_idle_sleep_us, "200", 0, 100000),
+	U("dpdk", "tcp_buf_mem_mb", dpdk_tcp_buf_mem_mb, "2048", 0, 1 << 20),
 	U("dpdk", "lcores", lcores, "1", 1, 64),
 };
 

@@ -127,6 +127,7 @@ struct config {
 	char dpdk_gateway[64];
 	uint32_t dpdk_mtu;
 	uint32_t dpdk_idle_sleep_us;
+	uint32_t dpdk_tcp_buf_mem_mb;		/* TCP send+receive buffers per lcore */
 	uint32_t lcores;			/* engine lcores (workers) */
 
 	/* [room:NAME] */

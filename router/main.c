@@ -281,6 +281,7 @@ fill_engine_conf(const struct config *c, struct engine_conf *ec)
 	snprintf(ec->dpdk_gateway, sizeof(ec->dpdk_gateway), "%s", c->dpdk_gateway);
 	ec->dpdk_mtu = c->dpdk_mtu;
 	ec->dpdk_idle_sleep_us = c->dpdk_idle_sleep_us;
+	ec->dpdk_tcp_buf_mem_mb = c->dpdk_tcp_buf_mem_mb;
 }
 
 /* The compliance exporter ([compliance]); its output directory is created

@@ -766,15 +766,15 @@ make_stack(struct dpdk_lc *d, const struct engine_conf *cf)
 
 	utcp_config_init(&uc);
 	uc.local_addr = pi->addr;
-	/* MTU - 40 would be the usual MSS, but the TCP core sizes a data
-	 * segment by the MSS less the timestamp option only, and SACK blocks
-	 * added to a full segment then overflow the MTU (the port refuses
-	 * those: tx_oversize). Until it accounts for them, leave room for a
-	 * full 40 bytes of options. */
-	uc.mss = (uint16_t)(pi->mtu - 40 - 40);
+	/* The TCP core takes each segment's options out of the MSS (RFC
+	 * 6691), so MTU - 40 fits; tx_oversize stays as a safety net. */
+	uc.mss = (uint16_t)(pi->mtu - 40);
 	/* Connections over max_conns are refused by conn_new; the rest
-	 * covers those still closing. Buffers are touched on first use. */
+	 * covers those still closing. Send and receive buffers come from the
+	 * stack's pool as connections open, up to [dpdk] tcp_buf_mem_mb. */
 	uc.max_conns = conns < UTCP_CONNS_CAP ? conns : UTCP_CONNS_CAP;
+	if (cf->dpdk_tcp_buf_mem_mb != 0)
+		uc.buf_mem_max = (uint64_t)cf->dpdk_tcp_buf_mem_mb << 20;
 	uc.synq_max = cf->backlog;
 	memcpy(uc.isn_secret, pi->secret, sizeof(uc.isn_secret));
 	memcpy(uc.steer_key, pi->steer_key, sizeof(uc.steer_key));

@@ -11,9 +11,15 @@
  * MSS / window scale / timestamps with PAWS (RFC 7323), SACK-permitted and
  * SACK blocks for our out-of-order queue (RFC 2018), out-of-order reassembly
  * with a per-connection cap, flow control with persist timer and window
- * updates, delayed ACK, RTO per RFC 6298 with Karn and backoff, NewReno
- * (RFC 5681/6582) with IW10 (RFC 6928), half-close, compact TIME_WAIT records
- * with reuse, ISN per RFC 6528, ICMP echo, IPv4 validation.
+ * updates, delayed ACK, RTO per RFC 6298 with Karn and backoff (RTT samples
+ * from timestamp echoes as in RFC 7323 §4; an ACK of new data undoes the
+ * backoff), limited transmit (RFC 3042), early retransmit (RFC 5827), a
+ * tail loss probe (RFC 8985 §7, without RACK), segments sized by the MSS
+ * less their actual options (RFC 6691), NewReno (RFC 5681/6582) with IW10
+ * (RFC 6928), half-close, compact TIME_WAIT records with reuse, ISN per
+ * RFC 6528, ICMP echo, IPv4 validation. Connection buffers are taken on
+ * demand under a memory cap; an optional hook receives in-order payload
+ * without a copy into the ring.
  *
  * Threading: every function taking a stack or a connection must be called on
  * the lcore that owns the stack. utcp_steer_* are pure and may be called
@@ -49,12 +55,20 @@ typedef int utcp_output_fn(void *arg, const void *pkt, size_t len);
 typedef void utcp_event_fn(void *arg, struct utcp_conn *c, enum utcp_event ev);
 /* Monotonic time in microseconds. */
 typedef uint64_t utcp_clock_fn(void *arg);
+/* Optional zero-copy receive: in-order payload of <c> straight from the
+ * input packet, offered only while nothing is waiting in the receive ring.
+ * <data> is valid only during the call. Returns the bytes taken (0..<len>);
+ * the rest goes into the ring as usual. UTCP_EV_READABLE follows either way.
+ * Must not call into the stack other than the utcp_conn_* getters (it runs
+ * in the middle of segment processing). */
+typedef size_t utcp_recv_fn(void *arg, struct utcp_conn *c, const void *data, size_t len);
 
 struct utcp_callbacks {
 	utcp_output_fn *output;
 	utcp_event_fn *event;
 	utcp_clock_fn *now_us;
 	void *arg;
+	utcp_recv_fn *recv;		/* NULL: every byte goes through the ring */
 };
 
 /* Stack configuration. utcp_config_init() fills defaults; a zero field left
@@ -66,6 +80,10 @@ struct utcp_config {
 	uint32_t rcvbuf;		/* receive buffer bytes per connection; default 64 KiB */
 	uint32_t ooo_max;		/* out-of-order bytes held per connection; default rcvbuf */
 	uint32_t max_conns;		/* connection objects, preallocated; default 1024 */
+	uint64_t buf_mem_max;		/* bytes of send + receive buffers, taken on demand
+					 * as connections open; a connection over it is
+					 * refused (RST) or -ENOMEM; default max_conns *
+					 * (sndbuf + rcvbuf) */
 	uint32_t max_tw;		/* TIME_WAIT records; default max_conns */
 	uint32_t max_orphans;		/* closed by app, still closing; default max_conns / 2 */
 	uint32_t synq_max;		/* SYN_RECEIVED connections per listener; default 128 */
@@ -116,10 +134,12 @@ enum utcp_stat {
 	UTCP_STAT_COOKIE_OK,
 	UTCP_STAT_COOKIE_BAD,
 	UTCP_STAT_CONN_EXHAUSTED,	/* no free connection object */
+	UTCP_STAT_MEM_REFUSED,		/* connection refused: buffer memory cap */
 	UTCP_STAT_OOO_DROP,		/* out-of-order data over the cap */
 	UTCP_STAT_RETRANSMIT,
 	UTCP_STAT_FAST_RETRANSMIT,
 	UTCP_STAT_RTO,
+	UTCP_STAT_TLP,			/* tail loss probes (RFC 8985 §7) */
 	UTCP_STAT_TIMEOUT_RESET,	/* retransmission cap reached */
 	UTCP_STAT_PERSIST_PROBE,
 	UTCP_STAT_DELACK,
@@ -134,8 +154,10 @@ enum utcp_stat {
 /* Fills <cfg> with the defaults (local_addr and keys zero). */
 void utcp_config_init(struct utcp_config *cfg);
 
-/* Boot path (allocates everything up front; no allocation afterwards).
- * <cb> is copied. Returns NULL on allocation failure or a bad config. */
+/* Boot path: allocates connection objects, tables and TIME_WAIT records up
+ * front; connection buffers come later, in slabs, as connections open (never
+ * per packet). <cb> is copied. Returns NULL on allocation failure or a bad
+ * config. */
 struct utcp_stack *utcp_stack_create(const struct utcp_config *cfg,
 				     const struct utcp_callbacks *cb);
 /* Frees the stack and every connection (no packets sent). Accepts NULL. */
@@ -208,7 +230,9 @@ size_t utcp_conn_readable(const struct utcp_conn *c);
 struct utcp_conn_info {
 	enum utcp_state state;
 	uint32_t snd_una, snd_nxt, snd_wnd, rcv_nxt, rcv_wnd;
-	uint32_t cwnd, ssthresh, srtt_us, rttvar_us, rto_us;
+	uint32_t cwnd, ssthresh, srtt_us, rttvar_us;
+	uint32_t rto_us;		/* RFC 6298 value, without backoff */
+	uint32_t rto_cur_us;		/* with backoff: what the timer runs */
 	uint16_t mss;			/* payload bytes per segment we send */
 	uint8_t snd_wscale, rcv_wscale;
 	bool ts_ok, sack_ok, in_recovery;
@@ -218,6 +242,8 @@ void utcp_conn_info(const struct utcp_conn *c, struct utcp_conn_info *info);
 const uint64_t *utcp_stats(const struct utcp_stack *st);	/* UTCP_STAT__COUNT counters */
 uint32_t utcp_conn_count(const struct utcp_stack *st);	/* connection objects in use */
 uint32_t utcp_tw_count(const struct utcp_stack *st);
+/* Bytes of connection buffers the stack holds from the system now. */
+uint64_t utcp_buf_mem(const struct utcp_stack *st);
 
 /* Flow steering, same result on every lcore given the same <steer_key>:
  * the lcore that owns the connection with local <laddr>:<lport> and remote

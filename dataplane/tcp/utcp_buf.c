@@ -1,8 +1,112 @@
-/* Send and receive rings of a TCP connection (see utcp_buf.h). */
+/* Send and receive rings of a TCP connection and the pool their storage
+ * comes from (see utcp_buf.h). */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "dataplane/tcp/utcp_buf.h"
+
+#ifdef PARLEY_POOLS_PASSTHROUGH
+#define POOL_PASSTHROUGH true
+#else
+#define POOL_PASSTHROUGH false
+#endif
+#define SLAB_BYTES	(1u << 20)	/* a slab holds about this much */
+
+/* ---- the block pool ---- */
+
+int
+utcp_buf_pool_init(struct utcp_buf_pool *p, size_t blk, uint32_t max_blocks)
+{
+	memset(p, 0, sizeof(*p));
+	p->blk = (blk + 63) & ~(size_t)63;	/* keeps every block 64-byte aligned */
+	if (p->blk < sizeof(void *))
+		p->blk = 64;
+	p->max_blocks = max_blocks;
+	p->per_slab = POOL_PASSTHROUGH || p->blk >= SLAB_BYTES ? 1 : (uint32_t)(SLAB_BYTES / p->blk);
+	p->max_slabs = POOL_PASSTHROUGH ? 0 : (max_blocks + p->per_slab - 1) / p->per_slab;
+	if (p->max_slabs == 0)
+		return 0;
+	p->slabs = calloc(p->max_slabs, sizeof(*p->slabs));	/* freed by _fini */
+	return p->slabs != NULL ? 0 : -ENOMEM;
+}
+
+void
+utcp_buf_pool_fini(struct utcp_buf_pool *p)
+{
+	uint32_t i;
+
+	for (i = 0; i < p->nslabs; i++)
+		free(p->slabs[i]);
+	free(p->slabs);
+	memset(p, 0, sizeof(*p));
+}
+
+/* Carves a new slab into the free list; false at the cap or without memory. */
+static bool
+pool_grow(struct utcp_buf_pool *p)
+{
+	uint32_t n = p->max_blocks - p->nblocks, i;
+	uint8_t *slab;
+
+	if (n == 0 || p->nslabs == p->max_slabs)
+		return false;
+	if (n > p->per_slab)
+		n = p->per_slab;
+	slab = aligned_alloc(64, n * p->blk);		/* freed by _fini */
+	if (slab == NULL)
+		return false;
+	p->slabs[p->nslabs++] = slab;
+	p->nblocks += n;
+	for (i = n; i-- > 0;) {
+		*(void **)(void *)(slab + i * p->blk) = p->free;
+		p->free = slab + i * p->blk;
+	}
+	return true;
+}
+
+void *
+utcp_buf_pool_get(struct utcp_buf_pool *p)
+{
+	void *b;
+
+	if (POOL_PASSTHROUGH) {
+		if (p->used >= p->max_blocks)
+			return NULL;
+		b = aligned_alloc(64, p->blk);		/* freed by _put */
+		if (b != NULL)
+			p->used++;
+		return b;
+	}
+	if (p->free == NULL && !pool_grow(p))
+		return NULL;
+	b = p->free;
+	p->free = *(void **)b;
+	p->used++;
+	return b;
+}
+
+void
+utcp_buf_pool_put(struct utcp_buf_pool *p, void *b)
+{
+	if (b == NULL)
+		return;
+	p->used--;
+	if (POOL_PASSTHROUGH) {
+		free(b);
+		return;
+	}
+	*(void **)b = p->free;
+	p->free = b;
+}
+
+size_t
+utcp_buf_pool_bytes(const struct utcp_buf_pool *p)
+{
+	return (POOL_PASSTHROUGH ? p->used : p->nblocks) * p->blk;
+}
+
+/* ---- rings ---- */
 
 /* Copies <n> bytes into ring <data> of <cap> at index <at> (may wrap). */
 static void
@@ -219,6 +323,19 @@ utcp_buf_rconsume(struct utcp_rbuf *b, uint32_t n)
 		n = b->len;
 	b->head = (b->head + n) % b->cap;
 	b->len -= n;
+}
+
+uint32_t
+utcp_buf_rskip(struct utcp_rbuf *b, uint32_t n)
+{
+	uint32_t grown;
+
+	/* Ring index of stream offset x is head + len + (x - nxt): moving nxt
+	 * and head together keeps the out-of-order bytes where they are. */
+	b->head = (uint32_t)(((uint64_t)b->head + n) % b->cap);
+	b->nxt += n;
+	grown = absorb(b);
+	return grown;
 }
 
 int

@@ -1,10 +1,11 @@
 /* TCP input: IPv4 validation, ICMP echo, TCP parsing and the RFC 9293
  * segment-arrival procedure (§3.10.7) with RFC 5961 (challenge ACKs),
  * RFC 7323 (PAWS), SYN cookies, TIME_WAIT records, reassembly, delayed ACKs,
- * RTT estimation (RFC 6298) and NewReno (RFC 5681, 6582).
+ * RTT estimation (RFC 6298, RFC 7323 §4) and NewReno (RFC 5681, 6582).
  *
  * Nothing here keeps a pointer into the input packet: payload is copied into
- * the receive ring before utcp_input() returns. */
+ * the receive ring, or taken by the app's recv hook, before utcp_input()
+ * returns. */
 #include <errno.h>
 #include <string.h>
 
@@ -108,11 +109,40 @@ rtt_sample(struct utcp_conn *c, uint64_t r64)
 		c->rto = st->cfg.rto_max_us;
 }
 
+/* RFC 7323 §4.2: an ACK that advances snd_una echoes the TSval of the
+ * transmission that triggered it, retransmissions included (so Karn's
+ * ambiguity does not arise), as Linux uses it. Returns true when a sample
+ * was taken. */
+static bool
+ts_rtt_sample(struct utcp_conn *c, const struct utcp_seg *seg)
+{
+	uint32_t now = utcp_ts_now(c->st), d;
+
+	if (!(c->flags & UTCP_F_TS_OK) || !seg->has_ts || seg->tsecr == 0)
+		return false;
+	/* An echo older than our latest retransmission answers an earlier
+	 * transmission whose ACK came late (lost ACKs, the peer's own
+	 * retransmission): not a measure of the path. */
+	if ((c->flags & UTCP_F_RTX_TS) && utcp_seq_lt(seg->tsecr, c->rtx_tsval))
+		return false;
+	d = now - seg->tsecr;
+	/* An echo from the future or older than any RTO: not ours, ignore. */
+	if ((int32_t)d < 0 || d > c->st->cfg.rto_max_us / 1000 + 1000)
+		return false;
+	rtt_sample(c, (uint64_t)d * 1000);
+	return true;
+}
+
+/* seg_max bounds payload plus options of every segment (RFC 9293 §3.7.1,
+ * RFC 6691: the MSS counts no options, the sender takes them out of it);
+ * mss, what a segment with timestamps only carries, is the unit of the
+ * congestion window. */
 static void
 set_mss(struct utcp_conn *c)
 {
 	uint32_t m = c->peer_mss < c->st->cfg.mss ? c->peer_mss : c->st->cfg.mss;
 
+	c->seg_max = (uint16_t)(m < 64 ? 64 : m);
 	if (c->flags & UTCP_F_TS_OK)
 		m -= UTCP_TS_LEN;
 	c->mss = (uint16_t)(m < 64 ? 64 : m);
@@ -157,6 +187,7 @@ established(struct utcp_conn *c, const struct utcp_seg *seg)
 		c->cwnd = mss;
 		if (c->srtt == 0)
 			c->rto = c->st->cfg.rto_init_us > 3000000 ? c->st->cfg.rto_init_us : 3000000;
+		c->backoff = 0;
 	} else {
 		c->cwnd = 10 * mss < (2 * mss > 14600 ? 2 * mss : 14600) ? 10 * mss :
 			  (2 * mss > 14600 ? 2 * mss : 14600);
@@ -164,7 +195,7 @@ established(struct utcp_conn *c, const struct utcp_seg *seg)
 	c->ssthresh = UINT32_MAX / 2;
 	c->retries = 0;
 	c->dupacks = 0;
-	c->recover = c->snd_una;
+	c->recover = c->iss;			/* RFC 6582 §3.2: ISS, so a first loss counts */
 	c->snd_wl1 = seg->seq;
 	c->snd_wl2 = seg->ack;
 	c->state = UTCP_ESTABLISHED;
@@ -178,6 +209,8 @@ syn_acked(struct utcp_conn *c, const struct utcp_seg *seg)
 {
 	if ((c->flags & UTCP_F_RTT_ACTIVE) && utcp_seq_gt(seg->ack, c->rtt_seq))
 		rtt_sample(c, c->st->now - c->rtt_start);
+	else if (c->retries > 0)
+		ts_rtt_sample(c, seg);		/* the echo names the SYN(-ACK) that got through */
 	c->flags &= ~UTCP_F_RTT_ACTIVE;
 	c->snd_una = c->iss + 1;
 	if (utcp_seq_lt(c->snd_nxt, c->snd_una))
@@ -226,15 +259,21 @@ cc_new_ack(struct utcp_conn *c, uint32_t acked)
 static void
 dup_ack(struct utcp_conn *c)
 {
-	uint32_t flight = c->snd_max - c->snd_una, mss = c->mss;
+	uint32_t flight = c->snd_max - c->snd_una, mss = c->mss, oseg, thresh;
 
 	c->dupacks++;
 	if (c->flags & UTCP_F_RECOVERY) {
 		c->cwnd += mss;				/* RFC 5681 §3.2 step 4 */
 		return;
 	}
+	/* RFC 5827 early retransmit: with fewer than four segments out and
+	 * nothing new to send, fewer duplicates can ever come. */
+	oseg = (flight + mss - 1) / mss;
+	thresh = 3;
+	if (oseg < 4 && oseg >= 2 && c->sb.len <= flight)
+		thresh = oseg - 1;
 	/* RFC 6582 §3.2 step 2: not again for losses of the same window. */
-	if (c->dupacks != 3 || !utcp_seq_gt(c->snd_una, c->recover))
+	if (c->dupacks != thresh || !utcp_seq_gt(c->snd_una, c->recover))
 		return;
 	c->recover = c->snd_max;
 	c->ssthresh = flight / 2 > 2 * mss ? flight / 2 : 2 * mss;
@@ -270,10 +309,18 @@ ack_input(struct utcp_conn *c, const struct utcp_seg *seg)
 	}
 	if (utcp_seq_gt(ack, c->snd_una)) {
 		acked = ack - c->snd_una;
-		if ((c->flags & UTCP_F_RTT_ACTIVE) && utcp_seq_gt(ack, c->rtt_seq)) {
+		if (ts_rtt_sample(c, seg)) {
+			c->flags &= ~UTCP_F_RTT_ACTIVE;
+		} else if ((c->flags & UTCP_F_RTT_ACTIVE) && utcp_seq_gt(ack, c->rtt_seq)) {
 			rtt_sample(c, st->now - c->rtt_start);
 			c->flags &= ~UTCP_F_RTT_ACTIVE;
 		}
+		/* New data acknowledged: the path works again, so the timer goes
+		 * back to the RFC 6298 value (RFC 6298 §5 leaves backoff to the
+		 * next sample; with timestamps there is one on every such ACK,
+		 * and Linux clears the backoff here too). */
+		c->backoff = 0;
+		c->flags &= ~UTCP_F_TLP_SENT;
 		data_acked = acked;
 		if ((c->flags & UTCP_F_FIN_SENT) && utcp_seq_gt(ack, c->fin_seq))
 			data_acked--;
@@ -332,6 +379,20 @@ data_input(struct utcp_conn *c, uint32_t seq, const uint8_t *data, uint32_t len)
 	bool had_ooo = c->rb.nranges > 0;
 	int r;
 
+	if (off == 0 && c->rb.len == 0 && st->cb.recv != NULL) {
+		size_t took = st->cb.recv(st->cb.arg, c, data, len);
+
+		if (took > len)
+			took = len;
+		if (took > 0) {
+			r = (int)(took + utcp_buf_rskip(&c->rb, (uint32_t)took));
+			data += took;
+			len -= (uint32_t)took;
+			if (len > 0)
+				r += utcp_buf_rwrite(&c->rb, 0, data, len);
+			goto in_order;
+		}
+	}
 	r = utcp_buf_rwrite(&c->rb, off, data, len);
 	if (r < 0) {
 		st->stats[UTCP_STAT_OOO_DROP]++;
@@ -342,7 +403,8 @@ data_input(struct utcp_conn *c, uint32_t seq, const uint8_t *data, uint32_t len)
 		c->flags |= UTCP_F_ACK_NOW;	/* RFC 5681 §4.2: out of order, ACK at once */
 		return;
 	}
-	if (r == 0)
+in_order:
+	if (r <= 0)
 		return;
 	c->rcv_nxt += (uint32_t)r;
 	c->unacked += (uint32_t)r;
@@ -679,8 +741,10 @@ listen_syn(struct utcp_stack *st, struct utcp_listener *l, const struct utcp_seg
 		return;
 	}
 	c = utcp_stack_conn_new(st, seg->saddr, seg->sport, seg->dport);
-	if (c == NULL)
+	if (c == NULL) {
+		utcp_out_rst_reply(st, seg);	/* buffer memory cap: refuse */
 		return;
+	}
 	c->lsn = l;
 	c->state = UTCP_SYN_RECEIVED;
 	c->flags |= UTCP_F_PASSIVE | UTCP_F_IN_SYNQ;

@@ -2,8 +2,10 @@
  * utcp_out.c). Not for use outside dataplane/tcp and its tests.
  *
  * Ownership: the stack owns every connection object (a preallocated array
- * with a free list) and every TIME_WAIT record. The app holds a handle to a
- * connection from UTCP_EV_ACCEPTED / utcp_connect() until utcp_close() or
+ * with a free list), the send and receive storage of each (one block from
+ * the stack's buffer pool, taken at utcp_stack_conn_new() and given back
+ * when the object is freed) and every TIME_WAIT record. The app holds a
+ * handle to a connection from UTCP_EV_ACCEPTED / utcp_connect() until utcp_close() or
  * utcp_abort() (flag UTCP_F_APP). A connection is freed only when it is
  * CLOSED and the app no longer holds it, and only when the outermost stack
  * call returns (the reap list), so callbacks may close anything. */
@@ -53,6 +55,9 @@ enum {
 	UTCP_F_REAPQ = 1u << 16,	/* on the stack's reap list */
 	UTCP_F_IN_SYNQ = 1u << 17,	/* counted in its listener's synq_len */
 	UTCP_F_SHUT_RD = 1u << 18,	/* app closed: incoming data is unwanted */
+	UTCP_F_PTO = 1u << 19,		/* t_rtx runs the tail loss probe timeout */
+	UTCP_F_TLP_SENT = 1u << 20,	/* probe sent; none again until snd_una moves */
+	UTCP_F_RTX_TS = 1u << 21,	/* rtx_tsval is set */
 };
 
 enum utcp_timer_kind {
@@ -103,7 +108,8 @@ struct utcp_conn {
 	 * goes back to snd_una after a timeout (go-back-N). */
 	uint32_t iss, snd_una, snd_nxt, snd_max, snd_wnd, max_snd_wnd, snd_wl1, snd_wl2;
 	uint32_t fin_seq;			/* valid with UTCP_F_FIN_SENT */
-	uint16_t mss;				/* payload bytes per segment we send */
+	uint16_t mss;				/* payload per segment with timestamps only */
+	uint16_t seg_max;			/* min(peer's MSS, ours): payload + options */
 	uint16_t peer_mss;
 	uint8_t snd_wscale, rcv_wscale;
 	/* Receive side. */
@@ -112,11 +118,14 @@ struct utcp_conn {
 	uint64_t ts_recent_stamp;
 	uint32_t unacked;			/* in-order bytes received since our last ACK */
 	uint64_t oow_last;			/* last ACK for an unacceptable bare ACK */
-	/* RTT and retransmission (RFC 6298), µs. */
+	/* RTT and retransmission (RFC 6298), µs. rto is the value computed
+	 * from SRTT and RTTVAR; the timer runs rto << backoff (utcp_rto_cur),
+	 * and an ACK of new data clears backoff. */
 	uint32_t srtt, rttvar, rto;
 	uint32_t rtt_seq;
 	uint64_t rtt_start;
-	uint8_t retries, persist_backoff;
+	uint32_t rtx_tsval;			/* TSval of our latest retransmission */
+	uint8_t retries, persist_backoff, backoff;
 	/* Congestion control (RFC 5681, 6582, 6928), bytes. */
 	uint32_t cwnd, ssthresh, recover, bytes_acked;
 	uint32_t dupacks;
@@ -124,6 +133,7 @@ struct utcp_conn {
 	struct utcp_timer t_rtx, t_persist, t_delack, t_idle;
 	struct utcp_sbuf sb;
 	struct utcp_rbuf rb;
+	void *bufblk;				/* sb and rb storage, from st->bufpool */
 };
 
 /* TIME_WAIT record: what RFC 9293 §3.10.7.4 and RFC 6191 need, no buffers. */
@@ -147,7 +157,7 @@ struct utcp_stack {
 	struct utcp_wheel wheel;
 
 	struct utcp_conn *conns;		/* max_conns objects */
-	uint8_t *bufmem;			/* their send and receive rings */
+	struct utcp_buf_pool bufpool;		/* their send and receive rings, on demand */
 	struct utcp_conn *free_conns, *reap, *ev_head, **ev_tail;
 	struct utcp_conn **ctab;
 	uint32_t ctab_mask;
@@ -174,6 +184,15 @@ static inline uint32_t
 utcp_ts_now(const struct utcp_stack *st)
 {
 	return (uint32_t)(st->now / 1000) + st->ts_offset;
+}
+
+/* The retransmission timeout now: the RFC 6298 value backed off. */
+static inline uint32_t
+utcp_rto_cur(const struct utcp_conn *c)
+{
+	uint64_t r = (uint64_t)c->rto << c->backoff;
+
+	return r > c->st->cfg.rto_max_us ? c->st->cfg.rto_max_us : (uint32_t)r;
 }
 
 static inline bool

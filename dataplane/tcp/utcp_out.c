@@ -237,15 +237,28 @@ conn_out(struct utcp_conn *c, struct tcp_out *o, uint32_t seq, uint8_t flags)
 	utcp_timer_cancel(&c->st->wheel, &c->t_delack);
 }
 
-/* One segment of <c> at <seq> with <len> bytes from send-ring offset <off>. */
-static void
-send_seg(struct utcp_conn *c, uint32_t seq, uint8_t flags, uint32_t off, uint32_t len)
+/* Payload bytes a segment of <c> may carry beside <optlen> bytes of
+ * options: the MSS bounds payload and options together (RFC 6691), so SACK
+ * blocks shrink the payload instead of growing the packet past the MTU. */
+static uint32_t
+seg_room(const struct utcp_conn *c, uint8_t optlen)
 {
-	uint8_t opt[40];
+	uint32_t m = c->seg_max;
+
+	return m > optlen + 8u ? m - optlen : 8u;
+}
+
+/* One segment of <c> at <seq> with <len> bytes from send-ring offset <off>
+ * and the <optlen> bytes of options in <opt> (data_opts(), built just
+ * before, so that <len> could be sized by them). */
+static void
+send_seg(struct utcp_conn *c, uint32_t seq, uint8_t flags, uint32_t off, uint32_t len,
+	 const uint8_t *opt, uint8_t optlen)
+{
 	struct tcp_out o;
 
 	conn_out(c, &o, seq, flags);
-	o.optlen = data_opts(c, opt);
+	o.optlen = optlen;
 	o.opt = opt;
 	o.sb = &c->sb;
 	o.off = off;
@@ -374,7 +387,9 @@ utcp_out_ack(struct utcp_conn *c)
 	 * peer, which may hold everything up to snd_max, would find an ACK
 	 * with an older sequence number unacceptable and ignore its ACK
 	 * field (as BSD does). */
-	send_seg(c, c->snd_max, UTCP_TH_ACK, 0, 0);
+	uint8_t opt[40];
+
+	send_seg(c, c->snd_max, UTCP_TH_ACK, 0, 0, opt, data_opts(c, opt));
 }
 
 void
@@ -399,10 +414,48 @@ utcp_out_challenge_ack(struct utcp_conn *c)
 
 /* ---- sending data ---- */
 
+/* RFC 8985 §7.2: a probe timeout of 2 SRTT (plus the peer's worst delayed
+ * ACK when a lone segment is out), when that is sooner than the RTO, while
+ * the connection is in the open state and has not probed since snd_una last
+ * moved. */
+static uint64_t
+pto(const struct utcp_conn *c, uint64_t rto)
+{
+	uint32_t flight = c->snd_max - c->snd_una;
+	uint64_t t;
+
+	if (c->srtt == 0 || c->backoff || c->retries ||
+	    (c->flags & (UTCP_F_RECOVERY | UTCP_F_TLP_SENT)) || flight == 0 ||
+	    c->state < UTCP_ESTABLISHED || c->state == UTCP_TIME_WAIT)
+		return 0;
+	t = 2ull * c->srtt;
+	if (flight <= c->mss)
+		t += 200000;			/* RFC 8985 WCDelAckT */
+	if (t < 10000)
+		t = 10000;
+	return t < rto ? t : 0;
+}
+
 void
 utcp_out_arm_rtx(struct utcp_conn *c)
 {
-	utcp_timer_arm(&c->st->wheel, &c->t_rtx, c->st->now + c->rto);
+	uint64_t rto = utcp_rto_cur(c), t = pto(c, rto);
+
+	if (t) {
+		c->flags |= UTCP_F_PTO;
+		rto = t;
+	} else {
+		c->flags &= ~UTCP_F_PTO;
+	}
+	utcp_timer_arm(&c->st->wheel, &c->t_rtx, c->st->now + rto);
+}
+
+/* RFC 6298 §5.5: the timer doubles per expiry, up to rto_max. */
+static void
+back_off(struct utcp_conn *c)
+{
+	if (c->backoff < 31 && ((uint64_t)c->rto << c->backoff) < c->st->cfg.rto_max_us)
+		c->backoff++;
 }
 
 /* Bytes of the send ring from snd_una up to <seq> (data only, FIN excluded). */
@@ -418,21 +471,29 @@ void
 utcp_out_send(struct utcp_conn *c)
 {
 	struct utcp_stack *st = c->st;
-	uint32_t off, avail, wnd, flight, usable, len, end;
+	uint32_t off, avail, wnd, cw, flight, usable, len, end, room;
+	uint8_t flags, opt[40], optlen;
 	bool sent = false, fin;
-	uint8_t flags;
 
 	if (!utcp_state_synchronized(c->state) || c->state == UTCP_TIME_WAIT)
 		return;
 	for (;;) {
+		optlen = data_opts(c, opt);
+		room = seg_room(c, optlen);
 		off = data_off(c, c->snd_nxt);
 		avail = c->sb.len - off;
-		wnd = c->snd_wnd < c->cwnd ? c->snd_wnd : c->cwnd;
+		cw = c->cwnd;
+		/* RFC 3042 limited transmit: each of the first two duplicate
+		 * ACKs lets one more segment go, so that a small window still
+		 * gathers the three that trigger fast retransmit. */
+		if (c->dupacks > 0 && c->dupacks < 3 && !(c->flags & UTCP_F_RECOVERY))
+			cw += c->dupacks * c->mss;
+		wnd = c->snd_wnd < cw ? c->snd_wnd : cw;
 		flight = c->snd_nxt - c->snd_una;
 		usable = wnd > flight ? wnd - flight : 0;
 		len = avail < usable ? avail : usable;
-		if (len > c->mss)
-			len = c->mss;
+		if (len > room)
+			len = room;
 		/* FIN rides on the segment that carries the last byte, or goes
 		 * alone; it needs no window. Resent only from fin_seq. */
 		fin = (c->flags & UTCP_F_FIN_QUEUED) && len == avail &&
@@ -441,7 +502,7 @@ utcp_out_send(struct utcp_conn *c)
 			break;
 		/* Sender SWS avoidance (RFC 1122 §4.2.3.4): no runt while more
 		 * data waits and something is in flight to clock us. */
-		if (len < c->mss && len < avail && flight > 0)
+		if (len < room && len < avail && flight > 0)
 			break;
 		flags = UTCP_TH_ACK;
 		if (fin)
@@ -450,7 +511,7 @@ utcp_out_send(struct utcp_conn *c)
 			flags |= UTCP_TH_PSH;
 		if (utcp_seq_lt(c->snd_nxt, c->snd_max))
 			st->stats[UTCP_STAT_RETRANSMIT]++;
-		send_seg(c, c->snd_nxt, flags, off, len);
+		send_seg(c, c->snd_nxt, flags, off, len, opt, optlen);
 		end = c->snd_nxt + len + (fin ? 1 : 0);
 		if (fin && !(c->flags & UTCP_F_FIN_SENT)) {
 			c->fin_seq = c->snd_nxt + len;
@@ -465,13 +526,16 @@ utcp_out_send(struct utcp_conn *c)
 		c->snd_nxt = end;
 		if (utcp_seq_gt(end, c->snd_max))
 			c->snd_max = end;
-		if (!utcp_timer_armed(&c->t_rtx))
-			utcp_out_arm_rtx(c);
 		utcp_timer_cancel(&st->wheel, &c->t_persist);
 		sent = true;
 		if (fin)
 			break;
 	}
+	/* The RTO runs from the oldest unacknowledged transmission; a probe
+	 * timeout moves with the newest (RFC 8985 §7.2). */
+	if (sent && (!utcp_timer_armed(&c->t_rtx) || (c->flags & UTCP_F_PTO) ||
+		     pto(c, utcp_rto_cur(c))))
+		utcp_out_arm_rtx(c);
 	if (!sent && (c->flags & UTCP_F_ACK_NOW))
 		utcp_out_ack(c);
 	/* Zero window with data waiting and nothing in flight: probe. */
@@ -479,8 +543,17 @@ utcp_out_send(struct utcp_conn *c)
 	    c->snd_una == c->snd_max && !utcp_timer_armed(&c->t_persist)) {
 		utcp_timer_cancel(&st->wheel, &c->t_rtx);
 		c->persist_backoff = 0;
-		utcp_timer_arm(&st->wheel, &c->t_persist, st->now + c->rto);
+		utcp_timer_arm(&st->wheel, &c->t_persist, st->now + utcp_rto_cur(c));
 	}
+}
+
+/* Remembers the TSval a retransmission carried: only echoes at least as new
+ * are RTT samples (see ts_rtt_sample()). */
+static void
+note_rtx(struct utcp_conn *c)
+{
+	c->rtx_tsval = utcp_ts_now(c->st);
+	c->flags |= UTCP_F_RTX_TS;
 }
 
 /* Resends the first unacknowledged segment (fast retransmit, RTO). */
@@ -488,10 +561,9 @@ static void
 retransmit_head(struct utcp_conn *c)
 {
 	uint32_t out = data_off(c, c->snd_max);	/* data sent before: resend only that */
-	uint32_t len = out < c->mss ? out : c->mss;
+	uint8_t flags = UTCP_TH_ACK, opt[40], optlen = data_opts(c, opt);
+	uint32_t room = seg_room(c, optlen), len = out < room ? out : room, end;
 	bool fin = (c->flags & UTCP_F_FIN_SENT) && c->snd_una + len == c->fin_seq;
-	uint8_t flags = UTCP_TH_ACK;
-	uint32_t end;
 
 	if (len == 0 && !fin)
 		return;
@@ -501,10 +573,48 @@ retransmit_head(struct utcp_conn *c)
 		flags |= UTCP_TH_PSH;
 	c->st->stats[UTCP_STAT_RETRANSMIT]++;
 	c->flags &= ~UTCP_F_RTT_ACTIVE;		/* Karn */
-	send_seg(c, c->snd_una, flags, 0, len);
+	send_seg(c, c->snd_una, flags, 0, len, opt, optlen);
+	note_rtx(c);
 	end = c->snd_una + len + (fin ? 1 : 0);
 	if (utcp_seq_gt(end, c->snd_nxt))
 		c->snd_nxt = end;
+}
+
+/* RFC 8985 §7.3: one new segment if the peer's window allows (cwnd
+ * notwithstanding), else the last one again. Its ACK either acknowledges
+ * everything (only the tail or its ACKs were lost) or adds a duplicate ACK
+ * towards fast retransmit, sooner than the RTO would act. */
+static void
+tail_loss_probe(struct utcp_conn *c)
+{
+	struct utcp_stack *st = c->st;
+	uint32_t out = data_off(c, c->snd_max), max = c->snd_max, room, len;
+	uint8_t flags = UTCP_TH_ACK, opt[40], optlen;
+	bool fin;
+
+	st->stats[UTCP_STAT_TLP]++;
+	c->flags |= UTCP_F_TLP_SENT;
+	if (c->sb.len > data_off(c, c->snd_nxt) && c->snd_wnd > c->snd_nxt - c->snd_una) {
+		c->cwnd += c->mss;
+		utcp_out_send(c);
+		c->cwnd -= c->mss;
+		if (utcp_seq_gt(c->snd_max, max))
+			return;
+	}
+	optlen = data_opts(c, opt);
+	room = seg_room(c, optlen);
+	len = out < room ? out : room;
+	fin = (c->flags & UTCP_F_FIN_SENT) && c->snd_max == c->fin_seq + 1;
+	if (len == 0 && !fin)
+		return;
+	if (fin)
+		flags |= UTCP_TH_FIN;
+	if (len)
+		flags |= UTCP_TH_PSH;
+	st->stats[UTCP_STAT_RETRANSMIT]++;
+	c->flags &= ~UTCP_F_RTT_ACTIVE;		/* Karn */
+	send_seg(c, c->snd_una + out - len, flags, out - len, len, opt, optlen);
+	note_rtx(c);
 }
 
 void
@@ -532,7 +642,7 @@ utcp_out_rtx_timeout(struct utcp_conn *c)
 		c->retries++;
 		c->flags &= ~UTCP_F_RTT_ACTIVE;		/* Karn */
 		st->stats[UTCP_STAT_RETRANSMIT]++;
-		c->rto = c->rto * 2 > st->cfg.rto_max_us ? st->cfg.rto_max_us : c->rto * 2;
+		back_off(c);
 		utcp_out_syn(c);
 		utcp_out_arm_rtx(c);
 		return;
@@ -544,6 +654,11 @@ utcp_out_rtx_timeout(struct utcp_conn *c)
 	}
 	if (c->snd_una == c->snd_max)
 		return;
+	if (c->flags & UTCP_F_PTO) {
+		tail_loss_probe(c);
+		utcp_out_arm_rtx(c);		/* now the RTO proper */
+		return;
+	}
 	if (c->retries >= st->cfg.max_retries) {
 		st->stats[UTCP_STAT_TIMEOUT_RESET]++;
 		utcp_out_rst(c);
@@ -560,7 +675,7 @@ utcp_out_rtx_timeout(struct utcp_conn *c)
 	c->dupacks = 0;
 	c->flags &= ~UTCP_F_RECOVERY;
 	c->recover = c->snd_max;		/* RFC 6582 §3.2 step 1 after a timeout */
-	c->rto = c->rto * 2 > st->cfg.rto_max_us ? st->cfg.rto_max_us : c->rto * 2;
+	back_off(c);
 	c->snd_nxt = c->snd_una;		/* go back N */
 	retransmit_head(c);
 	utcp_out_arm_rtx(c);

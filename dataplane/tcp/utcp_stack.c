@@ -2,8 +2,12 @@
  * TIME_WAIT records, listeners, timer dispatch, event delivery, the app's
  * API (connect/listen/read/write/close) and flow steering.
  *
- * Everything is allocated at utcp_stack_create(); afterwards connections and
- * TIME_WAIT records come from free lists and nothing is allocated. The tuple
+ * Connection objects, tables and TIME_WAIT records are allocated at
+ * utcp_stack_create() and then come from free lists. The send and receive
+ * rings of a connection are one block of the buffer pool (utcp_buf.h), taken
+ * when the connection is created, given back when it is freed; the pool
+ * grows by slabs up to buf_mem_max, so an idle stack holds no buffer memory
+ * and nothing is ever allocated per packet. The tuple
  * tables are chained hash tables with at least twice as many buckets as
  * objects, keyed by SipHash under the stack's secret (so a peer cannot aim
  * at one chain).
@@ -83,6 +87,8 @@ fill_defaults(struct utcp_config *c)
 		c->max_tw = c->max_conns;
 	if (c->max_orphans == 0)
 		c->max_orphans = c->max_conns / 2 ? c->max_conns / 2 : 1;
+	if (c->buf_mem_max == 0)
+		c->buf_mem_max = (uint64_t)c->max_conns * ((uint64_t)c->sndbuf + c->rcvbuf);
 }
 
 static uint32_t
@@ -99,7 +105,7 @@ struct utcp_stack *
 utcp_stack_create(const struct utcp_config *cfg, const struct utcp_callbacks *cb)
 {
 	struct utcp_stack *st;
-	size_t per;
+	uint64_t per, blocks;
 	uint32_t i;
 
 	if (cb == NULL || cb->output == NULL || cb->now_us == NULL)
@@ -114,9 +120,13 @@ utcp_stack_create(const struct utcp_config *cfg, const struct utcp_callbacks *cb
 	    st->cfg.lcore_id >= st->cfg.nb_lcores)
 		goto out_free_st;
 	st->now = cb->now_us(cb->arg);
-	per = (size_t)st->cfg.sndbuf + st->cfg.rcvbuf;
+	per = (uint64_t)st->cfg.sndbuf + st->cfg.rcvbuf;
+	blocks = st->cfg.buf_mem_max / per;
+	if (blocks > st->cfg.max_conns)
+		blocks = st->cfg.max_conns;
+	if (utcp_buf_pool_init(&st->bufpool, (size_t)per, (uint32_t)blocks) != 0)
+		goto out_free_st;
 	st->conns = calloc(st->cfg.max_conns, sizeof(*st->conns));
-	st->bufmem = calloc(st->cfg.max_conns, per);	/* pages touched on first use */
 	st->ctab_mask = pow2_at_least(st->cfg.max_conns * 2) - 1;
 	st->ctab = calloc(st->ctab_mask + 1, sizeof(*st->ctab));
 	st->tws = calloc(st->cfg.max_tw, sizeof(*st->tws));
@@ -126,7 +136,7 @@ utcp_stack_create(const struct utcp_config *cfg, const struct utcp_callbacks *cb
 	if (st->pkt_cap < 1500)
 		st->pkt_cap = 1500;
 	st->pkt = malloc(st->pkt_cap);
-	if (st->conns == NULL || st->bufmem == NULL || st->ctab == NULL || st->tws == NULL ||
+	if (st->conns == NULL || st->ctab == NULL || st->tws == NULL ||
 	    st->twtab == NULL || st->pkt == NULL)
 		goto out_free_all;
 	if (utcp_timer_wheel_init(&st->wheel, 4096, st->cfg.timer_tick_us, st->now) != 0)
@@ -154,8 +164,8 @@ out_free_all:
 	free(st->twtab);
 	free(st->tws);
 	free(st->ctab);
-	free(st->bufmem);
 	free(st->conns);
+	utcp_buf_pool_fini(&st->bufpool);
 out_free_st:
 	free(st);
 	return NULL;
@@ -171,8 +181,8 @@ utcp_stack_destroy(struct utcp_stack *st)
 	free(st->twtab);
 	free(st->tws);
 	free(st->ctab);
-	free(st->bufmem);
 	free(st->conns);
+	utcp_buf_pool_fini(&st->bufpool);
 	free(st);
 }
 
@@ -311,15 +321,20 @@ struct utcp_conn *
 utcp_stack_conn_new(struct utcp_stack *st, uint32_t raddr, uint16_t rport, uint16_t lport)
 {
 	struct utcp_conn *c = st->free_conns;
-	size_t idx, per = (size_t)st->cfg.sndbuf + st->cfg.rcvbuf;
+	uint8_t *mem;
 
 	if (c == NULL) {
 		st->stats[UTCP_STAT_CONN_EXHAUSTED]++;
 		return NULL;
 	}
+	mem = utcp_buf_pool_get(&st->bufpool);		/* back at conn_free() */
+	if (mem == NULL) {
+		st->stats[UTCP_STAT_MEM_REFUSED]++;
+		return NULL;
+	}
 	st->free_conns = c->list_next;
-	idx = (size_t)(c - st->conns);
 	memset(c, 0, sizeof(*c));
+	c->bufblk = mem;
 	c->st = st;
 	c->laddr = st->cfg.local_addr;
 	c->raddr = raddr;
@@ -327,15 +342,15 @@ utcp_stack_conn_new(struct utcp_stack *st, uint32_t raddr, uint16_t rport, uint1
 	c->rport = rport;
 	c->rto = st->cfg.rto_init_us;
 	c->mss = UTCP_DEFAULT_MSS;
+	c->seg_max = UTCP_DEFAULT_MSS;
 	c->peer_mss = UTCP_DEFAULT_MSS;
 	c->ssthresh = UINT32_MAX / 2;
 	c->t_rtx.kind = UTCP_T_RTX;
 	c->t_persist.kind = UTCP_T_PERSIST;
 	c->t_delack.kind = UTCP_T_DELACK;
 	c->t_idle.kind = UTCP_T_IDLE;
-	utcp_buf_sinit(&c->sb, st->bufmem + idx * per, st->cfg.sndbuf);
-	utcp_buf_rinit(&c->rb, st->bufmem + idx * per + st->cfg.sndbuf, st->cfg.rcvbuf,
-		       st->cfg.ooo_max);
+	utcp_buf_sinit(&c->sb, mem, st->cfg.sndbuf);
+	utcp_buf_rinit(&c->rb, mem + st->cfg.sndbuf, st->cfg.rcvbuf, st->cfg.ooo_max);
 	conn_hash_insert(st, c);
 	st->nconns++;
 	return c;
@@ -395,6 +410,10 @@ conn_free(struct utcp_stack *st, struct utcp_conn *c)
 	utcp_stack_synq_leave(c);
 	if (c->flags & UTCP_F_ORPHAN)
 		st->norphans--;
+	utcp_buf_pool_put(&st->bufpool, c->bufblk);
+	c->bufblk = NULL;
+	utcp_buf_sinit(&c->sb, NULL, 0);
+	utcp_buf_rinit(&c->rb, NULL, 0, 0);
 	c->flags = 0;
 	c->state = UTCP_CLOSED;
 	c->list_next = st->free_conns;
@@ -855,6 +874,7 @@ utcp_conn_info(const struct utcp_conn *c, struct utcp_conn_info *info)
 	info->srtt_us = c->srtt;
 	info->rttvar_us = c->rttvar;
 	info->rto_us = c->rto;
+	info->rto_cur_us = utcp_rto_cur(c);
 	info->mss = c->mss;
 	info->snd_wscale = c->snd_wscale;
 	info->rcv_wscale = c->rcv_wscale;
@@ -881,6 +901,12 @@ uint32_t
 utcp_tw_count(const struct utcp_stack *st)
 {
 	return st->ntw;
+}
+
+uint64_t
+utcp_buf_mem(const struct utcp_stack *st)
+{
+	return utcp_buf_pool_bytes(&st->bufpool);
 }
 
 /* ---- flow steering ---- */

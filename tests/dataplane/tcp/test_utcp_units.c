@@ -403,6 +403,69 @@ Test(utcp_buf, peek_spans_and_consume)
 
 /* ---- SYN cookies ---- */
 
+Test(utcp_buf, skip_keeps_out_of_order_bytes_in_place)
+{
+	uint8_t mem[64], out[64];
+	struct utcp_rbuf b;
+
+	utcp_buf_rinit(&b, mem, sizeof(mem), 64);
+	cr_assert_eq(utcp_buf_rwrite(&b, 0, "0123456789", 10), 10);
+	cr_assert_eq(utcp_buf_rread(&b, out, 10), 10);
+	cr_assert_eq(utcp_buf_rwrite(&b, 8, "ijkl", 4), 0);	/* stream 18..22 */
+	cr_assert_eq(utcp_buf_rskip(&b, 5), 0, "stream 10..15 taken elsewhere");
+	cr_assert_eq(b.len, 0);
+	cr_assert_eq(utcp_buf_rwrite(&b, 0, "fgh", 3), 7, "fills 15..18, absorbs 18..22");
+	cr_assert_eq(utcp_buf_rread(&b, out, sizeof(out)), 7);
+	cr_assert_arr_eq(out, "fghijkl", 7);
+	/* Skipping up to a range absorbs it. */
+	cr_assert_eq(utcp_buf_rwrite(&b, 4, "wxyz", 4), 0);
+	cr_assert_eq(utcp_buf_rskip(&b, 6), 2, "the range's last two bytes join");
+	cr_assert_eq(utcp_buf_rread(&b, out, sizeof(out)), 2);
+	cr_assert_arr_eq(out, "yz", 2);
+	/* Wrap: head moves modulo cap. */
+	for (int i = 0; i < 20; i++) {
+		cr_assert_eq(utcp_buf_rskip(&b, 13), 0);
+		cr_assert_eq(utcp_buf_rwrite(&b, 0, "ab", 2), 2);
+		cr_assert_eq(utcp_buf_rread(&b, out, 2), 2);
+		cr_assert_arr_eq(out, "ab", 2);
+	}
+}
+
+Test(utcp_buf, pool_on_demand_cap_and_reuse)
+{
+	struct utcp_buf_pool p;
+	void *b[40], *again;
+	int i;
+
+	cr_assert_eq(utcp_buf_pool_init(&p, 1000, 40), 0);
+	cr_assert_eq(p.blk, 1024, "rounded to 64 bytes");
+	cr_assert_eq(utcp_buf_pool_bytes(&p), 0, "nothing up front");
+	for (i = 0; i < 40; i++) {
+		b[i] = utcp_buf_pool_get(&p);
+		cr_assert_not_null(b[i]);
+		cr_assert_eq((uintptr_t)b[i] % 64, 0);
+		memset(b[i], i, 1024);			/* ASan: the whole block is ours */
+	}
+	cr_assert_null(utcp_buf_pool_get(&p), "the cap");
+	cr_assert_eq(utcp_buf_pool_bytes(&p), 40 * 1024);
+	for (i = 0; i < 40; i++)
+		for (int j = i + 1; j < 40; j++)
+			cr_assert_neq(b[i], b[j]);
+	utcp_buf_pool_put(&p, b[7]);
+	utcp_buf_pool_put(&p, NULL);
+	again = utcp_buf_pool_get(&p);
+	cr_assert_not_null(again, "room again after a put");
+	cr_assert_null(utcp_buf_pool_get(&p));
+	cr_assert_leq(utcp_buf_pool_bytes(&p), 40 * 1024);
+	utcp_buf_pool_put(&p, again);
+	for (i = 0; i < 40; i++)
+		if (i != 7)
+			utcp_buf_pool_put(&p, b[i]);
+	cr_assert_eq(p.used, 0);
+	utcp_buf_pool_fini(&p);
+	utcp_buf_pool_fini(&p);			/* a zeroed pool is fine */
+}
+
 Test(utcp_syncookie, roundtrip_expiry_and_tamper)
 {
 	uint8_t key[16] = { 1, 2, 3 };

@@ -78,6 +78,21 @@ ev_cb(void *arg, struct utcp_conn *c, enum utcp_event ev)
 	}
 }
 
+static size_t
+recv_cb(void *arg, struct utcp_conn *c, const void *data, size_t len)
+{
+	struct th *t = arg;
+	size_t n = len < t->zc_max ? len : t->zc_max;
+
+	(void)c;
+	t->zc_calls++;
+	if (n > sizeof(t->zc) - t->zclen)
+		n = sizeof(t->zc) - t->zclen;
+	memcpy(t->zc + t->zclen, data, n);
+	t->zclen += n;
+	return n;
+}
+
 static uint64_t
 clock_cb(void *arg)
 {
@@ -104,7 +119,7 @@ th_config(struct utcp_config *cfg)
 void
 th_init(struct th *t, const struct utcp_config *cfg)
 {
-	struct utcp_callbacks cb = { out_cb, ev_cb, clock_cb, t };
+	struct utcp_callbacks cb = { out_cb, ev_cb, clock_cb, t, recv_cb };
 
 	memset(t, 0, sizeof(*t));
 	if (cfg)

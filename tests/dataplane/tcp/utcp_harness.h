@@ -81,6 +81,12 @@ struct th {
 	uint8_t *rx;
 	size_t rxlen, rxcap;
 	bool rx_eof;
+	/* The zero-copy receive hook: takes up to zc_max bytes per call into
+	 * zc (zc_max 0: declines, the stack's normal path). */
+	size_t zc_max;
+	uint8_t zc[65536];
+	size_t zclen;
+	int zc_calls;
 };
 
 /* Default test config: small buffers, fixed keys. */
