@@ -71,12 +71,14 @@ enum dstat {
 	DS_TX_SHORT,		/* tx bursts the queue did not take whole */
 	DS_TX_OVERSIZE,		/* IP packets over the MTU (dropped) */
 	DS_SLEEPS,
+	DS_RX_DIRECT,		/* payload bytes handed to TLS straight from the packet */
 	DS__COUNT,
 };
 
 static const char *const dstat_names[DS__COUNT] = {
 	"rx", "rx_steered_in", "steered_out", "steer_drop", "arp_in", "arp_out",
-	"arp_pending", "arp_pending_drop", "no_route", "drop_l2", "tx", "tx_drop", "tx_short", "tx_oversize", "sleeps",
+	"arp_pending", "arp_pending_drop", "no_route", "drop_l2", "tx", "tx_drop", "tx_short",
+	"tx_oversize", "sleeps", "rx_direct_bytes",
 };
 
 /* Engine-wide (engine.io_shared): the port, shared by reference count so
@@ -356,6 +358,24 @@ conn_readable(struct conn *c, struct utcp_conn *uc)
 		c->rd_eof = true;
 		conn_close(c, true);
 	}
+}
+
+/* In-order payload straight from the packet (the TCP core offers it when
+ * its receive ring is empty): into the TLS layer's BIO without a stop in
+ * the ring. conn_input only queues work (output is flushed at the end of
+ * the turn), so it never calls back into the stack from here. */
+static size_t
+recv_cb(void *arg, struct utcp_conn *uc, const void *data, size_t len)
+{
+	struct dpdk_lc *d = arg;
+	struct conn *c = utcp_conn_user(uc);
+
+	if (c == NULL || c == (void *)d)
+		return 0;
+	if (c->state != CONN_DEAD)
+		conn_input(c, data, len);
+	d->stat[DS_RX_DIRECT] += len;
+	return len;
 }
 
 static void
@@ -759,7 +779,7 @@ make_stack(struct dpdk_lc *d, const struct engine_conf *cf)
 {
 	const struct port_info *pi = d->pi;
 	struct utcp_callbacks cb = { .output = output_cb, .event = event_cb, .now_us = clock_cb,
-				     .arg = d };
+				     .arg = d, .recv = recv_cb };
 	struct arp_config ac = { .ip = pi->addr };
 	struct utcp_config uc;
 	uint32_t conns = cf->max_conns + cf->max_conns / 4 + 16;

@@ -246,6 +246,10 @@ basic)
 	echo "$out" | grep -q '\[dpdk\] addr "198.18.0.300"' ||
 		fail "no message about [dpdk] addr: $out"
 	say "a bad [dpdk] addr is refused at boot: $(echo "$out" | grep -o '\[dpdk\] addr.*' | head -1)"
+	# Received payload goes to TLS straight from the packets.
+	direct=$(stat_sum rx_direct_bytes)
+	say "payload bytes handed to TLS without the receive ring: $direct"
+	[ "$direct" -gt 0 ] || fail "the zero-copy receive path was never taken"
 	if [ "$lcores" -gt 1 ]; then
 		out=$(stat_sum steered_out)
 		in=$(stat_sum rx_steered_in)
