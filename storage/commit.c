@@ -36,7 +36,7 @@
 #include "storage/wal.h"
 
 #define IDLE_NS		20000
-#define IDLE_SPIN_NS	2000000		/* then block */
+#define IDLE_SPIN_NS	100000		/* then block */
 #define SLEEP_MS	200		/* a blocked thread still looks at stop */
 #define HIST_BUCKETS	256
 
