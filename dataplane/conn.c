@@ -240,11 +240,8 @@ conn_reap(struct lcore_ctx *lc)
 				c->state = CONN_DEAD;
 			}
 		}
-		if (c->state != CONN_DEAD) {
-			if (c->in == NULL)
-				tlsterm_trim(c->tls);
+		if (c->state != CONN_DEAD)
 			continue;
-		}
 		unlink_conn(c);
 		io_close(c);
 		dialog_conn_closed(c);
@@ -307,5 +304,9 @@ conn_sweep(struct lcore_ctx *lc)
 			c->registered_until_s = 0;
 		}
 		dialog_sweep(c, lc->now_s);
+		/* Quiet for a second: give the TLS buffers back, so an idle
+		 * connection costs little while a busy one allocates nothing. */
+		if (c->state == CONN_OPEN && c->in == NULL && lc->now_s - c->last_io_s >= 1)
+			tlsterm_trim(c->tls);
 	}
 }

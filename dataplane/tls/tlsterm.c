@@ -99,7 +99,9 @@ configure(SSL_CTX *c, const struct tlsterm_settings *s, char *errbuf, size_t err
 	/* The memory wbio never pushes back, so SSL_write always takes the
 	 * whole buffer and partial writes would only add round trips through
 	 * tlsterm_write()'s loop; moving buffers is allowed all the same. */
-	SSL_CTX_set_mode(c, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	/* Record buffers stay while a connection is busy (no allocation per
+	 * record); tlsterm_trim() gives them back once it is idle. */
+	SSL_CTX_set_mode(c, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 
 	if (SSL_CTX_set_session_id_context(c, session_id_ctx, sizeof(session_id_ctx) - 1) != 1) {
 		tlserr_set(errbuf, errlen, "cannot set the session id context");
@@ -438,8 +440,9 @@ tlsterm_describe(const struct tlsterm *t, char *buf, size_t len)
 void
 tlsterm_trim(struct tlsterm *t)
 {
-	/* SSL_MODE_RELEASE_BUFFERS already returns OpenSSL's record buffers
-	 * whenever they are empty; what is left is the BIOs' capacity. */
+	/* OpenSSL's record buffers (kept only when empty: SSL_free_buffers
+	 * refuses otherwise), then the BIOs' capacity. */
+	SSL_free_buffers(t->ssl);
 	release_empty(t->rbio, 0);
 	if (t->out_off == (size_t)BIO_ctrl_pending(t->wbio)) {
 		if (t->out_off != 0)

@@ -42,8 +42,8 @@ run(const char *fmt, ...)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-static uint16_t
-free_port(void)
+uint16_t
+server_free_port(void)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t l = sizeof(a);
@@ -104,7 +104,7 @@ server_start(struct server *s, const char *extra)
 	}
 	fclose(f);
 
-	s->port = free_port();
+	s->port = server_free_port();
 	snprintf(s->conf, sizeof(s->conf), "%s/parleyd.ini", s->dir);
 	snprintf(s->log, sizeof(s->log), "%s/parleyd.log", s->dir);
 	f = fopen(s->conf, "w");
@@ -113,7 +113,7 @@ server_start(struct server *s, const char *extra)
 	 * (a test's own [web] section, appended below, overrides it). */
 	fprintf(f, "[server]\ndomain = example.com\ndata_dir = %s\ndrain_timeout_s = 3\n"
 		"[sip]\nlisten = 127.0.0.1:%u\n[auth]\nhtdigest = %s\n"
-		"[web]\nlisten = 127.0.0.1:%u\n", s->dir, s->port, users, free_port());
+		"[web]\nlisten = 127.0.0.1:%u\n", s->dir, s->port, users, server_free_port());
 	if (extra != NULL)
 		fputs(extra, f);
 	fclose(f);

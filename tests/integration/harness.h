@@ -32,6 +32,8 @@ void server_restart(struct server *s);
 void server_signal(struct server *s, int sig);
 /* True while the process runs. */
 bool server_alive(struct server *s);
+/* A TCP port on 127.0.0.1 that is free now. */
+uint16_t server_free_port(void);
 /* Path of the parleyd binary. */
 const char *server_binary(void);
 /* Runs a shell command; returns its exit status. */

@@ -337,7 +337,7 @@ Test(lifecycle, web_port_taken_stops_the_node, .timeout = 60)
 	cr_assert_eq(run("printf '[server]\\ndata_dir = %s\\n[sip]\\nlisten = 127.0.0.1:%u\\n"
 			 "[web]\\nlisten = 127.0.0.1:%u\\n' > %s/p.ini; timeout 30 %s -c %s/p.ini "
 			 "2> %s/log; test $? -eq 1 && grep -q 'set \\[web\\] listen' %s/log",
-			 dir, (unsigned)ntohs(a.sin_port) + 1, ntohs(a.sin_port), dir, server_binary(),
+			 dir, server_free_port(), ntohs(a.sin_port), dir, server_binary(),
 			 dir, dir, dir), 0,
 		     "parleyd ran on without its Web service");
 	close(fd);

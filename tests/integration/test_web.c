@@ -44,22 +44,6 @@ struct web {
 	char		cacert[400];
 };
 
-static uint16_t
-free_port(void)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t l = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	uint16_t port;
-
-	cr_assert(fd >= 0);
-	cr_assert(bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0);
-	cr_assert(getsockname(fd, (struct sockaddr *)&a, &l) == 0);
-	port = ntohs(a.sin_port);
-	close(fd);
-	return port;
-}
-
 /* The Web service starts after the SIP listener: wait for it too. */
 static void
 wait_web(struct web *w)
@@ -83,7 +67,7 @@ web_start(struct web *w, const char *extra)
 {
 	char ini[2048];
 
-	w->port = free_port();
+	w->port = server_free_port();
 	snprintf(ini, sizeof(ini), "[web]\nlisten = 127.0.0.1:%u\n%s", w->port, extra ? extra : "");
 	server_start(&w->s, ini);
 	snprintf(w->base, sizeof(w->base), "https://127.0.0.1:%u/filestore/", w->port);
