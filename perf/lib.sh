@@ -71,6 +71,7 @@ pb_val() {
 }
 
 pb_common_help() {
+	echo
 	sed -n '/^# Common options/,/^$/p' "$(dirname "${BASH_SOURCE[0]}")/lib.sh" | sed 's/^# \{0,1\}//'
 }
 

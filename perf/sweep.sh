@@ -9,6 +9,7 @@
 #                 [--start 2000] [--factor 1.5] [--max-steps 12]
 #                 [--duration 5] [--warmup 1] [--p99-limit 50] [--refine 3]
 #                 [--png FILE] [common options]
+#   perf/sweep.sh --replot FILE.png.dat [--png FILE.png] [the sweep's options]
 #
 # Rates are deliveries per second offered (posts/s x members). A step is
 # sustained when p99 <= the limit, at least 95% of the offered deliveries
@@ -17,11 +18,13 @@
 # steps bisect (geometrically) between it and the last sustained rate.
 # One parleyd serves every step. The data behind the plot
 # goes next to the PNG (FILE.dat); each step's result line goes to stderr.
+# --replot draws the PNG again from such a file, titled from the options
+# given (and $PARLEY_COMMIT, else the commit of the script's checkout).
 set -u
 . "$(dirname "$0")/lib.sh"
 
 rooms=100 members=20 size=200 start=2000 factor=1.5 max_steps=12 duration=5 warmup=1
-limit_ms=50 png= refine=3
+limit_ms=50 png= refine=3 replot=
 
 usage() {
 	sed -n '2,/^set -u/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'
@@ -42,12 +45,17 @@ while [ $# -gt 0 ]; do
 	--p99-limit) limit_ms=$(pb_val "$@") || exit 2; shift 2 ;;
 	--refine) refine=$(pb_val "$@") || exit 2; shift 2 ;;
 	--png) [ $# -ge 2 ] || pb_die "--png needs a file"; png=$2; shift 2 ;;
+	--replot) [ $# -ge 2 ] || pb_die "--replot needs a data file"; replot=$2; shift 2 ;;
 	-h|--help) usage ;;
 	*) pb_common_opt "$@"; [ "$PB_SHIFT" -gt 0 ] || pb_die "unknown option '$1' (--help)"
 	   shift "$PB_SHIFT" ;;
 	esac
 done
 pb_init
+if [ -n "$replot" ]; then
+	[ -f "$replot" ] || pb_die "--replot: no file $replot"
+	[ -n "$png" ] || png=${replot%.dat}
+fi
 [ -n "$png" ] || png=$PWD/sweep-${rooms}x${members}-${PB_LCORES}lc-fsync${PB_FSYNC}.png
 dat=$png.dat
 gnuplot_ok=1
@@ -55,6 +63,42 @@ command -v gnuplot >/dev/null || {
 	gnuplot_ok=0
 	pb_say "gnuplot is missing (apt-get install gnuplot-nox): no plot, only $dat"
 }
+
+# plot: the PNG from $dat (sorted by offered rate), titled with the
+# configuration; png=none when it could not be drawn.
+plot() {
+	local commit
+	commit=${PARLEY_COMMIT:-$(git -C "$(dirname "$0")" rev-parse --short HEAD 2>/dev/null || echo unknown)}
+	{ grep '^#' "$dat" | head -1; grep -v '^#' "$dat" | sort -n -k1,1; } > "$dat.sorted" &&
+		mv "$dat.sorted" "$dat"
+	gnuplot <<GP || pb_say "gnuplot failed; the data is in $dat"
+set terminal pngcairo size 960,600 font ",10"
+set output '$png'
+set title "parleyd fan-out over TLS: $rooms rooms x $members members, $size-byte messages, $PB_LCORES lcore(s), fsync $([ "$PB_FSYNC" = 1 ] && echo on || echo off)\ncommit $commit, $(date -u +%Y-%m-%d), server CPU $PB_SERVER_CPUS, generator CPU $PB_BENCH_CPUS"
+set xlabel "delivered messages per second (author's echo included)"
+set ylabel "delivery latency, post sent -> received (ms)"
+set logscale y
+set format x "%.0f"
+set grid
+set key top left
+set yrange [0.1:*]
+plot '$dat' using 2:3 with linespoints title 'p50', \\
+     '' using 2:4 with linespoints title 'p90', \\
+     '' using 2:5 with linespoints title 'p99', \\
+     '' using 2:6 with linespoints title 'p99.9', \\
+     $limit_ms with lines dashtype 2 linecolor rgb 'gray30' title '$limit_ms ms'
+GP
+	[ -s "$png" ] || png=none
+}
+
+# --replot: only draw the PNG again from a data file of an earlier sweep.
+if [ -n "$replot" ]; then
+	[ "$gnuplot_ok" = 1 ] || exit 2
+	dat=$replot
+	plot
+	echo "png=$png data=$dat"
+	exit 0
+fi
 
 total=$((rooms * members))
 blimit=$(python3 -c "print(int(60 + $total / 50 + $warmup + $duration + 40))")
@@ -64,7 +108,7 @@ best= best_line= best_rate= stop=max_steps steps=0
 
 # measure RATE: one step (median over --runs); sets line, ok, verdict.
 measure() {
-	local rate=$1 run lines=() deliv p99 gen gcpu bad
+	local rate=$1 run lines=() deliv p99 gen gcpu bad flagged l
 	for ((run = 1; run <= PB_RUNS; run++)); do
 		pb_say "step $((steps + 1)): offering $rate deliveries/s (run $run/$PB_RUNS)"
 		line=$(pb_bench "$blimit" fanout --rooms "$rooms" --members "$members" --size "$size" \
@@ -72,6 +116,14 @@ measure() {
 		lines+=("$line")
 	done
 	line=$(pb_median "${lines[@]}")
+	# The generator counts as the limit when most runs say so (one run
+	# disturbed by another process should not end the sweep).
+	flagged=0
+	for l in "${lines[@]}"; do
+		[ "$(pb_get "$l" gen_bottleneck)" = 0 ] || flagged=$((flagged + 1))
+	done
+	gen=$(( flagged * 2 > ${#lines[@]} ? 1 : 0 ))
+	line=$(sed "s/\(^\| \)gen_bottleneck=[0-9]*/\1gen_bottleneck=$gen/" <<<"$line")
 	steps=$((steps + 1))
 	pb_say "step $steps: $line"
 	deliv=$(pb_get "$line" delivered_per_s)
@@ -116,25 +168,7 @@ fi
 pb_stop_server
 
 if [ "$gnuplot_ok" = 1 ]; then
-	commit=$(git -C "$(dirname "$0")" rev-parse --short HEAD 2>/dev/null || echo unknown)
-	{ head -1 "$dat"; grep -v '^#' "$dat" | sort -n -k1,1; } > "$dat.sorted" && mv "$dat.sorted" "$dat"
-	gnuplot <<GP || pb_say "gnuplot failed; the data is in $dat"
-set terminal pngcairo size 960,600 font ",10"
-set output '$png'
-set title "parleyd fan-out over TLS: $rooms rooms x $members members, $size-byte messages, $PB_LCORES lcore(s), fsync $([ "$PB_FSYNC" = 1 ] && echo on || echo off)\ncommit $commit, $(date -u +%Y-%m-%d), server CPU $PB_SERVER_CPUS, generator CPU $PB_BENCH_CPUS"
-set xlabel "delivered messages per second (author's echo included)"
-set ylabel "delivery latency, post sent -> received (ms)"
-set logscale xy
-set grid
-set key top left
-set yrange [0.1:*]
-plot '$dat' using 2:3 with linespoints title 'p50', \
-     '' using 2:4 with linespoints title 'p90', \
-     '' using 2:5 with linespoints title 'p99', \
-     '' using 2:6 with linespoints title 'p99.9', \
-     $limit_ms with lines dashtype 2 linecolor rgb 'gray30' title '$limit_ms ms'
-GP
-	[ -s "$png" ] || png=none
+	plot
 else
 	png=none
 fi

@@ -250,8 +250,7 @@ worker_main(void *arg)
 		for (int i = 0; i < n; i++) {
 			agent_io(ev[i].data.ptr, ev[i].events, now);
 			/* A long batch must not hold back posts that fall due. */
-			if ((i & 31) == 31 && c->mode == MODE_FANOUT && w->phase == PHASE_RUN &&
-			    w->interval_ns > 0) {
+			if (c->mode == MODE_FANOUT && w->phase == PHASE_RUN && w->interval_ns > 0) {
 				now = mono_ns();
 				if (now >= w->next_due && now >= atomic_load(&b->t0_ns))
 					pace(w, now);
