@@ -80,7 +80,7 @@ set ylabel "delivery latency, post sent -> received (ms)"
 set logscale y
 set format x "%.0f"
 set grid
-set key top left
+set key bottom right
 set yrange [0.1:*]
 plot '$dat' using 2:3 with linespoints title 'p50', \\
      '' using 2:4 with linespoints title 'p90', \\
