@@ -23,7 +23,9 @@
  * quiet server does not burn the CPUs its Linux peers need.
  *
  * Tests only: PARLEY_DPDK_FAULT in the environment puts a seeded fault layer
- * (io/fault.h: drop, duplicate, reorder) on the TCP frames of both paths. */
+ * (io/fault.h: drop, duplicate, reorder, delay with jitter) on the TCP frames
+ * of both paths. Delayed frames wait in the layer's delay line until due; the
+ * idle sleep ends by then. */
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -113,8 +115,9 @@ struct dpdk_lc {
 	uint32_t npend;
 	struct pending pend[PEND_MAX];
 
-	/* Tests only (PARLEY_DPDK_FAULT): seeded drop/duplicate/reorder of
-	 * TCP frames as they arrive from and leave for the port. */
+	/* Tests only (PARLEY_DPDK_FAULT): seeded drop/duplicate/reorder/delay
+	 * of TCP frames as they arrive from and leave for the port. Each fault
+	 * carries its delay line (frames it holds are ours, freed at fini). */
 	struct fault frx, ftx;
 	struct rte_mbuf *rx_held, *tx_held;
 	uint64_t rx_held_us, tx_held_us;
@@ -187,6 +190,18 @@ is_tcp_frame(const struct rte_mbuf *m)
 	       ((const uint8_t *)(eth + 1))[9] == 6;
 }
 
+/* A frame the fault layer lets go: to the port, or into its delay line when
+ * it has one (full: dropped, as netem drops over its limit). Takes <m>. */
+static int
+tx_emit(struct dpdk_lc *d, struct rte_mbuf *m)
+{
+	if (!fault_delays(&d->ftx))
+		return tx_put(d, m);
+	if (fault_delay_push(&d->ftx, m, d->now_us) != 0)
+		rte_pktmbuf_free(m);	/* counted in ftx.delay_full */
+	return 0;
+}
+
 /* Stages <m> for the port, through the fault layer when it is on. Takes <m>. */
 static int
 tx_stage(struct dpdk_lc *d, struct rte_mbuf *m)
@@ -201,18 +216,18 @@ tx_stage(struct dpdk_lc *d, struct rte_mbuf *m)
 		return 0;
 	case FAULT_DUP:
 		rte_mbuf_refcnt_update(m, 1);
-		tx_put(d, m);
-		return tx_put(d, m);
+		tx_emit(d, m);
+		return tx_emit(d, m);
 	case FAULT_HOLD:
 		held = d->tx_held;
 		d->tx_held = m;
 		d->tx_held_us = d->now_us;
-		return held != NULL ? tx_put(d, held) : 0;
+		return held != NULL ? tx_emit(d, held) : 0;
 	default:
-		tx_put(d, m);
+		tx_emit(d, m);
 		held = d->tx_held;	/* after this one: out of order */
 		d->tx_held = NULL;
-		return held != NULL ? tx_put(d, held) : 0;
+		return held != NULL ? tx_emit(d, held) : 0;
 	}
 }
 
@@ -517,6 +532,17 @@ rx_ip(struct dpdk_lc *d, struct rte_mbuf *m, bool steered)
 	rte_pktmbuf_free(m);
 }
 
+/* A frame from the port that the fault layer lets in: to rx_ip, or into its
+ * delay line when it has one (full: dropped). Takes <m>. */
+static void
+rx_emit(struct dpdk_lc *d, struct rte_mbuf *m)
+{
+	if (!fault_delays(&d->frx))
+		rx_ip(d, m, false);
+	else if (fault_delay_push(&d->frx, m, d->now_us) != 0)
+		rte_pktmbuf_free(m);	/* counted in frx.delay_full */
+}
+
 static void
 rx_frames(struct dpdk_lc *d, struct rte_mbuf **ms, uint16_t n, bool steered)
 {
@@ -553,22 +579,22 @@ rx_frames(struct dpdk_lc *d, struct rte_mbuf **ms, uint16_t n, bool steered)
 			break;
 		case FAULT_DUP:
 			rte_mbuf_refcnt_update(m, 1);
-			rx_ip(d, m, false);
-			rx_ip(d, m, false);
+			rx_emit(d, m);
+			rx_emit(d, m);
 			break;
 		case FAULT_HOLD:
 			held = d->rx_held;
 			d->rx_held = m;
 			d->rx_held_us = d->now_us;
 			if (held != NULL)
-				rx_ip(d, held, false);
+				rx_emit(d, held);
 			break;
 		default:
-			rx_ip(d, m, false);
+			rx_emit(d, m);
 			held = d->rx_held;	/* after this one: out of order */
 			d->rx_held = NULL;
 			if (held != NULL)
-				rx_ip(d, held, false);
+				rx_emit(d, held);
 			break;
 		}
 	}
@@ -604,10 +630,43 @@ rx_once(struct dpdk_lc *d)
 	return total;
 }
 
+/* Delayed frames that are due (fault layer): received ones into the stack
+ * or to their owner, sent ones to the port. Every poll, not every tick: a
+ * tick would add up to TICK_US to each delay. */
+static void
+delay_release(struct dpdk_lc *d)
+{
+	struct rte_mbuf *m;
+	bool rx = false;
+
+	while ((m = fault_delay_pop(&d->frx, d->now_us)) != NULL) {
+		rx_ip(d, m, false);
+		rx = true;
+	}
+	if (rx)
+		steer_flush(d);
+	while ((m = fault_delay_pop(&d->ftx, d->now_us)) != NULL)
+		tx_put(d, m);
+}
+
+/* <us> cut short so that an idle lcore wakes when a delayed frame is due. */
+static uint64_t
+delay_sleep_us(const struct dpdk_lc *d, uint64_t us)
+{
+	uint64_t due = fault_delay_next(&d->frx), txdue = fault_delay_next(&d->ftx);
+
+	if (txdue < due)
+		due = txdue;
+	if (due <= d->now_us)
+		return 0;
+	return due - d->now_us < us ? due - d->now_us : us;
+}
+
 static void
 timers(struct dpdk_lc *d)
 {
 	d->now_us = mono_us();
+	delay_release(d);
 	if (d->now_us < d->next_tick_us)
 		return;
 	d->next_tick_us = d->now_us + TICK_US;
@@ -615,11 +674,11 @@ timers(struct dpdk_lc *d)
 		struct rte_mbuf *m = d->rx_held;
 
 		d->rx_held = NULL;
-		rx_ip(d, m, false);
+		rx_emit(d, m);
 		steer_flush(d);
 	}
 	if (d->tx_held != NULL && d->now_us - d->tx_held_us >= d->ftx.hold_us) {
-		tx_put(d, d->tx_held);
+		tx_emit(d, d->tx_held);
 		d->tx_held = NULL;
 	}
 	utcp_tick(d->st);
@@ -639,6 +698,7 @@ sleep_idle(struct dpdk_lc *d, int timeout_ms)
 
 	if ((uint64_t)timeout_ms * 1000 < us)
 		us = (uint64_t)timeout_ms * 1000;
+	us = delay_sleep_us(d, us);
 	ts.tv_sec = us / 1000000;
 	ts.tv_nsec = (us % 1000000) * 1000;
 	d->stat[DS_SLEEPS]++;
@@ -808,8 +868,9 @@ make_stack(struct dpdk_lc *d, const struct engine_conf *cf)
 
 static void dpdk_lcore_fini(struct lcore_ctx *lc);
 
-/* PARLEY_DPDK_FAULT="drop=N,dup=N,reorder=N,seed=S" (per thousand): for
- * tests only, never in a configuration file. */
+/* PARLEY_DPDK_FAULT="drop=N,dup=N,reorder=N,seed=S" (per thousand), with
+ * "delay_us=D,jitter_us=J" for a delay line: for tests only, never in a
+ * configuration file. */
 static int
 fault_init(struct dpdk_lc *d, char *err, size_t errlen)
 {
@@ -820,7 +881,8 @@ fault_init(struct dpdk_lc *d, char *err, size_t errlen)
 	if (fault_parse(&d->frx, spec, 2u * d->q + 1) != 0 ||
 	    fault_parse(&d->ftx, spec, 2u * d->q + 2) != 0) {
 		snprintf(err, errlen, "PARLEY_DPDK_FAULT \"%s\": want drop=N,dup=N,reorder=N,"
-			 "seed=S (per thousand)", spec);
+			 "seed=S (per thousand), delay_us=D,jitter_us=J (up to %u each)", spec,
+			 FAULT_DELAY_US_MAX);
 		return -EINVAL;
 	}
 	LOG(WARNING, IO, "dpdk lcore %u: PARLEY_DPDK_FAULT=%s: injecting faults into TCP frames "
@@ -916,6 +978,7 @@ static void
 dpdk_lcore_fini(struct lcore_ctx *lc)
 {
 	struct dpdk_lc *d = lc->io_lcore;
+	struct rte_mbuf *m;
 
 	if (d != NULL) {
 		if (d->st != NULL) {
@@ -930,12 +993,20 @@ dpdk_lcore_fini(struct lcore_ctx *lc)
 			rte_pktmbuf_free(d->pend[i].m);
 		rte_pktmbuf_free(d->rx_held);
 		rte_pktmbuf_free(d->tx_held);
+		/* Still in the delay lines: lost, as on a link that went down. */
+		while ((m = fault_delay_pop(&d->frx, UINT64_MAX)) != NULL)
+			rte_pktmbuf_free(m);
+		while ((m = fault_delay_pop(&d->ftx, UINT64_MAX)) != NULL)
+			rte_pktmbuf_free(m);
 		if (fault_active(&d->frx))
 			LOG(NOTICE, IO, "dpdk lcore %u: faults injected: rx dropped=%llu duplicated=%llu "
-			    "reordered=%llu, tx dropped=%llu duplicated=%llu reordered=%llu", d->q,
+			    "reordered=%llu delayed=%llu delay_full=%llu, tx dropped=%llu "
+			    "duplicated=%llu reordered=%llu delayed=%llu delay_full=%llu", d->q,
 			    (unsigned long long)d->frx.dropped, (unsigned long long)d->frx.duplicated,
-			    (unsigned long long)d->frx.reordered, (unsigned long long)d->ftx.dropped,
-			    (unsigned long long)d->ftx.duplicated, (unsigned long long)d->ftx.reordered);
+			    (unsigned long long)d->frx.reordered, (unsigned long long)d->frx.delayed,
+			    (unsigned long long)d->frx.delay_full, (unsigned long long)d->ftx.dropped,
+			    (unsigned long long)d->ftx.duplicated, (unsigned long long)d->ftx.reordered,
+			    (unsigned long long)d->ftx.delayed, (unsigned long long)d->ftx.delay_full);
 		utcp_stack_destroy(d->st);
 		arp_destroy(d->arp);
 		free(d->nsteer);

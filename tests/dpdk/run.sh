@@ -25,6 +25,11 @@
 #   bench     parley-bench fanout (10 rooms x 10 members, 3 s): nothing missing or doubled
 #   faults    the stream through parleyd's seeded fault layer (PARLEY_DPDK_FAULT):
 #             1% dropped, 2% duplicated, 10% reordered, TCP frames both ways
+#   delay     the same layer's delay line (this kernel has no netem): TCP frames
+#             both ways wait 20 ms + 0..10 ms of seeded jitter (so they may
+#             also leave out of order), 1% dropped, 5% reordered; chat and the
+#             stream, a TCP connect that takes the two delays, and frames
+#             delayed in both directions according to parleyd's log
 #
 # Exit 0 pass, 1 fail, 77 skip (only when the kernel has no TAP support).
 set -u
@@ -166,9 +171,11 @@ if [ "$scenario" = bench ]; then
 	"$build/perf/parley-bench" users 100 >> "$users" || fail "parley-bench users"
 	DPDK_EXTRA_INI=$(for i in $(seq 0 9); do printf '[room:bench%d]\nprivacy = open\n' "$i"; done)
 fi
-# faults: parleyd's own seeded fault layer on its rx and tx paths.
+# faults, delay: parleyd's own seeded fault layer on its rx and tx paths.
 fault_spec=
 [ "$scenario" = faults ] && fault_spec="drop=10,dup=20,reorder=100,seed=${DPDK_FAULT_SEED:-42}"
+[ "$scenario" = delay ] &&
+	fault_spec="delay_us=20000,jitter_us=10000,drop=10,reorder=50,seed=${DPDK_FAULT_SEED:-42}"
 start_parleyd
 
 # Stops parleyd (SIGTERM: drain) and checks it exits 0; prints its stats.
@@ -309,6 +316,30 @@ faults)
 	stop_parleyd
 	grep -E "faults injected" "$dir/parleyd.log" | sed 's/^[^ ]* [a-z]* //'
 	grep -q "faults injected" "$dir/parleyd.log" || fail "the fault layer did not run"
+	;;
+delay)
+	say "parleyd delays TCP frames both ways by 20 ms + 0..10 ms jitter, drops 1%, reorders 5% ($fault_spec)"
+	# The SYN waits on parleyd's rx path and the SYN-ACK on its tx path:
+	# a connect takes both delays, at least 40 ms (more if one is dropped).
+	t=$(date +%s%N)
+	nsx timeout 10 bash -c "exec 3<>/dev/tcp/$dp_ip/$port" || fail "TCP connect with delay"
+	ms=$(( ($(date +%s%N) - t) / 1000000 ))
+	say "a TCP connect took $ms ms"
+	[ "$ms" -ge 40 ] || fail "a TCP connect took $ms ms: the frames were not delayed"
+	nsx timeout 60 "$client" chat "$dp_ip" "$port" || fail "chat with delay"
+	DPDK_STALL_S=120 nsx timeout 200 "$client" stream "$dp_ip" "$port" 150 2048 ||
+		fail "stream with delay"
+	stop_parleyd
+	# "faults injected: rx ... delayed=N delay_full=N, tx ... delayed=N
+	# delay_full=N", one line per lcore
+	rxd=$(grep "faults injected" "$dir/parleyd.log" | sed 's/, tx .*//' |
+		grep -oE " delayed=[0-9]+" | cut -d= -f2 | awk '{s += $1} END {print s + 0}')
+	txd=$(grep "faults injected" "$dir/parleyd.log" | sed 's/.*, tx //' |
+		grep -oE " delayed=[0-9]+" | cut -d= -f2 | awk '{s += $1} END {print s + 0}')
+	say "frames delayed: $rxd received, $txd sent; refused by a full delay line:" \
+		"$(stat_sum delay_full); retransmissions by parleyd: $(stat_sum retransmit)," \
+		"RTOs: $(stat_sum rto)"
+	[ "$rxd" -gt 0 ] && [ "$txd" -gt 0 ] || fail "no frame was delayed (rx $rxd, tx $txd)"
 	;;
 conns)
 	total=${DPDK_CONNS:-15000}
