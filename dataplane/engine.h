@@ -70,6 +70,12 @@ struct engine_conf {
 	uint32_t dpdk_idle_sleep_us;	/* an idle lcore sleeps this long; 0: busy-poll */
 	uint32_t dpdk_tcp_buf_mem_mb;	/* TCP buffer memory per lcore; 0: as max_conns needs */
 	bool durability_unsafe_no_fsync;
+
+	/* dpdk backend: the Web service's TCP port on the DPDK address (its
+	 * connections are relayed to the Web thread, see engine_set_web), and
+	 * how many it serves at once; 0: no Web service on the port. */
+	uint16_t web_port;
+	uint32_t web_max_conns;
 };
 
 /* Boot thread, after rte_eal_init. Takes a reference to <tls>, <users> and
@@ -115,6 +121,13 @@ int engine_lcore_call(struct engine *e, uint32_t idx, engine_call_fn *fn, void *
  * file tokens from (NULL: no Web service; getfutok/getfdtok get 503). */
 struct ftoken_store;
 void engine_set_ftokens(struct engine *e, struct ftoken_store *s);
+/* Boot, before the lcores run (dpdk backend with conf.web_port): a TCP
+ * connection accepted on web_port becomes a socketpair whose one end
+ * <fn>(<arg>, fd) takes, from an lcore, to serve it as an accepted socket;
+ * 0, or -errno and the lcore resets the connection. Until this is called,
+ * such connections are reset. */
+typedef int engine_adopt_fn(void *arg, int fd);
+void engine_set_web(struct engine *e, engine_adopt_fn *fn, void *arg);
 /* The storage producer reserved for a non-lcore thread: <i> in
  * 0 .. ENGINE_EXTRA_PRODUCERS-1 (0: Web service, 1: control). */
 struct commit_producer;

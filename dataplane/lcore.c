@@ -371,6 +371,13 @@ engine_set_ftokens(struct engine *e, struct ftoken_store *s)
 	e->ftokens = s;
 }
 
+void
+engine_set_web(struct engine *e, engine_adopt_fn *fn, void *arg)
+{
+	e->web_adopt_arg = arg;
+	e->web_adopt = fn;
+}
+
 struct commit_producer *
 engine_extra_producer(struct engine *e, unsigned i)
 {
@@ -472,8 +479,9 @@ engine_lcore_run(struct engine *e, uint32_t idx)
 		clock_refresh(lc);
 		if (!lc->draining && atomic_load_explicit(&e->drain, memory_order_relaxed))
 			start_drain(lc);
-		if (lc->draining && ((lc->nconns == 0 && fanout_settled(lc)) ||
-				     lc->now_s >= lc->drain_deadline_s))
+		if (lc->draining &&
+		    ((lc->nconns == 0 && lc->io_streams == 0 && fanout_settled(lc)) ||
+		     lc->now_s >= lc->drain_deadline_s))
 			break;
 		take_reload(lc);
 		/* Sleep in the poller only when no ring, storage completion or

@@ -193,6 +193,9 @@ struct lcore_ctx {
 	int listen_fd;			/* -1 once draining */
 	struct conn *conns;
 	uint32_t nconns;
+	uint32_t io_streams;		/* connections the backend carries for another
+					 * thread (dpdk: Web relays); a draining lcore
+					 * waits for them too */
 	struct conn *dirty;
 	uint64_t conn_seq;
 	uint64_t now_s;			/* CLOCK_MONOTONIC seconds, refreshed each turn */
@@ -239,6 +242,8 @@ struct engine {
 	struct ftoken_store *ftokens;	/* file tokens for the Web service, or NULL */
 	const struct io_ops *io;	/* the I/O backend */
 	void *io_shared;		/* the backend's engine-wide state (dpdk: port) */
+	engine_adopt_fn *web_adopt;	/* dpdk: where Web connections go (engine_set_web) */
+	void *web_adopt_arg;
 	struct lcore_ctx *lcores[];	/* conf.nlcores */
 };
 

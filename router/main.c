@@ -237,6 +237,27 @@ lcore_entry(void *arg)
 	return engine_lcore_run(b->engine, idx - 1);
 }
 
+/* Where the Web service listens and the serveruri its tokens name. With
+ * the kernel backend, [web] listen as written; with dpdk, its port on the
+ * DPDK address (like [sip] listen), since the lcores' TCP carries it. */
+static void
+web_where(const struct config *c, char *url, size_t ucap, char *listen, size_t lcap,
+	  uint16_t *port)
+{
+	char host[256], buf[320];
+
+	*port = 0;
+	if (config_hostport(c->web_listen, host, sizeof(host), port) != 0)
+		*port = 0;
+	if (strcmp(c->io_backend, "dpdk") == 0)
+		snprintf(buf, sizeof(buf), "%s:%u", c->dpdk_addr, *port);
+	else
+		snprintf(buf, sizeof(buf), "%s", c->web_listen);
+	if (listen != NULL)
+		snprintf(listen, lcap, "%s", buf);
+	web_url_pick(c->web_url, buf, url, ucap);
+}
+
 static void
 fill_engine_conf(const struct config *c, struct engine_conf *ec)
 {
@@ -273,7 +294,10 @@ fill_engine_conf(const struct config *c, struct engine_conf *ec)
 	ec->durability_unsafe_no_fsync = c->durability_unsafe_no_fsync;
 	ec->compliance_cap = c->compliance_enabled ? c->compliance_cap : 0;
 	if (c->web_enabled)
-		web_url_pick(c->web_url, c->web_listen, ec->web_url, sizeof(ec->web_url));
+		web_where(c, ec->web_url, sizeof(ec->web_url), NULL, 0, &ec->web_port);
+	ec->web_max_conns = c->web_max_conns;
+	if (strcmp(c->io_backend, "dpdk") != 0)
+		ec->web_port = 0;	/* the Web thread listens on a kernel socket */
 	snprintf(ec->io_backend, sizeof(ec->io_backend), "%s", c->io_backend);
 	snprintf(ec->dpdk_port, sizeof(ec->dpdk_port), "%s", c->dpdk_port);
 	snprintf(ec->dpdk_addr, sizeof(ec->dpdk_addr), "%s", c->dpdk_addr);
@@ -424,6 +448,13 @@ start_control(struct boot *b)
 	return 0;
 }
 
+/* A Web connection accepted by an lcore of the dpdk backend (engine.h). */
+static int
+web_adopt_cb(void *arg, int fd)
+{
+	return web_adopt(arg, fd);
+}
+
 /* The Web service ([web]): HTTPS file posting on a thread of its own, and
  * the token store that the Channel service issues into (set before the
  * lcores run). An address already taken leaves the node running without it
@@ -433,9 +464,11 @@ static int
 start_web(struct boot *b)
 {
 	const struct config *c = &b->conf;
-	char url[256], err[512] = "[web] out of memory";
+	char url[256], listen[320], err[512] = "[web] out of memory";
+	bool dpdk = strcmp(c->io_backend, "dpdk") == 0;
+	uint16_t port;
 	struct web_config wc = {
-		.listen = c->web_listen, .url = url, .files_dir = c->files_dir,
+		.listen = listen, .no_listener = dpdk, .url = url, .files_dir = c->files_dir,
 		.cert_file = c->tls_cert, .key_file = c->tls_key,
 		.ciphers = c->tls_ciphers[0] ? c->tls_ciphers : NULL,
 		.max_upload_bytes = c->web_max_upload,
@@ -450,13 +483,15 @@ start_web(struct boot *b)
 
 	if (!c->web_enabled)
 		return 0;
-	web_url_pick(c->web_url, c->web_listen, url, sizeof(url));
+	web_where(c, url, sizeof(url), listen, sizeof(listen), &port);
 	b->ftokens = ftoken_store_create(c->web_token_ttl_s, c->web_max_tokens);
 	if (b->ftokens != NULL)
 		b->web = web_create(&wc, b->ftokens, b->db, engine_extra_producer(b->engine, 0),
 				    &rc, err, sizeof(err));
 	if (b->web != NULL && (rc = web_start(b->web)) == 0) {
 		engine_set_ftokens(b->engine, b->ftokens);
+		if (dpdk)
+			engine_set_web(b->engine, web_adopt_cb, b->web);
 		return 0;
 	}
 	if (b->web != NULL)
@@ -501,6 +536,9 @@ supervise(struct boot *b, int sfd)
 			LOG(NOTICE, ROUTER, "%s: draining (up to %u s)", strsignal(si.ssi_signo),
 			    b->conf.drain_timeout_s);
 			engine_drain(b->engine);
+			/* The Web service drains alongside: with the dpdk
+			 * backend, lcores wait for its connections to end. */
+			web_begin_stop(b->web);
 			draining = true;
 		}
 	}

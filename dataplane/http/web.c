@@ -565,7 +565,8 @@ begin_stop(struct web *w)
 	struct wconn *c, *next;
 
 	w->stopping = true;
-	evconnlistener_disable(w->lis);
+	if (w->lis != NULL)
+		evconnlistener_disable(w->lis);
 	for (c = w->conns; c != NULL; c = next) {
 		next = c->next;
 		if ((c->st == WC_HEAD && evbuffer_get_length(bufferevent_get_input(c->bev)) == 0) ||
@@ -586,7 +587,8 @@ drain_cb(evutil_socket_t fd, short what, void *arg)
 	struct wconn *c, *next;
 
 	if (!w->stopping) {
-		evconnlistener_enable(w->lis);
+		if (w->lis != NULL)
+			evconnlistener_enable(w->lis);
 		return;
 	}
 	for (c = w->conns; c != NULL; c = next) {
@@ -608,6 +610,33 @@ wake_cb(evutil_socket_t fd, short what, void *arg)
 		reload_ctx(w);
 	if (atomic_load(&w->stop_req) && !w->stopping)
 		begin_stop(w);
+}
+
+/* Descriptors from web_adopt, served like accepted ones. */
+static void
+adopt_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct web *w = arg;
+	int fds[64];
+	ssize_t n;
+
+	while ((n = read(w->adopt_fd[0], fds, sizeof(fds))) > 0)
+		for (ssize_t i = 0; i < n / (ssize_t)sizeof(int); i++)
+			accept_cb(NULL, fds[i], NULL, 0, w);
+}
+
+int
+web_adopt(struct web *w, int fd)
+{
+	ssize_t n;
+
+	if (atomic_load_explicit(&w->stop_req, memory_order_relaxed))
+		return -ESHUTDOWN;
+	/* One int is far below PIPE_BUF: written whole or not at all. */
+	n = write(w->adopt_fd[1], &fd, sizeof(fd));
+	if (n == (ssize_t)sizeof(fd))
+		return 0;
+	return n == -1 ? -errno : -EIO;
 }
 
 static void
@@ -656,6 +685,15 @@ web_start(struct web *w)
 }
 
 void
+web_begin_stop(struct web *w)
+{
+	if (w == NULL || !w->started)
+		return;
+	atomic_store(&w->stop_req, true);
+	wake(w);
+}
+
+void
 web_stop(struct web *w)
 {
 	if (w == NULL || !w->started || w->joined)
@@ -682,6 +720,17 @@ web_destroy(struct web *w)
 		event_free(w->poll_ev);
 	if (w->drain_ev != NULL)
 		event_free(w->drain_ev);
+	if (w->adopt_ev != NULL)
+		event_free(w->adopt_ev);
+	if (w->adopt_fd[0] >= 0) {
+		int fd;
+
+		/* Handed over after the thread stopped: close them. */
+		while (read(w->adopt_fd[0], &fd, sizeof(fd)) == (ssize_t)sizeof(fd))
+			close(fd);
+		close(w->adopt_fd[0]);
+		close(w->adopt_fd[1]);
+	}
 	if (w->base != NULL)
 		event_base_free(w->base);
 	if (w->wake_fd >= 0)
@@ -833,7 +882,7 @@ web_create(const struct web_config *cfg, struct ftoken_store *tokens, struct db 
 		snprintf(err, errlen, "[web] out of memory");
 		return NULL;
 	}
-	w->files_fd = w->wake_fd = -1;
+	w->files_fd = w->wake_fd = w->adopt_fd[0] = w->adopt_fd[1] = -1;
 	if (!copy(w->listen, sizeof(w->listen), cfg->listen) ||
 	    !copy(w->url, sizeof(w->url), cfg->url) ||
 	    !copy(w->files_dir, sizeof(w->files_dir), cfg->files_dir) ||
@@ -887,11 +936,20 @@ web_create(const struct web_config *cfg, struct ftoken_store *tokens, struct db 
 	w->wake_ev = event_new(w->base, w->wake_fd, EV_READ | EV_PERSIST, wake_cb, w);
 	w->poll_ev = event_new(w->base, -1, EV_PERSIST, poll_cb, w);
 	w->drain_ev = evtimer_new(w->base, drain_cb, w);
+	if (pipe2(w->adopt_fd, O_NONBLOCK | O_CLOEXEC) == -1)
+		w->adopt_fd[0] = w->adopt_fd[1] = -1;
+	else
+		w->adopt_ev = event_new(w->base, w->adopt_fd[0], EV_READ | EV_PERSIST, adopt_cb, w);
 	if (w->wake_ev == NULL || w->poll_ev == NULL || w->drain_ev == NULL ||
-	    event_add(w->wake_ev, NULL) != 0) {
+	    w->adopt_ev == NULL || event_add(w->wake_ev, NULL) != 0 ||
+	    event_add(w->adopt_ev, NULL) != 0) {
 		*rc = -ENOMEM;
 		snprintf(err, errlen, "[web] cannot create the event loop");
 		goto out;
+	}
+	if (w->cfg.no_listener) {
+		*rc = 0;
+		return w;
 	}
 	w->lis = evconnlistener_new_bind(w->base, accept_cb, w,
 					 LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |

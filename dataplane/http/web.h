@@ -35,6 +35,9 @@ struct web;
 
 struct web_config {
 	const char	*listen;		/* "host:port" / "[v6]:port" */
+	bool		no_listener;		/* connections come only from web_adopt
+						 * (the dpdk backend's TCP); <listen>
+						 * names them in logs */
 	const char	*url;			/* serveruri: "https://host:port/filestore/" */
 	const char	*files_dir;		/* <files_dir>/<room-id>/<name>; created if missing */
 	const char	*cert_file;		/* PEM chain, as [tls] */
@@ -83,6 +86,12 @@ struct web *web_create(const struct web_config *cfg, struct ftoken_store *tokens
 /* Starts the thread. 0 or -errno of pthread_create. */
 int web_start(struct web *w);
 
+/* Any thread (an lcore of the dpdk backend): serve <fd>, a connected
+ * non-blocking stream socket that carries a client's TCP connection, as if
+ * it had been accepted. 0 (the service owns <fd>), -ESHUTDOWN (stopping) or
+ * -errno (the caller still owns <fd>). */
+int web_adopt(struct web *w, int fd);
+
 /* Any thread: new connections use the certificate and key reloaded from
  * their files (as SIGHUP does for SIP); live ones keep theirs. A load
  * failure keeps the running one (logged). */
@@ -94,6 +103,9 @@ void web_reload(struct web *w);
  * thread. Must come before the storage thread stops. Accepts NULL;
  * idempotent. */
 void web_stop(struct web *w);
+/* The same without waiting: the drain starts now, alongside the data
+ * plane's (whose relayed Web connections must end first). Accepts NULL. */
+void web_begin_stop(struct web *w);
 
 /* Stops if needed and frees. Accepts NULL. */
 void web_destroy(struct web *w);

@@ -99,7 +99,8 @@ struct web {
 	struct evconnlistener	*lis;
 	struct ssl_ctx_st	*ssl_ctx;	/* new connections; swapped on reload */
 	int			wake_fd;	/* eventfd: stop and reload requests */
-	struct event		*wake_ev, *poll_ev, *drain_ev;
+	int			adopt_fd[2];	/* pipe of descriptors from web_adopt */
+	struct event		*wake_ev, *poll_ev, *drain_ev, *adopt_ev;
 	atomic_bool		stop_req, reload_req;
 	pthread_t		thr;
 	bool			started, joined, stopping;

@@ -22,6 +22,12 @@
  * on its wake eventfd (lcore_wake, and lcores that steer packets to it), so a
  * quiet server does not burn the CPUs its Linux peers need.
  *
+ * The Web service: its connections (the port of [web] listen, on our
+ * address) are accepted here like SIP's, and their bytes relayed over a
+ * socketpair each to the Web service's thread (relay.h), which does TLS,
+ * HTTP and the blocking file I/O that must stay off the lcores. The relays'
+ * sockets sit in an epoll set that the idle sleep also waits on.
+ *
  * Tests only: PARLEY_DPDK_FAULT in the environment puts a seeded fault layer
  * (io/fault.h: drop, duplicate, reorder, delay with jitter) on the TCP frames
  * of both paths. Delayed frames wait in the layer's delay line until due; the
@@ -43,6 +49,7 @@
 #include "control/log.h"
 #include "dataplane/io/fault.h"
 #include "dataplane/io/port.h"
+#include "dataplane/io/relay.h"
 #include "dataplane/lcore.h"
 #include "dataplane/tcp/arp.h"
 #include "dataplane/tcp/utcp.h"
@@ -109,6 +116,10 @@ struct dpdk_lc {
 	uint64_t now_us;		/* refreshed each poll */
 	uint64_t next_tick_us;
 	bool listening;
+	/* The Web service's connections ([web] listen's port), relayed to its
+	 * thread over socketpairs (relay.h); NULL when it is off. */
+	struct relay_set *web;
+	bool web_listening;
 
 	uint16_t ntx;
 	struct rte_mbuf *tx[TX_STAGE];
@@ -385,8 +396,10 @@ recv_cb(void *arg, struct utcp_conn *uc, const void *data, size_t len)
 	struct dpdk_lc *d = arg;
 	struct conn *c = utcp_conn_user(uc);
 
-	if (c == NULL || c == (void *)d)
+	if (c == NULL || c == (void *)d || c == (void *)d->web)
 		return 0;
+	if (relay_owns(d->web, c))
+		return relay_recv(d->web, uc, data, len);
 	if (c->state != CONN_DEAD)
 		conn_input(c, data, len);
 	d->stat[DS_RX_DIRECT] += len;
@@ -421,11 +434,20 @@ event_cb(void *arg, struct utcp_conn *uc, enum utcp_event ev)
 	struct dpdk_lc *d = arg;
 	struct conn *c;
 
+	c = utcp_conn_user(uc);
 	if (ev == UTCP_EV_ACCEPTED) {
-		accepted(d, uc);
+		/* The listener's user says which service: us (SIP) or the
+		 * Web relay set. */
+		if (d->web != NULL && c == (void *)d->web)
+			relay_accepted(d->web, uc);
+		else
+			accepted(d, uc);
 		return;
 	}
-	c = utcp_conn_user(uc);
+	if (relay_owns(d->web, c)) {
+		relay_event(d->web, uc, ev);
+		return;
+	}
 	if (c == NULL || c == (void *)d || c->state == CONN_DEAD)
 		return;
 	switch (ev) {
@@ -693,7 +715,8 @@ sleep_idle(struct dpdk_lc *d, int timeout_ms)
 {
 	struct lcore_ctx *lc = d->lc;
 	uint64_t us = lc->e->conf.dpdk_idle_sleep_us;
-	struct pollfd pfd = { .fd = lc->wake_fd, .events = POLLIN };
+	struct pollfd pfd[2] = { { .fd = lc->wake_fd, .events = POLLIN },
+				 { .fd = d->web != NULL ? relay_fd(d->web) : -1, .events = POLLIN } };
 	struct timespec ts;
 
 	if ((uint64_t)timeout_ms * 1000 < us)
@@ -702,7 +725,8 @@ sleep_idle(struct dpdk_lc *d, int timeout_ms)
 	ts.tv_sec = us / 1000000;
 	ts.tv_nsec = (us % 1000000) * 1000;
 	d->stat[DS_SLEEPS]++;
-	if (ppoll(&pfd, 1, &ts, NULL) == 1) {
+	/* The relays' epoll set is readable when a Web socket has bytes. */
+	if (ppoll(pfd, 2, &ts, NULL) > 0 && (pfd[0].revents & POLLIN)) {
 		uint64_t v;
 
 		if (read(lc->wake_fd, &v, sizeof(v)) == -1 && errno != EAGAIN)
@@ -724,6 +748,9 @@ dpdk_poll(struct lcore_ctx *lc, int timeout_ms)
 		d->now_us = mono_us();
 		rx_once(d);
 	}
+	relay_poll(d->web);
+	/* Relayed connections keep a draining lcore alive (lcore.c). */
+	lc->io_streams = relay_count(d->web);
 	timers(d);
 	tx_flush(d);
 }
@@ -785,6 +812,18 @@ dpdk_listen_open(struct lcore_ctx *lc, char *err, size_t errlen)
 	d->listening = true;
 	/* The engine only asks whether we listen (-1: not). */
 	lc->listen_fd = port;
+	/* The Web service listens until the lcore drains for good: a drained
+	 * node (parleyctl drain) refuses new SIP connections, not downloads. */
+	if (d->web != NULL && !d->web_listening) {
+		port = lc->e->conf.web_port;
+		rc = utcp_listen(d->st, port, d->web);
+		if (rc != 0) {
+			snprintf(err, errlen, "[web] listen: TCP port %u on the DPDK port: %s", port,
+				 strerror(-rc));
+			return rc;
+		}
+		d->web_listening = true;
+	}
 	return 0;
 }
 
@@ -793,7 +832,13 @@ dpdk_listen_close(struct lcore_ctx *lc)
 {
 	struct dpdk_lc *d = lc->io_lcore;
 
-	if (d == NULL || !d->listening)
+	if (d == NULL)
+		return;
+	if (d->web_listening && lc->draining) {
+		utcp_unlisten(d->st, lc->e->conf.web_port);
+		d->web_listening = false;
+	}
+	if (!d->listening)
 		return;
 	utcp_unlisten(d->st, lc->e->conf.sip_port);
 	d->listening = false;
@@ -868,6 +913,16 @@ make_stack(struct dpdk_lc *d, const struct engine_conf *cf)
 
 static void dpdk_lcore_fini(struct lcore_ctx *lc);
 
+/* A Web connection's socket goes to the Web service's thread, once boot
+ * has said where that is (engine_set_web). */
+static int
+web_adopt(void *arg, int fd)
+{
+	struct engine *e = ((struct lcore_ctx *)arg)->e;
+
+	return e->web_adopt != NULL ? e->web_adopt(e->web_adopt_arg, fd) : -ENOTCONN;
+}
+
 /* PARLEY_DPDK_FAULT="drop=N,dup=N,reorder=N,seed=S" (per thousand), with
  * "delay_us=D,jitter_us=J" for a delay line: for tests only, never in a
  * configuration file. */
@@ -929,6 +984,11 @@ dpdk_lcore_init(struct lcore_ctx *lc, char *err, size_t errlen)
 	}
 	if (fault_init(d, err, errlen) != 0)
 		goto out_fini;
+	if (lc->e->conf.web_port != 0 &&
+	    (d->web = relay_set_create(lc->e->conf.web_max_conns, web_adopt, lc)) == NULL) {
+		snprintf(err, errlen, "dpdk: out of memory for lcore %u's Web relays", lc->idx);
+		goto out_fini;
+	}
 	rc = dpdk_listen_open(lc, err, errlen);
 	if (rc != 0)
 		goto out_fini;
@@ -984,6 +1044,17 @@ dpdk_lcore_fini(struct lcore_ctx *lc)
 		if (d->st != NULL) {
 			log_stats(d);
 			dpdk_listen_close(lc);
+		}
+		if (d->web != NULL) {
+			const uint64_t *rs = relay_stats(d->web);
+
+			LOG(NOTICE, IO, "dpdk lcore %u: web relays accepted=%llu refused=%llu resets=%llu "
+			    "bytes_up=%llu bytes_down=%llu open=%u", d->q,
+			    (unsigned long long)rs[RELAY_ACCEPTED], (unsigned long long)rs[RELAY_REFUSED],
+			    (unsigned long long)rs[RELAY_RESETS], (unsigned long long)rs[RELAY_BYTES_UP],
+			    (unsigned long long)rs[RELAY_BYTES_DOWN], relay_count(d->web));
+			relay_set_destroy(d->web);	/* before the stack: it resets what is left */
+			d->web = NULL;
 		}
 		/* The lcore has stopped: its last FINs and close_notify still go. */
 		tx_flush(d);

@@ -11,6 +11,10 @@
  *                                            exactly once and in order, and
  *                                            the SHA-256 of each author's
  *                                            stream must match what was sent
+ *   dpdk_client token HOST PORT up|down FILE alice asks for a file token in
+ *                                            the Lobby (getfutok/getfdtok) and
+ *                                            prints "<room-id>/<name>?token=<T>",
+ *                                            the path under the Web service's url
  *
  * Exit 0 on success, 1 with a reason on stderr. Under injected loss a SIP
  * response may take longer than the library's 5 s: a post whose 200 does not
@@ -328,6 +332,49 @@ cmd_stream(const char *host, uint16_t port, unsigned long n, size_t size)
 	return 0;
 }
 
+/* The value of attribute <name> in <body>, or "". */
+static void
+attr(const char *body, const char *name, char *out, size_t cap)
+{
+	char pat[64];
+	const char *p, *q;
+
+	snprintf(pat, sizeof(pat), " %s=\"", name);
+	out[0] = '\0';
+	p = strstr(body, pat);
+	if (p == NULL)
+		return;
+	p += strlen(pat);
+	q = strchr(p, '"');
+	if (q != NULL)
+		snprintf(out, cap, "%.*s", (int)(q - p), p);
+}
+
+static int
+cmd_token(const char *host, uint16_t port, bool up, const char *file)
+{
+	struct gc *a = open_as(host, port, 0);
+	char lobby[256], data[512], code[8], tok[64], name[128], *b;
+
+	lobby_uri(a, lobby, sizeof(lobby));
+	join(a, lobby);
+	snprintf(data, sizeof(data), "<ftdb channelUri=\"%s\" fileUrl=\"%s\"/>", lobby, file);
+	if (gc_cmd(a, up ? "getfutok" : "getfdtok", data) != 200)
+		die("%s was not accepted", up ? "getfutok" : "getfdtok");
+	b = gc_wait(a, 10000, "rpl:getftok", NULL);
+	if (b == NULL)
+		die("no rpl:getftok");
+	attr(b, "code", code, sizeof(code));
+	attr(b, "token", tok, sizeof(tok));
+	attr(b, "fileUrl", name, sizeof(name));
+	if (strcmp(code, "200") != 0 || tok[0] == '\0' || name[0] == '\0')
+		die("rpl:getftok: %s", b);
+	free(b);
+	printf("%s/%s?token=%s\n", strrchr(lobby, '/') + 1, name, tok);
+	gc_close(a);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -336,7 +383,8 @@ main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc < 4) {
 		fprintf(stderr, "usage: dpdk_client register|chat HOST PORT\n"
-			"       dpdk_client stream HOST PORT N SIZE\n");
+			"       dpdk_client stream HOST PORT N SIZE\n"
+			"       dpdk_client token HOST PORT up|down FILE\n");
 		return 2;
 	}
 	port = (uint16_t)atoi(argv[3]);
@@ -348,6 +396,8 @@ main(int argc, char **argv)
 	if (strcmp(argv[1], "stream") == 0 && argc == 6)
 		return cmd_stream(argv[2], port, strtoul(argv[4], NULL, 10),
 				  strtoul(argv[5], NULL, 10));
+	if (strcmp(argv[1], "token") == 0 && argc == 6)
+		return cmd_token(argv[2], port, strcmp(argv[4], "up") == 0, argv[5]);
 	fprintf(stderr, "dpdk_client: unknown command %s\n", argv[1]);
 	return 2;
 }
