@@ -130,6 +130,8 @@ relay_accepted(struct relay_set *rs, struct utcp_conn *uc)
 	rs->stat[RELAY_ACCEPTED]++;
 }
 
+static void relay_down(struct relay_set *rs, struct relay *r);
+
 /* Client -> service: what the TCP receive buffer holds, while the socket
  * takes it; then the client's FIN, once everything before it went. */
 static void
@@ -154,6 +156,19 @@ relay_up(struct relay_set *rs, struct relay *r)
 			rs->stat[RELAY_BYTES_UP] += (uint64_t)w;
 		} else if (errno == EAGAIN) {
 			r->fd_wr = false;	/* EPOLLOUT resumes; the window closes meanwhile */
+		} else if (errno == EPIPE) {
+			/* The service closed its end, maybe just after
+			 * answering, and these client bytes reached us before
+			 * relay_poll read the answer (input comes first in a
+			 * loop turn). Pass on what it wrote first, as
+			 * relay_poll would have: the close that follows
+			 * resets (the client's bytes were never read), but
+			 * after the answer, not instead of it. */
+			r->fd_rd = true;
+			relay_down(rs, r);
+			if (r->uc != NULL)
+				relay_reset(rs, r);
+			return;
 		} else if (errno != EINTR) {
 			relay_reset(rs, r);	/* the service is gone */
 			return;
@@ -191,6 +206,10 @@ relay_down(struct relay_set *rs, struct relay *r)
 			}
 			rs->stat[RELAY_BYTES_DOWN] += (uint64_t)n;
 		} else if (n == 0) {
+			/* Client bytes the service never read make utcp_close
+			 * a reset (RST): count it as one. */
+			if (utcp_conn_readable(r->uc) > 0)
+				rs->stat[RELAY_RESETS]++;
 			utcp_conn_set_user(r->uc, NULL);
 			utcp_close(r->uc);
 			relay_free(rs, r);
