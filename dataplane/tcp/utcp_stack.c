@@ -177,6 +177,10 @@ utcp_stack_destroy(struct utcp_stack *st)
 	if (st == NULL)
 		return;
 	utcp_timer_wheel_fini(&st->wheel);
+	/* Buffers of connections still open: a pool's slabs go with it, but
+	 * with -Dpools=passthrough each is its own allocation. */
+	for (uint32_t i = 0; st->conns != NULL && i < st->cfg.max_conns; i++)
+		utcp_buf_pool_put(&st->bufpool, st->conns[i].bufblk);
 	free(st->pkt);
 	free(st->twtab);
 	free(st->tws);
