@@ -378,6 +378,11 @@ put_req(struct commit *c, struct commit_req *r, uint64_t seq)
 		rc = history_batch_put(c->db, c->wb, r->room, r->room_seq, &h);
 		if (rc != 0)
 			return rc;
+	} else if (r->op == COMMIT_POST && r->room_seq != 0) {
+		/* No history: only the room's seq, so ids go on after a restart. */
+		rc = history_batch_mark(c->db, c->wb, r->room, r->room_seq);
+		if (rc != 0)
+			return rc;
 	}
 	return wal_batch_put(c->db, c->wb, seq, &w);
 }

@@ -175,6 +175,35 @@ history_batch_put(struct db *db, rocksdb_writebatch_t *wb, const uint8_t room[HI
 	return 0;
 }
 
+static void
+mark_key(char key[5 + 2 * HISTORY_ROOM_RAW + 1], const uint8_t room[HISTORY_ROOM_RAW])
+{
+	static const char hex[] = "0123456789abcdef";
+
+	memcpy(key, "rseq/", 5);
+	for (int i = 0; i < HISTORY_ROOM_RAW; i++) {
+		key[5 + 2 * i] = hex[room[i] >> 4];
+		key[6 + 2 * i] = hex[room[i] & 15];
+	}
+	key[5 + 2 * HISTORY_ROOM_RAW] = '\0';
+}
+
+int
+history_batch_mark(struct db *db, rocksdb_writebatch_t *wb, const uint8_t room[HISTORY_ROOM_RAW],
+		   uint64_t seq)
+{
+	char key[5 + 2 * HISTORY_ROOM_RAW + 1];
+	unsigned char v[8];
+
+	if (seq == UINT64_MAX)
+		return -EINVAL;
+	mark_key(key, room);
+	db_put_be64(v, seq);
+	rocksdb_writebatch_put_cf(wb, db_cf(db, DB_CF_META), key, strlen(key), (const char *)v,
+				  sizeof(v));
+	return 0;
+}
+
 void
 history_recs_free(struct history_rec *recs, size_t n)
 {
@@ -348,5 +377,21 @@ history_last_seq(struct db *db, const uint8_t room[HISTORY_ROOM_RAW], uint64_t *
 	}
 	rocksdb_iter_destroy(it);
 	rocksdb_readoptions_destroy(ro);
+	if (rc == 0 || rc == -ENOENT) {
+		/* A room that was (or still is) unlogged numbered posts it
+		 * did not keep: continue after the higher of the two. */
+		char key[5 + 2 * HISTORY_ROOM_RAW + 1];
+		uint64_t mark;
+		int mrc;
+
+		mark_key(key, room);
+		mrc = db_meta_get_u64(db, key, &mark);
+		if (mrc == 0 && (rc == -ENOENT || mark > *seq)) {
+			*seq = mark;
+			rc = 0;
+		} else if (mrc != 0 && mrc != -ENOENT) {
+			rc = mrc;
+		}
+	}
 	return rc;
 }

@@ -67,6 +67,13 @@ int history_decode(const void *v, size_t len, struct history_rec *rec);
 int history_batch_put(struct db *db, rocksdb_writebatch_t *wb, const uint8_t room[HISTORY_ROOM_RAW],
 		      uint64_t seq, const struct history_rec *rec);
 
+/* A post in a room that keeps no history still takes a seq (its message id
+ * in the compliance trail): adds to <wb> the room's high-water mark, meta
+ * key "rseq/<room id in hex>", so that numbering goes on after a restart
+ * instead of repeating ids. 0 or -EINVAL (seq UINT64_MAX). */
+int history_batch_mark(struct db *db, rocksdb_writebatch_t *wb,
+		       const uint8_t room[HISTORY_ROOM_RAW], uint64_t seq);
+
 /* The last <n> messages of <room>, oldest first: count read (0..n) with a
  * malloc'd array in *out (free with history_recs_free), or -EBADMSG (a
  * stored record does not decode; logged with its seq) or -EIO/-ENOMEM. */
@@ -80,8 +87,9 @@ ssize_t history_read_range(struct db *db, const uint8_t room[HISTORY_ROOM_RAW], 
 
 void history_recs_free(struct history_rec *recs, size_t n);	/* accepts NULL */
 
-/* Highest stored seq of <room>: 0 with *seq set, -ENOENT (no messages) or
- * -EIO. At boot the home lcore continues the room at *seq + 1. */
+/* Highest seq <room> has used, stored or marked (history_batch_mark):
+ * 0 with *seq set, -ENOENT (no messages) or -EIO. At boot the home lcore
+ * continues the room at *seq + 1. */
 int history_last_seq(struct db *db, const uint8_t room[HISTORY_ROOM_RAW], uint64_t *seq);
 
 #endif

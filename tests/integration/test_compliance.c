@@ -90,6 +90,56 @@ Test(compliance, events_exported_as_xml, .timeout = 90)
 	run("rm -rf %s", s.dir);
 }
 
+/* A room that keeps no history still numbers its posts: their ids in the
+ * compliance trail go on across a restart instead of starting again at 1,
+ * so an archive that keys messages by room and id loses none. */
+Test(compliance, unlogged_room_ids_go_on_after_restart, .timeout = 90)
+{
+	struct server s;
+	struct kit_evs e = { 0 };
+	char room[200], dir[400], *m, *b;
+	long ids[6];
+	int n = 0;
+
+	server_start(&s, "[compliance]\ninterval_s = 1\n[room:Scratch]\nlogged = false\n");
+	for (int round = 0; round < 2; round++) {
+		struct gc *a = kit_login(&s, "alice@example.com", "alice-pw");
+
+		cr_assert_eq(gc_cmd(a, "chansrch", "<qib qtype=\"BYNAME\" criteria=\"Scratch\" "
+				    "extended=\"false\"/>"), 200);
+		b = gc_wait(a, 5000, "rpl:chansrch", NULL);
+		cr_assert(b && gc_room_uri(b, "Scratch", room, sizeof(room)));
+		free(b);
+		m = gc_join(a, room, 5000);
+		cr_assert_eq(kit_resp_code(m), 200);
+		free(m);
+		for (int i = 0; i < 3; i++) {
+			char t[32];
+
+			snprintf(t, sizeof(t), "scratch %d.%d", round, i);
+			cr_assert_eq(gc_post(a, room, t, NULL), 200);
+		}
+		gc_close(a);
+		if (round == 0) {
+			server_kill(&s, SIGTERM);
+			server_restart(&s);
+		}
+	}
+	snprintf(dir, sizeof(dir), "%s/compliance", s.dir);
+	server_kill(&s, SIGTERM);
+	kit_read_export(dir, &e);
+	for (size_t i = 0; i < e.n; i++)
+		if (!strcmp(e.v[i].type, "CHAT") && !strcmp(e.v[i].room, room) && n < 6)
+			ids[n++] = e.v[i].id;
+	for (size_t i = 0; n != 6 && i < e.n; i++)
+		fprintf(stderr, "%s %s %ld %s\n", e.v[i].type, e.v[i].room, e.v[i].id, e.v[i].content);
+	cr_assert_eq(n, 6, "%d CHAT events in Scratch", n);
+	for (int i = 0; i < 6; i++)
+		cr_assert_eq(ids[i], i + 1, "post %d has id %ld", i, ids[i]);
+	kit_evs_free(&e);
+	run("rm -rf %s", s.dir);
+}
+
 Test(compliance, cap_refuses_posts_until_the_output_recovers, .timeout = 120)
 {
 	struct server s;

@@ -131,6 +131,50 @@ Test(history, next_seq_continues_after_restart)
 	cr_assert_eq(seq, 300);
 }
 
+/* Marks <room> (no history kept) as having used seq <seq>. */
+static void
+mark(const uint8_t *room, uint64_t seq)
+{
+	rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+
+	cr_assert_eq(history_batch_mark(db, wb, room, seq), 0);
+	cr_assert_eq(db_write(db, wb, true), 0);
+	rocksdb_writebatch_destroy(wb);
+}
+
+/* A room without history numbers its posts too (their compliance ids):
+ * after a restart it goes on, it does not start again at 1; a room that
+ * switches between logged and unlogged continues after the higher. */
+Test(history, unlogged_room_seq_continues_after_restart)
+{
+	uint64_t seq = 0;
+	rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+
+	cr_assert_eq(history_batch_mark(db, wb, room_a, UINT64_MAX), -EINVAL);
+	rocksdb_writebatch_destroy(wb);
+	for (uint64_t s = 1; s <= 42; s++)
+		mark(room_a, s);
+	post(room_b, 1, 10);
+	mark(room_b, 25);	/* logged 1..10, then unlogged 11..25 */
+	post(room_c, 1, 30);
+	mark(room_c, 12);	/* an old mark below what history holds */
+	db_close(db);
+	open_db();
+	cr_assert_eq(history_last_seq(db, room_a, &seq), 0);
+	cr_assert_eq(seq, 42);
+	cr_assert_eq(history_last_seq(db, room_b, &seq), 0);
+	cr_assert_eq(seq, 25);
+	cr_assert_eq(history_last_seq(db, room_c, &seq), 0);
+	cr_assert_eq(seq, 30);
+	/* Nothing of the unlogged room is readable as history. */
+	{
+		struct history_rec *recs = NULL;
+
+		cr_assert_eq(history_read_last(db, room_a, 10, &recs), 0);
+		history_recs_free(recs, 0);
+	}
+}
+
 Test(history, codec_roundtrip_with_files_and_truncation)
 {
 	const char *files[] = { "0988239a-bb66-4616-90a4-b07771a2097c.txt", "x.png" };
