@@ -6,7 +6,10 @@
 #   - RFC 5961: an in-window RST that is not exact gets a challenge ACK and
 #     leaves the connection alone; an in-window SYN on a synchronized
 #     connection gets a challenge ACK; an out-of-window RST is ignored; the
-#     exact RST resets the connection.
+#     exact RST resets the connection;
+#   - IPv4 and ICMP: an echo request is answered with its id, sequence and
+#     payload; a fragment and a packet with a bad header checksum are
+#     dropped without an answer.
 # Frames go out at layer 2 (the namespace kernel's own RSTs for these
 # connections are dropped by the runner's nftables rule on its output hook,
 # which L2 frames do not cross).
@@ -15,7 +18,7 @@
 import random
 import sys
 
-from scapy.all import ARP, Ether, IP, TCP, conf, srp, srp1, sendp, sniff, getmacbyip  # noqa: E402
+from scapy.all import ARP, ICMP, Ether, IP, TCP, Raw, conf, srp, srp1, sendp, sniff, getmacbyip  # noqa: E402
 
 conf.verb = 0
 dst, dport, iface = sys.argv[1], int(sys.argv[2]), sys.argv[3]
@@ -133,6 +136,29 @@ sendp(l2(exact), iface=iface)
 c = exchange(ack)
 check(c is not None and TCP in c and "R" in str(c[TCP].flags),
       "the exact RST reset the connection (an ACK now draws a RST)")
+
+# 4. ICMP echo, and what an IPv4 receiver must drop.
+ident, payload = random.randrange(1 << 16), bytes(random.randrange(256) for _ in range(56))
+r = srp1(l2(IP(dst=dst) / ICMP(type=8, id=ident, seq=7) / Raw(payload)), timeout=3, iface=iface)
+check(r is not None and ICMP in r and r[ICMP].type == 0 and r[ICMP].id == ident and
+      r[ICMP].seq == 7 and bytes(r[ICMP].payload) == payload,
+      "ICMP echo request answered with its id, sequence and payload")
+
+
+def expect_no_icmp(pkt, what):
+    got = sniff(iface=iface, count=1, timeout=1,
+                lfilter=lambda p: ICMP in p and p[IP].src == dst and p[ICMP].type == 0 and
+                p[ICMP].seq == pkt[ICMP].seq,
+                started_callback=lambda: sendp(l2(pkt), iface=iface))
+    check(not got, what)
+
+
+expect_no_icmp(IP(dst=dst, flags="MF", frag=0) / ICMP(type=8, id=ident, seq=8) / Raw(payload),
+               "a fragment (MF set) is dropped, not answered")
+bad = IP(dst=dst) / ICMP(type=8, id=ident, seq=9) / Raw(payload)
+bad = IP(bytes(bad))
+bad[IP].chksum ^= 0x5555
+expect_no_icmp(bad, "a packet with a bad IPv4 header checksum is dropped")
 
 print("tcp_wire: %d failures" % len(failures))
 sys.exit(1 if failures else 0)
