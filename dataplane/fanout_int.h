@@ -46,6 +46,7 @@ struct partreq {
 	uint8_t		raw[CATALOG_ID_RAW];
 	uint64_t	uid;
 	uint64_t	ts_ms;
+	bool		announce;	/* home: the others are told (last dialog of the user) */
 	char		uri[160];
 	char		room_uri[160];
 };
@@ -82,6 +83,8 @@ struct roster_ent {
 	uint64_t	uid;
 	uint32_t	lcore;
 	bool		manager;
+	bool		announced;	/* the others were told this user joined: one
+					 * entry per user present carries it */
 	char		uri[160];
 };
 

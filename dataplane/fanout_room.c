@@ -194,6 +194,20 @@ present_add(struct lroom *lr, int delta)
 		atomic_fetch_add_explicit(lr->present, (uint32_t)delta, memory_order_relaxed);
 }
 
+/* The entry of another dialog of <re>'s user that carries the user's
+ * presence (announced), or NULL. A user present through several dialogs
+ * (two clients signed in as one user) joins and leaves once for the
+ * others: the first dialog's join is announced, the last one's part. */
+static struct roster_ent *
+roster_announced(struct lroom *lr, const char *uri, uint64_t uid)
+{
+	for (uint32_t i = 0; i < lr->rn; i++)
+		if (lr->rv[i].uid != uid && lr->rv[i].announced &&
+		    room_user_eq(lr->rv[i].uri, uri))
+			return &lr->rv[i];
+	return NULL;
+}
+
 /* Home: a join arrives. The member counts now (posts made durable from now
  * on go to its lcore); the JOIN event is stored, then the others are told
  * and the joiner gets the roster. */
@@ -259,6 +273,7 @@ fo_home_join(struct lcore_ctx *lc, struct joinreq *jr)
 	re->uid = jr->uid;
 	re->lcore = jr->origin;
 	re->manager = jr->manager;
+	re->announced = false;
 	snprintf(re->uri, sizeof(re->uri), "%s", jr->uri);
 	lr->per_lcore[jr->origin]++;
 	present_add(lr, 1);
@@ -283,8 +298,11 @@ fo_home_join_stored(struct lcore_ctx *lc, struct joinreq *jr, int status)
 		jr->status = 410;	/* left before the join completed */
 	} else {
 		jr->status = 200;
-		announce(lc, lr, jr->batch->batch ? "bjoin" : "join", jr->uri, jr->manager,
-			 jr->room_uri, jr->uid);
+		if (roster_announced(lr, jr->uri, jr->uid) == NULL) {
+			re->announced = true;
+			announce(lc, lr, jr->batch->batch ? "bjoin" : "join", jr->uri, jr->manager,
+				 jr->room_uri, jr->uid);
+		}
 		roster_snap(jr, lr);
 	}
 	fo_send_msg(lc, jr->origin, FM_JOINED, jr, 0);
@@ -410,6 +428,17 @@ fo_home_part(struct lcore_ctx *lc, struct partreq *pq)
 		return;
 	}
 	lr->per_lcore[re->lcore]--;
+	pq->announce = re->announced;
+	if (re->announced) {
+		/* Still present through another dialog: it carries the
+		 * presence now, and the others are not told of a part. */
+		for (uint32_t i = 0; i < lr->rn; i++)
+			if (&lr->rv[i] != re && room_user_eq(lr->rv[i].uri, re->uri)) {
+				lr->rv[i].announced = true;
+				pq->announce = false;
+				break;
+			}
+	}
 	*re = lr->rv[--lr->rn];
 	present_add(lr, -1);
 	fo_submit_job(lc, pq);
@@ -422,8 +451,9 @@ fo_home_part_stored(struct lcore_ctx *lc, struct partreq *pq, int status)
 
 	if (status != 0)
 		ctr_inc(lc, CTR_STORAGE_FAILED);
-	/* The member is gone either way; the others learn it. */
-	if (lr != NULL)
+	/* The member is gone either way; the others learn it, unless the
+	 * user is still there through another dialog. */
+	if (lr != NULL && pq->announce)
 		announce(lc, lr, "part", pq->uri, false, pq->room_uri, pq->uid);
 	free(pq);
 }

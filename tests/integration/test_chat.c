@@ -121,6 +121,48 @@ Test(chat, three_clients_and_notices, .timeout = 60)
 	cr_assert_eq(server_stop(&s), 0);
 }
 
+/* One user signed in from two clients (two dialogs in the room) joins once
+ * and leaves once for the others: no second ntc:join, no ntc:part while one
+ * of its dialogs is still there. */
+Test(chat, one_user_two_clients_joins_and_parts_once, .timeout = 60)
+{
+	struct server s;
+	struct gc *g0, *a, *b;
+	char lobby[200], data[300], *m;
+
+	server_start(&s, NULL);
+	g0 = kit_user(&s, 0);
+	a = kit_user(&s, 1);
+	b = kit_user(&s, 1);
+	lobby_of(g0, lobby, sizeof(lobby));
+	kit_join_ok(g0, lobby);
+	kit_join_ok(a, lobby);
+	m = gc_wait(g0, 5000, "ntc:join", "sip:user1@example.com", NULL);
+	cr_assert_not_null(m, "user0 did not see user1 join");
+	free(m);
+	kit_join_ok(b, lobby);
+	m = gc_wait(g0, 700, "ntc:join", "sip:user1@example.com", NULL);
+	cr_assert_null(m, "a second client of user1 was announced as a new join: %s", m);
+	/* The first client leaves: user1 is still present through the other. */
+	snprintf(data, sizeof(data), "<chanib uri=\"%s\"/>", lobby);
+	cr_assert_eq(gc_cmd(a, "part", data), 200);
+	free(gc_wait(a, 5000, "rpl:part", NULL));
+	m = gc_wait(g0, 700, "ntc:part", "sip:user1@example.com", NULL);
+	cr_assert_null(m, "user1 announced as leaving while still present: %s", m);
+	cr_assert_eq(gc_post(g0, lobby, "still there?", NULL), 200);
+	m = gc_wait(b, 5000, "<grpchat", "still there?", NULL);
+	cr_assert_not_null(m, "user1's second client lost the room");
+	free(m);
+	/* The last one goes (connection lost): now user1 has left. */
+	gc_abort(b);
+	m = gc_wait(g0, 5000, "ntc:part", "sip:user1@example.com", NULL);
+	cr_assert_not_null(m, "user1's last client left without an ntc:part");
+	free(m);
+	gc_close(a);
+	gc_close(g0);
+	cr_assert_eq(server_stop(&s), 0);
+}
+
 Test(chat, refusals_and_errors, .timeout = 60)
 {
 	struct server s;
