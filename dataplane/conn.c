@@ -1,12 +1,15 @@
 /* A connection: TLS glue between the I/O backend and the SIP stage.
  *
- * Ciphertext in -> tlsterm -> plaintext appended to c->in -> sipconn_input().
+ * Ciphertext in -> tlsterm -> plaintext -> sipconn_input_buf() (or, after a
+ * partial message, appended to c->in -> sipconn_input()).
  * Plaintext out -> tlsterm (records queue in its output BIO) -> the
  * connection joins the lcore's dirty list -> one io_flush() per connection
  * per loop turn, so many messages to one peer leave in one write().
  *
  * The output bound: what tlsterm holds for the wire is the connection's
  * output queue; past outq_max the peer is a slow reader and is dropped.
+ * Plaintext is handled where it was decrypted; only a message split across
+ * records is copied to c->in (the usual message fits one record).
  * Memory when idle: the input buffer is freed when empty and TLS buffers are
  * trimmed, so an idle connection costs the struct plus OpenSSL's session. */
 #include <errno.h>
@@ -108,6 +111,7 @@ conn_input(struct conn *c, const void *buf, size_t len)
 {
 	struct lcore_ctx *lc = c->lc;
 	char plain[16384];
+	const char *rest;
 	ssize_t n;
 
 	if (c->state == CONN_DEAD)
@@ -119,6 +123,10 @@ conn_input(struct conn *c, const void *buf, size_t len)
 		return;
 	}
 	for (;;) {
+		/* Most feeds hold one record (a client's 200 to an INFO): once it
+		 * is read, another SSL_read would only report "want more". */
+		if (c->state != CONN_HANDSHAKE && tlsterm_in_empty(c->tls))
+			break;
 		n = tlsterm_read(c->tls, plain, sizeof(plain));
 		if (c->state == CONN_HANDSHAKE && tlsterm_handshake_done(c->tls)) {
 			c->state = CONN_OPEN;
@@ -143,7 +151,21 @@ conn_input(struct conn *c, const void *buf, size_t len)
 		}
 		if (c->state == CONN_CLOSING)
 			continue;	/* read and discard until the peer's close */
-		if (!in_append(c, plain, n)) {
+		rest = plain;
+		if (c->in_len == 0 && c->state == CONN_OPEN) {
+			/* Nothing buffered (the usual case): handle the messages
+			 * where they were decrypted; only an incomplete tail is
+			 * copied. */
+			size_t used = sipconn_input_buf(c, plain, (size_t)n);
+
+			if (c->state == CONN_DEAD)
+				return;
+			if (used == (size_t)n || c->state != CONN_OPEN)
+				continue;
+			rest += used;
+			n -= (ssize_t)used;
+		}
+		if (!in_append(c, rest, n)) {
 			ctr_inc(lc, CTR_DROP_TOO_BIG);
 			LOG(DEBUG, SIP, "%s: message over %u bytes, closing", c->peer_str,
 			    lc->e->conf.sip_lim.max_msg);
@@ -305,8 +327,12 @@ conn_sweep(struct lcore_ctx *lc)
 		}
 		dialog_sweep(c, lc->now_s);
 		/* Quiet for a second: give the TLS buffers back, so an idle
-		 * connection costs little while a busy one allocates nothing. */
-		if (c->state == CONN_OPEN && c->in == NULL && lc->now_s - c->last_io_s >= 1)
+		 * connection costs little while a busy one allocates nothing.
+		 * The clock counts whole seconds and the sweep runs just after
+		 * one begins, so a difference of 1 would catch every connection
+		 * that was last heard in the previous second, however busy:
+		 * 2 means at least one whole second without I/O. */
+		if (c->state == CONN_OPEN && c->in == NULL && lc->now_s - c->last_io_s >= 2)
 			tlsterm_trim(c->tls);
 	}
 }

@@ -349,6 +349,10 @@ static inline void io_poll(struct lcore_ctx *lc, int timeout_ms) { lc->e->io->po
 /* sipconn.c: plaintext SIP on a connection. */
 /* Frames and handles every complete message in c->in. */
 void sipconn_input(struct conn *c);
+/* The same over <buf> instead, for a connection with nothing in c->in:
+ * handles the complete messages at its head (parsed in place, so <buf> is
+ * modified) and returns the bytes they took; the caller keeps the rest. */
+size_t sipconn_input_buf(struct conn *c, char *buf, size_t len);
 /* Sends a response to <req> with extra header lines <hdrs> (each ending in
  * CRLF, may be NULL) and an optional body. */
 struct sipmsg;

@@ -12,7 +12,10 @@
  *
  * Input that breaks framing closes the connection; a message that frames but
  * does not parse gets 400 when a response can be addressed, else the
- * connection is closed. Either way only this connection is affected. */
+ * connection is closed. Either way only this connection is affected.
+ *
+ * A 2xx response (a client's answer to each INFO we fan out, so one per
+ * delivery) is only framed and counted, not parsed: nothing acts on it. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -270,15 +273,27 @@ reject(struct conn *c, struct sipmsg *m, int rc)
 	sipconn_reply(c, m, rc == -EPROTONOSUPPORT ? 505 : 400, why, NULL, NULL, NULL, 0);
 }
 
-void
-sipconn_input(struct conn *c)
+/* True when the framed message <p> (<n> bytes) is a response whose status
+ * line reads "SIP/2.0 2xx ". */
+static bool
+is_2xx_response(const char *p, size_t n)
+{
+	return n > 12 && memcmp(p, "SIP/2.0 2", 9) == 0 && p[9] >= '0' && p[9] <= '9' &&
+	       p[10] >= '0' && p[10] <= '9' && p[11] == ' ';
+}
+
+/* Frames and handles the complete messages at the head of <buf> (<len>
+ * bytes, parsed in place); returns the bytes they took. What is left is the
+ * start of a message. Stops when the connection is no longer open. */
+static size_t
+input(struct conn *c, char *buf, size_t len)
 {
 	const struct sipmsg_limits *lim = &c->lc->e->conf.sip_lim;
 	struct sipmsg m;
 	size_t off = 0;
 
-	while (c->state == CONN_OPEN && off < c->in_len) {
-		size_t skip = sipmsg_skip_keepalive(c->in + off, c->in_len - off);
+	while (c->state == CONN_OPEN && off < len) {
+		size_t skip = sipmsg_skip_keepalive(buf + off, len - off);
 		ssize_t n;
 		int rc;
 
@@ -290,7 +305,7 @@ sipconn_input(struct conn *c)
 			off += skip;
 			continue;
 		}
-		n = sipmsg_frame(c->in + off, c->in_len - off, lim);
+		n = sipmsg_frame(buf + off, len - off, lim);
 		if (n == 0)
 			break;
 		if (n < 0) {
@@ -298,17 +313,38 @@ sipconn_input(struct conn *c)
 			LOG(DEBUG, SIP, "%s: %s, closing", c->peer_str,
 			    n == -E2BIG ? "message too large" : "framing lost");
 			conn_close(c, false);
-			return;
+			return off;
 		}
-		rc = sipmsg_parse(&m, c->in + off, n, lim);
+		if (is_2xx_response(buf + off, (size_t)n)) {
+			/* What a client answers to each of our INFOs: dialog.c acts
+			 * only on failures, so a 2xx needs no parse. */
+			ctr_inc(c->lc, CTR_SIP_RESPONSES_IN);
+			off += n;
+			continue;
+		}
+		rc = sipmsg_parse(&m, buf + off, n, lim);
 		if (rc != 0)
 			reject(c, &m, rc);
 		else
 			dispatch(c, &m);
 		off += n;
 	}
+	return off;
+}
+
+void
+sipconn_input(struct conn *c)
+{
+	size_t off = input(c, c->in, c->in_len);
+
 	if (off > 0 && c->state != CONN_DEAD) {
 		memmove(c->in, c->in + off, c->in_len - off);
 		c->in_len -= off;
 	}
+}
+
+size_t
+sipconn_input_buf(struct conn *c, char *buf, size_t len)
+{
+	return input(c, buf, len);
 }

@@ -15,7 +15,12 @@
  * IDLE_SPIN_NS (a burst that follows another costs no syscall on either
  * side), then announces that it sleeps and blocks on an eventfd. A producer
  * that enqueues writes the eventfd only when it sees that announcement: no
- * syscall per request under load, no CPU burnt when idle. */
+ * syscall per request under load, no CPU burnt when idle. Naps pay only
+ * when requests come closer than the nap window; further apart, each nap is
+ * a context switch for nothing (two when the thread shares its CPU with the
+ * lcores). So the window adapts: a block that outlasted the full window
+ * halves it, down to none (block at once); a wait that ended within the
+ * full window, napping or blocked, restores it. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -457,6 +462,7 @@ storage_main(void *arg)
 {
 	struct commit *c = arg;
 	const struct timespec idle = { 0, IDLE_NS };
+	uint64_t spin_ns = IDLE_SPIN_NS, t_block;
 	unsigned n, naps = 0;
 
 	for (;;) {
@@ -464,6 +470,8 @@ storage_main(void *arg)
 
 		n = gather(c);
 		if (n > 0) {
+			if (naps > 0)
+				spin_ns = IDLE_SPIN_NS;	/* a nap caught it */
 			commit_group(c, n);
 			naps = 0;
 			continue;
@@ -472,7 +480,7 @@ storage_main(void *arg)
 		 * was set, so nothing more can arrive. */
 		if (stopping)
 			break;
-		if (++naps * (uint64_t)IDLE_NS < IDLE_SPIN_NS) {
+		if (++naps * (uint64_t)IDLE_NS < spin_ns) {
 			nanosleep(&idle, NULL);
 			continue;
 		}
@@ -483,8 +491,13 @@ storage_main(void *arg)
 			struct pollfd pfd = { .fd = c->wake_fd, .events = POLLIN };
 			uint64_t v;
 
+			t_block = mono_us();
 			if (poll(&pfd, 1, SLEEP_MS) > 0)
 				(void)!read(c->wake_fd, &v, sizeof(v));
+			if ((mono_us() - t_block) * 1000 <= IDLE_SPIN_NS)
+				spin_ns = IDLE_SPIN_NS;
+			else
+				spin_ns = spin_ns / 2 >= IDLE_NS ? spin_ns / 2 : 0;
 		}
 		atomic_store_explicit(&c->sleeping, false, memory_order_relaxed);
 		if (n > 0)

@@ -20,9 +20,13 @@
  * the SSL_CTX. A struct tlsterm_ctx is built on a boot or control thread,
  * never changed afterwards, and shared by all lcores.
  *
- * Errors. OpenSSL's error queue is per thread. Every SSL call here starts
- * with ERR_clear_error() and every failure path clears the queue again, so
- * that an error on one connection is never read as another one's. */
+ * Errors. OpenSSL's error queue is per thread. Every failure path clears
+ * the queue, and every SSL call here whose outcome is read back through the
+ * queue (SSL_get_error(), handshake and setup calls) starts with
+ * ERR_clear_error(), so that an error on one connection is never read as
+ * another one's. The per-record calls that only look at their return value
+ * (BIO_write into the rbio, SSL_write_ex) skip the leading clear: it would
+ * cost a thread-local lookup per record for nothing. */
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -264,7 +268,6 @@ tlsterm_feed(struct tlsterm *t, const void *buf, size_t len)
 
 	while (len > 0) {
 		chunk = len > INT_MAX ? INT_MAX : (int)len;
-		ERR_clear_error();
 		if (BIO_write(t->rbio, p, chunk) != chunk) {
 			ERR_clear_error();
 			return -ENOMEM;
@@ -304,6 +307,12 @@ tlsterm_read(struct tlsterm *t, void *buf, size_t len)
 	}
 }
 
+bool
+tlsterm_in_empty(const struct tlsterm *t)
+{
+	return !t->failed && BIO_ctrl_pending(t->rbio) == 0 && SSL_pending(t->ssl) == 0;
+}
+
 ssize_t
 tlsterm_write(struct tlsterm *t, const void *buf, size_t len)
 {
@@ -317,7 +326,6 @@ tlsterm_write(struct tlsterm *t, const void *buf, size_t len)
 	if (len > SSIZE_MAX)
 		len = SSIZE_MAX;
 	while (done < len) {
-		ERR_clear_error();
 		n = 0;
 		if (SSL_write_ex(t->ssl, p + done, len - done, &n) != 1) {
 			/* Out of memory, or we or the peer already shut down. */

@@ -53,6 +53,13 @@ int tlsterm_feed(struct tlsterm *t, const void *buf, size_t len);
  * sending what tlsterm_pending_out() holds, which may be an alert). */
 ssize_t tlsterm_read(struct tlsterm *t, void *buf, size_t len);
 
+/* True when tlsterm_read() has nothing to work on: every fed byte has been
+ * taken by OpenSSL and no decrypted plaintext waits (a partial record may
+ * sit in OpenSSL's buffer: it needs more bytes first). False after a fatal
+ * error, whose report tlsterm_read() still owes. Lets a caller skip the read
+ * that would only return 0. Costs no OpenSSL error-queue work. */
+bool tlsterm_in_empty(const struct tlsterm *t);
+
 /* Encrypts <len> bytes of plaintext. Returns <len>, or -EAGAIN before the
  * handshake is complete, or -EPROTO. Records queue up in the output until
  * taken with tlsterm_pending_out(). */

@@ -542,6 +542,51 @@ Test(tlsterm, slow_reader_interleaved)
 	tlsterm_ctx_put(ctx);
 }
 
+/* tlsterm_in_empty() says whether another tlsterm_read() could produce
+ * anything: fed bytes or decrypted plaintext left, not a partial record. */
+Test(tlsterm, in_empty_tracks_what_is_left)
+{
+	struct tlsterm_settings s = settings(cert_a, key_a);
+	struct tlsterm_ctx *ctx = ctx_new(&s);
+	SSL_CTX *cc = client_ctx(TLS1_3_VERSION, TLS1_3_VERSION, NULL, NULL);
+	unsigned char wire[4096];
+	char tmp[256];
+	struct pair p;
+	int n;
+
+	pair_init(&p, ctx, cc, NULL);
+	handshake(&p);
+	cr_assert(tlsterm_in_empty(p.t));
+	/* Two records in one feed; read in pieces. */
+	cr_assert_eq(SSL_write(p.c, "0123456789", 10), 10);
+	cr_assert_eq(SSL_write(p.c, "abcdef", 6), 6);
+	cr_assert(pump_in(&p));
+	cr_assert_not(tlsterm_in_empty(p.t));
+	cr_assert_eq(tlsterm_read(p.t, tmp, 4), 4);
+	cr_assert_not(tlsterm_in_empty(p.t));		/* plaintext left */
+	cr_assert_eq(tlsterm_read(p.t, tmp, sizeof(tmp)), 6);
+	cr_assert_not(tlsterm_in_empty(p.t));		/* the second record */
+	cr_assert_eq(tlsterm_read(p.t, tmp, sizeof(tmp)), 6);
+	cr_assert(tlsterm_in_empty(p.t));
+	cr_assert_eq(tlsterm_read(p.t, tmp, sizeof(tmp)), 0);
+	/* A record fed in two parts: nothing to do between them. */
+	cr_assert_eq(SSL_write(p.c, "xyz", 3), 3);
+	n = BIO_read(p.cout, wire, sizeof(wire));
+	cr_assert_gt(n, 8);
+	cr_assert_eq(tlsterm_feed(p.t, wire, 3), 0);
+	cr_assert_not(tlsterm_in_empty(p.t));
+	cr_assert_eq(tlsterm_read(p.t, tmp, sizeof(tmp)), 0);
+	cr_assert(tlsterm_in_empty(p.t));
+	cr_assert_eq(tlsterm_feed(p.t, wire + 3, (size_t)n - 3), 0);
+	cr_assert_not(tlsterm_in_empty(p.t));
+	cr_assert_eq(tlsterm_read(p.t, tmp, sizeof(tmp)), 3);
+	cr_assert_eq(memcmp(tmp, "xyz", 3), 0);
+	cr_assert(tlsterm_in_empty(p.t));
+	pair_fini(&p);
+	SSL_CTX_free(cc);
+	tlsterm_ctx_put(ctx);
+}
+
 Test(tlsterm, tls11_client_is_refused)
 {
 	struct tlsterm_settings s = settings(cert_a, key_a);
