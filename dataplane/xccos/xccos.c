@@ -593,16 +593,33 @@ is_known_attr(xmlAttrPtr a)
 	return false;
 }
 
-/* Namespace declarations are not in a->properties (libxml2 keeps them in
- * nsDef), so they are skipped without a test. A namespaced attribute keeps
- * its prefix. */
+/* The attributes we do not set ourselves, as the relay writes them back on
+ * its own grpchat. First every prefixed namespace in scope at grpchat
+ * (declared on it or on an ancestor: xccos, cmd, data), since the relayed
+ * element loses its ancestors and the inner bytes and namespaced
+ * attributes may use their prefixes; a receiver's parser would otherwise
+ * refuse the message (unbound prefix). Default namespaces are not carried:
+ * the relay's envelope declares xccos's, and one declared inside the inner
+ * content travels with it. Then the attributes; a namespaced one keeps its
+ * prefix. */
 static char *
 extra_attrs(xmlNodePtr g)
 {
+	xmlNsPtr *ns = xmlGetNsList(g->doc, g);
 	struct xbuf b;
 	xmlAttrPtr a;
 
 	xbuf_init(&b, 0);
+	for (size_t i = 0; ns != NULL && ns[i] != NULL; i++) {
+		if (ns[i]->prefix == NULL || xmlStrEqual(ns[i]->prefix, (const xmlChar *)"xml"))
+			continue;
+		xbuf_str(&b, " xmlns:");
+		xbuf_str(&b, (const char *)ns[i]->prefix);
+		xbuf_raw(&b, "=\"", 2);
+		xbuf_esc_attr(&b, (const char *)ns[i]->href, strlen((const char *)ns[i]->href));
+		xbuf_raw(&b, "\"", 1);
+	}
+	xmlFree(ns);
 	for (a = g->properties; a != NULL; a = a->next) {
 		const char *v = attr_value(a);	/* not NULL: check_tree() */
 

@@ -329,13 +329,14 @@ Test(xccos, grpchat_namespace_prefixes)
 		  "<x:chat>hello <x:b>bold</x:b></x:chat></x:grpchat ></x:xccos>");
 	cr_assert_str_eq(msg.text, "hello bold");
 	cr_assert_str_eq(msg.seqid, "2");
-	cr_assert_str_eq(msg.extra_attrs, " x:foo=\"1\"");
+	/* x is declared on the root: the relay declares it on its grpchat */
+	cr_assert_str_eq(msg.extra_attrs, " xmlns:x=\"urn:parlano:xml:ns:xccos\" x:foo=\"1\"");
 	assert_inner("<x:chat>hello <x:b>bold</x:b></x:chat>");
 
 	/* a prefix on grpchat, the default namespace on the root */
 	expect_ok(ENV("<g:grpchat xmlns:g=\"urn:parlano:xml:ns:xccos\" chanUri=\"c\" author=\"a\">"
 		      "<chat>x</chat></g:grpchat>"));
-	cr_assert_str_eq(msg.extra_attrs, "");
+	cr_assert_str_eq(msg.extra_attrs, " xmlns:g=\"urn:parlano:xml:ns:xccos\"");
 	assert_inner("<chat>x</chat>");
 }
 
@@ -409,9 +410,62 @@ Test(xccos, grpchat_extra_attrs)
 		      "ts=\"t\" alert=\"true\" e:x=\"q&quot;&lt;&amp;'\" tab=\"a&#9;b&#10;c\" "
 		      "xml:lang=\"en\" e:ts=\"not-ours\"><chat>x</chat></grpchat>"));
 	cr_assert_str_eq(msg.extra_attrs,
-			 " alert=\"true\" e:x=\"q&quot;&lt;&amp;&apos;\" tab=\"a&#9;b&#10;c\""
-			 " xml:lang=\"en\" e:ts=\"not-ours\"");
+			 " xmlns:e=\"urn:e\" alert=\"true\" e:x=\"q&quot;&lt;&amp;&apos;\""
+			 " tab=\"a&#9;b&#10;c\" xml:lang=\"en\" e:ts=\"not-ours\"");
 	cr_assert_str_eq(msg.ts, "t");
+}
+
+/* Relays <doc>'s grpchat as the channel service does (its own envelope and
+ * ts around the client's extra attributes and inner bytes) and parses the
+ * copy into <m2>: what every receiver's parser sees. */
+static int
+relay_copy(struct xccos_msg *m2, char **out)
+{
+	struct xbuf b;
+	size_t len;
+
+	xbuf_init(&b, 0);
+	xccos_begin(&b, 7);
+	xbuf_str(&b, "<grpchat id=\"grpchat\"");
+	xbuf_attr(&b, "chanUri", msg.chan_uri);
+	xbuf_attr(&b, "author", msg.author);
+	xbuf_str(&b, msg.extra_attrs);
+	xbuf_raw(&b, ">", 1);
+	xbuf_raw(&b, msg.inner, msg.inner_len);
+	xbuf_str(&b, "</grpchat>");
+	xccos_end(&b);
+	cr_assert(xbuf_ok(&b));
+	*out = xbuf_take(&b, &len);
+	memset(m2, 0, sizeof(*m2));
+	return xccos_parse(*out, len, &lim, m2, err, sizeof(err));
+}
+
+/* Prefixes the client declared above grpchat (on xccos or on grpchat
+ * itself) and used inside it still resolve in the relayed copy. */
+Test(xccos, grpchat_relay_keeps_namespace_prefixes)
+{
+	static const char *const docs[] = {
+		"<x:xccos xmlns:x=\"urn:parlano:xml:ns:xccos\" xmlns:r=\"urn:rich\" ver=\"1\">"
+		"<x:grpchat r:style=\"b\" chanUri=\"c\" author=\"a\"><x:chat>hi</x:chat>"
+		"<r:fmt r:k=\"1\"/></x:grpchat></x:xccos>",
+		ENV("<grpchat xmlns:e=\"urn:e\" chanUri=\"c\" author=\"a\" e:x=\"1\">"
+		    "<chat>yo</chat><e:meta/></grpchat>"),
+	};
+
+	for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
+		struct xccos_msg m2;
+		char *out, *text;
+
+		expect_ok(docs[i]);
+		text = strdup(msg.text);
+		cr_assert_eq(relay_copy(&m2, &out), 0, "doc %zu: the relayed copy does not parse: "
+			     "%s: %s", i, err, out);
+		cr_assert_str_eq(m2.text, text);
+		cr_assert_eq(m2.inner_len, msg.inner_len);
+		xccos_msg_free(&m2);
+		free(out);
+		free(text);
+	}
 }
 
 /* The relay the channel service does: its own envelope and ts around the
