@@ -24,6 +24,31 @@
 
 #define IN_CHUNK	4096
 
+/* Counts what tlsterm reports: hand-offs to our record layer and what
+ * happened there. */
+static void
+tls_events(struct conn *c)
+{
+	unsigned ev;
+
+	if (c->tls == NULL)
+		return;
+	ev = tlsterm_take_events(c->tls);
+	if (ev == 0)
+		return;
+	if (ev & TLSTERM_EV_HANDOFF)
+		ctr_inc(c->lc, CTR_TLS_HANDOFFS);
+	if (ev & TLSTERM_EV_BAD_MAC) {
+		/* Once per connection (it closes): a wrong hand-off would
+		 * show here first. */
+		ctr_inc(c->lc, CTR_TLS_BAD_MAC);
+		LOG(NOTICE, TLS, "%s: TLS record failed authentication on the parley record layer, closing",
+		    c->peer_str);
+	}
+	if (ev & TLSTERM_EV_KEY_UPDATE)
+		ctr_inc(c->lc, CTR_TLS_KEY_UPDATES);
+}
+
 struct conn *
 conn_new(struct lcore_ctx *lc, int fd, const struct sockaddr_storage *peer)
 {
@@ -262,6 +287,7 @@ conn_reap(struct lcore_ctx *lc)
 				c->state = CONN_DEAD;
 			}
 		}
+		tls_events(c);
 		if (c->state != CONN_DEAD)
 			continue;
 		unlink_conn(c);
@@ -332,7 +358,9 @@ conn_sweep(struct lcore_ctx *lc)
 		 * one begins, so a difference of 1 would catch every connection
 		 * that was last heard in the previous second, however busy:
 		 * 2 means at least one whole second without I/O. */
-		if (c->state == CONN_OPEN && c->in == NULL && lc->now_s - c->last_io_s >= 2)
+		if (c->state == CONN_OPEN && c->in == NULL && lc->now_s - c->last_io_s >= 2) {
 			tlsterm_trim(c->tls);
+			tls_events(c);
+		}
 	}
 }

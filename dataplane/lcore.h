@@ -37,6 +37,9 @@ enum ctr_id {
 	CTR_TLS_HANDSHAKES,
 	CTR_TLS_RESUMED,
 	CTR_TLS_FAILURES,
+	CTR_TLS_HANDOFFS,		/* sessions moved to our record layer */
+	CTR_TLS_BAD_MAC,		/* records that failed authentication there */
+	CTR_TLS_KEY_UPDATES,		/* KeyUpdates handled there */
 	CTR_BYTES_IN,
 	CTR_BYTES_OUT,
 	CTR_SIP_REQUESTS,

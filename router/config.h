@@ -52,6 +52,7 @@ struct config {
 	uint32_t tls_session_cache;
 	uint32_t tls_session_timeout_s;
 	bool tls_tickets;
+	char tls_record_layer[16];		/* parley | openssl */
 
 	/* [auth] */
 	char htdigest[CONFIG_PATH_MAX];

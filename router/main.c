@@ -110,6 +110,7 @@ load_tls(const struct config *c)
 		.session_cache = c->tls_session_cache,
 		.session_timeout_s = c->tls_session_timeout_s,
 		.tickets = c->tls_tickets,
+		.own_records = strcmp(c->tls_record_layer, "parley") == 0,
 	};
 	char err[512];
 	struct tlsterm_ctx *t = tlsterm_ctx_create(&s, err, sizeof(err));

@@ -26,7 +26,34 @@
  * ERR_clear_error(), so that an error on one connection is never read as
  * another one's. The per-record calls that only look at their return value
  * (BIO_write into the rbio, SSL_write_ex) skip the leading clear: it would
- * cost a thread-local lookup per record for nothing. */
+ * cost a thread-local lookup per record for nothing.
+ *
+ * Our own record layer ([tls] record_layer = parley). An idle SSL object
+ * costs ~15 KB; a TLS 1.3 session after its handshake needs only a traffic
+ * secret, key, IV and sequence number per direction. So once a TLS 1.3
+ * session is quiet, tlsterm keeps those (two struct tlsrec_dir, tlsrec.c)
+ * and frees the SSL with its BIOs: the "hand-off". From then on feed/read
+ * open records from <in>, write/shutdown seal records into <out>.
+ *
+ *  - Secrets: the keylog callback hands us CLIENT_/SERVER_TRAFFIC_SECRET_0.
+ *  - Sequence numbers: OpenSSL 3.0 does not expose them, so we count the
+ *    records it protects with those secrets. The message callback reports
+ *    every record header OpenSSL reads or writes (SSL3_RT_HEADER) and every
+ *    handshake message: the server switches to its application key right
+ *    after writing its Finished, and reads with the client's application
+ *    key right after reading the client's Finished (RFC 8446 §7.2; no
+ *    client certificates, no 0.5-RTT data, no early data here). Each header
+ *    after those points is one record under the application keys. Any other
+ *    post-handshake message (KeyUpdate, a ticket from the client) or any
+ *    alert makes the session stay on OpenSSL for good.
+ *  - A second count checks the first: feed_scan() walks the record headers
+ *    of the ciphertext we feed; the type-23 records after the client's first
+ *    one (its Finished) must equal the records OpenSSL read after Finished.
+ *  - Hand-off only when nothing is in flight: the fed stream is at a record
+ *    boundary and OpenSSL took all of it and holds no unread plaintext nor
+ *    partial record, the output is drained, no close_notify either way.
+ * A count that was wrong would show as an authentication failure on the
+ * next record: counted (TLSTERM_EV_BAD_MAC) and the connection closed. */
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -36,6 +63,7 @@
 #include <string.h>
 
 #include <openssl/bio.h>
+#include <openssl/crypto.h>
 #include <openssl/buffer.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -43,6 +71,7 @@
 
 #include "dataplane/tls/tlsterm.h"
 #include "dataplane/tls/tlserr.h"
+#include "dataplane/tls/tlsrec.h"
 
 /* TLS 1.2 suites when none are configured: forward secrecy and AEAD only. */
 #define DEFAULT_CIPHERS							\
@@ -54,24 +83,154 @@
 #define OUT_COMPACT_MIN		(16 * 1024)
 /* A drained wbio keeps at most this much capacity between bursts. */
 #define OUT_KEEP_MAX		(64 * 1024)
+/* Our input buffer grows by at least this much. */
+#define IN_CHUNK		(16 * 1024 + 512)
+
+/* RFC 8446 §6: alert levels and the descriptions we send. */
+#define ALERT_WARNING		1
+#define ALERT_FATAL		2
+#define AD_CLOSE_NOTIFY		0
+#define AD_UNEXPECTED_MESSAGE	10
+#define AD_BAD_RECORD_MAC	20
+#define AD_RECORD_OVERFLOW	22
+#define AD_DECODE_ERROR		50
+#define AD_ILLEGAL_PARAMETER	47
+#define AD_INTERNAL_ERROR	80
+#define AD_USER_CANCELED	90
+#define HS_KEY_UPDATE		24
 
 static const unsigned char session_id_ctx[] = "parley";
 
 struct tlsterm_ctx {
 	SSL_CTX *ssl_ctx;
+	bool own_records;
 	/* Atomic: a reload on the control thread drops its reference while
 	 * lcores still hold theirs through live sessions. */
 	atomic_uint refs;
 };
 
 struct tlsterm {
-	SSL *ssl;
+	SSL *ssl;		/* NULL after the hand-off */
 	BIO *rbio;		/* owned by ssl */
 	BIO *wbio;		/* owned by ssl */
 	struct tlsterm_ctx *ctx;	/* one reference */
-	size_t out_off;		/* bytes at the head of wbio already sent */
+	size_t out_off;		/* bytes at the head of the output already sent */
 	bool failed;		/* fatal TLS error seen; only pending output remains */
+
+	/* Before the hand-off (own_records only). */
+	bool never;		/* something unusual: stays on OpenSSL */
+	bool rd_on, wr_on;	/* the client's / our Finished went through */
+	bool have_rd, have_wr;	/* traffic secrets from the keylog */
+	uint8_t secret_len;
+	uint8_t f_have;		/* header bytes of the fed record collected */
+	bool f_seen23;		/* the client's first type-23 record was fed */
+	uint8_t f_hdr[TLSREC_HDR];
+	uint32_t f_body;	/* bytes of the fed record's body still to come */
+	uint64_t f_app;		/* type-23 records fed after the first one */
+	uint64_t rd_seq, wr_seq;	/* application records OpenSSL read / wrote */
+
+	/* After the hand-off. */
+	bool own;
+	bool reused;
+	bool peer_closed;	/* close_notify received */
+	bool sent_close;	/* close_notify queued */
+	uint8_t events;		/* TLSTERM_EV_* */
+	char desc[48];		/* tlsterm_describe() of the SSL */
+	struct tlsrec_dir rd, wr;	/* rd.secret / wr.secret also before */
+	unsigned char *in;	/* ciphertext fed, and opened content */
+	size_t in_len, in_cap;
+	size_t in_off;		/* next record */
+	size_t pl_off, pl_len;	/* opened content not yet read */
+	unsigned char *out;	/* records for the wire; out_off is sent */
+	size_t out_len, out_cap;
 };
+
+/* Keylog callback: keeps the application traffic secrets of TLS 1.3
+ * ("CLIENT_TRAFFIC_SECRET_0 <client random> <secret>", hex). */
+static void
+keylog_cb(const SSL *ssl, const char *line)
+{
+	static const char cli[] = "CLIENT_TRAFFIC_SECRET_0 ", srv[] = "SERVER_TRAFFIC_SECRET_0 ";
+	struct tlsterm *t = SSL_get_app_data(ssl);
+	struct tlsrec_dir *d;
+	const char *hex;
+	size_t n = 0;
+	bool *have;
+
+	if (t == NULL || t->never)
+		return;
+	if (strncmp(line, cli, sizeof(cli) - 1) == 0) {
+		d = &t->rd;
+		have = &t->have_rd;
+	} else if (strncmp(line, srv, sizeof(srv) - 1) == 0) {
+		d = &t->wr;
+		have = &t->have_wr;
+	} else {
+		return;
+	}
+	hex = strrchr(line, ' ') + 1;
+	for (; hex[0] != '\0' && hex[1] != '\0' && n < sizeof(d->secret); hex += 2) {
+		int hi = OPENSSL_hexchar2int((unsigned char)hex[0]);
+		int lo = OPENSSL_hexchar2int((unsigned char)hex[1]);
+
+		if (hi < 0 || lo < 0)
+			break;
+		d->secret[n++] = (uint8_t)(hi << 4 | lo);
+	}
+	if (hex[0] != '\0' || n == 0 || *have || (t->secret_len != 0 && t->secret_len != n)) {
+		t->never = true;	/* a second generation or a garbled line */
+		return;
+	}
+	t->secret_len = (uint8_t)n;
+	*have = true;
+}
+
+/* Message callback: counts the records OpenSSL protects with the
+ * application keys, and notices anything after the handshake that would
+ * change them (see the top of this file). */
+static void
+msg_cb(int write_p, int version, int type, const void *buf, size_t len, SSL *ssl, void *arg)
+{
+	struct tlsterm *t = SSL_get_app_data(ssl);
+	const unsigned char *b = buf;
+
+	(void)version;
+	(void)arg;
+	if (t == NULL || t->never)
+		return;
+	switch (type) {
+	case SSL3_RT_HEADER:
+		if (write_p ? !t->wr_on : !t->rd_on)
+			return;
+		if (len < TLSREC_HDR || b[0] != SSL3_RT_APPLICATION_DATA)
+			t->never = true;
+		else if (write_p)
+			t->wr_seq++;
+		else
+			t->rd_seq++;
+		return;
+	case SSL3_RT_HANDSHAKE:
+		if (len < 1)
+			return;
+		if (b[0] == SSL3_MT_FINISHED && !(write_p ? t->wr_on : t->rd_on)) {
+			if (write_p)
+				t->wr_on = true;
+			else
+				t->rd_on = true;
+			return;
+		}
+		/* Our tickets are the only handshake messages after Finished
+		 * that leave the keys as they are. */
+		if ((t->wr_on || t->rd_on) && !(write_p && b[0] == SSL3_MT_NEWSESSION_TICKET))
+			t->never = true;
+		return;
+	case SSL3_RT_ALERT:
+		t->never = true;
+		return;
+	default:
+		return;
+	}
+}
 
 /* Applies the protocol, cipher, session and mode settings of <s>. */
 static int
@@ -124,6 +283,12 @@ configure(SSL_CTX *c, const struct tlsterm_settings *s, char *errbuf, size_t err
 	 * enough for a client that keeps one connection; none when neither
 	 * way could resume. */
 	SSL_CTX_set_num_tickets(c, (s->tickets || s->session_cache > 0) ? 1 : 0);
+	/* No 0-RTT (the default, spelled out: the hand-off counts on it). */
+	SSL_CTX_set_max_early_data(c, 0);
+	if (s->own_records) {
+		SSL_CTX_set_keylog_callback(c, keylog_cb);
+		SSL_CTX_set_msg_callback(c, msg_cb);
+	}
 	return 0;
 }
 
@@ -178,6 +343,7 @@ tlsterm_ctx_create(const struct tlsterm_settings *s, char *errbuf, size_t errlen
 		goto out_free_ssl_ctx;
 	if (load_credentials(c->ssl_ctx, s, errbuf, errlen) != 0)
 		goto out_free_ssl_ctx;
+	c->own_records = s->own_records;
 	atomic_init(&c->refs, 1);
 	return c;
 
@@ -235,6 +401,8 @@ tlsterm_new(struct tlsterm_ctx *ctx)
 	BIO_set_mem_eof_return(t->wbio, -1);
 	SSL_set_bio(t->ssl, t->rbio, t->wbio);	/* ssl owns both from here */
 	SSL_set_accept_state(t->ssl);
+	SSL_set_app_data(t->ssl, t);	/* for keylog_cb() and msg_cb() */
+	t->never = !ctx->own_records;
 	tlsterm_ctx_get(ctx);
 	t->ctx = ctx;
 	return t;
@@ -256,8 +424,80 @@ tlsterm_free(struct tlsterm *t)
 		return;
 	SSL_free(t->ssl);
 	tlsterm_ctx_put(t->ctx);
+	tlsrec_wipe(&t->rd);
+	tlsrec_wipe(&t->wr);
+	if (t->in != NULL)
+		OPENSSL_clear_free(t->in, t->in_cap);	/* may hold opened content */
+	free(t->out);
 	free(t);
 	ERR_clear_error();
+}
+
+/* Walks the record headers of fed ciphertext (see the top of this file). */
+static void
+feed_scan(struct tlsterm *t, const unsigned char *p, size_t len)
+{
+	while (len > 0 && !t->never) {
+		if (t->f_body > 0) {
+			size_t n = len < t->f_body ? len : t->f_body;
+
+			p += n;
+			len -= n;
+			t->f_body -= (uint32_t)n;
+			continue;
+		}
+		t->f_hdr[t->f_have++] = *p++;
+		len--;
+		if (t->f_have < TLSREC_HDR)
+			continue;
+		t->f_have = 0;
+		t->f_body = (uint32_t)t->f_hdr[3] << 8 | t->f_hdr[4];
+		if (t->f_hdr[0] < SSL3_RT_CHANGE_CIPHER_SPEC || t->f_hdr[0] > SSL3_RT_APPLICATION_DATA ||
+		    t->f_hdr[1] != 0x03 || t->f_body > TLSREC_MAX_CIPHER)
+			t->never = true;	/* OpenSSL will fail it; we need not follow */
+		else if (t->f_hdr[0] == SSL3_RT_APPLICATION_DATA && t->f_seen23)
+			t->f_app++;
+		else if (t->f_hdr[0] == SSL3_RT_APPLICATION_DATA)
+			t->f_seen23 = true;
+	}
+}
+
+/* Appends fed ciphertext to <in> (own layer). */
+static int
+own_feed(struct tlsterm *t, const void *buf, size_t len)
+{
+	size_t keep = t->pl_len > 0 ? t->pl_off : t->in_off;
+	size_t live = t->in_len - keep;
+
+	if (len == 0)
+		return 0;
+	if (live == 0) {
+		t->in_len = t->in_off = t->pl_off = 0;	/* all taken: start over */
+	} else if (t->in_len + len > t->in_cap && keep > 0) {
+		/* What was opened and read or skipped goes; at most a record
+		 * and a partial one move. */
+		memmove(t->in, t->in + keep, live);
+		t->in_len = live;
+		t->in_off -= keep;
+		t->pl_off = t->pl_len > 0 ? t->pl_off - keep : 0;
+	}
+	if (t->in_len + len > t->in_cap) {
+		size_t cap = t->in_cap * 2;
+		unsigned char *nb;
+
+		if (cap < t->in_len + len)
+			cap = t->in_len + len;
+		if (cap < IN_CHUNK)
+			cap = IN_CHUNK;
+		nb = realloc(t->in, cap);	/* freed by trim or tlsterm_free() */
+		if (nb == NULL)
+			return -ENOMEM;
+		t->in = nb;
+		t->in_cap = cap;
+	}
+	memcpy(t->in + t->in_len, buf, len);
+	t->in_len += len;
+	return 0;
 }
 
 int
@@ -266,6 +506,10 @@ tlsterm_feed(struct tlsterm *t, const void *buf, size_t len)
 	const unsigned char *p = buf;
 	int chunk;
 
+	if (t->own)
+		return own_feed(t, buf, len);
+	if (!t->never)
+		feed_scan(t, buf, len);
 	while (len > 0) {
 		chunk = len > INT_MAX ? INT_MAX : (int)len;
 		if (BIO_write(t->rbio, p, chunk) != chunk) {
@@ -278,6 +522,163 @@ tlsterm_feed(struct tlsterm *t, const void *buf, size_t len)
 	return 0;
 }
 
+/* Makes room for <n> more bytes of output (own layer). */
+static int
+out_reserve(struct tlsterm *t, size_t n)
+{
+	size_t cap;
+	unsigned char *nb;
+
+	if (t->out_len + n <= t->out_cap)
+		return 0;
+	cap = t->out_cap * 2;
+	if (cap < t->out_len + n)
+		cap = t->out_len + n;
+	if (cap < IN_CHUNK)
+		cap = IN_CHUNK;
+	nb = realloc(t->out, cap);	/* freed when drained and idle, or by tlsterm_free() */
+	if (nb == NULL)
+		return -ENOMEM;
+	t->out = nb;
+	t->out_cap = cap;
+	return 0;
+}
+
+/* Seals one record of <type> into the output (own layer). */
+static int
+own_seal(struct tlsterm *t, uint8_t type, const void *p, size_t n)
+{
+	ssize_t r;
+
+	if (out_reserve(t, tlsrec_sealed_len(n)) != 0)
+		return -ENOMEM;
+	r = tlsrec_seal(&t->wr, type, p, n, t->out + t->out_len);
+	if (r < 0)
+		return (int)r;
+	t->out_len += (size_t)r;
+	return 0;
+}
+
+/* Sends a KeyUpdate and moves to our next write key (RFC 8446 §4.6.3). */
+static int
+own_key_update(struct tlsterm *t, bool request)
+{
+	const uint8_t msg[5] = { HS_KEY_UPDATE, 0, 0, 1, request ? 1 : 0 };
+	int ret;
+
+	ret = own_seal(t, SSL3_RT_HANDSHAKE, msg, sizeof(msg));
+	if (ret == 0)
+		ret = tlsrec_update(&t->wr);
+	return ret;
+}
+
+/* A fatal error on our layer: queues alert <desc> (none when < 0) and
+ * reports it. */
+static ssize_t
+own_fail(struct tlsterm *t, int desc)
+{
+	if (desc >= 0 && !t->sent_close) {
+		const uint8_t alert[2] = { ALERT_FATAL, (uint8_t)desc };
+
+		(void)own_seal(t, SSL3_RT_ALERT, alert, sizeof(alert));
+		t->sent_close = true;
+	}
+	t->failed = true;
+	return -EPROTO;
+}
+
+/* Handles one opened non-application record (own layer): 0 to go on,
+ * -ECONNRESET, or a fatal error. */
+static ssize_t
+own_control(struct tlsterm *t, uint8_t type, const uint8_t *p, ssize_t n)
+{
+	switch (type) {
+	case SSL3_RT_ALERT:
+		if (n != 2)
+			return own_fail(t, AD_DECODE_ERROR);
+		if (p[1] == AD_CLOSE_NOTIFY) {
+			t->peer_closed = true;
+			return -ECONNRESET;
+		}
+		if (p[1] == AD_USER_CANCELED)
+			return 0;	/* a close_notify should follow */
+		return own_fail(t, -1);	/* the peer gave up: nothing to answer */
+	case SSL3_RT_HANDSHAKE:
+		/* Only KeyUpdate may come from a client now, alone in its
+		 * record (a key change ends the record, RFC 8446 §5.1). */
+		if (n < 4 || p[0] != HS_KEY_UPDATE)
+			return own_fail(t, AD_UNEXPECTED_MESSAGE);
+		if (n != 5 || p[1] != 0 || p[2] != 0 || p[3] != 1)
+			return own_fail(t, AD_DECODE_ERROR);
+		if (p[4] > 1)
+			return own_fail(t, AD_ILLEGAL_PARAMETER);
+		if (tlsrec_update(&t->rd) != 0)
+			return own_fail(t, AD_INTERNAL_ERROR);
+		t->events |= TLSTERM_EV_KEY_UPDATE;
+		if (p[4] == 1 && !t->sent_close && own_key_update(t, false) != 0)
+			return own_fail(t, -1);
+		return 0;
+	default:
+		return own_fail(t, AD_UNEXPECTED_MESSAGE);
+	}
+}
+
+/* tlsterm_read() on our layer. */
+static ssize_t
+own_read(struct tlsterm *t, unsigned char *buf, size_t len)
+{
+	for (;;) {
+		size_t avail, rlen;
+		unsigned char *rec, *dst;
+		uint8_t type = 0;
+		ssize_t n;
+
+		if (t->pl_len > 0) {
+			n = (ssize_t)(len < t->pl_len ? len : t->pl_len);
+			memcpy(buf, t->in + t->pl_off, (size_t)n);
+			t->pl_off += (size_t)n;
+			t->pl_len -= (size_t)n;
+			return n;
+		}
+		if (t->peer_closed)
+			return -ECONNRESET;
+		avail = t->in_len - t->in_off;
+		if (avail < TLSREC_HDR)
+			return 0;
+		rec = t->in + t->in_off;
+		rlen = (size_t)rec[3] << 8 | rec[4];
+		if (rlen > TLSREC_MAX_CIPHER)
+			return own_fail(t, AD_RECORD_OVERFLOW);
+		if (avail < TLSREC_HDR + rlen)
+			return 0;
+		/* Open straight into the caller's buffer when the record fits:
+		 * one copy less. */
+		dst = rlen >= TLSREC_TAG && len >= rlen - TLSREC_TAG ? buf : rec + TLSREC_HDR;
+		n = tlsrec_open(&t->rd, rec, TLSREC_HDR + rlen, dst, &type);
+		t->in_off += TLSREC_HDR + rlen;
+		if (n == -EBADMSG) {
+			t->events |= TLSTERM_EV_BAD_MAC;
+			return own_fail(t, AD_BAD_RECORD_MAC);
+		}
+		if (n == -EMSGSIZE)
+			return own_fail(t, AD_RECORD_OVERFLOW);
+		if (n < 0)
+			return own_fail(t, n == -EPROTO ? AD_UNEXPECTED_MESSAGE : AD_INTERNAL_ERROR);
+		if (type != SSL3_RT_APPLICATION_DATA) {
+			n = own_control(t, type, dst, n);
+			if (n != 0)
+				return n;
+			continue;
+		}
+		if (n == 0)
+			continue;
+		if (dst == buf)
+			return n;
+		t->pl_off = (size_t)(dst - t->in);
+		t->pl_len = (size_t)n;
+	}
+}
+
 ssize_t
 tlsterm_read(struct tlsterm *t, void *buf, size_t len)
 {
@@ -288,6 +689,8 @@ tlsterm_read(struct tlsterm *t, void *buf, size_t len)
 		return -EPROTO;
 	if (len == 0)
 		return 0;
+	if (t->own)
+		return own_read(t, buf, len);
 	ERR_clear_error();
 	ret = SSL_read_ex(t->ssl, buf, len > SSIZE_MAX ? SSIZE_MAX : len, &got);
 	if (ret == 1)
@@ -310,7 +713,45 @@ tlsterm_read(struct tlsterm *t, void *buf, size_t len)
 bool
 tlsterm_in_empty(const struct tlsterm *t)
 {
-	return !t->failed && BIO_ctrl_pending(t->rbio) == 0 && SSL_pending(t->ssl) == 0;
+	size_t avail;
+
+	if (t->failed)
+		return false;
+	if (!t->own)
+		return BIO_ctrl_pending(t->rbio) == 0 && SSL_pending(t->ssl) == 0;
+	if (t->pl_len > 0 || t->peer_closed)
+		return false;
+	avail = t->in_len - t->in_off;
+	if (avail < TLSREC_HDR)
+		return true;
+	avail -= TLSREC_HDR;
+	/* A complete record, or a header that is already wrong, needs a read. */
+	return avail < ((size_t)t->in[t->in_off + 3] << 8 | t->in[t->in_off + 4]) &&
+	       ((size_t)t->in[t->in_off + 3] << 8 | t->in[t->in_off + 4]) <= TLSREC_MAX_CIPHER;
+}
+
+/* tlsterm_write() on our layer. */
+static ssize_t
+own_write(struct tlsterm *t, const unsigned char *p, size_t len)
+{
+	size_t done = 0, n;
+
+	if (t->sent_close)
+		return -EPROTO;
+	if (len == 0)
+		return 0;
+	/* All records at once: one reallocation at most. */
+	if (out_reserve(t, len + (len / TLSREC_MAX_PLAIN + 1) * tlsrec_sealed_len(0)) != 0)
+		return -EPROTO;
+	while (done < len) {
+		if (tlsrec_wants_update(&t->wr) && own_key_update(t, false) != 0)
+			return own_fail(t, -1);
+		n = len - done < TLSREC_MAX_PLAIN ? len - done : TLSREC_MAX_PLAIN;
+		if (own_seal(t, SSL3_RT_APPLICATION_DATA, p + done, n) != 0)
+			return own_fail(t, -1);
+		done += n;
+	}
+	return (ssize_t)len;
 }
 
 ssize_t
@@ -321,10 +762,12 @@ tlsterm_write(struct tlsterm *t, const void *buf, size_t len)
 
 	if (t->failed)
 		return -EPROTO;
-	if (!SSL_is_init_finished(t->ssl))
-		return -EAGAIN;
 	if (len > SSIZE_MAX)
 		len = SSIZE_MAX;
+	if (t->own)
+		return own_write(t, buf, len);
+	if (!SSL_is_init_finished(t->ssl))
+		return -EAGAIN;
 	while (done < len) {
 		n = 0;
 		if (SSL_write_ex(t->ssl, p + done, len - done, &n) != 1) {
@@ -343,6 +786,10 @@ tlsterm_pending_out(struct tlsterm *t, const void **p)
 	char *data = NULL;
 	long len;
 
+	if (t->own) {
+		*p = t->out_len > t->out_off ? t->out + t->out_off : NULL;
+		return t->out_len - t->out_off;
+	}
 	len = BIO_get_mem_data(t->wbio, &data);
 	if (len <= 0 || (size_t)len <= t->out_off) {
 		*p = NULL;
@@ -386,11 +833,92 @@ release_empty(BIO *b, size_t keep)
 	BIO_set_mem_buf(b, fresh, BIO_CLOSE);	/* frees the old BUF_MEM */
 }
 
+/* Our output after <n> more bytes were sent: the same policy as the wbio's. */
+static void
+own_consume(struct tlsterm *t, size_t n)
+{
+	if (n > t->out_len - t->out_off)
+		n = t->out_len - t->out_off;
+	t->out_off += n;
+	if (t->out_off == t->out_len) {
+		t->out_off = t->out_len = 0;
+		if (t->out_cap > OUT_KEEP_MAX) {
+			free(t->out);
+			t->out = NULL;
+			t->out_cap = 0;
+		}
+	} else if (t->out_off >= OUT_COMPACT_MIN && t->out_off >= t->out_len - t->out_off) {
+		memmove(t->out, t->out + t->out_off, t->out_len - t->out_off);
+		t->out_len -= t->out_off;
+		t->out_off = 0;
+	}
+}
+
+/* Moves the session from OpenSSL to our layer if it is quiet and every
+ * count is known (see the top of this file). True when it did. */
+static bool
+try_handoff(struct tlsterm *t)
+{
+	const SSL_CIPHER *cipher;
+	uint16_t suite;
+	char desc[sizeof(t->desc)];
+
+	if (t->never || t->failed || !SSL_is_init_finished(t->ssl))
+		return false;
+	if (SSL_version(t->ssl) != TLS1_3_VERSION) {
+		t->never = true;
+		return false;
+	}
+	cipher = SSL_get_current_cipher(t->ssl);
+	suite = cipher != NULL ? SSL_CIPHER_get_protocol_id(cipher) : 0;
+	if (!tlsrec_suite_supported(suite) || !t->have_rd || !t->have_wr ||
+	    t->secret_len != tlsrec_secret_len(suite) || !t->rd_on || !t->wr_on) {
+		t->never = true;
+		return false;
+	}
+	/* Quiet: nothing fed that OpenSSL has not fully processed, nothing
+	 * it wrote that has not been sent, no shutdown either way. */
+	if (BIO_ctrl_pending(t->rbio) != 0 || t->f_have != 0 || t->f_body != 0 ||
+	    SSL_pending(t->ssl) != 0 || SSL_has_pending(t->ssl) ||
+	    (size_t)BIO_ctrl_pending(t->wbio) != t->out_off || SSL_get_shutdown(t->ssl) != 0)
+		return false;
+	if (t->f_app != t->rd_seq) {
+		t->never = true;	/* the two counts disagree: leave it to OpenSSL */
+		return false;
+	}
+	if (tlsrec_init(&t->rd, suite, t->rd.secret, t->secret_len, t->rd_seq, false) != 0 ||
+	    tlsrec_init(&t->wr, suite, t->wr.secret, t->secret_len, t->wr_seq, true) != 0) {
+		/* Out of memory, most likely: try again later. */
+		tlsrec_trim(&t->rd);
+		tlsrec_trim(&t->wr);
+		return false;
+	}
+	snprintf(desc, sizeof(desc), "%s %s", SSL_get_version(t->ssl), SSL_CIPHER_get_name(cipher));
+	memcpy(t->desc, desc, sizeof(desc));
+	t->reused = SSL_session_reused(t->ssl) == 1;
+	/* SSL_free() drops the session from the server's cache unless it
+	 * was shut down: the session is sound, its stateful tickets must go
+	 * on resuming. The flag sends nothing. */
+	SSL_set_shutdown(t->ssl, SSL_SENT_SHUTDOWN);
+	SSL_free(t->ssl);	/* with both BIOs */
+	t->ssl = NULL;
+	t->rbio = t->wbio = NULL;
+	t->out_off = 0;
+	t->own = true;
+	t->events |= TLSTERM_EV_HANDOFF;
+	ERR_clear_error();
+	return true;
+}
+
 void
 tlsterm_consume_out(struct tlsterm *t, size_t n)
 {
 	size_t len;
 
+	if (t->own) {
+		own_consume(t, n);
+		return;
+	}
 	len = (size_t)BIO_ctrl_pending(t->wbio);
 	if (n > len - t->out_off)
 		n = len - t->out_off;
@@ -398,6 +926,10 @@ tlsterm_consume_out(struct tlsterm *t, size_t n)
 	if (t->out_off == len) {
 		out_compact(t);
 		release_empty(t->wbio, OUT_KEEP_MAX);
+		/* Drained: a quiet moment, maybe the first after the
+		 * handshake (its tickets just left). */
+		if (!t->never)
+			try_handoff(t);
 	} else if (t->out_off >= OUT_COMPACT_MIN && t->out_off >= len - t->out_off) {
 		out_compact(t);
 	}
@@ -406,6 +938,16 @@ tlsterm_consume_out(struct tlsterm *t, size_t n)
 void
 tlsterm_shutdown(struct tlsterm *t)
 {
+	if (t->own) {
+		const uint8_t alert[2] = { ALERT_WARNING, AD_CLOSE_NOTIFY };
+
+		if (t->failed || t->sent_close)
+			return;
+		if (own_seal(t, SSL3_RT_ALERT, alert, sizeof(alert)) != 0)
+			t->failed = true;
+		t->sent_close = true;
+		return;
+	}
 	/* Before the handshake completes or after a fatal error there is no
 	 * session to close: OpenSSL refuses, and the caller just closes. */
 	if (t->failed || !SSL_is_init_finished(t->ssl))
@@ -418,13 +960,13 @@ tlsterm_shutdown(struct tlsterm *t)
 bool
 tlsterm_handshake_done(const struct tlsterm *t)
 {
-	return SSL_is_init_finished(t->ssl);
+	return t->own || SSL_is_init_finished(t->ssl);
 }
 
 bool
 tlsterm_session_reused(const struct tlsterm *t)
 {
-	return SSL_session_reused(t->ssl) == 1;
+	return t->own ? t->reused : SSL_session_reused(t->ssl) == 1;
 }
 
 const char *
@@ -434,6 +976,10 @@ tlsterm_describe(const struct tlsterm *t, char *buf, size_t len)
 
 	if (len == 0)
 		return buf;
+	if (t->own) {
+		snprintf(buf, len, "%s%s parley-records", t->desc, t->reused ? " resumed" : "");
+		return buf;
+	}
 	if (!SSL_is_init_finished(t->ssl)) {
 		snprintf(buf, len, "%s", t->failed ? "failed handshake" : "handshake");
 		return buf;
@@ -448,6 +994,25 @@ tlsterm_describe(const struct tlsterm *t, char *buf, size_t len)
 void
 tlsterm_trim(struct tlsterm *t)
 {
+	if (!t->own && !t->never && try_handoff(t))
+		ERR_clear_error();
+	if (t->own) {
+		/* Keys stay; the AEAD contexts, drained buffers and opened
+		 * content already read go. */
+		tlsrec_trim(&t->rd);
+		tlsrec_trim(&t->wr);
+		if (t->out_off == t->out_len) {
+			free(t->out);
+			t->out = NULL;
+			t->out_cap = t->out_len = t->out_off = 0;
+		}
+		if (t->pl_len == 0 && t->in_off == t->in_len && t->in != NULL) {
+			OPENSSL_clear_free(t->in, t->in_cap);
+			t->in = NULL;
+			t->in_cap = t->in_len = t->in_off = t->pl_off = 0;
+		}
+		return;
+	}
 	/* OpenSSL's record buffers (kept only when empty: SSL_free_buffers
 	 * refuses otherwise), then the BIOs' capacity. */
 	SSL_free_buffers(t->ssl);
@@ -457,4 +1022,19 @@ tlsterm_trim(struct tlsterm *t)
 			out_compact(t);
 		release_empty(t->wbio, 0);
 	}
+}
+
+bool
+tlsterm_handed_off(const struct tlsterm *t)
+{
+	return t->own;
+}
+
+unsigned
+tlsterm_take_events(struct tlsterm *t)
+{
+	unsigned ev = t->events;
+
+	t->events = 0;
+	return ev;
 }

@@ -29,6 +29,10 @@ struct tlsterm_settings {
 	uint32_t session_cache;	/* server-side session cache entries; 0 = off */
 	uint32_t session_timeout_s;
 	bool tickets;		/* stateless session tickets (resumption) */
+	/* [tls] record_layer = parley: once a TLS 1.3 connection is quiet
+	 * after its handshake, its records are protected by tlsrec.c and the
+	 * SSL object is freed. false: OpenSSL's record layer throughout. */
+	bool own_records;
 };
 
 /* Boot or control thread. NULL on error with a message naming the file that
@@ -82,7 +86,19 @@ const char *tlsterm_describe(const struct tlsterm *t, char *buf, size_t len);
 
 /* Releases OpenSSL's read/write buffers while the connection is idle
  * (SSL_MODE_RELEASE_BUFFERS does that between records; this also frees the
- * memory BIOs' spare capacity). Cheap; call when the connection goes idle. */
+ * memory BIOs' spare capacity). Cheap; call when the connection goes idle.
+ * With own_records, this is also where a TLS 1.3 session leaves OpenSSL
+ * (the "hand-off", see tlsterm.c); it may also happen when
+ * tlsterm_consume_out() drains the output. */
 void tlsterm_trim(struct tlsterm *t);
+
+/* True once the session runs on our own record layer (tlsrec.c). */
+bool tlsterm_handed_off(const struct tlsterm *t);
+
+/* Events since the last call, for the caller's counters; cleared. */
+#define TLSTERM_EV_HANDOFF	0x01	/* the session left OpenSSL */
+#define TLSTERM_EV_BAD_MAC	0x02	/* a record failed authentication on our layer */
+#define TLSTERM_EV_KEY_UPDATE	0x04	/* a KeyUpdate was processed on our layer */
+unsigned tlsterm_take_events(struct tlsterm *t);
 
 #endif

@@ -497,3 +497,57 @@ Test(control, dpdk_telemetry_socket, .timeout = 60)
 	gc_close(a);
 	cr_assert_eq(server_stop(&s), 0);
 }
+
+/* [tls] record_layer: with parley (the default), quiet TLS 1.3 sessions
+ * leave OpenSSL for our record layer, and traffic goes on after idling;
+ * with openssl, none does. */
+static void
+check_record_layer(const char *ini, bool own)
+{
+	enum { M = 3 };
+	struct server s;
+	struct gc *g[M];
+	char lobby[200];
+	json_t *st;
+
+	ctl_server_start(&s, ini, NULL);
+	lobby_uri(&s, lobby, sizeof(lobby));
+	for (int i = 0; i < M; i++) {
+		g[i] = kit_user(&s, i);
+		kit_join_ok(g[i], lobby);
+	}
+	sleep(3);	/* idle: the sweep trims every session */
+	for (int k = 0; k < 2; k++) {
+		char text[64];
+
+		snprintf(text, sizeof(text), "after idling %d", k);
+		cr_assert_eq(gc_post(g[k], lobby, text, NULL), 200);
+		for (int i = 0; i < M; i++) {
+			char *m = gc_wait(g[i], 5000, "<grpchat", text, NULL);
+
+			cr_assert_not_null(m, "user%d did not get post %d", i, k);
+			free(m);
+		}
+	}
+	st = ctl_ok(&s, "stats");
+	if (own)
+		cr_assert_geq(jint(st, "total.tls_handoffs"), M);
+	else
+		cr_assert_eq(jint(st, "total.tls_handoffs"), 0);
+	cr_assert_eq(jint(st, "total.tls_bad_mac"), 0);
+	cr_assert_eq(jint(st, "total.drops_total"), 0);
+	json_decref(st);
+	for (int i = 0; i < M; i++)
+		gc_close(g[i]);
+	cr_assert_eq(server_stop(&s), 0);
+}
+
+Test(control, tls_record_layer_parley, .timeout = 60)
+{
+	check_record_layer("[dpdk]\nlcores = 2\n", true);
+}
+
+Test(control, tls_record_layer_openssl, .timeout = 60)
+{
+	check_record_layer("[dpdk]\nlcores = 2\n[tls]\nrecord_layer = openssl\n", false);
+}

@@ -91,6 +91,9 @@ settings(const char *cert, const char *key)
 		.session_cache = 128,
 		.session_timeout_s = 300,
 		.tickets = true,
+		/* The "tlsterm-parley" test runs everything on our record
+		 * layer after the hand-off (see test_tlshandoff.c). */
+		.own_records = getenv("TLSTERM_OWN_RECORDS") != NULL,
 	};
 	return s;
 }
@@ -574,7 +577,9 @@ Test(tlsterm, in_empty_tracks_what_is_left)
 	n = BIO_read(p.cout, wire, sizeof(wire));
 	cr_assert_gt(n, 8);
 	cr_assert_eq(tlsterm_feed(p.t, wire, 3), 0);
-	cr_assert_not(tlsterm_in_empty(p.t));
+	/* OpenSSL has yet to take the bytes; our layer sees at once that a
+	 * partial record needs more. */
+	cr_assert(tlsterm_in_empty(p.t) == tlsterm_handed_off(p.t));
 	cr_assert_eq(tlsterm_read(p.t, tmp, sizeof(tmp)), 0);
 	cr_assert(tlsterm_in_empty(p.t));
 	cr_assert_eq(tlsterm_feed(p.t, wire + 3, (size_t)n - 3), 0);

@@ -1,0 +1,739 @@
+/* The hand-off from OpenSSL's record layer to ours (tlsterm.c with
+ * own_records), against a real OpenSSL client in the same process: the
+ * client never knows, so every record after the hand-off checks our keys
+ * and sequence numbers against OpenSSL's. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <malloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/conf.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "dataplane/tls/tlscert.h"
+#include "dataplane/tls/tlsterm.h"
+
+#define MAX_ROUNDS	20000
+
+struct buf {
+	unsigned char *p;
+	size_t len, cap;
+};
+
+struct pair {
+	struct tlsterm *t;
+	SSL *c;
+	BIO *cin, *cout;
+	struct buf srv_rx, cli_rx;
+	ssize_t srv_err;
+	int cli_err;
+	size_t feed_chunk;	/* client bytes fed per tlsterm_feed(); 0 = all */
+	size_t read_len;	/* tlsterm_read() buffer; 0 = 20000 */
+};
+
+static char dir[] = "/tmp/test_tlshandoff.XXXXXX";
+static char cert[256], key[256];
+
+static void
+setup(void)
+{
+	char err[256];
+
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(cert, sizeof(cert), "%s/a.crt", dir);
+	snprintf(key, sizeof(key), "%s/a.key", dir);
+	cr_assert_eq(tlscert_ensure(cert, key, "chat.example.com", 30, err, sizeof(err)), 1, "%s",
+		     err);
+}
+
+static void
+teardown(void)
+{
+	unlink(cert);
+	unlink(key);
+	rmdir(dir);
+}
+
+TestSuite(handoff, .init = setup, .fini = teardown);
+
+static void
+buf_add(struct buf *b, const void *p, size_t n)
+{
+	if (b->len + n > b->cap) {
+		b->cap = (b->len + n) * 2;
+		b->p = realloc(b->p, b->cap);
+		cr_assert_not_null(b->p);
+	}
+	memcpy(b->p + b->len, p, n);
+	b->len += n;
+}
+
+static struct tlsterm_ctx *
+ctx_new(bool own, const char *suites)
+{
+	struct tlsterm_settings s = {
+		.cert_file = cert,
+		.key_file = key,
+		.ciphersuites = suites,
+		.session_cache = 128,
+		.session_timeout_s = 300,
+		.tickets = true,
+		.own_records = own,
+	};
+	struct tlsterm_ctx *c;
+	char err[512] = "";
+
+	c = tlsterm_ctx_create(&s, err, sizeof(err));
+	cr_assert_not_null(c, "%s", err);
+	return c;
+}
+
+static SSL_CTX *
+client_ctx(int maxv, const char *suites)
+{
+	SSL_CTX *cc = SSL_CTX_new(TLS_client_method());
+
+	cr_assert_not_null(cc);
+	cr_assert_eq(SSL_CTX_set_max_proto_version(cc, maxv), 1);
+	if (suites != NULL)
+		cr_assert_eq(SSL_CTX_set_ciphersuites(cc, suites), 1);
+	return cc;
+}
+
+static void
+pair_init(struct pair *p, struct tlsterm_ctx *ctx, SSL_CTX *cc)
+{
+	memset(p, 0, sizeof(*p));
+	p->t = tlsterm_new(ctx);
+	cr_assert_not_null(p->t);
+	p->c = SSL_new(cc);
+	p->cin = BIO_new(BIO_s_mem());
+	p->cout = BIO_new(BIO_s_mem());
+	SSL_set_bio(p->c, p->cin, p->cout);
+	SSL_set_connect_state(p->c);
+}
+
+static void
+pair_fini(struct pair *p)
+{
+	tlsterm_free(p->t);
+	SSL_free(p->c);
+	free(p->srv_rx.p);
+	free(p->cli_rx.p);
+}
+
+static bool
+pump_in(struct pair *p)
+{
+	unsigned char tmp[16384];
+	bool moved = false;
+	int n;
+
+	while ((n = BIO_read(p->cout, tmp, sizeof(tmp))) > 0) {
+		size_t chunk = p->feed_chunk ? p->feed_chunk : (size_t)n;
+
+		for (size_t off = 0; off < (size_t)n; off += chunk) {
+			size_t k = (size_t)n - off < chunk ? (size_t)n - off : chunk;
+
+			cr_assert_eq(tlsterm_feed(p->t, tmp + off, k), 0);
+			if (p->feed_chunk != 0) {
+				/* byte-sized feeds: read after each */
+				unsigned char r[20000];
+				ssize_t m;
+
+				while ((m = tlsterm_read(p->t, r, sizeof(r))) > 0)
+					buf_add(&p->srv_rx, r, (size_t)m);
+				if (m < 0)
+					p->srv_err = m;
+			}
+		}
+		moved = true;
+	}
+	return moved;
+}
+
+static void
+server_read(struct pair *p)
+{
+	static unsigned char tmp[20000];
+	size_t len = p->read_len ? p->read_len : sizeof(tmp);
+	ssize_t n;
+
+	while ((n = tlsterm_read(p->t, tmp, len)) > 0)
+		buf_add(&p->srv_rx, tmp, (size_t)n);
+	if (n < 0)
+		p->srv_err = n;
+}
+
+static bool
+pump_out(struct pair *p)
+{
+	const void *data;
+	size_t n = tlsterm_pending_out(p->t, &data);
+
+	if (n == 0)
+		return false;
+	cr_assert_eq(BIO_write(p->cin, data, (int)n), (int)n);
+	tlsterm_consume_out(p->t, n);
+	return true;
+}
+
+static void
+client_step(struct pair *p)
+{
+	unsigned char tmp[20000];
+	int ret;
+
+	if (p->cli_err != 0)
+		return;
+	if (!SSL_is_init_finished(p->c)) {
+		ret = SSL_do_handshake(p->c);
+		if (ret != 1) {
+			ret = SSL_get_error(p->c, ret);
+			if (ret != SSL_ERROR_WANT_READ)
+				p->cli_err = ret;
+			return;
+		}
+	}
+	while ((ret = SSL_read(p->c, tmp, sizeof(tmp))) > 0)
+		buf_add(&p->cli_rx, tmp, (size_t)ret);
+	ret = SSL_get_error(p->c, ret);
+	if (ret != SSL_ERROR_WANT_READ)
+		p->cli_err = ret;
+}
+
+static bool
+pump(struct pair *p)
+{
+	bool moved;
+
+	client_step(p);
+	moved = pump_in(p);
+	server_read(p);
+	moved |= pump_out(p);
+	client_step(p);
+	moved |= pump_in(p);
+	server_read(p);
+	return moved;
+}
+
+static void
+settle(struct pair *p)
+{
+	int i;
+
+	for (i = 0; i < MAX_ROUNDS && pump(p); i++)
+		;
+	cr_assert_lt(i, MAX_ROUNDS);
+}
+
+static void
+handshake(struct pair *p)
+{
+	settle(p);
+	cr_assert_eq(p->srv_err, 0, "server error %zd", p->srv_err);
+	cr_assert_eq(p->cli_err, 0, "client error %d", p->cli_err);
+	cr_assert(tlsterm_handshake_done(p->t));
+	cr_assert(SSL_is_init_finished(p->c));
+}
+
+static void
+fill(unsigned char *b, size_t n, unsigned seed)
+{
+	for (size_t i = 0; i < n; i++)
+		b[i] = (unsigned char)((i * 131 + seed * 7 + (i >> 9)) & 0xff);
+}
+
+/* <n> bytes each way in <piece>-sized writes; both ends see them exactly. */
+static void
+echo(struct pair *p, size_t n, size_t piece)
+{
+	unsigned char *data = malloc(n);
+	size_t off, k;
+
+	cr_assert_not_null(data);
+	fill(data, n, (unsigned)(n + piece));
+	p->srv_rx.len = 0;
+	p->cli_rx.len = 0;
+	for (off = 0; off < n; off += k) {
+		k = n - off < piece ? n - off : piece;
+		cr_assert_eq(SSL_write(p->c, data + off, (int)k), (int)k);
+		pump(p);
+	}
+	settle(p);
+	cr_assert_eq(p->srv_err, 0);
+	cr_assert_eq(p->srv_rx.len, n);
+	cr_assert_eq(memcmp(p->srv_rx.p, data, n), 0);
+	for (off = 0; off < n; off += k) {
+		k = n - off < piece ? n - off : piece;
+		cr_assert_eq(tlsterm_write(p->t, data + off, k), (ssize_t)k);
+		pump(p);
+	}
+	settle(p);
+	cr_assert_eq(p->cli_err, 0, "client error %d", p->cli_err);
+	cr_assert_eq(p->cli_rx.len, n);
+	cr_assert_eq(memcmp(p->cli_rx.p, data, n), 0);
+	free(data);
+}
+
+static void
+check_suite(const char *suite)
+{
+	struct tlsterm_ctx *ctx = ctx_new(true, suite);
+	SSL_CTX *cc = client_ctx(TLS1_3_VERSION, NULL);
+	struct pair p;
+	char desc[128];
+
+	pair_init(&p, ctx, cc);
+	handshake(&p);
+	/* The tickets drained: that quiet moment already handed off. */
+	cr_assert(tlsterm_handed_off(p.t));
+	cr_assert_eq(tlsterm_take_events(p.t), TLSTERM_EV_HANDOFF);
+	tlsterm_describe(p.t, desc, sizeof(desc));
+	cr_assert_not_null(strstr(desc, suite), "%s", desc);
+	cr_assert_not_null(strstr(desc, "parley-records"), "%s", desc);
+	echo(&p, 5000, 100);		/* many records */
+	echo(&p, 100000, 100000);	/* one 100 KB write: 7 records */
+	echo(&p, 16384, 16384);		/* one full record */
+	echo(&p, 16385, 16385);		/* a full record and a 1-byte one */
+	tlsterm_trim(p.t);
+	echo(&p, 300, 300);		/* contexts rebuilt after a trim */
+	cr_assert_eq(tlsterm_take_events(p.t), 0);
+	pair_fini(&p);
+	SSL_CTX_free(cc);
+	tlsterm_ctx_put(ctx);
+}
+
+Test(handoff, aes128gcm)
+{
+	check_suite("TLS_AES_128_GCM_SHA256");
+}
+
+Test(handoff, aes256gcm)
+{
+	check_suite("TLS_AES_256_GCM_SHA384");
+}
+
+Test(handoff, chacha20poly1305)
+{
+	check_suite("TLS_CHACHA20_POLY1305_SHA256");
+}
+
+/* Records under OpenSSL both ways before the hand-off: the counts carry. */
+Test(handoff, after_openssl_traffic)
+{
+	struct tlsterm_ctx *ctx = ctx_new(true, NULL);
+	SSL_CTX *cc = client_ctx(TLS1_3_VERSION, NULL);
+	unsigned char msg[300];
+	struct pair p;
+	int i;
+
+	pair_init(&p, ctx, cc);
+	/* Handshake by hand, keeping the server's tickets back. */
+	for (i = 0; i < 10 && !tlsterm_handshake_done(p.t); i++) {
+		client_step(&p);
+		pump_in(&p);
+		server_read(&p);
+		if (!tlsterm_handshake_done(p.t))
+			pump_out(&p);
+	}
+	cr_assert(tlsterm_handshake_done(p.t));
+	cr_assert_not(tlsterm_handed_off(p.t));
+	fill(msg, sizeof(msg), 1);
+	for (i = 0; i < 5; i++)
+		cr_assert_eq(SSL_write(p.c, msg, 60), 60);
+	pump_in(&p);
+	server_read(&p);
+	cr_assert_eq(p.srv_rx.len, 300);
+	for (i = 0; i < 3; i++)
+		cr_assert_eq(tlsterm_write(p.t, msg, 100), 100);
+	tlsterm_trim(p.t);	/* output pending: refused */
+	cr_assert_not(tlsterm_handed_off(p.t));
+	settle(&p);
+	cr_assert(tlsterm_handed_off(p.t));
+	cr_assert_eq(p.cli_rx.len, 300);
+	echo(&p, 20000, 700);
+	pair_fini(&p);
+	SSL_CTX_free(cc);
+	tlsterm_ctx_put(ctx);
+}
+
+/* Fed but unread data keeps the session on OpenSSL until it is read. */
+Test(handoff, refused_while_pending)
+{
+	struct tlsterm_ctx *ctx = ctx_new(true, NULL);
+	SSL_CTX *cc = client_ctx(TLS1_3_VERSION, NULL);
+	unsigned char msg[2000], rd[10];
+	struct pair p;
+	size_t n;
+	int i;
+
+	pair_init(&p, ctx, cc);
+	for (i = 0; i < 10 && !tlsterm_handshake_done(p.t); i++) {
+		client_step(&p);
+		pump_in(&p);
+		server_read(&p);
+		if (!tlsterm_handshake_done(p.t))
+			pump_out(&p);
+	}
+	fill(msg, sizeof(msg), 2);
+	cr_assert_eq(SSL_write(p.c, msg, 1000), 1000);
+	/* Half a record fed: the server's tickets drain, no hand-off. */
+	n = (size_t)BIO_read(p.cout, msg, sizeof(msg));
+	cr_assert_eq(tlsterm_feed(p.t, msg, 500), 0);
+	cr_assert_eq(tlsterm_read(p.t, rd, sizeof(rd)), 0);
+	while (pump_out(&p))
+		;
+	tlsterm_trim(p.t);
+	cr_assert_not(tlsterm_handed_off(p.t));
+	/* The rest fed, some read: plaintext waits in OpenSSL. */
+	cr_assert_eq(tlsterm_feed(p.t, msg + 500, n - 500), 0);
+	cr_assert_eq(tlsterm_read(p.t, rd, sizeof(rd)), (ssize_t)sizeof(rd));
+	tlsterm_trim(p.t);
+	cr_assert_not(tlsterm_handed_off(p.t));
+	server_read(&p);
+	cr_assert_eq(p.srv_rx.len, 1000 - sizeof(rd));
+	tlsterm_trim(p.t);
+	cr_assert(tlsterm_handed_off(p.t));
+	client_step(&p);
+	echo(&p, 3000, 1000);
+	pair_fini(&p);
+	SSL_CTX_free(cc);
+	tlsterm_ctx_put(ctx);
+}
+
+/* TLS 1.2, a suite we do not implement, or the switch off: OpenSSL stays. */
+static void
+check_stays(struct tlsterm_ctx *ctx, SSL_CTX *cc)
+{
+	struct pair p;
+
+	pair_init(&p, ctx, cc);
+	handshake(&p);
+	tlsterm_trim(p.t);
+	cr_assert_not(tlsterm_handed_off(p.t));
+	echo(&p, 40000, 3000);
+	tlsterm_trim(p.t);
+	cr_assert_not(tlsterm_handed_off(p.t));
+	cr_assert_eq(tlsterm_take_events(p.t), 0);
+	pair_fini(&p);
+	SSL_CTX_free(cc);
+	tlsterm_ctx_put(ctx);
+}
+
+Test(handoff, refused_for_tls12)
+{
+	check_stays(ctx_new(true, NULL), client_ctx(TLS1_2_VERSION, NULL));
+}
+
+Test(handoff, refused_for_ccm_suite)
+{
+	check_stays(ctx_new(true, "TLS_AES_128_CCM_SHA256"),
+		    client_ctx(TLS1_3_VERSION, "TLS_AES_128_CCM_SHA256"));
+}
+
+Test(handoff, not_with_openssl_record_layer)
+{
+	check_stays(ctx_new(false, NULL), client_ctx(TLS1_3_VERSION, NULL));
+}
+
+/* A KeyUpdate under OpenSSL before the hand-off: the secrets we hold are
+ * stale, so it never hands off. */
+Test(handoff, refused_after_key_update_under_openssl)
+{
+	struct tlsterm_ctx *ctx = ctx_new(true, NULL);
+	SSL_CTX *cc = client_ctx(TLS1_3_VERSION, NULL);
+	struct pair p;
+	int i;
+
+	pair_init(&p, ctx, cc);
+	for (i = 0; i < 10 && !tlsterm_handshake_done(p.t); i++) {
+		client_step(&p);
+		pump_in(&p);
+		server_read(&p);
+		if (!tlsterm_handshake_done(p.t))
+			pump_out(&p);
+	}
+	cr_assert_eq(SSL_key_update(p.c, SSL_KEY_UPDATE_REQUESTED), 1);
+	cr_assert_eq(SSL_write(p.c, "x", 1), 1);
+	settle(&p);
+	tlsterm_trim(p.t);
+	cr_assert_not(tlsterm_handed_off(p.t));
+	echo(&p, 2000, 500);
+	pair_fini(&p);
+	SSL_CTX_free(cc);
+	tlsterm_ctx_put(ctx);
+}
+
+static void
+handed_off_pair(struct pair *p, struct tlsterm_ctx **ctx, SSL_CTX **cc)
+{
+	*ctx = ctx_new(true, NULL);
+	*cc = client_ctx(TLS1_3_VERSION, NULL);
+	pair_init(p, *ctx, *cc);
+	handshake(p);
+	cr_assert(tlsterm_handed_off(p->t));
+	(void)tlsterm_take_events(p->t);
+}
+
+/* Record boundaries anywhere: the client's records fed a byte at a time,
+ * and read through a buffer smaller than a record. */
+Test(handoff, byte_by_byte_and_small_reads)
+{
+	struct tlsterm_ctx *ctx;
+	SSL_CTX *cc;
+	struct pair p;
+
+	handed_off_pair(&p, &ctx, &cc);
+	p.feed_chunk = 1;
+	echo(&p, 3000, 250);
+	p.feed_chunk = 7;
+	echo(&p, 40000, 16384);
+	p.feed_chunk = 0;
+	p.read_len = 100;
+	echo(&p, 40000, 16384);
+	cr_assert(tlsterm_in_empty(p.t));
+	pair_fini(&p);
+	SSL_CTX_free(cc);
+	tlsterm_ctx_put(ctx);
+}
+
+static void
+key_update(int req)
+{
+	struct tlsterm_ctx *ctx;
+	SSL_CTX *cc;
+	struct pair p;
+
+	handed_off_pair(&p, &ctx, &cc);
+	echo(&p, 1000, 100);
+	for (int i = 0; i < 3; i++) {
+		cr_assert_eq(SSL_key_update(p.c, req), 1);
+		echo(&p, 3000, 1000);	/* the client's update goes with its first record */
+		cr_assert_eq(tlsterm_take_events(p.t), TLSTERM_EV_KEY_UPDATE);
+	}
+	pair_fini(&p);
+	SSL_CTX_free(cc);
+	tlsterm_ctx_put(ctx);
+}
+
+Test(handoff, client_key_update_not_requested)
+{
+	key_update(SSL_KEY_UPDATE_NOT_REQUESTED);
+}
+
+Test(handoff, client_key_update_requested)
+{
+	key_update(SSL_KEY_UPDATE_REQUESTED);
+}
+
+Test(handoff, close_notify_from_client)
+{
+	struct tlsterm_ctx *ctx;
+	SSL_CTX *cc;
+	struct pair p;
+
+	handed_off_pair(&p, &ctx, &cc);
+	echo(&p, 1000, 1000);
+	cr_assert_eq(SSL_shutdown(p.c), 0);
+	pump_in(&p);
+	server_read(&p);
+	cr_assert_eq(p.srv_err, -ECONNRESET);
+	cr_assert_not(tlsterm_in_empty(p.t));
+	tlsterm_shutdown(p.t);	/* what conn_close(c, true) does */
+	pump_out(&p);
+	cr_assert_eq(SSL_shutdown(p.c), 1);	/* our close_notify arrived */
+	cr_assert_eq(tlsterm_write(p.t, "x", 1), -EPROTO);
+	pair_fini(&p);
+	SSL_CTX_free(cc);
+	tlsterm_ctx_put(ctx);
+}
+
+Test(handoff, close_notify_from_server)
+{
+	struct tlsterm_ctx *ctx;
+	SSL_CTX *cc;
+	struct pair p;
+
+	handed_off_pair(&p, &ctx, &cc);
+	cr_assert_eq(tlsterm_write(p.t, "bye", 3), 3);
+	tlsterm_shutdown(p.t);
+	tlsterm_shutdown(p.t);	/* only one */
+	pump_out(&p);
+	client_step(&p);
+	cr_assert_eq(p.cli_err, SSL_ERROR_ZERO_RETURN);
+	cr_assert_eq(p.cli_rx.len, 3);
+	cr_assert_eq(tlsterm_write(p.t, "x", 1), -EPROTO);
+	pair_fini(&p);
+	SSL_CTX_free(cc);
+	tlsterm_ctx_put(ctx);
+}
+
+/* A corrupted record: an error, counted, and a bad_record_mac alert that
+ * the client understands. */
+Test(handoff, corrupted_record)
+{
+	struct tlsterm_ctx *ctx;
+	SSL_CTX *cc;
+	unsigned char rec[200];
+	struct pair p;
+	int n;
+
+	handed_off_pair(&p, &ctx, &cc);
+	echo(&p, 100, 100);
+	cr_assert_eq(SSL_write(p.c, "hello", 5), 5);
+	n = BIO_read(p.cout, rec, sizeof(rec));
+	cr_assert_gt(n, 10);
+	rec[n - 3] ^= 0x40;
+	cr_assert_eq(tlsterm_feed(p.t, rec, (size_t)n), 0);
+	cr_assert_not(tlsterm_in_empty(p.t));
+	server_read(&p);
+	cr_assert_eq(p.srv_err, -EPROTO);
+	cr_assert_eq(tlsterm_take_events(p.t), TLSTERM_EV_BAD_MAC);
+	cr_assert_not(tlsterm_in_empty(p.t));
+	cr_assert_eq(tlsterm_read(p.t, rec, sizeof(rec)), -EPROTO);
+	pump_out(&p);
+	client_step(&p);
+	cr_assert_eq(p.cli_err, SSL_ERROR_SSL);
+	cr_assert_eq(ERR_GET_REASON(ERR_peek_error()), SSL_R_SSLV3_ALERT_BAD_RECORD_MAC);
+	ERR_clear_error();
+	pair_fini(&p);
+	SSL_CTX_free(cc);
+	tlsterm_ctx_put(ctx);
+}
+
+/* A record header longer than TLS allows is an error before its body. */
+Test(handoff, oversized_record)
+{
+	struct tlsterm_ctx *ctx;
+	SSL_CTX *cc;
+	const unsigned char hdr[5] = { 23, 3, 3, 0x48, 0x01 };	/* 2^14 + 2049 */
+	struct pair p;
+
+	handed_off_pair(&p, &ctx, &cc);
+	cr_assert_eq(tlsterm_feed(p.t, hdr, sizeof(hdr)), 0);
+	cr_assert_not(tlsterm_in_empty(p.t));
+	server_read(&p);
+	cr_assert_eq(p.srv_err, -EPROTO);
+	pair_fini(&p);
+	SSL_CTX_free(cc);
+	tlsterm_ctx_put(ctx);
+}
+
+static size_t
+heap_used(void)
+{
+	struct mallinfo2 m = mallinfo2();
+
+	return m.uordblks + m.hblkhd;
+}
+
+/* What an idle handed-off session still holds, against one on OpenSSL. */
+static size_t
+idle_bytes(bool own)
+{
+	enum { N = 100 };
+	struct tlsterm_ctx *ctx = ctx_new(own, NULL);
+	SSL_CTX *cc = client_ctx(TLS1_3_VERSION, NULL);
+	static struct pair p[N];
+	size_t total = 0;
+
+	for (int i = 0; i < N; i++) {
+		pair_init(&p[i], ctx, cc);
+		handshake(&p[i]);
+		echo(&p[i], 2000, 700);
+		tlsterm_trim(p[i].t);
+		cr_assert_eq(tlsterm_handed_off(p[i].t), own);
+		SSL_free(p[i].c);
+		p[i].c = NULL;
+		free(p[i].srv_rx.p);
+		free(p[i].cli_rx.p);
+	}
+	for (int i = 0; i < N; i++) {
+		size_t before = heap_used();
+
+		tlsterm_free(p[i].t);
+		total += before - heap_used();
+	}
+	SSL_CTX_free(cc);
+	tlsterm_ctx_put(ctx);
+	return total / N;
+}
+
+Test(handoff, idle_memory)
+{
+	size_t openssl = idle_bytes(false), own = idle_bytes(true);
+
+	cr_log_info("idle session: %zu bytes on OpenSSL, %zu handed off", openssl, own);
+#ifndef __SANITIZE_ADDRESS__	/* ASan's allocator is not glibc's: no mallinfo2 */
+	cr_assert_gt(own, 0);
+	cr_assert_lt(own, 4096, "%zu bytes per handed-off session", own);
+	cr_assert_lt(own * 4, openssl);
+#endif
+}
+
+/* HelloRetryRequest: the server takes only X25519 (an OpenSSL config file
+ * with a system_default section, loaded before the contexts are made), the
+ * client's key share is P-256. The retry changes no application-key count. */
+static void
+hrr_setup(void)
+{
+	static const char conf[] = "openssl_conf = openssl_init\n"
+				   "[openssl_init]\nssl_conf = ssl_sect\n"
+				   "[ssl_sect]\nsystem_default = system_default_sect\n"
+				   "[system_default_sect]\nGroups = X25519\n";
+	char path[300];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/openssl.cnf", dir);	/* the suite's setup() made it */
+	f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fputs(conf, f);
+	fclose(f);
+	cr_assert_eq(CONF_modules_load_file(path, NULL, 0), 1);
+}
+
+static void
+hrr_teardown(void)
+{
+	char path[300];
+
+	snprintf(path, sizeof(path), "%s/openssl.cnf", dir);
+	unlink(path);
+}
+
+static int server_hellos;
+
+static void
+count_server_hellos(int write_p, int version, int type, const void *buf, size_t len, SSL *ssl,
+		    void *arg)
+{
+	(void)version;
+	(void)ssl;
+	(void)arg;
+	if (!write_p && type == SSL3_RT_HANDSHAKE && len > 0 &&
+	    ((const unsigned char *)buf)[0] == SSL3_MT_SERVER_HELLO)
+		server_hellos++;
+}
+
+Test(handoff, after_hello_retry_request, .init = hrr_setup, .fini = hrr_teardown)
+{
+	struct tlsterm_ctx *ctx = ctx_new(true, NULL);
+	SSL_CTX *cc = client_ctx(TLS1_3_VERSION, NULL);
+	struct pair p;
+
+	cr_assert_eq(SSL_CTX_set1_groups_list(cc, "P-256:X25519"), 1);
+	SSL_CTX_set_msg_callback(cc, count_server_hellos);
+	pair_init(&p, ctx, cc);
+	handshake(&p);
+	cr_assert_eq(server_hellos, 2, "no HelloRetryRequest (%d ServerHellos)", server_hellos);
+	cr_assert(tlsterm_handed_off(p.t));
+	echo(&p, 20000, 3000);
+	pair_fini(&p);
+	SSL_CTX_free(cc);
+	tlsterm_ctx_put(ctx);
+}
