@@ -33,7 +33,8 @@
  * secret, key, IV and sequence number per direction. So once a TLS 1.3
  * session is quiet, tlsterm keeps those (two struct tlsrec_dir, tlsrec.c)
  * and frees the SSL with its BIOs: the "hand-off". From then on feed/read
- * open records from <in>, write/shutdown seal records into <out>.
+ * open records from <in>, write/shutdown seal records into <out>
+ * (tlsterm_own.c; tlsterm_int.h holds what the two files share).
  *
  *  - Secrets: the keylog callback hands us CLIENT_/SERVER_TRAFFIC_SECRET_0.
  *  - Sequence numbers: OpenSSL 3.0 does not expose them, so we count the
@@ -72,6 +73,7 @@
 #include "dataplane/tls/tlsterm.h"
 #include "dataplane/tls/tlserr.h"
 #include "dataplane/tls/tlsrec.h"
+#include "dataplane/tls/tlsterm_int.h"
 
 /* TLS 1.2 suites when none are configured: forward secrecy and AEAD only. */
 #define DEFAULT_CIPHERS							\
@@ -79,71 +81,9 @@
 	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"	\
 	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
 
-/* Consumed output below this stays in the wbio until it drains fully. */
-#define OUT_COMPACT_MIN		(16 * 1024)
-/* A drained wbio keeps at most this much capacity between bursts. */
-#define OUT_KEEP_MAX		(64 * 1024)
-/* Our input buffer grows by at least this much. */
-#define IN_CHUNK		(16 * 1024 + 512)
-
-/* RFC 8446 §6: alert levels and the descriptions we send. */
-#define ALERT_WARNING		1
-#define ALERT_FATAL		2
-#define AD_CLOSE_NOTIFY		0
-#define AD_UNEXPECTED_MESSAGE	10
-#define AD_BAD_RECORD_MAC	20
-#define AD_RECORD_OVERFLOW	22
-#define AD_DECODE_ERROR		50
-#define AD_ILLEGAL_PARAMETER	47
-#define AD_INTERNAL_ERROR	80
-#define AD_USER_CANCELED	90
-#define HS_KEY_UPDATE		24
 
 static const unsigned char session_id_ctx[] = "parley";
 
-struct tlsterm_ctx {
-	SSL_CTX *ssl_ctx;
-	bool own_records;
-	/* Atomic: a reload on the control thread drops its reference while
-	 * lcores still hold theirs through live sessions. */
-	atomic_uint refs;
-};
-
-struct tlsterm {
-	SSL *ssl;		/* NULL after the hand-off */
-	BIO *rbio;		/* owned by ssl */
-	BIO *wbio;		/* owned by ssl */
-	struct tlsterm_ctx *ctx;	/* one reference */
-	size_t out_off;		/* bytes at the head of the output already sent */
-	bool failed;		/* fatal TLS error seen; only pending output remains */
-
-	/* Before the hand-off (own_records only). */
-	bool never;		/* something unusual: stays on OpenSSL */
-	bool rd_on, wr_on;	/* the client's / our Finished went through */
-	bool have_rd, have_wr;	/* traffic secrets from the keylog */
-	uint8_t secret_len;
-	uint8_t f_have;		/* header bytes of the fed record collected */
-	bool f_seen23;		/* the client's first type-23 record was fed */
-	uint8_t f_hdr[TLSREC_HDR];
-	uint32_t f_body;	/* bytes of the fed record's body still to come */
-	uint64_t f_app;		/* type-23 records fed after the first one */
-	uint64_t rd_seq, wr_seq;	/* application records OpenSSL read / wrote */
-
-	/* After the hand-off. */
-	bool own;
-	bool reused;
-	bool peer_closed;	/* close_notify received */
-	bool sent_close;	/* close_notify queued */
-	uint8_t events;		/* TLSTERM_EV_* */
-	char desc[48];		/* tlsterm_describe() of the SSL */
-	struct tlsrec_dir rd, wr;	/* rd.secret / wr.secret also before */
-	unsigned char *in;	/* ciphertext fed, and opened content */
-	size_t in_len, in_cap;
-	size_t in_off;		/* next record */
-	size_t pl_off, pl_len;	/* opened content not yet read */
-	unsigned char *out;	/* records for the wire; out_off is sent */
-	size_t out_len, out_cap;
-};
 
 /* Keylog callback: keeps the application traffic secrets of TLS 1.3
  * ("CLIENT_TRAFFIC_SECRET_0 <client random> <secret>", hex). */
@@ -462,44 +402,6 @@ feed_scan(struct tlsterm *t, const unsigned char *p, size_t len)
 	}
 }
 
-/* Appends fed ciphertext to <in> (own layer). */
-static int
-own_feed(struct tlsterm *t, const void *buf, size_t len)
-{
-	size_t keep = t->pl_len > 0 ? t->pl_off : t->in_off;
-	size_t live = t->in_len - keep;
-
-	if (len == 0)
-		return 0;
-	if (live == 0) {
-		t->in_len = t->in_off = t->pl_off = 0;	/* all taken: start over */
-	} else if (t->in_len + len > t->in_cap && keep > 0) {
-		/* What was opened and read or skipped goes; at most a record
-		 * and a partial one move. */
-		memmove(t->in, t->in + keep, live);
-		t->in_len = live;
-		t->in_off -= keep;
-		t->pl_off = t->pl_len > 0 ? t->pl_off - keep : 0;
-	}
-	if (t->in_len + len > t->in_cap) {
-		size_t cap = t->in_cap * 2;
-		unsigned char *nb;
-
-		if (cap < t->in_len + len)
-			cap = t->in_len + len;
-		if (cap < IN_CHUNK)
-			cap = IN_CHUNK;
-		nb = realloc(t->in, cap);	/* freed by trim or tlsterm_free() */
-		if (nb == NULL)
-			return -ENOMEM;
-		t->in = nb;
-		t->in_cap = cap;
-	}
-	memcpy(t->in + t->in_len, buf, len);
-	t->in_len += len;
-	return 0;
-}
-
 int
 tlsterm_feed(struct tlsterm *t, const void *buf, size_t len)
 {
@@ -507,7 +409,7 @@ tlsterm_feed(struct tlsterm *t, const void *buf, size_t len)
 	int chunk;
 
 	if (t->own)
-		return own_feed(t, buf, len);
+		return tlsterm_own_feed(t, buf, len);
 	if (!t->never)
 		feed_scan(t, buf, len);
 	while (len > 0) {
@@ -522,163 +424,6 @@ tlsterm_feed(struct tlsterm *t, const void *buf, size_t len)
 	return 0;
 }
 
-/* Makes room for <n> more bytes of output (own layer). */
-static int
-out_reserve(struct tlsterm *t, size_t n)
-{
-	size_t cap;
-	unsigned char *nb;
-
-	if (t->out_len + n <= t->out_cap)
-		return 0;
-	cap = t->out_cap * 2;
-	if (cap < t->out_len + n)
-		cap = t->out_len + n;
-	if (cap < IN_CHUNK)
-		cap = IN_CHUNK;
-	nb = realloc(t->out, cap);	/* freed when drained and idle, or by tlsterm_free() */
-	if (nb == NULL)
-		return -ENOMEM;
-	t->out = nb;
-	t->out_cap = cap;
-	return 0;
-}
-
-/* Seals one record of <type> into the output (own layer). */
-static int
-own_seal(struct tlsterm *t, uint8_t type, const void *p, size_t n)
-{
-	ssize_t r;
-
-	if (out_reserve(t, tlsrec_sealed_len(n)) != 0)
-		return -ENOMEM;
-	r = tlsrec_seal(&t->wr, type, p, n, t->out + t->out_len);
-	if (r < 0)
-		return (int)r;
-	t->out_len += (size_t)r;
-	return 0;
-}
-
-/* Sends a KeyUpdate and moves to our next write key (RFC 8446 §4.6.3). */
-static int
-own_key_update(struct tlsterm *t, bool request)
-{
-	const uint8_t msg[5] = { HS_KEY_UPDATE, 0, 0, 1, request ? 1 : 0 };
-	int ret;
-
-	ret = own_seal(t, SSL3_RT_HANDSHAKE, msg, sizeof(msg));
-	if (ret == 0)
-		ret = tlsrec_update(&t->wr);
-	return ret;
-}
-
-/* A fatal error on our layer: queues alert <desc> (none when < 0) and
- * reports it. */
-static ssize_t
-own_fail(struct tlsterm *t, int desc)
-{
-	if (desc >= 0 && !t->sent_close) {
-		const uint8_t alert[2] = { ALERT_FATAL, (uint8_t)desc };
-
-		(void)own_seal(t, SSL3_RT_ALERT, alert, sizeof(alert));
-		t->sent_close = true;
-	}
-	t->failed = true;
-	return -EPROTO;
-}
-
-/* Handles one opened non-application record (own layer): 0 to go on,
- * -ECONNRESET, or a fatal error. */
-static ssize_t
-own_control(struct tlsterm *t, uint8_t type, const uint8_t *p, ssize_t n)
-{
-	switch (type) {
-	case SSL3_RT_ALERT:
-		if (n != 2)
-			return own_fail(t, AD_DECODE_ERROR);
-		if (p[1] == AD_CLOSE_NOTIFY) {
-			t->peer_closed = true;
-			return -ECONNRESET;
-		}
-		if (p[1] == AD_USER_CANCELED)
-			return 0;	/* a close_notify should follow */
-		return own_fail(t, -1);	/* the peer gave up: nothing to answer */
-	case SSL3_RT_HANDSHAKE:
-		/* Only KeyUpdate may come from a client now, alone in its
-		 * record (a key change ends the record, RFC 8446 §5.1). */
-		if (n < 4 || p[0] != HS_KEY_UPDATE)
-			return own_fail(t, AD_UNEXPECTED_MESSAGE);
-		if (n != 5 || p[1] != 0 || p[2] != 0 || p[3] != 1)
-			return own_fail(t, AD_DECODE_ERROR);
-		if (p[4] > 1)
-			return own_fail(t, AD_ILLEGAL_PARAMETER);
-		if (tlsrec_update(&t->rd) != 0)
-			return own_fail(t, AD_INTERNAL_ERROR);
-		t->events |= TLSTERM_EV_KEY_UPDATE;
-		if (p[4] == 1 && !t->sent_close && own_key_update(t, false) != 0)
-			return own_fail(t, -1);
-		return 0;
-	default:
-		return own_fail(t, AD_UNEXPECTED_MESSAGE);
-	}
-}
-
-/* tlsterm_read() on our layer. */
-static ssize_t
-own_read(struct tlsterm *t, unsigned char *buf, size_t len)
-{
-	for (;;) {
-		size_t avail, rlen;
-		unsigned char *rec, *dst;
-		uint8_t type = 0;
-		ssize_t n;
-
-		if (t->pl_len > 0) {
-			n = (ssize_t)(len < t->pl_len ? len : t->pl_len);
-			memcpy(buf, t->in + t->pl_off, (size_t)n);
-			t->pl_off += (size_t)n;
-			t->pl_len -= (size_t)n;
-			return n;
-		}
-		if (t->peer_closed)
-			return -ECONNRESET;
-		avail = t->in_len - t->in_off;
-		if (avail < TLSREC_HDR)
-			return 0;
-		rec = t->in + t->in_off;
-		rlen = (size_t)rec[3] << 8 | rec[4];
-		if (rlen > TLSREC_MAX_CIPHER)
-			return own_fail(t, AD_RECORD_OVERFLOW);
-		if (avail < TLSREC_HDR + rlen)
-			return 0;
-		/* Open straight into the caller's buffer when the record fits:
-		 * one copy less. */
-		dst = rlen >= TLSREC_TAG && len >= rlen - TLSREC_TAG ? buf : rec + TLSREC_HDR;
-		n = tlsrec_open(&t->rd, rec, TLSREC_HDR + rlen, dst, &type);
-		t->in_off += TLSREC_HDR + rlen;
-		if (n == -EBADMSG) {
-			t->events |= TLSTERM_EV_BAD_MAC;
-			return own_fail(t, AD_BAD_RECORD_MAC);
-		}
-		if (n == -EMSGSIZE)
-			return own_fail(t, AD_RECORD_OVERFLOW);
-		if (n < 0)
-			return own_fail(t, n == -EPROTO ? AD_UNEXPECTED_MESSAGE : AD_INTERNAL_ERROR);
-		if (type != SSL3_RT_APPLICATION_DATA) {
-			n = own_control(t, type, dst, n);
-			if (n != 0)
-				return n;
-			continue;
-		}
-		if (n == 0)
-			continue;
-		if (dst == buf)
-			return n;
-		t->pl_off = (size_t)(dst - t->in);
-		t->pl_len = (size_t)n;
-	}
-}
-
 ssize_t
 tlsterm_read(struct tlsterm *t, void *buf, size_t len)
 {
@@ -690,7 +435,7 @@ tlsterm_read(struct tlsterm *t, void *buf, size_t len)
 	if (len == 0)
 		return 0;
 	if (t->own)
-		return own_read(t, buf, len);
+		return tlsterm_own_read(t, buf, len);
 	ERR_clear_error();
 	ret = SSL_read_ex(t->ssl, buf, len > SSIZE_MAX ? SSIZE_MAX : len, &got);
 	if (ret == 1)
@@ -730,30 +475,6 @@ tlsterm_in_empty(const struct tlsterm *t)
 	       ((size_t)t->in[t->in_off + 3] << 8 | t->in[t->in_off + 4]) <= TLSREC_MAX_CIPHER;
 }
 
-/* tlsterm_write() on our layer. */
-static ssize_t
-own_write(struct tlsterm *t, const unsigned char *p, size_t len)
-{
-	size_t done = 0, n;
-
-	if (t->sent_close)
-		return -EPROTO;
-	if (len == 0)
-		return 0;
-	/* All records at once: one reallocation at most. */
-	if (out_reserve(t, len + (len / TLSREC_MAX_PLAIN + 1) * tlsrec_sealed_len(0)) != 0)
-		return -EPROTO;
-	while (done < len) {
-		if (tlsrec_wants_update(&t->wr) && own_key_update(t, false) != 0)
-			return own_fail(t, -1);
-		n = len - done < TLSREC_MAX_PLAIN ? len - done : TLSREC_MAX_PLAIN;
-		if (own_seal(t, SSL3_RT_APPLICATION_DATA, p + done, n) != 0)
-			return own_fail(t, -1);
-		done += n;
-	}
-	return (ssize_t)len;
-}
-
 ssize_t
 tlsterm_write(struct tlsterm *t, const void *buf, size_t len)
 {
@@ -765,7 +486,7 @@ tlsterm_write(struct tlsterm *t, const void *buf, size_t len)
 	if (len > SSIZE_MAX)
 		len = SSIZE_MAX;
 	if (t->own)
-		return own_write(t, buf, len);
+		return tlsterm_own_write(t, buf, len);
 	if (!SSL_is_init_finished(t->ssl))
 		return -EAGAIN;
 	while (done < len) {
@@ -833,27 +554,6 @@ release_empty(BIO *b, size_t keep)
 	BIO_set_mem_buf(b, fresh, BIO_CLOSE);	/* frees the old BUF_MEM */
 }
 
-/* Our output after <n> more bytes were sent: the same policy as the wbio's. */
-static void
-own_consume(struct tlsterm *t, size_t n)
-{
-	if (n > t->out_len - t->out_off)
-		n = t->out_len - t->out_off;
-	t->out_off += n;
-	if (t->out_off == t->out_len) {
-		t->out_off = t->out_len = 0;
-		if (t->out_cap > OUT_KEEP_MAX) {
-			free(t->out);
-			t->out = NULL;
-			t->out_cap = 0;
-		}
-	} else if (t->out_off >= OUT_COMPACT_MIN && t->out_off >= t->out_len - t->out_off) {
-		memmove(t->out, t->out + t->out_off, t->out_len - t->out_off);
-		t->out_len -= t->out_off;
-		t->out_off = 0;
-	}
-}
-
 /* Moves the session from OpenSSL to our layer if it is quiet and every
  * count is known (see the top of this file). True when it did. */
 static bool
@@ -916,7 +616,7 @@ tlsterm_consume_out(struct tlsterm *t, size_t n)
 	size_t len;
 
 	if (t->own) {
-		own_consume(t, n);
+		tlsterm_own_consume(t, n);
 		return;
 	}
 	len = (size_t)BIO_ctrl_pending(t->wbio);
@@ -943,7 +643,7 @@ tlsterm_shutdown(struct tlsterm *t)
 
 		if (t->failed || t->sent_close)
 			return;
-		if (own_seal(t, SSL3_RT_ALERT, alert, sizeof(alert)) != 0)
+		if (tlsterm_own_seal(t, SSL3_RT_ALERT, alert, sizeof(alert)) != 0)
 			t->failed = true;
 		t->sent_close = true;
 		return;
