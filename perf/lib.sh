@@ -18,6 +18,8 @@
 #   --runs N           repeat the measurement N times; numbers are medians (1)
 #   --json             print the result as a JSON object
 #   --keep             keep the temporary directory (logs, config, data)
+#   --set SEC.KEY=VAL  one more parleyd configuration key (repeatable), e.g.
+#                      --set tls.record_layer=openssl
 
 PB_NAME=$(basename "$0")
 PB_BUILD=
@@ -28,6 +30,7 @@ PB_FSYNC=1
 PB_RUNS=1
 PB_JSON=0
 PB_KEEP=0
+PB_SETS=()
 PB_DIR=
 PB_PID=
 PB_PORT=
@@ -48,7 +51,7 @@ pb_say() {
 pb_common_opt() {
 	PB_SHIFT=0
 	case "$1" in
-	--build|--lcores|--server-cpus|--bench-cpus|--fsync|--runs)
+	--build|--lcores|--server-cpus|--bench-cpus|--fsync|--runs|--set)
 		[ $# -ge 2 ] || pb_die "$1 needs a value" ;;
 	esac
 	case "$1" in
@@ -58,6 +61,7 @@ pb_common_opt() {
 	--bench-cpus) PB_BENCH_CPUS=$2; PB_SHIFT=2 ;;
 	--fsync) PB_FSYNC=$2; PB_SHIFT=2 ;;
 	--runs) PB_RUNS=$2; PB_SHIFT=2 ;;
+	--set) PB_SETS+=(--set "$2"); PB_SHIFT=2 ;;
 	--json) PB_JSON=1; PB_SHIFT=1 ;;
 	--keep) PB_KEEP=1; PB_SHIFT=1 ;;
 	esac
@@ -178,7 +182,8 @@ INI
 		done
 	} > "$PB_DIR/parleyd.ini"
 	pb_say "starting parleyd: $PB_LCORES lcore(s) on CPU $PB_SERVER_CPUS, fsync $([ "$PB_FSYNC" = 1 ] && echo on || echo OFF), $rooms rooms, $users users, 127.0.0.1:$PB_PORT"
-	taskset -c "$PB_SERVER_CPUS" "$PARLEYD" -c "$PB_DIR/parleyd.ini" > "$PB_DIR/parleyd.log" 2>&1 &
+	taskset -c "$PB_SERVER_CPUS" "$PARLEYD" -c "$PB_DIR/parleyd.ini" "${PB_SETS[@]}" \
+		> "$PB_DIR/parleyd.log" 2>&1 &
 	PB_PID=$!
 	for ((i = 0; i < 300; i++)); do
 		if (exec 3<>"/dev/tcp/127.0.0.1/$PB_PORT") 2>/dev/null; then
