@@ -143,8 +143,11 @@ set_mss(struct utcp_conn *c)
 	uint32_t m = c->peer_mss < c->st->cfg.mss ? c->peer_mss : c->st->cfg.mss;
 
 	c->seg_max = (uint16_t)(m < 64 ? 64 : m);
+	/* A peer MSS below the option's 12 bytes must not wrap (mss became
+	 * ~65530, the initial window twice that; see tests/fuzz/fuzz_utcp):
+	 * the floor below applies instead. */
 	if (c->flags & UTCP_F_TS_OK)
-		m -= UTCP_TS_LEN;
+		m = m > UTCP_TS_LEN ? m - UTCP_TS_LEN : 0;
 	c->mss = (uint16_t)(m < 64 ? 64 : m);
 }
 

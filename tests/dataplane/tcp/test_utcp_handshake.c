@@ -837,3 +837,23 @@ Test(handshake, unlisten_drops_embryonic)
 	cr_assert(th_pop(&T, &O));
 	cr_assert_eq(O.flags, RST | ACK, "port closed now");
 }
+
+/* Found while writing tests/fuzz/fuzz_utcp, whose MSS invariant catches
+ * it (reproducer: tests/fuzz/corpus/utcp/tiny_mss_ts): with timestamps, a
+ * peer MSS below the option's 12 bytes wrapped the unsigned subtraction in
+ * set_mss(), so the congestion window's unit became ~65530 and the
+ * initial window twice that, in 64-byte segments. The 64-byte floor
+ * applies instead. */
+Test(handshake, tiny_peer_mss_with_timestamps_keeps_the_floor)
+{
+	struct pseg syn = { .mss = 5, .ts = true, .tsval = 1 };
+	struct utcp_conn_info ci;
+	struct utcp_conn *c;
+	uint32_t ps, os;
+
+	c = th_accept(&T, 40000, &syn, &ps, &os, &O);
+	utcp_conn_info(c, &ci);
+	cr_assert(ci.ts_ok);
+	cr_assert_eq(ci.mss, 64, "got %u", ci.mss);
+	cr_assert_eq(ci.cwnd, 10u * 64, "IW10 of the floor, got %u", ci.cwnd);
+}
