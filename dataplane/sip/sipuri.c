@@ -311,6 +311,12 @@ sip_uri_aor(struct sip_str uri, char *out, size_t cap)
 		return -EBADMSG;
 	if (!sip_str_ieq(u.scheme, "sip") && !sip_str_ieq(u.scheme, "sips"))
 		return -EBADMSG;
+	/* An address of record is compared and printed as a C string: a
+	 * control character (a NUL from a quoted "\<NUL>" escape, say) in
+	 * the user part has no place in one (RFC 3261 §25.1). */
+	for (i = 0; i < u.user.len; i++)
+		if ((unsigned char)u.user.p[i] < 0x20 || u.user.p[i] == 0x7f)
+			return -EBADMSG;
 	n = u.host.len + (u.user.len > 0 ? u.user.len + 1 : 0);
 	if (n + 1 > cap)
 		return -ENOSPC;

@@ -951,6 +951,17 @@ Test(sipmsg_helpers, uri)
 	cr_assert_eq(sip_uri_aor(SIP_STR_LIT("sip:Alice@Example.COM"), out, 17), -ENOSPC);
 	cr_assert_eq(sip_uri_aor(SIP_STR_LIT("sip:Alice@Example.COM"), out, 18), 17);
 	cr_assert_eq(sip_uri_aor(SIP_STR_LIT("tel:+15550100"), out, sizeof(out)), -EBADMSG);
+	/* No control character (a NUL least of all) in an AoR's user part. */
+	{
+		static const char nul[] = "sip:a\0b@h", tab[] = "sip:a\tb@h", del[] = "sip:a\x7f@h";
+
+		cr_assert_eq(sip_uri_aor((struct sip_str){ nul, sizeof(nul) - 1 }, out, sizeof(out)),
+			     -EBADMSG);
+		cr_assert_eq(sip_uri_aor((struct sip_str){ tab, sizeof(tab) - 1 }, out, sizeof(out)),
+			     -EBADMSG);
+		cr_assert_eq(sip_uri_aor((struct sip_str){ del, sizeof(del) - 1 }, out, sizeof(out)),
+			     -EBADMSG);
+	}
 	cr_assert_eq(sip_uri_aor(SIP_STR_LIT("SIP:HOST.example"), out, sizeof(out)), 12);
 	cr_assert_str_eq(out, "host.example");
 }
