@@ -16,24 +16,7 @@
 
 #include "dataplane/tls/tlscert.h"
 #include "dataplane/tls/tlsterm.h"
-
-#define MAX_ROUNDS	20000
-
-struct buf {
-	unsigned char *p;
-	size_t len, cap;
-};
-
-struct pair {
-	struct tlsterm *t;
-	SSL *c;
-	BIO *cin, *cout;
-	struct buf srv_rx, cli_rx;
-	ssize_t srv_err;
-	int cli_err;
-	size_t feed_chunk;	/* client bytes fed per tlsterm_feed(); 0 = all */
-	size_t read_len;	/* tlsterm_read() buffer; 0 = 20000 */
-};
+#include "tests/dataplane/tls/tlspair.h"
 
 static char dir[] = "/tmp/test_tlshandoff.XXXXXX";
 static char cert[256], key[256];
@@ -59,18 +42,6 @@ teardown(void)
 }
 
 TestSuite(handoff, .init = setup, .fini = teardown);
-
-static void
-buf_add(struct buf *b, const void *p, size_t n)
-{
-	if (b->len + n > b->cap) {
-		b->cap = (b->len + n) * 2;
-		b->p = realloc(b->p, b->cap);
-		cr_assert_not_null(b->p);
-	}
-	memcpy(b->p + b->len, p, n);
-	b->len += n;
-}
 
 static struct tlsterm_ctx *
 ctx_new(bool own, const char *suites)
@@ -105,205 +76,29 @@ client_ctx(int maxv, const char *suites)
 }
 
 static void
-pair_init(struct pair *p, struct tlsterm_ctx *ctx, SSL_CTX *cc)
-{
-	memset(p, 0, sizeof(*p));
-	p->t = tlsterm_new(ctx);
-	cr_assert_not_null(p->t);
-	p->c = SSL_new(cc);
-	p->cin = BIO_new(BIO_s_mem());
-	p->cout = BIO_new(BIO_s_mem());
-	SSL_set_bio(p->c, p->cin, p->cout);
-	SSL_set_connect_state(p->c);
-}
-
-static void
-pair_fini(struct pair *p)
-{
-	tlsterm_free(p->t);
-	SSL_free(p->c);
-	free(p->srv_rx.p);
-	free(p->cli_rx.p);
-}
-
-static bool
-pump_in(struct pair *p)
-{
-	unsigned char tmp[16384];
-	bool moved = false;
-	int n;
-
-	while ((n = BIO_read(p->cout, tmp, sizeof(tmp))) > 0) {
-		size_t chunk = p->feed_chunk ? p->feed_chunk : (size_t)n;
-
-		for (size_t off = 0; off < (size_t)n; off += chunk) {
-			size_t k = (size_t)n - off < chunk ? (size_t)n - off : chunk;
-
-			cr_assert_eq(tlsterm_feed(p->t, tmp + off, k), 0);
-			if (p->feed_chunk != 0) {
-				/* byte-sized feeds: read after each */
-				unsigned char r[20000];
-				ssize_t m;
-
-				while ((m = tlsterm_read(p->t, r, sizeof(r))) > 0)
-					buf_add(&p->srv_rx, r, (size_t)m);
-				if (m < 0)
-					p->srv_err = m;
-			}
-		}
-		moved = true;
-	}
-	return moved;
-}
-
-static void
-server_read(struct pair *p)
-{
-	static unsigned char tmp[20000];
-	size_t len = p->read_len ? p->read_len : sizeof(tmp);
-	ssize_t n;
-
-	while ((n = tlsterm_read(p->t, tmp, len)) > 0)
-		buf_add(&p->srv_rx, tmp, (size_t)n);
-	if (n < 0)
-		p->srv_err = n;
-}
-
-static bool
-pump_out(struct pair *p)
-{
-	const void *data;
-	size_t n = tlsterm_pending_out(p->t, &data);
-
-	if (n == 0)
-		return false;
-	cr_assert_eq(BIO_write(p->cin, data, (int)n), (int)n);
-	tlsterm_consume_out(p->t, n);
-	return true;
-}
-
-static void
-client_step(struct pair *p)
-{
-	unsigned char tmp[20000];
-	int ret;
-
-	if (p->cli_err != 0)
-		return;
-	if (!SSL_is_init_finished(p->c)) {
-		ret = SSL_do_handshake(p->c);
-		if (ret != 1) {
-			ret = SSL_get_error(p->c, ret);
-			if (ret != SSL_ERROR_WANT_READ)
-				p->cli_err = ret;
-			return;
-		}
-	}
-	while ((ret = SSL_read(p->c, tmp, sizeof(tmp))) > 0)
-		buf_add(&p->cli_rx, tmp, (size_t)ret);
-	ret = SSL_get_error(p->c, ret);
-	if (ret != SSL_ERROR_WANT_READ)
-		p->cli_err = ret;
-}
-
-static bool
-pump(struct pair *p)
-{
-	bool moved;
-
-	client_step(p);
-	moved = pump_in(p);
-	server_read(p);
-	moved |= pump_out(p);
-	client_step(p);
-	moved |= pump_in(p);
-	server_read(p);
-	return moved;
-}
-
-static void
-settle(struct pair *p)
-{
-	int i;
-
-	for (i = 0; i < MAX_ROUNDS && pump(p); i++)
-		;
-	cr_assert_lt(i, MAX_ROUNDS);
-}
-
-static void
-handshake(struct pair *p)
-{
-	settle(p);
-	cr_assert_eq(p->srv_err, 0, "server error %zd", p->srv_err);
-	cr_assert_eq(p->cli_err, 0, "client error %d", p->cli_err);
-	cr_assert(tlsterm_handshake_done(p->t));
-	cr_assert(SSL_is_init_finished(p->c));
-}
-
-static void
-fill(unsigned char *b, size_t n, unsigned seed)
-{
-	for (size_t i = 0; i < n; i++)
-		b[i] = (unsigned char)((i * 131 + seed * 7 + (i >> 9)) & 0xff);
-}
-
-/* <n> bytes each way in <piece>-sized writes; both ends see them exactly. */
-static void
-echo(struct pair *p, size_t n, size_t piece)
-{
-	unsigned char *data = malloc(n);
-	size_t off, k;
-
-	cr_assert_not_null(data);
-	fill(data, n, (unsigned)(n + piece));
-	p->srv_rx.len = 0;
-	p->cli_rx.len = 0;
-	for (off = 0; off < n; off += k) {
-		k = n - off < piece ? n - off : piece;
-		cr_assert_eq(SSL_write(p->c, data + off, (int)k), (int)k);
-		pump(p);
-	}
-	settle(p);
-	cr_assert_eq(p->srv_err, 0);
-	cr_assert_eq(p->srv_rx.len, n);
-	cr_assert_eq(memcmp(p->srv_rx.p, data, n), 0);
-	for (off = 0; off < n; off += k) {
-		k = n - off < piece ? n - off : piece;
-		cr_assert_eq(tlsterm_write(p->t, data + off, k), (ssize_t)k);
-		pump(p);
-	}
-	settle(p);
-	cr_assert_eq(p->cli_err, 0, "client error %d", p->cli_err);
-	cr_assert_eq(p->cli_rx.len, n);
-	cr_assert_eq(memcmp(p->cli_rx.p, data, n), 0);
-	free(data);
-}
-
-static void
 check_suite(const char *suite)
 {
 	struct tlsterm_ctx *ctx = ctx_new(true, suite);
 	SSL_CTX *cc = client_ctx(TLS1_3_VERSION, NULL);
-	struct pair p;
+	struct tlspair p;
 	char desc[128];
 
-	pair_init(&p, ctx, cc);
-	handshake(&p);
+	tp_pair_init(&p, ctx, cc, NULL);
+	tp_handshake(&p);
 	/* The tickets drained: that quiet moment already handed off. */
 	cr_assert(tlsterm_handed_off(p.t));
 	cr_assert_eq(tlsterm_take_events(p.t), TLSTERM_EV_HANDOFF);
 	tlsterm_describe(p.t, desc, sizeof(desc));
 	cr_assert_not_null(strstr(desc, suite), "%s", desc);
 	cr_assert_not_null(strstr(desc, "parley-records"), "%s", desc);
-	echo(&p, 5000, 100);		/* many records */
-	echo(&p, 100000, 100000);	/* one 100 KB write: 7 records */
-	echo(&p, 16384, 16384);		/* one full record */
-	echo(&p, 16385, 16385);		/* a full record and a 1-byte one */
+	tp_echo(&p, 5000, 100);		/* many records */
+	tp_echo(&p, 100000, 100000);	/* one 100 KB write: 7 records */
+	tp_echo(&p, 16384, 16384);		/* one full record */
+	tp_echo(&p, 16385, 16385);		/* a full record and a 1-byte one */
 	tlsterm_trim(p.t);
-	echo(&p, 300, 300);		/* contexts rebuilt after a trim */
+	tp_echo(&p, 300, 300);		/* contexts rebuilt after a trim */
 	cr_assert_eq(tlsterm_take_events(p.t), 0);
-	pair_fini(&p);
+	tp_pair_fini(&p);
 	SSL_CTX_free(cc);
 	tlsterm_ctx_put(ctx);
 }
@@ -329,35 +124,35 @@ Test(handoff, after_openssl_traffic)
 	struct tlsterm_ctx *ctx = ctx_new(true, NULL);
 	SSL_CTX *cc = client_ctx(TLS1_3_VERSION, NULL);
 	unsigned char msg[300];
-	struct pair p;
+	struct tlspair p;
 	int i;
 
-	pair_init(&p, ctx, cc);
+	tp_pair_init(&p, ctx, cc, NULL);
 	/* Handshake by hand, keeping the server's tickets back. */
 	for (i = 0; i < 10 && !tlsterm_handshake_done(p.t); i++) {
-		client_step(&p);
-		pump_in(&p);
-		server_read(&p);
+		tp_client_step(&p);
+		tp_pump_in(&p);
+		tp_server_read(&p);
 		if (!tlsterm_handshake_done(p.t))
-			pump_out(&p);
+			tp_pump_out(&p);
 	}
 	cr_assert(tlsterm_handshake_done(p.t));
 	cr_assert_not(tlsterm_handed_off(p.t));
-	fill(msg, sizeof(msg), 1);
+	tp_fill(msg, sizeof(msg), 1);
 	for (i = 0; i < 5; i++)
 		cr_assert_eq(SSL_write(p.c, msg, 60), 60);
-	pump_in(&p);
-	server_read(&p);
+	tp_pump_in(&p);
+	tp_server_read(&p);
 	cr_assert_eq(p.srv_rx.len, 300);
 	for (i = 0; i < 3; i++)
 		cr_assert_eq(tlsterm_write(p.t, msg, 100), 100);
 	tlsterm_trim(p.t);	/* output pending: refused */
 	cr_assert_not(tlsterm_handed_off(p.t));
-	settle(&p);
+	tp_settle(&p);
 	cr_assert(tlsterm_handed_off(p.t));
 	cr_assert_eq(p.cli_rx.len, 300);
-	echo(&p, 20000, 700);
-	pair_fini(&p);
+	tp_echo(&p, 20000, 700);
+	tp_pair_fini(&p);
 	SSL_CTX_free(cc);
 	tlsterm_ctx_put(ctx);
 }
@@ -368,25 +163,25 @@ Test(handoff, refused_while_pending)
 	struct tlsterm_ctx *ctx = ctx_new(true, NULL);
 	SSL_CTX *cc = client_ctx(TLS1_3_VERSION, NULL);
 	unsigned char msg[2000], rd[10];
-	struct pair p;
+	struct tlspair p;
 	size_t n;
 	int i;
 
-	pair_init(&p, ctx, cc);
+	tp_pair_init(&p, ctx, cc, NULL);
 	for (i = 0; i < 10 && !tlsterm_handshake_done(p.t); i++) {
-		client_step(&p);
-		pump_in(&p);
-		server_read(&p);
+		tp_client_step(&p);
+		tp_pump_in(&p);
+		tp_server_read(&p);
 		if (!tlsterm_handshake_done(p.t))
-			pump_out(&p);
+			tp_pump_out(&p);
 	}
-	fill(msg, sizeof(msg), 2);
+	tp_fill(msg, sizeof(msg), 2);
 	cr_assert_eq(SSL_write(p.c, msg, 1000), 1000);
 	/* Half a record fed: the server's tickets drain, no hand-off. */
 	n = (size_t)BIO_read(p.cout, msg, sizeof(msg));
 	cr_assert_eq(tlsterm_feed(p.t, msg, 500), 0);
 	cr_assert_eq(tlsterm_read(p.t, rd, sizeof(rd)), 0);
-	while (pump_out(&p))
+	while (tp_pump_out(&p))
 		;
 	tlsterm_trim(p.t);
 	cr_assert_not(tlsterm_handed_off(p.t));
@@ -395,13 +190,13 @@ Test(handoff, refused_while_pending)
 	cr_assert_eq(tlsterm_read(p.t, rd, sizeof(rd)), (ssize_t)sizeof(rd));
 	tlsterm_trim(p.t);
 	cr_assert_not(tlsterm_handed_off(p.t));
-	server_read(&p);
+	tp_server_read(&p);
 	cr_assert_eq(p.srv_rx.len, 1000 - sizeof(rd));
 	tlsterm_trim(p.t);
 	cr_assert(tlsterm_handed_off(p.t));
-	client_step(&p);
-	echo(&p, 3000, 1000);
-	pair_fini(&p);
+	tp_client_step(&p);
+	tp_echo(&p, 3000, 1000);
+	tp_pair_fini(&p);
 	SSL_CTX_free(cc);
 	tlsterm_ctx_put(ctx);
 }
@@ -410,17 +205,17 @@ Test(handoff, refused_while_pending)
 static void
 check_stays(struct tlsterm_ctx *ctx, SSL_CTX *cc)
 {
-	struct pair p;
+	struct tlspair p;
 
-	pair_init(&p, ctx, cc);
-	handshake(&p);
+	tp_pair_init(&p, ctx, cc, NULL);
+	tp_handshake(&p);
 	tlsterm_trim(p.t);
 	cr_assert_not(tlsterm_handed_off(p.t));
-	echo(&p, 40000, 3000);
+	tp_echo(&p, 40000, 3000);
 	tlsterm_trim(p.t);
 	cr_assert_not(tlsterm_handed_off(p.t));
 	cr_assert_eq(tlsterm_take_events(p.t), 0);
-	pair_fini(&p);
+	tp_pair_fini(&p);
 	SSL_CTX_free(cc);
 	tlsterm_ctx_put(ctx);
 }
@@ -447,35 +242,35 @@ Test(handoff, refused_after_key_update_under_openssl)
 {
 	struct tlsterm_ctx *ctx = ctx_new(true, NULL);
 	SSL_CTX *cc = client_ctx(TLS1_3_VERSION, NULL);
-	struct pair p;
+	struct tlspair p;
 	int i;
 
-	pair_init(&p, ctx, cc);
+	tp_pair_init(&p, ctx, cc, NULL);
 	for (i = 0; i < 10 && !tlsterm_handshake_done(p.t); i++) {
-		client_step(&p);
-		pump_in(&p);
-		server_read(&p);
+		tp_client_step(&p);
+		tp_pump_in(&p);
+		tp_server_read(&p);
 		if (!tlsterm_handshake_done(p.t))
-			pump_out(&p);
+			tp_pump_out(&p);
 	}
 	cr_assert_eq(SSL_key_update(p.c, SSL_KEY_UPDATE_REQUESTED), 1);
 	cr_assert_eq(SSL_write(p.c, "x", 1), 1);
-	settle(&p);
+	tp_settle(&p);
 	tlsterm_trim(p.t);
 	cr_assert_not(tlsterm_handed_off(p.t));
-	echo(&p, 2000, 500);
-	pair_fini(&p);
+	tp_echo(&p, 2000, 500);
+	tp_pair_fini(&p);
 	SSL_CTX_free(cc);
 	tlsterm_ctx_put(ctx);
 }
 
 static void
-handed_off_pair(struct pair *p, struct tlsterm_ctx **ctx, SSL_CTX **cc)
+handed_off_pair(struct tlspair *p, struct tlsterm_ctx **ctx, SSL_CTX **cc)
 {
 	*ctx = ctx_new(true, NULL);
 	*cc = client_ctx(TLS1_3_VERSION, NULL);
-	pair_init(p, *ctx, *cc);
-	handshake(p);
+	tp_pair_init(p, *ctx, *cc, NULL);
+	tp_handshake(p);
 	cr_assert(tlsterm_handed_off(p->t));
 	(void)tlsterm_take_events(p->t);
 }
@@ -486,18 +281,18 @@ Test(handoff, byte_by_byte_and_small_reads)
 {
 	struct tlsterm_ctx *ctx;
 	SSL_CTX *cc;
-	struct pair p;
+	struct tlspair p;
 
 	handed_off_pair(&p, &ctx, &cc);
 	p.feed_chunk = 1;
-	echo(&p, 3000, 250);
+	tp_echo(&p, 3000, 250);
 	p.feed_chunk = 7;
-	echo(&p, 40000, 16384);
+	tp_echo(&p, 40000, 16384);
 	p.feed_chunk = 0;
 	p.read_len = 100;
-	echo(&p, 40000, 16384);
+	tp_echo(&p, 40000, 16384);
 	cr_assert(tlsterm_in_empty(p.t));
-	pair_fini(&p);
+	tp_pair_fini(&p);
 	SSL_CTX_free(cc);
 	tlsterm_ctx_put(ctx);
 }
@@ -507,16 +302,16 @@ key_update(int req)
 {
 	struct tlsterm_ctx *ctx;
 	SSL_CTX *cc;
-	struct pair p;
+	struct tlspair p;
 
 	handed_off_pair(&p, &ctx, &cc);
-	echo(&p, 1000, 100);
+	tp_echo(&p, 1000, 100);
 	for (int i = 0; i < 3; i++) {
 		cr_assert_eq(SSL_key_update(p.c, req), 1);
-		echo(&p, 3000, 1000);	/* the client's update goes with its first record */
+		tp_echo(&p, 3000, 1000);	/* the client's update goes with its first record */
 		cr_assert_eq(tlsterm_take_events(p.t), TLSTERM_EV_KEY_UPDATE);
 	}
-	pair_fini(&p);
+	tp_pair_fini(&p);
 	SSL_CTX_free(cc);
 	tlsterm_ctx_put(ctx);
 }
@@ -535,20 +330,20 @@ Test(handoff, close_notify_from_client)
 {
 	struct tlsterm_ctx *ctx;
 	SSL_CTX *cc;
-	struct pair p;
+	struct tlspair p;
 
 	handed_off_pair(&p, &ctx, &cc);
-	echo(&p, 1000, 1000);
+	tp_echo(&p, 1000, 1000);
 	cr_assert_eq(SSL_shutdown(p.c), 0);
-	pump_in(&p);
-	server_read(&p);
+	tp_pump_in(&p);
+	tp_server_read(&p);
 	cr_assert_eq(p.srv_err, -ECONNRESET);
 	cr_assert_not(tlsterm_in_empty(p.t));
 	tlsterm_shutdown(p.t);	/* what conn_close(c, true) does */
-	pump_out(&p);
+	tp_pump_out(&p);
 	cr_assert_eq(SSL_shutdown(p.c), 1);	/* our close_notify arrived */
 	cr_assert_eq(tlsterm_write(p.t, "x", 1), -EPROTO);
-	pair_fini(&p);
+	tp_pair_fini(&p);
 	SSL_CTX_free(cc);
 	tlsterm_ctx_put(ctx);
 }
@@ -557,18 +352,18 @@ Test(handoff, close_notify_from_server)
 {
 	struct tlsterm_ctx *ctx;
 	SSL_CTX *cc;
-	struct pair p;
+	struct tlspair p;
 
 	handed_off_pair(&p, &ctx, &cc);
 	cr_assert_eq(tlsterm_write(p.t, "bye", 3), 3);
 	tlsterm_shutdown(p.t);
 	tlsterm_shutdown(p.t);	/* only one */
-	pump_out(&p);
-	client_step(&p);
+	tp_pump_out(&p);
+	tp_client_step(&p);
 	cr_assert_eq(p.cli_err, SSL_ERROR_ZERO_RETURN);
 	cr_assert_eq(p.cli_rx.len, 3);
 	cr_assert_eq(tlsterm_write(p.t, "x", 1), -EPROTO);
-	pair_fini(&p);
+	tp_pair_fini(&p);
 	SSL_CTX_free(cc);
 	tlsterm_ctx_put(ctx);
 }
@@ -580,28 +375,28 @@ Test(handoff, corrupted_record)
 	struct tlsterm_ctx *ctx;
 	SSL_CTX *cc;
 	unsigned char rec[200];
-	struct pair p;
+	struct tlspair p;
 	int n;
 
 	handed_off_pair(&p, &ctx, &cc);
-	echo(&p, 100, 100);
+	tp_echo(&p, 100, 100);
 	cr_assert_eq(SSL_write(p.c, "hello", 5), 5);
 	n = BIO_read(p.cout, rec, sizeof(rec));
 	cr_assert_gt(n, 10);
 	rec[n - 3] ^= 0x40;
 	cr_assert_eq(tlsterm_feed(p.t, rec, (size_t)n), 0);
 	cr_assert_not(tlsterm_in_empty(p.t));
-	server_read(&p);
+	tp_server_read(&p);
 	cr_assert_eq(p.srv_err, -EPROTO);
 	cr_assert_eq(tlsterm_take_events(p.t), TLSTERM_EV_BAD_MAC);
 	cr_assert_not(tlsterm_in_empty(p.t));
 	cr_assert_eq(tlsterm_read(p.t, rec, sizeof(rec)), -EPROTO);
-	pump_out(&p);
-	client_step(&p);
+	tp_pump_out(&p);
+	tp_client_step(&p);
 	cr_assert_eq(p.cli_err, SSL_ERROR_SSL);
 	cr_assert_eq(ERR_GET_REASON(ERR_peek_error()), SSL_R_SSLV3_ALERT_BAD_RECORD_MAC);
 	ERR_clear_error();
-	pair_fini(&p);
+	tp_pair_fini(&p);
 	SSL_CTX_free(cc);
 	tlsterm_ctx_put(ctx);
 }
@@ -612,14 +407,14 @@ Test(handoff, oversized_record)
 	struct tlsterm_ctx *ctx;
 	SSL_CTX *cc;
 	const unsigned char hdr[5] = { 23, 3, 3, 0x48, 0x01 };	/* 2^14 + 2049 */
-	struct pair p;
+	struct tlspair p;
 
 	handed_off_pair(&p, &ctx, &cc);
 	cr_assert_eq(tlsterm_feed(p.t, hdr, sizeof(hdr)), 0);
 	cr_assert_not(tlsterm_in_empty(p.t));
-	server_read(&p);
+	tp_server_read(&p);
 	cr_assert_eq(p.srv_err, -EPROTO);
-	pair_fini(&p);
+	tp_pair_fini(&p);
 	SSL_CTX_free(cc);
 	tlsterm_ctx_put(ctx);
 }
@@ -639,13 +434,13 @@ idle_bytes(bool own)
 	enum { N = 100 };
 	struct tlsterm_ctx *ctx = ctx_new(own, NULL);
 	SSL_CTX *cc = client_ctx(TLS1_3_VERSION, NULL);
-	static struct pair p[N];
+	static struct tlspair p[N];
 	size_t total = 0;
 
 	for (int i = 0; i < N; i++) {
-		pair_init(&p[i], ctx, cc);
-		handshake(&p[i]);
-		echo(&p[i], 2000, 700);
+		tp_pair_init(&p[i], ctx, cc, NULL);
+		tp_handshake(&p[i]);
+		tp_echo(&p[i], 2000, 700);
 		tlsterm_trim(p[i].t);
 		cr_assert_eq(tlsterm_handed_off(p[i].t), own);
 		SSL_free(p[i].c);
@@ -724,16 +519,16 @@ Test(handoff, after_hello_retry_request, .init = hrr_setup, .fini = hrr_teardown
 {
 	struct tlsterm_ctx *ctx = ctx_new(true, NULL);
 	SSL_CTX *cc = client_ctx(TLS1_3_VERSION, NULL);
-	struct pair p;
+	struct tlspair p;
 
 	cr_assert_eq(SSL_CTX_set1_groups_list(cc, "P-256:X25519"), 1);
 	SSL_CTX_set_msg_callback(cc, count_server_hellos);
-	pair_init(&p, ctx, cc);
-	handshake(&p);
+	tp_pair_init(&p, ctx, cc, NULL);
+	tp_handshake(&p);
 	cr_assert_eq(server_hellos, 2, "no HelloRetryRequest (%d ServerHellos)", server_hellos);
 	cr_assert(tlsterm_handed_off(p.t));
-	echo(&p, 20000, 3000);
-	pair_fini(&p);
+	tp_echo(&p, 20000, 3000);
+	tp_pair_fini(&p);
 	SSL_CTX_free(cc);
 	tlsterm_ctx_put(ctx);
 }

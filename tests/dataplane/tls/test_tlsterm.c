@@ -1,6 +1,6 @@
 /* tlsterm and tlscert against a real OpenSSL client in the same process.
  *
- * The client is an ordinary SSL with its own memory BIOs; pump() moves bytes
+ * The client is an ordinary SSL with its own memory BIOs; tp_pump() moves bytes
  * between it and a struct tlsterm the way an I/O backend would, optionally
  * taking only a few bytes of the server's output per round (a slow reader).
  * Certificates come from tlscert_ensure() in a fresh temporary directory. */
@@ -20,26 +20,7 @@
 
 #include "dataplane/tls/tlscert.h"
 #include "dataplane/tls/tlsterm.h"
-
-#define MAX_ROUNDS	10000
-
-struct buf {
-	unsigned char *p;
-	size_t len, cap;
-};
-
-/* One client connection and the server session it talks to. */
-struct pair {
-	struct tlsterm *t;
-	SSL *c;
-	BIO *cin;		/* client reads the server's ciphertext from here */
-	BIO *cout;		/* client writes its ciphertext here */
-	struct buf srv_rx;	/* plaintext the server read */
-	struct buf cli_rx;	/* plaintext the client read */
-	ssize_t srv_err;	/* last negative tlsterm_read() */
-	int cli_err;		/* SSL_get_error() of the client's last failure */
-	size_t out_chunk;	/* server output taken per round; 0 = all */
-};
+#include "tests/dataplane/tls/tlspair.h"
 
 static char dir[] = "/tmp/test_tlsterm.XXXXXX";
 static char cert_a[256], key_a[256], cert_b[256], key_b[256];
@@ -68,18 +49,6 @@ teardown(void)
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "cannot remove %s\n", dir);
-}
-
-static void
-buf_add(struct buf *b, const void *p, size_t n)
-{
-	if (b->len + n > b->cap) {
-		b->cap = (b->len + n) * 2;
-		b->p = realloc(b->p, b->cap);
-		cr_assert_not_null(b->p);
-	}
-	memcpy(b->p + b->len, p, n);
-	b->len += n;
 }
 
 static struct tlsterm_settings
@@ -128,187 +97,6 @@ client_ctx(int minv, int maxv, const char *cafile, const char *ip)
 		cr_assert_eq(X509_VERIFY_PARAM_set1_ip_asc(SSL_CTX_get0_param(cc), ip), 1);
 	SSL_CTX_set_session_cache_mode(cc, SSL_SESS_CACHE_CLIENT);
 	return cc;
-}
-
-static void
-pair_init(struct pair *p, struct tlsterm_ctx *ctx, SSL_CTX *cc, SSL_SESSION *resume)
-{
-	memset(p, 0, sizeof(*p));
-	p->t = tlsterm_new(ctx);
-	cr_assert_not_null(p->t);
-	p->c = SSL_new(cc);
-	cr_assert_not_null(p->c);
-	p->cin = BIO_new(BIO_s_mem());
-	p->cout = BIO_new(BIO_s_mem());
-	cr_assert(p->cin != NULL && p->cout != NULL);
-	SSL_set_bio(p->c, p->cin, p->cout);
-	SSL_set_connect_state(p->c);
-	cr_assert_eq(SSL_set_tlsext_host_name(p->c, "localhost"), 1);
-	if (resume != NULL)
-		cr_assert_eq(SSL_set_session(p->c, resume), 1);
-}
-
-static void
-pair_fini(struct pair *p)
-{
-	tlsterm_free(p->t);
-	SSL_free(p->c);
-	free(p->srv_rx.p);
-	free(p->cli_rx.p);
-}
-
-/* Client output to the server. */
-static bool
-pump_in(struct pair *p)
-{
-	unsigned char tmp[16384];
-	int n;
-	bool moved = false;
-
-	while ((n = BIO_read(p->cout, tmp, sizeof(tmp))) > 0) {
-		cr_assert_eq(tlsterm_feed(p->t, tmp, (size_t)n), 0);
-		moved = true;
-	}
-	return moved;
-}
-
-/* The server reads all it can. */
-static void
-server_read(struct pair *p)
-{
-	unsigned char tmp[20000];
-	ssize_t n;
-
-	while ((n = tlsterm_read(p->t, tmp, sizeof(tmp))) > 0)
-		buf_add(&p->srv_rx, tmp, (size_t)n);
-	if (n < 0)
-		p->srv_err = n;
-}
-
-/* Server output to the client, at most <out_chunk> bytes when set. */
-static bool
-pump_out(struct pair *p)
-{
-	const void *data;
-	size_t n;
-
-	n = tlsterm_pending_out(p->t, &data);
-	if (n == 0)
-		return false;
-	if (p->out_chunk != 0 && n > p->out_chunk)
-		n = p->out_chunk;
-	cr_assert_eq(BIO_write(p->cin, data, (int)n), (int)n);
-	tlsterm_consume_out(p->t, n);
-	return true;
-}
-
-/* The client advances its handshake or reads all it can. */
-static void
-client_step(struct pair *p)
-{
-	unsigned char tmp[20000];
-	int ret;
-
-	if (p->cli_err != 0)
-		return;
-	if (!SSL_is_init_finished(p->c)) {
-		ret = SSL_do_handshake(p->c);
-		if (ret != 1) {
-			ret = SSL_get_error(p->c, ret);
-			if (ret != SSL_ERROR_WANT_READ)
-				p->cli_err = ret;
-			return;
-		}
-	}
-	for (;;) {
-		ret = SSL_read(p->c, tmp, sizeof(tmp));
-		if (ret <= 0)
-			break;
-		buf_add(&p->cli_rx, tmp, (size_t)ret);
-	}
-	ret = SSL_get_error(p->c, ret);
-	if (ret != SSL_ERROR_WANT_READ)
-		p->cli_err = ret;
-}
-
-/* One round trip of everything that is pending. True when bytes moved. */
-static bool
-pump(struct pair *p)
-{
-	bool moved;
-
-	client_step(p);
-	moved = pump_in(p);
-	server_read(p);
-	moved |= pump_out(p);
-	client_step(p);
-	moved |= pump_in(p);
-	server_read(p);
-	return moved;
-}
-
-/* Pumps until nothing moves. */
-static void
-settle(struct pair *p)
-{
-	int i;
-
-	for (i = 0; i < MAX_ROUNDS && pump(p); i++)
-		;
-	cr_assert_lt(i, MAX_ROUNDS, "no quiescence");
-}
-
-static void
-handshake(struct pair *p)
-{
-	settle(p);
-	cr_assert_eq(p->srv_err, 0, "server error %zd", p->srv_err);
-	cr_assert_eq(p->cli_err, 0, "client error %d", p->cli_err);
-	cr_assert(tlsterm_handshake_done(p->t));
-	cr_assert(SSL_is_init_finished(p->c));
-}
-
-static void
-fill(unsigned char *b, size_t n, unsigned seed)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		b[i] = (unsigned char)((i * 131 + seed * 7 + (i >> 9)) & 0xff);
-}
-
-/* Client sends <n> bytes in <piece>-sized writes, server echoes them back in
- * <piece>-sized writes; both sides must see exactly the bytes sent. */
-static void
-echo(struct pair *p, size_t n, size_t piece)
-{
-	unsigned char *data;
-	size_t off, k;
-
-	data = malloc(n);
-	cr_assert_not_null(data);
-	fill(data, n, (unsigned)n);
-	p->srv_rx.len = 0;
-	p->cli_rx.len = 0;
-	for (off = 0; off < n; off += k) {
-		k = n - off < piece ? n - off : piece;
-		cr_assert_eq(SSL_write(p->c, data + off, (int)k), (int)k);
-		pump(p);
-	}
-	settle(p);
-	cr_assert_eq(p->srv_err, 0);
-	cr_assert_eq(p->srv_rx.len, n);
-	cr_assert_eq(memcmp(p->srv_rx.p, data, n), 0);
-	for (off = 0; off < n; off += k) {
-		k = n - off < piece ? n - off : piece;
-		cr_assert_eq(tlsterm_write(p->t, p->srv_rx.p + off, k), (ssize_t)k);
-		pump(p);
-	}
-	settle(p);
-	cr_assert_eq(p->cli_err, 0);
-	cr_assert_eq(p->cli_rx.len, n);
-	cr_assert_eq(memcmp(p->cli_rx.p, data, n), 0);
-	free(data);
 }
 
 static char *
@@ -424,31 +212,31 @@ Test(tlscert, verifies_as_own_anchor_for_127_0_0_1)
 	struct tlsterm_settings s = settings(cert_a, key_a);
 	struct tlsterm_ctx *ctx = ctx_new(&s);
 	SSL_CTX *cc;
-	struct pair p;
+	struct tlspair p;
 
 	cc = client_ctx(TLS1_2_VERSION, TLS1_3_VERSION, cert_a, "127.0.0.1");
-	pair_init(&p, ctx, cc, NULL);
-	handshake(&p);
+	tp_pair_init(&p, ctx, cc, NULL);
+	tp_handshake(&p);
 	cr_assert_eq(SSL_get_verify_result(p.c), X509_V_OK);
-	pair_fini(&p);
+	tp_pair_fini(&p);
 	SSL_CTX_free(cc);
 
 	/* The check is real: another address or another anchor fails. */
 	cc = client_ctx(TLS1_2_VERSION, TLS1_3_VERSION, cert_a, "10.1.2.3");
-	pair_init(&p, ctx, cc, NULL);
-	settle(&p);
+	tp_pair_init(&p, ctx, cc, NULL);
+	tp_settle(&p);
 	cr_assert_eq(p.cli_err, SSL_ERROR_SSL);
 	cr_assert_eq(SSL_get_verify_result(p.c), X509_V_ERR_IP_ADDRESS_MISMATCH);
 	cr_assert_eq(p.srv_err, -EPROTO);
-	pair_fini(&p);
+	tp_pair_fini(&p);
 	SSL_CTX_free(cc);
 	ERR_clear_error();
 
 	cc = client_ctx(TLS1_2_VERSION, TLS1_3_VERSION, cert_b, "127.0.0.1");
-	pair_init(&p, ctx, cc, NULL);
-	settle(&p);
+	tp_pair_init(&p, ctx, cc, NULL);
+	tp_settle(&p);
 	cr_assert_eq(p.cli_err, SSL_ERROR_SSL);
-	pair_fini(&p);
+	tp_pair_fini(&p);
 	SSL_CTX_free(cc);
 	ERR_clear_error();
 	tlsterm_ctx_put(ctx);
@@ -460,24 +248,24 @@ check_echo(int version, const char *want)
 	struct tlsterm_settings s = settings(cert_a, key_a);
 	struct tlsterm_ctx *ctx = ctx_new(&s);
 	SSL_CTX *cc = client_ctx(version, version, cert_a, "127.0.0.1");
-	struct pair p;
+	struct tlspair p;
 	char desc[128];
 
-	pair_init(&p, ctx, cc, NULL);
+	tp_pair_init(&p, ctx, cc, NULL);
 	cr_assert_eq(tlsterm_write(p.t, "x", 1), -EAGAIN);
-	handshake(&p);
+	tp_handshake(&p);
 	cr_assert_eq(SSL_version(p.c), version);
 	tlsterm_describe(p.t, desc, sizeof(desc));
 	cr_assert_not_null(strstr(desc, want), "%s", desc);
 	cr_assert_not(tlsterm_session_reused(p.t));
-	echo(&p, 1, 1);
-	echo(&p, 5000, 5000);
-	echo(&p, 1 << 20, 7001);
+	tp_echo(&p, 1, 1);
+	tp_echo(&p, 5000, 5000);
+	tp_echo(&p, 1 << 20, 7001);
 	tlsterm_trim(p.t);
-	echo(&p, 1 << 20, 1 << 20);
+	tp_echo(&p, 1 << 20, 1 << 20);
 	p.out_chunk = 1000;	/* slow reader */
-	echo(&p, 300000, 4096);
-	pair_fini(&p);
+	tp_echo(&p, 300000, 4096);
+	tp_pair_fini(&p);
 	SSL_CTX_free(cc);
 	tlsterm_ctx_put(ctx);
 }
@@ -497,14 +285,14 @@ Test(tlsterm, tls12_default_ciphers_are_modern)
 	struct tlsterm_settings s = settings(cert_a, key_a);
 	struct tlsterm_ctx *ctx = ctx_new(&s);
 	SSL_CTX *cc = client_ctx(TLS1_2_VERSION, TLS1_2_VERSION, NULL, NULL);
-	struct pair p;
+	struct tlspair p;
 
 	/* A client offering only CBC suites finds nothing in common. */
 	cr_assert_eq(SSL_CTX_set_cipher_list(cc, "ECDHE-ECDSA-AES128-SHA256:AES128-SHA"), 1);
-	pair_init(&p, ctx, cc, NULL);
-	settle(&p);
+	tp_pair_init(&p, ctx, cc, NULL);
+	tp_settle(&p);
 	cr_assert_eq(p.srv_err, -EPROTO);
-	pair_fini(&p);
+	tp_pair_fini(&p);
 	SSL_CTX_free(cc);
 	ERR_clear_error();
 	tlsterm_ctx_put(ctx);
@@ -519,28 +307,28 @@ Test(tlsterm, slow_reader_interleaved)
 	SSL_CTX *cc = client_ctx(TLS1_3_VERSION, TLS1_3_VERSION, NULL, NULL);
 	unsigned char *data;
 	size_t piece = 3000, total = 1000 * piece, off, i;
-	struct pair p;
+	struct tlspair p;
 
 	data = malloc(total);
-	fill(data, total, 3);
-	pair_init(&p, ctx, cc, NULL);
-	handshake(&p);
+	tp_fill(data, total, 3);
+	tp_pair_init(&p, ctx, cc, NULL);
+	tp_handshake(&p);
 	for (off = 0, i = 0; off < total; off += piece, i++) {
 		cr_assert_eq(tlsterm_write(p.t, data + off, piece), (ssize_t)piece);
 		p.out_chunk = 1 + (i * 7919) % 5000;	/* a bit less than written, on average */
-		pump_out(&p);
-		client_step(&p);
+		tp_pump_out(&p);
+		tp_client_step(&p);
 		if (i % 97 == 0)
 			tlsterm_trim(p.t);	/* must not drop anything not yet sent */
 	}
 	p.out_chunk = 0;
-	settle(&p);
+	tp_settle(&p);
 	cr_assert_eq(p.cli_rx.len, total, "got %zu of %zu, client error %d", p.cli_rx.len, total,
 		     p.cli_err);
 	cr_assert_eq(memcmp(p.cli_rx.p, data, total), 0);
 	cr_assert_eq(tlsterm_pending_out(p.t, &(const void *){ NULL }), 0);
 	free(data);
-	pair_fini(&p);
+	tp_pair_fini(&p);
 	SSL_CTX_free(cc);
 	tlsterm_ctx_put(ctx);
 }
@@ -554,16 +342,16 @@ Test(tlsterm, in_empty_tracks_what_is_left)
 	SSL_CTX *cc = client_ctx(TLS1_3_VERSION, TLS1_3_VERSION, NULL, NULL);
 	unsigned char wire[4096];
 	char tmp[256];
-	struct pair p;
+	struct tlspair p;
 	int n;
 
-	pair_init(&p, ctx, cc, NULL);
-	handshake(&p);
+	tp_pair_init(&p, ctx, cc, NULL);
+	tp_handshake(&p);
 	cr_assert(tlsterm_in_empty(p.t));
 	/* Two records in one feed; read in pieces. */
 	cr_assert_eq(SSL_write(p.c, "0123456789", 10), 10);
 	cr_assert_eq(SSL_write(p.c, "abcdef", 6), 6);
-	cr_assert(pump_in(&p));
+	cr_assert(tp_pump_in(&p));
 	cr_assert_not(tlsterm_in_empty(p.t));
 	cr_assert_eq(tlsterm_read(p.t, tmp, 4), 4);
 	cr_assert_not(tlsterm_in_empty(p.t));		/* plaintext left */
@@ -587,7 +375,7 @@ Test(tlsterm, in_empty_tracks_what_is_left)
 	cr_assert_eq(tlsterm_read(p.t, tmp, sizeof(tmp)), 3);
 	cr_assert_eq(memcmp(tmp, "xyz", 3), 0);
 	cr_assert(tlsterm_in_empty(p.t));
-	pair_fini(&p);
+	tp_pair_fini(&p);
 	SSL_CTX_free(cc);
 	tlsterm_ctx_put(ctx);
 }
@@ -598,25 +386,25 @@ Test(tlsterm, tls11_client_is_refused)
 	struct tlsterm_ctx *ctx = ctx_new(&s);
 	SSL_CTX *cc = client_ctx(TLS1_VERSION, TLS1_1_VERSION, NULL, NULL);
 	const void *alert;
-	struct pair p;
+	struct tlspair p;
 
 	/* OpenSSL 3.0 offers TLS < 1.2 only at security level 0. */
 	SSL_CTX_set_security_level(cc, 0);
 	cr_assert_eq(SSL_CTX_set_cipher_list(cc, "DEFAULT:@SECLEVEL=0"), 1);
-	pair_init(&p, ctx, cc, NULL);
-	client_step(&p);
-	cr_assert(pump_in(&p));
+	tp_pair_init(&p, ctx, cc, NULL);
+	tp_client_step(&p);
+	cr_assert(tp_pump_in(&p));
 	cr_assert_eq(tlsterm_read(p.t, (char[16]){ 0 }, 16), -EPROTO);
 	cr_assert_gt(tlsterm_pending_out(p.t, &alert), 0);
 	cr_assert_eq(((const unsigned char *)alert)[0], 21, "expected an alert record");
 	cr_assert_eq(tlsterm_read(p.t, (char[16]){ 0 }, 16), -EPROTO);	/* stays failed */
 	cr_assert_eq(tlsterm_write(p.t, "x", 1), -EPROTO);
 	tlsterm_shutdown(p.t);
-	pump_out(&p);
-	client_step(&p);
+	tp_pump_out(&p);
+	tp_client_step(&p);
 	cr_assert_eq(p.cli_err, SSL_ERROR_SSL);
 	cr_assert_not(tlsterm_handshake_done(p.t));
-	pair_fini(&p);
+	tp_pair_fini(&p);
 	SSL_CTX_free(cc);
 	ERR_clear_error();
 	tlsterm_ctx_put(ctx);
@@ -646,20 +434,20 @@ Test(tlsterm, bad_record_after_handshake)
 	SSL_CTX *cc = client_ctx(TLS1_2_VERSION, TLS1_3_VERSION, NULL, NULL);
 	unsigned char rec[5 + 64] = { 23, 3, 3, 0, 64 };
 	char tmp[64];
-	struct pair p, q;
+	struct tlspair p, q;
 
-	pair_init(&p, ctx, cc, NULL);
-	pair_init(&q, ctx, cc, NULL);
-	handshake(&p);
-	handshake(&q);
-	fill(rec + 5, 64, 9);
+	tp_pair_init(&p, ctx, cc, NULL);
+	tp_pair_init(&q, ctx, cc, NULL);
+	tp_handshake(&p);
+	tp_handshake(&q);
+	tp_fill(rec + 5, 64, 9);
 	cr_assert_eq(tlsterm_feed(p.t, rec, sizeof(rec)), 0);
 	cr_assert_eq(tlsterm_read(p.t, tmp, sizeof(tmp)), -EPROTO);
 	cr_assert_eq(ERR_peek_error(), 0, "error queue left behind");
 	/* The other connection on the same thread is unaffected. */
-	echo(&q, 1000, 1000);
-	pair_fini(&p);
-	pair_fini(&q);
+	tp_echo(&q, 1000, 1000);
+	tp_pair_fini(&p);
+	tp_pair_fini(&q);
 	SSL_CTX_free(cc);
 	tlsterm_ctx_put(ctx);
 }
@@ -669,32 +457,32 @@ Test(tlsterm, close_notify_both_ways)
 	struct tlsterm_settings s = settings(cert_a, key_a);
 	struct tlsterm_ctx *ctx = ctx_new(&s);
 	SSL_CTX *cc = client_ctx(TLS1_2_VERSION, TLS1_3_VERSION, NULL, NULL);
-	struct pair p;
+	struct tlspair p;
 	char tmp[16];
 
 	/* Client closes: data before the close_notify still arrives. */
-	pair_init(&p, ctx, cc, NULL);
-	handshake(&p);
+	tp_pair_init(&p, ctx, cc, NULL);
+	tp_handshake(&p);
 	cr_assert_eq(SSL_write(p.c, "bye", 3), 3);
 	SSL_shutdown(p.c);
-	pump_in(&p);
+	tp_pump_in(&p);
 	cr_assert_eq(tlsterm_read(p.t, tmp, sizeof(tmp)), 3);
 	cr_assert_eq(tlsterm_read(p.t, tmp, sizeof(tmp)), -ECONNRESET);
 	cr_assert_eq(tlsterm_read(p.t, tmp, sizeof(tmp)), -ECONNRESET);
 	tlsterm_shutdown(p.t);
-	pump_out(&p);
+	tp_pump_out(&p);
 	cr_assert_eq(SSL_shutdown(p.c), 1);
-	pair_fini(&p);
+	tp_pair_fini(&p);
 
 	/* Server closes. */
-	pair_init(&p, ctx, cc, NULL);
-	handshake(&p);
+	tp_pair_init(&p, ctx, cc, NULL);
+	tp_handshake(&p);
 	tlsterm_shutdown(p.t);
-	pump_out(&p);
-	client_step(&p);
+	tp_pump_out(&p);
+	tp_client_step(&p);
 	cr_assert_eq(p.cli_err, SSL_ERROR_ZERO_RETURN);
 	cr_assert_eq(tlsterm_write(p.t, "x", 1), -EPROTO);
-	pair_fini(&p);
+	tp_pair_fini(&p);
 	SSL_CTX_free(cc);
 	tlsterm_ctx_put(ctx);
 }
@@ -706,15 +494,15 @@ check_resumption(int version, uint32_t cache, bool tickets)
 	struct tlsterm_ctx *ctx;
 	SSL_CTX *cc = client_ctx(version, version, cert_a, "127.0.0.1");
 	SSL_SESSION *sess;
-	struct pair p;
+	struct tlspair p;
 	char desc[128];
 
 	s.session_cache = cache;
 	s.tickets = tickets;
 	ctx = ctx_new(&s);
-	pair_init(&p, ctx, cc, NULL);
-	handshake(&p);
-	echo(&p, 100, 100);	/* TLS 1.3 tickets arrive after the handshake */
+	tp_pair_init(&p, ctx, cc, NULL);
+	tp_handshake(&p);
+	tp_echo(&p, 100, 100);	/* TLS 1.3 tickets arrive after the handshake */
 	cr_assert_not(tlsterm_session_reused(p.t));
 	sess = SSL_get1_session(p.c);
 	cr_assert_not_null(sess);
@@ -724,16 +512,16 @@ check_resumption(int version, uint32_t cache, bool tickets)
 	cr_assert_eq(SSL_SESSION_has_ticket(sess), tickets || version == TLS1_3_VERSION);
 	tlsterm_shutdown(p.t);
 	SSL_shutdown(p.c);
-	settle(&p);
-	pair_fini(&p);
+	tp_settle(&p);
+	tp_pair_fini(&p);
 
-	pair_init(&p, ctx, cc, sess);
-	handshake(&p);
+	tp_pair_init(&p, ctx, cc, sess);
+	tp_handshake(&p);
 	cr_assert(tlsterm_session_reused(p.t));
 	cr_assert(SSL_session_reused(p.c));
 	cr_assert_not_null(strstr(tlsterm_describe(p.t, desc, sizeof(desc)), "resumed"));
-	echo(&p, 10000, 3000);
-	pair_fini(&p);
+	tp_echo(&p, 10000, 3000);
+	tp_pair_fini(&p);
 	SSL_SESSION_free(sess);
 	SSL_CTX_free(cc);
 	tlsterm_ctx_put(ctx);
@@ -765,19 +553,19 @@ Test(tlsterm, no_resumption_when_off)
 	struct tlsterm_ctx *ctx;
 	SSL_CTX *cc = client_ctx(TLS1_2_VERSION, TLS1_2_VERSION, NULL, NULL);
 	SSL_SESSION *sess;
-	struct pair p;
+	struct tlspair p;
 
 	s.session_cache = 0;
 	s.tickets = false;
 	ctx = ctx_new(&s);
-	pair_init(&p, ctx, cc, NULL);
-	handshake(&p);
+	tp_pair_init(&p, ctx, cc, NULL);
+	tp_handshake(&p);
 	sess = SSL_get1_session(p.c);
-	pair_fini(&p);
-	pair_init(&p, ctx, cc, sess);
-	handshake(&p);
+	tp_pair_fini(&p);
+	tp_pair_init(&p, ctx, cc, sess);
+	tp_handshake(&p);
 	cr_assert_not(tlsterm_session_reused(p.t));
-	pair_fini(&p);
+	tp_pair_fini(&p);
 	SSL_SESSION_free(sess);
 	SSL_CTX_free(cc);
 	tlsterm_ctx_put(ctx);
@@ -789,16 +577,16 @@ Test(tlsterm, reload_keeps_old_sessions)
 	struct tlsterm_ctx *a = ctx_new(&sa), *b;
 	SSL_CTX *cca = client_ctx(TLS1_2_VERSION, TLS1_3_VERSION, cert_a, "127.0.0.1");
 	SSL_CTX *ccb = client_ctx(TLS1_2_VERSION, TLS1_3_VERSION, cert_b, "127.0.0.1");
-	struct pair old, neu;
+	struct tlspair old, neu;
 	X509 *want, *got;
 	FILE *f;
 
-	pair_init(&old, a, cca, NULL);
-	handshake(&old);
+	tp_pair_init(&old, a, cca, NULL);
+	tp_handshake(&old);
 	b = ctx_new(&sb);
 	tlsterm_ctx_put(a);	/* the reload drops the old context */
-	pair_init(&neu, b, ccb, NULL);
-	handshake(&neu);
+	tp_pair_init(&neu, b, ccb, NULL);
+	tp_handshake(&neu);
 
 	f = fopen(cert_b, "r");
 	want = PEM_read_X509(f, NULL, NULL, NULL);
@@ -808,11 +596,11 @@ Test(tlsterm, reload_keeps_old_sessions)
 	X509_free(want);
 	X509_free(got);
 
-	echo(&old, 70000, 9000);
-	echo(&neu, 70000, 9000);
-	pair_fini(&old);	/* last reference to a: freed here */
-	echo(&neu, 100, 100);
-	pair_fini(&neu);
+	tp_echo(&old, 70000, 9000);
+	tp_echo(&neu, 70000, 9000);
+	tp_pair_fini(&old);	/* last reference to a: freed here */
+	tp_echo(&neu, 100, 100);
+	tp_pair_fini(&neu);
 	SSL_CTX_free(cca);
 	SSL_CTX_free(ccb);
 	tlsterm_ctx_put(b);
@@ -877,14 +665,14 @@ idle_bytes(bool trim, int version)
 	struct tlsterm_settings s = settings(cert_a, key_a);
 	struct tlsterm_ctx *ctx = ctx_new(&s);
 	SSL_CTX *cc = client_ctx(version, version, NULL, NULL);
-	struct pair *p = calloc(N, sizeof(*p));
+	struct tlspair *p = calloc(N, sizeof(*p));
 	size_t before, after;
 	int i;
 
 	for (i = 0; i < N; i++) {
-		pair_init(&p[i], ctx, cc, NULL);
-		handshake(&p[i]);
-		echo(&p[i], 300, 300);
+		tp_pair_init(&p[i], ctx, cc, NULL);
+		tp_handshake(&p[i]);
+		tp_echo(&p[i], 300, 300);
 		if (trim)
 			tlsterm_trim(p[i].t);
 	}
@@ -895,7 +683,7 @@ idle_bytes(bool trim, int version)
 	}
 	after = mallinfo2().uordblks;
 	for (i = 0; i < N; i++)
-		pair_fini(&p[i]);
+		tp_pair_fini(&p[i]);
 	free(p);
 	SSL_CTX_free(cc);
 	tlsterm_ctx_put(ctx);
