@@ -21,8 +21,8 @@
 #include <sys/un.h>
 
 #include "control/ctl_int.h"
-#include "control/log.h"
-#include "dataplane/engine.h"
+#include "dataplane/base/log.h"
+#include "dataplane/engine/engine.h"
 
 #ifndef PARLEY_VERSION
 #define PARLEY_VERSION "dev"

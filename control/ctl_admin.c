@@ -13,9 +13,9 @@
 #include <strings.h>
 
 #include "control/ctl_int.h"
-#include "control/log.h"
-#include "dataplane/ctl_engine.h"
-#include "dataplane/engine.h"
+#include "dataplane/base/log.h"
+#include "dataplane/chat/ctl_engine.h"
+#include "dataplane/engine/engine.h"
 #include "storage/htdigest.h"
 
 #define USER_MAX	160

@@ -16,10 +16,10 @@
 #include <time.h>
 
 #include "control/ctl_int.h"
-#include "control/log.h"
-#include "dataplane/ctl_engine.h"
-#include "dataplane/engine.h"
-#include "dataplane/rooms.h"
+#include "dataplane/base/log.h"
+#include "dataplane/chat/ctl_engine.h"
+#include "dataplane/engine/engine.h"
+#include "dataplane/chat/rooms.h"
 #include "dataplane/xccos/xccos.h"
 #include "storage/catalog.h"
 #include "storage/prefs.h"

@@ -16,9 +16,9 @@
 #include <rte_mempool.h>
 
 #include "control/ctl_int.h"
-#include "control/log.h"
-#include "dataplane/ctl_engine.h"
-#include "dataplane/engine.h"
+#include "dataplane/base/log.h"
+#include "dataplane/chat/ctl_engine.h"
+#include "dataplane/engine/engine.h"
 #include "storage/commit.h"
 #include "storage/export.h"
 

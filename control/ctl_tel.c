@@ -20,9 +20,9 @@
 #include <rte_telemetry.h>
 
 #include "control/ctl_int.h"
-#include "dataplane/ctl_engine.h"
-#include "dataplane/engine.h"
-#include "dataplane/rooms.h"
+#include "dataplane/chat/ctl_engine.h"
+#include "dataplane/engine/engine.h"
+#include "dataplane/chat/rooms.h"
 #include "storage/commit.h"
 
 static pthread_rwlock_t tel_lock = PTHREAD_RWLOCK_INITIALIZER;

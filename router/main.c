@@ -23,11 +23,11 @@
 #include <rte_lcore.h>
 
 #include "control/ctl.h"
-#include "control/log.h"
-#include "dataplane/engine.h"
-#include "dataplane/http/ftoken.h"
-#include "dataplane/http/web.h"
-#include "dataplane/rooms.h"
+#include "dataplane/base/log.h"
+#include "dataplane/engine/engine.h"
+#include "dataplane/chat/ftoken.h"
+#include "dataplane/web/web.h"
+#include "dataplane/chat/rooms.h"
 #include "dataplane/tls/tlscert.h"
 #include "dataplane/xccos/xccos.h"
 #include "dataplane/tls/tlsterm.h"

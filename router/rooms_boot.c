@@ -6,7 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "control/log.h"
+#include "dataplane/base/log.h"
 #include "router/config.h"
 #include "router/rooms_boot.h"
 #include "storage/catalog.h"

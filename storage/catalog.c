@@ -13,7 +13,7 @@
 #include <jansson.h>
 #include <openssl/rand.h>
 
-#include "control/log.h"
+#include "dataplane/base/log.h"
 #include "storage/catalog.h"
 #include "storage/db.h"
 

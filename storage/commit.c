@@ -34,7 +34,7 @@
 
 #include <rte_ring.h>
 
-#include "control/log.h"
+#include "dataplane/base/log.h"
 #include "storage/commit.h"
 #include "storage/db.h"
 #include "storage/history.h"

@@ -17,7 +17,7 @@
 
 #include <openssl/rand.h>
 
-#include "control/log.h"
+#include "dataplane/base/log.h"
 #include "storage/db.h"
 
 #define DEFAULT_CACHE_BYTES	(32u << 20)

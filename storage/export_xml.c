@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "control/log.h"
+#include "dataplane/base/log.h"
 #include "storage/catalog.h"
 #include "storage/db.h"
 #include "storage/export_int.h"

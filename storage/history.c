@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "control/log.h"
+#include "dataplane/base/log.h"
 #include "storage/db.h"
 #include "storage/history.h"
 

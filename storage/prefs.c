@@ -8,7 +8,7 @@
 
 #include <jansson.h>
 
-#include "control/log.h"
+#include "dataplane/base/log.h"
 #include "storage/db.h"
 #include "storage/prefs.h"
 

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "control/log.h"
+#include "dataplane/base/log.h"
 #include "storage/db.h"
 #include "storage/wal.h"
 

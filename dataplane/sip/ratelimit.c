@@ -22,7 +22,7 @@
 
 #include <openssl/rand.h>
 
-#include "control/siphash.h"
+#include "dataplane/base/siphash.h"
 #include "dataplane/sip/ratelimit.h"
 
 #define SLOTS_MAX	(1u << 30)

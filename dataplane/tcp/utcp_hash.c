@@ -2,7 +2,7 @@
  * fixed-layout 4-tuple hash built on it. */
 #include <string.h>
 
-#include "control/siphash.h"
+#include "dataplane/base/siphash.h"
 #include "dataplane/tcp/utcp_hash.h"
 
 uint64_t

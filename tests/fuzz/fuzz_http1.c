@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dataplane/http/http1.h"
+#include "dataplane/http1/http1.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

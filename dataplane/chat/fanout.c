@@ -1,0 +1,763 @@
+/* Rooms across lcores: rings, sequencing on the home lcore, durable before
+ * visible, delivery to local members. See fanout.h for the roles;
+ * fanout_room.c has joins, parts and notices. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <rte_errno.h>
+#include <rte_mempool.h>
+#include <rte_ring.h>
+#include <rte_ring_elem.h>
+
+#include "dataplane/base/log.h"
+#include "dataplane/chat/channel.h"
+#include "dataplane/session/dialog.h"
+#include "dataplane/chat/fanout_int.h"
+#include "dataplane/engine/lcore.h"
+#include "dataplane/chat/rooms.h"
+#include "dataplane/xccos/xccos.h"
+#include "storage/commit.h"
+#include "storage/history.h"
+
+static void fill_req(struct lcore_ctx *lc, void *cookie, struct commit_req *r);
+
+/* ---- small containers ------------------------------------------------ */
+
+static int
+stage_push(struct stage *s, const struct fmsg *m)
+{
+	if (s->n == s->cap) {
+		uint32_t cap = s->cap ? s->cap * 2 : 256;
+		struct fmsg *v = malloc(cap * sizeof(*v));
+
+		if (v == NULL)
+			return -ENOMEM;
+		for (uint32_t i = 0; i < s->n; i++)
+			v[i] = s->v[(s->head + i) % s->cap];
+		free(s->v);
+		s->v = v;
+		s->head = 0;
+		s->cap = cap;
+	}
+	s->v[(s->head + s->n) % s->cap] = *m;
+	s->n++;
+	return 0;
+}
+
+static int
+cq_push(struct cookieq *q, void *p)
+{
+	if (q->n == q->cap) {
+		uint32_t cap = q->cap ? q->cap * 2 : 256;
+		void **v = malloc(cap * sizeof(*v));
+
+		if (v == NULL)
+			return -ENOMEM;
+		for (uint32_t i = 0; i < q->n; i++)
+			v[i] = q->v[(q->head + i) % q->cap];
+		free(q->v);
+		q->v = v;
+		q->head = 0;
+		q->cap = cap;
+	}
+	q->v[(q->head + q->n) % q->cap] = p;
+	q->n++;
+	return 0;
+}
+
+/* ---- shared presence counts (chansrch's ucnt) ------------------------- */
+
+uint32_t
+fo_raw_hash(const uint8_t raw[CATALOG_ID_RAW])
+{
+	uint32_t h = 2166136261u;
+
+	for (int i = 0; i < CATALOG_ID_RAW; i++)
+		h = (h ^ raw[i]) * 16777619u;
+	return h;
+}
+
+/* The count slot of <raw>, claimed if absent (<claim>). NULL when the
+ * table is full or the room has none. Any thread. */
+_Atomic uint32_t *
+fo_pslot_find(struct fanout_shared *sh, const uint8_t raw[CATALOG_ID_RAW], bool claim)
+{
+	uint32_t i = fo_raw_hash(raw) & (PRESENCE_SLOTS - 1);
+
+	for (uint32_t probe = 0; probe < PRESENCE_SLOTS; probe++, i = (i + 1) & (PRESENCE_SLOTS - 1)) {
+		struct pslot *s = &sh->v[i];
+		uint32_t st = atomic_load_explicit(&s->state, memory_order_acquire);
+
+		if (st == 0) {
+			uint32_t zero = 0;
+
+			if (!claim)
+				return NULL;
+			if (!atomic_compare_exchange_strong(&s->state, &zero, 1)) {
+				st = atomic_load_explicit(&s->state, memory_order_acquire);
+			} else {
+				memcpy(s->raw, raw, CATALOG_ID_RAW);
+				atomic_store_explicit(&s->state, 2, memory_order_release);
+				return &s->present;
+			}
+		}
+		while (st == 1)		/* another home is writing the key */
+			st = atomic_load_explicit(&s->state, memory_order_acquire);
+		if (memcmp(s->raw, raw, CATALOG_ID_RAW) == 0)
+			return &s->present;
+	}
+	return NULL;
+}
+
+uint32_t
+fanout_present_count(const struct engine *e, const uint8_t raw[CATALOG_ID_RAW])
+{
+	_Atomic uint32_t *p = fo_pslot_find(e->fo, raw, false);
+
+	return p ? atomic_load_explicit(p, memory_order_relaxed) : 0;
+}
+
+/* ---- per-lcore room state -------------------------------------------- */
+
+struct lroom *
+fo_lroom_find(struct fanout_lc *fo, const uint8_t raw[CATALOG_ID_RAW])
+{
+	if (fo->rcap == 0)
+		return NULL;
+	for (uint32_t i = fo_raw_hash(raw) & (fo->rcap - 1);; i = (i + 1) & (fo->rcap - 1)) {
+		if (fo->rooms[i] == NULL)
+			return NULL;
+		if (memcmp(fo->rooms[i]->raw, raw, CATALOG_ID_RAW) == 0)
+			return fo->rooms[i];
+	}
+}
+
+static int
+lroom_insert(struct lroom **tab, uint32_t cap, struct lroom *r)
+{
+	for (uint32_t i = fo_raw_hash(r->raw) & (cap - 1);; i = (i + 1) & (cap - 1))
+		if (tab[i] == NULL) {
+			tab[i] = r;
+			return 0;
+		}
+}
+
+struct lroom *
+fo_lroom_get(struct fanout_lc *fo, const uint8_t raw[CATALOG_ID_RAW])
+{
+	struct lroom *r = fo_lroom_find(fo, raw);
+
+	if (r != NULL)
+		return r;
+	if ((fo->rn + 1) * 2 > fo->rcap) {
+		uint32_t cap = fo->rcap ? fo->rcap * 2 : 64;
+		struct lroom **tab = calloc(cap, sizeof(*tab));
+
+		if (tab == NULL)
+			return NULL;
+		for (uint32_t i = 0; i < fo->rcap; i++)
+			if (fo->rooms[i] != NULL)
+				lroom_insert(tab, cap, fo->rooms[i]);
+		free(fo->rooms);
+		fo->rooms = tab;
+		fo->rcap = cap;
+	}
+	r = calloc(1, sizeof(*r));
+	if (r == NULL)
+		return NULL;
+	memcpy(r->raw, raw, CATALOG_ID_RAW);
+	lroom_insert(fo->rooms, fo->rcap, r);
+	fo->rn++;
+	return r;
+}
+
+/* ---- rings ------------------------------------------------------------ */
+
+void
+fo_send_msg(struct lcore_ctx *lc, uint32_t dst, uint32_t type, void *ptr, uint64_t a)
+{
+	struct fmsg m = { .type = type, .src = lc->idx, .ptr = ptr, .a = a };
+
+	if (stage_push(&lc->fo->tx[dst], &m) != 0)
+		/* Without memory for the stage there is no way to keep order:
+		 * stop rather than lose or reorder a room's messages. */
+		rte_panic("fanout: out of memory staging a message to lcore %u\n", dst);
+}
+
+void
+fanout_flush(struct lcore_ctx *lc)
+{
+	struct fanout_lc *fo = lc->fo;
+	struct engine *e = lc->e;
+
+	for (uint32_t dst = 0; dst < e->conf.nlcores; dst++) {
+		struct stage *s = &fo->tx[dst];
+		struct rte_ring *r = e->lcores[dst]->fo->rx[lc->idx];
+		bool sent = false;
+
+		while (s->n > 0) {
+			uint32_t run = s->cap - s->head < s->n ? s->cap - s->head : s->n;
+			unsigned got = rte_ring_enqueue_burst_elem(r, &s->v[s->head], sizeof(struct fmsg),
+								   run, NULL);
+
+			sent |= got > 0;
+			s->head = (s->head + got) % s->cap;
+			s->n -= got;
+			if (got < run) {
+				ctr_inc(lc, CTR_RING_FULL);
+				break;
+			}
+		}
+		if (sent && dst != lc->idx)
+			lcore_wake(e->lcores[dst]);
+	}
+	/* Jobs for the storage thread, in order, as far as the pool allows. */
+	while (fo->backlog.n > 0) {
+		struct commit_req *reqs[BURST];
+		unsigned n = 0, got;
+
+		while (n < BURST && n < fo->backlog.n) {
+			struct commit_req *r = commit_req_get(fo->prod);
+
+			if (r == NULL)
+				break;
+			fill_req(lc, fo->backlog.v[(fo->backlog.head + n) % fo->backlog.cap], r);
+			reqs[n++] = r;
+		}
+		if (n == 0)
+			break;
+		got = commit_submit(fo->prod, reqs, n);
+		for (unsigned i = got; i < n; i++)
+			commit_req_put(fo->prod, reqs[i]);
+		fo->backlog.head = (fo->backlog.head + got) % fo->backlog.cap;
+		fo->backlog.n -= got;
+		fo->inflight += got;
+		if (got < n)
+			break;
+	}
+}
+
+void
+fo_submit_job(struct lcore_ctx *lc, void *cookie)
+{
+	if (cq_push(&lc->fo->backlog, cookie) != 0)
+		rte_panic("fanout: out of memory queueing a storage job\n");
+}
+
+bool
+fanout_idle(struct lcore_ctx *lc)
+{
+	struct fanout_lc *fo = lc->fo;
+
+	if (fo->backlog.n > 0 || commit_done_count(fo->prod) > 0)
+		return false;
+	for (uint32_t i = 0; i < lc->e->conf.nlcores; i++)
+		if (fo->tx[i].n > 0 || rte_ring_count(fo->rx[i]) > 0)
+			return false;
+	return true;
+}
+
+bool
+fanout_settled(struct lcore_ctx *lc)
+{
+	return fanout_idle(lc) && lc->fo->inflight == 0 && lc->fo->waiting == 0;
+}
+
+/* ---- posts ------------------------------------------------------------ */
+
+/* Posts come from one pool shared by the lcores (the last holder of a
+ * post puts it back, on whichever lcore that is). An element holds the
+ * struct, the post's strings, its SIP 200 and, for ordinary sizes, the
+ * XCCOS body the home builds; larger posts fall back to malloc. */
+#define POST_ELT	4096
+#define POST_POOL_N	4095
+
+static struct rte_mempool *post_pool;
+
+struct post *
+post_alloc(size_t extra)
+{
+	struct post *p = NULL;
+
+	if (post_pool != NULL && sizeof(*p) + extra <= POST_ELT &&
+	    rte_mempool_get(post_pool, (void **)&p) == 0) {
+		memset(p, 0, sizeof(*p));
+		p->pooled = true;
+		p->cap = POST_ELT - sizeof(*p);
+	} else {
+		p = calloc(1, sizeof(*p) + extra);
+		if (p == NULL)
+			return NULL;
+		p->cap = extra;
+	}
+	atomic_init(&p->refs, 1);
+	return p;
+}
+
+void
+post_put(struct post *p)
+{
+	if (p == NULL || atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	if (p->body_owned)
+		free(p->body);
+	if (p->pooled)
+		rte_mempool_put(post_pool, p);
+	else
+		free(p);
+}
+
+void
+fanout_post(struct lcore_ctx *lc, const struct room *r, struct post *p)
+{
+	p->origin = lc->idx;
+	conn_hold(p->conn);
+	lc->fo->waiting++;
+	fo_send_msg(lc, r->home, FM_POST, p, 0);
+}
+
+/* Home: the next seq of a room continues after what history holds. */
+static uint64_t
+next_seq(struct lcore_ctx *lc, struct lroom *lr)
+{
+	if (!lr->seq_loaded) {
+		uint64_t last = 0;
+
+		if (history_last_seq(lc->e->db, lr->raw, &last) != 0)
+			last = 0;
+		lr->next_seq = last + 1;
+		lr->seq_loaded = true;
+	}
+	return lr->next_seq++;
+}
+
+static void
+home_post(struct lcore_ctx *lc, struct post *p)
+{
+	struct lroom *lr = fo_lroom_get(lc->fo, p->room);
+
+	if (lr == NULL) {
+		p->status = -ENOMEM;
+		fo_send_msg(lc, p->origin, FM_POST_DONE, p, 0);
+		return;
+	}
+	/* Compliance must never lose a post: with the exporter this far
+	 * behind, refuse new ones rather than grow the log without bound. */
+	if (lc->e->conf.compliance_cap != 0 &&
+	    engine_compliance_lag(lc->e) >= lc->e->conf.compliance_cap) {
+		ctr_inc(lc, CTR_POSTS_COMPLIANCE_CAP);
+		p->status = -ENOSPC;
+		fo_send_msg(lc, p->origin, FM_POST_DONE, p, 0);
+		return;
+	}
+	p->seq = next_seq(lc, lr);
+	ctr_inc(lc, CTR_POSTS_SEQUENCED);
+	fo_submit_job(lc, (void *)((uintptr_t)p | 1));
+}
+
+static void
+build_post_body(struct lcore_ctx *lc, struct post *p)
+{
+	struct xbuf *b = &lc->fo->scratch;
+	char ts[XCCOS_TS_LEN];
+
+	xccos_ts_format(p->ts_100ns, ts);
+	xbuf_reset(b);
+	xccos_begin(b, p->wal_seq);
+	xbuf_str(b, "<grpchat id=\"grpchat\" seqid=\"1\"");
+	xbuf_attr(b, "chanUri", p->room_uri);
+	xbuf_attr(b, "author", p->author);
+	xbuf_attr(b, "ts", ts);
+	xbuf_str(b, p->extra_attrs);
+	xbuf_str(b, ">");
+	xbuf_raw(b, p->inner, p->inner_len);
+	xbuf_str(b, "</grpchat>");
+	xccos_end(b);
+	if (!xbuf_ok(b))
+		return;
+	/* Built once in this lcore's scratch buffer (no allocation once it
+	 * has grown), then kept in the post's own element when it fits. */
+	if (b->len + 1 <= p->cap - p->used) {
+		p->body = (char *)(p + 1) + p->used;
+		p->used += b->len + 1;
+	} else {
+		p->body = malloc(b->len + 1);
+		if (p->body == NULL)
+			return;
+		p->body_owned = true;
+	}
+	memcpy(p->body, b->p, b->len);
+	p->body[b->len] = '\0';
+	p->body_len = b->len;
+}
+
+/* Home: the post is durable (or failed). Fan out, then tell the origin. */
+static void
+home_post_stored(struct lcore_ctx *lc, struct post *p, int status, uint64_t wal_seq)
+{
+	struct lroom *lr = fo_lroom_find(lc->fo, p->room);
+
+	p->status = status;
+	p->wal_seq = wal_seq;
+	if (status == 0) {
+		build_post_body(lc, p);
+		if (p->body == NULL)
+			p->status = -ENOMEM;
+	} else {
+		ctr_inc(lc, CTR_STORAGE_FAILED);
+	}
+	if (p->status == 0 && lr != NULL)
+		for (uint32_t l = 0; l < lc->e->conf.nlcores; l++)
+			if (lr->per_lcore[l] > 0) {
+				atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed);
+				fo_send_msg(lc, l, FM_DELIVER, p, 0);
+			}
+	fo_send_msg(lc, p->origin, FM_POST_DONE, p, 0);
+}
+
+static void
+deliver(struct lcore_ctx *lc, struct post *p)
+{
+	struct lroom *lr = fo_lroom_find(lc->fo, p->room);
+
+	if (lr != NULL)
+		for (uint32_t i = 0; i < lr->mn; i++) {
+			struct dialog *d = lr->mv[i];
+
+			if (dialog_send_info(d->conn, d, p->body, p->body_len) == 0)
+				ctr_inc(lc, CTR_DELIVERIES);
+		}
+	post_put(p);
+}
+
+/* ---- events a reply waits for ----------------------------------------- */
+
+void
+fanout_event_then_reply(struct lcore_ctx *lc, struct conn *c, struct dialog *d, int ev,
+			const struct room *r, const char *content, size_t content_len,
+			char *reply, size_t reply_len, char *fail, size_t fail_len)
+{
+	struct replyjob *j = calloc(1, sizeof(*j));
+
+	if (j == NULL || (j->content = malloc(content_len + 1)) == NULL) {
+		free(j);
+		free(reply);
+		free(fail);
+		return;
+	}
+	j->fail = fail;
+	j->fail_len = fail_len;
+	j->kind = JOB_REPLY;
+	j->ev = ev;
+	j->conn = c;
+	j->uid = d->uid;
+	memcpy(j->raw, r->raw, CATALOG_ID_RAW);
+	j->ts_ms = lc->now_real_ms;
+	j->reply = reply;
+	j->reply_len = reply_len;
+	memcpy(j->content, content, content_len);
+	j->content[content_len] = '\0';
+	j->content_len = content_len;
+	snprintf(j->user, sizeof(j->user), "sip:%s", c->aor);
+	snprintf(j->room_uri, sizeof(j->room_uri), "%s", r->cat->uri);
+	conn_hold(c);
+	fo_submit_job(lc, j);
+}
+
+static void
+reply_stored(struct lcore_ctx *lc, struct replyjob *j, int status)
+{
+	struct dialog *d = dialog_by_uid(j->conn, j->uid);
+
+	if (status != 0)
+		ctr_inc(lc, CTR_STORAGE_FAILED);
+	if (d != NULL && conn_usable(j->conn)) {
+		if (status == 0)
+			dialog_send_info(j->conn, d, j->reply, j->reply_len);
+		else if (j->fail != NULL)
+			dialog_send_info(j->conn, d, j->fail, j->fail_len);
+	}
+	conn_release(j->conn);
+	free(j->reply);
+	free(j->fail);
+	free(j->content);
+	free(j);
+}
+
+/* ---- the commit requests ---------------------------------------------- */
+
+static void
+fill_req(struct lcore_ctx *lc, void *cookie, struct commit_req *r)
+{
+	if ((uintptr_t)cookie & 1) {
+		struct post *p = (struct post *)((uintptr_t)cookie & ~(uintptr_t)1);
+
+		r->op = COMMIT_POST;
+		r->ev = WAL_EV_CHAT;
+		r->logged = p->logged;
+		memcpy(r->room, p->room, CATALOG_ID_RAW);
+		r->room_seq = p->seq;
+		r->ts_ms = p->ts_100ns / 10000;
+		r->room_uri = p->room_uri;
+		r->room_uri_len = strlen(p->room_uri);
+		r->user = p->author;
+		r->user_len = strlen(p->author);
+		r->body = p->inner;
+		r->body_len = p->inner_len;
+		r->content = p->text;
+		r->content_len = p->text_len;
+	} else {
+		enum job_kind k = *(enum job_kind *)cookie;
+
+		r->op = COMMIT_EVENT;
+		if (k == JOB_JOIN) {
+			struct joinreq *jr = cookie;
+
+			r->ev = WAL_EV_JOIN;
+			memcpy(r->room, jr->raw, CATALOG_ID_RAW);
+			r->ts_ms = jr->ts_ms;
+			r->room_uri = jr->room_uri;
+			r->user = jr->uri;
+		} else if (k == JOB_PART) {
+			struct partreq *pq = cookie;
+
+			r->ev = WAL_EV_PART;
+			memcpy(r->room, pq->raw, CATALOG_ID_RAW);
+			r->ts_ms = pq->ts_ms;
+			r->room_uri = pq->room_uri;
+			r->user = pq->uri;
+		} else {
+			struct replyjob *j = cookie;
+
+			r->ev = (enum wal_event)j->ev;
+			memcpy(r->room, j->raw, CATALOG_ID_RAW);
+			r->ts_ms = j->ts_ms;
+			r->room_uri = j->room_uri;
+			r->user = j->user;
+			r->content = j->content;
+			r->content_len = j->content_len;
+		}
+		r->room_uri_len = strlen(r->room_uri);
+		r->user_len = strlen(r->user);
+	}
+	r->cookie = cookie;
+	(void)lc;
+}
+
+static void
+completed(struct lcore_ctx *lc, struct commit_req *r)
+{
+	void *cookie = r->cookie;
+	int status = r->status;
+	uint64_t wal_seq = r->wal_seq;
+
+	commit_req_put(lc->fo->prod, r);
+	lc->fo->inflight--;
+	if (status != 0)
+		LOG(ERR, FANOUT, "lcore %u: the storage thread failed a request: %s", lc->idx,
+		    strerror(-status));
+	if ((uintptr_t)cookie & 1) {
+		home_post_stored(lc, (struct post *)((uintptr_t)cookie & ~(uintptr_t)1), status,
+				 wal_seq);
+		return;
+	}
+	switch (*(enum job_kind *)cookie) {
+	case JOB_JOIN:
+		fo_home_join_stored(lc, cookie, status);
+		break;
+	case JOB_PART:
+		fo_home_part_stored(lc, cookie, status);
+		break;
+	case JOB_REPLY:
+		reply_stored(lc, cookie, status);
+		break;
+	default:
+		break;
+	}
+}
+
+/* ---- the loop --------------------------------------------------------- */
+
+static void
+dispatch(struct lcore_ctx *lc, const struct fmsg *m)
+{
+	switch (m->type) {
+	case FM_POST:
+		home_post(lc, m->ptr);
+		break;
+	case FM_POST_DONE: {
+		struct post *p = m->ptr;
+
+		lc->fo->waiting--;
+		channel_post_done(lc, p);
+		conn_release(p->conn);
+		post_put(p);
+		break;
+	}
+	case FM_DELIVER:
+		deliver(lc, m->ptr);
+		break;
+	case FM_JOIN:
+		fo_home_join(lc, m->ptr);
+		break;
+	case FM_JOINED:
+		fo_origin_joined(lc, m->ptr);
+		break;
+	case FM_PART:
+		fo_home_part(lc, m->ptr);
+		break;
+	case FM_PRESENCE:
+		fo_tell_members(lc, m->ptr);
+		break;
+	default:
+		LOG(ERR, FANOUT, "lcore %u: unknown message %u from lcore %u", lc->idx, m->type,
+		    m->src);
+		break;
+	}
+}
+
+unsigned
+fanout_poll(struct lcore_ctx *lc)
+{
+	struct fanout_lc *fo = lc->fo;
+	struct fmsg msgs[BURST];
+	struct commit_req *reqs[BURST];
+	unsigned work = 0, n;
+
+	for (uint32_t src = 0; src < lc->e->conf.nlcores; src++) {
+		n = rte_ring_dequeue_burst_elem(fo->rx[src], msgs, sizeof(msgs[0]), BURST, NULL);
+		for (unsigned i = 0; i < n; i++)
+			dispatch(lc, &msgs[i]);
+		work += n;
+	}
+	n = commit_poll(fo->prod, reqs, BURST);
+	for (unsigned i = 0; i < n; i++)
+		completed(lc, reqs[i]);
+	return work + n;
+}
+
+/* ---- boot ------------------------------------------------------------- */
+
+void
+fanout_commit_notify(void *arg, unsigned producer)
+{
+	struct engine *e = arg;
+
+	if (producer < e->conf.nlcores)
+		lcore_wake(e->lcores[producer]);
+}
+
+int
+fanout_init(struct engine *e, char *err, size_t errlen)
+{
+	uint32_t n = e->conf.nlcores, size = e->conf.ring_size;
+
+	if (n > FANOUT_LCORES_MAX) {
+		snprintf(err, errlen, "at most %d lcores", FANOUT_LCORES_MAX);
+		return -EINVAL;
+	}
+	e->fo = calloc(1, sizeof(*e->fo));
+	if (e->fo == NULL || (e->fo->v = calloc(PRESENCE_SLOTS, sizeof(*e->fo->v))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		struct lcore_ctx *lc = e->lcores[i];
+
+		lc->fo = calloc(1, sizeof(*lc->fo));
+		if (lc->fo == NULL) {
+			snprintf(err, errlen, "out of memory");
+			return -ENOMEM;
+		}
+		lc->fo->prod = commit_producer(e->commit, i);
+	}
+#ifndef PARLEY_POOLS_PASSTHROUGH
+	post_pool = rte_mempool_create("posts", POST_POOL_N, POST_ELT, 64, 0, NULL, NULL, NULL, NULL,
+				       SOCKET_ID_ANY, 0);
+	if (post_pool == NULL)
+		LOG(WARNING, FANOUT, "no post pool (%s): posts come from malloc",
+		    rte_strerror(rte_errno));
+#endif
+	for (uint32_t i = 0; i < n; i++)
+		xbuf_init(&e->lcores[i]->fo->scratch, 0);
+	for (uint32_t dst = 0; dst < n; dst++)
+		for (uint32_t src = 0; src < n; src++) {
+			char name[RTE_RING_NAMESIZE];
+			struct rte_ring *r;
+
+			snprintf(name, sizeof(name), "fo-%u-%u", src, dst);
+			r = rte_ring_create_elem(name, sizeof(struct fmsg), size, SOCKET_ID_ANY,
+						 RING_F_SP_ENQ | RING_F_SC_DEQ);
+			if (r == NULL) {
+				snprintf(err, errlen, "ring %s of %u entries: %s (raise [dpdk] eal -m?)",
+					 name, size, rte_strerror(rte_errno));
+				return -ENOMEM;
+			}
+			e->lcores[dst]->fo->rx[src] = r;
+		}
+	return 0;
+}
+
+void
+fanout_quiesce(struct engine *e, int timeout_ms)
+{
+	struct timespec nap = { 0, 1000000 };
+
+	/* The lcores are gone; this thread plays each of them in turn until
+	 * nothing is in a ring, staged or with the storage thread. */
+	for (int waited = 0; waited < timeout_ms; waited++) {
+		bool settled = true;
+
+		for (uint32_t i = 0; i < e->conf.nlcores; i++) {
+			struct lcore_ctx *lc = e->lcores[i];
+
+			fanout_poll(lc);
+			fanout_flush(lc);
+			conn_reap(lc);
+			settled &= fanout_settled(lc);
+		}
+		if (settled)
+			return;
+		nanosleep(&nap, NULL);
+	}
+	LOG(WARNING, FANOUT, "shutdown: messages between lcores still in flight after %d ms",
+	    timeout_ms);
+}
+
+void
+fanout_fini(struct engine *e)
+{
+	for (uint32_t i = 0; i < e->conf.nlcores; i++) {
+		struct lcore_ctx *lc = e->lcores[i];
+		struct fanout_lc *fo = lc ? lc->fo : NULL;
+
+		if (fo == NULL)
+			continue;
+		for (uint32_t s = 0; s < e->conf.nlcores; s++) {
+			rte_ring_free(fo->rx[s]);
+			free(fo->tx[s].v);
+		}
+		for (uint32_t k = 0; k < fo->rcap; k++)
+			if (fo->rooms[k] != NULL) {
+				free(fo->rooms[k]->mv);
+				free(fo->rooms[k]->rv);
+				free(fo->rooms[k]);
+			}
+		free(fo->rooms);
+		free(fo->backlog.v);
+		xbuf_free(&fo->scratch);
+		free(fo);
+		lc->fo = NULL;
+	}
+	rte_mempool_free(post_pool);
+	post_pool = NULL;
+	if (e->fo != NULL) {
+		free(e->fo->v);
+		free(e->fo);
+		e->fo = NULL;
+	}
+}
+

@@ -1,0 +1,159 @@
+/* The fan-out's internals, shared by fanout.c (rings, posts, storage jobs,
+ * the loop) and fanout_room.c (presence: joins, parts, notices, the
+ * roster). Not for other modules: they see fanout.h. */
+#ifndef PARLEY_FANOUT_INT_H
+#define PARLEY_FANOUT_INT_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "dataplane/chat/fanout.h"
+#include "dataplane/xccos/xccos.h"
+#include "storage/catalog.h"
+
+struct lcore_ctx;
+struct fanout_shared;
+struct rte_ring;
+struct commit_producer;
+
+#define BURST		64
+#define PRESENCE_SLOTS	(1u << 16)
+
+/* A message between lcores, passed by value through the rings. */
+struct fmsg {
+	uint32_t	type;
+	uint32_t	src;
+	void		*ptr;
+	uint64_t	a;
+	uint64_t	b;
+};
+_Static_assert(sizeof(struct fmsg) == 32, "ring element size");
+
+enum fm_type {
+	FM_POST = 1,	/* origin -> home: struct post */
+	FM_POST_DONE,	/* home -> origin: struct post, stored or refused */
+	FM_DELIVER,	/* home -> member lcore: struct post (a reference) */
+	FM_JOIN,	/* origin -> home: struct joinreq */
+	FM_JOINED,	/* home -> origin: struct joinreq with the roster */
+	FM_PART,	/* origin -> home: struct partreq */
+	FM_PRESENCE,	/* home -> member lcore: struct presence (a reference) */
+};
+
+/* A member left; the home records it and tells the others. */
+struct partreq {
+	enum job_kind	kind;		/* JOB_PART */
+	uint8_t		raw[CATALOG_ID_RAW];
+	uint64_t	uid;
+	uint64_t	ts_ms;
+	bool		announce;	/* home: the others are told (last dialog of the user) */
+	char		uri[160];
+	char		room_uri[160];
+};
+
+/* A compliance event whose durability a reply waits for (BACKCHAT). */
+struct replyjob {
+	enum job_kind	kind;		/* JOB_REPLY */
+	int		ev;
+	struct conn	*conn;		/* held */
+	uint64_t	uid;
+	uint8_t		raw[CATALOG_ID_RAW];
+	uint64_t	ts_ms;
+	char		*reply;
+	size_t		reply_len;
+	char		*fail;
+	size_t		fail_len;
+	char		*content;
+	size_t		content_len;
+	char		user[160];
+	char		room_uri[160];
+};
+
+/* ntc:join / ntc:bjoin / ntc:part, built once by the home, shared. */
+struct presence {
+	_Atomic uint32_t refs;
+	uint8_t		raw[CATALOG_ID_RAW];
+	uint64_t	uid;		/* the member it is about: not told */
+	char		*body;
+	size_t		body_len;
+};
+
+/* A present member, as the home keeps it. */
+struct roster_ent {
+	uint64_t	uid;
+	uint32_t	lcore;
+	bool		manager;
+	bool		announced;	/* the others were told this user joined: one
+					 * entry per user present carries it */
+	char		uri[160];
+};
+
+/* Per-lcore state of one room: local members on every lcore that has
+ * some; sequencing and the roster on the home lcore. */
+struct lroom {
+	uint8_t		raw[CATALOG_ID_RAW];
+	struct dialog	**mv;
+	uint32_t	mn, mcap;
+
+	bool		seq_loaded;
+	uint64_t	next_seq;
+	struct roster_ent *rv;
+	uint32_t	rn, rcap;
+	uint32_t	per_lcore[FANOUT_LCORES_MAX];
+	_Atomic uint32_t *present;	/* shared count, or NULL */
+};
+
+/* A FIFO that grows; holds what a ring could not take yet. */
+struct stage {
+	struct fmsg	*v;
+	uint32_t	head, n, cap;
+};
+
+struct cookieq {
+	void		**v;
+	uint32_t	head, n, cap;
+};
+
+struct fanout_lc {
+	struct rte_ring		*rx[FANOUT_LCORES_MAX];	/* from lcore i to this one */
+	struct stage		tx[FANOUT_LCORES_MAX];	/* to lcore i */
+	struct commit_producer	*prod;
+	struct cookieq		backlog;	/* jobs not yet submitted, in order */
+	uint32_t		inflight;	/* submitted, not completed */
+	uint32_t		waiting;	/* joins/posts waiting for another lcore */
+	struct lroom		**rooms;	/* open addressing by raw id */
+	uint32_t		rcap, rn;
+	uint64_t		ntc_envid;
+	struct xbuf		scratch;	/* post bodies are built here */
+};
+
+struct pslot {
+	_Atomic uint32_t	state;		/* 0 free, 1 being claimed, 2 ready */
+	uint8_t			raw[CATALOG_ID_RAW];
+	_Atomic uint32_t	present;
+};
+
+struct fanout_shared {
+	struct pslot	*v;
+};
+
+
+/* fanout.c */
+void fo_send_msg(struct lcore_ctx *lc, uint32_t dst, uint32_t type, void *ptr, uint64_t a);
+void fo_submit_job(struct lcore_ctx *lc, void *cookie);
+uint32_t fo_raw_hash(const uint8_t raw[CATALOG_ID_RAW]);
+_Atomic uint32_t *fo_pslot_find(struct fanout_shared *sh, const uint8_t raw[CATALOG_ID_RAW],
+				bool claim);
+struct lroom *fo_lroom_find(struct fanout_lc *fo, const uint8_t raw[CATALOG_ID_RAW]);
+struct lroom *fo_lroom_get(struct fanout_lc *fo, const uint8_t raw[CATALOG_ID_RAW]);
+
+/* fanout_room.c: the home's and the members' side of presence. */
+void fo_home_join(struct lcore_ctx *lc, struct joinreq *jr);
+void fo_home_join_stored(struct lcore_ctx *lc, struct joinreq *jr, int status);
+void fo_origin_joined(struct lcore_ctx *lc, struct joinreq *jr);
+void fo_home_part(struct lcore_ctx *lc, struct partreq *pq);
+void fo_home_part_stored(struct lcore_ctx *lc, struct partreq *pq, int status);
+void fo_tell_members(struct lcore_ctx *lc, struct presence *pr);
+void fo_presence_put(struct presence *pr);
+
+#endif

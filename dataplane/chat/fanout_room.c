@@ -1,0 +1,499 @@
+/* Presence in rooms across lcores: joins and bjoins, parts (by command,
+ * BYE, expiry or connection loss), the home lcore's roster, and the
+ * ntc:join / ntc:bjoin / ntc:part notices to the other members. See
+ * fanout.h. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_errno.h>
+#include <rte_ring.h>
+#include <rte_ring_elem.h>
+
+#include "dataplane/base/log.h"
+#include "dataplane/chat/channel.h"
+#include "dataplane/session/dialog.h"
+#include "dataplane/chat/fanout_int.h"
+#include "dataplane/engine/lcore.h"
+#include "dataplane/chat/rooms.h"
+#include "dataplane/xccos/xccos.h"
+#include "storage/commit.h"
+#include "storage/history.h"
+
+/* ---- presence --------------------------------------------------------- */
+
+void
+fo_presence_put(struct presence *pr)
+{
+	if (atomic_fetch_sub_explicit(&pr->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	free(pr->body);
+	free(pr);
+}
+
+/* "ma-chan://example.com/<id>" -> "example.com" into <out>. */
+static void
+room_domain(const char *uri, char *out, size_t cap)
+{
+	const char *p = strstr(uri, "://"), *slash;
+
+	p = p ? p + 3 : uri;
+	slash = strrchr(p, '/');
+	snprintf(out, cap, "%.*s", slash ? (int)(slash - p) : (int)strlen(p), p);
+}
+
+/* Home: tells every lcore with members of the room that <uri> joined or
+ * left (the member <uid> itself is not told). */
+static void
+announce(struct lcore_ctx *lc, struct lroom *lr, const char *ntc, const char *uri,
+	 bool manager, const char *room_uri, uint64_t uid)
+{
+	struct presence *pr;
+	struct xbuf b;
+	char id[CATALOG_ID_LEN + 1], domain[128];
+
+	pr = calloc(1, sizeof(*pr));
+	if (pr == NULL)
+		return;
+	atomic_init(&pr->refs, 1);
+	memcpy(pr->raw, lr->raw, CATALOG_ID_RAW);
+	pr->uid = uid;
+	xbuf_init(&b, 0);
+	xccos_begin(&b, (1ull << 40) + ++lc->fo->ntc_envid);
+	xccos_ntc_begin(&b, ntc);
+	if (strcmp(ntc, "part") == 0) {
+		xbuf_str(&b, "<chanib");
+		xbuf_attr(&b, "uri", room_uri);
+		xbuf_str(&b, "><uib");
+		xbuf_attr(&b, "uri", uri);
+		xbuf_str(&b, "/></chanib>");
+	} else {
+		catalog_id_unpack(lr->raw, id);
+		room_domain(room_uri, domain, sizeof(domain));
+		xbuf_str(&b, "<uib");
+		xbuf_attr(&b, "uri", uri);
+		xbuf_printf(&b, "><aib key=\"%s\"", manager ? "12276" : "3984");
+		xbuf_attr(&b, "domain", domain);
+		xbuf_attr(&b, "value", id);
+		xbuf_str(&b, "/></uib>");
+	}
+	xccos_ntc_end(&b);
+	xccos_end(&b);
+	pr->body = xbuf_take(&b, &pr->body_len);
+	xbuf_free(&b);
+	if (pr->body == NULL) {
+		free(pr);
+		return;
+	}
+	for (uint32_t l = 0; l < lc->e->conf.nlcores; l++)
+		if (lr->per_lcore[l] > 0) {
+			atomic_fetch_add_explicit(&pr->refs, 1, memory_order_relaxed);
+			fo_send_msg(lc, l, FM_PRESENCE, pr, 0);
+		}
+	fo_presence_put(pr);
+}
+
+void
+fo_tell_members(struct lcore_ctx *lc, struct presence *pr)
+{
+	struct lroom *lr = fo_lroom_find(lc->fo, pr->raw);
+
+	if (lr != NULL)
+		for (uint32_t i = 0; i < lr->mn; i++) {
+			struct dialog *d = lr->mv[i];
+
+			if (d->uid != pr->uid &&
+			    dialog_send_info(d->conn, d, pr->body, pr->body_len) == 0)
+				ctr_inc(lc, CTR_NOTICES);
+		}
+	fo_presence_put(pr);
+}
+
+/* ---- joins and parts -------------------------------------------------- */
+
+struct joinbatch *
+joinbatch_new(unsigned n, unsigned ndenied)
+{
+	struct joinbatch *b = calloc(1, sizeof(*b));
+
+	if (b == NULL)
+		return NULL;
+	b->reqs = calloc(n ? n : 1, sizeof(*b->reqs));
+	b->denied = calloc(ndenied ? ndenied : 1, sizeof(*b->denied));
+	if (b->reqs == NULL || b->denied == NULL) {
+		joinbatch_free(b);
+		return NULL;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		b->reqs[i].kind = JOB_JOIN;
+		b->reqs[i].batch = b;
+	}
+	return b;
+}
+
+void
+joinbatch_free(struct joinbatch *b)
+{
+	if (b == NULL)
+		return;
+	if (b->reqs != NULL)
+		for (unsigned i = 0; i < b->n; i++)
+			free(b->reqs[i].snap);
+	free(b->reqs);
+	free(b->denied);
+	free(b);
+}
+
+static void
+join_done(struct lcore_ctx *lc, struct joinbatch *b)
+{
+	lc->fo->waiting--;
+	channel_join_done(lc, b);
+	conn_release(b->conn);
+	joinbatch_free(b);
+}
+
+void
+fanout_join(struct lcore_ctx *lc, struct joinbatch *b)
+{
+	struct dialog *d = dialog_by_uid(b->conn, b->uid);
+
+	conn_hold(b->conn);
+	lc->fo->waiting++;
+	b->pending = b->n;
+	if (d != NULL)
+		d->joins_pending += b->n;
+	if (b->n == 0) {
+		join_done(lc, b);
+		return;
+	}
+	for (unsigned i = 0; i < b->n; i++) {
+		const struct room *r = roomtab_find_raw(lc->rooms, b->reqs[i].raw);
+
+		b->reqs[i].origin = lc->idx;
+		b->reqs[i].uid = b->uid;
+		b->reqs[i].ts_ms = lc->now_real_ms;
+		fo_send_msg(lc, r ? r->home : 0, FM_JOIN, &b->reqs[i], 0);
+	}
+}
+
+static struct roster_ent *
+roster_find(struct lroom *lr, uint64_t uid)
+{
+	for (uint32_t i = 0; i < lr->rn; i++)
+		if (lr->rv[i].uid == uid)
+			return &lr->rv[i];
+	return NULL;
+}
+
+static void
+present_add(struct lroom *lr, int delta)
+{
+	if (lr->present != NULL)
+		atomic_fetch_add_explicit(lr->present, (uint32_t)delta, memory_order_relaxed);
+}
+
+/* The entry of another dialog of <re>'s user that carries the user's
+ * presence (announced), or NULL. A user present through several dialogs
+ * (two clients signed in as one user) joins and leaves once for the
+ * others: the first dialog's join is announced, the last one's part. */
+static struct roster_ent *
+roster_announced(struct lroom *lr, const char *uri, uint64_t uid)
+{
+	for (uint32_t i = 0; i < lr->rn; i++)
+		if (lr->rv[i].uid != uid && lr->rv[i].announced &&
+		    room_user_eq(lr->rv[i].uri, uri))
+			return &lr->rv[i];
+	return NULL;
+}
+
+/* Home: a join arrives. The member counts now (posts made durable from now
+ * on go to its lcore); the JOIN event is stored, then the others are told
+ * and the joiner gets the roster. */
+/* The joiner's copy of the roster: present users, each once (a user may be
+ * present through several dialogs). */
+static void
+roster_snap(struct joinreq *jr, const struct lroom *lr)
+{
+	free(jr->snap);
+	jr->nsnap = 0;
+	jr->snap = calloc(lr->rn ? lr->rn : 1, sizeof(*jr->snap));
+	if (jr->snap == NULL)
+		return;
+	for (uint32_t i = 0; i < lr->rn; i++) {
+		uint32_t k;
+
+		for (k = 0; k < jr->nsnap; k++)
+			if (room_user_eq(jr->snap[k].uri, lr->rv[i].uri))
+				break;
+		if (k < jr->nsnap) {
+			jr->snap[k].manager |= lr->rv[i].manager;
+			continue;
+		}
+		snprintf(jr->snap[k].uri, sizeof(jr->snap[k].uri), "%s", lr->rv[i].uri);
+		jr->snap[k].manager = lr->rv[i].manager;
+		jr->nsnap++;
+	}
+}
+
+void
+fo_home_join(struct lcore_ctx *lc, struct joinreq *jr)
+{
+	struct lroom *lr = fo_lroom_get(lc->fo, jr->raw);
+	struct roster_ent *re;
+
+	if (lr == NULL) {
+		jr->status = 500;
+		fo_send_msg(lc, jr->origin, FM_JOINED, jr, 0);
+		return;
+	}
+	if (lr->present == NULL)
+		lr->present = fo_pslot_find(lc->e->fo, lr->raw, true);
+	if (roster_find(lr, jr->uid) != NULL) {	/* joined again: nothing changes */
+		jr->status = 200;
+		jr->kind = JOB_JOIN;
+		roster_snap(jr, lr);
+		fo_send_msg(lc, jr->origin, FM_JOINED, jr, 0);
+		return;
+	}
+	if (lr->rn == lr->rcap) {
+		uint32_t cap = lr->rcap ? lr->rcap * 2 : 8;
+		struct roster_ent *v = realloc(lr->rv, cap * sizeof(*v));
+
+		if (v == NULL) {
+			jr->status = 500;
+			fo_send_msg(lc, jr->origin, FM_JOINED, jr, 0);
+			return;
+		}
+		lr->rv = v;
+		lr->rcap = cap;
+	}
+	re = &lr->rv[lr->rn++];
+	re->uid = jr->uid;
+	re->lcore = jr->origin;
+	re->manager = jr->manager;
+	re->announced = false;
+	snprintf(re->uri, sizeof(re->uri), "%s", jr->uri);
+	lr->per_lcore[jr->origin]++;
+	present_add(lr, 1);
+	fo_submit_job(lc, jr);
+}
+
+void
+fo_home_join_stored(struct lcore_ctx *lc, struct joinreq *jr, int status)
+{
+	struct lroom *lr = fo_lroom_find(lc->fo, jr->raw);
+	struct roster_ent *re = lr ? roster_find(lr, jr->uid) : NULL;
+
+	if (status != 0) {
+		ctr_inc(lc, CTR_STORAGE_FAILED);
+		if (re != NULL) {	/* not recorded: not joined */
+			lr->per_lcore[re->lcore]--;
+			*re = lr->rv[--lr->rn];
+			present_add(lr, -1);
+		}
+		jr->status = 500;
+	} else if (re == NULL) {
+		jr->status = 410;	/* left before the join completed */
+	} else {
+		jr->status = 200;
+		if (roster_announced(lr, jr->uri, jr->uid) == NULL) {
+			re->announced = true;
+			announce(lc, lr, jr->batch->batch ? "bjoin" : "join", jr->uri, jr->manager,
+				 jr->room_uri, jr->uid);
+		}
+		roster_snap(jr, lr);
+	}
+	fo_send_msg(lc, jr->origin, FM_JOINED, jr, 0);
+}
+
+void
+fo_origin_joined(struct lcore_ctx *lc, struct joinreq *jr)
+{
+	struct joinbatch *b = jr->batch;
+	struct dialog *d = dialog_by_uid(b->conn, b->uid);
+
+	if (d != NULL && d->joins_pending > 0)
+		d->joins_pending--;
+	if (--b->pending == 0)
+		join_done(lc, b);
+}
+
+void
+fanout_unjoin(struct lcore_ctx *lc, const struct joinreq *jr)
+{
+	struct partreq *pq = calloc(1, sizeof(*pq));
+	const struct room *r = roomtab_find_raw(lc->rooms, jr->raw);
+
+	if (pq == NULL)
+		return;
+	pq->kind = JOB_PART;
+	memcpy(pq->raw, jr->raw, CATALOG_ID_RAW);
+	pq->uid = jr->uid;
+	pq->ts_ms = lc->now_real_ms;
+	snprintf(pq->uri, sizeof(pq->uri), "%s", jr->uri);
+	snprintf(pq->room_uri, sizeof(pq->room_uri), "%s", jr->room_uri);
+	fo_send_msg(lc, r ? r->home : 0, FM_PART, pq, 0);
+}
+
+static int
+member_index(const struct lroom *lr, const struct dialog *d)
+{
+	for (uint32_t i = 0; i < lr->mn; i++)
+		if (lr->mv[i] == d)
+			return (int)i;
+	return -1;
+}
+
+bool
+fanout_is_joined(const struct dialog *d, const uint8_t raw[CATALOG_ID_RAW])
+{
+	for (uint32_t i = 0; i < d->nrooms; i++)
+		if (memcmp(d->rooms[i], raw, CATALOG_ID_RAW) == 0)
+			return true;
+	return false;
+}
+
+int
+fanout_member_add(struct lcore_ctx *lc, struct dialog *d, const uint8_t raw[CATALOG_ID_RAW])
+{
+	struct lroom *lr = fo_lroom_get(lc->fo, raw);
+
+	if (lr == NULL)
+		return -ENOMEM;
+	if (fanout_is_joined(d, raw))
+		return 0;
+	if (lr->mn == lr->mcap) {
+		uint32_t cap = lr->mcap ? lr->mcap * 2 : 8;
+		struct dialog **v = realloc(lr->mv, cap * sizeof(*v));
+
+		if (v == NULL)
+			return -ENOMEM;
+		lr->mv = v;
+		lr->mcap = cap;
+	}
+	if (d->nrooms == d->rooms_cap) {
+		uint32_t cap = d->rooms_cap ? d->rooms_cap * 2 : 4;
+		uint8_t (*v)[CATALOG_ID_RAW] = realloc(d->rooms, cap * sizeof(*v));
+
+		if (v == NULL)
+			return -ENOMEM;
+		d->rooms = v;
+		d->rooms_cap = cap;
+	}
+	lr->mv[lr->mn++] = d;
+	memcpy(d->rooms[d->nrooms++], raw, CATALOG_ID_RAW);
+	ctr_inc(lc, CTR_JOINS);
+	return 0;
+}
+
+void
+fanout_part(struct lcore_ctx *lc, struct dialog *d, const uint8_t raw[CATALOG_ID_RAW])
+{
+	struct lroom *lr = fo_lroom_find(lc->fo, raw);
+	const struct room *r = roomtab_find_raw(lc->rooms, raw);
+	struct partreq *pq;
+	int i;
+
+	for (uint32_t k = 0; k < d->nrooms; k++)
+		if (memcmp(d->rooms[k], raw, CATALOG_ID_RAW) == 0) {
+			memcpy(d->rooms[k], d->rooms[--d->nrooms], CATALOG_ID_RAW);
+			break;
+		}
+	if (lr != NULL && (i = member_index(lr, d)) >= 0)
+		lr->mv[i] = lr->mv[--lr->mn];
+	ctr_inc(lc, CTR_PARTS);
+	pq = calloc(1, sizeof(*pq));
+	if (pq == NULL)
+		return;
+	pq->kind = JOB_PART;
+	memcpy(pq->raw, raw, CATALOG_ID_RAW);
+	pq->uid = d->uid;
+	pq->ts_ms = lc->now_real_ms;
+	snprintf(pq->uri, sizeof(pq->uri), "sip:%s", d->conn->aor);
+	if (r != NULL)
+		snprintf(pq->room_uri, sizeof(pq->room_uri), "%s", r->cat->uri);
+	fo_send_msg(lc, r ? r->home : 0, FM_PART, pq, 0);
+}
+
+void
+fo_home_part(struct lcore_ctx *lc, struct partreq *pq)
+{
+	struct lroom *lr = fo_lroom_find(lc->fo, pq->raw);
+	struct roster_ent *re = lr ? roster_find(lr, pq->uid) : NULL;
+
+	if (re == NULL) {	/* never completed its join, or already gone */
+		free(pq);
+		return;
+	}
+	lr->per_lcore[re->lcore]--;
+	pq->announce = re->announced;
+	if (re->announced) {
+		/* Still present through another dialog: it carries the
+		 * presence now, and the others are not told of a part. */
+		for (uint32_t i = 0; i < lr->rn; i++)
+			if (&lr->rv[i] != re && room_user_eq(lr->rv[i].uri, re->uri)) {
+				lr->rv[i].announced = true;
+				pq->announce = false;
+				break;
+			}
+	}
+	*re = lr->rv[--lr->rn];
+	present_add(lr, -1);
+	fo_submit_job(lc, pq);
+}
+
+void
+fo_home_part_stored(struct lcore_ctx *lc, struct partreq *pq, int status)
+{
+	struct lroom *lr = fo_lroom_find(lc->fo, pq->raw);
+
+	if (status != 0)
+		ctr_inc(lc, CTR_STORAGE_FAILED);
+	/* The member is gone either way; the others learn it, unless the
+	 * user is still there through another dialog. */
+	if (lr != NULL && pq->announce)
+		announce(lc, lr, "part", pq->uri, false, pq->room_uri, pq->uid);
+	free(pq);
+}
+
+/* ---- control ---------------------------------------------------------- */
+
+uint32_t
+fanout_roster_visit(struct lcore_ctx *lc, const uint8_t raw[CATALOG_ID_RAW], fanout_member_fn *fn,
+		    void *arg)
+{
+	struct lroom *lr = fo_lroom_find(lc->fo, raw);
+
+	if (lr == NULL)
+		return 0;
+	for (uint32_t i = 0; i < lr->rn; i++)
+		fn(arg, lr->rv[i].uri, lr->rv[i].lcore, lr->rv[i].manager);
+	return lr->rn;
+}
+
+uint32_t
+fanout_ring_count(const struct engine *e, uint32_t src, uint32_t dst)
+{
+	if (src >= e->conf.nlcores || dst >= e->conf.nlcores)
+		return 0;
+	return rte_ring_count(e->lcores[dst]->fo->rx[src]);
+}
+
+uint32_t
+fanout_ring_size(const struct engine *e)
+{
+	return rte_ring_get_capacity(e->lcores[0]->fo->rx[0]);
+}
+
+uint32_t
+fanout_staged(struct lcore_ctx *lc)
+{
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < lc->e->conf.nlcores; i++)
+		n += lc->fo->tx[i].n;
+	return n;
+}
+
