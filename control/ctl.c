@@ -150,16 +150,6 @@ cmd_help(struct ctl *c, const struct ctl_args *a, json_t **out, char *err, size_
 	return 0;
 }
 
-const char *
-ctl_arg_str(const struct ctl_args *a, const char *key, bool main)
-{
-	json_t *v = a->obj ? json_object_get(a->obj, key) : NULL;
-
-	if (v == NULL && main && a->obj != NULL)
-		v = json_object_get(a->obj, "arg");
-	return json_is_string(v) ? json_string_value(v) : NULL;
-}
-
 /* ---- answers ----------------------------------------------------------- */
 
 static int
@@ -217,37 +207,19 @@ handle_line(struct ctl *c, struct client *cl, char *line)
 	struct ctl_args a = { NULL };
 	const struct cmd *k;
 	char err[512] = "";
-	char *params;
+	char *cmd, *params;
 	json_t *out = NULL;
-	size_t n = strlen(line);
 
-	while (n > 0 && (line[n - 1] == '\r' || line[n - 1] == ' '))
-		line[--n] = '\0';
-	if (n == 0)
+	if (!ctl_req_split(line, &cmd, &params))
 		return;
-	params = strchr(line, ',');
-	if (params != NULL)
-		*params++ = '\0';
-	k = cmd_find(line);
+	k = cmd_find(cmd);
 	if (k == NULL) {
-		answer_error(cl, line, "unknown command (\"/\" lists them)");
+		answer_error(cl, cmd, "unknown command (\"/\" lists them)");
 		return;
 	}
-	if (params != NULL && params[0] == '{') {
-		json_error_t je;
-
-		a.obj = json_loads(params, JSON_REJECT_DUPLICATES, &je);
-		if (!json_is_object(a.obj)) {
-			snprintf(err, sizeof(err), "params: not a JSON object (%s at column %d)",
-				 je.text, je.column);
-			json_decref(a.obj);
-			answer_error(cl, k->name, err);
-			return;
-		}
-	} else if (params != NULL && params[0] != '\0') {
-		a.obj = json_pack("{s:s}", "arg", params);
-	} else {
-		a.obj = json_object();
+	if (ctl_req_args(params, &a, err, sizeof(err)) != 0) {
+		answer_error(cl, k->name, err);
+		return;
 	}
 	if (k->admin)
 		LOG(NOTICE, CONTROL, "%s (uid %u, pid %d)", k->name, (unsigned)cl->who.uid,

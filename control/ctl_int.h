@@ -18,6 +18,7 @@
 #include <jansson.h>
 
 #include "control/ctl.h"
+#include "control/ctl_req.h"
 
 struct roomtab;
 
@@ -52,20 +53,10 @@ struct ctl {
 /* How long a command waits for one lcore (engine_lcore_call). */
 #define CTL_LCORE_TIMEOUT_MS	200
 
-/* A command's arguments: the params as a JSON object (a plain-string
- * params becomes {"arg": <string>}). Borrowed for the call. */
-struct ctl_args {
-	json_t	*obj;
-};
-
 /* A command: 0 with a new reference in *<out>, or -1 with a reason in
  * <err> (what the operator should check or change). */
 typedef int ctl_cmd_fn(struct ctl *c, const struct ctl_args *a, json_t **out, char *err,
 		       size_t errlen);
-
-/* The string argument <key>, or when absent and <main> is set, the plain
- * params string. NULL when neither is there or it is not a string. */
-const char *ctl_arg_str(const struct ctl_args *a, const char *key, bool main);
 
 /* ctl_stats.c */
 ctl_cmd_fn ctl_cmd_stats;

@@ -47,7 +47,7 @@ sipout_cstr(struct sipout *o, const char *s)
 /* vsnprintf() needs room for its NUL, so a text that would fill the buffer
  * to the last byte counts as overflow; that byte stays usable by
  * sipout_raw(). */
-static void
+static void __attribute__((format(printf, 2, 0)))
 out_vprintf(struct sipout *o, const char *fmt, va_list ap)
 {
 	size_t avail;
