@@ -735,7 +735,8 @@ grpchat(struct cmdctx *x, const struct sipmsg *m)
 
 	if (x->d->svc != DIALOG_CHANNEL)
 		return 501;
-	r = g->chan_uri ? roomtab_find_uri(roomtab_of(x->lc), g->chan_uri, strlen(g->chan_uri)) : NULL;
+	r = g->chan_uri ? roomtab_find_uri(roomtab_of(x->lc), g->chan_uri, strlen(g->chan_uri))
+			 : NULL;
 	if (r == NULL)
 		return g->chan_uri ? 404 : 400;
 	if (g->author == NULL || !room_user_eq(g->author, x->c->aor)) {

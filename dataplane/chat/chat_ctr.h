@@ -8,10 +8,14 @@
 /* channel.c: XCCOS commands and replies. The per-command counters follow
  * xcmd_names in channel.c, the per-result ones the codes of count_result() there. */
 #define CHANNEL_CTRS(X) \
-	X(CTR_XCCOS_COMMANDS,		"xccos_commands")	/* commands and posts received */ \
-	X(CTR_XCCOS_ERRORS,		"xccos_errors")		/* answered with a non-200 code */ \
-	X(CTR_XCCOS_MALFORMED,		"xccos_malformed")	/* did not parse */ \
-	X(CTR_POSTS_IN,			"posts_in")		/* posts accepted from local clients */ \
+	/* commands and posts received */ \
+	X(CTR_XCCOS_COMMANDS,		"xccos_commands") \
+	/* answered with a non-200 code */ \
+	X(CTR_XCCOS_ERRORS,		"xccos_errors") \
+	/* did not parse */ \
+	X(CTR_XCCOS_MALFORMED,		"xccos_malformed") \
+	/* posts accepted from local clients */ \
+	X(CTR_POSTS_IN,			"posts_in") \
 	X(CTR_POSTS_REFUSED,		"posts_refused") \
 	X(CTR_XCMD_REQURI,		"xccos_cmd_requri") \
 	X(CTR_XCMD_GETSERVERINFO,	"xccos_cmd_getserverinfo") \
@@ -40,14 +44,20 @@
 
 /* fanout.c, fanout_room.c: rooms across lcores and the storage thread. */
 #define FANOUT_CTRS(X) \
-	X(CTR_POSTS_SEQUENCED,		"posts_sequenced")	/* posts this lcore sequenced as home */ \
-	X(CTR_DELIVERIES,		"deliveries")		/* post INFOs written to local members */ \
-	X(CTR_NOTICES,			"notices")		/* ntc:* written to local members */ \
+	/* posts this lcore sequenced as home */ \
+	X(CTR_POSTS_SEQUENCED,		"posts_sequenced") \
+	/* post INFOs written to local members */ \
+	X(CTR_DELIVERIES,		"deliveries") \
+	/* ntc:* written to local members */ \
+	X(CTR_NOTICES,			"notices") \
 	X(CTR_JOINS,			"joins") \
 	X(CTR_PARTS,			"parts") \
-	X(CTR_RING_FULL,		"ring_full")		/* a burst did not fit a ring; kept staged */ \
-	X(CTR_STORAGE_FAILED,		"storage_failed")	/* the storage thread reported an error */ \
-	X(CTR_POSTS_COMPLIANCE_CAP,	"posts_compliance_cap")	/* refused: the compliance log is at its cap */
+	/* a burst did not fit a ring; kept staged */ \
+	X(CTR_RING_FULL,		"ring_full") \
+	/* the storage thread reported an error */ \
+	X(CTR_STORAGE_FAILED,		"storage_failed") \
+	/* refused: the compliance log is at its cap */ \
+	X(CTR_POSTS_COMPLIANCE_CAP,	"posts_compliance_cap")
 
 #define CHAT_CTRS(X) CHANNEL_CTRS(X) FANOUT_CTRS(X)
 

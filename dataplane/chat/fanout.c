@@ -613,8 +613,8 @@ dispatch(struct lcore_ctx *lc, const struct fmsg *m)
 		fo_tell_members(lc, m->ptr);
 		break;
 	default:
-		LOG(ERR, FANOUT, "lcore %u: unknown message %u from lcore %u", lcore_idx(lc), m->type,
-		    m->src);
+		LOG(ERR, FANOUT, "lcore %u: unknown message %u from lcore %u", lcore_idx(lc),
+		    m->type, m->src);
 		break;
 	}
 }

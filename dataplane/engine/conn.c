@@ -342,7 +342,8 @@ conn_sweep(struct lcore_ctx *lc)
 			conn_close(c, true);
 			continue;
 		}
-		if (c->state == CONN_CLOSING && lc->pub.now_s - c->last_io_s >= cf->handshake_timeout_s) {
+		if (c->state == CONN_CLOSING &&
+		    lc->pub.now_s - c->last_io_s >= cf->handshake_timeout_s) {
 			conn_close(c, false);	/* a peer that never reads our goodbye */
 			continue;
 		}

@@ -33,17 +33,23 @@ struct ctr_table {
 #define ENGINE_CTRS(X) \
 	X(CTR_CONN_ACCEPTED,		"conn_accepted") \
 	X(CTR_CONN_CLOSED,		"conn_closed") \
-	X(CTR_CONN_REFUSED_LIMIT,	"conn_refused_limit")	/* over max_conns */ \
+	/* over max_conns */ \
+	X(CTR_CONN_REFUSED_LIMIT,	"conn_refused_limit") \
 	X(CTR_TLS_HANDSHAKES,		"tls_handshakes") \
 	X(CTR_TLS_RESUMED,		"tls_resumed") \
 	X(CTR_TLS_FAILURES,		"tls_failures") \
-	X(CTR_TLS_HANDOFFS,		"tls_handoffs")		/* sessions moved to our record layer */ \
-	X(CTR_TLS_BAD_MAC,		"tls_bad_mac")		/* records that failed authentication there */ \
-	X(CTR_TLS_KEY_UPDATES,		"tls_key_updates")	/* KeyUpdates handled there */ \
+	/* sessions moved to our record layer */ \
+	X(CTR_TLS_HANDOFFS,		"tls_handoffs") \
+	/* records that failed authentication there */ \
+	X(CTR_TLS_BAD_MAC,		"tls_bad_mac") \
+	/* KeyUpdates handled there */ \
+	X(CTR_TLS_KEY_UPDATES,		"tls_key_updates") \
 	X(CTR_BYTES_IN,			"bytes_in") \
 	X(CTR_BYTES_OUT,		"bytes_out") \
-	X(CTR_DROP_OUTQ,		"drop_outq")		/* slow reader past outq_max */ \
-	X(CTR_DROP_TOO_BIG,		"drop_too_big")		/* SIP message over max_message */ \
+	/* slow reader past outq_max */ \
+	X(CTR_DROP_OUTQ,		"drop_outq") \
+	/* SIP message over max_message */ \
+	X(CTR_DROP_TOO_BIG,		"drop_too_big") \
 	X(CTR_DROP_IDLE,		"drop_idle") \
 	X(CTR_DROP_HANDSHAKE_TIMEOUT,	"drop_handshake_timeout")
 

@@ -217,7 +217,8 @@ registrar_register(struct conn *c, const struct sipmsg *m)
 	wait = ratelimit_retry_after(lcore_rl_addr(c->lc), c->peer_str, strlen(c->peer_str),
 				     lcore_now_s(c->lc));
 	if (wait == 0)
-		wait = ratelimit_retry_after(lcore_rl_user(c->lc), aor, strlen(aor), lcore_now_s(c->lc));
+		wait = ratelimit_retry_after(lcore_rl_user(c->lc), aor, strlen(aor),
+					     lcore_now_s(c->lc));
 	if (wait > 0) {
 		char hdr[400];
 

@@ -13,8 +13,10 @@
 	X(CTR_SIP_RESPONSES_IN,		"sip_responses_in") \
 	X(CTR_SIP_KEEPALIVES,		"sip_keepalives") \
 	X(CTR_SIP_400,			"sip_400") \
-	X(CTR_DROP_FRAMING,		"drop_framing")		/* framing lost */ \
-	X(CTR_DROP_IDENTITY,		"drop_identity")	/* From mismatch after login */ \
+	/* framing lost */ \
+	X(CTR_DROP_FRAMING,		"drop_framing") \
+	/* From mismatch after login */ \
+	X(CTR_DROP_IDENTITY,		"drop_identity") \
 	X(CTR_SIP_REQ_UNKNOWN,		"sip_req_other") \
 	X(CTR_SIP_REQ_INVITE,		"sip_req_invite") \
 	X(CTR_SIP_REQ_ACK,		"sip_req_ack") \
