@@ -17,9 +17,7 @@
 #include "dataplane/chat/fanout.h"
 #include "dataplane/engine/lcore.h"
 #include "dataplane/chat/rooms.h"
-#include "dataplane/tls/tlsterm.h"
 #include "dataplane/xccos/xccos.h"
-#include "storage/htdigest.h"
 
 static const char *const state_names[CTL_CONN__COUNT] = {
 	[CTL_CONN_HANDSHAKE] = "handshake",
