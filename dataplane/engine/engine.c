@@ -14,7 +14,6 @@
 
 #include "dataplane/base/log.h"
 #include "dataplane/engine/engine_int.h"
-#include "dataplane/sip/ratelimit.h"
 #include "dataplane/tls/tlsterm.h"
 #include "storage/commit.h"
 #include "storage/htdigest.h"
@@ -131,16 +130,8 @@ engine_create(const struct engine_conf *conf, struct tlsterm_ctx *tls, struct ht
 		return NULL;
 	}
 	pthread_mutex_init(&e->call_lock, NULL);
-	if (digest_key_init(e->nonce_key) != 0) {
-		snprintf(err, errlen, "no randomness for the nonce key");
+	if (e->proto->init != NULL && e->proto->init(e, err, errlen) != 0)
 		goto out_free;
-	}
-	e->rl_addr = ratelimit_create(65536, conf->fail_max, conf->fail_window_s);
-	e->rl_user = ratelimit_create(65536, conf->fail_max, conf->fail_window_s);
-	if (e->rl_addr == NULL || e->rl_user == NULL) {
-		snprintf(err, errlen, "out of memory");
-		goto out_free;
-	}
 	for (i = 0; i < conf->nlcores; i++) {
 		struct lcore_ctx *lc = aligned_alloc(64, (sizeof(*lc) + 63) & ~(size_t)63);
 
@@ -217,8 +208,8 @@ engine_destroy(struct engine *e)
 		objcache_fini(&lc->pub.proto_cache);
 		free(lc);
 	}
-	ratelimit_destroy(e->rl_addr);
-	ratelimit_destroy(e->rl_user);
+	if (e->proto->fini != NULL)
+		e->proto->fini(e);
 	pthread_mutex_destroy(&e->call_lock);
 	free(e);
 }
@@ -338,6 +329,18 @@ engine_lcore(const struct engine *e, uint32_t idx)
 }
 
 void *
+engine_proto_state(const struct engine *e)
+{
+	return e->proto_state;
+}
+
+void
+engine_set_proto_state(struct engine *e, void *state)
+{
+	e->proto_state = state;
+}
+
+void *
 engine_svc(const struct engine *e)
 {
 	return e->svc_state;
@@ -367,23 +370,6 @@ lcore_commit_producer(const struct lcore_ctx *lc)
 	return commit_producer(lc->e->commit, lc->pub.idx);
 }
 
-const uint8_t *
-lcore_nonce_key(const struct lcore_ctx *lc)
-{
-	return lc->e->nonce_key;
-}
-
-struct ratelimit *
-lcore_rl_addr(const struct lcore_ctx *lc)
-{
-	return lc->e->rl_addr;
-}
-
-struct ratelimit *
-lcore_rl_user(const struct lcore_ctx *lc)
-{
-	return lc->e->rl_user;
-}
 
 bool
 lcore_draining(const struct lcore_ctx *lc)

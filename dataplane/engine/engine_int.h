@@ -16,11 +16,9 @@
 
 #include "dataplane/engine/engine.h"
 #include "dataplane/engine/lcore.h"
-#include "dataplane/sip/digest.h"
 
 struct tlsterm_ctx;
 struct htdigest;
-struct ratelimit;
 struct db;
 struct commit;
 
@@ -61,12 +59,10 @@ struct lcore_ctx {
 struct engine {
 	struct engine_conf conf;
 	const struct engine_proto *proto;	/* the registered protocol */
+	void *proto_state;		/* the protocol's engine-wide state */
 	const struct engine_service *svc;	/* the registered service, or a no-op one */
 	void *svc_state;		/* the service's engine-wide state */
 	bool svc_up;			/* its init hook succeeded */
-	uint8_t nonce_key[DIGEST_KEY_LEN];
-	struct ratelimit *rl_addr;	/* failed logins per source address */
-	struct ratelimit *rl_user;	/* failed logins per user */
 	_Atomic bool drain;
 	pthread_mutex_t call_lock;	/* one engine_lcore_call at a time */
 	_Atomic uint64_t compliance_floor;	/* next seq to export; 0: unknown */

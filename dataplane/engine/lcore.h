@@ -27,7 +27,6 @@ struct tlsterm;
 struct htdigest;
 struct dialog;
 struct commit_producer;
-struct ratelimit;
 struct db;
 struct ftoken_store;
 
@@ -234,11 +233,6 @@ lcore_proto_seq_next(struct lcore_ctx *lc)
 struct db *lcore_db(const struct lcore_ctx *lc);
 struct ftoken_store *lcore_ftokens(const struct lcore_ctx *lc);
 struct commit_producer *lcore_commit_producer(const struct lcore_ctx *lc);
-/* The Digest nonce key, and the failed-login limits per source address and
- * per user: shared by every lcore (ratelimit.h says how). */
-const uint8_t *lcore_nonce_key(const struct lcore_ctx *lc);
-struct ratelimit *lcore_rl_addr(const struct lcore_ctx *lc);
-struct ratelimit *lcore_rl_user(const struct lcore_ctx *lc);
 /* Draining (engine_drain), and whether the listener is open. */
 bool lcore_draining(const struct lcore_ctx *lc);
 bool lcore_listening(const struct lcore_ctx *lc);
@@ -247,8 +241,11 @@ bool lcore_listening(const struct lcore_ctx *lc);
 void lcore_take_pending(struct lcore_ctx *lc);
 
 /* Any thread: lcore <idx> of <e> (0 .. engine_nlcores-1), and the state the
- * service keeps for the whole engine (set by its init hook). */
+ * protocol and the service keep for the whole engine (set by their init
+ * hooks). */
 struct lcore_ctx *engine_lcore(const struct engine *e, uint32_t idx);
+void *engine_proto_state(const struct engine *e);
+void engine_set_proto_state(struct engine *e, void *state);
 void *engine_svc(const struct engine *e);
 void engine_set_svc(struct engine *e, void *state);
 
@@ -280,6 +277,11 @@ ctr_add(struct lcore_ctx *lc, unsigned int id, uint64_t n)
 /* ---- the hooks of the layers above ------------------------------------ */
 
 /* The protocol on a connection's plaintext byte stream (session/: SIP).
+ *   init, fini   boot thread, in engine_create before the lcores exist and
+ *                at the end of engine_destroy: its engine-wide state
+ *                (engine_set_proto_state); init returns 0 or -errno with a
+ *                message in <err>; fini also runs after a failed init, or
+ *                none. Either may be NULL
  *   input        frames and handles every complete message in c->in
  *   input_buf    the same over <buf> instead, for a connection with nothing
  *                in c->in: handles the complete messages at its head (it may
@@ -292,6 +294,8 @@ ctr_add(struct lcore_ctx *lc, unsigned int id, uint64_t n)
  *                the cache holds up to objs_per_conn * max_conns of them
  *   ctrs         its counters */
 struct engine_proto {
+	int (*init)(struct engine *e, char *err, size_t errlen);
+	void (*fini)(struct engine *e);
 	void (*input)(struct conn *c);
 	size_t (*input_buf)(struct conn *c, char *buf, size_t len);
 	void (*conn_closed)(struct conn *c);

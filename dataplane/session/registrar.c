@@ -17,6 +17,7 @@
  * while limited, REGISTER gets 403 without the password being checked. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -32,6 +33,56 @@
 #define PROVISIONING_EVENT	"vnd-microsoft-provisioning-v2"
 #define ALLOW_EVENTS		PROVISIONING_EVENT ",vnd-microsoft-roaming-contacts," \
 				"vnd-microsoft-roaming-self,presence"
+
+/* What every lcore of an engine shares: read-only but for the limiters. */
+struct registrar_shared {
+	uint8_t		nonce_key[DIGEST_KEY_LEN];
+	struct ratelimit *rl_addr;	/* failed logins per source address */
+	struct ratelimit *rl_user;	/* failed logins per user */
+};
+
+int
+registrar_init(struct engine *e, char *err, size_t errlen)
+{
+	const struct engine_conf *cf = engine_conf(e);
+	struct registrar_shared *rs = calloc(1, sizeof(*rs));
+
+	if (rs == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	engine_set_proto_state(e, rs);
+	if (digest_key_init(rs->nonce_key) != 0) {
+		snprintf(err, errlen, "no randomness for the nonce key");
+		return -EIO;
+	}
+	rs->rl_addr = ratelimit_create(65536, cf->fail_max, cf->fail_window_s);
+	rs->rl_user = ratelimit_create(65536, cf->fail_max, cf->fail_window_s);
+	if (rs->rl_addr == NULL || rs->rl_user == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void
+registrar_fini(struct engine *e)
+{
+	struct registrar_shared *rs = engine_proto_state(e);
+
+	if (rs == NULL)
+		return;
+	ratelimit_destroy(rs->rl_addr);
+	ratelimit_destroy(rs->rl_user);
+	free(rs);
+	engine_set_proto_state(e, NULL);
+}
+
+static const struct registrar_shared *
+shared(const struct conn *c)
+{
+	return engine_proto_state(lcore_engine(c->lc));
+}
 
 static uint64_t
 str_hash(struct sip_str s)
@@ -54,7 +105,7 @@ challenge(struct conn *c, const struct sipmsg *m, const char *aor, bool stale)
 	char nonce[DIGEST_NONCE_MAX], hdrs[1024];
 	int n = 0;
 
-	digest_nonce_make(lcore_nonce_key(c->lc), lcore_now_s(c->lc), c->id, nonce);
+	digest_nonce_make(shared(c)->nonce_key, lcore_now_s(c->lc), c->id, nonce);
 	/* RFC 8760 §2.4: the preferred algorithm first. SHA-256 is offered only
 	 * to users who have a SHA-256 HA1 (htdigest(1) writes MD5 only). */
 	if (htdigest_ha1(lcore_users(c->lc), aor, strlen(aor), cf->realm, strlen(cf->realm),
@@ -77,8 +128,8 @@ deny(struct conn *c, const struct sipmsg *m, const char *aor, const char *why)
 	const struct engine_conf *cf = lcore_conf(c->lc);
 	char hdr[300];
 
-	ratelimit_fail(lcore_rl_addr(c->lc), c->peer_str, strlen(c->peer_str), lcore_now_s(c->lc));
-	ratelimit_fail(lcore_rl_user(c->lc), aor, strlen(aor), lcore_now_s(c->lc));
+	ratelimit_fail(shared(c)->rl_addr, c->peer_str, strlen(c->peer_str), lcore_now_s(c->lc));
+	ratelimit_fail(shared(c)->rl_user, aor, strlen(aor), lcore_now_s(c->lc));
 	ctr_inc(c->lc, CTR_REGISTER_DENIED);
 	LOG(INFO, REGISTRAR, "%s: REGISTER %s refused: %s", c->peer_str, aor, why);
 	snprintf(hdr, sizeof(hdr), "Warning: 399 %s \"%s\"\r\n", cf->domain, why);
@@ -214,10 +265,10 @@ registrar_register(struct conn *c, const struct sipmsg *m)
 			      NULL, NULL, 0);
 		return;
 	}
-	wait = ratelimit_retry_after(lcore_rl_addr(c->lc), c->peer_str, strlen(c->peer_str),
+	wait = ratelimit_retry_after(shared(c)->rl_addr, c->peer_str, strlen(c->peer_str),
 				     lcore_now_s(c->lc));
 	if (wait == 0)
-		wait = ratelimit_retry_after(lcore_rl_user(c->lc), aor, strlen(aor),
+		wait = ratelimit_retry_after(shared(c)->rl_user, aor, strlen(aor),
 					     lcore_now_s(c->lc));
 	if (wait > 0) {
 		char hdr[400];
@@ -241,7 +292,7 @@ registrar_register(struct conn *c, const struct sipmsg *m)
 		sipconn_reply(c, m, 400, "Malformed credentials", NULL, NULL, NULL, 0);
 		return;
 	}
-	rc = digest_nonce_check(lcore_nonce_key(c->lc), cr.nonce, lcore_now_s(c->lc), c->id,
+	rc = digest_nonce_check(shared(c)->nonce_key, cr.nonce, lcore_now_s(c->lc), c->id,
 				cf->nonce_ttl_s);
 	if (rc != 0) {
 		/* Expired, or not ours for this connection: a fresh challenge. */

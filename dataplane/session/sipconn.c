@@ -375,6 +375,8 @@ sweep(struct conn *c, uint64_t now_s)
 }
 
 static const struct engine_proto sipconn_proto = {
+	.init = registrar_init,
+	.fini = registrar_fini,
 	.input = input_pending,
 	.input_buf = input,
 	.conn_closed = dialog_conn_closed,
