@@ -4,7 +4,12 @@
  * Each lcore owns a listener (SO_REUSEPORT: the kernel spreads connections),
  * its connections and its counters. Reload hands each lcore a new TLS context
  * or user table through an atomic slot it polls once per loop turn; the lcore
- * swaps its own reference, so no lcore ever sees an object freed under it. */
+ * swaps its own reference, so no lcore ever sees an object freed under it.
+ *
+ * The layers above plug in through the hook tables they register before
+ * engine_create (lcore.h): the protocol on every connection (session/: SIP)
+ * and the service every loop turn runs (chat/: fan-out), whose read-mostly
+ * snapshot (the room table) reaches the lcores like a reload. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
