@@ -73,7 +73,7 @@ publish(struct ctl *c, char *err, size_t errlen)
 			 "takes effect at the next start", strerror(-rc));
 		return -1;
 	}
-	engine_rooms_publish(c->e, t);
+	engine_snapshot_publish(c->e, t);
 	pthread_mutex_lock(&c->lock);
 	old = c->rooms;
 	c->rooms = t;

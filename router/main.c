@@ -25,7 +25,9 @@
 #include "control/ctl.h"
 #include "dataplane/base/log.h"
 #include "dataplane/engine/engine.h"
+#include "dataplane/chat/chat.h"
 #include "dataplane/chat/ftoken.h"
+#include "dataplane/session/sipconn.h"
 #include "dataplane/web/web.h"
 #include "dataplane/chat/rooms.h"
 #include "dataplane/tls/tlscert.h"
@@ -679,6 +681,8 @@ main(int argc, char **argv)
 	}
 
 	fill_engine_conf(&b.conf, &ec);
+	sipconn_register();	/* SIP on every connection */
+	chat_register();	/* Group Chat on every lcore */
 	b.engine = engine_create(&ec, tls, users, b.db, rooms, err, sizeof(err));
 	tlsterm_ctx_put(tls);
 	htdigest_put(users);

@@ -71,7 +71,7 @@ count_result(struct lcore_ctx *lc, int code)
 
 	for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
 		if (codes[i] == code) {
-			ctr_inc(lc, (enum ctr_id)(CTR_XRES_200 + i));
+			ctr_inc(lc, (unsigned int)(CTR_XRES_200 + i));
 			return;
 		}
 	ctr_inc(lc, CTR_XRES_OTHER);
@@ -88,7 +88,7 @@ count_command(struct lcore_ctx *lc, const char *name)
 {
 	for (size_t i = 0; i < sizeof(xcmd_names) / sizeof(xcmd_names[0]); i++)
 		if (strcmp(xcmd_names[i], name) == 0) {
-			ctr_inc(lc, (enum ctr_id)(CTR_XCMD_REQURI + i));
+			ctr_inc(lc, (unsigned int)(CTR_XCMD_REQURI + i));
 			return;
 		}
 	ctr_inc(lc, CTR_XCMD_OTHER);
@@ -141,7 +141,7 @@ put_chanib(struct lcore_ctx *lc, struct xbuf *b, const struct room *r, bool open
 	xbuf_attr(b, "description", cr->description ? cr->description : "");
 	xbuf_attr(b, "topic", cr->topic ? cr->topic : "");
 	xbuf_printf(b, "><info id=\"urn:parlano:ma:info:ucnt\">%u</info>",
-		    fanout_present_count(lc->e, r->raw));
+		    fanout_present_count(lcore_engine(lc), r->raw));
 	/* The misspelling is what clients match (xccos.md b.5). */
 	xbuf_printf(b, "<info id=\"urn:parlano:ma:info:visibilty\">%s</info>",
 		    cr->privacy == CATALOG_OPEN ? "public" : "private");
@@ -163,7 +163,7 @@ cmd_requri(struct cmdctx *x)
 	struct xbuf b;
 	char uri[128];
 
-	dialog_service_uri(&x->lc->e->conf, DIALOG_CHANNEL, uri, sizeof(uri));
+	dialog_service_uri(lcore_conf(x->lc), DIALOG_CHANNEL, uri, sizeof(uri));
 	begin_reply(x, &b, 200);
 	xbuf_str(&b, "<uib");
 	xbuf_attr(&b, "uri", uri);
@@ -176,7 +176,7 @@ cmd_requri(struct cmdctx *x)
 static void
 cmd_getserverinfo(struct cmdctx *x)
 {
-	const struct engine_conf *cf = &x->lc->e->conf;
+	const struct engine_conf *cf = lcore_conf(x->lc);
 	struct timespec now;
 	struct xbuf b;
 	char ts[XCCOS_TS_LEN], root[320];
@@ -198,7 +198,7 @@ cmd_getserverinfo(struct cmdctx *x)
 static void
 cmd_chansrch(struct cmdctx *x)
 {
-	const struct roomtab *t = x->lc->rooms;
+	const struct roomtab *t = roomtab_of(x->lc);
 	xmlNodePtr q = xccos_child(x->x->data, "qib");
 	const char *crit = q ? xccos_attr(q, "criteria") : NULL;
 	uint32_t found = 0;
@@ -208,7 +208,7 @@ cmd_chansrch(struct cmdctx *x)
 		crit = "";
 	/* Any qtype is treated as BYNAME; extended is ignored (xccos.md b.6.3). */
 	begin_reply(x, &b, 200);
-	for (size_t i = 0; i < t->n && found < x->lc->e->conf.search_limit; i++) {
+	for (size_t i = 0; i < t->n && found < lcore_conf(x->lc)->search_limit; i++) {
 		const struct room *r = &t->v[i];
 
 		if (!room_may_see(r, x->c->aor))
@@ -226,7 +226,7 @@ cmd_chansrch(struct cmdctx *x)
 static void
 cmd_join(struct cmdctx *x, bool batch)
 {
-	const struct roomtab *t = x->lc->rooms;
+	const struct roomtab *t = roomtab_of(x->lc);
 	const struct room *ok[BJOIN_MAX];
 	struct join_denied den[BJOIN_MAX];
 	unsigned nok = 0, nden = 0, total = 0;
@@ -254,7 +254,7 @@ cmd_join(struct cmdctx *x, bool batch)
 		else if (!room_may_join(r, x->c->aor))
 			code = 403;
 		else if (x->d->nrooms + x->d->joins_pending + nok >=
-			 x->lc->e->conf.rooms_per_dialog)
+			 lcore_conf(x->lc)->rooms_per_dialog)
 			code = 413;
 		if (code == 0) {
 			unsigned k;
@@ -357,7 +357,7 @@ channel_join_done(struct lcore_ctx *lc, struct joinbatch *jb)
 
 		if (jr->status != 200)
 			continue;
-		if (d == NULL || roomtab_find_raw(lc->rooms, jr->raw) == NULL ||
+		if (d == NULL || roomtab_find_raw(roomtab_of(lc), jr->raw) == NULL ||
 		    fanout_member_add(lc, d, jr->raw) != 0) {
 			fanout_unjoin(lc, jr);
 			jr->status = d == NULL ? 410 : 500;
@@ -384,8 +384,8 @@ channel_join_done(struct lcore_ctx *lc, struct joinbatch *jb)
 	xbuf_init(&rooms, 0);
 	for (unsigned i = 0; i < jb->n; i++) {
 		const struct joinreq *jr = &jb->reqs[i];
-		const struct room *r = roomtab_find_raw(lc->rooms, jr->raw);
-		char id[CATALOG_ID_LEN + 1], domain[sizeof(lc->e->conf.domain)];
+		const struct room *r = roomtab_find_raw(roomtab_of(lc), jr->raw);
+		char id[CATALOG_ID_LEN + 1], domain[sizeof(lcore_conf(lc)->domain)];
 
 		if (jr->status == 200 && r != NULL) {
 			put_chanib(lc, &rooms, r, true);
@@ -395,7 +395,7 @@ channel_join_done(struct lcore_ctx *lc, struct joinbatch *jb)
 			continue;
 		}
 		catalog_id_unpack(jr->raw, id);
-		snprintf(domain, sizeof(domain), "%s", lc->e->conf.domain);
+		snprintf(domain, sizeof(domain), "%s", lcore_conf(lc)->domain);
 		xbuf_str(&rooms, "<fib key=\"OPERATION_FAILED\"");
 		xbuf_attr(&rooms, "value", id);
 		xbuf_attr(&rooms, "domain", domain);
@@ -429,7 +429,7 @@ room_of_chanib(struct cmdctx *x)
 
 	if (uri == NULL)
 		return NULL;
-	return roomtab_find_uri(x->lc->rooms, uri, strlen(uri));
+	return roomtab_find_uri(roomtab_of(x->lc), uri, strlen(uri));
 }
 
 static void
@@ -478,12 +478,12 @@ cmd_bccontext(struct cmdctx *x)
 	last = bcq ? xccos_child(bcq, "last") : NULL;
 	if (last != NULL && xccos_attr(last, "cnt") != NULL)
 		cnt = strtoul(xccos_attr(last, "cnt"), NULL, 10);
-	if (cnt > x->lc->e->conf.history_max)
-		cnt = x->lc->e->conf.history_max;
+	if (cnt > lcore_conf(x->lc)->history_max)
+		cnt = lcore_conf(x->lc)->history_max;
 	/* Unknown queries get an empty chanib (xccos.md f.9); so do unlogged
 	 * rooms. */
 	if (last != NULL && (r->cat->props & CATALOG_PROP_LOGGED) && cnt > 0) {
-		n = history_read_last(x->lc->e->db, r->raw, cnt, &recs);
+		n = history_read_last(lcore_db(x->lc), r->raw, cnt, &recs);
 		if (n < 0) {
 			reply_code(x, 500);
 			return;
@@ -540,7 +540,7 @@ static void
 cmd_getinv(struct cmdctx *x)
 {
 	struct invite *inv = NULL;
-	ssize_t n = invite_list(x->lc->e->db, x->c->aor, &inv);
+	ssize_t n = invite_list(lcore_db(x->lc), x->c->aor, &inv);
 	struct xbuf b;
 
 	if (n < 0) {
@@ -549,7 +549,7 @@ cmd_getinv(struct cmdctx *x)
 	}
 	begin_reply(x, &b, 200);
 	for (ssize_t i = 0; i < n; i++) {
-		const struct room *r = roomtab_find_id(x->lc->rooms, inv[i].room_id,
+		const struct room *r = roomtab_find_id(roomtab_of(x->lc), inv[i].room_id,
 						       strlen(inv[i].room_id));
 		char ts[XCCOS_TS_LEN];
 
@@ -557,7 +557,7 @@ cmd_getinv(struct cmdctx *x)
 			continue;
 		xccos_ts_format(inv[i].ts_ms * 10000, ts);
 		xbuf_printf(&b, "<inv inviteId=\"%zd\"", i + 1);
-		xbuf_attr(&b, "domain", x->lc->e->conf.domain);
+		xbuf_attr(&b, "domain", lcore_conf(x->lc)->domain);
 		xbuf_attr(&b, "chanUri", r->cat->uri);
 		xbuf_attr(&b, "author", inv[i].author);
 		xbuf_attr(&b, "ts", ts);
@@ -583,9 +583,9 @@ cmd_getpref(struct cmdctx *x)
 		reply_code(x, 400);
 		return;
 	}
-	rc = prefs_get(x->lc->e->db, x->c->aor, label, &val, &len);
+	rc = prefs_get(lcore_db(x->lc), x->c->aor, label, &val, &len);
 	if (rc == -ENOENT && cdef != NULL && strcasecmp(cdef, "true") == 0) {
-		rc = prefs_put(x->lc->e->db, x->c->aor, label, "", 0, false);
+		rc = prefs_put(lcore_db(x->lc), x->c->aor, label, "", 0, false);
 		val = NULL;
 	} else if (rc == -ENOENT) {
 		reply_code(x, 404);
@@ -622,7 +622,7 @@ cmd_setpref(struct cmdctx *x)
 	}
 	if (content == NULL)
 		content = "";
-	rc = prefs_put(x->lc->e->db, x->c->aor, label, content, strlen(content), true);
+	rc = prefs_put(lcore_db(x->lc), x->c->aor, label, content, strlen(content), true);
 	if (rc != 0) {
 		reply_code(x, rc == -EINVAL ? 413 : 500);
 		return;
@@ -659,7 +659,7 @@ cmd_getftok(struct cmdctx *x, enum ftoken_dir dir)
 	xmlNodePtr f = x->x->data ? xccos_child(x->x->data, "ftdb") : NULL;
 	const char *uri = f ? xccos_attr(f, "channelUri") : NULL;
 	const char *file = f ? xccos_attr(f, "fileUrl") : NULL;
-	struct ftoken_store *store = x->lc->e->ftokens;
+	struct ftoken_store *store = lcore_ftokens(x->lc);
 	struct ftoken_info info = { .dir = dir };
 	const struct room *r;
 	char token[FTOKEN_LEN + 1];
@@ -674,7 +674,7 @@ cmd_getftok(struct cmdctx *x, enum ftoken_dir dir)
 		reply_code(x, 503);
 		return;
 	}
-	r = roomtab_find_uri(x->lc->rooms, uri, strlen(uri));
+	r = roomtab_find_uri(roomtab_of(x->lc), uri, strlen(uri));
 	if (r == NULL) {
 		reply_code(x, 404);
 		return;
@@ -701,14 +701,14 @@ cmd_getftok(struct cmdctx *x, enum ftoken_dir dir)
 	snprintf(info.room_id, sizeof(info.room_id), "%s", r->cat->id);
 	snprintf(info.room_uri, sizeof(info.room_uri), "%s", r->cat->uri);
 	snprintf(info.orig, sizeof(info.orig), "%s", file);
-	if (ftoken_issue(store, &info, x->lc->now_s, token) != 0) {
+	if (ftoken_issue(store, &info, lcore_now_s(x->lc), token) != 0) {
 		reply_code(x, 503);
 		return;
 	}
 	begin_reply(x, &b, 200);
 	xbuf_str(&b, "<token");
 	xbuf_attr(&b, "token", token);
-	xbuf_attr(&b, "serveruri", x->lc->e->conf.web_url);
+	xbuf_attr(&b, "serveruri", lcore_conf(x->lc)->web_url);
 	/* The repository name the client PUTs to or GETs (xccos.md §e A). */
 	xbuf_attr(&b, "fileUrl", info.name);
 	xbuf_str(&b, "/>");
@@ -735,7 +735,8 @@ grpchat(struct cmdctx *x, const struct sipmsg *m)
 
 	if (x->d->svc != DIALOG_CHANNEL)
 		return 501;
-	r = g->chan_uri ? roomtab_find_uri(x->lc->rooms, g->chan_uri, strlen(g->chan_uri)) : NULL;
+	r = g->chan_uri ? roomtab_find_uri(roomtab_of(x->lc), g->chan_uri, strlen(g->chan_uri))
+			 : NULL;
 	if (r == NULL)
 		return g->chan_uri ? 404 : 400;
 	if (g->author == NULL || !room_user_eq(g->author, x->c->aor)) {
@@ -747,7 +748,7 @@ grpchat(struct cmdctx *x, const struct sipmsg *m)
 	 * (control socket) cannot post any more. */
 	if (!fanout_is_joined(x->d, r->raw) || !room_may_join(r, x->c->aor))
 		return 403;
-	if (g->text_len > x->lc->e->conf.chat_max || g->inner_len > HISTORY_BODY_MAX)
+	if (g->text_len > lcore_conf(x->lc)->chat_max || g->inner_len > HISTORY_BODY_MAX)
 		return 413;
 	sipout_init(&o, resp, sizeof(resp));
 	sipout_response_start(&o, m, 200, "OK", NULL);
@@ -848,7 +849,7 @@ guess_name(const char *p, size_t len, char *out, size_t cap)
 void
 channel_info(struct conn *c, struct dialog *d, const struct sipmsg *m)
 {
-	const struct engine_conf *cf = &c->lc->e->conf;
+	const struct engine_conf *cf = lcore_conf(c->lc);
 	struct xccos_limits lim = { .max_doc = cf->sip_lim.max_msg, .max_depth = XCCOS_DEPTH_MAX };
 	struct xccos_msg xm = { 0 };
 	struct cmdctx x = { .c = c, .d = d, .lc = c->lc, .x = &xm };
@@ -930,7 +931,7 @@ channel_notice_user(struct lcore_ctx *lc, const char *aor, const char *doc, size
 {
 	unsigned n = 0;
 
-	for (struct conn *c = lc->conns; c != NULL; c = c->next) {
+	for (struct conn *c = lcore_conns(lc); c != NULL; c = c->next) {
 		if (!conn_usable(c) || c->aor[0] == '\0' || !room_user_eq(c->aor, aor))
 			continue;
 		for (struct dialog *d = c->dialogs; d != NULL; d = d->next)

@@ -5,6 +5,8 @@
 
 #include <stddef.h>
 
+#include "dataplane/chat/chat_ctr.h"
+
 struct lcore_ctx;
 struct conn;
 struct dialog;

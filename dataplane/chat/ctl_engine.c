@@ -17,9 +17,7 @@
 #include "dataplane/chat/fanout.h"
 #include "dataplane/engine/lcore.h"
 #include "dataplane/chat/rooms.h"
-#include "dataplane/tls/tlsterm.h"
 #include "dataplane/xccos/xccos.h"
-#include "storage/htdigest.h"
 
 static const char *const state_names[CTL_CONN__COUNT] = {
 	[CTL_CONN_HANDSHAKE] = "handshake",
@@ -52,7 +50,7 @@ snap_fn(struct lcore_ctx *lc, void *arg)
 	struct ctl_lcore_snap *s = arg;
 
 	memset(s, 0, sizeof(*s));
-	for (const struct conn *c = lc->conns; c != NULL; c = c->next) {
+	for (const struct conn *c = lcore_conns(lc); c != NULL; c = c->next) {
 		s->nconns++;
 		s->by_state[state_of(c)]++;
 		if (c->aor[0] != '\0' && c->registered_until_s != 0)
@@ -66,8 +64,8 @@ snap_fn(struct lcore_ctx *lc, void *arg)
 		}
 	}
 	s->staged = fanout_staged(lc);
-	s->draining = lc->draining;
-	s->listening = lc->listen_fd != -1;
+	s->draining = lcore_draining(lc);
+	s->listening = lcore_listening(lc);
 	s->thread = pthread_self();
 }
 
@@ -103,7 +101,7 @@ conns_fn(struct lcore_ctx *lc, void *arg)
 
 	/* The list is newest first and ids grow: skip those at or above the
 	 * cursor (newer, or already listed), copy the next ones. */
-	for (const struct conn *c = lc->conns; c != NULL && q->got < q->n; c = c->next) {
+	for (const struct conn *c = lcore_conns(lc); c != NULL && q->got < q->n; c = c->next) {
 		struct ctl_conn_snap *s;
 
 		if (q->cursor != 0 && c->id >= q->cursor)
@@ -111,13 +109,13 @@ conns_fn(struct lcore_ctx *lc, void *arg)
 		s = &q->v[q->got++];
 		memset(s, 0, sizeof(*s));
 		s->id = c->id;
-		s->lcore = lc->idx;
+		s->lcore = lcore_idx(lc);
 		s->state = state_of(c);
 		s->registered = c->aor[0] != '\0' && c->registered_until_s != 0;
 		peer_format(&c->peer, c->peer_str, s->peer, sizeof(s->peer));
 		snprintf(s->aor, sizeof(s->aor), "%s", c->aor);
-		s->age_s = lc->now_s - c->created_s;
-		s->idle_s = lc->now_s >= c->last_io_s ? lc->now_s - c->last_io_s : 0;
+		s->age_s = lcore_now_s(lc) - c->created_s;
+		s->idle_s = lcore_now_s(lc) >= c->last_io_s ? lcore_now_s(lc) - c->last_io_s : 0;
 		for (const struct dialog *d = c->dialogs; d != NULL; d = d->next) {
 			s->dialogs++;
 			if (d->svc == DIALOG_CHANNEL)
@@ -250,9 +248,9 @@ static void
 evict_fn(struct lcore_ctx *lc, void *arg)
 {
 	struct evict_req *q = arg;
-	const struct room *r = roomtab_find_raw(lc->rooms, q->raw);
+	const struct room *r = roomtab_find_raw(roomtab_of(lc), q->raw);
 
-	for (struct conn *c = lc->conns; c != NULL; c = c->next) {
+	for (struct conn *c = lcore_conns(lc); c != NULL; c = c->next) {
 		if (c->state != CONN_OPEN || c->aor[0] == '\0')
 			continue;
 		if (!q->all && r != NULL && room_may_join(r, c->aor))
@@ -284,26 +282,11 @@ ctl_engine_evict(struct engine *e, const uint8_t raw[CATALOG_ID_RAW], bool all,
 }
 
 /* Takes what reload and publish left in the lcore's slots now, exactly as
- * the lcore would at the top of its next turn (lcore.c take_reload). */
+ * the lcore would at the top of its next turn. */
 static void
 take_pending_fn(struct lcore_ctx *lc, void *arg)
 {
-	struct tlsterm_ctx *t = atomic_exchange(&lc->remote.tls, NULL);
-	struct htdigest *u = atomic_exchange(&lc->remote.users, NULL);
-	struct roomtab *r = atomic_exchange(&lc->remote.rooms, NULL);
-
-	if (r != NULL) {
-		roomtab_put(lc->rooms);
-		lc->rooms = r;
-	}
-	if (t != NULL) {
-		tlsterm_ctx_put(lc->tls);
-		lc->tls = t;
-	}
-	if (u != NULL) {
-		htdigest_put(lc->users);
-		lc->users = u;
-	}
+	lcore_take_pending(lc);
 }
 
 static void

@@ -107,7 +107,7 @@ int ctl_engine_notice_user(struct engine *e, const char *aor, const char *doc, s
 int ctl_engine_evict(struct engine *e, const uint8_t raw[CATALOG_ID_RAW], bool all,
 		     uint32_t *missed, int timeout_ms);
 
-/* Makes what engine_reload(), engine_rooms_publish() and
+/* Makes what engine_reload(), engine_snapshot_publish() and
  * engine_set_accepting() handed the lcores take effect on every running
  * lcore before returning, rather than at their next loop turn: once this
  * returns 0, a login sees the new user table, a command the new room table,

@@ -115,7 +115,7 @@ fo_pslot_find(struct fanout_shared *sh, const uint8_t raw[CATALOG_ID_RAW], bool 
 uint32_t
 fanout_present_count(const struct engine *e, const uint8_t raw[CATALOG_ID_RAW])
 {
-	_Atomic uint32_t *p = fo_pslot_find(e->fo, raw, false);
+	_Atomic uint32_t *p = fo_pslot_find(fo_shared(e), raw, false);
 
 	return p ? atomic_load_explicit(p, memory_order_relaxed) : 0;
 }
@@ -179,9 +179,9 @@ fo_lroom_get(struct fanout_lc *fo, const uint8_t raw[CATALOG_ID_RAW])
 void
 fo_send_msg(struct lcore_ctx *lc, uint32_t dst, uint32_t type, void *ptr, uint64_t a)
 {
-	struct fmsg m = { .type = type, .src = lc->idx, .ptr = ptr, .a = a };
+	struct fmsg m = { .type = type, .src = lcore_idx(lc), .ptr = ptr, .a = a };
 
-	if (stage_push(&lc->fo->tx[dst], &m) != 0)
+	if (stage_push(&fo_lc(lc)->tx[dst], &m) != 0)
 		/* Without memory for the stage there is no way to keep order:
 		 * stop rather than lose or reorder a room's messages. */
 		rte_panic("fanout: out of memory staging a message to lcore %u\n", dst);
@@ -190,12 +190,12 @@ fo_send_msg(struct lcore_ctx *lc, uint32_t dst, uint32_t type, void *ptr, uint64
 void
 fanout_flush(struct lcore_ctx *lc)
 {
-	struct fanout_lc *fo = lc->fo;
-	struct engine *e = lc->e;
+	struct fanout_lc *fo = fo_lc(lc);
+	struct engine *e = lcore_engine(lc);
 
-	for (uint32_t dst = 0; dst < e->conf.nlcores; dst++) {
+	for (uint32_t dst = 0; dst < engine_nlcores(e); dst++) {
 		struct stage *s = &fo->tx[dst];
-		struct rte_ring *r = e->lcores[dst]->fo->rx[lc->idx];
+		struct rte_ring *r = fo_lc(engine_lcore(e, dst))->rx[lcore_idx(lc)];
 		bool sent = false;
 
 		while (s->n > 0) {
@@ -211,8 +211,8 @@ fanout_flush(struct lcore_ctx *lc)
 				break;
 			}
 		}
-		if (sent && dst != lc->idx)
-			lcore_wake(e->lcores[dst]);
+		if (sent && dst != lcore_idx(lc))
+			lcore_wake(engine_lcore(e, dst));
 	}
 	/* Jobs for the storage thread, in order, as far as the pool allows. */
 	while (fo->backlog.n > 0) {
@@ -243,18 +243,18 @@ fanout_flush(struct lcore_ctx *lc)
 void
 fo_submit_job(struct lcore_ctx *lc, void *cookie)
 {
-	if (cq_push(&lc->fo->backlog, cookie) != 0)
+	if (cq_push(&fo_lc(lc)->backlog, cookie) != 0)
 		rte_panic("fanout: out of memory queueing a storage job\n");
 }
 
 bool
 fanout_idle(struct lcore_ctx *lc)
 {
-	struct fanout_lc *fo = lc->fo;
+	struct fanout_lc *fo = fo_lc(lc);
 
 	if (fo->backlog.n > 0 || commit_done_count(fo->prod) > 0)
 		return false;
-	for (uint32_t i = 0; i < lc->e->conf.nlcores; i++)
+	for (uint32_t i = 0; i < lcore_conf(lc)->nlcores; i++)
 		if (fo->tx[i].n > 0 || rte_ring_count(fo->rx[i]) > 0)
 			return false;
 	return true;
@@ -263,7 +263,7 @@ fanout_idle(struct lcore_ctx *lc)
 bool
 fanout_settled(struct lcore_ctx *lc)
 {
-	return fanout_idle(lc) && lc->fo->inflight == 0 && lc->fo->waiting == 0;
+	return fanout_idle(lc) && fo_lc(lc)->inflight == 0 && fo_lc(lc)->waiting == 0;
 }
 
 /* ---- posts ------------------------------------------------------------ */
@@ -313,9 +313,9 @@ post_put(struct post *p)
 void
 fanout_post(struct lcore_ctx *lc, const struct room *r, struct post *p)
 {
-	p->origin = lc->idx;
+	p->origin = lcore_idx(lc);
 	conn_hold(p->conn);
-	lc->fo->waiting++;
+	fo_lc(lc)->waiting++;
 	fo_send_msg(lc, r->home, FM_POST, p, 0);
 }
 
@@ -326,7 +326,7 @@ next_seq(struct lcore_ctx *lc, struct lroom *lr)
 	if (!lr->seq_loaded) {
 		uint64_t last = 0;
 
-		if (history_last_seq(lc->e->db, lr->raw, &last) != 0)
+		if (history_last_seq(lcore_db(lc), lr->raw, &last) != 0)
 			last = 0;
 		lr->next_seq = last + 1;
 		lr->seq_loaded = true;
@@ -337,7 +337,7 @@ next_seq(struct lcore_ctx *lc, struct lroom *lr)
 static void
 home_post(struct lcore_ctx *lc, struct post *p)
 {
-	struct lroom *lr = fo_lroom_get(lc->fo, p->room);
+	struct lroom *lr = fo_lroom_get(fo_lc(lc), p->room);
 
 	if (lr == NULL) {
 		p->status = -ENOMEM;
@@ -346,8 +346,8 @@ home_post(struct lcore_ctx *lc, struct post *p)
 	}
 	/* Compliance must never lose a post: with the exporter this far
 	 * behind, refuse new ones rather than grow the log without bound. */
-	if (lc->e->conf.compliance_cap != 0 &&
-	    engine_compliance_lag(lc->e) >= lc->e->conf.compliance_cap) {
+	if (lcore_conf(lc)->compliance_cap != 0 &&
+	    engine_compliance_lag(lcore_engine(lc)) >= lcore_conf(lc)->compliance_cap) {
 		ctr_inc(lc, CTR_POSTS_COMPLIANCE_CAP);
 		p->status = -ENOSPC;
 		fo_send_msg(lc, p->origin, FM_POST_DONE, p, 0);
@@ -361,7 +361,7 @@ home_post(struct lcore_ctx *lc, struct post *p)
 static void
 build_post_body(struct lcore_ctx *lc, struct post *p)
 {
-	struct xbuf *b = &lc->fo->scratch;
+	struct xbuf *b = &fo_lc(lc)->scratch;
 	char ts[XCCOS_TS_LEN];
 
 	xccos_ts_format(p->ts_100ns, ts);
@@ -398,7 +398,7 @@ build_post_body(struct lcore_ctx *lc, struct post *p)
 static void
 home_post_stored(struct lcore_ctx *lc, struct post *p, int status, uint64_t wal_seq)
 {
-	struct lroom *lr = fo_lroom_find(lc->fo, p->room);
+	struct lroom *lr = fo_lroom_find(fo_lc(lc), p->room);
 
 	p->status = status;
 	p->wal_seq = wal_seq;
@@ -410,7 +410,7 @@ home_post_stored(struct lcore_ctx *lc, struct post *p, int status, uint64_t wal_
 		ctr_inc(lc, CTR_STORAGE_FAILED);
 	}
 	if (p->status == 0 && lr != NULL)
-		for (uint32_t l = 0; l < lc->e->conf.nlcores; l++)
+		for (uint32_t l = 0; l < lcore_conf(lc)->nlcores; l++)
 			if (lr->per_lcore[l] > 0) {
 				atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed);
 				fo_send_msg(lc, l, FM_DELIVER, p, 0);
@@ -421,7 +421,7 @@ home_post_stored(struct lcore_ctx *lc, struct post *p, int status, uint64_t wal_
 static void
 deliver(struct lcore_ctx *lc, struct post *p)
 {
-	struct lroom *lr = fo_lroom_find(lc->fo, p->room);
+	struct lroom *lr = fo_lroom_find(fo_lc(lc), p->room);
 
 	if (lr != NULL)
 		for (uint32_t i = 0; i < lr->mn; i++) {
@@ -455,7 +455,7 @@ fanout_event_then_reply(struct lcore_ctx *lc, struct conn *c, struct dialog *d, 
 	j->conn = c;
 	j->uid = d->uid;
 	memcpy(j->raw, r->raw, CATALOG_ID_RAW);
-	j->ts_ms = lc->now_real_ms;
+	j->ts_ms = lcore_now_real_ms(lc);
 	j->reply = reply;
 	j->reply_len = reply_len;
 	memcpy(j->content, content, content_len);
@@ -554,10 +554,10 @@ completed(struct lcore_ctx *lc, struct commit_req *r)
 	int status = r->status;
 	uint64_t wal_seq = r->wal_seq;
 
-	commit_req_put(lc->fo->prod, r);
-	lc->fo->inflight--;
+	commit_req_put(fo_lc(lc)->prod, r);
+	fo_lc(lc)->inflight--;
 	if (status != 0)
-		LOG(ERR, FANOUT, "lcore %u: the storage thread failed a request: %s", lc->idx,
+		LOG(ERR, FANOUT, "lcore %u: the storage thread failed a request: %s", lcore_idx(lc),
 		    strerror(-status));
 	if ((uintptr_t)cookie & 1) {
 		home_post_stored(lc, (struct post *)((uintptr_t)cookie & ~(uintptr_t)1), status,
@@ -591,7 +591,7 @@ dispatch(struct lcore_ctx *lc, const struct fmsg *m)
 	case FM_POST_DONE: {
 		struct post *p = m->ptr;
 
-		lc->fo->waiting--;
+		fo_lc(lc)->waiting--;
 		channel_post_done(lc, p);
 		conn_release(p->conn);
 		post_put(p);
@@ -613,8 +613,8 @@ dispatch(struct lcore_ctx *lc, const struct fmsg *m)
 		fo_tell_members(lc, m->ptr);
 		break;
 	default:
-		LOG(ERR, FANOUT, "lcore %u: unknown message %u from lcore %u", lc->idx, m->type,
-		    m->src);
+		LOG(ERR, FANOUT, "lcore %u: unknown message %u from lcore %u", lcore_idx(lc),
+		    m->type, m->src);
 		break;
 	}
 }
@@ -622,12 +622,12 @@ dispatch(struct lcore_ctx *lc, const struct fmsg *m)
 unsigned
 fanout_poll(struct lcore_ctx *lc)
 {
-	struct fanout_lc *fo = lc->fo;
+	struct fanout_lc *fo = fo_lc(lc);
 	struct fmsg msgs[BURST];
 	struct commit_req *reqs[BURST];
 	unsigned work = 0, n;
 
-	for (uint32_t src = 0; src < lc->e->conf.nlcores; src++) {
+	for (uint32_t src = 0; src < lcore_conf(lc)->nlcores; src++) {
 		n = rte_ring_dequeue_burst_elem(fo->rx[src], msgs, sizeof(msgs[0]), BURST, NULL);
 		for (unsigned i = 0; i < n; i++)
 			dispatch(lc, &msgs[i]);
@@ -641,38 +641,32 @@ fanout_poll(struct lcore_ctx *lc)
 
 /* ---- boot ------------------------------------------------------------- */
 
-void
-fanout_commit_notify(void *arg, unsigned producer)
-{
-	struct engine *e = arg;
-
-	if (producer < e->conf.nlcores)
-		lcore_wake(e->lcores[producer]);
-}
-
 int
 fanout_init(struct engine *e, char *err, size_t errlen)
 {
-	uint32_t n = e->conf.nlcores, size = e->conf.ring_size;
+	uint32_t n = engine_nlcores(e), size = engine_conf(e)->ring_size;
+	struct fanout_shared *sh;
 
 	if (n > FANOUT_LCORES_MAX) {
 		snprintf(err, errlen, "at most %d lcores", FANOUT_LCORES_MAX);
 		return -EINVAL;
 	}
-	e->fo = calloc(1, sizeof(*e->fo));
-	if (e->fo == NULL || (e->fo->v = calloc(PRESENCE_SLOTS, sizeof(*e->fo->v))) == NULL) {
+	sh = calloc(1, sizeof(*sh));
+	engine_set_svc(e, sh);
+	if (sh == NULL || (sh->v = calloc(PRESENCE_SLOTS, sizeof(*sh->v))) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	for (uint32_t i = 0; i < n; i++) {
-		struct lcore_ctx *lc = e->lcores[i];
+		struct lcore_ctx *lc = engine_lcore(e, i);
+		struct fanout_lc *fo = calloc(1, sizeof(*fo));
 
-		lc->fo = calloc(1, sizeof(*lc->fo));
-		if (lc->fo == NULL) {
+		lcore_set_svc(lc, fo);
+		if (fo == NULL) {
 			snprintf(err, errlen, "out of memory");
 			return -ENOMEM;
 		}
-		lc->fo->prod = commit_producer(e->commit, i);
+		fo->prod = lcore_commit_producer(lc);
 	}
 #ifndef PARLEY_POOLS_PASSTHROUGH
 	post_pool = rte_mempool_create("posts", POST_POOL_N, POST_ELT, 64, 0, NULL, NULL, NULL, NULL,
@@ -682,7 +676,7 @@ fanout_init(struct engine *e, char *err, size_t errlen)
 		    rte_strerror(rte_errno));
 #endif
 	for (uint32_t i = 0; i < n; i++)
-		xbuf_init(&e->lcores[i]->fo->scratch, 0);
+		xbuf_init(&fo_lc(engine_lcore(e, i))->scratch, 0);
 	for (uint32_t dst = 0; dst < n; dst++)
 		for (uint32_t src = 0; src < n; src++) {
 			char name[RTE_RING_NAMESIZE];
@@ -696,7 +690,7 @@ fanout_init(struct engine *e, char *err, size_t errlen)
 					 name, size, rte_strerror(rte_errno));
 				return -ENOMEM;
 			}
-			e->lcores[dst]->fo->rx[src] = r;
+			fo_lc(engine_lcore(e, dst))->rx[src] = r;
 		}
 	return 0;
 }
@@ -711,8 +705,8 @@ fanout_quiesce(struct engine *e, int timeout_ms)
 	for (int waited = 0; waited < timeout_ms; waited++) {
 		bool settled = true;
 
-		for (uint32_t i = 0; i < e->conf.nlcores; i++) {
-			struct lcore_ctx *lc = e->lcores[i];
+		for (uint32_t i = 0; i < engine_nlcores(e); i++) {
+			struct lcore_ctx *lc = engine_lcore(e, i);
 
 			fanout_poll(lc);
 			fanout_flush(lc);
@@ -730,13 +724,13 @@ fanout_quiesce(struct engine *e, int timeout_ms)
 void
 fanout_fini(struct engine *e)
 {
-	for (uint32_t i = 0; i < e->conf.nlcores; i++) {
-		struct lcore_ctx *lc = e->lcores[i];
-		struct fanout_lc *fo = lc ? lc->fo : NULL;
+	for (uint32_t i = 0; i < engine_nlcores(e); i++) {
+		struct lcore_ctx *lc = engine_lcore(e, i);
+		struct fanout_lc *fo = lc ? fo_lc(lc) : NULL;
 
 		if (fo == NULL)
 			continue;
-		for (uint32_t s = 0; s < e->conf.nlcores; s++) {
+		for (uint32_t s = 0; s < engine_nlcores(e); s++) {
 			rte_ring_free(fo->rx[s]);
 			free(fo->tx[s].v);
 		}
@@ -750,14 +744,14 @@ fanout_fini(struct engine *e)
 		free(fo->backlog.v);
 		xbuf_free(&fo->scratch);
 		free(fo);
-		lc->fo = NULL;
+		lcore_set_svc(lc, NULL);
 	}
 	rte_mempool_free(post_pool);
 	post_pool = NULL;
-	if (e->fo != NULL) {
-		free(e->fo->v);
-		free(e->fo);
-		e->fo = NULL;
+	if (fo_shared(e) != NULL) {
+		free(fo_shared(e)->v);
+		free(fo_shared(e));
+		engine_set_svc(e, NULL);
 	}
 }
 

@@ -200,8 +200,4 @@ uint32_t fanout_ring_size(const struct engine *e);
 /* Messages staged on <lc> because a ring was full (its own thread). */
 uint32_t fanout_staged(struct lcore_ctx *lc);
 
-/* The lcore's storage producer is exposed for the wake hook of the
- * storage thread (any thread). */
-void fanout_commit_notify(void *arg, unsigned producer);
-
 #endif

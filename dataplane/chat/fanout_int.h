@@ -8,7 +8,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "dataplane/chat/chat_ctr.h"
 #include "dataplane/chat/fanout.h"
+#include "dataplane/engine/lcore.h"
 #include "dataplane/xccos/xccos.h"
 #include "storage/catalog.h"
 
@@ -137,6 +139,19 @@ struct fanout_shared {
 	struct pslot	*v;
 };
 
+/* This lcore's fan-out state and the engine-wide one: what fanout_init
+ * handed the engine (lcore_set_svc, engine_set_svc). */
+static inline struct fanout_lc *
+fo_lc(const struct lcore_ctx *lc)
+{
+	return lcore_svc(lc);
+}
+
+static inline struct fanout_shared *
+fo_shared(const struct engine *e)
+{
+	return engine_svc(e);
+}
 
 /* fanout.c */
 void fo_send_msg(struct lcore_ctx *lc, uint32_t dst, uint32_t type, void *ptr, uint64_t a);

@@ -60,7 +60,7 @@ announce(struct lcore_ctx *lc, struct lroom *lr, const char *ntc, const char *ur
 	memcpy(pr->raw, lr->raw, CATALOG_ID_RAW);
 	pr->uid = uid;
 	xbuf_init(&b, 0);
-	xccos_begin(&b, (1ull << 40) + ++lc->fo->ntc_envid);
+	xccos_begin(&b, (1ull << 40) + ++fo_lc(lc)->ntc_envid);
 	xccos_ntc_begin(&b, ntc);
 	if (strcmp(ntc, "part") == 0) {
 		xbuf_str(&b, "<chanib");
@@ -86,7 +86,7 @@ announce(struct lcore_ctx *lc, struct lroom *lr, const char *ntc, const char *ur
 		free(pr);
 		return;
 	}
-	for (uint32_t l = 0; l < lc->e->conf.nlcores; l++)
+	for (uint32_t l = 0; l < lcore_conf(lc)->nlcores; l++)
 		if (lr->per_lcore[l] > 0) {
 			atomic_fetch_add_explicit(&pr->refs, 1, memory_order_relaxed);
 			fo_send_msg(lc, l, FM_PRESENCE, pr, 0);
@@ -97,7 +97,7 @@ announce(struct lcore_ctx *lc, struct lroom *lr, const char *ntc, const char *ur
 void
 fo_tell_members(struct lcore_ctx *lc, struct presence *pr)
 {
-	struct lroom *lr = fo_lroom_find(lc->fo, pr->raw);
+	struct lroom *lr = fo_lroom_find(fo_lc(lc), pr->raw);
 
 	if (lr != NULL)
 		for (uint32_t i = 0; i < lr->mn; i++) {
@@ -148,7 +148,7 @@ joinbatch_free(struct joinbatch *b)
 static void
 join_done(struct lcore_ctx *lc, struct joinbatch *b)
 {
-	lc->fo->waiting--;
+	fo_lc(lc)->waiting--;
 	channel_join_done(lc, b);
 	conn_release(b->conn);
 	joinbatch_free(b);
@@ -160,7 +160,7 @@ fanout_join(struct lcore_ctx *lc, struct joinbatch *b)
 	struct dialog *d = dialog_by_uid(b->conn, b->uid);
 
 	conn_hold(b->conn);
-	lc->fo->waiting++;
+	fo_lc(lc)->waiting++;
 	b->pending = b->n;
 	if (d != NULL)
 		d->joins_pending += b->n;
@@ -169,11 +169,11 @@ fanout_join(struct lcore_ctx *lc, struct joinbatch *b)
 		return;
 	}
 	for (unsigned i = 0; i < b->n; i++) {
-		const struct room *r = roomtab_find_raw(lc->rooms, b->reqs[i].raw);
+		const struct room *r = roomtab_find_raw(roomtab_of(lc), b->reqs[i].raw);
 
-		b->reqs[i].origin = lc->idx;
+		b->reqs[i].origin = lcore_idx(lc);
 		b->reqs[i].uid = b->uid;
-		b->reqs[i].ts_ms = lc->now_real_ms;
+		b->reqs[i].ts_ms = lcore_now_real_ms(lc);
 		fo_send_msg(lc, r ? r->home : 0, FM_JOIN, &b->reqs[i], 0);
 	}
 }
@@ -240,7 +240,7 @@ roster_snap(struct joinreq *jr, const struct lroom *lr)
 void
 fo_home_join(struct lcore_ctx *lc, struct joinreq *jr)
 {
-	struct lroom *lr = fo_lroom_get(lc->fo, jr->raw);
+	struct lroom *lr = fo_lroom_get(fo_lc(lc), jr->raw);
 	struct roster_ent *re;
 
 	if (lr == NULL) {
@@ -249,7 +249,7 @@ fo_home_join(struct lcore_ctx *lc, struct joinreq *jr)
 		return;
 	}
 	if (lr->present == NULL)
-		lr->present = fo_pslot_find(lc->e->fo, lr->raw, true);
+		lr->present = fo_pslot_find(fo_shared(lcore_engine(lc)), lr->raw, true);
 	if (roster_find(lr, jr->uid) != NULL) {	/* joined again: nothing changes */
 		jr->status = 200;
 		jr->kind = JOB_JOIN;
@@ -283,7 +283,7 @@ fo_home_join(struct lcore_ctx *lc, struct joinreq *jr)
 void
 fo_home_join_stored(struct lcore_ctx *lc, struct joinreq *jr, int status)
 {
-	struct lroom *lr = fo_lroom_find(lc->fo, jr->raw);
+	struct lroom *lr = fo_lroom_find(fo_lc(lc), jr->raw);
 	struct roster_ent *re = lr ? roster_find(lr, jr->uid) : NULL;
 
 	if (status != 0) {
@@ -324,14 +324,14 @@ void
 fanout_unjoin(struct lcore_ctx *lc, const struct joinreq *jr)
 {
 	struct partreq *pq = calloc(1, sizeof(*pq));
-	const struct room *r = roomtab_find_raw(lc->rooms, jr->raw);
+	const struct room *r = roomtab_find_raw(roomtab_of(lc), jr->raw);
 
 	if (pq == NULL)
 		return;
 	pq->kind = JOB_PART;
 	memcpy(pq->raw, jr->raw, CATALOG_ID_RAW);
 	pq->uid = jr->uid;
-	pq->ts_ms = lc->now_real_ms;
+	pq->ts_ms = lcore_now_real_ms(lc);
 	snprintf(pq->uri, sizeof(pq->uri), "%s", jr->uri);
 	snprintf(pq->room_uri, sizeof(pq->room_uri), "%s", jr->room_uri);
 	fo_send_msg(lc, r ? r->home : 0, FM_PART, pq, 0);
@@ -358,7 +358,7 @@ fanout_is_joined(const struct dialog *d, const uint8_t raw[CATALOG_ID_RAW])
 int
 fanout_member_add(struct lcore_ctx *lc, struct dialog *d, const uint8_t raw[CATALOG_ID_RAW])
 {
-	struct lroom *lr = fo_lroom_get(lc->fo, raw);
+	struct lroom *lr = fo_lroom_get(fo_lc(lc), raw);
 
 	if (lr == NULL)
 		return -ENOMEM;
@@ -391,8 +391,8 @@ fanout_member_add(struct lcore_ctx *lc, struct dialog *d, const uint8_t raw[CATA
 void
 fanout_part(struct lcore_ctx *lc, struct dialog *d, const uint8_t raw[CATALOG_ID_RAW])
 {
-	struct lroom *lr = fo_lroom_find(lc->fo, raw);
-	const struct room *r = roomtab_find_raw(lc->rooms, raw);
+	struct lroom *lr = fo_lroom_find(fo_lc(lc), raw);
+	const struct room *r = roomtab_find_raw(roomtab_of(lc), raw);
 	struct partreq *pq;
 	int i;
 
@@ -410,7 +410,7 @@ fanout_part(struct lcore_ctx *lc, struct dialog *d, const uint8_t raw[CATALOG_ID
 	pq->kind = JOB_PART;
 	memcpy(pq->raw, raw, CATALOG_ID_RAW);
 	pq->uid = d->uid;
-	pq->ts_ms = lc->now_real_ms;
+	pq->ts_ms = lcore_now_real_ms(lc);
 	snprintf(pq->uri, sizeof(pq->uri), "sip:%s", d->conn->aor);
 	if (r != NULL)
 		snprintf(pq->room_uri, sizeof(pq->room_uri), "%s", r->cat->uri);
@@ -420,7 +420,7 @@ fanout_part(struct lcore_ctx *lc, struct dialog *d, const uint8_t raw[CATALOG_ID
 void
 fo_home_part(struct lcore_ctx *lc, struct partreq *pq)
 {
-	struct lroom *lr = fo_lroom_find(lc->fo, pq->raw);
+	struct lroom *lr = fo_lroom_find(fo_lc(lc), pq->raw);
 	struct roster_ent *re = lr ? roster_find(lr, pq->uid) : NULL;
 
 	if (re == NULL) {	/* never completed its join, or already gone */
@@ -447,7 +447,7 @@ fo_home_part(struct lcore_ctx *lc, struct partreq *pq)
 void
 fo_home_part_stored(struct lcore_ctx *lc, struct partreq *pq, int status)
 {
-	struct lroom *lr = fo_lroom_find(lc->fo, pq->raw);
+	struct lroom *lr = fo_lroom_find(fo_lc(lc), pq->raw);
 
 	if (status != 0)
 		ctr_inc(lc, CTR_STORAGE_FAILED);
@@ -464,7 +464,7 @@ uint32_t
 fanout_roster_visit(struct lcore_ctx *lc, const uint8_t raw[CATALOG_ID_RAW], fanout_member_fn *fn,
 		    void *arg)
 {
-	struct lroom *lr = fo_lroom_find(lc->fo, raw);
+	struct lroom *lr = fo_lroom_find(fo_lc(lc), raw);
 
 	if (lr == NULL)
 		return 0;
@@ -476,15 +476,15 @@ fanout_roster_visit(struct lcore_ctx *lc, const uint8_t raw[CATALOG_ID_RAW], fan
 uint32_t
 fanout_ring_count(const struct engine *e, uint32_t src, uint32_t dst)
 {
-	if (src >= e->conf.nlcores || dst >= e->conf.nlcores)
+	if (src >= engine_nlcores(e) || dst >= engine_nlcores(e))
 		return 0;
-	return rte_ring_count(e->lcores[dst]->fo->rx[src]);
+	return rte_ring_count(fo_lc(engine_lcore(e, dst))->rx[src]);
 }
 
 uint32_t
 fanout_ring_size(const struct engine *e)
 {
-	return rte_ring_get_capacity(e->lcores[0]->fo->rx[0]);
+	return rte_ring_get_capacity(fo_lc(engine_lcore(e, 0))->rx[0]);
 }
 
 uint32_t
@@ -492,8 +492,8 @@ fanout_staged(struct lcore_ctx *lc)
 {
 	uint32_t n = 0;
 
-	for (uint32_t i = 0; i < lc->e->conf.nlcores; i++)
-		n += lc->fo->tx[i].n;
+	for (uint32_t i = 0; i < lcore_conf(lc)->nlcores; i++)
+		n += fo_lc(lc)->tx[i].n;
 	return n;
 }
 

@@ -3,7 +3,7 @@
  *
  * Boot code builds one from catalog_load_all(); every lcore holds a
  * reference. A catalog change (control socket) builds a new snapshot and
- * publishes it with engine_rooms_publish(); each lcore swaps at its next
+ * publishes it with engine_snapshot_publish(); each lcore swaps at its next
  * loop turn and drops its reference to the old one, the last reference frees
  * it. So lookups are plain reads with no locks, and a room pointer stays
  * valid for the whole loop turn that looked it up.
@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dataplane/engine/lcore.h"
 #include "storage/catalog.h"
 
 struct room {
@@ -40,6 +41,13 @@ struct roomtab {
 struct roomtab *roomtab_build(struct catalog_room **rooms, size_t n, uint32_t nlcores);
 void roomtab_get(struct roomtab *t);
 void roomtab_put(struct roomtab *t);		/* accepts NULL */
+/* The table lcore <lc> reads this loop turn: the chat service's snapshot in
+ * the engine (service.c). Owning lcore only. */
+static inline const struct roomtab *
+roomtab_of(const struct lcore_ctx *lc)
+{
+	return lcore_snapshot(lc);
+}
 
 const struct room *roomtab_find_raw(const struct roomtab *t, const uint8_t raw[CATALOG_ID_RAW]);
 /* By the id part ("5b0c7c1e-..."), or by the whole ma-chan:// URI, which must

@@ -1,7 +1,8 @@
-/* A connection: TLS glue between the I/O backend and the SIP stage.
+/* A connection: TLS glue between the I/O backend and the protocol the
+ * session layer registered (lcore.h: struct engine_proto; SIP).
  *
- * Ciphertext in -> tlsterm -> plaintext -> sipconn_input_buf() (or, after a
- * partial message, appended to c->in -> sipconn_input()).
+ * Ciphertext in -> tlsterm -> plaintext -> proto->input_buf() (or, after a
+ * partial message, appended to c->in -> proto->input()).
  * Plaintext out -> tlsterm (records queue in its output BIO) -> the
  * connection joins the lcore's dirty list -> one io_flush() per connection
  * per loop turn, so many messages to one peer leave in one write().
@@ -19,7 +20,7 @@
 #include <arpa/inet.h>
 
 #include "dataplane/base/log.h"
-#include "dataplane/engine/lcore.h"
+#include "dataplane/engine/engine_int.h"
 #include "dataplane/tls/tlsterm.h"
 
 #define IN_CHUNK	4096
@@ -68,10 +69,10 @@ conn_new(struct lcore_ctx *lc, int fd, const struct sockaddr_storage *peer)
 	}
 	c->lc = lc;
 	c->fd = fd;
-	c->id = ((uint64_t)(lc->idx + 1) << 48) | ++lc->conn_seq;
+	c->id = ((uint64_t)(lc->pub.idx + 1) << 48) | ++lc->conn_seq;
 	c->state = CONN_HANDSHAKE;
-	c->created_s = lc->now_s;
-	c->last_io_s = lc->now_s;
+	c->created_s = lc->pub.now_s;
+	c->last_io_s = lc->pub.now_s;
 	c->peer = *peer;
 	if (peer->ss_family == AF_INET) {
 		const struct sockaddr_in *s4 = (const void *)peer;
@@ -84,10 +85,10 @@ conn_new(struct lcore_ctx *lc, int fd, const struct sockaddr_storage *peer)
 	} else {
 		snprintf(c->peer_str, sizeof(c->peer_str), "local");
 	}
-	c->next = lc->conns;
-	if (lc->conns)
-		lc->conns->prev = c;
-	lc->conns = c;
+	c->next = lc->pub.conns;
+	if (lc->pub.conns)
+		lc->pub.conns->prev = c;
+	lc->pub.conns = c;
 	lc->nconns++;
 	ctr_inc(lc, CTR_CONN_ACCEPTED);
 	return c;
@@ -141,7 +142,7 @@ conn_input(struct conn *c, const void *buf, size_t len)
 
 	if (c->state == CONN_DEAD)
 		return;
-	c->last_io_s = lc->now_s;
+	c->last_io_s = lc->pub.now_s;
 	ctr_add(lc, CTR_BYTES_IN, len);
 	if (tlsterm_feed(c->tls, buf, len) != 0) {
 		conn_close(c, false);
@@ -181,7 +182,7 @@ conn_input(struct conn *c, const void *buf, size_t len)
 			/* Nothing buffered (the usual case): handle the messages
 			 * where they were decrypted; only an incomplete tail is
 			 * copied. */
-			size_t used = sipconn_input_buf(c, plain, (size_t)n);
+			size_t used = lc->e->proto->input_buf(c, plain, (size_t)n);
 
 			if (c->state == CONN_DEAD)
 				return;
@@ -197,7 +198,7 @@ conn_input(struct conn *c, const void *buf, size_t len)
 			conn_close(c, false);
 			return;
 		}
-		sipconn_input(c);
+		lc->e->proto->input(c);
 		if (c->state == CONN_DEAD)
 			return;
 	}
@@ -242,7 +243,7 @@ unlink_conn(struct conn *c)
 	if (c->prev)
 		c->prev->next = c->next;
 	else
-		lc->conns = c->next;
+		lc->pub.conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
 	c->next = c->prev = NULL;
@@ -255,14 +256,14 @@ conn_close(struct conn *c, bool flush)
 	if (c->state == CONN_DEAD)
 		return;
 	if (flush && c->state != CONN_CLOSING) {
-		dialog_conn_closed(c);
+		c->lc->e->proto->conn_closed(c);
 		c->state = CONN_CLOSING;
 		tlsterm_shutdown(c->tls);
 		conn_kick(c);
 		return;
 	}
 	if (c->state != CONN_CLOSING)
-		dialog_conn_closed(c);
+		c->lc->e->proto->conn_closed(c);
 	c->state = CONN_DEAD;
 	conn_kick(c);		/* the reaper walks the dirty list too */
 }
@@ -292,7 +293,7 @@ conn_reap(struct lcore_ctx *lc)
 			continue;
 		unlink_conn(c);
 		io_close(c);
-		dialog_conn_closed(c);
+		c->lc->e->proto->conn_closed(c);
 		tlsterm_free(c->tls);
 		c->tls = NULL;
 		free(c->in);
@@ -329,36 +330,31 @@ conn_sweep(struct lcore_ctx *lc)
 	const struct engine_conf *cf = &lc->e->conf;
 	struct conn *c;
 
-	for (c = lc->conns; c != NULL; c = c->next) {
+	for (c = lc->pub.conns; c != NULL; c = c->next) {
 		if (c->state == CONN_HANDSHAKE &&
-		    lc->now_s - c->created_s >= cf->handshake_timeout_s) {
+		    lc->pub.now_s - c->created_s >= cf->handshake_timeout_s) {
 			ctr_inc(lc, CTR_DROP_HANDSHAKE_TIMEOUT);
 			conn_close(c, false);
 			continue;
 		}
-		if (c->state == CONN_OPEN && lc->now_s - c->last_io_s >= cf->idle_timeout_s) {
+		if (c->state == CONN_OPEN && lc->pub.now_s - c->last_io_s >= cf->idle_timeout_s) {
 			ctr_inc(lc, CTR_DROP_IDLE);
 			conn_close(c, true);
 			continue;
 		}
-		if (c->state == CONN_CLOSING && lc->now_s - c->last_io_s >= cf->handshake_timeout_s) {
+		if (c->state == CONN_CLOSING &&
+		    lc->pub.now_s - c->last_io_s >= cf->handshake_timeout_s) {
 			conn_close(c, false);	/* a peer that never reads our goodbye */
 			continue;
 		}
-		if (c->aor[0] != '\0' && c->registered_until_s != 0 &&
-		    lc->now_s >= c->registered_until_s) {
-			LOG(INFO, REGISTRAR, "%s: registration of %s expired", c->peer_str, c->aor);
-			c->aor[0] = '\0';
-			c->registered_until_s = 0;
-		}
-		dialog_sweep(c, lc->now_s);
+		lc->e->proto->sweep(c, lc->pub.now_s);
 		/* Quiet for a second: give the TLS buffers back, so an idle
 		 * connection costs little while a busy one allocates nothing.
 		 * The clock counts whole seconds and the sweep runs just after
 		 * one begins, so a difference of 1 would catch every connection
 		 * that was last heard in the previous second, however busy:
 		 * 2 means at least one whole second without I/O. */
-		if (c->state == CONN_OPEN && c->in == NULL && lc->now_s - c->last_io_s >= 2) {
+		if (c->state == CONN_OPEN && c->in == NULL && lc->pub.now_s - c->last_io_s >= 2) {
 			tlsterm_trim(c->tls);
 			tls_events(c);
 		}

@@ -4,7 +4,12 @@
  * Each lcore owns a listener (SO_REUSEPORT: the kernel spreads connections),
  * its connections and its counters. Reload hands each lcore a new TLS context
  * or user table through an atomic slot it polls once per loop turn; the lcore
- * swaps its own reference, so no lcore ever sees an object freed under it. */
+ * swaps its own reference, so no lcore ever sees an object freed under it.
+ *
+ * The layers above plug in through the hook tables they register before
+ * engine_create (lcore.h): the protocol on every connection (session/: SIP)
+ * and the service every loop turn runs (chat/: fan-out), whose read-mostly
+ * snapshot (the room table) reaches the lcores like a reload. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,106 +18,76 @@
 #include <unistd.h>
 
 #include "dataplane/base/log.h"
-#include "dataplane/session/dialog.h"
-#include "dataplane/chat/fanout.h"
-#include "dataplane/engine/lcore.h"
-#include "dataplane/chat/rooms.h"
-#include "dataplane/sip/ratelimit.h"
+#include "dataplane/engine/engine_int.h"
 #include "dataplane/tls/tlsterm.h"
 #include "storage/commit.h"
 #include "storage/htdigest.h"
 
-const char *const ctr_names[CTR__COUNT] = {
-	[CTR_CONN_ACCEPTED] = "conn_accepted",
-	[CTR_CONN_CLOSED] = "conn_closed",
-	[CTR_CONN_REFUSED_LIMIT] = "conn_refused_limit",
-	[CTR_TLS_HANDSHAKES] = "tls_handshakes",
-	[CTR_TLS_RESUMED] = "tls_resumed",
-	[CTR_TLS_FAILURES] = "tls_failures",
-	[CTR_TLS_HANDOFFS] = "tls_handoffs",
-	[CTR_TLS_BAD_MAC] = "tls_bad_mac",
-	[CTR_TLS_KEY_UPDATES] = "tls_key_updates",
-	[CTR_BYTES_IN] = "bytes_in",
-	[CTR_BYTES_OUT] = "bytes_out",
-	[CTR_SIP_REQUESTS] = "sip_requests",
-	[CTR_SIP_RESPONSES_OUT] = "sip_responses_out",
-	[CTR_SIP_RESPONSES_IN] = "sip_responses_in",
-	[CTR_SIP_KEEPALIVES] = "sip_keepalives",
-	[CTR_SIP_400] = "sip_400",
-	[CTR_REGISTER_OK] = "register_ok",
-	[CTR_REGISTER_CHALLENGED] = "register_challenged",
-	[CTR_REGISTER_DENIED] = "register_denied",
-	[CTR_REGISTER_RATELIMITED] = "register_ratelimited",
-	[CTR_DROP_OUTQ] = "drop_outq",
-	[CTR_DROP_TOO_BIG] = "drop_too_big",
-	[CTR_DROP_FRAMING] = "drop_framing",
-	[CTR_DROP_IDLE] = "drop_idle",
-	[CTR_DROP_HANDSHAKE_TIMEOUT] = "drop_handshake_timeout",
-	[CTR_DROP_IDENTITY] = "drop_identity",
-	[CTR_DIALOGS_OPEN] = "dialogs_open",
-	[CTR_DIALOGS_EXPIRED] = "dialogs_expired",
-	[CTR_XCCOS_COMMANDS] = "xccos_commands",
-	[CTR_XCCOS_ERRORS] = "xccos_errors",
-	[CTR_XCCOS_MALFORMED] = "xccos_malformed",
-	[CTR_POSTS_IN] = "posts_in",
-	[CTR_POSTS_REFUSED] = "posts_refused",
-	[CTR_POSTS_SEQUENCED] = "posts_sequenced",
-	[CTR_DELIVERIES] = "deliveries",
-	[CTR_NOTICES] = "notices",
-	[CTR_JOINS] = "joins",
-	[CTR_PARTS] = "parts",
-	[CTR_RING_FULL] = "ring_full",
-	[CTR_STORAGE_FAILED] = "storage_failed",
-	[CTR_POSTS_COMPLIANCE_CAP] = "posts_compliance_cap",
-	[CTR_SIP_REQ_UNKNOWN] = "sip_req_other",
-	[CTR_SIP_REQ_INVITE] = "sip_req_invite",
-	[CTR_SIP_REQ_ACK] = "sip_req_ack",
-	[CTR_SIP_REQ_BYE] = "sip_req_bye",
-	[CTR_SIP_REQ_CANCEL] = "sip_req_cancel",
-	[CTR_SIP_REQ_OPTIONS] = "sip_req_options",
-	[CTR_SIP_REQ_REGISTER] = "sip_req_register",
-	[CTR_SIP_REQ_INFO] = "sip_req_info",
-	[CTR_SIP_REQ_UPDATE] = "sip_req_update",
-	[CTR_SIP_REQ_SUBSCRIBE] = "sip_req_subscribe",
-	[CTR_SIP_REQ_NOTIFY] = "sip_req_notify",
-	[CTR_SIP_REQ_MESSAGE] = "sip_req_message",
-	[CTR_SIP_REQ_PRACK] = "sip_req_prack",
-	[CTR_SIP_REQ_REFER] = "sip_req_refer",
-	[CTR_SIP_REQ_PUBLISH] = "sip_req_publish",
-	[CTR_SIP_RESP_1XX] = "sip_resp_1xx",
-	[CTR_SIP_RESP_2XX] = "sip_resp_2xx",
-	[CTR_SIP_RESP_3XX] = "sip_resp_3xx",
-	[CTR_SIP_RESP_4XX] = "sip_resp_4xx",
-	[CTR_SIP_RESP_5XX] = "sip_resp_5xx",
-	[CTR_SIP_RESP_6XX] = "sip_resp_6xx",
-	[CTR_XCMD_REQURI] = "xccos_cmd_requri",
-	[CTR_XCMD_GETSERVERINFO] = "xccos_cmd_getserverinfo",
-	[CTR_XCMD_CHANSRCH] = "xccos_cmd_chansrch",
-	[CTR_XCMD_JOIN] = "xccos_cmd_join",
-	[CTR_XCMD_BJOIN] = "xccos_cmd_bjoin",
-	[CTR_XCMD_PART] = "xccos_cmd_part",
-	[CTR_XCMD_BCCONTEXT] = "xccos_cmd_bccontext",
-	[CTR_XCMD_GETINV] = "xccos_cmd_getinv",
-	[CTR_XCMD_GETPREF] = "xccos_cmd_getpref",
-	[CTR_XCMD_SETPREF] = "xccos_cmd_setpref",
-	[CTR_XCMD_NODESPERMCREATECHILD] = "xccos_cmd_nodespermcreatechild",
-	[CTR_XCMD_GETFUTOK] = "xccos_cmd_getfutok",
-	[CTR_XCMD_GETFDTOK] = "xccos_cmd_getfdtok",
-	[CTR_XCMD_GRPCHAT] = "xccos_cmd_grpchat",
-	[CTR_XCMD_OTHER] = "xccos_cmd_other",
-	[CTR_XRES_200] = "xccos_result_200",
-	[CTR_XRES_400] = "xccos_result_400",
-	[CTR_XRES_403] = "xccos_result_403",
-	[CTR_XRES_404] = "xccos_result_404",
-	[CTR_XRES_413] = "xccos_result_413",
-	[CTR_XRES_500] = "xccos_result_500",
-	[CTR_XRES_501] = "xccos_result_501",
-	[CTR_XRES_503] = "xccos_result_503",
-	[CTR_XRES_OTHER] = "xccos_result_other",
+static const char *const engine_ctr_names[] = { ENGINE_CTRS(CTR_NAME) };
+
+const struct ctr_table engine_ctr_table = {
+	.first = 0,
+	.n = ENGINE_CTR__END,
+	.names = engine_ctr_names,
 };
 
-_Static_assert(CTR_SIP_REQ_PUBLISH - CTR_SIP_REQ_UNKNOWN == SIP_M_PUBLISH - SIP_M_UNKNOWN,
-	       "per-method counters follow enum sip_method");
+_Static_assert(sizeof(engine_ctr_names) / sizeof(engine_ctr_names[0]) == ENGINE_CTR__END,
+	       "one name per engine counter");
+
+static const struct engine_proto *reg_proto;
+static const struct engine_service *reg_service;
+static const struct engine_service no_service;
+
+void
+engine_register_proto(const struct engine_proto *p)
+{
+	reg_proto = p;
+}
+
+void
+engine_register_service(const struct engine_service *s)
+{
+	reg_service = s;
+}
+
+/* The hooks of the service; a missing one does nothing, and the lcore is
+ * idle and settled as far as the service goes. */
+static bool
+svc_idle(struct lcore_ctx *lc)
+{
+	return lc->e->svc->idle == NULL || lc->e->svc->idle(lc);
+}
+
+static bool
+svc_settled(struct lcore_ctx *lc)
+{
+	return lc->e->svc->settled == NULL || lc->e->svc->settled(lc);
+}
+
+static void
+snap_get(const struct engine *e, void *snap)
+{
+	if (snap != NULL && e->svc->snap_get != NULL)
+		e->svc->snap_get(snap);
+}
+
+static void
+snap_put(const struct engine *e, void *snap)
+{
+	if (snap != NULL && e->svc->snap_put != NULL)
+		e->svc->snap_put(snap);
+}
+
+/* A storage completion for producer <producer> (commit.h): lcore
+ * <producer> takes it in its next turn, so wake it. */
+static void
+commit_notify(void *arg, unsigned producer)
+{
+	struct engine *e = arg;
+
+	if (producer < e->conf.nlcores)
+		lcore_wake(e->lcores[producer]);
+}
 
 static void
 clock_refresh(struct lcore_ctx *lc)
@@ -120,20 +95,20 @@ clock_refresh(struct lcore_ctx *lc)
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	lc->now_s = ts.tv_sec;
+	lc->pub.now_s = ts.tv_sec;
 	clock_gettime(CLOCK_REALTIME_COARSE, &ts);
-	lc->now_real_ms = (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	lc->pub.now_real_ms = (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 struct engine *
 engine_create(const struct engine_conf *conf, struct tlsterm_ctx *tls, struct htdigest *users,
-	      struct db *db, struct roomtab *rooms, char *err, size_t errlen)
+	      struct db *db, void *snap, char *err, size_t errlen)
 {
 	struct commit_config cc = {
 		.nproducers = conf->nlcores + ENGINE_EXTRA_PRODUCERS,
 		.depth = conf->commit_depth,
 		.durability_unsafe_no_fsync = conf->durability_unsafe_no_fsync,
-		.notify = fanout_commit_notify,
+		.notify = commit_notify,
 	};
 	struct engine *e;
 	uint32_t i;
@@ -146,6 +121,13 @@ engine_create(const struct engine_conf *conf, struct tlsterm_ctx *tls, struct ht
 	}
 	e->conf = *conf;
 	e->db = db;
+	e->svc = reg_service != NULL ? reg_service : &no_service;
+	e->proto = reg_proto;
+	if (e->proto == NULL) {
+		snprintf(err, errlen, "no protocol registered (engine_register_proto)");
+		free(e);
+		return NULL;
+	}
 	e->io = io_backend_find(conf->io_backend[0] ? conf->io_backend : "kernel");
 	if (e->io == NULL) {
 		snprintf(err, errlen, "[io] backend %s: not built into this parleyd", conf->io_backend);
@@ -153,16 +135,8 @@ engine_create(const struct engine_conf *conf, struct tlsterm_ctx *tls, struct ht
 		return NULL;
 	}
 	pthread_mutex_init(&e->call_lock, NULL);
-	if (digest_key_init(e->nonce_key) != 0) {
-		snprintf(err, errlen, "no randomness for the nonce key");
+	if (e->proto->init != NULL && e->proto->init(e, err, errlen) != 0)
 		goto out_free;
-	}
-	e->rl_addr = ratelimit_create(65536, conf->fail_max, conf->fail_window_s);
-	e->rl_user = ratelimit_create(65536, conf->fail_max, conf->fail_window_s);
-	if (e->rl_addr == NULL || e->rl_user == NULL) {
-		snprintf(err, errlen, "out of memory");
-		goto out_free;
-	}
 	for (i = 0; i < conf->nlcores; i++) {
 		struct lcore_ctx *lc = aligned_alloc(64, (sizeof(*lc) + 63) & ~(size_t)63);
 
@@ -172,18 +146,21 @@ engine_create(const struct engine_conf *conf, struct tlsterm_ctx *tls, struct ht
 		}
 		memset(lc, 0, sizeof(*lc));
 		lc->e = e;
-		lc->idx = i;
+		lc->pub.e = e;
+		lc->pub.conf = &e->conf;
+		lc->pub.idx = i;
 		lc->epfd = -1;
 		lc->listen_fd = -1;
 		tlsterm_ctx_get(tls);
 		lc->tls = tls;
 		htdigest_get(users);
-		lc->users = users;
-		roomtab_get(rooms);
-		lc->rooms = rooms;
+		lc->pub.users = users;
+		snap_get(e, snap);
+		lc->pub.snap = snap;
 		lc->wake_fd = -1;
 		objcache_init(&lc->conn_cache, sizeof(struct conn), conf->max_conns);
-		objcache_init(&lc->dialog_cache, sizeof(struct dialog), 4 * conf->max_conns);
+		objcache_init(&lc->pub.proto_cache, e->proto->obj_size,
+			      e->proto->objs_per_conn * conf->max_conns);
 		atomic_init(&lc->remote.listening, true);
 		clock_refresh(lc);
 		e->lcores[i] = lc;
@@ -196,8 +173,9 @@ engine_create(const struct engine_conf *conf, struct tlsterm_ctx *tls, struct ht
 		snprintf(err, errlen, "storage thread: %s", strerror(-rc));
 		goto out_free;
 	}
-	if (fanout_init(e, err, errlen) != 0)
+	if (e->svc->init != NULL && e->svc->init(e, err, errlen) != 0)
 		goto out_free;
+	e->svc_up = true;
 	return e;
 
 out_free:
@@ -212,12 +190,12 @@ engine_destroy(struct engine *e)
 		return;
 	/* What the lcores left in flight is finished, and whatever they
 	 * submitted is written, before the rings go. */
-	if (e->commit != NULL && e->lcores[e->conf.nlcores - 1] != NULL &&
-	    e->lcores[e->conf.nlcores - 1]->fo != NULL)
-		fanout_quiesce(e, 2000);
+	if (e->svc_up && e->svc->quiesce != NULL)
+		e->svc->quiesce(e, 2000);
 	if (e->commit != NULL)
 		commit_stop(e->commit);
-	fanout_fini(e);
+	if (e->svc->fini != NULL)
+		e->svc->fini(e);
 	commit_destroy(e->commit);
 	for (uint32_t i = 0; i < e->conf.nlcores; i++) {
 		struct lcore_ctx *lc = e->lcores[i];
@@ -226,17 +204,17 @@ engine_destroy(struct engine *e)
 			continue;
 		io_lcore_fini(lc);
 		tlsterm_ctx_put(lc->tls);
-		htdigest_put(lc->users);
+		htdigest_put(lc->pub.users);
 		tlsterm_ctx_put(atomic_exchange(&lc->remote.tls, NULL));
 		htdigest_put(atomic_exchange(&lc->remote.users, NULL));
-		roomtab_put(lc->rooms);
-		roomtab_put(atomic_exchange(&lc->remote.rooms, NULL));
+		snap_put(e, lc->pub.snap);
+		snap_put(e, atomic_exchange(&lc->remote.snap, NULL));
 		objcache_fini(&lc->conn_cache);
-		objcache_fini(&lc->dialog_cache);
+		objcache_fini(&lc->pub.proto_cache);
 		free(lc);
 	}
-	ratelimit_destroy(e->rl_addr);
-	ratelimit_destroy(e->rl_user);
+	if (e->proto->fini != NULL)
+		e->proto->fini(e);
 	pthread_mutex_destroy(&e->call_lock);
 	free(e);
 }
@@ -260,11 +238,11 @@ engine_reload(struct engine *e, struct tlsterm_ctx *tls, struct htdigest *users)
 }
 
 void
-engine_rooms_publish(struct engine *e, struct roomtab *rooms)
+engine_snapshot_publish(struct engine *e, void *snap)
 {
 	for (uint32_t i = 0; i < e->conf.nlcores; i++) {
-		roomtab_get(rooms);
-		roomtab_put(atomic_exchange(&e->lcores[i]->remote.rooms, rooms));
+		snap_get(e, snap);
+		snap_put(e, atomic_exchange(&e->lcores[i]->remote.snap, snap));
 	}
 }
 
@@ -278,7 +256,7 @@ lcore_wake(struct lcore_ctx *lc)
 	atomic_thread_fence(memory_order_seq_cst);
 	if (atomic_load_explicit(&lc->remote.sleeping, memory_order_relaxed) &&
 	    write(lc->wake_fd, &one, sizeof(one)) == -1 && errno != EAGAIN)
-		LOG(ERR, LCORE, "lcore %u: wake: %s", lc->idx, strerror(errno));
+		LOG(ERR, LCORE, "lcore %u: wake: %s", lc->pub.idx, strerror(errno));
 }
 
 void
@@ -292,10 +270,10 @@ engine_counter(const struct engine *e, unsigned int id)
 {
 	uint64_t sum = 0;
 
-	if (id >= CTR__COUNT)
+	if (id >= CTR_MAX)
 		return 0;
 	for (uint32_t i = 0; i < e->conf.nlcores; i++)
-		sum += atomic_load_explicit(&e->lcores[i]->ctr[id], memory_order_relaxed);
+		sum += atomic_load_explicit(&e->lcores[i]->pub.ctr[id], memory_order_relaxed);
 	return sum;
 }
 
@@ -305,18 +283,36 @@ engine_nlcores(const struct engine *e)
 	return e->conf.nlcores;
 }
 
+const struct engine_conf *
+engine_conf(const struct engine *e)
+{
+	return &e->conf;
+}
+
 uint64_t
 engine_lcore_counter(const struct engine *e, uint32_t idx, unsigned int id)
 {
-	if (idx >= e->conf.nlcores || id >= CTR__COUNT)
+	if (idx >= e->conf.nlcores || id >= CTR_MAX)
 		return 0;
-	return atomic_load_explicit(&e->lcores[idx]->ctr[id], memory_order_relaxed);
+	return atomic_load_explicit(&e->lcores[idx]->pub.ctr[id], memory_order_relaxed);
+}
+
+static const char *
+table_name(const struct ctr_table *t, unsigned int id)
+{
+	return t != NULL && id >= t->first && id - t->first < t->n ? t->names[id - t->first] : NULL;
 }
 
 const char *
 engine_counter_name(unsigned int id)
 {
-	return id < CTR__COUNT ? ctr_names[id] : NULL;
+	const char *name = table_name(&engine_ctr_table, id);
+
+	if (name == NULL && reg_proto != NULL)
+		name = table_name(reg_proto->ctrs, id);
+	if (name == NULL && reg_service != NULL)
+		name = table_name(reg_service->ctrs, id);
+	return name;
 }
 
 void
@@ -329,6 +325,67 @@ struct db *
 engine_db(const struct engine *e)
 {
 	return e->db;
+}
+
+struct lcore_ctx *
+engine_lcore(const struct engine *e, uint32_t idx)
+{
+	return idx < e->conf.nlcores ? e->lcores[idx] : NULL;
+}
+
+void *
+engine_proto_state(const struct engine *e)
+{
+	return e->proto_state;
+}
+
+void
+engine_set_proto_state(struct engine *e, void *state)
+{
+	e->proto_state = state;
+}
+
+void *
+engine_svc(const struct engine *e)
+{
+	return e->svc_state;
+}
+
+void
+engine_set_svc(struct engine *e, void *state)
+{
+	e->svc_state = state;
+}
+
+struct db *
+lcore_db(const struct lcore_ctx *lc)
+{
+	return lc->e->db;
+}
+
+struct ftoken_store *
+lcore_ftokens(const struct lcore_ctx *lc)
+{
+	return lc->e->ftokens;
+}
+
+struct commit_producer *
+lcore_commit_producer(const struct lcore_ctx *lc)
+{
+	return commit_producer(lc->e->commit, lc->pub.idx);
+}
+
+
+bool
+lcore_draining(const struct lcore_ctx *lc)
+{
+	return lc->draining;
+}
+
+bool
+lcore_listening(const struct lcore_ctx *lc)
+{
+	return lc->listen_fd != -1;
 }
 
 int
@@ -417,20 +474,51 @@ engine_accepting(const struct engine *e)
 	return atomic_load(&e->lcores[0]->remote.listening);
 }
 
+/* The reloaded TLS context and user table, if any. */
 static void
-take_reload(struct lcore_ctx *lc)
+take_tls_users(struct lcore_ctx *lc)
 {
 	struct tlsterm_ctx *t = atomic_exchange(&lc->remote.tls, NULL);
 	struct htdigest *u = atomic_exchange(&lc->remote.users, NULL);
-	struct roomtab *r = atomic_exchange(&lc->remote.rooms, NULL);
 
-	struct engine_call *call = atomic_exchange(&lc->remote.call, NULL);
-	bool listen = atomic_load_explicit(&lc->remote.listening, memory_order_relaxed);
-
-	if (r != NULL) {
-		roomtab_put(lc->rooms);
-		lc->rooms = r;
+	if (t != NULL) {
+		tlsterm_ctx_put(lc->tls);
+		lc->tls = t;
 	}
+	if (u != NULL) {
+		htdigest_put(lc->pub.users);
+		lc->pub.users = u;
+	}
+}
+
+/* A newly published snapshot, if any. */
+static void
+take_snap(struct lcore_ctx *lc)
+{
+	void *snap = atomic_exchange(&lc->remote.snap, NULL);
+
+	if (snap != NULL) {
+		snap_put(lc->e, lc->pub.snap);
+		lc->pub.snap = snap;
+	}
+}
+
+void
+lcore_take_pending(struct lcore_ctx *lc)
+{
+	take_snap(lc);
+	take_tls_users(lc);
+}
+
+static void
+take_reload(struct lcore_ctx *lc)
+{
+	struct engine_call *call;
+	bool listen;
+
+	take_snap(lc);
+	call = atomic_exchange(&lc->remote.call, NULL);
+	listen = atomic_load_explicit(&lc->remote.listening, memory_order_relaxed);
 	if (call != NULL) {
 		call->fn(lc, call->arg);
 		atomic_store_explicit(&call->done, true, memory_order_release);
@@ -440,20 +528,13 @@ take_reload(struct lcore_ctx *lc)
 
 		if (!listen) {
 			io_listen_close(lc);
-			LOG(NOTICE, LCORE, "lcore %u: not accepting new connections", lc->idx);
+			LOG(NOTICE, LCORE, "lcore %u: not accepting new connections", lc->pub.idx);
 		} else if (io_listen_open(lc, err, sizeof(err)) != 0) {
-			LOG(ERR, LCORE, "lcore %u: cannot listen again: %s", lc->idx, err);
+			LOG(ERR, LCORE, "lcore %u: cannot listen again: %s", lc->pub.idx, err);
 			atomic_store(&lc->remote.listening, false);
 		}
 	}
-	if (t != NULL) {
-		tlsterm_ctx_put(lc->tls);
-		lc->tls = t;
-	}
-	if (u != NULL) {
-		htdigest_put(lc->users);
-		lc->users = u;
-	}
+	take_tls_users(lc);
 }
 
 static void
@@ -462,11 +543,11 @@ start_drain(struct lcore_ctx *lc)
 	struct conn *c;
 
 	lc->draining = true;
-	lc->drain_deadline_s = lc->now_s + lc->e->conf.drain_timeout_s;
+	lc->drain_deadline_s = lc->pub.now_s + lc->e->conf.drain_timeout_s;
 	io_listen_close(lc);
 	/* Everything received was handled synchronously; what is in flight is
 	 * output. Each connection flushes it, sends close_notify and closes. */
-	for (c = lc->conns; c != NULL; c = c->next)
+	for (c = lc->pub.conns; c != NULL; c = c->next)
 		conn_close(c, true);
 }
 
@@ -483,8 +564,8 @@ engine_lcore_run(struct engine *e, uint32_t idx)
 		if (!lc->draining && atomic_load_explicit(&e->drain, memory_order_relaxed))
 			start_drain(lc);
 		if (lc->draining &&
-		    ((lc->nconns == 0 && lc->io_streams == 0 && fanout_settled(lc)) ||
-		     lc->now_s >= lc->drain_deadline_s))
+		    ((lc->nconns == 0 && lc->io_streams == 0 && svc_settled(lc)) ||
+		     lc->pub.now_s >= lc->drain_deadline_s))
 			break;
 		take_reload(lc);
 		/* Sleep in the poller only when no ring, storage completion or
@@ -492,20 +573,22 @@ engine_lcore_run(struct engine *e, uint32_t idx)
 		timeout = lc->draining ? 20 : 100;
 		atomic_store_explicit(&lc->remote.sleeping, true, memory_order_relaxed);
 		atomic_thread_fence(memory_order_seq_cst);
-		if (!fanout_idle(lc))
+		if (!svc_idle(lc))
 			timeout = 0;
 		io_poll(lc, timeout);
 		atomic_store_explicit(&lc->remote.sleeping, false, memory_order_relaxed);
-		fanout_poll(lc);
-		if (lc->now_s >= lc->next_sweep_s) {
+		if (e->svc->poll != NULL)
+			e->svc->poll(lc);
+		if (lc->pub.now_s >= lc->next_sweep_s) {
 			conn_sweep(lc);
-			lc->next_sweep_s = lc->now_s + 1;
+			lc->next_sweep_s = lc->pub.now_s + 1;
 		}
-		fanout_flush(lc);
+		if (e->svc->flush != NULL)
+			e->svc->flush(lc);
 		conn_reap(lc);
 	}
 	/* Past the drain deadline: whatever did not flush is closed now. */
-	for (struct conn *c = lc->conns; c != NULL; c = c->next)
+	for (struct conn *c = lc->pub.conns; c != NULL; c = c->next)
 		conn_close(c, false);
 	conn_reap(lc);
 	atomic_store(&lc->remote.stopped, true);

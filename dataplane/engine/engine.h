@@ -1,5 +1,6 @@
-/* The engine as boot code sees it: create, launch one loop per lcore, reload,
- * drain. Everything behind it is per lcore (see lcore.h). */
+/* The engine as boot and control code see it: create, launch one loop per
+ * lcore, reload, drain, counters. The services above it see lcore.h as
+ * well; the engine's internals are in engine_int.h. */
 #ifndef PARLEY_ENGINE_H
 #define PARLEY_ENGINE_H
 
@@ -13,7 +14,6 @@ struct tlsterm_ctx;
 struct htdigest;
 struct engine;
 struct db;
-struct roomtab;
 
 enum engine_challenge {
 	ENGINE_CHALLENGE_PROXY,	/* 407 Proxy-Authenticate (what pidgin-sipe needs) */
@@ -78,17 +78,20 @@ struct engine_conf {
 	uint32_t web_max_conns;
 };
 
-/* Boot thread, after rte_eal_init. Takes a reference to <tls>, <users> and
- * <rooms> of its own; <db> is borrowed and must outlive the engine. Starts
- * the storage thread. NULL with a message in <err> on failure (e.g. the
- * listen address cannot be bound). */
+/* Boot thread, after rte_eal_init and the registrations of the layers above
+ * (lcore.h: engine_register_proto, engine_register_service). Takes a
+ * reference to <tls>, <users> and the service's snapshot <snap> (chat: the
+ * room table; may be NULL) of its own; <db> is borrowed and must outlive the
+ * engine. Starts the storage thread and the service. NULL with a message in
+ * <err> on failure (e.g. the listen address cannot be bound). */
 struct engine *engine_create(const struct engine_conf *conf, struct tlsterm_ctx *tls,
-			     struct htdigest *users, struct db *db, struct roomtab *rooms,
+			     struct htdigest *users, struct db *db, void *snap,
 			     char *err, size_t errlen);
 
-/* Any thread: every lcore switches to the room table <rooms> at its next
- * loop turn (catalog changes). Takes its own reference. */
-void engine_rooms_publish(struct engine *e, struct roomtab *rooms);
+/* Any thread: every lcore switches to the service's snapshot <snap> (chat:
+ * the room table, after a catalog change) at its next loop turn. Takes its
+ * own reference (the service's snap_get hook). */
+void engine_snapshot_publish(struct engine *e, void *snap);
 
 /* The loop of engine lcore <idx> (0 .. nlcores-1); run it on its own thread
  * (rte_eal_remote_launch). Returns when the engine is drained or stopped. */
@@ -145,12 +148,16 @@ void engine_compliance_floor(struct engine *e, uint64_t next);
 /* Events logged but not yet exported, as the engine last heard. */
 uint64_t engine_compliance_lag(const struct engine *e);
 
-/* Sum of one counter over all lcores (reads are relaxed, never stall lcores). */
+/* Counters of every layer, by id (ctr.h). Sum of one counter over all lcores
+ * (reads are relaxed, never stall lcores); 0 for an unknown id. */
 uint64_t engine_counter(const struct engine *e, unsigned int id);
 uint32_t engine_nlcores(const struct engine *e);
+/* The configuration the engine runs with (any thread; read-only). */
+const struct engine_conf *engine_conf(const struct engine *e);
 /* One lcore's counter; 0 for an unknown id. */
 uint64_t engine_lcore_counter(const struct engine *e, uint32_t idx, unsigned int id);
-/* The counter's name ("posts_in"), or NULL past the last; for listing. */
+/* The counter's name ("posts_in"), or NULL past the last; for listing. Ids
+ * are contiguous from 0 over the engine's and the registered layers'. */
 const char *engine_counter_name(unsigned int id);
 /* Storage thread statistics (commit.h) and the database. */
 struct commit_stats;

@@ -1,131 +1,36 @@
-/* Per-lcore state and the connection object, shared by the data-plane stages
- * (io/, sipconn.c, registrar.c, dialog.c). Not for router/ or control/:
- * they see engine.h only.
+/* The engine as the services above it see it (session/, chat/): an lcore
+ * they run on, its connections, sending and closing, holds, counters, and
+ * the two hook tables through which the engine calls them. The engine's own
+ * state (struct engine, the rest of struct lcore_ctx, the I/O backends) is
+ * in engine_int.h, for dataplane/engine/ only. Boot and control code use
+ * engine.h.
  *
- * Ownership: a struct lcore_ctx belongs to its lcore. Other threads touch
- * only `remote` (atomics) and the counters (relaxed reads). A struct conn
- * belongs to the lcore that accepted it, for its whole life. */
+ * Ownership: an lcore's state belongs to its lcore. Other threads touch only
+ * what engine.h offers them (atomics, relaxed counter reads). A struct conn
+ * belongs to the lcore that accepted it, for its whole life. Everything here
+ * is for the owning lcore unless said otherwise. */
 #ifndef PARLEY_LCORE_H
 #define PARLEY_LCORE_H
 
 #include <stdalign.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
-#include <netinet/in.h>
-#include <pthread.h>
+#include <sys/socket.h>
 
-#include "dataplane/engine/engine.h"
 #include "dataplane/base/objcache.h"
-#include "dataplane/sip/digest.h"
+#include "dataplane/engine/ctr.h"
+#include "dataplane/engine/engine.h"
 
 struct tlsterm;
-struct tlsterm_ctx;
 struct htdigest;
-struct ratelimit;
 struct dialog;
-struct roomtab;
+struct commit_producer;
 struct db;
-struct commit;
-struct fanout_lc;
-struct fanout_shared;
+struct ftoken_store;
 
-enum ctr_id {
-	CTR_CONN_ACCEPTED,
-	CTR_CONN_CLOSED,
-	CTR_CONN_REFUSED_LIMIT,		/* over max_conns */
-	CTR_TLS_HANDSHAKES,
-	CTR_TLS_RESUMED,
-	CTR_TLS_FAILURES,
-	CTR_TLS_HANDOFFS,		/* sessions moved to our record layer */
-	CTR_TLS_BAD_MAC,		/* records that failed authentication there */
-	CTR_TLS_KEY_UPDATES,		/* KeyUpdates handled there */
-	CTR_BYTES_IN,
-	CTR_BYTES_OUT,
-	CTR_SIP_REQUESTS,
-	CTR_SIP_RESPONSES_OUT,
-	CTR_SIP_RESPONSES_IN,
-	CTR_SIP_KEEPALIVES,
-	CTR_SIP_400,
-	CTR_REGISTER_OK,
-	CTR_REGISTER_CHALLENGED,
-	CTR_REGISTER_DENIED,
-	CTR_REGISTER_RATELIMITED,
-	CTR_DROP_OUTQ,			/* slow reader past outq_max */
-	CTR_DROP_TOO_BIG,		/* SIP message over max_message */
-	CTR_DROP_FRAMING,		/* framing lost */
-	CTR_DROP_IDLE,
-	CTR_DROP_HANDSHAKE_TIMEOUT,
-	CTR_DROP_IDENTITY,		/* From mismatch after login */
-	CTR_DIALOGS_OPEN,
-	CTR_DIALOGS_EXPIRED,
-	CTR_XCCOS_COMMANDS,		/* commands and posts received */
-	CTR_XCCOS_ERRORS,		/* answered with a non-200 code */
-	CTR_XCCOS_MALFORMED,		/* did not parse */
-	CTR_POSTS_IN,			/* posts accepted from local clients */
-	CTR_POSTS_REFUSED,
-	CTR_POSTS_SEQUENCED,		/* posts this lcore sequenced as home */
-	CTR_DELIVERIES,			/* post INFOs written to local members */
-	CTR_NOTICES,			/* ntc:* written to local members */
-	CTR_JOINS,
-	CTR_PARTS,
-	CTR_RING_FULL,			/* a burst did not fit a ring; kept staged */
-	CTR_STORAGE_FAILED,		/* the storage thread reported an error */
-	CTR_POSTS_COMPLIANCE_CAP,	/* refused: the compliance log is at its cap */
-	/* SIP requests received, by method (order of enum sip_method) */
-	CTR_SIP_REQ_UNKNOWN,
-	CTR_SIP_REQ_INVITE,
-	CTR_SIP_REQ_ACK,
-	CTR_SIP_REQ_BYE,
-	CTR_SIP_REQ_CANCEL,
-	CTR_SIP_REQ_OPTIONS,
-	CTR_SIP_REQ_REGISTER,
-	CTR_SIP_REQ_INFO,
-	CTR_SIP_REQ_UPDATE,
-	CTR_SIP_REQ_SUBSCRIBE,
-	CTR_SIP_REQ_NOTIFY,
-	CTR_SIP_REQ_MESSAGE,
-	CTR_SIP_REQ_PRACK,
-	CTR_SIP_REQ_REFER,
-	CTR_SIP_REQ_PUBLISH,
-	/* SIP responses sent, by class */
-	CTR_SIP_RESP_1XX,
-	CTR_SIP_RESP_2XX,
-	CTR_SIP_RESP_3XX,
-	CTR_SIP_RESP_4XX,
-	CTR_SIP_RESP_5XX,
-	CTR_SIP_RESP_6XX,
-	/* XCCOS commands received, by id (order of xcmd_names in channel.c) */
-	CTR_XCMD_REQURI,
-	CTR_XCMD_GETSERVERINFO,
-	CTR_XCMD_CHANSRCH,
-	CTR_XCMD_JOIN,
-	CTR_XCMD_BJOIN,
-	CTR_XCMD_PART,
-	CTR_XCMD_BCCONTEXT,
-	CTR_XCMD_GETINV,
-	CTR_XCMD_GETPREF,
-	CTR_XCMD_SETPREF,
-	CTR_XCMD_NODESPERMCREATECHILD,
-	CTR_XCMD_GETFUTOK,
-	CTR_XCMD_GETFDTOK,
-	CTR_XCMD_GRPCHAT,
-	CTR_XCMD_OTHER,
-	/* XCCOS replies sent, by result code */
-	CTR_XRES_200,
-	CTR_XRES_400,
-	CTR_XRES_403,
-	CTR_XRES_404,
-	CTR_XRES_413,
-	CTR_XRES_500,
-	CTR_XRES_501,
-	CTR_XRES_503,
-	CTR_XRES_OTHER,
-	CTR__COUNT,
-};
-
-/* Names for the control socket and logs, indexed by enum ctr_id. */
-extern const char *const ctr_names[CTR__COUNT];
+/* ---- connections ------------------------------------------------------ */
 
 enum conn_state {
 	CONN_HANDSHAKE,		/* TCP up, TLS not yet */
@@ -149,6 +54,9 @@ struct nonce_seen {
 	uint32_t nc;		/* highest nc accepted; 0 = nonce used without qop */
 };
 
+/* The fields down to `in_cap` are the engine's: services read `next`, `lc`,
+ * `id`, `state` and the peer, and change the state only through
+ * conn_close(). The SIP state belongs to the session layer. */
 struct conn {
 	struct conn *next, *prev;	/* lcore's list of live connections */
 	struct conn *dirty_next;	/* lcore's list of connections with output */
@@ -187,112 +95,6 @@ struct conn {
 	bool reaped;			/* closed and unlinked; only holds keep it */
 };
 
-/* One per lcore. Other threads may touch only `remote`, atomically, and read
- * `ctr` relaxed. */
-struct lcore_ctx {
-	alignas(64) struct engine *e;
-	uint32_t idx;
-	int epfd;
-	int listen_fd;			/* -1 once draining */
-	struct conn *conns;
-	uint32_t nconns;
-	uint32_t io_streams;		/* connections the backend carries for another
-					 * thread (dpdk: Web relays); a draining lcore
-					 * waits for them too */
-	struct conn *dirty;
-	uint64_t conn_seq;
-	uint64_t now_s;			/* CLOCK_MONOTONIC seconds, refreshed each turn */
-	uint64_t now_real_ms;		/* CLOCK_REALTIME ms */
-	uint64_t next_sweep_s;
-	bool draining;
-	uint64_t drain_deadline_s;
-
-	struct tlsterm_ctx *tls;	/* this lcore's reference */
-	struct htdigest *users;		/* this lcore's reference */
-	struct roomtab *rooms;		/* this lcore's reference */
-	struct fanout_lc *fo;		/* rings, room state (fanout.c) */
-	uint64_t dialog_seq;
-	struct objcache conn_cache;	/* struct conn */
-	struct objcache dialog_cache;	/* struct dialog */
-	int wake_fd;			/* eventfd: other threads wake a sleeping lcore */
-	void *io_lcore;			/* the backend's per-lcore state */
-
-	_Atomic uint64_t ctr[CTR__COUNT];
-
-	alignas(64) struct {
-		_Atomic(struct tlsterm_ctx *) tls;	/* pending reload, or NULL */
-		_Atomic(struct htdigest *) users;
-		_Atomic(struct roomtab *) rooms;
-		_Atomic bool sleeping;		/* in (or about to enter) the poller */
-		_Atomic(struct engine_call *) call;	/* engine_lcore_call, or NULL */
-		_Atomic bool stopped;		/* the loop returned */
-		_Atomic bool listening;		/* wanted state of the listener */
-	} remote;
-};
-
-/* Shared by all lcores; read-only after engine_create() except the atomics. */
-struct engine {
-	struct engine_conf conf;
-	uint8_t nonce_key[DIGEST_KEY_LEN];
-	struct ratelimit *rl_addr;	/* failed logins per source address */
-	struct ratelimit *rl_user;	/* failed logins per user */
-	_Atomic bool drain;
-	pthread_mutex_t call_lock;	/* one engine_lcore_call at a time */
-	_Atomic uint64_t compliance_floor;	/* next seq to export; 0: unknown */
-	struct db *db;			/* borrowed from boot code */
-	struct commit *commit;		/* the storage thread, owned */
-	struct fanout_shared *fo;	/* room presence counts (fanout.c) */
-	struct ftoken_store *ftokens;	/* file tokens for the Web service, or NULL */
-	const struct io_ops *io;	/* the I/O backend */
-	void *io_shared;		/* the backend's engine-wide state (dpdk: port) */
-	engine_adopt_fn *web_adopt;	/* dpdk: where Web connections go (engine_set_web) */
-	void *web_adopt_arg;
-	struct lcore_ctx *lcores[];	/* conf.nlcores */
-};
-
-static inline void
-ctr_inc(struct lcore_ctx *lc, enum ctr_id id)
-{
-	/* Single writer (the owning lcore): a relaxed load+store, not an RMW. */
-	atomic_store_explicit(&lc->ctr[id],
-			      atomic_load_explicit(&lc->ctr[id], memory_order_relaxed) + 1,
-			      memory_order_relaxed);
-}
-
-/* A SIP response with <status> left: the total and its class. */
-static inline void
-ctr_sip_response(struct lcore_ctx *lc, int status)
-{
-	ctr_inc(lc, CTR_SIP_RESPONSES_OUT);
-	if (status >= 100 && status < 700)
-		ctr_inc(lc, (enum ctr_id)(CTR_SIP_RESP_1XX + status / 100 - 1));
-}
-
-static inline void
-ctr_add(struct lcore_ctx *lc, enum ctr_id id, uint64_t n)
-{
-	atomic_store_explicit(&lc->ctr[id],
-			      atomic_load_explicit(&lc->ctr[id], memory_order_relaxed) + n,
-			      memory_order_relaxed);
-}
-
-/* A function an lcore runs for another thread (engine_lcore_call). */
-struct engine_call {
-	engine_call_fn	*fn;
-	void		*arg;
-	_Atomic bool	done;
-};
-
-/* Wakes <lc> if it sleeps in its poller. Any thread. */
-void lcore_wake(struct lcore_ctx *lc);
-
-/* conn.c: connection life cycle, TLS glue and output. Owning lcore only. */
-
-/* A new accepted connection (fd already non-blocking). NULL when over the
- * limit or out of memory (the caller closes <fd>). */
-struct conn *conn_new(struct lcore_ctx *lc, int fd, const struct sockaddr_storage *peer);
-/* Ciphertext arrived from the wire. */
-void conn_input(struct conn *c, const void *buf, size_t len);
 /* Queues plaintext for the peer (one SIP message). Drops the connection when
  * its output would pass outq_max. 0 or -1 (connection is closing). */
 int conn_send(struct conn *c, const void *buf, size_t len);
@@ -302,78 +104,240 @@ int conn_send(struct conn *c, const void *buf, size_t len);
 void conn_close(struct conn *c, bool flush);
 /* Schedules a flush of <c>'s output at the end of the loop turn. */
 void conn_kick(struct conn *c);
-/* Flushes dirty connections and frees those marked CONN_DEAD. */
+/* Flushes dirty connections and frees those marked CONN_DEAD (the loop does
+ * this every turn; a service's quiesce hook, playing a stopped lcore, too). */
 void conn_reap(struct lcore_ctx *lc);
 /* Keeps <c>'s memory until conn_release (see struct conn: holds). */
 void conn_hold(struct conn *c);
 void conn_release(struct conn *c);
 /* True while <c> can still take output. */
 bool conn_usable(const struct conn *c);
-/* Timers: handshake and idle timeouts, dialog expiry. Called once a second. */
-void conn_sweep(struct lcore_ctx *lc);
 
-/* An I/O backend: byte streams per connection, from kernel sockets
- * (io/kernel.c) or DPDK ports with the user-space TCP (io/dpdk.c). The
- * engine picks one at boot (engine_conf.io_backend); every lcore uses it.
- *   lcore_init   boot thread: this lcore's listener, poller, wake-up fd
- *   listen_open  (re)opens the listener (0 or -errno with <err>)
- *   listen_close stops accepting
- *   poll         waits up to <timeout_ms> for events and handles them:
- *                accepted connections (conn_new), ciphertext (conn_input),
- *                writability (conn_kick), the wake fd
- *   flush        puts a connection's pending ciphertext on the wire; 0, or
- *                -1 when the connection failed (the caller closes it)
- *   close        releases the connection's transport */
-struct io_ops {
-	const char *name;
-	int (*lcore_init)(struct lcore_ctx *lc, char *err, size_t errlen);
-	void (*lcore_fini)(struct lcore_ctx *lc);
-	int (*listen_open)(struct lcore_ctx *lc, char *err, size_t errlen);
-	void (*listen_close)(struct lcore_ctx *lc);
-	void (*poll)(struct lcore_ctx *lc, int timeout_ms);
-	int (*flush)(struct conn *c);
-	void (*close)(struct conn *c);
+/* ---- the lcore -------------------------------------------------------- */
+
+/* What services may see of an lcore: the first member of struct lcore_ctx
+ * (engine_int.h), read through the lcore_*() helpers below. The engine
+ * writes all of it but `svc` and the protocol's object cache and sequence;
+ * other threads read only `ctr`, relaxed. */
+struct lcore_pub {
+	alignas(64) struct engine *e;
+	const struct engine_conf *conf;	/* &e->conf */
+	uint32_t idx;
+	uint64_t now_s;			/* CLOCK_MONOTONIC seconds, refreshed each turn */
+	uint64_t now_real_ms;		/* CLOCK_REALTIME ms */
+	struct conn *conns;		/* live connections, newest first */
+	struct htdigest *users;		/* this lcore's reference to the user table */
+	void *snap;			/* this lcore's reference to the service's snapshot */
+	void *svc;			/* the service's per-lcore state */
+	struct objcache proto_cache;	/* the protocol's per-connection objects */
+	uint64_t proto_seq;		/* for the protocol's ids */
+	_Atomic uint64_t ctr[CTR_MAX];
 };
 
-extern const struct io_ops io_kernel_ops;
-/* The backend called <name> ("kernel", "dpdk"), or NULL. */
-const struct io_ops *io_backend_find(const char *name);
+static inline struct lcore_pub *
+lcore_pub(struct lcore_ctx *lc)
+{
+	return (struct lcore_pub *)(void *)lc;
+}
 
-static inline int io_flush(struct conn *c) { return c->lc->e->io->flush(c); }
-static inline void io_close(struct conn *c) { c->lc->e->io->close(c); }
-static inline int io_lcore_init(struct lcore_ctx *lc, char *err, size_t errlen)
-{ return lc->e->io->lcore_init(lc, err, errlen); }
-static inline void io_lcore_fini(struct lcore_ctx *lc) { lc->e->io->lcore_fini(lc); }
-static inline int io_listen_open(struct lcore_ctx *lc, char *err, size_t errlen)
-{ return lc->e->io->listen_open(lc, err, errlen); }
-static inline void io_listen_close(struct lcore_ctx *lc) { lc->e->io->listen_close(lc); }
-static inline void io_poll(struct lcore_ctx *lc, int timeout_ms) { lc->e->io->poll(lc, timeout_ms); }
+static inline const struct lcore_pub *
+lcore_cpub(const struct lcore_ctx *lc)
+{
+	return (const struct lcore_pub *)(const void *)lc;
+}
 
-/* sipconn.c: plaintext SIP on a connection. */
-/* Frames and handles every complete message in c->in. */
-void sipconn_input(struct conn *c);
-/* The same over <buf> instead, for a connection with nothing in c->in:
- * handles the complete messages at its head (parsed in place, so <buf> is
- * modified) and returns the bytes they took; the caller keeps the rest. */
-size_t sipconn_input_buf(struct conn *c, char *buf, size_t len);
-/* Sends a response to <req> with extra header lines <hdrs> (each ending in
- * CRLF, may be NULL) and an optional body. */
-struct sipmsg;
-void sipconn_reply(struct conn *c, const struct sipmsg *req, int status, const char *reason,
-		   const char *hdrs, const char *ctype, const void *body, size_t blen);
-/* The local tag we put on responses that create no dialog (To tag). */
-void sipconn_tag(const struct conn *c, const struct sipmsg *req, char *out, size_t cap);
+/* The engine, for engine.h functions (it stays opaque). */
+static inline struct engine *
+lcore_engine(const struct lcore_ctx *lc)
+{
+	return lcore_cpub(lc)->e;
+}
 
-/* registrar.c */
-void registrar_register(struct conn *c, const struct sipmsg *m);
-void registrar_subscribe(struct conn *c, const struct sipmsg *m);
+static inline const struct engine_conf *
+lcore_conf(const struct lcore_ctx *lc)
+{
+	return lcore_cpub(lc)->conf;
+}
 
-/* dialog.c: INVITE dialogs (Lookup and Channel services attach here). */
-void dialog_request(struct conn *c, const struct sipmsg *m);
-void dialog_response(struct conn *c, const struct sipmsg *m);
-/* Frees every dialog of <c> (connection loss counts as leaving). */
-void dialog_conn_closed(struct conn *c);
-/* Drops dialogs whose session expired without refresh. */
-void dialog_sweep(struct conn *c, uint64_t now_s);
+/* 0 .. nlcores-1 */
+static inline uint32_t
+lcore_idx(const struct lcore_ctx *lc)
+{
+	return lcore_cpub(lc)->idx;
+}
+
+/* Monotonic seconds and real-time milliseconds at the start of this turn. */
+static inline uint64_t
+lcore_now_s(const struct lcore_ctx *lc)
+{
+	return lcore_cpub(lc)->now_s;
+}
+
+static inline uint64_t
+lcore_now_real_ms(const struct lcore_ctx *lc)
+{
+	return lcore_cpub(lc)->now_real_ms;
+}
+
+/* The first of this lcore's live connections (then c->next). */
+static inline struct conn *
+lcore_conns(const struct lcore_ctx *lc)
+{
+	return lcore_cpub(lc)->conns;
+}
+
+/* The user table, valid for this loop turn. */
+static inline struct htdigest *
+lcore_users(const struct lcore_ctx *lc)
+{
+	return lcore_cpub(lc)->users;
+}
+
+/* The service's read-mostly snapshot (engine_snapshot_publish), valid for
+ * this loop turn. */
+static inline void *
+lcore_snapshot(const struct lcore_ctx *lc)
+{
+	return lcore_cpub(lc)->snap;
+}
+
+/* The service's own per-lcore state, set by its init hook. */
+static inline void *
+lcore_svc(const struct lcore_ctx *lc)
+{
+	return lcore_cpub(lc)->svc;
+}
+
+static inline void
+lcore_set_svc(struct lcore_ctx *lc, void *state)
+{
+	lcore_pub(lc)->svc = state;
+}
+
+/* The cache of the protocol's per-connection objects (engine_proto.obj_size
+ * each), and the next of its per-lcore sequence numbers (1, 2, ...). */
+static inline struct objcache *
+lcore_proto_cache(struct lcore_ctx *lc)
+{
+	return &lcore_pub(lc)->proto_cache;
+}
+
+static inline uint64_t
+lcore_proto_seq_next(struct lcore_ctx *lc)
+{
+	return ++lcore_pub(lc)->proto_seq;
+}
+
+/* The database (borrowed from boot code), the file token store (NULL: no Web
+ * service), this lcore's storage producer. */
+struct db *lcore_db(const struct lcore_ctx *lc);
+struct ftoken_store *lcore_ftokens(const struct lcore_ctx *lc);
+struct commit_producer *lcore_commit_producer(const struct lcore_ctx *lc);
+/* Draining (engine_drain), and whether the listener is open. */
+bool lcore_draining(const struct lcore_ctx *lc);
+bool lcore_listening(const struct lcore_ctx *lc);
+/* Takes what engine_reload() and engine_snapshot_publish() left for this
+ * lcore now, as the loop would at its next turn (for engine_lcore_call). */
+void lcore_take_pending(struct lcore_ctx *lc);
+
+/* Any thread: lcore <idx> of <e> (0 .. engine_nlcores-1), and the state the
+ * protocol and the service keep for the whole engine (set by their init
+ * hooks). */
+struct lcore_ctx *engine_lcore(const struct engine *e, uint32_t idx);
+void *engine_proto_state(const struct engine *e);
+void engine_set_proto_state(struct engine *e, void *state);
+void *engine_svc(const struct engine *e);
+void engine_set_svc(struct engine *e, void *state);
+
+/* Any thread: wakes <lc> if it sleeps in its poller. */
+void lcore_wake(struct lcore_ctx *lc);
+
+/* ---- counters --------------------------------------------------------- */
+
+/* <id> from any layer's list (ctr.h). Owning lcore only. */
+static inline void
+ctr_inc(struct lcore_ctx *lc, unsigned int id)
+{
+	_Atomic uint64_t *p = &lcore_pub(lc)->ctr[id];
+
+	/* Single writer (the owning lcore): a relaxed load+store, not an RMW. */
+	atomic_store_explicit(p, atomic_load_explicit(p, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+}
+
+static inline void
+ctr_add(struct lcore_ctx *lc, unsigned int id, uint64_t n)
+{
+	_Atomic uint64_t *p = &lcore_pub(lc)->ctr[id];
+
+	atomic_store_explicit(p, atomic_load_explicit(p, memory_order_relaxed) + n,
+			      memory_order_relaxed);
+}
+
+/* ---- the hooks of the layers above ------------------------------------ */
+
+/* The protocol on a connection's plaintext byte stream (session/: SIP).
+ *   init, fini   boot thread, in engine_create before the lcores exist and
+ *                at the end of engine_destroy: its engine-wide state
+ *                (engine_set_proto_state); init returns 0 or -errno with a
+ *                message in <err>; fini also runs after a failed init, or
+ *                none. Either may be NULL
+ *   input        frames and handles every complete message in c->in
+ *   input_buf    the same over <buf> instead, for a connection with nothing
+ *                in c->in: handles the complete messages at its head (it may
+ *                modify <buf>) and returns the bytes they took; the engine
+ *                keeps the rest in c->in
+ *   conn_closed  the connection closes (called again on reaping: must be
+ *                idempotent)
+ *   sweep        once a second per connection, with the lcore's clock
+ *   obj_size     size of its per-connection objects (lcore_proto_cache);
+ *                the cache holds up to objs_per_conn * max_conns of them
+ *   ctrs         its counters */
+struct engine_proto {
+	int (*init)(struct engine *e, char *err, size_t errlen);
+	void (*fini)(struct engine *e);
+	void (*input)(struct conn *c);
+	size_t (*input_buf)(struct conn *c, char *buf, size_t len);
+	void (*conn_closed)(struct conn *c);
+	void (*sweep)(struct conn *c, uint64_t now_s);
+	size_t obj_size;
+	uint32_t objs_per_conn;
+	const struct ctr_table *ctrs;
+};
+
+/* The service on top (chat/). Each hook may be NULL.
+ *   init      boot thread, end of engine_create: its engine-wide and
+ *             per-lcore state (engine_set_svc, lcore_set_svc); 0 or -errno
+ *             with a message in <err>
+ *   quiesce   boot thread, engine_destroy after the lcores returned: play
+ *             each lcore until nothing is in flight, up to <timeout_ms>
+ *   fini      boot thread: frees what init made (also after a failed init)
+ *   poll      each loop turn after I/O: work from other lcores and storage
+ *   flush     each loop turn before the connections flush
+ *   idle      nothing waits (no ring, completion or staged message): the
+ *             lcore may sleep in its poller
+ *   settled   idle, and nothing in flight either: a draining lcore may stop
+ *   snap_get, snap_put   a reference to the read-mostly snapshot the engine
+ *             hands each lcore (engine_create, engine_snapshot_publish);
+ *             snap_put accepts NULL
+ *   ctrs      its counters */
+struct engine_service {
+	int (*init)(struct engine *e, char *err, size_t errlen);
+	void (*quiesce)(struct engine *e, int timeout_ms);
+	void (*fini)(struct engine *e);
+	unsigned (*poll)(struct lcore_ctx *lc);
+	void (*flush)(struct lcore_ctx *lc);
+	bool (*idle)(struct lcore_ctx *lc);
+	bool (*settled)(struct lcore_ctx *lc);
+	void (*snap_get)(void *snap);
+	void (*snap_put)(void *snap);
+	const struct ctr_table *ctrs;
+};
+
+/* Boot, before engine_create: the protocol (required) and the service
+ * (optional) every engine created afterwards uses. The tables must outlive
+ * those engines. */
+void engine_register_proto(const struct engine_proto *p);
+void engine_register_service(const struct engine_service *s);
 
 #endif

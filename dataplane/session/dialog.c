@@ -48,7 +48,7 @@ str_is(const char *a, struct sip_str s)
 static int
 service_of(const struct conn *c, struct sip_str ruri)
 {
-	const struct engine_conf *cf = &c->lc->e->conf;
+	const struct engine_conf *cf = lcore_conf(c->lc);
 	struct sip_uri u;
 	char chan[64];
 
@@ -92,7 +92,7 @@ unlink_dialog(struct conn *c, struct dialog *d)
 	c->ndialogs--;
 	free(d->rooms);
 	free(d->info_a);
-	objcache_put(&c->lc->dialog_cache, d);
+	objcache_put(lcore_proto_cache(c->lc), d);
 }
 
 static void
@@ -111,7 +111,7 @@ static uint32_t
 session_interval(struct conn *c, const struct sipmsg *m)
 {
 	const struct sip_hdr *h = sipmsg_find(m, SIP_H_SESSION_EXPIRES);
-	uint32_t se = c->lc->e->conf.session_expires, want;
+	uint32_t se = lcore_conf(c->lc)->session_expires, want;
 	struct sip_str v;
 
 	if (h == NULL)
@@ -175,7 +175,7 @@ on_invite(struct conn *c, const struct sipmsg *m)
 		if (se == 0)
 			return;
 		d->session_expires = se;
-		d->expires_at_s = c->lc->now_s + se;
+		d->expires_at_s = lcore_now_s(c->lc) + se;
 		d->remote_cseq = m->cseq;
 		answer_session(c, m, d, true);
 		return;
@@ -185,31 +185,31 @@ on_invite(struct conn *c, const struct sipmsg *m)
 		sipconn_reply(c, m, 404, NULL, NULL, NULL, NULL, 0);
 		return;
 	}
-	if (c->ndialogs >= c->lc->e->conf.max_dialogs_per_conn) {
+	if (c->ndialogs >= lcore_conf(c->lc)->max_dialogs_per_conn) {
 		sipconn_reply(c, m, 486, "Too many sessions on this connection", NULL, NULL, NULL, 0);
 		return;
 	}
 	se = session_interval(c, m);
 	if (se == 0)
 		return;
-	d = objcache_get(&c->lc->dialog_cache);
+	d = objcache_get(lcore_proto_cache(c->lc));
 	if (d == NULL) {
 		sipconn_reply(c, m, 500, NULL, "Retry-After: 5\r\n", NULL, NULL, 0);
 		return;
 	}
 	d->svc = (enum dialog_service)svc;
 	d->conn = c;
-	d->uid = ((uint64_t)c->lc->idx << 56) | ++c->lc->dialog_seq;
+	d->uid = ((uint64_t)lcore_idx(c->lc) << 56) | lcore_proto_seq_next(c->lc);
 	d->session_expires = se;
-	d->expires_at_s = c->lc->now_s + se;
+	d->expires_at_s = lcore_now_s(c->lc) + se;
 	d->remote_cseq = m->cseq;
 	d->envid = 1;
 	sipconn_tag(c, m, d->local_tag, sizeof(d->local_tag));
-	dialog_service_uri(&c->lc->e->conf, d->svc, d->local_uri, sizeof(d->local_uri));
+	dialog_service_uri(lcore_conf(c->lc), d->svc, d->local_uri, sizeof(d->local_uri));
 	if (!str_copy(d->call_id, sizeof(d->call_id), m->call_id) ||
 	    !str_copy(d->remote_tag, sizeof(d->remote_tag), m->from_tag) ||
 	    !str_copy(d->remote_uri, sizeof(d->remote_uri), m->from_uri)) {
-		objcache_put(&c->lc->dialog_cache, d);
+		objcache_put(lcore_proto_cache(c->lc), d);
 		sipconn_reply(c, m, 400, "Call-ID, tag or address too long", NULL, NULL, NULL, 0);
 		return;
 	}
@@ -265,14 +265,14 @@ dialog_request(struct conn *c, const struct sipmsg *m)
 		if (se == 0)
 			return;
 		d->session_expires = se;
-		d->expires_at_s = c->lc->now_s + se;
+		d->expires_at_s = lcore_now_s(c->lc) + se;
 		answer_session(c, m, d, false);
 		return;
 	}
 	case SIP_M_INFO:
 		/* Every client INFO gets exactly 200 (xccos.md a.2), from the
 		 * service: a post's 200 waits until it is durable. */
-		d->expires_at_s = c->lc->now_s + d->session_expires;
+		d->expires_at_s = lcore_now_s(c->lc) + d->session_expires;
 		channel_info(c, d, m);
 		return;
 	default:
@@ -317,7 +317,7 @@ info_template(struct conn *c, struct dialog *d)
 	int na, nb;
 
 	na = snprintf(a, sizeof(a), "INFO %s SIP/2.0\r\nVia: SIP/2.0/TLS %s:%u;branch=z9hG4bK%016llx",
-		      d->target, c->lc->e->conf.sip_host, c->lc->e->conf.sip_port,
+		      d->target, lcore_conf(c->lc)->sip_host, lcore_conf(c->lc)->sip_port,
 		      (unsigned long long)c->id);
 	nb = snprintf(b, sizeof(b), "\r\nMax-Forwards: 70\r\nFrom: <%s>;tag=%s\r\n"
 		      "To: <%s>;tag=%s\r\nCall-ID: %s\r\nCSeq: ", d->local_uri, d->local_tag,

@@ -7,9 +7,11 @@
 #include <stdint.h>
 
 #include "dataplane/engine/engine.h"
+#include "dataplane/session/sipconn.h"
 #include "storage/catalog.h"
 
 struct conn;
+struct sipmsg;
 
 enum dialog_service {
 	DIALOG_LOOKUP,
@@ -46,6 +48,14 @@ struct dialog {
 	uint32_t nrooms, rooms_cap;
 	uint32_t joins_pending;		/* rooms whose join is in flight */
 };
+
+/* An in-dialog request or a response on <c> (sipconn.c dispatches them). */
+void dialog_request(struct conn *c, const struct sipmsg *m);
+void dialog_response(struct conn *c, const struct sipmsg *m);
+/* Frees every dialog of <c> (connection loss counts as leaving). */
+void dialog_conn_closed(struct conn *c);
+/* Drops dialogs whose session expired without refresh. */
+void dialog_sweep(struct conn *c, uint64_t now_s);
 
 /* The dialog of <c> with <uid>, or NULL. */
 struct dialog *dialog_by_uid(struct conn *c, uint64_t uid);

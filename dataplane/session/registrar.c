@@ -17,11 +17,14 @@
  * while limited, REGISTER gets 403 without the password being checked. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "dataplane/base/log.h"
 #include "dataplane/engine/lcore.h"
+#include "dataplane/session/registrar.h"
+#include "dataplane/session/sipconn.h"
 #include "dataplane/sip/digest.h"
 #include "dataplane/sip/ratelimit.h"
 #include "dataplane/sip/sipmsg.h"
@@ -30,6 +33,56 @@
 #define PROVISIONING_EVENT	"vnd-microsoft-provisioning-v2"
 #define ALLOW_EVENTS		PROVISIONING_EVENT ",vnd-microsoft-roaming-contacts," \
 				"vnd-microsoft-roaming-self,presence"
+
+/* What every lcore of an engine shares: read-only but for the limiters. */
+struct registrar_shared {
+	uint8_t		nonce_key[DIGEST_KEY_LEN];
+	struct ratelimit *rl_addr;	/* failed logins per source address */
+	struct ratelimit *rl_user;	/* failed logins per user */
+};
+
+int
+registrar_init(struct engine *e, char *err, size_t errlen)
+{
+	const struct engine_conf *cf = engine_conf(e);
+	struct registrar_shared *rs = calloc(1, sizeof(*rs));
+
+	if (rs == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	engine_set_proto_state(e, rs);
+	if (digest_key_init(rs->nonce_key) != 0) {
+		snprintf(err, errlen, "no randomness for the nonce key");
+		return -EIO;
+	}
+	rs->rl_addr = ratelimit_create(65536, cf->fail_max, cf->fail_window_s);
+	rs->rl_user = ratelimit_create(65536, cf->fail_max, cf->fail_window_s);
+	if (rs->rl_addr == NULL || rs->rl_user == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void
+registrar_fini(struct engine *e)
+{
+	struct registrar_shared *rs = engine_proto_state(e);
+
+	if (rs == NULL)
+		return;
+	ratelimit_destroy(rs->rl_addr);
+	ratelimit_destroy(rs->rl_user);
+	free(rs);
+	engine_set_proto_state(e, NULL);
+}
+
+static const struct registrar_shared *
+shared(const struct conn *c)
+{
+	return engine_proto_state(lcore_engine(c->lc));
+}
 
 static uint64_t
 str_hash(struct sip_str s)
@@ -46,40 +99,40 @@ str_hash(struct sip_str s)
 static void
 challenge(struct conn *c, const struct sipmsg *m, const char *aor, bool stale)
 {
-	const struct engine *e = c->lc->e;
-	const char *hname = e->conf.challenge == ENGINE_CHALLENGE_WWW ? "WWW-Authenticate" :
+	const struct engine_conf *cf = lcore_conf(c->lc);
+	const char *hname = cf->challenge == ENGINE_CHALLENGE_WWW ? "WWW-Authenticate" :
 			    "Proxy-Authenticate";
 	char nonce[DIGEST_NONCE_MAX], hdrs[1024];
 	int n = 0;
 
-	digest_nonce_make(e->nonce_key, c->lc->now_s, c->id, nonce);
+	digest_nonce_make(shared(c)->nonce_key, lcore_now_s(c->lc), c->id, nonce);
 	/* RFC 8760 §2.4: the preferred algorithm first. SHA-256 is offered only
 	 * to users who have a SHA-256 HA1 (htdigest(1) writes MD5 only). */
-	if (htdigest_ha1(c->lc->users, aor, strlen(aor), e->conf.realm, strlen(e->conf.realm),
+	if (htdigest_ha1(lcore_users(c->lc), aor, strlen(aor), cf->realm, strlen(cf->realm),
 			 DIGEST_SHA256) != NULL)
 		n = snprintf(hdrs, sizeof(hdrs),
 			     "%s: Digest realm=\"%s\", nonce=\"%s\", qop=\"auth\", "
-			     "algorithm=SHA-256%s\r\n", hname, e->conf.realm, nonce,
+			     "algorithm=SHA-256%s\r\n", hname, cf->realm, nonce,
 			     stale ? ", stale=true" : "");
 	snprintf(hdrs + n, sizeof(hdrs) - n,
 		 "%s: Digest realm=\"%s\", nonce=\"%s\", qop=\"auth\", algorithm=MD5%s\r\n",
-		 hname, e->conf.realm, nonce, stale ? ", stale=true" : "");
+		 hname, cf->realm, nonce, stale ? ", stale=true" : "");
 	ctr_inc(c->lc, CTR_REGISTER_CHALLENGED);
-	sipconn_reply(c, m, e->conf.challenge == ENGINE_CHALLENGE_WWW ? 401 : 407, NULL, hdrs,
+	sipconn_reply(c, m, cf->challenge == ENGINE_CHALLENGE_WWW ? 401 : 407, NULL, hdrs,
 		      NULL, NULL, 0);
 }
 
 static void
 deny(struct conn *c, const struct sipmsg *m, const char *aor, const char *why)
 {
-	struct engine *e = c->lc->e;
+	const struct engine_conf *cf = lcore_conf(c->lc);
 	char hdr[300];
 
-	ratelimit_fail(e->rl_addr, c->peer_str, strlen(c->peer_str), c->lc->now_s);
-	ratelimit_fail(e->rl_user, aor, strlen(aor), c->lc->now_s);
+	ratelimit_fail(shared(c)->rl_addr, c->peer_str, strlen(c->peer_str), lcore_now_s(c->lc));
+	ratelimit_fail(shared(c)->rl_user, aor, strlen(aor), lcore_now_s(c->lc));
 	ctr_inc(c->lc, CTR_REGISTER_DENIED);
 	LOG(INFO, REGISTRAR, "%s: REGISTER %s refused: %s", c->peer_str, aor, why);
-	snprintf(hdr, sizeof(hdr), "Warning: 399 %s \"%s\"\r\n", e->conf.domain, why);
+	snprintf(hdr, sizeof(hdr), "Warning: 399 %s \"%s\"\r\n", cf->domain, why);
 	sipconn_reply(c, m, 403, NULL, hdr, NULL, NULL, 0);
 }
 
@@ -149,7 +202,7 @@ nonce_fresh(struct conn *c, const struct digest_creds *cr)
 static void
 accept_register(struct conn *c, const struct sipmsg *m, const char *aor)
 {
-	const struct engine_conf *cf = &c->lc->e->conf;
+	const struct engine_conf *cf = lcore_conf(c->lc);
 	int64_t want = requested_expires(m);
 	const struct sip_hdr *ct = sipmsg_find(m, SIP_H_CONTACT);
 	struct sip_nameaddr na;
@@ -175,7 +228,7 @@ accept_register(struct conn *c, const struct sipmsg *m, const char *aor)
 	}
 	exp = (want < 0 || want > cf->register_expires) ? cf->register_expires : (uint32_t)want;
 	snprintf(c->aor, sizeof(c->aor), "%s", aor);
-	c->registered_until_s = c->lc->now_s + exp;
+	c->registered_until_s = lcore_now_s(c->lc) + exp;
 	ctr_inc(c->lc, CTR_REGISTER_OK);
 	LOG(INFO, REGISTRAR, "%s: %s registered for %u s", c->peer_str, aor, exp);
 
@@ -195,7 +248,7 @@ accept_register(struct conn *c, const struct sipmsg *m, const char *aor)
 void
 registrar_register(struct conn *c, const struct sipmsg *m)
 {
-	struct engine *e = c->lc->e;
+	const struct engine_conf *cf = lcore_conf(c->lc);
 	struct digest_creds cr;
 	char aor[CONN_AOR_MAX], from[CONN_AOR_MAX];
 	const char *ha1;
@@ -212,10 +265,11 @@ registrar_register(struct conn *c, const struct sipmsg *m)
 			      NULL, NULL, 0);
 		return;
 	}
-	wait = ratelimit_retry_after(e->rl_addr, c->peer_str, strlen(c->peer_str),
-				     c->lc->now_s);
+	wait = ratelimit_retry_after(shared(c)->rl_addr, c->peer_str, strlen(c->peer_str),
+				     lcore_now_s(c->lc));
 	if (wait == 0)
-		wait = ratelimit_retry_after(e->rl_user, aor, strlen(aor), c->lc->now_s);
+		wait = ratelimit_retry_after(shared(c)->rl_user, aor, strlen(aor),
+					     lcore_now_s(c->lc));
 	if (wait > 0) {
 		char hdr[400];
 
@@ -224,12 +278,12 @@ registrar_register(struct conn *c, const struct sipmsg *m)
 		    aor);
 		snprintf(hdr, sizeof(hdr),
 			 "Warning: 399 %s \"Too many failed logins; try again in %u s\"\r\n"
-			 "Retry-After: %u\r\n", e->conf.domain, wait, wait);
+			 "Retry-After: %u\r\n", cf->domain, wait, wait);
 		sipconn_reply(c, m, 403, NULL, hdr, NULL, NULL, 0);
 		return;
 	}
 
-	rc = find_creds(m, e->conf.realm, &cr);
+	rc = find_creds(m, cf->realm, &cr);
 	if (rc == -ENOENT || rc == -EPROTONOSUPPORT) {
 		challenge(c, m, aor, false);
 		return;
@@ -238,7 +292,8 @@ registrar_register(struct conn *c, const struct sipmsg *m)
 		sipconn_reply(c, m, 400, "Malformed credentials", NULL, NULL, NULL, 0);
 		return;
 	}
-	rc = digest_nonce_check(e->nonce_key, cr.nonce, c->lc->now_s, c->id, e->conf.nonce_ttl_s);
+	rc = digest_nonce_check(shared(c)->nonce_key, cr.nonce, lcore_now_s(c->lc), c->id,
+				cf->nonce_ttl_s);
 	if (rc != 0) {
 		/* Expired, or not ours for this connection: a fresh challenge. */
 		challenge(c, m, aor, rc == -ESTALE);
@@ -248,7 +303,7 @@ registrar_register(struct conn *c, const struct sipmsg *m)
 		deny(c, m, aor, "The user name does not match the address being registered");
 		return;
 	}
-	ha1 = htdigest_ha1(c->lc->users, aor, strlen(aor), e->conf.realm, strlen(e->conf.realm),
+	ha1 = htdigest_ha1(lcore_users(c->lc), aor, strlen(aor), cf->realm, strlen(cf->realm),
 			   cr.alg);
 	if (ha1 == NULL || !digest_verify(&cr, sip_method_name(SIP_M_REGISTER), ha1)) {
 		deny(c, m, aor, "Invalid user name or password");
@@ -297,10 +352,10 @@ registrar_subscribe(struct conn *c, const struct sipmsg *m)
 
 	if (m->expires == 0)
 		exp = 0;
-	else if (m->expires > 0 && (uint32_t)m->expires < c->lc->e->conf.register_expires)
+	else if (m->expires > 0 && (uint32_t)m->expires < lcore_conf(c->lc)->register_expires)
 		exp = (uint32_t)m->expires;
 	else
-		exp = c->lc->e->conf.register_expires;
+		exp = lcore_conf(c->lc)->register_expires;
 	/* Group Chat starts only after this data arrives (sipe-signon.md). */
 	snprintf(hdrs, sizeof(hdrs),
 		 "Event: " PROVISIONING_EVENT "\r\n"

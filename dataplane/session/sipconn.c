@@ -23,12 +23,29 @@
 
 #include "dataplane/base/log.h"
 #include "dataplane/engine/lcore.h"
+#include "dataplane/session/dialog.h"
+#include "dataplane/session/registrar.h"
+#include "dataplane/session/session_ctr.h"
+#include "dataplane/session/sipconn.h"
 #include "dataplane/sip/sipmsg.h"
 #include "dataplane/sip/sipout.h"
 
 #define REPLY_MAX	8192
 #define ALLOW_METHODS	"INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER, SUBSCRIBE, INFO, UPDATE"
 #define SUPPORTED_EXT	"timer"
+
+static const char *const session_ctr_names[] = { SESSION_CTRS(CTR_NAME) };
+
+const struct ctr_table session_ctr_table = {
+	.first = ENGINE_CTR__END,
+	.n = SESSION_CTR__END - ENGINE_CTR__END,
+	.names = session_ctr_names,
+};
+
+_Static_assert(sizeof(session_ctr_names) / sizeof(session_ctr_names[0]) ==
+	       SESSION_CTR__END - ENGINE_CTR__END, "one name per session counter");
+_Static_assert(CTR_SIP_REQ_PUBLISH - CTR_SIP_REQ_UNKNOWN == SIP_M_PUBLISH - SIP_M_UNKNOWN,
+	       "per-method counters follow enum sip_method");
 
 static uint64_t
 fnv(uint64_t h, const void *p, size_t n)
@@ -202,7 +219,7 @@ dispatch(struct conn *c, const struct sipmsg *m)
 		return;
 	}
 	ctr_inc(c->lc, CTR_SIP_REQUESTS);
-	ctr_inc(c->lc, (enum ctr_id)(CTR_SIP_REQ_UNKNOWN + m->method));
+	ctr_inc(c->lc, (unsigned int)(CTR_SIP_REQ_UNKNOWN + m->method));
 	if (m->method != SIP_M_ACK) {
 		t = txn_find(c, txn_key(m));
 		if (t != NULL) {	/* retransmission: same answer, no side effects */
@@ -288,7 +305,7 @@ is_2xx_response(const char *p, size_t n)
 static size_t
 input(struct conn *c, char *buf, size_t len)
 {
-	const struct sipmsg_limits *lim = &c->lc->e->conf.sip_lim;
+	const struct sipmsg_limits *lim = &lcore_conf(c->lc)->sip_lim;
 	struct sipmsg m;
 	size_t off = 0;
 
@@ -332,8 +349,9 @@ input(struct conn *c, char *buf, size_t len)
 	return off;
 }
 
-void
-sipconn_input(struct conn *c)
+/* The complete messages in c->in; the rest moves to its start. */
+static void
+input_pending(struct conn *c)
 {
 	size_t off = input(c, c->in, c->in_len);
 
@@ -343,8 +361,33 @@ sipconn_input(struct conn *c)
 	}
 }
 
-size_t
-sipconn_input_buf(struct conn *c, char *buf, size_t len)
+/* Once a second: a registration that was not refreshed ends, then the
+ * dialogs whose session expired. */
+static void
+sweep(struct conn *c, uint64_t now_s)
 {
-	return input(c, buf, len);
+	if (c->aor[0] != '\0' && c->registered_until_s != 0 && now_s >= c->registered_until_s) {
+		LOG(INFO, REGISTRAR, "%s: registration of %s expired", c->peer_str, c->aor);
+		c->aor[0] = '\0';
+		c->registered_until_s = 0;
+	}
+	dialog_sweep(c, now_s);
+}
+
+static const struct engine_proto sipconn_proto = {
+	.init = registrar_init,
+	.fini = registrar_fini,
+	.input = input_pending,
+	.input_buf = input,
+	.conn_closed = dialog_conn_closed,
+	.sweep = sweep,
+	.obj_size = sizeof(struct dialog),
+	.objs_per_conn = 4,
+	.ctrs = &session_ctr_table,
+};
+
+void
+sipconn_register(void)
+{
+	engine_register_proto(&sipconn_proto);
 }

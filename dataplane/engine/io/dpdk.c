@@ -1,6 +1,6 @@
 /* The dpdk I/O backend: DPDK port queues, Ethernet and ARP, and the
  * user-space TCP (dataplane/tcp/utcp.h) under the same byte-stream interface
- * as the kernel backend (lcore.h: struct io_ops).
+ * as the kernel backend (engine_int.h: struct io_ops).
  *
  * Per lcore: one rx/tx queue pair of the port (port.h), one utcp stack, one
  * ARP cache, a tx staging array flushed in bursts, and a queue of packets
@@ -642,7 +642,7 @@ sleep_idle(struct dpdk_lc *d, int timeout_ms)
 		uint64_t v;
 
 		if (read(lc->wake_fd, &v, sizeof(v)) == -1 && errno != EAGAIN)
-			LOG(ERR, IO, "lcore %u: eventfd: %s", lc->idx, strerror(errno));
+			LOG(ERR, IO, "lcore %u: eventfd: %s", lc->pub.idx, strerror(errno));
 	}
 }
 
@@ -685,7 +685,7 @@ dpdk_flush(struct conn *c)
 		if (w > 0) {
 			tlsterm_consume_out(c->tls, w);
 			ctr_add(c->lc, CTR_BYTES_OUT, w);
-			c->last_io_s = c->lc->now_s;
+			c->last_io_s = c->lc->pub.now_s;
 			continue;
 		}
 		if (w == -EAGAIN)

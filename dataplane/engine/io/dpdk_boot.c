@@ -168,21 +168,21 @@ dpdk_lcore_init(struct lcore_ctx *lc, char *err, size_t errlen)
 	d->port = s->port;
 	d->pi = port_info(s->port);
 	d->pool = port_pool(s->port);
-	d->q = (uint16_t)lc->idx;
+	d->q = (uint16_t)lc->pub.idx;
 	d->ring = port_ring(s->port, d->q);
 	d->now_us = dpdk_mono_us();
 	d->nsteer = calloc(d->pi->nb_queues, sizeof(d->nsteer[0]));
 	d->steer = calloc((size_t)d->pi->nb_queues * RX_BURST, sizeof(d->steer[0]));
 	if (d->nsteer == NULL || d->steer == NULL || dpdk_make_stack(d, &lc->e->conf) != 0) {
 		snprintf(err, errlen, "dpdk: out of memory for lcore %u's TCP stack (max_conns %u)",
-			 lc->idx, lc->e->conf.max_conns);
+			 lc->pub.idx, lc->e->conf.max_conns);
 		goto out_fini;
 	}
 	if (fault_init(d, err, errlen) != 0)
 		goto out_fini;
 	if (lc->e->conf.web_port != 0 &&
 	    (d->web = relay_set_create(lc->e->conf.web_max_conns, web_adopt, lc)) == NULL) {
-		snprintf(err, errlen, "dpdk: out of memory for lcore %u's Web relays", lc->idx);
+		snprintf(err, errlen, "dpdk: out of memory for lcore %u's Web relays", lc->pub.idx);
 		goto out_fini;
 	}
 	rc = dpdk_listen_open(lc, err, errlen);

@@ -2,7 +2,7 @@
  * tx, ARP, the TCP core's callbacks, the poll loop) and dpdk_boot.c (setup
  * and teardown: the port, the stack, listeners, the Web relays, the fault
  * layer, the counters logged at the end, and the io_ops table). Not for
- * other folders: the engine sees struct io_ops (lcore.h). */
+ * other folders: the engine sees struct io_ops (engine_int.h). */
 #ifndef PARLEY_IO_DPDK_INT_H
 #define PARLEY_IO_DPDK_INT_H
 
@@ -12,7 +12,7 @@
 #include "dataplane/engine/io/fault.h"
 #include "dataplane/engine/io/port.h"
 #include "dataplane/engine/io/relay.h"
-#include "dataplane/engine/lcore.h"
+#include "dataplane/engine/engine_int.h"
 #include "dataplane/tcp/arp.h"
 #include "dataplane/tcp/utcp.h"
 

@@ -1,8 +1,8 @@
-/* The table of I/O backends the engine can run on (lcore.h: struct io_ops). */
+/* The table of I/O backends the engine can run on (engine_int.h: struct io_ops). */
 #include <stddef.h>
 #include <string.h>
 
-#include "dataplane/engine/lcore.h"
+#include "dataplane/engine/engine_int.h"
 
 /* io/dpdk.c */
 extern const struct io_ops io_dpdk_ops;

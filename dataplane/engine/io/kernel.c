@@ -18,7 +18,7 @@
 #include <sys/socket.h>
 
 #include "dataplane/base/log.h"
-#include "dataplane/engine/lcore.h"
+#include "dataplane/engine/engine_int.h"
 #include "dataplane/tls/tlsterm.h"
 
 #define POLL_EVENTS	256
@@ -225,7 +225,7 @@ kernel_flush(struct conn *c)
 		if (w > 0) {
 			tlsterm_consume_out(c->tls, w);
 			ctr_add(c->lc, CTR_BYTES_OUT, w);
-			c->last_io_s = c->lc->now_s;
+			c->last_io_s = c->lc->pub.now_s;
 			continue;
 		}
 		if (w == -1 && (errno == EAGAIN || errno == EINTR)) {
@@ -264,7 +264,7 @@ kernel_poll(struct lcore_ctx *lc, int timeout_ms)
 			uint64_t v;
 
 			if (read(lc->wake_fd, &v, sizeof(v)) == -1 && errno != EAGAIN)
-				LOG(ERR, IO, "lcore %u: eventfd: %s", lc->idx, strerror(errno));
+				LOG(ERR, IO, "lcore %u: eventfd: %s", lc->pub.idx, strerror(errno));
 			continue;
 		}
 		if (c->state == CONN_DEAD)

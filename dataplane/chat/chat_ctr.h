@@ -1,0 +1,76 @@
+/* The Group Chat layer's counters (engine/ctr.h explains the scheme): ids
+ * continue after the session layer's. One list per stage. */
+#ifndef PARLEY_CHAT_CTR_H
+#define PARLEY_CHAT_CTR_H
+
+#include "dataplane/session/session_ctr.h"
+
+/* channel.c: XCCOS commands and replies. The per-command counters follow
+ * xcmd_names in channel.c, the per-result ones the codes of count_result() there. */
+#define CHANNEL_CTRS(X) \
+	/* commands and posts received */ \
+	X(CTR_XCCOS_COMMANDS,		"xccos_commands") \
+	/* answered with a non-200 code */ \
+	X(CTR_XCCOS_ERRORS,		"xccos_errors") \
+	/* did not parse */ \
+	X(CTR_XCCOS_MALFORMED,		"xccos_malformed") \
+	/* posts accepted from local clients */ \
+	X(CTR_POSTS_IN,			"posts_in") \
+	X(CTR_POSTS_REFUSED,		"posts_refused") \
+	X(CTR_XCMD_REQURI,		"xccos_cmd_requri") \
+	X(CTR_XCMD_GETSERVERINFO,	"xccos_cmd_getserverinfo") \
+	X(CTR_XCMD_CHANSRCH,		"xccos_cmd_chansrch") \
+	X(CTR_XCMD_JOIN,		"xccos_cmd_join") \
+	X(CTR_XCMD_BJOIN,		"xccos_cmd_bjoin") \
+	X(CTR_XCMD_PART,		"xccos_cmd_part") \
+	X(CTR_XCMD_BCCONTEXT,		"xccos_cmd_bccontext") \
+	X(CTR_XCMD_GETINV,		"xccos_cmd_getinv") \
+	X(CTR_XCMD_GETPREF,		"xccos_cmd_getpref") \
+	X(CTR_XCMD_SETPREF,		"xccos_cmd_setpref") \
+	X(CTR_XCMD_NODESPERMCREATECHILD, "xccos_cmd_nodespermcreatechild") \
+	X(CTR_XCMD_GETFUTOK,		"xccos_cmd_getfutok") \
+	X(CTR_XCMD_GETFDTOK,		"xccos_cmd_getfdtok") \
+	X(CTR_XCMD_GRPCHAT,		"xccos_cmd_grpchat") \
+	X(CTR_XCMD_OTHER,		"xccos_cmd_other") \
+	X(CTR_XRES_200,			"xccos_result_200") \
+	X(CTR_XRES_400,			"xccos_result_400") \
+	X(CTR_XRES_403,			"xccos_result_403") \
+	X(CTR_XRES_404,			"xccos_result_404") \
+	X(CTR_XRES_413,			"xccos_result_413") \
+	X(CTR_XRES_500,			"xccos_result_500") \
+	X(CTR_XRES_501,			"xccos_result_501") \
+	X(CTR_XRES_503,			"xccos_result_503") \
+	X(CTR_XRES_OTHER,		"xccos_result_other")
+
+/* fanout.c, fanout_room.c: rooms across lcores and the storage thread. */
+#define FANOUT_CTRS(X) \
+	/* posts this lcore sequenced as home */ \
+	X(CTR_POSTS_SEQUENCED,		"posts_sequenced") \
+	/* post INFOs written to local members */ \
+	X(CTR_DELIVERIES,		"deliveries") \
+	/* ntc:* written to local members */ \
+	X(CTR_NOTICES,			"notices") \
+	X(CTR_JOINS,			"joins") \
+	X(CTR_PARTS,			"parts") \
+	/* a burst did not fit a ring; kept staged */ \
+	X(CTR_RING_FULL,		"ring_full") \
+	/* the storage thread reported an error */ \
+	X(CTR_STORAGE_FAILED,		"storage_failed") \
+	/* refused: the compliance log is at its cap */ \
+	X(CTR_POSTS_COMPLIANCE_CAP,	"posts_compliance_cap")
+
+#define CHAT_CTRS(X) CHANNEL_CTRS(X) FANOUT_CTRS(X)
+
+enum chat_ctr_id {
+	CHAT_CTR__BASE = SESSION_CTR__END - 1,		/* the next one is the first */
+	CHAT_CTRS(CTR_ENUM)
+	CHAT_CTR__END
+};
+
+_Static_assert(CHAT_CTR__END <= CTR_MAX, "CTR_MAX (engine/ctr.h) too small for every layer");
+
+/* The chat layer's counters, ids SESSION_CTR__END .. CHAT_CTR__END-1
+ * (service.c). */
+extern const struct ctr_table chat_ctr_table;
+
+#endif
