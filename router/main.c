@@ -25,6 +25,7 @@
 #include "control/ctl.h"
 #include "dataplane/base/log.h"
 #include "dataplane/engine/engine.h"
+#include "dataplane/chat/channel.h"
 #include "dataplane/chat/ftoken.h"
 #include "dataplane/web/web.h"
 #include "dataplane/chat/rooms.h"
@@ -679,6 +680,7 @@ main(int argc, char **argv)
 	}
 
 	fill_engine_conf(&b.conf, &ec);
+	channel_init();		/* the services on dialogs, their fan-out callbacks */
 	b.engine = engine_create(&ec, tls, users, b.db, rooms, err, sizeof(err));
 	tlsterm_ctx_put(tls);
 	htdigest_put(users);

@@ -339,8 +339,9 @@ put_aib(struct xbuf *b, const char *key, const struct joinreq *jr, bool managers
 		xbuf_str(b, "\"/>");
 }
 
-void
-channel_join_done(struct lcore_ctx *lc, struct joinbatch *jb)
+/* The fan-out's join_done: every home answered (fanout_ops). */
+static void
+join_done(struct lcore_ctx *lc, struct joinbatch *jb)
 {
 	struct conn *c = jb->conn;
 	struct dialog *d = conn_usable(c) ? dialog_by_uid(c, jb->uid) : NULL;
@@ -719,7 +720,7 @@ cmd_getftok(struct cmdctx *x, enum ftoken_dir dir)
 
 /* The post is checked here, on the author's lcore; then its room's home
  * sequences it and the storage thread makes it durable. The SIP 200 waits
- * for that (channel_post_done). 0 when the post is on its way, or the
+ * for that (post_done). 0 when the post is on its way, or the
  * xccos code it is refused with. */
 static int
 grpchat(struct cmdctx *x, const struct sipmsg *m)
@@ -795,8 +796,9 @@ grpchat(struct cmdctx *x, const struct sipmsg *m)
 	return 0;
 }
 
-void
-channel_post_done(struct lcore_ctx *lc, struct post *p)
+/* The fan-out's post_done: the post is durable, or was refused. */
+static void
+post_done(struct lcore_ctx *lc, struct post *p)
 {
 	struct conn *c = p->conn;
 	struct dialog *d;
@@ -845,8 +847,8 @@ guess_name(const char *p, size_t len, char *out, size_t cap)
 		snprintf(out, cap, "%.*s", (int)i, k);
 }
 
-void
-channel_info(struct conn *c, struct dialog *d, const struct sipmsg *m)
+static void
+on_info(struct conn *c, struct dialog *d, const struct sipmsg *m)
 {
 	const struct engine_conf *cf = &c->lc->e->conf;
 	struct xccos_limits lim = { .max_doc = cf->sip_lim.max_msg, .max_depth = XCCOS_DEPTH_MAX };
@@ -940,8 +942,9 @@ channel_notice_user(struct lcore_ctx *lc, const char *aor, const char *doc, size
 	return n;
 }
 
-void
-channel_dialog_closed(struct conn *c, struct dialog *d)
+/* The dialog ends (BYE, expiry, connection loss): it leaves every room. */
+static void
+on_closed(struct conn *c, struct dialog *d)
 {
 	while (d->nrooms > 0) {
 		uint8_t raw[CATALOG_ID_RAW];
@@ -952,4 +955,35 @@ channel_dialog_closed(struct conn *c, struct dialog *d)
 	free(d->rooms);
 	d->rooms = NULL;
 	d->rooms_cap = 0;
+}
+
+/* ---- registration ----------------------------------------------------- */
+
+static int
+send_to_member(struct lcore_ctx *lc, struct dialog *d, const char *body, size_t len)
+{
+	return dialog_send_info(d->conn, d, body, len);
+}
+
+/* One set of handlers for both services: a command names what it is
+ * allowed on (struct xcmd). */
+static const struct dialog_service_ops service_ops = {
+	.info = on_info,
+	.closed = on_closed,
+};
+
+static const struct fanout_ops fanout_callbacks = {
+	.post_done = post_done,
+	.join_done = join_done,
+	.send = send_to_member,
+};
+
+int
+channel_init(void)
+{
+	fanout_register(&fanout_callbacks);
+	if (dialog_service_register("lookup", &service_ops) != 0 ||
+	    dialog_service_register("channel", &service_ops) != 0)
+		return -ENOENT;
+	return 0;
 }

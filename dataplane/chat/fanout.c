@@ -13,7 +13,6 @@
 #include <rte_ring_elem.h>
 
 #include "dataplane/base/log.h"
-#include "dataplane/chat/channel.h"
 #include "dataplane/session/dialog.h"
 #include "dataplane/chat/fanout_int.h"
 #include "dataplane/engine/lcore.h"
@@ -427,7 +426,7 @@ deliver(struct lcore_ctx *lc, struct post *p)
 		for (uint32_t i = 0; i < lr->mn; i++) {
 			struct dialog *d = lr->mv[i];
 
-			if (dialog_send_info(d->conn, d, p->body, p->body_len) == 0)
+			if (lc->e->fo->ops.send(lc, d, p->body, p->body_len) == 0)
 				ctr_inc(lc, CTR_DELIVERIES);
 		}
 	post_put(p);
@@ -476,9 +475,9 @@ reply_stored(struct lcore_ctx *lc, struct replyjob *j, int status)
 		ctr_inc(lc, CTR_STORAGE_FAILED);
 	if (d != NULL && conn_usable(j->conn)) {
 		if (status == 0)
-			dialog_send_info(j->conn, d, j->reply, j->reply_len);
+			lc->e->fo->ops.send(lc, d, j->reply, j->reply_len);
 		else if (j->fail != NULL)
-			dialog_send_info(j->conn, d, j->fail, j->fail_len);
+			lc->e->fo->ops.send(lc, d, j->fail, j->fail_len);
 	}
 	conn_release(j->conn);
 	free(j->reply);
@@ -592,7 +591,7 @@ dispatch(struct lcore_ctx *lc, const struct fmsg *m)
 		struct post *p = m->ptr;
 
 		lc->fo->waiting--;
-		channel_post_done(lc, p);
+		lc->e->fo->ops.post_done(lc, p);
 		conn_release(p->conn);
 		post_put(p);
 		break;
@@ -641,6 +640,14 @@ fanout_poll(struct lcore_ctx *lc)
 
 /* ---- boot ------------------------------------------------------------- */
 
+static struct fanout_ops registered;
+
+void
+fanout_register(const struct fanout_ops *ops)
+{
+	registered = *ops;
+}
+
 void
 fanout_commit_notify(void *arg, unsigned producer)
 {
@@ -655,6 +662,11 @@ fanout_init(struct engine *e, char *err, size_t errlen)
 {
 	uint32_t n = e->conf.nlcores, size = e->conf.ring_size;
 
+	if (registered.post_done == NULL || registered.join_done == NULL ||
+	    registered.send == NULL) {
+		snprintf(err, errlen, "fanout: no service registered its callbacks");
+		return -EINVAL;
+	}
 	if (n > FANOUT_LCORES_MAX) {
 		snprintf(err, errlen, "at most %d lcores", FANOUT_LCORES_MAX);
 		return -EINVAL;
@@ -664,6 +676,7 @@ fanout_init(struct engine *e, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
+	e->fo->ops = registered;
 	for (uint32_t i = 0; i < n; i++) {
 		struct lcore_ctx *lc = e->lcores[i];
 

@@ -131,8 +131,27 @@ struct join_denied {
 	int		code;		/* 403, 404 */
 };
 
-/* Boot: rings and wake-up descriptors for every lcore of <e>. 0 or -errno
- * with a message. */
+/* What the fan-out calls up into the service that uses it (channel.c), on
+ * the lcore named. Registered once at boot, before fanout_init. */
+struct fanout_ops {
+	/* Origin lcore: the home stored <p> (p->status 0) or refused it
+	 * (-errno); answers the author. The fan-out releases <p> after. */
+	void (*post_done)(struct lcore_ctx *lc, struct post *p);
+	/* Origin lcore: every home answered the joins of <b>; replies and
+	 * makes the memberships local (fanout_member_add). The fan-out frees
+	 * <b> after. */
+	void (*join_done)(struct lcore_ctx *lc, struct joinbatch *b);
+	/* Any lcore with members: writes the XCCOS document <body> (a post, a
+	 * notice, a reply) to member dialog <d>. 0 when it went out. */
+	int (*send)(struct lcore_ctx *lc, struct dialog *d, const char *body, size_t len);
+};
+
+/* Registers <ops> (copied) for the fan-outs fanout_init sets up from now on.
+ * Boot thread. */
+void fanout_register(const struct fanout_ops *ops);
+
+/* Boot: rings and wake-up descriptors for every lcore of <e>, with the
+ * callbacks registered (fanout_register). 0 or -errno with a message. */
 int fanout_init(struct engine *e, char *err, size_t errlen);
 /* After every lcore loop returned, with the storage thread still running:
  * finishes what is in flight between lcores (posts, joins, parts and their
@@ -163,8 +182,8 @@ void post_put(struct post *p);
 /* Joins. The caller fills a batch (joinbatch_new) with the rooms that
  * passed the origin's checks (reqs) and those refused (denied);
  * fanout_join holds the connection, sends each req to its room's home and,
- * once every home answered, calls channel_join_done (channel.c), which
- * replies and makes the memberships local (fanout_member_add). */
+ * once every home answered, calls the join_done callback (fanout_ops),
+ * which replies and makes the memberships local (fanout_member_add). */
 struct joinbatch *joinbatch_new(unsigned n, unsigned ndenied);
 void joinbatch_free(struct joinbatch *b);
 void fanout_join(struct lcore_ctx *lc, struct joinbatch *b);

@@ -134,7 +134,8 @@ struct pslot {
 };
 
 struct fanout_shared {
-	struct pslot	*v;
+	struct pslot		*v;
+	struct fanout_ops	ops;		/* the service's callbacks */
 };
 
 

@@ -12,7 +12,6 @@
 #include <rte_ring_elem.h>
 
 #include "dataplane/base/log.h"
-#include "dataplane/chat/channel.h"
 #include "dataplane/session/dialog.h"
 #include "dataplane/chat/fanout_int.h"
 #include "dataplane/engine/lcore.h"
@@ -104,7 +103,7 @@ fo_tell_members(struct lcore_ctx *lc, struct presence *pr)
 			struct dialog *d = lr->mv[i];
 
 			if (d->uid != pr->uid &&
-			    dialog_send_info(d->conn, d, pr->body, pr->body_len) == 0)
+			    lc->e->fo->ops.send(lc, d, pr->body, pr->body_len) == 0)
 				ctr_inc(lc, CTR_NOTICES);
 		}
 	fo_presence_put(pr);
@@ -149,7 +148,7 @@ static void
 join_done(struct lcore_ctx *lc, struct joinbatch *b)
 {
 	lc->fo->waiting--;
-	channel_join_done(lc, b);
+	lc->e->fo->ops.join_done(lc, b);
 	conn_release(b->conn);
 	joinbatch_free(b);
 }
