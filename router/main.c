@@ -28,7 +28,7 @@
 #include "dataplane/chat/channel.h"
 #include "dataplane/chat/ftoken.h"
 #include "dataplane/web/web.h"
-#include "dataplane/chat/rooms.h"
+#include "dataplane/chat/roomtab.h"
 #include "dataplane/tls/tlscert.h"
 #include "dataplane/xccos/xccos.h"
 #include "dataplane/tls/tlsterm.h"

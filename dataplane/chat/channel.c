@@ -26,7 +26,7 @@
 #include "dataplane/chat/fanout.h"
 #include "dataplane/chat/ftoken.h"
 #include "dataplane/engine/lcore.h"
-#include "dataplane/chat/rooms.h"
+#include "dataplane/chat/roomtab.h"
 #include "dataplane/sip/sipmsg.h"
 #include "dataplane/sip/sipout.h"
 #include "dataplane/xccos/xccos.h"
@@ -130,7 +130,7 @@ channel_end_reply(struct cmdctx *x, struct xbuf *b)
 
 /* <chanib ...> with info and prop children; left open when <open>. */
 void
-channel_put_chanib(struct lcore_ctx *lc, struct xbuf *b, const struct room *r, bool open)
+channel_put_chanib(struct lcore_ctx *lc, struct xbuf *b, const struct roomtab_ent *r, bool open)
 {
 	const struct catalog_room *cr = r->cat;
 
@@ -208,9 +208,9 @@ cmd_chansrch(struct cmdctx *x)
 	/* Any qtype is treated as BYNAME; extended is ignored (xccos.md b.6.3). */
 	channel_begin_reply(x, &b, 200);
 	for (size_t i = 0; i < t->n && found < x->lc->e->conf.search_limit; i++) {
-		const struct room *r = &t->v[i];
+		const struct roomtab_ent *r = &t->v[i];
 
-		if (!room_may_see(r, x->c->aor))
+		if (!roomtab_may_see(r, x->c->aor))
 			continue;
 		if (crit[0] != '\0' && strcasestr(r->cat->name, crit) == NULL)
 			continue;
@@ -221,7 +221,7 @@ cmd_chansrch(struct cmdctx *x)
 }
 
 /* The room a command's <chanib uri> names, or NULL. */
-const struct room *
+const struct roomtab_ent *
 channel_room_of_chanib(struct cmdctx *x)
 {
 	xmlNodePtr ch = x->x->data ? xccos_child(x->x->data, "chanib") : NULL;
@@ -237,7 +237,7 @@ channel_room_of_chanib(struct cmdctx *x)
 static void
 cmd_bccontext(struct cmdctx *x)
 {
-	const struct room *r = channel_room_of_chanib(x);
+	const struct roomtab_ent *r = channel_room_of_chanib(x);
 	xmlNodePtr bcq, last;
 	struct history_rec *recs = NULL;
 	ssize_t n = 0;
@@ -249,7 +249,7 @@ cmd_bccontext(struct cmdctx *x)
 		channel_reply_code(x, x->x->data && xccos_child(x->x->data, "chanib") ? 404 : 400);
 		return;
 	}
-	if (!room_may_join(r, x->c->aor)) {
+	if (!roomtab_may_join(r, x->c->aor)) {
 		channel_reply_code(x, 403);
 		return;
 	}
@@ -328,11 +328,11 @@ cmd_getinv(struct cmdctx *x)
 	}
 	channel_begin_reply(x, &b, 200);
 	for (ssize_t i = 0; i < n; i++) {
-		const struct room *r = roomtab_find_id(x->lc->rooms, inv[i].room_id,
+		const struct roomtab_ent *r = roomtab_find_id(x->lc->rooms, inv[i].room_id,
 						       strlen(inv[i].room_id));
 		char ts[XCCOS_TS_LEN];
 
-		if (r == NULL || !room_may_see(r, x->c->aor))
+		if (r == NULL || !roomtab_may_see(r, x->c->aor))
 			continue;
 		xccos_ts_format(inv[i].ts_ms * 10000, ts);
 		xbuf_printf(&b, "<inv inviteId=\"%zd\"", i + 1);
@@ -440,7 +440,7 @@ getftok(struct cmdctx *x, enum ftoken_dir dir)
 	const char *file = f ? xccos_attr(f, "fileUrl") : NULL;
 	struct ftoken_store *store = x->lc->e->ftokens;
 	struct ftoken_info info = { .dir = dir };
-	const struct room *r;
+	const struct roomtab_ent *r;
 	char token[FTOKEN_LEN + 1];
 	struct xbuf b;
 
@@ -459,7 +459,7 @@ getftok(struct cmdctx *x, enum ftoken_dir dir)
 	}
 	/* Reading the room is enough to download; uploading needs the
 	 * filepost property too. Closed and secret rooms: members only. */
-	if (!room_may_join(r, x->c->aor) ||
+	if (!roomtab_may_join(r, x->c->aor) ||
 	    (dir == FTOKEN_UPLOAD && !(r->cat->props & CATALOG_PROP_FILEPOST))) {
 		channel_reply_code(x, 403);
 		return;
@@ -628,7 +628,7 @@ channel_notice_user(struct lcore_ctx *lc, const char *aor, const char *doc, size
 	unsigned n = 0;
 
 	for (struct conn *c = lc->conns; c != NULL; c = c->next) {
-		if (!conn_usable(c) || c->aor[0] == '\0' || !room_user_eq(c->aor, aor))
+		if (!conn_usable(c) || c->aor[0] == '\0' || !roomtab_user_eq(c->aor, aor))
 			continue;
 		for (struct dialog *d = c->dialogs; d != NULL; d = d->next)
 			if (d->svc == DIALOG_CHANNEL && dialog_send_info(c, d, doc, len) == 0)

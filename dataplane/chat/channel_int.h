@@ -12,9 +12,9 @@ struct lcore_ctx;
 struct xccos_msg;
 struct sipmsg;
 struct xbuf;
-struct room;
-struct joinbatch;
-struct post;
+struct roomtab_ent;
+struct fanout_joinbatch;
+struct fanout_post;
 
 /* One command being handled. */
 struct cmdctx {
@@ -38,9 +38,10 @@ void channel_begin_reply(struct cmdctx *x, struct xbuf *b, int code);
 void channel_end_reply(struct cmdctx *x, struct xbuf *b);
 /* <chanib ...> of room <r> with info and prop children; left open when
  * <open>. */
-void channel_put_chanib(struct lcore_ctx *lc, struct xbuf *b, const struct room *r, bool open);
+void channel_put_chanib(struct lcore_ctx *lc, struct xbuf *b, const struct roomtab_ent *r,
+			bool open);
 /* The room a command's <chanib uri> names, or NULL. */
-const struct room *channel_room_of_chanib(struct cmdctx *x);
+const struct roomtab_ent *channel_room_of_chanib(struct cmdctx *x);
 
 /* channel_relay.c: the command handlers (struct xcmd) ... */
 void channel_cmd_join(struct cmdctx *x);
@@ -48,7 +49,7 @@ void channel_cmd_bjoin(struct cmdctx *x);
 void channel_cmd_part(struct cmdctx *x);
 void channel_cmd_grpchat(struct cmdctx *x);
 /* ... and the fan-out's callbacks (struct fanout_ops), origin lcore. */
-void channel_join_done(struct lcore_ctx *lc, struct joinbatch *jb);
-void channel_post_done(struct lcore_ctx *lc, struct post *p);
+void channel_join_done(struct lcore_ctx *lc, struct fanout_joinbatch *jb);
+void channel_post_done(struct lcore_ctx *lc, struct fanout_post *p);
 
 #endif

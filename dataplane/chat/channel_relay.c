@@ -10,7 +10,7 @@
 #include "dataplane/base/log.h"
 #include "dataplane/chat/channel_int.h"
 #include "dataplane/chat/fanout.h"
-#include "dataplane/chat/rooms.h"
+#include "dataplane/chat/roomtab.h"
 #include "dataplane/engine/lcore.h"
 #include "dataplane/session/dialog.h"
 #include "dataplane/sip/sipmsg.h"
@@ -26,10 +26,10 @@ static void
 join(struct cmdctx *x, bool batch)
 {
 	const struct roomtab *t = x->lc->rooms;
-	const struct room *ok[BJOIN_MAX];
-	struct join_denied den[BJOIN_MAX];
+	const struct roomtab_ent *ok[BJOIN_MAX];
+	struct fanout_denied den[BJOIN_MAX];
 	unsigned nok = 0, nden = 0, total = 0;
-	struct joinbatch *jb;
+	struct fanout_joinbatch *jb;
 
 	if (x->x->data == NULL) {
 		channel_reply_code(x, 400);
@@ -38,7 +38,7 @@ join(struct cmdctx *x, bool batch)
 	for (xmlNodePtr n = xccos_child(x->x->data, "chanid"); n != NULL;
 	     n = xccos_next(n, "chanid")) {
 		const char *value = xccos_attr(n, "value"), *domain = xccos_attr(n, "domain");
-		const struct room *r;
+		const struct roomtab_ent *r;
 		int code = 0;
 
 		if (++total > BJOIN_MAX || (!batch && total > 1))
@@ -50,7 +50,7 @@ join(struct cmdctx *x, bool batch)
 		r = roomtab_find_id(t, value, strlen(value));
 		if (r == NULL)
 			code = 404;
-		else if (!room_may_join(r, x->c->aor))
+		else if (!roomtab_may_join(r, x->c->aor))
 			code = 403;
 		else if (x->d->nrooms + x->d->joins_pending + nok >=
 			 x->lc->e->conf.rooms_per_dialog)
@@ -77,7 +77,7 @@ join(struct cmdctx *x, bool batch)
 		channel_reply_code(x, den[0].code);
 		return;
 	}
-	jb = joinbatch_new(nok, nden);
+	jb = fanout_joinbatch_new(nok, nden);
 	if (jb == NULL) {
 		channel_reply_code(x, 500);
 		return;
@@ -89,10 +89,10 @@ join(struct cmdctx *x, bool batch)
 	snprintf(jb->envid, sizeof(jb->envid), "%s", x->x->envid);
 	jb->n = nok;
 	for (unsigned i = 0; i < nok; i++) {
-		struct joinreq *jr = &jb->reqs[i];
+		struct fanout_joinreq *jr = &jb->reqs[i];
 
 		memcpy(jr->raw, ok[i]->raw, CATALOG_ID_RAW);
-		jr->manager = room_is_manager(ok[i], x->c->aor);
+		jr->manager = roomtab_is_manager(ok[i], x->c->aor);
 		snprintf(jr->uri, sizeof(jr->uri), "sip:%s", x->c->aor);
 		snprintf(jr->room_uri, sizeof(jr->room_uri), "%s", ok[i]->cat->uri);
 	}
@@ -118,7 +118,7 @@ static unsigned
 uib_index(char (*tab)[160], unsigned *n, unsigned cap, const char *uri)
 {
 	for (unsigned i = 0; i < *n; i++)
-		if (room_user_eq(tab[i], uri))
+		if (roomtab_user_eq(tab[i], uri))
 			return i;
 	if (*n == cap)
 		return cap;
@@ -127,7 +127,7 @@ uib_index(char (*tab)[160], unsigned *n, unsigned cap, const char *uri)
 }
 
 static void
-put_aib(struct xbuf *b, const char *key, const struct joinreq *jr, bool managers,
+put_aib(struct xbuf *b, const char *key, const struct fanout_joinreq *jr, bool managers,
 	char (*tab)[160], unsigned *ntab, unsigned cap)
 {
 	bool first = true;
@@ -152,7 +152,7 @@ put_aib(struct xbuf *b, const char *key, const struct joinreq *jr, bool managers
 
 /* The fan-out's join_done: every home answered (fanout_ops). */
 void
-channel_join_done(struct lcore_ctx *lc, struct joinbatch *jb)
+channel_join_done(struct lcore_ctx *lc, struct fanout_joinbatch *jb)
 {
 	struct conn *c = jb->conn;
 	struct dialog *d = conn_usable(c) ? dialog_by_uid(c, jb->uid) : NULL;
@@ -165,7 +165,7 @@ channel_join_done(struct lcore_ctx *lc, struct joinbatch *jb)
 
 	/* The dialog went away while the homes answered: undo the joins. */
 	for (unsigned i = 0; i < jb->n; i++) {
-		struct joinreq *jr = &jb->reqs[i];
+		struct fanout_joinreq *jr = &jb->reqs[i];
 
 		if (jr->status != 200)
 			continue;
@@ -195,8 +195,8 @@ channel_join_done(struct lcore_ctx *lc, struct joinbatch *jb)
 	 * with the table in front, as clients read it (xccos.md b.6.4). */
 	xbuf_init(&rooms, 0);
 	for (unsigned i = 0; i < jb->n; i++) {
-		const struct joinreq *jr = &jb->reqs[i];
-		const struct room *r = roomtab_find_raw(lc->rooms, jr->raw);
+		const struct fanout_joinreq *jr = &jb->reqs[i];
+		const struct roomtab_ent *r = roomtab_find_raw(lc->rooms, jr->raw);
 		char id[CATALOG_ID_LEN + 1], domain[sizeof(lc->e->conf.domain)];
 
 		if (jr->status == 200 && r != NULL) {
@@ -236,7 +236,7 @@ channel_join_done(struct lcore_ctx *lc, struct joinbatch *jb)
 void
 channel_cmd_part(struct cmdctx *x)
 {
-	const struct room *r = channel_room_of_chanib(x);
+	const struct roomtab_ent *r = channel_room_of_chanib(x);
 	struct xbuf b;
 
 	if (r == NULL) {
@@ -265,8 +265,8 @@ grpchat(struct cmdctx *x)
 {
 	const struct sipmsg *m = x->m;
 	const struct xccos_msg *g = x->x;
-	const struct room *r;
-	struct post *p;
+	const struct roomtab_ent *r;
+	struct fanout_post *p;
 	struct sipout o;
 	struct timespec now;
 	char resp[2048], *s;
@@ -276,14 +276,14 @@ grpchat(struct cmdctx *x)
 	r = g->chan_uri ? roomtab_find_uri(x->lc->rooms, g->chan_uri, strlen(g->chan_uri)) : NULL;
 	if (r == NULL)
 		return g->chan_uri ? 404 : 400;
-	if (g->author == NULL || !room_user_eq(g->author, x->c->aor)) {
+	if (g->author == NULL || !roomtab_user_eq(g->author, x->c->aor)) {
 		LOG(NOTICE, CHANNEL, "%s: %s posted as %s: refused", x->c->peer_str, x->c->aor,
 		    g->author ? g->author : "(nobody)");
 		return 403;
 	}
 	/* Present, and still allowed in: a member removed from a closed room
 	 * (control socket) cannot post any more. */
-	if (!fanout_is_joined(x->d, r->raw) || !room_may_join(r, x->c->aor))
+	if (!fanout_is_joined(x->d, r->raw) || !roomtab_may_join(r, x->c->aor))
 		return 403;
 	if (g->text_len > x->lc->e->conf.chat_max || g->inner_len > HISTORY_BODY_MAX)
 		return 413;
@@ -299,7 +299,7 @@ grpchat(struct cmdctx *x)
 	ulen = strlen(r->cat->uri);
 	elen = strlen(g->extra_attrs ? g->extra_attrs : "");
 	need = (size_t)rlen + alen + 1 + ulen + 1 + g->inner_len + 1 + g->text_len + 1 + elen + 1;
-	p = post_alloc(need);
+	p = fanout_post_alloc(need);
 	if (p == NULL)
 		return 500;
 	s = (char *)(p + 1);
@@ -335,7 +335,7 @@ grpchat(struct cmdctx *x)
 
 /* The fan-out's post_done: the post is durable, or was refused. */
 void
-channel_post_done(struct lcore_ctx *lc, struct post *p)
+channel_post_done(struct lcore_ctx *lc, struct fanout_post *p)
 {
 	struct conn *c = p->conn;
 	struct dialog *d;

@@ -1,6 +1,6 @@
 /* Rooms across lcores: rings, sequencing on the home lcore, durable before
  * visible, delivery to local members. See fanout.h for the roles;
- * fanout_room.c has joins, parts and notices. */
+ * fanout_presence.c has joins, parts and notices. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +16,7 @@
 #include "dataplane/session/dialog.h"
 #include "dataplane/chat/fanout_int.h"
 #include "dataplane/engine/lcore.h"
-#include "dataplane/chat/rooms.h"
+#include "dataplane/chat/roomtab.h"
 #include "dataplane/xccos/xccos.h"
 #include "storage/commit.h"
 #include "storage/history.h"
@@ -121,8 +121,8 @@ fanout_present_count(const struct engine *e, const uint8_t raw[CATALOG_ID_RAW])
 
 /* ---- per-lcore room state -------------------------------------------- */
 
-struct lroom *
-fo_lroom_find(struct fanout_lc *fo, const uint8_t raw[CATALOG_ID_RAW])
+struct fo_roomstate *
+fo_roomstate_find(struct fanout_lc *fo, const uint8_t raw[CATALOG_ID_RAW])
 {
 	if (fo->rcap == 0)
 		return NULL;
@@ -135,7 +135,7 @@ fo_lroom_find(struct fanout_lc *fo, const uint8_t raw[CATALOG_ID_RAW])
 }
 
 static int
-lroom_insert(struct lroom **tab, uint32_t cap, struct lroom *r)
+roomstate_insert(struct fo_roomstate **tab, uint32_t cap, struct fo_roomstate *r)
 {
 	for (uint32_t i = fo_raw_hash(r->raw) & (cap - 1);; i = (i + 1) & (cap - 1))
 		if (tab[i] == NULL) {
@@ -144,22 +144,22 @@ lroom_insert(struct lroom **tab, uint32_t cap, struct lroom *r)
 		}
 }
 
-struct lroom *
-fo_lroom_get(struct fanout_lc *fo, const uint8_t raw[CATALOG_ID_RAW])
+struct fo_roomstate *
+fo_roomstate_get(struct fanout_lc *fo, const uint8_t raw[CATALOG_ID_RAW])
 {
-	struct lroom *r = fo_lroom_find(fo, raw);
+	struct fo_roomstate *r = fo_roomstate_find(fo, raw);
 
 	if (r != NULL)
 		return r;
 	if ((fo->rn + 1) * 2 > fo->rcap) {
 		uint32_t cap = fo->rcap ? fo->rcap * 2 : 64;
-		struct lroom **tab = calloc(cap, sizeof(*tab));
+		struct fo_roomstate **tab = calloc(cap, sizeof(*tab));
 
 		if (tab == NULL)
 			return NULL;
 		for (uint32_t i = 0; i < fo->rcap; i++)
 			if (fo->rooms[i] != NULL)
-				lroom_insert(tab, cap, fo->rooms[i]);
+				roomstate_insert(tab, cap, fo->rooms[i]);
 		free(fo->rooms);
 		fo->rooms = tab;
 		fo->rcap = cap;
@@ -168,7 +168,7 @@ fo_lroom_get(struct fanout_lc *fo, const uint8_t raw[CATALOG_ID_RAW])
 	if (r == NULL)
 		return NULL;
 	memcpy(r->raw, raw, CATALOG_ID_RAW);
-	lroom_insert(fo->rooms, fo->rcap, r);
+	roomstate_insert(fo->rooms, fo->rcap, r);
 	fo->rn++;
 	return r;
 }
@@ -276,10 +276,10 @@ fanout_settled(struct lcore_ctx *lc)
 
 static struct rte_mempool *post_pool;
 
-struct post *
-post_alloc(size_t extra)
+struct fanout_post *
+fanout_post_alloc(size_t extra)
 {
-	struct post *p = NULL;
+	struct fanout_post *p = NULL;
 
 	if (post_pool != NULL && sizeof(*p) + extra <= POST_ELT &&
 	    rte_mempool_get(post_pool, (void **)&p) == 0) {
@@ -297,7 +297,7 @@ post_alloc(size_t extra)
 }
 
 void
-post_put(struct post *p)
+fanout_post_put(struct fanout_post *p)
 {
 	if (p == NULL || atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) != 1)
 		return;
@@ -310,7 +310,7 @@ post_put(struct post *p)
 }
 
 void
-fanout_post(struct lcore_ctx *lc, const struct room *r, struct post *p)
+fanout_post(struct lcore_ctx *lc, const struct roomtab_ent *r, struct fanout_post *p)
 {
 	p->origin = lc->idx;
 	conn_hold(p->conn);
@@ -320,7 +320,7 @@ fanout_post(struct lcore_ctx *lc, const struct room *r, struct post *p)
 
 /* Home: the next seq of a room continues after what history holds. */
 static uint64_t
-next_seq(struct lcore_ctx *lc, struct lroom *lr)
+next_seq(struct lcore_ctx *lc, struct fo_roomstate *lr)
 {
 	if (!lr->seq_loaded) {
 		uint64_t last = 0;
@@ -334,9 +334,9 @@ next_seq(struct lcore_ctx *lc, struct lroom *lr)
 }
 
 static void
-home_post(struct lcore_ctx *lc, struct post *p)
+home_post(struct lcore_ctx *lc, struct fanout_post *p)
 {
-	struct lroom *lr = fo_lroom_get(lc->fo, p->room);
+	struct fo_roomstate *lr = fo_roomstate_get(lc->fo, p->room);
 
 	if (lr == NULL) {
 		p->status = -ENOMEM;
@@ -358,7 +358,7 @@ home_post(struct lcore_ctx *lc, struct post *p)
 }
 
 static void
-build_post_body(struct lcore_ctx *lc, struct post *p)
+build_post_body(struct lcore_ctx *lc, struct fanout_post *p)
 {
 	struct xbuf *b = &lc->fo->scratch;
 	char ts[XCCOS_TS_LEN];
@@ -395,9 +395,9 @@ build_post_body(struct lcore_ctx *lc, struct post *p)
 
 /* Home: the post is durable (or failed). Fan out, then tell the origin. */
 static void
-home_post_stored(struct lcore_ctx *lc, struct post *p, int status, uint64_t wal_seq)
+home_post_stored(struct lcore_ctx *lc, struct fanout_post *p, int status, uint64_t wal_seq)
 {
-	struct lroom *lr = fo_lroom_find(lc->fo, p->room);
+	struct fo_roomstate *lr = fo_roomstate_find(lc->fo, p->room);
 
 	p->status = status;
 	p->wal_seq = wal_seq;
@@ -418,9 +418,9 @@ home_post_stored(struct lcore_ctx *lc, struct post *p, int status, uint64_t wal_
 }
 
 static void
-deliver(struct lcore_ctx *lc, struct post *p)
+deliver(struct lcore_ctx *lc, struct fanout_post *p)
 {
-	struct lroom *lr = fo_lroom_find(lc->fo, p->room);
+	struct fo_roomstate *lr = fo_roomstate_find(lc->fo, p->room);
 
 	if (lr != NULL)
 		for (uint32_t i = 0; i < lr->mn; i++) {
@@ -429,14 +429,14 @@ deliver(struct lcore_ctx *lc, struct post *p)
 			if (lc->e->fo->ops.send(lc, d, p->body, p->body_len) == 0)
 				ctr_inc(lc, CTR_DELIVERIES);
 		}
-	post_put(p);
+	fanout_post_put(p);
 }
 
 /* ---- events a reply waits for ----------------------------------------- */
 
 void
 fanout_event_then_reply(struct lcore_ctx *lc, struct conn *c, struct dialog *d, int ev,
-			const struct room *r, const char *content, size_t content_len,
+			const struct roomtab_ent *r, const char *content, size_t content_len,
 			char *reply, size_t reply_len, char *fail, size_t fail_len)
 {
 	struct replyjob *j = calloc(1, sizeof(*j));
@@ -449,7 +449,7 @@ fanout_event_then_reply(struct lcore_ctx *lc, struct conn *c, struct dialog *d, 
 	}
 	j->fail = fail;
 	j->fail_len = fail_len;
-	j->kind = JOB_REPLY;
+	j->kind = FANOUT_JOB_REPLY;
 	j->ev = ev;
 	j->conn = c;
 	j->uid = d->uid;
@@ -492,7 +492,7 @@ static void
 fill_req(struct lcore_ctx *lc, void *cookie, struct commit_req *r)
 {
 	if ((uintptr_t)cookie & 1) {
-		struct post *p = (struct post *)((uintptr_t)cookie & ~(uintptr_t)1);
+		struct fanout_post *p = (struct fanout_post *)((uintptr_t)cookie & ~(uintptr_t)1);
 
 		r->op = COMMIT_POST;
 		r->ev = WAL_EV_CHAT;
@@ -509,18 +509,18 @@ fill_req(struct lcore_ctx *lc, void *cookie, struct commit_req *r)
 		r->content = p->text;
 		r->content_len = p->text_len;
 	} else {
-		enum job_kind k = *(enum job_kind *)cookie;
+		enum fanout_job k = *(enum fanout_job *)cookie;
 
 		r->op = COMMIT_EVENT;
-		if (k == JOB_JOIN) {
-			struct joinreq *jr = cookie;
+		if (k == FANOUT_JOB_JOIN) {
+			struct fanout_joinreq *jr = cookie;
 
 			r->ev = WAL_EV_JOIN;
 			memcpy(r->room, jr->raw, CATALOG_ID_RAW);
 			r->ts_ms = jr->ts_ms;
 			r->room_uri = jr->room_uri;
 			r->user = jr->uri;
-		} else if (k == JOB_PART) {
+		} else if (k == FANOUT_JOB_PART) {
 			struct partreq *pq = cookie;
 
 			r->ev = WAL_EV_PART;
@@ -559,18 +559,18 @@ completed(struct lcore_ctx *lc, struct commit_req *r)
 		LOG(ERR, FANOUT, "lcore %u: the storage thread failed a request: %s", lc->idx,
 		    strerror(-status));
 	if ((uintptr_t)cookie & 1) {
-		home_post_stored(lc, (struct post *)((uintptr_t)cookie & ~(uintptr_t)1), status,
-				 wal_seq);
+		home_post_stored(lc, (struct fanout_post *)((uintptr_t)cookie & ~(uintptr_t)1),
+				 status, wal_seq);
 		return;
 	}
-	switch (*(enum job_kind *)cookie) {
-	case JOB_JOIN:
+	switch (*(enum fanout_job *)cookie) {
+	case FANOUT_JOB_JOIN:
 		fo_home_join_stored(lc, cookie, status);
 		break;
-	case JOB_PART:
+	case FANOUT_JOB_PART:
 		fo_home_part_stored(lc, cookie, status);
 		break;
-	case JOB_REPLY:
+	case FANOUT_JOB_REPLY:
 		reply_stored(lc, cookie, status);
 		break;
 	default:
@@ -588,12 +588,12 @@ dispatch(struct lcore_ctx *lc, const struct fmsg *m)
 		home_post(lc, m->ptr);
 		break;
 	case FM_POST_DONE: {
-		struct post *p = m->ptr;
+		struct fanout_post *p = m->ptr;
 
 		lc->fo->waiting--;
 		lc->e->fo->ops.post_done(lc, p);
 		conn_release(p->conn);
-		post_put(p);
+		fanout_post_put(p);
 		break;
 	}
 	case FM_DELIVER:

@@ -1,5 +1,5 @@
 /* The fan-out's internals, shared by fanout.c (rings, posts, storage jobs,
- * the loop) and fanout_room.c (presence: joins, parts, notices, the
+ * the loop) and fanout_presence.c (presence: joins, parts, notices, the
  * roster). Not for other modules: they see fanout.h. */
 #ifndef PARLEY_FANOUT_INT_H
 #define PARLEY_FANOUT_INT_H
@@ -31,18 +31,18 @@ struct fmsg {
 _Static_assert(sizeof(struct fmsg) == 32, "ring element size");
 
 enum fm_type {
-	FM_POST = 1,	/* origin -> home: struct post */
-	FM_POST_DONE,	/* home -> origin: struct post, stored or refused */
-	FM_DELIVER,	/* home -> member lcore: struct post (a reference) */
-	FM_JOIN,	/* origin -> home: struct joinreq */
-	FM_JOINED,	/* home -> origin: struct joinreq with the roster */
+	FM_POST = 1,	/* origin -> home: struct fanout_post */
+	FM_POST_DONE,	/* home -> origin: struct fanout_post, stored or refused */
+	FM_DELIVER,	/* home -> member lcore: struct fanout_post (a reference) */
+	FM_JOIN,	/* origin -> home: struct fanout_joinreq */
+	FM_JOINED,	/* home -> origin: struct fanout_joinreq with the roster */
 	FM_PART,	/* origin -> home: struct partreq */
 	FM_PRESENCE,	/* home -> member lcore: struct presence (a reference) */
 };
 
 /* A member left; the home records it and tells the others. */
 struct partreq {
-	enum job_kind	kind;		/* JOB_PART */
+	enum fanout_job	kind;		/* FANOUT_JOB_PART */
 	uint8_t		raw[CATALOG_ID_RAW];
 	uint64_t	uid;
 	uint64_t	ts_ms;
@@ -53,7 +53,7 @@ struct partreq {
 
 /* A compliance event whose durability a reply waits for (BACKCHAT). */
 struct replyjob {
-	enum job_kind	kind;		/* JOB_REPLY */
+	enum fanout_job	kind;		/* FANOUT_JOB_REPLY */
 	int		ev;
 	struct conn	*conn;		/* held */
 	uint64_t	uid;
@@ -90,7 +90,7 @@ struct roster_ent {
 
 /* Per-lcore state of one room: local members on every lcore that has
  * some; sequencing and the roster on the home lcore. */
-struct lroom {
+struct fo_roomstate {
 	uint8_t		raw[CATALOG_ID_RAW];
 	struct dialog	**mv;
 	uint32_t	mn, mcap;
@@ -121,7 +121,7 @@ struct fanout_lc {
 	struct cookieq		backlog;	/* jobs not yet submitted, in order */
 	uint32_t		inflight;	/* submitted, not completed */
 	uint32_t		waiting;	/* joins/posts waiting for another lcore */
-	struct lroom		**rooms;	/* open addressing by raw id */
+	struct fo_roomstate		**rooms;	/* open addressing by raw id */
 	uint32_t		rcap, rn;
 	uint64_t		ntc_envid;
 	struct xbuf		scratch;	/* post bodies are built here */
@@ -145,13 +145,13 @@ void fo_submit_job(struct lcore_ctx *lc, void *cookie);
 uint32_t fo_raw_hash(const uint8_t raw[CATALOG_ID_RAW]);
 _Atomic uint32_t *fo_pslot_find(struct fanout_shared *sh, const uint8_t raw[CATALOG_ID_RAW],
 				bool claim);
-struct lroom *fo_lroom_find(struct fanout_lc *fo, const uint8_t raw[CATALOG_ID_RAW]);
-struct lroom *fo_lroom_get(struct fanout_lc *fo, const uint8_t raw[CATALOG_ID_RAW]);
+struct fo_roomstate *fo_roomstate_find(struct fanout_lc *fo, const uint8_t raw[CATALOG_ID_RAW]);
+struct fo_roomstate *fo_roomstate_get(struct fanout_lc *fo, const uint8_t raw[CATALOG_ID_RAW]);
 
-/* fanout_room.c: the home's and the members' side of presence. */
-void fo_home_join(struct lcore_ctx *lc, struct joinreq *jr);
-void fo_home_join_stored(struct lcore_ctx *lc, struct joinreq *jr, int status);
-void fo_origin_joined(struct lcore_ctx *lc, struct joinreq *jr);
+/* fanout_presence.c: the home's and the members' side of presence. */
+void fo_home_join(struct lcore_ctx *lc, struct fanout_joinreq *jr);
+void fo_home_join_stored(struct lcore_ctx *lc, struct fanout_joinreq *jr, int status);
+void fo_origin_joined(struct lcore_ctx *lc, struct fanout_joinreq *jr);
 void fo_home_part(struct lcore_ctx *lc, struct partreq *pq);
 void fo_home_part_stored(struct lcore_ctx *lc, struct partreq *pq, int status);
 void fo_tell_members(struct lcore_ctx *lc, struct presence *pr);

@@ -16,7 +16,7 @@
 #include "dataplane/session/dialog.h"
 #include "dataplane/chat/fanout.h"
 #include "dataplane/engine/lcore.h"
-#include "dataplane/chat/rooms.h"
+#include "dataplane/chat/roomtab.h"
 #include "dataplane/sip/ratelimit.h"
 #include "dataplane/tls/tlsterm.h"
 #include "storage/commit.h"
