@@ -98,7 +98,10 @@ join(struct cmdctx *x, bool batch)
 	}
 	jb->ndenied = nden;
 	memcpy(jb->denied, den, nden * sizeof(den[0]));
-	fanout_join(x->lc, jb);
+	if (fanout_join(x->lc, jb) != 0) {
+		fanout_joinbatch_free(jb);
+		channel_reply_code(x, 503);
+	}
 }
 
 void
@@ -328,8 +331,12 @@ grpchat(struct cmdctx *x)
 	p->dialog_uid = x->d->uid;
 	snprintf(p->seqid, sizeof(p->seqid), "%s", g->seqid);
 	snprintf(p->envid, sizeof(p->envid), "%s", g->envid);
+	/* The home is far behind: refused, like a full compliance log. */
+	if (fanout_post(x->lc, r, p) != 0) {
+		fanout_post_put(p);
+		return 503;
+	}
 	ctr_inc(x->lc, CTR_POSTS_IN);
-	fanout_post(x->lc, r, p);
 	return 0;
 }
 

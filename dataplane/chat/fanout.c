@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include <rte_errno.h>
+#include <rte_lcore.h>
 #include <rte_mempool.h>
 #include <rte_ring.h>
 #include <rte_ring_elem.h>
@@ -25,8 +26,16 @@ static void fill_req(struct lcore_ctx *lc, void *cookie, struct commit_req *r);
 
 /* ---- small containers ------------------------------------------------ */
 
+/* The stages and the storage backlog are arrays allocated at boot, as large
+ * as a quarter of a ring (stages) and a ring (backlog) of conf.ring_size.
+ * They fill only when a destination lcore or
+ * the storage thread falls behind; then the origins refuse new posts and
+ * joins (fanout_post, fanout_join: half a stage toward the home), which
+ * bounds what the homes still generate in answer. Past the array they grow
+ * by doubling, counted (fanout_grown), rather than lose or reorder a
+ * room's messages. */
 static int
-stage_push(struct stage *s, const struct fmsg *m)
+stage_push(struct fanout_lc *fo, struct stage *s, const struct fmsg *m)
 {
 	if (s->n == s->cap) {
 		uint32_t cap = s->cap ? s->cap * 2 : 256;
@@ -34,6 +43,7 @@ stage_push(struct stage *s, const struct fmsg *m)
 
 		if (v == NULL)
 			return -ENOMEM;
+		fo->grown++;
 		for (uint32_t i = 0; i < s->n; i++)
 			v[i] = s->v[(s->head + i) % s->cap];
 		free(s->v);
@@ -47,7 +57,7 @@ stage_push(struct stage *s, const struct fmsg *m)
 }
 
 static int
-cq_push(struct cookieq *q, void *p)
+cq_push(struct fanout_lc *fo, struct cookieq *q, void *p)
 {
 	if (q->n == q->cap) {
 		uint32_t cap = q->cap ? q->cap * 2 : 256;
@@ -55,6 +65,7 @@ cq_push(struct cookieq *q, void *p)
 
 		if (v == NULL)
 			return -ENOMEM;
+		fo->grown++;
 		for (uint32_t i = 0; i < q->n; i++)
 			v[i] = q->v[(q->head + i) % q->cap];
 		free(q->v);
@@ -180,7 +191,7 @@ fo_send_msg(struct lcore_ctx *lc, uint32_t dst, uint32_t type, void *ptr, uint64
 {
 	struct fmsg m = { .type = type, .src = lc->idx, .ptr = ptr, .a = a };
 
-	if (stage_push(&lc->fo->tx[dst], &m) != 0)
+	if (stage_push(lc->fo, &lc->fo->tx[dst], &m) != 0)
 		/* Without memory for the stage there is no way to keep order:
 		 * stop rather than lose or reorder a room's messages. */
 		rte_panic("fanout: out of memory staging a message to lcore %u\n", dst);
@@ -242,7 +253,7 @@ fanout_flush(struct lcore_ctx *lc)
 void
 fo_submit_job(struct lcore_ctx *lc, void *cookie)
 {
-	if (cq_push(&lc->fo->backlog, cookie) != 0)
+	if (cq_push(lc->fo, &lc->fo->backlog, cookie) != 0)
 		rte_panic("fanout: out of memory queueing a storage job\n");
 }
 
@@ -309,13 +320,27 @@ fanout_post_put(struct fanout_post *p)
 		free(p);
 }
 
-void
+bool
+fo_admit(struct lcore_ctx *lc, uint32_t home)
+{
+	const struct stage *s = &lc->fo->tx[home];
+
+	if (s->n < s->cap / 2)
+		return true;
+	lc->fo->refused++;
+	return false;
+}
+
+int
 fanout_post(struct lcore_ctx *lc, const struct roomtab_ent *r, struct fanout_post *p)
 {
+	if (!fo_admit(lc, r->home))
+		return -ENOBUFS;
 	p->origin = lc->idx;
 	conn_hold(p->conn);
 	lc->fo->waiting++;
 	fo_send_msg(lc, r->home, FM_POST, p, 0);
+	return 0;
 }
 
 /* Home: the next seq of a room continues after what history holds. */
@@ -642,6 +667,28 @@ fanout_poll(struct lcore_ctx *lc)
 
 static struct fanout_ops registered;
 
+/* A ring of <size> slots (size - 1 entries) of struct fmsg, on plain
+ * aligned memory (rte_ring_init): no EAL or memzone needed. */
+static struct rte_ring *
+ring_new(const char *name, uint32_t size)
+{
+	ssize_t sz = rte_ring_get_memsize_elem(sizeof(struct fmsg), size);
+	struct rte_ring *r;
+	size_t len;
+
+	if (sz < 0)
+		return NULL;
+	len = ((size_t)sz + RTE_CACHE_LINE_SIZE - 1) & ~(size_t)(RTE_CACHE_LINE_SIZE - 1);
+	r = aligned_alloc(RTE_CACHE_LINE_SIZE, len);
+	if (r == NULL)
+		return NULL;
+	if (rte_ring_init(r, name, size, RING_F_SP_ENQ | RING_F_SC_DEQ) != 0) {
+		free(r);
+		return NULL;
+	}
+	return r;
+}
+
 void
 fanout_register(const struct fanout_ops *ops)
 {
@@ -661,6 +708,7 @@ int
 fanout_init(struct engine *e, char *err, size_t errlen)
 {
 	uint32_t n = e->conf.nlcores, size = e->conf.ring_size;
+	uint32_t stage = size / 4 > 64 ? size / 4 : 64;	/* per destination */
 
 	if (registered.post_done == NULL || registered.join_done == NULL ||
 	    registered.send == NULL) {
@@ -688,30 +736,48 @@ fanout_init(struct engine *e, char *err, size_t errlen)
 		lc->fo->prod = commit_producer(e->commit, i);
 	}
 #ifndef PARLEY_POOLS_PASSTHROUGH
-	post_pool = rte_mempool_create("posts", POST_POOL_N, POST_ELT, 64, 0, NULL, NULL, NULL, NULL,
-				       SOCKET_ID_ANY, 0);
-	if (post_pool == NULL)
-		LOG(WARNING, FANOUT, "no post pool (%s): posts come from malloc",
-		    rte_strerror(rte_errno));
+	/* The pool is a memzone: without the EAL (unit tests) posts come
+	 * from malloc. */
+	if (rte_lcore_count() > 0) {
+		post_pool = rte_mempool_create("posts", POST_POOL_N, POST_ELT, 64, 0, NULL, NULL,
+					       NULL, NULL, SOCKET_ID_ANY, 0);
+		if (post_pool == NULL)
+			LOG(WARNING, FANOUT, "no post pool (%s): posts come from malloc",
+			    rte_strerror(rte_errno));
+	}
 #endif
-	for (uint32_t i = 0; i < n; i++)
-		xbuf_init(&e->lcores[i]->fo->scratch, 0);
+	for (uint32_t i = 0; i < n; i++) {
+		struct fanout_lc *fo = e->lcores[i]->fo;
+
+		xbuf_init(&fo->scratch, 0);
+		fo->backlog.v = malloc(size * sizeof(*fo->backlog.v));
+		if (fo->backlog.v == NULL)
+			goto nomem;
+		fo->backlog.cap = size;
+		for (uint32_t dst = 0; dst < n; dst++) {
+			fo->tx[dst].v = malloc(stage * sizeof(*fo->tx[dst].v));
+			if (fo->tx[dst].v == NULL)
+				goto nomem;
+			fo->tx[dst].cap = stage;
+		}
+	}
 	for (uint32_t dst = 0; dst < n; dst++)
 		for (uint32_t src = 0; src < n; src++) {
 			char name[RTE_RING_NAMESIZE];
 			struct rte_ring *r;
 
 			snprintf(name, sizeof(name), "fo-%u-%u", src, dst);
-			r = rte_ring_create_elem(name, sizeof(struct fmsg), size, SOCKET_ID_ANY,
-						 RING_F_SP_ENQ | RING_F_SC_DEQ);
+			r = ring_new(name, size);
 			if (r == NULL) {
-				snprintf(err, errlen, "ring %s of %u entries: %s (raise [dpdk] eal -m?)",
-					 name, size, rte_strerror(rte_errno));
+				snprintf(err, errlen, "ring %s of %u entries: out of memory", name, size);
 				return -ENOMEM;
 			}
 			e->lcores[dst]->fo->rx[src] = r;
 		}
 	return 0;
+nomem:
+	snprintf(err, errlen, "out of memory");
+	return -ENOMEM;
 }
 
 void
@@ -750,7 +816,7 @@ fanout_fini(struct engine *e)
 		if (fo == NULL)
 			continue;
 		for (uint32_t s = 0; s < e->conf.nlcores; s++) {
-			rte_ring_free(fo->rx[s]);
+			free(fo->rx[s]);
 			free(fo->tx[s].v);
 		}
 		for (uint32_t k = 0; k < fo->rcap; k++)

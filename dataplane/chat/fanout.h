@@ -172,8 +172,10 @@ bool fanout_settled(struct lcore_ctx *lc);
 
 /* Origin side, called by the Channel service (channel.c). */
 
-/* A new post; takes ownership of <p> (refs 1). Sent to the room's home. */
-void fanout_post(struct lcore_ctx *lc, const struct roomtab_ent *r, struct fanout_post *p);
+/* A new post; takes ownership of <p> (refs 1) and sends it to the room's
+ * home: 0. -ENOBUFS when too much is waiting for the home already (<p>
+ * stays the caller's). */
+int fanout_post(struct lcore_ctx *lc, const struct roomtab_ent *r, struct fanout_post *p);
 /* refs 1, zeroed, at least <extra> bytes after the struct: from the post
  * pool (any lcore may put it back) when it fits, else malloc. */
 struct fanout_post *fanout_post_alloc(size_t extra);
@@ -186,7 +188,9 @@ void fanout_post_put(struct fanout_post *p);
  * which replies and makes the memberships local (fanout_member_add). */
 struct fanout_joinbatch *fanout_joinbatch_new(unsigned n, unsigned ndenied);
 void fanout_joinbatch_free(struct fanout_joinbatch *b);
-void fanout_join(struct lcore_ctx *lc, struct fanout_joinbatch *b);
+/* 0, or -ENOBUFS when too much is waiting for one of the homes already
+ * (<b> stays the caller's). */
+int fanout_join(struct lcore_ctx *lc, struct fanout_joinbatch *b);
 /* Local membership of dialog <d> in room <raw> starts now. 0 or -ENOMEM. */
 int fanout_member_add(struct lcore_ctx *lc, struct dialog *d, const uint8_t raw[CATALOG_ID_RAW]);
 /* The home undoes a join whose dialog went away before the answer came. */
@@ -218,6 +222,11 @@ uint32_t fanout_ring_count(const struct engine *e, uint32_t src, uint32_t dst);
 uint32_t fanout_ring_size(const struct engine *e);
 /* Messages staged on <lc> because a ring was full (its own thread). */
 uint32_t fanout_staged(struct lcore_ctx *lc);
+/* Times a stage or the storage backlog of <lc> grew past the array it got
+ * at boot, and posts and joins <lc> refused because half a stage was
+ * waiting for their home (its own thread). */
+uint64_t fanout_grown(struct lcore_ctx *lc);
+uint64_t fanout_refused(struct lcore_ctx *lc);
 
 /* The lcore's storage producer is exposed for the wake hook of the
  * storage thread (any thread). */

@@ -103,7 +103,8 @@ struct fo_roomstate {
 	_Atomic uint32_t *present;	/* shared count, or NULL */
 };
 
-/* A FIFO that grows; holds what a ring could not take yet. */
+/* A FIFO of what a ring could not take yet: an array allocated at boot
+ * (grows only past it, counted). */
 struct stage {
 	struct fmsg	*v;
 	uint32_t	head, n, cap;
@@ -125,6 +126,8 @@ struct fanout_lc {
 	uint32_t		rcap, rn;
 	uint64_t		ntc_envid;
 	struct xbuf		scratch;	/* post bodies are built here */
+	uint64_t		grown;		/* a stage or the backlog grew past its array */
+	uint64_t		refused;	/* posts and joins refused: stage half full */
 };
 
 struct pslot {
@@ -142,6 +145,9 @@ struct fanout_shared {
 /* fanout.c */
 void fo_send_msg(struct lcore_ctx *lc, uint32_t dst, uint32_t type, void *ptr, uint64_t a);
 void fo_submit_job(struct lcore_ctx *lc, void *cookie);
+/* Room for a new request (post, join) toward lcore <home>: its stage is
+ * under half full. Counts a refusal. */
+bool fo_admit(struct lcore_ctx *lc, uint32_t home);
 uint32_t fo_raw_hash(const uint8_t raw[CATALOG_ID_RAW]);
 _Atomic uint32_t *fo_pslot_find(struct fanout_shared *sh, const uint8_t raw[CATALOG_ID_RAW],
 				bool claim);

@@ -153,11 +153,17 @@ join_done(struct lcore_ctx *lc, struct fanout_joinbatch *b)
 	fanout_joinbatch_free(b);
 }
 
-void
+int
 fanout_join(struct lcore_ctx *lc, struct fanout_joinbatch *b)
 {
 	struct dialog *d = dialog_by_uid(b->conn, b->uid);
 
+	for (unsigned i = 0; i < b->n; i++) {
+		const struct roomtab_ent *r = roomtab_find_raw(lc->rooms, b->reqs[i].raw);
+
+		if (!fo_admit(lc, r ? r->home : 0))
+			return -ENOBUFS;
+	}
 	conn_hold(b->conn);
 	lc->fo->waiting++;
 	b->pending = b->n;
@@ -165,7 +171,7 @@ fanout_join(struct lcore_ctx *lc, struct fanout_joinbatch *b)
 		d->joins_pending += b->n;
 	if (b->n == 0) {
 		join_done(lc, b);
-		return;
+		return 0;
 	}
 	for (unsigned i = 0; i < b->n; i++) {
 		const struct roomtab_ent *r = roomtab_find_raw(lc->rooms, b->reqs[i].raw);
@@ -175,6 +181,7 @@ fanout_join(struct lcore_ctx *lc, struct fanout_joinbatch *b)
 		b->reqs[i].ts_ms = lc->now_real_ms;
 		fo_send_msg(lc, r ? r->home : 0, FM_JOIN, &b->reqs[i], 0);
 	}
+	return 0;
 }
 
 static struct roster_ent *
@@ -484,6 +491,18 @@ uint32_t
 fanout_ring_size(const struct engine *e)
 {
 	return rte_ring_get_capacity(e->lcores[0]->fo->rx[0]);
+}
+
+uint64_t
+fanout_grown(struct lcore_ctx *lc)
+{
+	return lc->fo->grown;
+}
+
+uint64_t
+fanout_refused(struct lcore_ctx *lc)
+{
+	return lc->fo->refused;
 }
 
 uint32_t
