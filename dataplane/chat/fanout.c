@@ -643,6 +643,20 @@ dispatch(struct lcore_ctx *lc, const struct fmsg *m)
 	}
 }
 
+/* Completions this turn may take: BURST, or fewer when a stage is nearly
+ * full. */
+static unsigned
+completions_room(struct lcore_ctx *lc)
+{
+	uint32_t nl = lc->e->conf.nlcores, room = UINT32_MAX;
+
+	for (uint32_t dst = 0; dst < nl; dst++)	/* n <= cap: the array grows */
+		if (lc->fo->tx[dst].cap - lc->fo->tx[dst].n < room)
+			room = lc->fo->tx[dst].cap - lc->fo->tx[dst].n;
+	room /= nl + 1;
+	return room < BURST ? room : BURST;
+}
+
 unsigned
 fanout_poll(struct lcore_ctx *lc)
 {
@@ -657,7 +671,12 @@ fanout_poll(struct lcore_ctx *lc)
 			dispatch(lc, &msgs[i]);
 		work += n;
 	}
-	n = commit_poll(fo->prod, reqs, BURST);
+	/* A completion sends at most one message to every lcore and one more
+	 * to the origin: take no more than the fullest stage has room for,
+	 * so the home's answers wait in the storage thread's completion ring
+	 * rather than grow a stage (the rings themselves are always read: two
+	 * lcores never wait for each other). */
+	n = commit_poll(fo->prod, reqs, completions_room(lc));
 	for (unsigned i = 0; i < n; i++)
 		completed(lc, reqs[i]);
 	return work + n;
