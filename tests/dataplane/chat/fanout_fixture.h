@@ -84,6 +84,7 @@ fx_send(struct lcore_ctx *lc, struct dialog *d, const char *body, size_t len)
 {
 	struct member *mb = member_of(d);
 	const char *chat, *end;
+	uint64_t wal_seq;
 
 	cr_assert_not_null(mb);
 	cr_assert_eq(mb->lcore, lc->idx, "a member is written on its own lcore");
@@ -94,9 +95,11 @@ fx_send(struct lcore_ctx *lc, struct dialog *d, const char *body, size_t len)
 	}
 	if (mb->slow)
 		return -EPIPE;
-	/* Durable before visible: the storage thread finished the group
-	 * that holds this post's compliance seq. */
-	if (strtoull(strstr(body, "envid=\"") + 7, NULL, 10) > commit_durable_seq(fx.commit))
+	/* Durable before visible: the post carries the compliance seq the
+	 * storage thread gave it (from 1), and the group that holds it is
+	 * written. */
+	wal_seq = strtoull(strstr(body, "envid=\"") + 7, NULL, 10);
+	if (wal_seq == 0 || wal_seq > commit_durable_seq(fx.commit))
 		atomic_fetch_add(&fx.early, 1);
 	chat = strstr(body, "<chat>");
 	end = chat ? strstr(chat, "</chat>") : NULL;
