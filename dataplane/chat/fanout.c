@@ -788,7 +788,8 @@ fanout_init(struct engine *e, char *err, size_t errlen)
 			snprintf(name, sizeof(name), "fo-%u-%u", src, dst);
 			r = ring_new(name, size);
 			if (r == NULL) {
-				snprintf(err, errlen, "ring %s of %u entries: out of memory", name, size);
+				snprintf(err, errlen, "ring %s of %u entries: out of memory", name,
+					 size);
 				return -ENOMEM;
 			}
 			e->lcores[dst]->fo->rx[src] = r;

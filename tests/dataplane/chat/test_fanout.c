@@ -162,7 +162,8 @@ Test(fanout, slow_member_dropped)
 		fx_drop_slow();
 	}
 	fx_pump();
-	cr_assert(slow->dropped, "slow %u fast %u far %u a %u", slow->nlog, fast->nlog, far->nlog, a->nlog);
+	cr_assert(slow->dropped, "slow %u fast %u far %u a %u", slow->nlog, fast->nlog, far->nlog,
+		  a->nlog);
 	cr_assert_eq(slow->nlog, SLOW_AFTER);
 	cr_assert_eq(a->nlog, POSTS);
 	cr_assert_eq(fast->nlog, POSTS);
@@ -271,7 +272,8 @@ Test(fanout, one_order_per_room)
 
 				cr_assert_eq(sscanf(ref->log[i], "%u.%u", &who, &n), 2);
 				cr_assert_lt(who, NL);
-				cr_assert_eq(n, want[who], "room %u: %s out of order", k, ref->log[i]);
+				cr_assert_eq(n, want[who], "room %u: %s out of order", k,
+					     ref->log[i]);
 				want[who]++;
 			}
 		}
