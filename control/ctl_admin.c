@@ -2,7 +2,7 @@
  *
  * User commands rewrite the htdigest file atomically (htdigest_set_user:
  * temp file, fsync, rename), then load it and hand it to the engine, and
- * return once every lcore uses the new table (ctl_engine_settle): a login
+ * return once every lcore uses the new table (chatctl_settle): a login
  * right after `user add` succeeds, one right after `user del` fails.
  * Sessions already signed in stay signed in. */
 #include <ctype.h>
@@ -14,7 +14,7 @@
 
 #include "control/ctl_int.h"
 #include "dataplane/base/log.h"
-#include "dataplane/chat/ctl_engine.h"
+#include "dataplane/chat/chatctl.h"
 #include "dataplane/engine/engine.h"
 #include "storage/htdigest.h"
 
@@ -60,7 +60,7 @@ users_reload(struct ctl *c, struct htdigest **out, char *err, size_t errlen)
 		return -1;
 	}
 	engine_reload(c->e, NULL, h);
-	if (ctl_engine_settle(c->e, CTL_LCORE_TIMEOUT_MS) != 0)
+	if (chatctl_settle(c->e, CTL_LCORE_TIMEOUT_MS) != 0)
 		LOG(WARNING, CONTROL, "an lcore did not confirm the new user table in %d ms; it "
 		    "switches at its next loop turn", CTL_LCORE_TIMEOUT_MS);
 	if (out != NULL)
@@ -166,7 +166,7 @@ ctl_cmd_drain(struct ctl *c, const struct ctl_args *a, json_t **out, char *err, 
 	/* Only this node's listeners: there is no lookup service on other
 	 * nodes to tell yet; "accepting" in stats is what it will read. */
 	engine_set_accepting(c->e, resume);
-	if (ctl_engine_settle(c->e, CTL_LCORE_TIMEOUT_MS) != 0)
+	if (chatctl_settle(c->e, CTL_LCORE_TIMEOUT_MS) != 0)
 		LOG(WARNING, CONTROL, "an lcore did not confirm %s in %d ms", resume ?
 		    "accepting" : "the drain", CTL_LCORE_TIMEOUT_MS);
 	LOG(NOTICE, CONTROL, "%s", resume ? "accepting new connections again" :
@@ -185,7 +185,7 @@ ctl_cmd_reload(struct ctl *c, const struct ctl_args *a, json_t **out, char *err,
 		return -1;
 	}
 	c->conf.reload(c->conf.reload_arg, &res);
-	if (ctl_engine_settle(c->e, CTL_LCORE_TIMEOUT_MS) != 0)
+	if (chatctl_settle(c->e, CTL_LCORE_TIMEOUT_MS) != 0)
 		LOG(WARNING, CONTROL, "an lcore did not confirm the reload in %d ms",
 		    CTL_LCORE_TIMEOUT_MS);
 	if (!res.tls || !res.users) {

@@ -4,7 +4,7 @@
  * A change is written to the catalog (RocksDB, synchronously), then a new
  * room table is built from the whole catalog and published to the lcores,
  * and the command returns only once every running lcore uses it
- * (ctl_engine_settle): the next join, post or chansrch sees the change.
+ * (chatctl_settle): the next join, post or chansrch sees the change.
  * Rooms declared in the configuration file are written again from it at
  * the next start (rooms_boot_sync), so changes to those last until then. */
 #include <ctype.h>
@@ -17,9 +17,9 @@
 
 #include "control/ctl_int.h"
 #include "dataplane/base/log.h"
-#include "dataplane/chat/ctl_engine.h"
+#include "dataplane/chat/chatctl.h"
 #include "dataplane/engine/engine.h"
-#include "dataplane/chat/rooms.h"
+#include "dataplane/chat/roomtab.h"
 #include "dataplane/xccos/xccos.h"
 #include "storage/catalog.h"
 #include "storage/prefs.h"
@@ -79,7 +79,7 @@ publish(struct ctl *c, char *err, size_t errlen)
 	c->rooms = t;
 	pthread_mutex_unlock(&c->lock);
 	roomtab_put(old);
-	if (ctl_engine_settle(c->e, CTL_LCORE_TIMEOUT_MS) != 0)
+	if (chatctl_settle(c->e, CTL_LCORE_TIMEOUT_MS) != 0)
 		LOG(WARNING, CONTROL, "an lcore did not confirm the new room table in %d ms; "
 		    "it switches at its next loop turn", CTL_LCORE_TIMEOUT_MS);
 	return 0;
@@ -89,7 +89,7 @@ publish(struct ctl *c, char *err, size_t errlen)
 static bool
 home_of(struct ctl *c, const uint8_t raw[CATALOG_ID_RAW], uint32_t *home)
 {
-	const struct room *r;
+	const struct roomtab_ent *r;
 
 	pthread_mutex_lock(&c->lock);
 	r = c->rooms ? roomtab_find_raw(c->rooms, raw) : NULL;
@@ -198,7 +198,7 @@ room_json(struct ctl *c, const struct catalog_room *r)
 	json_object_set_new(o, "category", jstr_or_null(r->category));
 	if (catalog_id_pack(r->id, raw) == 0) {
 		json_object_set_new(o, "present",
-				    json_integer(ctl_engine_present_count(c->e, raw)));
+				    json_integer(chatctl_present_count(c->e, raw)));
 		json_object_set_new(o, "home_lcore", home_of(c, raw, &home) ?
 				    json_integer(home) : json_null());
 	}
@@ -236,7 +236,7 @@ int
 ctl_cmd_room(struct ctl *c, const struct ctl_args *a, json_t **out, char *err, size_t errlen)
 {
 	struct catalog_room *r;
-	struct ctl_member_snap *v = NULL;
+	struct chatctl_member_snap *v = NULL;
 	uint8_t raw[CATALOG_ID_RAW];
 	uint32_t home, n = 64, total = 0;
 	json_t *o, *list;
@@ -253,7 +253,7 @@ ctl_cmd_room(struct ctl *c, const struct ctl_args *a, json_t **out, char *err, s
 			v = calloc(n, sizeof(*v));
 			if (v == NULL)
 				break;
-			rc = ctl_engine_roster(c->e, home, raw, v, n, &total, CTL_LCORE_TIMEOUT_MS);
+			rc = chatctl_roster(c->e, home, raw, v, n, &total, CTL_LCORE_TIMEOUT_MS);
 			if (rc != 0 || total <= n)
 				break;
 			n = total + 64;
@@ -432,7 +432,7 @@ evict(struct ctl *c, const struct catalog_room *r, bool all)
 
 	if (catalog_id_pack(r->id, raw) != 0)
 		return 0;
-	n = ctl_engine_evict(c->e, raw, all, &missed, CTL_LCORE_TIMEOUT_MS);
+	n = chatctl_evict(c->e, raw, all, &missed, CTL_LCORE_TIMEOUT_MS);
 	if (missed > 0)
 		LOG(WARNING, CONTROL, "room %s: %u lcore%s did not answer; who is present there "
 		    "stays until the next change", r->name, missed, missed == 1 ? "" : "s");
@@ -707,7 +707,7 @@ ctl_cmd_invite(struct ctl *c, const struct ctl_args *a, json_t **out, char *err,
 	if (visible) {
 		doc = invite_notice(c, r, &inv, invite_id, &len);
 		if (doc != NULL)
-			sent = ctl_engine_notice_user(c->e, u, doc, len, &missed,
+			sent = chatctl_notice_user(c->e, u, doc, len, &missed,
 						      CTL_LCORE_TIMEOUT_MS);
 		free(doc);
 	}

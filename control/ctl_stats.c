@@ -2,7 +2,7 @@
  *
  * Counters are read with relaxed loads (engine_counter); each lcore's
  * connection states, dialogs and staged messages are counted by the lcore
- * itself (ctl_engine_lcore_snap), so a stats request costs every lcore one
+ * itself (chatctl_lcore_snap), so a stats request costs every lcore one
  * walk of its connection list between two loop turns and nothing else. An
  * lcore that does not answer within CTL_LCORE_TIMEOUT_MS is reported with
  * "reachable": false rather than waited for. */
@@ -17,7 +17,7 @@
 
 #include "control/ctl_int.h"
 #include "dataplane/base/log.h"
-#include "dataplane/chat/ctl_engine.h"
+#include "dataplane/chat/chatctl.h"
 #include "dataplane/engine/engine.h"
 #include "storage/commit.h"
 #include "storage/export.h"
@@ -50,7 +50,7 @@ ctl_lcore_cpu_ns(struct ctl *c, uint32_t idx, uint64_t *ns)
 
 /* The lcore thread's CPU clock, learnt from its first snapshot. */
 static void
-learn_clock(struct ctl *c, uint32_t idx, const struct ctl_lcore_snap *s)
+learn_clock(struct ctl *c, uint32_t idx, const struct chatctl_lcore_snap *s)
 {
 	clockid_t cid;
 
@@ -83,8 +83,8 @@ states_json(const uint32_t *by_state)
 {
 	json_t *o = json_object();
 
-	for (unsigned int st = 0; st < CTL_CONN__COUNT; st++)
-		json_object_set_new(o, ctl_conn_state_name(st), ju(by_state[st]));
+	for (unsigned int st = 0; st < CHATCTL_CONN__COUNT; st++)
+		json_object_set_new(o, chatctl_conn_state_name(st), ju(by_state[st]));
 	return o;
 }
 
@@ -181,7 +181,7 @@ ctl_memory_json(void)
 }
 
 struct totals {
-	uint32_t	by_state[CTL_CONN__COUNT];
+	uint32_t	by_state[CHATCTL_CONN__COUNT];
 	uint64_t	conns, registered, dialogs, channel_dialogs, presences, staged, cpu_ns;
 	bool		complete;		/* every lcore answered */
 	bool		cpu_complete;
@@ -190,14 +190,14 @@ struct totals {
 static json_t *
 lcore_json(struct ctl *c, uint32_t i, struct totals *t)
 {
-	struct ctl_lcore_snap s;
+	struct chatctl_lcore_snap s;
 	json_t *o = json_object();
 	uint64_t drops, cpu;
 	int rc;
 
 	json_object_set_new(o, "lcore", ju(i));
 	add_counters(o, c->e, i, &drops);
-	rc = ctl_engine_lcore_snap(c->e, i, &s, CTL_LCORE_TIMEOUT_MS);
+	rc = chatctl_lcore_snap(c->e, i, &s, CTL_LCORE_TIMEOUT_MS);
 	json_object_set_new(o, "running", json_boolean(rc != -ENODEV));
 	json_object_set_new(o, "reachable", json_boolean(rc == 0));
 	if (rc == 0) {
@@ -211,7 +211,7 @@ lcore_json(struct ctl *c, uint32_t i, struct totals *t)
 		json_object_set_new(o, "staged", ju(s.staged));
 		json_object_set_new(o, "listening", json_boolean(s.listening));
 		json_object_set_new(o, "draining", json_boolean(s.draining));
-		for (unsigned int st = 0; st < CTL_CONN__COUNT; st++)
+		for (unsigned int st = 0; st < CHATCTL_CONN__COUNT; st++)
 			t->by_state[st] += s.by_state[st];
 		t->conns += s.nconns;
 		t->registered += s.registered;
@@ -235,7 +235,7 @@ lcore_json(struct ctl *c, uint32_t i, struct totals *t)
 static json_t *
 rings_json(struct ctl *c, json_t *lcores)
 {
-	uint32_t n = c->nlcores, size = ctl_engine_ring_size(c->e);
+	uint32_t n = c->nlcores, size = chatctl_ring_size(c->e);
 	uint64_t total = 0, max = 0;
 	json_t *matrix = json_array();
 
@@ -245,7 +245,7 @@ rings_json(struct ctl *c, json_t *lcores)
 		json_t *row = json_array();
 
 		for (uint32_t dst = 0; dst < n; dst++) {
-			uint32_t v = ctl_engine_ring_count(c->e, src, dst);
+			uint32_t v = chatctl_ring_count(c->e, src, dst);
 
 			json_array_append_new(row, ju(v));
 			total += v;
@@ -258,7 +258,7 @@ rings_json(struct ctl *c, json_t *lcores)
 		uint64_t in = 0;
 
 		for (uint32_t src = 0; src < n; src++)
-			in += ctl_engine_ring_count(c->e, src, dst);
+			in += chatctl_ring_count(c->e, src, dst);
 		json_object_set_new(json_array_get(lcores, dst), "ring_in", ju(in));
 	}
 	return json_pack("{s:I, s:I, s:I, s:f, s:o}", "size", (json_int_t)size,
@@ -320,11 +320,11 @@ ctl_cmd_stats(struct ctl *c, const struct ctl_args *a, json_t **out, char *err, 
 /* ---- conns --------------------------------------------------------------- */
 
 static json_t *
-conn_json(const struct ctl_conn_snap *s)
+conn_json(const struct chatctl_conn_snap *s)
 {
 	json_t *o = json_pack("{s:I, s:I, s:s, s:s, s:b, s:I, s:I, s:I, s:I}",
 			      "id", (json_int_t)s->id, "lcore", (json_int_t)s->lcore,
-			      "peer", s->peer, "state", ctl_conn_state_name(s->state),
+			      "peer", s->peer, "state", chatctl_conn_state_name(s->state),
 			      "registered", s->registered, "age_s", (json_int_t)s->age_s,
 			      "idle_s", (json_int_t)s->idle_s, "dialogs", (json_int_t)s->dialogs,
 			      "rooms", (json_int_t)s->rooms);
@@ -373,7 +373,7 @@ ctl_cmd_conns(struct ctl *c, const struct ctl_args *a, json_t **out, char *err, 
 	const char *user = ctl_arg_str(a, "user", false);
 	char ubuf[256];
 	json_int_t only, limit;
-	struct ctl_conn_snap *buf;
+	struct chatctl_conn_snap *buf;
 	json_t *list, *unreach;
 	uint64_t count = 0;
 	bool truncated = false;
@@ -404,7 +404,7 @@ ctl_cmd_conns(struct ctl *c, const struct ctl_args *a, json_t **out, char *err, 
 		if (only >= 0 && i != (uint32_t)only)
 			continue;
 		for (;;) {
-			int n = ctl_engine_conns(c->e, i, &cursor, buf, CONNS_CHUNK,
+			int n = chatctl_conns(c->e, i, &cursor, buf, CONNS_CHUNK,
 						 CTL_LCORE_TIMEOUT_MS);
 
 			if (n < 0) {

@@ -20,9 +20,9 @@
 #include <rte_telemetry.h>
 
 #include "control/ctl_int.h"
-#include "dataplane/chat/ctl_engine.h"
+#include "dataplane/chat/chatctl.h"
 #include "dataplane/engine/engine.h"
-#include "dataplane/chat/rooms.h"
+#include "dataplane/chat/roomtab.h"
 #include "storage/commit.h"
 
 static pthread_rwlock_t tel_lock = PTHREAD_RWLOCK_INITIALIZER;
@@ -43,24 +43,24 @@ add_counters(struct rte_tel_data *d, struct ctl *c, int64_t idx)
 static void
 add_conns(struct rte_tel_data *d, struct ctl *c, int64_t i)
 {
-	uint64_t n = 0, st[CTL_CONN__COUNT] = { 0 }, reg = 0;
+	uint64_t n = 0, st[CHATCTL_CONN__COUNT] = { 0 }, reg = 0;
 
 	for (uint32_t k = 0; k < c->nlcores; k++) {
-		struct ctl_lcore_snap s;
+		struct chatctl_lcore_snap s;
 
 		if ((i >= 0 && k != (uint32_t)i) ||
-		    ctl_engine_lcore_snap(c->e, k, &s, CTL_LCORE_TIMEOUT_MS) != 0)
+		    chatctl_lcore_snap(c->e, k, &s, CTL_LCORE_TIMEOUT_MS) != 0)
 			continue;
 		n += s.nconns;
 		reg += s.registered;
-		for (unsigned int j = 0; j < CTL_CONN__COUNT; j++)
+		for (unsigned int j = 0; j < CHATCTL_CONN__COUNT; j++)
 			st[j] += s.by_state[j];
 	}
 	rte_tel_data_add_dict_u64(d, "conns", n);
 	rte_tel_data_add_dict_u64(d, "conns_registered", reg);
-	rte_tel_data_add_dict_u64(d, "conns_handshake", st[CTL_CONN_HANDSHAKE]);
-	rte_tel_data_add_dict_u64(d, "conns_open", st[CTL_CONN_OPEN]);
-	rte_tel_data_add_dict_u64(d, "conns_closing", st[CTL_CONN_CLOSING]);
+	rte_tel_data_add_dict_u64(d, "conns_handshake", st[CHATCTL_CONN_HANDSHAKE]);
+	rte_tel_data_add_dict_u64(d, "conns_open", st[CHATCTL_CONN_OPEN]);
+	rte_tel_data_add_dict_u64(d, "conns_closing", st[CHATCTL_CONN_CLOSING]);
 }
 
 static int
@@ -84,8 +84,8 @@ tel_stats(const char *cmd, const char *params, struct rte_tel_data *d)
 	add_conns(d, c, -1);
 	for (uint32_t s = 0; s < c->nlcores; s++)
 		for (uint32_t t = 0; t < c->nlcores; t++)
-			waiting += ctl_engine_ring_count(c->e, s, t);
-	rte_tel_data_add_dict_u64(d, "ring_size", ctl_engine_ring_size(c->e));
+			waiting += chatctl_ring_count(c->e, s, t);
+	rte_tel_data_add_dict_u64(d, "ring_size", chatctl_ring_size(c->e));
 	rte_tel_data_add_dict_u64(d, "ring_waiting", waiting);
 	memset(&cs, 0, sizeof(cs));
 	engine_commit_stats(c->e, &cs);

@@ -29,7 +29,7 @@
 #include "dataplane/chat/ftoken.h"
 #include "dataplane/session/sipconn.h"
 #include "dataplane/web/web.h"
-#include "dataplane/chat/rooms.h"
+#include "dataplane/chat/roomtab.h"
 #include "dataplane/tls/tlscert.h"
 #include "dataplane/xccos/xccos.h"
 #include "dataplane/tls/tlsterm.h"
@@ -682,8 +682,12 @@ main(int argc, char **argv)
 
 	fill_engine_conf(&b.conf, &ec);
 	sipconn_register();	/* SIP on every connection */
-	chat_register();	/* Group Chat on every lcore */
-	b.engine = engine_create(&ec, tls, users, b.db, rooms, err, sizeof(err));
+	if (chat_register() != 0) {	/* Group Chat on every lcore and dialog */
+		snprintf(err, sizeof(err), "cannot register the Group Chat services");
+		b.engine = NULL;
+	} else {
+		b.engine = engine_create(&ec, tls, users, b.db, rooms, err, sizeof(err));
+	}
 	tlsterm_ctx_put(tls);
 	htdigest_put(users);
 	roomtab_put(rooms);

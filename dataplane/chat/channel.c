@@ -1,5 +1,8 @@
 /* The Lookup and Channel services: XCCOS commands carried in INFO on their
- * INVITE dialogs (shared/protocol/xccos.md §a.1, §b).
+ * INVITE dialogs (shared/protocol/xccos.md §a.1, §b). This file has the
+ * replies, the command table and the commands answered on this lcore;
+ * channel_relay.c those that go through the fan-out (join, bjoin, part,
+ * grpchat).
  *
  * Every client INFO gets exactly one SIP 200 (xccos.md a.2); what the
  * command produced goes back as a separate server INFO on the same dialog.
@@ -18,11 +21,12 @@
 
 #include "dataplane/base/log.h"
 #include "dataplane/chat/channel.h"
+#include "dataplane/chat/channel_int.h"
 #include "dataplane/session/dialog.h"
 #include "dataplane/chat/fanout.h"
 #include "dataplane/chat/ftoken.h"
 #include "dataplane/engine/lcore.h"
-#include "dataplane/chat/rooms.h"
+#include "dataplane/chat/roomtab.h"
 #include "dataplane/sip/sipmsg.h"
 #include "dataplane/sip/sipout.h"
 #include "dataplane/xccos/xccos.h"
@@ -31,18 +35,9 @@
 #include "storage/wal.h"
 
 #define XCCOS_DEPTH_MAX		32
-#define BJOIN_MAX		256	/* chanids in one bjoin */
 /* getservinfo: the root category and the catalog's version, fixed ids. */
 #define ROOT_CATEGORY_ID	"6a1d3c5e-0000-4000-8000-000000000001"
 #define DB_VERSION_ID		"3ea3a5a8-ef36-46cf-898f-7a5133931d63"
-
-struct cmdctx {
-	struct conn		*c;
-	struct dialog		*d;
-	struct lcore_ctx	*lc;
-	const struct xccos_msg	*x;
-	const char		*rpl;	/* reply name, usually the command's */
-};
 
 /* ---- replies ---------------------------------------------------------- */
 
@@ -63,43 +58,34 @@ send_doc(struct conn *c, struct dialog *d, struct xbuf *b)
 		LOG(DEBUG, CHANNEL, "%s: reply not sent (connection closing)", c->peer_str);
 }
 
-/* A reply with no data: errors, and the commands that only acknowledge. */
+/* XCCOS replies by result code, and their counters. */
+static const struct {
+	int		code;
+	unsigned int	ctr;	/* enum chat_ctr_id */
+} xres[] = {
+	{ 200, CTR_XRES_200 }, { 400, CTR_XRES_400 }, { 403, CTR_XRES_403 },
+	{ 404, CTR_XRES_404 }, { 413, CTR_XRES_413 }, { 500, CTR_XRES_500 },
+	{ 501, CTR_XRES_501 }, { 503, CTR_XRES_503 },
+};
+
 static void
 count_result(struct lcore_ctx *lc, int code)
 {
-	static const int codes[] = { 200, 400, 403, 404, 413, 500, 501, 503 };
-
-	for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
-		if (codes[i] == code) {
-			ctr_inc(lc, (unsigned int)(CTR_XRES_200 + i));
+	for (size_t i = 0; i < sizeof(xres) / sizeof(xres[0]); i++)
+		if (xres[i].code == code) {
+			ctr_inc(lc, xres[i].ctr);
 			return;
 		}
 	ctr_inc(lc, CTR_XRES_OTHER);
 }
 
-/* Commands by id, in the order of the CTR_XCMD_* counters. */
-static const char *const xcmd_names[] = {
-	"requri", "getserverinfo", "chansrch", "join", "bjoin", "part", "bccontext", "getinv",
-	"getpref", "setpref", "nodespermcreatechild", "getfutok", "getfdtok", "grpchat",
-};
-
-static void
-count_command(struct lcore_ctx *lc, const char *name)
+/* A reply with no data: errors, and the commands that only acknowledge. */
+void
+channel_reply_code(struct cmdctx *x, int code)
 {
-	for (size_t i = 0; i < sizeof(xcmd_names) / sizeof(xcmd_names[0]); i++)
-		if (strcmp(xcmd_names[i], name) == 0) {
-			ctr_inc(lc, (unsigned int)(CTR_XCMD_REQURI + i));
-			return;
-		}
-	ctr_inc(lc, CTR_XCMD_OTHER);
-}
-
-static void
-reply_code(struct cmdctx *x, int code)
-{
-	count_result(x->lc, code);
 	struct xbuf b;
 
+	count_result(x->lc, code);
 	if (code != 200)
 		ctr_inc(x->lc, CTR_XCCOS_ERRORS);
 	xbuf_init(&b, 0);
@@ -111,8 +97,21 @@ reply_code(struct cmdctx *x, int code)
 	xbuf_free(&b);
 }
 
-static void
-begin_reply(struct cmdctx *x, struct xbuf *b, int code)
+/* The INFO's SIP 200 and an error reply with <code>: a command that is
+ * not carried out (a refused post counts as one). */
+void
+channel_refuse(struct cmdctx *x, int code)
+{
+	sipconn_reply(x->c, x->m, 200, NULL, NULL, NULL, NULL, 0);
+	if (x->x->kind == XCCOS_GRPCHAT) {
+		ctr_inc(x->lc, CTR_POSTS_REFUSED);
+		x->rpl = "grpchat";
+	}
+	channel_reply_code(x, code);
+}
+
+void
+channel_begin_reply(struct cmdctx *x, struct xbuf *b, int code)
 {
 	count_result(x->lc, code);
 	xbuf_init(b, 0);
@@ -120,8 +119,8 @@ begin_reply(struct cmdctx *x, struct xbuf *b, int code)
 	xccos_rpl_begin(b, x->rpl, x->x->seqid, x->x->envid, code);
 }
 
-static void
-end_reply(struct cmdctx *x, struct xbuf *b)
+void
+channel_end_reply(struct cmdctx *x, struct xbuf *b)
 {
 	xccos_rpl_end(b);
 	xccos_end(b);
@@ -130,8 +129,8 @@ end_reply(struct cmdctx *x, struct xbuf *b)
 }
 
 /* <chanib ...> with info and prop children; left open when <open>. */
-static void
-put_chanib(struct lcore_ctx *lc, struct xbuf *b, const struct room *r, bool open)
+void
+channel_put_chanib(struct lcore_ctx *lc, struct xbuf *b, const struct roomtab_ent *r, bool open)
 {
 	const struct catalog_room *cr = r->cat;
 
@@ -164,11 +163,11 @@ cmd_requri(struct cmdctx *x)
 	char uri[128];
 
 	dialog_service_uri(lcore_conf(x->lc), DIALOG_CHANNEL, uri, sizeof(uri));
-	begin_reply(x, &b, 200);
+	channel_begin_reply(x, &b, 200);
 	xbuf_str(&b, "<uib");
 	xbuf_attr(&b, "uri", uri);
 	xbuf_str(&b, "/>");
-	end_reply(x, &b);
+	channel_end_reply(x, &b);
 }
 
 /* ---- Channel: server info, search ------------------------------------- */
@@ -184,7 +183,7 @@ cmd_getserverinfo(struct cmdctx *x)
 	clock_gettime(CLOCK_REALTIME, &now);
 	xccos_ts_format((uint64_t)now.tv_sec * 10000000 + now.tv_nsec / 100, ts);
 	snprintf(root, sizeof(root), "ma-cat://%s/%s", cf->domain, ROOT_CATEGORY_ID);
-	begin_reply(x, &b, 200);
+	channel_begin_reply(x, &b, 200);
 	xbuf_str(&b, "<sib infoType=\"123\"");
 	xbuf_attr(&b, "serverTime", ts);
 	xbuf_printf(&b, " searchLimit=\"%u\" messageSizeLimit=\"%u\" storySizeLimit=\"%u\"",
@@ -192,7 +191,7 @@ cmd_getserverinfo(struct cmdctx *x)
 	xbuf_attr(&b, "rootUri", root);
 	xbuf_attr(&b, "dbVersion", DB_VERSION_ID);
 	xbuf_str(&b, "/>");
-	end_reply(x, &b);
+	channel_end_reply(x, &b);
 }
 
 static void
@@ -207,222 +206,23 @@ cmd_chansrch(struct cmdctx *x)
 	if (crit == NULL)
 		crit = "";
 	/* Any qtype is treated as BYNAME; extended is ignored (xccos.md b.6.3). */
-	begin_reply(x, &b, 200);
+	channel_begin_reply(x, &b, 200);
 	for (size_t i = 0; i < t->n && found < lcore_conf(x->lc)->search_limit; i++) {
-		const struct room *r = &t->v[i];
+		const struct roomtab_ent *r = &t->v[i];
 
-		if (!room_may_see(r, x->c->aor))
+		if (!roomtab_may_see(r, x->c->aor))
 			continue;
 		if (crit[0] != '\0' && strcasestr(r->cat->name, crit) == NULL)
 			continue;
-		put_chanib(x->lc, &b, r, false);
+		channel_put_chanib(x->lc, &b, r, false);
 		found++;
 	}
-	end_reply(x, &b);
+	channel_end_reply(x, &b);
 }
 
-/* ---- Channel: join, bjoin, part --------------------------------------- */
-
-static void
-cmd_join(struct cmdctx *x, bool batch)
-{
-	const struct roomtab *t = roomtab_of(x->lc);
-	const struct room *ok[BJOIN_MAX];
-	struct join_denied den[BJOIN_MAX];
-	unsigned nok = 0, nden = 0, total = 0;
-	struct joinbatch *jb;
-
-	if (x->x->data == NULL) {
-		reply_code(x, 400);
-		return;
-	}
-	for (xmlNodePtr n = xccos_child(x->x->data, "chanid"); n != NULL;
-	     n = xccos_next(n, "chanid")) {
-		const char *value = xccos_attr(n, "value"), *domain = xccos_attr(n, "domain");
-		const struct room *r;
-		int code = 0;
-
-		if (++total > BJOIN_MAX || (!batch && total > 1))
-			break;
-		if (value == NULL)
-			value = "";
-		if (domain == NULL)
-			domain = "";
-		r = roomtab_find_id(t, value, strlen(value));
-		if (r == NULL)
-			code = 404;
-		else if (!room_may_join(r, x->c->aor))
-			code = 403;
-		else if (x->d->nrooms + x->d->joins_pending + nok >=
-			 lcore_conf(x->lc)->rooms_per_dialog)
-			code = 413;
-		if (code == 0) {
-			unsigned k;
-
-			for (k = 0; k < nok; k++)	/* the same room twice */
-				if (ok[k] == r)
-					break;
-			if (k == nok)
-				ok[nok++] = r;
-			continue;
-		}
-		snprintf(den[nden].id, sizeof(den[nden].id), "%s", value);
-		snprintf(den[nden].domain, sizeof(den[nden].domain), "%s", domain);
-		den[nden++].code = code;
-	}
-	if (total == 0 || total > BJOIN_MAX || (!batch && total > 1)) {
-		reply_code(x, total == 0 ? 400 : 413);
-		return;
-	}
-	if (!batch && nden == 1) {
-		reply_code(x, den[0].code);
-		return;
-	}
-	jb = joinbatch_new(nok, nden);
-	if (jb == NULL) {
-		reply_code(x, 500);
-		return;
-	}
-	jb->conn = x->c;
-	jb->uid = x->d->uid;
-	jb->batch = batch;
-	snprintf(jb->seqid, sizeof(jb->seqid), "%s", x->x->seqid);
-	snprintf(jb->envid, sizeof(jb->envid), "%s", x->x->envid);
-	jb->n = nok;
-	for (unsigned i = 0; i < nok; i++) {
-		struct joinreq *jr = &jb->reqs[i];
-
-		memcpy(jr->raw, ok[i]->raw, CATALOG_ID_RAW);
-		jr->manager = room_is_manager(ok[i], x->c->aor);
-		snprintf(jr->uri, sizeof(jr->uri), "sip:%s", x->c->aor);
-		snprintf(jr->room_uri, sizeof(jr->room_uri), "%s", ok[i]->cat->uri);
-	}
-	jb->ndenied = nden;
-	memcpy(jb->denied, den, nden * sizeof(den[0]));
-	fanout_join(x->lc, jb);
-}
-
-/* Index of <uri> in the reply's uib table, adding it when new. */
-static unsigned
-uib_index(char (*tab)[160], unsigned *n, unsigned cap, const char *uri)
-{
-	for (unsigned i = 0; i < *n; i++)
-		if (room_user_eq(tab[i], uri))
-			return i;
-	if (*n == cap)
-		return cap;
-	snprintf(tab[*n], 160, "%s", uri);
-	return (*n)++;
-}
-
-static void
-put_aib(struct xbuf *b, const char *key, const struct joinreq *jr, bool managers,
-	char (*tab)[160], unsigned *ntab, unsigned cap)
-{
-	bool first = true;
-
-	for (uint32_t i = 0; i < jr->nsnap; i++) {
-		unsigned id;
-
-		if (jr->snap[i].manager != managers)
-			continue;
-		id = uib_index(tab, ntab, cap, jr->snap[i].uri);
-		if (id == cap)
-			continue;
-		if (first)
-			xbuf_printf(b, "<aib key=\"%s\" value=\"%u", key, id);
-		else
-			xbuf_printf(b, ",%u", id);
-		first = false;
-	}
-	if (!first)
-		xbuf_str(b, "\"/>");
-}
-
-void
-channel_join_done(struct lcore_ctx *lc, struct joinbatch *jb)
-{
-	struct conn *c = jb->conn;
-	struct dialog *d = conn_usable(c) ? dialog_by_uid(c, jb->uid) : NULL;
-	struct xccos_msg fake = { 0 };
-	struct cmdctx x = { .c = c, .d = d, .lc = lc, .x = &fake,
-			    .rpl = jb->batch ? "bjoin" : "join" };
-	struct xbuf rooms, b;
-	char (*tab)[160];
-	unsigned ntab = 0, cap = 0, good = 0;
-
-	/* The dialog went away while the homes answered: undo the joins. */
-	for (unsigned i = 0; i < jb->n; i++) {
-		struct joinreq *jr = &jb->reqs[i];
-
-		if (jr->status != 200)
-			continue;
-		if (d == NULL || roomtab_find_raw(roomtab_of(lc), jr->raw) == NULL ||
-		    fanout_member_add(lc, d, jr->raw) != 0) {
-			fanout_unjoin(lc, jr);
-			jr->status = d == NULL ? 410 : 500;
-			continue;
-		}
-		cap += jr->nsnap;
-		good++;
-	}
-	if (d == NULL)
-		return;
-	snprintf(fake.seqid, sizeof(fake.seqid), "%s", jb->seqid);
-	snprintf(fake.envid, sizeof(fake.envid), "%s", jb->envid);
-	if (!jb->batch && good == 0) {
-		reply_code(&x, jb->n ? jb->reqs[0].status : 500);
-		return;
-	}
-	tab = calloc(cap ? cap : 1, sizeof(*tab));
-	if (tab == NULL) {
-		reply_code(&x, 500);
-		return;
-	}
-	/* The chanibs first, collecting the shared uib table; then the reply
-	 * with the table in front, as clients read it (xccos.md b.6.4). */
-	xbuf_init(&rooms, 0);
-	for (unsigned i = 0; i < jb->n; i++) {
-		const struct joinreq *jr = &jb->reqs[i];
-		const struct room *r = roomtab_find_raw(roomtab_of(lc), jr->raw);
-		char id[CATALOG_ID_LEN + 1], domain[sizeof(lcore_conf(lc)->domain)];
-
-		if (jr->status == 200 && r != NULL) {
-			put_chanib(lc, &rooms, r, true);
-			put_aib(&rooms, "3984", jr, false, tab, &ntab, cap);
-			put_aib(&rooms, "12276", jr, true, tab, &ntab, cap);
-			xbuf_str(&rooms, "</chanib>");
-			continue;
-		}
-		catalog_id_unpack(jr->raw, id);
-		snprintf(domain, sizeof(domain), "%s", lcore_conf(lc)->domain);
-		xbuf_str(&rooms, "<fib key=\"OPERATION_FAILED\"");
-		xbuf_attr(&rooms, "value", id);
-		xbuf_attr(&rooms, "domain", domain);
-		xbuf_str(&rooms, "/>");
-	}
-	for (unsigned i = 0; i < jb->ndenied; i++) {
-		xbuf_str(&rooms, "<fib key=\"OPERATION_FAILED\"");
-		xbuf_attr(&rooms, "value", jb->denied[i].id);
-		xbuf_attr(&rooms, "domain", jb->denied[i].domain);
-		xbuf_str(&rooms, "/>");
-	}
-	begin_reply(&x, &b, 200);
-	for (unsigned i = 0; i < ntab; i++) {
-		xbuf_printf(&b, "<uib id=\"%u\"", i);
-		xbuf_attr(&b, "uri", tab[i]);
-		xbuf_str(&b, "/>");
-	}
-	xbuf_raw(&b, rooms.p, rooms.len);
-	if (!xbuf_ok(&rooms))
-		b.failed = true;
-	end_reply(&x, &b);
-	xbuf_free(&rooms);
-	free(tab);
-}
-
-static const struct room *
-room_of_chanib(struct cmdctx *x)
+/* The room a command's <chanib uri> names, or NULL. */
+const struct roomtab_ent *
+channel_room_of_chanib(struct cmdctx *x)
 {
 	xmlNodePtr ch = x->x->data ? xccos_child(x->x->data, "chanib") : NULL;
 	const char *uri = ch ? xccos_attr(ch, "uri") : NULL;
@@ -432,33 +232,12 @@ room_of_chanib(struct cmdctx *x)
 	return roomtab_find_uri(roomtab_of(x->lc), uri, strlen(uri));
 }
 
-static void
-cmd_part(struct cmdctx *x)
-{
-	const struct room *r = room_of_chanib(x);
-	struct xbuf b;
-
-	if (r == NULL) {
-		reply_code(x, x->x->data && xccos_child(x->x->data, "chanib") ? 404 : 400);
-		return;
-	}
-	/* Leaving a room one is not in is not an error: the client's view
-	 * (a window after a server restart) closes either way. */
-	if (fanout_is_joined(x->d, r->raw))
-		fanout_part(x->lc, x->d, r->raw);
-	begin_reply(x, &b, 200);
-	xbuf_str(&b, "<chanib");
-	xbuf_attr(&b, "uri", r->cat->uri);
-	xbuf_str(&b, "/>");
-	end_reply(x, &b);
-}
-
 /* ---- Channel: history ------------------------------------------------- */
 
 static void
 cmd_bccontext(struct cmdctx *x)
 {
-	const struct room *r = room_of_chanib(x);
+	const struct roomtab_ent *r = channel_room_of_chanib(x);
 	xmlNodePtr bcq, last;
 	struct history_rec *recs = NULL;
 	ssize_t n = 0;
@@ -467,11 +246,11 @@ cmd_bccontext(struct cmdctx *x)
 	char content[64];
 
 	if (r == NULL) {
-		reply_code(x, x->x->data && xccos_child(x->x->data, "chanib") ? 404 : 400);
+		channel_reply_code(x, x->x->data && xccos_child(x->x->data, "chanib") ? 404 : 400);
 		return;
 	}
-	if (!room_may_join(r, x->c->aor)) {
-		reply_code(x, 403);
+	if (!roomtab_may_join(r, x->c->aor)) {
+		channel_reply_code(x, 403);
 		return;
 	}
 	bcq = xccos_child(x->x->data, "bcq");
@@ -485,11 +264,11 @@ cmd_bccontext(struct cmdctx *x)
 	if (last != NULL && (r->cat->props & CATALOG_PROP_LOGGED) && cnt > 0) {
 		n = history_read_last(lcore_db(x->lc), r->raw, cnt, &recs);
 		if (n < 0) {
-			reply_code(x, 500);
+			channel_reply_code(x, 500);
 			return;
 		}
 	}
-	begin_reply(x, &b, 200);
+	channel_begin_reply(x, &b, 200);
 	xbuf_str(&b, "<chanib");
 	xbuf_attr(&b, "uri", r->cat->uri);
 	xbuf_str(&b, ">");
@@ -518,7 +297,7 @@ cmd_bccontext(struct cmdctx *x)
 	if (!xbuf_ok(&b) || !xbuf_ok(&fail)) {
 		xbuf_free(&b);
 		xbuf_free(&fail);
-		reply_code(x, 500);
+		channel_reply_code(x, 500);
 		return;
 	}
 	/* Viewing history is a compliance event; the reply waits for it. */
@@ -544,16 +323,16 @@ cmd_getinv(struct cmdctx *x)
 	struct xbuf b;
 
 	if (n < 0) {
-		reply_code(x, 500);
+		channel_reply_code(x, 500);
 		return;
 	}
-	begin_reply(x, &b, 200);
+	channel_begin_reply(x, &b, 200);
 	for (ssize_t i = 0; i < n; i++) {
-		const struct room *r = roomtab_find_id(roomtab_of(x->lc), inv[i].room_id,
+		const struct roomtab_ent *r = roomtab_find_id(roomtab_of(x->lc), inv[i].room_id,
 						       strlen(inv[i].room_id));
 		char ts[XCCOS_TS_LEN];
 
-		if (r == NULL || !room_may_see(r, x->c->aor))
+		if (r == NULL || !roomtab_may_see(r, x->c->aor))
 			continue;
 		xccos_ts_format(inv[i].ts_ms * 10000, ts);
 		xbuf_printf(&b, "<inv inviteId=\"%zd\"", i + 1);
@@ -564,7 +343,7 @@ cmd_getinv(struct cmdctx *x)
 		xbuf_str(&b, "/>");
 	}
 	free(inv);
-	end_reply(x, &b);
+	channel_end_reply(x, &b);
 }
 
 static void
@@ -580,7 +359,7 @@ cmd_getpref(struct cmdctx *x)
 	int rc;
 
 	if (label == NULL || label[0] == '\0') {
-		reply_code(x, 400);
+		channel_reply_code(x, 400);
 		return;
 	}
 	rc = prefs_get(lcore_db(x->lc), x->c->aor, label, &val, &len);
@@ -588,21 +367,21 @@ cmd_getpref(struct cmdctx *x)
 		rc = prefs_put(lcore_db(x->lc), x->c->aor, label, "", 0, false);
 		val = NULL;
 	} else if (rc == -ENOENT) {
-		reply_code(x, 404);
+		channel_reply_code(x, 404);
 		return;
 	}
 	if (rc != 0) {
-		reply_code(x, rc == -EINVAL ? 413 : 500);
+		channel_reply_code(x, rc == -EINVAL ? 413 : 500);
 		return;
 	}
-	begin_reply(x, &b, 200);
+	channel_begin_reply(x, &b, 200);
 	xbuf_str(&b, "<pref");
 	xbuf_attr(&b, "label", label);
 	if (seqid != NULL)
 		xbuf_attr(&b, "seqid", seqid);
 	xbuf_attr(&b, "content", val ? val : "");
 	xbuf_str(&b, "/>");
-	end_reply(x, &b);
+	channel_end_reply(x, &b);
 	free(val);
 }
 
@@ -617,23 +396,23 @@ cmd_setpref(struct cmdctx *x)
 	int rc;
 
 	if (label == NULL || label[0] == '\0') {
-		reply_code(x, 400);
+		channel_reply_code(x, 400);
 		return;
 	}
 	if (content == NULL)
 		content = "";
 	rc = prefs_put(lcore_db(x->lc), x->c->aor, label, content, strlen(content), true);
 	if (rc != 0) {
-		reply_code(x, rc == -EINVAL ? 413 : 500);
+		channel_reply_code(x, rc == -EINVAL ? 413 : 500);
 		return;
 	}
-	begin_reply(x, &b, 200);
+	channel_begin_reply(x, &b, 200);
 	xbuf_str(&b, "<pref");
 	xbuf_attr(&b, "label", label);
 	if (seqid != NULL)
 		xbuf_attr(&b, "seqid", seqid);
 	xbuf_str(&b, "/>");
-	end_reply(x, &b);
+	channel_end_reply(x, &b);
 }
 
 /* ---- file tokens ------------------------------------------------------ */
@@ -654,45 +433,44 @@ plain_file_name(const char *s)
 
 /* getfutok (upload) and getfdtok (download) -> rpl:getftok (b.6.12). */
 static void
-cmd_getftok(struct cmdctx *x, enum ftoken_dir dir)
+getftok(struct cmdctx *x, enum ftoken_dir dir)
 {
 	xmlNodePtr f = x->x->data ? xccos_child(x->x->data, "ftdb") : NULL;
 	const char *uri = f ? xccos_attr(f, "channelUri") : NULL;
 	const char *file = f ? xccos_attr(f, "fileUrl") : NULL;
 	struct ftoken_store *store = lcore_ftokens(x->lc);
 	struct ftoken_info info = { .dir = dir };
-	const struct room *r;
+	const struct roomtab_ent *r;
 	char token[FTOKEN_LEN + 1];
 	struct xbuf b;
 
-	x->rpl = "getftok";	/* one reply id for both directions (b.6.12) */
 	if (uri == NULL || file == NULL) {
-		reply_code(x, 400);
+		channel_reply_code(x, 400);
 		return;
 	}
 	if (store == NULL) {
-		reply_code(x, 503);
+		channel_reply_code(x, 503);
 		return;
 	}
 	r = roomtab_find_uri(roomtab_of(x->lc), uri, strlen(uri));
 	if (r == NULL) {
-		reply_code(x, 404);
+		channel_reply_code(x, 404);
 		return;
 	}
 	/* Reading the room is enough to download; uploading needs the
 	 * filepost property too. Closed and secret rooms: members only. */
-	if (!room_may_join(r, x->c->aor) ||
+	if (!roomtab_may_join(r, x->c->aor) ||
 	    (dir == FTOKEN_UPLOAD && !(r->cat->props & CATALOG_PROP_FILEPOST))) {
-		reply_code(x, 403);
+		channel_reply_code(x, 403);
 		return;
 	}
 	if (dir == FTOKEN_UPLOAD) {
 		if (ftoken_repo_name(file, info.name) != 0) {
-			reply_code(x, 500);
+			channel_reply_code(x, 500);
 			return;
 		}
 	} else if (!plain_file_name(file)) {
-		reply_code(x, 400);
+		channel_reply_code(x, 400);
 		return;
 	} else {
 		snprintf(info.name, sizeof(info.name), "%s", file);
@@ -702,130 +480,78 @@ cmd_getftok(struct cmdctx *x, enum ftoken_dir dir)
 	snprintf(info.room_uri, sizeof(info.room_uri), "%s", r->cat->uri);
 	snprintf(info.orig, sizeof(info.orig), "%s", file);
 	if (ftoken_issue(store, &info, lcore_now_s(x->lc), token) != 0) {
-		reply_code(x, 503);
+		channel_reply_code(x, 503);
 		return;
 	}
-	begin_reply(x, &b, 200);
+	channel_begin_reply(x, &b, 200);
 	xbuf_str(&b, "<token");
 	xbuf_attr(&b, "token", token);
 	xbuf_attr(&b, "serveruri", lcore_conf(x->lc)->web_url);
 	/* The repository name the client PUTs to or GETs (xccos.md §e A). */
 	xbuf_attr(&b, "fileUrl", info.name);
 	xbuf_str(&b, "/>");
-	end_reply(x, &b);
+	channel_end_reply(x, &b);
 }
 
-/* ---- posts ------------------------------------------------------------ */
-
-/* The post is checked here, on the author's lcore; then its room's home
- * sequences it and the storage thread makes it durable. The SIP 200 waits
- * for that (channel_post_done). 0 when the post is on its way, or the
- * xccos code it is refused with. */
-static int
-grpchat(struct cmdctx *x, const struct sipmsg *m)
+static void
+cmd_getfutok(struct cmdctx *x)
 {
-	const struct xccos_msg *g = x->x;
-	const struct room *r;
-	struct post *p;
-	struct sipout o;
-	struct timespec now;
-	char resp[2048], *s;
-	size_t need, alen, ulen, elen;
-	ssize_t rlen;
-
-	if (x->d->svc != DIALOG_CHANNEL)
-		return 501;
-	r = g->chan_uri ? roomtab_find_uri(roomtab_of(x->lc), g->chan_uri, strlen(g->chan_uri))
-			 : NULL;
-	if (r == NULL)
-		return g->chan_uri ? 404 : 400;
-	if (g->author == NULL || !room_user_eq(g->author, x->c->aor)) {
-		LOG(NOTICE, CHANNEL, "%s: %s posted as %s: refused", x->c->peer_str, x->c->aor,
-		    g->author ? g->author : "(nobody)");
-		return 403;
-	}
-	/* Present, and still allowed in: a member removed from a closed room
-	 * (control socket) cannot post any more. */
-	if (!fanout_is_joined(x->d, r->raw) || !room_may_join(r, x->c->aor))
-		return 403;
-	if (g->text_len > lcore_conf(x->lc)->chat_max || g->inner_len > HISTORY_BODY_MAX)
-		return 413;
-	sipout_init(&o, resp, sizeof(resp));
-	sipout_response_start(&o, m, 200, "OK", NULL);
-	sipout_cstr(&o, "Server: Parley/0.1\r\n");
-	sipout_end(&o, NULL, NULL, 0);
-	rlen = sipout_finish(&o);
-	if (rlen < 0)
-		return 400;
-	/* The author as a canonical SIP URI, the rest as sent. */
-	alen = strlen(x->c->aor) + 4;
-	ulen = strlen(r->cat->uri);
-	elen = strlen(g->extra_attrs ? g->extra_attrs : "");
-	need = (size_t)rlen + alen + 1 + ulen + 1 + g->inner_len + 1 + g->text_len + 1 + elen + 1;
-	p = post_alloc(need);
-	if (p == NULL)
-		return 500;
-	s = (char *)(p + 1);
-	p->resp = memcpy(s, resp, rlen);
-	p->resp_len = (size_t)rlen;
-	s += rlen;
-	p->author = s;
-	s += sprintf(s, "sip:%s", x->c->aor) + 1;
-	p->room_uri = memcpy(s, r->cat->uri, ulen + 1);
-	s += ulen + 1;
-	p->inner = memcpy(s, g->inner, g->inner_len);
-	s[g->inner_len] = '\0';
-	s += g->inner_len + 1;
-	p->inner_len = g->inner_len;
-	p->text = memcpy(s, g->text, g->text_len);
-	s[g->text_len] = '\0';
-	s += g->text_len + 1;
-	p->text_len = g->text_len;
-	p->extra_attrs = memcpy(s, g->extra_attrs ? g->extra_attrs : "", elen + 1);
-	p->used = need;
-	memcpy(p->room, r->raw, CATALOG_ID_RAW);
-	p->logged = (r->cat->props & CATALOG_PROP_LOGGED) != 0;
-	clock_gettime(CLOCK_REALTIME, &now);
-	p->ts_100ns = (uint64_t)now.tv_sec * 10000000 + now.tv_nsec / 100;
-	p->conn = x->c;
-	p->dialog_uid = x->d->uid;
-	snprintf(p->seqid, sizeof(p->seqid), "%s", g->seqid);
-	snprintf(p->envid, sizeof(p->envid), "%s", g->envid);
-	ctr_inc(x->lc, CTR_POSTS_IN);
-	fanout_post(x->lc, r, p);
-	return 0;
+	getftok(x, FTOKEN_UPLOAD);
 }
 
-void
-channel_post_done(struct lcore_ctx *lc, struct post *p)
+static void
+cmd_getfdtok(struct cmdctx *x)
 {
-	struct conn *c = p->conn;
-	struct dialog *d;
-	struct xccos_msg fake = { 0 };
-	struct cmdctx x = { .c = c, .lc = lc, .x = &fake, .rpl = "grpchat" };
+	getftok(x, FTOKEN_DOWNLOAD);
+}
 
-	if (!conn_usable(c))
-		return;
-	d = dialog_by_uid(c, p->dialog_uid);
-	/* The 200 goes out even when the dialog ended meanwhile: the INFO was
-	 * a transaction of its own and the post is stored. */
-	if (p->status == 0) {
-		ctr_sip_response(lc, 200);
-		conn_send(c, p->resp, p->resp_len);
-		return;
-	}
-	ctr_sip_response(lc, 200);
-	conn_send(c, p->resp, p->resp_len);
-	if (d == NULL)
-		return;
-	x.d = d;
-	snprintf(fake.seqid, sizeof(fake.seqid), "%s", p->seqid);
-	snprintf(fake.envid, sizeof(fake.envid), "%s", p->envid);
-	ctr_inc(lc, CTR_POSTS_REFUSED);
-	reply_code(&x, p->status == -ENOSPC ? 503 : 500);
+static void
+cmd_nodespermcreatechild(struct cmdctx *x)
+{
+	channel_reply_code(x, 200);	/* no user-created rooms: empty data */
 }
 
 /* ---- dispatch --------------------------------------------------------- */
+
+/* The XCCOS commands, one entry each: the name on the wire (cmd:<name>, or
+ * the grpchat element), the reply's id when it differs, the counter, the
+ * handler, and whether the Lookup service answers it (only requri,
+ * xccos.md b.6.1; everything else is the Channel service's). */
+static const struct xcmd {
+	const char	*name;
+	const char	*rpl;
+	unsigned int	ctr;	/* enum chat_ctr_id */
+	void		(*fn)(struct cmdctx *x);
+	bool		lookup;
+	bool		post;	/* a grpchat document; answers its SIP 200 itself */
+} xcmds[] = {
+	{ "requri", NULL, CTR_XCMD_REQURI, cmd_requri, true, false },
+	/* getservinfo: the id seen on the wire (b.6.2) */
+	{ "getserverinfo", "getservinfo", CTR_XCMD_GETSERVERINFO, cmd_getserverinfo, false, false },
+	{ "chansrch", NULL, CTR_XCMD_CHANSRCH, cmd_chansrch, false, false },
+	{ "join", NULL, CTR_XCMD_JOIN, channel_cmd_join, false, false },
+	{ "bjoin", NULL, CTR_XCMD_BJOIN, channel_cmd_bjoin, false, false },
+	{ "part", NULL, CTR_XCMD_PART, channel_cmd_part, false, false },
+	{ "bccontext", NULL, CTR_XCMD_BCCONTEXT, cmd_bccontext, false, false },
+	{ "getinv", NULL, CTR_XCMD_GETINV, cmd_getinv, false, false },
+	{ "getpref", NULL, CTR_XCMD_GETPREF, cmd_getpref, false, false },
+	{ "setpref", NULL, CTR_XCMD_SETPREF, cmd_setpref, false, false },
+	{ "nodespermcreatechild", NULL, CTR_XCMD_NODESPERMCREATECHILD, cmd_nodespermcreatechild,
+	  false, false },
+	/* one reply id for both directions (b.6.12) */
+	{ "getfutok", "getftok", CTR_XCMD_GETFUTOK, cmd_getfutok, false, false },
+	{ "getfdtok", "getftok", CTR_XCMD_GETFDTOK, cmd_getfdtok, false, false },
+	{ "grpchat", NULL, CTR_XCMD_GRPCHAT, channel_cmd_grpchat, false, true },
+};
+
+static const struct xcmd *
+xcmd_find(const char *name)
+{
+	for (size_t i = 0; i < sizeof(xcmds) / sizeof(xcmds[0]); i++)
+		if (strcmp(xcmds[i].name, name) == 0)
+			return &xcmds[i];
+	return NULL;
+}
 
 /* For a document that did not parse: the command name, if the bytes show
  * one, so the error reply carries a name the client knows. */
@@ -846,13 +572,14 @@ guess_name(const char *p, size_t len, char *out, size_t cap)
 		snprintf(out, cap, "%.*s", (int)i, k);
 }
 
-void
-channel_info(struct conn *c, struct dialog *d, const struct sipmsg *m)
+static void
+on_info(struct conn *c, struct dialog *d, const struct sipmsg *m)
 {
 	const struct engine_conf *cf = lcore_conf(c->lc);
 	struct xccos_limits lim = { .max_doc = cf->sip_lim.max_msg, .max_depth = XCCOS_DEPTH_MAX };
 	struct xccos_msg xm = { 0 };
-	struct cmdctx x = { .c = c, .d = d, .lc = c->lc, .x = &xm };
+	struct cmdctx x = { .c = c, .d = d, .lc = c->lc, .x = &xm, .m = m };
+	const struct xcmd *cmd;
 	char err[160];
 	int rc;
 
@@ -871,58 +598,27 @@ channel_info(struct conn *c, struct dialog *d, const struct sipmsg *m)
 		guess_name(m->body.p, m->body.len, name, sizeof(name));
 		snprintf(xm.seqid, sizeof(xm.seqid), "1");
 		x.rpl = name;
-		reply_code(&x, rc == -E2BIG ? 413 : 400);
+		channel_reply_code(&x, rc == -E2BIG ? 413 : 400);
 		return;
 	}
 	x.rpl = xm.name;
-	count_command(c->lc, xm.name);
-	if (xm.kind == XCCOS_GRPCHAT) {
-		int code = grpchat(&x, m);
-
-		if (code != 0) {
-			sipconn_reply(c, m, 200, NULL, NULL, NULL, NULL, 0);
-			ctr_inc(c->lc, CTR_POSTS_REFUSED);
-			x.rpl = "grpchat";
-			reply_code(&x, code);
-		}
-		goto out;
-	}
-	sipconn_reply(c, m, 200, NULL, NULL, NULL, NULL, 0);
-	if (strcmp(xm.name, "requri") == 0) {
-		cmd_requri(&x);
-	} else if (d->svc == DIALOG_LOOKUP) {
-		/* The Lookup service answers requri only (xccos.md b.6.1). */
-		reply_code(&x, 501);
-	} else if (strcmp(xm.name, "getserverinfo") == 0) {
-		x.rpl = "getservinfo";	/* the id seen on the wire (b.6.2) */
-		cmd_getserverinfo(&x);
-	} else if (strcmp(xm.name, "chansrch") == 0) {
-		cmd_chansrch(&x);
-	} else if (strcmp(xm.name, "join") == 0) {
-		cmd_join(&x, false);
-	} else if (strcmp(xm.name, "bjoin") == 0) {
-		cmd_join(&x, true);
-	} else if (strcmp(xm.name, "part") == 0) {
-		cmd_part(&x);
-	} else if (strcmp(xm.name, "bccontext") == 0) {
-		cmd_bccontext(&x);
-	} else if (strcmp(xm.name, "getinv") == 0) {
-		cmd_getinv(&x);
-	} else if (strcmp(xm.name, "getpref") == 0) {
-		cmd_getpref(&x);
-	} else if (strcmp(xm.name, "setpref") == 0) {
-		cmd_setpref(&x);
-	} else if (strcmp(xm.name, "getfutok") == 0) {
-		cmd_getftok(&x, FTOKEN_UPLOAD);
-	} else if (strcmp(xm.name, "getfdtok") == 0) {
-		cmd_getftok(&x, FTOKEN_DOWNLOAD);
-	} else if (strcmp(xm.name, "nodespermcreatechild") == 0) {
-		reply_code(&x, 200);	/* no user-created rooms: empty data */
-	} else {
+	cmd = xcmd_find(xm.name);
+	ctr_inc(c->lc, cmd ? cmd->ctr : CTR_XCMD_OTHER);
+	/* A grpchat document is a post; a cmd of that name is unknown. */
+	if (cmd != NULL && cmd->post != (xm.kind == XCCOS_GRPCHAT))
+		cmd = NULL;
+	if (cmd == NULL) {
 		LOG(DEBUG, CHANNEL, "%s: unknown command cmd:%s", c->peer_str, xm.name);
-		reply_code(&x, 501);
+		channel_refuse(&x, 501);
+	} else if (d->svc == DIALOG_LOOKUP && !cmd->lookup) {
+		channel_refuse(&x, 501);
+	} else {
+		if (!cmd->post)
+			sipconn_reply(c, m, 200, NULL, NULL, NULL, NULL, 0);
+		if (cmd->rpl != NULL)
+			x.rpl = cmd->rpl;
+		cmd->fn(&x);
 	}
-out:
 	xccos_msg_free(&xm);
 }
 
@@ -932,7 +628,7 @@ channel_notice_user(struct lcore_ctx *lc, const char *aor, const char *doc, size
 	unsigned n = 0;
 
 	for (struct conn *c = lcore_conns(lc); c != NULL; c = c->next) {
-		if (!conn_usable(c) || c->aor[0] == '\0' || !room_user_eq(c->aor, aor))
+		if (!conn_usable(c) || c->aor[0] == '\0' || !roomtab_user_eq(c->aor, aor))
 			continue;
 		for (struct dialog *d = c->dialogs; d != NULL; d = d->next)
 			if (d->svc == DIALOG_CHANNEL && dialog_send_info(c, d, doc, len) == 0)
@@ -941,8 +637,9 @@ channel_notice_user(struct lcore_ctx *lc, const char *aor, const char *doc, size
 	return n;
 }
 
-void
-channel_dialog_closed(struct conn *c, struct dialog *d)
+/* The dialog ends (BYE, expiry, connection loss): it leaves every room. */
+static void
+on_closed(struct conn *c, struct dialog *d)
 {
 	while (d->nrooms > 0) {
 		uint8_t raw[CATALOG_ID_RAW];
@@ -953,4 +650,35 @@ channel_dialog_closed(struct conn *c, struct dialog *d)
 	free(d->rooms);
 	d->rooms = NULL;
 	d->rooms_cap = 0;
+}
+
+/* ---- registration ----------------------------------------------------- */
+
+static int
+send_to_member(struct lcore_ctx *lc, struct dialog *d, const char *body, size_t len)
+{
+	return dialog_send_info(d->conn, d, body, len);
+}
+
+/* One set of handlers for both services: a command names what it is
+ * allowed on (struct xcmd). */
+static const struct dialog_service_ops service_ops = {
+	.info = on_info,
+	.closed = on_closed,
+};
+
+static const struct fanout_ops fanout_callbacks = {
+	.post_done = channel_post_done,
+	.join_done = channel_join_done,
+	.send = send_to_member,
+};
+
+int
+channel_init(void)
+{
+	fanout_register(&fanout_callbacks);
+	if (dialog_service_register("lookup", &service_ops) != 0 ||
+	    dialog_service_register("channel", &service_ops) != 0)
+		return -ENOENT;
+	return 0;
 }

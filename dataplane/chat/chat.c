@@ -1,10 +1,11 @@
 /* The Group Chat service's hook table for the engine: fan-out runs in every
  * loop turn (fanout.c), the room table is the snapshot each lcore reads
- * (rooms.h: roomtab_of), and the chat counters join the engine's. */
+ * (roomtab.h: roomtab_of), and the chat counters join the engine's. */
 #include "dataplane/chat/chat.h"
+#include "dataplane/chat/channel.h"
 #include "dataplane/chat/chat_ctr.h"
 #include "dataplane/chat/fanout.h"
-#include "dataplane/chat/rooms.h"
+#include "dataplane/chat/roomtab.h"
 #include "dataplane/engine/lcore.h"
 
 static const char *const chat_ctr_names[] = { CHAT_CTRS(CTR_NAME) };
@@ -43,8 +44,9 @@ static const struct engine_service chat_service = {
 	.ctrs = &chat_ctr_table,
 };
 
-void
+int
 chat_register(void)
 {
 	engine_register_service(&chat_service);
+	return channel_init();
 }

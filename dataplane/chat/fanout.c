@@ -1,6 +1,6 @@
 /* Rooms across lcores: rings, sequencing on the home lcore, durable before
  * visible, delivery to local members. See fanout.h for the roles;
- * fanout_room.c has joins, parts and notices. */
+ * fanout_presence.c has joins, parts and notices. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,16 +8,16 @@
 #include <time.h>
 
 #include <rte_errno.h>
+#include <rte_lcore.h>
 #include <rte_mempool.h>
 #include <rte_ring.h>
 #include <rte_ring_elem.h>
 
 #include "dataplane/base/log.h"
-#include "dataplane/chat/channel.h"
 #include "dataplane/session/dialog.h"
 #include "dataplane/chat/fanout_int.h"
 #include "dataplane/engine/lcore.h"
-#include "dataplane/chat/rooms.h"
+#include "dataplane/chat/roomtab.h"
 #include "dataplane/xccos/xccos.h"
 #include "storage/commit.h"
 #include "storage/history.h"
@@ -26,8 +26,16 @@ static void fill_req(struct lcore_ctx *lc, void *cookie, struct commit_req *r);
 
 /* ---- small containers ------------------------------------------------ */
 
+/* The stages and the storage backlog are arrays allocated at boot, as large
+ * as a quarter of a ring (stages) and a ring (backlog) of conf.ring_size.
+ * They fill only when a destination lcore or
+ * the storage thread falls behind; then the origins refuse new posts and
+ * joins (fanout_post, fanout_join: half a stage toward the home), which
+ * bounds what the homes still generate in answer. Past the array they grow
+ * by doubling, counted (fanout_grown), rather than lose or reorder a
+ * room's messages. */
 static int
-stage_push(struct stage *s, const struct fmsg *m)
+stage_push(struct fanout_lc *fo, struct stage *s, const struct fmsg *m)
 {
 	if (s->n == s->cap) {
 		uint32_t cap = s->cap ? s->cap * 2 : 256;
@@ -35,6 +43,7 @@ stage_push(struct stage *s, const struct fmsg *m)
 
 		if (v == NULL)
 			return -ENOMEM;
+		fo->grown++;
 		for (uint32_t i = 0; i < s->n; i++)
 			v[i] = s->v[(s->head + i) % s->cap];
 		free(s->v);
@@ -48,7 +57,7 @@ stage_push(struct stage *s, const struct fmsg *m)
 }
 
 static int
-cq_push(struct cookieq *q, void *p)
+cq_push(struct fanout_lc *fo, struct cookieq *q, void *p)
 {
 	if (q->n == q->cap) {
 		uint32_t cap = q->cap ? q->cap * 2 : 256;
@@ -56,6 +65,7 @@ cq_push(struct cookieq *q, void *p)
 
 		if (v == NULL)
 			return -ENOMEM;
+		fo->grown++;
 		for (uint32_t i = 0; i < q->n; i++)
 			v[i] = q->v[(q->head + i) % q->cap];
 		free(q->v);
@@ -122,8 +132,8 @@ fanout_present_count(const struct engine *e, const uint8_t raw[CATALOG_ID_RAW])
 
 /* ---- per-lcore room state -------------------------------------------- */
 
-struct lroom *
-fo_lroom_find(struct fanout_lc *fo, const uint8_t raw[CATALOG_ID_RAW])
+struct fo_roomstate *
+fo_roomstate_find(struct fanout_lc *fo, const uint8_t raw[CATALOG_ID_RAW])
 {
 	if (fo->rcap == 0)
 		return NULL;
@@ -136,7 +146,7 @@ fo_lroom_find(struct fanout_lc *fo, const uint8_t raw[CATALOG_ID_RAW])
 }
 
 static int
-lroom_insert(struct lroom **tab, uint32_t cap, struct lroom *r)
+roomstate_insert(struct fo_roomstate **tab, uint32_t cap, struct fo_roomstate *r)
 {
 	for (uint32_t i = fo_raw_hash(r->raw) & (cap - 1);; i = (i + 1) & (cap - 1))
 		if (tab[i] == NULL) {
@@ -145,22 +155,22 @@ lroom_insert(struct lroom **tab, uint32_t cap, struct lroom *r)
 		}
 }
 
-struct lroom *
-fo_lroom_get(struct fanout_lc *fo, const uint8_t raw[CATALOG_ID_RAW])
+struct fo_roomstate *
+fo_roomstate_get(struct fanout_lc *fo, const uint8_t raw[CATALOG_ID_RAW])
 {
-	struct lroom *r = fo_lroom_find(fo, raw);
+	struct fo_roomstate *r = fo_roomstate_find(fo, raw);
 
 	if (r != NULL)
 		return r;
 	if ((fo->rn + 1) * 2 > fo->rcap) {
 		uint32_t cap = fo->rcap ? fo->rcap * 2 : 64;
-		struct lroom **tab = calloc(cap, sizeof(*tab));
+		struct fo_roomstate **tab = calloc(cap, sizeof(*tab));
 
 		if (tab == NULL)
 			return NULL;
 		for (uint32_t i = 0; i < fo->rcap; i++)
 			if (fo->rooms[i] != NULL)
-				lroom_insert(tab, cap, fo->rooms[i]);
+				roomstate_insert(tab, cap, fo->rooms[i]);
 		free(fo->rooms);
 		fo->rooms = tab;
 		fo->rcap = cap;
@@ -169,7 +179,7 @@ fo_lroom_get(struct fanout_lc *fo, const uint8_t raw[CATALOG_ID_RAW])
 	if (r == NULL)
 		return NULL;
 	memcpy(r->raw, raw, CATALOG_ID_RAW);
-	lroom_insert(fo->rooms, fo->rcap, r);
+	roomstate_insert(fo->rooms, fo->rcap, r);
 	fo->rn++;
 	return r;
 }
@@ -181,7 +191,7 @@ fo_send_msg(struct lcore_ctx *lc, uint32_t dst, uint32_t type, void *ptr, uint64
 {
 	struct fmsg m = { .type = type, .src = lcore_idx(lc), .ptr = ptr, .a = a };
 
-	if (stage_push(&fo_lc(lc)->tx[dst], &m) != 0)
+	if (stage_push(fo_lc(lc), &fo_lc(lc)->tx[dst], &m) != 0)
 		/* Without memory for the stage there is no way to keep order:
 		 * stop rather than lose or reorder a room's messages. */
 		rte_panic("fanout: out of memory staging a message to lcore %u\n", dst);
@@ -243,7 +253,7 @@ fanout_flush(struct lcore_ctx *lc)
 void
 fo_submit_job(struct lcore_ctx *lc, void *cookie)
 {
-	if (cq_push(&fo_lc(lc)->backlog, cookie) != 0)
+	if (cq_push(fo_lc(lc), &fo_lc(lc)->backlog, cookie) != 0)
 		rte_panic("fanout: out of memory queueing a storage job\n");
 }
 
@@ -277,10 +287,10 @@ fanout_settled(struct lcore_ctx *lc)
 
 static struct rte_mempool *post_pool;
 
-struct post *
-post_alloc(size_t extra)
+struct fanout_post *
+fanout_post_alloc(size_t extra)
 {
-	struct post *p = NULL;
+	struct fanout_post *p = NULL;
 
 	if (post_pool != NULL && sizeof(*p) + extra <= POST_ELT &&
 	    rte_mempool_get(post_pool, (void **)&p) == 0) {
@@ -298,7 +308,7 @@ post_alloc(size_t extra)
 }
 
 void
-post_put(struct post *p)
+fanout_post_put(struct fanout_post *p)
 {
 	if (p == NULL || atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) != 1)
 		return;
@@ -310,18 +320,32 @@ post_put(struct post *p)
 		free(p);
 }
 
-void
-fanout_post(struct lcore_ctx *lc, const struct room *r, struct post *p)
+bool
+fo_admit(struct lcore_ctx *lc, uint32_t home)
 {
+	const struct stage *s = &fo_lc(lc)->tx[home];
+
+	if (s->n < s->cap / 2)
+		return true;
+	fo_lc(lc)->refused++;
+	return false;
+}
+
+int
+fanout_post(struct lcore_ctx *lc, const struct roomtab_ent *r, struct fanout_post *p)
+{
+	if (!fo_admit(lc, r->home))
+		return -ENOBUFS;
 	p->origin = lcore_idx(lc);
 	conn_hold(p->conn);
 	fo_lc(lc)->waiting++;
 	fo_send_msg(lc, r->home, FM_POST, p, 0);
+	return 0;
 }
 
 /* Home: the next seq of a room continues after what history holds. */
 static uint64_t
-next_seq(struct lcore_ctx *lc, struct lroom *lr)
+next_seq(struct lcore_ctx *lc, struct fo_roomstate *lr)
 {
 	if (!lr->seq_loaded) {
 		uint64_t last = 0;
@@ -335,9 +359,9 @@ next_seq(struct lcore_ctx *lc, struct lroom *lr)
 }
 
 static void
-home_post(struct lcore_ctx *lc, struct post *p)
+home_post(struct lcore_ctx *lc, struct fanout_post *p)
 {
-	struct lroom *lr = fo_lroom_get(fo_lc(lc), p->room);
+	struct fo_roomstate *lr = fo_roomstate_get(fo_lc(lc), p->room);
 
 	if (lr == NULL) {
 		p->status = -ENOMEM;
@@ -359,7 +383,7 @@ home_post(struct lcore_ctx *lc, struct post *p)
 }
 
 static void
-build_post_body(struct lcore_ctx *lc, struct post *p)
+build_post_body(struct lcore_ctx *lc, struct fanout_post *p)
 {
 	struct xbuf *b = &fo_lc(lc)->scratch;
 	char ts[XCCOS_TS_LEN];
@@ -396,9 +420,9 @@ build_post_body(struct lcore_ctx *lc, struct post *p)
 
 /* Home: the post is durable (or failed). Fan out, then tell the origin. */
 static void
-home_post_stored(struct lcore_ctx *lc, struct post *p, int status, uint64_t wal_seq)
+home_post_stored(struct lcore_ctx *lc, struct fanout_post *p, int status, uint64_t wal_seq)
 {
-	struct lroom *lr = fo_lroom_find(fo_lc(lc), p->room);
+	struct fo_roomstate *lr = fo_roomstate_find(fo_lc(lc), p->room);
 
 	p->status = status;
 	p->wal_seq = wal_seq;
@@ -419,25 +443,25 @@ home_post_stored(struct lcore_ctx *lc, struct post *p, int status, uint64_t wal_
 }
 
 static void
-deliver(struct lcore_ctx *lc, struct post *p)
+deliver(struct lcore_ctx *lc, struct fanout_post *p)
 {
-	struct lroom *lr = fo_lroom_find(fo_lc(lc), p->room);
+	struct fo_roomstate *lr = fo_roomstate_find(fo_lc(lc), p->room);
 
 	if (lr != NULL)
 		for (uint32_t i = 0; i < lr->mn; i++) {
 			struct dialog *d = lr->mv[i];
 
-			if (dialog_send_info(d->conn, d, p->body, p->body_len) == 0)
+			if (fo_shared(lcore_engine(lc))->ops.send(lc, d, p->body, p->body_len) == 0)
 				ctr_inc(lc, CTR_DELIVERIES);
 		}
-	post_put(p);
+	fanout_post_put(p);
 }
 
 /* ---- events a reply waits for ----------------------------------------- */
 
 void
 fanout_event_then_reply(struct lcore_ctx *lc, struct conn *c, struct dialog *d, int ev,
-			const struct room *r, const char *content, size_t content_len,
+			const struct roomtab_ent *r, const char *content, size_t content_len,
 			char *reply, size_t reply_len, char *fail, size_t fail_len)
 {
 	struct replyjob *j = calloc(1, sizeof(*j));
@@ -450,7 +474,7 @@ fanout_event_then_reply(struct lcore_ctx *lc, struct conn *c, struct dialog *d, 
 	}
 	j->fail = fail;
 	j->fail_len = fail_len;
-	j->kind = JOB_REPLY;
+	j->kind = FANOUT_JOB_REPLY;
 	j->ev = ev;
 	j->conn = c;
 	j->uid = d->uid;
@@ -476,9 +500,9 @@ reply_stored(struct lcore_ctx *lc, struct replyjob *j, int status)
 		ctr_inc(lc, CTR_STORAGE_FAILED);
 	if (d != NULL && conn_usable(j->conn)) {
 		if (status == 0)
-			dialog_send_info(j->conn, d, j->reply, j->reply_len);
+			fo_shared(lcore_engine(lc))->ops.send(lc, d, j->reply, j->reply_len);
 		else if (j->fail != NULL)
-			dialog_send_info(j->conn, d, j->fail, j->fail_len);
+			fo_shared(lcore_engine(lc))->ops.send(lc, d, j->fail, j->fail_len);
 	}
 	conn_release(j->conn);
 	free(j->reply);
@@ -493,7 +517,7 @@ static void
 fill_req(struct lcore_ctx *lc, void *cookie, struct commit_req *r)
 {
 	if ((uintptr_t)cookie & 1) {
-		struct post *p = (struct post *)((uintptr_t)cookie & ~(uintptr_t)1);
+		struct fanout_post *p = (struct fanout_post *)((uintptr_t)cookie & ~(uintptr_t)1);
 
 		r->op = COMMIT_POST;
 		r->ev = WAL_EV_CHAT;
@@ -510,18 +534,18 @@ fill_req(struct lcore_ctx *lc, void *cookie, struct commit_req *r)
 		r->content = p->text;
 		r->content_len = p->text_len;
 	} else {
-		enum job_kind k = *(enum job_kind *)cookie;
+		enum fanout_job k = *(enum fanout_job *)cookie;
 
 		r->op = COMMIT_EVENT;
-		if (k == JOB_JOIN) {
-			struct joinreq *jr = cookie;
+		if (k == FANOUT_JOB_JOIN) {
+			struct fanout_joinreq *jr = cookie;
 
 			r->ev = WAL_EV_JOIN;
 			memcpy(r->room, jr->raw, CATALOG_ID_RAW);
 			r->ts_ms = jr->ts_ms;
 			r->room_uri = jr->room_uri;
 			r->user = jr->uri;
-		} else if (k == JOB_PART) {
+		} else if (k == FANOUT_JOB_PART) {
 			struct partreq *pq = cookie;
 
 			r->ev = WAL_EV_PART;
@@ -560,18 +584,18 @@ completed(struct lcore_ctx *lc, struct commit_req *r)
 		LOG(ERR, FANOUT, "lcore %u: the storage thread failed a request: %s", lcore_idx(lc),
 		    strerror(-status));
 	if ((uintptr_t)cookie & 1) {
-		home_post_stored(lc, (struct post *)((uintptr_t)cookie & ~(uintptr_t)1), status,
-				 wal_seq);
+		home_post_stored(lc, (struct fanout_post *)((uintptr_t)cookie & ~(uintptr_t)1),
+				 status, wal_seq);
 		return;
 	}
-	switch (*(enum job_kind *)cookie) {
-	case JOB_JOIN:
+	switch (*(enum fanout_job *)cookie) {
+	case FANOUT_JOB_JOIN:
 		fo_home_join_stored(lc, cookie, status);
 		break;
-	case JOB_PART:
+	case FANOUT_JOB_PART:
 		fo_home_part_stored(lc, cookie, status);
 		break;
-	case JOB_REPLY:
+	case FANOUT_JOB_REPLY:
 		reply_stored(lc, cookie, status);
 		break;
 	default:
@@ -589,12 +613,12 @@ dispatch(struct lcore_ctx *lc, const struct fmsg *m)
 		home_post(lc, m->ptr);
 		break;
 	case FM_POST_DONE: {
-		struct post *p = m->ptr;
+		struct fanout_post *p = m->ptr;
 
 		fo_lc(lc)->waiting--;
-		channel_post_done(lc, p);
+		fo_shared(lcore_engine(lc))->ops.post_done(lc, p);
 		conn_release(p->conn);
-		post_put(p);
+		fanout_post_put(p);
 		break;
 	}
 	case FM_DELIVER:
@@ -613,10 +637,24 @@ dispatch(struct lcore_ctx *lc, const struct fmsg *m)
 		fo_tell_members(lc, m->ptr);
 		break;
 	default:
-		LOG(ERR, FANOUT, "lcore %u: unknown message %u from lcore %u", lcore_idx(lc),
-		    m->type, m->src);
+		LOG(ERR, FANOUT, "lcore %u: unknown message %u from lcore %u", lcore_idx(lc), m->type,
+		    m->src);
 		break;
 	}
+}
+
+/* Completions this turn may take: BURST, or fewer when a stage is nearly
+ * full. */
+static unsigned
+completions_room(struct lcore_ctx *lc)
+{
+	uint32_t nl = lcore_conf(lc)->nlcores, room = UINT32_MAX;
+
+	for (uint32_t dst = 0; dst < nl; dst++)	/* n <= cap: the array grows */
+		if (fo_lc(lc)->tx[dst].cap - fo_lc(lc)->tx[dst].n < room)
+			room = fo_lc(lc)->tx[dst].cap - fo_lc(lc)->tx[dst].n;
+	room /= nl + 1;
+	return room < BURST ? room : BURST;
 }
 
 unsigned
@@ -633,7 +671,12 @@ fanout_poll(struct lcore_ctx *lc)
 			dispatch(lc, &msgs[i]);
 		work += n;
 	}
-	n = commit_poll(fo->prod, reqs, BURST);
+	/* A completion sends at most one message to every lcore and one more
+	 * to the origin: take no more than the fullest stage has room for,
+	 * so the home's answers wait in the storage thread's completion ring
+	 * rather than grow a stage (the rings themselves are always read: two
+	 * lcores never wait for each other). */
+	n = commit_poll(fo->prod, reqs, completions_room(lc));
 	for (unsigned i = 0; i < n; i++)
 		completed(lc, reqs[i]);
 	return work + n;
@@ -641,12 +684,48 @@ fanout_poll(struct lcore_ctx *lc)
 
 /* ---- boot ------------------------------------------------------------- */
 
+static struct fanout_ops registered;
+
+/* A ring of <size> slots (size - 1 entries) of struct fmsg, on plain
+ * aligned memory (rte_ring_init): no EAL or memzone needed. */
+static struct rte_ring *
+ring_new(const char *name, uint32_t size)
+{
+	ssize_t sz = rte_ring_get_memsize_elem(sizeof(struct fmsg), size);
+	struct rte_ring *r;
+	size_t len;
+
+	if (sz < 0)
+		return NULL;
+	len = ((size_t)sz + RTE_CACHE_LINE_SIZE - 1) & ~(size_t)(RTE_CACHE_LINE_SIZE - 1);
+	r = aligned_alloc(RTE_CACHE_LINE_SIZE, len);
+	if (r == NULL)
+		return NULL;
+	if (rte_ring_init(r, name, size, RING_F_SP_ENQ | RING_F_SC_DEQ) != 0) {
+		free(r);
+		return NULL;
+	}
+	return r;
+}
+
+void
+fanout_register(const struct fanout_ops *ops)
+{
+	registered = *ops;
+}
+
 int
 fanout_init(struct engine *e, char *err, size_t errlen)
 {
 	uint32_t n = engine_nlcores(e), size = engine_conf(e)->ring_size;
+	uint32_t stage = size / 4 > 64 ? size / 4 : 64;	/* per destination */
 	struct fanout_shared *sh;
 
+	if (registered.post_done == NULL || registered.join_done == NULL ||
+	    registered.send == NULL) {
+		snprintf(err, errlen, "fanout: no service registered its callbacks");
+		return -EINVAL;
+	}
 	if (n > FANOUT_LCORES_MAX) {
 		snprintf(err, errlen, "at most %d lcores", FANOUT_LCORES_MAX);
 		return -EINVAL;
@@ -657,6 +736,7 @@ fanout_init(struct engine *e, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
+	sh->ops = registered;
 	for (uint32_t i = 0; i < n; i++) {
 		struct lcore_ctx *lc = engine_lcore(e, i);
 		struct fanout_lc *fo = calloc(1, sizeof(*fo));
@@ -669,30 +749,49 @@ fanout_init(struct engine *e, char *err, size_t errlen)
 		fo->prod = lcore_commit_producer(lc);
 	}
 #ifndef PARLEY_POOLS_PASSTHROUGH
-	post_pool = rte_mempool_create("posts", POST_POOL_N, POST_ELT, 64, 0, NULL, NULL, NULL, NULL,
-				       SOCKET_ID_ANY, 0);
-	if (post_pool == NULL)
-		LOG(WARNING, FANOUT, "no post pool (%s): posts come from malloc",
-		    rte_strerror(rte_errno));
+	/* The pool is a memzone: without the EAL (unit tests) posts come
+	 * from malloc. */
+	if (rte_lcore_count() > 0) {
+		post_pool = rte_mempool_create("posts", POST_POOL_N, POST_ELT, 64, 0, NULL, NULL,
+					       NULL, NULL, SOCKET_ID_ANY, 0);
+		if (post_pool == NULL)
+			LOG(WARNING, FANOUT, "no post pool (%s): posts come from malloc",
+			    rte_strerror(rte_errno));
+	}
 #endif
-	for (uint32_t i = 0; i < n; i++)
-		xbuf_init(&fo_lc(engine_lcore(e, i))->scratch, 0);
+	for (uint32_t i = 0; i < n; i++) {
+		struct fanout_lc *fo = fo_lc(engine_lcore(e, i));
+
+		xbuf_init(&fo->scratch, 0);
+		fo->backlog.v = malloc(size * sizeof(*fo->backlog.v));
+		if (fo->backlog.v == NULL)
+			goto nomem;
+		fo->backlog.cap = size;
+		for (uint32_t dst = 0; dst < n; dst++) {
+			fo->tx[dst].v = malloc(stage * sizeof(*fo->tx[dst].v));
+			if (fo->tx[dst].v == NULL)
+				goto nomem;
+			fo->tx[dst].cap = stage;
+		}
+	}
 	for (uint32_t dst = 0; dst < n; dst++)
 		for (uint32_t src = 0; src < n; src++) {
 			char name[RTE_RING_NAMESIZE];
 			struct rte_ring *r;
 
 			snprintf(name, sizeof(name), "fo-%u-%u", src, dst);
-			r = rte_ring_create_elem(name, sizeof(struct fmsg), size, SOCKET_ID_ANY,
-						 RING_F_SP_ENQ | RING_F_SC_DEQ);
+			r = ring_new(name, size);
 			if (r == NULL) {
-				snprintf(err, errlen, "ring %s of %u entries: %s (raise [dpdk] eal -m?)",
-					 name, size, rte_strerror(rte_errno));
+				snprintf(err, errlen, "ring %s of %u entries: out of memory", name,
+					 size);
 				return -ENOMEM;
 			}
 			fo_lc(engine_lcore(e, dst))->rx[src] = r;
 		}
 	return 0;
+nomem:
+	snprintf(err, errlen, "out of memory");
+	return -ENOMEM;
 }
 
 void
@@ -731,7 +830,7 @@ fanout_fini(struct engine *e)
 		if (fo == NULL)
 			continue;
 		for (uint32_t s = 0; s < engine_nlcores(e); s++) {
-			rte_ring_free(fo->rx[s]);
+			free(fo->rx[s]);
 			free(fo->tx[s].v);
 		}
 		for (uint32_t k = 0; k < fo->rcap; k++)

@@ -15,7 +15,7 @@
  *   origin lcore  owns the author's or joiner's connection: parses, checks
  *                 rights, sends the request to the home lcore, answers the
  *                 client when the result comes back;
- *   home lcore    (rooms.h: hash of the room id) keeps the roster of present
+ *   home lcore    (roomtab.h: hash of the room id) keeps the roster of present
  *                 members and how many sit on each lcore, assigns the room's
  *                 sequence numbers, submits history + compliance records to
  *                 the storage thread in seq order, and once they are durable
@@ -40,14 +40,14 @@ struct engine;
 struct lcore_ctx;
 struct conn;
 struct dialog;
-struct room;
+struct roomtab_ent;
 
 #define FANOUT_LCORES_MAX	64
 
 /* What the home lcore needs to sequence and store a post, and what member
  * lcores deliver. One allocation; strings point inside it. Shared
- * read-only once the home lcore published it; freed by the last post_put. */
-struct post {
+ * read-only once the home lcore published it; freed by the last fanout_post_put. */
+struct fanout_post {
 	_Atomic uint32_t refs;
 	uint32_t	origin;		/* lcore of the author's connection */
 	uint8_t		room[CATALOG_ID_RAW];
@@ -84,23 +84,23 @@ struct post {
 
 /* A snapshot of one present member, as the home lcore hands it back to a
  * joiner (the uib table of rpl:join). */
-struct member_snap {
+struct fanout_member {
 	char		uri[160];	/* sip:user@domain */
 	bool		manager;
 };
 
 /* What a job handed to the storage thread is (the commit cookie). */
-enum job_kind {
-	JOB_POST = 1,
-	JOB_JOIN,
-	JOB_PART,
-	JOB_REPLY,
+enum fanout_job {
+	FANOUT_JOB_POST = 1,
+	FANOUT_JOB_JOIN,
+	FANOUT_JOB_PART,
+	FANOUT_JOB_REPLY,
 };
 
 /* One room of a join or bjoin, travelling origin -> home -> origin. */
-struct joinreq {
-	enum job_kind		kind;		/* JOB_JOIN */
-	struct joinbatch	*batch;
+struct fanout_joinreq {
+	enum fanout_job		kind;		/* FANOUT_JOB_JOIN */
+	struct fanout_joinbatch	*batch;
 	uint8_t			raw[CATALOG_ID_RAW];
 	uint32_t		origin;
 	uint64_t		uid;		/* the joining dialog */
@@ -109,30 +109,49 @@ struct joinreq {
 	uint64_t		ts_ms;
 	char			uri[160];
 	char			room_uri[160];
-	struct member_snap	*snap;		/* present members after the join (home) */
+	struct fanout_member	*snap;		/* present members after the join (home) */
 	uint32_t		nsnap;
 };
 
 /* A join or bjoin command waiting for its homes (origin lcore only). */
-struct joinbatch {
+struct fanout_joinbatch {
 	struct conn	*conn;		/* held */
 	uint64_t	uid;
 	bool		batch;
 	char		seqid[32], envid[32];
 	unsigned	n, pending;
-	struct joinreq	*reqs;
+	struct fanout_joinreq	*reqs;
 	unsigned	ndenied;	/* refused at the origin */
-	struct join_denied *denied;
+	struct fanout_denied *denied;
 };
 
-struct join_denied {
+struct fanout_denied {
 	char		id[64];		/* the chanid value as sent */
 	char		domain[128];
 	int		code;		/* 403, 404 */
 };
 
-/* Boot: rings and wake-up descriptors for every lcore of <e>. 0 or -errno
- * with a message. */
+/* What the fan-out calls up into the service that uses it (channel.c), on
+ * the lcore named. Registered once at boot, before fanout_init. */
+struct fanout_ops {
+	/* Origin lcore: the home stored <p> (p->status 0) or refused it
+	 * (-errno); answers the author. The fan-out releases <p> after. */
+	void (*post_done)(struct lcore_ctx *lc, struct fanout_post *p);
+	/* Origin lcore: every home answered the joins of <b>; replies and
+	 * makes the memberships local (fanout_member_add). The fan-out frees
+	 * <b> after. */
+	void (*join_done)(struct lcore_ctx *lc, struct fanout_joinbatch *b);
+	/* Any lcore with members: writes the XCCOS document <body> (a post, a
+	 * notice, a reply) to member dialog <d>. 0 when it went out. */
+	int (*send)(struct lcore_ctx *lc, struct dialog *d, const char *body, size_t len);
+};
+
+/* Registers <ops> (copied) for the fan-outs fanout_init sets up from now on.
+ * Boot thread. */
+void fanout_register(const struct fanout_ops *ops);
+
+/* Boot: rings and wake-up descriptors for every lcore of <e>, with the
+ * callbacks registered (fanout_register). 0 or -errno with a message. */
 int fanout_init(struct engine *e, char *err, size_t errlen);
 /* After every lcore loop returned, with the storage thread still running:
  * finishes what is in flight between lcores (posts, joins, parts and their
@@ -153,25 +172,29 @@ bool fanout_settled(struct lcore_ctx *lc);
 
 /* Origin side, called by the Channel service (channel.c). */
 
-/* A new post; takes ownership of <p> (refs 1). Sent to the room's home. */
-void fanout_post(struct lcore_ctx *lc, const struct room *r, struct post *p);
+/* A new post; takes ownership of <p> (refs 1) and sends it to the room's
+ * home: 0. -ENOBUFS when too much is waiting for the home already (<p>
+ * stays the caller's). */
+int fanout_post(struct lcore_ctx *lc, const struct roomtab_ent *r, struct fanout_post *p);
 /* refs 1, zeroed, at least <extra> bytes after the struct: from the post
  * pool (any lcore may put it back) when it fits, else malloc. */
-struct post *post_alloc(size_t extra);
-void post_put(struct post *p);
+struct fanout_post *fanout_post_alloc(size_t extra);
+void fanout_post_put(struct fanout_post *p);
 
-/* Joins. The caller fills a batch (joinbatch_new) with the rooms that
+/* Joins. The caller fills a batch (fanout_joinbatch_new) with the rooms that
  * passed the origin's checks (reqs) and those refused (denied);
  * fanout_join holds the connection, sends each req to its room's home and,
- * once every home answered, calls channel_join_done (channel.c), which
- * replies and makes the memberships local (fanout_member_add). */
-struct joinbatch *joinbatch_new(unsigned n, unsigned ndenied);
-void joinbatch_free(struct joinbatch *b);
-void fanout_join(struct lcore_ctx *lc, struct joinbatch *b);
+ * once every home answered, calls the join_done callback (fanout_ops),
+ * which replies and makes the memberships local (fanout_member_add). */
+struct fanout_joinbatch *fanout_joinbatch_new(unsigned n, unsigned ndenied);
+void fanout_joinbatch_free(struct fanout_joinbatch *b);
+/* 0, or -ENOBUFS when too much is waiting for one of the homes already
+ * (<b> stays the caller's). */
+int fanout_join(struct lcore_ctx *lc, struct fanout_joinbatch *b);
 /* Local membership of dialog <d> in room <raw> starts now. 0 or -ENOMEM. */
 int fanout_member_add(struct lcore_ctx *lc, struct dialog *d, const uint8_t raw[CATALOG_ID_RAW]);
 /* The home undoes a join whose dialog went away before the answer came. */
-void fanout_unjoin(struct lcore_ctx *lc, const struct joinreq *jr);
+void fanout_unjoin(struct lcore_ctx *lc, const struct fanout_joinreq *jr);
 /* Leaves room <raw> (cmd:part, BYE, connection loss, expiry): local
  * membership ends now, the home tells the others. */
 void fanout_part(struct lcore_ctx *lc, struct dialog *d, const uint8_t raw[CATALOG_ID_RAW]);
@@ -181,7 +204,7 @@ bool fanout_is_joined(const struct dialog *d, const uint8_t raw[CATALOG_ID_RAW])
  * <d> (BACKCHAT); <fail> goes instead if it could not be stored. Takes
  * ownership of both (malloc'd XCCOS documents). <content> is copied. */
 void fanout_event_then_reply(struct lcore_ctx *lc, struct conn *c, struct dialog *d, int ev,
-			     const struct room *r, const char *content, size_t content_len,
+			     const struct roomtab_ent *r, const char *content, size_t content_len,
 			     char *reply, size_t reply_len, char *fail, size_t fail_len);
 
 /* Members present in a room (its home keeps the count). Any lcore. */
@@ -199,5 +222,10 @@ uint32_t fanout_ring_count(const struct engine *e, uint32_t src, uint32_t dst);
 uint32_t fanout_ring_size(const struct engine *e);
 /* Messages staged on <lc> because a ring was full (its own thread). */
 uint32_t fanout_staged(struct lcore_ctx *lc);
+/* Times a stage or the storage backlog of <lc> grew past the array it got
+ * at boot, and posts and joins <lc> refused because half a stage was
+ * waiting for their home (its own thread). */
+uint64_t fanout_grown(struct lcore_ctx *lc);
+uint64_t fanout_refused(struct lcore_ctx *lc);
 
 #endif

@@ -1,5 +1,5 @@
 /* The fan-out's internals, shared by fanout.c (rings, posts, storage jobs,
- * the loop) and fanout_room.c (presence: joins, parts, notices, the
+ * the loop) and fanout_presence.c (presence: joins, parts, notices, the
  * roster). Not for other modules: they see fanout.h. */
 #ifndef PARLEY_FANOUT_INT_H
 #define PARLEY_FANOUT_INT_H
@@ -33,18 +33,18 @@ struct fmsg {
 _Static_assert(sizeof(struct fmsg) == 32, "ring element size");
 
 enum fm_type {
-	FM_POST = 1,	/* origin -> home: struct post */
-	FM_POST_DONE,	/* home -> origin: struct post, stored or refused */
-	FM_DELIVER,	/* home -> member lcore: struct post (a reference) */
-	FM_JOIN,	/* origin -> home: struct joinreq */
-	FM_JOINED,	/* home -> origin: struct joinreq with the roster */
+	FM_POST = 1,	/* origin -> home: struct fanout_post */
+	FM_POST_DONE,	/* home -> origin: struct fanout_post, stored or refused */
+	FM_DELIVER,	/* home -> member lcore: struct fanout_post (a reference) */
+	FM_JOIN,	/* origin -> home: struct fanout_joinreq */
+	FM_JOINED,	/* home -> origin: struct fanout_joinreq with the roster */
 	FM_PART,	/* origin -> home: struct partreq */
 	FM_PRESENCE,	/* home -> member lcore: struct presence (a reference) */
 };
 
 /* A member left; the home records it and tells the others. */
 struct partreq {
-	enum job_kind	kind;		/* JOB_PART */
+	enum fanout_job	kind;		/* FANOUT_JOB_PART */
 	uint8_t		raw[CATALOG_ID_RAW];
 	uint64_t	uid;
 	uint64_t	ts_ms;
@@ -55,7 +55,7 @@ struct partreq {
 
 /* A compliance event whose durability a reply waits for (BACKCHAT). */
 struct replyjob {
-	enum job_kind	kind;		/* JOB_REPLY */
+	enum fanout_job	kind;		/* FANOUT_JOB_REPLY */
 	int		ev;
 	struct conn	*conn;		/* held */
 	uint64_t	uid;
@@ -92,7 +92,7 @@ struct roster_ent {
 
 /* Per-lcore state of one room: local members on every lcore that has
  * some; sequencing and the roster on the home lcore. */
-struct lroom {
+struct fo_roomstate {
 	uint8_t		raw[CATALOG_ID_RAW];
 	struct dialog	**mv;
 	uint32_t	mn, mcap;
@@ -105,7 +105,8 @@ struct lroom {
 	_Atomic uint32_t *present;	/* shared count, or NULL */
 };
 
-/* A FIFO that grows; holds what a ring could not take yet. */
+/* A FIFO of what a ring could not take yet: an array allocated at boot
+ * (grows only past it, counted). */
 struct stage {
 	struct fmsg	*v;
 	uint32_t	head, n, cap;
@@ -123,10 +124,12 @@ struct fanout_lc {
 	struct cookieq		backlog;	/* jobs not yet submitted, in order */
 	uint32_t		inflight;	/* submitted, not completed */
 	uint32_t		waiting;	/* joins/posts waiting for another lcore */
-	struct lroom		**rooms;	/* open addressing by raw id */
+	struct fo_roomstate		**rooms;	/* open addressing by raw id */
 	uint32_t		rcap, rn;
 	uint64_t		ntc_envid;
 	struct xbuf		scratch;	/* post bodies are built here */
+	uint64_t		grown;		/* a stage or the backlog grew past its array */
+	uint64_t		refused;	/* posts and joins refused: stage half full */
 };
 
 struct pslot {
@@ -136,7 +139,8 @@ struct pslot {
 };
 
 struct fanout_shared {
-	struct pslot	*v;
+	struct pslot		*v;
+	struct fanout_ops	ops;		/* the service's callbacks */
 };
 
 /* This lcore's fan-out state and the engine-wide one: what fanout_init
@@ -156,16 +160,19 @@ fo_shared(const struct engine *e)
 /* fanout.c */
 void fo_send_msg(struct lcore_ctx *lc, uint32_t dst, uint32_t type, void *ptr, uint64_t a);
 void fo_submit_job(struct lcore_ctx *lc, void *cookie);
+/* Room for a new request (post, join) toward lcore <home>: its stage is
+ * under half full. Counts a refusal. */
+bool fo_admit(struct lcore_ctx *lc, uint32_t home);
 uint32_t fo_raw_hash(const uint8_t raw[CATALOG_ID_RAW]);
 _Atomic uint32_t *fo_pslot_find(struct fanout_shared *sh, const uint8_t raw[CATALOG_ID_RAW],
 				bool claim);
-struct lroom *fo_lroom_find(struct fanout_lc *fo, const uint8_t raw[CATALOG_ID_RAW]);
-struct lroom *fo_lroom_get(struct fanout_lc *fo, const uint8_t raw[CATALOG_ID_RAW]);
+struct fo_roomstate *fo_roomstate_find(struct fanout_lc *fo, const uint8_t raw[CATALOG_ID_RAW]);
+struct fo_roomstate *fo_roomstate_get(struct fanout_lc *fo, const uint8_t raw[CATALOG_ID_RAW]);
 
-/* fanout_room.c: the home's and the members' side of presence. */
-void fo_home_join(struct lcore_ctx *lc, struct joinreq *jr);
-void fo_home_join_stored(struct lcore_ctx *lc, struct joinreq *jr, int status);
-void fo_origin_joined(struct lcore_ctx *lc, struct joinreq *jr);
+/* fanout_presence.c: the home's and the members' side of presence. */
+void fo_home_join(struct lcore_ctx *lc, struct fanout_joinreq *jr);
+void fo_home_join_stored(struct lcore_ctx *lc, struct fanout_joinreq *jr, int status);
+void fo_origin_joined(struct lcore_ctx *lc, struct fanout_joinreq *jr);
 void fo_home_part(struct lcore_ctx *lc, struct partreq *pq);
 void fo_home_part_stored(struct lcore_ctx *lc, struct partreq *pq, int status);
 void fo_tell_members(struct lcore_ctx *lc, struct presence *pr);

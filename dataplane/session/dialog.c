@@ -10,8 +10,9 @@
  *
  * Service URIs: sip:ocschat@<domain> (Lookup) and the Channel service
  * sip:parley-channel-<node>@<domain>. The XCCOS commands inside INFO are the
- * Group Chat service's (issue 3); this layer answers each INFO with 200 and
- * hands its body to the service hook. */
+ * Group Chat service's (issue 3): this layer hands each INFO to the
+ * service registered under the dialog's name (dialog_service_register),
+ * which answers it. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +20,6 @@
 #include <strings.h>
 
 #include "dataplane/base/log.h"
-#include "dataplane/chat/channel.h"
 #include "dataplane/session/dialog.h"
 #include "dataplane/engine/lcore.h"
 #include "dataplane/sip/sipmsg.h"
@@ -27,6 +27,25 @@
 
 #define MIN_SE		90	/* RFC 4028 §4 */
 
+/* The services by enum dialog_service: their names and what registered. */
+static struct {
+	const char				*name;
+	const struct dialog_service_ops		*ops;
+} services[DIALOG__SERVICES] = {
+	[DIALOG_LOOKUP] = { "lookup", NULL },
+	[DIALOG_CHANNEL] = { "channel", NULL },
+};
+
+int
+dialog_service_register(const char *name, const struct dialog_service_ops *ops)
+{
+	for (int i = 0; i < DIALOG__SERVICES; i++)
+		if (strcmp(services[i].name, name) == 0) {
+			services[i].ops = ops;
+			return 0;
+		}
+	return -ENOENT;
+}
 
 static bool
 str_copy(char *dst, size_t cap, struct sip_str s)
@@ -55,10 +74,10 @@ service_of(const struct conn *c, struct sip_str ruri)
 	if (sip_uri_parse(ruri, &u) != 0 || !sip_str_ieq(u.host, cf->domain))
 		return -1;
 	if (sip_str_ieq(u.user, "ocschat"))
-		return DIALOG_LOOKUP;
+		return services[DIALOG_LOOKUP].ops ? DIALOG_LOOKUP : -1;
 	snprintf(chan, sizeof(chan), "parley-channel-%u", cf->node_id);
 	if (sip_str_ieq(u.user, chan))
-		return DIALOG_CHANNEL;
+		return services[DIALOG_CHANNEL].ops ? DIALOG_CHANNEL : -1;
 	return -1;
 }
 
@@ -98,10 +117,13 @@ unlink_dialog(struct conn *c, struct dialog *d)
 static void
 drop(struct conn *c, struct dialog *d, const char *why)
 {
+	const struct dialog_service_ops *ops = services[d->svc].ops;
+
 	LOG(DEBUG, DIALOG, "%s: %s dialog %s of %s ended: %s", c->peer_str,
-	    d->svc == DIALOG_LOOKUP ? "lookup" : "channel", d->call_id, c->aor, why);
+	    services[d->svc].name, d->call_id, c->aor, why);
 	/* Leaving by BYE, expiry or connection loss counts as part. */
-	channel_dialog_closed(c, d);
+	if (ops->closed != NULL)
+		ops->closed(c, d);
 	unlink_dialog(c, d);
 }
 
@@ -225,7 +247,7 @@ on_invite(struct conn *c, const struct sipmsg *m)
 	c->ndialogs++;
 	ctr_inc(c->lc, CTR_DIALOGS_OPEN);
 	LOG(DEBUG, DIALOG, "%s: %s opened %s dialog %s", c->peer_str, c->aor,
-	    d->svc == DIALOG_LOOKUP ? "lookup" : "channel", d->call_id);
+	    services[d->svc].name, d->call_id);
 	answer_session(c, m, d, true);
 }
 
@@ -273,7 +295,7 @@ dialog_request(struct conn *c, const struct sipmsg *m)
 		/* Every client INFO gets exactly 200 (xccos.md a.2), from the
 		 * service: a post's 200 waits until it is durable. */
 		d->expires_at_s = lcore_now_s(c->lc) + d->session_expires;
-		channel_info(c, d, m);
+		services[d->svc].ops->info(c, d, m);
 		return;
 	default:
 		sipconn_reply(c, m, 405, NULL, NULL, NULL, NULL, 0);

@@ -13,10 +13,31 @@
 struct conn;
 struct sipmsg;
 
+/* The services this node carries on INVITE dialogs, by the Request-URI of
+ * the INVITE: sip:ocschat@<domain> and sip:parley-channel-<node>@<domain>. */
 enum dialog_service {
 	DIALOG_LOOKUP,
 	DIALOG_CHANNEL,
+	DIALOG__SERVICES,
 };
+
+struct dialog;
+
+/* What a service (chat/channel.c) does with its dialogs. */
+struct dialog_service_ops {
+	/* An INFO on <d>: the service answers it with exactly one 200, at
+	 * once or later (xccos.md a.2). */
+	void (*info)(struct conn *c, struct dialog *d, const struct sipmsg *m);
+	/* <d> ends (BYE, expiry, the client forgot it, connection loss);
+	 * may be NULL. */
+	void (*closed)(struct conn *c, struct dialog *d);
+};
+
+/* Attaches <ops> (kept, not copied) to the service called <name> ("lookup",
+ * "channel"). An INVITE for a service nobody registered gets 404. 0, or
+ * -ENOENT for a name this layer does not carry. Boot, before the lcores
+ * run. */
+int dialog_service_register(const char *name, const struct dialog_service_ops *ops);
 
 /* One INVITE dialog. Owned by its connection's lcore. */
 struct dialog {

@@ -1,16 +1,16 @@
 /* The data plane's room table: an immutable snapshot of the catalog; see
- * rooms.h. */
+ * roomtab.h. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "dataplane/chat/rooms.h"
+#include "dataplane/chat/roomtab.h"
 
 static int
 cmp_room(const void *a, const void *b)
 {
-	return memcmp(((const struct room *)a)->raw, ((const struct room *)b)->raw,
+	return memcmp(((const struct roomtab_ent *)a)->raw, ((const struct roomtab_ent *)b)->raw,
 		      CATALOG_ID_RAW);
 }
 
@@ -78,16 +78,16 @@ roomtab_put(struct roomtab *t)
 	free(t);
 }
 
-const struct room *
+const struct roomtab_ent *
 roomtab_find_raw(const struct roomtab *t, const uint8_t raw[CATALOG_ID_RAW])
 {
-	struct room key;
+	struct roomtab_ent key;
 
 	memcpy(key.raw, raw, CATALOG_ID_RAW);
 	return bsearch(&key, t->v, t->n, sizeof(*t->v), cmp_room);
 }
 
-const struct room *
+const struct roomtab_ent *
 roomtab_find_id(const struct roomtab *t, const char *s, size_t len)
 {
 	char id[CATALOG_ID_LEN + 1];
@@ -107,10 +107,10 @@ roomtab_find_id(const struct roomtab *t, const char *s, size_t len)
 	return roomtab_find_raw(t, raw);
 }
 
-const struct room *
+const struct roomtab_ent *
 roomtab_find_uri(const struct roomtab *t, const char *s, size_t len)
 {
-	const struct room *r;
+	const struct roomtab_ent *r;
 
 	if (len <= CATALOG_ID_LEN)
 		return NULL;
@@ -127,7 +127,7 @@ skip_scheme(const char *s)
 }
 
 bool
-room_user_eq(const char *a, const char *b)
+roomtab_user_eq(const char *a, const char *b)
 {
 	return strcasecmp(skip_scheme(a), skip_scheme(b)) == 0;
 }
@@ -136,31 +136,31 @@ static bool
 in_set(const struct catalog_strset *s, const char *aor)
 {
 	for (size_t i = 0; i < s->n; i++)
-		if (room_user_eq(s->v[i], aor))
+		if (roomtab_user_eq(s->v[i], aor))
 			return true;
 	return false;
 }
 
 bool
-room_is_manager(const struct room *r, const char *aor)
+roomtab_is_manager(const struct roomtab_ent *r, const char *aor)
 {
 	return in_set(&r->cat->managers, aor);
 }
 
 bool
-room_is_member(const struct room *r, const char *aor)
+roomtab_is_member(const struct roomtab_ent *r, const char *aor)
 {
 	return in_set(&r->cat->members, aor) || in_set(&r->cat->managers, aor);
 }
 
 bool
-room_may_see(const struct room *r, const char *aor)
+roomtab_may_see(const struct roomtab_ent *r, const char *aor)
 {
-	return r->cat->privacy != CATALOG_SECRET || room_is_member(r, aor);
+	return r->cat->privacy != CATALOG_SECRET || roomtab_is_member(r, aor);
 }
 
 bool
-room_may_join(const struct room *r, const char *aor)
+roomtab_may_join(const struct roomtab_ent *r, const char *aor)
 {
-	return r->cat->privacy == CATALOG_OPEN || room_is_member(r, aor);
+	return r->cat->privacy == CATALOG_OPEN || roomtab_is_member(r, aor);
 }

@@ -1,4 +1,4 @@
-/* The lcore side of the control socket; see ctl_engine.h.
+/* The lcore side of the control socket; see chatctl.h.
  *
  * Each function is a small one that engine_lcore_call() runs on the lcore
  * between two loop turns, so nothing the lcore owns is touched by another
@@ -12,42 +12,42 @@
 #include <arpa/inet.h>
 
 #include "dataplane/chat/channel.h"
-#include "dataplane/chat/ctl_engine.h"
+#include "dataplane/chat/chatctl.h"
 #include "dataplane/session/dialog.h"
 #include "dataplane/chat/fanout.h"
 #include "dataplane/engine/lcore.h"
-#include "dataplane/chat/rooms.h"
+#include "dataplane/chat/roomtab.h"
 #include "dataplane/xccos/xccos.h"
 
-static const char *const state_names[CTL_CONN__COUNT] = {
-	[CTL_CONN_HANDSHAKE] = "handshake",
-	[CTL_CONN_OPEN] = "open",
-	[CTL_CONN_CLOSING] = "closing",
-	[CTL_CONN_DEAD] = "dead",
+static const char *const state_names[CHATCTL_CONN__COUNT] = {
+	[CHATCTL_CONN_HANDSHAKE] = "handshake",
+	[CHATCTL_CONN_OPEN] = "open",
+	[CHATCTL_CONN_CLOSING] = "closing",
+	[CHATCTL_CONN_DEAD] = "dead",
 };
 
 const char *
-ctl_conn_state_name(unsigned int st)
+chatctl_conn_state_name(unsigned int st)
 {
-	return st < CTL_CONN__COUNT ? state_names[st] : "?";
+	return st < CHATCTL_CONN__COUNT ? state_names[st] : "?";
 }
 
-static enum ctl_conn_state
+static enum chatctl_conn_state
 state_of(const struct conn *c)
 {
 	switch (c->state) {
-	case CONN_HANDSHAKE: return CTL_CONN_HANDSHAKE;
-	case CONN_OPEN: return CTL_CONN_OPEN;
-	case CONN_CLOSING: return CTL_CONN_CLOSING;
+	case CONN_HANDSHAKE: return CHATCTL_CONN_HANDSHAKE;
+	case CONN_OPEN: return CHATCTL_CONN_OPEN;
+	case CONN_CLOSING: return CHATCTL_CONN_CLOSING;
 	case CONN_DEAD: break;
 	}
-	return CTL_CONN_DEAD;
+	return CHATCTL_CONN_DEAD;
 }
 
 static void
 snap_fn(struct lcore_ctx *lc, void *arg)
 {
-	struct ctl_lcore_snap *s = arg;
+	struct chatctl_lcore_snap *s = arg;
 
 	memset(s, 0, sizeof(*s));
 	for (const struct conn *c = lcore_conns(lc); c != NULL; c = c->next) {
@@ -70,14 +70,14 @@ snap_fn(struct lcore_ctx *lc, void *arg)
 }
 
 int
-ctl_engine_lcore_snap(struct engine *e, uint32_t idx, struct ctl_lcore_snap *s, int timeout_ms)
+chatctl_lcore_snap(struct engine *e, uint32_t idx, struct chatctl_lcore_snap *s, int timeout_ms)
 {
 	return engine_lcore_call(e, idx, snap_fn, s, timeout_ms);
 }
 
 struct conns_req {
 	uint64_t		cursor;
-	struct ctl_conn_snap	*v;
+	struct chatctl_conn_snap	*v;
 	uint32_t		n, got;
 };
 
@@ -102,7 +102,7 @@ conns_fn(struct lcore_ctx *lc, void *arg)
 	/* The list is newest first and ids grow: skip those at or above the
 	 * cursor (newer, or already listed), copy the next ones. */
 	for (const struct conn *c = lcore_conns(lc); c != NULL && q->got < q->n; c = c->next) {
-		struct ctl_conn_snap *s;
+		struct chatctl_conn_snap *s;
 
 		if (q->cursor != 0 && c->id >= q->cursor)
 			continue;
@@ -125,7 +125,7 @@ conns_fn(struct lcore_ctx *lc, void *arg)
 }
 
 int
-ctl_engine_conns(struct engine *e, uint32_t idx, uint64_t *cursor, struct ctl_conn_snap *v,
+chatctl_conns(struct engine *e, uint32_t idx, uint64_t *cursor, struct chatctl_conn_snap *v,
 		 uint32_t n, int timeout_ms)
 {
 	struct conns_req q = { .cursor = *cursor, .v = v, .n = n };
@@ -141,7 +141,7 @@ ctl_engine_conns(struct engine *e, uint32_t idx, uint64_t *cursor, struct ctl_co
 
 struct roster_req {
 	const uint8_t		*raw;
-	struct ctl_member_snap	*v;
+	struct chatctl_member_snap	*v;
 	uint32_t		n, total;
 };
 
@@ -151,7 +151,7 @@ roster_add(void *arg, const char *uri, uint32_t lcore, bool manager)
 	struct roster_req *q = arg;
 
 	if (q->total < q->n) {
-		struct ctl_member_snap *m = &q->v[q->total];
+		struct chatctl_member_snap *m = &q->v[q->total];
 
 		snprintf(m->uri, sizeof(m->uri), "%s", uri);
 		m->lcore = lcore;
@@ -169,8 +169,8 @@ roster_fn(struct lcore_ctx *lc, void *arg)
 }
 
 int
-ctl_engine_roster(struct engine *e, uint32_t home, const uint8_t raw[CATALOG_ID_RAW],
-		  struct ctl_member_snap *v, uint32_t n, uint32_t *total, int timeout_ms)
+chatctl_roster(struct engine *e, uint32_t home, const uint8_t raw[CATALOG_ID_RAW],
+		  struct chatctl_member_snap *v, uint32_t n, uint32_t *total, int timeout_ms)
 {
 	struct roster_req q = { .raw = raw, .v = v, .n = n };
 	int rc = engine_lcore_call(e, home, roster_fn, &q, timeout_ms);
@@ -180,7 +180,7 @@ ctl_engine_roster(struct engine *e, uint32_t home, const uint8_t raw[CATALOG_ID_
 }
 
 uint32_t
-ctl_engine_present_count(const struct engine *e, const uint8_t raw[CATALOG_ID_RAW])
+chatctl_present_count(const struct engine *e, const uint8_t raw[CATALOG_ID_RAW])
 {
 	return fanout_present_count(e, raw);
 }
@@ -201,7 +201,7 @@ notice_fn(struct lcore_ctx *lc, void *arg)
 }
 
 int
-ctl_engine_notice_user(struct engine *e, const char *aor, const char *doc, size_t len,
+chatctl_notice_user(struct engine *e, const char *aor, const char *doc, size_t len,
 		       uint32_t *missed, int timeout_ms)
 {
 	struct notice_req q = { .aor = aor, .doc = doc, .len = len };
@@ -248,12 +248,12 @@ static void
 evict_fn(struct lcore_ctx *lc, void *arg)
 {
 	struct evict_req *q = arg;
-	const struct room *r = roomtab_find_raw(roomtab_of(lc), q->raw);
+	const struct roomtab_ent *r = roomtab_find_raw(roomtab_of(lc), q->raw);
 
 	for (struct conn *c = lcore_conns(lc); c != NULL; c = c->next) {
 		if (c->state != CONN_OPEN || c->aor[0] == '\0')
 			continue;
-		if (!q->all && r != NULL && room_may_join(r, c->aor))
+		if (!q->all && r != NULL && roomtab_may_join(r, c->aor))
 			continue;
 		for (struct dialog *d = c->dialogs; d != NULL; d = d->next) {
 			if (d->svc != DIALOG_CHANNEL || !fanout_is_joined(d, q->raw))
@@ -267,7 +267,7 @@ evict_fn(struct lcore_ctx *lc, void *arg)
 }
 
 int
-ctl_engine_evict(struct engine *e, const uint8_t raw[CATALOG_ID_RAW], bool all,
+chatctl_evict(struct engine *e, const uint8_t raw[CATALOG_ID_RAW], bool all,
 		 uint32_t *missed, int timeout_ms)
 {
 	struct evict_req q = { .raw = raw, .all = all };
@@ -295,7 +295,7 @@ noop_fn(struct lcore_ctx *lc, void *arg)
 }
 
 int
-ctl_engine_settle(struct engine *e, int timeout_ms)
+chatctl_settle(struct engine *e, int timeout_ms)
 {
 	int first = 0;
 
@@ -317,13 +317,13 @@ ctl_engine_settle(struct engine *e, int timeout_ms)
 }
 
 uint32_t
-ctl_engine_ring_count(const struct engine *e, uint32_t src, uint32_t dst)
+chatctl_ring_count(const struct engine *e, uint32_t src, uint32_t dst)
 {
 	return fanout_ring_count(e, src, dst);
 }
 
 uint32_t
-ctl_engine_ring_size(const struct engine *e)
+chatctl_ring_size(const struct engine *e)
 {
 	return fanout_ring_size(e);
 }

@@ -12,11 +12,10 @@
 #include <rte_ring_elem.h>
 
 #include "dataplane/base/log.h"
-#include "dataplane/chat/channel.h"
 #include "dataplane/session/dialog.h"
 #include "dataplane/chat/fanout_int.h"
 #include "dataplane/engine/lcore.h"
-#include "dataplane/chat/rooms.h"
+#include "dataplane/chat/roomtab.h"
 #include "dataplane/xccos/xccos.h"
 #include "storage/commit.h"
 #include "storage/history.h"
@@ -46,7 +45,7 @@ room_domain(const char *uri, char *out, size_t cap)
 /* Home: tells every lcore with members of the room that <uri> joined or
  * left (the member <uid> itself is not told). */
 static void
-announce(struct lcore_ctx *lc, struct lroom *lr, const char *ntc, const char *uri,
+announce(struct lcore_ctx *lc, struct fo_roomstate *lr, const char *ntc, const char *uri,
 	 bool manager, const char *room_uri, uint64_t uid)
 {
 	struct presence *pr;
@@ -97,14 +96,14 @@ announce(struct lcore_ctx *lc, struct lroom *lr, const char *ntc, const char *ur
 void
 fo_tell_members(struct lcore_ctx *lc, struct presence *pr)
 {
-	struct lroom *lr = fo_lroom_find(fo_lc(lc), pr->raw);
+	struct fo_roomstate *lr = fo_roomstate_find(fo_lc(lc), pr->raw);
 
 	if (lr != NULL)
 		for (uint32_t i = 0; i < lr->mn; i++) {
 			struct dialog *d = lr->mv[i];
 
 			if (d->uid != pr->uid &&
-			    dialog_send_info(d->conn, d, pr->body, pr->body_len) == 0)
+			    fo_shared(lcore_engine(lc))->ops.send(lc, d, pr->body, pr->body_len) == 0)
 				ctr_inc(lc, CTR_NOTICES);
 		}
 	fo_presence_put(pr);
@@ -112,28 +111,28 @@ fo_tell_members(struct lcore_ctx *lc, struct presence *pr)
 
 /* ---- joins and parts -------------------------------------------------- */
 
-struct joinbatch *
-joinbatch_new(unsigned n, unsigned ndenied)
+struct fanout_joinbatch *
+fanout_joinbatch_new(unsigned n, unsigned ndenied)
 {
-	struct joinbatch *b = calloc(1, sizeof(*b));
+	struct fanout_joinbatch *b = calloc(1, sizeof(*b));
 
 	if (b == NULL)
 		return NULL;
 	b->reqs = calloc(n ? n : 1, sizeof(*b->reqs));
 	b->denied = calloc(ndenied ? ndenied : 1, sizeof(*b->denied));
 	if (b->reqs == NULL || b->denied == NULL) {
-		joinbatch_free(b);
+		fanout_joinbatch_free(b);
 		return NULL;
 	}
 	for (unsigned i = 0; i < n; i++) {
-		b->reqs[i].kind = JOB_JOIN;
+		b->reqs[i].kind = FANOUT_JOB_JOIN;
 		b->reqs[i].batch = b;
 	}
 	return b;
 }
 
 void
-joinbatch_free(struct joinbatch *b)
+fanout_joinbatch_free(struct fanout_joinbatch *b)
 {
 	if (b == NULL)
 		return;
@@ -146,19 +145,25 @@ joinbatch_free(struct joinbatch *b)
 }
 
 static void
-join_done(struct lcore_ctx *lc, struct joinbatch *b)
+join_done(struct lcore_ctx *lc, struct fanout_joinbatch *b)
 {
 	fo_lc(lc)->waiting--;
-	channel_join_done(lc, b);
+	fo_shared(lcore_engine(lc))->ops.join_done(lc, b);
 	conn_release(b->conn);
-	joinbatch_free(b);
+	fanout_joinbatch_free(b);
 }
 
-void
-fanout_join(struct lcore_ctx *lc, struct joinbatch *b)
+int
+fanout_join(struct lcore_ctx *lc, struct fanout_joinbatch *b)
 {
 	struct dialog *d = dialog_by_uid(b->conn, b->uid);
 
+	for (unsigned i = 0; i < b->n; i++) {
+		const struct roomtab_ent *r = roomtab_find_raw(roomtab_of(lc), b->reqs[i].raw);
+
+		if (!fo_admit(lc, r ? r->home : 0))
+			return -ENOBUFS;
+	}
 	conn_hold(b->conn);
 	fo_lc(lc)->waiting++;
 	b->pending = b->n;
@@ -166,20 +171,21 @@ fanout_join(struct lcore_ctx *lc, struct joinbatch *b)
 		d->joins_pending += b->n;
 	if (b->n == 0) {
 		join_done(lc, b);
-		return;
+		return 0;
 	}
 	for (unsigned i = 0; i < b->n; i++) {
-		const struct room *r = roomtab_find_raw(roomtab_of(lc), b->reqs[i].raw);
+		const struct roomtab_ent *r = roomtab_find_raw(roomtab_of(lc), b->reqs[i].raw);
 
 		b->reqs[i].origin = lcore_idx(lc);
 		b->reqs[i].uid = b->uid;
 		b->reqs[i].ts_ms = lcore_now_real_ms(lc);
 		fo_send_msg(lc, r ? r->home : 0, FM_JOIN, &b->reqs[i], 0);
 	}
+	return 0;
 }
 
 static struct roster_ent *
-roster_find(struct lroom *lr, uint64_t uid)
+roster_find(struct fo_roomstate *lr, uint64_t uid)
 {
 	for (uint32_t i = 0; i < lr->rn; i++)
 		if (lr->rv[i].uid == uid)
@@ -188,7 +194,7 @@ roster_find(struct lroom *lr, uint64_t uid)
 }
 
 static void
-present_add(struct lroom *lr, int delta)
+present_add(struct fo_roomstate *lr, int delta)
 {
 	if (lr->present != NULL)
 		atomic_fetch_add_explicit(lr->present, (uint32_t)delta, memory_order_relaxed);
@@ -199,11 +205,11 @@ present_add(struct lroom *lr, int delta)
  * (two clients signed in as one user) joins and leaves once for the
  * others: the first dialog's join is announced, the last one's part. */
 static struct roster_ent *
-roster_announced(struct lroom *lr, const char *uri, uint64_t uid)
+roster_announced(struct fo_roomstate *lr, const char *uri, uint64_t uid)
 {
 	for (uint32_t i = 0; i < lr->rn; i++)
 		if (lr->rv[i].uid != uid && lr->rv[i].announced &&
-		    room_user_eq(lr->rv[i].uri, uri))
+		    roomtab_user_eq(lr->rv[i].uri, uri))
 			return &lr->rv[i];
 	return NULL;
 }
@@ -214,7 +220,7 @@ roster_announced(struct lroom *lr, const char *uri, uint64_t uid)
 /* The joiner's copy of the roster: present users, each once (a user may be
  * present through several dialogs). */
 static void
-roster_snap(struct joinreq *jr, const struct lroom *lr)
+roster_snap(struct fanout_joinreq *jr, const struct fo_roomstate *lr)
 {
 	free(jr->snap);
 	jr->nsnap = 0;
@@ -225,7 +231,7 @@ roster_snap(struct joinreq *jr, const struct lroom *lr)
 		uint32_t k;
 
 		for (k = 0; k < jr->nsnap; k++)
-			if (room_user_eq(jr->snap[k].uri, lr->rv[i].uri))
+			if (roomtab_user_eq(jr->snap[k].uri, lr->rv[i].uri))
 				break;
 		if (k < jr->nsnap) {
 			jr->snap[k].manager |= lr->rv[i].manager;
@@ -238,9 +244,9 @@ roster_snap(struct joinreq *jr, const struct lroom *lr)
 }
 
 void
-fo_home_join(struct lcore_ctx *lc, struct joinreq *jr)
+fo_home_join(struct lcore_ctx *lc, struct fanout_joinreq *jr)
 {
-	struct lroom *lr = fo_lroom_get(fo_lc(lc), jr->raw);
+	struct fo_roomstate *lr = fo_roomstate_get(fo_lc(lc), jr->raw);
 	struct roster_ent *re;
 
 	if (lr == NULL) {
@@ -252,7 +258,7 @@ fo_home_join(struct lcore_ctx *lc, struct joinreq *jr)
 		lr->present = fo_pslot_find(fo_shared(lcore_engine(lc)), lr->raw, true);
 	if (roster_find(lr, jr->uid) != NULL) {	/* joined again: nothing changes */
 		jr->status = 200;
-		jr->kind = JOB_JOIN;
+		jr->kind = FANOUT_JOB_JOIN;
 		roster_snap(jr, lr);
 		fo_send_msg(lc, jr->origin, FM_JOINED, jr, 0);
 		return;
@@ -281,9 +287,9 @@ fo_home_join(struct lcore_ctx *lc, struct joinreq *jr)
 }
 
 void
-fo_home_join_stored(struct lcore_ctx *lc, struct joinreq *jr, int status)
+fo_home_join_stored(struct lcore_ctx *lc, struct fanout_joinreq *jr, int status)
 {
-	struct lroom *lr = fo_lroom_find(fo_lc(lc), jr->raw);
+	struct fo_roomstate *lr = fo_roomstate_find(fo_lc(lc), jr->raw);
 	struct roster_ent *re = lr ? roster_find(lr, jr->uid) : NULL;
 
 	if (status != 0) {
@@ -309,9 +315,9 @@ fo_home_join_stored(struct lcore_ctx *lc, struct joinreq *jr, int status)
 }
 
 void
-fo_origin_joined(struct lcore_ctx *lc, struct joinreq *jr)
+fo_origin_joined(struct lcore_ctx *lc, struct fanout_joinreq *jr)
 {
-	struct joinbatch *b = jr->batch;
+	struct fanout_joinbatch *b = jr->batch;
 	struct dialog *d = dialog_by_uid(b->conn, b->uid);
 
 	if (d != NULL && d->joins_pending > 0)
@@ -321,14 +327,14 @@ fo_origin_joined(struct lcore_ctx *lc, struct joinreq *jr)
 }
 
 void
-fanout_unjoin(struct lcore_ctx *lc, const struct joinreq *jr)
+fanout_unjoin(struct lcore_ctx *lc, const struct fanout_joinreq *jr)
 {
 	struct partreq *pq = calloc(1, sizeof(*pq));
-	const struct room *r = roomtab_find_raw(roomtab_of(lc), jr->raw);
+	const struct roomtab_ent *r = roomtab_find_raw(roomtab_of(lc), jr->raw);
 
 	if (pq == NULL)
 		return;
-	pq->kind = JOB_PART;
+	pq->kind = FANOUT_JOB_PART;
 	memcpy(pq->raw, jr->raw, CATALOG_ID_RAW);
 	pq->uid = jr->uid;
 	pq->ts_ms = lcore_now_real_ms(lc);
@@ -338,7 +344,7 @@ fanout_unjoin(struct lcore_ctx *lc, const struct joinreq *jr)
 }
 
 static int
-member_index(const struct lroom *lr, const struct dialog *d)
+member_index(const struct fo_roomstate *lr, const struct dialog *d)
 {
 	for (uint32_t i = 0; i < lr->mn; i++)
 		if (lr->mv[i] == d)
@@ -358,7 +364,7 @@ fanout_is_joined(const struct dialog *d, const uint8_t raw[CATALOG_ID_RAW])
 int
 fanout_member_add(struct lcore_ctx *lc, struct dialog *d, const uint8_t raw[CATALOG_ID_RAW])
 {
-	struct lroom *lr = fo_lroom_get(fo_lc(lc), raw);
+	struct fo_roomstate *lr = fo_roomstate_get(fo_lc(lc), raw);
 
 	if (lr == NULL)
 		return -ENOMEM;
@@ -391,8 +397,8 @@ fanout_member_add(struct lcore_ctx *lc, struct dialog *d, const uint8_t raw[CATA
 void
 fanout_part(struct lcore_ctx *lc, struct dialog *d, const uint8_t raw[CATALOG_ID_RAW])
 {
-	struct lroom *lr = fo_lroom_find(fo_lc(lc), raw);
-	const struct room *r = roomtab_find_raw(roomtab_of(lc), raw);
+	struct fo_roomstate *lr = fo_roomstate_find(fo_lc(lc), raw);
+	const struct roomtab_ent *r = roomtab_find_raw(roomtab_of(lc), raw);
 	struct partreq *pq;
 	int i;
 
@@ -407,7 +413,7 @@ fanout_part(struct lcore_ctx *lc, struct dialog *d, const uint8_t raw[CATALOG_ID
 	pq = calloc(1, sizeof(*pq));
 	if (pq == NULL)
 		return;
-	pq->kind = JOB_PART;
+	pq->kind = FANOUT_JOB_PART;
 	memcpy(pq->raw, raw, CATALOG_ID_RAW);
 	pq->uid = d->uid;
 	pq->ts_ms = lcore_now_real_ms(lc);
@@ -420,7 +426,7 @@ fanout_part(struct lcore_ctx *lc, struct dialog *d, const uint8_t raw[CATALOG_ID
 void
 fo_home_part(struct lcore_ctx *lc, struct partreq *pq)
 {
-	struct lroom *lr = fo_lroom_find(fo_lc(lc), pq->raw);
+	struct fo_roomstate *lr = fo_roomstate_find(fo_lc(lc), pq->raw);
 	struct roster_ent *re = lr ? roster_find(lr, pq->uid) : NULL;
 
 	if (re == NULL) {	/* never completed its join, or already gone */
@@ -433,7 +439,7 @@ fo_home_part(struct lcore_ctx *lc, struct partreq *pq)
 		/* Still present through another dialog: it carries the
 		 * presence now, and the others are not told of a part. */
 		for (uint32_t i = 0; i < lr->rn; i++)
-			if (&lr->rv[i] != re && room_user_eq(lr->rv[i].uri, re->uri)) {
+			if (&lr->rv[i] != re && roomtab_user_eq(lr->rv[i].uri, re->uri)) {
 				lr->rv[i].announced = true;
 				pq->announce = false;
 				break;
@@ -447,7 +453,7 @@ fo_home_part(struct lcore_ctx *lc, struct partreq *pq)
 void
 fo_home_part_stored(struct lcore_ctx *lc, struct partreq *pq, int status)
 {
-	struct lroom *lr = fo_lroom_find(fo_lc(lc), pq->raw);
+	struct fo_roomstate *lr = fo_roomstate_find(fo_lc(lc), pq->raw);
 
 	if (status != 0)
 		ctr_inc(lc, CTR_STORAGE_FAILED);
@@ -464,7 +470,7 @@ uint32_t
 fanout_roster_visit(struct lcore_ctx *lc, const uint8_t raw[CATALOG_ID_RAW], fanout_member_fn *fn,
 		    void *arg)
 {
-	struct lroom *lr = fo_lroom_find(fo_lc(lc), raw);
+	struct fo_roomstate *lr = fo_roomstate_find(fo_lc(lc), raw);
 
 	if (lr == NULL)
 		return 0;
@@ -485,6 +491,18 @@ uint32_t
 fanout_ring_size(const struct engine *e)
 {
 	return rte_ring_get_capacity(fo_lc(engine_lcore(e, 0))->rx[0]);
+}
+
+uint64_t
+fanout_grown(struct lcore_ctx *lc)
+{
+	return fo_lc(lc)->grown;
+}
+
+uint64_t
+fanout_refused(struct lcore_ctx *lc)
+{
+	return fo_lc(lc)->refused;
 }
 
 uint32_t

@@ -11,8 +11,8 @@
  * Rooms are ordered by raw id (binary search). Per-lcore room state
  * (members present, sequencing) lives in fanout.c, keyed by the raw id, so
  * it survives a snapshot swap. */
-#ifndef PARLEY_ROOMS_H
-#define PARLEY_ROOMS_H
+#ifndef PARLEY_ROOMTAB_H
+#define PARLEY_ROOMTAB_H
 
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -22,7 +22,7 @@
 #include "dataplane/engine/lcore.h"
 #include "storage/catalog.h"
 
-struct room {
+struct roomtab_ent {
 	struct catalog_room	*cat;		/* owned by the table */
 	uint8_t			raw[CATALOG_ID_RAW];
 	uint32_t		home;		/* lcore that sequences the room */
@@ -32,7 +32,7 @@ struct roomtab {
 	_Atomic uint32_t	refs;
 	uint32_t		nlcores;
 	size_t			n;
-	struct room		*v;		/* sorted by raw id */
+	struct roomtab_ent		*v;		/* sorted by raw id */
 };
 
 /* Takes ownership of <rooms> (the array and each room, also on failure).
@@ -49,23 +49,24 @@ roomtab_of(const struct lcore_ctx *lc)
 	return lcore_snapshot(lc);
 }
 
-const struct room *roomtab_find_raw(const struct roomtab *t, const uint8_t raw[CATALOG_ID_RAW]);
+const struct roomtab_ent *roomtab_find_raw(const struct roomtab *t,
+					   const uint8_t raw[CATALOG_ID_RAW]);
 /* By the id part ("5b0c7c1e-..."), or by the whole ma-chan:// URI, which must
  * name this node's domain spelled as stored (case-insensitive). NULL when
  * unknown. <len> bytes of <s>. */
-const struct room *roomtab_find_id(const struct roomtab *t, const char *s, size_t len);
-const struct room *roomtab_find_uri(const struct roomtab *t, const char *s, size_t len);
+const struct roomtab_ent *roomtab_find_id(const struct roomtab *t, const char *s, size_t len);
+const struct roomtab_ent *roomtab_find_uri(const struct roomtab *t, const char *s, size_t len);
 
 /* <a> and <b> name the same user: SIP URIs or bare user@host, compared
  * without a "sip:" prefix and case-insensitively. */
-bool room_user_eq(const char *a, const char *b);
+bool roomtab_user_eq(const char *a, const char *b);
 /* Listed in the room's members (or managers, who are members too). */
-bool room_is_member(const struct room *r, const char *aor);
-bool room_is_manager(const struct room *r, const char *aor);
+bool roomtab_is_member(const struct roomtab_ent *r, const char *aor);
+bool roomtab_is_manager(const struct roomtab_ent *r, const char *aor);
 /* Open and closed rooms are visible to everyone, secret rooms to their
  * members only (xccos.md b.6.3). */
-bool room_may_see(const struct room *r, const char *aor);
+bool roomtab_may_see(const struct roomtab_ent *r, const char *aor);
 /* Open rooms admit everyone; closed and secret rooms their members. */
-bool room_may_join(const struct room *r, const char *aor);
+bool roomtab_may_join(const struct roomtab_ent *r, const char *aor);
 
 #endif
