@@ -5,8 +5,9 @@
 
 #include "dataplane/session/session_ctr.h"
 
-/* channel.c: XCCOS commands and replies. The per-command counters follow
- * xcmd_names in channel.c, the per-result ones the codes of count_result() there. */
+/* channel.c: XCCOS commands and replies. Each command's counter is named in
+ * its row of the command table (xcmds in channel.c), each result code's in
+ * the xres table there. */
 #define CHANNEL_CTRS(X) \
 	/* commands and posts received */ \
 	X(CTR_XCCOS_COMMANDS,		"xccos_commands") \
@@ -42,7 +43,7 @@
 	X(CTR_XRES_503,			"xccos_result_503") \
 	X(CTR_XRES_OTHER,		"xccos_result_other")
 
-/* fanout.c, fanout_room.c: rooms across lcores and the storage thread. */
+/* fanout.c, fanout_presence.c: rooms across lcores and the storage thread. */
 #define FANOUT_CTRS(X) \
 	/* posts this lcore sequenced as home */ \
 	X(CTR_POSTS_SEQUENCED,		"posts_sequenced") \
