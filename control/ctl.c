@@ -21,6 +21,7 @@
 #include <sys/un.h>
 
 #include "control/ctl_int.h"
+#include "dataplane/base/clock.h"
 #include "dataplane/base/log.h"
 #include "dataplane/engine/engine.h"
 
@@ -516,15 +517,6 @@ out_close:
 	return -1;
 }
 
-static uint64_t
-now_ms(clockid_t id)
-{
-	struct timespec ts;
-
-	clock_gettime(id, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static char *
 dup_or_empty(const char *s)
 {
@@ -563,8 +555,8 @@ ctl_start(const struct ctl_config *cfg, struct engine *e, struct db *db, char *e
 	c->conf.htdigest = c->htdigest;
 	c->conf.realm = c->realm;
 	c->conf.domain = c->domain;
-	c->started_ms = now_ms(CLOCK_REALTIME);
-	c->started_mono_ms = now_ms(CLOCK_MONOTONIC);
+	c->started_ms = clock_real_ms();
+	c->started_mono_ms = clock_mono_ms();
 	rc = ctl_rooms_init(c);
 	if (rc != 0) {
 		snprintf(err, errlen, "control: the room catalog does not load: %s",

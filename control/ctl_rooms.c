@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "control/ctl_int.h"
+#include "dataplane/base/clock.h"
 #include "dataplane/base/log.h"
 #include "dataplane/chat/ctl_engine.h"
 #include "dataplane/engine/engine.h"
@@ -670,7 +671,6 @@ ctl_cmd_invite(struct ctl *c, const struct ctl_args *a, json_t **out, char *err,
 	struct catalog_room *r;
 	char u[USER_MAX], author[USER_MAX], *doc;
 	ssize_t n, invite_id = 0;
-	struct timespec ts;
 	uint32_t missed = 0;
 	bool visible, may_join;
 	size_t len;
@@ -687,8 +687,7 @@ ctl_cmd_invite(struct ctl *c, const struct ctl_args *a, json_t **out, char *err,
 	memset(&inv, 0, sizeof(inv));
 	snprintf(inv.room_id, sizeof(inv.room_id), "%s", r->id);
 	snprintf(inv.author, sizeof(inv.author), "%s", author);
-	clock_gettime(CLOCK_REALTIME, &ts);
-	inv.ts_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	inv.ts_ms = clock_real_ms();
 	rc = invite_put(c->db, u, &inv);
 	if (rc != 0) {
 		snprintf(err, errlen, "the invitation cannot be stored (%s)", strerror(-rc));

@@ -16,6 +16,7 @@
 #include <rte_mempool.h>
 
 #include "control/ctl_int.h"
+#include "dataplane/base/clock.h"
 #include "dataplane/base/log.h"
 #include "dataplane/chat/ctl_engine.h"
 #include "dataplane/engine/engine.h"
@@ -269,11 +270,8 @@ rings_json(struct ctl *c, json_t *lcores)
 static json_t *
 node_json(struct ctl *c)
 {
-	struct timespec ts;
-	uint64_t mono;
+	uint64_t mono = clock_mono_ms();
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	mono = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 	return json_pack("{s:s, s:I, s:I, s:I, s:I, s:b, s:I, s:s, s:s}",
 			 "domain", c->conf.domain, "node_id", (json_int_t)c->conf.node_id,
 			 "pid", (json_int_t)getpid(), "started_ms", (json_int_t)c->started_ms,

@@ -150,15 +150,6 @@ struct worker {
 	size_t		scratch_cap;
 };
 
-static inline uint64_t
-mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static inline bool
 in_window(const struct worker *w, uint64_t t)
 {

@@ -23,6 +23,7 @@
 #include <rte_lcore.h>
 
 #include "control/ctl.h"
+#include "dataplane/base/fs.h"
 #include "dataplane/base/log.h"
 #include "dataplane/engine/engine.h"
 #include "dataplane/chat/ftoken.h"
@@ -67,37 +68,15 @@ usage(FILE *f)
 		"  -h, --help\n");
 }
 
+/* mkdir -p that leaves errno set on failure, for the messages below. */
 static int
 mkdir_p(const char *path, mode_t mode)
 {
-	char tmp[CONFIG_PATH_MAX];
+	int rc = fs_mkdir_p(path, mode);
 
-	snprintf(tmp, sizeof(tmp), "%s", path);
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(tmp, mode) == -1 && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	if (mkdir(tmp, mode) == -1 && errno != EEXIST)
-		return -1;
-	return 0;
-}
-
-static int
-dirname_of(const char *path, char *out, size_t cap)
-{
-	const char *slash = strrchr(path, '/');
-
-	if (slash == NULL)
-		return snprintf(out, cap, ".") < 0 ? -1 : 0;
-	if ((size_t)(slash - path) >= cap)
-		return -1;
-	memcpy(out, path, slash - path);
-	out[slash - path] = '\0';
-	return 0;
+	if (rc != 0)
+		errno = -rc;
+	return rc;
 }
 
 static struct tlsterm_ctx *
@@ -636,8 +615,8 @@ main(int argc, char **argv)
 		LOG(ERR, ROUTER, "[server] data_dir %s: %s", b.conf.data_dir, strerror(errno));
 		return 1;
 	}
-	if (dirname_of(b.conf.tls_cert, dir, sizeof(dir)) != 0 || mkdir_p(dir, 0700) != 0 ||
-	    dirname_of(b.conf.tls_key, dir, sizeof(dir)) != 0 || mkdir_p(dir, 0700) != 0) {
+	if (fs_dirname(b.conf.tls_cert, dir, sizeof(dir)) != 0 || mkdir_p(dir, 0700) != 0 ||
+	    fs_dirname(b.conf.tls_key, dir, sizeof(dir)) != 0 || mkdir_p(dir, 0700) != 0) {
 		LOG(ERR, ROUTER, "[tls] cannot create the directory of %s: %s", b.conf.tls_cert,
 		    strerror(errno));
 		return 1;

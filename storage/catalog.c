@@ -13,6 +13,7 @@
 #include <jansson.h>
 #include <openssl/rand.h>
 
+#include "dataplane/base/clock.h"
 #include "dataplane/base/log.h"
 #include "storage/catalog.h"
 #include "storage/db.h"
@@ -83,15 +84,6 @@ catalog_id_unpack(const uint8_t raw[CATALOG_ID_RAW], char id[CATALOG_ID_LEN + 1]
 	id[j] = '\0';
 }
 
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 struct catalog_room *
 catalog_room_new(const char *domain, const char *name)
 {
@@ -119,7 +111,7 @@ catalog_room_new(const char *domain, const char *name)
 		goto out_free_r;
 	r->privacy = CATALOG_OPEN;
 	r->props = CATALOG_PROP_LOGGED;
-	r->created_ms = now_ms();
+	r->created_ms = clock_real_ms();
 	return r;
 
 out_free_r:

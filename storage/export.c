@@ -30,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dataplane/base/clock.h"
 #include "dataplane/base/log.h"
 #include "storage/catalog.h"
 #include "storage/db.h"
@@ -37,15 +38,6 @@
 #include "storage/wal.h"
 
 #include "storage/export_int.h"
-
-uint64_t
-export_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 const char *
 export_errstr(int err, char *buf, size_t len)
@@ -638,10 +630,10 @@ export_run_once(struct export *e)
 	if (rc == 0) {
 		sh->consecutive_failures = 0;
 		sh->failing_since_ms = 0;
-		sh->last_success_ms = export_now_ms();
+		sh->last_success_ms = clock_real_ms();
 	} else {
 		if (sh->consecutive_failures++ == 0)
-			sh->failing_since_ms = export_now_ms();
+			sh->failing_since_ms = clock_real_ms();
 		sh->last_err = r.err != 0 ? r.err : rc;
 		sh->last_err_seq = r.err_seq;
 		memcpy(sh->last_err_text, r.text, sizeof(sh->last_err_text));
@@ -682,7 +674,7 @@ record_time(struct db *db, uint64_t seq, uint64_t *ts)
 int
 export_status(struct export *e, struct export_status *st)
 {
-	uint64_t failing_since, ckpt, lag, ts, now = export_now_ms();
+	uint64_t failing_since, ckpt, lag, ts, now = clock_real_ms();
 	int rc;
 
 	memset(st, 0, sizeof(*st));

@@ -16,6 +16,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "dataplane/base/clock.h"
 #include "dataplane/base/log.h"
 #include "dataplane/chat/channel.h"
 #include "dataplane/session/dialog.h"
@@ -177,12 +178,10 @@ static void
 cmd_getserverinfo(struct cmdctx *x)
 {
 	const struct engine_conf *cf = &x->lc->e->conf;
-	struct timespec now;
 	struct xbuf b;
 	char ts[XCCOS_TS_LEN], root[320];
 
-	clock_gettime(CLOCK_REALTIME, &now);
-	xccos_ts_format((uint64_t)now.tv_sec * 10000000 + now.tv_nsec / 100, ts);
+	xccos_ts_format(clock_real_100ns(), ts);
 	snprintf(root, sizeof(root), "ma-cat://%s/%s", cf->domain, ROOT_CATEGORY_ID);
 	begin_reply(x, &b, 200);
 	xbuf_str(&b, "<sib infoType=\"123\"");
@@ -728,7 +727,6 @@ grpchat(struct cmdctx *x, const struct sipmsg *m)
 	const struct room *r;
 	struct post *p;
 	struct sipout o;
-	struct timespec now;
 	char resp[2048], *s;
 	size_t need, alen, ulen, elen;
 	ssize_t rlen;
@@ -784,8 +782,7 @@ grpchat(struct cmdctx *x, const struct sipmsg *m)
 	p->used = need;
 	memcpy(p->room, r->raw, CATALOG_ID_RAW);
 	p->logged = (r->cat->props & CATALOG_PROP_LOGGED) != 0;
-	clock_gettime(CLOCK_REALTIME, &now);
-	p->ts_100ns = (uint64_t)now.tv_sec * 10000000 + now.tv_nsec / 100;
+	p->ts_100ns = clock_real_100ns();
 	p->conn = x->c;
 	p->dialog_uid = x->d->uid;
 	snprintf(p->seqid, sizeof(p->seqid), "%s", g->seqid);

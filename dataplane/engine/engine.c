@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dataplane/base/clock.h"
 #include "dataplane/base/log.h"
 #include "dataplane/session/dialog.h"
 #include "dataplane/chat/fanout.h"
@@ -117,12 +118,8 @@ _Static_assert(CTR_SIP_REQ_PUBLISH - CTR_SIP_REQ_UNKNOWN == SIP_M_PUBLISH - SIP_
 static void
 clock_refresh(struct lcore_ctx *lc)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	lc->now_s = ts.tv_sec;
-	clock_gettime(CLOCK_REALTIME_COARSE, &ts);
-	lc->now_real_ms = (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	lc->now_s = clock_mono_s_coarse();
+	lc->now_real_ms = clock_real_ms_coarse();
 }
 
 struct engine *
