@@ -16,7 +16,7 @@ ctl_binary(void)
 	static char path[512];
 	const char *b = getenv("PARLEY_BUILDDIR");
 
-	snprintf(path, sizeof(path), "%s/router/parleyctl", b ? b : "build");
+	snprintf(path, sizeof(path), "%s/control/parleyctl", b ? b : "build");
 	return path;
 }
 
