@@ -34,6 +34,7 @@
 
 #include <rte_ring.h>
 
+#include "dataplane/base/bug.h"
 #include "dataplane/base/clock.h"
 #include "dataplane/base/log.h"
 #include "storage/commit.h"
@@ -437,7 +438,8 @@ commit_group(struct commit *c, unsigned n)
 			continue;
 		got = rte_ring_sp_enqueue_burst(c->prod[p].done, (void **)&c->reqs[k], c->span[p],
 						NULL);
-		if (got != c->span[p])	/* cannot happen: ring size == pool size */
+		BUG_ON(got != c->span[p]);	/* ring size == pool size */
+		if (got != c->span[p])
 			LOG(ERR, STORAGE, "completion ring %u full: %u completions lost", p,
 			    c->span[p] - got);
 		k += c->span[p];

@@ -25,6 +25,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "dataplane/base/bug.h"
 #include "storage/htdigest.h"
 
 struct ht_entry {
@@ -353,9 +354,13 @@ htdigest_get(struct htdigest *h)
 void
 htdigest_put(struct htdigest *h)
 {
+	uint32_t old;
+
 	if (h == NULL)
 		return;
-	if (atomic_fetch_sub_explicit(&h->refs, 1, memory_order_acq_rel) != 1)
+	old = atomic_fetch_sub_explicit(&h->refs, 1, memory_order_acq_rel);
+	BUG_ON(old == 0);	/* put once more than taken */
+	if (old != 1)
 		return;
 	free(h->ent);
 	free(h->buf);
