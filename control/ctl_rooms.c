@@ -218,7 +218,7 @@ list_one(void *arg, const struct catalog_room *r)
 }
 
 int
-ctl_cmd_rooms(struct ctl *c, const struct ctl_args *a, json_t **out, char *err, size_t errlen)
+ctl_rooms_list(struct ctl *c, const struct ctl_args *a, json_t **out, char *err, size_t errlen)
 {
 	json_t *list = json_array();
 	void *arg[2] = { c, list };
@@ -234,7 +234,7 @@ ctl_cmd_rooms(struct ctl *c, const struct ctl_args *a, json_t **out, char *err, 
 }
 
 int
-ctl_cmd_room(struct ctl *c, const struct ctl_args *a, json_t **out, char *err, size_t errlen)
+ctl_rooms_show(struct ctl *c, const struct ctl_args *a, json_t **out, char *err, size_t errlen)
 {
 	struct catalog_room *r;
 	struct ctl_member_snap *v = NULL;
@@ -468,8 +468,8 @@ store(struct ctl *c, struct catalog_room *r, const char *what, json_t **out, cha
 }
 
 int
-ctl_cmd_room_create(struct ctl *c, const struct ctl_args *a, json_t **out, char *err,
-		    size_t errlen)
+ctl_rooms_create(struct ctl *c, const struct ctl_args *a, json_t **out, char *err,
+		 size_t errlen)
 {
 	const char *name = ctl_arg_str(a, "name", true);
 	struct catalog_room *r, *old = NULL;
@@ -500,8 +500,8 @@ ctl_cmd_room_create(struct ctl *c, const struct ctl_args *a, json_t **out, char 
 }
 
 int
-ctl_cmd_room_set(struct ctl *c, const struct ctl_args *a, json_t **out, char *err,
-		 size_t errlen)
+ctl_rooms_set(struct ctl *c, const struct ctl_args *a, json_t **out, char *err,
+	      size_t errlen)
 {
 	struct catalog_room *r;
 	int rc;
@@ -523,8 +523,8 @@ ctl_cmd_room_set(struct ctl *c, const struct ctl_args *a, json_t **out, char *er
 }
 
 int
-ctl_cmd_room_del(struct ctl *c, const struct ctl_args *a, json_t **out, char *err,
-		 size_t errlen)
+ctl_rooms_del(struct ctl *c, const struct ctl_args *a, json_t **out, char *err,
+	      size_t errlen)
 {
 	struct catalog_room *r;
 	int n, rc;
@@ -599,29 +599,29 @@ set_change(struct ctl *c, const struct ctl_args *a, enum set_op op, json_t **out
 }
 
 int
-ctl_cmd_member_add(struct ctl *c, const struct ctl_args *a, json_t **out, char *err,
-		   size_t errlen)
+ctl_rooms_member_add(struct ctl *c, const struct ctl_args *a, json_t **out, char *err,
+		     size_t errlen)
 {
 	return set_change(c, a, MEMBER_ADD, out, err, errlen);
 }
 
 int
-ctl_cmd_member_del(struct ctl *c, const struct ctl_args *a, json_t **out, char *err,
-		   size_t errlen)
+ctl_rooms_member_del(struct ctl *c, const struct ctl_args *a, json_t **out, char *err,
+		     size_t errlen)
 {
 	return set_change(c, a, MEMBER_DEL, out, err, errlen);
 }
 
 int
-ctl_cmd_manager_add(struct ctl *c, const struct ctl_args *a, json_t **out, char *err,
-		    size_t errlen)
+ctl_rooms_manager_add(struct ctl *c, const struct ctl_args *a, json_t **out, char *err,
+		      size_t errlen)
 {
 	return set_change(c, a, MANAGER_ADD, out, err, errlen);
 }
 
 int
-ctl_cmd_manager_del(struct ctl *c, const struct ctl_args *a, json_t **out, char *err,
-		    size_t errlen)
+ctl_rooms_manager_del(struct ctl *c, const struct ctl_args *a, json_t **out, char *err,
+		      size_t errlen)
 {
 	return set_change(c, a, MANAGER_DEL, out, err, errlen);
 }
@@ -664,7 +664,7 @@ invite_notice(struct ctl *c, const struct catalog_room *r, const struct invite *
 }
 
 int
-ctl_cmd_invite(struct ctl *c, const struct ctl_args *a, json_t **out, char *err, size_t errlen)
+ctl_rooms_invite(struct ctl *c, const struct ctl_args *a, json_t **out, char *err, size_t errlen)
 {
 	const char *from = ctl_arg_str(a, "author", false);
 	struct invite inv, *list = NULL;

@@ -33,7 +33,7 @@ ju(uint64_t v)
 }
 
 bool
-ctl_lcore_cpu_ns(struct ctl *c, uint32_t idx, uint64_t *ns)
+ctl_stats_lcore_cpu_ns(struct ctl *c, uint32_t idx, uint64_t *ns)
 {
 	struct timespec ts;
 	bool ok = false;
@@ -163,7 +163,7 @@ status_kb(const char *status, const char *key)
 }
 
 json_t *
-ctl_memory_json(void)
+ctl_stats_memory_json(void)
 {
 	char buf[8192];
 	json_t *pools = json_array();
@@ -223,7 +223,7 @@ lcore_json(struct ctl *c, uint32_t i, struct totals *t)
 	} else {
 		t->complete = false;
 	}
-	if (ctl_lcore_cpu_ns(c, i, &cpu)) {
+	if (ctl_stats_lcore_cpu_ns(c, i, &cpu)) {
 		json_object_set_new(o, "cpu_ns", ju(cpu));
 		t->cpu_ns += cpu;
 	} else {
@@ -282,7 +282,7 @@ node_json(struct ctl *c)
 }
 
 int
-ctl_cmd_stats(struct ctl *c, const struct ctl_args *a, json_t **out, char *err, size_t errlen)
+ctl_stats_all(struct ctl *c, const struct ctl_args *a, json_t **out, char *err, size_t errlen)
 {
 	struct totals t = { .complete = true, .cpu_complete = true };
 	json_t *o = json_object(), *total = json_object(), *lcores = json_array(), *rings;
@@ -310,7 +310,7 @@ ctl_cmd_stats(struct ctl *c, const struct ctl_args *a, json_t **out, char *err, 
 	json_object_set_new(o, "rings", rings);
 	json_object_set_new(o, "storage", storage_json(c->e));
 	json_object_set_new(o, "exporter", exporter_json(c));
-	json_object_set_new(o, "memory", ctl_memory_json());
+	json_object_set_new(o, "memory", ctl_stats_memory_json());
 	*out = o;
 	return 0;
 }
@@ -366,7 +366,7 @@ int_arg(const struct ctl_args *a, const char *key, json_int_t dflt, json_int_t *
 }
 
 int
-ctl_cmd_conns(struct ctl *c, const struct ctl_args *a, json_t **out, char *err, size_t errlen)
+ctl_stats_conns(struct ctl *c, const struct ctl_args *a, json_t **out, char *err, size_t errlen)
 {
 	const char *user = ctl_arg_str(a, "user", false);
 	char ubuf[256];
