@@ -211,7 +211,7 @@ read_line(struct conn *c)
 }
 
 static int
-ctl_connect(struct conn *c)
+conn_open(struct conn *c)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	struct timeval tv = { .tv_sec = o.timeout_s };
@@ -250,7 +250,7 @@ ctl_connect(struct conn *c)
 }
 
 static void
-ctl_close(struct conn *c)
+conn_close(struct conn *c)
 {
 	if (c->fd != -1)
 		close(c->fd);
@@ -325,13 +325,13 @@ run_one(const char *cmd, json_t *params)
 	json_t *v, *err;
 	int rc;
 
-	if (ctl_connect(&c) != 0) {
+	if (conn_open(&c) != 0) {
 		json_decref(params);
-		ctl_close(&c);
+		conn_close(&c);
 		return EXIT_NOSOCKET;
 	}
 	v = request(&c, cmd, params, &err);
-	ctl_close(&c);
+	conn_close(&c);
 	if (v != NULL) {
 		print_json(v);
 		json_decref(v);
@@ -542,8 +542,8 @@ cmd_top(int argc, char **argv)
 		fail_msg("top [--once | --count N] [--interval SECONDS >= 0.1] [--json]");
 		return EXIT_USAGE;
 	}
-	if (ctl_connect(&c) != 0) {
-		ctl_close(&c);
+	if (conn_open(&c) != 0) {
+		conn_close(&c);
 		return EXIT_NOSOCKET;
 	}
 	prev = request(&c, "/parley/stats", NULL, &err);
@@ -574,7 +574,7 @@ cmd_top(int argc, char **argv)
 		json_decref(prev);
 		prev = cur;
 	}
-	ctl_close(&c);
+	conn_close(&c);
 	if (err != NULL)
 		fail_msg("%s", json_is_string(err) ? json_string_value(err) : "failed");
 	json_decref(err);

@@ -1,4 +1,4 @@
-/* parley-bench: the load generator for parleyd (issue 7).
+/* parley-bench: the load generator for parleyd.
  *
  *   parley-bench fanout|connect|idle|history [options]
  *   parley-bench users N [--domain D] [--password PW]   htdigest lines for user0..N-1

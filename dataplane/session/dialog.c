@@ -10,7 +10,7 @@
  *
  * Service URIs: sip:ocschat@<domain> (Lookup) and the Channel service
  * sip:parley-channel-<node>@<domain>. The XCCOS commands inside INFO are the
- * Group Chat service's (issue 3); this layer answers each INFO with 200 and
+ * Group Chat service's; this layer answers each INFO with 200 and
  * hands its body to the service hook. */
 #include <errno.h>
 #include <stdio.h>
