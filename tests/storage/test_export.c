@@ -602,35 +602,6 @@ count_entries(const char *dirpath, const char *prefix)
 
 /* ---- raw access to the log, for crashes and corruption ---- */
 
-static void
-raw_put(uint64_t seq, const void *v, size_t len)
-{
-	rocksdb_writeoptions_t *wo = rocksdb_writeoptions_create();
-	unsigned char key[8];
-	char *err = NULL;
-
-	rocksdb_writeoptions_set_sync(wo, 1);
-	db_put_be64(key, seq);
-	rocksdb_put_cf(db_rocks(db), wo, db_cf(db, DB_CF_COMPLIANCE), (const char *)key, 8, v, len,
-		       &err);
-	rocksdb_writeoptions_destroy(wo);
-	cr_assert_null(err, "%s", err);
-}
-
-static char *
-raw_get(uint64_t seq, size_t *len)
-{
-	unsigned char key[8];
-	char *err = NULL, *v;
-
-	db_put_be64(key, seq);
-	v = rocksdb_get_cf(db_rocks(db), db_ropts(db), db_cf(db, DB_CF_COMPLIANCE),
-			   (const char *)key, 8, len, &err);
-	cr_assert_null(err);
-	cr_assert_not_null(v, "seq %llu", (unsigned long long)seq);
-	return v;
-}
-
 struct saved {
 	char	**v;
 	size_t	*len;
