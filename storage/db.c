@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
 #include <openssl/rand.h>
 
 #include "dataplane/base/log.h"
@@ -94,6 +95,36 @@ seterr(char *errbuf, size_t errlen, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(errbuf, errlen, fmt, ap);
 	va_end(ap);
+}
+
+int
+db_scan_end(rocksdb_iterator_t *it, rocksdb_readoptions_t *ro, const char *what)
+{
+	char *err = NULL;
+
+	rocksdb_iter_get_error(it, &err);
+	rocksdb_iter_destroy(it);
+	if (ro != NULL)
+		rocksdb_readoptions_destroy(ro);
+	if (err == NULL)
+		return 0;
+	LOG(ERR, STORAGE, "%s scan failed: %s", what, err);
+	rocksdb_free(err);
+	return -EIO;
+}
+
+char *
+db_json_text(struct json_t *o, size_t *len)
+{
+	char *s;
+
+	if (o == NULL)
+		return NULL;
+	s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(o);
+	if (s != NULL && len != NULL)
+		*len = strlen(s);
+	return s;
 }
 
 int
