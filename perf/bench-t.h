@@ -170,4 +170,15 @@ ctr_get(struct worker *w, enum ctr i)
 	return atomic_load_explicit(&w->ctr[i], memory_order_relaxed);
 }
 
+/* Counter <i> summed over every worker of <b>. */
+static inline uint64_t
+bench_sum(struct bench *b, enum ctr i)
+{
+	uint64_t s = 0;
+
+	for (unsigned t = 0; t < b->c.nthreads; t++)
+		s += ctr_get(&b->w[t], i);
+	return s;
+}
+
 #endif

@@ -407,16 +407,6 @@ find_rooms(struct bench *b)
 	gc_close(g);
 }
 
-static uint64_t
-sum(struct bench *b, enum ctr i)
-{
-	uint64_t s = 0;
-
-	for (unsigned t = 0; t < b->c.nthreads; t++)
-		s += ctr_get(&b->w[t], i);
-	return s;
-}
-
 static void
 sleep_until(uint64_t t)
 {
@@ -459,7 +449,7 @@ setup_phase(struct bench *b)
 	uint64_t start = clock_mono_ns(), end = start + (uint64_t)(c->setup_timeout_s * 1e9);
 
 	for (;;) {
-		uint64_t joined = sum(b, C_JOINED), failed = sum(b, C_SETUP_FAILED);
+		uint64_t joined = bench_sum(b, C_JOINED), failed = bench_sum(b, C_SETUP_FAILED);
 
 		if (joined + failed >= b->total)
 			break;
@@ -471,10 +461,10 @@ setup_phase(struct bench *b)
 		}
 		progress(c, "signing in: joined %" PRIu64 "/%u, failed %" PRIu64
 			 ", retries %" PRIu64 ", %.0f s", joined, b->total, failed,
-			 sum(b, C_SETUP_RETRIES), (clock_mono_ns() - start) / 1e9);
+			 bench_sum(b, C_SETUP_RETRIES), (clock_mono_ns() - start) / 1e9);
 		usleep(c->progress && !progress_tty ? 1000000 : 250000);
 	}
-	progress(c, "signed in: %" PRIu64 "/%u joined in %.1f s", sum(b, C_JOINED), b->total,
+	progress(c, "signed in: %" PRIu64 "/%u joined in %.1f s", bench_sum(b, C_JOINED), b->total,
 		 (clock_mono_ns() - start) / 1e9);
 	progress_end(c);
 }
@@ -521,7 +511,7 @@ run_progress(struct bench *b, uint64_t start, uint64_t prev_t, uint64_t *prev)
 	enum ctr key = c->mode == MODE_FANOUT ? C_DELIVERED :
 		       c->mode == MODE_CONNECT ? (c->regs_per_conn ? C_REGISTERS : C_HANDSHAKES) :
 		       c->mode == MODE_HISTORY ? C_HIST_REPLIES : C_INFOS_IN;
-	uint64_t v = sum(b, key);
+	uint64_t v = bench_sum(b, key);
 	double rate = dt > 0 ? (v - *prev) / dt : 0;
 
 	*prev = v;
@@ -529,21 +519,21 @@ run_progress(struct bench *b, uint64_t start, uint64_t prev_t, uint64_t *prev)
 	case MODE_FANOUT:
 		progress(c, "%.0f/%.0f s: posts %" PRIu64 ", deliveries %.0f/s (offered %.0f/s), "
 			 "errors %" PRIu64 ", lost conns %" PRIu64, el, c->warmup_s + c->duration_s,
-			 sum(b, C_POSTS_SENT), rate, c->rate * c->members,
-			 sum(b, C_POST_ERRORS) + sum(b, C_POSTS_REFUSED), sum(b, C_DISCONNECTS));
+			 bench_sum(b, C_POSTS_SENT), rate, c->rate * c->members,
+			 bench_sum(b, C_POST_ERRORS) + bench_sum(b, C_POSTS_REFUSED), bench_sum(b, C_DISCONNECTS));
 		break;
 	case MODE_CONNECT:
 		progress(c, "%.0f/%.0f s: %s %.0f/s, errors %" PRIu64, el,
 			 c->warmup_s + c->duration_s, c->regs_per_conn ? "REGISTERs" : "handshakes",
-			 rate, sum(b, C_CONN_ERRORS));
+			 rate, bench_sum(b, C_CONN_ERRORS));
 		break;
 	case MODE_HISTORY:
 		progress(c, "%.0f/%.0f s: bccontext %.0f/s, errors %" PRIu64, el,
-			 c->warmup_s + c->duration_s, rate, sum(b, C_HIST_ERRORS));
+			 c->warmup_s + c->duration_s, rate, bench_sum(b, C_HIST_ERRORS));
 		break;
 	case MODE_IDLE:
 		progress(c, "%.0f/%.0f s: %u idle connections, lost %" PRIu64, el,
-			 c->warmup_s + c->duration_s, b->total, sum(b, C_DISCONNECTS));
+			 c->warmup_s + c->duration_s, b->total, bench_sum(b, C_DISCONNECTS));
 		break;
 	}
 }
@@ -551,11 +541,11 @@ run_progress(struct bench *b, uint64_t start, uint64_t prev_t, uint64_t *prev)
 static bool
 drained(struct bench *b)
 {
-	uint64_t acked = sum(b, C_POSTS_OK) + sum(b, C_POSTS_REFUSED) + sum(b, C_POST_ERRORS);
+	uint64_t acked = bench_sum(b, C_POSTS_OK) + bench_sum(b, C_POSTS_REFUSED) + bench_sum(b, C_POST_ERRORS);
 
 	if (b->c.mode != MODE_FANOUT)
 		return true;
-	return acked >= sum(b, C_POSTS_SENT) && sum(b, C_DELIVERED) >= sum(b, C_EXPECTED);
+	return acked >= bench_sum(b, C_POSTS_SENT) && bench_sum(b, C_DELIVERED) >= bench_sum(b, C_EXPECTED);
 }
 
 static int
@@ -589,7 +579,7 @@ run(struct bench *b)
 	}
 	if (c->mode != MODE_CONNECT) {
 		setup_phase(b);
-		if (sum(b, C_JOINED) == 0) {
+		if (bench_sum(b, C_JOINED) == 0) {
 			fprintf(stderr, "parley-bench: no client could sign in and join; first "
 				"error: %s\n", b->w[0].first_error[0] ? b->w[0].first_error : "none");
 			atomic_store(&b->phase, PHASE_STOP);
@@ -629,7 +619,7 @@ run(struct bench *b)
 			prev_t = clock_mono_ns();
 			next_progress += 1000000000u;
 		}
-		if (c->max_posts > 0 && sum(b, C_POSTS_SENT) >= c->max_posts &&
+		if (c->max_posts > 0 && bench_sum(b, C_POSTS_SENT) >= c->max_posts &&
 		    clock_mono_ns() < we) {
 			we = clock_mono_ns();	/* every post is out: the window ends here */
 			atomic_store(&b->we_ns, we);
