@@ -452,6 +452,15 @@ put_line(FILE *f, enum digest_alg alg, const char *user, const char *realm,
 	return 0;
 }
 
+/* A user's two lines, MD5 then SHA-256. 0 or -errno. */
+static int
+put_lines(FILE *f, const char *user, const char *realm, const char *password)
+{
+	int rc = put_line(f, DIGEST_MD5, user, realm, password);
+
+	return rc == 0 ? put_line(f, DIGEST_SHA256, user, realm, password) : rc;
+}
+
 static bool
 valid_field(const char *s)
 {
@@ -505,21 +514,14 @@ write_new(FILE *f, const char *old, size_t oldlen, const char *user, const char 
 		*found = true;
 		if (password != NULL && !placed) {
 			/* The new lines take the place of the first old one. */
-			rc = put_line(f, DIGEST_MD5, user, realm, password);
-			if (rc == 0)
-				rc = put_line(f, DIGEST_SHA256, user, realm, password);
+			rc = put_lines(f, user, realm, password);
 			if (rc < 0)
 				return rc;
 			placed = true;
 		}
 	}
-	if (password != NULL && !placed) {
-		rc = put_line(f, DIGEST_MD5, user, realm, password);
-		if (rc == 0)
-			rc = put_line(f, DIGEST_SHA256, user, realm, password);
-		if (rc < 0)
-			return rc;
-	}
+	if (password != NULL && !placed)
+		return put_lines(f, user, realm, password);
 	return 0;
 }
 
