@@ -719,7 +719,7 @@ export_main(void *arg)
 	pthread_mutex_lock(&e->thr_mu);
 	while (!e->stop) {
 		struct timespec dl;
-		uint64_t wait_ms;
+		uint64_t wait_ms, until_ns;
 		long rc;
 
 		pthread_mutex_unlock(&e->thr_mu);
@@ -733,13 +733,10 @@ export_main(void *arg)
 			backoff = 0;
 			wait_ms = (uint64_t)e->interval_s * 1000;
 		}
-		clock_gettime(CLOCK_MONOTONIC, &dl);
-		dl.tv_sec += (time_t)(wait_ms / 1000);
-		dl.tv_nsec += (long)(wait_ms % 1000) * 1000000;
-		if (dl.tv_nsec >= 1000000000) {
-			dl.tv_sec++;
-			dl.tv_nsec -= 1000000000;
-		}
+		/* The condition variable waits on CLOCK_MONOTONIC. */
+		until_ns = clock_mono_ns() + wait_ms * 1000000;
+		dl = (struct timespec){ (time_t)(until_ns / 1000000000u),
+					(long)(until_ns % 1000000000u) };
 		pthread_mutex_lock(&e->thr_mu);
 		while (!e->stop && pthread_cond_timedwait(&e->thr_cv, &e->thr_mu, &dl) != ETIMEDOUT)
 			;
