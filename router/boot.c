@@ -56,11 +56,9 @@ signals_start(struct boot *b)
 {
 	sigset_t sigs;
 
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGHUP);
-	if (sigprocmask(SIG_BLOCK, &sigs, NULL) == -1 ||
+	if (sigemptyset(&sigs) == -1 || sigaddset(&sigs, SIGINT) == -1 ||
+	    sigaddset(&sigs, SIGTERM) == -1 || sigaddset(&sigs, SIGHUP) == -1 ||
+	    sigprocmask(SIG_BLOCK, &sigs, NULL) == -1 ||
 	    (b->sfd = signalfd(-1, &sigs, SFD_CLOEXEC)) == -1 ||
 	    signal(SIGPIPE, SIG_IGN) == SIG_ERR) {
 		LOG(ERR, ROUTER, "signals: %s", strerror(errno));
@@ -440,8 +438,9 @@ boot_update_compliance(struct boot *b)
 
 /* Where the Web service listens and the serveruri its tokens name. With
  * the kernel backend, [web] listen as written; with dpdk, its port on the
- * DPDK address (like [sip] listen), since the lcores' TCP carries it. */
-static void
+ * DPDK address (like [sip] listen), since the lcores' TCP carries it. 0, or
+ * -1 (logged) when the serveruri does not fit in <ucap>. */
+static int
 web_where(const struct config *c, char *url, size_t ucap, char *listen, size_t lcap,
 	  uint16_t *port)
 {
@@ -456,7 +455,12 @@ web_where(const struct config *c, char *url, size_t ucap, char *listen, size_t l
 		snprintf(buf, sizeof(buf), "%s", c->web_listen);
 	if (listen != NULL)
 		snprintf(listen, lcap, "%s", buf);
-	web_url_pick(c->web_url, buf, url, ucap);
+	if (web_url_pick(c->web_url, buf, url, ucap) != 0) {
+		LOG(ERR, ROUTER, "[web] url: the serveruri for %s is longer than %zu bytes", buf,
+		    ucap - 1);
+		return -1;
+	}
+	return 0;
 }
 
 /* The engine takes its own references to the certificate, the users and
@@ -468,8 +472,9 @@ engine_start(struct boot *b)
 	struct engine_conf *ec = &b->conf.engine;
 	char err[1024];
 
-	if (b->conf.web_enabled)
-		web_where(&b->conf, ec->web_url, sizeof(ec->web_url), NULL, 0, &ec->web_port);
+	if (b->conf.web_enabled &&
+	    web_where(&b->conf, ec->web_url, sizeof(ec->web_url), NULL, 0, &ec->web_port) != 0)
+		return -1;
 	if (strcmp(ec->io_backend, "dpdk") != 0)
 		ec->web_port = 0;	/* the Web thread listens on a kernel socket */
 	b->engine = engine_create(ec, b->tls, b->users, b->db, b->rooms, err, sizeof(err));
@@ -601,7 +606,8 @@ web_service_start(struct boot *b)
 
 	if (!c->web_enabled)
 		return 0;
-	web_where(c, url, sizeof(url), listen, sizeof(listen), &port);
+	if (web_where(c, url, sizeof(url), listen, sizeof(listen), &port) != 0)
+		return -1;
 	b->ftokens = ftoken_store_create(c->web_token_ttl_s, c->web_max_tokens);
 	if (b->ftokens != NULL)
 		b->web = web_create(&wc, b->ftokens, b->db, engine_extra_producer(b->engine, 0),
