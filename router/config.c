@@ -39,6 +39,9 @@ struct key {
 #define E(sec, nm, fld, d, ch) { sec, nm, KEY_ENUM, FIELD(fld), d, 0, 0, ch }
 #define C(sec, nm, fld, d, ch) { sec, nm, KEY_CHOICE, FIELD(fld), d, 0, 0, ch }
 
+_Static_assert(ENGINE_CHALLENGE_PROXY == 0 && ENGINE_CHALLENGE_WWW == 1,
+	       "[auth] challenge's choices are in the order of enum engine_challenge");
+
 /* engine.*: read straight into the engine's configuration. */
 static const struct key keys[] = {
 	S("server", "domain", engine.domain, "example.com"),
@@ -65,7 +68,6 @@ static const struct key keys[] = {
 
 	S("auth", "htdigest", htdigest, ""),
 	S("auth", "realm", engine.realm, ""),
-	/* In the order of enum engine_challenge. */
 	C("auth", "challenge", engine.challenge, "proxy", "proxy|www"),
 	U("auth", "nonce_ttl_s", engine.nonce_ttl_s, "300", 10, 86400),
 	U("auth", "fail_max", engine.fail_max, "10", 1, 1000000),
