@@ -79,14 +79,39 @@ add_counters(json_t *o, const struct engine *e, int64_t idx, uint64_t *drops)
 	json_object_set_new(o, "drops_total", ju(*drops));
 }
 
-static json_t *
-states_json(const uint32_t *by_state)
+/* What an lcore holds, for one lcore or summed over all of them. */
+struct holds {
+	uint64_t	by_state[CTL_CONN__COUNT];
+	uint64_t	conns, registered, dialogs, channel_dialogs, presences, staged;
+};
+
+static void
+holds_add(struct holds *h, const struct ctl_lcore_snap *s)
 {
-	json_t *o = json_object();
+	for (unsigned int st = 0; st < CTL_CONN__COUNT; st++)
+		h->by_state[st] += s->by_state[st];
+	h->conns += s->nconns;
+	h->registered += s->registered;
+	h->dialogs += s->dialogs;
+	h->channel_dialogs += s->channel_dialogs;
+	h->presences += s->room_presences;
+	h->staged += s->staged;
+}
+
+static void
+holds_json(json_t *o, const struct holds *h)
+{
+	json_t *states = json_object();
 
 	for (unsigned int st = 0; st < CTL_CONN__COUNT; st++)
-		json_object_set_new(o, ctl_conn_state_name(st), ju(by_state[st]));
-	return o;
+		json_object_set_new(states, ctl_conn_state_name(st), ju(h->by_state[st]));
+	json_object_set_new(o, "conns", ju(h->conns));
+	json_object_set_new(o, "conns_by_state", states);
+	json_object_set_new(o, "registered", ju(h->registered));
+	json_object_set_new(o, "dialogs", ju(h->dialogs));
+	json_object_set_new(o, "channel_dialogs", ju(h->channel_dialogs));
+	json_object_set_new(o, "room_presences", ju(h->presences));
+	json_object_set_new(o, "staged", ju(h->staged));
 }
 
 static json_t *
@@ -182,8 +207,8 @@ ctl_stats_memory_json(void)
 }
 
 struct totals {
-	uint32_t	by_state[CTL_CONN__COUNT];
-	uint64_t	conns, registered, dialogs, channel_dialogs, presences, staged, cpu_ns;
+	struct holds	holds;
+	uint64_t	cpu_ns;
 	bool		complete;		/* every lcore answered */
 	bool		cpu_complete;
 };
@@ -202,24 +227,14 @@ lcore_json(struct ctl *c, uint32_t i, struct totals *t)
 	json_object_set_new(o, "running", json_boolean(rc != -ENODEV));
 	json_object_set_new(o, "reachable", json_boolean(rc == 0));
 	if (rc == 0) {
+		struct holds h = { 0 };
+
 		learn_clock(c, i, &s);
-		json_object_set_new(o, "conns", ju(s.nconns));
-		json_object_set_new(o, "conns_by_state", states_json(s.by_state));
-		json_object_set_new(o, "registered", ju(s.registered));
-		json_object_set_new(o, "dialogs", ju(s.dialogs));
-		json_object_set_new(o, "channel_dialogs", ju(s.channel_dialogs));
-		json_object_set_new(o, "room_presences", ju(s.room_presences));
-		json_object_set_new(o, "staged", ju(s.staged));
+		holds_add(&h, &s);
+		holds_json(o, &h);
 		json_object_set_new(o, "listening", json_boolean(s.listening));
 		json_object_set_new(o, "draining", json_boolean(s.draining));
-		for (unsigned int st = 0; st < CTL_CONN__COUNT; st++)
-			t->by_state[st] += s.by_state[st];
-		t->conns += s.nconns;
-		t->registered += s.registered;
-		t->dialogs += s.dialogs;
-		t->channel_dialogs += s.channel_dialogs;
-		t->presences += s.room_presences;
-		t->staged += s.staged;
+		holds_add(&t->holds, &s);
 	} else {
 		t->complete = false;
 	}
@@ -292,19 +307,13 @@ ctl_stats_all(struct ctl *c, const struct ctl_args *a, json_t **out, char *err, 
 	for (uint32_t i = 0; i < c->nlcores; i++)
 		json_array_append_new(lcores, lcore_json(c, i, &t));
 	add_counters(total, c->e, -1, &drops);
-	json_object_set_new(total, "conns", ju(t.conns));
-	json_object_set_new(total, "conns_by_state", states_json(t.by_state));
-	json_object_set_new(total, "registered", ju(t.registered));
-	json_object_set_new(total, "dialogs", ju(t.dialogs));
-	json_object_set_new(total, "channel_dialogs", ju(t.channel_dialogs));
-	json_object_set_new(total, "room_presences", ju(t.presences));
-	json_object_set_new(total, "staged", ju(t.staged));
+	holds_json(total, &t.holds);
 	json_object_set_new(total, "cpu_ns", t.cpu_complete ? ju(t.cpu_ns) : json_null());
 	json_object_set_new(total, "complete", json_boolean(t.complete));
 	rings = rings_json(c, lcores);
 	/* Bursts that did not fit a ring (kept staged, never dropped). */
 	json_object_set(rings, "ring_full", json_object_get(total, "ring_full"));
-	json_object_set_new(rings, "staged", ju(t.staged));
+	json_object_set_new(rings, "staged", ju(t.holds.staged));
 	json_object_set_new(o, "total", total);
 	json_object_set_new(o, "lcores", lcores);
 	json_object_set_new(o, "rings", rings);
