@@ -13,7 +13,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -26,6 +25,7 @@
 #include <openssl/evp.h>
 
 #include "dataplane/base/bug.h"
+#include "dataplane/base/errmsg.h"
 #include "storage/htdigest.h"
 
 struct ht_entry {
@@ -111,22 +111,6 @@ is_hex(const char *s, size_t n)
 			return false;
 	}
 	return true;
-}
-
-static void
-seterr(char *errbuf, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void
-seterr(char *errbuf, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (errbuf == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(errbuf, errlen, fmt, ap);
-	va_end(ap);
 }
 
 /* Reads the whole of <path> into a NUL-terminated malloc'd buffer (caller
@@ -266,11 +250,11 @@ htdigest_load(const char *path, bool missing_ok, char *errbuf, size_t errlen)
 	if (rc == -ENOENT && missing_ok) {
 		buf = calloc(1, 1);
 		if (buf == NULL) {
-			seterr(errbuf, errlen, "%s: out of memory", path);
+			errmsg_set(errbuf, errlen, "%s: out of memory", path);
 			return NULL;
 		}
 	} else if (rc < 0) {
-		seterr(errbuf, errlen, "%s: %s", path, strerror(-rc));
+		errmsg_set(errbuf, errlen, "%s: %s", path, strerror(-rc));
 		return NULL;
 	}
 	h = calloc(1, sizeof(*h));
@@ -331,10 +315,10 @@ htdigest_load(const char *path, bool missing_ok, char *errbuf, size_t errlen)
 	return h;
 
 out_bad:
-	seterr(errbuf, errlen, "%s:%u: %s", path, badline, why);
+	errmsg_set(errbuf, errlen, "%s:%u: %s", path, badline, why);
 	goto out_free;
 out_oom:
-	seterr(errbuf, errlen, "%s: out of memory", path);
+	errmsg_set(errbuf, errlen, "%s: out of memory", path);
 out_free:
 	free(lines);
 	if (h != NULL) {
