@@ -21,6 +21,7 @@
 #include <sys/un.h>
 
 #include "control/ctl_int.h"
+#include "dataplane/base/clock.h"
 #include "dataplane/base/log.h"
 #include "dataplane/engine/engine.h"
 
@@ -59,46 +60,46 @@ static const struct cmd cmds[] = {
 	{ "/", cmd_list, false, "The commands. No parameters" },
 	{ "/info", cmd_info, false, "Server version and pid. No parameters" },
 	{ "/help", cmd_help, false, "Help for a command. Parameters: the command" },
-	{ "/parley/stats", ctl_cmd_stats, false,
+	{ "/parley/stats", ctl_stats_all, false,
 	  "Counters per lcore and in total, connections by state, rings, storage commit, "
 	  "exporter lag, memory. No parameters" },
-	{ "/parley/conns", ctl_cmd_conns, false,
+	{ "/parley/conns", ctl_stats_conns, false,
 	  "Connections. Parameters: {\"lcore\":N,\"user\":AOR,\"limit\":N} (all optional)" },
-	{ "/parley/rooms", ctl_cmd_rooms, false, "Every room of the catalog. No parameters" },
-	{ "/parley/room", ctl_cmd_room, false,
+	{ "/parley/rooms", ctl_rooms_list, false, "Every room of the catalog. No parameters" },
+	{ "/parley/room", ctl_rooms_show, false,
 	  "One room and its present members with their lcores. Parameters: the room's name, "
 	  "id or ma-chan URI" },
-	{ "/parley/room/create", ctl_cmd_room_create, true,
+	{ "/parley/room/create", ctl_rooms_create, true,
 	  "Creates a room. Parameters: {\"name\":..,\"privacy\":open|closed|secret,"
 	  "\"description\":..,\"topic\":..,\"members\":[..],\"managers\":[..],"
 	  "\"filepost\":bool,\"logged\":bool,\"invite\":bool}" },
-	{ "/parley/room/set", ctl_cmd_room_set, true,
+	{ "/parley/room/set", ctl_rooms_set, true,
 	  "Changes a room. Parameters: {\"room\":..} plus any key of create (\"name\" renames; "
 	  "members and managers replace the lists)" },
-	{ "/parley/room/del", ctl_cmd_room_del, true, "Deletes a room. Parameters: the room" },
-	{ "/parley/room/member/add", ctl_cmd_member_add, true,
+	{ "/parley/room/del", ctl_rooms_del, true, "Deletes a room. Parameters: the room" },
+	{ "/parley/room/member/add", ctl_rooms_member_add, true,
 	  "Adds a member. Parameters: {\"room\":..,\"user\":..}" },
-	{ "/parley/room/member/del", ctl_cmd_member_del, true,
+	{ "/parley/room/member/del", ctl_rooms_member_del, true,
 	  "Removes a member (and manager). Parameters: {\"room\":..,\"user\":..}" },
-	{ "/parley/room/manager/add", ctl_cmd_manager_add, true,
+	{ "/parley/room/manager/add", ctl_rooms_manager_add, true,
 	  "Adds a manager. Parameters: {\"room\":..,\"user\":..}" },
-	{ "/parley/room/manager/del", ctl_cmd_manager_del, true,
+	{ "/parley/room/manager/del", ctl_rooms_manager_del, true,
 	  "Removes a manager. Parameters: {\"room\":..,\"user\":..}" },
-	{ "/parley/invite", ctl_cmd_invite, true,
+	{ "/parley/invite", ctl_rooms_invite, true,
 	  "Invites a user to a room (getinv, and ntc:inv if connected). Parameters: "
 	  "{\"room\":..,\"user\":..,\"author\":URI (optional)}" },
-	{ "/parley/user/add", ctl_cmd_user_add, true,
+	{ "/parley/user/add", ctl_admin_user_add, true,
 	  "Adds a user to the htdigest file and reloads it. Parameters: "
 	  "{\"user\":..,\"password\":..}" },
-	{ "/parley/user/passwd", ctl_cmd_user_passwd, true,
+	{ "/parley/user/passwd", ctl_admin_user_passwd, true,
 	  "Sets a user's password. Parameters: {\"user\":..,\"password\":..}" },
-	{ "/parley/user/del", ctl_cmd_user_del, true, "Removes a user. Parameters: the user" },
-	{ "/parley/drain", ctl_cmd_drain, true,
+	{ "/parley/user/del", ctl_admin_user_del, true, "Removes a user. Parameters: the user" },
+	{ "/parley/drain", ctl_admin_drain, true,
 	  "Stops accepting new connections; existing ones continue. Parameters: \"off\" "
 	  "accepts again" },
-	{ "/parley/reload", ctl_cmd_reload, true,
+	{ "/parley/reload", ctl_admin_reload, true,
 	  "Reloads the certificate and the user table, as SIGHUP. No parameters" },
-	{ "/parley/loglevel", ctl_cmd_loglevel, true,
+	{ "/parley/loglevel", ctl_admin_loglevel, true,
 	  "Shows or sets the log level. Parameters: err|warning|notice|info|debug (optional)" },
 };
 
@@ -488,15 +489,6 @@ out_close:
 	return -1;
 }
 
-static uint64_t
-now_ms(clockid_t id)
-{
-	struct timespec ts;
-
-	clock_gettime(id, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static char *
 dup_or_empty(const char *s)
 {
@@ -535,8 +527,8 @@ ctl_start(const struct ctl_config *cfg, struct engine *e, struct db *db, char *e
 	c->conf.htdigest = c->htdigest;
 	c->conf.realm = c->realm;
 	c->conf.domain = c->domain;
-	c->started_ms = now_ms(CLOCK_REALTIME);
-	c->started_mono_ms = now_ms(CLOCK_MONOTONIC);
+	c->started_ms = clock_real_ms();
+	c->started_mono_ms = clock_mono_ms();
 	rc = ctl_rooms_init(c);
 	if (rc != 0) {
 		snprintf(err, errlen, "control: the room catalog does not load: %s",

@@ -133,28 +133,28 @@ user_change(struct ctl *c, const struct ctl_args *a, enum user_op op, json_t **o
 }
 
 int
-ctl_cmd_user_add(struct ctl *c, const struct ctl_args *a, json_t **out, char *err,
-		 size_t errlen)
+ctl_admin_user_add(struct ctl *c, const struct ctl_args *a, json_t **out, char *err,
+		   size_t errlen)
 {
 	return user_change(c, a, USER_ADD, out, err, errlen);
 }
 
 int
-ctl_cmd_user_passwd(struct ctl *c, const struct ctl_args *a, json_t **out, char *err,
-		    size_t errlen)
+ctl_admin_user_passwd(struct ctl *c, const struct ctl_args *a, json_t **out, char *err,
+		      size_t errlen)
 {
 	return user_change(c, a, USER_PASSWD, out, err, errlen);
 }
 
 int
-ctl_cmd_user_del(struct ctl *c, const struct ctl_args *a, json_t **out, char *err,
-		 size_t errlen)
+ctl_admin_user_del(struct ctl *c, const struct ctl_args *a, json_t **out, char *err,
+		   size_t errlen)
 {
 	return user_change(c, a, USER_DEL, out, err, errlen);
 }
 
 int
-ctl_cmd_drain(struct ctl *c, const struct ctl_args *a, json_t **out, char *err, size_t errlen)
+ctl_admin_drain(struct ctl *c, const struct ctl_args *a, json_t **out, char *err, size_t errlen)
 {
 	const char *arg = ctl_arg_str(a, "drain", true);
 	bool resume = arg != NULL && (!strcasecmp(arg, "off") || !strcasecmp(arg, "false"));
@@ -176,7 +176,7 @@ ctl_cmd_drain(struct ctl *c, const struct ctl_args *a, json_t **out, char *err, 
 }
 
 int
-ctl_cmd_reload(struct ctl *c, const struct ctl_args *a, json_t **out, char *err, size_t errlen)
+ctl_admin_reload(struct ctl *c, const struct ctl_args *a, json_t **out, char *err, size_t errlen)
 {
 	struct ctl_reload_result res = { false, false, 0 };
 
@@ -200,8 +200,8 @@ ctl_cmd_reload(struct ctl *c, const struct ctl_args *a, json_t **out, char *err,
 }
 
 int
-ctl_cmd_loglevel(struct ctl *c, const struct ctl_args *a, json_t **out, char *err,
-		 size_t errlen)
+ctl_admin_loglevel(struct ctl *c, const struct ctl_args *a, json_t **out, char *err,
+		   size_t errlen)
 {
 	const char *name = ctl_arg_str(a, "level", true);
 	int lvl, old;

@@ -59,35 +59,35 @@ typedef int ctl_cmd_fn(struct ctl *c, const struct ctl_args *a, json_t **out, ch
 		       size_t errlen);
 
 /* ctl_stats.c */
-ctl_cmd_fn ctl_cmd_stats;
-ctl_cmd_fn ctl_cmd_conns;
+ctl_cmd_fn ctl_stats_all;
+ctl_cmd_fn ctl_stats_conns;
 /* Process memory as {"rss_bytes":..,"rss_peak_bytes":..,"mempools":[..]}. */
-json_t *ctl_memory_json(void);
+json_t *ctl_stats_memory_json(void);
 /* CPU time of lcore <idx> in ns since its start; false when unknown. */
-bool ctl_lcore_cpu_ns(struct ctl *c, uint32_t idx, uint64_t *ns);
+bool ctl_stats_lcore_cpu_ns(struct ctl *c, uint32_t idx, uint64_t *ns);
 
 /* ctl_rooms.c */
-ctl_cmd_fn ctl_cmd_rooms;
-ctl_cmd_fn ctl_cmd_room;
-ctl_cmd_fn ctl_cmd_room_create;
-ctl_cmd_fn ctl_cmd_room_set;
-ctl_cmd_fn ctl_cmd_room_del;
-ctl_cmd_fn ctl_cmd_member_add;
-ctl_cmd_fn ctl_cmd_member_del;
-ctl_cmd_fn ctl_cmd_manager_add;
-ctl_cmd_fn ctl_cmd_manager_del;
-ctl_cmd_fn ctl_cmd_invite;
+ctl_cmd_fn ctl_rooms_list;
+ctl_cmd_fn ctl_rooms_show;
+ctl_cmd_fn ctl_rooms_create;
+ctl_cmd_fn ctl_rooms_set;
+ctl_cmd_fn ctl_rooms_del;
+ctl_cmd_fn ctl_rooms_member_add;
+ctl_cmd_fn ctl_rooms_member_del;
+ctl_cmd_fn ctl_rooms_manager_add;
+ctl_cmd_fn ctl_rooms_manager_del;
+ctl_cmd_fn ctl_rooms_invite;
 /* Builds the first room table from the catalog (ctl_start). 0 or -errno. */
 int ctl_rooms_init(struct ctl *c);
 void ctl_rooms_fini(struct ctl *c);
 
 /* ctl_admin.c */
-ctl_cmd_fn ctl_cmd_user_add;
-ctl_cmd_fn ctl_cmd_user_passwd;
-ctl_cmd_fn ctl_cmd_user_del;
-ctl_cmd_fn ctl_cmd_drain;
-ctl_cmd_fn ctl_cmd_reload;
-ctl_cmd_fn ctl_cmd_loglevel;
+ctl_cmd_fn ctl_admin_user_add;
+ctl_cmd_fn ctl_admin_user_passwd;
+ctl_cmd_fn ctl_admin_user_del;
+ctl_cmd_fn ctl_admin_drain;
+ctl_cmd_fn ctl_admin_reload;
+ctl_cmd_fn ctl_admin_loglevel;
 
 /* ctl_tel.c: the read-only /parley/... commands on DPDK's telemetry
  * socket. register: once per process (later calls only switch the ctl

@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "control/ctl_int.h"
+#include "dataplane/base/clock.h"
 #include "dataplane/base/log.h"
 #include "dataplane/chat/chatctl.h"
 #include "dataplane/engine/engine.h"
@@ -217,7 +218,7 @@ list_one(void *arg, const struct catalog_room *r)
 }
 
 int
-ctl_cmd_rooms(struct ctl *c, const struct ctl_args *a, json_t **out, char *err, size_t errlen)
+ctl_rooms_list(struct ctl *c, const struct ctl_args *a, json_t **out, char *err, size_t errlen)
 {
 	json_t *list = json_array();
 	void *arg[2] = { c, list };
@@ -233,7 +234,7 @@ ctl_cmd_rooms(struct ctl *c, const struct ctl_args *a, json_t **out, char *err, 
 }
 
 int
-ctl_cmd_room(struct ctl *c, const struct ctl_args *a, json_t **out, char *err, size_t errlen)
+ctl_rooms_show(struct ctl *c, const struct ctl_args *a, json_t **out, char *err, size_t errlen)
 {
 	struct catalog_room *r;
 	struct chatctl_member_snap *v = NULL;
@@ -467,8 +468,8 @@ store(struct ctl *c, struct catalog_room *r, const char *what, json_t **out, cha
 }
 
 int
-ctl_cmd_room_create(struct ctl *c, const struct ctl_args *a, json_t **out, char *err,
-		    size_t errlen)
+ctl_rooms_create(struct ctl *c, const struct ctl_args *a, json_t **out, char *err,
+		 size_t errlen)
 {
 	const char *name = ctl_arg_str(a, "name", true);
 	struct catalog_room *r, *old = NULL;
@@ -499,8 +500,8 @@ ctl_cmd_room_create(struct ctl *c, const struct ctl_args *a, json_t **out, char 
 }
 
 int
-ctl_cmd_room_set(struct ctl *c, const struct ctl_args *a, json_t **out, char *err,
-		 size_t errlen)
+ctl_rooms_set(struct ctl *c, const struct ctl_args *a, json_t **out, char *err,
+	      size_t errlen)
 {
 	struct catalog_room *r;
 	int rc;
@@ -522,8 +523,8 @@ ctl_cmd_room_set(struct ctl *c, const struct ctl_args *a, json_t **out, char *er
 }
 
 int
-ctl_cmd_room_del(struct ctl *c, const struct ctl_args *a, json_t **out, char *err,
-		 size_t errlen)
+ctl_rooms_del(struct ctl *c, const struct ctl_args *a, json_t **out, char *err,
+	      size_t errlen)
 {
 	struct catalog_room *r;
 	int n, rc;
@@ -598,29 +599,29 @@ set_change(struct ctl *c, const struct ctl_args *a, enum set_op op, json_t **out
 }
 
 int
-ctl_cmd_member_add(struct ctl *c, const struct ctl_args *a, json_t **out, char *err,
-		   size_t errlen)
+ctl_rooms_member_add(struct ctl *c, const struct ctl_args *a, json_t **out, char *err,
+		     size_t errlen)
 {
 	return set_change(c, a, MEMBER_ADD, out, err, errlen);
 }
 
 int
-ctl_cmd_member_del(struct ctl *c, const struct ctl_args *a, json_t **out, char *err,
-		   size_t errlen)
+ctl_rooms_member_del(struct ctl *c, const struct ctl_args *a, json_t **out, char *err,
+		     size_t errlen)
 {
 	return set_change(c, a, MEMBER_DEL, out, err, errlen);
 }
 
 int
-ctl_cmd_manager_add(struct ctl *c, const struct ctl_args *a, json_t **out, char *err,
-		    size_t errlen)
+ctl_rooms_manager_add(struct ctl *c, const struct ctl_args *a, json_t **out, char *err,
+		      size_t errlen)
 {
 	return set_change(c, a, MANAGER_ADD, out, err, errlen);
 }
 
 int
-ctl_cmd_manager_del(struct ctl *c, const struct ctl_args *a, json_t **out, char *err,
-		    size_t errlen)
+ctl_rooms_manager_del(struct ctl *c, const struct ctl_args *a, json_t **out, char *err,
+		      size_t errlen)
 {
 	return set_change(c, a, MANAGER_DEL, out, err, errlen);
 }
@@ -663,14 +664,13 @@ invite_notice(struct ctl *c, const struct catalog_room *r, const struct invite *
 }
 
 int
-ctl_cmd_invite(struct ctl *c, const struct ctl_args *a, json_t **out, char *err, size_t errlen)
+ctl_rooms_invite(struct ctl *c, const struct ctl_args *a, json_t **out, char *err, size_t errlen)
 {
 	const char *from = ctl_arg_str(a, "author", false);
 	struct invite inv, *list = NULL;
 	struct catalog_room *r;
 	char u[USER_MAX], author[USER_MAX], *doc;
 	ssize_t n, invite_id = 0;
-	struct timespec ts;
 	uint32_t missed = 0;
 	bool visible, may_join;
 	size_t len;
@@ -687,8 +687,7 @@ ctl_cmd_invite(struct ctl *c, const struct ctl_args *a, json_t **out, char *err,
 	memset(&inv, 0, sizeof(inv));
 	snprintf(inv.room_id, sizeof(inv.room_id), "%s", r->id);
 	snprintf(inv.author, sizeof(inv.author), "%s", author);
-	clock_gettime(CLOCK_REALTIME, &ts);
-	inv.ts_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	inv.ts_ms = clock_real_ms();
 	rc = invite_put(c->db, u, &inv);
 	if (rc != 0) {
 		snprintf(err, errlen, "the invitation cannot be stored (%s)", strerror(-rc));

@@ -16,6 +16,7 @@
 #include <rte_mempool.h>
 
 #include "control/ctl_int.h"
+#include "dataplane/base/clock.h"
 #include "dataplane/base/log.h"
 #include "dataplane/chat/chatctl.h"
 #include "dataplane/engine/engine.h"
@@ -32,7 +33,7 @@ ju(uint64_t v)
 }
 
 bool
-ctl_lcore_cpu_ns(struct ctl *c, uint32_t idx, uint64_t *ns)
+ctl_stats_lcore_cpu_ns(struct ctl *c, uint32_t idx, uint64_t *ns)
 {
 	struct timespec ts;
 	bool ok = false;
@@ -78,14 +79,39 @@ add_counters(json_t *o, const struct engine *e, int64_t idx, uint64_t *drops)
 	json_object_set_new(o, "drops_total", ju(*drops));
 }
 
-static json_t *
-states_json(const uint32_t *by_state)
+/* What an lcore holds, for one lcore or summed over all of them. */
+struct holds {
+	uint64_t	by_state[CHATCTL_CONN__COUNT];
+	uint64_t	conns, registered, dialogs, channel_dialogs, presences, staged;
+};
+
+static void
+holds_add(struct holds *h, const struct chatctl_lcore_snap *s)
 {
-	json_t *o = json_object();
+	for (unsigned int st = 0; st < CHATCTL_CONN__COUNT; st++)
+		h->by_state[st] += s->by_state[st];
+	h->conns += s->nconns;
+	h->registered += s->registered;
+	h->dialogs += s->dialogs;
+	h->channel_dialogs += s->channel_dialogs;
+	h->presences += s->room_presences;
+	h->staged += s->staged;
+}
+
+static void
+holds_json(json_t *o, const struct holds *h)
+{
+	json_t *states = json_object();
 
 	for (unsigned int st = 0; st < CHATCTL_CONN__COUNT; st++)
-		json_object_set_new(o, chatctl_conn_state_name(st), ju(by_state[st]));
-	return o;
+		json_object_set_new(states, chatctl_conn_state_name(st), ju(h->by_state[st]));
+	json_object_set_new(o, "conns", ju(h->conns));
+	json_object_set_new(o, "conns_by_state", states);
+	json_object_set_new(o, "registered", ju(h->registered));
+	json_object_set_new(o, "dialogs", ju(h->dialogs));
+	json_object_set_new(o, "channel_dialogs", ju(h->channel_dialogs));
+	json_object_set_new(o, "room_presences", ju(h->presences));
+	json_object_set_new(o, "staged", ju(h->staged));
 }
 
 static json_t *
@@ -162,7 +188,7 @@ status_kb(const char *status, const char *key)
 }
 
 json_t *
-ctl_memory_json(void)
+ctl_stats_memory_json(void)
 {
 	char buf[8192];
 	json_t *pools = json_array();
@@ -181,8 +207,8 @@ ctl_memory_json(void)
 }
 
 struct totals {
-	uint32_t	by_state[CHATCTL_CONN__COUNT];
-	uint64_t	conns, registered, dialogs, channel_dialogs, presences, staged, cpu_ns;
+	struct holds	holds;
+	uint64_t	cpu_ns;
 	bool		complete;		/* every lcore answered */
 	bool		cpu_complete;
 };
@@ -201,28 +227,18 @@ lcore_json(struct ctl *c, uint32_t i, struct totals *t)
 	json_object_set_new(o, "running", json_boolean(rc != -ENODEV));
 	json_object_set_new(o, "reachable", json_boolean(rc == 0));
 	if (rc == 0) {
+		struct holds h = { 0 };
+
 		learn_clock(c, i, &s);
-		json_object_set_new(o, "conns", ju(s.nconns));
-		json_object_set_new(o, "conns_by_state", states_json(s.by_state));
-		json_object_set_new(o, "registered", ju(s.registered));
-		json_object_set_new(o, "dialogs", ju(s.dialogs));
-		json_object_set_new(o, "channel_dialogs", ju(s.channel_dialogs));
-		json_object_set_new(o, "room_presences", ju(s.room_presences));
-		json_object_set_new(o, "staged", ju(s.staged));
+		holds_add(&h, &s);
+		holds_json(o, &h);
 		json_object_set_new(o, "listening", json_boolean(s.listening));
 		json_object_set_new(o, "draining", json_boolean(s.draining));
-		for (unsigned int st = 0; st < CHATCTL_CONN__COUNT; st++)
-			t->by_state[st] += s.by_state[st];
-		t->conns += s.nconns;
-		t->registered += s.registered;
-		t->dialogs += s.dialogs;
-		t->channel_dialogs += s.channel_dialogs;
-		t->presences += s.room_presences;
-		t->staged += s.staged;
+		holds_add(&t->holds, &s);
 	} else {
 		t->complete = false;
 	}
-	if (ctl_lcore_cpu_ns(c, i, &cpu)) {
+	if (ctl_stats_lcore_cpu_ns(c, i, &cpu)) {
 		json_object_set_new(o, "cpu_ns", ju(cpu));
 		t->cpu_ns += cpu;
 	} else {
@@ -269,11 +285,8 @@ rings_json(struct ctl *c, json_t *lcores)
 static json_t *
 node_json(struct ctl *c)
 {
-	struct timespec ts;
-	uint64_t mono;
+	uint64_t mono = clock_mono_ms();
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	mono = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 	return json_pack("{s:s, s:I, s:I, s:I, s:I, s:b, s:I, s:s, s:s}",
 			 "domain", c->conf.domain, "node_id", (json_int_t)c->conf.node_id,
 			 "pid", (json_int_t)getpid(), "started_ms", (json_int_t)c->started_ms,
@@ -284,7 +297,7 @@ node_json(struct ctl *c)
 }
 
 int
-ctl_cmd_stats(struct ctl *c, const struct ctl_args *a, json_t **out, char *err, size_t errlen)
+ctl_stats_all(struct ctl *c, const struct ctl_args *a, json_t **out, char *err, size_t errlen)
 {
 	struct totals t = { .complete = true, .cpu_complete = true };
 	json_t *o = json_object(), *total = json_object(), *lcores = json_array(), *rings;
@@ -294,25 +307,19 @@ ctl_cmd_stats(struct ctl *c, const struct ctl_args *a, json_t **out, char *err, 
 	for (uint32_t i = 0; i < c->nlcores; i++)
 		json_array_append_new(lcores, lcore_json(c, i, &t));
 	add_counters(total, c->e, -1, &drops);
-	json_object_set_new(total, "conns", ju(t.conns));
-	json_object_set_new(total, "conns_by_state", states_json(t.by_state));
-	json_object_set_new(total, "registered", ju(t.registered));
-	json_object_set_new(total, "dialogs", ju(t.dialogs));
-	json_object_set_new(total, "channel_dialogs", ju(t.channel_dialogs));
-	json_object_set_new(total, "room_presences", ju(t.presences));
-	json_object_set_new(total, "staged", ju(t.staged));
+	holds_json(total, &t.holds);
 	json_object_set_new(total, "cpu_ns", t.cpu_complete ? ju(t.cpu_ns) : json_null());
 	json_object_set_new(total, "complete", json_boolean(t.complete));
 	rings = rings_json(c, lcores);
 	/* Bursts that did not fit a ring (kept staged, never dropped). */
 	json_object_set(rings, "ring_full", json_object_get(total, "ring_full"));
-	json_object_set_new(rings, "staged", ju(t.staged));
+	json_object_set_new(rings, "staged", ju(t.holds.staged));
 	json_object_set_new(o, "total", total);
 	json_object_set_new(o, "lcores", lcores);
 	json_object_set_new(o, "rings", rings);
 	json_object_set_new(o, "storage", storage_json(c->e));
 	json_object_set_new(o, "exporter", exporter_json(c));
-	json_object_set_new(o, "memory", ctl_memory_json());
+	json_object_set_new(o, "memory", ctl_stats_memory_json());
 	*out = o;
 	return 0;
 }
@@ -368,7 +375,7 @@ int_arg(const struct ctl_args *a, const char *key, json_int_t dflt, json_int_t *
 }
 
 int
-ctl_cmd_conns(struct ctl *c, const struct ctl_args *a, json_t **out, char *err, size_t errlen)
+ctl_stats_conns(struct ctl *c, const struct ctl_args *a, json_t **out, char *err, size_t errlen)
 {
 	const char *user = ctl_arg_str(a, "user", false);
 	char ubuf[256];

@@ -96,7 +96,7 @@ tel_stats(const char *cmd, const char *params, struct rte_tel_data *d)
 	rte_tel_data_add_dict_u64(d, "commit_latency_p50_us", cs.lat_p50_us);
 	rte_tel_data_add_dict_u64(d, "commit_latency_p99_us", cs.lat_p99_us);
 	rte_tel_data_add_dict_u64(d, "commit_latency_max_us", cs.lat_max_us);
-	mem = ctl_memory_json();
+	mem = ctl_stats_memory_json();
 	rte_tel_data_add_dict_u64(d, "rss_bytes",
 				  (uint64_t)json_integer_value(json_object_get(mem, "rss_bytes")));
 	json_decref(mem);
@@ -127,7 +127,7 @@ tel_lcore(const char *cmd, const char *params, struct rte_tel_data *d)
 	rte_tel_data_add_dict_u64(d, "lcore", i);
 	add_counters(d, c, (int64_t)i);
 	add_conns(d, c, (int64_t)i);
-	if (ctl_lcore_cpu_ns(c, (uint32_t)i, &cpu))
+	if (ctl_stats_lcore_cpu_ns(c, (uint32_t)i, &cpu))
 		rte_tel_data_add_dict_u64(d, "cpu_ns", cpu);
 	pthread_rwlock_unlock(&tel_lock);
 	return 0;

@@ -9,21 +9,23 @@
  * (missing, no permission, no answer). */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include <ini.h>
 #include <jansson.h>
 
 #include "control/ctl.h"
-#include "router/config.h"
 
 #define EXIT_FAILED	1
 #define EXIT_USAGE	2
@@ -99,27 +101,72 @@ fail_msg(const char *fmt, ...)
 
 /* ---- the socket ------------------------------------------------------------ */
 
+/* What parleyctl reads of parleyd's configuration: the two keys that place
+ * the socket (router/config.c defines them and their defaults; the
+ * embedded data_dir is "./var"). */
+struct socket_keys {
+	char data_dir[PATH_MAX];
+	char socket[PATH_MAX];
+};
+
+static int
+socket_key(void *user, const char *section, const char *name, const char *value)
+{
+	struct socket_keys *k = user;
+	char *dst = NULL;
+
+	if (name == NULL)
+		return 1;
+	if (strcasecmp(section, "server") == 0 && strcasecmp(name, "data_dir") == 0)
+		dst = k->data_dir;
+	else if (strcasecmp(section, "control") == 0 && strcasecmp(name, "socket") == 0)
+		dst = k->socket;
+	if (dst != NULL && snprintf(dst, PATH_MAX, "%s", value) >= PATH_MAX)
+		return 0;
+	return 1;
+}
+
+/* -s SOCKET, else [control] socket of -c CONFIG, else data_dir/parleyd.sock
+ * (the file's data_dir, or the embedded one). 0, or -1 (said on stderr). */
 static int
 socket_path(char *out, size_t cap)
 {
-	static struct config conf;	/* large: not on the stack */
-	char err[1024];
+	struct socket_keys k = { .data_dir = "./var" };
+	int rc, n;
 
 	if (o.socket != NULL) {
 		snprintf(out, cap, "%s", o.socket);
 		return 0;
 	}
-	config_defaults(&conf);
-	if (o.config != NULL && config_load(&conf, o.config, err, sizeof(err)) != 0) {
-		fail_msg("%s", err);
+	if (o.config != NULL) {
+		FILE *f = fopen(o.config, "r");
+
+		if (f == NULL) {
+			fail_msg("%s: %s", o.config, strerror(errno));
+			return -1;
+		}
+		rc = ini_parse_file(f, socket_key, &k);
+		fclose(f);
+		if (rc != 0) {
+			fail_msg("%s:%d: syntax error", o.config, rc);
+			return -1;
+		}
+	}
+	if (k.socket[0] != '\0') {
+		snprintf(out, cap, "%s", k.socket);
+		return 0;
+	}
+	if (k.data_dir[0] == '\0') {
+		fail_msg("%s%s[server] data_dir: must not be empty", o.config ? o.config : "",
+			 o.config ? ": " : "");
 		return -1;
 	}
-	if (config_finish(&conf, err, sizeof(err)) != 0) {
-		fail_msg("%s%s%s", o.config ? o.config : "", o.config ? ": " : "", err);
+	n = snprintf(out, cap, "%s/parleyd.sock", k.data_dir);
+	if (n < 0 || (size_t)n >= cap) {
+		fail_msg("%s%s[server] data_dir: path too long", o.config ? o.config : "",
+			 o.config ? ": " : "");
 		return -1;
 	}
-	snprintf(out, cap, "%s", conf.control_socket);
-	config_free(&conf);
 	return 0;
 }
 
@@ -164,11 +211,11 @@ read_line(struct conn *c)
 }
 
 static int
-ctl_connect(struct conn *c)
+conn_open(struct conn *c)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	struct timeval tv = { .tv_sec = o.timeout_s };
-	char path[CONFIG_PATH_MAX];
+	char path[PATH_MAX];
 	json_t *hello;
 
 	memset(c, 0, sizeof(*c));
@@ -203,7 +250,7 @@ ctl_connect(struct conn *c)
 }
 
 static void
-ctl_close(struct conn *c)
+conn_close(struct conn *c)
 {
 	if (c->fd != -1)
 		close(c->fd);
@@ -278,13 +325,13 @@ run_one(const char *cmd, json_t *params)
 	json_t *v, *err;
 	int rc;
 
-	if (ctl_connect(&c) != 0) {
+	if (conn_open(&c) != 0) {
 		json_decref(params);
-		ctl_close(&c);
+		conn_close(&c);
 		return EXIT_NOSOCKET;
 	}
 	v = request(&c, cmd, params, &err);
-	ctl_close(&c);
+	conn_close(&c);
 	if (v != NULL) {
 		print_json(v);
 		json_decref(v);
@@ -495,8 +542,8 @@ cmd_top(int argc, char **argv)
 		fail_msg("top [--once | --count N] [--interval SECONDS >= 0.1] [--json]");
 		return EXIT_USAGE;
 	}
-	if (ctl_connect(&c) != 0) {
-		ctl_close(&c);
+	if (conn_open(&c) != 0) {
+		conn_close(&c);
 		return EXIT_NOSOCKET;
 	}
 	prev = request(&c, "/parley/stats", NULL, &err);
@@ -527,7 +574,7 @@ cmd_top(int argc, char **argv)
 		json_decref(prev);
 		prev = cur;
 	}
-	ctl_close(&c);
+	conn_close(&c);
 	if (err != NULL)
 		fail_msg("%s", json_is_string(err) ? json_string_value(err) : "failed");
 	json_decref(err);

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "dataplane/base/clock.h"
 #include "dataplane/sip/digest.h"
 #include "perf/agent.h"
 
@@ -560,7 +561,7 @@ on_grpchat(struct agent *a, const char *body, size_t len)
 	struct worker *w = a->w;
 	const struct bench_conf *c = conf(a);
 	const char *p = memmem(body, len, "<chat>pb ", 9), *end = body + len;
-	uint64_t g, s, t, now = mono_ns();
+	uint64_t g, s, t, now = clock_mono_ns();
 	bool ok = true;
 
 	if (p == NULL || a->rx == NULL) {
@@ -803,7 +804,7 @@ agent_post(struct agent *a, uint64_t due, uint64_t now)
 		w->scratch = p;
 		w->scratch_cap = need;
 	}
-	t = mono_ns();
+	t = clock_mono_ns();
 	n = snprintf(w->scratch, w->scratch_cap, "<xccos ver=\"1\" envid=\"%" PRIu64 "\" "
 		     "xmlns=\"urn:parlano:xml:ns:xccos\"><grpchat id=\"grpchat\" seqid=\"1\" "
 		     "chanUri=\"%s\" author=\"sip:%s\" ts=\"2010-09-21T09:48:10Z\"><chat>",
@@ -844,7 +845,7 @@ agent_bccontext(struct agent *a, uint64_t now)
 	if (!send_cmd(a, &a->chan, a->chan_uri, "bccontext", data))
 		return false;
 	a->bcc_busy = true;
-	a->bcc_sent = mono_ns();
+	a->bcc_sent = clock_mono_ns();
 	if (nbconn_flush(&a->c) != 0)
 		fail(a, a->c.why, now);
 	return true;

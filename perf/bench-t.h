@@ -150,15 +150,6 @@ struct worker {
 	size_t		scratch_cap;
 };
 
-static inline uint64_t
-mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static inline bool
 in_window(const struct worker *w, uint64_t t)
 {
@@ -177,6 +168,17 @@ static inline uint64_t
 ctr_get(struct worker *w, enum ctr i)
 {
 	return atomic_load_explicit(&w->ctr[i], memory_order_relaxed);
+}
+
+/* Counter <i> summed over every worker of <b>. */
+static inline uint64_t
+bench_sum(struct bench *b, enum ctr i)
+{
+	uint64_t s = 0;
+
+	for (unsigned t = 0; t < b->c.nthreads; t++)
+		s += ctr_get(&b->w[t], i);
+	return s;
 }
 
 #endif

@@ -1,4 +1,4 @@
-/* parley-bench: the load generator for parleyd (issue 7).
+/* parley-bench: the load generator for parleyd.
  *
  *   parley-bench fanout|connect|idle|history [options]
  *   parley-bench users N [--domain D] [--password PW]   htdigest lines for user0..N-1
@@ -36,6 +36,7 @@
 #include <arpa/inet.h>
 #include <sys/socket.h>
 
+#include "dataplane/base/clock.h"
 #include "dataplane/sip/digest.h"
 #include "perf/agent.h"
 #include "perf/gcclient.h"
@@ -406,16 +407,6 @@ find_rooms(struct bench *b)
 	gc_close(g);
 }
 
-static uint64_t
-sum(struct bench *b, enum ctr i)
-{
-	uint64_t s = 0;
-
-	for (unsigned t = 0; t < b->c.nthreads; t++)
-		s += ctr_get(&b->w[t], i);
-	return s;
-}
-
 static void
 sleep_until(uint64_t t)
 {
@@ -455,14 +446,14 @@ static void
 setup_phase(struct bench *b)
 {
 	const struct bench_conf *c = &b->c;
-	uint64_t start = mono_ns(), end = start + (uint64_t)(c->setup_timeout_s * 1e9);
+	uint64_t start = clock_mono_ns(), end = start + (uint64_t)(c->setup_timeout_s * 1e9);
 
 	for (;;) {
-		uint64_t joined = sum(b, C_JOINED), failed = sum(b, C_SETUP_FAILED);
+		uint64_t joined = bench_sum(b, C_JOINED), failed = bench_sum(b, C_SETUP_FAILED);
 
 		if (joined + failed >= b->total)
 			break;
-		if (mono_ns() >= end) {
+		if (clock_mono_ns() >= end) {
 			progress_end(c);
 			fprintf(stderr, "parley-bench: sign-in timed out after %.0f s: %" PRIu64
 				" of %u joined\n", c->setup_timeout_s, joined, b->total);
@@ -470,11 +461,11 @@ setup_phase(struct bench *b)
 		}
 		progress(c, "signing in: joined %" PRIu64 "/%u, failed %" PRIu64
 			 ", retries %" PRIu64 ", %.0f s", joined, b->total, failed,
-			 sum(b, C_SETUP_RETRIES), (mono_ns() - start) / 1e9);
+			 bench_sum(b, C_SETUP_RETRIES), (clock_mono_ns() - start) / 1e9);
 		usleep(c->progress && !progress_tty ? 1000000 : 250000);
 	}
-	progress(c, "signed in: %" PRIu64 "/%u joined in %.1f s", sum(b, C_JOINED), b->total,
-		 (mono_ns() - start) / 1e9);
+	progress(c, "signed in: %" PRIu64 "/%u joined in %.1f s", bench_sum(b, C_JOINED), b->total,
+		 (clock_mono_ns() - start) / 1e9);
 	progress_end(c);
 }
 
@@ -501,7 +492,7 @@ process_cpu_s(void)
 static void
 take_sample(struct bench *b, struct sample *s)
 {
-	s->t = mono_ns();
+	s->t = clock_mono_ns();
 	for (unsigned i = 0; i < b->c.nthreads; i++)
 		s->thread_cpu[i] = thread_cpu_s(b->w[i].th);
 	s->proc_cpu = process_cpu_s();
@@ -515,12 +506,12 @@ static void
 run_progress(struct bench *b, uint64_t start, uint64_t prev_t, uint64_t *prev)
 {
 	const struct bench_conf *c = &b->c;
-	uint64_t now = mono_ns();
+	uint64_t now = clock_mono_ns();
 	double dt = (now - prev_t) / 1e9, el = (now - start) / 1e9;
 	enum ctr key = c->mode == MODE_FANOUT ? C_DELIVERED :
 		       c->mode == MODE_CONNECT ? (c->regs_per_conn ? C_REGISTERS : C_HANDSHAKES) :
 		       c->mode == MODE_HISTORY ? C_HIST_REPLIES : C_INFOS_IN;
-	uint64_t v = sum(b, key);
+	uint64_t v = bench_sum(b, key);
 	double rate = dt > 0 ? (v - *prev) / dt : 0;
 
 	*prev = v;
@@ -528,21 +519,21 @@ run_progress(struct bench *b, uint64_t start, uint64_t prev_t, uint64_t *prev)
 	case MODE_FANOUT:
 		progress(c, "%.0f/%.0f s: posts %" PRIu64 ", deliveries %.0f/s (offered %.0f/s), "
 			 "errors %" PRIu64 ", lost conns %" PRIu64, el, c->warmup_s + c->duration_s,
-			 sum(b, C_POSTS_SENT), rate, c->rate * c->members,
-			 sum(b, C_POST_ERRORS) + sum(b, C_POSTS_REFUSED), sum(b, C_DISCONNECTS));
+			 bench_sum(b, C_POSTS_SENT), rate, c->rate * c->members,
+			 bench_sum(b, C_POST_ERRORS) + bench_sum(b, C_POSTS_REFUSED), bench_sum(b, C_DISCONNECTS));
 		break;
 	case MODE_CONNECT:
 		progress(c, "%.0f/%.0f s: %s %.0f/s, errors %" PRIu64, el,
 			 c->warmup_s + c->duration_s, c->regs_per_conn ? "REGISTERs" : "handshakes",
-			 rate, sum(b, C_CONN_ERRORS));
+			 rate, bench_sum(b, C_CONN_ERRORS));
 		break;
 	case MODE_HISTORY:
 		progress(c, "%.0f/%.0f s: bccontext %.0f/s, errors %" PRIu64, el,
-			 c->warmup_s + c->duration_s, rate, sum(b, C_HIST_ERRORS));
+			 c->warmup_s + c->duration_s, rate, bench_sum(b, C_HIST_ERRORS));
 		break;
 	case MODE_IDLE:
 		progress(c, "%.0f/%.0f s: %u idle connections, lost %" PRIu64, el,
-			 c->warmup_s + c->duration_s, b->total, sum(b, C_DISCONNECTS));
+			 c->warmup_s + c->duration_s, b->total, bench_sum(b, C_DISCONNECTS));
 		break;
 	}
 }
@@ -550,11 +541,11 @@ run_progress(struct bench *b, uint64_t start, uint64_t prev_t, uint64_t *prev)
 static bool
 drained(struct bench *b)
 {
-	uint64_t acked = sum(b, C_POSTS_OK) + sum(b, C_POSTS_REFUSED) + sum(b, C_POST_ERRORS);
+	uint64_t acked = bench_sum(b, C_POSTS_OK) + bench_sum(b, C_POSTS_REFUSED) + bench_sum(b, C_POST_ERRORS);
 
 	if (b->c.mode != MODE_FANOUT)
 		return true;
-	return acked >= sum(b, C_POSTS_SENT) && sum(b, C_DELIVERED) >= sum(b, C_EXPECTED);
+	return acked >= bench_sum(b, C_POSTS_SENT) && bench_sum(b, C_DELIVERED) >= bench_sum(b, C_EXPECTED);
 }
 
 static int
@@ -572,7 +563,7 @@ run(struct bench *b)
 		return 2;
 	}
 	atomic_store(&b->phase, c->mode == MODE_CONNECT ? PHASE_RUN : PHASE_SETUP);
-	t0 = mono_ns() + 100000000u;
+	t0 = clock_mono_ns() + 100000000u;
 	if (c->mode == MODE_CONNECT) {
 		ws = t0 + (uint64_t)(c->warmup_s * 1e9);
 		atomic_store(&b->t0_ns, t0);
@@ -588,7 +579,7 @@ run(struct bench *b)
 	}
 	if (c->mode != MODE_CONNECT) {
 		setup_phase(b);
-		if (sum(b, C_JOINED) == 0) {
+		if (bench_sum(b, C_JOINED) == 0) {
 			fprintf(stderr, "parley-bench: no client could sign in and join; first "
 				"error: %s\n", b->w[0].first_error[0] ? b->w[0].first_error : "none");
 			atomic_store(&b->phase, PHASE_STOP);
@@ -596,7 +587,7 @@ run(struct bench *b)
 				pthread_join(b->w[i].th, NULL);
 			return 3;
 		}
-		t0 = mono_ns() + 100000000u;
+		t0 = clock_mono_ns() + 100000000u;
 		ws = t0 + (uint64_t)(c->warmup_s * 1e9);
 		atomic_store(&b->t0_ns, t0);
 		atomic_store(&b->ws_ns, ws);
@@ -605,39 +596,39 @@ run(struct bench *b)
 	}
 	ws = atomic_load(&b->ws_ns);
 	we = atomic_load(&b->we_ns);
-	prev_t = mono_ns();
+	prev_t = clock_mono_ns();
 	next_progress = prev_t + 1000000000u;
 	/* Up to the window: progress; at its start, the first sample. */
-	while (mono_ns() < ws) {
+	while (clock_mono_ns() < ws) {
 		uint64_t t = next_progress < ws ? next_progress : ws;
 
 		sleep_until(t);
-		if (mono_ns() >= next_progress) {
+		if (clock_mono_ns() >= next_progress) {
 			run_progress(b, t0, prev_t, &prev);
-			prev_t = mono_ns();
+			prev_t = clock_mono_ns();
 			next_progress += 1000000000u;
 		}
 	}
 	take_sample(b, &s0);
-	while (mono_ns() < we) {
+	while (clock_mono_ns() < we) {
 		uint64_t t = next_progress < we ? next_progress : we;
 
 		sleep_until(t);
-		if (mono_ns() >= next_progress) {
+		if (clock_mono_ns() >= next_progress) {
 			run_progress(b, t0, prev_t, &prev);
-			prev_t = mono_ns();
+			prev_t = clock_mono_ns();
 			next_progress += 1000000000u;
 		}
-		if (c->max_posts > 0 && sum(b, C_POSTS_SENT) >= c->max_posts &&
-		    mono_ns() < we) {
-			we = mono_ns();	/* every post is out: the window ends here */
+		if (c->max_posts > 0 && bench_sum(b, C_POSTS_SENT) >= c->max_posts &&
+		    clock_mono_ns() < we) {
+			we = clock_mono_ns();	/* every post is out: the window ends here */
 			atomic_store(&b->we_ns, we);
 		}
 	}
 	take_sample(b, &s1);
 	atomic_store(&b->phase, PHASE_DRAIN);
-	drain_end = mono_ns() + (uint64_t)(c->drain_s * 1e9);
-	while (!drained(b) && mono_ns() < drain_end)
+	drain_end = clock_mono_ns() + (uint64_t)(c->drain_s * 1e9);
+	while (!drained(b) && clock_mono_ns() < drain_end)
 		usleep(20000);
 	progress_end(c);
 	atomic_store(&b->phase, PHASE_STOP);

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "dataplane/base/clock.h"
 #include "perf/client.h"
 
 struct job {
@@ -24,24 +25,15 @@ struct job {
 	uint64_t done, errors;
 };
 
-static double
-now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static void *
 worker(void *arg)
 {
 	struct job *j = arg;
-	double end = now() + j->seconds;
+	double end = clock_mono_ns() / 1e9 + j->seconds;
 	char err[256];
 	struct pc_conn *c = NULL;
 
-	while (now() < end) {
+	while (clock_mono_ns() / 1e9 < end) {
 		if (strcmp(j->mode, "handshake") == 0) {
 			c = pc_connect(j->host, j->port, NULL, 5000, err, sizeof(err));
 			if (c == NULL)
@@ -92,7 +84,7 @@ main(int argc, char **argv)
 		jobs[i] = (struct job){ argv[1], argv[2], argv[4], argv[5], (uint16_t)atoi(argv[3]),
 					atof(argv[6]), 0, 0 };
 	}
-	t0 = now();
+	t0 = clock_mono_ns() / 1e9;
 	for (int i = 0; i < n; i++)
 		pthread_create(&th[i], NULL, worker, &jobs[i]);
 	for (int i = 0; i < n; i++) {
@@ -100,7 +92,7 @@ main(int argc, char **argv)
 		done += jobs[i].done;
 		errors += jobs[i].errors;
 	}
-	t1 = now();
+	t1 = clock_mono_ns() / 1e9;
 	printf("bench=%s threads=%d seconds=%.1f ops=%llu errors=%llu rate_per_s=%.0f\n", argv[1], n,
 	       t1 - t0, (unsigned long long)done, (unsigned long long)errors, done / (t1 - t0));
 	free(jobs);

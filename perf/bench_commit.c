@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dataplane/base/clock.h"
 #include "storage/commit.h"
 #include "storage/db.h"
 
@@ -42,21 +43,12 @@ struct prod {
 static const char uri[] = "ma-chan://example.com/5b0c7c1e-0000-4000-8000-000000000001";
 static const char author[] = "sip:alice@example.com";
 
-static uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + ts.tv_nsec;
-}
-
 static void
 collect(struct prod *p)
 {
 	struct commit_req *r[BURST];
 	unsigned n = commit_poll(p->p, r, BURST);
-	uint64_t t = now_ns();
+	uint64_t t = clock_mono_ns();
 
 	for (unsigned i = 0; i < n; i++) {
 		uint64_t sent = (uint64_t)(uintptr_t)r[i]->cookie;
@@ -74,13 +66,13 @@ static void *
 producer(void *arg)
 {
 	struct prod *p = arg;
-	uint64_t start = now_ns(), end = start + (uint64_t)(p->seconds * 1e9), seq = 0;
+	uint64_t start = clock_mono_ns(), end = start + (uint64_t)(p->seconds * 1e9), seq = 0;
 	double interval_ns = p->rate > 0 ? 1e9 / p->rate : 0;
 
-	while (now_ns() < end) {
+	while (clock_mono_ns() < end) {
 		struct commit_req *r[BURST];
 		unsigned n = 0, got;
-		uint64_t t = now_ns();
+		uint64_t t = clock_mono_ns();
 
 		/* Paced: only what is due by now. */
 		while (n < BURST) {
@@ -118,7 +110,7 @@ producer(void *arg)
 		}
 	}
 	/* What is in flight completes. */
-	for (uint64_t until = now_ns() + 5000000000ull; now_ns() < until;) {
+	for (uint64_t until = clock_mono_ns() + 5000000000ull; clock_mono_ns() < until;) {
 		collect(p);
 		if (commit_done_count(p->p) == 0) {
 			struct timespec nap = { 0, 100000 };

@@ -15,20 +15,13 @@ set -u
 
 clients=64 duration=5 warmup=1
 
-usage() {
-	sed -n '2,/^set -u/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'
-	pb_common_help
-	exit 2
-}
-
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--clients) clients=$(pb_val "$@") || exit 2; shift 2 ;;
 	--duration) duration=$(pb_val "$@") || exit 2; shift 2 ;;
 	--warmup) warmup=$(pb_val "$@") || exit 2; shift 2 ;;
-	-h|--help) usage ;;
-	*) pb_common_opt "$@"; [ "$PB_SHIFT" -gt 0 ] || pb_die "unknown option '$1' (--help)"
-	   shift "$PB_SHIFT" ;;
+	-h|--help) pb_usage ;;
+	*) pb_other_opt "$@"; shift "$PB_SHIFT" ;;
 	esac
 done
 pb_init

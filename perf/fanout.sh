@@ -19,12 +19,6 @@ set -u
 
 rooms=100 members=20 size=200 rate= deliv_rate=2000 duration=10 warmup=2
 
-usage() {
-	sed -n '2,/^set -u/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'
-	pb_common_help
-	exit 2
-}
-
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--rooms) rooms=$(pb_val "$@") || exit 2; shift 2 ;;
@@ -34,9 +28,8 @@ while [ $# -gt 0 ]; do
 	--deliv-rate) deliv_rate=$(pb_val "$@") || exit 2; rate=; shift 2 ;;
 	--duration) duration=$(pb_val "$@") || exit 2; shift 2 ;;
 	--warmup) warmup=$(pb_val "$@") || exit 2; shift 2 ;;
-	-h|--help) usage ;;
-	*) pb_common_opt "$@"; [ "$PB_SHIFT" -gt 0 ] || pb_die "unknown option '$1' (--help)"
-	   shift "$PB_SHIFT" ;;
+	-h|--help) pb_usage ;;
+	*) pb_other_opt "$@"; shift "$PB_SHIFT" ;;
 	esac
 done
 pb_init

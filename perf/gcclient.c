@@ -6,6 +6,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "dataplane/base/clock.h"
 #include "dataplane/sip/sipmsg.h"
 #include "perf/client.h"
 #include "perf/gcclient.h"
@@ -23,15 +24,6 @@ struct gc {
 	char		**q;		/* queued server INFO bodies */
 	size_t		qhead, qn;
 };
-
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void
 queue_push(struct gc *g, char *body)
@@ -94,10 +86,10 @@ step(struct gc *g, struct sipmsg *m, int timeout_ms)
 static int
 await(struct gc *g, const char *callid, uint32_t cseq, int timeout_ms, struct sipmsg *m)
 {
-	int64_t end = now_ms() + timeout_ms;
+	int64_t end = clock_mono_ms() + timeout_ms;
 
 	for (;;) {
-		int left = (int)(end - now_ms()), r;
+		int left = (int)(end - (int64_t)clock_mono_ms()), r;
 
 		if (left <= 0)
 			return -1;
@@ -404,7 +396,7 @@ take_match(struct gc *g, va_list ap0)
 char *
 gc_wait(struct gc *g, int timeout_ms, ...)
 {
-	int64_t end = now_ms() + timeout_ms;
+	int64_t end = clock_mono_ms() + timeout_ms;
 	struct sipmsg m;
 	va_list ap;
 	char *b;
@@ -417,7 +409,7 @@ gc_wait(struct gc *g, int timeout_ms, ...)
 		va_end(ap);
 		if (b != NULL)
 			return b;
-		left = (int)(end - now_ms());
+		left = (int)(end - (int64_t)clock_mono_ms());
 		if (left <= 0 || step(g, &m, left) < 0)
 			return NULL;
 	}
@@ -426,11 +418,11 @@ gc_wait(struct gc *g, int timeout_ms, ...)
 int
 gc_pump(struct gc *g, int timeout_ms)
 {
-	int64_t end = now_ms() + timeout_ms;
+	int64_t end = clock_mono_ms() + timeout_ms;
 	struct sipmsg m;
 
 	for (;;) {
-		int left = (int)(end - now_ms());
+		int left = (int)(end - (int64_t)clock_mono_ms());
 
 		if (left <= 0 || step(g, &m, left) <= 0)
 			break;

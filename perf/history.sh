@@ -19,12 +19,6 @@ set -u
 
 messages=100000 clients=10 cnt=25 duration=10 warmup=1 fsync_given=0
 
-usage() {
-	sed -n '2,/^set -u/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'
-	pb_common_help
-	exit 2
-}
-
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--messages) messages=$(pb_val "$@") || exit 2; shift 2 ;;
@@ -32,10 +26,9 @@ while [ $# -gt 0 ]; do
 	--cnt) cnt=$(pb_val "$@") || exit 2; shift 2 ;;
 	--duration) duration=$(pb_val "$@") || exit 2; shift 2 ;;
 	--warmup) warmup=$(pb_val "$@") || exit 2; shift 2 ;;
-	-h|--help) usage ;;
+	-h|--help) pb_usage ;;
 	*) [ "$1" = --fsync ] && fsync_given=1
-	   pb_common_opt "$@"; [ "$PB_SHIFT" -gt 0 ] || pb_die "unknown option '$1' (--help)"
-	   shift "$PB_SHIFT" ;;
+	   pb_other_opt "$@"; shift "$PB_SHIFT" ;;
 	esac
 done
 [ "$fsync_given" = 1 ] || PB_FSYNC=0

@@ -67,6 +67,21 @@ pb_common_opt() {
 	esac
 }
 
+# The `*)` case of a script's option loop: a common option (PB_SHIFT set
+# to what it took), or an error naming the unknown one.
+pb_other_opt() {
+	pb_common_opt "$@"
+	[ "$PB_SHIFT" -gt 0 ] || pb_die "unknown option '$1' (--help)"
+}
+
+# -h, --help: the script's header comment (line 2 up to `set -u`), then the
+# common options; exits 2.
+pb_usage() {
+	sed -n '2,/^set -u/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'
+	pb_common_help
+	exit 2
+}
+
 # For a script's own options: the value after option $1, or a clear error.
 pb_val() {
 	[ $# -ge 2 ] && [ -n "$2" ] || pb_die "$1 needs a value"

@@ -86,16 +86,6 @@ kv_print(const struct kv *kv, const struct bench_conf *c)
 	printf("}\n");
 }
 
-static uint64_t
-sum(struct bench *b, enum ctr i)
-{
-	uint64_t s = 0;
-
-	for (unsigned t = 0; t < b->c.nthreads; t++)
-		s += ctr_get(&b->w[t], i);
-	return s;
-}
-
 static double
 ms(uint64_t ns)
 {
@@ -167,15 +157,15 @@ report(struct bench *b, const struct procstat *base, const struct sample *s0,
 	}
 	if (srv)
 		srv_cpu = s1->srv.cpu_s - s0->srv.cpu_s;
-	errors = sum(b, C_SETUP_FAILED) + sum(b, C_DISCONNECTS) + sum(b, C_POST_ERRORS) +
-		 sum(b, C_POSTS_REFUSED) + sum(b, C_MISROUTED) + sum(b, C_BAD_DELIVERY) +
-		 sum(b, C_OTHER_ERRORS) + sum(b, C_CONN_ERRORS) + sum(b, C_HIST_ERRORS);
+	errors = bench_sum(b, C_SETUP_FAILED) + bench_sum(b, C_DISCONNECTS) + bench_sum(b, C_POST_ERRORS) +
+		 bench_sum(b, C_POSTS_REFUSED) + bench_sum(b, C_MISROUTED) + bench_sum(b, C_BAD_DELIVERY) +
+		 bench_sum(b, C_OTHER_ERRORS) + bench_sum(b, C_CONN_ERRORS) + bench_sum(b, C_HIST_ERRORS);
 
 	kv_s(&kv, "scenario", c->mode == MODE_FANOUT ? "fanout" : c->mode == MODE_CONNECT ?
 	     "connect" : c->mode == MODE_IDLE ? "idle" : "history");
 	if (c->mode == MODE_FANOUT) {
-		uint64_t exp = sum(b, C_EXPECTED), del = sum(b, C_DELIVERED);
-		uint64_t dwin = sum(b, C_DELIVERED_WIN), ewin = sum(b, C_ECHO_WIN);
+		uint64_t exp = bench_sum(b, C_EXPECTED), del = bench_sum(b, C_DELIVERED);
+		uint64_t dwin = bench_sum(b, C_DELIVERED_WIN), ewin = bench_sum(b, C_ECHO_WIN);
 
 		missing = exp > del ? exp - del : 0;
 		lagging = c->rate > 0 && ms(hist_quantile(&lag, 0.99)) > c->lag_threshold_ms;
@@ -193,13 +183,13 @@ report(struct bench *b, const struct procstat *base, const struct sample *s0,
 		kv_f(&kv, "ack_p50_ms", ms(hist_quantile(&ack, 0.50)), 3);
 		kv_f(&kv, "ack_p99_ms", ms(hist_quantile(&ack, 0.99)), 3);
 		kv_f(&kv, "lag_p99_ms", ms(hist_quantile(&lag, 0.99)), 3);
-		kv_u(&kv, "posts_sent", sum(b, C_POSTS_SENT));
-		kv_u(&kv, "posts_ok", sum(b, C_POSTS_OK));
+		kv_u(&kv, "posts_sent", bench_sum(b, C_POSTS_SENT));
+		kv_u(&kv, "posts_ok", bench_sum(b, C_POSTS_OK));
 		kv_u(&kv, "expected", exp);
 		kv_u(&kv, "delivered", del);
 		kv_u(&kv, "missing", missing);
-		kv_u(&kv, "dup", sum(b, C_DUP));
-		kv_u(&kv, "throttled", sum(b, C_THROTTLED));
+		kv_u(&kv, "dup", bench_sum(b, C_DUP));
+		kv_u(&kv, "throttled", bench_sum(b, C_THROTTLED));
 		kv_u(&kv, "errors", errors);
 		if (srv) {
 			kv_f(&kv, "server_cpu_s", srv_cpu, 2);
@@ -209,7 +199,7 @@ report(struct bench *b, const struct procstat *base, const struct sample *s0,
 			kv_u(&kv, "server_rss_kb", s1->srv.rss_kb);
 		}
 	} else if (c->mode == MODE_CONNECT) {
-		uint64_t h = sum(b, C_HANDSHAKES_WIN), r = sum(b, C_REGISTERS_WIN);
+		uint64_t h = bench_sum(b, C_HANDSHAKES_WIN), r = bench_sum(b, C_REGISTERS_WIN);
 
 		kv_u(&kv, "clients", c->clients);
 		kv_u(&kv, "regs_per_conn", c->regs_per_conn);
@@ -217,8 +207,8 @@ report(struct bench *b, const struct procstat *base, const struct sample *s0,
 		kv_f(&kv, "duration_s", win, 2);
 		kv_f(&kv, "handshakes_per_s", h / win, 0);
 		kv_f(&kv, "registers_per_s", r / win, 0);
-		kv_u(&kv, "handshakes", sum(b, C_HANDSHAKES));
-		kv_u(&kv, "registers", sum(b, C_REGISTERS));
+		kv_u(&kv, "handshakes", bench_sum(b, C_HANDSHAKES));
+		kv_u(&kv, "registers", bench_sum(b, C_REGISTERS));
 		kv_u(&kv, "errors", errors);
 		if (srv) {
 			kv_f(&kv, "server_cpu_s", srv_cpu, 2);
@@ -227,13 +217,13 @@ report(struct bench *b, const struct procstat *base, const struct sample *s0,
 			kv_u(&kv, "server_rss_kb", s1->srv.rss_kb);
 		}
 	} else if (c->mode == MODE_IDLE) {
-		uint64_t joined = sum(b, C_JOINED);
+		uint64_t joined = bench_sum(b, C_JOINED);
 
 		kv_u(&kv, "conns", b->total);
 		kv_u(&kv, "rooms", c->rooms);
 		kv_u(&kv, "members", c->members);
 		kv_u(&kv, "joined", joined);
-		kv_u(&kv, "lost", sum(b, C_DISCONNECTS));
+		kv_u(&kv, "lost", bench_sum(b, C_DISCONNECTS));
 		kv_u(&kv, "errors", errors);
 		kv_f(&kv, "duration_s", win, 2);
 		if (srv && base != NULL) {
@@ -247,7 +237,7 @@ report(struct bench *b, const struct procstat *base, const struct sample *s0,
 			kv_f(&kv, "server_cpu_idle_s", srv_cpu, 2);
 		}
 	} else {
-		uint64_t r = sum(b, C_HIST_REPLIES_WIN), all = sum(b, C_HIST_REPLIES);
+		uint64_t r = bench_sum(b, C_HIST_REPLIES_WIN), all = bench_sum(b, C_HIST_REPLIES);
 
 		kv_u(&kv, "clients", b->total);
 		kv_u(&kv, "cnt", c->hist_cnt);
@@ -255,7 +245,7 @@ report(struct bench *b, const struct procstat *base, const struct sample *s0,
 		kv_f(&kv, "duration_s", win, 2);
 		kv_f(&kv, "requests_per_s", r / win, 0);
 		latencies(&kv, &hlat, "p50_ms", "p90_ms", "p99_ms", NULL, "max_ms");
-		kv_f(&kv, "msgs_per_reply", all ? (double)sum(b, C_HIST_MSGS) / (double)all : 0, 1);
+		kv_f(&kv, "msgs_per_reply", all ? (double)bench_sum(b, C_HIST_MSGS) / (double)all : 0, 1);
 		kv_u(&kv, "requests", all);
 		kv_u(&kv, "errors", errors);
 		if (srv) {
@@ -285,13 +275,13 @@ report(struct bench *b, const struct procstat *base, const struct sample *s0,
 	if (other > 0.25)
 		fprintf(stderr, "parley-bench: note: other processes used %.2f CPUs during the "
 			"window: the machine was shared, expect noise\n", other);
-	if (c->mode == MODE_FANOUT && sum(b, C_THROTTLED) > 0)
+	if (c->mode == MODE_FANOUT && bench_sum(b, C_THROTTLED) > 0)
 		fprintf(stderr, "parley-bench: note: %" PRIu64 " due posts found every client "
-			"waiting for acknowledgements (server push-back)\n", sum(b, C_THROTTLED));
+			"waiting for acknowledgements (server push-back)\n", bench_sum(b, C_THROTTLED));
 	if (c->server_pid > 0 && !srv)
 		fprintf(stderr, "parley-bench: WARNING: could not read /proc/%d: did the server "
 			"exit?\n", (int)c->server_pid);
-	if (errors > 0 || missing > 0 || sum(b, C_DUP) > 0) {
+	if (errors > 0 || missing > 0 || bench_sum(b, C_DUP) > 0) {
 		for (unsigned i = 0; i < c->nthreads; i++)
 			if (b->w[i].first_error[0] != '\0') {
 				fprintf(stderr, "parley-bench: first error: %s\n",

@@ -26,12 +26,6 @@ set -u
 rooms=100 members=20 size=200 start=2000 factor=1.5 max_steps=12 duration=5 warmup=1
 limit_ms=50 png= refine=3 replot=
 
-usage() {
-	sed -n '2,/^set -u/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'
-	pb_common_help
-	exit 2
-}
-
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--rooms) rooms=$(pb_val "$@") || exit 2; shift 2 ;;
@@ -46,9 +40,8 @@ while [ $# -gt 0 ]; do
 	--refine) refine=$(pb_val "$@") || exit 2; shift 2 ;;
 	--png) [ $# -ge 2 ] || pb_die "--png needs a file"; png=$2; shift 2 ;;
 	--replot) [ $# -ge 2 ] || pb_die "--replot needs a data file"; replot=$2; shift 2 ;;
-	-h|--help) usage ;;
-	*) pb_common_opt "$@"; [ "$PB_SHIFT" -gt 0 ] || pb_die "unknown option '$1' (--help)"
-	   shift "$PB_SHIFT" ;;
+	-h|--help) pb_usage ;;
+	*) pb_other_opt "$@"; shift "$PB_SHIFT" ;;
 	esac
 done
 pb_init

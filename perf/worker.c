@@ -19,6 +19,7 @@
 
 #include <openssl/ssl.h>
 
+#include "dataplane/base/clock.h"
 #include "perf/agent.h"
 #include "perf/worker.h"
 
@@ -158,7 +159,7 @@ pace(struct worker *w, uint64_t now)
 		if (!sent && in_window(w, w->next_due))
 			ctr_add(w, C_THROTTLED, 1);
 		w->next_due += w->interval_ns;
-		now = mono_ns();
+		now = clock_mono_ns();
 	}
 }
 
@@ -196,12 +197,12 @@ worker_main(void *arg)
 	struct bench *b = w->b;
 	const struct bench_conf *c = &b->c;
 	struct epoll_event ev[EVENTS];
-	uint64_t next_tick = 0, woke = mono_ns();
+	uint64_t next_tick = 0, woke = clock_mono_ns();
 	bool started_run = false;
 
 	pin(w);
 	for (;;) {
-		uint64_t now = mono_ns(), wait_ns = WAIT_MAX_NS;
+		uint64_t now = clock_mono_ns(), wait_ns = WAIT_MAX_NS;
 		struct timespec ts;
 		int n;
 
@@ -230,7 +231,7 @@ worker_main(void *arg)
 				agent_tick(&w->agents[i], now);
 			next_tick = now + TICK_NS;
 		}
-		now = mono_ns();
+		now = clock_mono_ns();
 		if (c->mode == MODE_FANOUT && w->phase == PHASE_RUN && w->interval_ns > 0)
 			wait_ns = w->next_due > now ? w->next_due - now : 0;
 		if (wait_ns > WAIT_MAX_NS)
@@ -242,7 +243,7 @@ worker_main(void *arg)
 		n = epoll_pwait2(w->ep, ev, EVENTS, &ts, NULL);
 		if (n < 0 && errno != EINTR)
 			break;
-		woke = mono_ns();
+		woke = clock_mono_ns();
 		if (n == 0 && in_window(w, woke) && woke - now > wait_ns &&
 		    woke - now - wait_ns > w->oversleep_max)
 			w->oversleep_max = woke - now - wait_ns;
@@ -251,7 +252,7 @@ worker_main(void *arg)
 			agent_io(ev[i].data.ptr, ev[i].events, now);
 			/* A long batch must not hold back posts that fall due. */
 			if (c->mode == MODE_FANOUT && w->phase == PHASE_RUN && w->interval_ns > 0) {
-				now = mono_ns();
+				now = clock_mono_ns();
 				if (now >= w->next_due && now >= atomic_load(&b->t0_ns))
 					pace(w, now);
 			}

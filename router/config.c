@@ -13,10 +13,11 @@
 
 enum key_type {
 	KEY_STR,
-	KEY_U32,
+	KEY_UINT,	/* an unsigned integer of the field's width, in min..max */
 	KEY_BOOL,
 	KEY_HOSTPORT,
 	KEY_ENUM,	/* string restricted to <choices> */
+	KEY_CHOICE,	/* one of <choices>, stored as its index (an enum) */
 };
 
 struct key {
@@ -24,35 +25,38 @@ struct key {
 	const char *name;
 	enum key_type type;
 	size_t off;
-	size_t size;		/* for strings */
+	size_t size;		/* of the field */
 	const char *dflt;
-	uint32_t min, max;	/* for KEY_U32 */
-	const char *choices;	/* for KEY_ENUM: "a|b|c" */
+	uint32_t min, max;	/* for KEY_UINT */
+	const char *choices;	/* for KEY_ENUM, KEY_CHOICE: "a|b|c" */
 };
 
-#define S(sec, nm, fld, d) { sec, nm, KEY_STR, offsetof(struct config, fld), \
-	sizeof(((struct config *)0)->fld), d, 0, 0, NULL }
-#define U(sec, nm, fld, d, lo, hi) { sec, nm, KEY_U32, offsetof(struct config, fld), 0, d, lo, hi, NULL }
-#define B(sec, nm, fld, d) { sec, nm, KEY_BOOL, offsetof(struct config, fld), 0, d, 0, 0, NULL }
-#define H(sec, nm, fld, d) { sec, nm, KEY_HOSTPORT, offsetof(struct config, fld), \
-	sizeof(((struct config *)0)->fld), d, 0, 0, NULL }
-#define E(sec, nm, fld, d, ch) { sec, nm, KEY_ENUM, offsetof(struct config, fld), \
-	sizeof(((struct config *)0)->fld), d, 0, 0, ch }
+#define FIELD(fld) offsetof(struct config, fld), sizeof(((struct config *)0)->fld)
+#define S(sec, nm, fld, d) { sec, nm, KEY_STR, FIELD(fld), d, 0, 0, NULL }
+#define U(sec, nm, fld, d, lo, hi) { sec, nm, KEY_UINT, FIELD(fld), d, lo, hi, NULL }
+#define B(sec, nm, fld, d) { sec, nm, KEY_BOOL, FIELD(fld), d, 0, 0, NULL }
+#define H(sec, nm, fld, d) { sec, nm, KEY_HOSTPORT, FIELD(fld), d, 0, 0, NULL }
+#define E(sec, nm, fld, d, ch) { sec, nm, KEY_ENUM, FIELD(fld), d, 0, 0, ch }
+#define C(sec, nm, fld, d, ch) { sec, nm, KEY_CHOICE, FIELD(fld), d, 0, 0, ch }
 
+_Static_assert(ENGINE_CHALLENGE_PROXY == 0 && ENGINE_CHALLENGE_WWW == 1,
+	       "[auth] challenge's choices are in the order of enum engine_challenge");
+
+/* engine.*: read straight into the engine's configuration. */
 static const struct key keys[] = {
-	S("server", "domain", domain, "example.com"),
+	S("server", "domain", engine.domain, "example.com"),
 	S("server", "data_dir", data_dir, "./var"),
-	U("server", "node_id", node_id, "1", 1, 65535),
-	U("server", "drain_timeout_s", drain_timeout_s, "5", 0, 3600),
+	U("server", "node_id", engine.node_id, "1", 1, 65535),
+	U("server", "drain_timeout_s", engine.drain_timeout_s, "5", 0, 3600),
 	E("server", "log_level", log_level, "notice", "err|warning|notice|info|debug"),
 
 	H("sip", "listen", sip_listen, "127.0.0.1:5061"),
-	U("sip", "max_message", sip_max_msg, "65536", 1024, 16 << 20),
-	U("sip", "max_headers", sip_max_headers, "64", 8, 128),
-	U("sip", "register_expires", register_expires, "3600", 60, 86400),
-	U("sip", "register_min_expires", register_min_expires, "60", 1, 86400),
-	U("sip", "session_expires", session_expires, "1800", 90, 86400),
-	U("sip", "max_dialogs_per_conn", max_dialogs_per_conn, "16", 1, 1024),
+	U("sip", "max_message", engine.sip_lim.max_msg, "65536", 1024, 16 << 20),
+	U("sip", "max_headers", engine.sip_lim.max_headers, "64", 8, 128),
+	U("sip", "register_expires", engine.register_expires, "3600", 60, 86400),
+	U("sip", "register_min_expires", engine.register_min_expires, "60", 1, 86400),
+	U("sip", "session_expires", engine.session_expires, "1800", 90, 86400),
+	U("sip", "max_dialogs_per_conn", engine.max_dialogs_per_conn, "16", 1, 1024),
 
 	S("tls", "cert", tls_cert, ""),
 	S("tls", "key", tls_key, ""),
@@ -63,35 +67,35 @@ static const struct key keys[] = {
 	E("tls", "record_layer", tls_record_layer, "parley", "parley|openssl"),
 
 	S("auth", "htdigest", htdigest, ""),
-	S("auth", "realm", realm, ""),
-	E("auth", "challenge", challenge, "proxy", "proxy|www"),
-	U("auth", "nonce_ttl_s", nonce_ttl_s, "300", 10, 86400),
-	U("auth", "fail_max", fail_max, "10", 1, 1000000),
-	U("auth", "fail_window_s", fail_window_s, "60", 1, 86400),
+	S("auth", "realm", engine.realm, ""),
+	C("auth", "challenge", engine.challenge, "proxy", "proxy|www"),
+	U("auth", "nonce_ttl_s", engine.nonce_ttl_s, "300", 10, 86400),
+	U("auth", "fail_max", engine.fail_max, "10", 1, 1000000),
+	U("auth", "fail_window_s", engine.fail_window_s, "60", 1, 86400),
 
-	U("net", "max_conns", max_conns, "60000", 1, 10000000),
-	U("net", "outq_max", outq_max, "1048576", 4096, 1 << 30),
-	U("net", "idle_timeout_s", idle_timeout_s, "3600", 5, 604800),
-	U("net", "handshake_timeout_s", handshake_timeout_s, "10", 1, 3600),
-	U("net", "backlog", backlog, "4096", 16, 65535),
+	U("net", "max_conns", engine.max_conns, "60000", 1, 10000000),
+	U("net", "outq_max", engine.outq_max, "1048576", 4096, 1 << 30),
+	U("net", "idle_timeout_s", engine.idle_timeout_s, "3600", 5, 604800),
+	U("net", "handshake_timeout_s", engine.handshake_timeout_s, "10", 1, 3600),
+	U("net", "backlog", engine.backlog, "4096", 16, 65535),
 
-	U("chat", "message_size_limit", chat_max, "8192", 16, 1 << 20),
-	U("chat", "story_size_limit", story_max, "65536", 16, 1 << 20),
-	U("chat", "history_max", history_max, "200", 0, 100000),
-	U("chat", "search_limit", search_limit, "999", 1, 100000),
-	U("chat", "rooms_per_dialog", rooms_per_dialog, "500", 1, 100000),
-	U("chat", "ring_size", ring_size, "16384", 64, 1 << 22),
+	U("chat", "message_size_limit", engine.chat_max, "8192", 16, 1 << 20),
+	U("chat", "story_size_limit", engine.story_max, "65536", 16, 1 << 20),
+	U("chat", "history_max", engine.history_max, "200", 0, 100000),
+	U("chat", "search_limit", engine.search_limit, "999", 1, 100000),
+	U("chat", "rooms_per_dialog", engine.rooms_per_dialog, "500", 1, 100000),
+	U("chat", "ring_size", engine.ring_size, "16384", 64, 1 << 22),
 
 	S("storage", "db", db_dir, ""),
-	U("storage", "commit_depth", commit_depth, "8192", 16, 1 << 20),
-	B("storage", "durability_unsafe_no_fsync", durability_unsafe_no_fsync, "false"),
+	U("storage", "commit_depth", engine.commit_depth, "8192", 16, 1 << 20),
+	B("storage", "durability_unsafe_no_fsync", engine.durability_unsafe_no_fsync, "false"),
 
 	B("compliance", "enabled", compliance_enabled, "true"),
 	S("compliance", "output_dir", compliance_dir, ""),
 	U("compliance", "interval_s", compliance_interval_s, "60", 1, 86400),
 	B("compliance", "per_room_files", compliance_per_room, "false"),
 	E("compliance", "sender_name_attr", compliance_sender_attr, "userName", "userName|UserName"),
-	U("compliance", "cap_events", compliance_cap, "1000000", 1, 4000000000u),
+	U("compliance", "cap_events", engine.compliance_cap, "1000000", 1, 4000000000u),
 	U("compliance", "retry_max_s", compliance_retry_max_s, "60", 1, 3600),
 
 	B("web", "enabled", web_enabled, "true"),
@@ -100,7 +104,7 @@ static const struct key keys[] = {
 	U("web", "max_upload_bytes", web_max_upload, "104857600", 0, 4000000000u),
 	U("web", "max_header_bytes", web_max_header_bytes, "16384", 1024, 1 << 20),
 	U("web", "max_headers", web_max_headers, "64", 8, 1000),
-	U("web", "max_conns", web_max_conns, "1024", 1, 1000000),
+	U("web", "max_conns", engine.web_max_conns, "1024", 1, 1000000),
 	U("web", "header_timeout_s", web_header_timeout_s, "10", 1, 3600),
 	U("web", "read_timeout_s", web_read_timeout_s, "30", 1, 3600),
 	U("web", "write_timeout_s", web_write_timeout_s, "30", 1, 3600),
@@ -114,17 +118,17 @@ static const struct key keys[] = {
 	S("control", "socket_owner", control_socket_owner, ""),
 	S("control", "socket_group", control_socket_group, ""),
 
-	E("io", "backend", io_backend, "kernel", "kernel|dpdk"),
+	E("io", "backend", engine.io_backend, "kernel", "kernel|dpdk"),
 
 	S("dpdk", "eal", dpdk_eal, "--no-huge --no-pci --no-shconf"),
-	S("dpdk", "port", dpdk_port, ""),
-	S("dpdk", "addr", dpdk_addr, ""),
-	S("dpdk", "netmask", dpdk_netmask, "255.255.255.0"),
-	S("dpdk", "gateway", dpdk_gateway, ""),
-	U("dpdk", "mtu", dpdk_mtu, "1500", 576, 9000),
-	U("dpdk", "idle_sleep_us", dpdk_idle_sleep_us, "200", 0, 100000),
-	U("dpdk", "tcp_buf_mem_mb", dpdk_tcp_buf_mem_mb, "2048", 0, 1 << 20),
-	U("dpdk", "lcores", lcores, "1", 1, 64),
+	S("dpdk", "port", engine.dpdk_port, ""),
+	S("dpdk", "addr", engine.dpdk_addr, ""),
+	S("dpdk", "netmask", engine.dpdk_netmask, "255.255.255.0"),
+	S("dpdk", "gateway", engine.dpdk_gateway, ""),
+	U("dpdk", "mtu", engine.dpdk_mtu, "1500", 576, 9000),
+	U("dpdk", "idle_sleep_us", engine.dpdk_idle_sleep_us, "200", 0, 100000),
+	U("dpdk", "tcp_buf_mem_mb", engine.dpdk_tcp_buf_mem_mb, "2048", 0, 1 << 20),
+	U("dpdk", "lcores", engine.nlcores, "1", 1, 64),
 };
 
 static const struct key *
@@ -160,23 +164,42 @@ parse_bool(const char *v, bool *out)
 	return 0;
 }
 
-static bool
-enum_ok(const char *choices, const char *v)
+/* The index of <v> in <choices> ("a|b|c", any case), or -1. */
+static int
+choice_index(const char *choices, const char *v)
 {
 	size_t vl = strlen(v);
 	const char *p = choices;
 
-	while (*p) {
+	for (int i = 0; *p; i++) {
 		const char *bar = strchr(p, '|');
 		size_t l = bar ? (size_t)(bar - p) : strlen(p);
 
 		if (l == vl && strncasecmp(p, v, l) == 0)
-			return true;
+			return i;
 		if (!bar)
 			break;
 		p = bar + 1;
 	}
-	return false;
+	return -1;
+}
+
+static bool
+enum_ok(const char *choices, const char *v)
+{
+	return choice_index(choices, v) >= 0;
+}
+
+/* <n> into the unsigned integer field <base> of <size> bytes. */
+static void
+store_uint(void *base, size_t size, uint64_t n)
+{
+	switch (size) {
+	case sizeof(uint16_t): *(uint16_t *)base = (uint16_t)n; break;
+	case sizeof(uint32_t): *(uint32_t *)base = (uint32_t)n; break;
+	case sizeof(uint64_t): *(uint64_t *)base = n; break;
+	default: abort();	/* a table row on a field of another width */
+	}
 }
 
 int
@@ -241,7 +264,17 @@ set_key(struct config *c, const struct key *k, const char *v, char *why, size_t 
 		}
 		strcpy(base, v);
 		return 0;
-	case KEY_U32: {
+	case KEY_CHOICE: {
+		int i = choice_index(k->choices, v);
+
+		if (i < 0) {
+			snprintf(why, whylen, "'%s' is not one of %s", v, k->choices);
+			return -1;
+		}
+		store_uint(base, k->size, (uint64_t)i);
+		return 0;
+	}
+	case KEY_UINT: {
 		char *end;
 		unsigned long long n;
 
@@ -255,7 +288,7 @@ set_key(struct config *c, const struct key *k, const char *v, char *why, size_t 
 			snprintf(why, whylen, "%llu is outside %u..%u", n, k->min, k->max);
 			return -1;
 		}
-		*(uint32_t *)base = (uint32_t)n;
+		store_uint(base, k->size, n);
 		return 0;
 	}
 	case KEY_BOOL:
@@ -565,16 +598,18 @@ control_finish(struct config *c, char *err, size_t errlen)
 int
 config_finish(struct config *c, char *err, size_t errlen)
 {
-	if (c->domain[0] == '\0' || strchr(c->domain, ' ') || strchr(c->domain, '@')) {
-		snprintf(err, errlen, "[server] domain: '%s' is not a domain name", c->domain);
+	struct engine_conf *e = &c->engine;
+
+	if (e->domain[0] == '\0' || strchr(e->domain, ' ') || strchr(e->domain, '@')) {
+		snprintf(err, errlen, "[server] domain: '%s' is not a domain name", e->domain);
 		return -1;
 	}
 	if (c->data_dir[0] == '\0') {
 		snprintf(err, errlen, "[server] data_dir: must not be empty");
 		return -1;
 	}
-	if (c->realm[0] == '\0')
-		snprintf(c->realm, sizeof(c->realm), "%s", c->domain);
+	if (e->realm[0] == '\0')
+		snprintf(e->realm, sizeof(e->realm), "%s", e->domain);
 	if ((c->tls_cert[0] == '\0') != (c->tls_key[0] == '\0')) {
 		snprintf(err, errlen, "[tls] %s: set both cert and key, or neither",
 			 c->tls_cert[0] ? "key" : "cert");
@@ -620,15 +655,20 @@ config_finish(struct config *c, char *err, size_t errlen)
 		snprintf(err, errlen, "[server] data_dir: path too long");
 		return -1;
 	}
-	if (c->ring_size & (c->ring_size - 1)) {
-		snprintf(err, errlen, "[chat] ring_size: %u is not a power of two", c->ring_size);
+	if (e->ring_size & (e->ring_size - 1)) {
+		snprintf(err, errlen, "[chat] ring_size: %u is not a power of two", e->ring_size);
 		return -1;
 	}
-	if (c->register_min_expires > c->register_expires) {
+	if (e->register_min_expires > e->register_expires) {
 		snprintf(err, errlen, "[sip] register_min_expires: %u is above register_expires %u",
-			 c->register_min_expires, c->register_expires);
+			 e->register_min_expires, e->register_expires);
 		return -1;
 	}
+	/* Checked as host:port when set: cannot fail here. */
+	if (config_hostport(c->sip_listen, e->sip_host, sizeof(e->sip_host), &e->sip_port) != 0)
+		abort();
+	if (!c->compliance_enabled)
+		e->compliance_cap = 0;	/* another node exports: no cap here */
 	return 0;
 }
 

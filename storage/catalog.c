@@ -13,6 +13,7 @@
 #include <jansson.h>
 #include <openssl/rand.h>
 
+#include "dataplane/base/clock.h"
 #include "dataplane/base/log.h"
 #include "storage/catalog.h"
 #include "storage/db.h"
@@ -83,15 +84,6 @@ catalog_id_unpack(const uint8_t raw[CATALOG_ID_RAW], char id[CATALOG_ID_LEN + 1]
 	id[j] = '\0';
 }
 
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 struct catalog_room *
 catalog_room_new(const char *domain, const char *name)
 {
@@ -119,7 +111,7 @@ catalog_room_new(const char *domain, const char *name)
 		goto out_free_r;
 	r->privacy = CATALOG_OPEN;
 	r->props = CATALOG_PROP_LOGGED;
-	r->created_ms = now_ms();
+	r->created_ms = clock_real_ms();
 	return r;
 
 out_free_r:
@@ -245,7 +237,6 @@ char *
 catalog_encode(const struct catalog_room *r, size_t *len)
 {
 	json_t *o;
-	char *s;
 
 	o = json_pack("{s:i, s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s, s:o, s:o, "
 		      "s:{s:b, s:b, s:b}, s:I}",
@@ -264,13 +255,7 @@ catalog_encode(const struct catalog_room *r, size_t *len)
 		      "invite", (r->props & CATALOG_PROP_INVITE) != 0,
 		      "logged", (r->props & CATALOG_PROP_LOGGED) != 0,
 		      "created_ms", (json_int_t)r->created_ms);
-	if (o == NULL)
-		return NULL;
-	s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
-	json_decref(o);
-	if (s != NULL && len != NULL)
-		*len = strlen(s);
-	return s;
+	return db_json_text(o, len);
 }
 
 static int
@@ -550,7 +535,6 @@ catalog_foreach(struct db *db, catalog_visit_fn *fn, void *arg)
 {
 	rocksdb_readoptions_t *ro;
 	rocksdb_iterator_t *it;
-	char *err = NULL;
 	int rc = 0;
 
 	ro = rocksdb_readoptions_create();
@@ -577,14 +561,8 @@ catalog_foreach(struct db *db, catalog_visit_fn *fn, void *arg)
 		if (rc != 0)
 			break;
 	}
-	rocksdb_iter_get_error(it, &err);
-	if (err != NULL) {
-		LOG(ERR, STORAGE, "catalog scan failed: %s", err);
-		rocksdb_free(err);
+	if (db_scan_end(it, ro, "catalog") != 0)
 		rc = -EIO;
-	}
-	rocksdb_iter_destroy(it);
-	rocksdb_readoptions_destroy(ro);
 	return rc;
 }
 

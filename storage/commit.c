@@ -34,6 +34,8 @@
 
 #include <rte_ring.h>
 
+#include "dataplane/base/bug.h"
+#include "dataplane/base/clock.h"
 #include "dataplane/base/log.h"
 #include "storage/commit.h"
 #include "storage/db.h"
@@ -291,15 +293,6 @@ commit_stats_get(const struct commit *c, struct commit_stats *st)
 
 /* ---- storage thread ---- */
 
-static uint64_t
-mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
 /* Dequeues up to c->burst requests, round-robin over producers. */
 static unsigned
 gather(struct commit *c)
@@ -400,7 +393,7 @@ commit_group(struct commit *c, unsigned n)
 	unsigned k = 0;
 	int rc = 0;
 
-	t0 = mono_us();
+	t0 = clock_mono_us();
 	rocksdb_writebatch_clear(c->wb);
 	for (unsigned i = 0; i < n; i++) {
 		struct commit_req *r = c->reqs[i];
@@ -431,7 +424,7 @@ commit_group(struct commit *c, unsigned n)
 	} else {
 		atomic_store_explicit(&c->durable_seq, c->next_seq - 1, memory_order_release);
 	}
-	hist_add(&c->lat_us, mono_us() - t0);
+	hist_add(&c->lat_us, clock_mono_us() - t0);
 	hist_add(&c->batch, n);
 
 	for (unsigned i = 0; i < n; i++)
@@ -445,7 +438,8 @@ commit_group(struct commit *c, unsigned n)
 			continue;
 		got = rte_ring_sp_enqueue_burst(c->prod[p].done, (void **)&c->reqs[k], c->span[p],
 						NULL);
-		if (got != c->span[p])	/* cannot happen: ring size == pool size */
+		BUG_ON(got != c->span[p]);	/* ring size == pool size */
+		if (got != c->span[p])
 			LOG(ERR, STORAGE, "completion ring %u full: %u completions lost", p,
 			    c->span[p] - got);
 		k += c->span[p];
@@ -491,10 +485,10 @@ storage_main(void *arg)
 			struct pollfd pfd = { .fd = c->wake_fd, .events = POLLIN };
 			uint64_t v;
 
-			t_block = mono_us();
+			t_block = clock_mono_us();
 			if (poll(&pfd, 1, SLEEP_MS) > 0)
 				(void)!read(c->wake_fd, &v, sizeof(v));
-			if ((mono_us() - t_block) * 1000 <= IDLE_SPIN_NS)
+			if ((clock_mono_us() - t_block) * 1000 <= IDLE_SPIN_NS)
 				spin_ns = IDLE_SPIN_NS;
 			else
 				spin_ns = spin_ns / 2 >= IDLE_NS ? spin_ns / 2 : 0;

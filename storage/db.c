@@ -10,13 +10,14 @@
  * point-in-time WAL recovery (with synced writes nothing acknowledged is
  * lost). */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
 #include <openssl/rand.h>
 
+#include "dataplane/base/errmsg.h"
 #include "dataplane/base/log.h"
 #include "storage/db.h"
 
@@ -84,16 +85,34 @@ db_ropts(const struct db *db)
 	return db->ropts;
 }
 
-static void __attribute__((format(printf, 3, 4)))
-seterr(char *errbuf, size_t errlen, const char *fmt, ...)
+int
+db_scan_end(rocksdb_iterator_t *it, rocksdb_readoptions_t *ro, const char *what)
 {
-	va_list ap;
+	char *err = NULL;
 
-	if (errbuf == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(errbuf, errlen, fmt, ap);
-	va_end(ap);
+	rocksdb_iter_get_error(it, &err);
+	rocksdb_iter_destroy(it);
+	if (ro != NULL)
+		rocksdb_readoptions_destroy(ro);
+	if (err == NULL)
+		return 0;
+	LOG(ERR, STORAGE, "%s scan failed: %s", what, err);
+	rocksdb_free(err);
+	return -EIO;
+}
+
+char *
+db_json_text(struct json_t *o, size_t *len)
+{
+	char *s;
+
+	if (o == NULL)
+		return NULL;
+	s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(o);
+	if (s != NULL && len != NULL)
+		*len = strlen(s);
+	return s;
 }
 
 int
@@ -234,7 +253,7 @@ check_meta(struct db *db, const char *dir, const struct db_config *cfg, char *er
 	rc = db_meta_get_u64(db, "schema_version", &db->schema);
 	if (rc == 0) {
 		if (db->schema > DB_SCHEMA_VERSION) {
-			seterr(errbuf, errlen,
+			errmsg_set(errbuf, errlen,
 			       "database %s has schema version %llu, newer than the %d this "
 			       "parleyd understands: run a newer parleyd or point storage at "
 			       "another directory", dir, (unsigned long long)db->schema,
@@ -243,12 +262,12 @@ check_meta(struct db *db, const char *dir, const struct db_config *cfg, char *er
 		}
 		rc = db_meta_get_u64(db, "node_id", &db->node_id);
 		if (rc != 0) {
-			seterr(errbuf, errlen, "database %s: meta node_id unreadable (%s)", dir,
+			errmsg_set(errbuf, errlen, "database %s: meta node_id unreadable (%s)", dir,
 			       strerror(-rc));
 			return -1;
 		}
 		if (want != 0 && want != db->node_id) {
-			seterr(errbuf, errlen,
+			errmsg_set(errbuf, errlen,
 			       "database %s belongs to node %llu, configured node id is %llu: "
 			       "fix the config or use another directory", dir,
 			       (unsigned long long)db->node_id, (unsigned long long)want);
@@ -257,7 +276,7 @@ check_meta(struct db *db, const char *dir, const struct db_config *cfg, char *er
 		return 0;
 	}
 	if (rc != -ENOENT) {
-		seterr(errbuf, errlen, "database %s: meta schema_version unreadable (%s)", dir,
+		errmsg_set(errbuf, errlen, "database %s: meta schema_version unreadable (%s)", dir,
 		       strerror(-rc));
 		return -1;
 	}
@@ -267,7 +286,7 @@ check_meta(struct db *db, const char *dir, const struct db_config *cfg, char *er
 	db->node_id = want;
 	while (db->node_id == 0) {
 		if (RAND_bytes(b, sizeof(b)) != 1) {
-			seterr(errbuf, errlen, "cannot draw a random node id (OpenSSL RAND_bytes)");
+			errmsg_set(errbuf, errlen, "cannot draw a random node id (OpenSSL RAND_bytes)");
 			return -1;
 		}
 		db->node_id = db_get_be64(b) >> 1;	/* fits an int64 for the control JSON */
@@ -280,7 +299,7 @@ check_meta(struct db *db, const char *dir, const struct db_config *cfg, char *er
 	rc = db_write(db, wb, true);
 	rocksdb_writebatch_destroy(wb);
 	if (rc != 0) {
-		seterr(errbuf, errlen, "database %s: cannot write meta (disk full or read-only?)",
+		errmsg_set(errbuf, errlen, "database %s: cannot write meta (disk full or read-only?)",
 		       dir);
 		return -1;
 	}
@@ -300,7 +319,7 @@ db_open(const char *dir, const struct db_config *cfg, char *errbuf, size_t errle
 
 	db = calloc(1, sizeof(*db));
 	if (db == NULL) {
-		seterr(errbuf, errlen, "out of memory opening %s", dir);
+		errmsg_set(errbuf, errlen, "out of memory opening %s", dir);
 		return NULL;
 	}
 	make_options(db, cfg);
@@ -318,7 +337,7 @@ db_open(const char *dir, const struct db_config *cfg, char *errbuf, size_t errle
 	}
 	n = family_list(disk, ndisk, names);
 	if (n < 0) {
-		seterr(errbuf, errlen, "database %s has more than %d column families", dir,
+		errmsg_set(errbuf, errlen, "database %s has more than %d column families", dir,
 		       MAX_FAMILIES);
 		goto out_free_list;
 	}
@@ -327,7 +346,7 @@ db_open(const char *dir, const struct db_config *cfg, char *errbuf, size_t errle
 	db->rocks = rocksdb_open_column_families(db->opts, dir, n, names, fopts, db->handles,
 						 &err);
 	if (err != NULL) {
-		seterr(errbuf, errlen, "cannot open database %s: %s (check the path, its "
+		errmsg_set(errbuf, errlen, "cannot open database %s: %s (check the path, its "
 		       "permissions, and that no other parleyd holds its LOCK)", dir, err);
 		rocksdb_free(err);
 		goto out_free_list;

@@ -65,10 +65,21 @@ const rocksdb_readoptions_t *db_ropts(const struct db *db);
  * everything that "durable before visible" covers. 0 or -EIO (logged). */
 int db_write(struct db *db, rocksdb_writebatch_t *wb, bool sync);
 
+/* Ends a scan: destroys <it> and <ro> (NULL when the scan used db_ropts).
+ * 0, or -EIO when the iterator met an error (logged as "<what> scan
+ * failed"). */
+int db_scan_end(rocksdb_iterator_t *it, rocksdb_readoptions_t *ro, const char *what);
+
 /* Big-endian u64 under <name> in the meta family. get: 0, -ENOENT, -EBADMSG
  * (not 8 bytes) or -EIO. put: synchronous, 0 or -EIO. */
 int db_meta_get_u64(struct db *db, const char *name, uint64_t *val);
 int db_meta_put_u64(struct db *db, const char *name, uint64_t val);
+
+/* The value encodings of storage/ are JSON: the compact, key-sorted text of
+ * <o>, malloc'd (the caller frees it), its length in *<len> when <len> is
+ * not NULL. Takes <o>'s reference; NULL when <o> is NULL or out of memory. */
+struct json_t;
+char *db_json_text(struct json_t *o, size_t *len);
 
 /* Big-endian helpers shared by the key encodings of storage/. */
 static inline void

@@ -30,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dataplane/base/clock.h"
 #include "dataplane/base/log.h"
 #include "storage/catalog.h"
 #include "storage/db.h"
@@ -37,15 +38,6 @@
 #include "storage/wal.h"
 
 #include "storage/export_int.h"
-
-uint64_t
-export_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 const char *
 export_errstr(int err, char *buf, size_t len)
@@ -638,10 +630,10 @@ export_run_once(struct export *e)
 	if (rc == 0) {
 		sh->consecutive_failures = 0;
 		sh->failing_since_ms = 0;
-		sh->last_success_ms = export_now_ms();
+		sh->last_success_ms = clock_real_ms();
 	} else {
 		if (sh->consecutive_failures++ == 0)
-			sh->failing_since_ms = export_now_ms();
+			sh->failing_since_ms = clock_real_ms();
 		sh->last_err = r.err != 0 ? r.err : rc;
 		sh->last_err_seq = r.err_seq;
 		memcpy(sh->last_err_text, r.text, sizeof(sh->last_err_text));
@@ -682,7 +674,7 @@ record_time(struct db *db, uint64_t seq, uint64_t *ts)
 int
 export_status(struct export *e, struct export_status *st)
 {
-	uint64_t failing_since, ckpt, lag, ts, now = export_now_ms();
+	uint64_t failing_since, ckpt, lag, ts, now = clock_real_ms();
 	int rc;
 
 	memset(st, 0, sizeof(*st));
@@ -727,7 +719,7 @@ export_main(void *arg)
 	pthread_mutex_lock(&e->thr_mu);
 	while (!e->stop) {
 		struct timespec dl;
-		uint64_t wait_ms;
+		uint64_t wait_ms, until_ns;
 		long rc;
 
 		pthread_mutex_unlock(&e->thr_mu);
@@ -741,13 +733,10 @@ export_main(void *arg)
 			backoff = 0;
 			wait_ms = (uint64_t)e->interval_s * 1000;
 		}
-		clock_gettime(CLOCK_MONOTONIC, &dl);
-		dl.tv_sec += (time_t)(wait_ms / 1000);
-		dl.tv_nsec += (long)(wait_ms % 1000) * 1000000;
-		if (dl.tv_nsec >= 1000000000) {
-			dl.tv_sec++;
-			dl.tv_nsec -= 1000000000;
-		}
+		/* The condition variable waits on CLOCK_MONOTONIC. */
+		until_ns = clock_mono_ns() + wait_ms * 1000000;
+		dl = (struct timespec){ (time_t)(until_ns / 1000000000u),
+					(long)(until_ns % 1000000000u) };
 		pthread_mutex_lock(&e->thr_mu);
 		while (!e->stop && pthread_cond_timedwait(&e->thr_cv, &e->thr_mu, &dl) != ETIMEDOUT)
 			;

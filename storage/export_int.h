@@ -111,7 +111,6 @@ struct wbuf {
 	char		buf[WBUF_LEN];
 };
 
-uint64_t export_now_ms(void);
 const char *export_errstr(int err, char *buf, size_t len);
 /* Records the run's first failure (logged); returns <err>. */
 int export_run_fail(struct run *r, int err, uint64_t seq, const char *fmt, ...)

@@ -27,7 +27,6 @@ files_encode(const struct files_rec *r, size_t *len)
 {
 	const char *state = files_state_name(r->state);
 	json_t *o;
-	char *s;
 
 	if (state == NULL)
 		return NULL;
@@ -40,13 +39,7 @@ files_encode(const struct files_rec *r, size_t *len)
 		      "sha256", r->sha256,
 		      "state", state,
 		      "ts", (json_int_t)r->ts_ms);
-	if (o == NULL)
-		return NULL;
-	s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
-	json_decref(o);
-	if (s != NULL && len != NULL)
-		*len = strlen(s);
-	return s;
+	return db_json_text(o, len);
 }
 
 /* Copies the string member <key> of <o> into <dst>; false when it is

@@ -258,7 +258,6 @@ read_span(struct db *db, const uint8_t *room, uint64_t from, uint64_t to, size_t
 	struct history_rec *recs = NULL;
 	rocksdb_readoptions_t *ro;
 	rocksdb_iterator_t *it;
-	char *err = NULL;
 	ssize_t rc = 0;
 	size_t n = 0, cap;
 
@@ -300,14 +299,8 @@ read_span(struct db *db, const uint8_t *room, uint64_t from, uint64_t to, size_t
 		else
 			rocksdb_iter_next(it);
 	}
-	rocksdb_iter_get_error(it, &err);
-	if (err != NULL) {
-		LOG(ERR, STORAGE, "history scan failed: %s", err);
-		rocksdb_free(err);
+	if (db_scan_end(it, ro, "history") != 0)
 		rc = -EIO;
-	}
-	rocksdb_iter_destroy(it);
-	rocksdb_readoptions_destroy(ro);
 	if (rc != 0) {
 		history_recs_free(recs, n);
 		return rc;
@@ -348,7 +341,6 @@ history_last_seq(struct db *db, const uint8_t room[HISTORY_ROOM_RAW], uint64_t *
 	uint8_t lo[HISTORY_KEY_LEN], hi[HISTORY_KEY_LEN];
 	rocksdb_readoptions_t *ro;
 	rocksdb_iterator_t *it;
-	char *err = NULL;
 	int rc = -ENOENT;
 
 	history_key(lo, room, 0);
@@ -369,14 +361,8 @@ history_last_seq(struct db *db, const uint8_t room[HISTORY_ROOM_RAW], uint64_t *
 			rc = -EBADMSG;
 		}
 	}
-	rocksdb_iter_get_error(it, &err);
-	if (err != NULL) {
-		LOG(ERR, STORAGE, "history scan failed: %s", err);
-		rocksdb_free(err);
+	if (db_scan_end(it, ro, "history") != 0)
 		rc = -EIO;
-	}
-	rocksdb_iter_destroy(it);
-	rocksdb_readoptions_destroy(ro);
 	if (rc == 0 || rc == -ENOENT) {
 		/* A room that was (or still is) unlogged numbered posts it
 		 * did not keep: continue after the higher of the two. */

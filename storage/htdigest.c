@@ -13,7 +13,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -25,6 +24,8 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "dataplane/base/bug.h"
+#include "dataplane/base/errmsg.h"
 #include "storage/htdigest.h"
 
 struct ht_entry {
@@ -110,22 +111,6 @@ is_hex(const char *s, size_t n)
 			return false;
 	}
 	return true;
-}
-
-static void
-seterr(char *errbuf, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void
-seterr(char *errbuf, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (errbuf == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(errbuf, errlen, fmt, ap);
-	va_end(ap);
 }
 
 /* Reads the whole of <path> into a NUL-terminated malloc'd buffer (caller
@@ -265,11 +250,11 @@ htdigest_load(const char *path, bool missing_ok, char *errbuf, size_t errlen)
 	if (rc == -ENOENT && missing_ok) {
 		buf = calloc(1, 1);
 		if (buf == NULL) {
-			seterr(errbuf, errlen, "%s: out of memory", path);
+			errmsg_set(errbuf, errlen, "%s: out of memory", path);
 			return NULL;
 		}
 	} else if (rc < 0) {
-		seterr(errbuf, errlen, "%s: %s", path, strerror(-rc));
+		errmsg_set(errbuf, errlen, "%s: %s", path, strerror(-rc));
 		return NULL;
 	}
 	h = calloc(1, sizeof(*h));
@@ -330,10 +315,10 @@ htdigest_load(const char *path, bool missing_ok, char *errbuf, size_t errlen)
 	return h;
 
 out_bad:
-	seterr(errbuf, errlen, "%s:%u: %s", path, badline, why);
+	errmsg_set(errbuf, errlen, "%s:%u: %s", path, badline, why);
 	goto out_free;
 out_oom:
-	seterr(errbuf, errlen, "%s: out of memory", path);
+	errmsg_set(errbuf, errlen, "%s: out of memory", path);
 out_free:
 	free(lines);
 	if (h != NULL) {
@@ -353,9 +338,13 @@ htdigest_get(struct htdigest *h)
 void
 htdigest_put(struct htdigest *h)
 {
+	uint32_t old;
+
 	if (h == NULL)
 		return;
-	if (atomic_fetch_sub_explicit(&h->refs, 1, memory_order_acq_rel) != 1)
+	old = atomic_fetch_sub_explicit(&h->refs, 1, memory_order_acq_rel);
+	BUG_ON(old == 0);	/* put once more than taken */
+	if (old != 1)
 		return;
 	free(h->ent);
 	free(h->buf);
@@ -447,6 +436,15 @@ put_line(FILE *f, enum digest_alg alg, const char *user, const char *realm,
 	return 0;
 }
 
+/* A user's two lines, MD5 then SHA-256. 0 or -errno. */
+static int
+put_lines(FILE *f, const char *user, const char *realm, const char *password)
+{
+	int rc = put_line(f, DIGEST_MD5, user, realm, password);
+
+	return rc == 0 ? put_line(f, DIGEST_SHA256, user, realm, password) : rc;
+}
+
 static bool
 valid_field(const char *s)
 {
@@ -500,21 +498,14 @@ write_new(FILE *f, const char *old, size_t oldlen, const char *user, const char 
 		*found = true;
 		if (password != NULL && !placed) {
 			/* The new lines take the place of the first old one. */
-			rc = put_line(f, DIGEST_MD5, user, realm, password);
-			if (rc == 0)
-				rc = put_line(f, DIGEST_SHA256, user, realm, password);
+			rc = put_lines(f, user, realm, password);
 			if (rc < 0)
 				return rc;
 			placed = true;
 		}
 	}
-	if (password != NULL && !placed) {
-		rc = put_line(f, DIGEST_MD5, user, realm, password);
-		if (rc == 0)
-			rc = put_line(f, DIGEST_SHA256, user, realm, password);
-		if (rc < 0)
-			return rc;
-	}
+	if (password != NULL && !placed)
+		return put_lines(f, user, realm, password);
 	return 0;
 }
 

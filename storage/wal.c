@@ -331,7 +331,6 @@ wal_next_seq(struct db *db, uint64_t *next)
 {
 	rocksdb_iterator_t *it;
 	uint64_t ckpt, floor, n = 1;
-	char *err = NULL;
 	int rc;
 
 	if ((rc = wal_checkpoint(db, &ckpt)) != 0 || (rc = meta_or(db, META_TRIM, 0, &floor)) != 0)
@@ -345,13 +344,8 @@ wal_next_seq(struct db *db, uint64_t *next)
 		if (klen == 8)
 			n = db_get_be64(k) + 1;
 	}
-	rocksdb_iter_get_error(it, &err);
-	rocksdb_iter_destroy(it);
-	if (err != NULL) {
-		LOG(ERR, STORAGE, "compliance scan failed: %s", err);
-		rocksdb_free(err);
+	if (db_scan_end(it, NULL, "compliance") != 0)
 		return -EIO;
-	}
 	if (n < ckpt)
 		n = ckpt;
 	if (n < floor)

@@ -6,6 +6,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dataplane/base/clock.h"
 #include "dataplane/base/log.h"
 
 _Atomic int log_level_cur = LOG_LVL_NOTICE;
@@ -45,15 +46,15 @@ static void
 write_line(int level, const char *comp, const char *msg)
 {
 	char line[1200];
-	struct timespec ts;
+	uint64_t ms = clock_real_ms();
+	time_t s = (time_t)(ms / 1000);
 	struct tm tm;
 	int n;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
+	gmtime_r(&s, &tm);
 	n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s %s: %s\n",
 		     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-		     tm.tm_sec, ts.tv_nsec / 1000000, level_names[level], comp, msg);
+		     tm.tm_sec, (long)(ms % 1000), level_names[level], comp, msg);
 	if (n < 0)
 		return;
 	if ((size_t)n >= sizeof(line)) {

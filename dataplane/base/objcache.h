@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dataplane/base/bug.h"
+
 struct objcache {
 	void		*head;		/* free list, linked through the first word */
 	uint32_t	n;		/* objects on the list */
@@ -35,6 +37,7 @@ objcache_get(struct objcache *oc)
 	void *p = oc->head;
 
 	if (p != NULL) {
+		BUG_ON(oc->n == 0);	/* the count and the list disagree */
 		oc->head = *(void **)p;
 		oc->n--;
 		memset(p, 0, oc->size);
@@ -52,6 +55,7 @@ objcache_put(struct objcache *oc, void *p)
 		return;
 #ifndef PARLEY_POOLS_PASSTHROUGH
 	if (oc->n < oc->max) {
+		BUG_ON(p == oc->head);	/* put twice */
 		*(void **)p = oc->head;
 		oc->head = p;
 		oc->n++;

@@ -19,6 +19,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "dataplane/base/clock.h"
 #include "dataplane/base/log.h"
 #include "dataplane/chat/channel.h"
 #include "dataplane/chat/channel_int.h"
@@ -176,12 +177,10 @@ static void
 cmd_getserverinfo(struct cmdctx *x)
 {
 	const struct engine_conf *cf = lcore_conf(x->lc);
-	struct timespec now;
 	struct xbuf b;
 	char ts[XCCOS_TS_LEN], root[320];
 
-	clock_gettime(CLOCK_REALTIME, &now);
-	xccos_ts_format((uint64_t)now.tv_sec * 10000000 + now.tv_nsec / 100, ts);
+	xccos_ts_format(clock_real_100ns(), ts);
 	snprintf(root, sizeof(root), "ma-cat://%s/%s", cf->domain, ROOT_CATEGORY_ID);
 	channel_begin_reply(x, &b, 200);
 	xbuf_str(&b, "<sib infoType=\"123\"");

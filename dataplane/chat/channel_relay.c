@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "dataplane/base/clock.h"
 #include "dataplane/base/log.h"
 #include "dataplane/chat/channel_int.h"
 #include "dataplane/chat/chat_ctr.h"
@@ -272,7 +273,6 @@ grpchat(struct cmdctx *x)
 	const struct roomtab_ent *r;
 	struct fanout_post *p;
 	struct sipout o;
-	struct timespec now;
 	char resp[2048], *s;
 	size_t need, alen, ulen, elen;
 	ssize_t rlen;
@@ -326,8 +326,7 @@ grpchat(struct cmdctx *x)
 	p->used = need;
 	memcpy(p->room, r->raw, CATALOG_ID_RAW);
 	p->logged = (r->cat->props & CATALOG_PROP_LOGGED) != 0;
-	clock_gettime(CLOCK_REALTIME, &now);
-	p->ts_100ns = (uint64_t)now.tv_sec * 10000000 + now.tv_nsec / 100;
+	p->ts_100ns = clock_real_100ns();
 	p->conn = x->c;
 	p->dialog_uid = x->d->uid;
 	snprintf(p->seqid, sizeof(p->seqid), "%s", g->seqid);

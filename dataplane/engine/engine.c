@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dataplane/base/clock.h"
 #include "dataplane/base/log.h"
 #include "dataplane/engine/engine_int.h"
 #include "dataplane/tls/tlsterm.h"
@@ -92,12 +93,8 @@ commit_notify(void *arg, unsigned producer)
 static void
 clock_refresh(struct lcore_ctx *lc)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	lc->pub.now_s = ts.tv_sec;
-	clock_gettime(CLOCK_REALTIME_COARSE, &ts);
-	lc->pub.now_real_ms = (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	lc->pub.now_s = clock_mono_s_coarse();
+	lc->pub.now_real_ms = clock_real_ms_coarse();
 }
 
 struct engine *

@@ -10,7 +10,7 @@
  *
  * Service URIs: sip:ocschat@<domain> (Lookup) and the Channel service
  * sip:parley-channel-<node>@<domain>. The XCCOS commands inside INFO are the
- * Group Chat service's (issue 3): this layer hands each INFO to the
+ * Group Chat service's: this layer hands each INFO to the
  * service registered under the dialog's name (dialog_service_register),
  * which answers it. */
 #include <errno.h>

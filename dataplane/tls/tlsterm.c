@@ -70,6 +70,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include "dataplane/base/bug.h"
 #include "dataplane/tls/tlsterm.h"
 #include "dataplane/tls/tlserr.h"
 #include "dataplane/tls/tlsrec.h"
@@ -306,11 +307,15 @@ tlsterm_ctx_get(struct tlsterm_ctx *c)
 void
 tlsterm_ctx_put(struct tlsterm_ctx *c)
 {
+	unsigned int old;
+
 	if (c == NULL)
 		return;
 	/* Release our uses of <c> before the count drops; the thread that
 	 * takes it to zero acquires everyone else's before freeing. */
-	if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_release) != 1)
+	old = atomic_fetch_sub_explicit(&c->refs, 1, memory_order_release);
+	BUG_ON(old == 0);	/* put once more than taken */
+	if (old != 1)
 		return;
 	atomic_thread_fence(memory_order_acquire);
 	SSL_CTX_free(c->ssl_ctx);

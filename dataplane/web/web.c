@@ -51,6 +51,8 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "dataplane/base/clock.h"
+#include "dataplane/base/fs.h"
 #include "dataplane/base/log.h"
 #include "dataplane/web/web_int.h"
 #include "dataplane/tls/webtls.h"
@@ -61,24 +63,6 @@
 
 static void conn_close(struct wconn *c, bool graceful);
 static void on_head(struct wconn *c);
-
-uint64_t
-web_now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (uint64_t)ts.tv_sec;
-}
-
-uint64_t
-web_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* ---- TLS ------------------------------------------------------------ */
 
@@ -503,7 +487,7 @@ web_commit(struct wconn *c, enum wal_event ev)
 		commit_req_put(w->prod, r);
 		return -EINVAL;
 	}
-	r->ts_ms = web_now_ms();
+	r->ts_ms = clock_real_ms();
 	r->room_uri = c->tok.room_uri;
 	r->room_uri_len = strlen(c->tok.room_uri);
 	r->user = c->tok.user;
@@ -840,26 +824,6 @@ listen_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len)
 	return 0;
 }
 
-static int
-mkdir_p(const char *path, mode_t mode)
-{
-	char tmp[512];
-
-	if (snprintf(tmp, sizeof(tmp), "%s", path) >= (int)sizeof(tmp))
-		return -ENAMETOOLONG;
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(tmp, mode) == -1 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(tmp, mode) == -1 && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
 static bool
 copy(char *dst, size_t cap, const char *src)
 {
@@ -914,7 +878,7 @@ web_create(const struct web_config *cfg, struct ftoken_store *tokens, struct db 
 		snprintf(err, errlen, "[web] listen: '%s' is not host:port", w->listen);
 		goto out;
 	}
-	e = mkdir_p(w->files_dir, 0750);
+	e = fs_mkdir_p(w->files_dir, 0750);
 	w->files_fd = e == 0 ? open(w->files_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
 	if (w->files_fd == -1) {
 		*rc = e ? e : -errno;

@@ -117,8 +117,6 @@ struct web {
 
 /* ---- web.c, for webfile.c ---- */
 
-uint64_t web_now_s(void);	/* CLOCK_MONOTONIC_COARSE, as the lcores issue tokens */
-uint64_t web_now_ms(void);	/* Unix time, ms */
 
 /* Queues a whole response: status line, Content-Length, <hdrs> (CRLF-
  * terminated lines, may be NULL) and <body>, then waits for it to be

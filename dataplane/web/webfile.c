@@ -47,6 +47,7 @@
 #include <event2/bufferevent.h>
 #include <openssl/evp.h>
 
+#include "dataplane/base/clock.h"
 #include "dataplane/base/log.h"
 #include "dataplane/web/web_int.h"
 #include "storage/catalog.h"
@@ -181,7 +182,7 @@ static bool
 take_token(struct wconn *c, const char *token, enum ftoken_dir dir)
 {
 	int rc = token[0] == '\0' ? -ENOENT :
-		 ftoken_take(c->w->tokens, token, dir, c->room, c->name, web_now_s(), &c->tok);
+		 ftoken_take(c->w->tokens, token, dir, c->room, c->name, clock_mono_s_coarse(), &c->tok);
 
 	if (rc == 0)
 		return true;
@@ -251,7 +252,7 @@ upload_stored(struct wconn *c)
 	snprintf(c->rec.name, sizeof(c->rec.name), "%s", c->tok.orig);
 	c->rec.size = c->got;
 	c->rec.state = FILES_PENDING;
-	c->rec.ts_ms = web_now_ms();
+	c->rec.ts_ms = clock_real_ms();
 	if (files_put(w->db, &c->rec, true) != 0) {
 		unstore(c);
 		upload_fail(c, 500);

@@ -29,6 +29,7 @@
 
 #include <openssl/evp.h>
 
+#include "dataplane/base/clock.h"
 #include "perf/client.h"
 #include "perf/gcclient.h"
 
@@ -49,15 +50,6 @@ die(const char *fmt, ...)
 	fprintf(stderr, "\n");
 	va_end(ap);
 	exit(1);
-}
-
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Sign-in, retried: a lost SYN or handshake flight under 20% loss can take
@@ -264,7 +256,7 @@ cmd_stream(const char *host, uint16_t port, unsigned long n, size_t size)
 	lobby_uri(g[0], lobby, sizeof(lobby));
 	for (int a = 0; a < AUTHORS; a++)
 		join(g[a], lobby);
-	t0 = now_ms();
+	t0 = clock_mono_ms();
 	for (unsigned long i = 0; i < n; i++) {
 		for (int a = 0; a < AUTHORS; a++) {
 			size_t len = make_text(&s, a, i);
@@ -275,10 +267,10 @@ cmd_stream(const char *host, uint16_t port, unsigned long n, size_t size)
 			st = gc_post(g[a], lobby, s.text, NULL);
 			if (st == -1) {
 				/* No 200 in time (loss): never re-send; wait for the echo. */
-				long long end = now_ms() + stall_ms;
+				long long end = clock_mono_ms() + stall_ms;
 
 				late++;
-				while (s.next[a][a] <= i && now_ms() < end) {
+				while (s.next[a][a] <= i && (long long)clock_mono_ms() < end) {
 					gc_pump(g[a], 200);
 					drain(&s, g);
 				}
@@ -292,7 +284,7 @@ cmd_stream(const char *host, uint16_t port, unsigned long n, size_t size)
 		drain(&s, g);
 	}
 	/* The rest of the deliveries; give up after 60 s without progress. */
-	last = now_ms();
+	last = clock_mono_ms();
 	while (!all_in(&s, n)) {
 		unsigned long long before = s.bytes_down;
 
@@ -300,8 +292,8 @@ cmd_stream(const char *host, uint16_t port, unsigned long n, size_t size)
 			gc_pump(g[r], 50);
 		drain(&s, g);
 		if (s.bytes_down != before)
-			last = now_ms();
-		else if (now_ms() - last > stall_ms)
+			last = clock_mono_ms();
+		else if ((long long)clock_mono_ms() - last > stall_ms)
 			break;
 	}
 	for (int r = 0; r < AUTHORS; r++)
@@ -321,7 +313,7 @@ cmd_stream(const char *host, uint16_t port, unsigned long n, size_t size)
 		       aors[a], n, hs);
 	}
 	printf("stream: %llu bytes up, %llu bytes down in %.1f s; %d posts answered late\n",
-	       s.bytes_up, s.bytes_down, (now_ms() - t0) / 1000.0, late);
+	       s.bytes_up, s.bytes_down, ((long long)clock_mono_ms() - t0) / 1000.0, late);
 	for (int a = 0; a < AUTHORS; a++) {
 		gc_close(g[a]);
 		EVP_MD_CTX_free(s.sent[a]);

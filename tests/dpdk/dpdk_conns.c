@@ -26,6 +26,8 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "dataplane/base/clock.h"
+
 enum phase { P_IDLE, P_CONNECTING, P_HANDSHAKE, P_OPEN, P_PINGED, P_FAILED };
 
 struct cn {
@@ -39,15 +41,6 @@ static struct sockaddr_in dst, src;
 static bool have_src;
 static SSL_CTX *ctx;
 static int ep;
-
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void
 fail(struct cn *c, int *inflight)
@@ -137,7 +130,7 @@ loop(struct cn *cs, int n, int conc, int *opened, int *failed, long long deadlin
 	struct epoll_event evs[256];
 	int next = 0, inflight = 0;
 
-	while (*opened + *failed < n && now_ms() < deadline) {
+	while (*opened + *failed < n && (long long)clock_mono_ms() < deadline) {
 		while (inflight < conc && next < n) {
 			cs[next].ph = P_CONNECTING;
 			inflight++;
@@ -192,7 +185,7 @@ static int
 ping_all(struct cn *cs, int n, int ms)
 {
 	struct epoll_event evs[256];
-	long long end = now_ms() + ms;
+	long long end = clock_mono_ms() + ms;
 	int want = 0, got = 0;
 
 	for (int i = 0; i < n; i++) {
@@ -202,7 +195,7 @@ ping_all(struct cn *cs, int n, int ms)
 		if (SSL_write(cs[i].ssl, "\r\n\r\n", 4) == 4)
 			want++;
 	}
-	while (got < want && now_ms() < end) {
+	while (got < want && (long long)clock_mono_ms() < end) {
 		int k = epoll_wait(ep, evs, 256, 100);
 
 		for (int i = 0; i < k; i++) {
@@ -260,10 +253,10 @@ main(int argc, char **argv)
 	cs = calloc(n, sizeof(*cs));
 	for (int i = 0; i < n; i++)
 		cs[i].fd = -1;
-	t0 = now_ms();
+	t0 = clock_mono_ms();
 	loop(cs, n, conc, &opened, &failed, t0 + 240000);
 	printf("dpdk_conns: %d of %d open after %.1f s (%d failed)\n", opened, n,
-	       (now_ms() - t0) / 1000.0, failed);
+	       ((long long)clock_mono_ms() - t0) / 1000.0, failed);
 	p1 = ping_all(cs, n, 30000);
 	sleep(hold);
 	p2 = ping_all(cs, n, 30000);

@@ -1,6 +1,6 @@
 #!/bin/bash
 # The fanout scenario of perf/fanout.sh with the kernel backend and the dpdk
-# backend side by side, in one run, on this machine (issue 8 part 4).
+# backend side by side, in one run, on this machine.
 #
 #   tests/dpdk/fanout_compare.sh [BUILD_DIR] [ROOMS] [MEMBERS] [DELIV_RATE] [DURATION]
 #

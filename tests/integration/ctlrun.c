@@ -14,10 +14,8 @@ const char *
 ctl_binary(void)
 {
 	static char path[512];
-	const char *b = getenv("PARLEY_BUILDDIR");
 
-	snprintf(path, sizeof(path), "%s/router/parleyctl", b ? b : "build");
-	return path;
+	return build_path(path, sizeof(path), "control/parleyctl");
 }
 
 void

@@ -16,16 +16,42 @@
 #include <criterion/criterion.h>
 
 #include "dataplane/sip/digest.h"
+#include "perf/client.h"
 #include "tests/integration/harness.h"
+
+const char *
+build_path(char *out, size_t cap, const char *rel)
+{
+	const char *b = getenv("PARLEY_BUILDDIR");
+
+	snprintf(out, cap, "%s/%s", b ? b : "build", rel);
+	return out;
+}
 
 const char *
 server_binary(void)
 {
 	static char path[512];
-	const char *b = getenv("PARLEY_BUILDDIR");
 
-	snprintf(path, sizeof(path), "%s/router/parleyd", b ? b : "build");
-	return path;
+	return build_path(path, sizeof(path), "router/parleyd");
+}
+
+struct pc_conn *
+server_connect(const struct server *s, const struct pc_opts *o)
+{
+	char err[256];
+	struct pc_conn *c = pc_connect("127.0.0.1", s->port, o, 5000, err, sizeof(err));
+
+	cr_assert(c != NULL, "connect: %s", err);
+	return c;
+}
+
+int
+server_roundtrip(struct pc_conn *c, const char *req, size_t len, struct sipmsg *m)
+{
+	cr_assert_eq(pc_send(c, req, len), 0);
+	cr_assert_eq(pc_recv(c, m, 5000), 1, "no response");
+	return m->status;
 }
 
 int

@@ -6,8 +6,13 @@
 #define PARLEY_TEST_HARNESS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+
+struct pc_conn;
+struct pc_opts;
+struct sipmsg;
 
 struct server {
 	pid_t pid;
@@ -34,8 +39,17 @@ void server_signal(struct server *s, int sig);
 bool server_alive(struct server *s);
 /* A TCP port on 127.0.0.1 that is free now. */
 uint16_t server_free_port(void);
+/* <rel> under the build directory ($PARLEY_BUILDDIR, else ./build), in
+ * <out>; returns <out>. */
+const char *build_path(char *out, size_t cap, const char *rel);
 /* Path of the parleyd binary. */
 const char *server_binary(void);
+/* A TLS connection to <s> with options <o> (NULL: the defaults); the test
+ * fails when there is none within 5 s. */
+struct pc_conn *server_connect(const struct server *s, const struct pc_opts *o);
+/* Sends <len> bytes at <req> on <c> and reads the response into <m>; its
+ * status. The test fails when none comes within 5 s. */
+int server_roundtrip(struct pc_conn *c, const char *req, size_t len, struct sipmsg *m);
 /* Runs a shell command; returns its exit status. */
 int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

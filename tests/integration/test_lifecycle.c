@@ -18,24 +18,6 @@
 
 static struct server srv;
 
-static struct pc_conn *
-connect_opts(const struct pc_opts *o)
-{
-	char err[256];
-	struct pc_conn *c = pc_connect("127.0.0.1", srv.port, o, 5000, err, sizeof(err));
-
-	cr_assert(c != NULL, "connect: %s", err);
-	return c;
-}
-
-static int
-send_recv(struct pc_conn *c, const char *req, size_t n, struct sipmsg *m)
-{
-	cr_assert_eq(pc_send(c, req, n), 0);
-	cr_assert_eq(pc_recv(c, m, 5000), 1, "no response");
-	return m->status;
-}
-
 static void
 nonce_of(const struct sipmsg *m, char *out, size_t cap)
 {
@@ -77,33 +59,33 @@ Test(lifecycle, replayed_nonce_is_challenged_again, .timeout = 60)
 	ssize_t n;
 
 	server_start(&srv, NULL);
-	c = connect_opts(NULL);
+	c = server_connect(&srv, NULL);
 	n = pc_build(req, sizeof(req), "REGISTER", "sip:example.com", "alice@example.com",
 		     "sip:alice@example.com", &d, "Expires: 3600\r\n", NULL, NULL);
-	cr_assert_eq(send_recv(c, req, n, &m), 407);
+	cr_assert_eq(server_roundtrip(c, req, n, &m), 407);
 	nonce_of(&m, nonce, sizeof(nonce));
 
 	d.cseq++;
 	n = register_with(req, sizeof(req), &d, nonce, "00000001");
-	cr_assert_eq(send_recv(c, req, n, &m), 200);
+	cr_assert_eq(server_roundtrip(c, req, n, &m), 200);
 
 	/* The same credentials again (new CSeq, same nonce and nc): a replay. */
 	d.cseq++;
 	n = register_with(req, sizeof(req), &d, nonce, "00000001");
-	cr_assert_eq(send_recv(c, req, n, &m), 407);
+	cr_assert_eq(server_roundtrip(c, req, n, &m), 407);
 	cr_assert(pc_header(&m, "Proxy-Authenticate", v, sizeof(v)));
 	cr_assert(strstr(v, "stale=true") != NULL, "%s", v);
 
 	/* A higher nc with the same nonce is a legitimate reuse (RFC 7616). */
 	d.cseq++;
 	n = register_with(req, sizeof(req), &d, nonce, "00000002");
-	cr_assert_eq(send_recv(c, req, n, &m), 200);
+	cr_assert_eq(server_roundtrip(c, req, n, &m), 200);
 
 	/* The nonce is bound to its connection: on another one it is not accepted. */
-	other = connect_opts(NULL);
+	other = server_connect(&srv, NULL);
 	d.cseq++;
 	n = register_with(req, sizeof(req), &d, nonce, "00000003");
-	cr_assert_eq(send_recv(other, req, n, &m), 407);
+	cr_assert_eq(server_roundtrip(other, req, n, &m), 407);
 	pc_close(other);
 	pc_close(c);
 	cr_assert_eq(server_stop(&srv), 0);
@@ -119,7 +101,7 @@ Test(lifecycle, sighup_reloads_certificate_without_dropping, .timeout = 90)
 	ssize_t n;
 
 	server_start(&srv, NULL);
-	old = connect_opts(NULL);
+	old = server_connect(&srv, NULL);
 	cr_assert_eq(pc_register(old, "alice@example.com", "alice-pw", 3600, NULL, 0), 200);
 	pc_peer_fingerprint(old, fp1);
 
@@ -133,7 +115,7 @@ Test(lifecycle, sighup_reloads_certificate_without_dropping, .timeout = 90)
 	/* The lcore takes it at its next turn (within ~100 ms). */
 	for (int i = 0; i < 50; i++) {
 		usleep(100000);
-		c = connect_opts(NULL);
+		c = server_connect(&srv, NULL);
 		pc_peer_fingerprint(c, fp2);
 		pc_close(c);
 		if (strcmp(fp1, fp2) != 0)
@@ -145,7 +127,7 @@ Test(lifecycle, sighup_reloads_certificate_without_dropping, .timeout = 90)
 	cr_assert_str_eq(fp1, fp3);
 	n = pc_build(req, sizeof(req), "OPTIONS", "sip:example.com", "alice@example.com",
 		     "sip:example.com", &d, NULL, NULL, NULL);
-	cr_assert_eq(send_recv(old, req, n, &m), 200);
+	cr_assert_eq(server_roundtrip(old, req, n, &m), 200);
 	pc_close(old);
 	cr_assert_eq(server_stop(&srv), 0);
 }
@@ -155,7 +137,7 @@ Test(lifecycle, sighup_reloads_users, .timeout = 60)
 	struct pc_conn *c;
 
 	server_start(&srv, NULL);
-	c = connect_opts(NULL);
+	c = server_connect(&srv, NULL);
 	cr_assert_eq(pc_register(c, "carol@example.com", "carol-pw", 3600, NULL, 0), 403);
 	pc_close(c);
 	cr_assert_eq(run("%s/tests/integration/htdigest_add.py %s/users.htdigest example.com "
@@ -163,7 +145,7 @@ Test(lifecycle, sighup_reloads_users, .timeout = 60)
 		     "htdigest(1) from apache2-utils adds a user");
 	server_signal(&srv, SIGHUP);
 	usleep(500000);
-	c = connect_opts(NULL);
+	c = server_connect(&srv, NULL);
 	cr_assert_eq(pc_register(c, "carol@example.com", "carol-pw", 3600, NULL, 0), 200);
 	pc_close(c);
 	cr_assert_eq(server_stop(&srv), 0);
@@ -174,7 +156,7 @@ Test(lifecycle, sigterm_drains_and_says_goodbye, .timeout = 60)
 	struct pc_conn *c;
 
 	server_start(&srv, NULL);
-	c = connect_opts(NULL);
+	c = server_connect(&srv, NULL);
 	cr_assert_eq(pc_register(c, "alice@example.com", "alice-pw", 3600, NULL, 0), 200);
 	server_signal(&srv, SIGTERM);
 	/* The open connection gets close_notify and a close, well within the
@@ -196,7 +178,7 @@ Test(lifecycle, tls_versions_and_resumption, .timeout = 60)
 	snprintf(cafile, sizeof(cafile), "%s/tls/cert.pem", srv.dir);
 	struct pc_opts ov = { .cafile = cafile };
 
-	c = connect_opts(&ov);
+	c = server_connect(&srv, &ov);
 	pc_close(c);
 	/* TLS 1.2 and 1.3 sessions resume (real client: openssl s_client). */
 	cr_assert_eq(run("cd %s && echo | timeout 10 openssl s_client -connect 127.0.0.1:%u -tls1_2 "
@@ -209,7 +191,7 @@ Test(lifecycle, tls_versions_and_resumption, .timeout = 60)
 			 "openssl s_client -connect 127.0.0.1:%u -tls1_3 -sess_in s13.pem 2>/dev/null "
 			 "| grep -q '^Reused, TLSv1.3'", srv.dir, srv.port, srv.port), 0,
 		     "TLS 1.3 session resumption");
-	c = connect_opts(&o12);
+	c = server_connect(&srv, &o12);
 	pc_close(c);
 	/* TLS 1.1 is refused; the server keeps serving. */
 	c = pc_connect("127.0.0.1", srv.port, &o11, 5000, err, sizeof(err));
@@ -248,7 +230,7 @@ Test(lifecycle, two_lcores_serve, .timeout = 60)
 	server_start(&srv, "[dpdk]\nlcores = 2\n");
 	/* SO_REUSEPORT spreads connections over both lcores' listeners. */
 	for (int i = 0; i < 8; i++) {
-		c[i] = connect_opts(NULL);
+		c[i] = server_connect(&srv, NULL);
 		cr_assert_eq(pc_register(c[i], i % 2 ? "bob@example.com" : "alice@example.com",
 					 i % 2 ? "bob-pw" : "alice-pw", 3600, NULL, 0), 200);
 	}
@@ -266,7 +248,7 @@ Test(lifecycle, slow_reader_is_disconnected_others_served, .timeout = 90)
 	bool closed = false;
 
 	server_start(&srv, "[net]\noutq_max = 65536\n");
-	slow = connect_opts(NULL);
+	slow = server_connect(&srv, NULL);
 	/* Requests whose answers it never reads: once the socket buffers are
 	 * full, the server's queue passes outq_max and it drops the reader. */
 	for (int i = 0; i < 200000 && !closed; i++) {
@@ -279,12 +261,12 @@ Test(lifecycle, slow_reader_is_disconnected_others_served, .timeout = 90)
 	}
 	cr_assert(closed || pc_wait_closed(slow, 5000), "slow reader disconnected");
 	pc_close(slow);
-	ok = connect_opts(NULL);
+	ok = server_connect(&srv, NULL);
 	memset(&d, 0, sizeof(d));
 	d.cseq = 1;
 	ssize_t n = pc_build(req, sizeof(req), "OPTIONS", "sip:example.com", "bob@example.com",
 			     "sip:example.com", &d, NULL, NULL, NULL);
-	cr_assert_eq(send_recv(ok, req, n, &m), 200);
+	cr_assert_eq(server_roundtrip(ok, req, n, &m), 200);
 	pc_close(ok);
 	cr_assert_eq(server_stop(&srv), 0);
 }

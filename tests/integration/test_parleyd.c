@@ -27,25 +27,6 @@ down(void)
 	cr_expect_eq(server_stop(&srv), 0, "parleyd exits 0 after SIGTERM");
 }
 
-static struct pc_conn *
-connect_srv(void)
-{
-	char err[256];
-	struct pc_conn *c = pc_connect("127.0.0.1", srv.port, NULL, 5000, err, sizeof(err));
-
-	cr_assert(c != NULL, "connect: %s", err);
-	return c;
-}
-
-/* Sends <req> and returns the status of the response. */
-static int
-roundtrip(struct pc_conn *c, const char *req, size_t len, struct sipmsg *m)
-{
-	cr_assert_eq(pc_send(c, req, len), 0);
-	cr_assert_eq(pc_recv(c, m, 5000), 1, "no response");
-	return m->status;
-}
-
 static int
 request(struct pc_conn *c, const char *method, const char *ruri, const char *aor,
 	struct pc_dialog *d, const char *extra, struct sipmsg *m)
@@ -61,13 +42,13 @@ request(struct pc_conn *c, const char *method, const char *ruri, const char *aor
 		snprintf(to, sizeof(to), "%s", ruri);
 	n = pc_build(buf, sizeof(buf), method, ruri, aor, to, d, extra, NULL, NULL);
 	cr_assert(n > 0);
-	return roundtrip(c, buf, n, m);
+	return server_roundtrip(c, buf, n, m);
 }
 
 static struct pc_conn *
 login(const char *aor, const char *pw)
 {
-	struct pc_conn *c = connect_srv();
+	struct pc_conn *c = server_connect(&srv, NULL);
 	char warn[256];
 
 	cr_assert_eq(pc_register(c, aor, pw, 3600, warn, sizeof(warn)), 200, "REGISTER %s", aor);
@@ -78,7 +59,7 @@ TestSuite(parleyd, .init = up, .fini = down, .timeout = 60);
 
 Test(parleyd, register_challenge_then_200)
 {
-	struct pc_conn *c = connect_srv();
+	struct pc_conn *c = server_connect(&srv, NULL);
 	struct pc_dialog d = { .cseq = 1 };
 	struct sipmsg m;
 	char v[512];
@@ -93,7 +74,7 @@ Test(parleyd, register_challenge_then_200)
 	cr_assert(strstr(v, "algorithm=MD5") != NULL, "%s", v);
 	pc_close(c);
 
-	c = connect_srv();
+	c = server_connect(&srv, NULL);
 	cr_assert_eq(pc_register(c, "alice@example.com", "alice-pw", 3600, NULL, 0), 200);
 	pc_close(c);
 }
@@ -110,7 +91,7 @@ register_by_hand(struct pc_conn *c, const char *aor, const char *pw, struct sipm
 	snprintf(to, sizeof(to), "sip:%s", aor);
 	n = pc_build(req, sizeof(req), "REGISTER", "sip:example.com", aor, to, &d,
 		     "Expires: 1200\r\n", NULL, NULL);
-	cr_assert_eq(roundtrip(c, req, n, m), 407);
+	cr_assert_eq(server_roundtrip(c, req, n, m), 407);
 	cr_assert(pc_header(m, "Proxy-Authenticate", chal, sizeof(chal)));
 	p = strstr(chal, "nonce=\"");
 	cr_assert(p != NULL);
@@ -129,12 +110,12 @@ register_by_hand(struct pc_conn *c, const char *aor, const char *pw, struct sipm
 	d.cseq++;
 	n = pc_build(req, sizeof(req), "REGISTER", "sip:example.com", aor, to, &d, extra, NULL,
 		     NULL);
-	cr_assert_eq(roundtrip(c, req, n, m), 200);
+	cr_assert_eq(server_roundtrip(c, req, n, m), 200);
 }
 
 Test(parleyd, register_200_carries_what_pidgin_sipe_needs)
 {
-	struct pc_conn *c = connect_srv();
+	struct pc_conn *c = server_connect(&srv, NULL);
 	struct sipmsg m;
 	char v[512];
 	bool supported = false;
@@ -186,7 +167,7 @@ Test(parleyd, cancel_after_answer_200_unknown_481)
 
 	n = pc_build(req, sizeof(req), "INVITE", "sip:ocschat@example.com", "alice@example.com",
 		     "sip:ocschat@example.com", &d, NULL, NULL, NULL);
-	cr_assert_eq(roundtrip(c, req, n, &m), 200);
+	cr_assert_eq(server_roundtrip(c, req, n, &m), 200);
 	/* Same branch, Call-ID and CSeq number, method CANCEL (RFC 3261 §9.1). */
 	memcpy(cancel, "CANCEL", 6);
 	memcpy(cancel + 6, req + 6, n - 6);
@@ -194,7 +175,7 @@ Test(parleyd, cancel_after_answer_200_unknown_481)
 	p = strstr(cancel, "CSeq: 1 INVITE");
 	cr_assert(p != NULL);
 	memcpy(p + 8, "CANCEL", 6);
-	cr_assert_eq(roundtrip(c, cancel, n, &m), 200, "CANCEL of an answered INVITE: 200, no effect");
+	cr_assert_eq(server_roundtrip(c, cancel, n, &m), 200, "CANCEL of an answered INVITE: 200, no effect");
 	memset(&d, 0, sizeof(d));
 	d.cseq = 1;
 	cr_assert_eq(request(c, "CANCEL", "sip:ocschat@example.com", "alice@example.com", &d, NULL,
@@ -204,14 +185,14 @@ Test(parleyd, cancel_after_answer_200_unknown_481)
 
 Test(parleyd, wrong_password_403_with_warning)
 {
-	struct pc_conn *c = connect_srv();
+	struct pc_conn *c = server_connect(&srv, NULL);
 	char warn[256] = "";
 
 	cr_assert_eq(pc_register(c, "alice@example.com", "wrong", 3600, warn, sizeof(warn)), 403);
 	cr_assert(strstr(warn, "Invalid user name or password") != NULL, "Warning: %s", warn);
 	pc_close(c);
 	/* Unknown users look the same. */
-	c = connect_srv();
+	c = server_connect(&srv, NULL);
 	cr_assert_eq(pc_register(c, "mallory@example.com", "x", 3600, warn, sizeof(warn)), 403);
 	pc_close(c);
 }
@@ -235,7 +216,7 @@ Test(parleyd, from_mismatch_after_login_403)
 
 Test(parleyd, options_200_with_allow)
 {
-	struct pc_conn *c = connect_srv();
+	struct pc_conn *c = server_connect(&srv, NULL);
 	struct pc_dialog d = { .cseq = 7 };
 	struct sipmsg m;
 	char allow[256];
@@ -251,7 +232,7 @@ Test(parleyd, options_200_with_allow)
 
 Test(parleyd, crlf_keepalive_gets_pong)
 {
-	struct pc_conn *c = connect_srv();
+	struct pc_conn *c = server_connect(&srv, NULL);
 	struct pc_dialog d = { .cseq = 1 };
 	struct sipmsg m;
 
@@ -264,7 +245,7 @@ Test(parleyd, crlf_keepalive_gets_pong)
 
 Test(parleyd, malformed_request_400_while_other_connection_works)
 {
-	struct pc_conn *bad = connect_srv();
+	struct pc_conn *bad = server_connect(&srv, NULL);
 	struct pc_conn *good = login("bob@example.com", "bob-pw");
 	struct pc_dialog d = { .cseq = 1 };
 	struct sipmsg m;
@@ -277,7 +258,7 @@ Test(parleyd, malformed_request_400_while_other_connection_works)
 		"CSeq: 1 INVITE\r\n"	/* method mismatch: malformed */
 		"Content-Length: 0\r\n\r\n";
 
-	cr_assert_eq(roundtrip(bad, broken, sizeof(broken) - 1, &m), 400);
+	cr_assert_eq(server_roundtrip(bad, broken, sizeof(broken) - 1, &m), 400);
 	cr_assert_eq(request(good, "OPTIONS", "sip:example.com", "bob@example.com", &d, NULL, &m),
 		     200);
 	/* The bad connection itself keeps working after its 400. */
@@ -291,8 +272,8 @@ Test(parleyd, malformed_request_400_while_other_connection_works)
 
 Test(parleyd, garbage_closes_only_that_connection)
 {
-	struct pc_conn *bad = connect_srv();
-	struct pc_conn *good = connect_srv();
+	struct pc_conn *bad = server_connect(&srv, NULL);
+	struct pc_conn *good = server_connect(&srv, NULL);
 	struct pc_dialog d = { .cseq = 1 };
 	struct sipmsg m;
 	static const char junk[] = "\x01\x02 this is not SIP at all\r\nContent-Length: x\r\n\r\n";
@@ -307,7 +288,7 @@ Test(parleyd, garbage_closes_only_that_connection)
 
 Test(parleyd, oversize_message_closes_connection_server_fine)
 {
-	struct pc_conn *big = connect_srv();
+	struct pc_conn *big = server_connect(&srv, NULL);
 	struct pc_dialog d = { .cseq = 1 };
 	struct sipmsg m;
 	size_t n = 200000;
@@ -324,7 +305,7 @@ Test(parleyd, oversize_message_closes_connection_server_fine)
 	free(req);
 	pc_close(big);
 
-	struct pc_conn *c = connect_srv();
+	struct pc_conn *c = server_connect(&srv, NULL);
 
 	cr_assert_eq(request(c, "OPTIONS", "sip:example.com", "bob@example.com", &d, NULL, &m),
 		     200);
@@ -347,7 +328,7 @@ Test(parleyd, unknown_method_501_unserved_405)
 
 Test(parleyd, requests_before_register_403)
 {
-	struct pc_conn *c = connect_srv();
+	struct pc_conn *c = server_connect(&srv, NULL);
 	struct pc_dialog d = { .cseq = 1 };
 	struct sipmsg m;
 
@@ -446,18 +427,18 @@ Test(parleyd, retransmission_absorbed_same_answer)
 
 	n = pc_build(req, sizeof(req), "INVITE", "sip:ocschat@example.com", "alice@example.com",
 		     "sip:ocschat@example.com", &d, NULL, NULL, NULL);
-	cr_assert_eq(roundtrip(c, req, n, &m), 200);
+	cr_assert_eq(server_roundtrip(c, req, n, &m), 200);
 	snprintf(tag1, sizeof(tag1), "%.*s", (int)m.to_tag.len, m.to_tag.p);
 	/* Exactly the same bytes again (same branch): same status, same tag,
 	 * and no second dialog. */
-	cr_assert_eq(roundtrip(c, req, n, &m), 200);
+	cr_assert_eq(server_roundtrip(c, req, n, &m), 200);
 	cr_assert(sip_str_eq(m.to_tag, tag1));
 	pc_close(c);
 }
 
 Test(parleyd, require_unknown_extension_420)
 {
-	struct pc_conn *c = connect_srv();
+	struct pc_conn *c = server_connect(&srv, NULL);
 	struct pc_dialog d = { .cseq = 1 };
 	struct sipmsg m;
 	char v[128];
@@ -475,12 +456,12 @@ Test(parleyd, failed_logins_rate_limited)
 
 	/* The default allows 10 failures a minute per address and per user. */
 	for (int i = 0; i < 10; i++) {
-		struct pc_conn *c = connect_srv();
+		struct pc_conn *c = server_connect(&srv, NULL);
 
 		cr_assert_eq(pc_register(c, "bob@example.com", "guess", 3600, warn, sizeof(warn)), 403);
 		pc_close(c);
 	}
-	struct pc_conn *c = connect_srv();
+	struct pc_conn *c = server_connect(&srv, NULL);
 
 	/* Now even the right password is refused without being checked. */
 	cr_assert_eq(pc_register(c, "bob@example.com", "bob-pw", 3600, warn, sizeof(warn)), 403);

@@ -248,7 +248,7 @@ room_entries(struct web *w, const char *uri)
 static int
 ctl(struct web *w, const char *args)
 {
-	return run("%s/router/parleyctl -c %s %s > %s/ctl.out 2>&1", getenv("PARLEY_BUILDDIR"),
+	return run("%s/control/parleyctl -c %s %s > %s/ctl.out 2>&1", getenv("PARLEY_BUILDDIR"),
 		   w->s.conf, args, w->s.dir);
 }
 

@@ -28,6 +28,7 @@
 
 #include <criterion/criterion.h>
 
+#include "dataplane/base/clock.h"
 #include "perf/gcclient.h"
 #include "tests/integration/harness.h"
 
@@ -135,9 +136,8 @@ driver_kill(void)
 static bool
 driver_line(char *out, size_t cap, int timeout_ms)
 {
-	struct timespec t0, t;
+	uint64_t t0 = clock_mono_ms();
 
-	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
 		char *nl = memchr(drv.buf, '\n', drv.len);
 		struct pollfd pfd = { .fd = drv.fd, .events = POLLIN };
@@ -155,9 +155,7 @@ driver_line(char *out, size_t cap, int timeout_ms)
 			drv.lines[drv.nlines++] = strdup(out);
 			return true;
 		}
-		clock_gettime(CLOCK_MONOTONIC, &t);
-		left = timeout_ms - (int)((t.tv_sec - t0.tv_sec) * 1000 +
-					  (t.tv_nsec - t0.tv_nsec) / 1000000);
+		left = timeout_ms - (int)(clock_mono_ms() - t0);
 		if (left <= 0 || drv.len == sizeof(drv.buf))
 			return false;
 		if (poll(&pfd, 1, left) <= 0)

@@ -562,6 +562,19 @@ assert_exactly_once(const struct parsed *p, uint64_t from, uint64_t to, bool upp
 	free(seen);
 }
 
+/* One export run that takes <n> events, after which <where> holds events
+ * <first>..<last> exactly once each. */
+static void
+export_expect(int n, const char *where, uint64_t first, uint64_t last, bool upper)
+{
+	struct parsed p;
+
+	cr_assert_eq(export_run_once(ex), n);
+	parse_dir(&p, where);
+	assert_exactly_once(&p, first, last, upper);
+	parsed_free(&p);
+}
+
 static void
 file_name(char *buf, size_t len, uint64_t first, uint64_t last, const char *room)
 {
@@ -605,35 +618,6 @@ count_entries(const char *dirpath, const char *prefix)
 }
 
 /* ---- raw access to the log, for crashes and corruption ---- */
-
-static void
-raw_put(uint64_t seq, const void *v, size_t len)
-{
-	rocksdb_writeoptions_t *wo = rocksdb_writeoptions_create();
-	unsigned char key[8];
-	char *err = NULL;
-
-	rocksdb_writeoptions_set_sync(wo, 1);
-	db_put_be64(key, seq);
-	rocksdb_put_cf(db_rocks(db), wo, db_cf(db, DB_CF_COMPLIANCE), (const char *)key, 8, v, len,
-		       &err);
-	rocksdb_writeoptions_destroy(wo);
-	cr_assert_null(err, "%s", err);
-}
-
-static char *
-raw_get(uint64_t seq, size_t *len)
-{
-	unsigned char key[8];
-	char *err = NULL, *v;
-
-	db_put_be64(key, seq);
-	v = rocksdb_get_cf(db_rocks(db), db_ropts(db), db_cf(db, DB_CF_COMPLIANCE),
-			   (const char *)key, 8, len, &err);
-	cr_assert_null(err);
-	cr_assert_not_null(v, "seq %llu", (unsigned long long)seq);
-	return v;
-}
 
 struct saved {
 	char	**v;
@@ -780,15 +764,10 @@ Test(export, every_event_type_with_its_fields)
 
 Test(export, sender_name_attribute_switch)
 {
-	struct parsed p;
-
 	make_rooms();
 	log_mix(8);
 	new_exporter(false, "UserName", 0);
-	cr_assert_eq(export_run_once(ex), 8);
-	parse_dir(&p, out);
-	assert_exactly_once(&p, 1, 8, true);
-	parsed_free(&p);
+	export_expect(8, out, 1, 8, true);
 }
 
 Test(export, per_room_files)
@@ -920,7 +899,6 @@ Test(export, crash_after_a_consumer_took_the_file_away)
 Test(export, crash_in_the_middle_of_per_room_renames)
 {
 	struct saved s;
-	struct parsed p;
 	char name[200], path[700], real[700];
 
 	make_rooms();
@@ -939,10 +917,7 @@ Test(export, crash_in_the_middle_of_per_room_renames)
 	cr_assert_eq(rename(real, path), 0);
 	cr_assert_eq(truncate(path, 10), 0);
 	log_mix(3);
-	cr_assert_eq(export_run_once(ex), 15);
-	parse_dir(&p, out);
-	assert_exactly_once(&p, 1, 15, false);
-	parsed_free(&p);
+	export_expect(15, out, 1, 15, false);
 	cr_assert_eq(count_entries(out, ".tmp-"), 0, "crashed temp files are removed");
 }
 
@@ -1010,10 +985,7 @@ Test(export, corrupt_record_stops_the_export_before_it)
 	/* Repaired: the rest goes out, once. */
 	raw_put(6, good, len);
 	free(good);
-	cr_assert_eq(export_run_once(ex), 5);
-	parse_dir(&p, out);
-	assert_exactly_once(&p, 1, 10, false);
-	parsed_free(&p);
+	export_expect(5, out, 1, 10, false);
 	cr_assert_eq(export_status(ex, &st), 0);
 	cr_assert_eq(st.consecutive_failures, 0);
 }
@@ -1044,7 +1016,6 @@ fault_then_fix(const char *bad_dir, void (*fix)(void))
 {
 	struct export_config cfg = { .output_dir = bad_dir, .files_dir = files };
 	struct export_status st;
-	struct parsed p;
 	int err;
 
 	make_rooms();
@@ -1064,10 +1035,7 @@ fault_then_fix(const char *bad_dir, void (*fix)(void))
 	cr_assert_eq(st.files_written, 0);
 
 	fix();
-	cr_assert_eq(export_run_once(ex), 9);
-	parse_dir(&p, bad_dir);
-	assert_exactly_once(&p, 1, 9, false);
-	parsed_free(&p);
+	export_expect(9, bad_dir, 1, 9, false);
 	cr_assert_eq(export_status(ex, &st), 0);
 	cr_assert_eq(st.lag_events, 0);
 	cr_assert_eq(st.lag_s, 0);
@@ -1127,7 +1095,6 @@ Test(export, output_dir_missing_then_created)
 Test(export, output_dir_full_then_grown)
 {
 	struct export_status st;
-	struct parsed p;
 	static char big[3000];
 
 	if (unshare(CLONE_NEWNS) == -1 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == -1 ||
@@ -1148,10 +1115,7 @@ Test(export, output_dir_full_then_grown)
 	cr_assert_eq(st.lag_events, 60);
 
 	cr_assert_eq(mount("tmpfs", out, "tmpfs", MS_REMOUNT, "size=16m"), 0);
-	cr_assert_eq(export_run_once(ex), 60);
-	parse_dir(&p, out);
-	assert_exactly_once(&p, 1, 60, false);
-	parsed_free(&p);
+	export_expect(60, out, 1, 60, false);
 	umount2(out, MNT_DETACH);
 }
 
@@ -1228,7 +1192,6 @@ Test(export, missing_attachment_source_stops_the_export)
 {
 	static const char att[] = "11111111-2222-4333-8444-555555555555.pdf";
 	struct export_status st;
-	struct parsed p;
 	char src[700], hidden[700];
 
 	make_rooms();
@@ -1251,10 +1214,7 @@ Test(export, missing_attachment_source_stops_the_export)
 	cr_assert_eq(st.lag_events, 3);
 
 	cr_assert_eq(rename(hidden, src), 0);
-	cr_assert_eq(export_run_once(ex), 3);
-	parse_dir(&p, out);
-	assert_exactly_once(&p, 1, 3, false);
-	parsed_free(&p);
+	export_expect(3, out, 1, 3, false);
 }
 
 Test(export, upload_name_with_a_slash_is_refused)

@@ -51,34 +51,6 @@ append(uint64_t from, uint64_t to)
 	rocksdb_writebatch_destroy(wb);
 }
 
-static void
-raw_put(uint64_t seq, const void *v, size_t len)
-{
-	rocksdb_writeoptions_t *wo = rocksdb_writeoptions_create();
-	unsigned char key[8];
-	char *err = NULL;
-
-	db_put_be64(key, seq);
-	rocksdb_put_cf(db_rocks(db), wo, db_cf(db, DB_CF_COMPLIANCE), (const char *)key, 8, v, len,
-		       &err);
-	rocksdb_writeoptions_destroy(wo);
-	cr_assert_null(err, "%s", err);
-}
-
-static char *
-raw_get(uint64_t seq, size_t *len)
-{
-	unsigned char key[8];
-	char *err = NULL, *v;
-
-	db_put_be64(key, seq);
-	v = rocksdb_get_cf(db_rocks(db), db_ropts(db), db_cf(db, DB_CF_COMPLIANCE),
-			   (const char *)key, 8, len, &err);
-	cr_assert_null(err);
-	cr_assert_not_null(v);
-	return v;
-}
-
 /* Iterates from <from>; returns records seen, *rc the final return. */
 static uint64_t
 walk(uint64_t from, int *rc, struct wal_rec *last)

@@ -66,7 +66,7 @@ class Server:
             f.write(f"[server]\ndomain = example.com\ndata_dir = {self.dir}/data\n"
                     f"drain_timeout_s = 3\n[sip]\nlisten = 127.0.0.1:{self.sip}\n"
                     f"[web]\nlisten = 127.0.0.1:{self.web}\n[tls]\nrecord_layer = {layer}\n")
-        self.ctl = os.path.join(build, "router", "parleyctl")
+        self.ctl = os.path.join(build, "control", "parleyctl")
         self.log = open(os.path.join(self.dir, "parleyd.log"), "w")
         self.proc = subprocess.Popen([os.path.join(build, "router", "parleyd"), "-c", self.conf],
                                      stdout=self.log, stderr=subprocess.STDOUT)

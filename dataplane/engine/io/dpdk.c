@@ -47,25 +47,17 @@
 #include <rte_mbuf.h>
 #include <rte_ring.h>
 
+#include "dataplane/base/clock.h"
 #include "dataplane/base/log.h"
 #include "dataplane/engine/io/dpdk_int.h"
 #include "dataplane/tls/tlsterm.h"
-
-uint64_t
-dpdk_mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 static uint64_t
 clock_cb(void *arg)
 {
 	struct dpdk_lc *d = arg;
 
-	return d->now_us = dpdk_mono_us();
+	return d->now_us = clock_mono_us();
 }
 
 /* ---- tx ---- */
@@ -599,7 +591,7 @@ delay_sleep_us(const struct dpdk_lc *d, uint64_t us)
 static void
 timers(struct dpdk_lc *d)
 {
-	d->now_us = dpdk_mono_us();
+	d->now_us = clock_mono_us();
 	delay_release(d);
 	if (d->now_us < d->next_tick_us)
 		return;
@@ -653,11 +645,11 @@ dpdk_poll(struct lcore_ctx *lc, int timeout_ms)
 
 	/* What the last loop turn wrote (conn_reap) leaves first. */
 	dpdk_tx_flush(d);
-	d->now_us = dpdk_mono_us();
+	d->now_us = clock_mono_us();
 	if (rx_once(d) == 0 && timeout_ms > 0 && lc->e->conf.dpdk_idle_sleep_us > 0 &&
 	    d->ntx == 0) {
 		sleep_idle(d, timeout_ms);
-		d->now_us = dpdk_mono_us();
+		d->now_us = clock_mono_us();
 		rx_once(d);
 	}
 	relay_poll(d->web);

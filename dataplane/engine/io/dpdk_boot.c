@@ -13,6 +13,7 @@
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
 
+#include "dataplane/base/clock.h"
 #include "dataplane/base/log.h"
 #include "dataplane/engine/io/dpdk_int.h"
 
@@ -170,7 +171,7 @@ dpdk_lcore_init(struct lcore_ctx *lc, char *err, size_t errlen)
 	d->pool = port_pool(s->port);
 	d->q = (uint16_t)lc->pub.idx;
 	d->ring = port_ring(s->port, d->q);
-	d->now_us = dpdk_mono_us();
+	d->now_us = clock_mono_us();
 	d->nsteer = calloc(d->pi->nb_queues, sizeof(d->nsteer[0]));
 	d->steer = calloc((size_t)d->pi->nb_queues * RX_BURST, sizeof(d->steer[0]));
 	if (d->nsteer == NULL || d->steer == NULL || dpdk_make_stack(d, &lc->e->conf) != 0) {

@@ -99,7 +99,6 @@ struct dpdk_lc {
 };
 
 /* dpdk.c */
-uint64_t dpdk_mono_us(void);
 /* Hands the staged frames to the port. */
 void dpdk_tx_flush(struct dpdk_lc *d);
 /* The lcore's TCP core and ARP cache, from the port and [dpdk]/[net]. */

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "dataplane/sip/sipmsg.h"
+#include "tests/dataplane/sip/sipstr.h"
 
 static const struct sipmsg_limits lim = { .max_msg = 65536, .max_headers = SIPMSG_HDR_CAP };
 
@@ -49,16 +50,6 @@ dup_exact(const char *s, size_t n)
 	memcpy(b, s, n);
 	return b;
 }
-
-static bool
-str_is(struct sip_str s, const char *want)
-{
-	return s.len == strlen(want) && memcmp(s.p, want, s.len) == 0;
-}
-
-#define assert_str(s, want) \
-	cr_assert(str_is((s), (want)), "got \"%.*s\", want \"%s\"", (int)(s).len, \
-		  (s).p != NULL ? (s).p : "", (want))
 
 /* Frames and parses a whole corpus file that must be one valid message. */
 static char *

@@ -6,20 +6,11 @@
 #include <string.h>
 
 #include "dataplane/sip/sipout.h"
+#include "tests/dataplane/sip/sipstr.h"
 
 static const struct sipmsg_limits lim = { .max_msg = 65536, .max_headers = SIPMSG_HDR_CAP };
 
 static struct sipmsg req, resp;
-
-static bool
-str_is(struct sip_str s, const char *want)
-{
-	return s.len == strlen(want) && memcmp(s.p, want, s.len) == 0;
-}
-
-#define assert_str(s, want) \
-	cr_assert(str_is((s), (want)), "got \"%.*s\", want \"%s\"", (int)(s).len, \
-		  (s).p != NULL ? (s).p : "", (want))
 
 static char reqbuf[] =
 	"REGISTER sip:example.com SIP/2.0\r\n"

@@ -19,26 +19,19 @@
 #include "tests/dataplane/tls/tlspair.h"
 
 static char dir[] = "/tmp/test_tlshandoff.XXXXXX";
-static char cert[256], key[256];
+static char cert[TP_PATH_MAX], key[TP_PATH_MAX];
 
 static void
 setup(void)
 {
-	char err[256];
-
 	cr_assert_not_null(mkdtemp(dir));
-	snprintf(cert, sizeof(cert), "%s/a.crt", dir);
-	snprintf(key, sizeof(key), "%s/a.key", dir);
-	cr_assert_eq(tlscert_ensure(cert, key, "chat.example.com", 30, err, sizeof(err)), 1, "%s",
-		     err);
+	tp_cert_make(dir, "a", "chat.example.com", cert, key);
 }
 
 static void
 teardown(void)
 {
-	unlink(cert);
-	unlink(key);
-	rmdir(dir);
+	tp_dir_remove(dir);
 }
 
 TestSuite(handoff, .init = setup, .fini = teardown);

@@ -23,32 +23,20 @@
 #include "tests/dataplane/tls/tlspair.h"
 
 static char dir[] = "/tmp/test_tlsterm.XXXXXX";
-static char cert_a[256], key_a[256], cert_b[256], key_b[256];
+static char cert_a[TP_PATH_MAX], key_a[TP_PATH_MAX], cert_b[TP_PATH_MAX], key_b[TP_PATH_MAX];
 
 static void
 setup(void)
 {
-	char err[256];
-
 	cr_assert_not_null(mkdtemp(dir));
-	snprintf(cert_a, sizeof(cert_a), "%s/a.crt", dir);
-	snprintf(key_a, sizeof(key_a), "%s/a.key", dir);
-	snprintf(cert_b, sizeof(cert_b), "%s/b.crt", dir);
-	snprintf(key_b, sizeof(key_b), "%s/b.key", dir);
-	cr_assert_eq(tlscert_ensure(cert_a, key_a, "chat.example.com", 30, err, sizeof(err)), 1,
-		     "%s", err);
-	cr_assert_eq(tlscert_ensure(cert_b, key_b, "other.example.com", 30, err, sizeof(err)), 1,
-		     "%s", err);
+	tp_cert_make(dir, "a", "chat.example.com", cert_a, key_a);
+	tp_cert_make(dir, "b", "other.example.com", cert_b, key_b);
 }
 
 static void
 teardown(void)
 {
-	char cmd[300];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "cannot remove %s\n", dir);
+	tp_dir_remove(dir);
 }
 
 static struct tlsterm_settings

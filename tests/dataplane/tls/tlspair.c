@@ -1,9 +1,12 @@
 /* See tlspair.h. */
+#include <ftw.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <criterion/criterion.h>
 
+#include "dataplane/tls/tlscert.h"
 #include "tests/dataplane/tls/tlspair.h"
 
 void
@@ -190,4 +193,27 @@ tp_echo(struct tlspair *p, size_t n, size_t piece)
 	cr_assert_eq(p->cli_rx.len, n);
 	cr_assert_eq(memcmp(p->cli_rx.p, data, n), 0);
 	free(data);
+}
+
+void
+tp_cert_make(const char *dir, const char *name, const char *cn, char *cert, char *key)
+{
+	char err[256];
+
+	snprintf(cert, TP_PATH_MAX, "%s/%s.crt", dir, name);
+	snprintf(key, TP_PATH_MAX, "%s/%s.key", dir, name);
+	cr_assert_eq(tlscert_ensure(cert, key, cn, 30, err, sizeof(err)), 1, "%s", err);
+}
+
+static int
+rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	return remove(path);
+}
+
+void
+tp_dir_remove(const char *dir)
+{
+	if (nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS) != 0)
+		fprintf(stderr, "cannot remove %s\n", dir);
 }

@@ -61,4 +61,13 @@ void tp_fill(unsigned char *b, size_t n, unsigned seed);
  * server echoes); both ends must see exactly the bytes sent. */
 void tp_echo(struct tlspair *p, size_t n, size_t piece);
 
+#define TP_PATH_MAX	256
+
+/* A self-signed certificate for <cn> (30 days) as <dir>/<name>.crt and its
+ * key as <dir>/<name>.key, generated now; their paths into <cert> and <key>
+ * (TP_PATH_MAX bytes each). */
+void tp_cert_make(const char *dir, const char *name, const char *cn, char *cert, char *key);
+/* Removes <dir> and everything in it. */
+void tp_dir_remove(const char *dir);
+
 #endif
