@@ -385,11 +385,6 @@ exporter_start(struct boot *b)
 	};
 	int rc;
 
-	if (!c->compliance_enabled) {
-		LOG(NOTICE, ROUTER, "[compliance] enabled = false: events are logged here and "
-		    "exported by another node");
-		return 0;
-	}
 	rc = fs_mkdir_p(c->files_dir, 0750);
 	if (rc == 0 && c->compliance_dir_default)
 		rc = fs_mkdir_p(c->compliance_dir, 0750);

@@ -667,8 +667,15 @@ config_finish(struct config *c, char *err, size_t errlen)
 	/* Checked as host:port when set: cannot fail here. */
 	if (config_hostport(c->sip_listen, e->sip_host, sizeof(e->sip_host), &e->sip_port) != 0)
 		abort();
-	if (!c->compliance_enabled)
-		e->compliance_cap = 0;	/* another node exports: no cap here */
+	/* Until nodes form an array, no other node exports this one's events:
+	 * with the exporter off they would pile up unexported without bound
+	 * while every post still waits for them. Refused rather than that. */
+	if (!c->compliance_enabled) {
+		snprintf(err, errlen, "[compliance] enabled = false: no other node exports this "
+			 "node's events (there is no node array yet), so they would pile up "
+			 "unexported; remove the key: a standalone node always exports its own");
+		return -1;
+	}
 	return 0;
 }
 
