@@ -45,6 +45,7 @@ struct ctl {
 	pthread_mutex_t		lock;
 	struct roomtab		*rooms;		/* the table last published */
 	struct export		*exporter;	/* may be NULL */
+	struct array		*array;		/* NULL: a standalone node */
 	uint32_t		nlcores;
 	struct ctl_lcore	*lcores;
 };
@@ -97,6 +98,9 @@ ctl_cmd_fn ctl_cmd_user_del;
 ctl_cmd_fn ctl_cmd_drain;
 ctl_cmd_fn ctl_cmd_reload;
 ctl_cmd_fn ctl_cmd_loglevel;
+
+/* ctl_array.c */
+ctl_cmd_fn ctl_cmd_array;
 
 /* ctl_tel.c: the read-only /parley/... commands on DPDK's telemetry
  * socket. register: once per process (later calls only switch the ctl

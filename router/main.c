@@ -22,6 +22,7 @@
 #include <rte_launch.h>
 #include <rte_lcore.h>
 
+#include "control/array.h"
 #include "control/ctl.h"
 #include "dataplane/base/log.h"
 #include "dataplane/engine/engine.h"
@@ -49,6 +50,7 @@ struct boot {
 	struct ctl *ctl;		/* the control socket */
 	struct web *web;		/* the HTTPS file service, or NULL */
 	struct ftoken_store *ftokens;	/* its tokens, issued by the Channel service */
+	struct array *array;		/* the node array's etcd session, or NULL */
 };
 
 static void
@@ -449,6 +451,33 @@ start_control(struct boot *b)
 	return 0;
 }
 
+/* The node array ([array] etcd set): joins through etcd before the lcores
+ * serve anyone, so that a node whose etcd is unreachable or whose node_id
+ * is live elsewhere stops here (exit 1) rather than running standalone.
+ * Without [array] etcd: nothing (a standalone node). 0 or -1 (logged). */
+static int
+start_array(struct boot *b)
+{
+	const struct config *c = &b->conf;
+	struct array_config ac = {
+		.etcd = c->array_etcd, .prefix = c->array_prefix, .node_id = c->node_id,
+		.advertise_sip = c->array_advertise_sip, .peer_listen = c->array_peer_listen,
+		.lease_ttl_s = c->array_lease_ttl_s, .keepalive_s = c->array_keepalive_s,
+		.timeout_ms = c->array_timeout_ms,
+	};
+	char err[2048];
+
+	if (c->array_etcd[0] == '\0')
+		return 0;
+	b->array = array_start(&ac, b->engine, err, sizeof(err));
+	if (b->array == NULL) {
+		LOG(ERR, ROUTER, "%s", err);
+		return -1;
+	}
+	ctl_set_array(b->ctl, b->array);
+	return 0;
+}
+
 /* A Web connection accepted by an lcore of the dpdk backend (engine.h). */
 static int
 web_adopt_cb(void *arg, int fd)
@@ -711,12 +740,25 @@ main(int argc, char **argv)
 		rte_eal_cleanup();
 		return 1;
 	}
+	if (start_array(&b) != 0) {
+		web_stop(b.web);
+		ctl_stop(b.ctl);
+		engine_destroy(b.engine);
+		web_destroy(b.web);
+		ftoken_store_destroy(b.ftokens);
+		export_destroy(b.exporter);
+		db_close(b.db);
+		rte_eal_cleanup();
+		return 1;
+	}
 	LOG(NOTICE, ROUTER, "parleyd: domain %s, SIP over TLS on %s, %u lcore%s, data in %s",
 	    b.conf.domain, b.conf.sip_listen, b.conf.lcores, b.conf.lcores == 1 ? "" : "s",
 	    b.conf.data_dir);
 	rte_eal_mp_remote_launch(lcore_entry, &b, SKIP_MAIN);
 	supervise(&b, sfd);
 	rte_eal_mp_wait_lcore();
+	ctl_set_array(b.ctl, NULL);
+	array_stop(b.array);		/* leaves the array: revokes the lease */
 	web_stop(b.web);		/* a storage producer: stops before the storage thread */
 	ctl_stop(b.ctl);
 	engine_destroy(b.engine);	/* the storage thread writes what is queued */
