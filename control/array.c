@@ -24,6 +24,8 @@
 #define PUBLISH_MS		1000	/* the node key is rewritten this often */
 #define SNAP_TIMEOUT_MS		100	/* one lcore's load snapshot */
 #define KEY_MAX			512
+#define START_TRIES		3	/* etcd unreachable at start: tries before giving up */
+#define START_RETRY_MS		500
 
 struct lcore_load {
 	bool		have_clock;
@@ -318,7 +320,15 @@ array_start(const struct array_config *cfg, struct engine *e, char *err, size_t 
 		snprintf(err, errlen, "[array] etcd: %s", why);
 		goto out_free;
 	}
-	rc = join(a, false, why, sizeof(why));
+	/* An etcd that is starting or busy gets a few tries; nothing
+	 * listening fails just the same, a second later. */
+	for (int i = 0; i < START_TRIES; i++) {
+		rc = join(a, false, why, sizeof(why));
+		if (rc != -EHOSTUNREACH || i + 1 == START_TRIES)
+			break;
+		LOG(NOTICE, ARRAY, "%s: trying again", why);
+		usleep(START_RETRY_MS * 1000);
+	}
 	if (rc == -EHOSTUNREACH) {
 		snprintf(err, errlen, "[array] etcd = %s: %s. A node with [array] does not start "
 			 "without etcd: start etcd, or remove [array] for a standalone node",

@@ -42,7 +42,8 @@ struct array_config {
 
 /* Boot thread, after engine_create() (<e> outlives the array; the lcores
  * need not run yet): joins the array and starts the thread. NULL with the
- * reason in <err> when etcd cannot be reached or refuses, or when a live
+ * reason in <err> when etcd cannot be reached (three tries, half a second
+ * apart) or refuses, or when a live
  * node holds this node_id: the node must not start (never standalone by
  * accident). */
 struct array *array_start(const struct array_config *cfg, struct engine *e, char *err,

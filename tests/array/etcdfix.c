@@ -200,7 +200,10 @@ etcdfix_start(struct etcdfix *f, char *err, size_t errlen)
 	memset(f, 0, sizeof(*f));
 	f->hold_fd = -1;
 	signal(SIGPIPE, SIG_IGN);
-	snprintf(f->dir, sizeof(f->dir), "/tmp/parley-etcd-XXXXXX");
+	/* On tmpfs when there is one: etcd fsyncs every write, which on a
+	 * busy disk makes requests take seconds. */
+	snprintf(f->dir, sizeof(f->dir), "%s/parley-etcd-XXXXXX",
+		 access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
 	if (mkdtemp(f->dir) == NULL) {
 		snprintf(err, errlen, "mkdtemp: %s", strerror(errno));
 		return -1;

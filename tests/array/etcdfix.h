@@ -1,5 +1,6 @@
 /* A throwaway etcd for tests: one member on 127.0.0.1 (free client and
- * peer ports), its data in a fresh temporary directory, stopped and removed
+ * peer ports), its data in a fresh temporary directory (on /dev/shm if
+ * writable, else /tmp), stopped and removed
  * at the end; also when the test process dies (a reaper process, parent
  * of etcd, watches a pipe from the test and cleans up when it closes).
  * Needs Debian's etcd-server (/usr/bin/etcd, 3.4). No Criterion: usable

@@ -1,0 +1,302 @@
+/* The node array's membership end to end: real parleyd nodes on 127.0.0.1
+ * (tests/integration/harness.h) joined through a real etcd
+ * (tests/array/etcdfix.h), seen through `parleyctl array`. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <criterion/criterion.h>
+
+#include "tests/array/etcdfix.h"
+#include "tests/integration/ctlrun.h"
+#include "tests/integration/harness.h"
+
+#define NODES	3
+
+static struct etcdfix fix;
+static struct server node[NODES];
+static bool up[NODES];
+
+static void
+setup(void)
+{
+	char err[2048];
+
+	cr_assert(etcdfix_start(&fix, err, sizeof(err)) == 0, "%s", err);
+}
+
+static void
+teardown(void)
+{
+	for (int i = 0; i < NODES; i++)
+		if (up[i]) {
+			server_stop(&node[i]);
+			up[i] = false;
+		}
+	etcdfix_stop(&fix);
+}
+
+TestSuite(array, .init = setup, .fini = teardown, .timeout = 90);
+
+/* Node <i> (node_id i + 1) in the array, with a short lease. */
+static void
+node_start(int i, uint32_t ttl_s)
+{
+	char extra[512];
+
+	json_t *a = NULL;
+
+	/* timeout_ms: two cores shared by many tests make etcd slow at times. */
+	snprintf(extra, sizeof(extra), "[server]\nnode_id = %d\n[array]\netcd = %s\n"
+		 "lease_ttl_s = %u\nkeepalive_s = 1\ntimeout_ms = 3000\n", i + 1, fix.url,
+		 ttl_s);
+	ctl_server_start(&node[i], extra, NULL);
+	up[i] = true;
+	/* The SIP port opens before the node joins: wait for its own key. */
+	for (int t = 0; t < 100; t++) {
+		if (ctl(&node[i], &a, "array") == 0 && jget(a, "etcd.registered") != NULL &&
+		    json_is_true(jget(a, "etcd.registered")))
+			break;
+		json_decref(a);
+		a = NULL;
+		cr_assert(server_alive(&node[i]), "node %d exited", i + 1);
+		usleep(100000);
+	}
+	cr_assert_not_null(a, "node %d did not join the array", i + 1);
+	json_decref(a);
+}
+
+/* `parleyctl array` on node <i>: must succeed. */
+static json_t *
+array_of(int i)
+{
+	return ctl_ok(&node[i], "array");
+}
+
+/* The node record with <id> in <a>, or NULL. Borrowed. */
+static json_t *
+find_node(json_t *a, int id)
+{
+	json_t *nodes = jget(a, "nodes"), *n;
+	size_t k;
+
+	json_array_foreach(nodes, k, n)
+		if (json_integer_value(json_object_get(n, "node_id")) == id)
+			return n;
+	return NULL;
+}
+
+static bool
+present(int on, int id)
+{
+	json_t *a = array_of(on);
+	bool yes = find_node(a, id) != NULL;
+
+	json_decref(a);
+	return yes;
+}
+
+/* Three nodes: each sees all three, with the SIP address each advertises,
+ * its pid and its load; a connection to node 2 shows in its record. */
+Test(array, three_nodes_see_each_other)
+{
+	char sip[64];
+	int fd;
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	bool seen = false;
+
+	for (int i = 0; i < NODES; i++)
+		node_start(i, 5);
+	for (int on = 0; on < NODES; on++) {
+		json_t *a = array_of(on);
+
+		cr_assert_eq(jint(a, "node_id"), on + 1);
+		cr_assert_str_eq(jstr(a, "etcd.state"), "ok");
+		cr_assert_str_eq(jstr(a, "prefix"), "/parley/example.com");
+		cr_assert_eq(json_array_size(jget(a, "nodes")), NODES);
+		for (int id = 1; id <= NODES; id++) {
+			json_t *n = find_node(a, id);
+
+			cr_assert_not_null(n, "node %d does not see node %d", on + 1, id);
+			snprintf(sip, sizeof(sip), "127.0.0.1:%u", node[id - 1].port);
+			cr_assert_str_eq(json_string_value(json_object_get(n, "sip")), sip);
+			cr_assert_eq(json_integer_value(json_object_get(n, "pid")), node[id - 1].pid);
+			cr_assert(json_is_false(json_object_get(n, "draining")));
+			cr_assert(json_is_integer(json_object_get(n, "conns")));
+			cr_assert_eq(json_array_size(json_object_get(n, "lcores")), 1);
+			cr_assert(json_is_number(json_object_get(json_array_get(
+				json_object_get(n, "lcores"), 0), "busy")));
+		}
+		json_decref(a);
+	}
+
+	/* Load: an open connection on node 2 is in its record within ~2 s. */
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	sa.sin_port = htons(node[1].port);
+	cr_assert(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	for (int t = 0; t < 40 && !seen; t++) {
+		json_t *a = array_of(0);
+
+		seen = json_integer_value(json_object_get(find_node(a, 2), "conns")) >= 1;
+		json_decref(a);
+		if (!seen)
+			usleep(100000);
+	}
+	close(fd);
+	cr_assert(seen, "node 2's connection never showed in the array");
+
+	/* Drained, node 3 says so to the others. */
+	cr_assert_eq(ctl(&node[2], NULL, "drain"), 0);
+	seen = false;
+	for (int t = 0; t < 40 && !seen; t++) {
+		json_t *a = array_of(0);
+
+		seen = json_is_true(json_object_get(find_node(a, 3), "draining"));
+		json_decref(a);
+		if (!seen)
+			usleep(100000);
+	}
+	cr_assert(seen, "node 3's drain never showed in the array");
+}
+
+/* A clean stop leaves at once (lease revoked); SIGKILL leaves after the
+ * lease TTL, not before. */
+Test(array, stopped_and_killed_nodes_leave)
+{
+	bool gone = false;
+	int t;
+
+	for (int i = 0; i < NODES; i++)
+		node_start(i, 3);
+	cr_assert(present(0, 2) && present(0, 3));
+
+	cr_assert_eq(server_stop(&node[1]), 0);
+	up[1] = false;
+	cr_assert(!present(0, 2), "node 2 stopped cleanly but is still in the array");
+
+	server_kill(&node[2], SIGKILL);
+	up[2] = false;
+	run("rm -rf %s", node[2].dir);
+	cr_assert(present(0, 3), "node 3 left before its lease expired");
+	for (t = 0; t < 100 && !gone; t++) {
+		gone = !present(0, 3);
+		if (!gone)
+			usleep(100000);
+	}
+	cr_assert(gone, "node 3 killed but still in the array after 10 s (lease 3 s)");
+	cr_assert_geq(t, 10, "node 3 left %d00 ms after SIGKILL: before its lease expired", t);
+}
+
+/* Writes a node config into a fresh directory (no etcd fixture needed) and
+ * runs parleyd on it to the end; its exit status, its log in <log>. */
+static int
+run_node(const char *extra, char *log, size_t loglen)
+{
+	char dir[64] = "/tmp/parley-array-XXXXXX", conf[128];
+	FILE *f;
+	int rc;
+
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(conf, sizeof(conf), "%s/parleyd.ini", dir);
+	f = fopen(conf, "w");
+	cr_assert_not_null(f);
+	fprintf(f, "[server]\ndomain = example.com\ndata_dir = %s\n[sip]\nlisten = 127.0.0.1:%u\n"
+		"[web]\nlisten = 127.0.0.1:%u\n%s", dir, server_free_port(), server_free_port(),
+		extra);
+	fclose(f);
+	rc = run("timeout 60 %s -c %s > %s/log 2>&1", server_binary(), conf, dir);
+	snprintf(log, loglen, "%s/log", dir);
+	return rc;
+}
+
+static bool
+log_has(const char *log, const char *what)
+{
+	return run("grep -qF -- '%s' %s", what, log) == 0;
+}
+
+/* A second node with the id of a live one: refused, exit 1, the message
+ * says which id, who holds it and what to do; the first stays. */
+Test(array, duplicate_node_id_refused)
+{
+	char extra[256], log[128];
+
+	node_start(0, 5);
+	snprintf(extra, sizeof(extra), "[server]\nnode_id = 1\n[array]\netcd = %s\n", fix.url);
+	cr_assert_eq(run_node(extra, log, sizeof(log)), 1);
+	cr_assert(log_has(log, "[array] node_id 1 is already live in the array"),
+		  "%s", log);
+	cr_assert(log_has(log, "/parley/example.com/nodes/1"));
+	cr_assert(log_has(log, "give every node its own [server] node_id"));
+	run("cat %s >&2; rm -rf $(dirname %s)", log, log);
+	cr_assert(present(0, 1));
+	cr_assert(server_alive(&node[0]));
+}
+
+TestSuite(array_start, .timeout = 60);
+
+/* etcd down at start (both endpoints): exit 1 with what was tried; never
+ * a standalone node. */
+Test(array_start, etcd_unreachable_refused)
+{
+	char extra[256], log[128], url[64];
+	uint16_t p1 = server_free_port(), p2 = server_free_port();
+
+	snprintf(extra, sizeof(extra), "[array]\netcd = http://127.0.0.1:%u, http://127.0.0.1:%u\n",
+		 p1, p2);
+	cr_assert_eq(run_node(extra, log, sizeof(log)), 1);
+	cr_assert(log_has(log, "etcd unreachable"), "%s", log);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u", p2);
+	cr_assert(log_has(log, url));
+	cr_assert(log_has(log, "does not start without etcd"));
+	run("rm -rf $(dirname %s)", log);
+}
+
+/* etcd lost while running: the node serves on, logs the loss once, counts
+ * it, and is in the array again when etcd returns. */
+Test(array, etcd_lost_while_running)
+{
+	json_t *a = NULL;
+	bool ok = false;
+
+	/* Stopped longer than a request's timeout (3 s), shorter than the
+	 * lease (10 s). */
+	node_start(0, 10);
+	cr_assert(etcdfix_signal(&fix, SIGSTOP) == 0);
+	sleep(5);
+	cr_assert(server_alive(&node[0]));
+	/* Still serving: a parleyctl command that needs no etcd. */
+	json_decref(ctl_ok(&node[0], "stats"));
+	cr_assert(etcdfix_signal(&fix, SIGCONT) == 0);
+	for (int t = 0; t < 50 && !ok; t++) {
+		if (ctl(&node[0], &a, "array") == 0)
+			ok = !strcmp(jstr(a, "etcd.state"), "ok") &&
+			     jint(a, "etcd.lost_count") == 1 && find_node(a, 1) != NULL;
+		json_decref(a);
+		a = NULL;
+		if (!ok)
+			usleep(100000);
+	}
+	if (!ok)
+		run("cat %s >&2", node[0].log);
+	cr_assert(ok, "node 1 is not back in the array with lost_count 1");
+	cr_assert_eq(run("test $(grep -c 'ARRAY: etcd lost' %s) -eq 1", node[0].log), 0);
+	cr_assert_eq(run("grep -q 'ARRAY: etcd answers again' %s", node[0].log), 0);
+}
+
+/* A standalone node (no [array]) answers array with an error, exit 1. */
+Test(array_start, standalone_has_no_array)
+{
+	struct server s;
+
+	ctl_server_start(&s, NULL, NULL);
+	cr_assert_eq(ctl(&s, NULL, "array"), 1);
+	cr_assert_eq(run("grep -q standalone %s/ctl.err", s.dir), 0);
+	server_stop(&s);
+}
