@@ -20,12 +20,40 @@
 #include "dataplane/base/log.h"
 #include "dataplane/chat/ctl_engine.h"
 #include "dataplane/engine/engine.h"
+#include "dataplane/session/placement.h"
 
 #define PUBLISH_MS		1000	/* the node key is rewritten this often */
 #define SNAP_TIMEOUT_MS		100	/* one lcore's load snapshot */
 #define KEY_MAX			512
 #define START_TRIES		3	/* etcd unreachable at start: tries before giving up */
 #define START_RETRY_MS		500
+
+#define PLACE_MAX		64	/* nodes placement considers */
+#define PLACE_STALE_MS		3000	/* an older table is not acted on */
+#define PLACE_SLACK_MIN		5	/* a node is overloaded above min + slack: */
+#define PLACE_SLACK_PCT		10	/* slack = max(SLACK_MIN, min * SLACK_PCT / 100) */
+
+/* A node as placement sees it. */
+struct place_node {
+	uint32_t	node_id;
+	uint32_t	conns;
+	bool		draining;
+	char		sip[PLACEMENT_WHERE_MAX];
+};
+
+/* The live nodes, written by the array thread each turn and read by the
+ * lcores (decide) under a sequence count: never a lock on an lcore. */
+struct place_tab {
+	_Atomic uint32_t	seq;		/* odd while the thread writes */
+	bool			valid;		/* read from etcd, and we are in the array */
+	uint64_t		refreshed_ms;	/* CLOCK_MONOTONIC */
+	uint32_t		n;
+	struct place_node	v[PLACE_MAX];
+	/* Clients this node placed on v[i] since the table was read: the
+	 * loads in etcd are up to a second old, and a burst of registrations
+	 * must not all go where the load was lowest a second ago. */
+	_Atomic uint32_t	placed[PLACE_MAX];
+};
 
 struct lcore_load {
 	bool		have_clock;
@@ -47,6 +75,7 @@ struct array {
 	uint64_t		started_ms;
 	uint32_t		nlcores;
 	struct lcore_load	*load;
+	struct place_tab	place;		/* for the lcores' placement decisions */
 
 	int			stop_fd;	/* eventfd: array_stop wakes the thread */
 	pthread_t		thread;
@@ -258,6 +287,132 @@ turn(struct array *a, bool renew)
 	}
 }
 
+/* Rewrites the placement table from etcd's node keys (or marks it not to
+ * be acted on when etcd or our membership is missing). */
+static void
+place_refresh(struct array *a)
+{
+	struct place_tab *t = &a->place;
+	struct etcd_kvs kvs = { 0 };
+	char prefix[KEY_MAX], err[1024];
+	uint32_t s = atomic_load_explicit(&t->seq, memory_order_relaxed);
+	bool ok = false;
+
+	snprintf(prefix, sizeof(prefix), "%s/nodes/", a->prefix);
+	if (!atomic_load(&a->lost) && atomic_load(&a->registered))
+		ok = etcd_get(a->sess, prefix, true, &kvs, err, sizeof(err)) == 0;
+	atomic_store_explicit(&t->seq, s + 1, memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+	t->valid = ok;
+	t->n = 0;
+	for (size_t i = 0; ok && i < kvs.n && t->n < PLACE_MAX; i++) {
+		json_t *v = json_loadb(kvs.kv[i].value, kvs.kv[i].value_len, 0, NULL);
+		struct place_node *p = &t->v[t->n];
+		const char *sip = json_string_value(json_object_get(v, "sip"));
+		json_int_t id = json_integer_value(json_object_get(v, "node_id"));
+		json_int_t conns = json_integer_value(json_object_get(v, "conns"));
+
+		if (sip != NULL && id > 0 && strlen(sip) < sizeof(p->sip)) {
+			p->node_id = (uint32_t)id;
+			p->conns = conns < 0 ? 0 : conns > UINT32_MAX ? UINT32_MAX : (uint32_t)conns;
+			p->draining = json_is_true(json_object_get(v, "draining"));
+			strcpy(p->sip, sip);
+			t->n++;
+		}
+		json_decref(v);
+	}
+	for (uint32_t i = 0; i < PLACE_MAX; i++)
+		atomic_store_explicit(&t->placed[i], 0, memory_order_relaxed);
+	t->refreshed_ms = now_ns(CLOCK_MONOTONIC) / 1000000;
+	atomic_store_explicit(&t->seq, s + 2, memory_order_release);
+	etcd_kvs_free(&kvs);
+}
+
+/* Node <i>'s load as placement weighs it: its connections as published,
+ * plus the clients placed there since. */
+static uint32_t
+load(struct place_tab *t, uint32_t i)
+{
+	uint64_t l = (uint64_t)t->v[i].conns +
+		     atomic_load_explicit(&t->placed[i], memory_order_relaxed);
+
+	return l > UINT32_MAX - 1 ? UINT32_MAX - 1 : (uint32_t)l;
+}
+
+static uint64_t
+mix64(uint64_t x)
+{
+	x += 0x9e3779b97f4a7c15ULL;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+	return x ^ (x >> 31);
+}
+
+/* placement_fn, on the lcores. Among the live nodes that are not draining
+ * and not overloaded (conns above the least-loaded's by more than the
+ * slack), the user's node is the one with the highest hash of (user,
+ * node): rendezvous hashing, so a user keeps landing on the same node
+ * while it stays live and not overloaded, and users spread evenly over
+ * the nodes that qualify. Served here when that is this node, or when the
+ * table is missing or stale (etcd lost: never redirect on old news). */
+static bool
+decide(void *arg, const char *aor, char *where, size_t cap)
+{
+	struct array *a = arg;
+	struct place_tab *t = &a->place;
+	uint64_t h = 0xcbf29ce484222325ULL, now = now_ns(CLOCK_MONOTONIC) / 1000000;
+	char best[PLACEMENT_WHERE_MAX];
+	uint32_t best_id, best_i = 0, s;
+
+	for (const char *p = aor; *p; p++) {
+		h ^= (unsigned char)(*p | 0x20);	/* addresses compare caselessly */
+		h *= 0x100000001b3ULL;
+	}
+	for (;;) {
+		uint32_t n, min = UINT32_MAX, slack;
+		uint64_t best_score = 0;
+		bool valid;
+
+		s = atomic_load_explicit(&t->seq, memory_order_acquire);
+		if (s & 1)
+			continue;
+		valid = t->valid && now - t->refreshed_ms <= PLACE_STALE_MS;
+		n = t->n < PLACE_MAX ? t->n : PLACE_MAX;
+		best_id = 0;
+		best[0] = '\0';
+		for (uint32_t i = 0; valid && i < n; i++)
+			if (!t->v[i].draining && load(t, i) < min)
+				min = load(t, i);
+		slack = min / 100 * PLACE_SLACK_PCT + min % 100 * PLACE_SLACK_PCT / 100;
+		if (slack < PLACE_SLACK_MIN)
+			slack = PLACE_SLACK_MIN;
+		for (uint32_t i = 0; valid && min != UINT32_MAX && i < n; i++) {
+			const struct place_node *v = &t->v[i];
+			uint64_t score;
+
+			if (v->draining || load(t, i) - min > slack)
+				continue;
+			score = mix64(h ^ mix64(v->node_id));
+			if (best_id == 0 || score > best_score) {
+				best_score = score;
+				best_id = v->node_id;
+				best_i = i;
+				memcpy(best, v->sip, sizeof(best));
+			}
+		}
+		atomic_thread_fence(memory_order_acquire);
+		if (atomic_load_explicit(&t->seq, memory_order_relaxed) == s)
+			break;
+	}
+	best[sizeof(best) - 1] = '\0';
+	if (best_id != 0)
+		atomic_fetch_add_explicit(&t->placed[best_i], 1, memory_order_relaxed);
+	if (best_id == 0 || best_id == a->conf.node_id || best[0] == '\0')
+		return false;
+	snprintf(where, cap, "%s", best);
+	return true;
+}
+
 static void *
 array_thread(void *arg)
 {
@@ -276,6 +431,7 @@ array_thread(void *arg)
 		if (renew)
 			last_renew = now;
 		turn(a, renew);
+		place_refresh(a);
 	}
 	return NULL;
 }
@@ -344,6 +500,7 @@ array_start(const struct array_config *cfg, struct engine *e, char *err, size_t 
 		snprintf(err, errlen, "[array] eventfd: %s", strerror(errno));
 		goto out_leave;
 	}
+	place_refresh(a);		/* the first table, before the thread owns <sess> */
 	rc = pthread_create(&a->thread, NULL, array_thread, a);
 	if (rc != 0) {
 		snprintf(err, errlen, "[array] thread: %s", strerror(rc));
@@ -351,6 +508,7 @@ array_start(const struct array_config *cfg, struct engine *e, char *err, size_t 
 	}
 	pthread_setname_np(a->thread, "parley-array");
 	a->running = true;
+	placement_set(decide, a);	/* before the lcores run (array.h) */
 	LOG(NOTICE, ARRAY, "in the array as %s (etcd %s, lease %llx, %u s)", a->key,
 	    etcd_endpoint(a->sess), (unsigned long long)a->lease, cfg->lease_ttl_s);
 	return a;
@@ -371,6 +529,7 @@ array_stop(struct array *a)
 	if (a == NULL)
 		return;
 	if (a->running) {
+		placement_set(NULL, NULL);	/* the lcores have returned */
 		if (write(a->stop_fd, &one, sizeof(one)) == -1)
 			LOG(ERR, ARRAY, "stop: %s", strerror(errno));
 		pthread_join(a->thread, NULL);

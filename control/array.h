@@ -16,7 +16,18 @@
  * meanwhile, a new one is granted and the key created again (unless
  * another node took the id by then: logged, and retried).
  *
- * Threads: array_start() and array_stop() on the boot thread;
+ * Placement (dataplane/session/placement.h): array_start() registers the
+ * decision for new registrations; the thread rereads every node key each
+ * turn into a table the lcores read without locks. A new REGISTER is
+ * served here, or answered 301 to the user's node: among the nodes that
+ * are live, not draining and not overloaded (connections, plus clients
+ * this node placed there since it last read etcd, within max(5, 10%) of
+ * the least-loaded), the one with the highest hash of
+ * (user, node) (rendezvous hashing: sticky while that node qualifies).
+ * Without a fresh table (etcd lost) every registration is served here.
+ *
+ * Threads: array_start() and array_stop() on the boot thread, before the
+ * lcores run and after they returned;
  * array_nodes() on one other thread at a time (the control socket's). */
 #ifndef PARLEY_ARRAY_H
 #define PARLEY_ARRAY_H

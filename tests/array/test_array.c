@@ -14,6 +14,7 @@
 
 #include "tests/array/etcdfix.h"
 #include "tests/integration/ctlrun.h"
+#include "perf/client.h"
 #include "tests/integration/harness.h"
 
 #define NODES	3
@@ -299,4 +300,134 @@ Test(array_start, standalone_has_no_array)
 	cr_assert_eq(ctl(&s, NULL, "array"), 1);
 	cr_assert_eq(run("grep -q standalone %s/ctl.err", s.dir), 0);
 	server_stop(&s);
+}
+
+/* ---- placement -------------------------------------------------------- */
+
+/* The node index listening on <port>, or -1. */
+static int
+node_at_port(unsigned int port)
+{
+	for (int i = 0; i < NODES; i++)
+		if (node[i].port == port)
+			return i;
+	return -1;
+}
+
+/* Registers user<u> at node <at>, following one 301 the way an RFC 3261
+ * client does (the Contact as the new Request-URI, which carries the
+ * mark). The index of the node that served it (200); the connection stays
+ * open in *<keep> when not NULL, else it is closed. */
+static int
+place(int at, int u, struct pc_conn **keep)
+{
+	char aor[64], contact[300], ruri[300], err[256];
+	unsigned int port;
+	struct pc_conn *c;
+	int st, served = at;
+
+	snprintf(aor, sizeof(aor), "user%d@example.com", u);
+	c = pc_connect("127.0.0.1", node[at].port, NULL, 5000, err, sizeof(err));
+	cr_assert_not_null(c, "%s", err);
+	st = pc_register_to(c, aor, "pw", 600, NULL, "Contact", contact, sizeof(contact));
+	if (st == 301) {
+		/* <sip:127.0.0.1:PORT;transport=tls;parley-placed> */
+		cr_assert(sscanf(contact, "<sip:127.0.0.1:%u;", &port) == 1, "%s", contact);
+		cr_assert(strstr(contact, ";transport=tls;parley-placed>") != NULL, "%s", contact);
+		served = node_at_port(port);
+		cr_assert_geq(served, 0, "%s redirected to an unknown node: %s", aor, contact);
+		cr_assert_neq(served, at, "%s redirected to the node it asked", aor);
+		pc_close(c);
+		snprintf(ruri, sizeof(ruri), "%.*s", (int)(strchr(contact, '>') - contact - 1),
+			 contact + 1);
+		c = pc_connect("127.0.0.1", (uint16_t)port, NULL, 5000, err, sizeof(err));
+		cr_assert_not_null(c, "%s", err);
+		st = pc_register_to(c, aor, "pw", 600, ruri, "Contact", contact, sizeof(contact));
+	}
+	cr_assert_eq(st, 200, "%s at node %d: %d (redirected again?)", aor, served + 1, st);
+	if (keep != NULL)
+		*keep = c;
+	else
+		pc_close(c);
+	return served;
+}
+
+/* Waits until node <on>'s view shows node <id> with draining == <want>,
+ * then one more turn of every node's placement table. */
+static void
+wait_draining(int on, int id, bool want)
+{
+	for (int t = 0; t < 50; t++) {
+		json_t *a = array_of(on);
+		bool is = json_is_true(json_object_get(find_node(a, id), "draining"));
+
+		json_decref(a);
+		if (is == want) {
+			usleep(1500000);
+			return;
+		}
+		usleep(100000);
+	}
+	cr_assert_fail("node %d never showed draining = %d", id, want);
+}
+
+/* Clients all configured with node 1: sent to their node (sticky), spread
+ * over the three, never to a drained node, never redirected twice; a
+ * REGISTER with the mark is served where it lands. */
+Test(array, placement, .timeout = 120)
+{
+	struct pc_conn *held[200];
+	int first[6], per[NODES] = { 0 }, nheld = 0, u = 10;
+	char contact[300], err[256];
+	struct pc_conn *c;
+
+	for (int i = 0; i < NODES; i++)
+		node_start(i, 5);
+	usleep(1500000);	/* every node's table has all three */
+
+	/* Sticky: the same user lands on the same node each time. (Six at a
+	 * time, a table refresh apart: six placements cannot overload a node
+	 * by more than the slack of 5, which would rightly move a user.) */
+	for (int k = 0; k < 6; k++)
+		first[k] = place(0, k, NULL);
+	usleep(1500000);
+	for (int k = 0; k < 6; k++)
+		cr_assert_eq(place(0, k, NULL), first[k], "user%d moved", k);
+	usleep(1500000);
+	/* At its own node, a user is served without the mark (what
+	 * pidgin-sipe does after a 301); and a marked REGISTER is served
+	 * where it arrives, even off the user's node. */
+	for (int k = 0; k < 6; k++) {
+		char aor[64];
+
+		if (first[k] == 0)
+			continue;
+		snprintf(aor, sizeof(aor), "user%d@example.com", k);
+		cr_assert_eq(place(first[k], k, NULL), first[k]);
+		c = pc_connect("127.0.0.1", node[0].port, NULL, 5000, err, sizeof(err));
+		cr_assert_not_null(c, "%s", err);
+		cr_assert_eq(pc_register_to(c, aor, "pw", 600, "sip:example.com;parley-placed",
+					    "Contact", contact, sizeof(contact)), 200,
+			     "a marked REGISTER for %s was not served", aor);
+		pc_close(c);
+	}
+
+	/* Spread: 60 clients held open, a little apart (the loads each node
+	 * publishes are a second old at most). */
+	usleep(1500000);
+	for (int k = 0; k < 60; k++, u++) {
+		per[place(0, u, &held[nheld++])]++;
+		usleep(50000);
+	}
+	fprintf(stderr, "placement of 60 clients: %d %d %d\n", per[0], per[1], per[2]);
+	for (int i = 0; i < NODES; i++)
+		cr_assert(per[i] >= 14 && per[i] <= 26, "node %d got %d of 60", i + 1, per[i]);
+
+	/* A drained node gets no new client. */
+	cr_assert_eq(ctl(&node[2], NULL, "drain"), 0);
+	wait_draining(0, 3, true);
+	for (int k = 0; k < 20; k++, u++)
+		cr_assert_neq(place(0, u, &held[nheld++]), 2, "user%d sent to drained node 3", u);
+	for (int i = 0; i < nheld; i++)
+		pc_close(held[i]);
 }
