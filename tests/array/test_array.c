@@ -12,95 +12,11 @@
 
 #include <criterion/criterion.h>
 
-#include "tests/array/etcdfix.h"
-#include "tests/integration/ctlrun.h"
 #include "perf/client.h"
-#include "tests/integration/harness.h"
+#include "tests/array/arraykit.h"
+#include "tests/integration/ctlrun.h"
 
-#define NODES	3
-
-static struct etcdfix fix;
-static struct server node[NODES];
-static bool up[NODES];
-
-static void
-setup(void)
-{
-	char err[2048];
-
-	cr_assert(etcdfix_start(&fix, err, sizeof(err)) == 0, "%s", err);
-}
-
-static void
-teardown(void)
-{
-	for (int i = 0; i < NODES; i++)
-		if (up[i]) {
-			server_stop(&node[i]);
-			up[i] = false;
-		}
-	etcdfix_stop(&fix);
-}
-
-TestSuite(array, .init = setup, .fini = teardown, .timeout = 90);
-
-/* Node <i> (node_id i + 1) in the array, with a short lease. */
-static void
-node_start(int i, uint32_t ttl_s)
-{
-	char extra[512];
-
-	json_t *a = NULL;
-
-	/* timeout_ms: two cores shared by many tests make etcd slow at times. */
-	snprintf(extra, sizeof(extra), "[server]\nnode_id = %d\n[array]\netcd = %s\n"
-		 "lease_ttl_s = %u\nkeepalive_s = 1\ntimeout_ms = 3000\n", i + 1, fix.url,
-		 ttl_s);
-	ctl_server_start(&node[i], extra, NULL);
-	up[i] = true;
-	/* The SIP port opens before the node joins: wait for its own key. */
-	for (int t = 0; t < 100; t++) {
-		if (ctl(&node[i], &a, "array") == 0 && jget(a, "etcd.registered") != NULL &&
-		    json_is_true(jget(a, "etcd.registered")))
-			break;
-		json_decref(a);
-		a = NULL;
-		cr_assert(server_alive(&node[i]), "node %d exited", i + 1);
-		usleep(100000);
-	}
-	cr_assert_not_null(a, "node %d did not join the array", i + 1);
-	json_decref(a);
-}
-
-/* `parleyctl array` on node <i>: must succeed. */
-static json_t *
-array_of(int i)
-{
-	return ctl_ok(&node[i], "array");
-}
-
-/* The node record with <id> in <a>, or NULL. Borrowed. */
-static json_t *
-find_node(json_t *a, int id)
-{
-	json_t *nodes = jget(a, "nodes"), *n;
-	size_t k;
-
-	json_array_foreach(nodes, k, n)
-		if (json_integer_value(json_object_get(n, "node_id")) == id)
-			return n;
-	return NULL;
-}
-
-static bool
-present(int on, int id)
-{
-	json_t *a = array_of(on);
-	bool yes = find_node(a, id) != NULL;
-
-	json_decref(a);
-	return yes;
-}
+TestSuite(array, .init = ak_setup, .fini = ak_teardown, .timeout = 90);
 
 /* Three nodes: each sees all three, with the SIP address each advertises,
  * its pid and its load; a connection to node 2 shows in its record. */
@@ -112,22 +28,22 @@ Test(array, three_nodes_see_each_other)
 				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	bool seen = false;
 
-	for (int i = 0; i < NODES; i++)
-		node_start(i, 5);
-	for (int on = 0; on < NODES; on++) {
-		json_t *a = array_of(on);
+	for (int i = 0; i < AK_NODES; i++)
+		ak_node_start(i, 5, NULL);
+	for (int on = 0; on < AK_NODES; on++) {
+		json_t *a = ak_array(on);
 
 		cr_assert_eq(jint(a, "node_id"), on + 1);
 		cr_assert_str_eq(jstr(a, "etcd.state"), "ok");
 		cr_assert_str_eq(jstr(a, "prefix"), "/parley/example.com");
-		cr_assert_eq(json_array_size(jget(a, "nodes")), NODES);
-		for (int id = 1; id <= NODES; id++) {
-			json_t *n = find_node(a, id);
+		cr_assert_eq(json_array_size(jget(a, "nodes")), AK_NODES);
+		for (int id = 1; id <= AK_NODES; id++) {
+			json_t *n = ak_find(a, id);
 
 			cr_assert_not_null(n, "node %d does not see node %d", on + 1, id);
-			snprintf(sip, sizeof(sip), "127.0.0.1:%u", node[id - 1].port);
+			snprintf(sip, sizeof(sip), "127.0.0.1:%u", ak_node[id - 1].port);
 			cr_assert_str_eq(json_string_value(json_object_get(n, "sip")), sip);
-			cr_assert_eq(json_integer_value(json_object_get(n, "pid")), node[id - 1].pid);
+			cr_assert_eq(json_integer_value(json_object_get(n, "pid")), ak_node[id - 1].pid);
 			cr_assert(json_is_false(json_object_get(n, "draining")));
 			cr_assert(json_is_integer(json_object_get(n, "conns")));
 			cr_assert_eq(json_array_size(json_object_get(n, "lcores")), 1);
@@ -139,12 +55,12 @@ Test(array, three_nodes_see_each_other)
 
 	/* Load: an open connection on node 2 is in its record within ~2 s. */
 	fd = socket(AF_INET, SOCK_STREAM, 0);
-	sa.sin_port = htons(node[1].port);
+	sa.sin_port = htons(ak_node[1].port);
 	cr_assert(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
 	for (int t = 0; t < 40 && !seen; t++) {
-		json_t *a = array_of(0);
+		json_t *a = ak_array(0);
 
-		seen = json_integer_value(json_object_get(find_node(a, 2), "conns")) >= 1;
+		seen = json_integer_value(json_object_get(ak_find(a, 2), "conns")) >= 1;
 		json_decref(a);
 		if (!seen)
 			usleep(100000);
@@ -153,12 +69,12 @@ Test(array, three_nodes_see_each_other)
 	cr_assert(seen, "node 2's connection never showed in the array");
 
 	/* Drained, node 3 says so to the others. */
-	cr_assert_eq(ctl(&node[2], NULL, "drain"), 0);
+	cr_assert_eq(ctl(&ak_node[2], NULL, "drain"), 0);
 	seen = false;
 	for (int t = 0; t < 40 && !seen; t++) {
-		json_t *a = array_of(0);
+		json_t *a = ak_array(0);
 
-		seen = json_is_true(json_object_get(find_node(a, 3), "draining"));
+		seen = json_is_true(json_object_get(ak_find(a, 3), "draining"));
 		json_decref(a);
 		if (!seen)
 			usleep(100000);
@@ -173,20 +89,20 @@ Test(array, stopped_and_killed_nodes_leave)
 	bool gone = false;
 	int t;
 
-	for (int i = 0; i < NODES; i++)
-		node_start(i, 3);
-	cr_assert(present(0, 2) && present(0, 3));
+	for (int i = 0; i < AK_NODES; i++)
+		ak_node_start(i, 3, NULL);
+	cr_assert(ak_present(0, 2) && ak_present(0, 3));
 
-	cr_assert_eq(server_stop(&node[1]), 0);
-	up[1] = false;
-	cr_assert(!present(0, 2), "node 2 stopped cleanly but is still in the array");
+	cr_assert_eq(server_stop(&ak_node[1]), 0);
+	ak_up[1] = false;
+	cr_assert(!ak_present(0, 2), "node 2 stopped cleanly but is still in the array");
 
-	server_kill(&node[2], SIGKILL);
-	up[2] = false;
-	run("rm -rf %s", node[2].dir);
-	cr_assert(present(0, 3), "node 3 left before its lease expired");
+	server_kill(&ak_node[2], SIGKILL);
+	ak_up[2] = false;
+	run("rm -rf %s", ak_node[2].dir);
+	cr_assert(ak_present(0, 3), "node 3 left before its lease expired");
 	for (t = 0; t < 100 && !gone; t++) {
-		gone = !present(0, 3);
+		gone = !ak_present(0, 3);
 		if (!gone)
 			usleep(100000);
 	}
@@ -228,16 +144,16 @@ Test(array, duplicate_node_id_refused)
 {
 	char extra[256], log[128];
 
-	node_start(0, 5);
-	snprintf(extra, sizeof(extra), "[server]\nnode_id = 1\n[array]\netcd = %s\n", fix.url);
+	ak_node_start(0, 5, NULL);
+	snprintf(extra, sizeof(extra), "[server]\nnode_id = 1\n[array]\netcd = %s\n", ak_etcd.url);
 	cr_assert_eq(run_node(extra, log, sizeof(log)), 1);
 	cr_assert(log_has(log, "[array] node_id 1 is already live in the array"),
 		  "%s", log);
 	cr_assert(log_has(log, "/parley/example.com/nodes/1"));
 	cr_assert(log_has(log, "give every node its own [server] node_id"));
 	run("cat %s >&2; rm -rf $(dirname %s)", log, log);
-	cr_assert(present(0, 1));
-	cr_assert(server_alive(&node[0]));
+	cr_assert(ak_present(0, 1));
+	cr_assert(server_alive(&ak_node[0]));
 }
 
 TestSuite(array_start, .timeout = 60);
@@ -268,27 +184,27 @@ Test(array, etcd_lost_while_running)
 
 	/* Stopped longer than a request's timeout (3 s), shorter than the
 	 * lease (10 s). */
-	node_start(0, 10);
-	cr_assert(etcdfix_signal(&fix, SIGSTOP) == 0);
+	ak_node_start(0, 10, NULL);
+	cr_assert(etcdfix_signal(&ak_etcd, SIGSTOP) == 0);
 	sleep(5);
-	cr_assert(server_alive(&node[0]));
+	cr_assert(server_alive(&ak_node[0]));
 	/* Still serving: a parleyctl command that needs no etcd. */
-	json_decref(ctl_ok(&node[0], "stats"));
-	cr_assert(etcdfix_signal(&fix, SIGCONT) == 0);
+	json_decref(ctl_ok(&ak_node[0], "stats"));
+	cr_assert(etcdfix_signal(&ak_etcd, SIGCONT) == 0);
 	for (int t = 0; t < 50 && !ok; t++) {
-		if (ctl(&node[0], &a, "array") == 0)
+		if (ctl(&ak_node[0], &a, "array") == 0)
 			ok = !strcmp(jstr(a, "etcd.state"), "ok") &&
-			     jint(a, "etcd.lost_count") == 1 && find_node(a, 1) != NULL;
+			     jint(a, "etcd.lost_count") == 1 && ak_find(a, 1) != NULL;
 		json_decref(a);
 		a = NULL;
 		if (!ok)
 			usleep(100000);
 	}
 	if (!ok)
-		run("cat %s >&2", node[0].log);
+		run("cat %s >&2", ak_node[0].log);
 	cr_assert(ok, "node 1 is not back in the array with lost_count 1");
-	cr_assert_eq(run("test $(grep -c 'ARRAY: etcd lost' %s) -eq 1", node[0].log), 0);
-	cr_assert_eq(run("grep -q 'ARRAY: etcd answers again' %s", node[0].log), 0);
+	cr_assert_eq(run("test $(grep -c 'ARRAY: etcd lost' %s) -eq 1", ak_node[0].log), 0);
+	cr_assert_eq(run("grep -q 'ARRAY: etcd answers again' %s", ak_node[0].log), 0);
 }
 
 /* A standalone node (no [array]) answers array with an error, exit 1. */
@@ -302,97 +218,28 @@ Test(array_start, standalone_has_no_array)
 	server_stop(&s);
 }
 
-/* ---- placement -------------------------------------------------------- */
-
-/* The node index listening on <port>, or -1. */
-static int
-node_at_port(unsigned int port)
-{
-	for (int i = 0; i < NODES; i++)
-		if (node[i].port == port)
-			return i;
-	return -1;
-}
-
-/* Registers user<u> at node <at>, following one 301 the way an RFC 3261
- * client does (the Contact as the new Request-URI, which carries the
- * mark). The index of the node that served it (200); the connection stays
- * open in *<keep> when not NULL, else it is closed. */
-static int
-place(int at, int u, struct pc_conn **keep)
-{
-	char aor[64], contact[300], ruri[300], err[256];
-	unsigned int port;
-	struct pc_conn *c;
-	int st, served = at;
-
-	snprintf(aor, sizeof(aor), "user%d@example.com", u);
-	c = pc_connect("127.0.0.1", node[at].port, NULL, 5000, err, sizeof(err));
-	cr_assert_not_null(c, "%s", err);
-	st = pc_register_to(c, aor, "pw", 600, NULL, "Contact", contact, sizeof(contact));
-	if (st == 301) {
-		/* <sip:127.0.0.1:PORT;transport=tls;parley-placed> */
-		cr_assert(sscanf(contact, "<sip:127.0.0.1:%u;", &port) == 1, "%s", contact);
-		cr_assert(strstr(contact, ";transport=tls;parley-placed>") != NULL, "%s", contact);
-		served = node_at_port(port);
-		cr_assert_geq(served, 0, "%s redirected to an unknown node: %s", aor, contact);
-		cr_assert_neq(served, at, "%s redirected to the node it asked", aor);
-		pc_close(c);
-		snprintf(ruri, sizeof(ruri), "%.*s", (int)(strchr(contact, '>') - contact - 1),
-			 contact + 1);
-		c = pc_connect("127.0.0.1", (uint16_t)port, NULL, 5000, err, sizeof(err));
-		cr_assert_not_null(c, "%s", err);
-		st = pc_register_to(c, aor, "pw", 600, ruri, "Contact", contact, sizeof(contact));
-	}
-	cr_assert_eq(st, 200, "%s at node %d: %d (redirected again?)", aor, served + 1, st);
-	if (keep != NULL)
-		*keep = c;
-	else
-		pc_close(c);
-	return served;
-}
-
-/* Waits until node <on>'s view shows node <id> with draining == <want>,
- * then one more turn of every node's placement table. */
-static void
-wait_draining(int on, int id, bool want)
-{
-	for (int t = 0; t < 50; t++) {
-		json_t *a = array_of(on);
-		bool is = json_is_true(json_object_get(find_node(a, id), "draining"));
-
-		json_decref(a);
-		if (is == want) {
-			usleep(1500000);
-			return;
-		}
-		usleep(100000);
-	}
-	cr_assert_fail("node %d never showed draining = %d", id, want);
-}
-
 /* Clients all configured with node 1: sent to their node (sticky), spread
  * over the three, never to a drained node, never redirected twice; a
  * REGISTER with the mark is served where it lands. */
 Test(array, placement, .timeout = 120)
 {
 	struct pc_conn *held[200];
-	int first[6], per[NODES] = { 0 }, nheld = 0, u = 10;
+	int first[6], per[AK_NODES] = { 0 }, nheld = 0, u = 10;
 	char contact[300], err[256];
 	struct pc_conn *c;
 
-	for (int i = 0; i < NODES; i++)
-		node_start(i, 5);
+	for (int i = 0; i < AK_NODES; i++)
+		ak_node_start(i, 5, NULL);
 	usleep(1500000);	/* every node's table has all three */
 
 	/* Sticky: the same user lands on the same node each time. (Six at a
 	 * time, a table refresh apart: six placements cannot overload a node
 	 * by more than the slack of 5, which would rightly move a user.) */
 	for (int k = 0; k < 6; k++)
-		first[k] = place(0, k, NULL);
+		first[k] = ak_place(0, k, NULL);
 	usleep(1500000);
 	for (int k = 0; k < 6; k++)
-		cr_assert_eq(place(0, k, NULL), first[k], "user%d moved", k);
+		cr_assert_eq(ak_place(0, k, NULL), first[k], "user%d moved", k);
 	usleep(1500000);
 	/* At its own node, a user is served without the mark (what
 	 * pidgin-sipe does after a 301); and a marked REGISTER is served
@@ -403,8 +250,8 @@ Test(array, placement, .timeout = 120)
 		if (first[k] == 0)
 			continue;
 		snprintf(aor, sizeof(aor), "user%d@example.com", k);
-		cr_assert_eq(place(first[k], k, NULL), first[k]);
-		c = pc_connect("127.0.0.1", node[0].port, NULL, 5000, err, sizeof(err));
+		cr_assert_eq(ak_place(first[k], k, NULL), first[k]);
+		c = pc_connect("127.0.0.1", ak_node[0].port, NULL, 5000, err, sizeof(err));
 		cr_assert_not_null(c, "%s", err);
 		cr_assert_eq(pc_register_to(c, aor, "pw", 600, "sip:example.com;parley-placed",
 					    "Contact", contact, sizeof(contact)), 200,
@@ -416,18 +263,18 @@ Test(array, placement, .timeout = 120)
 	 * publishes are a second old at most). */
 	usleep(1500000);
 	for (int k = 0; k < 60; k++, u++) {
-		per[place(0, u, &held[nheld++])]++;
+		per[ak_place(0, u, &held[nheld++])]++;
 		usleep(50000);
 	}
 	fprintf(stderr, "placement of 60 clients: %d %d %d\n", per[0], per[1], per[2]);
-	for (int i = 0; i < NODES; i++)
+	for (int i = 0; i < AK_NODES; i++)
 		cr_assert(per[i] >= 14 && per[i] <= 26, "node %d got %d of 60", i + 1, per[i]);
 
 	/* A drained node gets no new client. */
-	cr_assert_eq(ctl(&node[2], NULL, "drain"), 0);
-	wait_draining(0, 3, true);
+	cr_assert_eq(ctl(&ak_node[2], NULL, "drain"), 0);
+	ak_wait_draining(0, 3, true);
 	for (int k = 0; k < 20; k++, u++)
-		cr_assert_neq(place(0, u, &held[nheld++]), 2, "user%d sent to drained node 3", u);
+		cr_assert_neq(ak_place(0, u, &held[nheld++]), 2, "user%d sent to drained node 3", u);
 	for (int i = 0; i < nheld; i++)
 		pc_close(held[i]);
 }
