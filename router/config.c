@@ -584,6 +584,20 @@ array_finish(struct config *c, char *err, size_t errlen)
 
 	if (c->array_etcd[0] == '\0')
 		return 0;
+	for (const char *p = c->array_etcd; *p != '\0';) {
+		size_t n = strcspn(p, ",");
+
+		while (n > 0 && (*p == ' ' || *p == '\t')) {
+			p++;
+			n--;
+		}
+		if (strncmp(p, "http://", 7) != 0 && strncmp(p, "https://", 8) != 0) {
+			snprintf(err, errlen, "[array] etcd: '%.*s' is not an http:// or https:// URL "
+				 "(URL[,URL...])", (int)n, p);
+			return -1;
+		}
+		p += n + (p[n] == ',');
+	}
 	if (c->array_prefix[0] == '\0') {
 		if (strlen(c->domain) + 8 >= sizeof(c->array_prefix)) {
 			snprintf(err, errlen, "[array] prefix: /parley/<domain> is too long: set one");

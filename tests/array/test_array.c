@@ -278,3 +278,36 @@ Test(array, placement, .timeout = 120)
 	for (int i = 0; i < nheld; i++)
 		pc_close(held[i]);
 }
+
+/* --check-config knows [array]: each rule is refused with its key named. */
+Test(array_start, check_config)
+{
+	static const struct {
+		const char *set, *says;
+	} bad[] = {
+		{ "--set array.etcd=127.0.0.1:2379", "[array] etcd: '127.0.0.1:2379' is not" },
+		{ "--set array.etcd=http://a:1,b:2", "[array] etcd: 'b:2' is not" },
+		{ "--set array.etcd=http://a:1 --set array.keepalive_s=5",
+		  "[array] keepalive_s: 5 is not below lease_ttl_s 5" },
+		{ "--set array.etcd=http://a:1 --set sip.listen=0.0.0.0:5061",
+		  "[array] advertise_sip: 0.0.0.0:5061 is where clients are sent" },
+		{ "--set array.etcd=http://a:1 --set array.peer_listen=nope",
+		  "[array] peer_listen: 'nope' is not host:port" },
+		{ "--set array.etcd=http://a:1 --set array.cert=/x.pem",
+		  "[array] key: set both cert and key" },
+		{ "--set array.etcd=http://a:1 --set array.prefix=/p/",
+		  "[array] prefix: '/p/' must start with / and not end with one" },
+		{ "--set array.lease_ttl_s=1", "[array] lease_ttl_s: 1 is outside 2..3600" },
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		cr_assert_eq(run("%s --check-config %s 2>&1 | grep -qF -- \"%s\"", server_binary(),
+				 bad[i].set, bad[i].says), 0, "%s: not \"%s\"", bad[i].set,
+			     bad[i].says);
+	/* Good: a full [array], and none at all (the embedded default). */
+	cr_assert_eq(run("%s --check-config --set array.etcd='http://a:1, https://b:2' --set "
+			 "array.advertise_sip=10.0.0.1:5061 --set array.peer_listen=10.0.0.1:7061 "
+			 "--set array.lease_ttl_s=10 --set array.keepalive_s=3 >/dev/null",
+			 server_binary()), 0);
+	cr_assert_eq(run("%s --check-config >/dev/null", server_binary()), 0);
+}
