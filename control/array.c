@@ -72,6 +72,7 @@ struct array {
 	struct etcd		*query;		/* array_nodes()'s, under qlock */
 	pthread_mutex_t		qlock;
 	int64_t			lease;		/* 0 while this node holds none */
+	bool			refused;	/* rejoining: our id is taken (logged once) */
 	uint64_t		started_ms;
 	uint32_t		nlcores;
 	struct lcore_load	*load;
@@ -246,10 +247,14 @@ turn(struct array *a, bool renew)
 		rc = join(a, true, err, sizeof(err));
 		if (rc == 0) {
 			back(a);
+			a->refused = false;
 			LOG(NOTICE, ARRAY, "back in the array as %s", a->key);
 		} else if (rc == -EEXIST) {
 			back(a);
-			LOG(ERR, ARRAY, "cannot rejoin the array: %s", err);
+			if (!a->refused)
+				LOG(ERR, ARRAY, "cannot rejoin the array: %s (retrying every "
+				    "second)", err);
+			a->refused = true;
 		} else {
 			lost(a, "rejoining", err);
 		}

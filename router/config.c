@@ -582,8 +582,17 @@ array_finish(struct config *c, char *err, size_t errlen)
 	char host[256];
 	uint16_t port;
 
-	if (c->array_etcd[0] == '\0')
+	if (c->array_etcd[0] == '\0') {
+		/* Other [array] keys without etcd would leave a node the
+		 * operator meant for the array running standalone. */
+		if (c->array_prefix[0] || c->array_peer_listen[0] || c->array_advertise_sip[0] ||
+		    c->array_ca[0] || c->array_cert[0] || c->array_key[0]) {
+			snprintf(err, errlen, "[array] etcd: not set, but other [array] keys are: "
+				 "set etcd = URL[,URL...] to join the array, or remove [array]");
+			return -1;
+		}
 		return 0;
+	}
 	for (const char *p = c->array_etcd; *p != '\0';) {
 		size_t n = strcspn(p, ",");
 

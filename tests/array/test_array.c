@@ -298,6 +298,7 @@ Test(array_start, check_config)
 		{ "--set array.etcd=http://a:1 --set array.prefix=/p/",
 		  "[array] prefix: '/p/' must start with / and not end with one" },
 		{ "--set array.lease_ttl_s=1", "[array] lease_ttl_s: 1 is outside 2..3600" },
+		{ "--set array.advertise_sip=10.0.0.1:5061", "[array] etcd: not set, but other" },
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
