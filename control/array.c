@@ -79,6 +79,7 @@ struct array {
 	struct place_tab	place;		/* for the lcores' placement decisions */
 
 	int			stop_fd;	/* eventfd: array_stop wakes the thread */
+	int			kick_fd;	/* eventfd: array_kick, publish now */
 	pthread_t		thread;
 	bool			running;
 
@@ -425,12 +426,17 @@ array_thread(void *arg)
 	uint64_t last_renew = now_ns(CLOCK_MONOTONIC);
 
 	for (;;) {
-		struct pollfd p = { .fd = a->stop_fd, .events = POLLIN };
-		uint64_t now;
+		struct pollfd p[2] = { { .fd = a->stop_fd, .events = POLLIN },
+				       { .fd = a->kick_fd, .events = POLLIN } };
+		uint64_t now, v;
 		bool renew;
 
-		if (poll(&p, 1, PUBLISH_MS) > 0)
-			break;
+		if (poll(p, 2, PUBLISH_MS) > 0) {
+			if (p[0].revents)
+				break;
+			if (read(a->kick_fd, &v, sizeof(v)) == -1 && errno != EAGAIN)
+				LOG(DEBUG, ARRAY, "kick: %s", strerror(errno));
+		}
 		now = now_ns(CLOCK_MONOTONIC);
 		renew = now - last_renew >= (uint64_t)a->conf.keepalive_s * 1000000000u - 50000000u;
 		if (renew)
@@ -455,6 +461,7 @@ array_start(const struct array_config *cfg, struct engine *e, char *err, size_t 
 		return NULL;
 	}
 	a->stop_fd = -1;
+	a->kick_fd = -1;
 	pthread_mutex_init(&a->qlock, NULL);
 	a->conf = *cfg;
 	a->e = e;
@@ -501,7 +508,8 @@ array_start(const struct array_config *cfg, struct engine *e, char *err, size_t 
 		goto out_free;
 	}
 	a->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (a->stop_fd == -1) {
+	a->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (a->stop_fd == -1 || a->kick_fd == -1) {
 		snprintf(err, errlen, "[array] eventfd: %s", strerror(errno));
 		goto out_leave;
 	}
@@ -548,6 +556,8 @@ array_stop(struct array *a)
 	}
 	if (a->stop_fd != -1)
 		close(a->stop_fd);
+	if (a->kick_fd != -1)
+		close(a->kick_fd);
 	etcd_close(a->sess);
 	etcd_close(a->query);
 	pthread_mutex_destroy(&a->qlock);
@@ -557,6 +567,15 @@ array_stop(struct array *a)
 	free(a->advertise_sip);
 	free(a->peer_listen);
 	free(a);
+}
+
+void
+array_kick(struct array *a)
+{
+	static const uint64_t one = 1;
+
+	if (a != NULL && write(a->kick_fd, &one, sizeof(one)) == -1)
+		LOG(DEBUG, ARRAY, "kick: %s", strerror(errno));
 }
 
 /* One node key as array_nodes() shows it: its record plus key and lease. */

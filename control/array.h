@@ -65,6 +65,11 @@ struct array *array_start(const struct array_config *cfg, struct engine *e, char
  * Accepts NULL. */
 void array_stop(struct array *a);
 
+/* Any thread: publish this node's record now rather than at the next
+ * turn (a drain: other nodes stop placing clients here as soon as they
+ * next read etcd, within a second). Accepts NULL. */
+void array_kick(struct array *a);
+
 /* Every node of the array as etcd holds it now, and this node's session:
  * {"prefix":..,"node_id":..,"etcd":{"state":"ok"|"lost","endpoint":..,
  * "lease":"<hex>","lost_count":N,"errors":N},"nodes":[{...},..]} (nodes
