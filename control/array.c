@@ -17,6 +17,7 @@
 
 #include "control/array.h"
 #include "control/etcd.h"
+#include "control/peer.h"
 #include "dataplane/base/log.h"
 #include "dataplane/chat/ctl_engine.h"
 #include "dataplane/engine/engine.h"
@@ -39,6 +40,7 @@ struct place_node {
 	uint32_t	conns;
 	bool		draining;
 	char		sip[PLACEMENT_WHERE_MAX];
+	char		peer[PEER_ADDR_MAX];
 };
 
 /* The live nodes, written by the array thread each turn and read by the
@@ -70,6 +72,7 @@ struct array {
 	struct engine		*e;
 	struct etcd		*sess;		/* the thread's */
 	struct etcd		*query;		/* array_nodes()'s, under qlock */
+	struct peers		*peers;		/* peer links, or NULL without peer_listen */
 	pthread_mutex_t		qlock;
 	int64_t			lease;		/* 0 while this node holds none */
 	bool			refused;	/* rejoining: our id is taken (logged once) */
@@ -315,6 +318,7 @@ place_refresh(struct array *a)
 		json_t *v = json_loadb(kvs.kv[i].value, kvs.kv[i].value_len, 0, NULL);
 		struct place_node *p = &t->v[t->n];
 		const char *sip = json_string_value(json_object_get(v, "sip"));
+		const char *peer = json_string_value(json_object_get(v, "peer"));
 		json_int_t id = json_integer_value(json_object_get(v, "node_id"));
 		json_int_t conns = json_integer_value(json_object_get(v, "conns"));
 
@@ -323,6 +327,8 @@ place_refresh(struct array *a)
 			p->conns = conns < 0 ? 0 : conns > UINT32_MAX ? UINT32_MAX : (uint32_t)conns;
 			p->draining = json_is_true(json_object_get(v, "draining"));
 			strcpy(p->sip, sip);
+			snprintf(p->peer, sizeof(p->peer), "%s", peer && strlen(peer) <
+				 sizeof(p->peer) ? peer : "");
 			t->n++;
 		}
 		json_decref(v);
@@ -332,6 +338,20 @@ place_refresh(struct array *a)
 	t->refreshed_ms = now_ns(CLOCK_MONOTONIC) / 1000000;
 	atomic_store_explicit(&t->seq, s + 2, memory_order_release);
 	etcd_kvs_free(&kvs);
+	/* The peer links follow the same list (kept as is while etcd is
+	 * away: links that work stay up). */
+	if (a->peers != NULL && ok) {
+		struct peer_node pn[PLACE_MAX];
+		size_t n = 0;
+
+		for (uint32_t i = 0; i < t->n; i++)
+			if (t->v[i].peer[0] != '\0') {
+				pn[n].node_id = t->v[i].node_id;
+				memcpy(pn[n].addr, t->v[i].peer, sizeof(pn[n].addr));
+				n++;
+			}
+		peer_set_nodes(a->peers, pn, n);
+	}
 }
 
 /* Node <i>'s load as placement weighs it: its connections as published,
@@ -488,6 +508,16 @@ array_start(const struct array_config *cfg, struct engine *e, char *err, size_t 
 		snprintf(err, errlen, "[array] etcd: %s", why);
 		goto out_free;
 	}
+	if (a->peer_listen[0] != '\0') {
+		struct peer_config pc = {
+			.listen = a->peer_listen, .ca = cfg->ca, .cert = cfg->cert, .key = cfg->key,
+			.prefix = a->prefix, .node_id = cfg->node_id,
+		};
+
+		a->peers = peer_start(&pc, err, errlen);
+		if (a->peers == NULL)
+			goto out_free;
+	}
 	/* An etcd that is starting or busy gets a few tries; nothing
 	 * listening fails just the same, a second later. */
 	for (int i = 0; i < START_TRIES; i++) {
@@ -547,6 +577,7 @@ array_stop(struct array *a)
 			LOG(ERR, ARRAY, "stop: %s", strerror(errno));
 		pthread_join(a->thread, NULL);
 	}
+	peer_stop(a->peers);
 	if (a->lease != 0) {
 		if (etcd_lease_revoke(a->sess, a->lease, err, sizeof(err)) == 0)
 			LOG(NOTICE, ARRAY, "left the array (lease revoked, %s deleted)", a->key);
@@ -641,6 +672,7 @@ array_nodes(struct array *a, json_t **out, char *err, size_t errlen)
 			 "errors", (json_int_t)atomic_load(&a->errors),
 			 "revision", (json_int_t)kvs.revision,
 			 "nodes", nodes);
+	json_object_set_new(*out, "peers", a->peers ? peer_status(a->peers) : json_null());
 	etcd_kvs_free(&kvs);
 	return 0;
 }

@@ -49,6 +49,10 @@ struct array_config {
 	uint32_t	lease_ttl_s;
 	uint32_t	keepalive_s;	/* lease renewal interval, < lease_ttl_s */
 	uint32_t	timeout_ms;	/* one etcd request */
+	/* Peer links (peer.h), when peer_listen is set: */
+	const char	*ca;		/* the cluster CA */
+	const char	*cert;		/* this node's certificate and key */
+	const char	*key;
 };
 
 /* Boot thread, after engine_create() (<e> outlives the array; the lcores
@@ -72,9 +76,10 @@ void array_kick(struct array *a);
 
 /* Every node of the array as etcd holds it now, and this node's session:
  * {"prefix":..,"node_id":..,"etcd":{"state":"ok"|"lost","endpoint":..,
- * "lease":"<hex>","lost_count":N,"errors":N},"nodes":[{...},..]} (nodes
- * sorted by id; each the JSON this node's peers published, plus "key" and
- * "lease"). 0, or -1 with the reason in <err> (etcd unreachable). */
+ * "lease":"<hex>","lost_count":N,"errors":N},"nodes":[{...},..],
+ * "peers":{...}} (nodes sorted by id; each the JSON that node published,
+ * plus "key" and "lease"; peers: peer_status(), or null without
+ * peer_listen). 0, or -1 with the reason in <err> (etcd unreachable). */
 int array_nodes(struct array *a, json_t **out, char *err, size_t errlen);
 
 #endif

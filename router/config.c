@@ -639,6 +639,11 @@ array_finish(struct config *c, char *err, size_t errlen)
 			 c->array_peer_listen);
 		return -1;
 	}
+	if (c->array_peer_listen[0] != '\0' && c->array_ca[0] == '\0') {
+		snprintf(err, errlen, "[array] ca: required with peer_listen (the nodes "
+			 "authenticate each other with certificates of the cluster CA)");
+		return -1;
+	}
 	if ((c->array_cert[0] == '\0') != (c->array_key[0] == '\0')) {
 		snprintf(err, errlen, "[array] %s: set both cert and key, or neither ([tls]'s)",
 			 c->array_cert[0] ? "key" : "cert");

@@ -464,6 +464,7 @@ start_array(struct boot *b)
 		.advertise_sip = c->array_advertise_sip, .peer_listen = c->array_peer_listen,
 		.lease_ttl_s = c->array_lease_ttl_s, .keepalive_s = c->array_keepalive_s,
 		.timeout_ms = c->array_timeout_ms,
+		.ca = c->array_ca, .cert = c->array_cert, .key = c->array_key,
 	};
 	char err[2048];
 
