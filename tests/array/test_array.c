@@ -308,7 +308,7 @@ Test(array_start, check_config)
 	/* Good: a full [array], and none at all (the embedded default). */
 	cr_assert_eq(run("%s --check-config --set array.etcd='http://a:1, https://b:2' --set "
 			 "array.advertise_sip=10.0.0.1:5061 --set array.peer_listen=10.0.0.1:7061 "
-			 "--set array.lease_ttl_s=10 --set array.keepalive_s=3 >/dev/null",
+			 "--set array.ca=/etc/parley/ca.pem --set array.lease_ttl_s=10 --set array.keepalive_s=3 >/dev/null",
 			 server_binary()), 0);
 	cr_assert_eq(run("%s --check-config >/dev/null", server_binary()), 0);
 }
