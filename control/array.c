@@ -638,17 +638,15 @@ by_node_id(const void *x, const void *y)
 int
 array_nodes(struct array *a, json_t **out, char *err, size_t errlen)
 {
-	char prefix[KEY_MAX], lease[24];
+	char prefix[KEY_MAX], lease[24], why[1024];
 	struct etcd_kvs kvs;
 	json_t **v, *nodes;
 	int rc;
 
 	snprintf(prefix, sizeof(prefix), "%s/nodes/", a->prefix);
 	pthread_mutex_lock(&a->qlock);
-	rc = etcd_get(a->query, prefix, true, &kvs, err, errlen);
+	rc = etcd_get(a->query, prefix, true, &kvs, why, sizeof(why));
 	pthread_mutex_unlock(&a->qlock);
-	if (rc != 0)
-		return -1;
 	v = calloc(kvs.n ? kvs.n : 1, sizeof(*v));
 	if (v == NULL) {
 		etcd_kvs_free(&kvs);
@@ -658,7 +656,9 @@ array_nodes(struct array *a, json_t **out, char *err, size_t errlen)
 	for (size_t i = 0; i < kvs.n; i++)
 		v[i] = node_json(&kvs.kv[i]);
 	qsort(v, kvs.n, sizeof(*v), by_node_id);
-	nodes = json_array();
+	/* Without etcd, this node's own side still tells the operator
+	 * something: "nodes" is null and etcd.error says why. */
+	nodes = rc == 0 ? json_array() : json_null();
 	for (size_t i = 0; i < kvs.n; i++)
 		json_array_append_new(nodes, v[i]);
 	free(v);
@@ -673,6 +673,8 @@ array_nodes(struct array *a, json_t **out, char *err, size_t errlen)
 			 "revision", (json_int_t)kvs.revision,
 			 "nodes", nodes);
 	json_object_set_new(*out, "peers", a->peers ? peer_status(a->peers) : json_null());
+	if (rc != 0)
+		json_object_set_new(json_object_get(*out, "etcd"), "error", json_string(why));
 	etcd_kvs_free(&kvs);
 	return 0;
 }

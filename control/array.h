@@ -79,7 +79,9 @@ void array_kick(struct array *a);
  * "lease":"<hex>","lost_count":N,"errors":N},"nodes":[{...},..],
  * "peers":{...}} (nodes sorted by id; each the JSON that node published,
  * plus "key" and "lease"; peers: peer_status(), or null without
- * peer_listen). 0, or -1 with the reason in <err> (etcd unreachable). */
+ * peer_listen). When etcd does not answer, "nodes" is null and
+ * etcd.error says why. 0, or -1 with the reason in <err> (out of
+ * memory). */
 int array_nodes(struct array *a, json_t **out, char *err, size_t errlen);
 
 #endif

@@ -109,6 +109,17 @@ ssl_reason(char *buf, size_t cap, const char *dflt)
 
 /* ---- links -------------------------------------------------------------- */
 
+/* Sets the earliest time of the next connection to <node_id>. */
+static void
+retry_later(struct peers *p, uint32_t node_id, uint64_t when)
+{
+	pthread_mutex_lock(&p->lock);
+	for (size_t i = 0; i < p->ntargets; i++)
+		if (p->targets[i].node.node_id == node_id)
+			p->targets[i].retry_ms = when;
+	pthread_mutex_unlock(&p->lock);
+}
+
 /* Closes <l> and says why (once per close). <bad>: a malformed frame. */
 static void
 link_close(struct peers *p, struct link *l, bool bad, const char *fmt, ...)
@@ -134,10 +145,9 @@ link_close(struct peers *p, struct link *l, bool bad, const char *fmt, ...)
 	if (l->state == LINK_HANDSHAKE && !l->out)
 		p->refused++;
 	snprintf(p->last_error, sizeof(p->last_error), "%s: %s", l->addr, why);
-	for (size_t i = 0; i < p->ntargets; i++)
-		if (l->out && p->targets[i].node.node_id == l->node_id)
-			p->targets[i].retry_ms = now_ms() + RETRY_MS;
 	pthread_mutex_unlock(&p->lock);
+	if (l->out)
+		retry_later(p, l->node_id, now_ms() + RETRY_MS);
 	if (l->ssl != NULL)
 		SSL_free(l->ssl);
 	if (l->fd != -1)
@@ -467,30 +477,34 @@ dial(const char *hostport, char *why, size_t cap)
 	return fd;
 }
 
-/* Links to make (lower id connects), links to drop, pings and timeouts. */
+/* Links to make (lower id connects), links to drop, pings and timeouts.
+ * Works on a copy of the target list: peer_set_nodes() may replace it. */
 static void
 tick(struct peers *p)
 {
+	struct target snap[LINKS_MAX];
+	size_t ns;
 	uint64_t now = now_ms();
 
 	pthread_mutex_lock(&p->lock);
+	ns = p->ntargets < LINKS_MAX ? p->ntargets : LINKS_MAX;
+	memcpy(snap, p->targets, ns * sizeof(*snap));
+	pthread_mutex_unlock(&p->lock);
 	for (int i = 0; i < LINKS_MAX; i++) {
 		struct link *l = &p->links[i];
 		bool listed = false;
 
 		if (l->state == LINK_FREE || !l->out)
 			continue;
-		for (size_t k = 0; k < p->ntargets; k++)
-			listed = listed || p->targets[k].node.node_id == l->node_id;
-		if (!listed) {
-			pthread_mutex_unlock(&p->lock);
+		for (size_t k = 0; k < ns; k++)
+			listed = listed || snap[k].node.node_id == l->node_id;
+		if (!listed)
 			link_close(p, l, false, "node %u left the array", l->node_id);
-			pthread_mutex_lock(&p->lock);
-		}
 	}
-	for (size_t k = 0; k < p->ntargets; k++) {
-		struct target *t = &p->targets[k];
+	for (size_t k = 0; k < ns; k++) {
+		const struct target *t = &snap[k];
 		bool have = false;
+		struct link *l;
 		char why[256];
 		int fd;
 
@@ -501,20 +515,16 @@ tick(struct peers *p)
 					p->links[i].node_id == t->node.node_id);
 		if (have)
 			continue;
-		t->retry_ms = now + RETRY_MS;
+		retry_later(p, t->node.node_id, now + RETRY_MS);
 		fd = dial(t->node.addr, why, sizeof(why));
 		if (fd == -1) {
 			LOG(WARNING, PEER, "node %u at %s: %s", t->node.node_id, t->node.addr, why);
 			continue;
 		}
-		pthread_mutex_unlock(&p->lock);
-		struct link *l = link_new(p, fd, true, t->node.addr);
-
+		l = link_new(p, fd, true, t->node.addr);
 		if (l != NULL)
 			l->node_id = t->node.node_id;
-		pthread_mutex_lock(&p->lock);
 	}
-	pthread_mutex_unlock(&p->lock);
 	now = now_ms();		/* after the links just made */
 	for (int i = 0; i < LINKS_MAX; i++) {
 		struct link *l = &p->links[i];

@@ -190,6 +190,14 @@ Test(array, etcd_lost_while_running)
 	cr_assert(server_alive(&ak_node[0]));
 	/* Still serving: a parleyctl command that needs no etcd. */
 	json_decref(ctl_ok(&ak_node[0], "stats"));
+	/* array answers with this node's side: etcd lost, no node list. */
+	a = ak_array(0);
+	cr_assert(json_is_null(jget(a, "nodes")));
+	cr_assert_str_eq(jstr(a, "etcd.state"), "lost");
+	cr_assert(strstr(jstr(a, "etcd.error"), "etcd unreachable") != NULL, "%s",
+		  jstr(a, "etcd.error"));
+	json_decref(a);
+	a = NULL;
 	cr_assert(etcdfix_signal(&ak_etcd, SIGCONT) == 0);
 	for (int t = 0; t < 50 && !ok; t++) {
 		if (ctl(&ak_node[0], &a, "array") == 0)
