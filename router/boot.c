@@ -17,6 +17,7 @@
 #include <rte_launch.h>
 #include <rte_lcore.h>
 
+#include "control/array.h"
 #include "control/ctl.h"
 #include "dataplane/base/fs.h"
 #include "dataplane/base/log.h"
@@ -667,6 +668,45 @@ lcores_stop(struct boot *b)
 
 /* ---- the table ------------------------------------------------------------ */
 
+/* The node array ([array] etcd set): joins through etcd before the lcores
+ * serve anyone, so that a node whose etcd is unreachable or whose node_id
+ * is live elsewhere stops here (exit 1) rather than running standalone.
+ * Without [array] etcd: nothing (a standalone node). */
+static int
+array_step_start(struct boot *b)
+{
+	const struct config *c = &b->conf;
+	struct array_config ac = {
+		.etcd = c->array_etcd, .prefix = c->array_prefix, .node_id = c->engine.node_id,
+		.advertise_sip = c->array_advertise_sip, .peer_listen = c->array_peer_listen,
+		.lease_ttl_s = c->array_lease_ttl_s, .keepalive_s = c->array_keepalive_s,
+		.timeout_ms = c->array_timeout_ms,
+		.ca = c->array_ca, .cert = c->array_cert, .key = c->array_key,
+	};
+	char err[2048];
+
+	if (c->array_etcd[0] == '\0')
+		return 0;
+	b->array = array_start(&ac, b->engine, err, sizeof(err));
+	if (b->array == NULL) {
+		LOG(ERR, ROUTER, "%s", err);
+		return -1;
+	}
+	ctl_set_array(b->ctl, b->array);
+	return 0;
+}
+
+/* After the lcores returned: leaves the array (revokes the lease). */
+static void
+array_step_stop(struct boot *b)
+{
+	if (b->array == NULL)
+		return;
+	ctl_set_array(b->ctl, NULL);
+	array_stop(b->array);
+	b->array = NULL;
+}
+
 static const struct boot_step steps[] = {
 	{ "signals",		signals_start,		signals_stop },
 	{ "credentials",	credentials_start,	credentials_stop },
@@ -676,6 +716,7 @@ static const struct boot_step steps[] = {
 	{ "engine",		engine_start,		engine_stop },
 	{ "control",		control_start,		control_stop },
 	{ "web",		web_service_start,	web_service_stop },
+	{ "array",		array_step_start,	array_step_stop },
 	{ "lcores",		lcores_start,		lcores_stop },
 };
 

@@ -96,6 +96,19 @@ struct config {
 	/* [dpdk] (the port, its address, lcores: engine) */
 	char dpdk_eal[CONFIG_PATH_MAX];
 
+	/* [array] (the node array through etcd, control/array.h); etcd empty:
+	 * a standalone node */
+	char array_etcd[1024];			/* endpoints: URL[,URL...] */
+	char array_prefix[CONFIG_NAME_MAX];	/* "" = /parley/<domain> (set by config_finish) */
+	char array_peer_listen[CONFIG_NAME_MAX];	/* host:port of the node-to-node port */
+	char array_advertise_sip[CONFIG_NAME_MAX];	/* "" = [sip] listen (config_finish) */
+	char array_ca[CONFIG_PATH_MAX];		/* the cluster CA (peer links) */
+	char array_cert[CONFIG_PATH_MAX];	/* "" = [tls] cert (config_finish) */
+	char array_key[CONFIG_PATH_MAX];	/* "" = [tls] key */
+	uint32_t array_lease_ttl_s;
+	uint32_t array_keepalive_s;
+	uint32_t array_timeout_ms;		/* one etcd request */
+
 	/* [room:NAME] */
 	struct config_room rooms[CONFIG_ROOMS_MAX];
 	uint32_t nrooms;
