@@ -72,15 +72,9 @@
 
 #include "dataplane/tls/tlsterm.h"
 #include "dataplane/tls/tlserr.h"
+#include "dataplane/tls/tlspolicy.h"
 #include "dataplane/tls/tlsrec.h"
 #include "dataplane/tls/tlsterm_int.h"
-
-/* TLS 1.2 suites when none are configured: forward secrecy and AEAD only. */
-#define DEFAULT_CIPHERS							\
-	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"	\
-	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"	\
-	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
-
 
 static const unsigned char session_id_ctx[] = "parley";
 
@@ -172,32 +166,18 @@ msg_cb(int write_p, int version, int type, const void *buf, size_t len, SSL *ssl
 	}
 }
 
-/* Applies the protocol, cipher, session and mode settings of <s>. */
+/* Applies the TLS policy (tlspolicy.c) and the session and mode settings
+ * of <s>. */
 static int
 configure(SSL_CTX *c, const struct tlsterm_settings *s, char *errbuf, size_t errlen)
 {
-	const char *ciphers = s->ciphers != NULL ? s->ciphers : DEFAULT_CIPHERS;
-	uint64_t opts;
+	int ret;
 
-	if (SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION) != 1 ||
-	    SSL_CTX_set_max_proto_version(c, TLS1_3_VERSION) != 1) {
-		tlserr_set(errbuf, errlen, "cannot restrict TLS versions to 1.2 and 1.3");
-		return -EINVAL;
-	}
-	if (SSL_CTX_set_cipher_list(c, ciphers) != 1) {
-		tlserr_set(errbuf, errlen, "invalid TLS 1.2 cipher list \"%s\"", ciphers);
-		return -EINVAL;
-	}
-	if (s->ciphersuites != NULL && SSL_CTX_set_ciphersuites(c, s->ciphersuites) != 1) {
-		tlserr_set(errbuf, errlen, "invalid TLS 1.3 ciphersuites \"%s\"", s->ciphersuites);
-		return -EINVAL;
-	}
-
-	opts = SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
-	       SSL_OP_PRIORITIZE_CHACHA;
+	ret = tlspolicy_apply(c, s->ciphers, s->ciphersuites, errbuf, errlen);
+	if (ret != 0)
+		return ret;
 	if (!s->tickets)
-		opts |= SSL_OP_NO_TICKET;
-	SSL_CTX_set_options(c, opts);
+		SSL_CTX_set_options(c, SSL_OP_NO_TICKET);
 
 	/* The memory wbio never pushes back, so SSL_write always takes the
 	 * whole buffer and partial writes would only add round trips through
