@@ -111,6 +111,7 @@ load_tls(const struct config *c)
 		.session_timeout_s = c->tls_session_timeout_s,
 		.tickets = c->tls_tickets,
 		.own_records = strcmp(c->tls_record_layer, "parley") == 0,
+		.out_max = c->outq_max,
 	};
 	char err[512];
 	struct tlsterm_ctx *t = tlsterm_ctx_create(&s, err, sizeof(err));

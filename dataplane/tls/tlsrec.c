@@ -63,6 +63,18 @@ tlsrec_secret_len(uint16_t suite)
 	return s != NULL ? s->hash_len : 0;
 }
 
+/* The HKDF implementation, fetched once per process: a fetch looks the
+ * name up in the provider store under a lock, which cost more than the
+ * derivation itself. Never freed (a process-lifetime object). */
+static CRYPTO_ONCE hkdf_once = CRYPTO_ONCE_STATIC_INIT;
+static EVP_KDF *hkdf;
+
+static void
+hkdf_fetch(void)
+{
+	hkdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
+}
+
 int
 tlsrec_expand_label(const char *md, const uint8_t *secret, size_t secret_len, const char *label,
 		    const uint8_t *context, size_t context_len, uint8_t *out, size_t outlen)
@@ -74,7 +86,6 @@ tlsrec_expand_label(const char *md, const uint8_t *secret, size_t secret_len, co
 	int mode = EVP_KDF_HKDF_MODE_EXPAND_ONLY, ret = -ENOMEM;
 	OSSL_PARAM params[5];
 	EVP_KDF_CTX *kctx;
-	EVP_KDF *kdf;
 
 	if (plen + llen > 255 || context_len > 255 || outlen > 0xffff ||
 	    secret_len > sizeof(key) || strlen(md) >= sizeof(mdname))
@@ -95,11 +106,9 @@ tlsrec_expand_label(const char *md, const uint8_t *secret, size_t secret_len, co
 		memcpy(info + n, context, context_len);
 	n += context_len;
 
-	kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
-	if (kdf == NULL)
+	if (!CRYPTO_THREAD_run_once(&hkdf_once, hkdf_fetch) || hkdf == NULL)
 		return -ENOMEM;
-	kctx = EVP_KDF_CTX_new(kdf);
-	EVP_KDF_free(kdf);	/* the context keeps its own reference */
+	kctx = EVP_KDF_CTX_new(hkdf);
 	if (kctx == NULL)
 		return -ENOMEM;
 	memcpy(key, secret, secret_len);

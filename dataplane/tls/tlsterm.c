@@ -264,6 +264,7 @@ tlsterm_ctx_create(const struct tlsterm_settings *s, char *errbuf, size_t errlen
 	if (load_credentials(c->ssl_ctx, s, errbuf, errlen) != 0)
 		goto out_free_ssl_ctx;
 	c->own_records = s->own_records;
+	c->out_max = s->out_max != 0 ? s->out_max : TLSTERM_OUT_MAX;
 	atomic_init(&c->refs, 1);
 	return c;
 
@@ -407,7 +408,7 @@ tlsterm_feed(struct tlsterm *t, const void *buf, size_t len)
 ssize_t
 tlsterm_read(struct tlsterm *t, void *buf, size_t len)
 {
-	size_t got = 0;
+	size_t got = 0, before, after;
 	int ret;
 
 	if (t->failed)
@@ -416,8 +417,17 @@ tlsterm_read(struct tlsterm *t, void *buf, size_t len)
 		return 0;
 	if (t->own)
 		return tlsterm_own_read(t, buf, len);
+	before = (size_t)BIO_ctrl_pending(t->wbio);
 	ERR_clear_error();
 	ret = SSL_read_ex(t->ssl, buf, len > SSIZE_MAX ? SSIZE_MAX : len, &got);
+	/* OpenSSL answered on its own (a KeyUpdate request, one per read at
+	 * most) past the output bound: a peer that asks but does not read. */
+	after = (size_t)BIO_ctrl_pending(t->wbio);
+	if (after > before && after - t->out_off > t->ctx->out_max) {
+		t->failed = true;
+		ERR_clear_error();
+		return -EPROTO;
+	}
 	if (ret == 1)
 		return (ssize_t)got;
 	switch (SSL_get_error(t->ssl, ret)) {

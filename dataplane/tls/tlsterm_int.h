@@ -38,6 +38,7 @@
 struct tlsterm_ctx {
 	SSL_CTX *ssl_ctx;
 	bool own_records;
+	size_t out_max;		/* tlsterm_settings.out_max */
 	/* Atomic: a reload on the control thread drops its reference while
 	 * lcores still hold theirs through live sessions. */
 	atomic_uint refs;
@@ -68,6 +69,10 @@ struct tlsterm {
 	bool reused;
 	bool peer_closed;	/* close_notify received */
 	bool sent_close;	/* close_notify queued */
+	bool ku_owed;		/* a KeyUpdate(update_requested) awaits our one answer */
+	uint8_t ku_run;		/* KeyUpdates since the last application data */
+	uint8_t empty_run;	/* empty application records since then */
+	uint8_t warn_run;	/* user_canceled alerts since then */
 	uint8_t events;		/* TLSTERM_EV_* */
 	char desc[48];		/* tlsterm_describe() of the SSL */
 	struct tlsrec_dir rd, wr;	/* rd.secret / wr.secret also before */

@@ -1,6 +1,18 @@
 /* A TLS 1.3 connection's I/O once it is on our own record layer (the
  * hand-off, see the top of tlsterm.c): records opened from <in>, sealed
- * into <out>, KeyUpdate, alerts. */
+ * into <out>, KeyUpdate, alerts.
+ *
+ * A hostile peer. Every record costs the peer about as much as it costs
+ * us, except what we answer: a KeyUpdate(update_requested) costs a key
+ * derivation each way and a record of output. So (RFC 8446 allows all of
+ * it): one read answers any number of requests with one KeyUpdate of our
+ * own, sent when the read returns or before our next application data
+ * (§4.6.3 asks no more); more than TLSTERM_KEY_UPDATES_MAX KeyUpdates,
+ * TLSTERM_EMPTY_RECORDS_MAX empty application records or
+ * TLSTERM_WARN_ALERTS_MAX user_canceled alerts without application data in
+ * between close the connection (unexpected_message), as OpenSSL's layer
+ * does for the last two; and a read that would answer while the output
+ * holds more than the context's out_max fails instead. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,8 +137,12 @@ own_control(struct tlsterm *t, uint8_t type, const uint8_t *p, ssize_t n)
 			t->peer_closed = true;
 			return -ECONNRESET;
 		}
-		if (p[1] == AD_USER_CANCELED)
-			return 0;	/* a close_notify should follow */
+		if (p[1] == AD_USER_CANCELED) {
+			/* A close_notify should follow, not more of these. */
+			if (++t->warn_run > TLSTERM_WARN_ALERTS_MAX)
+				return own_fail(t, AD_UNEXPECTED_MESSAGE);
+			return 0;
+		}
 		return own_fail(t, -1);	/* the peer gave up: nothing to answer */
 	case SSL3_RT_HANDSHAKE:
 		/* Only KeyUpdate may come from a client now, alone in its
@@ -137,20 +153,38 @@ own_control(struct tlsterm *t, uint8_t type, const uint8_t *p, ssize_t n)
 			return own_fail(t, AD_DECODE_ERROR);
 		if (p[4] > 1)
 			return own_fail(t, AD_ILLEGAL_PARAMETER);
+		if (++t->ku_run > TLSTERM_KEY_UPDATES_MAX)
+			return own_fail(t, AD_UNEXPECTED_MESSAGE);
 		if (tlsrec_update(&t->rd) != 0)
 			return own_fail(t, AD_INTERNAL_ERROR);
 		t->events |= TLSTERM_EV_KEY_UPDATE;
-		if (p[4] == 1 && !t->sent_close && own_key_update(t, false) != 0)
-			return own_fail(t, -1);
+		if (p[4] == 1)
+			t->ku_owed = true;	/* answered once, see the top */
 		return 0;
 	default:
 		return own_fail(t, AD_UNEXPECTED_MESSAGE);
 	}
 }
 
-/* tlsterm_read() on our layer. */
-ssize_t
-tlsterm_own_read(struct tlsterm *t, unsigned char *buf, size_t len)
+/* Sends the KeyUpdate a peer's request left owed, if any: 0, or a fatal
+ * error. */
+static int
+answer_key_update(struct tlsterm *t)
+{
+	if (!t->ku_owed || t->sent_close || t->failed)
+		return 0;
+	/* A peer that asks but does not read: no alert either. */
+	if (t->out_len - t->out_off > t->ctx->out_max)
+		return (int)own_fail(t, -1);
+	t->ku_owed = false;
+	if (own_key_update(t, false) != 0)
+		return (int)own_fail(t, -1);
+	return 0;
+}
+
+/* Opens records until there is content for the caller (own layer). */
+static ssize_t
+read_records(struct tlsterm *t, unsigned char *buf, size_t len)
 {
 	for (;;) {
 		size_t avail, rlen;
@@ -195,13 +229,28 @@ tlsterm_own_read(struct tlsterm *t, unsigned char *buf, size_t len)
 				return n;
 			continue;
 		}
-		if (n == 0)
+		if (n == 0) {
+			if (++t->empty_run > TLSTERM_EMPTY_RECORDS_MAX)
+				return own_fail(t, AD_UNEXPECTED_MESSAGE);
 			continue;
+		}
+		t->ku_run = t->empty_run = t->warn_run = 0;
 		if (dst == buf)
 			return n;
 		t->pl_off = (size_t)(dst - t->in);
 		t->pl_len = (size_t)n;
 	}
+}
+
+/* tlsterm_read() on our layer. */
+ssize_t
+tlsterm_own_read(struct tlsterm *t, unsigned char *buf, size_t len)
+{
+	ssize_t n = read_records(t, buf, len);
+
+	if (n >= 0 && t->ku_owed && answer_key_update(t) != 0)
+		return -EPROTO;
+	return n;
 }
 
 /* tlsterm_write() on our layer. */
@@ -214,6 +263,8 @@ tlsterm_own_write(struct tlsterm *t, const unsigned char *p, size_t len)
 		return -EPROTO;
 	if (len == 0)
 		return 0;
+	if (answer_key_update(t) != 0)	/* RFC 8446 §4.6.3: before our next data */
+		return -EPROTO;
 	/* All records at once: one reallocation at most. */
 	if (out_reserve(t, len + (len / TLSREC_MAX_PLAIN + 1) * tlsrec_sealed_len(0)) != 0)
 		return -EPROTO;

@@ -2,11 +2,28 @@
  * traffic keys and IVs derived from the application traffic secrets, and
  * the application data records both sides send there. */
 #include <criterion/criterion.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
+#include <openssl/kdf.h>
+
 #include "dataplane/tls/tlsrec.h"
+
+/* Counts the KDF fetches of tlsrec.c: this definition takes the place of
+ * libcrypto's for the whole executable and passes the call on. */
+static int kdf_fetches;
+
+EVP_KDF *
+EVP_KDF_fetch(OSSL_LIB_CTX *libctx, const char *algorithm, const char *properties)
+{
+	EVP_KDF *(*real)(OSSL_LIB_CTX *, const char *, const char *);
+
+	kdf_fetches++;
+	*(void **)&real = dlsym(RTLD_NEXT, "EVP_KDF_fetch");
+	return real(libctx, algorithm, properties);
+}
 
 static size_t
 unhex(const char *h, uint8_t *out, size_t cap)
@@ -179,5 +196,19 @@ Test(tlsrec, padding_and_missing_type)
 	n = tlsrec_seal(&e, 0, padded + 3, 3, rec);
 	cr_assert_eq(tlsrec_open(&d, rec, (size_t)n, back, &type), -EPROTO);
 	tlsrec_wipe(&e);
+	tlsrec_wipe(&d);
+}
+
+/* A KeyUpdate costs a key derivation, not a fetch of the KDF from the
+ * provider store (once per process). */
+Test(tlsrec, kdf_fetched_once)
+{
+	struct tlsrec_dir d = { 0 };
+	uint8_t secret[48] = { 1 };
+
+	cr_assert_eq(tlsrec_init(&d, TLSREC_AES_256_GCM_SHA384, secret, 48, 0, true), 0);
+	for (int i = 0; i < 100; i++)
+		cr_assert_eq(tlsrec_update(&d), 0);
+	cr_assert_leq(kdf_fetches, 1, "%d fetches for 101 key schedules", kdf_fetches);
 	tlsrec_wipe(&d);
 }
