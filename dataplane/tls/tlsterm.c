@@ -50,6 +50,13 @@
  *  - A second count checks the first: feed_scan() walks the record headers
  *    of the ciphertext we feed; the type-23 records after the client's first
  *    one (its Finished) must equal the records OpenSSL read after Finished.
+ *    On the write side, where an undercount would reuse a nonce under the
+ *    same key, out_scan() walks the headers of the bytes that leave
+ *    (tlsterm_consume_out()): their type-23 records must equal those the
+ *    message callback reported writing, under any key.
+ *  - Only on the OpenSSL versions the suite runs against (3.0.x; 3.2
+ *    rewrote the record layer and the callbacks this relies on): on any
+ *    other, the switch is off and the log says so once.
  *  - Hand-off only when nothing is in flight: the fed stream is at a record
  *    boundary and OpenSSL took all of it and holds no unread plaintext nor
  *    partial record, the output is drained, no close_notify either way.
@@ -70,6 +77,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include "dataplane/base/log.h"
 #include "dataplane/tls/tlsterm.h"
 #include "dataplane/tls/tlserr.h"
 #include "dataplane/tls/tlspolicy.h"
@@ -77,6 +85,8 @@
 #include "dataplane/tls/tlsterm_int.h"
 
 static const unsigned char session_id_ctx[] = "parley";
+/* The version warning of tlsterm_ctx_create() went out (once a process). */
+static atomic_bool version_said;
 
 
 /* Keylog callback: keeps the application traffic secrets of TLS 1.3
@@ -134,6 +144,8 @@ msg_cb(int write_p, int version, int type, const void *buf, size_t len, SSL *ssl
 		return;
 	switch (type) {
 	case SSL3_RT_HEADER:
+		if (write_p && len >= TLSREC_HDR && b[0] == SSL3_RT_APPLICATION_DATA)
+			t->wr_all++;
 		if (write_p ? !t->wr_on : !t->rd_on)
 			return;
 		if (len < TLSREC_HDR || b[0] != SSL3_RT_APPLICATION_DATA)
@@ -243,6 +255,13 @@ load_credentials(SSL_CTX *c, const struct tlsterm_settings *s, char *errbuf, siz
 	return 0;
 }
 
+bool
+tlsterm_handoff_version_ok(unsigned long v)
+{
+	/* 0xMNN00PPSL: major, minor, patch, status. */
+	return (v & 0xfff00000UL) == 0x30000000UL;
+}
+
 struct tlsterm_ctx *
 tlsterm_ctx_create(const struct tlsterm_settings *s, char *errbuf, size_t errlen)
 {
@@ -263,7 +282,11 @@ tlsterm_ctx_create(const struct tlsterm_settings *s, char *errbuf, size_t errlen
 		goto out_free_ssl_ctx;
 	if (load_credentials(c->ssl_ctx, s, errbuf, errlen) != 0)
 		goto out_free_ssl_ctx;
-	c->own_records = s->own_records;
+	c->own_records = s->own_records && tlsterm_handoff_version_ok(OpenSSL_version_num());
+	if (s->own_records && !c->own_records && !atomic_exchange(&version_said, true))
+		LOG(WARNING, TLS, "[tls] record_layer = parley is tested with OpenSSL 3.0.x only; "
+		    "running %s: TLS stays on OpenSSL's record layer",
+		    OpenSSL_version(OPENSSL_VERSION));
 	c->out_max = s->out_max != 0 ? s->out_max : TLSTERM_OUT_MAX;
 	atomic_init(&c->refs, 1);
 	return c;
@@ -380,6 +403,31 @@ feed_scan(struct tlsterm *t, const unsigned char *p, size_t len)
 			t->f_app++;
 		else if (t->f_hdr[0] == SSL3_RT_APPLICATION_DATA)
 			t->f_seen23 = true;
+	}
+}
+
+/* Walks the record headers of output that leaves (see the top of this
+ * file): counts every type-23 record in <t>->o_all. */
+static void
+out_scan(struct tlsterm *t, const unsigned char *p, size_t len)
+{
+	while (len > 0) {
+		if (t->o_body > 0) {
+			size_t n = len < t->o_body ? len : t->o_body;
+
+			p += n;
+			len -= n;
+			t->o_body -= (uint32_t)n;
+			continue;
+		}
+		t->o_hdr[t->o_have++] = *p++;
+		len--;
+		if (t->o_have < TLSREC_HDR)
+			continue;
+		t->o_have = 0;
+		t->o_body = (uint32_t)t->o_hdr[3] << 8 | t->o_hdr[4];
+		if (t->o_hdr[0] == SSL3_RT_APPLICATION_DATA)
+			t->o_all++;
 	}
 }
 
@@ -572,7 +620,7 @@ try_handoff(struct tlsterm *t)
 	    SSL_pending(t->ssl) != 0 || SSL_has_pending(t->ssl) ||
 	    (size_t)BIO_ctrl_pending(t->wbio) != t->out_off || SSL_get_shutdown(t->ssl) != 0)
 		return false;
-	if (t->f_app != t->rd_seq) {
+	if (t->f_app != t->rd_seq || t->o_all != t->wr_all || t->o_have != 0 || t->o_body != 0) {
 		t->never = true;	/* the two counts disagree: leave it to OpenSSL */
 		return false;
 	}
@@ -603,15 +651,18 @@ try_handoff(struct tlsterm *t)
 void
 tlsterm_consume_out(struct tlsterm *t, size_t n)
 {
+	char *data = NULL;
 	size_t len;
 
 	if (t->own) {
 		tlsterm_own_consume(t, n);
 		return;
 	}
-	len = (size_t)BIO_ctrl_pending(t->wbio);
+	len = (size_t)BIO_get_mem_data(t->wbio, &data);
 	if (n > len - t->out_off)
 		n = len - t->out_off;
+	if (!t->never && n > 0)
+		out_scan(t, (const unsigned char *)data + t->out_off, n);
 	t->out_off += n;
 	if (t->out_off == len) {
 		out_compact(t);

@@ -63,6 +63,11 @@ struct tlsterm {
 	uint32_t f_body;	/* bytes of the fed record's body still to come */
 	uint64_t f_app;		/* type-23 records fed after the first one */
 	uint64_t rd_seq, wr_seq;	/* application records OpenSSL read / wrote */
+	uint64_t wr_all;	/* type-23 records OpenSSL reported writing, all keys */
+	uint8_t o_have;		/* header bytes of the sent record collected */
+	uint8_t o_hdr[TLSREC_HDR];
+	uint32_t o_body;	/* bytes of the sent record's body still to go */
+	uint64_t o_all;		/* type-23 records that left (consumed), all keys */
 
 	/* After the hand-off. */
 	bool own;
@@ -83,6 +88,10 @@ struct tlsterm {
 	unsigned char *out;	/* records for the wire; out_off is sent */
 	size_t out_len, out_cap;
 };
+
+/* True for the OpenSSL versions (OpenSSL_version_num()) whose record
+ * layer the hand-off has been tested against: 3.0.x. */
+bool tlsterm_handoff_version_ok(unsigned long v);
 
 /* tlsterm_own.c: feed, read, write and consume once handed off (see the
  * top of tlsterm.c), and sealing one record of <type> into the output. */

@@ -15,6 +15,7 @@
 
 #include "dataplane/tls/tlscert.h"
 #include "dataplane/tls/tlsterm.h"
+#include "dataplane/tls/tlsterm_int.h"
 #include "tests/dataplane/tls/tlspair.h"
 
 static char dir[] = "/tmp/test_tlshandoff.XXXXXX";
@@ -503,4 +504,59 @@ Test(handoff, after_hello_retry_request)
 	tp_pair_fini(&p);
 	SSL_CTX_free(cc);
 	tlsterm_ctx_put(ctx);
+}
+
+/* The server's records under its application key as the message callback
+ * counted them: one fewer than went out (a callback that missed one) must
+ * keep the session on OpenSSL, not reuse a nonce on our layer. */
+static void
+check_write_count(int delta)
+{
+	struct tlsterm_ctx *ctx = ctx_new(true, NULL);
+	SSL_CTX *cc = client_ctx(TLS1_3_VERSION, NULL);
+	struct tlspair p;
+
+	tp_pair_init(&p, ctx, cc, NULL);
+	tp_client_step(&p);		/* ClientHello */
+	tp_pump_in(&p);
+	tp_server_read(&p);		/* ServerHello ... Finished */
+	tp_pump_out(&p);
+	tp_client_step(&p);		/* the client's Finished */
+	tp_pump_in(&p);
+	tp_server_read(&p);		/* and the server's ticket, not yet sent */
+	cr_assert(tlsterm_handshake_done(p.t));
+	cr_assert_not(tlsterm_handed_off(p.t));
+	cr_assert_gt(p.t->wr_seq, 0);
+	p.t->wr_seq += (uint64_t)delta;
+	p.t->wr_all += (uint64_t)delta;
+	tp_handshake(&p);
+	tlsterm_trim(p.t);
+	cr_assert_not(tlsterm_handed_off(p.t), "handed off with a wrong write count");
+	tp_echo(&p, 5000, 1000);
+	tp_pair_fini(&p);
+	SSL_CTX_free(cc);
+	tlsterm_ctx_put(ctx);
+}
+
+Test(handoff, refused_when_write_count_low)
+{
+	check_write_count(-1);
+}
+
+Test(handoff, refused_when_write_count_high)
+{
+	check_write_count(1);
+}
+
+/* Only the OpenSSL versions the suite runs against. */
+Test(handoff, openssl_versions)
+{
+	cr_assert(tlsterm_handoff_version_ok(0x30000000UL));	/* 3.0.0 */
+	cr_assert(tlsterm_handoff_version_ok(0x30000160UL));	/* 3.0.22 */
+	cr_assert(tlsterm_handoff_version_ok(OpenSSL_version_num()));	/* this suite's */
+	cr_assert_not(tlsterm_handoff_version_ok(0x30100000UL));	/* 3.1.0 */
+	cr_assert_not(tlsterm_handoff_version_ok(0x30200000UL));	/* 3.2.0 */
+	cr_assert_not(tlsterm_handoff_version_ok(0x30500010UL));
+	cr_assert_not(tlsterm_handoff_version_ok(0x1010117fUL));	/* 1.1.1w */
+	cr_assert_not(tlsterm_handoff_version_ok(0x40000000UL));
 }
