@@ -45,8 +45,11 @@
  *    key right after reading the client's Finished (RFC 8446 §7.2; no
  *    client certificates, no 0.5-RTT data, no early data here). Each header
  *    after those points is one record under the application keys. Any other
- *    post-handshake message (KeyUpdate, a ticket from the client) or any
- *    alert makes the session stay on OpenSSL for good.
+ *    post-handshake message (KeyUpdate, a ticket from the client), any
+ *    alert, or any record read whose inner content type (which OpenSSL
+ *    reports too) is not application data makes the session stay on
+ *    OpenSSL for good: a handshake fragment shorter than a message header
+ *    waits inside OpenSSL without any other callback.
  *  - A second count checks the first: feed_scan() walks the record headers
  *    of the ciphertext we feed; the type-23 records after the client's first
  *    one (its Finished) must equal the records OpenSSL read after Finished.
@@ -172,6 +175,13 @@ msg_cb(int write_p, int version, int type, const void *buf, size_t len, SSL *ssl
 		return;
 	case SSL3_RT_ALERT:
 		t->never = true;
+		return;
+	case SSL3_RT_INNER_CONTENT_TYPE:
+		/* Anything but data after Finished, even a piece of a
+		 * handshake header too short for a message callback, which
+		 * OpenSSL holds and the hand-off would lose. */
+		if (!write_p && t->rd_on && (len != 1 || b[0] != SSL3_RT_APPLICATION_DATA))
+			t->never = true;
 		return;
 	default:
 		return;

@@ -560,3 +560,50 @@ Test(handoff, openssl_versions)
 	cr_assert_not(tlsterm_handoff_version_ok(0x1010117fUL));	/* 1.1.1w */
 	cr_assert_not(tlsterm_handoff_version_ok(0x40000000UL));
 }
+
+/* A KeyUpdate split so that its first record holds 2 bytes, fed before the
+ * hand-off: OpenSSL keeps the piece, so the session must stay there and
+ * take the rest (which our layer, without the piece, would refuse). */
+Test(handoff, refused_with_handshake_fragment_held)
+{
+	static const uint8_t head[2] = { 24, 0 }, tail[3] = { 0, 1, 0 };
+	struct tlsterm_ctx *ctx = ctx_new(true, NULL);
+	SSL_CTX *cc = client_ctx(TLS1_3_VERSION, NULL);
+	struct tlsrec_dir cw = { 0 };
+	uint8_t rec[64];
+	unsigned char got[16];
+	struct tlspair p;
+	ssize_t n;
+	uint16_t suite;
+
+	tp_pair_init(&p, ctx, cc, NULL);
+	tp_client_step(&p);
+	tp_pump_in(&p);
+	tp_server_read(&p);
+	tp_pump_out(&p);
+	tp_client_step(&p);
+	tp_pump_in(&p);
+	tp_server_read(&p);		/* Finished read; the ticket waits */
+	cr_assert(tlsterm_handshake_done(p.t));
+	cr_assert(p.t->have_rd);
+	suite = SSL_CIPHER_get_protocol_id(SSL_get_current_cipher(p.t->ssl));
+	cr_assert_eq(tlsrec_init(&cw, suite, p.t->rd.secret, p.t->secret_len, 0, true), 0);
+	n = tlsrec_seal(&cw, TLSREC_CT_HANDSHAKE, head, sizeof(head), rec);
+	cr_assert_eq(tlsterm_feed(p.t, rec, (size_t)n), 0);
+	cr_assert_eq(tlsterm_read(p.t, got, sizeof(got)), 0);
+	while (tp_pump_out(&p))		/* drained: the moment it would hand off */
+		;
+	tlsterm_trim(p.t);
+	cr_assert_not(tlsterm_handed_off(p.t));
+	n = tlsrec_seal(&cw, TLSREC_CT_HANDSHAKE, tail, sizeof(tail), rec);
+	cr_assert_eq(tlsterm_feed(p.t, rec, (size_t)n), 0);
+	cr_assert_eq(tlsrec_update(&cw), 0);
+	n = tlsrec_seal(&cw, TLSREC_CT_APPDATA, "hi", 2, rec);
+	cr_assert_eq(tlsterm_feed(p.t, rec, (size_t)n), 0);
+	cr_assert_eq(tlsterm_read(p.t, got, sizeof(got)), 2);
+	cr_assert_eq(memcmp(got, "hi", 2), 0);
+	tlsrec_wipe(&cw);
+	tp_pair_fini(&p);
+	SSL_CTX_free(cc);
+	tlsterm_ctx_put(ctx);
+}
