@@ -176,6 +176,8 @@ tlsrec_update(struct tlsrec_dir *d)
 	OPENSSL_cleanse(next, sizeof(next));
 	tlsrec_trim(d);		/* the context holds the old key */
 	d->seq = 0;
+	if (ret != 0)
+		tlsrec_wipe(d);	/* no old key at sequence number 0: dead */
 	return ret;
 }
 
@@ -272,10 +274,16 @@ tlsrec_open(struct tlsrec_dir *d, const uint8_t *rec, size_t len, uint8_t *out, 
 	if (EVP_DecryptInit_ex(c, NULL, NULL, NULL, iv) != 1 ||
 	    EVP_DecryptUpdate(c, NULL, &l, rec, TLSREC_HDR) != 1 ||
 	    EVP_DecryptUpdate(c, out, &l, rec + TLSREC_HDR, (int)plen) != 1 ||
-	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_SET_TAG, TLSREC_TAG, tag) != 1)
+	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_SET_TAG, TLSREC_TAG, tag) != 1) {
+		OPENSSL_cleanse(out, plen);
 		return -EIO;
-	if (EVP_DecryptFinal_ex(c, out + plen, &l) != 1)
+	}
+	if (EVP_DecryptFinal_ex(c, out + plen, &l) != 1) {
+		/* The stream cipher already wrote the unauthenticated
+		 * plaintext to <out>, maybe the caller's buffer. */
+		OPENSSL_cleanse(out, plen);
 		return -EBADMSG;
+	}
 	d->seq++;
 	/* struct TLSInnerPlaintext { content; ContentType type; zeros[]; } */
 	while (plen > 0 && out[plen - 1] == 0)

@@ -92,6 +92,17 @@ static const unsigned char session_id_ctx[] = "parley";
 static atomic_bool version_said;
 
 
+/* Something unusual: <t> stays on OpenSSL for good, and the traffic
+ * secrets captured for a hand-off go now rather than when it closes. */
+static void
+stay(struct tlsterm *t)
+{
+	t->never = true;
+	tlsrec_wipe(&t->rd);
+	tlsrec_wipe(&t->wr);
+	t->have_rd = t->have_wr = false;
+}
+
 /* Keylog callback: keeps the application traffic secrets of TLS 1.3
  * ("CLIENT_TRAFFIC_SECRET_0 <client random> <secret>", hex). */
 static void
@@ -125,7 +136,7 @@ keylog_cb(const SSL *ssl, const char *line)
 		d->secret[n++] = (uint8_t)(hi << 4 | lo);
 	}
 	if (hex[0] != '\0' || n == 0 || *have || (t->secret_len != 0 && t->secret_len != n)) {
-		t->never = true;	/* a second generation or a garbled line */
+		stay(t);	/* a second generation or a garbled line */
 		return;
 	}
 	t->secret_len = (uint8_t)n;
@@ -152,7 +163,7 @@ msg_cb(int write_p, int version, int type, const void *buf, size_t len, SSL *ssl
 		if (write_p ? !t->wr_on : !t->rd_on)
 			return;
 		if (len < TLSREC_HDR || b[0] != SSL3_RT_APPLICATION_DATA)
-			t->never = true;
+			stay(t);
 		else if (write_p)
 			t->wr_seq++;
 		else
@@ -171,17 +182,17 @@ msg_cb(int write_p, int version, int type, const void *buf, size_t len, SSL *ssl
 		/* Our tickets are the only handshake messages after Finished
 		 * that leave the keys as they are. */
 		if ((t->wr_on || t->rd_on) && !(write_p && b[0] == SSL3_MT_NEWSESSION_TICKET))
-			t->never = true;
+			stay(t);
 		return;
 	case SSL3_RT_ALERT:
-		t->never = true;
+		stay(t);
 		return;
 	case SSL3_RT_INNER_CONTENT_TYPE:
 		/* Anything but data after Finished, even a piece of a
 		 * handshake header too short for a message callback, which
 		 * OpenSSL holds and the hand-off would lose. */
 		if (!write_p && t->rd_on && (len != 1 || b[0] != SSL3_RT_APPLICATION_DATA))
-			t->never = true;
+			stay(t);
 		return;
 	default:
 		return;
@@ -408,7 +419,7 @@ feed_scan(struct tlsterm *t, const unsigned char *p, size_t len)
 		t->f_body = (uint32_t)t->f_hdr[3] << 8 | t->f_hdr[4];
 		if (t->f_hdr[0] < SSL3_RT_CHANGE_CIPHER_SPEC || t->f_hdr[0] > SSL3_RT_APPLICATION_DATA ||
 		    t->f_hdr[1] != 0x03 || t->f_body > TLSREC_MAX_CIPHER)
-			t->never = true;	/* OpenSSL will fail it; we need not follow */
+			stay(t);	/* OpenSSL will fail it; we need not follow */
 		else if (t->f_hdr[0] == SSL3_RT_APPLICATION_DATA && t->f_seen23)
 			t->f_app++;
 		else if (t->f_hdr[0] == SSL3_RT_APPLICATION_DATA)
@@ -614,14 +625,14 @@ try_handoff(struct tlsterm *t)
 	if (t->never || t->failed || !SSL_is_init_finished(t->ssl))
 		return false;
 	if (SSL_version(t->ssl) != TLS1_3_VERSION) {
-		t->never = true;
+		stay(t);
 		return false;
 	}
 	cipher = SSL_get_current_cipher(t->ssl);
 	suite = cipher != NULL ? SSL_CIPHER_get_protocol_id(cipher) : 0;
 	if (!tlsrec_suite_supported(suite) || !t->have_rd || !t->have_wr ||
 	    t->secret_len != tlsrec_secret_len(suite) || !t->rd_on || !t->wr_on) {
-		t->never = true;
+		stay(t);
 		return false;
 	}
 	/* Quiet: nothing fed that OpenSSL has not fully processed, nothing
@@ -631,7 +642,7 @@ try_handoff(struct tlsterm *t)
 	    (size_t)BIO_ctrl_pending(t->wbio) != t->out_off || SSL_get_shutdown(t->ssl) != 0)
 		return false;
 	if (t->f_app != t->rd_seq || t->o_all != t->wr_all || t->o_have != 0 || t->o_body != 0) {
-		t->never = true;	/* the two counts disagree: leave it to OpenSSL */
+		stay(t);	/* the two counts disagree: leave it to OpenSSL */
 		return false;
 	}
 	if (tlsrec_init(&t->rd, suite, t->rd.secret, t->secret_len, t->rd_seq, false) != 0 ||

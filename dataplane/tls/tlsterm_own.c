@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
 #include <openssl/ssl.h>
 
 #include "dataplane/tls/tlsterm_int.h"
@@ -34,8 +35,10 @@ tlsterm_own_feed(struct tlsterm *t, const void *buf, size_t len)
 		t->in_len = t->in_off = t->pl_off = 0;	/* all taken: start over */
 	} else if (t->in_len + len > t->in_cap && keep > 0) {
 		/* What was opened and read or skipped goes; at most a record
-		 * and a partial one move. */
+		 * and a partial one move. The old tail may hold content
+		 * opened in place and not yet read: wiped. */
 		memmove(t->in, t->in + keep, live);
+		OPENSSL_cleanse(t->in + live, t->in_len - live);
 		t->in_len = live;
 		t->in_off -= keep;
 		t->pl_off = t->pl_len > 0 ? t->pl_off - keep : 0;
@@ -48,9 +51,15 @@ tlsterm_own_feed(struct tlsterm *t, const void *buf, size_t len)
 			cap = t->in_len + len;
 		if (cap < IN_CHUNK)
 			cap = IN_CHUNK;
-		nb = realloc(t->in, cap);	/* freed by trim or tlsterm_free() */
+		/* Not realloc(): the old buffer may hold opened content and
+		 * is wiped before it goes back to the allocator. */
+		nb = malloc(cap);	/* freed by trim or tlsterm_free() */
 		if (nb == NULL)
 			return -ENOMEM;
+		if (t->in != NULL) {
+			memcpy(nb, t->in, t->in_len);
+			OPENSSL_clear_free(t->in, t->in_cap);
+		}
 		t->in = nb;
 		t->in_cap = cap;
 	}
@@ -195,6 +204,8 @@ read_records(struct tlsterm *t, unsigned char *buf, size_t len)
 		if (t->pl_len > 0) {
 			n = (ssize_t)(len < t->pl_len ? len : t->pl_len);
 			memcpy(buf, t->in + t->pl_off, (size_t)n);
+			/* Read plaintext does not stay behind in <in>. */
+			OPENSSL_cleanse(t->in + t->pl_off, (size_t)n);
 			t->pl_off += (size_t)n;
 			t->pl_len -= (size_t)n;
 			return n;

@@ -607,3 +607,59 @@ Test(handoff, refused_with_handshake_fragment_held)
 	SSL_CTX_free(cc);
 	tlsterm_ctx_put(ctx);
 }
+
+static bool
+all_zero(const void *p, size_t n)
+{
+	const unsigned char *b = p;
+
+	for (size_t i = 0; i < n; i++)
+		if (b[i] != 0)
+			return false;
+	return true;
+}
+
+/* A TLS 1.3 session that stays on OpenSSL (a suite we do not implement)
+ * does not keep the traffic secrets captured for a hand-off. */
+Test(handoff, secrets_wiped_when_staying)
+{
+	struct tlsterm_ctx *ctx = ctx_new(true, "TLS_AES_128_CCM_SHA256");
+	SSL_CTX *cc = client_ctx(TLS1_3_VERSION, "TLS_AES_128_CCM_SHA256");
+	struct tlspair p;
+
+	tp_pair_init(&p, ctx, cc, NULL);
+	tp_handshake(&p);
+	tlsterm_trim(p.t);
+	cr_assert_not(tlsterm_handed_off(p.t));
+	cr_assert(all_zero(p.t->rd.secret, sizeof(p.t->rd.secret)), "client secret kept");
+	cr_assert(all_zero(p.t->wr.secret, sizeof(p.t->wr.secret)), "server secret kept");
+	tp_echo(&p, 1000, 1000);
+	tp_pair_fini(&p);
+	SSL_CTX_free(cc);
+	tlsterm_ctx_put(ctx);
+}
+
+/* Content opened in our input buffer (a read buffer smaller than the
+ * record) is wiped there once read. */
+Test(handoff, read_plaintext_not_left_in_buffer)
+{
+	static const char marker[] = "PLAINTEXT-MARKER-0123456789";
+	struct tlsterm_ctx *ctx;
+	SSL_CTX *cc;
+	struct tlspair p;
+	char msg[3000];
+
+	handed_off_pair(&p, &ctx, &cc);
+	for (size_t i = 0; i + sizeof(marker) <= sizeof(msg); i += sizeof(marker) - 1)
+		memcpy(msg + i, marker, sizeof(marker) - 1);
+	memset(msg + sizeof(msg) - 100, 'x', 100);
+	p.read_len = 100;
+	cr_assert_eq(SSL_write(p.c, msg, sizeof(msg)), (int)sizeof(msg));
+	tp_settle(&p);
+	cr_assert_eq(p.srv_rx.len, sizeof(msg));
+	cr_assert_not_null(p.t->in);
+	cr_assert_null(memmem(p.t->in, p.t->in_cap, "MARKER", 6), "plaintext left in <in>");
+	tp_pair_fini(&p);
+	SSL_CTX_free(cc);
+	tlsterm_ctx_put(ctx);
+}
