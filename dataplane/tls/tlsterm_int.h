@@ -74,6 +74,8 @@ struct tlsterm {
 	bool reused;
 	bool peer_closed;	/* close_notify received */
 	bool sent_close;	/* close_notify queued */
+	uint8_t hs_have;	/* bytes of a KeyUpdate split across records */
+	uint8_t hs[5];		/* its header and body */
 	bool ku_owed;		/* a KeyUpdate(update_requested) awaits our one answer */
 	uint8_t ku_run;		/* KeyUpdates since the last application data */
 	uint8_t empty_run;	/* empty application records since then */

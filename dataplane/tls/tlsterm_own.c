@@ -154,20 +154,32 @@ own_control(struct tlsterm *t, uint8_t type, const uint8_t *p, ssize_t n)
 		}
 		return own_fail(t, -1);	/* the peer gave up: nothing to answer */
 	case SSL3_RT_HANDSHAKE:
-		/* Only KeyUpdate may come from a client now, alone in its
-		 * record (a key change ends the record, RFC 8446 §5.1). */
-		if (n < 4 || p[0] != HS_KEY_UPDATE)
+		/* Only KeyUpdate may come from a client now. It may be split
+		 * across records (RFC 8446 §5.1), but a key change ends its
+		 * record; no zero-length handshake records. */
+		if (n == 0)
 			return own_fail(t, AD_UNEXPECTED_MESSAGE);
-		if (n != 5 || p[1] != 0 || p[2] != 0 || p[3] != 1)
-			return own_fail(t, AD_DECODE_ERROR);
-		if (p[4] > 1)
+		while (n > 0) {
+			if (t->hs_have == sizeof(t->hs))
+				return own_fail(t, AD_UNEXPECTED_MESSAGE);	/* after a KeyUpdate */
+			t->hs[t->hs_have++] = *p++;
+			n--;
+			if (t->hs[0] != HS_KEY_UPDATE)
+				return own_fail(t, AD_UNEXPECTED_MESSAGE);
+			if (t->hs_have == 4 && (t->hs[1] != 0 || t->hs[2] != 0 || t->hs[3] != 1))
+				return own_fail(t, AD_DECODE_ERROR);
+		}
+		if (t->hs_have < sizeof(t->hs))
+			return 0;	/* the rest comes in the next record */
+		t->hs_have = 0;
+		if (t->hs[4] > 1)
 			return own_fail(t, AD_ILLEGAL_PARAMETER);
 		if (++t->ku_run > TLSTERM_KEY_UPDATES_MAX)
 			return own_fail(t, AD_UNEXPECTED_MESSAGE);
 		if (tlsrec_update(&t->rd) != 0)
 			return own_fail(t, AD_INTERNAL_ERROR);
 		t->events |= TLSTERM_EV_KEY_UPDATE;
-		if (p[4] == 1)
+		if (t->hs[4] == 1)
 			t->ku_owed = true;	/* answered once, see the top */
 		return 0;
 	default:
@@ -234,6 +246,9 @@ read_records(struct tlsterm *t, unsigned char *buf, size_t len)
 			return own_fail(t, AD_RECORD_OVERFLOW);
 		if (n < 0)
 			return own_fail(t, n == -EPROTO ? AD_UNEXPECTED_MESSAGE : AD_INTERNAL_ERROR);
+		/* Nothing between the pieces of a handshake message. */
+		if (t->hs_have > 0 && type != SSL3_RT_HANDSHAKE)
+			return own_fail(t, AD_UNEXPECTED_MESSAGE);
 		if (type != SSL3_RT_APPLICATION_DATA) {
 			n = own_control(t, type, dst, n);
 			if (n != 0)

@@ -343,3 +343,101 @@ Test(hostile, output_bound_on_read_openssl)
 	forge_fini(f);
 	free(f);
 }
+
+/* Feeds one forged record of <type> with <p>, reads, and expects a fatal
+ * alert <desc> back. */
+static void
+check_fatal(struct forge *f, uint8_t type, const void *p, size_t n, int desc)
+{
+	char types[64];
+	int got = -1;
+
+	rec(f, type, p, n);
+	cr_assert_eq(feed_read(f), -EPROTO);
+	server_out(f, types, sizeof(types), &got);
+	cr_assert_str_eq(types, "A");
+	cr_assert_eq(got, desc, "alert %d, not %d", got, desc);
+}
+
+/* RFC 8446 §5.1: a handshake message may span records; a key change ends
+ * its record. */
+Test(hostile, key_update_split_across_records)
+{
+	struct forge *f = calloc(1, sizeof(*f));
+	char types[64];
+
+	forge_init(f, true, 0);
+	rec(f, TLSREC_CT_HANDSHAKE, "\x18\x00", 2);
+	rec(f, TLSREC_CT_HANDSHAKE, "\x00\x01", 2);
+	rec(f, TLSREC_CT_HANDSHAKE, "\x01", 1);
+	cr_assert_eq(tlsrec_update(&f->cw), 0);
+	rec(f, TLSREC_CT_APPDATA, "ok", 2);
+	cr_assert_eq(feed_read(f), 0);
+	cr_assert_eq(f->p.srv_rx.len, 2);
+	server_out(f, types, sizeof(types), NULL);
+	cr_assert_str_eq(types, "H");
+	forge_fini(f);
+	free(f);
+}
+
+Test(hostile, key_update_with_more_in_its_record)
+{
+	struct forge *f = calloc(1, sizeof(*f));
+
+	forge_init(f, true, 0);
+	check_fatal(f, TLSREC_CT_HANDSHAKE, "\x18\x00\x00\x01\x00\x18", 6,
+		    SSL_AD_UNEXPECTED_MESSAGE);
+	forge_fini(f);
+	free(f);
+}
+
+Test(hostile, key_update_wrong_length)
+{
+	struct forge *f = calloc(1, sizeof(*f));
+
+	forge_init(f, true, 0);
+	check_fatal(f, TLSREC_CT_HANDSHAKE, "\x18\x00\x00\x02\x00\x00", 6, SSL_AD_DECODE_ERROR);
+	forge_fini(f);
+	free(f);
+}
+
+Test(hostile, key_update_bad_request_value)
+{
+	struct forge *f = calloc(1, sizeof(*f));
+
+	forge_init(f, true, 0);
+	check_fatal(f, TLSREC_CT_HANDSHAKE, "\x18\x00\x00\x01\x02", 5, SSL_AD_ILLEGAL_PARAMETER);
+	forge_fini(f);
+	free(f);
+}
+
+Test(hostile, other_handshake_message)
+{
+	struct forge *f = calloc(1, sizeof(*f));
+
+	forge_init(f, true, 0);
+	check_fatal(f, TLSREC_CT_HANDSHAKE, "\x04\x00\x00\x00", 4, SSL_AD_UNEXPECTED_MESSAGE);
+	forge_fini(f);
+	free(f);
+}
+
+Test(hostile, data_inside_a_split_key_update)
+{
+	struct forge *f = calloc(1, sizeof(*f));
+
+	forge_init(f, true, 0);
+	rec(f, TLSREC_CT_HANDSHAKE, "\x18\x00", 2);
+	check_fatal(f, TLSREC_CT_APPDATA, "x", 1, SSL_AD_UNEXPECTED_MESSAGE);
+	forge_fini(f);
+	free(f);
+}
+
+Test(hostile, empty_handshake_record)
+{
+	struct forge *f = calloc(1, sizeof(*f));
+
+	forge_init(f, true, 0);
+	check_fatal(f, TLSREC_CT_HANDSHAKE, "", 0, SSL_AD_UNEXPECTED_MESSAGE);
+	forge_fini(f);
+	free(f);
+}
