@@ -21,6 +21,9 @@ tlspolicy_apply(SSL_CTX *c, const char *ciphers, const char *ciphersuites, char 
 		tlserr_set(errbuf, errlen, "cannot restrict TLS versions to 1.2 and 1.3");
 		return -EINVAL;
 	}
+	/* Before the cipher list, so that "@SECLEVEL=n" there still wins;
+	 * not the system's default (openssl.cnf may lower it). */
+	SSL_CTX_set_security_level(c, TLSPOLICY_SECLEVEL);
 	if (SSL_CTX_set_cipher_list(c, ciphers) != 1) {
 		tlserr_set(errbuf, errlen, "invalid TLS 1.2 cipher list \"%s\"", ciphers);
 		return -EINVAL;

@@ -24,11 +24,15 @@ struct ssl_ctx_st;
  * order; no finite-field groups (slow, and a cheap way to load a server). */
 #define TLSPOLICY_GROUPS	"X25519:P-256:X448:P-521:P-384"
 
+/* OpenSSL security level 2: 112-bit keys (RSA/DH >= 2048 bits, ECC >= 224),
+ * no SHA-1 signatures. A cipher list ending in "@SECLEVEL=n" overrides it. */
+#define TLSPOLICY_SECLEVEL	2
+
 /* Applies the policy to the server context <c>: TLS 1.2 and 1.3 only, the
  * TLS 1.2 suites <ciphers> (NULL: TLSPOLICY_CIPHERS), the TLS 1.3 suites
  * <ciphersuites> (NULL: TLSPOLICY_CIPHERSUITES), TLSPOLICY_GROUPS, no
  * compression or renegotiation, the server's preference (ChaCha20 first
- * for a client that prefers it). Session caching, tickets, modes and
+ * for a client that prefers it), TLSPOLICY_SECLEVEL. Session caching, tickets, modes and
  * credentials are the caller's. 0, or -EINVAL with a sentence naming the
  * setting at fault in <errbuf>. */
 int tlspolicy_apply(struct ssl_ctx_st *c, const char *ciphers, const char *ciphersuites,

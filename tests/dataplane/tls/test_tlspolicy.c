@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/conf.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
@@ -192,4 +193,39 @@ Test(tlspolicy, options)
 	c = SSL_CTX_new(TLS_server_method());
 	cr_assert_eq(tlspolicy_apply(c, "NOSUCHCIPHER", NULL, NULL, 0), -EINVAL);
 	SSL_CTX_free(c);
+}
+
+/* Security level 2 whatever the system's OpenSSL configuration says (here
+ * one that lowers it to 1), unless the cipher list asks otherwise. */
+Test(tlspolicy, security_level_2)
+{
+	static const char conf[] = "openssl_conf = openssl_init\n"
+				   "[openssl_init]\nssl_conf = ssl_sect\n"
+				   "[ssl_sect]\nsystem_default = system_default_sect\n"
+				   "[system_default_sect]\nCipherString = DEFAULT@SECLEVEL=1\n";
+	char path[300];
+	SSL_CTX *c;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/openssl.cnf", dir);
+	f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fputs(conf, f);
+	fclose(f);
+	cr_assert_eq(CONF_modules_load_file(path, NULL, 0), 1);
+	c = SSL_CTX_new(TLS_server_method());
+	cr_assert_eq(SSL_CTX_get_security_level(c), 1, "the config did not apply");
+	cr_assert_eq(tlspolicy_apply(c, NULL, NULL, NULL, 0), 0);
+	cr_assert_eq(SSL_CTX_get_security_level(c), 2);
+	SSL_CTX_free(c);
+	c = webtls_ctx_new(cert, key, NULL, path, sizeof(path));
+	cr_assert_not_null(c, "%s", path);
+	cr_assert_eq(SSL_CTX_get_security_level(c), 2);
+	SSL_CTX_free(c);
+	c = SSL_CTX_new(TLS_server_method());
+	cr_assert_eq(tlspolicy_apply(c, "ECDHE-ECDSA-AES128-GCM-SHA256:@SECLEVEL=3", NULL, NULL, 0),
+		     0);
+	cr_assert_eq(SSL_CTX_get_security_level(c), 3);
+	SSL_CTX_free(c);
+	unlink(path);
 }
