@@ -619,6 +619,8 @@ static bool
 try_handoff(struct tlsterm *t)
 {
 	const SSL_CIPHER *cipher;
+	SSL_SESSION *sess;
+	unsigned int sid_len = 0;
 	uint16_t suite;
 	char desc[sizeof(t->desc)];
 
@@ -655,6 +657,15 @@ try_handoff(struct tlsterm *t)
 	snprintf(desc, sizeof(desc), "%s %s", SSL_get_version(t->ssl), SSL_CIPHER_get_name(cipher));
 	memcpy(t->desc, desc, sizeof(desc));
 	t->reused = SSL_session_reused(t->ssl) == 1;
+	sess = SSL_get_session(t->ssl);
+	if (sess != NULL) {
+		const unsigned char *id = SSL_SESSION_get_id(sess, &sid_len);
+
+		if (sid_len <= sizeof(t->sid)) {
+			memcpy(t->sid, id, sid_len);
+			t->sid_len = (uint8_t)sid_len;
+		}
+	}
 	/* SSL_free() drops the session from the server's cache unless it
 	 * was shut down: the session is sound, its stateful tickets must go
 	 * on resuming. The flag sends nothing. */
@@ -667,6 +678,25 @@ try_handoff(struct tlsterm *t)
 	t->events |= TLSTERM_EV_HANDOFF;
 	ERR_clear_error();
 	return true;
+}
+
+void
+tlsterm_forget_session(struct tlsterm *t)
+{
+	SSL_SESSION *key;
+
+	if (t->sid_len == 0)
+		return;
+	/* The cache looks sessions up by version and id: a stand-in with
+	 * those finds ours. A stateless ticket cannot be taken back (nor by
+	 * OpenSSL's own layer); it expires with the session timeout. */
+	key = SSL_SESSION_new();
+	if (key != NULL && SSL_SESSION_set1_id(key, t->sid, t->sid_len) == 1 &&
+	    SSL_SESSION_set_protocol_version(key, TLS1_3_VERSION) == 1)
+		SSL_CTX_remove_session(t->ctx->ssl_ctx, key);
+	SSL_SESSION_free(key);
+	t->sid_len = 0;
+	ERR_clear_error();
 }
 
 void

@@ -82,6 +82,8 @@ struct tlsterm {
 	uint8_t warn_run;	/* user_canceled alerts since then */
 	uint8_t events;		/* TLSTERM_EV_* */
 	char desc[48];		/* tlsterm_describe() of the SSL */
+	uint8_t sid_len;	/* the session's id in the server cache, to */
+	uint8_t sid[SSL_MAX_SSL_SESSION_ID_LENGTH];	/* drop it after a fatal error */
 	struct tlsrec_dir rd, wr;	/* rd.secret / wr.secret also before */
 	unsigned char *in;	/* ciphertext fed, and opened content */
 	size_t in_len, in_cap;
@@ -102,5 +104,8 @@ ssize_t tlsterm_own_read(struct tlsterm *t, unsigned char *buf, size_t len);
 ssize_t tlsterm_own_write(struct tlsterm *t, const unsigned char *p, size_t len);
 void tlsterm_own_consume(struct tlsterm *t, size_t n);
 int tlsterm_own_seal(struct tlsterm *t, uint8_t type, const void *p, size_t n);
+/* tlsterm.c: after a fatal error on our layer, the session may not be
+ * resumed (as OpenSSL does on a fatal alert). */
+void tlsterm_forget_session(struct tlsterm *t);
 
 #endif

@@ -130,6 +130,7 @@ own_fail(struct tlsterm *t, int desc)
 		t->sent_close = true;
 	}
 	t->failed = true;
+	tlsterm_forget_session(t);
 	return -EPROTO;
 }
 

@@ -663,3 +663,63 @@ Test(handoff, read_plaintext_not_left_in_buffer)
 	SSL_CTX_free(cc);
 	tlsterm_ctx_put(ctx);
 }
+
+/* One session of <ctx> resuming <sess> (NULL: none); its client's session
+ * back in *out when <out> is not NULL. True when it was resumed. */
+static bool
+session_round(struct tlsterm_ctx *ctx, SSL_CTX *cc, SSL_SESSION *sess, SSL_SESSION **out,
+	      bool corrupt)
+{
+	unsigned char rec[200];
+	struct tlspair p;
+	bool reused;
+	int n;
+
+	tp_pair_init(&p, ctx, cc, sess);
+	tp_handshake(&p);
+	tp_echo(&p, 100, 100);		/* the client has read its ticket */
+	cr_assert(tlsterm_handed_off(p.t));
+	reused = tlsterm_session_reused(p.t);
+	if (out != NULL)
+		*out = SSL_get1_session(p.c);
+	if (corrupt) {
+		cr_assert_eq(SSL_write(p.c, "hello", 5), 5);
+		n = BIO_read(p.cout, rec, sizeof(rec));
+		rec[n - 3] ^= 0x40;
+		cr_assert_eq(tlsterm_feed(p.t, rec, (size_t)n), 0);
+		tp_server_read(&p);
+		cr_assert_eq(p.srv_err, -EPROTO);
+	}
+	/* The client keeps offering the session: its SSL_free() would mark
+	 * it not resumable unless shut down. */
+	SSL_set_shutdown(p.c, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+	tp_pair_fini(&p);
+	return reused;
+}
+
+/* After a fatal error on our layer, the session leaves the server's cache:
+ * a client that comes back with it gets a full handshake. */
+Test(handoff, not_resumable_after_fatal_error)
+{
+	struct tlsterm_settings s = {
+		.cert_file = cert, .key_file = key, .session_cache = 128,
+		.session_timeout_s = 300, .tickets = false, .own_records = true,
+	};
+	struct tlsterm_ctx *ctx;
+	SSL_CTX *cc = client_ctx(TLS1_3_VERSION, NULL);
+	SSL_SESSION *sess, *again;
+	char err[256];
+
+	SSL_CTX_set_session_cache_mode(cc, SSL_SESS_CACHE_CLIENT);
+	ctx = tlsterm_ctx_create(&s, err, sizeof(err));
+	cr_assert_not_null(ctx, "%s", err);
+	/* A sound session resumes, also after the hand-off... */
+	cr_assert_not(session_round(ctx, cc, NULL, &sess, false));
+	cr_assert(session_round(ctx, cc, sess, &again, true));
+	SSL_SESSION_free(sess);
+	/* ...but not the one that ended in a bad record. */
+	cr_assert_not(session_round(ctx, cc, again, NULL, false), "resumed after a fatal error");
+	SSL_SESSION_free(again);
+	SSL_CTX_free(cc);
+	tlsterm_ctx_put(ctx);
+}
