@@ -84,6 +84,7 @@
 #include "dataplane/tls/tlsterm.h"
 #include "dataplane/tls/tlserr.h"
 #include "dataplane/tls/tlspolicy.h"
+#include "dataplane/tls/tlsticket.h"
 #include "dataplane/tls/tlsrec.h"
 #include "dataplane/tls/tlsterm_int.h"
 
@@ -231,6 +232,10 @@ configure(SSL_CTX *c, const struct tlsterm_settings *s, char *errbuf, size_t err
 	}
 	if (s->session_timeout_s > 0)
 		SSL_CTX_set_timeout(c, s->session_timeout_s);
+	if (s->tickets && tlsticket_attach(c) != 0) {
+		tlserr_set(errbuf, errlen, "cannot set up the session ticket keys");
+		return -ENOMEM;
+	}
 	/* TLS 1.3 resumes with tickets: stateless ones when tickets are on,
 	 * references into the session cache otherwise. One per handshake is
 	 * enough for a client that keeps one connection; none when neither

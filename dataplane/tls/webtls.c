@@ -7,6 +7,7 @@
 #include <openssl/ssl.h>
 
 #include "dataplane/tls/tlspolicy.h"
+#include "dataplane/tls/tlsticket.h"
 #include "dataplane/tls/webtls.h"
 
 #define WEBTLS_SESSION_CACHE	1024
@@ -61,6 +62,10 @@ webtls_ctx_new(const char *cert, const char *key, const char *ciphers, char *err
 	SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_SERVER);
 	SSL_CTX_sess_set_cache_size(c, WEBTLS_SESSION_CACHE);
 	SSL_CTX_set_alpn_select_cb(c, alpn_select, NULL);
+	if (tlsticket_attach(c) != 0) {
+		ssl_err(err, errlen, "cannot set up the session ticket keys", NULL);
+		goto out_free;
+	}
 	if (SSL_CTX_use_certificate_chain_file(c, cert) != 1) {
 		ssl_err(err, errlen, "cannot load the certificate chain from", cert);
 		goto out_free;
