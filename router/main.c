@@ -643,6 +643,8 @@ main(int argc, char **argv)
 		    strerror(errno));
 		return 1;
 	}
+	if (tlsterm_set_core_dumps(b.conf.tls_core_dumps) != 0)
+		LOG(WARNING, ROUTER, "[tls] core_dumps: cannot change: %s", strerror(errno));
 	rc = tlscert_ensure(b.conf.tls_cert, b.conf.tls_key, b.conf.domain, 825, err, sizeof(err));
 	if (rc < 0) {
 		LOG(ERR, ROUTER, "[tls] %s", err);

@@ -72,6 +72,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 
 #include <openssl/bio.h>
 #include <openssl/crypto.h>
@@ -279,6 +280,12 @@ load_credentials(SSL_CTX *c, const struct tlsterm_settings *s, char *errbuf, siz
 		return -EINVAL;
 	}
 	return 0;
+}
+
+int
+tlsterm_set_core_dumps(bool allow)
+{
+	return prctl(PR_SET_DUMPABLE, allow ? 1 : 0, 0, 0, 0) == -1 ? -errno : 0;
 }
 
 bool

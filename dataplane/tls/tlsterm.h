@@ -49,6 +49,12 @@ struct tlsterm_settings {
 #define TLSTERM_EMPTY_RECORDS_MAX	32	/* consecutive empty application records */
 #define TLSTERM_WARN_ALERTS_MAX		4	/* user_canceled alerts (OpenSSL fails the 5th) */
 
+/* Boot thread, before any key is loaded or generated. <allow> false: the
+ * process leaves no core dump, so traffic secrets, ticket keys and the
+ * private key cannot end up in one (prctl PR_SET_DUMPABLE 0; also stops
+ * other non-root processes from attaching a debugger). 0 or -errno. */
+int tlsterm_set_core_dumps(bool allow);
+
 /* Boot or control thread. NULL on error with a message naming the file that
  * failed in <errbuf>. Refcount starts at 1. */
 struct tlsterm_ctx *tlsterm_ctx_create(const struct tlsterm_settings *s, char *errbuf,

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -840,4 +841,13 @@ Test(tlsterm, web_ticket_keys_rotate)
 		SSL_CTX_free(cc);
 	}
 	SSL_CTX_free(w);
+}
+
+/* [tls] core_dumps = false: the process is not dumpable. */
+Test(tlsterm, core_dumps_switch)
+{
+	cr_assert_eq(tlsterm_set_core_dumps(false), 0);
+	cr_assert_eq(prctl(PR_GET_DUMPABLE, 0, 0, 0, 0), 0);
+	cr_assert_eq(tlsterm_set_core_dumps(true), 0);
+	cr_assert_eq(prctl(PR_GET_DUMPABLE, 0, 0, 0, 0), 1);
 }
