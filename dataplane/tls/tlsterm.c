@@ -700,8 +700,8 @@ tlsterm_forget_session(struct tlsterm *t)
 	if (t->sid_len == 0)
 		return;
 	/* The cache looks sessions up by version and id: a stand-in with
-	 * those finds ours. A stateless ticket cannot be taken back (nor by
-	 * OpenSSL's own layer); it expires with the session timeout. */
+	 * those finds ours. Stateless tickets carry the id too: revoked. */
+	tlsticket_revoke(t->ctx->ssl_ctx, t->sid, t->sid_len);
 	key = SSL_SESSION_new();
 	if (key != NULL && SSL_SESSION_set1_id(key, t->sid, t->sid_len) == 1 &&
 	    SSL_SESSION_set_protocol_version(key, TLS1_3_VERSION) == 1)

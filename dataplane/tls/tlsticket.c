@@ -25,6 +25,9 @@
 
 #define SLOTS		3
 #define NO_EPOCH	UINT64_MAX
+/* Sessions whose tickets may no longer resume (tlsticket_revoke()): the
+ * newest REVOKED_MAX, by the first 8 bytes of their id (random). */
+#define REVOKED_MAX	512
 
 struct slot {
 	_Atomic uint64_t epoch;		/* NO_EPOCH while written */
@@ -39,6 +42,8 @@ struct ring {
 	_Atomic uint64_t ready;		/* newest period with a key; 0: none */
 	atomic_bool rotating;
 	struct slot slot[SLOTS];
+	_Atomic uint32_t revoked_next;
+	_Atomic uint64_t revoked[REVOKED_MAX];	/* 0: free */
 };
 
 static CRYPTO_ONCE index_once = CRYPTO_ONCE_STATIC_INIT;
@@ -184,6 +189,56 @@ out:
 	return ret;
 }
 
+/* The revocation key of session id <id>: its first 8 bytes, never 0. */
+static uint64_t
+revoke_key(const unsigned char *id, size_t len)
+{
+	uint64_t k = 0;
+
+	for (size_t i = 0; i < len && i < 8; i++)
+		k = k << 8 | id[i];
+	return k != 0 ? k : 1;
+}
+
+/* OpenSSL's decrypt_ticket_cb: a ticket that opened but belongs to a
+ * revoked session does not resume (a full handshake, and a new ticket);
+ * anything else as OpenSSL would decide. */
+static SSL_TICKET_RETURN
+decrypt_cb(SSL *ssl, SSL_SESSION *sess, const unsigned char *name, size_t name_len,
+	   SSL_TICKET_STATUS status, void *arg)
+{
+	struct ring *r = ring_of(SSL_get_SSL_CTX(ssl));
+	const unsigned char *id;
+	unsigned int len = 0;
+	uint64_t k;
+
+	(void)name;
+	(void)name_len;
+	(void)arg;
+	if (status != SSL_TICKET_SUCCESS && status != SSL_TICKET_SUCCESS_RENEW)
+		return SSL_TICKET_RETURN_IGNORE_RENEW;
+	if (r != NULL && sess != NULL) {
+		id = SSL_SESSION_get_id(sess, &len);
+		k = revoke_key(id, len);
+		for (int i = 0; len > 0 && i < REVOKED_MAX; i++)
+			if (atomic_load_explicit(&r->revoked[i], memory_order_relaxed) == k)
+				return SSL_TICKET_RETURN_IGNORE_RENEW;
+	}
+	return status == SSL_TICKET_SUCCESS ? SSL_TICKET_RETURN_USE : SSL_TICKET_RETURN_USE_RENEW;
+}
+
+void
+tlsticket_revoke(SSL_CTX *c, const unsigned char *id, size_t len)
+{
+	struct ring *r = ring_of(c);
+	uint32_t i;
+
+	if (r == NULL || len == 0)
+		return;
+	i = atomic_fetch_add_explicit(&r->revoked_next, 1, memory_order_relaxed) % REVOKED_MAX;
+	atomic_store_explicit(&r->revoked[i], revoke_key(id, len), memory_order_relaxed);
+}
+
 int
 tlsticket_attach(SSL_CTX *c)
 {
@@ -205,7 +260,8 @@ tlsticket_attach(SSL_CTX *c)
 		return -ENOMEM;
 	}
 	/* From here <c> owns <r>. */
-	if (SSL_CTX_set_tlsext_ticket_key_evp_cb(c, ticket_cb) != 1)
+	if (SSL_CTX_set_tlsext_ticket_key_evp_cb(c, ticket_cb) != 1 ||
+	    SSL_CTX_set_session_ticket_cb(c, NULL, decrypt_cb, NULL) != 1)
 		return -ENOMEM;
 	return 0;
 }

@@ -12,6 +12,7 @@
 #ifndef PARLEY_TLSTICKET_H
 #define PARLEY_TLSTICKET_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct ssl_ctx_st;
@@ -22,6 +23,11 @@ struct ssl_ctx_st;
  * its callback on <c>, with the period SSL_CTX_get_timeout(<c>) (so set the
  * timeout first). The ring goes, wiped, with <c>. 0 or -ENOMEM. */
 int tlsticket_attach(struct ssl_ctx_st *c);
+
+/* Any thread. The tickets of the session with id <id> (<len> bytes) no
+ * longer resume on <c> (the newest 512 revocations are kept: enough for
+ * the fatal errors of one ticket lifetime on a sane server). */
+void tlsticket_revoke(struct ssl_ctx_st *c, const unsigned char *id, size_t len);
 
 /* Tests only: moves <c>'s ticket clock <s> seconds ahead. */
 void tlsticket_advance(struct ssl_ctx_st *c, int64_t s);
