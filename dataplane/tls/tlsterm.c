@@ -156,7 +156,17 @@ msg_cb(int write_p, int version, int type, const void *buf, size_t len, SSL *ssl
 
 	(void)version;
 	(void)arg;
-	if (t == NULL || t->never)
+	if (t == NULL)
+		return;
+	/* The KeyUpdate limit on OpenSSL's layer (which has none): past it,
+	 * stop OpenSSL at this record by emptying the rbio (it reads one
+	 * record at a time from it); tlsterm_read() then fails. */
+	if (type == SSL3_RT_HANDSHAKE && !write_p && len >= 1 && b[0] == SSL3_MT_KEY_UPDATE &&
+	    ++t->ku_run > TLSTERM_KEY_UPDATES_MAX) {
+		t->ku_flood = true;
+		(void)BIO_reset(t->rbio);
+	}
+	if (t->never)
 		return;
 	switch (type) {
 	case SSL3_RT_HEADER:
@@ -244,10 +254,9 @@ configure(SSL_CTX *c, const struct tlsterm_settings *s, char *errbuf, size_t err
 	SSL_CTX_set_num_tickets(c, (s->tickets || s->session_cache > 0) ? 1 : 0);
 	/* No 0-RTT (the default, spelled out: the hand-off counts on it). */
 	SSL_CTX_set_max_early_data(c, 0);
-	if (s->own_records) {
+	SSL_CTX_set_msg_callback(c, msg_cb);	/* also the KeyUpdate limit */
+	if (s->own_records)
 		SSL_CTX_set_keylog_callback(c, keylog_cb);
-		SSL_CTX_set_msg_callback(c, msg_cb);
-	}
 	return 0;
 }
 
@@ -504,13 +513,15 @@ tlsterm_read(struct tlsterm *t, void *buf, size_t len)
 	/* OpenSSL answered on its own (a KeyUpdate request, one per read at
 	 * most) past the output bound: a peer that asks but does not read. */
 	after = (size_t)BIO_ctrl_pending(t->wbio);
-	if (after > before && after - t->out_off > t->ctx->out_max) {
+	if ((after > before && after - t->out_off > t->ctx->out_max) || t->ku_flood) {
 		t->failed = true;
 		ERR_clear_error();
 		return -EPROTO;
 	}
-	if (ret == 1)
+	if (ret == 1) {
+		t->ku_run = 0;
 		return (ssize_t)got;
+	}
 	switch (SSL_get_error(t->ssl, ret)) {
 	case SSL_ERROR_WANT_READ:
 	case SSL_ERROR_WANT_WRITE:	/* not with a memory wbio; harmless */

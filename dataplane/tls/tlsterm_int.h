@@ -78,6 +78,7 @@ struct tlsterm {
 	uint8_t hs[5];		/* its header and body */
 	bool ku_owed;		/* a KeyUpdate(update_requested) awaits our one answer */
 	uint8_t ku_run;		/* KeyUpdates since the last application data */
+	bool ku_flood;		/* more than that under OpenSSL: fail the read */
 	uint8_t empty_run;	/* empty application records since then */
 	uint8_t warn_run;	/* user_canceled alerts since then */
 	uint8_t events;		/* TLSTERM_EV_* */

@@ -11,7 +11,8 @@
  * TLSTERM_EMPTY_RECORDS_MAX empty application records or
  * TLSTERM_WARN_ALERTS_MAX user_canceled alerts without application data in
  * between close the connection (unexpected_message), as OpenSSL's layer
- * does for the last two; and a read that would answer while the output
+ * does for the last two (tlsterm.c applies the KeyUpdate limit on
+ * OpenSSL's layer too); and a read that would answer while the output
  * holds more than the context's out_max fails instead. */
 #include <errno.h>
 #include <stdlib.h>

@@ -441,3 +441,37 @@ Test(hostile, empty_handshake_record)
 	forge_fini(f);
 	free(f);
 }
+
+/* The KeyUpdate limit on OpenSSL's layer: <n> updates from a real client,
+ * then one byte, all in one feed. */
+static ssize_t
+openssl_key_updates(struct forge *f, int n)
+{
+	for (int i = 0; i < n; i++) {
+		cr_assert_eq(SSL_key_update(f->p.c, SSL_KEY_UPDATE_NOT_REQUESTED), 1);
+		cr_assert_eq(SSL_do_handshake(f->p.c), 1);	/* sends it */
+	}
+	cr_assert_eq(SSL_write(f->p.c, "x", 1), 1);
+	f->p.srv_rx.len = 0;
+	f->p.srv_err = 0;
+	tp_pump_in(&f->p);
+	tp_server_read(&f->p);
+	return f->p.srv_err;
+}
+
+Test(hostile, key_update_flood_closes_on_openssl_layer)
+{
+	struct forge *f = calloc(1, sizeof(*f));
+
+	forge_init(f, false, 0);
+	cr_assert_eq(openssl_key_updates(f, TLSTERM_KEY_UPDATES_MAX), 0);
+	cr_assert_eq(f->p.srv_rx.len, 1);
+	cr_assert_eq(openssl_key_updates(f, TLSTERM_KEY_UPDATES_MAX), 0);
+	cr_assert_eq(f->p.srv_rx.len, 1);
+	cr_assert_eq(openssl_key_updates(f, TLSTERM_KEY_UPDATES_MAX * 10), -EPROTO);
+	cr_assert_eq(f->p.srv_rx.len, 0);
+	/* OpenSSL stopped at the first one over: no key schedule for the rest. */
+	cr_assert_eq(f->p.t->ku_run, TLSTERM_KEY_UPDATES_MAX + 1);
+	forge_fini(f);
+	free(f);
+}
