@@ -304,6 +304,17 @@ tlsterm_handoff_version_ok(unsigned long v)
 	return (v & 0xfff00000UL) == 0x30000000UL;
 }
 
+bool
+tlsterm_own_records_allowed(unsigned long v)
+{
+	if (tlsterm_handoff_version_ok(v))
+		return true;
+	if (!atomic_exchange(&version_said, true))
+		LOG(WARNING, TLS, "[tls] record_layer = parley is tested with OpenSSL 3.0.x only; "
+		    "running %lx: TLS stays on OpenSSL's record layer", v);
+	return false;
+}
+
 struct tlsterm_ctx *
 tlsterm_ctx_create(const struct tlsterm_settings *s, char *errbuf, size_t errlen)
 {
@@ -324,11 +335,7 @@ tlsterm_ctx_create(const struct tlsterm_settings *s, char *errbuf, size_t errlen
 		goto out_free_ssl_ctx;
 	if (load_credentials(c->ssl_ctx, s, errbuf, errlen) != 0)
 		goto out_free_ssl_ctx;
-	c->own_records = s->own_records && tlsterm_handoff_version_ok(OpenSSL_version_num());
-	if (s->own_records && !c->own_records && !atomic_exchange(&version_said, true))
-		LOG(WARNING, TLS, "[tls] record_layer = parley is tested with OpenSSL 3.0.x only; "
-		    "running %s: TLS stays on OpenSSL's record layer",
-		    OpenSSL_version(OPENSSL_VERSION));
+	c->own_records = s->own_records && tlsterm_own_records_allowed(OpenSSL_version_num());
 	c->out_max = s->out_max != 0 ? s->out_max : TLSTERM_OUT_MAX;
 	atomic_init(&c->refs, 1);
 	return c;

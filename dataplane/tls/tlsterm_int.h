@@ -97,6 +97,9 @@ struct tlsterm {
 /* True for the OpenSSL versions (OpenSSL_version_num()) whose record
  * layer the hand-off has been tested against: 3.0.x. */
 bool tlsterm_handoff_version_ok(unsigned long v);
+/* The same, and on the first "no" of the process a warning in the log
+ * (tlsterm_ctx_create() with own_records asks it). */
+bool tlsterm_own_records_allowed(unsigned long v);
 
 /* tlsterm_own.c: feed, read, write and consume once handed off (see the
  * top of tlsterm.c), and sealing one record of <type> into the output. */

@@ -738,3 +738,26 @@ Test(handoff, not_resumable_after_fatal_error_stateless)
 {
 	check_not_resumable(true);
 }
+
+/* Another version: no hand-off, and the log says so once. */
+Test(handoff, other_openssl_version_logged_once)
+{
+	char line[512] = "";
+	FILE *f = tmpfile();
+	int saved, n = 0;
+
+	cr_assert_not_null(f);
+	saved = dup(STDERR_FILENO);
+	cr_assert_neq(dup2(fileno(f), STDERR_FILENO), -1);	/* LOG writes to fd 2 */
+	cr_assert(tlsterm_own_records_allowed(OpenSSL_version_num()));
+	cr_assert_not(tlsterm_own_records_allowed(0x30200000UL));
+	cr_assert_not(tlsterm_own_records_allowed(0x30200000UL));
+	cr_assert_not(tlsterm_own_records_allowed(0x30400010UL));
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	rewind(f);
+	while (fgets(line, sizeof(line), f) != NULL)
+		n += strstr(line, "OpenSSL 3.0.x only") != NULL;
+	fclose(f);
+	cr_assert_eq(n, 1, "%d warnings", n);
+}
