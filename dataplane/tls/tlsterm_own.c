@@ -235,6 +235,13 @@ read_records(struct tlsterm *t, unsigned char *buf, size_t len)
 			return own_fail(t, AD_RECORD_OVERFLOW);
 		if (avail < TLSREC_HDR + rlen)
 			return 0;
+		/* The alerts OpenSSL's TLS 1.3 layer sends for these. */
+		if (rec[0] != SSL3_RT_APPLICATION_DATA)
+			return own_fail(t, AD_UNEXPECTED_MESSAGE);
+		if (rec[1] != 0x03 || rec[2] != 0x03)
+			return own_fail(t, AD_DECODE_ERROR);
+		if (rlen < 1 + TLSREC_TAG)	/* cannot be authenticated */
+			return own_fail(t, AD_BAD_RECORD_MAC);
 		/* Open straight into the caller's buffer when the record fits:
 		 * one copy less. */
 		dst = rlen >= TLSREC_TAG && len >= rlen - TLSREC_TAG ? buf : rec + TLSREC_HDR;

@@ -475,3 +475,38 @@ Test(hostile, key_update_flood_closes_on_openssl_layer)
 	forge_fini(f);
 	free(f);
 }
+
+/* Feeds raw bytes (a header we made up) and expects fatal alert <desc>. */
+static void
+check_raw(const uint8_t *p, size_t n, int desc)
+{
+	struct forge *f = calloc(1, sizeof(*f));
+	char types[64];
+	int got = -1;
+
+	forge_init(f, true, 0);
+	memcpy(f->buf, p, n);
+	f->len = n;
+	cr_assert_eq(feed_read(f), -EPROTO);
+	server_out(f, types, sizeof(types), &got);
+	cr_assert_str_eq(types, "A");
+	cr_assert_eq(got, desc, "alert %d, not %d", got, desc);
+	forge_fini(f);
+	free(f);
+}
+
+/* Outer headers as OpenSSL's TLS 1.3 layer answers them: a plaintext
+ * record type, a wrong version, a record too short for its tag. */
+Test(hostile, outer_header_alerts)
+{
+	static const uint8_t hs[] = { 22, 3, 3, 0, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+				      0, 0, 0, 0, 0, 0, 0, 0, 0, 0 };
+	static const uint8_t ver[] = { 23, 3, 1, 0, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+				       0, 0, 0, 0, 0, 0, 0, 0, 0, 0 };
+	static const uint8_t shortrec[] = { 23, 3, 3, 0, 16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+					    0, 0, 0, 0, 0, 0 };
+
+	check_raw(hs, sizeof(hs), SSL_AD_UNEXPECTED_MESSAGE);
+	check_raw(ver, sizeof(ver), SSL_AD_DECODE_ERROR);
+	check_raw(shortrec, sizeof(shortrec), SSL_AD_BAD_RECORD_MAC);
+}
