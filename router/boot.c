@@ -93,6 +93,7 @@ load_tls(const struct config *c)
 		.session_timeout_s = c->tls_session_timeout_s,
 		.tickets = c->tls_tickets,
 		.own_records = strcmp(c->tls_record_layer, "parley") == 0,
+		.out_max = c->engine.outq_max,
 	};
 	char err[512];
 	struct tlsterm_ctx *t = tlsterm_ctx_create(&s, err, sizeof(err));
@@ -149,7 +150,10 @@ credentials_start(struct boot *b)
 		    strerror(-rc));
 		return -1;
 	}
-	rc = tlscert_ensure(c->tls_cert, c->tls_key, c->engine.domain, 825, err, sizeof(err));
+	if (tlsterm_set_core_dumps(c->tls_core_dumps) != 0)
+		LOG(WARNING, ROUTER, "[tls] core_dumps: cannot change: %s", strerror(errno));
+	/* 397 days: what browsers and scanners (testssl) accept for a leaf. */
+	rc = tlscert_ensure(c->tls_cert, c->tls_key, c->engine.domain, 397, err, sizeof(err));
 	if (rc < 0) {
 		LOG(ERR, ROUTER, "[tls] %s", err);
 		return -1;

@@ -64,6 +64,7 @@ static const struct key keys[] = {
 	U("tls", "session_cache", tls_session_cache, "20000", 0, 10000000),
 	U("tls", "session_timeout_s", tls_session_timeout_s, "7200", 1, 604800),
 	B("tls", "tickets", tls_tickets, "true"),
+	B("tls", "core_dumps", tls_core_dumps, "false"),
 	E("tls", "record_layer", tls_record_layer, "parley", "parley|openssl"),
 
 	S("auth", "htdigest", htdigest, ""),

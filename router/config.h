@@ -52,6 +52,7 @@ struct config {
 	uint32_t tls_session_cache;
 	uint32_t tls_session_timeout_s;
 	bool tls_tickets;
+	bool tls_core_dumps;			/* false: PR_SET_DUMPABLE 0 (no secrets in cores) */
 	char tls_record_layer[16];		/* parley | openssl */
 
 	/* [auth] (realm, challenge, nonces, login failures: engine) */
