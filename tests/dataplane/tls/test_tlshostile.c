@@ -54,8 +54,9 @@ struct forge {
 	size_t len;
 };
 
+/* A handed-off session; the client offers only TLS 1.3 <suites> unless NULL. */
 static void
-forge_init(struct forge *f, bool own, uint32_t out_max)
+forge_init_suites(struct forge *f, bool own, uint32_t out_max, const char *suites)
 {
 	struct tlsterm_settings s = {
 		.cert_file = cert, .key_file = key, .session_cache = 128, .tickets = true,
@@ -68,6 +69,8 @@ forge_init(struct forge *f, bool own, uint32_t out_max)
 	cr_assert_not_null(f->ctx, "%s", err);
 	f->cc = SSL_CTX_new(TLS_client_method());
 	cr_assert_not_null(f->cc);
+	if (suites != NULL)
+		cr_assert_eq(SSL_CTX_set_ciphersuites(f->cc, suites), 1);
 	tp_pair_init(&f->p, f->ctx, f->cc, NULL);
 	tp_handshake(&f->p);
 	if (!own)
@@ -79,6 +82,12 @@ forge_init(struct forge *f, bool own, uint32_t out_max)
 	cr_assert_eq(tlsrec_init(&f->sr, f->p.t->wr.suite, f->p.t->wr.secret,
 				 f->p.t->wr.secret_len, f->p.t->wr.seq, false), 0);
 	(void)tlsterm_take_events(f->p.t);
+}
+
+static void
+forge_init(struct forge *f, bool own, uint32_t out_max)
+{
+	forge_init_suites(f, own, out_max, NULL);
 }
 
 static void
@@ -509,4 +518,40 @@ Test(hostile, outer_header_alerts)
 	check_raw(hs, sizeof(hs), SSL_AD_UNEXPECTED_MESSAGE);
 	check_raw(ver, sizeof(ver), SSL_AD_DECODE_ERROR);
 	check_raw(shortrec, sizeof(shortrec), SSL_AD_BAD_RECORD_MAC);
+}
+
+/* The server's own rekey at the AES-GCM record limit (RFC 8446 §5.5): with
+ * its write sequence put just below 2^24 records, two writes go out under
+ * the old key, then a KeyUpdate (not requesting one) and the next data
+ * under the new key, which the client opens; the client's data still
+ * reads. ChaCha20-Poly1305 has no such limit: no KeyUpdate there. */
+Test(hostile, server_rekeys_at_the_gcm_record_limit)
+{
+	static const char *const suites[] = { "TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384",
+					      "TLS_CHACHA20_POLY1305_SHA256" };
+	struct forge *f = calloc(1, sizeof(*f));
+	char types[64];
+
+	for (size_t i = 0; i < 3; i++) {
+		const uint64_t near = (UINT64_C(1) << 24) - 2;
+
+		forge_init_suites(f, true, 0, suites[i]);
+		f->p.t->wr.seq = near;		/* through the internal header */
+		f->sr.seq = near;		/* the client reads in step */
+		for (int k = 0; k < 3; k++)
+			cr_assert_eq(tlsterm_write(f->p.t, "x", 1), 1);
+		server_out(f, types, sizeof(types), NULL);
+		if (i < 2) {
+			cr_assert_str_eq(types, "DDHD", "%s: server sent %s", suites[i], types);
+			cr_assert_eq(f->p.t->wr.seq, 1, "new key, second record");
+		} else {
+			cr_assert_str_eq(types, "DDD", "%s: server sent %s", suites[i], types);
+		}
+		rec(f, TLSREC_CT_APPDATA, "after", 5);
+		cr_assert_eq(feed_read(f), 0);
+		cr_assert_eq(f->p.srv_rx.len, 5);
+		forge_fini(f);
+		memset(f, 0, sizeof(*f));
+	}
+	free(f);
 }
