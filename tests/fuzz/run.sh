@@ -6,11 +6,12 @@
 #   tests/fuzz/run.sh BUILDDIR [SECONDS_PER_TARGET]
 # Ends with one line "fuzz: N passed, M failed".
 set -uo pipefail
-build=${1:?usage: run.sh BUILDDIR [SECONDS]}
+build=$(cd "${1:?usage: run.sh BUILDDIR [SECONDS]}" && pwd)
 secs=${2:-${PARLEY_FUZZ_SECONDS:-15}}
 src=$(cd "$(dirname "$0")" && pwd)
 out=${PARLEY_FUZZ_OUT:-$build/findings}
 mkdir -p "$out"
+out=$(cd "$out" && pwd)
 work=$(mktemp -d /tmp/parley-fuzz.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
