@@ -15,11 +15,13 @@
 #include <rte_launch.h>
 #include <rte_lcore.h>
 
+#include "dataplane/base/clock.h"
 #include "dataplane/base/log.h"
 #include "dataplane/engine/engine.h"
 #include "dataplane/web/web.h"
 #include "router/boot.h"
 #include "router/config.h"
+#include "router/sdnotify.h"
 
 #define SETS_MAX 64
 
@@ -118,18 +120,48 @@ configure(struct config *c, const struct options *o)
 	return 0;
 }
 
+/* systemd's watchdog (WatchdogSec=): WATCHDOG=1 every half interval while
+ * every lcore turns its loop; a stuck lcore stops the pings and systemd
+ * restarts the service. */
+struct watchdog {
+	uint64_t period_ms;	/* 0: no watchdog */
+	uint64_t next_ms;
+};
+
+static void
+watchdog_tick(struct watchdog *w, struct boot *b)
+{
+	uint64_t now = clock_mono_ms();
+	int wait_ms;
+
+	if (w->period_ms == 0 || now < w->next_ms)
+		return;
+	wait_ms = (int)(w->period_ms < 2000 ? w->period_ms / 2 : 1000);
+	if (boot_lcores_alive(b, wait_ms))
+		sdnotify("WATCHDOG=1");
+	else
+		LOG(ERR, ROUTER, "systemd watchdog: an lcore did not turn its loop in %d ms",
+		    wait_ms);
+	w->next_ms = now + w->period_ms;
+}
+
 /* Waits for signals until a drain is requested and every worker returned. */
 static void
 supervise(struct boot *b)
 {
 	bool draining = false;
+	struct watchdog wd = { sdnotify_watchdog_usec() / 2000, 0 };
+	int poll_ms = 200;
 
+	if (wd.period_ms > 0 && wd.period_ms < (uint64_t)poll_ms)
+		poll_ms = wd.period_ms > 10 ? (int)wd.period_ms : 10;
 	for (;;) {
 		struct pollfd p = { .fd = b->sfd, .events = POLLIN };
 		struct signalfd_siginfo si;
 		bool busy = false;
 		unsigned int id;
 
+		watchdog_tick(&wd, b);
 		boot_update_compliance(b);
 		/* Workers return only once drained. */
 		RTE_LCORE_FOREACH_WORKER(id)
@@ -137,13 +169,16 @@ supervise(struct boot *b)
 				busy = true;
 		if (draining && !busy)
 			return;
-		if (poll(&p, 1, 200) <= 0)
+		if (poll(&p, 1, poll_ms) <= 0)
 			continue;
 		if (read(b->sfd, &si, sizeof(si)) != sizeof(si))
 			continue;
 		if (si.ssi_signo == SIGHUP) {
+			sdnotify("RELOADING=1");
 			boot_reload(b);
+			sdnotify("READY=1");
 		} else if (!draining) {
+			sdnotify("STOPPING=1\nSTATUS=draining");
 			LOG(NOTICE, ROUTER, "%s: draining (up to %u s)", strsignal(si.ssi_signo),
 			    b->conf.engine.drain_timeout_s);
 			engine_drain(b->engine);
