@@ -18,6 +18,7 @@
 #include <rte_lcore.h>
 
 #include "control/ctl.h"
+#include "control/metrics.h"
 #include "dataplane/base/fs.h"
 #include "dataplane/base/log.h"
 #include "dataplane/chat/ftoken.h"
@@ -568,6 +569,31 @@ control_stop(struct boot *b)
 	b->ctl = NULL;
 }
 
+/* ---- the Prometheus endpoint ---------------------------------------------- */
+
+/* [metrics] listen, when set: GET /metrics on a thread of its own. */
+static int
+metrics_boot_start(struct boot *b)
+{
+	char err[512];
+
+	if (b->conf.metrics_listen[0] == '\0')
+		return 0;
+	b->metrics = metrics_start(b->ctl, b->conf.metrics_listen, err, sizeof(err));
+	if (b->metrics == NULL) {
+		LOG(ERR, ROUTER, "%s", err);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+metrics_boot_stop(struct boot *b)
+{
+	metrics_stop(b->metrics);
+	b->metrics = NULL;
+}
+
 /* ---- the Web service ------------------------------------------------------ */
 
 /* A Web connection accepted by an lcore of the dpdk backend (engine.h). */
@@ -731,6 +757,7 @@ static const struct boot_step steps[] = {
 	{ "exporter",		exporter_start,		exporter_stop },
 	{ "engine",		engine_start,		engine_stop },
 	{ "control",		control_start,		control_stop },
+	{ "metrics",		metrics_boot_start,	metrics_boot_stop },
 	{ "web",		web_service_start,	web_service_stop },
 	{ "lcores",		lcores_start,		lcores_stop },
 	{ "notify",		notify_start,		notify_stop },

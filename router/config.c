@@ -118,6 +118,8 @@ static const struct key keys[] = {
 	S("control", "socket_owner", control_socket_owner, ""),
 	S("control", "socket_group", control_socket_group, ""),
 
+	S("metrics", "listen", metrics_listen, ""),
+
 	E("io", "backend", engine.io_backend, "kernel", "kernel|dpdk"),
 
 	S("dpdk", "eal", dpdk_eal, "--no-huge --no-pci --no-shconf"),
@@ -648,6 +650,16 @@ config_finish(struct config *c, char *err, size_t errlen)
 	    path_under(c->files_dir, sizeof(c->files_dir), c->data_dir, "files")) {
 		snprintf(err, errlen, "[server] data_dir: path too long");
 		return -1;
+	}
+	if (c->metrics_listen[0] != '\0') {
+		char host[256];
+		uint16_t port;
+
+		if (config_hostport(c->metrics_listen, host, sizeof(host), &port) != 0) {
+			snprintf(err, errlen, "[metrics] listen: '%s' is not host:port (or empty: off)",
+				 c->metrics_listen);
+			return -1;
+		}
 	}
 	if (control_finish(c, err, errlen) != 0)
 		return -1;

@@ -93,6 +93,9 @@ struct config {
 	uint32_t control_mode;			/* derived: socket_mode */
 	int64_t control_uid, control_gid;	/* derived: -1 keeps the process's */
 
+	/* [metrics] */
+	char metrics_listen[CONFIG_NAME_MAX];	/* host:port of GET /metrics; "" = off */
+
 	/* [dpdk] (the port, its address, lcores: engine) */
 	char dpdk_eal[CONFIG_PATH_MAX];
 
