@@ -39,9 +39,10 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-		"usage: parleyd [-c FILE] [--check-config] [options]\n"
+		"usage: parleyd [-c FILE] [options] | parleyd --check-config [-c] FILE | --dump-keys\n"
 		"  -c, --config FILE      INI configuration (default: the embedded default)\n"
 		"      --check-config     validate the configuration and exit 0 (good) or 1\n"
+		"      --dump-keys        print every configuration key (tab-separated) and exit\n"
 		"  -s, --set SEC.KEY=VAL  override one configuration key (repeatable)\n"
 		"  -l, --listen HOST:PORT same as --set sip.listen=HOST:PORT\n"
 		"  -d, --data-dir DIR     same as --set server.data_dir=DIR\n"
@@ -58,6 +59,7 @@ parse_options(int argc, char **argv, struct options *o)
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "check-config", no_argument, NULL, 'C' },
+		{ "dump-keys", no_argument, NULL, 'K' },
 		{ "set", required_argument, NULL, 's' },
 		{ "listen", required_argument, NULL, 'l' },
 		{ "data-dir", required_argument, NULL, 'd' },
@@ -76,6 +78,7 @@ parse_options(int argc, char **argv, struct options *o)
 		switch (opt) {
 		case 'c': o->cfile = optarg; break;
 		case 'C': o->check = true; break;
+		case 'K': config_dump_keys(stdout); return 0;
 		case 's': if (o->nsets < SETS_MAX) o->sets[o->nsets++] = optarg; break;
 		case 'l': snprintf(buf, sizeof(buf), "sip.listen=%s", optarg); break;
 		case 'd': snprintf(buf, sizeof(buf), "server.data_dir=%s", optarg); break;
@@ -88,6 +91,8 @@ parse_options(int argc, char **argv, struct options *o)
 		if (buf[0] != '\0' && o->nsets < SETS_MAX)
 			o->sets[o->nsets++] = o->owned[o->nowned++] = strdup(buf);
 	}
+	if (o->check && o->cfile == NULL && optind == argc - 1)
+		o->cfile = argv[optind++];	/* parleyd --check-config FILE */
 	if (optind != argc) {
 		usage(stderr);
 		return 2;
