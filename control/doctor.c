@@ -249,7 +249,8 @@ check_disk(const char *what, const char *path)
 		if (slash == NULL) {
 			snprintf(p, sizeof(p), ".");
 			if (statvfs(p, &sv) != 0) {
-				report("WARN", NULL, "disk for %s %s: %s", what, path, strerror(errno));
+				report("WARN", NULL, "disk for %s %s: %s", what, path,
+				       strerror(errno));
 				return;
 			}
 			break;
@@ -320,8 +321,8 @@ check_dpdk(const struct dconf *c)
 		       "command line), and mount hugetlbfs on /dev/hugepages",
 		       "hugepages: none reserved (HugePages_Total = 0)");
 	} else {
-		report(freep > 0 ? "ok" : "FAIL", "reserve more: dpdk-hugepages.py -p 1G --setup 8G",
-		       "hugepages: %lu of %lu free (%lu kB each)", freep, total, size_kb);
+		report(freep > 0 ? "ok" : "FAIL",
+		       "reserve more: dpdk-hugepages.py -p 1G --setup 8G", "hugepages: %lu of %lu free (%lu kB each)", freep, total, size_kb);
 	}
 	if (c->port[0] != '\0' && strncmp(c->port, "net_", 4) != 0) {
 		char path[PATH_MAX], drv[PATH_MAX], fix[PATH_MAX];

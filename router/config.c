@@ -756,8 +756,8 @@ config_finish(struct config *c, char *err, size_t errlen)
 		uint16_t port;
 
 		if (config_hostport(c->metrics_listen, host, sizeof(host), &port) != 0) {
-			snprintf(err, errlen, "[metrics] listen: '%s' is not host:port (or empty: off)",
-				 c->metrics_listen);
+			snprintf(err, errlen, "[metrics] listen: '%s' is not host:port "
+				 "(or empty: off)", c->metrics_listen);
 			return -1;
 		}
 	}

@@ -39,7 +39,9 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-		"usage: parleyd [-c FILE] [options] | parleyd --check-config [-c] FILE | --dump-keys\n"
+		"usage: parleyd [-c FILE] [options]\n"
+		"       parleyd --check-config [-c] FILE\n"
+		"       parleyd --dump-keys\n"
 		"  -c, --config FILE      INI configuration (default: the embedded default)\n"
 		"      --check-config     validate the configuration and exit 0 (good) or 1\n"
 		"      --dump-keys        print every configuration key (tab-separated) and exit\n"

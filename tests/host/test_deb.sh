@@ -10,6 +10,9 @@ src=${PARLEY_SRCDIR:?}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
+# The package is built from the sources with Debian's flags: nothing for the
+# sanitizer pass of ./parley test to add.
+if [ -n "${PARLEY_PARLEYD_ASAN_OPTIONS:-}" ]; then echo "skipped under the sanitizers"; exit 77; fi
 for t in dpkg-buildpackage dh lintian; do
 	command -v $t >/dev/null || fail "$t missing (./parley test installs debhelper, lintian, dpkg-dev)"
 done

@@ -70,9 +70,12 @@ sample(const char *text, const char *series)
 {
 	size_t l = strlen(series);
 
-	for (const char *p = text; p != NULL && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+	for (const char *p = text; p != NULL && *p; p = strchr(p, '\n')) {
+		if (*p == '\n')
+			p++;
 		if (strncmp(p, series, l) == 0 && p[l] == ' ')
 			return strtod(p + l + 1, NULL);
+	}
 	cr_assert_fail("no sample %s", series);
 	return -1;
 }
@@ -131,9 +134,9 @@ Test(metrics, promtool_and_parleyctl_agree, .timeout = 120)
 		     "promtool check metrics failed");
 
 	for (int lc = 0; lc < 2; lc++)
-		for (const char *const *k = (const char *const[]){ "posts_in", "deliveries", "joins",
-				"conn_accepted", "tls_handshakes", "sip_requests", "xccos_commands",
-				"register_ok", "bytes_in", NULL }; *k; k++) {
+		for (const char *const *k = (const char *const[]){ "posts_in", "deliveries",
+				"joins", "conn_accepted", "tls_handshakes", "sip_requests",
+				"xccos_commands", "register_ok", "bytes_in", NULL }; *k; k++) {
 			char series[128], jp[64];
 
 			snprintf(series, sizeof(series), "parley_%s_total{lcore=\"%d\"}", *k, lc);
