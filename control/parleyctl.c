@@ -26,6 +26,7 @@
 #include <jansson.h>
 
 #include "control/ctl.h"
+#include "control/doctor.h"
 
 #define EXIT_FAILED	1
 #define EXIT_USAGE	2
@@ -83,6 +84,8 @@ usage(FILE *f)
 		"  reload                            reload certificate and users, as SIGHUP\n"
 		"  loglevel [err|warning|notice|info|debug]\n"
 		"  raw COMMAND [PARAMS]              send a request as is (\"/\" lists them)\n"
+		"  doctor                            check the host against the configuration\n"
+		"                                    (file limit, clock, disk, hugepages)\n"
 		"USER is alice@example.com, or alice for this server's domain.\n");
 }
 
@@ -794,6 +797,11 @@ main(int argc, char **argv)
 	if (!strcmp(cmd, "loglevel") && argc <= 2)
 		return run_one("/parley/loglevel", argc == 2 ? json_pack("{s:s}", "level",
 									 argv[1]) : NULL);
+	if (!strcmp(cmd, "doctor") && argc == 1) {
+		char path[PATH_MAX];
+
+		return doctor_run(o.config, socket_path(path, sizeof(path)) == 0 ? path : NULL);
+	}
 	if (!strcmp(cmd, "raw") && (argc == 2 || argc == 3)) {
 		json_t *p = NULL;
 

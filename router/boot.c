@@ -19,6 +19,7 @@
 
 #include "control/array.h"
 #include "control/ctl.h"
+#include "control/metrics.h"
 #include "dataplane/base/fs.h"
 #include "dataplane/base/log.h"
 #include "dataplane/chat/ftoken.h"
@@ -32,6 +33,7 @@
 #include "dataplane/xccos/xccos.h"
 #include "router/boot.h"
 #include "router/rooms_boot.h"
+#include "router/sdnotify.h"
 #include "storage/catalog.h"
 #include "storage/db.h"
 #include "storage/export.h"
@@ -567,6 +569,31 @@ control_stop(struct boot *b)
 	b->ctl = NULL;
 }
 
+/* ---- the Prometheus endpoint ---------------------------------------------- */
+
+/* [metrics] listen, when set: GET /metrics on a thread of its own. */
+static int
+metrics_boot_start(struct boot *b)
+{
+	char err[512];
+
+	if (b->conf.metrics_listen[0] == '\0')
+		return 0;
+	b->metrics = metrics_start(b->ctl, b->conf.metrics_listen, err, sizeof(err));
+	if (b->metrics == NULL) {
+		LOG(ERR, ROUTER, "%s", err);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+metrics_boot_stop(struct boot *b)
+{
+	metrics_stop(b->metrics);
+	b->metrics = NULL;
+}
+
 /* ---- the Web service ------------------------------------------------------ */
 
 /* A Web connection accepted by an lcore of the dpdk backend (engine.h). */
@@ -670,6 +697,56 @@ lcores_stop(struct boot *b)
 	rte_eal_mp_wait_lcore();
 }
 
+/* ---- systemd ------------------------------------------------------------ */
+
+static void
+lcore_noop(struct lcore_ctx *lc, void *arg)
+{
+}
+
+bool
+boot_lcores_alive(struct boot *b, int timeout_ms)
+{
+	for (uint32_t i = 0; i < b->conf.engine.nlcores; i++) {
+		int rc = engine_lcore_call(b->engine, i, lcore_noop, NULL, timeout_ms);
+
+		/* -ENODEV: its loop returned, which it does only once drained. */
+		if (rc == -ETIMEDOUT)
+			return false;
+	}
+	return true;
+}
+
+/* Last: every lcore has turned its loop once (so its listener is polled:
+ * the kernel backend's listeners exist since engine_create, the dpdk
+ * backend's once the lcore runs), the database is open, the control socket
+ * and the Web service listen. Then systemd (Type=notify) hears READY=1. */
+static int
+notify_start(struct boot *b)
+{
+	char state[CONFIG_NAME_MAX + 64];
+	int rc;
+
+	if (!boot_lcores_alive(b, 10000)) {
+		LOG(ERR, ROUTER, "an lcore did not start its loop within 10 s");
+		return -1;
+	}
+	snprintf(state, sizeof(state), "READY=1\nSTATUS=serving SIP over TLS on %s",
+		 b->conf.sip_listen);
+	rc = sdnotify(state);
+	if (rc < 0)
+		LOG(WARNING, ROUTER, "systemd: NOTIFY_SOCKET: %s", strerror(-rc));
+	else if (rc > 0)
+		LOG(INFO, ROUTER, "systemd: told READY=1");
+	return 0;
+}
+
+static void
+notify_stop(struct boot *b)
+{
+	sdnotify("STOPPING=1");	/* again, if a drain said it already */
+}
+
 /* ---- the table ------------------------------------------------------------ */
 
 /* The node array ([array] etcd set): joins through etcd before the lcores
@@ -719,9 +796,11 @@ static const struct boot_step steps[] = {
 	{ "exporter",		exporter_start,		exporter_stop },
 	{ "engine",		engine_start,		engine_stop },
 	{ "control",		control_start,		control_stop },
+	{ "metrics",		metrics_boot_start,	metrics_boot_stop },
 	{ "web",		web_service_start,	web_service_stop },
 	{ "array",		array_step_start,	array_step_stop },
 	{ "lcores",		lcores_start,		lcores_stop },
+	{ "notify",		notify_start,		notify_stop },
 };
 
 #define NSTEPS (sizeof(steps) / sizeof(steps[0]))

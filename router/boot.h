@@ -1,7 +1,7 @@
 /* parleyd's boot as a table of steps, each a {start, stop} pair: the
  * signalfd, the data directory and credentials, storage, DPDK's EAL, the
- * compliance exporter, the engine, the control socket, the Web service and
- * the lcores. boot_start() runs the starts in order; when step k fails
+ * compliance exporter, the engine, the control socket, the Prometheus
+ * endpoint, the Web service, the lcores and systemd's READY=1. boot_start() runs the starts in order; when step k fails
  * (having undone its own part), the stops of k-1..0 run in reverse.
  * boot_stop() runs every stop in reverse, so the last to start is the first
  * to stop. Adding a step is one row in boot.c's table and its two functions.
@@ -26,6 +26,7 @@ struct boot {
 	struct export *exporter;
 	struct engine *engine;
 	struct ctl *ctl;		/* the control socket */
+	struct metrics *metrics;	/* the Prometheus endpoint, or NULL */
 	struct ftoken_store *ftokens;	/* the Web service's tokens, issued by Channel */
 	struct web *web;		/* the HTTPS file service, or NULL */
 	struct array *array;		/* the node array's etcd session, or NULL */
@@ -48,5 +49,10 @@ void boot_reload(struct boot *b);
 /* Tells the engine how far the compliance exporter got, for its cap on
  * posts. Nothing without an exporter. */
 void boot_update_compliance(struct boot *b);
+
+/* The systemd watchdog's health check: true when every engine lcore ran a
+ * no-op call between two loop turns within <timeout_ms> (an lcore whose
+ * loop returned after a drain counts as alive). */
+bool boot_lcores_alive(struct boot *b, int timeout_ms);
 
 #endif

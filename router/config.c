@@ -29,119 +29,232 @@ struct key {
 	const char *dflt;
 	uint32_t min, max;	/* for KEY_UINT */
 	const char *choices;	/* for KEY_ENUM, KEY_CHOICE: "a|b|c" */
+	const char *help;	/* one line for parleyd.ini(5) and the shipped file */
 };
 
 #define FIELD(fld) offsetof(struct config, fld), sizeof(((struct config *)0)->fld)
-#define S(sec, nm, fld, d) { sec, nm, KEY_STR, FIELD(fld), d, 0, 0, NULL }
-#define U(sec, nm, fld, d, lo, hi) { sec, nm, KEY_UINT, FIELD(fld), d, lo, hi, NULL }
-#define B(sec, nm, fld, d) { sec, nm, KEY_BOOL, FIELD(fld), d, 0, 0, NULL }
-#define H(sec, nm, fld, d) { sec, nm, KEY_HOSTPORT, FIELD(fld), d, 0, 0, NULL }
-#define E(sec, nm, fld, d, ch) { sec, nm, KEY_ENUM, FIELD(fld), d, 0, 0, ch }
-#define C(sec, nm, fld, d, ch) { sec, nm, KEY_CHOICE, FIELD(fld), d, 0, 0, ch }
+#define S(sec, nm, fld, d, h) { sec, nm, KEY_STR, FIELD(fld), d, 0, 0, NULL, h }
+#define U(sec, nm, fld, d, lo, hi, h) { sec, nm, KEY_UINT, FIELD(fld), d, lo, hi, NULL, h }
+#define B(sec, nm, fld, d, h) { sec, nm, KEY_BOOL, FIELD(fld), d, 0, 0, NULL, h }
+#define H(sec, nm, fld, d, h) { sec, nm, KEY_HOSTPORT, FIELD(fld), d, 0, 0, NULL, h }
+#define E(sec, nm, fld, d, ch, h) { sec, nm, KEY_ENUM, FIELD(fld), d, 0, 0, ch, h }
+#define C(sec, nm, fld, d, ch, h) { sec, nm, KEY_CHOICE, FIELD(fld), d, 0, 0, ch, h }
 
 _Static_assert(ENGINE_CHALLENGE_PROXY == 0 && ENGINE_CHALLENGE_WWW == 1,
 	       "[auth] challenge's choices are in the order of enum engine_challenge");
 
 /* engine.*: read straight into the engine's configuration. */
 static const struct key keys[] = {
-	S("server", "domain", engine.domain, "example.com"),
-	S("server", "data_dir", data_dir, "./var"),
-	U("server", "node_id", engine.node_id, "1", 1, 65535),
-	U("server", "drain_timeout_s", engine.drain_timeout_s, "5", 0, 3600),
-	E("server", "log_level", log_level, "notice", "err|warning|notice|info|debug"),
+	S("server", "domain", engine.domain, "example.com",
+	  "SIP domain served; user names are user@domain"),
+	S("server", "data_dir", data_dir, "./var",
+	  "directory for the database, TLS files, users, control socket and compliance "
+	  "output (created 0750)"),
+	U("server", "node_id", engine.node_id, "1", 1, 65535,
+	  "this node's number, in compliance file names and the Channel service URI"),
+	U("server", "drain_timeout_s", engine.drain_timeout_s, "5", 0, 3600,
+	  "seconds a SIGTERM drain waits for connections to finish"),
+	E("server", "log_level", log_level, "notice", "err|warning|notice|info|debug",
+	  "log level at start (parleyctl loglevel changes it)"),
 
-	H("sip", "listen", sip_listen, "127.0.0.1:5061"),
-	U("sip", "max_message", engine.sip_lim.max_msg, "65536", 1024, 16 << 20),
-	U("sip", "max_headers", engine.sip_lim.max_headers, "64", 8, 128),
-	U("sip", "register_expires", engine.register_expires, "3600", 60, 86400),
-	U("sip", "register_min_expires", engine.register_min_expires, "60", 1, 86400),
-	U("sip", "session_expires", engine.session_expires, "1800", 90, 86400),
-	U("sip", "max_dialogs_per_conn", engine.max_dialogs_per_conn, "16", 1, 1024),
+	H("sip", "listen", sip_listen, "127.0.0.1:5061",
+	  "address and port of SIP over TLS"),
+	U("sip", "max_message", engine.sip_lim.max_msg, "65536", 1024, 16 << 20,
+	  "bytes; a larger SIP message closes the connection"),
+	U("sip", "max_headers", engine.sip_lim.max_headers, "64", 8, 128,
+	  "header lines per SIP message"),
+	U("sip", "register_expires", engine.register_expires, "3600", 60, 86400,
+	  "seconds granted to a REGISTER at most"),
+	U("sip", "register_min_expires", engine.register_min_expires, "60", 1, 86400,
+	  "seconds; a REGISTER asking for less gets 423"),
+	U("sip", "session_expires", engine.session_expires, "1800", 90, 86400,
+	  "seconds of a Lookup/Channel dialog's session timer (refresher=uac)"),
+	U("sip", "max_dialogs_per_conn", engine.max_dialogs_per_conn, "16", 1, 1024,
+	  "INVITE dialogs one connection may hold"),
 
-	S("tls", "cert", tls_cert, ""),
-	S("tls", "key", tls_key, ""),
-	S("tls", "ciphers", tls_ciphers, ""),
-	U("tls", "session_cache", tls_session_cache, "20000", 0, 10000000),
-	U("tls", "session_timeout_s", tls_session_timeout_s, "7200", 1, 604800),
-	B("tls", "tickets", tls_tickets, "true"),
-	B("tls", "core_dumps", tls_core_dumps, "false"),
-	E("tls", "record_layer", tls_record_layer, "parley", "parley|openssl"),
+	S("tls", "cert", tls_cert, "",
+	  "PEM certificate chain; cert and key both empty: generated into data_dir/tls"),
+	S("tls", "key", tls_key, "",
+	  "PEM private key of cert"),
+	S("tls", "ciphers", tls_ciphers, "",
+	  "TLS 1.2 cipher list (OpenSSL syntax); empty: the built-in AEAD list"),
+	U("tls", "session_cache", tls_session_cache, "20000", 0, 10000000,
+	  "TLS sessions cached for resumption"),
+	U("tls", "session_timeout_s", tls_session_timeout_s, "7200", 1, 604800,
+	  "seconds a cached TLS session or ticket stays valid"),
+	B("tls", "tickets", tls_tickets, "true",
+	  "offer TLS session tickets"),
+	B("tls", "core_dumps", tls_core_dumps, "false",
+	  "false: the process is not dumpable (no keys in core dumps)"),
+	E("tls", "record_layer", tls_record_layer, "parley", "parley|openssl",
+	  "parley: quiet TLS 1.3 connections use Parley's record layer and free OpenSSL's "
+	  "state; openssl: OpenSSL throughout"),
 
-	S("auth", "htdigest", htdigest, ""),
-	S("auth", "realm", engine.realm, ""),
-	C("auth", "challenge", engine.challenge, "proxy", "proxy|www"),
-	U("auth", "nonce_ttl_s", engine.nonce_ttl_s, "300", 10, 86400),
-	U("auth", "fail_max", engine.fail_max, "10", 1, 1000000),
-	U("auth", "fail_window_s", engine.fail_window_s, "60", 1, 86400),
+	S("auth", "htdigest", htdigest, "",
+	  "Apache htdigest user file; empty: data_dir/users.htdigest"),
+	S("auth", "realm", engine.realm, "",
+	  "Digest realm; empty: the domain"),
+	C("auth", "challenge", engine.challenge, "proxy", "proxy|www",
+	  "proxy: 407 Proxy-Authenticate (what pidgin-sipe answers); www: 401"),
+	U("auth", "nonce_ttl_s", engine.nonce_ttl_s, "300", 10, 86400,
+	  "seconds a Digest nonce stays valid"),
+	U("auth", "fail_max", engine.fail_max, "10", 1, 1000000,
+	  "failed logins per window, per source address and per user, before 403"),
+	U("auth", "fail_window_s", engine.fail_window_s, "60", 1, 86400,
+	  "seconds of the failed-login window"),
 
-	U("net", "max_conns", engine.max_conns, "60000", 1, 10000000),
-	U("net", "outq_max", engine.outq_max, "1048576", 4096, 1 << 30),
-	U("net", "idle_timeout_s", engine.idle_timeout_s, "3600", 5, 604800),
-	U("net", "handshake_timeout_s", engine.handshake_timeout_s, "10", 1, 3600),
-	U("net", "backlog", engine.backlog, "4096", 16, 65535),
+	U("net", "max_conns", engine.max_conns, "60000", 1, 10000000,
+	  "connections per lcore; more are refused at accept"),
+	U("net", "outq_max", engine.outq_max, "1048576", 4096, 1 << 30,
+	  "bytes queued for one peer before it is dropped as a slow reader"),
+	U("net", "idle_timeout_s", engine.idle_timeout_s, "3600", 5, 604800,
+	  "seconds without traffic before a connection is closed"),
+	U("net", "handshake_timeout_s", engine.handshake_timeout_s, "10", 1, 3600,
+	  "seconds for the TLS handshake"),
+	U("net", "backlog", engine.backlog, "4096", 16, 65535,
+	  "listen(2) backlog of the SIP socket"),
 
-	U("chat", "message_size_limit", engine.chat_max, "8192", 16, 1 << 20),
-	U("chat", "story_size_limit", engine.story_max, "65536", 16, 1 << 20),
-	U("chat", "history_max", engine.history_max, "200", 0, 100000),
-	U("chat", "search_limit", engine.search_limit, "999", 1, 100000),
-	U("chat", "rooms_per_dialog", engine.rooms_per_dialog, "500", 1, 100000),
-	U("chat", "ring_size", engine.ring_size, "16384", 64, 1 << 22),
+	U("chat", "message_size_limit", engine.chat_max, "8192", 16, 1 << 20,
+	  "bytes of a post's text (getserverinfo messageSizeLimit); larger: 413"),
+	U("chat", "story_size_limit", engine.story_max, "65536", 16, 1 << 20,
+	  "bytes of a story post's text"),
+	U("chat", "history_max", engine.history_max, "200", 0, 100000,
+	  "messages one bccontext returns at most"),
+	U("chat", "search_limit", engine.search_limit, "999", 1, 100000,
+	  "rooms one chansrch returns at most"),
+	U("chat", "rooms_per_dialog", engine.rooms_per_dialog, "500", 1, 100000,
+	  "rooms one Channel dialog may join"),
+	U("chat", "ring_size", engine.ring_size, "16384", 64, 1 << 22,
+	  "entries per lcore-to-lcore ring (a power of two)"),
 
-	S("storage", "db", db_dir, ""),
-	U("storage", "commit_depth", engine.commit_depth, "8192", 16, 1 << 20),
-	B("storage", "durability_unsafe_no_fsync", engine.durability_unsafe_no_fsync, "false"),
+	S("storage", "db", db_dir, "",
+	  "RocksDB directory; empty: data_dir/db"),
+	U("storage", "commit_depth", engine.commit_depth, "8192", 16, 1 << 20,
+	  "storage requests in flight per lcore"),
+	B("storage", "durability_unsafe_no_fsync", engine.durability_unsafe_no_fsync, "false",
+	  "benchmarks only: posts are shown before they are on disk"),
 
-	B("compliance", "enabled", compliance_enabled, "true"),
-	S("compliance", "output_dir", compliance_dir, ""),
-	U("compliance", "interval_s", compliance_interval_s, "60", 1, 86400),
-	B("compliance", "per_room_files", compliance_per_room, "false"),
-	E("compliance", "sender_name_attr", compliance_sender_attr, "userName", "userName|UserName"),
-	U("compliance", "cap_events", engine.compliance_cap, "1000000", 1, 4000000000u),
-	U("compliance", "retry_max_s", compliance_retry_max_s, "60", 1, 3600),
+	B("compliance", "enabled", compliance_enabled, "true",
+	  "must stay true: false is refused at start (no other node exports this node's events)"),
+	S("compliance", "output_dir", compliance_dir, "",
+	  "where the XML files go; empty: data_dir/compliance (created); a configured one "
+	  "must exist"),
+	U("compliance", "interval_s", compliance_interval_s, "60", 1, 86400,
+	  "seconds between compliance files"),
+	B("compliance", "per_room_files", compliance_per_room, "false",
+	  "one file per room and interval"),
+	E("compliance", "sender_name_attr", compliance_sender_attr, "userName", "userName|UserName",
+	  "userName (OCS 2007 R2) or UserName (Lync)"),
+	U("compliance", "cap_events", engine.compliance_cap, "1000000", 1, 4000000000u,
+	  "unexported events at which new posts are refused (503)"),
+	U("compliance", "retry_max_s", compliance_retry_max_s, "60", 1, 3600,
+	  "longest wait between retries while the output directory fails"),
 
-	B("web", "enabled", web_enabled, "true"),
-	H("web", "listen", web_listen, "127.0.0.1:8443"),
-	S("web", "url", web_url, ""),
-	U("web", "max_upload_bytes", web_max_upload, "104857600", 0, 4000000000u),
-	U("web", "max_header_bytes", web_max_header_bytes, "16384", 1024, 1 << 20),
-	U("web", "max_headers", web_max_headers, "64", 8, 1000),
-	U("web", "max_conns", engine.web_max_conns, "1024", 1, 1000000),
-	U("web", "header_timeout_s", web_header_timeout_s, "10", 1, 3600),
-	U("web", "read_timeout_s", web_read_timeout_s, "30", 1, 3600),
-	U("web", "write_timeout_s", web_write_timeout_s, "30", 1, 3600),
-	U("web", "keepalive_timeout_s", web_keepalive_timeout_s, "15", 1, 3600),
-	U("web", "keepalive_requests", web_keepalive_requests, "100", 1, 1000000),
-	U("web", "token_ttl_s", web_token_ttl_s, "300", 1, 86400),
-	U("web", "max_tokens", web_max_tokens, "10000", 1, 10000000),
+	B("web", "enabled", web_enabled, "true",
+	  "serve file posting over HTTPS"),
+	H("web", "listen", web_listen, "127.0.0.1:8443",
+	  "address and port of the HTTPS file service"),
+	S("web", "url", web_url, "",
+	  "serveruri in file tokens; empty: https://<listen>/filestore/"),
+	U("web", "max_upload_bytes", web_max_upload, "104857600", 0, 4000000000u,
+	  "largest upload; larger: 413"),
+	U("web", "max_header_bytes", web_max_header_bytes, "16384", 1024, 1 << 20,
+	  "request line and headers; larger: 431"),
+	U("web", "max_headers", web_max_headers, "64", 8, 1000,
+	  "header lines per request"),
+	U("web", "max_conns", engine.web_max_conns, "1024", 1, 1000000,
+	  "HTTPS connections at once; more are closed at accept"),
+	U("web", "header_timeout_s", web_header_timeout_s, "10", 1, 3600,
+	  "seconds for the TLS handshake and the request head"),
+	U("web", "read_timeout_s", web_read_timeout_s, "30", 1, 3600,
+	  "seconds an upload body may stall"),
+	U("web", "write_timeout_s", web_write_timeout_s, "30", 1, 3600,
+	  "seconds a download may make no progress"),
+	U("web", "keepalive_timeout_s", web_keepalive_timeout_s, "15", 1, 3600,
+	  "seconds idle between requests"),
+	U("web", "keepalive_requests", web_keepalive_requests, "100", 1, 1000000,
+	  "requests per connection"),
+	U("web", "token_ttl_s", web_token_ttl_s, "300", 1, 86400,
+	  "seconds a file token stays valid"),
+	U("web", "max_tokens", web_max_tokens, "10000", 1, 10000000,
+	  "file tokens alive at once; past it getfutok/getfdtok answer 503"),
 
-	S("control", "socket", control_socket, ""),
-	S("control", "socket_mode", control_socket_mode, "0660"),
-	S("control", "socket_owner", control_socket_owner, ""),
-	S("control", "socket_group", control_socket_group, ""),
+	S("control", "socket", control_socket, "",
+	  "path of the control socket; empty: data_dir/parleyd.sock"),
+	S("control", "socket_mode", control_socket_mode, "0660",
+	  "octal mode of the control socket"),
+	S("control", "socket_owner", control_socket_owner, "",
+	  "user name or uid owning the socket; empty: parleyd's own"),
+	S("control", "socket_group", control_socket_group, "",
+	  "group name or gid of the socket (e.g. parley, for the operators)"),
 
-	E("io", "backend", engine.io_backend, "kernel", "kernel|dpdk"),
+	S("metrics", "listen", metrics_listen, "",
+	  "host:port of the plain-HTTP Prometheus endpoint GET /metrics; empty: off"),
 
-	S("dpdk", "eal", dpdk_eal, "--no-huge --no-pci --no-shconf"),
-	S("dpdk", "port", engine.dpdk_port, ""),
-	S("dpdk", "addr", engine.dpdk_addr, ""),
-	S("dpdk", "netmask", engine.dpdk_netmask, "255.255.255.0"),
-	S("dpdk", "gateway", engine.dpdk_gateway, ""),
-	U("dpdk", "mtu", engine.dpdk_mtu, "1500", 576, 9000),
-	U("dpdk", "idle_sleep_us", engine.dpdk_idle_sleep_us, "200", 0, 100000),
-	U("dpdk", "tcp_buf_mem_mb", engine.dpdk_tcp_buf_mem_mb, "2048", 0, 1 << 20),
-	U("dpdk", "lcores", engine.nlcores, "1", 1, 64),
+	E("io", "backend", engine.io_backend, "kernel", "kernel|dpdk",
+	  "kernel: kernel sockets; dpdk: a DPDK port with Parley's user-space TCP"),
 
-	S("array", "etcd", array_etcd, ""),
-	S("array", "prefix", array_prefix, ""),
-	S("array", "peer_listen", array_peer_listen, ""),
-	S("array", "advertise_sip", array_advertise_sip, ""),
-	S("array", "ca", array_ca, ""),
-	S("array", "cert", array_cert, ""),
-	S("array", "key", array_key, ""),
-	U("array", "lease_ttl_s", array_lease_ttl_s, "5", 2, 3600),
-	U("array", "keepalive_s", array_keepalive_s, "1", 1, 1800),
-	U("array", "timeout_ms", array_timeout_ms, "1000", 50, 60000),
+	S("dpdk", "eal", dpdk_eal, "--no-huge --no-pci --no-shconf",
+	  "DPDK EAL arguments"),
+	S("dpdk", "port", engine.dpdk_port, "",
+	  "dpdk backend: a vdev spec (given as --vdev) or a PCI address (-a)"),
+	S("dpdk", "addr", engine.dpdk_addr, "",
+	  "dpdk backend: our IPv4 address on the port"),
+	S("dpdk", "netmask", engine.dpdk_netmask, "255.255.255.0",
+	  "dpdk backend: netmask of addr"),
+	S("dpdk", "gateway", engine.dpdk_gateway, "",
+	  "dpdk backend: next hop for other subnets; empty: none"),
+	U("dpdk", "mtu", engine.dpdk_mtu, "1500", 576, 9000,
+	  "dpdk backend: MTU of the port"),
+	U("dpdk", "idle_sleep_us", engine.dpdk_idle_sleep_us, "200", 0, 100000,
+	  "dpdk backend: longest sleep of an idle lcore; 0: busy-poll"),
+	U("dpdk", "tcp_buf_mem_mb", engine.dpdk_tcp_buf_mem_mb, "2048", 0, 1 << 20,
+	  "dpdk backend: TCP buffer memory per lcore"),
+	U("dpdk", "lcores", engine.nlcores, "1", 1, 64,
+	  "engine lcores (threads); rooms are spread over them"),
+
+	S("array", "etcd", array_etcd, "",
+	  "URL[,URL...] of etcd's client endpoints (HTTP/JSON gateway); empty: standalone node"),
+	S("array", "prefix", array_prefix, "",
+	  "etcd key prefix of the array; empty: /parley/<domain>"),
+	S("array", "peer_listen", array_peer_listen, "",
+	  "ADDR:PORT of the node-to-node port (peer links); empty: none"),
+	S("array", "advertise_sip", array_advertise_sip, "",
+	  "HOST:PORT clients are redirected to; empty: [sip] listen"),
+	S("array", "ca", array_ca, "",
+	  "PEM: the cluster CA; peers must present a certificate it signed"),
+	S("array", "cert", array_cert, "",
+	  "PEM: this node's certificate for peer links; empty: [tls] cert"),
+	S("array", "key", array_key, "",
+	  "PEM: the key of cert; empty: [tls] key"),
+	U("array", "lease_ttl_s", array_lease_ttl_s, "5", 2, 3600,
+	  "seconds: a node that stops renewing its etcd lease leaves the array after this"),
+	U("array", "keepalive_s", array_keepalive_s, "1", 1, 1800,
+	  "seconds between lease renewals (below lease_ttl_s)"),
+	U("array", "timeout_ms", array_timeout_ms, "1000", 50, 60000,
+	  "one etcd request, per endpoint tried"),
 };
+
+static const char *const type_names[] = {
+	[KEY_STR] = "string", [KEY_UINT] = "integer", [KEY_BOOL] = "boolean",
+	[KEY_HOSTPORT] = "host:port", [KEY_ENUM] = "choice", [KEY_CHOICE] = "choice",
+};
+
+void
+config_dump_keys(FILE *f)
+{
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		const struct key *k = &keys[i];
+		char allowed[64] = "";
+
+		if (k->type == KEY_UINT)
+			snprintf(allowed, sizeof(allowed), "%u..%u", k->min, k->max);
+		else if (k->type == KEY_BOOL)
+			snprintf(allowed, sizeof(allowed), "true|false");
+		fprintf(f, "%s\t%s\t%s\t%s\t%s\t%s\n", k->section, k->name, type_names[k->type],
+			k->dflt, k->choices != NULL ? k->choices : allowed, k->help);
+	}
+}
 
 static const struct key *
 find_key(const char *section, const char *name)
@@ -749,6 +862,16 @@ config_finish(struct config *c, char *err, size_t errlen)
 	    path_under(c->files_dir, sizeof(c->files_dir), c->data_dir, "files")) {
 		snprintf(err, errlen, "[server] data_dir: path too long");
 		return -1;
+	}
+	if (c->metrics_listen[0] != '\0') {
+		char host[256];
+		uint16_t port;
+
+		if (config_hostport(c->metrics_listen, host, sizeof(host), &port) != 0) {
+			snprintf(err, errlen, "[metrics] listen: '%s' is not host:port "
+				 "(or empty: off)", c->metrics_listen);
+			return -1;
+		}
 	}
 	if (control_finish(c, err, errlen) != 0)
 		return -1;

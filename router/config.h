@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "dataplane/engine/engine.h"
 
@@ -94,6 +95,9 @@ struct config {
 	uint32_t control_mode;			/* derived: socket_mode */
 	int64_t control_uid, control_gid;	/* derived: -1 keeps the process's */
 
+	/* [metrics] */
+	char metrics_listen[CONFIG_NAME_MAX];	/* host:port of GET /metrics; "" = off */
+
 	/* [dpdk] (the port, its address, lcores: engine) */
 	char dpdk_eal[CONFIG_PATH_MAX];
 
@@ -136,6 +140,13 @@ int config_finish(struct config *c, char *err, size_t errlen);
 
 /* Frees what config_load() allocated (room member lists). */
 void config_free(struct config *c);
+
+/* Every key of the table, one line each: section, name, type (string,
+ * integer, boolean, host:port, choice), default, allowed values ("1..65535",
+ * "a|b|c", "true|false" or empty) and a one-line description, separated by
+ * tabs. The source of parleyd.ini(5) and of the shipped parleyd.ini
+ * (dist/gen_config.py), so that neither drifts from the code. */
+void config_dump_keys(FILE *f);
 
 /* Splits "host:port" / "[v6]:port". 0 or -1. */
 int config_hostport(const char *s, char *host, size_t hostlen, uint16_t *port);

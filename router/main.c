@@ -15,11 +15,13 @@
 #include <rte_launch.h>
 #include <rte_lcore.h>
 
+#include "dataplane/base/clock.h"
 #include "dataplane/base/log.h"
 #include "dataplane/engine/engine.h"
 #include "dataplane/web/web.h"
 #include "router/boot.h"
 #include "router/config.h"
+#include "router/sdnotify.h"
 
 #define SETS_MAX 64
 
@@ -37,9 +39,12 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-		"usage: parleyd [-c FILE] [--check-config] [options]\n"
+		"usage: parleyd [-c FILE] [options]\n"
+		"       parleyd --check-config [-c] FILE\n"
+		"       parleyd --dump-keys\n"
 		"  -c, --config FILE      INI configuration (default: the embedded default)\n"
 		"      --check-config     validate the configuration and exit 0 (good) or 1\n"
+		"      --dump-keys        print every configuration key (tab-separated) and exit\n"
 		"  -s, --set SEC.KEY=VAL  override one configuration key (repeatable)\n"
 		"  -l, --listen HOST:PORT same as --set sip.listen=HOST:PORT\n"
 		"  -d, --data-dir DIR     same as --set server.data_dir=DIR\n"
@@ -56,6 +61,7 @@ parse_options(int argc, char **argv, struct options *o)
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "check-config", no_argument, NULL, 'C' },
+		{ "dump-keys", no_argument, NULL, 'K' },
 		{ "set", required_argument, NULL, 's' },
 		{ "listen", required_argument, NULL, 'l' },
 		{ "data-dir", required_argument, NULL, 'd' },
@@ -74,6 +80,7 @@ parse_options(int argc, char **argv, struct options *o)
 		switch (opt) {
 		case 'c': o->cfile = optarg; break;
 		case 'C': o->check = true; break;
+		case 'K': config_dump_keys(stdout); return 0;
 		case 's': if (o->nsets < SETS_MAX) o->sets[o->nsets++] = optarg; break;
 		case 'l': snprintf(buf, sizeof(buf), "sip.listen=%s", optarg); break;
 		case 'd': snprintf(buf, sizeof(buf), "server.data_dir=%s", optarg); break;
@@ -86,6 +93,8 @@ parse_options(int argc, char **argv, struct options *o)
 		if (buf[0] != '\0' && o->nsets < SETS_MAX)
 			o->sets[o->nsets++] = o->owned[o->nowned++] = strdup(buf);
 	}
+	if (o->check && o->cfile == NULL && optind == argc - 1)
+		o->cfile = argv[optind++];	/* parleyd --check-config FILE */
 	if (optind != argc) {
 		usage(stderr);
 		return 2;
@@ -118,18 +127,48 @@ configure(struct config *c, const struct options *o)
 	return 0;
 }
 
+/* systemd's watchdog (WatchdogSec=): WATCHDOG=1 every half interval while
+ * every lcore turns its loop; a stuck lcore stops the pings and systemd
+ * restarts the service. */
+struct watchdog {
+	uint64_t period_ms;	/* 0: no watchdog */
+	uint64_t next_ms;
+};
+
+static void
+watchdog_tick(struct watchdog *w, struct boot *b)
+{
+	uint64_t now = clock_mono_ms();
+	int wait_ms;
+
+	if (w->period_ms == 0 || now < w->next_ms)
+		return;
+	wait_ms = (int)(w->period_ms < 2000 ? w->period_ms / 2 : 1000);
+	if (boot_lcores_alive(b, wait_ms))
+		sdnotify("WATCHDOG=1");
+	else
+		LOG(ERR, ROUTER, "systemd watchdog: an lcore did not turn its loop in %d ms",
+		    wait_ms);
+	w->next_ms = now + w->period_ms;
+}
+
 /* Waits for signals until a drain is requested and every worker returned. */
 static void
 supervise(struct boot *b)
 {
 	bool draining = false;
+	struct watchdog wd = { sdnotify_watchdog_usec() / 2000, 0 };
+	int poll_ms = 200;
 
+	if (wd.period_ms > 0 && wd.period_ms < (uint64_t)poll_ms)
+		poll_ms = wd.period_ms > 10 ? (int)wd.period_ms : 10;
 	for (;;) {
 		struct pollfd p = { .fd = b->sfd, .events = POLLIN };
 		struct signalfd_siginfo si;
 		bool busy = false;
 		unsigned int id;
 
+		watchdog_tick(&wd, b);
 		boot_update_compliance(b);
 		/* Workers return only once drained. */
 		RTE_LCORE_FOREACH_WORKER(id)
@@ -137,13 +176,16 @@ supervise(struct boot *b)
 				busy = true;
 		if (draining && !busy)
 			return;
-		if (poll(&p, 1, 200) <= 0)
+		if (poll(&p, 1, poll_ms) <= 0)
 			continue;
 		if (read(b->sfd, &si, sizeof(si)) != sizeof(si))
 			continue;
 		if (si.ssi_signo == SIGHUP) {
+			sdnotify("RELOADING=1");
 			boot_reload(b);
+			sdnotify("READY=1");
 		} else if (!draining) {
+			sdnotify("STOPPING=1\nSTATUS=draining");
 			LOG(NOTICE, ROUTER, "%s: draining (up to %u s)", strsignal(si.ssi_signo),
 			    b->conf.engine.drain_timeout_s);
 			engine_drain(b->engine);

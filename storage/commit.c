@@ -67,6 +67,7 @@ struct commit_producer {
 struct hist {
 	_Atomic uint64_t	b[HIST_BUCKETS];
 	_Atomic uint64_t	max;
+	_Atomic uint64_t	sum;
 };
 
 struct commit {
@@ -130,6 +131,7 @@ static void
 hist_add(struct hist *h, uint64_t v)
 {
 	atomic_fetch_add_explicit(&h->b[bucket_of(v)], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&h->sum, v, memory_order_relaxed);
 	if (v > atomic_load_explicit(&h->max, memory_order_relaxed))
 		atomic_store_explicit(&h->max, v, memory_order_relaxed);
 }
@@ -298,6 +300,18 @@ commit_stats_get(const struct commit *c, struct commit_stats *st)
 	st->lat_p50_us = hist_pct(&c->lat_us, sum, 50);
 	st->lat_p99_us = hist_pct(&c->lat_us, sum, 99);
 	st->lat_max_us = atomic_load_explicit(&c->lat_us.max, memory_order_relaxed);
+	/* Cumulative counts at 2^(k+COMMIT_LAT_LE0) - 1 us: each is the upper
+	 * bound of one of our buckets, so the counts are exact. */
+	for (unsigned b = 0, k = 0; b < HIST_BUCKETS; b++) {
+		uint64_t v = atomic_load_explicit(&c->lat_us.b[b], memory_order_relaxed);
+
+		while (k < COMMIT_LAT_BUCKETS && bucket_high(b) > commit_lat_le_us(k))
+			k++;
+		for (unsigned j = k; j < COMMIT_LAT_BUCKETS; j++)
+			st->lat_le[j] += v;
+		st->lat_count += v;
+	}
+	st->lat_sum_us = atomic_load_explicit(&c->lat_us.sum, memory_order_relaxed);
 }
 
 /* ---- storage thread ---- */

@@ -98,6 +98,18 @@ struct commit_config {
 	uint64_t	(*clock_ms)(void);
 };
 
+/* The latency histogram's bounds: bucket k holds the group commits that
+ * took at most commit_lat_le_us(k) = 2^(k + COMMIT_LAT_LE0) - 1 us (63 us
+ * .. about 4.2 s). */
+#define COMMIT_LAT_BUCKETS	17
+#define COMMIT_LAT_LE0		6
+
+static inline uint64_t
+commit_lat_le_us(unsigned k)
+{
+	return ((uint64_t)1 << (k + COMMIT_LAT_LE0)) - 1;
+}
+
 struct commit_stats {
 	uint64_t	groups;		/* WriteBatches written */
 	uint64_t	requests;	/* requests completed (any status) */
@@ -106,6 +118,8 @@ struct commit_stats {
 	double		batch_mean;
 	uint64_t	batch_p50, batch_p99, batch_max;
 	uint64_t	lat_p50_us, lat_p99_us, lat_max_us;	/* write+fsync per group */
+	uint64_t	lat_le[COMMIT_LAT_BUCKETS];	/* cumulative: <= commit_lat_le_us(k) */
+	uint64_t	lat_count, lat_sum_us;		/* groups timed, their total time */
 };
 
 /* Starts the storage thread for <db>; the global seq continues at

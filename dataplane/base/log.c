@@ -1,10 +1,12 @@
 /* Rate-limited line logger; see log.h. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include "dataplane/base/clock.h"
 #include "dataplane/base/log.h"
@@ -42,19 +44,56 @@ log_level_name(int level)
 	return level_names[level];
 }
 
+/* -1 not known yet, 0 the terminal's format, 1 the journal's. */
+static _Atomic int journal = -1;
+
+/* systemd sets $JOURNAL_STREAM to "DEV:INODE" of the stream it connected to
+ * stderr; a stderr redirected elsewhere since does not match. */
+static int
+stderr_is_journal(void)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+
+	if (js == NULL || sscanf(js, "%llu:%llu", &dev, &ino) != 2 ||
+	    fstat(STDERR_FILENO, &st) == -1)
+		return 0;
+	return st.st_dev == dev && st.st_ino == ino;
+}
+
+int
+log_format(char *line, size_t cap, bool journal_fmt, int level, const char *comp,
+	   const char *msg)
+{
+	/* syslog(3) priorities, as sd-daemon(3) reads them */
+	static const int prio[] = { 3, 4, 5, 6, 7 };
+	uint64_t ms;
+	time_t s;
+	struct tm tm;
+
+	if (journal_fmt)
+		return snprintf(line, cap, "<%d>%s: %s\n", prio[level], comp, msg);
+	ms = clock_real_ms();
+	s = (time_t)(ms / 1000);
+	gmtime_r(&s, &tm);
+	return snprintf(line, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s %s: %s\n",
+			tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+			tm.tm_sec, (long)(ms % 1000), level_names[level], comp, msg);
+}
+
 static void
 write_line(int level, const char *comp, const char *msg)
 {
 	char line[1200];
-	uint64_t ms = clock_real_ms();
-	time_t s = (time_t)(ms / 1000);
-	struct tm tm;
+	int j = atomic_load_explicit(&journal, memory_order_relaxed);
 	int n;
 
-	gmtime_r(&s, &tm);
-	n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s %s: %s\n",
-		     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-		     tm.tm_sec, (long)(ms % 1000), level_names[level], comp, msg);
+	if (j < 0) {	/* racing threads find the same answer */
+		j = stderr_is_journal();
+		atomic_store_explicit(&journal, j, memory_order_relaxed);
+	}
+	n = log_format(line, sizeof(line), j == 1, level, comp, msg);
 	if (n < 0)
 		return;
 	if ((size_t)n >= sizeof(line)) {

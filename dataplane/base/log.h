@@ -1,4 +1,7 @@
-/* One line per event: "<time> <level> <component>: message".
+/* One line per event: "<time> <level> <component>: message" on stderr; when
+ * stderr is systemd's journal stream ($JOURNAL_STREAM names it), instead
+ * "<P><component>: message" with P the syslog priority (sd-daemon(3): err 3,
+ * warning 4, notice 5, info 6, debug 7) and no time (the journal has it).
  *
  * LOG() is rate-limited per call site: at most LOG_BURST lines per
  * LOG_WINDOW_S seconds from one site, then one "suppressed N" line when the
@@ -9,6 +12,8 @@
 #define PARLEY_LOG_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 enum log_level {
@@ -35,6 +40,11 @@ int log_set_level(int level);
 /* "err", "warning", "notice", "info", "debug" -> level, or -1. */
 int log_level_parse(const char *name);
 const char *log_level_name(int level);
+
+/* One line (newline included) into <line>, in the journal's format when
+ * <journal_fmt>, else the terminal's; snprintf's result. */
+int log_format(char *line, size_t cap, bool journal_fmt, int level, const char *comp,
+	       const char *msg);
 
 void log_emit(struct log_site *site, int level, const char *comp, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));

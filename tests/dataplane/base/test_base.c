@@ -1,4 +1,4 @@
-/* dataplane/base: the clocks, the file-system helpers and BUG_ON. */
+/* dataplane/base: the clocks, the file-system helpers, BUG_ON and the log format. */
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
@@ -16,6 +16,7 @@
 #include "dataplane/base/bug.h"
 #include "dataplane/base/clock.h"
 #include "dataplane/base/fs.h"
+#include "dataplane/base/log.h"
 #include "tests/dataplane/base/bug_off.h"
 
 Test(clock, units_agree)
@@ -127,4 +128,27 @@ Test(bug, off_bug_on_is_nothing)
 
 	cr_assert_eq(bug_off_check(&evaluated), 0);
 	cr_assert_eq(evaluated, 0, "the condition was evaluated");
+}
+
+/* The journal's format (stderr under systemd): "<P>COMP: msg\n" with the
+ * syslog priority of each level and no time; the terminal's keeps its
+ * ISO time and level name. */
+Test(log, journal_and_terminal_formats)
+{
+	static const char *const want[] = { "<3>", "<4>", "<5>", "<6>", "<7>" };
+	char line[256];
+	int n;
+
+	for (int lvl = LOG_LVL_ERR; lvl <= LOG_LVL_DEBUG; lvl++) {
+		char expect[64];
+
+		n = log_format(line, sizeof(line), true, lvl, "ROUTER", "hello");
+		snprintf(expect, sizeof(expect), "%sROUTER: hello\n", want[lvl]);
+		cr_assert_str_eq(line, expect);
+		cr_assert_eq(n, (int)strlen(expect));
+	}
+	n = log_format(line, sizeof(line), false, LOG_LVL_WARNING, "WEB", "x");
+	cr_assert_gt(n, 0);
+	cr_assert(line[4] == '-' && line[10] == 'T' && line[23] == 'Z', "%s", line);
+	cr_assert_str_eq(line + 24, " warning WEB: x\n");
 }
