@@ -25,6 +25,7 @@ declare -A opts=(
 	[arp]="-max_len=2048"
 	[htdigest]="-max_len=4096"
 	[ctlreq]="-max_len=4096"
+	[config]="-max_len=4096"
 )
 pass=0
 fail=0
