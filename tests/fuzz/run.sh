@@ -26,6 +26,7 @@ declare -A opts=(
 	[htdigest]="-max_len=4096"
 	[ctlreq]="-max_len=4096"
 	[config]="-max_len=4096"
+	[tlsrec]="-max_len=4096 -len_control=0"
 )
 pass=0
 fail=0
