@@ -27,6 +27,7 @@ declare -A opts=(
 	[ctlreq]="-max_len=4096"
 	[config]="-max_len=4096"
 	[tlsrec]="-max_len=4096 -len_control=0"
+	[xcmd]="-max_len=8192"
 )
 pass=0
 fail=0
