@@ -7,10 +7,12 @@
 # Ends with one line "fuzz: N passed, M failed".
 set -uo pipefail
 build=${1:?usage: run.sh BUILDDIR [SECONDS]}
+# Absolute: the targets run in a scratch directory.
+build=$(cd "$build" && pwd) || exit 1
 secs=${2:-${PARLEY_FUZZ_SECONDS:-15}}
 src=$(cd "$(dirname "$0")" && pwd)
 out=${PARLEY_FUZZ_OUT:-$build/findings}
-mkdir -p "$out"
+mkdir -p "$out" && out=$(cd "$out" && pwd) || exit 1
 work=$(mktemp -d /tmp/parley-fuzz.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
