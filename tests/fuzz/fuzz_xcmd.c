@@ -368,15 +368,14 @@ tally(struct client *cl, struct tally *t)
 	cl->out_len = 0;
 }
 
+/* Letters and digits only: written back unescaped. */
 static bool
 plain(const char *s)
 {
 	if (*s == '\0')
 		return false;
-	for (; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9')))
-			return false;
-	return true;
+	return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") ==
+	       strlen(s);
 }
 
 /* The reply name a command gets (channel.c's table). */
