@@ -22,6 +22,7 @@
  * SIP messages. FUZZ_XCMD_TRACE=1 in the environment prints what the
  * server sent for each document. */
 #include <errno.h>
+#include <ftw.h>
 #include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -65,13 +66,16 @@ static struct {
 	struct tlsterm_ctx *tls;
 } fx;
 
+static int
+rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	return remove(path);
+}
+
 static void
 cleanup(void)
 {
-	char cmd[160];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx.dir);
-	if (system(cmd) != 0)
+	if (nftw(fx.dir, rm_one, 16, FTW_DEPTH | FTW_PHYS) != 0)
 		fprintf(stderr, "fuzz_xcmd: cannot remove %s\n", fx.dir);
 }
 
