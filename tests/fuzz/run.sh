@@ -6,12 +6,13 @@
 #   tests/fuzz/run.sh BUILDDIR [SECONDS_PER_TARGET]
 # Ends with one line "fuzz: N passed, M failed".
 set -uo pipefail
-build=$(cd "${1:?usage: run.sh BUILDDIR [SECONDS]}" && pwd)
+build=${1:?usage: run.sh BUILDDIR [SECONDS]}
+# Absolute: the targets run in a scratch directory.
+build=$(cd "$build" && pwd) || exit 1
 secs=${2:-${PARLEY_FUZZ_SECONDS:-15}}
 src=$(cd "$(dirname "$0")" && pwd)
 out=${PARLEY_FUZZ_OUT:-$build/findings}
-mkdir -p "$out"
-out=$(cd "$out" && pwd)
+mkdir -p "$out" && out=$(cd "$out" && pwd) || exit 1
 work=$(mktemp -d /tmp/parley-fuzz.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
@@ -26,6 +27,9 @@ declare -A opts=(
 	[arp]="-max_len=2048"
 	[htdigest]="-max_len=4096"
 	[ctlreq]="-max_len=4096"
+	[config]="-max_len=4096"
+	[tlsrec]="-max_len=4096 -len_control=0"
+	[xcmd]="-max_len=8192"
 )
 pass=0
 fail=0
