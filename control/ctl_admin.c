@@ -86,12 +86,11 @@ user_exists(struct ctl *c, const char *user, bool *yes, char *err, size_t errlen
 	return 0;
 }
 
-enum user_op { USER_ADD, USER_PASSWD, USER_DEL };
-
-static int
-user_change(struct ctl *c, const struct ctl_args *a, enum user_op op, json_t **out, char *err,
-	    size_t errlen)
+int
+ctl_admin_user_change(struct ctl *c, const struct ctl_args *a, json_t **out, char *err,
+		      size_t errlen)
 {
+	enum ctl_admin_user_op op = a->op;
 	static const char *const done[] = { "added", "password changed", "removed" };
 	const char *pw = ctl_arg_str(a, "password", false);
 	struct htdigest *h;
@@ -101,23 +100,24 @@ user_change(struct ctl *c, const struct ctl_args *a, enum user_op op, json_t **o
 
 	if (!user_name(c, ctl_arg_str(a, "user", true), user, sizeof(user), err, errlen))
 		return -1;
-	if (op != USER_DEL && (pw == NULL || pw[0] == '\0' || strpbrk(pw, "\r\n") != NULL)) {
+	if (op != CTL_USER_DEL &&
+	    (pw == NULL || pw[0] == '\0' || strpbrk(pw, "\r\n") != NULL)) {
 		snprintf(err, errlen, "password: give a non-empty password on one line");
 		return -1;
 	}
 	if (user_exists(c, user, &exists, err, errlen) != 0)
 		return -1;
-	if (op == USER_ADD && exists) {
+	if (op == CTL_USER_ADD && exists) {
 		snprintf(err, errlen, "%s exists (parleyctl user passwd changes a password)", user);
 		return -1;
 	}
-	if (op != USER_ADD && !exists) {
+	if (op != CTL_USER_ADD && !exists) {
 		snprintf(err, errlen, "no user %s in %s (realm %s)", user, c->conf.htdigest,
 			 c->conf.realm);
 		return -1;
 	}
 	rc = htdigest_set_user(c->conf.htdigest, user, c->conf.realm,
-			       op == USER_DEL ? NULL : pw);
+			       op == CTL_USER_DEL ? NULL : pw);
 	if (rc != 0) {
 		snprintf(err, errlen, "%s: cannot be written (%s)", c->conf.htdigest,
 			 strerror(-rc));
@@ -131,27 +131,6 @@ user_change(struct ctl *c, const struct ctl_args *a, enum user_op op, json_t **o
 			 "users", (json_int_t)htdigest_count(h));
 	htdigest_put(h);
 	return 0;
-}
-
-int
-ctl_admin_user_add(struct ctl *c, const struct ctl_args *a, json_t **out, char *err,
-		   size_t errlen)
-{
-	return user_change(c, a, USER_ADD, out, err, errlen);
-}
-
-int
-ctl_admin_user_passwd(struct ctl *c, const struct ctl_args *a, json_t **out, char *err,
-		      size_t errlen)
-{
-	return user_change(c, a, USER_PASSWD, out, err, errlen);
-}
-
-int
-ctl_admin_user_del(struct ctl *c, const struct ctl_args *a, json_t **out, char *err,
-		   size_t errlen)
-{
-	return user_change(c, a, USER_DEL, out, err, errlen);
 }
 
 int
