@@ -18,30 +18,14 @@
 #include "dataplane/tls/tlsterm_int.h"
 #include "tests/dataplane/tls/tlspair.h"
 
-static char dir[] = "/tmp/test_tlshandoff.XXXXXX";
-static char cert[TP_PATH_MAX], key[TP_PATH_MAX];
-
-static void
-setup(void)
-{
-	cr_assert_not_null(mkdtemp(dir));
-	tp_cert_make(dir, "a", "chat.example.com", cert, key);
-}
-
-static void
-teardown(void)
-{
-	tp_dir_remove(dir);
-}
-
-TestSuite(handoff, .init = setup, .fini = teardown);
+TestSuite(handoff, .init = tp_fixture_init, .fini = tp_fixture_fini);
 
 static struct tlsterm_ctx *
 ctx_new(bool own, const char *suites)
 {
 	struct tlsterm_settings s = {
-		.cert_file = cert,
-		.key_file = key,
+		.cert_file = tp_cert,
+		.key_file = tp_key,
 		.ciphersuites = suites,
 		.session_cache = 128,
 		.session_timeout_s = 300,
@@ -697,7 +681,7 @@ static void
 check_not_resumable(bool tickets)
 {
 	struct tlsterm_settings s = {
-		.cert_file = cert, .key_file = key, .session_cache = tickets ? 0 : 128,
+		.cert_file = tp_cert, .key_file = tp_key, .session_cache = tickets ? 0 : 128,
 		.session_timeout_s = 300, .tickets = tickets, .own_records = true,
 	};
 	struct tlsterm_ctx *ctx;

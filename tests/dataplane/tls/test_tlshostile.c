@@ -18,30 +18,7 @@
 #include "dataplane/tls/tlsterm_int.h"
 #include "tests/dataplane/tls/tlspair.h"
 
-static char dir[] = "/tmp/test_tlshostile.XXXXXX";
-static char cert[256], key[256];
-
-static void
-setup(void)
-{
-	char err[256];
-
-	cr_assert_not_null(mkdtemp(dir));
-	snprintf(cert, sizeof(cert), "%s/a.crt", dir);
-	snprintf(key, sizeof(key), "%s/a.key", dir);
-	cr_assert_eq(tlscert_ensure(cert, key, "chat.example.com", 30, err, sizeof(err)), 1, "%s",
-		     err);
-}
-
-static void
-teardown(void)
-{
-	unlink(cert);
-	unlink(key);
-	rmdir(dir);
-}
-
-TestSuite(hostile, .init = setup, .fini = teardown);
+TestSuite(hostile, .init = tp_fixture_init, .fini = tp_fixture_fini);
 
 /* A handed-off session, and the client's keys to forge with. */
 struct forge {
@@ -58,7 +35,7 @@ static void
 forge_init(struct forge *f, bool own, uint32_t out_max)
 {
 	struct tlsterm_settings s = {
-		.cert_file = cert, .key_file = key, .session_cache = 128, .tickets = true,
+		.cert_file = tp_cert, .key_file = tp_key, .session_cache = 128, .tickets = true,
 		.own_records = own, .out_max = out_max,
 	};
 	char err[512] = "";
