@@ -132,6 +132,30 @@ th_init(struct th *t, const struct utcp_config *cfg)
 }
 
 void
+th_reinit(struct th *t, const struct utcp_config *cfg)
+{
+	th_fini(t);
+	th_init(t, cfg);
+}
+
+struct th th_s;
+uint8_t th_pat[TH_PAT_LEN];
+
+void
+th_suite_init(void)
+{
+	th_init(&th_s, NULL);
+	for (size_t i = 0; i < sizeof(th_pat); i++)
+		th_pat[i] = (uint8_t)(i * 31 + (i >> 8));
+}
+
+void
+th_suite_fini(void)
+{
+	th_fini(&th_s);
+}
+
+void
 th_drain(struct th *t)
 {
 	while (t->qhead < t->qtail) {
