@@ -21,12 +21,12 @@
 
 #define USER_MAX	160
 
-/* "sip:Bob" / "bob@example.com" -> "bob@example.com", the user name of the
- * htdigest file (what clients send as their Digest user name). */
-static bool
-user_name(const struct ctl *c, const char *in, char *out, size_t cap, char *err, size_t errlen)
+bool
+ctl_admin_user_norm(const struct ctl *c, const char *in, bool sip, char *out, size_t cap,
+		    char *err, size_t errlen)
 {
 	const char *u = in;
+	bool bare;
 
 	if (u != NULL && strncasecmp(u, "sip:", 4) == 0)
 		u += 4;
@@ -40,8 +40,9 @@ user_name(const struct ctl *c, const char *in, char *out, size_t cap, char *err,
 			snprintf(err, errlen, "user: '%s' is not a SIP address", in);
 			return false;
 		}
-	if ((size_t)snprintf(out, cap, strchr(u, '@') ? "%s" : "%s@%s", u, c->conf.domain) >=
-	    cap) {
+	bare = strchr(u, '@') == NULL;
+	if ((size_t)snprintf(out, cap, "%s%s%s%s", sip ? "sip:" : "", u, bare ? "@" : "",
+			     bare ? c->conf.domain : "") >= cap) {
 		snprintf(err, errlen, "user: too long");
 		return false;
 	}
@@ -98,7 +99,8 @@ ctl_admin_user_change(struct ctl *c, const struct ctl_args *a, json_t **out, cha
 	bool exists;
 	int rc;
 
-	if (!user_name(c, ctl_arg_str(a, "user", true), user, sizeof(user), err, errlen))
+	if (!ctl_admin_user_norm(c, ctl_arg_str(a, "user", true), false, user, sizeof(user), err,
+				 errlen))
 		return -1;
 	if (op != CTL_USER_DEL &&
 	    (pw == NULL || pw[0] == '\0' || strpbrk(pw, "\r\n") != NULL)) {

@@ -87,6 +87,13 @@ void ctl_rooms_fini(struct ctl *c);
 enum ctl_admin_user_op { CTL_USER_ADD, CTL_USER_PASSWD, CTL_USER_DEL };
 ctl_cmd_fn ctl_admin_user_change;
 ctl_cmd_fn ctl_admin_drain;
+/* A user name from the operator ("sip:Bob", "bob", "bob@example.com"; a
+ * bare name gets this node's domain) into <out>: "bob@example.com" as the
+ * htdigest file has it, or with <sip> "sip:bob@example.com" as rooms store
+ * it. False, with a reason in <err>, for what cannot be a SIP address or
+ * does not fit <cap>. */
+bool ctl_admin_user_norm(const struct ctl *c, const char *in, bool sip, char *out, size_t cap,
+			 char *err, size_t errlen);
 ctl_cmd_fn ctl_admin_reload;
 ctl_cmd_fn ctl_admin_loglevel;
 

@@ -102,32 +102,11 @@ home_of(struct ctl *c, const uint8_t raw[CATALOG_ID_RAW], uint32_t *home)
 
 /* ---- arguments ------------------------------------------------------------ */
 
-/* A user as rooms store it: "sip:user@domain"; a bare name gets this
- * node's domain. False (with a reason) for what cannot be a SIP address. */
+/* A user as rooms store it: "sip:user@domain". */
 static bool
-norm_user(const struct ctl *c, const char *in, char *out, size_t cap, char *err,
-	  size_t errlen)
+norm_user(const struct ctl *c, const char *in, char *out, size_t cap, char *err, size_t errlen)
 {
-	const char *u = in;
-
-	if (u != NULL && strncasecmp(u, "sip:", 4) == 0)
-		u += 4;
-	if (u == NULL || u[0] == '\0' || u[0] == '@') {
-		snprintf(err, errlen, "user: give a user (alice or alice@%s)", c->conf.domain);
-		return false;
-	}
-	for (const char *p = u; *p; p++)
-		if (isspace((unsigned char)*p) || strchr(",;:<>\"'\\/", *p) != NULL ||
-		    (unsigned char)*p < 0x20) {
-			snprintf(err, errlen, "user: '%s' is not a SIP address", in);
-			return false;
-		}
-	if ((size_t)snprintf(out, cap, strchr(u, '@') ? "sip:%s" : "sip:%s@%s", u,
-			     c->conf.domain) >= cap) {
-		snprintf(err, errlen, "user: too long");
-		return false;
-	}
-	return true;
+	return ctl_admin_user_norm(c, in, true, out, cap, err, errlen);
 }
 
 /* The room named by <spec>: its ma-chan URI, its id or its name. */
