@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dataplane/base/be.h"
 #include "dataplane/base/log.h"
 #include "storage/db.h"
 #include "storage/history.h"
@@ -41,18 +42,14 @@ history_encoded_len(const struct history_rec *rec)
 static unsigned char *
 put16(unsigned char *p, size_t v)
 {
-	p[0] = (unsigned char)(v >> 8);
-	p[1] = (unsigned char)v;
+	be_put16(p, (uint16_t)v);
 	return p + 2;
 }
 
 static unsigned char *
 put32(unsigned char *p, size_t v)
 {
-	p[0] = (unsigned char)(v >> 24);
-	p[1] = (unsigned char)(v >> 16);
-	p[2] = (unsigned char)(v >> 8);
-	p[3] = (unsigned char)v;
+	be_put32(p, (uint32_t)v);
 	return p + 4;
 }
 

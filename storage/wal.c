@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dataplane/base/be.h"
 #include "dataplane/base/log.h"
 #include "storage/db.h"
 #include "storage/wal.h"
@@ -70,21 +71,6 @@ wal_encoded_len(const struct wal_rec *rec)
 	return WAL_FIXED_LEN + rec->room_uri_len + rec->user_len + rec->content_len;
 }
 
-static void
-be32(unsigned char *p, uint32_t v)
-{
-	p[0] = (unsigned char)(v >> 24);
-	p[1] = (unsigned char)(v >> 16);
-	p[2] = (unsigned char)(v >> 8);
-	p[3] = (unsigned char)v;
-}
-
-static uint32_t
-get32(const unsigned char *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 static uint32_t
 record_crc(uint64_t seq, const unsigned char *v, size_t len)
 {
@@ -110,7 +96,7 @@ wal_encode(uint64_t seq, const struct wal_rec *rec, void *buf, size_t len)
 	v[0] = WAL_FORMAT_VERSION;
 	v[1] = (unsigned char)rec->type;
 	v[2] = v[3] = 0;
-	be32(v + 4, (uint32_t)need);
+	be_put32(v + 4, (uint32_t)need);
 	p = v + WAL_HEADER_LEN;
 	db_put_be64(p, rec->ts_ms);
 	db_put_be64(p + 8, rec->msg_id);
@@ -126,10 +112,10 @@ wal_encode(uint64_t seq, const struct wal_rec *rec, void *buf, size_t len)
 	if (rec->user_len)
 		memcpy(p + 2, rec->user, rec->user_len);
 	p += 2 + rec->user_len;
-	be32(p, (uint32_t)rec->content_len);
+	be_put32(p, (uint32_t)rec->content_len);
 	if (rec->content_len)
 		memcpy(p + 4, rec->content, rec->content_len);
-	be32(v + 8, record_crc(seq, v, need));
+	be_put32(v + 8, record_crc(seq, v, need));
 	return (ssize_t)need;
 }
 
@@ -141,11 +127,11 @@ wal_decode(uint64_t seq, const void *val, size_t len, struct wal_rec *rec)
 
 	memset(rec, 0, sizeof(*rec));
 	rec->seq = seq;
-	if (len < WAL_HEADER_LEN || get32(v + 4) > len)
+	if (len < WAL_HEADER_LEN || be_get32(v + 4) > len)
 		return -ENODATA;
-	if (get32(v + 4) != len || len < WAL_FIXED_LEN)
+	if (be_get32(v + 4) != len || len < WAL_FIXED_LEN)
 		return -EBADMSG;
-	if (get32(v + 8) != record_crc(seq, v, len))
+	if (be_get32(v + 8) != record_crc(seq, v, len))
 		return -EBADMSG;
 	if (v[0] != WAL_FORMAT_VERSION)
 		return v[0] > WAL_FORMAT_VERSION ? -EPROTONOSUPPORT : -EBADMSG;
@@ -172,7 +158,7 @@ wal_decode(uint64_t seq, const void *val, size_t len, struct wal_rec *rec)
 	rec->user = (const char *)p + 2;
 	rec->user_len = n;
 	p += 2 + n;
-	n = get32(p);
+	n = be_get32(p);
 	if ((size_t)(end - p) != 4 + n)
 		return -EBADMSG;
 	rec->content = p + 4;
