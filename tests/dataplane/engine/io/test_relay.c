@@ -28,6 +28,7 @@
 
 #include "dataplane/engine/io/relay.h"
 #include "dataplane/tcp/utcp.h"
+#include "tests/dataplane/tcp/stream_byte.h"
 
 #define A_ADDR		0x0a000001u
 #define B_ADDR		0x0a000002u
@@ -297,29 +298,18 @@ struct stream {
 	int err;		/* reader: -errno seen */
 };
 
-static inline uint8_t
-pat(uint32_t seed, uint64_t i)
-{
-	uint64_t z = seed + (i >> 3) * 0x9e3779b97f4a7c15ull;
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	z ^= z >> 31;
-	return (uint8_t)(z >> (8 * (i & 7)));
-}
-
 static void
 fill(const struct stream *s, uint8_t *buf, size_t n)
 {
 	for (size_t j = 0; j < n; j++)
-		buf[j] = pat(s->seed, s->off + j);
+		buf[j] = stream_byte(s->seed, s->off + j);
 }
 
 static void
 check(struct stream *s, const uint8_t *buf, size_t n, const char *who)
 {
 	for (size_t j = 0; j < n; j++)
-		if (buf[j] != pat(s->seed, s->off + j))
+		if (buf[j] != stream_byte(s->seed, s->off + j))
 			cr_assert_fail("%s: byte %llu differs", who,
 				       (unsigned long long)(s->off + j));
 	s->off += n;
