@@ -31,8 +31,7 @@
 #include "dataplane/base/be.h"
 #include "dataplane/tcp/utcp.h"
 #include "dataplane/tcp/utcp_csum.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "tests/fuzz/fuzz.h"
 
 #define LOCAL	0xc6120002u	/* 198.18.0.2 */
 #define PEER	0xc6120001u
@@ -61,25 +60,17 @@ struct fz {
 	uint32_t ts;
 	size_t zc_max;
 	bool auto_read;
-	const uint8_t *in;
-	size_t len, pos;
+	struct fz_in in;
 };
 
 static struct fz F;
 static uint8_t pkt[70000];
 static uint8_t scratch[65536];
 
-static void
-check(int cond)
-{
-	if (!cond)
-		abort();
-}
-
 static uint8_t
 rd8(void)
 {
-	return F.pos < F.len ? F.in[F.pos++] : 0;
+	return fz_rd8(&F.in);
 }
 
 static uint16_t
@@ -120,16 +111,16 @@ out_cb(void *arg, const void *p_, size_t len)
 	struct flow *f;
 	uint32_t end;
 
-	check(len >= 20 && p[0] == 0x45 && be_get16(p + 2) == len);
-	check(utcp_csum_fold(utcp_csum_add(0, p, 20)) == 0);
-	check(be_get32(p + 12) == LOCAL);
+	fz_check(len >= 20 && p[0] == 0x45 && be_get16(p + 2) == len);
+	fz_check(utcp_csum_fold(utcp_csum_add(0, p, 20)) == 0);
+	fz_check(be_get32(p + 12) == LOCAL);
 	if (p[9] != 6)
 		return 0;
 	th = p + 20;
 	tl = len - 20;
-	check(tl >= 20 && utcp_csum_tcp(LOCAL, be_get32(p + 16), th, tl) == 0);
+	fz_check(tl >= 20 && utcp_csum_tcp(LOCAL, be_get32(p + 16), th, tl) == 0);
 	hl = (size_t)(th[12] >> 4) * 4;
-	check(hl >= 20 && hl <= tl);
+	fz_check(hl >= 20 && hl <= tl);
 	for (o = th + 20, i = 0; i < hl - 20;) {	/* options well-formed */
 		if (o[i] == 0)
 			break;
@@ -137,7 +128,7 @@ out_cb(void *arg, const void *p_, size_t len)
 			i++;
 			continue;
 		}
-		check(i + 1 < hl - 20 && o[i + 1] >= 2 && i + o[i + 1] <= hl - 20);
+		fz_check(i + 1 < hl - 20 && o[i + 1] >= 2 && i + o[i + 1] <= hl - 20);
 		if (o[i] == 8 && o[i + 1] == 10)
 			if ((f = flow_of(be_get16(th + 2))) != NULL)
 				f->stack_ts = be_get32(o + i + 2);
@@ -174,16 +165,16 @@ ev_cb(void *arg, struct utcp_conn *c, enum utcp_event ev)
 
 	switch (ev) {
 	case UTCP_EV_ACCEPTED:
-		check(slot_of(c) < 0);
+		fz_check(slot_of(c) < 0);
 		i = slot_of(NULL);
-		check(i >= 0);
+		fz_check(i >= 0);
 		F.conn[i] = c;
 		F.closed[i] = false;
 		break;
 	case UTCP_EV_READABLE:
 		if (F.auto_read)
 			while ((n = utcp_read(c, scratch, sizeof(scratch))) > 0)
-				check((size_t)n <= sizeof(scratch));
+				fz_check((size_t)n <= sizeof(scratch));
 		break;
 	case UTCP_EV_CLOSED:
 		if ((i = slot_of(c)) >= 0)
@@ -440,7 +431,7 @@ op_app(void)
 			n = rd16() % sizeof(scratch);
 			memset(scratch, 'w', n);
 			r = utcp_write(c, scratch, n);
-			check(r <= (ssize_t)n);
+			fz_check(r <= (ssize_t)n);
 		}
 		break;
 	case 1:		/* read everything */
@@ -450,9 +441,9 @@ op_app(void)
 		break;
 	case 2:		/* peek, consume a part */
 		if (c != NULL && (k = utcp_peek(c, ptr, len)) > 0) {
-			check(k <= 2);
+			fz_check(k <= 2);
 			n = len[0] + (k > 1 ? len[1] : 0);
-			check(n <= utcp_conn_readable(c));
+			fz_check(n <= utcp_conn_readable(c));
 			memcpy(scratch, ptr[0], len[0] < sizeof(scratch) ? len[0] : sizeof(scratch));
 			utcp_consume(c, rd16() % (n + 1));
 		}
@@ -521,8 +512,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int i, ops = 0;
 
 	memset(&F, 0, sizeof(F));
-	F.in = data;
-	F.len = size;
+	F.in = (struct fz_in){ data, size, 0 };
 	F.now = 1000000;
 	for (i = 0; i < NFLOW; i++) {
 		F.flow[i].port = (uint16_t)(40000 + i);
@@ -546,15 +536,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		cfg.syncookies = !(data[0] & 8);
 		cfg.ooo_max = 4096;
 		cfg.buf_mem_max = 3 * 32768;
-		F.pos = 1;
+		F.in.pos = 1;
 	}
 	F.st = utcp_stack_create(&cfg, &cb);
-	check(F.st != NULL);
-	check(utcp_listen(F.st, LPORT, NULL) == 0);
+	fz_check(F.st != NULL);
+	fz_check(utcp_listen(F.st, LPORT, NULL) == 0);
 	handshake();
-	check(F.conn[0] != NULL);	/* a well-formed handshake is accepted */
+	fz_check(F.conn[0] != NULL);	/* a well-formed handshake is accepted */
 
-	while (F.pos < F.len && ops++ < 4096) {
+	while (F.in.pos < F.in.len && ops++ < 4096) {
 		switch (rd8() % OP__COUNT) {
 		case OP_SEG:
 			input(segment());
@@ -584,8 +574,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				/* The congestion window's unit: at least the
 				 * stack's floor (64), at most our MSS. */
 				utcp_conn_info(F.conn[i], &info);
-				check(info.mss >= 64 && info.mss <= cfg.mss);
-				check(utcp_conn_readable(F.conn[i]) <= cfg.rcvbuf);
+				fz_check(info.mss >= 64 && info.mss <= cfg.mss);
+				fz_check(utcp_conn_readable(F.conn[i]) <= cfg.rcvbuf);
 			}
 		}
 	}
