@@ -18,17 +18,7 @@
 static void
 ip_header(struct utcp_stack *st, uint8_t *p, uint32_t daddr, uint8_t proto, uint16_t total)
 {
-	p[0] = 0x45;
-	p[1] = 0;
-	be_put16(p + 2, total);
-	be_put16(p + 4, st->ip_id++);
-	be_put16(p + 6, 0x4000);		/* DF: we do path MTU by MSS only */
-	p[8] = 64;
-	p[9] = proto;
-	be_put16(p + 10, 0);
-	be_put32(p + 12, st->cfg.local_addr);
-	be_put32(p + 16, daddr);
-	be_put16(p + 10, utcp_csum_fold(utcp_csum_add(0, p, UTCP_IPHDR_LEN)));
+	utcp_csum_ip_header(p, st->cfg.local_addr, daddr, proto, total, st->ip_id++);
 }
 
 static void

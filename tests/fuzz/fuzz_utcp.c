@@ -209,17 +209,7 @@ build(uint32_t saddr, uint16_t sport, uint16_t dport, uint32_t seq, uint32_t ack
 	uint8_t *th = pkt + 20;
 	size_t hl = 20 + ol, tl = hl + plen, i;
 
-	pkt[0] = 0x45;
-	pkt[1] = 0;
-	be_put16(pkt + 2, (uint16_t)(20 + tl));
-	be_put16(pkt + 4, 1);
-	be_put16(pkt + 6, 0x4000);
-	pkt[8] = 64;
-	pkt[9] = 6;
-	be_put16(pkt + 10, 0);
-	be_put32(pkt + 12, saddr);
-	be_put32(pkt + 16, LOCAL);
-	be_put16(pkt + 10, utcp_csum_fold(utcp_csum_add(0, pkt, 20)));
+	utcp_csum_ip_header(pkt, saddr, LOCAL, 6, (uint16_t)(20 + tl), 1);
 	be_put16(th, sport);
 	be_put16(th + 2, dport);
 	be_put32(th + 4, seq);

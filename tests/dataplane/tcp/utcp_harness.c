@@ -207,17 +207,7 @@ th_build(const struct pseg *s, uint8_t *b, size_t cap)
 	hl = 20 + ol;
 	tl = hl + s->len;
 	cr_assert(20 + tl <= cap);
-	b[0] = 0x45;
-	b[1] = 0;
-	be_put16(b + 2, (uint16_t)(20 + tl));
-	be_put16(b + 4, 1);
-	be_put16(b + 6, 0x4000);
-	b[8] = 64;
-	b[9] = 6;
-	be_put16(b + 10, 0);
-	be_put32(b + 12, saddr);
-	be_put32(b + 16, TH_LOCAL);
-	be_put16(b + 10, utcp_csum_fold(utcp_csum_add(0, b, 20)));
+	utcp_csum_ip_header(b, saddr, TH_LOCAL, 6, (uint16_t)(20 + tl), 1);
 	be_put16(th, s->sport);
 	be_put16(th + 2, s->dport ? s->dport : TH_PORT);
 	be_put32(th + 4, s->seq);
