@@ -47,6 +47,7 @@ struct cmd {
 	ctl_cmd_fn	*fn;
 	bool		admin;		/* changes state: logged at notice */
 	const char	*help;
+	int		op;		/* ctl_args.op: the variant for <fn> */
 };
 
 static int cmd_list(struct ctl *c, const struct ctl_args *a, json_t **out, char *err,
@@ -77,23 +78,26 @@ static const struct cmd cmds[] = {
 	  "Changes a room. Parameters: {\"room\":..} plus any key of create (\"name\" renames; "
 	  "members and managers replace the lists)" },
 	{ "/parley/room/del", ctl_rooms_del, true, "Deletes a room. Parameters: the room" },
-	{ "/parley/room/member/add", ctl_rooms_member_add, true,
-	  "Adds a member. Parameters: {\"room\":..,\"user\":..}" },
-	{ "/parley/room/member/del", ctl_rooms_member_del, true,
-	  "Removes a member (and manager). Parameters: {\"room\":..,\"user\":..}" },
-	{ "/parley/room/manager/add", ctl_rooms_manager_add, true,
-	  "Adds a manager. Parameters: {\"room\":..,\"user\":..}" },
-	{ "/parley/room/manager/del", ctl_rooms_manager_del, true,
-	  "Removes a manager. Parameters: {\"room\":..,\"user\":..}" },
+	{ "/parley/room/member/add", ctl_rooms_set_change, true,
+	  "Adds a member. Parameters: {\"room\":..,\"user\":..}", CTL_MEMBER_ADD },
+	{ "/parley/room/member/del", ctl_rooms_set_change, true,
+	  "Removes a member (and manager). Parameters: {\"room\":..,\"user\":..}",
+	  CTL_MEMBER_DEL },
+	{ "/parley/room/manager/add", ctl_rooms_set_change, true,
+	  "Adds a manager. Parameters: {\"room\":..,\"user\":..}", CTL_MANAGER_ADD },
+	{ "/parley/room/manager/del", ctl_rooms_set_change, true,
+	  "Removes a manager. Parameters: {\"room\":..,\"user\":..}", CTL_MANAGER_DEL },
 	{ "/parley/invite", ctl_rooms_invite, true,
 	  "Invites a user to a room (getinv, and ntc:inv if connected). Parameters: "
 	  "{\"room\":..,\"user\":..,\"author\":URI (optional)}" },
-	{ "/parley/user/add", ctl_admin_user_add, true,
+	{ "/parley/user/add", ctl_admin_user_change, true,
 	  "Adds a user to the htdigest file and reloads it. Parameters: "
-	  "{\"user\":..,\"password\":..}" },
-	{ "/parley/user/passwd", ctl_admin_user_passwd, true,
-	  "Sets a user's password. Parameters: {\"user\":..,\"password\":..}" },
-	{ "/parley/user/del", ctl_admin_user_del, true, "Removes a user. Parameters: the user" },
+	  "{\"user\":..,\"password\":..}", CTL_USER_ADD },
+	{ "/parley/user/passwd", ctl_admin_user_change, true,
+	  "Sets a user's password. Parameters: {\"user\":..,\"password\":..}",
+	  CTL_USER_PASSWD },
+	{ "/parley/user/del", ctl_admin_user_change, true, "Removes a user. Parameters: the user",
+	  CTL_USER_DEL },
 	{ "/parley/drain", ctl_admin_drain, true,
 	  "Stops accepting new connections; existing ones continue. Parameters: \"off\" "
 	  "accepts again" },
@@ -225,6 +229,7 @@ handle_line(struct ctl *c, struct client *cl, char *line)
 		answer_error(cl, k->name, err);
 		return;
 	}
+	a.op = k->op;
 	if (k->admin)
 		LOG(NOTICE, CONTROL, "%s (uid %u, pid %d)", k->name, (unsigned)cl->who.uid,
 		    (int)cl->who.pid);

@@ -21,12 +21,12 @@
 
 #define USER_MAX	160
 
-/* "sip:Bob" / "bob@example.com" -> "bob@example.com", the user name of the
- * htdigest file (what clients send as their Digest user name). */
-static bool
-user_name(const struct ctl *c, const char *in, char *out, size_t cap, char *err, size_t errlen)
+bool
+ctl_admin_user_norm(const struct ctl *c, const char *in, bool sip, char *out, size_t cap,
+		    char *err, size_t errlen)
 {
 	const char *u = in;
+	bool bare;
 
 	if (u != NULL && strncasecmp(u, "sip:", 4) == 0)
 		u += 4;
@@ -40,8 +40,9 @@ user_name(const struct ctl *c, const char *in, char *out, size_t cap, char *err,
 			snprintf(err, errlen, "user: '%s' is not a SIP address", in);
 			return false;
 		}
-	if ((size_t)snprintf(out, cap, strchr(u, '@') ? "%s" : "%s@%s", u, c->conf.domain) >=
-	    cap) {
+	bare = strchr(u, '@') == NULL;
+	if ((size_t)snprintf(out, cap, "%s%s%s%s", sip ? "sip:" : "", u, bare ? "@" : "",
+			     bare ? c->conf.domain : "") >= cap) {
 		snprintf(err, errlen, "user: too long");
 		return false;
 	}
@@ -86,12 +87,11 @@ user_exists(struct ctl *c, const char *user, bool *yes, char *err, size_t errlen
 	return 0;
 }
 
-enum user_op { USER_ADD, USER_PASSWD, USER_DEL };
-
-static int
-user_change(struct ctl *c, const struct ctl_args *a, enum user_op op, json_t **out, char *err,
-	    size_t errlen)
+int
+ctl_admin_user_change(struct ctl *c, const struct ctl_args *a, json_t **out, char *err,
+		      size_t errlen)
 {
+	enum ctl_admin_user_op op = a->op;
 	static const char *const done[] = { "added", "password changed", "removed" };
 	const char *pw = ctl_arg_str(a, "password", false);
 	struct htdigest *h;
@@ -99,25 +99,27 @@ user_change(struct ctl *c, const struct ctl_args *a, enum user_op op, json_t **o
 	bool exists;
 	int rc;
 
-	if (!user_name(c, ctl_arg_str(a, "user", true), user, sizeof(user), err, errlen))
+	if (!ctl_admin_user_norm(c, ctl_arg_str(a, "user", true), false, user, sizeof(user), err,
+				 errlen))
 		return -1;
-	if (op != USER_DEL && (pw == NULL || pw[0] == '\0' || strpbrk(pw, "\r\n") != NULL)) {
+	if (op != CTL_USER_DEL &&
+	    (pw == NULL || pw[0] == '\0' || strpbrk(pw, "\r\n") != NULL)) {
 		snprintf(err, errlen, "password: give a non-empty password on one line");
 		return -1;
 	}
 	if (user_exists(c, user, &exists, err, errlen) != 0)
 		return -1;
-	if (op == USER_ADD && exists) {
+	if (op == CTL_USER_ADD && exists) {
 		snprintf(err, errlen, "%s exists (parleyctl user passwd changes a password)", user);
 		return -1;
 	}
-	if (op != USER_ADD && !exists) {
+	if (op != CTL_USER_ADD && !exists) {
 		snprintf(err, errlen, "no user %s in %s (realm %s)", user, c->conf.htdigest,
 			 c->conf.realm);
 		return -1;
 	}
 	rc = htdigest_set_user(c->conf.htdigest, user, c->conf.realm,
-			       op == USER_DEL ? NULL : pw);
+			       op == CTL_USER_DEL ? NULL : pw);
 	if (rc != 0) {
 		snprintf(err, errlen, "%s: cannot be written (%s)", c->conf.htdigest,
 			 strerror(-rc));
@@ -131,27 +133,6 @@ user_change(struct ctl *c, const struct ctl_args *a, enum user_op op, json_t **o
 			 "users", (json_int_t)htdigest_count(h));
 	htdigest_put(h);
 	return 0;
-}
-
-int
-ctl_admin_user_add(struct ctl *c, const struct ctl_args *a, json_t **out, char *err,
-		   size_t errlen)
-{
-	return user_change(c, a, USER_ADD, out, err, errlen);
-}
-
-int
-ctl_admin_user_passwd(struct ctl *c, const struct ctl_args *a, json_t **out, char *err,
-		      size_t errlen)
-{
-	return user_change(c, a, USER_PASSWD, out, err, errlen);
-}
-
-int
-ctl_admin_user_del(struct ctl *c, const struct ctl_args *a, json_t **out, char *err,
-		   size_t errlen)
-{
-	return user_change(c, a, USER_DEL, out, err, errlen);
 }
 
 int

@@ -73,20 +73,27 @@ ctl_cmd_fn ctl_rooms_show;
 ctl_cmd_fn ctl_rooms_create;
 ctl_cmd_fn ctl_rooms_set;
 ctl_cmd_fn ctl_rooms_del;
-ctl_cmd_fn ctl_rooms_member_add;
-ctl_cmd_fn ctl_rooms_member_del;
-ctl_cmd_fn ctl_rooms_manager_add;
-ctl_cmd_fn ctl_rooms_manager_del;
+/* Adds or removes a member or manager; a->op is one of enum ctl_rooms_set_op. */
+enum ctl_rooms_set_op { CTL_MEMBER_ADD, CTL_MEMBER_DEL, CTL_MANAGER_ADD, CTL_MANAGER_DEL };
+ctl_cmd_fn ctl_rooms_set_change;
 ctl_cmd_fn ctl_rooms_invite;
 /* Builds the first room table from the catalog (ctl_start). 0 or -errno. */
 int ctl_rooms_init(struct ctl *c);
 void ctl_rooms_fini(struct ctl *c);
 
 /* ctl_admin.c */
-ctl_cmd_fn ctl_admin_user_add;
-ctl_cmd_fn ctl_admin_user_passwd;
-ctl_cmd_fn ctl_admin_user_del;
+/* Adds a user, sets a password or removes a user; a->op is one of enum
+ * ctl_admin_user_op. */
+enum ctl_admin_user_op { CTL_USER_ADD, CTL_USER_PASSWD, CTL_USER_DEL };
+ctl_cmd_fn ctl_admin_user_change;
 ctl_cmd_fn ctl_admin_drain;
+/* A user name from the operator ("sip:Bob", "bob", "bob@example.com"; a
+ * bare name gets this node's domain) into <out>: "bob@example.com" as the
+ * htdigest file has it, or with <sip> "sip:bob@example.com" as rooms store
+ * it. False, with a reason in <err>, for what cannot be a SIP address or
+ * does not fit <cap>. */
+bool ctl_admin_user_norm(const struct ctl *c, const char *in, bool sip, char *out, size_t cap,
+			 char *err, size_t errlen);
 ctl_cmd_fn ctl_admin_reload;
 ctl_cmd_fn ctl_admin_loglevel;
 

@@ -10,9 +10,12 @@
 #include <jansson.h>
 
 /* A command's arguments: the params as a JSON object (a plain-string
- * params becomes {"arg": <string>}). Borrowed for the call. */
+ * params becomes {"arg": <string>}). Borrowed for the call. <op> is the
+ * variant the command table names for a function that serves several
+ * commands (0 for the others); ctl_req_args leaves it alone. */
 struct ctl_args {
 	json_t	*obj;
+	int	op;
 };
 
 /* Cuts <line> (NUL-terminated, without its newline; modified in place)

@@ -102,32 +102,11 @@ home_of(struct ctl *c, const uint8_t raw[CATALOG_ID_RAW], uint32_t *home)
 
 /* ---- arguments ------------------------------------------------------------ */
 
-/* A user as rooms store it: "sip:user@domain"; a bare name gets this
- * node's domain. False (with a reason) for what cannot be a SIP address. */
+/* A user as rooms store it: "sip:user@domain". */
 static bool
-norm_user(const struct ctl *c, const char *in, char *out, size_t cap, char *err,
-	  size_t errlen)
+norm_user(const struct ctl *c, const char *in, char *out, size_t cap, char *err, size_t errlen)
 {
-	const char *u = in;
-
-	if (u != NULL && strncasecmp(u, "sip:", 4) == 0)
-		u += 4;
-	if (u == NULL || u[0] == '\0' || u[0] == '@') {
-		snprintf(err, errlen, "user: give a user (alice or alice@%s)", c->conf.domain);
-		return false;
-	}
-	for (const char *p = u; *p; p++)
-		if (isspace((unsigned char)*p) || strchr(",;:<>\"'\\/", *p) != NULL ||
-		    (unsigned char)*p < 0x20) {
-			snprintf(err, errlen, "user: '%s' is not a SIP address", in);
-			return false;
-		}
-	if ((size_t)snprintf(out, cap, strchr(u, '@') ? "sip:%s" : "sip:%s@%s", u,
-			     c->conf.domain) >= cap) {
-		snprintf(err, errlen, "user: too long");
-		return false;
-	}
-	return true;
+	return ctl_admin_user_norm(c, in, true, out, cap, err, errlen);
 }
 
 /* The room named by <spec>: its ma-chan URI, its id or its name. */
@@ -552,12 +531,11 @@ ctl_rooms_del(struct ctl *c, const struct ctl_args *a, json_t **out, char *err,
 
 /* ---- members and managers -------------------------------------------------- */
 
-enum set_op { MEMBER_ADD, MEMBER_DEL, MANAGER_ADD, MANAGER_DEL };
-
-static int
-set_change(struct ctl *c, const struct ctl_args *a, enum set_op op, json_t **out, char *err,
-	   size_t errlen)
+int
+ctl_rooms_set_change(struct ctl *c, const struct ctl_args *a, json_t **out, char *err,
+		     size_t errlen)
 {
+	enum ctl_rooms_set_op op = a->op;
 	static const char *const what[] = { "member added", "member removed", "manager added",
 					     "manager removed" };
 	struct catalog_room *r;
@@ -569,25 +547,25 @@ set_change(struct ctl *c, const struct ctl_args *a, enum set_op op, json_t **out
 	if (find_room(c, ctl_arg_str(a, "room", true), &r, err, errlen) != 0)
 		return -1;
 	switch (op) {
-	case MEMBER_ADD:
+	case CTL_MEMBER_ADD:
 		rc = catalog_strset_add(&r->members, u);
 		break;
-	case MANAGER_ADD:
+	case CTL_MANAGER_ADD:
 		rc = catalog_strset_add(&r->managers, u);
 		break;
-	case MEMBER_DEL:
+	case CTL_MEMBER_DEL:
 		/* Managers are members too: no longer a member, no longer either. */
 		rc = catalog_strset_remove(&r->members, u);
 		if (catalog_strset_remove(&r->managers, u) == 0)
 			rc = 0;
 		break;
-	case MANAGER_DEL:
+	case CTL_MANAGER_DEL:
 		rc = catalog_strset_remove(&r->managers, u);
 		break;
 	}
 	if (rc == -ENOENT)
 		snprintf(err, errlen, "%s is not a %s of %s", u,
-			 op == MANAGER_DEL ? "manager" : "member", r->name);
+			 op == CTL_MANAGER_DEL ? "manager" : "member", r->name);
 	else if (rc != 0)
 		snprintf(err, errlen, "out of memory");
 	if (rc == 0) {
@@ -596,34 +574,6 @@ set_change(struct ctl *c, const struct ctl_args *a, enum set_op op, json_t **out
 	}
 	catalog_room_free(r);
 	return rc == 0 ? 0 : -1;
-}
-
-int
-ctl_rooms_member_add(struct ctl *c, const struct ctl_args *a, json_t **out, char *err,
-		     size_t errlen)
-{
-	return set_change(c, a, MEMBER_ADD, out, err, errlen);
-}
-
-int
-ctl_rooms_member_del(struct ctl *c, const struct ctl_args *a, json_t **out, char *err,
-		     size_t errlen)
-{
-	return set_change(c, a, MEMBER_DEL, out, err, errlen);
-}
-
-int
-ctl_rooms_manager_add(struct ctl *c, const struct ctl_args *a, json_t **out, char *err,
-		      size_t errlen)
-{
-	return set_change(c, a, MANAGER_ADD, out, err, errlen);
-}
-
-int
-ctl_rooms_manager_del(struct ctl *c, const struct ctl_args *a, json_t **out, char *err,
-		      size_t errlen)
-{
-	return set_change(c, a, MANAGER_DEL, out, err, errlen);
 }
 
 /* ---- invitations ------------------------------------------------------------- */

@@ -44,6 +44,7 @@
 #include "dataplane/base/bug.h"
 #include "dataplane/base/clock.h"
 #include "dataplane/base/log.h"
+#include "dataplane/base/ring.h"
 #include "storage/commit.h"
 #include "storage/db.h"
 #include "storage/history.h"
@@ -159,24 +160,11 @@ static struct rte_ring *
 ring_new(const char *name, unsigned count)
 {
 	/* With RING_F_EXACT_SZ the slot array is the next power of two above
-	 * <count>; rte_ring_get_memsize() does not know the flag. */
-	ssize_t sz = rte_ring_get_memsize(rte_align32pow2(count + 1));
-	struct rte_ring *r;
-	size_t len;
-
-	if (sz < 0)
-		return NULL;
-	len = ((size_t)sz + RTE_CACHE_LINE_SIZE - 1) & ~(size_t)(RTE_CACHE_LINE_SIZE - 1);
-	r = aligned_alloc(RTE_CACHE_LINE_SIZE, len);
-	if (r == NULL)
-		return NULL;
-	/* EXACT_SZ: the ring holds exactly <count>, the pool size, so a
-	 * completion always finds room. */
-	if (rte_ring_init(r, name, count, RING_F_SP_ENQ | RING_F_SC_DEQ | RING_F_EXACT_SZ) != 0) {
-		free(r);
-		return NULL;
-	}
-	return r;
+	 * <count>; rte_ring_get_memsize() does not know the flag. EXACT_SZ:
+	 * the ring holds exactly <count>, the pool size, so a completion
+	 * always finds room. */
+	return ring_alloc(name, rte_ring_get_memsize(rte_align32pow2(count + 1)), count,
+			  RING_F_SP_ENQ | RING_F_SC_DEQ | RING_F_EXACT_SZ);
 }
 
 static void

@@ -17,6 +17,7 @@
 #include <jansson.h>
 #include <openssl/rand.h>
 
+#include "dataplane/base/be.h"
 #include "dataplane/base/errmsg.h"
 #include "dataplane/base/log.h"
 #include "storage/db.h"
@@ -150,7 +151,7 @@ db_meta_get_u64(struct db *db, const char *name, uint64_t *val)
 		rocksdb_free(v);
 		return -EBADMSG;
 	}
-	*val = db_get_be64(v);
+	*val = be_get64(v);
 	rocksdb_free(v);
 	return 0;
 }
@@ -162,7 +163,7 @@ db_meta_put_u64(struct db *db, const char *name, uint64_t val)
 	unsigned char b[8];
 	int rc;
 
-	db_put_be64(b, val);
+	be_put64(b, val);
 	wb = rocksdb_writebatch_create();
 	rocksdb_writebatch_put_cf(wb, db->cf[DB_CF_META], name, strlen(name), (const char *)b, 8);
 	rc = db_write(db, wb, true);
@@ -289,12 +290,12 @@ check_meta(struct db *db, const char *dir, const struct db_config *cfg, char *er
 			errmsg_set(errbuf, errlen, "cannot draw a random node id (OpenSSL RAND_bytes)");
 			return -1;
 		}
-		db->node_id = db_get_be64(b) >> 1;	/* fits an int64 for the control JSON */
+		db->node_id = be_get64(b) >> 1;	/* fits an int64 for the control JSON */
 	}
 	wb = rocksdb_writebatch_create();
-	db_put_be64(b, db->schema);
+	be_put64(b, db->schema);
 	rocksdb_writebatch_put_cf(wb, db->cf[DB_CF_META], "schema_version", 14, (const char *)b, 8);
-	db_put_be64(b, db->node_id);
+	be_put64(b, db->node_id);
 	rocksdb_writebatch_put_cf(wb, db->cf[DB_CF_META], "node_id", 7, (const char *)b, 8);
 	rc = db_write(db, wb, true);
 	rocksdb_writebatch_destroy(wb);

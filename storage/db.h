@@ -81,27 +81,4 @@ int db_meta_put_u64(struct db *db, const char *name, uint64_t val);
 struct json_t;
 char *db_json_text(struct json_t *o, size_t *len);
 
-/* Big-endian helpers shared by the key encodings of storage/. */
-static inline void
-db_put_be64(void *p, uint64_t v)
-{
-	unsigned char *b = p;
-
-	for (int i = 7; i >= 0; i--) {
-		b[i] = (unsigned char)v;
-		v >>= 8;
-	}
-}
-
-static inline uint64_t
-db_get_be64(const void *p)
-{
-	const unsigned char *b = p;
-	uint64_t v = 0;
-
-	for (int i = 0; i < 8; i++)
-		v = (v << 8) | b[i];
-	return v;
-}
-
 #endif

@@ -30,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dataplane/base/be.h"
 #include "dataplane/base/clock.h"
 #include "dataplane/base/log.h"
 #include "storage/catalog.h"
@@ -504,8 +505,8 @@ intent_get(struct db *db, uint64_t *first, uint64_t *last)
 		rocksdb_free(v);
 		return -ENOENT;	/* not ours to interpret: plan afresh */
 	}
-	*first = db_get_be64(v);
-	*last = db_get_be64(v + 8);
+	*first = be_get64(v);
+	*last = be_get64(v + 8);
 	rocksdb_free(v);
 	return 0;
 }
@@ -520,8 +521,8 @@ intent_put(struct run *r, uint64_t first, uint64_t last)
 
 	if (r->has_intent && r->intent_first == first && r->intent_last == last)
 		return 0;
-	db_put_be64(v, first);
-	db_put_be64(v + 8, last);
+	be_put64(v, first);
+	be_put64(v + 8, last);
 	wb = rocksdb_writebatch_create();
 	rocksdb_writebatch_put_cf(wb, db_cf(r->e->db, DB_CF_META), META_INTENT,
 				  strlen(META_INTENT), (const char *)v, sizeof(v));
@@ -655,7 +656,7 @@ record_time(struct db *db, uint64_t seq, uint64_t *ts)
 	size_t len;
 	int rc;
 
-	db_put_be64(key, seq);
+	be_put64(key, seq);
 	v = rocksdb_get_cf(db_rocks(db), db_ropts(db), db_cf(db, DB_CF_COMPLIANCE),
 			   (const char *)key, 8, &len, &err);
 	if (err != NULL) {

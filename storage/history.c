@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dataplane/base/be.h"
 #include "dataplane/base/log.h"
 #include "storage/db.h"
 #include "storage/history.h"
@@ -19,7 +20,7 @@ void
 history_key(uint8_t key[HISTORY_KEY_LEN], const uint8_t room[HISTORY_ROOM_RAW], uint64_t seq)
 {
 	memcpy(key, room, HISTORY_ROOM_RAW);
-	db_put_be64(key + HISTORY_ROOM_RAW, seq);
+	be_put64(key + HISTORY_ROOM_RAW, seq);
 }
 
 size_t
@@ -41,18 +42,14 @@ history_encoded_len(const struct history_rec *rec)
 static unsigned char *
 put16(unsigned char *p, size_t v)
 {
-	p[0] = (unsigned char)(v >> 8);
-	p[1] = (unsigned char)v;
+	be_put16(p, (uint16_t)v);
 	return p + 2;
 }
 
 static unsigned char *
 put32(unsigned char *p, size_t v)
 {
-	p[0] = (unsigned char)(v >> 24);
-	p[1] = (unsigned char)(v >> 16);
-	p[2] = (unsigned char)(v >> 8);
-	p[3] = (unsigned char)v;
+	be_put32(p, (uint32_t)v);
 	return p + 4;
 }
 
@@ -68,7 +65,7 @@ history_encode(const struct history_rec *rec, void *buf, size_t len)
 		return -ENOSPC;
 	*p++ = HISTORY_ENCODING_VERSION;
 	*p++ = 0;
-	db_put_be64(p, rec->ts_ms);
+	be_put64(p, rec->ts_ms);
 	p += 8;
 	p = put16(p, rec->author_len);
 	if (rec->author_len)
@@ -198,7 +195,7 @@ history_batch_mark(struct db *db, rocksdb_writebatch_t *wb, const uint8_t room[H
 	if (seq == UINT64_MAX)
 		return -EINVAL;
 	mark_key(key, room);
-	db_put_be64(v, seq);
+	be_put64(v, seq);
 	rocksdb_writebatch_put_cf(wb, db_cf(db, DB_CF_META), key, strlen(key), (const char *)v,
 				  sizeof(v));
 	return 0;
@@ -230,7 +227,7 @@ copy_rec(rocksdb_iterator_t *it, const uint8_t *room, struct history_rec *rec)
 		return -EBADMSG;
 	}
 	memset(rec, 0, sizeof(*rec));
-	rec->seq = db_get_be64(k + HISTORY_ROOM_RAW);
+	rec->seq = be_get64(k + HISTORY_ROOM_RAW);
 	mem = malloc(vlen ? vlen : 1);
 	if (mem == NULL)
 		return -ENOMEM;
@@ -355,7 +352,7 @@ history_last_seq(struct db *db, const uint8_t room[HISTORY_ROOM_RAW], uint64_t *
 		const char *k = rocksdb_iter_key(it, &klen);
 
 		if (klen == HISTORY_KEY_LEN) {
-			*seq = db_get_be64(k + HISTORY_ROOM_RAW);
+			*seq = be_get64(k + HISTORY_ROOM_RAW);
 			rc = 0;
 		} else {
 			rc = -EBADMSG;

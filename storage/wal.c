@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dataplane/base/be.h"
 #include "dataplane/base/log.h"
 #include "storage/db.h"
 #include "storage/wal.h"
@@ -70,28 +71,13 @@ wal_encoded_len(const struct wal_rec *rec)
 	return WAL_FIXED_LEN + rec->room_uri_len + rec->user_len + rec->content_len;
 }
 
-static void
-be32(unsigned char *p, uint32_t v)
-{
-	p[0] = (unsigned char)(v >> 24);
-	p[1] = (unsigned char)(v >> 16);
-	p[2] = (unsigned char)(v >> 8);
-	p[3] = (unsigned char)v;
-}
-
-static uint32_t
-get32(const unsigned char *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 static uint32_t
 record_crc(uint64_t seq, const unsigned char *v, size_t len)
 {
 	unsigned char key[8];
 	uint32_t crc;
 
-	db_put_be64(key, seq);
+	be_put64(key, seq);
 	crc = wal_crc32c(0, key, 8);
 	crc = wal_crc32c(crc, v, 8);
 	return wal_crc32c(crc, v + WAL_HEADER_LEN, len - WAL_HEADER_LEN);
@@ -110,10 +96,10 @@ wal_encode(uint64_t seq, const struct wal_rec *rec, void *buf, size_t len)
 	v[0] = WAL_FORMAT_VERSION;
 	v[1] = (unsigned char)rec->type;
 	v[2] = v[3] = 0;
-	be32(v + 4, (uint32_t)need);
+	be_put32(v + 4, (uint32_t)need);
 	p = v + WAL_HEADER_LEN;
-	db_put_be64(p, rec->ts_ms);
-	db_put_be64(p + 8, rec->msg_id);
+	be_put64(p, rec->ts_ms);
+	be_put64(p + 8, rec->msg_id);
 	memcpy(p + 16, rec->room, WAL_ROOM_RAW);
 	p += 16 + WAL_ROOM_RAW;
 	p[0] = (unsigned char)(rec->room_uri_len >> 8);
@@ -126,10 +112,10 @@ wal_encode(uint64_t seq, const struct wal_rec *rec, void *buf, size_t len)
 	if (rec->user_len)
 		memcpy(p + 2, rec->user, rec->user_len);
 	p += 2 + rec->user_len;
-	be32(p, (uint32_t)rec->content_len);
+	be_put32(p, (uint32_t)rec->content_len);
 	if (rec->content_len)
 		memcpy(p + 4, rec->content, rec->content_len);
-	be32(v + 8, record_crc(seq, v, need));
+	be_put32(v + 8, record_crc(seq, v, need));
 	return (ssize_t)need;
 }
 
@@ -141,11 +127,11 @@ wal_decode(uint64_t seq, const void *val, size_t len, struct wal_rec *rec)
 
 	memset(rec, 0, sizeof(*rec));
 	rec->seq = seq;
-	if (len < WAL_HEADER_LEN || get32(v + 4) > len)
+	if (len < WAL_HEADER_LEN || be_get32(v + 4) > len)
 		return -ENODATA;
-	if (get32(v + 4) != len || len < WAL_FIXED_LEN)
+	if (be_get32(v + 4) != len || len < WAL_FIXED_LEN)
 		return -EBADMSG;
-	if (get32(v + 8) != record_crc(seq, v, len))
+	if (be_get32(v + 8) != record_crc(seq, v, len))
 		return -EBADMSG;
 	if (v[0] != WAL_FORMAT_VERSION)
 		return v[0] > WAL_FORMAT_VERSION ? -EPROTONOSUPPORT : -EBADMSG;
@@ -154,8 +140,8 @@ wal_decode(uint64_t seq, const void *val, size_t len, struct wal_rec *rec)
 	rec->type = (enum wal_event)v[1];
 	p = v + WAL_HEADER_LEN;
 	end = v + len;
-	rec->ts_ms = db_get_be64(p);
-	rec->msg_id = db_get_be64(p + 8);
+	rec->ts_ms = be_get64(p);
+	rec->msg_id = be_get64(p + 8);
 	memcpy(rec->room, p + 16, WAL_ROOM_RAW);
 	p += 16 + WAL_ROOM_RAW;
 
@@ -172,7 +158,7 @@ wal_decode(uint64_t seq, const void *val, size_t len, struct wal_rec *rec)
 	rec->user = (const char *)p + 2;
 	rec->user_len = n;
 	p += 2 + n;
-	n = get32(p);
+	n = be_get32(p);
 	if ((size_t)(end - p) != 4 + n)
 		return -EBADMSG;
 	rec->content = p + 4;
@@ -196,7 +182,7 @@ wal_batch_put(struct db *db, rocksdb_writebatch_t *wb, uint64_t seq, const struc
 			return -ENOMEM;
 	}
 	wal_encode(seq, rec, buf, len);
-	db_put_be64(key, seq);
+	be_put64(key, seq);
 	rocksdb_writebatch_put_cf(wb, db_cf(db, DB_CF_COMPLIANCE), (const char *)key, 8,
 				  (const char *)buf, len);
 	if (buf != stack)
@@ -250,7 +236,7 @@ wal_iter_open(struct db *db, uint64_t from, int *err)
 		it->expect = 1;
 	it->ro = rocksdb_readoptions_create();
 	it->it = rocksdb_create_iterator_cf(db_rocks(db), it->ro, db_cf(db, DB_CF_COMPLIANCE));
-	db_put_be64(key, it->expect);
+	be_put64(key, it->expect);
 	rocksdb_iter_seek(it->it, (const char *)key, 8);
 	return it;
 }
@@ -297,7 +283,7 @@ wal_iter_next(struct wal_iter *it, struct wal_rec *rec)
 	k = rocksdb_iter_key(it->it, &klen);
 	if (klen != 8)
 		return fail(it, rec, it->expect, -EBADMSG);
-	seq = db_get_be64(k);
+	seq = be_get64(k);
 	if (seq != it->expect)
 		return fail(it, rec, it->expect, -ENOENT);
 	v = rocksdb_iter_value(it->it, &vlen);
@@ -342,7 +328,7 @@ wal_next_seq(struct db *db, uint64_t *next)
 		const char *k = rocksdb_iter_key(it, &klen);
 
 		if (klen == 8)
-			n = db_get_be64(k) + 1;
+			n = be_get64(k) + 1;
 	}
 	if (db_scan_end(it, NULL, "compliance") != 0)
 		return -EIO;
@@ -383,9 +369,9 @@ wal_trim(struct db *db, uint64_t upto)
 		return -EINVAL;
 	if (upto <= floor)
 		return 0;
-	db_put_be64(lo, 0);
-	db_put_be64(hi, upto);
-	db_put_be64(fl, upto);
+	be_put64(lo, 0);
+	be_put64(hi, upto);
+	be_put64(fl, upto);
 	wb = rocksdb_writebatch_create();
 	rocksdb_writebatch_delete_range_cf(wb, db_cf(db, DB_CF_COMPLIANCE), (const char *)lo, 8,
 					   (const char *)hi, 8);

@@ -14,6 +14,7 @@
 #include <rte_ring_elem.h>
 
 #include "dataplane/base/log.h"
+#include "dataplane/base/ring.h"
 #include "dataplane/session/dialog.h"
 #include "dataplane/chat/fanout_int.h"
 #include "dataplane/engine/lcore.h"
@@ -684,26 +685,12 @@ fanout_poll(struct lcore_ctx *lc)
 
 static struct fanout_ops registered;
 
-/* A ring of <size> slots (size - 1 entries) of struct fmsg, on plain
- * aligned memory (rte_ring_init): no EAL or memzone needed. */
+/* A ring of <size> slots (size - 1 entries) of struct fmsg. */
 static struct rte_ring *
 ring_new(const char *name, uint32_t size)
 {
-	ssize_t sz = rte_ring_get_memsize_elem(sizeof(struct fmsg), size);
-	struct rte_ring *r;
-	size_t len;
-
-	if (sz < 0)
-		return NULL;
-	len = ((size_t)sz + RTE_CACHE_LINE_SIZE - 1) & ~(size_t)(RTE_CACHE_LINE_SIZE - 1);
-	r = aligned_alloc(RTE_CACHE_LINE_SIZE, len);
-	if (r == NULL)
-		return NULL;
-	if (rte_ring_init(r, name, size, RING_F_SP_ENQ | RING_F_SC_DEQ) != 0) {
-		free(r);
-		return NULL;
-	}
-	return r;
+	return ring_alloc(name, rte_ring_get_memsize_elem(sizeof(struct fmsg), size), size,
+			  RING_F_SP_ENQ | RING_F_SC_DEQ);
 }
 
 void

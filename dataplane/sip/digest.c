@@ -20,6 +20,7 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
+#include "dataplane/base/be.h"
 #include "dataplane/sip/digest.h"
 
 #define HASH_MAX	32	/* bytes of the largest hash (SHA-256) */
@@ -421,28 +422,6 @@ digest_key_init(uint8_t key[DIGEST_KEY_LEN])
 	return RAND_bytes(key, DIGEST_KEY_LEN) == 1 ? 0 : -EIO;
 }
 
-static void
-put_be64(uint8_t *p, uint64_t v)
-{
-	int i;
-
-	for (i = 7; i >= 0; i--) {
-		p[i] = (uint8_t)v;
-		v >>= 8;
-	}
-}
-
-static uint64_t
-get_be64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	int i;
-
-	for (i = 0; i < 8; i++)
-		v = (v << 8) | p[i];
-	return v;
-}
-
 static bool
 nonce_mac(const uint8_t key[DIGEST_KEY_LEN], const uint8_t *raw, uint8_t mac[NONCE_MAC_LEN])
 {
@@ -465,8 +444,8 @@ digest_nonce_make(const uint8_t key[DIGEST_KEY_LEN], uint64_t now_s, uint64_t bi
 	int bits = 0;
 	size_t i, o = 0;
 
-	put_be64(raw + NONCE_T_OFF, now_s);
-	put_be64(raw + NONCE_B_OFF, binding);
+	be_put64(raw + NONCE_T_OFF, now_s);
+	be_put64(raw + NONCE_B_OFF, binding);
 	/* A failing RNG leaves the nonce unique per (time, binding) only; the MAC
 	 * still makes it unforgeable, so carry on rather than fail a challenge. */
 	if (RAND_bytes(raw + NONCE_R_OFF, 8) != 1)
@@ -542,9 +521,9 @@ digest_nonce_check(const uint8_t key[DIGEST_KEY_LEN], struct sip_str nonce, uint
 	if (!nonce_mac(key, raw, mac) ||
 	    CRYPTO_memcmp(mac, raw + NONCE_MAC_OFF, NONCE_MAC_LEN) != 0)
 		return -EINVAL;
-	if (get_be64(raw + NONCE_B_OFF) != binding)
+	if (be_get64(raw + NONCE_B_OFF) != binding)
 		return -EINVAL;
-	issued = get_be64(raw + NONCE_T_OFF);
+	issued = be_get64(raw + NONCE_T_OFF);
 	if (issued > now_s) {
 		if (issued - now_s > NONCE_SKEW_S)
 			return -EINVAL;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dataplane/base/be.h"
 #include "dataplane/tcp/arp.h"
 
 #define WAYS	4
@@ -109,21 +110,6 @@ learn(struct arp_cache *a, struct arp_entry *e, uint32_t ip, const uint8_t *mac,
 	e->stamp = now;
 }
 
-static uint32_t
-get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void
-put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
 static void
 build(uint8_t *f, const uint8_t *eth_dst, const uint8_t *src_mac, uint16_t oper,
       uint32_t sip, const uint8_t *tha, uint32_t tip)
@@ -141,9 +127,9 @@ build(uint8_t *f, const uint8_t *eth_dst, const uint8_t *src_mac, uint16_t oper,
 	f[20] = 0;
 	f[21] = (uint8_t)oper;
 	memcpy(f + 22, src_mac, 6);
-	put32(f + 28, sip);
+	be_put32(f + 28, sip);
 	memcpy(f + 32, tha, 6);
-	put32(f + 38, tip);
+	be_put32(f + 38, tip);
 }
 
 int
@@ -159,8 +145,8 @@ arp_input(struct arp_cache *a, const void *frame, size_t len, uint64_t now,
 	    f[16] != 0x08 || f[17] != 0x00 || f[18] != 6 || f[19] != 4)
 		return -EINVAL;
 	oper = (uint16_t)(f[20] << 8 | f[21]);
-	sip = get32(f + 28);
-	tip = get32(f + 38);
+	sip = be_get32(f + 28);
+	tip = be_get32(f + 38);
 	if (oper != 1 && oper != 2)
 		return -EINVAL;
 	/* Never learn a broadcast/multicast sender, or one claiming our address. */

@@ -9,22 +9,11 @@
 #include <errno.h>
 #include <string.h>
 
+#include "dataplane/base/be.h"
 #include "dataplane/tcp/utcp_csum.h"
 #include "dataplane/tcp/utcp_int.h"
 #include "dataplane/tcp/utcp_seq.h"
 #include "dataplane/tcp/utcp_syncookie.h"
-
-static inline uint16_t
-get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static inline uint32_t
-get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
 
 /* Addresses we never talk to: 0/8, multicast, class E and broadcast. */
 static bool
@@ -56,7 +45,7 @@ utcp_in_options(struct utcp_seg *seg, const uint8_t *o, size_t len)
 		case 2:
 			if (ol == 4 && (seg->flags & UTCP_TH_SYN)) {
 				seg->has_mss = true;
-				seg->mss = get16(o + i + 2);
+				seg->mss = be_get16(o + i + 2);
 			}
 			break;
 		case 3:
@@ -72,8 +61,8 @@ utcp_in_options(struct utcp_seg *seg, const uint8_t *o, size_t len)
 		case 8:
 			if (ol == 10) {
 				seg->has_ts = true;
-				seg->tsval = get32(o + i + 2);
-				seg->tsecr = get32(o + i + 6);
+				seg->tsval = be_get32(o + i + 2);
+				seg->tsecr = be_get32(o + i + 6);
 			}
 			break;
 		default:
@@ -910,12 +899,12 @@ tcp_input(struct utcp_stack *st, uint32_t saddr, uint32_t daddr, const uint8_t *
 	memset(&seg, 0, sizeof(seg));
 	seg.saddr = saddr;
 	seg.daddr = daddr;
-	seg.sport = get16(p);
-	seg.dport = get16(p + 2);
-	seg.seq = get32(p + 4);
-	seg.ack = get32(p + 8);
+	seg.sport = be_get16(p);
+	seg.dport = be_get16(p + 2);
+	seg.seq = be_get32(p + 4);
+	seg.ack = be_get32(p + 8);
 	seg.flags = p[13] & 0x3f;
-	seg.wnd = get16(p + 14);
+	seg.wnd = be_get16(p + 14);
 	seg.data = p + doff;
 	seg.len = (uint32_t)(len - doff);
 	utcp_in_options(&seg, p + UTCP_TCPHDR_LEN, doff - UTCP_TCPHDR_LEN);
@@ -935,16 +924,16 @@ utcp_input(struct utcp_stack *st, const void *pkt, size_t len)
 	if (len < UTCP_IPHDR_LEN || (p[0] >> 4) != 4)
 		goto bad;
 	ihl = (size_t)(p[0] & 0x0f) * 4;
-	tot = get16(p + 2);
+	tot = be_get16(p + 2);
 	if (ihl < UTCP_IPHDR_LEN || ihl > len || tot < ihl || tot > len ||
 	    utcp_csum_fold(utcp_csum_add(0, p, ihl)) != 0)
 		goto bad;
-	if (get16(p + 6) & 0x3fff) {		/* MF or a fragment offset */
+	if (be_get16(p + 6) & 0x3fff) {		/* MF or a fragment offset */
 		st->stats[UTCP_STAT_IP_FRAG]++;
 		goto out;
 	}
-	saddr = get32(p + 12);
-	daddr = get32(p + 16);
+	saddr = be_get32(p + 12);
+	daddr = be_get32(p + 16);
 	if (daddr != st->cfg.local_addr) {
 		st->stats[UTCP_STAT_IP_NOT_LOCAL]++;
 		goto out;

@@ -9,41 +9,16 @@
 #include <errno.h>
 #include <string.h>
 
+#include "dataplane/base/be.h"
 #include "dataplane/tcp/utcp_csum.h"
 #include "dataplane/tcp/utcp_int.h"
 #include "dataplane/tcp/utcp_seq.h"
 #include "dataplane/tcp/utcp_syncookie.h"
 
-static inline void
-put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static inline void
-put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
 static void
 ip_header(struct utcp_stack *st, uint8_t *p, uint32_t daddr, uint8_t proto, uint16_t total)
 {
-	p[0] = 0x45;
-	p[1] = 0;
-	put16(p + 2, total);
-	put16(p + 4, st->ip_id++);
-	put16(p + 6, 0x4000);		/* DF: we do path MTU by MSS only */
-	p[8] = 64;
-	p[9] = proto;
-	put16(p + 10, 0);
-	put32(p + 12, st->cfg.local_addr);
-	put32(p + 16, daddr);
-	put16(p + 10, utcp_csum_fold(utcp_csum_add(0, p, UTCP_IPHDR_LEN)));
+	utcp_csum_ip_header(p, st->cfg.local_addr, daddr, proto, total, st->ip_id++);
 }
 
 static void
@@ -86,20 +61,20 @@ tcp_emit(struct utcp_stack *st, const struct tcp_out *o)
 	if (UTCP_IPHDR_LEN + tl > st->pkt_cap)
 		return;
 	ip_header(st, p, o->daddr, 6, (uint16_t)(UTCP_IPHDR_LEN + tl));
-	put16(th, o->sport);
-	put16(th + 2, o->dport);
-	put32(th + 4, o->seq);
-	put32(th + 8, o->ack);
+	be_put16(th, o->sport);
+	be_put16(th + 2, o->dport);
+	be_put32(th + 4, o->seq);
+	be_put32(th + 8, o->ack);
 	th[12] = (uint8_t)((hl / 4) << 4);
 	th[13] = o->flags;
-	put16(th + 14, o->wnd);
-	put16(th + 16, 0);
-	put16(th + 18, 0);
+	be_put16(th + 14, o->wnd);
+	be_put16(th + 16, 0);
+	be_put16(th + 18, 0);
 	if (o->optlen)
 		memcpy(th + UTCP_TCPHDR_LEN, o->opt, o->optlen);
 	if (o->len)
 		utcp_buf_speek(o->sb, o->off, th + hl, o->len);
-	put16(th + 16, utcp_csum_tcp(st->cfg.local_addr, o->daddr, th, tl));
+	be_put16(th + 16, utcp_csum_tcp(st->cfg.local_addr, o->daddr, th, tl));
 	st->stats[UTCP_STAT_TCP_OUT]++;
 	if (o->flags & UTCP_TH_RST)
 		st->stats[UTCP_STAT_RST_OUT]++;
@@ -115,8 +90,8 @@ put_ts(uint8_t *o, uint32_t tsval, uint32_t tsecr)
 	o[1] = 1;
 	o[2] = 8;
 	o[3] = 10;
-	put32(o + 4, tsval);
-	put32(o + 8, tsecr);
+	be_put32(o + 4, tsval);
+	be_put32(o + 8, tsecr);
 	return UTCP_TS_LEN;
 }
 
@@ -130,7 +105,7 @@ syn_opts(uint8_t *o, uint16_t mss, bool sack, bool ts, uint32_t tsval, uint32_t 
 
 	o[n++] = 2;
 	o[n++] = 4;
-	put16(o + n, mss);
+	be_put16(o + n, mss);
 	n += 2;
 	if (ts) {
 		if (sack) {
@@ -142,8 +117,8 @@ syn_opts(uint8_t *o, uint16_t mss, bool sack, bool ts, uint32_t tsval, uint32_t 
 		}
 		o[n++] = 8;
 		o[n++] = 10;
-		put32(o + n, tsval);
-		put32(o + n + 4, tsecr);
+		be_put32(o + n, tsval);
+		be_put32(o + n + 4, tsecr);
 		n += 8;
 	} else if (sack) {
 		o[n++] = 1;
@@ -178,8 +153,8 @@ data_opts(const struct utcp_conn *c, uint8_t *o)
 		o[n++] = 5;
 		o[n++] = (uint8_t)(2 + 8 * k);
 		for (i = 0; i < k; i++) {
-			put32(o + n, c->rcv_nxt + (uint32_t)(r[i].start - c->rb.nxt));
-			put32(o + n + 4, c->rcv_nxt + (uint32_t)(r[i].end - c->rb.nxt));
+			be_put32(o + n, c->rcv_nxt + (uint32_t)(r[i].start - c->rb.nxt));
+			be_put32(o + n + 4, c->rcv_nxt + (uint32_t)(r[i].end - c->rb.nxt));
 			n += 8;
 		}
 	}

@@ -118,14 +118,14 @@ utcp_stack_create(const struct utcp_config *cfg, const struct utcp_callbacks *cb
 	fill_defaults(&st->cfg);
 	if (st->cfg.mss < 64 || st->cfg.eph_port_min > st->cfg.eph_port_max ||
 	    st->cfg.lcore_id >= st->cfg.nb_lcores)
-		goto out_free_st;
+		goto out_free;
 	st->now = cb->now_us(cb->arg);
 	per = (uint64_t)st->cfg.sndbuf + st->cfg.rcvbuf;
 	blocks = st->cfg.buf_mem_max / per;
 	if (blocks > st->cfg.max_conns)
 		blocks = st->cfg.max_conns;
 	if (utcp_buf_pool_init(&st->bufpool, (size_t)per, (uint32_t)blocks) != 0)
-		goto out_free_st;
+		goto out_free;
 	st->conns = calloc(st->cfg.max_conns, sizeof(*st->conns));
 	st->ctab_mask = pow2_at_least(st->cfg.max_conns * 2) - 1;
 	st->ctab = calloc(st->ctab_mask + 1, sizeof(*st->ctab));
@@ -138,9 +138,9 @@ utcp_stack_create(const struct utcp_config *cfg, const struct utcp_callbacks *cb
 	st->pkt = malloc(st->pkt_cap);
 	if (st->conns == NULL || st->ctab == NULL || st->tws == NULL ||
 	    st->twtab == NULL || st->pkt == NULL)
-		goto out_free_all;
+		goto out_free;
 	if (utcp_timer_wheel_init(&st->wheel, 4096, st->cfg.timer_tick_us, st->now) != 0)
-		goto out_free_all;
+		goto out_free;
 	for (i = st->cfg.max_conns; i-- > 0;) {
 		st->conns[i].list_next = st->free_conns;
 		st->free_conns = &st->conns[i];
@@ -159,15 +159,8 @@ utcp_stack_create(const struct utcp_config *cfg, const struct utcp_callbacks *cb
 		((uint32_t)st->cfg.eph_port_max - st->cfg.eph_port_min + 1));
 	return st;
 
-out_free_all:
-	free(st->pkt);
-	free(st->twtab);
-	free(st->tws);
-	free(st->ctab);
-	free(st->conns);
-	utcp_buf_pool_fini(&st->bufpool);
-out_free_st:
-	free(st);
+out_free:
+	utcp_stack_destroy(st);		/* what is not made yet is zero */
 	return NULL;
 }
 

@@ -431,31 +431,45 @@ tlsterm_free(struct tlsterm *t)
 	ERR_clear_error();
 }
 
+/* Moves <s> over *<p> and *<len> to the end of the next complete record
+ * header, which it leaves in s->hdr: true, or false when the bytes run out
+ * first. */
+static bool
+scan_header(struct tlsterm_scan *s, const unsigned char **p, size_t *len)
+{
+	while (*len > 0) {
+		if (s->body > 0) {
+			size_t n = *len < s->body ? *len : s->body;
+
+			*p += n;
+			*len -= n;
+			s->body -= (uint32_t)n;
+			continue;
+		}
+		s->hdr[s->have++] = *(*p)++;
+		(*len)--;
+		if (s->have < TLSREC_HDR)
+			continue;
+		s->have = 0;
+		s->body = (uint32_t)s->hdr[3] << 8 | s->hdr[4];
+		return true;
+	}
+	return false;
+}
+
 /* Walks the record headers of fed ciphertext (see the top of this file). */
 static void
 feed_scan(struct tlsterm *t, const unsigned char *p, size_t len)
 {
-	while (len > 0 && !t->never) {
-		if (t->f_body > 0) {
-			size_t n = len < t->f_body ? len : t->f_body;
+	const uint8_t *h = t->f.hdr;
 
-			p += n;
-			len -= n;
-			t->f_body -= (uint32_t)n;
-			continue;
-		}
-		t->f_hdr[t->f_have++] = *p++;
-		len--;
-		if (t->f_have < TLSREC_HDR)
-			continue;
-		t->f_have = 0;
-		t->f_body = (uint32_t)t->f_hdr[3] << 8 | t->f_hdr[4];
-		if (t->f_hdr[0] < SSL3_RT_CHANGE_CIPHER_SPEC || t->f_hdr[0] > SSL3_RT_APPLICATION_DATA ||
-		    t->f_hdr[1] != 0x03 || t->f_body > TLSREC_MAX_CIPHER)
+	while (!t->never && scan_header(&t->f, &p, &len)) {
+		if (h[0] < SSL3_RT_CHANGE_CIPHER_SPEC || h[0] > SSL3_RT_APPLICATION_DATA ||
+		    h[1] != 0x03 || t->f.body > TLSREC_MAX_CIPHER)
 			stay(t);	/* OpenSSL will fail it; we need not follow */
-		else if (t->f_hdr[0] == SSL3_RT_APPLICATION_DATA && t->f_seen23)
+		else if (h[0] == SSL3_RT_APPLICATION_DATA && t->f_seen23)
 			t->f_app++;
-		else if (t->f_hdr[0] == SSL3_RT_APPLICATION_DATA)
+		else if (h[0] == SSL3_RT_APPLICATION_DATA)
 			t->f_seen23 = true;
 	}
 }
@@ -465,24 +479,9 @@ feed_scan(struct tlsterm *t, const unsigned char *p, size_t len)
 static void
 out_scan(struct tlsterm *t, const unsigned char *p, size_t len)
 {
-	while (len > 0) {
-		if (t->o_body > 0) {
-			size_t n = len < t->o_body ? len : t->o_body;
-
-			p += n;
-			len -= n;
-			t->o_body -= (uint32_t)n;
-			continue;
-		}
-		t->o_hdr[t->o_have++] = *p++;
-		len--;
-		if (t->o_have < TLSREC_HDR)
-			continue;
-		t->o_have = 0;
-		t->o_body = (uint32_t)t->o_hdr[3] << 8 | t->o_hdr[4];
-		if (t->o_hdr[0] == SSL3_RT_APPLICATION_DATA)
+	while (scan_header(&t->o, &p, &len))
+		if (t->o.hdr[0] == SSL3_RT_APPLICATION_DATA)
 			t->o_all++;
-	}
 }
 
 int
@@ -674,11 +673,11 @@ try_handoff(struct tlsterm *t)
 	}
 	/* Quiet: nothing fed that OpenSSL has not fully processed, nothing
 	 * it wrote that has not been sent, no shutdown either way. */
-	if (BIO_ctrl_pending(t->rbio) != 0 || t->f_have != 0 || t->f_body != 0 ||
+	if (BIO_ctrl_pending(t->rbio) != 0 || t->f.have != 0 || t->f.body != 0 ||
 	    SSL_pending(t->ssl) != 0 || SSL_has_pending(t->ssl) ||
 	    (size_t)BIO_ctrl_pending(t->wbio) != t->out_off || SSL_get_shutdown(t->ssl) != 0)
 		return false;
-	if (t->f_app != t->rd_seq || t->o_all != t->wr_all || t->o_have != 0 || t->o_body != 0) {
+	if (t->f_app != t->rd_seq || t->o_all != t->wr_all || t->o.have != 0 || t->o.body != 0) {
 		stay(t);	/* the two counts disagree: leave it to OpenSSL */
 		return false;
 	}

@@ -44,6 +44,13 @@ struct tlsterm_ctx {
 	atomic_uint refs;
 };
 
+/* A walk over the record headers of a byte stream, as the bytes come. */
+struct tlsterm_scan {
+	uint8_t have;		/* header bytes of the current record collected */
+	uint8_t hdr[TLSREC_HDR];
+	uint32_t body;		/* bytes of its body still to come */
+};
+
 struct tlsterm {
 	SSL *ssl;		/* NULL after the hand-off */
 	BIO *rbio;		/* owned by ssl */
@@ -57,16 +64,12 @@ struct tlsterm {
 	bool rd_on, wr_on;	/* the client's / our Finished went through */
 	bool have_rd, have_wr;	/* traffic secrets from the keylog */
 	uint8_t secret_len;
-	uint8_t f_have;		/* header bytes of the fed record collected */
+	struct tlsterm_scan f;	/* the fed ciphertext */
 	bool f_seen23;		/* the client's first type-23 record was fed */
-	uint8_t f_hdr[TLSREC_HDR];
-	uint32_t f_body;	/* bytes of the fed record's body still to come */
 	uint64_t f_app;		/* type-23 records fed after the first one */
 	uint64_t rd_seq, wr_seq;	/* application records OpenSSL read / wrote */
 	uint64_t wr_all;	/* type-23 records OpenSSL reported writing, all keys */
-	uint8_t o_have;		/* header bytes of the sent record collected */
-	uint8_t o_hdr[TLSREC_HDR];
-	uint32_t o_body;	/* bytes of the sent record's body still to go */
+	struct tlsterm_scan o;	/* the output that left */
 	uint64_t o_all;		/* type-23 records that left (consumed), all keys */
 
 	/* After the hand-off. */

@@ -252,30 +252,27 @@ is_elem(xmlNodePtr n, const char *name)
 	       (name == NULL || xmlStrEqual(n->name, (const xmlChar *)name));
 }
 
-xmlNodePtr
-xccos_child(xmlNodePtr parent, const char *name)
+/* The first element named <name> (NULL: any) from <n> on among its
+ * siblings. */
+static xmlNodePtr
+first_elem(xmlNodePtr n, const char *name)
 {
-	xmlNodePtr n;
-
-	if (parent == NULL)
-		return NULL;
-	for (n = parent->children; n != NULL; n = n->next)
+	for (; n != NULL; n = n->next)
 		if (is_elem(n, name))
 			return n;
 	return NULL;
 }
 
 xmlNodePtr
+xccos_child(xmlNodePtr parent, const char *name)
+{
+	return parent != NULL ? first_elem(parent->children, name) : NULL;
+}
+
+xmlNodePtr
 xccos_next(xmlNodePtr node, const char *name)
 {
-	xmlNodePtr n;
-
-	if (node == NULL)
-		return NULL;
-	for (n = node->next; n != NULL; n = n->next)
-		if (is_elem(n, name))
-			return n;
-	return NULL;
+	return node != NULL ? first_elem(node->next, name) : NULL;
 }
 
 /* An attribute value is a list of nodes; without a DTD libxml2 folds the

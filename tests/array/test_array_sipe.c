@@ -13,19 +13,6 @@
 
 TestSuite(array_sipe, .init = ak_setup, .fini = ak_teardown, .timeout = 150);
 
-static const char *
-driver_path(void)
-{
-	const char *p = getenv("PARLEY_SIPE_DRIVER");
-	static char path[512];
-
-	if (p != NULL)
-		return p;
-	snprintf(path, sizeof(path), "%s/tests/sipe/sipe_driver",
-		 getenv("PARLEY_BUILDDIR") ? getenv("PARLEY_BUILDDIR") : "build");
-	return path;
-}
-
 Test(array_sipe, redirected_and_signed_on)
 {
 	char tls[1024], cert[300], out[300], aor[64];
@@ -49,7 +36,7 @@ Test(array_sipe, redirected_and_signed_on)
 
 	snprintf(out, sizeof(out), "%s/sipe.out", ak_node[0].dir);
 	st = run("timeout 120 %s --port %u --cert %s --user %s --password pw --timeout 20 "
-		 "roomlist > %s", driver_path(), ak_node[0].port, cert, aor, out);
+		 "roomlist > %s", sipe_driver_path(), ak_node[0].port, cert, aor, out);
 	run("sed 's/^/sipe| /' %s >&2", out);
 	cr_assert_eq(st, 0, "sipe_driver exit status %d", st);
 	cr_assert_eq(run("grep -q '^SIGNED_ON %s' %s", aor, out), 0, "not signed on");

@@ -11,26 +11,17 @@
 #include <string.h>
 
 #include "dataplane/tcp/arp.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "tests/fuzz/fuzz.h"
 
 #define OUR_IP	0x0a000001u
 
 static const uint8_t our_mac[6] = { 0x02, 0, 0, 0, 0, 1 };
-static const uint8_t *in;
-static size_t in_len, pos;
-
-static void
-check(int cond)
-{
-	if (!cond)
-		abort();
-}
+static struct fz_in in;
 
 static uint8_t
 rd8(void)
 {
-	return pos < in_len ? in[pos++] : 0;
+	return fz_rd8(&in);
 }
 
 static uint32_t
@@ -58,11 +49,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	memcpy(cfg.mac, our_mac, 6);
 	a = arp_create(&cfg);
-	check(a != NULL);
-	in = data;
-	in_len = size;
-	pos = 0;
-	while (pos < in_len && ops++ < 2048) {
+	fz_check(a != NULL);
+	in = (struct fz_in){ data, size, 0 };
+	while (in.pos < in.len && ops++ < 2048) {
 		switch (rd8() % 4) {
 		case 0:		/* raw frame */
 			n = rd8() % 64;
@@ -91,32 +80,32 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			n = ARP_FRAME_LEN + rd8() % 4;
 		feed:
 			copy = malloc(n > 0 ? n : 1);	/* exact size: ASan sees overreads */
-			check(copy != NULL);
+			fz_check(copy != NULL);
 			memcpy(copy, fr, n);
 			memset(reply, 0xee, sizeof(reply));
 			rc = arp_input(a, copy, n, now, reply);
-			check(rc == 0 || rc == ARP_FRAME_LEN || rc == -EINVAL);
+			fz_check(rc == 0 || rc == ARP_FRAME_LEN || rc == -EINVAL);
 			if (rc == ARP_FRAME_LEN) {
-				check(reply[21] == 2 && memcmp(reply + 6, our_mac, 6) == 0);
-				check(memcmp(reply, copy + 22, 6) == 0);	/* to the asker */
-				check(memcmp(reply + 28, copy + 38, 4) == 0);	/* our IP */
+				fz_check(reply[21] == 2 && memcmp(reply + 6, our_mac, 6) == 0);
+				fz_check(memcmp(reply, copy + 22, 6) == 0);	/* to the asker */
+				fz_check(memcmp(reply + 28, copy + 38, 4) == 0);	/* our IP */
 			}
 			free(copy);
 			break;
 		case 2:		/* resolve */
 			ip = rd_ip();
 			rc = arp_resolve(a, ip, now, mac, req, &req_len);
-			check(rc == 0 || rc == -EAGAIN);
+			fz_check(rc == 0 || rc == -EAGAIN);
 			if (rc == 0)
-				check(!(mac[0] & 1) && req_len == 0);
+				fz_check(!(mac[0] & 1) && req_len == 0);
 			else if (req_len != 0)
-				check(req_len == ARP_FRAME_LEN && req[21] == 1 &&
+				fz_check(req_len == ARP_FRAME_LEN && req[21] == 1 &&
 				      memcmp(req, "\xff\xff\xff\xff\xff\xff", 6) == 0 &&
 				      req[38] == (uint8_t)(ip >> 24) && req[41] == (uint8_t)ip);
 			break;
 		case 3:		/* time */
 			now += (uint64_t)rd8() * 100000;
-			check(arp_count(a, now) <= 8);
+			fz_check(arp_count(a, now) <= 8);
 			break;
 		}
 	}

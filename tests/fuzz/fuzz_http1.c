@@ -9,18 +9,10 @@
 #include <string.h>
 
 #include "dataplane/http1/http1.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "tests/fuzz/fuzz.h"
 
 static struct http1_req req;
 static const struct http1_limits lim = { .max_headers = 64 };	/* web max_headers default */
-
-static void
-check(int cond)
-{
-	if (!cond)
-		abort();
-}
 
 static void
 range(const char *v, uint64_t size)
@@ -28,7 +20,7 @@ range(const char *v, uint64_t size)
 	uint64_t a = 0, b = 0;
 
 	if (http1_parse_range(v, size, &a, &b) == HTTP1_RANGE_OK)
-		check(a <= b && b < size);
+		fz_check(a <= b && b < size);
 }
 
 int
@@ -51,20 +43,20 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		memcpy(head + size, "\r\n\r\n", 4);
 	}
 	rc = http1_parse_head(head, hlen, &lim, &req);
-	check(rc == 0 || rc == 400 || rc == 413 || rc == 414 || rc == 431 || rc == 505);
+	fz_check(rc == 0 || rc == 400 || rc == 413 || rc == 414 || rc == 431 || rc == 505);
 	if (rc == 0) {
-		check(req.method >= HTTP1_GET && req.method <= HTTP1_OTHER);
-		check(req.minor == 0 || req.minor == 1);
-		check(strlen(req.target) <= HTTP1_TARGET_MAX);
-		check(!(req.has_te && req.has_length));
+		fz_check(req.method >= HTTP1_GET && req.method <= HTTP1_OTHER);
+		fz_check(req.minor == 0 || req.minor == 1);
+		fz_check(strlen(req.target) <= HTTP1_TARGET_MAX);
+		fz_check(!(req.has_te && req.has_length));
 		rc = http1_filestore_target(req.target, "/filestore/", room, name, token);
-		check(rc == 0 || rc == 400 || rc == 404);
+		fz_check(rc == 0 || rc == 400 || rc == 404);
 		if (rc == 0) {
-			check(strlen(room) == HTTP1_ROOM_LEN && http1_repo_name_ok(name));
-			check(token[0] == '\0' || strlen(token) == HTTP1_TOKEN_LEN);
+			fz_check(strlen(room) == HTTP1_ROOM_LEN && http1_repo_name_ok(name));
+			fz_check(token[0] == '\0' || strlen(token) == HTTP1_TOKEN_LEN);
 		}
 		if (req.has_range) {
-			check(strlen(req.range) < HTTP1_RANGE_MAX);
+			fz_check(strlen(req.range) < HTTP1_RANGE_MAX);
 			range(req.range, 0);
 			range(req.range, 1);
 			range(req.range, 1000);

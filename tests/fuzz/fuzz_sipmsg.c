@@ -16,20 +16,12 @@
 
 #include "dataplane/sip/digest.h"
 #include "dataplane/sip/sipmsg.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "tests/fuzz/fuzz.h"
 
 static struct sipmsg msg;	/* large: keep it off the stack */
 
 /* The router's defaults (router/config.c: sip max_message, max_headers). */
 static const struct sipmsg_limits lim = { .max_msg = 65536, .max_headers = 64 };
-
-static void
-check(int cond)
-{
-	if (!cond)
-		abort();
-}
 
 static void
 take_uri(struct sip_str s)
@@ -39,13 +31,13 @@ take_uri(struct sip_str s)
 	ssize_t n;
 
 	if (sip_uri_parse(s, &u) == 0) {
-		check(u.host.len <= s.len && u.user.len <= s.len);
+		fz_check(u.host.len <= s.len && u.user.len <= s.len);
 		(void)sip_param_get(u.params, "transport", &(struct sip_str){ 0 });
 		(void)sip_param_get(u.params, "maddr", &(struct sip_str){ 0 });
 	}
 	n = sip_uri_aor(s, aor, sizeof(aor));
 	if (n >= 0)
-		check((size_t)n < sizeof(aor) && aor[n] == '\0');
+		fz_check((size_t)n < sizeof(aor) && aor[n] == '\0');
 }
 
 static void
@@ -68,7 +60,7 @@ take_apart(const struct sipmsg *m)
 		h = &m->hdr[i];
 		rest = h->value;
 		while (sip_list_next(&rest, &item)) {
-			check(item.len <= h->value.len);
+			fz_check(item.len <= h->value.len);
 			if (h->id == SIP_H_CONTACT || h->id == SIP_H_ROUTE ||
 			    h->id == SIP_H_RECORD_ROUTE) {
 				if (sip_nameaddr_parse(item, &na) == 0) {
@@ -103,25 +95,25 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(stream, data, size);
 	while (off < size) {
 		skip = sipmsg_skip_keepalive(stream + off, size - off);
-		check(skip <= size - off);
+		fz_check(skip <= size - off);
 		off += skip;
 		if (off == size)
 			break;
 		n = sipmsg_frame(stream + off, size - off, &lim);
 		if (n <= 0)
 			break;		/* need more, or close the connection */
-		check((size_t)n <= size - off && (size_t)n <= lim.max_msg);
+		fz_check((size_t)n <= size - off && (size_t)n <= lim.max_msg);
 		one = malloc((size_t)n);
 		if (one == NULL)
 			break;
 		memcpy(one, stream + off, (size_t)n);
 		rc = sipmsg_parse(&msg, one, (size_t)n, &lim);
 		if (rc == 0) {
-			check(msg.len == (uint32_t)n);
-			check(msg.body.p + msg.body.len == one + n);
-			check(msg.body.len == (uint32_t)(msg.content_length > 0 ?
+			fz_check(msg.len == (uint32_t)n);
+			fz_check(msg.body.p + msg.body.len == one + n);
+			fz_check(msg.body.len == (uint32_t)(msg.content_length > 0 ?
 							  msg.content_length : 0));
-			check(msg.call_id.len > 0 && msg.nhdr <= lim.max_headers);
+			fz_check(msg.call_id.len > 0 && msg.nhdr <= lim.max_headers);
 		}
 		if (rc == 0 || rc == -EBADMSG)
 			take_apart(&msg);

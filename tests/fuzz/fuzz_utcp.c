@@ -28,10 +28,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dataplane/base/be.h"
 #include "dataplane/tcp/utcp.h"
 #include "dataplane/tcp/utcp_csum.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "tests/fuzz/fuzz.h"
 
 #define LOCAL	0xc6120002u	/* 198.18.0.2 */
 #define PEER	0xc6120001u
@@ -60,25 +60,17 @@ struct fz {
 	uint32_t ts;
 	size_t zc_max;
 	bool auto_read;
-	const uint8_t *in;
-	size_t len, pos;
+	struct fz_in in;
 };
 
 static struct fz F;
 static uint8_t pkt[70000];
 static uint8_t scratch[65536];
 
-static void
-check(int cond)
-{
-	if (!cond)
-		abort();
-}
-
 static uint8_t
 rd8(void)
 {
-	return F.pos < F.len ? F.in[F.pos++] : 0;
+	return fz_rd8(&F.in);
 }
 
 static uint16_t
@@ -91,32 +83,6 @@ static uint32_t
 rd32(void)
 {
 	return (uint32_t)rd16() << 16 | rd16();
-}
-
-static void
-put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void
-put32(uint8_t *p, uint32_t v)
-{
-	put16(p, (uint16_t)(v >> 16));
-	put16(p + 2, (uint16_t)v);
-}
-
-static uint16_t
-get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t
-get32(const uint8_t *p)
-{
-	return (uint32_t)get16(p) << 16 | get16(p + 2);
 }
 
 static bool
@@ -145,16 +111,16 @@ out_cb(void *arg, const void *p_, size_t len)
 	struct flow *f;
 	uint32_t end;
 
-	check(len >= 20 && p[0] == 0x45 && get16(p + 2) == len);
-	check(utcp_csum_fold(utcp_csum_add(0, p, 20)) == 0);
-	check(get32(p + 12) == LOCAL);
+	fz_check(len >= 20 && p[0] == 0x45 && be_get16(p + 2) == len);
+	fz_check(utcp_csum_fold(utcp_csum_add(0, p, 20)) == 0);
+	fz_check(be_get32(p + 12) == LOCAL);
 	if (p[9] != 6)
 		return 0;
 	th = p + 20;
 	tl = len - 20;
-	check(tl >= 20 && utcp_csum_tcp(LOCAL, get32(p + 16), th, tl) == 0);
+	fz_check(tl >= 20 && utcp_csum_tcp(LOCAL, be_get32(p + 16), th, tl) == 0);
 	hl = (size_t)(th[12] >> 4) * 4;
-	check(hl >= 20 && hl <= tl);
+	fz_check(hl >= 20 && hl <= tl);
 	for (o = th + 20, i = 0; i < hl - 20;) {	/* options well-formed */
 		if (o[i] == 0)
 			break;
@@ -162,17 +128,17 @@ out_cb(void *arg, const void *p_, size_t len)
 			i++;
 			continue;
 		}
-		check(i + 1 < hl - 20 && o[i + 1] >= 2 && i + o[i + 1] <= hl - 20);
+		fz_check(i + 1 < hl - 20 && o[i + 1] >= 2 && i + o[i + 1] <= hl - 20);
 		if (o[i] == 8 && o[i + 1] == 10)
-			if ((f = flow_of(get16(th + 2))) != NULL)
-				f->stack_ts = get32(o + i + 2);
+			if ((f = flow_of(be_get16(th + 2))) != NULL)
+				f->stack_ts = be_get32(o + i + 2);
 		i += o[i + 1];
 	}
-	f = flow_of(get16(th + 2));
-	if (f != NULL && get32(p + 16) == PEER && get16(th) != LPORT && (th[13] & 0x02))
-		f->active_lport = get16(th);	/* our SYN: the flow's replies go there */
-	if (f != NULL && get32(p + 16) == PEER) {
-		end = get32(th + 4) + (uint32_t)(tl - hl) + !!(th[13] & 0x02) + !!(th[13] & 0x01);
+	f = flow_of(be_get16(th + 2));
+	if (f != NULL && be_get32(p + 16) == PEER && be_get16(th) != LPORT && (th[13] & 0x02))
+		f->active_lport = be_get16(th);	/* our SYN: the flow's replies go there */
+	if (f != NULL && be_get32(p + 16) == PEER) {
+		end = be_get32(th + 4) + (uint32_t)(tl - hl) + !!(th[13] & 0x02) + !!(th[13] & 0x01);
 		if (!f->seen || seq_gt(end, f->stack_nxt))
 			f->stack_nxt = end;
 		f->seen = true;
@@ -199,16 +165,16 @@ ev_cb(void *arg, struct utcp_conn *c, enum utcp_event ev)
 
 	switch (ev) {
 	case UTCP_EV_ACCEPTED:
-		check(slot_of(c) < 0);
+		fz_check(slot_of(c) < 0);
 		i = slot_of(NULL);
-		check(i >= 0);
+		fz_check(i >= 0);
 		F.conn[i] = c;
 		F.closed[i] = false;
 		break;
 	case UTCP_EV_READABLE:
 		if (F.auto_read)
 			while ((n = utcp_read(c, scratch, sizeof(scratch))) > 0)
-				check((size_t)n <= sizeof(scratch));
+				fz_check((size_t)n <= sizeof(scratch));
 		break;
 	case UTCP_EV_CLOSED:
 		if ((i = slot_of(c)) >= 0)
@@ -243,29 +209,19 @@ build(uint32_t saddr, uint16_t sport, uint16_t dport, uint32_t seq, uint32_t ack
 	uint8_t *th = pkt + 20;
 	size_t hl = 20 + ol, tl = hl + plen, i;
 
-	pkt[0] = 0x45;
-	pkt[1] = 0;
-	put16(pkt + 2, (uint16_t)(20 + tl));
-	put16(pkt + 4, 1);
-	put16(pkt + 6, 0x4000);
-	pkt[8] = 64;
-	pkt[9] = 6;
-	put16(pkt + 10, 0);
-	put32(pkt + 12, saddr);
-	put32(pkt + 16, LOCAL);
-	put16(pkt + 10, utcp_csum_fold(utcp_csum_add(0, pkt, 20)));
-	put16(th, sport);
-	put16(th + 2, dport);
-	put32(th + 4, seq);
-	put32(th + 8, ack);
+	utcp_csum_ip_header(pkt, saddr, LOCAL, 6, (uint16_t)(20 + tl), 1);
+	be_put16(th, sport);
+	be_put16(th + 2, dport);
+	be_put32(th + 4, seq);
+	be_put32(th + 8, ack);
 	th[12] = (uint8_t)((hl / 4) << 4);
 	th[13] = flags;
-	put16(th + 14, wnd);
-	put32(th + 16, 0);
+	be_put16(th + 14, wnd);
+	be_put32(th + 16, 0);
 	memcpy(th + 20, opt, ol);
 	for (i = 0; i < plen; i++)
 		th[hl + i] = (uint8_t)(seq + i);
-	put16(th + 16, utcp_csum_tcp(saddr, LOCAL, th, tl));
+	be_put16(th + 16, utcp_csum_tcp(saddr, LOCAL, th, tl));
 	return 20 + tl;
 }
 
@@ -293,7 +249,7 @@ options(struct flow *f, uint8_t *o)
 		if (mode == 4) {
 			o[ol++] = 2;
 			o[ol++] = 4;
-			put16(o + ol, (uint16_t)(rd16() % 9000));
+			be_put16(o + ol, (uint16_t)(rd16() % 9000));
 			ol += 2;
 			o[ol++] = 1;
 			o[ol++] = 3;
@@ -309,8 +265,8 @@ options(struct flow *f, uint8_t *o)
 		o[ol++] = 8;
 		o[ol++] = 10;
 		F.ts += rd8();
-		put32(o + ol, F.ts);
-		put32(o + ol + 4, f->stack_ts + (uint32_t)(int8_t)rd8());
+		be_put32(o + ol, F.ts);
+		be_put32(o + ol + 4, f->stack_ts + (uint32_t)(int8_t)rd8());
 		ol += 8;
 	}
 	if (mode == 2) {
@@ -322,8 +278,8 @@ options(struct flow *f, uint8_t *o)
 		for (k = 0; k < n; k++) {
 			uint32_t a = f->stack_nxt + (uint32_t)(int16_t)rd16();
 
-			put32(o + ol, a);
-			put32(o + ol + 4, a + rd16());
+			be_put32(o + ol, a);
+			be_put32(o + ol + 4, a + rd16());
 			ol += 8;
 		}
 	}
@@ -374,12 +330,12 @@ op_corrupt(void)
 
 	pkt[at] = rd8();
 	if (how & 1) {
-		put16(pkt + 10, 0);
-		put16(pkt + 10, utcp_csum_fold(utcp_csum_add(0, pkt, 20)));
+		be_put16(pkt + 10, 0);
+		be_put16(pkt + 10, utcp_csum_fold(utcp_csum_add(0, pkt, 20)));
 	}
 	if ((how & 2) && len >= 40) {
-		put16(pkt + 36, 0);
-		put16(pkt + 36, utcp_csum_tcp(get32(pkt + 12), LOCAL, pkt + 20, len - 20));
+		be_put16(pkt + 36, 0);
+		be_put16(pkt + 36, utcp_csum_tcp(be_get32(pkt + 12), LOCAL, pkt + 20, len - 20));
 	}
 	if (how & 4)
 		len = len - rd16() % (len + 1);		/* truncated on the wire */
@@ -404,21 +360,21 @@ op_icmp(void)
 
 	pkt[0] = 0x45;
 	pkt[1] = 0;
-	put16(pkt + 2, (uint16_t)(28 + plen));
-	put32(pkt + 4, 0);
+	be_put16(pkt + 2, (uint16_t)(28 + plen));
+	be_put32(pkt + 4, 0);
 	pkt[8] = 64;
 	pkt[9] = 1;
-	put16(pkt + 10, 0);
-	put32(pkt + 12, PEER);
-	put32(pkt + 16, LOCAL);
-	put16(pkt + 10, utcp_csum_fold(utcp_csum_add(0, pkt, 20)));
+	be_put16(pkt + 10, 0);
+	be_put32(pkt + 12, PEER);
+	be_put32(pkt + 16, LOCAL);
+	be_put16(pkt + 10, utcp_csum_fold(utcp_csum_add(0, pkt, 20)));
 	ic[0] = rd8() & 0x0f;	/* 8: echo request */
 	ic[1] = rd8() & 0x03;
-	put16(ic + 2, 0);
-	put32(ic + 4, rd32());
+	be_put16(ic + 2, 0);
+	be_put32(ic + 4, rd32());
 	for (i = 0; i < plen; i++)
 		ic[8 + i] = (uint8_t)i;
-	put16(ic + 2, utcp_csum_fold(utcp_csum_add(0, ic, 8 + plen)));
+	be_put16(ic + 2, utcp_csum_fold(utcp_csum_add(0, ic, 8 + plen)));
 	input(28 + plen);
 }
 
@@ -465,7 +421,7 @@ op_app(void)
 			n = rd16() % sizeof(scratch);
 			memset(scratch, 'w', n);
 			r = utcp_write(c, scratch, n);
-			check(r <= (ssize_t)n);
+			fz_check(r <= (ssize_t)n);
 		}
 		break;
 	case 1:		/* read everything */
@@ -475,9 +431,9 @@ op_app(void)
 		break;
 	case 2:		/* peek, consume a part */
 		if (c != NULL && (k = utcp_peek(c, ptr, len)) > 0) {
-			check(k <= 2);
+			fz_check(k <= 2);
 			n = len[0] + (k > 1 ? len[1] : 0);
-			check(n <= utcp_conn_readable(c));
+			fz_check(n <= utcp_conn_readable(c));
 			memcpy(scratch, ptr[0], len[0] < sizeof(scratch) ? len[0] : sizeof(scratch));
 			utcp_consume(c, rd16() % (n + 1));
 		}
@@ -531,8 +487,8 @@ handshake(void)
 
 	input(build(PEER, f->port, LPORT, f->snd_nxt, 0, 0x02, 65535, syn_opt, sizeof(syn_opt), 0));
 	f->snd_nxt++;
-	put32(ack_opt + 4, 2);
-	put32(ack_opt + 8, f->stack_ts);
+	be_put32(ack_opt + 4, 2);
+	be_put32(ack_opt + 8, f->stack_ts);
 	input(build(PEER, f->port, LPORT, f->snd_nxt, f->stack_nxt, 0x10, 65535, ack_opt,
 		    sizeof(ack_opt), 0));
 	F.ts = 2;
@@ -546,8 +502,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int i, ops = 0;
 
 	memset(&F, 0, sizeof(F));
-	F.in = data;
-	F.len = size;
+	F.in = (struct fz_in){ data, size, 0 };
 	F.now = 1000000;
 	for (i = 0; i < NFLOW; i++) {
 		F.flow[i].port = (uint16_t)(40000 + i);
@@ -571,15 +526,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		cfg.syncookies = !(data[0] & 8);
 		cfg.ooo_max = 4096;
 		cfg.buf_mem_max = 3 * 32768;
-		F.pos = 1;
+		F.in.pos = 1;
 	}
 	F.st = utcp_stack_create(&cfg, &cb);
-	check(F.st != NULL);
-	check(utcp_listen(F.st, LPORT, NULL) == 0);
+	fz_check(F.st != NULL);
+	fz_check(utcp_listen(F.st, LPORT, NULL) == 0);
 	handshake();
-	check(F.conn[0] != NULL);	/* a well-formed handshake is accepted */
+	fz_check(F.conn[0] != NULL);	/* a well-formed handshake is accepted */
 
-	while (F.pos < F.len && ops++ < 4096) {
+	while (F.in.pos < F.in.len && ops++ < 4096) {
 		switch (rd8() % OP__COUNT) {
 		case OP_SEG:
 			input(segment());
@@ -609,8 +564,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				/* The congestion window's unit: at least the
 				 * stack's floor (64), at most our MSS. */
 				utcp_conn_info(F.conn[i], &info);
-				check(info.mss >= 64 && info.mss <= cfg.mss);
-				check(utcp_conn_readable(F.conn[i]) <= cfg.rcvbuf);
+				fz_check(info.mss >= 64 && info.mss <= cfg.mss);
+				fz_check(utcp_conn_readable(F.conn[i]) <= cfg.rcvbuf);
 			}
 		}
 	}

@@ -14,18 +14,10 @@
 #include <string.h>
 
 #include "dataplane/xccos/xccos.h"
+#include "tests/fuzz/fuzz.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 static const struct xccos_limits lim = { .max_doc = 65536, .max_depth = 32 };
-
-static void
-check(int cond)
-{
-	if (!cond)
-		abort();
-}
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -75,9 +67,9 @@ relay(const struct xccos_msg *m)
 	xbuf_raw(&b, m->inner, m->inner_len);
 	xbuf_str(&b, "</grpchat>");
 	xccos_end(&b);
-	check(xbuf_ok(&b));
+	fz_check(xbuf_ok(&b));
 	doc = xbuf_take(&b, &len);
-	check(doc != NULL);
+	fz_check(doc != NULL);
 	/* The relayed post grows by our envelope only; no limit to trip. */
 	rc = xccos_parse(doc, len, &(struct xccos_limits){ .max_doc = 1 << 20, .max_depth = 64 },
 			 &again, err, sizeof(err));
@@ -86,8 +78,8 @@ relay(const struct xccos_msg *m)
 			(int)len, doc);
 		abort();
 	}
-	check(again.kind == XCCOS_GRPCHAT);
-	check(again.inner_len == m->inner_len &&
+	fz_check(again.kind == XCCOS_GRPCHAT);
+	fz_check(again.inner_len == m->inner_len &&
 	      memcmp(again.inner, m->inner, m->inner_len) == 0);
 	xccos_msg_free(&again);
 	free(doc);
@@ -110,19 +102,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(buf, data, size);
 	rc = xccos_parse(buf, size, &lim, &m, err, sizeof(err));
-	check(rc == 0 || rc == -E2BIG || rc == -EPERM || rc == -EBADMSG || rc == -ENOTSUP ||
+	fz_check(rc == 0 || rc == -E2BIG || rc == -EPERM || rc == -EBADMSG || rc == -ENOTSUP ||
 	      rc == -ENOMEM);
-	check(strlen(err) < sizeof(err));
+	fz_check(strlen(err) < sizeof(err));
 	if (rc == 0) {
-		check(m.kind == XCCOS_CMD || m.kind == XCCOS_GRPCHAT);
-		check(strlen(m.name) < sizeof(m.name) && strlen(m.seqid) < sizeof(m.seqid));
+		fz_check(m.kind == XCCOS_CMD || m.kind == XCCOS_GRPCHAT);
+		fz_check(strlen(m.name) < sizeof(m.name) && strlen(m.seqid) < sizeof(m.seqid));
 		if (m.kind == XCCOS_CMD) {
 			walk(m.data, 0);
 		} else {
-			check(m.inner != NULL && m.inner >= buf &&
+			fz_check(m.inner != NULL && m.inner >= buf &&
 			      m.inner + m.inner_len <= buf + size);
-			check(m.text != NULL && strlen(m.text) == m.text_len);
-			check(m.extra_attrs != NULL);
+			fz_check(m.text != NULL && strlen(m.text) == m.text_len);
+			fz_check(m.extra_attrs != NULL);
 			if (m.ts != NULL)
 				(void)xccos_ts_parse(m.ts, &t);
 			relay(&m);

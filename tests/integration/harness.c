@@ -29,6 +29,15 @@ build_path(char *out, size_t cap, const char *rel)
 }
 
 const char *
+sipe_driver_path(void)
+{
+	const char *p = getenv("PARLEY_SIPE_DRIVER");
+	static char path[512];
+
+	return p != NULL ? p : build_path(path, sizeof(path), "tests/sipe/sipe_driver");
+}
+
+const char *
 server_binary(void)
 {
 	static char path[512];

@@ -44,6 +44,9 @@ uint16_t server_free_port(void);
 const char *build_path(char *out, size_t cap, const char *rel);
 /* Path of the parleyd binary. */
 const char *server_binary(void);
+/* Path of the pidgin-sipe driver: $PARLEY_SIPE_DRIVER, else
+ * tests/sipe/sipe_driver under the build directory. */
+const char *sipe_driver_path(void);
 /* A TLS connection to <s> with options <o> (NULL: the defaults); the test
  * fails when there is none within 5 s. */
 struct pc_conn *server_connect(const struct server *s, const struct pc_opts *o);

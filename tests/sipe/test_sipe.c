@@ -51,19 +51,6 @@ struct driver {
 
 static struct driver drv = { .pid = -1, .fd = -1 };
 
-static const char *
-driver_path(void)
-{
-	const char *p = getenv("PARLEY_SIPE_DRIVER");
-	static char path[512];
-
-	if (p != NULL)
-		return p;
-	snprintf(path, sizeof(path), "%s/tests/sipe/sipe_driver",
-		 getenv("PARLEY_BUILDDIR") ? getenv("PARLEY_BUILDDIR") : "build");
-	return path;
-}
-
 /* Starts the driver as <user> with the steps in <steps> (NULL-terminated). */
 static void
 driver_start(const char *user, const char *pw, const char *const *steps)
@@ -75,7 +62,7 @@ driver_start(const char *user, const char *pw, const char *const *steps)
 	snprintf(port, sizeof(port), "%u", srv.port);
 	snprintf(cert, sizeof(cert), "%s/tls/cert.pem", srv.dir);
 	cr_assert(access(cert, R_OK) == 0, "parleyd did not write its certificate to %s", cert);
-	cr_assert(access(driver_path(), X_OK) == 0, "no driver at %s", driver_path());
+	cr_assert(access(sipe_driver_path(), X_OK) == 0, "no driver at %s", sipe_driver_path());
 	argv[n++] = "sipe_driver";
 	argv[n++] = "--port";
 	argv[n++] = port;
@@ -101,8 +88,8 @@ driver_start(const char *user, const char *pw, const char *const *steps)
 		char *av[64];
 
 		memcpy(av, argv, sizeof(av));	/* execv's prototype is not const-correct */
-		execv(driver_path(), av);
-		fprintf(stderr, "exec %s: %s\n", driver_path(), strerror(errno));
+		execv(sipe_driver_path(), av);
+		fprintf(stderr, "exec %s: %s\n", sipe_driver_path(), strerror(errno));
 		_exit(127);
 	}
 	close(p[1]);

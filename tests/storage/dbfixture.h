@@ -11,6 +11,7 @@
 
 #include <criterion/criterion.h>
 
+#include "dataplane/base/be.h"
 #include "storage/db.h"
 #include "tmpdb.h"
 
@@ -49,7 +50,7 @@ raw_put(uint64_t seq, const void *v, size_t len)
 	char *err = NULL;
 
 	rocksdb_writeoptions_set_sync(wo, 1);
-	db_put_be64(key, seq);
+	be_put64(key, seq);
 	rocksdb_put_cf(db_rocks(db), wo, db_cf(db, DB_CF_COMPLIANCE), (const char *)key, 8, v, len,
 		       &err);
 	rocksdb_writeoptions_destroy(wo);
@@ -63,7 +64,7 @@ raw_get(uint64_t seq, size_t *len)
 	unsigned char key[8];
 	char *err = NULL, *v;
 
-	db_put_be64(key, seq);
+	be_put64(key, seq);
 	v = rocksdb_get_cf(db_rocks(db), db_ropts(db), db_cf(db, DB_CF_COMPLIANCE),
 			   (const char *)key, 8, len, &err);
 	cr_assert_null(err);

@@ -5,6 +5,7 @@
 
 #include <criterion/criterion.h>
 
+#include "dataplane/base/be.h"
 #include "storage/db.h"
 #include "storage/wal.h"
 #include "dbfixture.h"
@@ -192,7 +193,7 @@ Test(wal, missing_record_is_a_gap_not_a_skip)
 	int rc;
 
 	append(1, 10);
-	db_put_be64(key, 4);
+	be_put64(key, 4);
 	rocksdb_delete_cf(db_rocks(db), wo, db_cf(db, DB_CF_COMPLIANCE), (const char *)key, 8,
 			  &err);
 	rocksdb_writeoptions_destroy(wo);

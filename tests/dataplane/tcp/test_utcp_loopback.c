@@ -14,6 +14,7 @@
 #include <criterion/criterion.h>
 
 #include "dataplane/tcp/utcp.h"
+#include "tests/dataplane/tcp/stream_byte.h"
 
 #define A_ADDR	0x0a000001u
 #define B_ADDR	0x0a000002u
@@ -66,18 +67,6 @@ static double
 rnd01(struct sim *m)
 {
 	return (double)(rnd(m) >> 11) / 9007199254740992.0;
-}
-
-/* Stream byte <i> of stream <seed>: splitmix64 of the 8-byte word. */
-static inline uint8_t
-stream_byte(uint64_t seed, uint64_t i)
-{
-	uint64_t z = seed + (i >> 3) * 0x9e3779b97f4a7c15ull;
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	z ^= z >> 31;
-	return (uint8_t)(z >> (8 * (i & 7)));
 }
 
 static void

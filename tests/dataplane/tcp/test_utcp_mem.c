@@ -11,42 +11,17 @@
 
 #define PER	(16384u + 16384u)	/* th_config: sndbuf + rcvbuf */
 
-static struct th T;
 static struct oseg O;
-static uint8_t pat[70000];
-
-static void
-setup(void)
-{
-	size_t i;
-
-	th_init(&T, NULL);
-	for (i = 0; i < sizeof(pat); i++)
-		pat[i] = (uint8_t)(i * 31 + (i >> 8));
-}
-
-static void
-teardown(void)
-{
-	th_fini(&T);
-}
-
-static void
-reinit(const struct utcp_config *cfg)
-{
-	th_fini(&T);
-	th_init(&T, cfg);
-}
 
 static struct utcp_conn *
 open_conn(uint16_t sport, uint32_t *ps, uint32_t *os)
 {
 	struct pseg syn = { .mss = 1460 };
 
-	return th_accept(&T, sport, &syn, ps, os, NULL);
+	return th_accept(&th_s, sport, &syn, ps, os, NULL);
 }
 
-TestSuite(mem, .init = setup, .fini = teardown);
+TestSuite(mem, .init = th_suite_init, .fini = th_suite_fini);
 
 /* 32768 connections of 64 + 64 KiB would be 4 GiB up front; the stack holds
  * none of it until connections open. */
@@ -57,9 +32,9 @@ Test(mem, no_buffer_memory_up_front)
 	th_config(&cfg);
 	cfg.max_conns = 32768;
 	cfg.sndbuf = cfg.rcvbuf = 64 * 1024;
-	reinit(&cfg);
-	cr_assert_eq(utcp_buf_mem(T.st), 0);
-	cr_assert_eq(utcp_conn_count(T.st), 0);
+	th_reinit(&th_s, &cfg);
+	cr_assert_eq(utcp_buf_mem(th_s.st), 0);
+	cr_assert_eq(utcp_conn_count(th_s.st), 0);
 }
 
 /* Thousands of connections opened and closed one after another reuse the
@@ -70,20 +45,20 @@ Test(mem, open_close_churn_keeps_memory_bounded)
 	uint64_t peak = 0;
 	int i;
 
-	cr_assert_eq(utcp_buf_mem(T.st), 0);
+	cr_assert_eq(utcp_buf_mem(th_s.st), 0);
 	for (i = 0; i < 3000; i++) {
 		struct utcp_conn *c = open_conn((uint16_t)(10000 + i), &ps, &os);
 
-		cr_assert_eq(utcp_write(c, pat, 1000), 1000);
-		if (utcp_buf_mem(T.st) > peak)
-			peak = utcp_buf_mem(T.st);
+		cr_assert_eq(utcp_write(c, th_pat, 1000), 1000);
+		if (utcp_buf_mem(th_s.st) > peak)
+			peak = utcp_buf_mem(th_s.st);
 		utcp_abort(c);
-		th_drain(&T);
+		th_drain(&th_s);
 	}
-	cr_assert_eq(utcp_conn_count(T.st), 0);
+	cr_assert_eq(utcp_conn_count(th_s.st), 0);
 	cr_assert_geq(peak, PER);
 	cr_assert_leq(peak, 1u << 20, "one slab at most: %lu bytes", (unsigned long)peak);
-	cr_assert_leq(utcp_buf_mem(T.st), 1u << 20);
+	cr_assert_leq(utcp_buf_mem(th_s.st), 1u << 20);
 }
 
 /* Memory follows the most connections open at once, and blocks are reused
@@ -98,16 +73,16 @@ Test(mem, memory_follows_concurrent_connections)
 	for (round = 0; round < 3; round++) {
 		for (i = 0; i < 40; i++)
 			c[i] = open_conn((uint16_t)(20000 + round * 100 + i), &ps, &os);
-		cr_assert_eq(utcp_conn_count(T.st), 40);
-		cr_assert_geq(utcp_buf_mem(T.st), 40ull * PER);
+		cr_assert_eq(utcp_conn_count(th_s.st), 40);
+		cr_assert_geq(utcp_buf_mem(th_s.st), 40ull * PER);
 		if (round == 0)
-			after_first = utcp_buf_mem(T.st);
+			after_first = utcp_buf_mem(th_s.st);
 		else
-			cr_assert_eq(utcp_buf_mem(T.st), after_first, "blocks reused");
+			cr_assert_eq(utcp_buf_mem(th_s.st), after_first, "blocks reused");
 		for (i = 0; i < 40; i++)
 			utcp_abort(c[i]);
-		th_drain(&T);
-		cr_assert_eq(utcp_conn_count(T.st), 0);
+		th_drain(&th_s);
+		cr_assert_eq(utcp_conn_count(th_s.st), 0);
 	}
 }
 
@@ -122,30 +97,30 @@ Test(mem, cap_refuses_new_connections_cleanly)
 
 	th_config(&cfg);
 	cfg.buf_mem_max = 3 * PER;
-	reinit(&cfg);
+	th_reinit(&th_s, &cfg);
 	for (i = 0; i < 3; i++)
 		c[i] = open_conn((uint16_t)(30000 + i), &ps, &os);
-	th_drain(&T);
-	th_send(&T, &(struct pseg){ .sport = 30010, .seq = 777, .flags = SYN, .wnd = 65535,
-				    .mss = 1460 });
-	cr_assert(th_pop(&T, &O), "refused, not ignored");
+	th_drain(&th_s);
+	th_send(&th_s, &(struct pseg){ .sport = 30010, .seq = 777, .flags = SYN, .wnd = 65535,
+				       .mss = 1460 });
+	cr_assert(th_pop(&th_s, &O), "refused, not ignored");
 	cr_assert_eq(O.flags, RST | ACK);
 	cr_assert_eq(O.ack, 778);
-	cr_assert_eq(th_pending(&T), 0);
-	cr_assert_eq(utcp_stats(T.st)[UTCP_STAT_MEM_REFUSED], 1);
-	cr_assert_eq(utcp_conn_count(T.st), 3);
-	cr_assert_eq(utcp_connect(T.st, TH_PEER, 443, 0, NULL, &x), -ENOMEM);
-	cr_assert_eq(utcp_stats(T.st)[UTCP_STAT_MEM_REFUSED], 2);
-	cr_assert_leq(utcp_buf_mem(T.st), 3ull * PER + 3 * 64);
+	cr_assert_eq(th_pending(&th_s), 0);
+	cr_assert_eq(utcp_stats(th_s.st)[UTCP_STAT_MEM_REFUSED], 1);
+	cr_assert_eq(utcp_conn_count(th_s.st), 3);
+	cr_assert_eq(utcp_connect(th_s.st, TH_PEER, 443, 0, NULL, &x), -ENOMEM);
+	cr_assert_eq(utcp_stats(th_s.st)[UTCP_STAT_MEM_REFUSED], 2);
+	cr_assert_leq(utcp_buf_mem(th_s.st), 3ull * PER + 3 * 64);
 	/* The three still work. */
 	for (i = 0; i < 3; i++)
-		cr_assert_eq(utcp_write(c[i], pat, 100), 100);
-	th_drain(&T);
+		cr_assert_eq(utcp_write(c[i], th_pat, 100), 100);
+	th_drain(&th_s);
 	utcp_abort(c[0]);
-	th_drain(&T);
+	th_drain(&th_s);
 	x = open_conn(30011, &ps, &os);
 	cr_assert_not_null(x);
-	cr_assert_eq(utcp_conn_count(T.st), 3);
+	cr_assert_eq(utcp_conn_count(th_s.st), 3);
 }
 
 /* ---- zero-copy receive hook ---- */
@@ -153,8 +128,8 @@ Test(mem, cap_refuses_new_connections_cleanly)
 static void
 pdata(uint32_t ps, uint32_t os, uint32_t off, const void *d, size_t len)
 {
-	th_send(&T, &(struct pseg){ .sport = 9000, .seq = ps + off, .ack = os, .flags = ACK,
-				    .wnd = 65535, .data = d, .len = len });
+	th_send(&th_s, &(struct pseg){ .sport = 9000, .seq = ps + off, .ack = os, .flags = ACK,
+				       .wnd = 65535, .data = d, .len = len });
 }
 
 Test(mem, recv_hook_takes_in_order_payload_from_the_packet)
@@ -166,21 +141,21 @@ Test(mem, recv_hook_takes_in_order_payload_from_the_packet)
 	c = open_conn(9000, &ps, &os);
 	utcp_conn_info(c, &ci);
 	wnd = ci.rcv_wnd;
-	T.zc_max = 65536;
-	pdata(ps, os, 0, pat, 1000);
-	cr_assert_eq(T.zc_calls, 1);
-	cr_assert_eq(T.zclen, 1000);
-	cr_assert_arr_eq(T.zc, pat, 1000);
+	th_s.zc_max = 65536;
+	pdata(ps, os, 0, th_pat, 1000);
+	cr_assert_eq(th_s.zc_calls, 1);
+	cr_assert_eq(th_s.zclen, 1000);
+	cr_assert_arr_eq(th_s.zc, th_pat, 1000);
 	cr_assert_eq(utcp_conn_readable(c), 0, "nothing went through the ring");
-	cr_assert_eq(th_events(&T, c, UTCP_EV_READABLE), 1, "the app still hears of it");
+	cr_assert_eq(th_events(&th_s, c, UTCP_EV_READABLE), 1, "the app still hears of it");
 	utcp_conn_info(c, &ci);
 	cr_assert_eq(ci.rcv_nxt, ps + 1000);
 	cr_assert_eq(ci.rcv_wnd, wnd, "the window did not shrink");
-	pdata(ps, os, 1000, pat + 1000, 1920);
-	cr_assert(th_pop(&T, &O), "two segments' worth: ACK as usual");
+	pdata(ps, os, 1000, th_pat + 1000, 1920);
+	cr_assert(th_pop(&th_s, &O), "two segments' worth: ACK as usual");
 	cr_assert_eq(O.ack, ps + 2920);
-	cr_assert_eq(T.zclen, 2920);
-	cr_assert_arr_eq(T.zc, pat, 2920);
+	cr_assert_eq(th_s.zclen, 2920);
+	cr_assert_arr_eq(th_s.zc, th_pat, 2920);
 }
 
 Test(mem, recv_hook_not_offered_out_of_order_data)
@@ -190,17 +165,17 @@ Test(mem, recv_hook_not_offered_out_of_order_data)
 	uint32_t ps, os;
 
 	c = open_conn(9000, &ps, &os);
-	T.zc_max = 65536;
-	pdata(ps, os, 10, pat + 10, 10);	/* out of order: into the ring */
-	cr_assert_eq(T.zc_calls, 0);
-	pdata(ps, os, 0, pat, 10);		/* fills the hole: offered */
-	cr_assert_eq(T.zc_calls, 1);
-	cr_assert_eq(T.zclen, 10);
-	cr_assert_arr_eq(T.zc, pat, 10);
+	th_s.zc_max = 65536;
+	pdata(ps, os, 10, th_pat + 10, 10);	/* out of order: into the ring */
+	cr_assert_eq(th_s.zc_calls, 0);
+	pdata(ps, os, 0, th_pat, 10);		/* fills the hole: offered */
+	cr_assert_eq(th_s.zc_calls, 1);
+	cr_assert_eq(th_s.zclen, 10);
+	cr_assert_arr_eq(th_s.zc, th_pat, 10);
 	/* The out-of-order part joined the in-order data in the ring. */
 	cr_assert_eq(utcp_conn_readable(c), 10);
 	cr_assert_eq(utcp_read(c, b, sizeof(b)), 10);
-	cr_assert_arr_eq(b, pat + 10, 10);
+	cr_assert_arr_eq(b, th_pat + 10, 10);
 }
 
 Test(mem, recv_hook_partial_take_rest_in_ring)
@@ -211,20 +186,20 @@ Test(mem, recv_hook_partial_take_rest_in_ring)
 	uint32_t ps, os;
 
 	c = open_conn(9000, &ps, &os);
-	T.zc_max = 3;
+	th_s.zc_max = 3;
 	pdata(ps, os, 0, "abcdefghij", 10);
-	cr_assert_eq(T.zclen, 3);
-	cr_assert_arr_eq(T.zc, "abc", 3);
+	cr_assert_eq(th_s.zclen, 3);
+	cr_assert_arr_eq(th_s.zc, "abc", 3);
 	cr_assert_eq(utcp_peek(c, p, l), 1, "the rest through the ring");
 	cr_assert_eq(l[0], 7);
 	cr_assert_arr_eq(p[0], "defghij", 7);
 	/* While the ring holds bytes, new data goes behind them, not to the hook. */
 	pdata(ps, os, 10, "klm", 3);
-	cr_assert_eq(T.zc_calls, 1);
+	cr_assert_eq(th_s.zc_calls, 1);
 	cr_assert_eq(utcp_conn_readable(c), 10);
 	utcp_consume(c, 10);
-	T.zc_max = 0;				/* declining is allowed */
+	th_s.zc_max = 0;				/* declining is allowed */
 	pdata(ps, os, 13, "nop", 3);
-	cr_assert_eq(T.zc_calls, 2);
+	cr_assert_eq(th_s.zc_calls, 2);
 	cr_assert_eq(utcp_conn_readable(c), 3);
 }

@@ -4,36 +4,9 @@
 
 #include <criterion/criterion.h>
 
+#include "dataplane/base/be.h"
 #include "dataplane/tcp/utcp_csum.h"
 #include "tests/dataplane/tcp/utcp_harness.h"
-
-static inline void
-put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static inline void
-put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-static inline uint16_t
-get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static inline uint32_t
-get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
 
 static int
 out_cb(void *arg, const void *pkt, size_t len)
@@ -132,6 +105,30 @@ th_init(struct th *t, const struct utcp_config *cfg)
 }
 
 void
+th_reinit(struct th *t, const struct utcp_config *cfg)
+{
+	th_fini(t);
+	th_init(t, cfg);
+}
+
+struct th th_s;
+uint8_t th_pat[TH_PAT_LEN];
+
+void
+th_suite_init(void)
+{
+	th_init(&th_s, NULL);
+	for (size_t i = 0; i < sizeof(th_pat); i++)
+		th_pat[i] = (uint8_t)(i * 31 + (i >> 8));
+}
+
+void
+th_suite_fini(void)
+{
+	th_fini(&th_s);
+}
+
+void
 th_drain(struct th *t)
 {
 	while (t->qhead < t->qtail) {
@@ -171,7 +168,7 @@ th_build(const struct pseg *s, uint8_t *b, size_t cap)
 	if (s->mss) {
 		o[ol++] = 2;
 		o[ol++] = 4;
-		put16(o + ol, s->mss);
+		be_put16(o + ol, s->mss);
 		ol += 2;
 	}
 	if (s->has_ws) {
@@ -191,8 +188,8 @@ th_build(const struct pseg *s, uint8_t *b, size_t cap)
 		o[ol++] = 1;
 		o[ol++] = 8;
 		o[ol++] = 10;
-		put32(o + ol, s->tsval);
-		put32(o + ol + 4, s->tsecr);
+		be_put32(o + ol, s->tsval);
+		be_put32(o + ol + 4, s->tsecr);
 		ol += 8;
 	}
 	if (s->nsack) {
@@ -201,8 +198,8 @@ th_build(const struct pseg *s, uint8_t *b, size_t cap)
 		o[ol++] = 5;
 		o[ol++] = (uint8_t)(2 + 8 * s->nsack);
 		for (i = 0; i < s->nsack; i++) {
-			put32(o + ol, s->sack[i][0]);
-			put32(o + ol + 4, s->sack[i][1]);
+			be_put32(o + ol, s->sack[i][0]);
+			be_put32(o + ol + 4, s->sack[i][1]);
 			ol += 8;
 		}
 	}
@@ -210,29 +207,19 @@ th_build(const struct pseg *s, uint8_t *b, size_t cap)
 	hl = 20 + ol;
 	tl = hl + s->len;
 	cr_assert(20 + tl <= cap);
-	b[0] = 0x45;
-	b[1] = 0;
-	put16(b + 2, (uint16_t)(20 + tl));
-	put16(b + 4, 1);
-	put16(b + 6, 0x4000);
-	b[8] = 64;
-	b[9] = 6;
-	put16(b + 10, 0);
-	put32(b + 12, saddr);
-	put32(b + 16, TH_LOCAL);
-	put16(b + 10, utcp_csum_fold(utcp_csum_add(0, b, 20)));
-	put16(th, s->sport);
-	put16(th + 2, s->dport ? s->dport : TH_PORT);
-	put32(th + 4, s->seq);
-	put32(th + 8, s->ack);
+	utcp_csum_ip_header(b, saddr, TH_LOCAL, 6, (uint16_t)(20 + tl), 1);
+	be_put16(th, s->sport);
+	be_put16(th + 2, s->dport ? s->dport : TH_PORT);
+	be_put32(th + 4, s->seq);
+	be_put32(th + 8, s->ack);
 	th[12] = (uint8_t)((hl / 4) << 4);
 	th[13] = s->flags;
-	put16(th + 14, s->wnd);
-	put16(th + 16, 0);
-	put16(th + 18, 0);
+	be_put16(th + 14, s->wnd);
+	be_put16(th + 16, 0);
+	be_put16(th + 18, 0);
 	if (s->len)
 		memcpy(th + hl, s->data, s->len);
-	put16(th + 16, utcp_csum_tcp(saddr, TH_LOCAL, th, tl));
+	be_put16(th + 16, utcp_csum_tcp(saddr, TH_LOCAL, th, tl));
 	return 20 + tl;
 }
 
@@ -273,24 +260,24 @@ th_pop(struct th *t, struct oseg *o)
 	memcpy(o->raw, p, len);
 	o->rawlen = len;
 	cr_assert_eq(p[0], 0x45);
-	cr_assert_eq(get16(p + 2), len, "IPv4 total length");
+	cr_assert_eq(be_get16(p + 2), len, "IPv4 total length");
 	cr_assert_eq(utcp_csum_fold(utcp_csum_add(0, p, 20)), 0, "IPv4 header checksum");
 	o->proto = p[9];
-	o->saddr = get32(p + 12);
-	o->daddr = get32(p + 16);
+	o->saddr = be_get32(p + 12);
+	o->daddr = be_get32(p + 16);
 	ihl = 20;
 	th = p + ihl;
 	tl = len - ihl;
 	if (o->proto == 6) {
 		cr_assert(tl >= 20);
 		cr_assert_eq(utcp_csum_tcp(o->saddr, o->daddr, th, tl), 0, "TCP checksum");
-		o->sport = get16(th);
-		o->dport = get16(th + 2);
-		o->seq = get32(th + 4);
-		o->ack = get32(th + 8);
+		o->sport = be_get16(th);
+		o->dport = be_get16(th + 2);
+		o->seq = be_get32(th + 4);
+		o->ack = be_get32(th + 8);
 		hl = (size_t)(th[12] >> 4) * 4;
 		o->flags = th[13];
-		o->wnd = get16(th + 14);
+		o->wnd = be_get16(th + 14);
 		op = th + 20;
 		for (i = 0; i < hl - 20;) {
 			if (op[i] == 0)
@@ -301,7 +288,7 @@ th_pop(struct th *t, struct oseg *o)
 			}
 			switch (op[i]) {
 			case 2:
-				o->mss = get16(op + i + 2);
+				o->mss = be_get16(op + i + 2);
 				break;
 			case 3:
 				o->ws = op[i + 2];
@@ -312,14 +299,14 @@ th_pop(struct th *t, struct oseg *o)
 			case 5:
 				o->nsack = (op[i + 1] - 2) / 8;
 				for (int k = 0; k < o->nsack; k++) {
-					o->sack[k][0] = get32(op + i + 2 + 8 * k);
-					o->sack[k][1] = get32(op + i + 6 + 8 * k);
+					o->sack[k][0] = be_get32(op + i + 2 + 8 * k);
+					o->sack[k][1] = be_get32(op + i + 6 + 8 * k);
 				}
 				break;
 			case 8:
 				o->ts = true;
-				o->tsval = get32(op + i + 2);
-				o->tsecr = get32(op + i + 6);
+				o->tsval = be_get32(op + i + 2);
+				o->tsecr = be_get32(op + i + 6);
 				break;
 			}
 			i += op[i + 1];

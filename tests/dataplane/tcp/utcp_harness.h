@@ -94,6 +94,19 @@ void th_config(struct utcp_config *cfg);
 /* Creates the stack (cfg NULL: th_config defaults) at time 1 s. */
 void th_init(struct th *t, const struct utcp_config *cfg);
 void th_fini(struct th *t);
+/* th_fini then th_init with <cfg>: a test that wants other settings than
+ * the ones its suite made the stack with. */
+void th_reinit(struct th *t, const struct utcp_config *cfg);
+
+/* The stack of a suite that makes one per test, and a byte pattern to send:
+ * TestSuite(name, .init = th_suite_init, .fini = th_suite_fini) makes th_s
+ * with the th_config defaults and fills th_pat before each test, and frees
+ * th_s after it. */
+#define TH_PAT_LEN	70000
+extern struct th th_s;
+extern uint8_t th_pat[TH_PAT_LEN];
+void th_suite_init(void);
+void th_suite_fini(void);
 /* Moves the clock on and runs timers. */
 void th_advance(struct th *t, uint64_t us);
 

@@ -18,30 +18,14 @@
 #include "dataplane/tls/tlsterm_int.h"
 #include "tests/dataplane/tls/tlspair.h"
 
-static char dir[] = "/tmp/test_tlshandoff.XXXXXX";
-static char cert[TP_PATH_MAX], key[TP_PATH_MAX];
-
-static void
-setup(void)
-{
-	cr_assert_not_null(mkdtemp(dir));
-	tp_cert_make(dir, "a", "chat.example.com", cert, key);
-}
-
-static void
-teardown(void)
-{
-	tp_dir_remove(dir);
-}
-
-TestSuite(handoff, .init = setup, .fini = teardown);
+TestSuite(handoff, .init = tp_fixture_init, .fini = tp_fixture_fini);
 
 static struct tlsterm_ctx *
 ctx_new(bool own, const char *suites)
 {
 	struct tlsterm_settings s = {
-		.cert_file = cert,
-		.key_file = key,
+		.cert_file = tp_cert,
+		.key_file = tp_key,
 		.ciphersuites = suites,
 		.session_cache = 128,
 		.session_timeout_s = 300,
@@ -111,6 +95,20 @@ Test(handoff, chacha20poly1305)
 	check_suite("TLS_CHACHA20_POLY1305_SHA256");
 }
 
+/* The handshake by hand, round by round, keeping the server's tickets back:
+ * its output is not pumped once its handshake is done. */
+static void
+handshake_by_hand(struct tlspair *p)
+{
+	for (int i = 0; i < 10 && !tlsterm_handshake_done(p->t); i++) {
+		tp_client_step(p);
+		tp_pump_in(p);
+		tp_server_read(p);
+		if (!tlsterm_handshake_done(p->t))
+			tp_pump_out(p);
+	}
+}
+
 /* Records under OpenSSL both ways before the hand-off: the counts carry. */
 Test(handoff, after_openssl_traffic)
 {
@@ -121,14 +119,7 @@ Test(handoff, after_openssl_traffic)
 	int i;
 
 	tp_pair_init(&p, ctx, cc, NULL);
-	/* Handshake by hand, keeping the server's tickets back. */
-	for (i = 0; i < 10 && !tlsterm_handshake_done(p.t); i++) {
-		tp_client_step(&p);
-		tp_pump_in(&p);
-		tp_server_read(&p);
-		if (!tlsterm_handshake_done(p.t))
-			tp_pump_out(&p);
-	}
+	handshake_by_hand(&p);
 	cr_assert(tlsterm_handshake_done(p.t));
 	cr_assert_not(tlsterm_handed_off(p.t));
 	tp_fill(msg, sizeof(msg), 1);
@@ -158,16 +149,9 @@ Test(handoff, refused_while_pending)
 	unsigned char msg[2000], rd[10];
 	struct tlspair p;
 	size_t n;
-	int i;
 
 	tp_pair_init(&p, ctx, cc, NULL);
-	for (i = 0; i < 10 && !tlsterm_handshake_done(p.t); i++) {
-		tp_client_step(&p);
-		tp_pump_in(&p);
-		tp_server_read(&p);
-		if (!tlsterm_handshake_done(p.t))
-			tp_pump_out(&p);
-	}
+	handshake_by_hand(&p);
 	tp_fill(msg, sizeof(msg), 2);
 	cr_assert_eq(SSL_write(p.c, msg, 1000), 1000);
 	/* Half a record fed: the server's tickets drain, no hand-off. */
@@ -236,16 +220,9 @@ Test(handoff, refused_after_key_update_under_openssl)
 	struct tlsterm_ctx *ctx = ctx_new(true, NULL);
 	SSL_CTX *cc = client_ctx(TLS1_3_VERSION, NULL);
 	struct tlspair p;
-	int i;
 
 	tp_pair_init(&p, ctx, cc, NULL);
-	for (i = 0; i < 10 && !tlsterm_handshake_done(p.t); i++) {
-		tp_client_step(&p);
-		tp_pump_in(&p);
-		tp_server_read(&p);
-		if (!tlsterm_handshake_done(p.t))
-			tp_pump_out(&p);
-	}
+	handshake_by_hand(&p);
 	cr_assert_eq(SSL_key_update(p.c, SSL_KEY_UPDATE_REQUESTED), 1);
 	cr_assert_eq(SSL_write(p.c, "x", 1), 1);
 	tp_settle(&p);
@@ -697,7 +674,7 @@ static void
 check_not_resumable(bool tickets)
 {
 	struct tlsterm_settings s = {
-		.cert_file = cert, .key_file = key, .session_cache = tickets ? 0 : 128,
+		.cert_file = tp_cert, .key_file = tp_key, .session_cache = tickets ? 0 : 128,
 		.session_timeout_s = 300, .tickets = tickets, .own_records = true,
 	};
 	struct tlsterm_ctx *ctx;

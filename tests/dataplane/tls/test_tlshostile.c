@@ -18,30 +18,7 @@
 #include "dataplane/tls/tlsterm_int.h"
 #include "tests/dataplane/tls/tlspair.h"
 
-static char dir[] = "/tmp/test_tlshostile.XXXXXX";
-static char cert[256], key[256];
-
-static void
-setup(void)
-{
-	char err[256];
-
-	cr_assert_not_null(mkdtemp(dir));
-	snprintf(cert, sizeof(cert), "%s/a.crt", dir);
-	snprintf(key, sizeof(key), "%s/a.key", dir);
-	cr_assert_eq(tlscert_ensure(cert, key, "chat.example.com", 30, err, sizeof(err)), 1, "%s",
-		     err);
-}
-
-static void
-teardown(void)
-{
-	unlink(cert);
-	unlink(key);
-	rmdir(dir);
-}
-
-TestSuite(hostile, .init = setup, .fini = teardown);
+TestSuite(hostile, .init = tp_fixture_init, .fini = tp_fixture_fini);
 
 /* A handed-off session, and the client's keys to forge with. */
 struct forge {
@@ -54,17 +31,20 @@ struct forge {
 	size_t len;
 };
 
-/* A handed-off session; the client offers only TLS 1.3 <suites> unless NULL. */
-static void
-forge_init_suites(struct forge *f, bool own, uint32_t out_max, const char *suites)
+/* A new forge: a session of a context with <own> and <out_max>, handed
+ * off and its keys copied when <own>; the client offers only the TLS 1.3
+ * <suites> unless NULL. */
+static struct forge *
+forge_new_suites(bool own, uint32_t out_max, const char *suites)
 {
+	struct forge *f = calloc(1, sizeof(*f));
 	struct tlsterm_settings s = {
-		.cert_file = cert, .key_file = key, .session_cache = 128, .tickets = true,
+		.cert_file = tp_cert, .key_file = tp_key, .session_cache = 128, .tickets = true,
 		.own_records = own, .out_max = out_max,
 	};
 	char err[512] = "";
 
-	memset(f, 0, sizeof(*f));
+	cr_assert_not_null(f);
 	f->ctx = tlsterm_ctx_create(&s, err, sizeof(err));
 	cr_assert_not_null(f->ctx, "%s", err);
 	f->cc = SSL_CTX_new(TLS_client_method());
@@ -74,7 +54,7 @@ forge_init_suites(struct forge *f, bool own, uint32_t out_max, const char *suite
 	tp_pair_init(&f->p, f->ctx, f->cc, NULL);
 	tp_handshake(&f->p);
 	if (!own)
-		return;
+		return f;
 	cr_assert(tlsterm_handed_off(f->p.t));
 	tp_echo(&f->p, 100, 100);
 	cr_assert_eq(tlsrec_init(&f->cw, f->p.t->rd.suite, f->p.t->rd.secret,
@@ -82,22 +62,24 @@ forge_init_suites(struct forge *f, bool own, uint32_t out_max, const char *suite
 	cr_assert_eq(tlsrec_init(&f->sr, f->p.t->wr.suite, f->p.t->wr.secret,
 				 f->p.t->wr.secret_len, f->p.t->wr.seq, false), 0);
 	(void)tlsterm_take_events(f->p.t);
+	return f;
 }
 
-static void
-forge_init(struct forge *f, bool own, uint32_t out_max)
+static struct forge *
+forge_new(bool own, uint32_t out_max)
 {
-	forge_init_suites(f, own, out_max, NULL);
+	return forge_new_suites(own, out_max, NULL);
 }
 
 static void
-forge_fini(struct forge *f)
+forge_free(struct forge *f)
 {
 	tlsrec_wipe(&f->cw);
 	tlsrec_wipe(&f->sr);
 	tp_pair_fini(&f->p);
 	SSL_CTX_free(f->cc);
 	tlsterm_ctx_put(f->ctx);
+	free(f);
 }
 
 /* Appends one record of <type> to the bytes to feed. */
@@ -182,10 +164,10 @@ server_out(struct forge *f, char *types, size_t cap, int *alert_desc)
 /* Many KeyUpdate requests in a row: one answer, and the keys still agree. */
 Test(hostile, key_update_requests_answered_once)
 {
-	struct forge *f = calloc(1, sizeof(*f));
+	struct forge *f;
 	char types[64];
 
-	forge_init(f, true, 0);
+	f = forge_new(true, 0);
 	for (int i = 0; i < 10; i++)
 		key_update(f, true);
 	rec(f, TLSREC_CT_APPDATA, "hi", 2);
@@ -201,36 +183,34 @@ Test(hostile, key_update_requests_answered_once)
 	cr_assert_eq(tlsterm_write(f->p.t, "yo", 2), 2);
 	server_out(f, types, sizeof(types), NULL);
 	cr_assert_str_eq(types, "D");
-	forge_fini(f);
-	free(f);
+	forge_free(f);
 }
 
 /* Requests with nothing else: answered when the read returns (and only
  * once), so that a peer that waits for the answer gets it. */
 Test(hostile, key_update_request_answered_without_data)
 {
-	struct forge *f = calloc(1, sizeof(*f));
+	struct forge *f;
 	char types[64];
 
-	forge_init(f, true, 0);
+	f = forge_new(true, 0);
 	key_update(f, true);
 	key_update(f, true);
 	cr_assert_eq(feed_read(f), 0);
 	server_out(f, types, sizeof(types), NULL);
 	cr_assert_str_eq(types, "H");
-	forge_fini(f);
-	free(f);
+	forge_free(f);
 }
 
 /* TLSTERM_KEY_UPDATES_MAX KeyUpdates without data between them pass (and
  * the run starts over after data); one more is unexpected_message. */
 Test(hostile, key_update_flood_closes)
 {
-	struct forge *f = calloc(1, sizeof(*f));
+	struct forge *f;
 	char types[64];
 	int desc = -1;
 
-	forge_init(f, true, 0);
+	f = forge_new(true, 0);
 	for (int round = 0; round < 2; round++) {
 		for (int i = 0; i < TLSTERM_KEY_UPDATES_MAX; i++)
 			key_update(f, i % 2);
@@ -249,17 +229,16 @@ Test(hostile, key_update_flood_closes)
 	server_out(f, types, sizeof(types), &desc);
 	cr_assert_str_eq(types, "A", "server sent %s", types);
 	cr_assert_eq(desc, SSL_AD_UNEXPECTED_MESSAGE);
-	forge_fini(f);
-	free(f);
+	forge_free(f);
 }
 
 Test(hostile, empty_record_flood_closes)
 {
-	struct forge *f = calloc(1, sizeof(*f));
+	struct forge *f;
 	char types[64];
 	int desc = -1;
 
-	forge_init(f, true, 0);
+	f = forge_new(true, 0);
 	for (int i = 0; i < TLSTERM_EMPTY_RECORDS_MAX; i++)
 		rec(f, TLSREC_CT_APPDATA, "", 0);
 	rec(f, TLSREC_CT_APPDATA, "x", 1);
@@ -274,17 +253,16 @@ Test(hostile, empty_record_flood_closes)
 	server_out(f, types, sizeof(types), &desc);
 	cr_assert_str_eq(types, "A");
 	cr_assert_eq(desc, SSL_AD_UNEXPECTED_MESSAGE);
-	forge_fini(f);
-	free(f);
+	forge_free(f);
 }
 
 Test(hostile, user_canceled_flood_closes)
 {
-	struct forge *f = calloc(1, sizeof(*f));
+	struct forge *f;
 	char types[64];
 	int desc = -1;
 
-	forge_init(f, true, 0);
+	f = forge_new(true, 0);
 	for (int i = 0; i < TLSTERM_WARN_ALERTS_MAX; i++)
 		alert(f, 1, SSL_AD_USER_CANCELLED);
 	rec(f, TLSREC_CT_APPDATA, "x", 1);
@@ -299,19 +277,18 @@ Test(hostile, user_canceled_flood_closes)
 	server_out(f, types, sizeof(types), &desc);
 	cr_assert_str_eq(types, "A");
 	cr_assert_eq(desc, SSL_AD_UNEXPECTED_MESSAGE);
-	forge_fini(f);
-	free(f);
+	forge_free(f);
 }
 
 /* A peer that asks for KeyUpdates but does not read: once our output is
  * over out_max, a read that would answer fails. */
 Test(hostile, output_bound_on_read)
 {
-	struct forge *f = calloc(1, sizeof(*f));
+	struct forge *f;
 	unsigned char big[5000];
 	const void *p;
 
-	forge_init(f, true, 4096);
+	f = forge_new(true, 4096);
 	memset(big, 'z', sizeof(big));
 	cr_assert_eq(tlsterm_write(f->p.t, big, 4000), 4000);
 	cr_assert_lt(tlsterm_pending_out(f->p.t, &p), 4096);
@@ -325,20 +302,19 @@ Test(hostile, output_bound_on_read)
 	key_update(f, true);
 	rec(f, TLSREC_CT_APPDATA, "x", 1);
 	cr_assert_eq(feed_read(f), -EPROTO);
-	forge_fini(f);
-	free(f);
+	forge_free(f);
 }
 
 /* The same on OpenSSL's layer, which answers each request at a later
  * read. */
 Test(hostile, output_bound_on_read_openssl)
 {
-	struct forge *f = calloc(1, sizeof(*f));
+	struct forge *f;
 	unsigned char big[5000];
 	const void *p;
 	int i;
 
-	forge_init(f, false, 4096);
+	f = forge_new(false, 4096);
 	memset(big, 'z', sizeof(big));
 	cr_assert_eq(tlsterm_write(f->p.t, big, 5000), 5000);
 	for (i = 0; i < 10 && f->p.srv_err == 0; i++) {
@@ -349,8 +325,7 @@ Test(hostile, output_bound_on_read_openssl)
 	}
 	cr_assert_eq(f->p.srv_err, -EPROTO, "%d requests answered past the bound", i);
 	cr_assert_lt(tlsterm_pending_out(f->p.t, &p), 5100);
-	forge_fini(f);
-	free(f);
+	forge_free(f);
 }
 
 /* Feeds one forged record of <type> with <p>, reads, and expects a fatal
@@ -372,10 +347,10 @@ check_fatal(struct forge *f, uint8_t type, const void *p, size_t n, int desc)
  * its record. */
 Test(hostile, key_update_split_across_records)
 {
-	struct forge *f = calloc(1, sizeof(*f));
+	struct forge *f;
 	char types[64];
 
-	forge_init(f, true, 0);
+	f = forge_new(true, 0);
 	rec(f, TLSREC_CT_HANDSHAKE, "\x18\x00", 2);
 	rec(f, TLSREC_CT_HANDSHAKE, "\x00\x01", 2);
 	rec(f, TLSREC_CT_HANDSHAKE, "\x01", 1);
@@ -385,70 +360,63 @@ Test(hostile, key_update_split_across_records)
 	cr_assert_eq(f->p.srv_rx.len, 2);
 	server_out(f, types, sizeof(types), NULL);
 	cr_assert_str_eq(types, "H");
-	forge_fini(f);
-	free(f);
+	forge_free(f);
 }
 
 Test(hostile, key_update_with_more_in_its_record)
 {
-	struct forge *f = calloc(1, sizeof(*f));
+	struct forge *f;
 
-	forge_init(f, true, 0);
+	f = forge_new(true, 0);
 	check_fatal(f, TLSREC_CT_HANDSHAKE, "\x18\x00\x00\x01\x00\x18", 6,
 		    SSL_AD_UNEXPECTED_MESSAGE);
-	forge_fini(f);
-	free(f);
+	forge_free(f);
 }
 
 Test(hostile, key_update_wrong_length)
 {
-	struct forge *f = calloc(1, sizeof(*f));
+	struct forge *f;
 
-	forge_init(f, true, 0);
+	f = forge_new(true, 0);
 	check_fatal(f, TLSREC_CT_HANDSHAKE, "\x18\x00\x00\x02\x00\x00", 6, SSL_AD_DECODE_ERROR);
-	forge_fini(f);
-	free(f);
+	forge_free(f);
 }
 
 Test(hostile, key_update_bad_request_value)
 {
-	struct forge *f = calloc(1, sizeof(*f));
+	struct forge *f;
 
-	forge_init(f, true, 0);
+	f = forge_new(true, 0);
 	check_fatal(f, TLSREC_CT_HANDSHAKE, "\x18\x00\x00\x01\x02", 5, SSL_AD_ILLEGAL_PARAMETER);
-	forge_fini(f);
-	free(f);
+	forge_free(f);
 }
 
 Test(hostile, other_handshake_message)
 {
-	struct forge *f = calloc(1, sizeof(*f));
+	struct forge *f;
 
-	forge_init(f, true, 0);
+	f = forge_new(true, 0);
 	check_fatal(f, TLSREC_CT_HANDSHAKE, "\x04\x00\x00\x00", 4, SSL_AD_UNEXPECTED_MESSAGE);
-	forge_fini(f);
-	free(f);
+	forge_free(f);
 }
 
 Test(hostile, data_inside_a_split_key_update)
 {
-	struct forge *f = calloc(1, sizeof(*f));
+	struct forge *f;
 
-	forge_init(f, true, 0);
+	f = forge_new(true, 0);
 	rec(f, TLSREC_CT_HANDSHAKE, "\x18\x00", 2);
 	check_fatal(f, TLSREC_CT_APPDATA, "x", 1, SSL_AD_UNEXPECTED_MESSAGE);
-	forge_fini(f);
-	free(f);
+	forge_free(f);
 }
 
 Test(hostile, empty_handshake_record)
 {
-	struct forge *f = calloc(1, sizeof(*f));
+	struct forge *f;
 
-	forge_init(f, true, 0);
+	f = forge_new(true, 0);
 	check_fatal(f, TLSREC_CT_HANDSHAKE, "", 0, SSL_AD_UNEXPECTED_MESSAGE);
-	forge_fini(f);
-	free(f);
+	forge_free(f);
 }
 
 /* The KeyUpdate limit on OpenSSL's layer: <n> updates from a real client,
@@ -470,9 +438,9 @@ openssl_key_updates(struct forge *f, int n)
 
 Test(hostile, key_update_flood_closes_on_openssl_layer)
 {
-	struct forge *f = calloc(1, sizeof(*f));
+	struct forge *f;
 
-	forge_init(f, false, 0);
+	f = forge_new(false, 0);
 	cr_assert_eq(openssl_key_updates(f, TLSTERM_KEY_UPDATES_MAX), 0);
 	cr_assert_eq(f->p.srv_rx.len, 1);
 	cr_assert_eq(openssl_key_updates(f, TLSTERM_KEY_UPDATES_MAX), 0);
@@ -481,27 +449,25 @@ Test(hostile, key_update_flood_closes_on_openssl_layer)
 	cr_assert_eq(f->p.srv_rx.len, 0);
 	/* OpenSSL stopped at the first one over: no key schedule for the rest. */
 	cr_assert_eq(f->p.t->ku_run, TLSTERM_KEY_UPDATES_MAX + 1);
-	forge_fini(f);
-	free(f);
+	forge_free(f);
 }
 
 /* Feeds raw bytes (a header we made up) and expects fatal alert <desc>. */
 static void
 check_raw(const uint8_t *p, size_t n, int desc)
 {
-	struct forge *f = calloc(1, sizeof(*f));
+	struct forge *f;
 	char types[64];
 	int got = -1;
 
-	forge_init(f, true, 0);
+	f = forge_new(true, 0);
 	memcpy(f->buf, p, n);
 	f->len = n;
 	cr_assert_eq(feed_read(f), -EPROTO);
 	server_out(f, types, sizeof(types), &got);
 	cr_assert_str_eq(types, "A");
 	cr_assert_eq(got, desc, "alert %d, not %d", got, desc);
-	forge_fini(f);
-	free(f);
+	forge_free(f);
 }
 
 /* Outer headers as OpenSSL's TLS 1.3 layer answers them: a plaintext
@@ -529,13 +495,12 @@ Test(hostile, server_rekeys_at_the_gcm_record_limit)
 {
 	static const char *const suites[] = { "TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384",
 					      "TLS_CHACHA20_POLY1305_SHA256" };
-	struct forge *f = calloc(1, sizeof(*f));
 	char types[64];
 
 	for (size_t i = 0; i < 3; i++) {
 		const uint64_t near = (UINT64_C(1) << 24) - 2;
+		struct forge *f = forge_new_suites(true, 0, suites[i]);
 
-		forge_init_suites(f, true, 0, suites[i]);
 		f->p.t->wr.seq = near;		/* through the internal header */
 		f->sr.seq = near;		/* the client reads in step */
 		for (int k = 0; k < 3; k++)
@@ -550,8 +515,6 @@ Test(hostile, server_rekeys_at_the_gcm_record_limit)
 		rec(f, TLSREC_CT_APPDATA, "after", 5);
 		cr_assert_eq(feed_read(f), 0);
 		cr_assert_eq(f->p.srv_rx.len, 5);
-		forge_fini(f);
-		memset(f, 0, sizeof(*f));
+		forge_free(f);
 	}
-	free(f);
 }

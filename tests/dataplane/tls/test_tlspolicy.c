@@ -19,33 +19,9 @@
 #include "dataplane/tls/tlsterm.h"
 #include "dataplane/tls/tlsterm_int.h"
 #include "dataplane/tls/webtls.h"
+#include "tests/dataplane/tls/tlspair.h"
 
-static char dir[] = "/tmp/test_tlspolicy.XXXXXX";
-static char cert[256], key[256];
-
-static void
-setup(void)
-{
-	char err[256];
-
-	cr_assert_not_null(mkdtemp(dir));
-	snprintf(cert, sizeof(cert), "%s/a.crt", dir);
-	snprintf(key, sizeof(key), "%s/a.key", dir);
-	cr_assert_eq(tlscert_ensure(cert, key, "chat.example.com", 30, err, sizeof(err)), 1,
-		     "%s", err);
-}
-
-static void
-teardown(void)
-{
-	char cmd[300];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "cannot remove %s\n", dir);
-}
-
-TestSuite(tlspolicy, .init = setup, .fini = teardown);
+TestSuite(tlspolicy, .init = tp_fixture_init, .fini = tp_fixture_fini);
 
 /* True when a client of <cc> completes a handshake with a server of <sc>
  * (memory BIOs, both in this thread). */
@@ -138,7 +114,7 @@ static void
 compare(const char *ciphers, char *sip, char *web, size_t len)
 {
 	struct tlsterm_settings s = {
-		.cert_file = cert, .key_file = key, .ciphers = ciphers,
+		.cert_file = tp_cert, .key_file = tp_key, .ciphers = ciphers,
 		.session_cache = 128, .tickets = false, .own_records = true,
 	};
 	struct tlsterm_ctx *t;
@@ -147,7 +123,7 @@ compare(const char *ciphers, char *sip, char *web, size_t len)
 
 	t = tlsterm_ctx_create(&s, err, sizeof(err));
 	cr_assert_not_null(t, "%s", err);
-	w = webtls_ctx_new(cert, key, ciphers, err, sizeof(err));
+	w = webtls_ctx_new(tp_cert, tp_key, ciphers, err, sizeof(err));
 	cr_assert_not_null(w, "%s", err);
 	describe(t->ssl_ctx, sip, len);
 	describe(w, web, len);
@@ -207,7 +183,7 @@ Test(tlspolicy, security_level_2)
 	SSL_CTX *c;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "%s/openssl.cnf", dir);
+	snprintf(path, sizeof(path), "%s/openssl.cnf", tp_dir);
 	f = fopen(path, "w");
 	cr_assert_not_null(f);
 	fputs(conf, f);
@@ -218,7 +194,7 @@ Test(tlspolicy, security_level_2)
 	cr_assert_eq(tlspolicy_apply(c, NULL, NULL, NULL, 0), 0);
 	cr_assert_eq(SSL_CTX_get_security_level(c), 2);
 	SSL_CTX_free(c);
-	c = webtls_ctx_new(cert, key, NULL, path, sizeof(path));
+	c = webtls_ctx_new(tp_cert, tp_key, NULL, path, sizeof(path));
 	cr_assert_not_null(c, "%s", path);
 	cr_assert_eq(SSL_CTX_get_security_level(c), 2);
 	SSL_CTX_free(c);

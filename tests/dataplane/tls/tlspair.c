@@ -217,3 +217,19 @@ tp_dir_remove(const char *dir)
 	if (nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS) != 0)
 		fprintf(stderr, "cannot remove %s\n", dir);
 }
+
+char tp_dir[] = "/tmp/test_tls.XXXXXX";
+char tp_cert[TP_PATH_MAX], tp_key[TP_PATH_MAX];
+
+void
+tp_fixture_init(void)
+{
+	cr_assert_not_null(mkdtemp(tp_dir));
+	tp_cert_make(tp_dir, "a", "chat.example.com", tp_cert, tp_key);
+}
+
+void
+tp_fixture_fini(void)
+{
+	tp_dir_remove(tp_dir);
+}

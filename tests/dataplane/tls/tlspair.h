@@ -70,4 +70,12 @@ void tp_cert_make(const char *dir, const char *name, const char *cn, char *cert,
 /* Removes <dir> and everything in it. */
 void tp_dir_remove(const char *dir);
 
+/* The fixture of a suite that needs one certificate, for TestSuite's .init
+ * and .fini: tp_fixture_init() makes a fresh temporary directory <tp_dir>
+ * holding a self-signed certificate for chat.example.com (<tp_cert>,
+ * <tp_key>); tp_fixture_fini() removes it. */
+extern char tp_dir[], tp_cert[TP_PATH_MAX], tp_key[TP_PATH_MAX];
+void tp_fixture_init(void);
+void tp_fixture_fini(void);
+
 #endif

@@ -28,6 +28,7 @@
 
 #include "dataplane/engine/io/relay.h"
 #include "dataplane/tcp/utcp.h"
+#include "tests/dataplane/tcp/stream_byte.h"
 
 #define A_ADDR		0x0a000001u
 #define B_ADDR		0x0a000002u
@@ -297,37 +298,58 @@ struct stream {
 	int err;		/* reader: -errno seen */
 };
 
-static inline uint8_t
-pat(uint32_t seed, uint64_t i)
-{
-	uint64_t z = seed + (i >> 3) * 0x9e3779b97f4a7c15ull;
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	z ^= z >> 31;
-	return (uint8_t)(z >> (8 * (i & 7)));
-}
-
 static void
 fill(const struct stream *s, uint8_t *buf, size_t n)
 {
 	for (size_t j = 0; j < n; j++)
-		buf[j] = pat(s->seed, s->off + j);
+		buf[j] = stream_byte(s->seed, s->off + j);
 }
 
 static void
 check(struct stream *s, const uint8_t *buf, size_t n, const char *who)
 {
 	for (size_t j = 0; j < n; j++)
-		if (buf[j] != pat(s->seed, s->off + j))
+		if (buf[j] != stream_byte(s->seed, s->off + j))
 			cr_assert_fail("%s: byte %llu differs", who,
 				       (unsigned long long)(s->off + j));
 	s->off += n;
 }
 
-/* Client writes what utcp takes; returns the bytes taken. */
+/* One end's I/O as utcp has it: bytes moved, 0 at EOF (reads), or -errno. */
+typedef ssize_t stream_io_fn(void *end, void *buf, size_t n);
+
+static ssize_t
+cli_io_write(void *end, void *buf, size_t n)
+{
+	return utcp_write(((struct cli *)end)->c, buf, n);
+}
+
+static ssize_t
+cli_io_read(void *end, void *buf, size_t n)
+{
+	return utcp_read(((struct cli *)end)->c, buf, n);
+}
+
+static ssize_t
+svc_io_write(void *end, void *buf, size_t n)
+{
+	ssize_t w = send(*(int *)end, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+	return w == -1 ? -errno : w;
+}
+
+static ssize_t
+svc_io_read(void *end, void *buf, size_t n)
+{
+	ssize_t r = read(*(int *)end, buf, n);
+
+	return r == -1 ? -errno : r;
+}
+
+/* Writes what <end> takes of <s> (<who> names it in a failure); returns the
+ * bytes taken. */
 static size_t
-cli_write(struct cli *k, struct stream *s)
+stream_write(stream_io_fn *wr, void *end, struct stream *s, const char *who)
 {
 	static uint8_t buf[CHUNK];
 	size_t took = 0;
@@ -338,30 +360,31 @@ cli_write(struct cli *k, struct stream *s)
 		ssize_t w;
 
 		fill(s, buf, n);
-		w = utcp_write(k->c, buf, n);
+		w = wr(end, buf, n);
 		if (w == -EAGAIN) {
 			s->eagain = true;
 			break;
 		}
-		cr_assert_gt(w, 0, "client write: %zd", w);
+		cr_assert_gt(w, 0, "%s write: %zd", who, w);
 		s->off += (uint64_t)w;
 		took += (size_t)w;
 	}
 	return took;
 }
 
-/* Client reads all there is (at most <max> bytes); sets eof/err. */
+/* Reads all there is at <end> (at most <max> bytes) and checks it against
+ * <s>; sets eof/err. */
 static size_t
-cli_read_max(struct cli *k, struct stream *s, size_t max)
+stream_read(stream_io_fn *rd, void *end, struct stream *s, size_t max, const char *who)
 {
 	static uint8_t buf[CHUNK];
 	size_t got = 0;
 
 	while (got < max) {
-		ssize_t n = utcp_read(k->c, buf, max - got < CHUNK ? max - got : CHUNK);
+		ssize_t n = rd(end, buf, max - got < CHUNK ? max - got : CHUNK);
 
 		if (n > 0) {
-			check(s, buf, (size_t)n, "client");
+			check(s, buf, (size_t)n, who);
 			got += (size_t)n;
 		} else if (n == 0) {
 			s->eof = true;
@@ -372,8 +395,22 @@ cli_read_max(struct cli *k, struct stream *s, size_t max)
 			break;
 		}
 	}
-	cr_assert_leq(s->off, s->total, "client got more than was sent");
+	cr_assert_leq(s->off, s->total, "%s got more than was sent", who);
 	return got;
+}
+
+/* Client writes what utcp takes; returns the bytes taken. */
+static size_t
+cli_write(struct cli *k, struct stream *s)
+{
+	return stream_write(cli_io_write, k, s, "client");
+}
+
+/* Client reads all there is (at most <max> bytes); sets eof/err. */
+static size_t
+cli_read_max(struct cli *k, struct stream *s, size_t max)
+{
+	return stream_read(cli_io_read, k, s, max, "client");
 }
 
 static size_t
@@ -385,50 +422,13 @@ cli_read(struct cli *k, struct stream *s)
 static size_t
 svc_write(int fd, struct stream *s)
 {
-	static uint8_t buf[CHUNK];
-	size_t took = 0;
-
-	s->eagain = false;
-	while (s->off < s->total) {
-		size_t n = s->total - s->off < CHUNK ? (size_t)(s->total - s->off) : CHUNK;
-		ssize_t w;
-
-		fill(s, buf, n);
-		w = send(fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (w == -1 && errno == EAGAIN) {
-			s->eagain = true;
-			break;
-		}
-		cr_assert_gt(w, 0, "service write: %s", strerror(errno));
-		s->off += (uint64_t)w;
-		took += (size_t)w;
-	}
-	return took;
+	return stream_write(svc_io_write, &fd, s, "service");
 }
 
 static size_t
 svc_read(int fd, struct stream *s)
 {
-	static uint8_t buf[CHUNK];
-	size_t got = 0;
-
-	for (;;) {
-		ssize_t n = read(fd, buf, sizeof(buf));
-
-		if (n > 0) {
-			check(s, buf, (size_t)n, "service");
-			got += (size_t)n;
-		} else if (n == 0) {
-			s->eof = true;
-			break;
-		} else {
-			if (errno != EAGAIN)
-				s->err = -errno;
-			break;
-		}
-	}
-	cr_assert_leq(s->off, s->total, "service got more than was sent");
-	return got;
+	return stream_read(svc_io_read, &fd, s, SIZE_MAX, "service");
 }
 
 /* Steps until <cond> (evaluated once per step: it may do the apps' reads
