@@ -357,9 +357,15 @@ tally(struct client *cl, struct tally *t)
 			if (r != NULL) {
 				char code[8];
 
+				const char *after_id;
+
 				t->rpl++;
 				attr_after(r, "<rpl id=\"rpl:", t->name, sizeof(t->name));
-				attr_after(r, "seqid=\"", t->seqid, sizeof(t->seqid));
+				/* seqid after the id's value, which may itself hold
+				 * "seqid=" (a command named so is echoed there). */
+				after_id = strchr(r + strlen("<rpl id=\"rpl:"), '"');
+				attr_after(after_id ? after_id : r, " seqid=\"", t->seqid,
+					   sizeof(t->seqid));
 				attr_after(r, "<resp code=\"", code, sizeof(code));
 				t->code = atoi(code);
 			}
