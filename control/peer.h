@@ -8,8 +8,10 @@
  * (node id, protocol version, cluster name) and checks the other's: a
  * different cluster, an unknown node id, or (on a dialled link) another node
  * than the one dialled closes the connection. The node with the lower id
- * dials, the higher accepts, so there is one connection per pair; a second
- * connection for a pair that is up is closed. A dialler retries with
+ * dials, the higher accepts, so there is one connection per pair: the
+ * dialler dials only when it has no connection to that node, so when a
+ * second one arrives the acceptor closes the older (a link lost without a
+ * FIN comes back at once, not after dead_ms). A dialler retries with
  * exponential backoff.
  *
  * Output: peer_send() encodes on the caller's thread and hands the bytes to
@@ -67,7 +69,7 @@ struct peer_config {
 	const char	*ca;		/* PEM: the cluster CA, the only one trusted */
 	const char	*cert;		/* PEM chain of this node, issued by <ca> */
 	const char	*key;
-	size_t		queue_max;	/* unwritten bytes per peer; 0: 8 MiB */
+	size_t		queue_max;	/* unwritten bytes per peer (>= frame_max); 0: 8 MiB */
 	uint32_t	frame_max;	/* largest frame accepted; 0: PEERFRAME_MAX_DEFAULT */
 	size_t		send_max;	/* bytes in flight to the link thread; 0: 64 MiB */
 	unsigned	ping_ms;	/* PING when quiet this long; 0: 1000 */
@@ -107,7 +109,7 @@ struct peer_stats {
 	uint64_t	refused_tls;	/* handshakes failed (no or foreign certificate, ...) */
 	uint64_t	refused_hello;	/* bad HELLO: cluster, unknown node, wrong dial */
 	uint64_t	bad_frames;	/* links closed for a malformed or oversized frame */
-	uint64_t	duplicates;	/* second connections for a pair that was up */
+	uint64_t	duplicates;	/* older connections replaced by a newer one */
 	uint64_t	send_refused;	/* peer_send() over send_max */
 };
 

@@ -112,6 +112,9 @@ peer_conn_kill(struct peer_conn *c, const char *fmt, ...)
 	vsnprintf(reason, sizeof(reason), fmt, ap);
 	va_end(ap);
 	c->dead = true;
+	if (c->phase >= PHASE_HELLO)	/* best effort: the peer reads a clean close */
+		SSL_shutdown(c->ssl);
+	ERR_clear_error();
 	epoll_ctl(p->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
 	c->fd = -1;
@@ -285,11 +288,13 @@ on_hello(struct peer_conn *c, const struct peerframe *f)
 				       n == NULL ? "not a member" : "it is the one we dial");
 			return;
 		}
+		/* The dialler keeps one connection per node and dials only when
+		 * it has none: a new one means it gave the old one up (it may
+		 * have been cut, or lost without a FIN), so the old one goes. */
 		if (n->conn != NULL) {
 			p->g.duplicates++;
-			peer_conn_kill(c, "node %u already has a link (duplicate closed)",
-				       f->node);
-			return;
+			peer_conn_kill(n->conn, "node %u connected again; the older "
+				       "connection is closed", f->node);
 		}
 		c->node = n;
 		n->conn = c;
@@ -498,7 +503,7 @@ peer_conn_timers(struct peer_conn *c)
 		return;
 	if (c->phase != PHASE_UP) {
 		if (p->now - c->t_start > p->handshake_ms) {
-			if (c->phase == PHASE_TLS)
+			if (c->phase == PHASE_TLS && !c->dialer)
 				p->g.refused_tls++;
 			peer_conn_kill(c, "%s not done in %u ms",
 				       c->phase == PHASE_TCP ? "connect" :
