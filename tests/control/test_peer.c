@@ -125,7 +125,7 @@ ep_start(struct ep *e, uint32_t id, const char *cert, const char *ca, uint16_t p
 	snprintf(certp, sizeof(certp), "%s/%s.pem", dir, cert);
 	snprintf(keyp, sizeof(keyp), "%s/%s.key", dir, cert);
 	c.node_id = id;
-	c.cluster = "test";
+	c.cluster = c.cluster != NULL ? c.cluster : "test";
 	c.listen = listen;
 	c.ca = cap;
 	c.cert = certp;
@@ -567,6 +567,68 @@ Test(peer, links_come_back_after_an_endpoint_restarts)
 	wait_mesh(es, 2);
 	send_many(es[0], es[1], 100);
 	wait_got(es[1], es[0], 200);
+	ep_stop(es[0]);
+	ep_stop(es[1]);
+}
+
+static bool
+down_seen(void *arg)
+{
+	struct ep *e = arg;
+
+	return link_of(e, 2, NULL).state != PEER_UP && !atomic_load(&e->up[2]);
+}
+
+Test(peer, a_silent_peer_is_cut_after_dead_ms)
+{
+	struct peer_config c = { .ping_ms = 100, .dead_ms = 400 };
+	struct ep *es[2] = { &eps[0], &eps[1] };
+	struct upsq q = { &eps[0], &eps[1], 2 };
+
+	ep_start(es[0], 1, "n1", "ca", 0, &c);
+	ep_start(es[1], 2, "n2", "ca", 0, &c);
+	mesh(es, 2);
+	wait_mesh(es, 2);
+	usleep(600 * 1000);	/* pings keep a quiet link up */
+	cr_assert_eq(link_of(es[0], 2, NULL).ups, 1);
+	atomic_store(&es[1]->stall, true);	/* node 2's thread stops, pings too */
+	send_many(es[0], es[1], 1);
+	cr_assert(wait_for(down_seen, es[0], 5000), "the silent peer was not cut");
+	cr_assert_eq(link_of(es[0], 2, NULL).cuts, 0, "not a queue cut");
+	atomic_store(&es[1]->stall, false);
+	cr_assert(wait_for(up_again, &q, 10000), "the link did not come back");
+	ep_stop(es[0]);
+	ep_stop(es[1]);
+}
+
+struct helloq {
+	struct ep	*e;
+	uint64_t	want;
+};
+
+static bool
+hello_refused(void *arg)
+{
+	struct helloq *q = arg;
+	struct peer_stats g;
+
+	link_of(q->e, 0, &g);
+	return g.refused_hello >= q->want;
+}
+
+Test(peer, another_cluster_is_refused_at_hello)
+{
+	struct peer_config other = { .cluster = "other" };
+	struct ep *es[2] = { &eps[0], &eps[1] };
+	struct helloq q1 = { &eps[0], 1 }, q2 = { &eps[1], 1 };
+
+	ep_start(es[0], 1, "n1", "ca", 0, NULL);
+	ep_start(es[1], 2, "n2", "ca", 0, &other);
+	mesh(es, 2);
+	cr_assert(wait_for(hello_refused, &q1, 5000));
+	cr_assert(wait_for(hello_refused, &q2, 5000));
+	cr_assert_eq(link_of(es[0], 2, NULL).ups, 0);
+	cr_assert_eq(link_of(es[1], 1, NULL).ups, 0);
 	ep_stop(es[0]);
 	ep_stop(es[1]);
 }
