@@ -99,6 +99,8 @@ struct peer_link_stats {
 	uint64_t	ups;		/* times the link came up */
 	uint64_t	bytes_in, bytes_out;
 	uint64_t	frames_in, frames_out;
+	uint64_t	batches;	/* loop turns that wrote to the link (frames_out / batches:
+					 * frames per write) */
 	uint64_t	drops;		/* frames dropped: link not up, or cut */
 	uint64_t	cuts;		/* cut for falling behind (queue_max) */
 	uint64_t	queued;		/* bytes waiting to be written now */

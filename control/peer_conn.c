@@ -466,6 +466,8 @@ peer_conn_flush(struct peer_conn *c)
 
 	if (c->dead || c->phase < PHASE_HELLO)
 		return;
+	if (c->out_head < c->out_len && c->node != NULL)
+		c->node->st.batches++;
 	c->ssl_wants_write = false;
 	while (c->out_head < c->out_len) {
 		ERR_clear_error();

@@ -295,6 +295,9 @@ Test(peer, mesh_of_three_carries_10000_frames_each_way)
 
 		cr_assert_eq(st.ups, 1, "one connection per pair, up once");
 		cr_assert_geq(st.frames_out, 10000);
+		cr_log_info("node 1 to %u: %llu frames in %llu writes", es[i]->id,
+			    (unsigned long long)st.frames_out, (unsigned long long)st.batches);
+		cr_assert_lt(st.batches, st.frames_out / 2, "frames leave in batches");
 		cr_assert_eq(st.drops, 0);
 		cr_assert_eq(st.cuts, 0);
 	}
