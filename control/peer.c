@@ -381,6 +381,11 @@ run(void *arg)
 		publish(p);
 		timeout = again ? 0 : TURN_MS;
 	}
+	/* here, where SIGPIPE is blocked: closing sends close_notify */
+	p->cb.state = NULL;	/* the owner is going away too */
+	for (c = p->conns; c != NULL; c = c->next)
+		peer_conn_kill(c, "shutting down");
+	sweep(p);
 	return NULL;
 }
 
@@ -486,7 +491,6 @@ void
 peer_destroy(struct peer *p)
 {
 	struct peer_msg *m, *next;
-	struct peer_conn *c;
 
 	if (p == NULL)
 		return;
@@ -494,11 +498,6 @@ peer_destroy(struct peer *p)
 	atomic_store(&p->kicked, false);
 	kick(p);
 	pthread_join(p->thread, NULL);
-	p->cb.state = NULL;	/* the owner is going away too */
-	for (c = p->conns; c != NULL; c = c->next)
-		if (!c->dead)
-			peer_conn_kill(c, "shutting down");
-	sweep(p);
 	for (m = atomic_exchange(&p->sendq, NULL); m != NULL; m = next) {
 		next = m->next;
 		free(m);

@@ -285,7 +285,9 @@ on_hello(struct peer_conn *c, const struct peerframe *f)
 		if (n == NULL || f->node >= p->id) {
 			p->g.refused_hello++;
 			peer_conn_kill(c, "HELLO from node %u: %s", f->node,
-				       n == NULL ? "not a member" : "it is the one we dial");
+				       n == NULL ? "not a member" :
+				       f->node == p->id ? "our own node id" :
+				       "a higher id than ours, which we dial");
 			return;
 		}
 		/* The dialler keeps one connection per node and dials only when
