@@ -119,7 +119,8 @@ ctx_new(const struct peer_config *c, char *err, size_t errlen)
 		SSL_CTX_set_client_CA_list(x, names);
 	SSL_CTX_set_verify(x, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
 	if (SSL_CTX_use_certificate_chain_file(x, c->cert) != 1) {
-		tlserr_set(err, errlen, "[array] cannot load the node certificate from %s", c->cert);
+		tlserr_set(err, errlen, "[array] cannot load the node certificate from %s",
+			   c->cert);
 		goto out_free;
 	}
 	if (SSL_CTX_use_PrivateKey_file(x, c->key, SSL_FILETYPE_PEM) != 1 ||
@@ -236,7 +237,7 @@ accept_all(struct peer *p)
 	int fd, one = 1;
 
 	for (c = p->conns; c != NULL; c = c->next)
-		if (!c->dead && !c->dialer && c->phase != PHASE_UP)
+		if (!c->dead && !c->dialer && c->phase != PEER_CONN_UP)
 			pending++;
 	for (;;) {
 		len = sizeof(ss);
@@ -267,13 +268,38 @@ accept_all(struct peer *p)
 	}
 }
 
-/* Moves what peer_send() queued into the links' outputs, in order. */
+/* Appends one frame to node <id>'s output, or drops it (link not up), or
+ * cuts the link (output past queue_max). */
+static void
+to_node(struct peer *p, uint32_t id, const uint8_t *frame, uint32_t len)
+{
+	struct peer_node *n = peer_node_find(p, id);
+	struct peer_conn *c = n != NULL ? n->conn : NULL;
+
+	if (n == NULL)
+		return;
+	if (c == NULL || c->dead || c->phase != PEER_CONN_UP) {
+		n->st.drops++;
+		return;
+	}
+	if (peer_conn_queue(c, frame, len)) {
+		n->st.frames_out++;
+		return;
+	}
+	n->st.cuts++;
+	n->st.drops++;
+	peer_conn_kill(c, "fell behind: %zu bytes unwritten (queue_max %zu); cut, to be "
+		       "resynchronised", c->out_len - c->out_head, p->queue_max);
+	if (p->cb.resync != NULL)
+		p->cb.resync(p->cb.arg, n->id);
+}
+
+/* Moves what peer_send_many() queued into the links' outputs, in order. */
 static void
 take_sends(struct peer *p)
 {
 	struct peer_msg *m = atomic_exchange(&p->sendq, NULL), *rev = NULL, *next;
-	struct peer_node *n;
-	struct peer_conn *c;
+	unsigned i;
 
 	for (; m != NULL; m = next) {
 		next = m->next;
@@ -282,23 +308,8 @@ take_sends(struct peer *p)
 	}
 	for (m = rev; m != NULL; m = next) {
 		next = m->next;
-		n = peer_node_find(p, m->node);
-		c = n != NULL ? n->conn : NULL;
-		if (c != NULL && !c->dead && c->phase == PHASE_UP) {
-			if (peer_conn_queue(c, m->data, m->len)) {
-				n->st.frames_out++;
-			} else {
-				n->st.cuts++;
-				n->st.drops++;
-				peer_conn_kill(c, "fell behind: %zu bytes unwritten (queue_max %zu); "
-					       "cut, to be resynchronised",
-					       c->out_len - c->out_head, p->queue_max);
-				if (p->cb.resync != NULL)
-					p->cb.resync(p->cb.arg, n->id);
-			}
-		} else if (n != NULL) {
-			n->st.drops++;
-		}
+		for (i = 0; i < m->nnodes; i++)
+			to_node(p, m->nodes[i], m->frame, m->len);
 		atomic_fetch_sub(&p->send_bytes, m->len);
 		free(m);
 	}
@@ -412,7 +423,8 @@ peer_create(const struct peer_config *c, const struct peer_callbacks *cb, char *
 	    strlen(c->cluster) > PEERFRAME_CLUSTER_MAX || c->ca == NULL || c->cert == NULL ||
 	    c->key == NULL || c->listen == NULL) {
 		snprintf(err, errlen, "[array] peer links need a node id, a cluster name of 1 to "
-			 "%d characters, a listen address, and ca, cert and key", PEERFRAME_CLUSTER_MAX);
+			 "%d characters, a listen address, and ca, cert and key",
+			 PEERFRAME_CLUSTER_MAX);
 		return NULL;
 	}
 	if (parse_addr(c->listen, &ss, &len) != 0) {
@@ -421,7 +433,8 @@ peer_create(const struct peer_config *c, const struct peer_callbacks *cb, char *
 		return NULL;
 	}
 	if (c->frame_max != 0 && (c->frame_max < 4096 || c->frame_max > PEERFRAME_MAX_LIMIT)) {
-		snprintf(err, errlen, "[array] peer frame_max must be 4096 to %u", PEERFRAME_MAX_LIMIT);
+		snprintf(err, errlen, "[array] peer frame_max must be 4096 to %u",
+			 PEERFRAME_MAX_LIMIT);
 		return NULL;
 	}
 	p = calloc(1, sizeof(*p));
@@ -451,7 +464,8 @@ peer_create(const struct peer_config *c, const struct peer_callbacks *cb, char *
 	p->lfd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (p->lfd == -1 || setsockopt(p->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
 	    bind(p->lfd, (struct sockaddr *)&ss, len) == -1 || listen(p->lfd, 64) == -1) {
-		snprintf(err, errlen, "[array] cannot listen on %s: %s", c->listen, strerror(errno));
+		snprintf(err, errlen, "[array] cannot listen on %s: %s", c->listen,
+			 strerror(errno));
 		goto out_free;
 	}
 	len = sizeof(ss);
@@ -539,12 +553,14 @@ peer_set_members(struct peer *p, const struct peer_member *m, unsigned n)
 }
 
 int
-peer_send(struct peer *p, uint32_t node, const struct peerframe *f)
+peer_send_many(struct peer *p, const uint32_t *nodes, unsigned n, const struct peerframe *f)
 {
 	struct peerframe copy = *f;
 	struct peer_msg *m;
 	size_t size;
 
+	if (n == 0 || n > PEER_NODES_MAX)
+		return -EINVAL;
 	copy.node = p->id;
 	size = peerframe_size(&copy);
 	if (size == 0 || size > p->frame_max)
@@ -554,19 +570,27 @@ peer_send(struct peer *p, uint32_t node, const struct peerframe *f)
 		atomic_fetch_add(&p->send_refused, 1);
 		return -ENOBUFS;
 	}
-	m = malloc(sizeof(*m) + size);
+	m = malloc(sizeof(*m) + n * sizeof(m->nodes[0]) + size);
 	if (m == NULL) {
 		atomic_fetch_sub(&p->send_bytes, size);
 		return -ENOMEM;
 	}
-	m->node = node;
 	m->len = (uint32_t)size;
-	peerframe_encode(&copy, m->data, size);
+	m->nnodes = n;
+	memcpy(m->nodes, nodes, n * sizeof(m->nodes[0]));
+	m->frame = (uint8_t *)&m->nodes[n];
+	peerframe_encode(&copy, m->frame, size);
 	m->next = atomic_load(&p->sendq);
 	while (!atomic_compare_exchange_weak(&p->sendq, &m->next, m))
 		;
 	kick(p);
 	return 0;
+}
+
+int
+peer_send(struct peer *p, uint32_t node, const struct peerframe *f)
+{
+	return peer_send_many(p, &node, 1, f);
 }
 
 unsigned

@@ -35,7 +35,8 @@
  *     nodes/): every live node's {id, peer address}, self included or not.
  *  3. peer_send(node, frame) from the array thread, or from lcores for the
  *     post path (it mallocs: lcores that must not should go through the
- *     array thread's ring). The link layer sets the frame's sender id.
+ *     array thread's ring); peer_send_many() for a RELAY to every node with
+ *     present members (encoded once). The link layer sets the sender id.
  *  4. recv callback: decode is done; copy what the lcores need (the body is
  *     serialized once, keep it in one refcounted message) and hand it over
  *     through rings; the frame's pointers die when the callback returns.
@@ -154,6 +155,12 @@ int peer_set_members(struct peer *p, const struct peer_member *m, unsigned n);
  * frame_max), -ENOBUFS (send_max bytes already in flight; counted), or
  * -ENOMEM. Any thread. */
 int peer_send(struct peer *p, uint32_t node, const struct peerframe *f);
+
+/* peer_send() to each of the <n> nodes of <nodes> (at most PEER_NODES_MAX),
+ * with the frame encoded once: a RELAY to every node with present members.
+ * Returns as peer_send(); send_max counts the frame once. Any thread. */
+int peer_send_many(struct peer *p, const uint32_t *nodes, unsigned n,
+		   const struct peerframe *f);
 
 /* Copies up to <max> members' link stats into <out>; returns how many
  * members there are. <g> (optional) gets the node-wide counters. A

@@ -72,7 +72,7 @@ peer_conn_new(struct peer *p, int fd, bool dialer, struct peer_node *n, const ch
 	c->p = p;
 	c->fd = fd;
 	c->dialer = dialer;
-	c->phase = dialer ? PHASE_TCP : PHASE_TLS;
+	c->phase = dialer ? PEER_CONN_TCP : PEER_CONN_TLS;
 	c->pollout = dialer;	/* a connect completes with EPOLLOUT */
 	c->t_start = c->t_in = c->t_out = p->now;
 	snprintf(c->who, sizeof(c->who), "%s", who);
@@ -112,7 +112,7 @@ peer_conn_kill(struct peer_conn *c, const char *fmt, ...)
 	vsnprintf(reason, sizeof(reason), fmt, ap);
 	va_end(ap);
 	c->dead = true;
-	if (c->phase >= PHASE_HELLO)	/* best effort: the peer reads a clean close */
+	if (c->phase >= PEER_CONN_HELLO)	/* best effort: the peer reads a clean close */
 		SSL_shutdown(c->ssl);
 	ERR_clear_error();
 	epoll_ctl(p->epfd, EPOLL_CTL_DEL, c->fd, NULL);
@@ -120,7 +120,7 @@ peer_conn_kill(struct peer_conn *c, const char *fmt, ...)
 	c->fd = -1;
 	if (n != NULL && n->conn == c) {
 		LOG(WARNING, PEER, "link to node %u (%s) closed: %s", n->id, c->who, reason);
-		was_up = c->phase == PHASE_UP;
+		was_up = c->phase == PEER_CONN_UP;
 		n->conn = NULL;
 		n->st.state = PEER_DOWN;
 		n->st.queued = 0;
@@ -226,7 +226,7 @@ handshake(struct peer_conn *c)
 	ERR_clear_error();
 	r = SSL_do_handshake(c->ssl);
 	if (r == 1) {
-		c->phase = PHASE_HELLO;
+		c->phase = PEER_CONN_HELLO;
 		c->ssl_wants_write = false;
 		send_hello(c);
 		return;
@@ -301,7 +301,7 @@ on_hello(struct peer_conn *c, const struct peerframe *f)
 		c->node = n;
 		n->conn = c;
 	}
-	c->phase = PHASE_UP;
+	c->phase = PEER_CONN_UP;
 	n->st.state = PEER_UP;
 	n->st.ups++;
 	n->backoff = p->backoff_min;
@@ -316,7 +316,7 @@ on_frame(struct peer_conn *c, const struct peerframe *f)
 	struct peer *p = c->p;
 	struct peerframe pong;
 
-	if (c->phase != PHASE_UP) {
+	if (c->phase != PEER_CONN_UP) {
 		on_hello(c, f);
 		return;
 	}
@@ -401,7 +401,7 @@ peer_conn_input(struct peer_conn *c)
 	int r, err;
 
 	c->again = false;
-	while (!c->dead && c->phase >= PHASE_HELLO) {
+	while (!c->dead && c->phase >= PEER_CONN_HELLO) {
 		if (c->in_len == c->in_cap && !grow_in(c))
 			return;
 		ERR_clear_error();
@@ -442,7 +442,7 @@ peer_conn_event(struct peer_conn *c, uint32_t events)
 
 	if (c->dead)
 		return;
-	if (c->phase == PHASE_TCP) {
+	if (c->phase == PEER_CONN_TCP) {
 		if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
 			return;
 		if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
@@ -451,11 +451,11 @@ peer_conn_event(struct peer_conn *c, uint32_t events)
 			peer_conn_kill(c, "connect: %s", strerror(err));
 			return;
 		}
-		c->phase = PHASE_TLS;
+		c->phase = PEER_CONN_TLS;
 	}
-	if (c->phase == PHASE_TLS)
+	if (c->phase == PEER_CONN_TLS)
 		handshake(c);
-	if (c->phase >= PHASE_HELLO)
+	if (c->phase >= PEER_CONN_HELLO)
 		peer_conn_input(c);
 }
 
@@ -466,7 +466,7 @@ peer_conn_flush(struct peer_conn *c)
 	char why[256];
 	int r, err;
 
-	if (c->dead || c->phase < PHASE_HELLO)
+	if (c->dead || c->phase < PEER_CONN_HELLO)
 		return;
 	if (c->out_head < c->out_len && c->node != NULL)
 		c->node->st.batches++;
@@ -505,13 +505,13 @@ peer_conn_timers(struct peer_conn *c)
 
 	if (c->dead)
 		return;
-	if (c->phase != PHASE_UP) {
+	if (c->phase != PEER_CONN_UP) {
 		if (p->now - c->t_start > p->handshake_ms) {
-			if (c->phase == PHASE_TLS && !c->dialer)
+			if (c->phase == PEER_CONN_TLS && !c->dialer)
 				p->g.refused_tls++;
 			peer_conn_kill(c, "%s not done in %u ms",
-				       c->phase == PHASE_TCP ? "connect" :
-				       c->phase == PHASE_TLS ? "TLS handshake" : "HELLO",
+				       c->phase == PEER_CONN_TCP ? "connect" :
+				       c->phase == PEER_CONN_TLS ? "TLS handshake" : "HELLO",
 				       p->handshake_ms);
 		}
 		return;

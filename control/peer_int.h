@@ -16,19 +16,21 @@
 #include "control/peer.h"
 #include "dataplane/peer/peerframe.h"
 
-/* One frame on its way from peer_send() to the link thread. */
+/* One encoded frame on its way from peer_send_many() to the link thread,
+ * for <nnodes> destinations; the frame follows the node ids. */
 struct peer_msg {
 	struct peer_msg	*next;
-	uint32_t	node;
-	uint32_t	len;
-	uint8_t		data[];
+	uint32_t	len;		/* of the frame */
+	uint32_t	nnodes;
+	uint8_t		*frame;
+	uint32_t	nodes[];
 };
 
-enum conn_phase {
-	PHASE_TCP,		/* non-blocking connect under way */
-	PHASE_TLS,		/* handshake */
-	PHASE_HELLO,		/* our HELLO sent, waiting for theirs */
-	PHASE_UP,
+enum peer_conn_phase {
+	PEER_CONN_TCP,		/* non-blocking connect under way */
+	PEER_CONN_TLS,		/* handshake */
+	PEER_CONN_HELLO,	/* our HELLO sent, waiting for theirs */
+	PEER_CONN_UP,
 };
 
 struct peer_node;
@@ -38,7 +40,7 @@ struct peer_conn {
 	struct peer		*p;
 	int			fd;
 	SSL			*ssl;
-	int			phase;		/* enum conn_phase */
+	int			phase;		/* enum peer_conn_phase */
 	bool			dialer;
 	bool			dead;		/* closed; freed at the end of the turn */
 	bool			again;		/* input left unread this turn */

@@ -141,8 +141,9 @@ ssize_t peerframe_encode(const struct peerframe *f, uint8_t *buf, size_t cap);
 ssize_t peerframe_decode(const uint8_t *buf, size_t len, size_t max, struct peerframe *f);
 
 /* The next HISTORY record of a decoded frame <f>: <*pos> (a byte offset
- * the function advances) starts at 0. Returns false after the last record. The frame was checked whole by
- * peerframe_decode, so this cannot fail otherwise. */
+ * the function advances) starts at 0. Returns false after the last record.
+ * The frame was checked whole by peerframe_decode, so this cannot fail
+ * otherwise. */
 bool peerframe_history_next(const struct peerframe *f, size_t *pos, struct peerframe_post *out);
 
 /* "HELLO", "POST_FWD", ... or "?". */

@@ -290,6 +290,19 @@ Test(peer, mesh_of_three_carries_10000_frames_each_way)
 		for (j = 0; j < 3; j++)
 			if (i != j)
 				wait_got(es[j], es[i], 10000);
+	/* one frame to both others, encoded once */
+	for (k = 0; k < 1000; k++) {
+		static const uint32_t both[2] = { 2, 3 };
+		struct peerframe f = { .type = PEERFRAME_RELAY, .seq = 10001 + k };
+		int rc;
+
+		f.u.post = (struct peerframe_post){ .author = "sip:a@t", .author_len = 7 };
+		while ((rc = peer_send_many(es[0]->p, both, 2, &f)) == -ENOBUFS)
+			usleep(1000);
+		cr_assert_eq(rc, 0);
+	}
+	wait_got(es[1], es[0], 11000);
+	wait_got(es[2], es[0], 11000);
 	for (i = 1; i < 3; i++) {
 		struct peer_link_stats st = link_of(es[0], es[i]->id, NULL);
 

@@ -166,7 +166,8 @@ Test(peerframe, prefixes_need_more)
 					    .body = (const uint8_t *)"hello", .body_len = 5 };
 	n = enc(&f);
 	for (i = 0; i < (size_t)n; i++)
-		cr_assert_eq(peerframe_decode(buf, i, PEERFRAME_MAX_DEFAULT, &d), 0, "prefix %zu", i);
+		cr_assert_eq(peerframe_decode(buf, i, PEERFRAME_MAX_DEFAULT, &d), 0,
+			     "prefix %zu", i);
 	/* two frames back to back: the first is taken alone */
 	memcpy(buf + n, buf, n);
 	cr_assert_eq(peerframe_decode(buf, 2 * n, PEERFRAME_MAX_DEFAULT, &d), n);
