@@ -421,7 +421,8 @@ peer_create(const struct peer_config *c, const struct peer_callbacks *cb, char *
 
 	if (c->node_id == 0 || c->cluster == NULL || c->cluster[0] == '\0' ||
 	    strlen(c->cluster) > PEERFRAME_CLUSTER_MAX || c->ca == NULL || c->cert == NULL ||
-	    c->key == NULL || c->listen == NULL) {
+	    c->key == NULL || c->listen == NULL ||
+	    (c->name_prefix != NULL && strlen(c->name_prefix) > 32)) {
 		snprintf(err, errlen, "[array] peer links need a node id, a cluster name of 1 to "
 			 "%d characters, a listen address, and ca, cert and key",
 			 PEERFRAME_CLUSTER_MAX);
@@ -444,6 +445,8 @@ peer_create(const struct peer_config *c, const struct peer_callbacks *cb, char *
 	}
 	p->id = c->node_id;
 	snprintf(p->cluster, sizeof(p->cluster), "%s", c->cluster);
+	if (c->name_prefix != NULL)
+		snprintf(p->name_prefix, sizeof(p->name_prefix), "%s", c->name_prefix);
 	p->frame_max = c->frame_max ? c->frame_max : PEERFRAME_MAX_DEFAULT;
 	p->queue_max = c->queue_max ? c->queue_max : (8u << 20);
 	if (p->queue_max < p->frame_max)

@@ -6,8 +6,9 @@
  * a certificate of the cluster CA (<ca>); a peer without one is refused in
  * the handshake (logged, counted). After the handshake each end sends HELLO
  * (node id, protocol version, cluster name) and checks the other's: a
- * different cluster, an unknown node id, or (on a dialled link) another node
- * than the one dialled closes the connection. The node with the lower id
+ * different cluster, an unknown node id, (on a dialled link) another node
+ * than the one dialled, or (with <name_prefix>) a certificate that does not
+ * name that node id closes the connection. The node with the lower id
  * dials, the higher accepts, so there is one connection per pair: the
  * dialler dials only when it has no connection to that node, so when a
  * second one arrives the acceptor closes the older (a link lost without a
@@ -70,6 +71,11 @@ struct peer_config {
 	const char	*ca;		/* PEM: the cluster CA, the only one trusted */
 	const char	*cert;		/* PEM chain of this node, issued by <ca> */
 	const char	*key;
+	/* When set, a peer's certificate must name it: "<name_prefix><id>"
+	 * (e.g. "node" -> "node7") as a subjectAltName DNS entry, or as the
+	 * CN when it has none; otherwise any cluster certificate may claim any
+	 * node id. At most 32 characters. */
+	const char	*name_prefix;
 	size_t		queue_max;	/* unwritten bytes per peer (>= frame_max); 0: 8 MiB */
 	uint32_t	frame_max;	/* largest frame accepted; 0: PEERFRAME_MAX_DEFAULT */
 	size_t		send_max;	/* bytes in flight to the link thread; 0: 64 MiB */
@@ -110,7 +116,8 @@ struct peer_link_stats {
 /* Node-wide counters. */
 struct peer_stats {
 	uint64_t	refused_tls;	/* handshakes failed (no or foreign certificate, ...) */
-	uint64_t	refused_hello;	/* bad HELLO: cluster, unknown node, wrong dial */
+	uint64_t	refused_hello;	/* bad HELLO: cluster, unknown node, wrong dial,
+					 * certificate not naming the node */
 	uint64_t	bad_frames;	/* links closed for a malformed or oversized frame */
 	uint64_t	duplicates;	/* older connections replaced by a newer one */
 	uint64_t	send_refused;	/* peer_send() over send_max */

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <openssl/err.h>
+#include <openssl/x509v3.h>
 
 #include "control/peer_int.h"
 #include "dataplane/base/log.h"
@@ -246,6 +247,20 @@ handshake(struct peer_conn *c)
 	peer_conn_kill(c, "TLS handshake refused: %s", ssl_reason(why, sizeof(why), err));
 }
 
+/* With a name prefix: does the peer's certificate name node <id>? */
+static bool
+cert_names(struct peer_conn *c, uint32_t id)
+{
+	char name[48];
+	X509 *x;
+
+	if (c->p->name_prefix[0] == '\0')
+		return true;
+	x = SSL_get0_peer_certificate(c->ssl);
+	snprintf(name, sizeof(name), "%s%u", c->p->name_prefix, id);
+	return x != NULL && X509_check_host(x, name, 0, X509_CHECK_FLAG_NO_WILDCARDS, NULL) == 1;
+}
+
 /* The first frame: the other end's HELLO. */
 static void
 on_hello(struct peer_conn *c, const struct peerframe *f)
@@ -270,6 +285,12 @@ on_hello(struct peer_conn *c, const struct peerframe *f)
 		p->g.refused_hello++;
 		peer_conn_kill(c, "HELLO from node %u speaks protocol %u, not %u", f->node,
 			       f->u.hello.proto, PEER_PROTO);
+		return;
+	}
+	if (!cert_names(c, f->node)) {
+		p->g.refused_hello++;
+		peer_conn_kill(c, "HELLO from node %u: its certificate does not name %s%u",
+			       f->node, p->name_prefix, f->node);
 		return;
 	}
 	if (c->dialer) {

@@ -72,6 +72,7 @@ struct peer {
 	/* configuration, with defaults filled in; read-only after create */
 	uint32_t		id;
 	char			cluster[PEERFRAME_CLUSTER_MAX + 1];
+	char			name_prefix[33];	/* "" when not checked */
 	size_t			queue_max, send_max;
 	uint32_t		frame_max;
 	unsigned		ping_ms, dead_ms, handshake_ms, backoff_min, backoff_max;

@@ -648,3 +648,26 @@ Test(peer, another_cluster_is_refused_at_hello)
 	ep_stop(es[0]);
 	ep_stop(es[1]);
 }
+
+Test(peer, with_a_name_prefix_a_certificate_must_name_its_node)
+{
+	struct peer_config named = { .name_prefix = "n" };
+	struct ep *es[3] = { &eps[0], &eps[1], &eps[2] };
+	struct helloq q = { &eps[0], 1 };
+	struct ep *two[2] = { &eps[0], &eps[1] };
+
+	/* certificates CN=n1 and CN=n2: their own names */
+	ep_start(es[0], 1, "n1", "ca", 0, &named);
+	ep_start(es[1], 2, "n2", "ca", 0, &named);
+	mesh(two, 2);
+	wait_mesh(two, 2);
+	/* node 3 showing the certificate of n4 */
+	ep_start(es[2], 3, "n4", "ca", 0, &named);
+	mesh(es, 3);
+	cr_assert(wait_for(hello_refused, &q, 5000));
+	cr_assert_eq(link_of(es[0], 3, NULL).ups, 0);
+	cr_assert_eq(link_of(es[0], 2, NULL).state, PEER_UP);
+	ep_stop(es[0]);
+	ep_stop(es[1]);
+	ep_stop(es[2]);
+}
