@@ -45,7 +45,7 @@ struct array_config {
 	const char	*prefix;	/* "/parley/example.com": no trailing slash */
 	uint32_t	node_id;
 	const char	*advertise_sip;	/* host:port clients are sent to */
-	const char	*peer_listen;	/* host:port of the node-to-node port, or "" */
+	const char	*peer_listen;	/* ADDR:PORT (numeric) of the node-to-node port, or "" */
 	uint32_t	lease_ttl_s;
 	uint32_t	keepalive_s;	/* lease renewal interval, < lease_ttl_s */
 	uint32_t	timeout_ms;	/* one etcd request */
@@ -78,8 +78,13 @@ void array_kick(struct array *a);
  * {"prefix":..,"node_id":..,"etcd":{"state":"ok"|"lost","endpoint":..,
  * "lease":"<hex>","lost_count":N,"errors":N},"nodes":[{...},..],
  * "peers":{...}} (nodes sorted by id; each the JSON that node published,
- * plus "key" and "lease"; peers: peer_status(), or null without
- * peer_listen). When etcd does not answer, "nodes" is null and
+ * plus "key" and "lease"). peers, null without peer_listen:
+ * {"listen":..,"port":N,"links":[{"node_id":..,"addr":..,"state":"down"|
+ * "connecting"|"up","ups":N,"frames_in":N,"frames_out":N,"bytes_in":N,
+ * "bytes_out":N,"batches":N,"drops":N,"cuts":N,"queued":N},..],
+ * "refused_tls":N,"refused_hello":N,"bad_frames":N,"duplicates":N,
+ * "send_refused":N,"unhandled":N} (struct peer_link_stats and struct
+ * peer_stats; unhandled: frames received that nothing consumes yet). When etcd does not answer, "nodes" is null and
  * etcd.error says why. 0, or -1 with the reason in <err> (out of
  * memory). */
 int array_nodes(struct array *a, json_t **out, char *err, size_t errlen);

@@ -1,67 +1,181 @@
-/* Peer links: one mutually authenticated TLS connection per pair of nodes of
- * the array ([array] peer_listen, ca, cert, key).
+/* The array's peer links: one mutually authenticated TLS connection per pair
+ * of nodes, carrying peer frames (dataplane/peer/peerframe.h).
  *
- * A thread (parley-peer, never an lcore) listens on peer_listen and keeps
- * a link to every other live node: the node with the lower node_id
- * connects, the other accepts. Both ends present a certificate, and each
- * refuses one that does not chain to the cluster CA ([array] ca), or none.
- * On a link, frames: a 4-byte big-endian length, then that many bytes of
- * one JSON object with a "type". The first frame each way is
- *	{"type":"hello","node_id":N,"prefix":"/parley/example.com"}
- * (a peer of another array or with an unexpected id is closed); then
- * {"type":"ping"} every second; a link silent for PEER_IDLE_MS is closed
- * and made again. A malformed frame (not JSON, no type, over
- * PEER_FRAME_MAX, a second hello) closes that link with the reason in the
- * log and the counters; the node goes on. Nothing else travels yet: the
- * relay of posts between nodes builds on these links.
+ * One thread per node (the link thread) owns every peer connection: epoll
+ * over non-blocking sockets, OpenSSL directly on the sockets. Both ends show
+ * a certificate of the cluster CA (<ca>); a peer without one is refused in
+ * the handshake (logged, counted). After the handshake each end sends HELLO
+ * (node id, protocol version, cluster name) and checks the other's: a
+ * different cluster, an unknown node id, (on a dialled link) another node
+ * than the one dialled, or (with <name_prefix>) a certificate that does not
+ * name that node id closes the connection. The node with the lower id
+ * dials, the higher accepts, so there is one connection per pair: the
+ * dialler dials only when it has no connection to that node, so when a
+ * second one arrives the acceptor closes the older (a link lost without a
+ * FIN comes back at once, not after dead_ms). A dialler retries with
+ * exponential backoff.
  *
- * Threads: peer_start()/peer_stop() on the boot thread; peer_set_nodes()
- * from the array thread; peer_status() from the control thread. */
+ * Output: peer_send() encodes on the caller's thread and hands the bytes to
+ * the link thread through a lock-free MPSC list; it never blocks. The link
+ * thread appends everything that arrived in one loop turn to each peer's
+ * output and writes it with one SSL_write (many frames per write). Each
+ * peer's unwritten output is bounded (<queue_max> bytes): a peer that falls
+ * behind past the bound is cut (counted, logged once per cut) and the
+ * owner's resync callback fires; it is never waited for. Frames for a peer
+ * whose link is not up are dropped and counted: a link is a session, and
+ * nothing queued crosses from one session to the next.
+ *
+ * Input: frames are decoded strictly with <frame_max>; a malformed or
+ * oversized frame, or a frame whose sender is not the link's node, closes
+ * that link with a logged reason (the node and its other links go on).
+ *
+ * How the owner (control/array.c, with membership from etcd) uses it:
+ *  1. peer_create() at boot with [array]'s peer_listen, ca/cert/key and the
+ *     cluster name (the etcd prefix); callbacks run on the link thread.
+ *  2. peer_set_members() whenever the live node set changes (etcd watch on
+ *     nodes/): every live node's {id, peer address}, self included or not.
+ *  3. peer_send(node, frame) from the array thread, or from lcores for the
+ *     post path (it mallocs: lcores that must not should go through the
+ *     array thread's ring); peer_send_many() for a RELAY to every node with
+ *     present members (encoded once). The link layer sets the sender id.
+ *  4. recv callback: decode is done; copy what the lcores need (the body is
+ *     serialized once, keep it in one refcounted message) and hand it over
+ *     through rings; the frame's pointers die when the callback returns.
+ *     Do not block in it: every link of the node waits meanwhile.
+ *  5. state callback: on up, resynchronise: for each room homed on that
+ *     node with present members here, send RESYNC_REQ from the last seq
+ *     seen; on down, forwarded posts without POST_ACK must be re-resolved
+ *     (home may have moved) and retried by ref, so nothing is doubled.
+ *  6. resync callback: this node cut the peer for falling behind; the peer
+ *     will see the link go down and come back, and resync as in 5.
+ *  7. peer_links() for `parleyctl array`; peer_destroy() at shutdown, after
+ *     the owner stopped calling peer_send(). */
 #ifndef PARLEY_PEER_H
 #define PARLEY_PEER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include <jansson.h>
+struct peerframe;
+struct peer;
 
-struct peers;
-
-#define PEER_FRAME_MAX		(1u << 20)	/* bytes of one frame's JSON */
-#define PEER_IDLE_MS		5000		/* no frame for this long: the link is dead */
-#define PEER_ADDR_MAX		256
+#define PEER_NODES_MAX		64
+#define PEER_ADDR_MAX		64		/* "[v6addr]:port" or "v4addr:port" */
+#define PEER_PROTO		1		/* HELLO's protocol version */
 
 struct peer_config {
-	const char	*listen;	/* host:port */
-	const char	*ca;		/* the cluster CA (PEM) */
-	const char	*cert;		/* this node's certificate and key (PEM) */
+	uint32_t	node_id;	/* this node, > 0 */
+	const char	*cluster;	/* both ends must agree; <= PEERFRAME_CLUSTER_MAX */
+	const char	*listen;	/* "ADDR:PORT" (numeric); port 0 picks one */
+	const char	*ca;		/* PEM: the cluster CA, the only one trusted */
+	const char	*cert;		/* PEM chain of this node, issued by <ca> */
 	const char	*key;
-	const char	*prefix;	/* the array's etcd prefix: its identity in hellos */
-	uint32_t	node_id;
+	/* When set, a peer's certificate must name it: "<name_prefix><id>"
+	 * (e.g. "node" -> "node7") as a subjectAltName DNS entry, or as the
+	 * CN when it has none; otherwise any cluster certificate may claim any
+	 * node id. At most 32 characters. */
+	const char	*name_prefix;
+	size_t		queue_max;	/* unwritten bytes per peer (>= frame_max); 0: 8 MiB */
+	uint32_t	frame_max;	/* largest frame accepted; 0: PEERFRAME_MAX_DEFAULT */
+	size_t		send_max;	/* bytes in flight to the link thread; 0: 64 MiB */
+	unsigned	ping_ms;	/* PING when quiet this long; 0: 1000 */
+	unsigned	dead_ms;	/* cut when nothing came in this long; 0: 5000 */
+	unsigned	handshake_ms;	/* TLS + HELLO must finish in; 0: 5000 */
+	unsigned	backoff_min_ms;	/* first redial delay; 0: 100 */
+	unsigned	backoff_max_ms;	/* doubling stops here; 0: 5000 */
 };
 
-/* A node to link with. */
-struct peer_node {
-	uint32_t	node_id;
-	char		addr[PEER_ADDR_MAX];	/* its peer_listen, host:port */
+struct peer_member {
+	uint32_t	id;
+	char		addr[PEER_ADDR_MAX];	/* its peer_listen, "ADDR:PORT" */
 };
 
-/* Boot thread: loads the TLS material, binds the listener and starts the
- * thread. NULL with the reason in <err> (a file that does not load, an
- * address in use). */
-struct peers *peer_start(const struct peer_config *cfg, char *err, size_t errlen);
+enum peer_link_state {
+	PEER_DOWN = 0,		/* no connection (waiting to dial, or for the peer to) */
+	PEER_CONNECTING,	/* TCP, TLS or HELLO under way */
+	PEER_UP,		/* HELLOs exchanged: frames flow */
+};
 
-/* Boot thread: closes every link and stops the thread. Accepts NULL. */
-void peer_stop(struct peers *p);
+/* One peer's link, as peer_links() reports it. Counters are totals since
+ * the member was first set. */
+struct peer_link_stats {
+	uint32_t	id;
+	char		addr[PEER_ADDR_MAX];
+	int		state;		/* enum peer_link_state */
+	uint64_t	ups;		/* times the link came up */
+	uint64_t	bytes_in, bytes_out;
+	uint64_t	frames_in, frames_out;
+	uint64_t	batches;	/* loop turns that wrote to the link (frames_out / batches:
+					 * frames per write) */
+	uint64_t	drops;		/* frames dropped: link not up, or cut */
+	uint64_t	cuts;		/* cut for falling behind (queue_max) */
+	uint64_t	queued;		/* bytes waiting to be written now */
+};
 
-/* The other live nodes (this node's own id is skipped), as etcd says now;
- * links to nodes no longer listed are closed. Copied. Any thread. */
-void peer_set_nodes(struct peers *p, const struct peer_node *v, size_t n);
+/* Node-wide counters. */
+struct peer_stats {
+	uint64_t	refused_tls;	/* handshakes failed (no or foreign certificate, ...) */
+	uint64_t	refused_hello;	/* bad HELLO: cluster, unknown node, wrong dial,
+					 * certificate not naming the node */
+	uint64_t	bad_frames;	/* links closed for a malformed or oversized frame */
+	uint64_t	duplicates;	/* older connections replaced by a newer one */
+	uint64_t	send_refused;	/* peer_send() over send_max */
+};
 
-/* {"listen":..,"links":[{"node_id":..,"addr":..,"direction":"in"|"out",
- * "state":"connecting"|"handshake"|"hello"|"up","since_ms":..,"rx_frames":..,
- * "tx_frames":..},..],"refused":N,"bad_frames":N,"last_error":".."}: a new
- * reference. Any thread. */
-json_t *peer_status(struct peers *p);
+/* Called on the link thread. <f> and what it points to live until return. */
+typedef void peer_recv_fn(void *arg, uint32_t node, const struct peerframe *f);
+typedef void peer_state_fn(void *arg, uint32_t node, bool up);
+typedef void peer_resync_fn(void *arg, uint32_t node);
+
+struct peer_callbacks {
+	peer_recv_fn	*recv;		/* every decoded frame but HELLO/PING/PONG */
+	peer_state_fn	*state;		/* a link came up or went down (optional) */
+	peer_resync_fn	*resync;	/* a link was cut for falling behind (optional) */
+	void		*arg;
+};
+
+/* Loads the TLS files, binds <c>->listen and starts the link thread with no
+ * members. NULL with a sentence in <err> on failure. <c>'s strings are
+ * copied. Boot thread. Free with peer_destroy. */
+struct peer *peer_create(const struct peer_config *c, const struct peer_callbacks *cb,
+			 char *err, size_t errlen);
+
+/* Stops the link thread, closes every link, frees what is queued. Accepts
+ * NULL. No peer_send() may run concurrently or later. */
+void peer_destroy(struct peer *p);
+
+/* The port the listener is bound to (useful with port 0). Any thread. */
+uint16_t peer_port(const struct peer *p);
+
+/* Replaces the member list with the <n> entries of <m> (at most
+ * PEER_NODES_MAX; this node's own id is ignored). New members are dialled
+ * or awaited, removed ones are closed, a changed address redials. Returns
+ * 0, or -EINVAL (too many, a bad address or id 0). Any thread; applied by
+ * the link thread within a loop turn. */
+int peer_set_members(struct peer *p, const struct peer_member *m, unsigned n);
+
+/* Queues <f> for node <node>, with the sender id set to this node's. Never
+ * blocks. Returns 0 (queued: it leaves in order after the frames this
+ * thread queued before, unless the link is not up or is cut, when it is
+ * dropped and counted), -EINVAL (frame does not encode, or exceeds
+ * frame_max), -ENOBUFS (send_max bytes already in flight; counted), or
+ * -ENOMEM. Any thread. */
+int peer_send(struct peer *p, uint32_t node, const struct peerframe *f);
+
+/* peer_send() to each of the <n> nodes of <nodes> (at most PEER_NODES_MAX),
+ * with the frame encoded once: a RELAY to every node with present members.
+ * Returns as peer_send(); send_max counts the frame once. Any thread. */
+int peer_send_many(struct peer *p, const uint32_t *nodes, unsigned n,
+		   const struct peerframe *f);
+
+/* Copies up to <max> members' link stats into <out>; returns how many
+ * members there are. <g> (optional) gets the node-wide counters. A
+ * snapshot at most one loop turn old. Any thread. */
+unsigned peer_links(struct peer *p, struct peer_link_stats *out, unsigned max,
+		    struct peer_stats *g);
+
+/* "down", "connecting", "up". */
+const char *peer_state_name(int state);
 
 #endif

@@ -1,8 +1,9 @@
 /* Peer links (control/peer.h) between real nodes: mutual TLS with
  * certificates of a cluster CA made here with openssl(1); links come up
  * both ways; a peer without a certificate, one of another CA, plain-text
- * garbage and a malformed frame are each closed with their reason logged,
- * and the node and its links go on. */
+ * garbage, a frame whose length prefix is over frame_max and a frame
+ * shorter than a peer frame's header (dataplane/peer/peerframe.h) are each
+ * closed with their reason logged, and the node and its links go on. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,37 +116,44 @@ Test(peer, links_up_and_intruders_refused)
 		for (int id = 1; id <= AK_NODES; id++)
 			if (id != on + 1)
 				wait_linked(on, id);
-	cr_assert(log_has(0, "PEER: linked with node 2"));
+	cr_assert(log_has(0, "PEER: link to node 2 (127.0.0.1:"));
+	cr_assert(log_has(0, "ARRAY: peer link with node 2 up"));
 
 	/* No certificate: refused by the node, which names the reason. */
 	run("openssl s_client -connect 127.0.0.1:%u -CAfile %s/ca.pem </dev/null "
 	    ">/dev/null 2>&1", peer_port[1], pki);
-	cr_assert(log_has(1, "TLS handshake"), "no refusal logged");
-	cr_assert(log_has(1, "certificate"));
+	cr_assert(log_has(1, "TLS handshake refused"), "no refusal logged");
+	cr_assert(log_has(1, "did not return a certificate"));
 	/* A certificate of another CA. */
 	run("openssl s_client -connect 127.0.0.1:%u -CAfile %s/ca.pem -cert %s/stranger.pem "
 	    "-key %s/stranger.key </dev/null >/dev/null 2>&1", peer_port[1], pki, pki, pki);
-	cr_assert(log_has(1, "certificate refused"), "a stranger's certificate was not refused");
+	cr_assert(log_has(1, "certificate verify failed"),
+		  "a stranger's certificate was not refused");
 	/* Plain-text garbage. */
 	run("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | timeout 5 socat - TCP:127.0.0.1:%u "
 	    ">/dev/null 2>&1", peer_port[1]);
-	/* A good certificate, then a frame length over the limit. */
-	run("(printf '\\377\\377\\377\\377'; sleep 1) | timeout 10 openssl s_client -quiet "
+	/* A good certificate, then a length prefix of 2 MiB, over frame_max
+	 * (1 MiB by default). */
+	run("(printf '\\0\\40\\0\\0'; sleep 1) | timeout 10 openssl s_client -quiet "
 	    "-connect 127.0.0.1:%u -CAfile %s/ca.pem -cert %s/node3.pem -key %s/node3.key "
 	    ">/dev/null 2>&1", peer_port[1], pki, pki, pki);
-	cr_assert(log_has(1, "a frame of 4294967295 bytes"), "the oversized frame not logged");
+	cr_assert(log_has(1, "bad frame: frame longer than the maximum"),
+		  "the oversized frame not logged");
 	/* A good certificate, then text that is no frame of ours. */
 	run("(printf '\\0\\0\\0\\5hello'; sleep 1) | timeout 10 openssl s_client -quiet "
 	    "-connect 127.0.0.1:%u -CAfile %s/ca.pem -cert %s/node3.pem -key %s/node3.key "
 	    ">/dev/null 2>&1", peer_port[1], pki, pki, pki);
-	cr_assert(log_has(1, "not a JSON object with a type"), "the bad frame not logged");
+	cr_assert(log_has(1, "bad frame: frame shorter than its header"),
+		  "the bad frame not logged");
 
 	run("grep -F PEER: %s | sed 's/^/node2| /' >&2", ak_node[1].log);
 	/* The node counted them, and its real links are still up. */
 	cr_assert(server_alive(&ak_node[1]));
 	a = ak_array(1);
-	cr_assert_geq(jint(a, "peers.refused"), 3, "refused %lld", jint(a, "peers.refused"));
+	cr_assert_geq(jint(a, "peers.refused_tls"), 3, "refused_tls %lld",
+		      jint(a, "peers.refused_tls"));
 	cr_assert_geq(jint(a, "peers.bad_frames"), 2);
+	cr_assert_eq(jint(a, "peers.port"), peer_port[1]);
 	json_decref(a);
 	wait_linked(1, 1);
 	wait_linked(1, 3);
