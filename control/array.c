@@ -592,11 +592,20 @@ array_start(const struct array_config *cfg, struct engine *e, char *err, size_t 
 		struct peer_config pc = {
 			.node_id = cfg->node_id, .cluster = a->prefix, .listen = a->peer_listen,
 			.ca = cfg->ca, .cert = cfg->cert, .key = cfg->key,
+			.frame_max = cfg->peer_frame_max, .queue_max = cfg->peer_queue_max,
+			.name_prefix = cfg->peer_name_prefix && cfg->peer_name_prefix[0] ?
+				       cfg->peer_name_prefix : NULL,
 		};
 		struct peer_callbacks cb = {
 			.recv = link_recv, .state = link_state, .resync = link_resync, .arg = a,
 		};
 
+		if (strlen(a->prefix) > PEERFRAME_CLUSTER_MAX) {
+			snprintf(err, errlen, "[array] prefix \"%s\": over %d characters, too long "
+				 "to name the array on its peer links", a->prefix,
+				 PEERFRAME_CLUSTER_MAX);
+			goto out_free;
+		}
 		a->peers = peer_create(&pc, &cb, why, sizeof(why));
 		if (a->peers == NULL) {
 			snprintf(err, errlen, "[array] peer links: %s", why);

@@ -53,6 +53,9 @@ struct array_config {
 	const char	*ca;		/* the cluster CA */
 	const char	*cert;		/* this node's certificate and key */
 	const char	*key;
+	uint32_t	peer_frame_max;		/* 0: peer.h's default */
+	uint32_t	peer_queue_max;		/* 0: peer.h's default */
+	const char	*peer_name_prefix;	/* "" or NULL: certificates need not name nodes */
 };
 
 /* Boot thread, after engine_create() (<e> outlives the array; the lcores

@@ -141,6 +141,9 @@ static const struct key keys[] = {
 	U("array", "lease_ttl_s", array_lease_ttl_s, "5", 2, 3600),
 	U("array", "keepalive_s", array_keepalive_s, "1", 1, 1800),
 	U("array", "timeout_ms", array_timeout_ms, "1000", 50, 60000),
+	U("array", "peer_frame_max", array_peer_frame_max, "1048576", 4096, 16777216),
+	U("array", "peer_queue_max", array_peer_queue_max, "8388608", 65536, 1073741824),
+	S("array", "peer_name_prefix", array_peer_name_prefix, ""),
 };
 
 static const struct key *

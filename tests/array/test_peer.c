@@ -53,7 +53,8 @@ TestSuite(peer, .init = setup, .fini = teardown, .timeout = 120);
 
 static uint16_t peer_port[AK_NODES];
 
-/* Node <i> with a peer port and its certificate of the cluster CA. */
+/* Node <i> with a peer port and its certificate of the cluster CA, which
+ * must name it (CN=node<i+1>), and frames of at most 64 KiB. */
 static void
 peer_node_start(int i)
 {
@@ -61,8 +62,8 @@ peer_node_start(int i)
 
 	peer_port[i] = server_free_port();
 	snprintf(more, sizeof(more), "peer_listen = 127.0.0.1:%u\nca = %s/ca.pem\n"
-		 "cert = %s/node%d.pem\nkey = %s/node%d.key\n", peer_port[i], pki, pki, i + 1,
-		 pki, i + 1);
+		 "cert = %s/node%d.pem\nkey = %s/node%d.key\npeer_name_prefix = node\n"
+		 "peer_frame_max = 65536\n", peer_port[i], pki, pki, i + 1, pki, i + 1);
 	ak_node_start(i, 5, more);
 }
 
@@ -132,9 +133,9 @@ Test(peer, links_up_and_intruders_refused)
 	/* Plain-text garbage. */
 	run("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | timeout 5 socat - TCP:127.0.0.1:%u "
 	    ">/dev/null 2>&1", peer_port[1]);
-	/* A good certificate, then a length prefix of 2 MiB, over frame_max
-	 * (1 MiB by default). */
-	run("(printf '\\0\\40\\0\\0'; sleep 1) | timeout 10 openssl s_client -quiet "
+	/* A good certificate, then a length prefix of 128 KiB, over
+	 * peer_frame_max. */
+	run("(printf '\\0\\2\\0\\0'; sleep 1) | timeout 10 openssl s_client -quiet "
 	    "-connect 127.0.0.1:%u -CAfile %s/ca.pem -cert %s/node3.pem -key %s/node3.key "
 	    ">/dev/null 2>&1", peer_port[1], pki, pki, pki);
 	cr_assert(log_has(1, "bad frame: frame longer than the maximum"),
@@ -182,4 +183,13 @@ Test(peer, needs_ca)
 	cr_assert_eq(run("%s --check-config --set array.etcd=http://a:1 "
 			 "--set array.peer_listen=127.0.0.1:7061 2>&1 | grep -q "
 			 "'\\[array\\] ca: required with peer_listen'", server_binary()), 0);
+}
+
+/* peer_frame_max is bounded by what a peer frame may ever be. */
+Test(peer, frame_max_range)
+{
+	cr_assert_eq(run("%s --check-config --set array.etcd=http://a:1 "
+			 "--set array.peer_frame_max=100 2>&1 | grep -q "
+			 "'\\[array\\] peer_frame_max: 100 is outside 4096..16777216'",
+			 server_binary()), 0);
 }
