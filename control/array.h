@@ -87,9 +87,9 @@ void array_kick(struct array *a);
  * "bytes_out":N,"batches":N,"drops":N,"cuts":N,"queued":N},..],
  * "refused_tls":N,"refused_hello":N,"bad_frames":N,"duplicates":N,
  * "send_refused":N,"unhandled":N} (struct peer_link_stats and struct
- * peer_stats; unhandled: frames received that nothing consumes yet). When etcd does not answer, "nodes" is null and
- * etcd.error says why. 0, or -1 with the reason in <err> (out of
- * memory). */
+ * peer_stats; unhandled: frames received that nothing consumes yet).
+ * When etcd does not answer, "nodes" is null and etcd.error says why. 0,
+ * or -1 with the reason in <err> (out of memory). */
 int array_nodes(struct array *a, json_t **out, char *err, size_t errlen);
 
 #endif
