@@ -110,6 +110,7 @@ ctx_new(const struct peer_config *c, char *err, size_t errlen)
 	SSL_CTX_set_options(x, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_TICKET);
 	SSL_CTX_set_mode(x, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	SSL_CTX_set_session_cache_mode(x, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_num_tickets(x, 0);
 	if (SSL_CTX_load_verify_locations(x, c->ca, NULL) != 1) {
 		tlserr_set(err, errlen, "[array] cannot load the cluster CA from %s", c->ca);
 		goto out_free;

@@ -422,6 +422,7 @@ peer_conn_input(struct peer_conn *c)
 	int r, err;
 
 	c->again = false;
+	c->ssl_wants_write = false;
 	while (!c->dead && c->phase >= PEER_CONN_HELLO) {
 		if (c->in_len == c->in_cap && !grow_in(c))
 			return;
@@ -491,7 +492,6 @@ peer_conn_flush(struct peer_conn *c)
 		return;
 	if (c->out_head < c->out_len && c->node != NULL)
 		c->node->st.batches++;
-	c->ssl_wants_write = false;
 	while (c->out_head < c->out_len) {
 		ERR_clear_error();
 		r = SSL_write(c->ssl, c->out + c->out_head, (int)(c->out_len - c->out_head));
@@ -515,7 +515,8 @@ peer_conn_flush(struct peer_conn *c)
 		c->out_head = c->out_len = 0;
 	if (c->node != NULL && c->node->conn == c)
 		c->node->st.queued = c->out_len - c->out_head;
-	set_pollout(c, blocked);
+	/* also when a read needs to write (a TLS 1.3 key update answer) */
+	set_pollout(c, blocked || c->ssl_wants_write);
 }
 
 void
