@@ -34,6 +34,7 @@ struct ep {
 	char		cert[64];
 	atomic_ullong	got[IDS];	/* RELAY frames received, per sender */
 	atomic_ullong	disorder;	/* RELAY seq not above the last one */
+	atomic_ullong	body_bytes;	/* RELAY bodies received, all senders */
 	uint64_t	last[IDS];	/* link thread only */
 	atomic_int	up[IDS];
 	atomic_int	resyncs;
@@ -85,6 +86,7 @@ on_recv(void *arg, uint32_t node, const struct peerframe *f)
 	if (f->seq <= e->last[node] && e->last[node] != 0)
 		atomic_fetch_add(&e->disorder, 1);
 	e->last[node] = f->seq;
+	atomic_fetch_add(&e->body_bytes, f->u.post.body_len);
 	atomic_fetch_add(&e->got[node], 1);
 	while (atomic_load(&e->stall))
 		usleep(1000);
@@ -680,4 +682,36 @@ Test(peer, with_a_name_prefix_a_certificate_must_name_its_node)
 	ep_stop(es[0]);
 	ep_stop(es[1]);
 	ep_stop(es[2]);
+}
+
+Test(peer, frames_near_frame_max_pass_whole)
+{
+	struct peer_config c = { .queue_max = 32 << 20 };
+	struct ep *es[2] = { &eps[0], &eps[1] };
+	const size_t big = PEERFRAME_MAX_DEFAULT - PEERFRAME_HDR - 64;
+	struct peerframe f = { .type = PEERFRAME_RELAY };
+	uint8_t *body = calloc(1, big);
+	struct peerframe_post post = { .author = "sip:a@t", .author_len = 7, .body = body };
+	unsigned i;
+
+	cr_assert_not_null(body);
+	ep_start(es[0], 1, "n1", "ca", 0, &c);
+	ep_start(es[1], 2, "n2", "ca", 0, &c);
+	mesh(es, 2);
+	wait_mesh(es, 2);
+	for (i = 0; i < 20; i++) {
+		post.body_len = (uint32_t)(big - i);
+		f.u.post = post;
+		f.seq = i + 1;
+		cr_assert_eq(peer_send(es[0]->p, 2, &f), 0);
+	}
+	post.body_len = (uint32_t)PEERFRAME_MAX_DEFAULT;	/* over frame_max */
+	f.u.post = post;
+	cr_assert_eq(peer_send(es[0]->p, 2, &f), -EINVAL);
+	wait_got(es[1], es[0], 20);
+	cr_assert_eq(atomic_load(&es[1]->body_bytes), 20 * big - 190);
+	cr_assert_eq(link_of(es[0], 2, NULL).ups, 1);
+	free(body);
+	ep_stop(es[0]);
+	ep_stop(es[1]);
 }
