@@ -97,6 +97,9 @@ static const struct cmd cmds[] = {
 	{ "/parley/drain", ctl_admin_drain, true,
 	  "Stops accepting new connections; existing ones continue. Parameters: \"off\" "
 	  "accepts again" },
+	{ "/parley/array", ctl_array_show, false,
+	  "Every node of the array as etcd holds it (load, draining) and this node's etcd "
+	  "session. No parameters" },
 	{ "/parley/reload", ctl_admin_reload, true,
 	  "Reloads the certificate and the user table, as SIGHUP. No parameters" },
 	{ "/parley/loglevel", ctl_admin_loglevel, true,

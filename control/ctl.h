@@ -41,6 +41,7 @@ struct ctl;
 struct engine;
 struct db;
 struct export;
+struct array;
 
 #define CTL_REQUEST_MAX		65536
 #define CTL_OUTPUT_MAX		(64u << 20)
@@ -86,5 +87,11 @@ void ctl_stop(struct ctl *c);
  * exporter must stay alive until this is called again with NULL or
  * ctl_stop(). */
 void ctl_set_exporter(struct ctl *c, struct export *x);
+
+/* The node array session (array.h) that the array command reads, or NULL
+ * for a standalone node (array then answers an error saying so). Boot
+ * thread; <a> must stay alive until this is called again with NULL or
+ * ctl_stop(). */
+void ctl_set_array(struct ctl *c, struct array *a);
 
 #endif

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "control/array.h"
 #include "control/ctl_int.h"
 #include "dataplane/base/log.h"
 #include "dataplane/chat/chatctl.h"
@@ -163,12 +164,15 @@ ctl_admin_drain(struct ctl *c, const struct ctl_args *a, json_t **out, char *err
 		snprintf(err, errlen, "drain takes no parameter, or \"off\" to accept again");
 		return -1;
 	}
-	/* Only this node's listeners: there is no lookup service on other
-	 * nodes to tell yet; "accepting" in stats is what it will read. */
+	/* This node's listeners; in an array, the node's record says
+	 * draining too, and the other nodes stop placing clients here. */
 	engine_set_accepting(c->e, resume);
 	if (chatctl_settle(c->e, CTL_LCORE_TIMEOUT_MS) != 0)
 		LOG(WARNING, CONTROL, "an lcore did not confirm %s in %d ms", resume ?
 		    "accepting" : "the drain", CTL_LCORE_TIMEOUT_MS);
+	pthread_mutex_lock(&c->lock);
+	array_kick(c->array);	/* the array learns it now, not at the next turn */
+	pthread_mutex_unlock(&c->lock);
 	LOG(NOTICE, CONTROL, "%s", resume ? "accepting new connections again" :
 	    "drain: not accepting new connections; existing sessions continue");
 	*out = json_pack("{s:b, s:b}", "accepting", engine_accepting(c->e), "draining", !resume);

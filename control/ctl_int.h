@@ -46,6 +46,7 @@ struct ctl {
 	pthread_mutex_t		lock;
 	struct roomtab		*rooms;		/* the table last published */
 	struct export		*exporter;	/* may be NULL */
+	struct array		*array;		/* NULL: a standalone node */
 	uint32_t		nlcores;
 	struct ctl_lcore	*lcores;
 };
@@ -88,6 +89,9 @@ ctl_cmd_fn ctl_admin_user_del;
 ctl_cmd_fn ctl_admin_drain;
 ctl_cmd_fn ctl_admin_reload;
 ctl_cmd_fn ctl_admin_loglevel;
+
+/* ctl_array.c */
+ctl_cmd_fn ctl_array_show;
 
 /* ctl_tel.c: the read-only /parley/... commands on DPDK's telemetry
  * socket. register: once per process (later calls only switch the ctl

@@ -76,6 +76,8 @@ usage(FILE *f)
 		"  invite ROOM USER [--from USER]\n"
 		"  user add|passwd USER [PASSWORD]   without PASSWORD: read from stdin\n"
 		"  user del USER\n"
+		"  array                             every node of the array (etcd): load,\n"
+		"                                    draining; this node's etcd session\n"
 		"  drain [off]                       stop accepting new connections\n"
 		"                                    (off: accept again)\n"
 		"  reload                            reload certificate and users, as SIGHUP\n"
@@ -782,6 +784,8 @@ main(int argc, char **argv)
 		return cmd_user(argc, argv);
 	if (!strcmp(cmd, "invite"))
 		return cmd_invite(argc, argv);
+	if (!strcmp(cmd, "array") && argc == 1)
+		return run_one("/parley/array", NULL);
 	if (!strcmp(cmd, "drain") && argc <= 2)
 		return run_one("/parley/drain", argc == 2 ? json_pack("{s:s}", "drain",
 								      argv[1]) : NULL);

@@ -359,6 +359,13 @@ int
 pc_register(struct pc_conn *c, const char *aor, const char *password, uint32_t expires,
 	    char *warning, size_t wcap)
 {
+	return pc_register_to(c, aor, password, expires, NULL, "Warning", warning, wcap);
+}
+
+int
+pc_register_to(struct pc_conn *c, const char *aor, const char *password, uint32_t expires,
+	       const char *to_ruri, const char *hname, char *hval, size_t hcap)
+{
 	char req[4096], ruri[300], to[300], extra[1024], chal[1024];
 	char realm[256], nonce[128], alg[32] = "MD5", ha1[65], resp[65], cnonce[17];
 	struct pc_dialog d = { .cseq = 1 };
@@ -369,7 +376,7 @@ pc_register(struct pc_conn *c, const char *aor, const char *password, uint32_t e
 
 	if (domain == NULL)
 		return -1;
-	snprintf(ruri, sizeof(ruri), "sip:%s", domain + 1);
+	snprintf(ruri, sizeof(ruri), "%s%s", to_ruri ? "" : "sip:", to_ruri ? to_ruri : domain + 1);
 	snprintf(to, sizeof(to), "sip:%s", aor);
 	snprintf(extra, sizeof(extra), "Expires: %u\r\n", expires);
 	n = pc_build(req, sizeof(req), "REGISTER", ruri, aor, to, &d, extra, NULL, NULL);
@@ -401,7 +408,7 @@ pc_register(struct pc_conn *c, const char *aor, const char *password, uint32_t e
 	if (n < 0 || pc_send(c, req, n) != 0 || pc_recv(c, &m, 5000) != 1)
 		return -1;
 out:
-	if (warning != NULL && !pc_header(&m, "Warning", warning, wcap))
-		warning[0] = '\0';
+	if (hval != NULL && !pc_header(&m, hname, hval, hcap))
+		hval[0] = '\0';
 	return m.status;
 }

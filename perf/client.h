@@ -69,5 +69,10 @@ ssize_t pc_build(char *out, size_t cap, const char *method, const char *ruri, co
  * the Warning header if any. */
 int pc_register(struct pc_conn *c, const char *aor, const char *password, uint32_t expires,
 		char *warning, size_t wcap);
+/* The same with Request-URI <ruri> (NULL: sip:<domain of aor>), and the
+ * final answer's header <hname> (e.g. "Contact") copied into <hval> (may be
+ * NULL; "" when absent). */
+int pc_register_to(struct pc_conn *c, const char *aor, const char *password, uint32_t expires,
+		   const char *ruri, const char *hname, char *hval, size_t hcap);
 
 #endif

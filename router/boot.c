@@ -17,6 +17,7 @@
 #include <rte_launch.h>
 #include <rte_lcore.h>
 
+#include "control/array.h"
 #include "control/ctl.h"
 #include "dataplane/base/fs.h"
 #include "dataplane/base/log.h"
@@ -92,6 +93,7 @@ load_tls(const struct config *c)
 		.session_timeout_s = c->tls_session_timeout_s,
 		.tickets = c->tls_tickets,
 		.own_records = strcmp(c->tls_record_layer, "parley") == 0,
+		.out_max = c->engine.outq_max,
 	};
 	char err[512];
 	struct tlsterm_ctx *t = tlsterm_ctx_create(&s, err, sizeof(err));
@@ -148,7 +150,10 @@ credentials_start(struct boot *b)
 		    strerror(-rc));
 		return -1;
 	}
-	rc = tlscert_ensure(c->tls_cert, c->tls_key, c->engine.domain, 825, err, sizeof(err));
+	if (tlsterm_set_core_dumps(c->tls_core_dumps) != 0)
+		LOG(WARNING, ROUTER, "[tls] core_dumps: cannot change: %s", strerror(errno));
+	/* 397 days: what browsers and scanners (testssl) accept for a leaf. */
+	rc = tlscert_ensure(c->tls_cert, c->tls_key, c->engine.domain, 397, err, sizeof(err));
 	if (rc < 0) {
 		LOG(ERR, ROUTER, "[tls] %s", err);
 		return -1;
@@ -385,11 +390,6 @@ exporter_start(struct boot *b)
 	};
 	int rc;
 
-	if (!c->compliance_enabled) {
-		LOG(NOTICE, ROUTER, "[compliance] enabled = false: events are logged here and "
-		    "exported by another node");
-		return 0;
-	}
 	rc = fs_mkdir_p(c->files_dir, 0750);
 	if (rc == 0 && c->compliance_dir_default)
 		rc = fs_mkdir_p(c->compliance_dir, 0750);
@@ -672,6 +672,45 @@ lcores_stop(struct boot *b)
 
 /* ---- the table ------------------------------------------------------------ */
 
+/* The node array ([array] etcd set): joins through etcd before the lcores
+ * serve anyone, so that a node whose etcd is unreachable or whose node_id
+ * is live elsewhere stops here (exit 1) rather than running standalone.
+ * Without [array] etcd: nothing (a standalone node). */
+static int
+array_step_start(struct boot *b)
+{
+	const struct config *c = &b->conf;
+	struct array_config ac = {
+		.etcd = c->array_etcd, .prefix = c->array_prefix, .node_id = c->engine.node_id,
+		.advertise_sip = c->array_advertise_sip, .peer_listen = c->array_peer_listen,
+		.lease_ttl_s = c->array_lease_ttl_s, .keepalive_s = c->array_keepalive_s,
+		.timeout_ms = c->array_timeout_ms,
+		.ca = c->array_ca, .cert = c->array_cert, .key = c->array_key,
+	};
+	char err[2048];
+
+	if (c->array_etcd[0] == '\0')
+		return 0;
+	b->array = array_start(&ac, b->engine, err, sizeof(err));
+	if (b->array == NULL) {
+		LOG(ERR, ROUTER, "%s", err);
+		return -1;
+	}
+	ctl_set_array(b->ctl, b->array);
+	return 0;
+}
+
+/* After the lcores returned: leaves the array (revokes the lease). */
+static void
+array_step_stop(struct boot *b)
+{
+	if (b->array == NULL)
+		return;
+	ctl_set_array(b->ctl, NULL);
+	array_stop(b->array);
+	b->array = NULL;
+}
+
 static const struct boot_step steps[] = {
 	{ "signals",		signals_start,		signals_stop },
 	{ "credentials",	credentials_start,	credentials_stop },
@@ -681,6 +720,7 @@ static const struct boot_step steps[] = {
 	{ "engine",		engine_start,		engine_stop },
 	{ "control",		control_start,		control_stop },
 	{ "web",		web_service_start,	web_service_stop },
+	{ "array",		array_step_start,	array_step_stop },
 	{ "lcores",		lcores_start,		lcores_stop },
 };
 

@@ -14,6 +14,8 @@
 
 #include "router/config.h"
 
+struct array;
+
 struct boot {
 	struct config conf;		/* read-only once the lcores run */
 	int sfd;			/* signalfd: SIGINT, SIGTERM, SIGHUP */
@@ -21,11 +23,12 @@ struct boot {
 	struct htdigest *users;		/* likewise */
 	struct roomtab *rooms;		/* likewise */
 	struct db *db;
-	struct export *exporter;	/* NULL when [compliance] enabled = false */
+	struct export *exporter;
 	struct engine *engine;
 	struct ctl *ctl;		/* the control socket */
 	struct ftoken_store *ftokens;	/* the Web service's tokens, issued by Channel */
 	struct web *web;		/* the HTTPS file service, or NULL */
+	struct array *array;		/* the node array's etcd session, or NULL */
 	bool served;			/* the lcores ran */
 	unsigned int nstarted;		/* steps started, for boot_stop */
 };

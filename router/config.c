@@ -64,6 +64,7 @@ static const struct key keys[] = {
 	U("tls", "session_cache", tls_session_cache, "20000", 0, 10000000),
 	U("tls", "session_timeout_s", tls_session_timeout_s, "7200", 1, 604800),
 	B("tls", "tickets", tls_tickets, "true"),
+	B("tls", "core_dumps", tls_core_dumps, "false"),
 	E("tls", "record_layer", tls_record_layer, "parley", "parley|openssl"),
 
 	S("auth", "htdigest", htdigest, ""),
@@ -129,6 +130,17 @@ static const struct key keys[] = {
 	U("dpdk", "idle_sleep_us", engine.dpdk_idle_sleep_us, "200", 0, 100000),
 	U("dpdk", "tcp_buf_mem_mb", engine.dpdk_tcp_buf_mem_mb, "2048", 0, 1 << 20),
 	U("dpdk", "lcores", engine.nlcores, "1", 1, 64),
+
+	S("array", "etcd", array_etcd, ""),
+	S("array", "prefix", array_prefix, ""),
+	S("array", "peer_listen", array_peer_listen, ""),
+	S("array", "advertise_sip", array_advertise_sip, ""),
+	S("array", "ca", array_ca, ""),
+	S("array", "cert", array_cert, ""),
+	S("array", "key", array_key, ""),
+	U("array", "lease_ttl_s", array_lease_ttl_s, "5", 2, 3600),
+	U("array", "keepalive_s", array_keepalive_s, "1", 1, 1800),
+	U("array", "timeout_ms", array_timeout_ms, "1000", 50, 60000),
 };
 
 static const struct key *
@@ -595,6 +607,95 @@ control_finish(struct config *c, char *err, size_t errlen)
 	return 0;
 }
 
+/* [array]: what defaults to other keys, and the rules between them. Only
+ * when [array] etcd is set: otherwise the node is standalone and the other
+ * [array] keys are not read. */
+static int
+array_finish(struct config *c, char *err, size_t errlen)
+{
+	char host[256];
+	uint16_t port;
+
+	if (c->array_etcd[0] == '\0') {
+		/* Other [array] keys without etcd would leave a node the
+		 * operator meant for the array running standalone. */
+		if (c->array_prefix[0] || c->array_peer_listen[0] || c->array_advertise_sip[0] ||
+		    c->array_ca[0] || c->array_cert[0] || c->array_key[0]) {
+			snprintf(err, errlen, "[array] etcd: not set, but other [array] keys are: "
+				 "set etcd = URL[,URL...] to join the array, or remove [array]");
+			return -1;
+		}
+		return 0;
+	}
+	for (const char *p = c->array_etcd; *p != '\0';) {
+		size_t n = strcspn(p, ",");
+
+		while (n > 0 && (*p == ' ' || *p == '\t')) {
+			p++;
+			n--;
+		}
+		if (strncmp(p, "http://", 7) != 0 && strncmp(p, "https://", 8) != 0) {
+			snprintf(err, errlen, "[array] etcd: '%.*s' is not an http:// or https:// URL "
+				 "(URL[,URL...])", (int)n, p);
+			return -1;
+		}
+		p += n + (p[n] == ',');
+	}
+	if (c->array_prefix[0] == '\0') {
+		if (strlen(c->engine.domain) + 8 >= sizeof(c->array_prefix)) {
+			snprintf(err, errlen, "[array] prefix: /parley/<domain> is too long: set one");
+			return -1;
+		}
+		snprintf(c->array_prefix, sizeof(c->array_prefix), "/parley/%.*s",
+			 (int)(sizeof(c->array_prefix) - 9), c->engine.domain);
+	}
+	if (c->array_prefix[0] != '/' || c->array_prefix[strlen(c->array_prefix) - 1] == '/') {
+		snprintf(err, errlen, "[array] prefix: '%s' must start with / and not end with one",
+			 c->array_prefix);
+		return -1;
+	}
+	if (c->array_advertise_sip[0] == '\0')
+		snprintf(c->array_advertise_sip, sizeof(c->array_advertise_sip), "%s",
+			 c->sip_listen);
+	if (config_hostport(c->array_advertise_sip, host, sizeof(host), &port) != 0) {
+		snprintf(err, errlen, "[array] advertise_sip: '%s' is not host:port",
+			 c->array_advertise_sip);
+		return -1;
+	}
+	if (!strcmp(host, "0.0.0.0") || !strcmp(host, "::")) {
+		snprintf(err, errlen, "[array] advertise_sip: %s is where clients are sent: set it "
+			 "to an address they can reach, not %s", c->array_advertise_sip, host);
+		return -1;
+	}
+	if (c->array_peer_listen[0] != '\0' &&
+	    config_hostport(c->array_peer_listen, host, sizeof(host), &port) != 0) {
+		snprintf(err, errlen, "[array] peer_listen: '%s' is not host:port",
+			 c->array_peer_listen);
+		return -1;
+	}
+	if (c->array_peer_listen[0] != '\0' && c->array_ca[0] == '\0') {
+		snprintf(err, errlen, "[array] ca: required with peer_listen (the nodes "
+			 "authenticate each other with certificates of the cluster CA)");
+		return -1;
+	}
+	if ((c->array_cert[0] == '\0') != (c->array_key[0] == '\0')) {
+		snprintf(err, errlen, "[array] %s: set both cert and key, or neither ([tls]'s)",
+			 c->array_cert[0] ? "key" : "cert");
+		return -1;
+	}
+	if (c->array_cert[0] == '\0') {
+		snprintf(c->array_cert, sizeof(c->array_cert), "%s", c->tls_cert);
+		snprintf(c->array_key, sizeof(c->array_key), "%s", c->tls_key);
+	}
+	if (c->array_keepalive_s >= c->array_lease_ttl_s) {
+		snprintf(err, errlen, "[array] keepalive_s: %u is not below lease_ttl_s %u (the "
+			 "lease would expire between two renewals)", c->array_keepalive_s,
+			 c->array_lease_ttl_s);
+		return -1;
+	}
+	return 0;
+}
+
 int
 config_finish(struct config *c, char *err, size_t errlen)
 {
@@ -667,9 +768,16 @@ config_finish(struct config *c, char *err, size_t errlen)
 	/* Checked as host:port when set: cannot fail here. */
 	if (config_hostport(c->sip_listen, e->sip_host, sizeof(e->sip_host), &e->sip_port) != 0)
 		abort();
-	if (!c->compliance_enabled)
-		e->compliance_cap = 0;	/* another node exports: no cap here */
-	return 0;
+	/* Until nodes form an array, no other node exports this one's events:
+	 * with the exporter off they would pile up unexported without bound
+	 * while every post still waits for them. Refused rather than that. */
+	if (!c->compliance_enabled) {
+		snprintf(err, errlen, "[compliance] enabled = false: no other node exports this "
+			 "node's events (there is no node array yet), so they would pile up "
+			 "unexported; remove the key: a standalone node always exports its own");
+		return -1;
+	}
+	return array_finish(c, err, errlen);	/* after [tls]'s defaults */
 }
 
 void

@@ -52,6 +52,7 @@ struct config {
 	uint32_t tls_session_cache;
 	uint32_t tls_session_timeout_s;
 	bool tls_tickets;
+	bool tls_core_dumps;			/* false: PR_SET_DUMPABLE 0 (no secrets in cores) */
 	char tls_record_layer[16];		/* parley | openssl */
 
 	/* [auth] (realm, challenge, nonces, login failures: engine) */
@@ -95,6 +96,19 @@ struct config {
 
 	/* [dpdk] (the port, its address, lcores: engine) */
 	char dpdk_eal[CONFIG_PATH_MAX];
+
+	/* [array] (the node array through etcd, control/array.h); etcd empty:
+	 * a standalone node */
+	char array_etcd[1024];			/* endpoints: URL[,URL...] */
+	char array_prefix[CONFIG_NAME_MAX];	/* "" = /parley/<domain> (set by config_finish) */
+	char array_peer_listen[CONFIG_NAME_MAX];	/* host:port of the node-to-node port */
+	char array_advertise_sip[CONFIG_NAME_MAX];	/* "" = [sip] listen (config_finish) */
+	char array_ca[CONFIG_PATH_MAX];		/* the cluster CA (peer links) */
+	char array_cert[CONFIG_PATH_MAX];	/* "" = [tls] cert (config_finish) */
+	char array_key[CONFIG_PATH_MAX];	/* "" = [tls] key */
+	uint32_t array_lease_ttl_s;
+	uint32_t array_keepalive_s;
+	uint32_t array_timeout_ms;		/* one etcd request */
 
 	/* [room:NAME] */
 	struct config_room rooms[CONFIG_ROOMS_MAX];

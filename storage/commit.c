@@ -11,6 +11,13 @@
  * fails is not on disk at all (a WriteBatch is atomic), so its seqs are
  * handed out again to the next group: the log stays gap-free.
  *
+ * Times: the storage thread stamps each event as it gives it its seq, from
+ * one clock, and never below the previous event's time (max(now, last)):
+ * the times of the compliance log, and so of every room's events, never go
+ * backwards in seq order, whichever lcore or thread produced them and
+ * whatever the wall clock does. At start, last is the newest stored
+ * event's time.
+ *
  * Idle: when every ring is empty the thread naps IDLE_NS at a time for up to
  * IDLE_SPIN_NS (a burst that follows another costs no syscall on either
  * side), then announces that it sleeps and blocks on an eventfd. A producer
@@ -81,6 +88,8 @@ struct commit {
 	struct commit_req	**reqs;		/* the group being built */
 	unsigned		*span;		/* per producer: how many in the group */
 	uint64_t		next_seq;
+	uint64_t		last_ts_ms;	/* time of the event before next_seq */
+	uint64_t		(*clock_ms)(void);
 	unsigned		rr;		/* producer to drain first (fairness) */
 
 	/* written by the storage thread, read by anyone */
@@ -389,11 +398,12 @@ put_req(struct commit *c, struct commit_req *r, uint64_t seq)
 static void
 commit_group(struct commit *c, unsigned n)
 {
-	uint64_t seq0 = c->next_seq, t0, failed = 0;
+	uint64_t seq0 = c->next_seq, ts0 = c->last_ts_ms, t0, now_ms, failed = 0;
 	unsigned k = 0;
 	int rc = 0;
 
 	t0 = clock_mono_us();
+	now_ms = c->clock_ms();
 	rocksdb_writebatch_clear(c->wb);
 	for (unsigned i = 0; i < n; i++) {
 		struct commit_req *r = c->reqs[i];
@@ -405,6 +415,8 @@ commit_group(struct commit *c, unsigned n)
 		}
 		r->status = 0;
 		r->wal_seq = c->next_seq;
+		r->ts_ms = now_ms > c->last_ts_ms ? now_ms : c->last_ts_ms;
+		c->last_ts_ms = r->ts_ms;
 		rc = put_req(c, r, c->next_seq);
 		if (rc != 0)
 			break;
@@ -415,6 +427,7 @@ commit_group(struct commit *c, unsigned n)
 	if (rc != 0) {
 		/* Nothing of this group is on disk: reuse its seqs. */
 		c->next_seq = seq0;
+		c->last_ts_ms = ts0;
 		for (unsigned i = 0; i < n; i++) {
 			if (c->reqs[i]->status == 0) {
 				c->reqs[i]->status = rc;
@@ -503,6 +516,28 @@ storage_main(void *arg)
 
 /* ---- life cycle (boot) ---- */
 
+/* The time of the newest stored event (below <next>), 0 when the log is
+ * empty or trimmed past it. 0 or a negative errno. */
+static int
+last_ts(struct db *db, uint64_t next, uint64_t *ts)
+{
+	struct wal_iter *it;
+	struct wal_rec rec;
+	int rc = 0;
+
+	*ts = 0;
+	if (next <= 1)
+		return 0;
+	it = wal_iter_open(db, next - 1, &rc);
+	if (it == NULL)
+		return rc ? rc : -ENOMEM;
+	rc = wal_iter_next(it, &rec);
+	if (rc == 1)
+		*ts = rec.ts_ms;
+	wal_iter_close(it);
+	return rc < 0 ? rc : 0;
+}
+
 struct commit *
 commit_create(struct db *db, const struct commit_config *cfg, int *err)
 {
@@ -526,7 +561,10 @@ commit_create(struct db *db, const struct commit_config *cfg, int *err)
 	c->notify = cfg->notify;
 	c->notify_arg = cfg->notify_arg;
 	c->nprod = cfg->nproducers;
+	c->clock_ms = cfg->clock_ms ? cfg->clock_ms : clock_real_ms;
 	rc = wal_next_seq(db, &c->next_seq);
+	if (rc == 0)
+		rc = last_ts(db, c->next_seq, &c->last_ts_ms);
 	if (rc != 0)
 		goto out_free_c;
 	atomic_store(&c->durable_seq, c->next_seq - 1);

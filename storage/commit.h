@@ -55,7 +55,12 @@ struct commit_req {
 	bool			logged;		/* POST: the room keeps history */
 	uint8_t			room[HISTORY_ROOM_RAW];
 	uint64_t		room_seq;	/* POST: history seq, from the home lcore */
-	uint64_t		ts_ms;		/* server time, Unix ms */
+	/* Set by the storage thread as it gives the request its seq (what a
+	 * producer puts here is overwritten): one wall clock for every event,
+	 * and never earlier than the event before it in seq order, so a CHAT
+	 * answered before a PART never carries a later time, also across a
+	 * wall-clock step back. Unix ms. */
+	uint64_t		ts_ms;
 	const char		*room_uri;
 	size_t			room_uri_len;
 	const char		*user;		/* author / actor SIP URI */
@@ -88,6 +93,9 @@ struct commit_config {
 	 * May be NULL. Must not block. */
 	void		(*notify)(void *arg, unsigned producer);
 	void		*notify_arg;
+	/* The wall clock events are stamped with (Unix ms); NULL: the real
+	 * one. Called on the storage thread. For tests. */
+	uint64_t	(*clock_ms)(void);
 };
 
 struct commit_stats {

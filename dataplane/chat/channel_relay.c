@@ -326,7 +326,6 @@ grpchat(struct cmdctx *x)
 	p->used = need;
 	memcpy(p->room, r->raw, CATALOG_ID_RAW);
 	p->logged = (r->cat->props & CATALOG_PROP_LOGGED) != 0;
-	p->ts_100ns = clock_real_100ns();
 	p->conn = x->c;
 	p->dialog_uid = x->d->uid;
 	snprintf(p->seqid, sizeof(p->seqid), "%s", g->seqid);

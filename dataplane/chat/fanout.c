@@ -479,7 +479,6 @@ fanout_event_then_reply(struct lcore_ctx *lc, struct conn *c, struct dialog *d, 
 	j->conn = c;
 	j->uid = d->uid;
 	memcpy(j->raw, r->raw, CATALOG_ID_RAW);
-	j->ts_ms = lcore_now_real_ms(lc);
 	j->reply = reply;
 	j->reply_len = reply_len;
 	memcpy(j->content, content, content_len);
@@ -524,7 +523,6 @@ fill_req(struct lcore_ctx *lc, void *cookie, struct commit_req *r)
 		r->logged = p->logged;
 		memcpy(r->room, p->room, CATALOG_ID_RAW);
 		r->room_seq = p->seq;
-		r->ts_ms = p->ts_100ns / 10000;
 		r->room_uri = p->room_uri;
 		r->room_uri_len = strlen(p->room_uri);
 		r->user = p->author;
@@ -542,7 +540,6 @@ fill_req(struct lcore_ctx *lc, void *cookie, struct commit_req *r)
 
 			r->ev = WAL_EV_JOIN;
 			memcpy(r->room, jr->raw, CATALOG_ID_RAW);
-			r->ts_ms = jr->ts_ms;
 			r->room_uri = jr->room_uri;
 			r->user = jr->uri;
 		} else if (k == FANOUT_JOB_PART) {
@@ -550,7 +547,6 @@ fill_req(struct lcore_ctx *lc, void *cookie, struct commit_req *r)
 
 			r->ev = WAL_EV_PART;
 			memcpy(r->room, pq->raw, CATALOG_ID_RAW);
-			r->ts_ms = pq->ts_ms;
 			r->room_uri = pq->room_uri;
 			r->user = pq->uri;
 		} else {
@@ -558,7 +554,6 @@ fill_req(struct lcore_ctx *lc, void *cookie, struct commit_req *r)
 
 			r->ev = (enum wal_event)j->ev;
 			memcpy(r->room, j->raw, CATALOG_ID_RAW);
-			r->ts_ms = j->ts_ms;
 			r->room_uri = j->room_uri;
 			r->user = j->user;
 			r->content = j->content;
@@ -576,7 +571,7 @@ completed(struct lcore_ctx *lc, struct commit_req *r)
 {
 	void *cookie = r->cookie;
 	int status = r->status;
-	uint64_t wal_seq = r->wal_seq;
+	uint64_t wal_seq = r->wal_seq, ts_ms = r->ts_ms;
 
 	commit_req_put(fo_lc(lc)->prod, r);
 	fo_lc(lc)->inflight--;
@@ -584,8 +579,11 @@ completed(struct lcore_ctx *lc, struct commit_req *r)
 		LOG(ERR, FANOUT, "lcore %u: the storage thread failed a request: %s", lcore_idx(lc),
 		    strerror(-status));
 	if ((uintptr_t)cookie & 1) {
-		home_post_stored(lc, (struct fanout_post *)((uintptr_t)cookie & ~(uintptr_t)1),
-				 status, wal_seq);
+		struct fanout_post *p = (struct fanout_post *)((uintptr_t)cookie & ~(uintptr_t)1);
+
+		/* The time members see is the one history and compliance keep. */
+		p->ts_100ns = ts_ms * 10000;
+		home_post_stored(lc, p, status, wal_seq);
 		return;
 	}
 	switch (*(enum fanout_job *)cookie) {

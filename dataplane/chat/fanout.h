@@ -54,7 +54,7 @@ struct fanout_post {
 	bool		logged;
 	uint64_t	seq;		/* room seq (home) */
 	uint64_t	wal_seq;	/* compliance seq once durable */
-	uint64_t	ts_100ns;	/* server receive time, Unix 100 ns */
+	uint64_t	ts_100ns;	/* Unix 100 ns: the storage thread's stamp (commit.h) */
 	int		status;		/* 0, or why it was not stored (-errno) */
 
 	/* The author's side, for the deferred SIP 200 (origin lcore only). */
@@ -106,7 +106,6 @@ struct fanout_joinreq {
 	uint64_t		uid;		/* the joining dialog */
 	bool			manager;
 	int			status;		/* xccos code: 200, 500 */
-	uint64_t		ts_ms;
 	char			uri[160];
 	char			room_uri[160];
 	struct fanout_member	*snap;		/* present members after the join (home) */

@@ -47,7 +47,6 @@ struct partreq {
 	enum fanout_job	kind;		/* FANOUT_JOB_PART */
 	uint8_t		raw[CATALOG_ID_RAW];
 	uint64_t	uid;
-	uint64_t	ts_ms;
 	bool		announce;	/* home: the others are told (last dialog of the user) */
 	char		uri[160];
 	char		room_uri[160];
@@ -60,7 +59,6 @@ struct replyjob {
 	struct conn	*conn;		/* held */
 	uint64_t	uid;
 	uint8_t		raw[CATALOG_ID_RAW];
-	uint64_t	ts_ms;
 	char		*reply;
 	size_t		reply_len;
 	char		*fail;

@@ -178,7 +178,6 @@ fanout_join(struct lcore_ctx *lc, struct fanout_joinbatch *b)
 
 		b->reqs[i].origin = lcore_idx(lc);
 		b->reqs[i].uid = b->uid;
-		b->reqs[i].ts_ms = lcore_now_real_ms(lc);
 		fo_send_msg(lc, r ? r->home : 0, FM_JOIN, &b->reqs[i], 0);
 	}
 	return 0;
@@ -337,7 +336,6 @@ fanout_unjoin(struct lcore_ctx *lc, const struct fanout_joinreq *jr)
 	pq->kind = FANOUT_JOB_PART;
 	memcpy(pq->raw, jr->raw, CATALOG_ID_RAW);
 	pq->uid = jr->uid;
-	pq->ts_ms = lcore_now_real_ms(lc);
 	snprintf(pq->uri, sizeof(pq->uri), "%s", jr->uri);
 	snprintf(pq->room_uri, sizeof(pq->room_uri), "%s", jr->room_uri);
 	fo_send_msg(lc, r ? r->home : 0, FM_PART, pq, 0);
@@ -416,7 +414,6 @@ fanout_part(struct lcore_ctx *lc, struct dialog *d, const uint8_t raw[CATALOG_ID
 	pq->kind = FANOUT_JOB_PART;
 	memcpy(pq->raw, raw, CATALOG_ID_RAW);
 	pq->uid = d->uid;
-	pq->ts_ms = lcore_now_real_ms(lc);
 	snprintf(pq->uri, sizeof(pq->uri), "sip:%s", d->conn->aor);
 	if (r != NULL)
 		snprintf(pq->room_uri, sizeof(pq->room_uri), "%s", r->cat->uri);

@@ -25,6 +25,7 @@
 #include "dataplane/engine/lcore.h"
 #include "dataplane/session/registrar.h"
 #include "dataplane/session/sipconn.h"
+#include "dataplane/session/placement.h"
 #include "dataplane/sip/digest.h"
 #include "dataplane/sip/ratelimit.h"
 #include "dataplane/sip/sipmsg.h"
@@ -199,6 +200,33 @@ nonce_fresh(struct conn *c, const struct digest_creds *cr)
 	return true;
 }
 
+/* True when the Request-URI carries the node array's mark: a client we
+ * redirected, served wherever it lands (placement.h). */
+static bool
+placed(const struct sipmsg *m)
+{
+	static const char mark[] = ";" PLACEMENT_MARK;
+	const size_t n = sizeof(mark) - 1;
+
+	for (uint32_t i = 0; i + n <= m->ruri.len; i++)
+		if (strncasecmp(m->ruri.p + i, mark, n) == 0 &&
+		    (i + n == m->ruri.len || m->ruri.p[i + n] == ';' || m->ruri.p[i + n] == '='))
+			return true;
+	return false;
+}
+
+/* 301 to the node the array chose for <aor>. */
+static void
+redirect(struct conn *c, const struct sipmsg *m, const char *aor, const char *where)
+{
+	char hdr[PLACEMENT_WHERE_MAX + 64];
+
+	LOG(INFO, REGISTRAR, "%s: %s redirected to %s", c->peer_str, aor, where);
+	snprintf(hdr, sizeof(hdr), "Contact: <sip:%s;transport=tls;" PLACEMENT_MARK ">\r\n",
+		 where);
+	sipconn_reply(c, m, 301, NULL, hdr, NULL, NULL, 0);
+}
+
 static void
 accept_register(struct conn *c, const struct sipmsg *m, const char *aor)
 {
@@ -206,7 +234,7 @@ accept_register(struct conn *c, const struct sipmsg *m, const char *aor)
 	int64_t want = requested_expires(m);
 	const struct sip_hdr *ct = sipmsg_find(m, SIP_H_CONTACT);
 	struct sip_nameaddr na;
-	char hdrs[1024];
+	char hdrs[1024], where[PLACEMENT_WHERE_MAX];
 	uint32_t exp;
 	int n;
 
@@ -224,6 +252,11 @@ accept_register(struct conn *c, const struct sipmsg *m, const char *aor)
 	if (want > 0 && want < cf->register_min_expires) {
 		snprintf(hdrs, sizeof(hdrs), "Min-Expires: %u\r\n", cf->register_min_expires);
 		sipconn_reply(c, m, 423, NULL, hdrs, NULL, NULL, 0);
+		return;
+	}
+	/* A new registration (not a refresh) may belong on another node. */
+	if (c->aor[0] == '\0' && !placed(m) && placement_redirect(aor, where, sizeof(where))) {
+		redirect(c, m, aor, where);
 		return;
 	}
 	exp = (want < 0 || want > cf->register_expires) ? cf->register_expires : (uint32_t)want;

@@ -63,6 +63,18 @@ tlsrec_secret_len(uint16_t suite)
 	return s != NULL ? s->hash_len : 0;
 }
 
+/* The HKDF implementation, fetched once per process: a fetch looks the
+ * name up in the provider store under a lock, which cost more than the
+ * derivation itself. Never freed (a process-lifetime object). */
+static CRYPTO_ONCE hkdf_once = CRYPTO_ONCE_STATIC_INIT;
+static EVP_KDF *hkdf;
+
+static void
+hkdf_fetch(void)
+{
+	hkdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
+}
+
 int
 tlsrec_expand_label(const char *md, const uint8_t *secret, size_t secret_len, const char *label,
 		    const uint8_t *context, size_t context_len, uint8_t *out, size_t outlen)
@@ -74,7 +86,6 @@ tlsrec_expand_label(const char *md, const uint8_t *secret, size_t secret_len, co
 	int mode = EVP_KDF_HKDF_MODE_EXPAND_ONLY, ret = -ENOMEM;
 	OSSL_PARAM params[5];
 	EVP_KDF_CTX *kctx;
-	EVP_KDF *kdf;
 
 	if (plen + llen > 255 || context_len > 255 || outlen > 0xffff ||
 	    secret_len > sizeof(key) || strlen(md) >= sizeof(mdname))
@@ -95,11 +106,9 @@ tlsrec_expand_label(const char *md, const uint8_t *secret, size_t secret_len, co
 		memcpy(info + n, context, context_len);
 	n += context_len;
 
-	kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
-	if (kdf == NULL)
+	if (!CRYPTO_THREAD_run_once(&hkdf_once, hkdf_fetch) || hkdf == NULL)
 		return -ENOMEM;
-	kctx = EVP_KDF_CTX_new(kdf);
-	EVP_KDF_free(kdf);	/* the context keeps its own reference */
+	kctx = EVP_KDF_CTX_new(hkdf);
 	if (kctx == NULL)
 		return -ENOMEM;
 	memcpy(key, secret, secret_len);
@@ -167,6 +176,8 @@ tlsrec_update(struct tlsrec_dir *d)
 	OPENSSL_cleanse(next, sizeof(next));
 	tlsrec_trim(d);		/* the context holds the old key */
 	d->seq = 0;
+	if (ret != 0)
+		tlsrec_wipe(d);	/* no old key at sequence number 0: dead */
 	return ret;
 }
 
@@ -263,10 +274,16 @@ tlsrec_open(struct tlsrec_dir *d, const uint8_t *rec, size_t len, uint8_t *out, 
 	if (EVP_DecryptInit_ex(c, NULL, NULL, NULL, iv) != 1 ||
 	    EVP_DecryptUpdate(c, NULL, &l, rec, TLSREC_HDR) != 1 ||
 	    EVP_DecryptUpdate(c, out, &l, rec + TLSREC_HDR, (int)plen) != 1 ||
-	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_SET_TAG, TLSREC_TAG, tag) != 1)
+	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_SET_TAG, TLSREC_TAG, tag) != 1) {
+		OPENSSL_cleanse(out, plen);
 		return -EIO;
-	if (EVP_DecryptFinal_ex(c, out + plen, &l) != 1)
+	}
+	if (EVP_DecryptFinal_ex(c, out + plen, &l) != 1) {
+		/* The stream cipher already wrote the unauthenticated
+		 * plaintext to <out>, maybe the caller's buffer. */
+		OPENSSL_cleanse(out, plen);
 		return -EBADMSG;
+	}
 	d->seq++;
 	/* struct TLSInnerPlaintext { content; ContentType type; zeros[]; } */
 	while (plen > 0 && out[plen - 1] == 0)

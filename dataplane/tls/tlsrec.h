@@ -69,7 +69,8 @@ int tlsrec_init(struct tlsrec_dir *d, uint16_t suite, const uint8_t *secret, siz
 		uint64_t seq, bool enc);
 
 /* Moves <d> to the next traffic secret (RFC 8446 §7.2, "traffic upd") with
- * sequence number 0, as a KeyUpdate requires. 0 or -errno. */
+ * sequence number 0, as a KeyUpdate requires. 0 or -errno; on error <d> is
+ * wiped and every later seal or open fails. */
 int tlsrec_update(struct tlsrec_dir *d);
 
 /* Bytes one record with <n> bytes of content takes on the wire. */
@@ -90,7 +91,8 @@ ssize_t tlsrec_seal(struct tlsrec_dir *d, uint8_t type, const void *in, size_t n
  * TLSREC_HDR plus the header's length). The content goes to <out>, which
  * has room for len - TLSREC_HDR - TLSREC_TAG bytes and may be rec +
  * TLSREC_HDR (in place) or not overlap <rec> at all; its type to *type.
- * Returns the content length, or -EBADMSG (authentication failed),
+ * Returns the content length, or -EBADMSG (authentication failed; <out>
+ * is zeroed, it held unauthenticated plaintext),
  * -EMSGSIZE (too long or too short), -EPROTO (wrong outer type or version,
  * or no content type: unexpected_message / decode_error), -EOVERFLOW,
  * -ENOMEM, -EIO. */

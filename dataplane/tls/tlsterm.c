@@ -45,11 +45,21 @@
  *    key right after reading the client's Finished (RFC 8446 §7.2; no
  *    client certificates, no 0.5-RTT data, no early data here). Each header
  *    after those points is one record under the application keys. Any other
- *    post-handshake message (KeyUpdate, a ticket from the client) or any
- *    alert makes the session stay on OpenSSL for good.
+ *    post-handshake message (KeyUpdate, a ticket from the client), any
+ *    alert, or any record read whose inner content type (which OpenSSL
+ *    reports too) is not application data makes the session stay on
+ *    OpenSSL for good: a handshake fragment shorter than a message header
+ *    waits inside OpenSSL without any other callback.
  *  - A second count checks the first: feed_scan() walks the record headers
  *    of the ciphertext we feed; the type-23 records after the client's first
  *    one (its Finished) must equal the records OpenSSL read after Finished.
+ *    On the write side, where an undercount would reuse a nonce under the
+ *    same key, out_scan() walks the headers of the bytes that leave
+ *    (tlsterm_consume_out()): their type-23 records must equal those the
+ *    message callback reported writing, under any key.
+ *  - Only on the OpenSSL versions the suite runs against (3.0.x; 3.2
+ *    rewrote the record layer and the callbacks this relies on): on any
+ *    other, the switch is off and the log says so once.
  *  - Hand-off only when nothing is in flight: the fed stream is at a record
  *    boundary and OpenSSL took all of it and holds no unread plaintext nor
  *    partial record, the output is drained, no close_notify either way.
@@ -62,6 +72,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 
 #include <openssl/bio.h>
 #include <openssl/crypto.h>
@@ -71,20 +82,29 @@
 #include <openssl/x509.h>
 
 #include "dataplane/base/bug.h"
+#include "dataplane/base/log.h"
 #include "dataplane/tls/tlsterm.h"
 #include "dataplane/tls/tlserr.h"
+#include "dataplane/tls/tlspolicy.h"
+#include "dataplane/tls/tlsticket.h"
 #include "dataplane/tls/tlsrec.h"
 #include "dataplane/tls/tlsterm_int.h"
 
-/* TLS 1.2 suites when none are configured: forward secrecy and AEAD only. */
-#define DEFAULT_CIPHERS							\
-	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"	\
-	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"	\
-	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
-
-
 static const unsigned char session_id_ctx[] = "parley";
+/* The version warning of tlsterm_ctx_create() went out (once a process). */
+static atomic_bool version_said;
 
+
+/* Something unusual: <t> stays on OpenSSL for good, and the traffic
+ * secrets captured for a hand-off go now rather than when it closes. */
+static void
+stay(struct tlsterm *t)
+{
+	t->never = true;
+	tlsrec_wipe(&t->rd);
+	tlsrec_wipe(&t->wr);
+	t->have_rd = t->have_wr = false;
+}
 
 /* Keylog callback: keeps the application traffic secrets of TLS 1.3
  * ("CLIENT_TRAFFIC_SECRET_0 <client random> <secret>", hex). */
@@ -119,7 +139,7 @@ keylog_cb(const SSL *ssl, const char *line)
 		d->secret[n++] = (uint8_t)(hi << 4 | lo);
 	}
 	if (hex[0] != '\0' || n == 0 || *have || (t->secret_len != 0 && t->secret_len != n)) {
-		t->never = true;	/* a second generation or a garbled line */
+		stay(t);	/* a second generation or a garbled line */
 		return;
 	}
 	t->secret_len = (uint8_t)n;
@@ -137,14 +157,26 @@ msg_cb(int write_p, int version, int type, const void *buf, size_t len, SSL *ssl
 
 	(void)version;
 	(void)arg;
-	if (t == NULL || t->never)
+	if (t == NULL)
+		return;
+	/* The KeyUpdate limit on OpenSSL's layer (which has none): past it,
+	 * stop OpenSSL at this record by emptying the rbio (it reads one
+	 * record at a time from it); tlsterm_read() then fails. */
+	if (type == SSL3_RT_HANDSHAKE && !write_p && len >= 1 && b[0] == SSL3_MT_KEY_UPDATE &&
+	    ++t->ku_run > TLSTERM_KEY_UPDATES_MAX) {
+		t->ku_flood = true;
+		(void)BIO_reset(t->rbio);
+	}
+	if (t->never)
 		return;
 	switch (type) {
 	case SSL3_RT_HEADER:
+		if (write_p && len >= TLSREC_HDR && b[0] == SSL3_RT_APPLICATION_DATA)
+			t->wr_all++;
 		if (write_p ? !t->wr_on : !t->rd_on)
 			return;
 		if (len < TLSREC_HDR || b[0] != SSL3_RT_APPLICATION_DATA)
-			t->never = true;
+			stay(t);
 		else if (write_p)
 			t->wr_seq++;
 		else
@@ -163,42 +195,35 @@ msg_cb(int write_p, int version, int type, const void *buf, size_t len, SSL *ssl
 		/* Our tickets are the only handshake messages after Finished
 		 * that leave the keys as they are. */
 		if ((t->wr_on || t->rd_on) && !(write_p && b[0] == SSL3_MT_NEWSESSION_TICKET))
-			t->never = true;
+			stay(t);
 		return;
 	case SSL3_RT_ALERT:
-		t->never = true;
+		stay(t);
+		return;
+	case SSL3_RT_INNER_CONTENT_TYPE:
+		/* Anything but data after Finished, even a piece of a
+		 * handshake header too short for a message callback, which
+		 * OpenSSL holds and the hand-off would lose. */
+		if (!write_p && t->rd_on && (len != 1 || b[0] != SSL3_RT_APPLICATION_DATA))
+			stay(t);
 		return;
 	default:
 		return;
 	}
 }
 
-/* Applies the protocol, cipher, session and mode settings of <s>. */
+/* Applies the TLS policy (tlspolicy.c) and the session and mode settings
+ * of <s>. */
 static int
 configure(SSL_CTX *c, const struct tlsterm_settings *s, char *errbuf, size_t errlen)
 {
-	const char *ciphers = s->ciphers != NULL ? s->ciphers : DEFAULT_CIPHERS;
-	uint64_t opts;
+	int ret;
 
-	if (SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION) != 1 ||
-	    SSL_CTX_set_max_proto_version(c, TLS1_3_VERSION) != 1) {
-		tlserr_set(errbuf, errlen, "cannot restrict TLS versions to 1.2 and 1.3");
-		return -EINVAL;
-	}
-	if (SSL_CTX_set_cipher_list(c, ciphers) != 1) {
-		tlserr_set(errbuf, errlen, "invalid TLS 1.2 cipher list \"%s\"", ciphers);
-		return -EINVAL;
-	}
-	if (s->ciphersuites != NULL && SSL_CTX_set_ciphersuites(c, s->ciphersuites) != 1) {
-		tlserr_set(errbuf, errlen, "invalid TLS 1.3 ciphersuites \"%s\"", s->ciphersuites);
-		return -EINVAL;
-	}
-
-	opts = SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
-	       SSL_OP_PRIORITIZE_CHACHA;
+	ret = tlspolicy_apply(c, s->ciphers, s->ciphersuites, errbuf, errlen);
+	if (ret != 0)
+		return ret;
 	if (!s->tickets)
-		opts |= SSL_OP_NO_TICKET;
-	SSL_CTX_set_options(c, opts);
+		SSL_CTX_set_options(c, SSL_OP_NO_TICKET);
 
 	/* The memory wbio never pushes back, so SSL_write always takes the
 	 * whole buffer and partial writes would only add round trips through
@@ -219,6 +244,10 @@ configure(SSL_CTX *c, const struct tlsterm_settings *s, char *errbuf, size_t err
 	}
 	if (s->session_timeout_s > 0)
 		SSL_CTX_set_timeout(c, s->session_timeout_s);
+	if (s->tickets && tlsticket_attach(c) != 0) {
+		tlserr_set(errbuf, errlen, "cannot set up the session ticket keys");
+		return -ENOMEM;
+	}
 	/* TLS 1.3 resumes with tickets: stateless ones when tickets are on,
 	 * references into the session cache otherwise. One per handshake is
 	 * enough for a client that keeps one connection; none when neither
@@ -226,10 +255,9 @@ configure(SSL_CTX *c, const struct tlsterm_settings *s, char *errbuf, size_t err
 	SSL_CTX_set_num_tickets(c, (s->tickets || s->session_cache > 0) ? 1 : 0);
 	/* No 0-RTT (the default, spelled out: the hand-off counts on it). */
 	SSL_CTX_set_max_early_data(c, 0);
-	if (s->own_records) {
+	SSL_CTX_set_msg_callback(c, msg_cb);	/* also the KeyUpdate limit */
+	if (s->own_records)
 		SSL_CTX_set_keylog_callback(c, keylog_cb);
-		SSL_CTX_set_msg_callback(c, msg_cb);
-	}
 	return 0;
 }
 
@@ -264,6 +292,30 @@ load_credentials(SSL_CTX *c, const struct tlsterm_settings *s, char *errbuf, siz
 	return 0;
 }
 
+int
+tlsterm_set_core_dumps(bool allow)
+{
+	return prctl(PR_SET_DUMPABLE, allow ? 1 : 0, 0, 0, 0) == -1 ? -errno : 0;
+}
+
+bool
+tlsterm_handoff_version_ok(unsigned long v)
+{
+	/* 0xMNN00PPSL: major, minor, patch, status. */
+	return (v & 0xfff00000UL) == 0x30000000UL;
+}
+
+bool
+tlsterm_own_records_allowed(unsigned long v)
+{
+	if (tlsterm_handoff_version_ok(v))
+		return true;
+	if (!atomic_exchange(&version_said, true))
+		LOG(WARNING, TLS, "[tls] record_layer = parley is tested with OpenSSL 3.0.x only; "
+		    "running %lx: TLS stays on OpenSSL's record layer", v);
+	return false;
+}
+
 struct tlsterm_ctx *
 tlsterm_ctx_create(const struct tlsterm_settings *s, char *errbuf, size_t errlen)
 {
@@ -284,7 +336,8 @@ tlsterm_ctx_create(const struct tlsterm_settings *s, char *errbuf, size_t errlen
 		goto out_free_ssl_ctx;
 	if (load_credentials(c->ssl_ctx, s, errbuf, errlen) != 0)
 		goto out_free_ssl_ctx;
-	c->own_records = s->own_records;
+	c->own_records = s->own_records && tlsterm_own_records_allowed(OpenSSL_version_num());
+	c->out_max = s->out_max != 0 ? s->out_max : TLSTERM_OUT_MAX;
 	atomic_init(&c->refs, 1);
 	return c;
 
@@ -399,11 +452,36 @@ feed_scan(struct tlsterm *t, const unsigned char *p, size_t len)
 		t->f_body = (uint32_t)t->f_hdr[3] << 8 | t->f_hdr[4];
 		if (t->f_hdr[0] < SSL3_RT_CHANGE_CIPHER_SPEC || t->f_hdr[0] > SSL3_RT_APPLICATION_DATA ||
 		    t->f_hdr[1] != 0x03 || t->f_body > TLSREC_MAX_CIPHER)
-			t->never = true;	/* OpenSSL will fail it; we need not follow */
+			stay(t);	/* OpenSSL will fail it; we need not follow */
 		else if (t->f_hdr[0] == SSL3_RT_APPLICATION_DATA && t->f_seen23)
 			t->f_app++;
 		else if (t->f_hdr[0] == SSL3_RT_APPLICATION_DATA)
 			t->f_seen23 = true;
+	}
+}
+
+/* Walks the record headers of output that leaves (see the top of this
+ * file): counts every type-23 record in <t>->o_all. */
+static void
+out_scan(struct tlsterm *t, const unsigned char *p, size_t len)
+{
+	while (len > 0) {
+		if (t->o_body > 0) {
+			size_t n = len < t->o_body ? len : t->o_body;
+
+			p += n;
+			len -= n;
+			t->o_body -= (uint32_t)n;
+			continue;
+		}
+		t->o_hdr[t->o_have++] = *p++;
+		len--;
+		if (t->o_have < TLSREC_HDR)
+			continue;
+		t->o_have = 0;
+		t->o_body = (uint32_t)t->o_hdr[3] << 8 | t->o_hdr[4];
+		if (t->o_hdr[0] == SSL3_RT_APPLICATION_DATA)
+			t->o_all++;
 	}
 }
 
@@ -432,7 +510,7 @@ tlsterm_feed(struct tlsterm *t, const void *buf, size_t len)
 ssize_t
 tlsterm_read(struct tlsterm *t, void *buf, size_t len)
 {
-	size_t got = 0;
+	size_t got = 0, before, after;
 	int ret;
 
 	if (t->failed)
@@ -441,10 +519,21 @@ tlsterm_read(struct tlsterm *t, void *buf, size_t len)
 		return 0;
 	if (t->own)
 		return tlsterm_own_read(t, buf, len);
+	before = (size_t)BIO_ctrl_pending(t->wbio);
 	ERR_clear_error();
 	ret = SSL_read_ex(t->ssl, buf, len > SSIZE_MAX ? SSIZE_MAX : len, &got);
-	if (ret == 1)
+	/* OpenSSL answered on its own (a KeyUpdate request, one per read at
+	 * most) past the output bound: a peer that asks but does not read. */
+	after = (size_t)BIO_ctrl_pending(t->wbio);
+	if ((after > before && after - t->out_off > t->ctx->out_max) || t->ku_flood) {
+		t->failed = true;
+		ERR_clear_error();
+		return -EPROTO;
+	}
+	if (ret == 1) {
+		t->ku_run = 0;
 		return (ssize_t)got;
+	}
 	switch (SSL_get_error(t->ssl, ret)) {
 	case SSL_ERROR_WANT_READ:
 	case SSL_ERROR_WANT_WRITE:	/* not with a memory wbio; harmless */
@@ -565,20 +654,22 @@ static bool
 try_handoff(struct tlsterm *t)
 {
 	const SSL_CIPHER *cipher;
+	SSL_SESSION *sess;
+	unsigned int sid_len = 0;
 	uint16_t suite;
 	char desc[sizeof(t->desc)];
 
 	if (t->never || t->failed || !SSL_is_init_finished(t->ssl))
 		return false;
 	if (SSL_version(t->ssl) != TLS1_3_VERSION) {
-		t->never = true;
+		stay(t);
 		return false;
 	}
 	cipher = SSL_get_current_cipher(t->ssl);
 	suite = cipher != NULL ? SSL_CIPHER_get_protocol_id(cipher) : 0;
 	if (!tlsrec_suite_supported(suite) || !t->have_rd || !t->have_wr ||
 	    t->secret_len != tlsrec_secret_len(suite) || !t->rd_on || !t->wr_on) {
-		t->never = true;
+		stay(t);
 		return false;
 	}
 	/* Quiet: nothing fed that OpenSSL has not fully processed, nothing
@@ -587,8 +678,8 @@ try_handoff(struct tlsterm *t)
 	    SSL_pending(t->ssl) != 0 || SSL_has_pending(t->ssl) ||
 	    (size_t)BIO_ctrl_pending(t->wbio) != t->out_off || SSL_get_shutdown(t->ssl) != 0)
 		return false;
-	if (t->f_app != t->rd_seq) {
-		t->never = true;	/* the two counts disagree: leave it to OpenSSL */
+	if (t->f_app != t->rd_seq || t->o_all != t->wr_all || t->o_have != 0 || t->o_body != 0) {
+		stay(t);	/* the two counts disagree: leave it to OpenSSL */
 		return false;
 	}
 	if (tlsrec_init(&t->rd, suite, t->rd.secret, t->secret_len, t->rd_seq, false) != 0 ||
@@ -601,6 +692,15 @@ try_handoff(struct tlsterm *t)
 	snprintf(desc, sizeof(desc), "%s %s", SSL_get_version(t->ssl), SSL_CIPHER_get_name(cipher));
 	memcpy(t->desc, desc, sizeof(desc));
 	t->reused = SSL_session_reused(t->ssl) == 1;
+	sess = SSL_get_session(t->ssl);
+	if (sess != NULL) {
+		const unsigned char *id = SSL_SESSION_get_id(sess, &sid_len);
+
+		if (sid_len <= sizeof(t->sid)) {
+			memcpy(t->sid, id, sid_len);
+			t->sid_len = (uint8_t)sid_len;
+		}
+	}
 	/* SSL_free() drops the session from the server's cache unless it
 	 * was shut down: the session is sound, its stateful tickets must go
 	 * on resuming. The flag sends nothing. */
@@ -616,17 +716,39 @@ try_handoff(struct tlsterm *t)
 }
 
 void
+tlsterm_forget_session(struct tlsterm *t)
+{
+	SSL_SESSION *key;
+
+	if (t->sid_len == 0)
+		return;
+	/* The cache looks sessions up by version and id: a stand-in with
+	 * those finds ours. Stateless tickets carry the id too: revoked. */
+	tlsticket_revoke(t->ctx->ssl_ctx, t->sid, t->sid_len);
+	key = SSL_SESSION_new();
+	if (key != NULL && SSL_SESSION_set1_id(key, t->sid, t->sid_len) == 1 &&
+	    SSL_SESSION_set_protocol_version(key, TLS1_3_VERSION) == 1)
+		SSL_CTX_remove_session(t->ctx->ssl_ctx, key);
+	SSL_SESSION_free(key);
+	t->sid_len = 0;
+	ERR_clear_error();
+}
+
+void
 tlsterm_consume_out(struct tlsterm *t, size_t n)
 {
+	char *data = NULL;
 	size_t len;
 
 	if (t->own) {
 		tlsterm_own_consume(t, n);
 		return;
 	}
-	len = (size_t)BIO_ctrl_pending(t->wbio);
+	len = (size_t)BIO_get_mem_data(t->wbio, &data);
 	if (n > len - t->out_off)
 		n = len - t->out_off;
+	if (!t->never && n > 0)
+		out_scan(t, (const unsigned char *)data + t->out_off, n);
 	t->out_off += n;
 	if (t->out_off == len) {
 		out_compact(t);

@@ -33,7 +33,27 @@ struct tlsterm_settings {
 	 * after its handshake, its records are protected by tlsrec.c and the
 	 * SSL object is freed. false: OpenSSL's record layer throughout. */
 	bool own_records;
+	/* Output (bytes for the wire not yet consumed) past which a read
+	 * that would add to it (a KeyUpdate answer) fails: a peer that asks
+	 * but does not read must not queue output without bound. 0:
+	 * TLSTERM_OUT_MAX. The engine passes its [net] outq_max. */
+	uint32_t out_max;
 };
+
+/* Defaults of the limits on what a peer may send without application data
+ * in between (RFC 8446 sets none; OpenSSL's own layer: 32 empty records, 5
+ * warning alerts, KeyUpdates without limit). One more closes the
+ * connection with unexpected_message. */
+#define TLSTERM_OUT_MAX			(1024 * 1024)	/* as [net] outq_max */
+#define TLSTERM_KEY_UPDATES_MAX		32	/* consecutive KeyUpdates */
+#define TLSTERM_EMPTY_RECORDS_MAX	32	/* consecutive empty application records */
+#define TLSTERM_WARN_ALERTS_MAX		4	/* user_canceled alerts (OpenSSL fails the 5th) */
+
+/* Boot thread, before any key is loaded or generated. <allow> false: the
+ * process leaves no core dump, so traffic secrets, ticket keys and the
+ * private key cannot end up in one (prctl PR_SET_DUMPABLE 0; also stops
+ * other non-root processes from attaching a debugger). 0 or -errno. */
+int tlsterm_set_core_dumps(bool allow);
 
 /* Boot or control thread. NULL on error with a message naming the file that
  * failed in <errbuf>. Refcount starts at 1. */

@@ -38,6 +38,7 @@
 struct tlsterm_ctx {
 	SSL_CTX *ssl_ctx;
 	bool own_records;
+	size_t out_max;		/* tlsterm_settings.out_max */
 	/* Atomic: a reload on the control thread drops its reference while
 	 * lcores still hold theirs through live sessions. */
 	atomic_uint refs;
@@ -62,14 +63,28 @@ struct tlsterm {
 	uint32_t f_body;	/* bytes of the fed record's body still to come */
 	uint64_t f_app;		/* type-23 records fed after the first one */
 	uint64_t rd_seq, wr_seq;	/* application records OpenSSL read / wrote */
+	uint64_t wr_all;	/* type-23 records OpenSSL reported writing, all keys */
+	uint8_t o_have;		/* header bytes of the sent record collected */
+	uint8_t o_hdr[TLSREC_HDR];
+	uint32_t o_body;	/* bytes of the sent record's body still to go */
+	uint64_t o_all;		/* type-23 records that left (consumed), all keys */
 
 	/* After the hand-off. */
 	bool own;
 	bool reused;
 	bool peer_closed;	/* close_notify received */
 	bool sent_close;	/* close_notify queued */
+	uint8_t hs_have;	/* bytes of a KeyUpdate split across records */
+	uint8_t hs[5];		/* its header and body */
+	bool ku_owed;		/* a KeyUpdate(update_requested) awaits our one answer */
+	uint8_t ku_run;		/* KeyUpdates since the last application data */
+	bool ku_flood;		/* more than that under OpenSSL: fail the read */
+	uint8_t empty_run;	/* empty application records since then */
+	uint8_t warn_run;	/* user_canceled alerts since then */
 	uint8_t events;		/* TLSTERM_EV_* */
 	char desc[48];		/* tlsterm_describe() of the SSL */
+	uint8_t sid_len;	/* the session's id in the server cache, to */
+	uint8_t sid[SSL_MAX_SSL_SESSION_ID_LENGTH];	/* drop it after a fatal error */
 	struct tlsrec_dir rd, wr;	/* rd.secret / wr.secret also before */
 	unsigned char *in;	/* ciphertext fed, and opened content */
 	size_t in_len, in_cap;
@@ -79,6 +94,13 @@ struct tlsterm {
 	size_t out_len, out_cap;
 };
 
+/* True for the OpenSSL versions (OpenSSL_version_num()) whose record
+ * layer the hand-off has been tested against: 3.0.x. */
+bool tlsterm_handoff_version_ok(unsigned long v);
+/* The same, and on the first "no" of the process a warning in the log
+ * (tlsterm_ctx_create() with own_records asks it). */
+bool tlsterm_own_records_allowed(unsigned long v);
+
 /* tlsterm_own.c: feed, read, write and consume once handed off (see the
  * top of tlsterm.c), and sealing one record of <type> into the output. */
 int tlsterm_own_feed(struct tlsterm *t, const void *buf, size_t len);
@@ -86,5 +108,8 @@ ssize_t tlsterm_own_read(struct tlsterm *t, unsigned char *buf, size_t len);
 ssize_t tlsterm_own_write(struct tlsterm *t, const unsigned char *p, size_t len);
 void tlsterm_own_consume(struct tlsterm *t, size_t n);
 int tlsterm_own_seal(struct tlsterm *t, uint8_t type, const void *p, size_t n);
+/* tlsterm.c: after a fatal error on our layer, the session may not be
+ * resumed (as OpenSSL does on a fatal alert). */
+void tlsterm_forget_session(struct tlsterm *t);
 
 #endif

@@ -1,10 +1,24 @@
 /* A TLS 1.3 connection's I/O once it is on our own record layer (the
  * hand-off, see the top of tlsterm.c): records opened from <in>, sealed
- * into <out>, KeyUpdate, alerts. */
+ * into <out>, KeyUpdate, alerts.
+ *
+ * A hostile peer. Every record costs the peer about as much as it costs
+ * us, except what we answer: a KeyUpdate(update_requested) costs a key
+ * derivation each way and a record of output. So (RFC 8446 allows all of
+ * it): one read answers any number of requests with one KeyUpdate of our
+ * own, sent when the read returns or before our next application data
+ * (§4.6.3 asks no more); more than TLSTERM_KEY_UPDATES_MAX KeyUpdates,
+ * TLSTERM_EMPTY_RECORDS_MAX empty application records or
+ * TLSTERM_WARN_ALERTS_MAX user_canceled alerts without application data in
+ * between close the connection (unexpected_message), as OpenSSL's layer
+ * does for the last two (tlsterm.c applies the KeyUpdate limit on
+ * OpenSSL's layer too); and a read that would answer while the output
+ * holds more than the context's out_max fails instead. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
 #include <openssl/ssl.h>
 
 #include "dataplane/tls/tlsterm_int.h"
@@ -22,8 +36,10 @@ tlsterm_own_feed(struct tlsterm *t, const void *buf, size_t len)
 		t->in_len = t->in_off = t->pl_off = 0;	/* all taken: start over */
 	} else if (t->in_len + len > t->in_cap && keep > 0) {
 		/* What was opened and read or skipped goes; at most a record
-		 * and a partial one move. */
+		 * and a partial one move. The old tail may hold content
+		 * opened in place and not yet read: wiped. */
 		memmove(t->in, t->in + keep, live);
+		OPENSSL_cleanse(t->in + live, t->in_len - live);
 		t->in_len = live;
 		t->in_off -= keep;
 		t->pl_off = t->pl_len > 0 ? t->pl_off - keep : 0;
@@ -36,9 +52,15 @@ tlsterm_own_feed(struct tlsterm *t, const void *buf, size_t len)
 			cap = t->in_len + len;
 		if (cap < IN_CHUNK)
 			cap = IN_CHUNK;
-		nb = realloc(t->in, cap);	/* freed by trim or tlsterm_free() */
+		/* Not realloc(): the old buffer may hold opened content and
+		 * is wiped before it goes back to the allocator. */
+		nb = malloc(cap);	/* freed by trim or tlsterm_free() */
 		if (nb == NULL)
 			return -ENOMEM;
+		if (t->in != NULL) {
+			memcpy(nb, t->in, t->in_len);
+			OPENSSL_clear_free(t->in, t->in_cap);
+		}
 		t->in = nb;
 		t->in_cap = cap;
 	}
@@ -109,6 +131,7 @@ own_fail(struct tlsterm *t, int desc)
 		t->sent_close = true;
 	}
 	t->failed = true;
+	tlsterm_forget_session(t);
 	return -EPROTO;
 }
 
@@ -125,32 +148,66 @@ own_control(struct tlsterm *t, uint8_t type, const uint8_t *p, ssize_t n)
 			t->peer_closed = true;
 			return -ECONNRESET;
 		}
-		if (p[1] == AD_USER_CANCELED)
-			return 0;	/* a close_notify should follow */
+		if (p[1] == AD_USER_CANCELED) {
+			/* A close_notify should follow, not more of these. */
+			if (++t->warn_run > TLSTERM_WARN_ALERTS_MAX)
+				return own_fail(t, AD_UNEXPECTED_MESSAGE);
+			return 0;
+		}
 		return own_fail(t, -1);	/* the peer gave up: nothing to answer */
 	case SSL3_RT_HANDSHAKE:
-		/* Only KeyUpdate may come from a client now, alone in its
-		 * record (a key change ends the record, RFC 8446 §5.1). */
-		if (n < 4 || p[0] != HS_KEY_UPDATE)
+		/* Only KeyUpdate may come from a client now. It may be split
+		 * across records (RFC 8446 §5.1), but a key change ends its
+		 * record; no zero-length handshake records. */
+		if (n == 0)
 			return own_fail(t, AD_UNEXPECTED_MESSAGE);
-		if (n != 5 || p[1] != 0 || p[2] != 0 || p[3] != 1)
-			return own_fail(t, AD_DECODE_ERROR);
-		if (p[4] > 1)
+		while (n > 0) {
+			if (t->hs_have == sizeof(t->hs))
+				return own_fail(t, AD_UNEXPECTED_MESSAGE);	/* after a KeyUpdate */
+			t->hs[t->hs_have++] = *p++;
+			n--;
+			if (t->hs[0] != HS_KEY_UPDATE)
+				return own_fail(t, AD_UNEXPECTED_MESSAGE);
+			if (t->hs_have == 4 && (t->hs[1] != 0 || t->hs[2] != 0 || t->hs[3] != 1))
+				return own_fail(t, AD_DECODE_ERROR);
+		}
+		if (t->hs_have < sizeof(t->hs))
+			return 0;	/* the rest comes in the next record */
+		t->hs_have = 0;
+		if (t->hs[4] > 1)
 			return own_fail(t, AD_ILLEGAL_PARAMETER);
+		if (++t->ku_run > TLSTERM_KEY_UPDATES_MAX)
+			return own_fail(t, AD_UNEXPECTED_MESSAGE);
 		if (tlsrec_update(&t->rd) != 0)
 			return own_fail(t, AD_INTERNAL_ERROR);
 		t->events |= TLSTERM_EV_KEY_UPDATE;
-		if (p[4] == 1 && !t->sent_close && own_key_update(t, false) != 0)
-			return own_fail(t, -1);
+		if (t->hs[4] == 1)
+			t->ku_owed = true;	/* answered once, see the top */
 		return 0;
 	default:
 		return own_fail(t, AD_UNEXPECTED_MESSAGE);
 	}
 }
 
-/* tlsterm_read() on our layer. */
-ssize_t
-tlsterm_own_read(struct tlsterm *t, unsigned char *buf, size_t len)
+/* Sends the KeyUpdate a peer's request left owed, if any: 0, or a fatal
+ * error. */
+static int
+answer_key_update(struct tlsterm *t)
+{
+	if (!t->ku_owed || t->sent_close || t->failed)
+		return 0;
+	/* A peer that asks but does not read: no alert either. */
+	if (t->out_len - t->out_off > t->ctx->out_max)
+		return (int)own_fail(t, -1);
+	t->ku_owed = false;
+	if (own_key_update(t, false) != 0)
+		return (int)own_fail(t, -1);
+	return 0;
+}
+
+/* Opens records until there is content for the caller (own layer). */
+static ssize_t
+read_records(struct tlsterm *t, unsigned char *buf, size_t len)
 {
 	for (;;) {
 		size_t avail, rlen;
@@ -161,6 +218,8 @@ tlsterm_own_read(struct tlsterm *t, unsigned char *buf, size_t len)
 		if (t->pl_len > 0) {
 			n = (ssize_t)(len < t->pl_len ? len : t->pl_len);
 			memcpy(buf, t->in + t->pl_off, (size_t)n);
+			/* Read plaintext does not stay behind in <in>. */
+			OPENSSL_cleanse(t->in + t->pl_off, (size_t)n);
 			t->pl_off += (size_t)n;
 			t->pl_len -= (size_t)n;
 			return n;
@@ -176,6 +235,13 @@ tlsterm_own_read(struct tlsterm *t, unsigned char *buf, size_t len)
 			return own_fail(t, AD_RECORD_OVERFLOW);
 		if (avail < TLSREC_HDR + rlen)
 			return 0;
+		/* The alerts OpenSSL's TLS 1.3 layer sends for these. */
+		if (rec[0] != SSL3_RT_APPLICATION_DATA)
+			return own_fail(t, AD_UNEXPECTED_MESSAGE);
+		if (rec[1] != 0x03 || rec[2] != 0x03)
+			return own_fail(t, AD_DECODE_ERROR);
+		if (rlen < 1 + TLSREC_TAG)	/* cannot be authenticated */
+			return own_fail(t, AD_BAD_RECORD_MAC);
 		/* Open straight into the caller's buffer when the record fits:
 		 * one copy less. */
 		dst = rlen >= TLSREC_TAG && len >= rlen - TLSREC_TAG ? buf : rec + TLSREC_HDR;
@@ -189,19 +255,37 @@ tlsterm_own_read(struct tlsterm *t, unsigned char *buf, size_t len)
 			return own_fail(t, AD_RECORD_OVERFLOW);
 		if (n < 0)
 			return own_fail(t, n == -EPROTO ? AD_UNEXPECTED_MESSAGE : AD_INTERNAL_ERROR);
+		/* Nothing between the pieces of a handshake message. */
+		if (t->hs_have > 0 && type != SSL3_RT_HANDSHAKE)
+			return own_fail(t, AD_UNEXPECTED_MESSAGE);
 		if (type != SSL3_RT_APPLICATION_DATA) {
 			n = own_control(t, type, dst, n);
 			if (n != 0)
 				return n;
 			continue;
 		}
-		if (n == 0)
+		if (n == 0) {
+			if (++t->empty_run > TLSTERM_EMPTY_RECORDS_MAX)
+				return own_fail(t, AD_UNEXPECTED_MESSAGE);
 			continue;
+		}
+		t->ku_run = t->empty_run = t->warn_run = 0;
 		if (dst == buf)
 			return n;
 		t->pl_off = (size_t)(dst - t->in);
 		t->pl_len = (size_t)n;
 	}
+}
+
+/* tlsterm_read() on our layer. */
+ssize_t
+tlsterm_own_read(struct tlsterm *t, unsigned char *buf, size_t len)
+{
+	ssize_t n = read_records(t, buf, len);
+
+	if (n >= 0 && t->ku_owed && answer_key_update(t) != 0)
+		return -EPROTO;
+	return n;
 }
 
 /* tlsterm_write() on our layer. */
@@ -214,6 +298,8 @@ tlsterm_own_write(struct tlsterm *t, const unsigned char *p, size_t len)
 		return -EPROTO;
 	if (len == 0)
 		return 0;
+	if (answer_key_update(t) != 0)	/* RFC 8446 §4.6.3: before our next data */
+		return -EPROTO;
 	/* All records at once: one reallocation at most. */
 	if (out_reserve(t, len + (len / TLSREC_MAX_PLAIN + 1) * tlsrec_sealed_len(0)) != 0)
 		return -EPROTO;

@@ -1,18 +1,15 @@
-/* The Web service's TLS context: the SIP side's policy (tlsterm.c) for an
- * OpenSSL context of its own, since libevent's OpenSSL bufferevents need a
- * plain SSL_CTX. See webtls.h. */
+/* The Web service's TLS context: the server's one TLS policy (tlspolicy.c,
+ * as the SIP side's tlsterm.c) for an OpenSSL context of its own, since
+ * libevent's OpenSSL bufferevents need a plain SSL_CTX. See webtls.h. */
 #include <stdio.h>
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "dataplane/tls/tlspolicy.h"
+#include "dataplane/tls/tlsticket.h"
 #include "dataplane/tls/webtls.h"
 
-/* The SIP side's TLS 1.2 suites (tlsterm.c): forward secrecy and AEAD. */
-#define WEBTLS_DEFAULT_CIPHERS						\
-	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"	\
-	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"	\
-	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
 #define WEBTLS_SESSION_CACHE	1024
 
 /* HTTP/1.1 is all we speak: select it when offered, else no ALPN. */
@@ -47,29 +44,28 @@ SSL_CTX *
 webtls_ctx_new(const char *cert, const char *key, const char *ciphers, char *err, size_t errlen)
 {
 	static const unsigned char sid_ctx[] = "parley-web";
+	char why[256];
 	SSL_CTX *c;
 
-	if (ciphers == NULL)
-		ciphers = WEBTLS_DEFAULT_CIPHERS;
 	ERR_clear_error();
 	c = SSL_CTX_new(TLS_server_method());
 	if (c == NULL) {
 		ssl_err(err, errlen, "cannot create a TLS context", NULL);
 		return NULL;
 	}
-	if (SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION) != 1 ||
-	    SSL_CTX_set_max_proto_version(c, TLS1_3_VERSION) != 1 ||
-	    SSL_CTX_set_cipher_list(c, ciphers) != 1) {
-		ssl_err(err, errlen, "invalid TLS settings (cipher list)", ciphers);
+	if (tlspolicy_apply(c, ciphers, NULL, why, sizeof(why)) != 0) {
+		snprintf(err, errlen, "[web] %s", why);
 		goto out_free;
 	}
-	SSL_CTX_set_options(c, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
-			    SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_PRIORITIZE_CHACHA);
 	SSL_CTX_set_mode(c, SSL_MODE_RELEASE_BUFFERS);
 	SSL_CTX_set_session_id_context(c, sid_ctx, sizeof(sid_ctx) - 1);
 	SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_SERVER);
 	SSL_CTX_sess_set_cache_size(c, WEBTLS_SESSION_CACHE);
 	SSL_CTX_set_alpn_select_cb(c, alpn_select, NULL);
+	if (tlsticket_attach(c) != 0) {
+		ssl_err(err, errlen, "cannot set up the session ticket keys", NULL);
+		goto out_free;
+	}
 	if (SSL_CTX_use_certificate_chain_file(c, cert) != 1) {
 		ssl_err(err, errlen, "cannot load the certificate chain from", cert);
 		goto out_free;

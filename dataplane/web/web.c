@@ -487,7 +487,6 @@ web_commit(struct wconn *c, enum wal_event ev)
 		commit_req_put(w->prod, r);
 		return -EINVAL;
 	}
-	r->ts_ms = clock_real_ms();
 	r->room_uri = c->tok.room_uri;
 	r->room_uri_len = strlen(c->tok.room_uri);
 	r->user = c->tok.user;

@@ -121,10 +121,18 @@ read_messages(xmlNodePtr conv, struct kit_evs *out)
 			prop(m, "id", id, sizeof(id));
 			x.id = atol(id);
 			snprintf(x.room, sizeof(x.room), "%s", room);
-			for (xmlNodePtr sn = m->children; sn; sn = sn->next)
-				if (sn->type == XML_ELEMENT_NODE &&
-				    !strcmp((const char *)sn->name, "Sender"))
+			for (xmlNodePtr sn = m->children; sn; sn = sn->next) {
+				char t[32];
+
+				if (sn->type != XML_ELEMENT_NODE)
+					continue;
+				if (!strcmp((const char *)sn->name, "Sender"))
 					prop(sn, "uri", x.user, sizeof(x.user));
+				if (!strcmp((const char *)sn->name, "DateTimeUTC")) {
+					prop(sn, "since1970", t, sizeof(t));
+					x.ms = strtoll(t, NULL, 10);
+				}
+			}
 			ev_add(out, &x);
 		}
 	}

@@ -33,6 +33,7 @@ struct kit_ev {
 	char	user[64];	/* Sender uri (no sip:) */
 	char	room[128];	/* Channel uri */
 	long	id;
+	long long ms;	/* DateTimeUTC since1970 */
 };
 
 struct kit_evs {

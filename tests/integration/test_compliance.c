@@ -86,6 +86,14 @@ Test(compliance, events_exported_as_xml, .timeout = 90)
 				last = e.v[i].id;
 			}
 	}
+	/* One clock, and in sequence order times never go back: the PART
+	 * sent after the last post was answered is not earlier than it (it
+	 * was, when joins and parts took a coarse clock and posts another). */
+	for (size_t i = 1; i < e.n; i++) {
+		cr_assert_gt(e.v[i].ms, 1600000000000LL);
+		cr_assert_geq(e.v[i].ms, e.v[i - 1].ms, "%s at %lld after %s at %lld",
+			      e.v[i].type, e.v[i].ms, e.v[i - 1].type, e.v[i - 1].ms);
+	}
 	kit_evs_free(&e);
 	run("rm -rf %s", s.dir);
 }

@@ -217,6 +217,11 @@ Test(lifecycle, check_config, .timeout = 30)
 	cr_assert_eq(run("printf '[net]\\noutq_max = 12\\n' > %s/range.ini && %s --check-config "
 			 "-c %s/range.ini 2>%s/err; test $? -eq 1 && grep -q 'outq_max: 12 is outside'"
 			 " %s/err", dir, server_binary(), dir, dir, dir), 0);
+	/* A node that would keep compliance events nothing exports is refused. */
+	cr_assert_eq(run("printf '[compliance]\\nenabled = false\\n' > %s/nocomp.ini && %s "
+			 "--check-config -c %s/nocomp.ini 2>%s/err; test $? -eq 1 && grep -q "
+			 "'enabled = false: no other node exports' %s/err", dir, server_binary(), dir,
+			 dir, dir), 0);
 	/* Command-line overrides win and are validated too. */
 	cr_assert_eq(run("%s --check-config -c %s/good.ini --set sip.listen=nohostport 2>/dev/null",
 			 server_binary(), dir), 1);

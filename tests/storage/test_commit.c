@@ -330,3 +330,81 @@ Test(commit, rejects_bad_config)
 	cr_assert_null(commit_create(db, &cfg, &err));
 	cr_assert_eq(err, -EINVAL);
 }
+
+/* The storage thread's clock, for the test below: the next value each call. */
+static const uint64_t fake_ms[] = { 5000, 7000, 6000, 6500, 9000, 8000, 100 };
+static _Atomic unsigned fake_i;
+
+static uint64_t
+fake_clock_ms(void)
+{
+	unsigned i = atomic_fetch_add(&fake_i, 1);
+
+	return fake_ms[i < sizeof(fake_ms) / sizeof(fake_ms[0]) ? i : 6];
+}
+
+/* One request, alone in its group: its completion. */
+static uint64_t
+one_event(struct commit_producer *p, enum wal_event ev)
+{
+	struct commit_req *q = commit_req_get(p), *done;
+	uint64_t ts;
+
+	cr_assert_not_null(q);
+	q->op = COMMIT_EVENT;
+	q->ev = ev;
+	q->ts_ms = 1;		/* what a producer says is not used */
+	q->room_uri = uri;
+	q->room_uri_len = sizeof(uri) - 1;
+	q->user = author;
+	q->user_len = sizeof(author) - 1;
+	cr_assert_eq(commit_submit(p, &q, 1), 1);
+	while (commit_poll(p, &done, 1) == 0)
+		sched_yield();
+	cr_assert_eq(done->status, 0);
+	ts = done->ts_ms;
+	commit_req_put(p, done);
+	return ts;
+}
+
+/* Every event is stamped by the storage thread from one clock, and never
+ * earlier than the event before it: a CHAT answered before a PART cannot
+ * carry a later time, also when the wall clock steps back, and also across
+ * a restart. */
+Test(commit, event_times_one_clock_never_back)
+{
+	static const uint64_t want[] = { 5000, 7000, 7000, 7000, 9000, 9000 };
+	struct commit_config cfg = { .nproducers = 1, .depth = 8,
+				     .durability_unsafe_no_fsync = true,
+				     .clock_ms = fake_clock_ms };
+	struct commit *c;
+	struct wal_iter *it;
+	struct wal_rec rec;
+	unsigned n = 0;
+	int err = 0;
+
+	atomic_store(&fake_i, 0);
+	c = commit_create(db, &cfg, &err);
+	cr_assert_not_null(c, "%d", err);
+	for (unsigned i = 0; i < 6; i++)
+		cr_assert_eq(one_event(commit_producer(c, 0), i % 2 ? WAL_EV_PART : WAL_EV_CHAT),
+			     want[i], "event %u", i);
+	commit_stop(c);
+	commit_destroy(c);
+	it = wal_iter_open(db, 1, &err);
+	cr_assert_not_null(it);
+	while (wal_iter_next(it, &rec) == 1) {
+		cr_assert_lt(n, 6);
+		cr_assert_eq(rec.ts_ms, want[n], "stored event %u", n);
+		n++;
+	}
+	wal_iter_close(it);
+	cr_assert_eq(n, 6);
+
+	/* Restarted with the clock far back (100): the log goes on from 9000. */
+	c = commit_create(db, &cfg, &err);
+	cr_assert_not_null(c, "%d", err);
+	cr_assert_eq(one_event(commit_producer(c, 0), WAL_EV_JOIN), 9000);
+	commit_stop(c);
+	commit_destroy(c);
+}

@@ -10,12 +10,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <openssl/conf.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
 #include "dataplane/tls/tlscert.h"
 #include "dataplane/tls/tlsterm.h"
+#include "dataplane/tls/tlsterm_int.h"
 #include "tests/dataplane/tls/tlspair.h"
 
 static char dir[] = "/tmp/test_tlshandoff.XXXXXX";
@@ -464,36 +464,9 @@ Test(handoff, idle_memory)
 #endif
 }
 
-/* HelloRetryRequest: the server takes only X25519 (an OpenSSL config file
- * with a system_default section, loaded before the contexts are made), the
- * client's key share is P-256. The retry changes no application-key count. */
-static void
-hrr_setup(void)
-{
-	static const char conf[] = "openssl_conf = openssl_init\n"
-				   "[openssl_init]\nssl_conf = ssl_sect\n"
-				   "[ssl_sect]\nsystem_default = system_default_sect\n"
-				   "[system_default_sect]\nGroups = X25519\n";
-	char path[300];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/openssl.cnf", dir);	/* the suite's setup() made it */
-	f = fopen(path, "w");
-	cr_assert_not_null(f);
-	fputs(conf, f);
-	fclose(f);
-	cr_assert_eq(CONF_modules_load_file(path, NULL, 0), 1);
-}
-
-static void
-hrr_teardown(void)
-{
-	char path[300];
-
-	snprintf(path, sizeof(path), "%s/openssl.cnf", dir);
-	unlink(path);
-}
-
+/* HelloRetryRequest: the client's key share is for ffdhe2048, which the
+ * policy (tlspolicy.h) does not take; X25519, its second group, is. The
+ * retry changes no application-key count. */
 static int server_hellos;
 
 static void
@@ -508,13 +481,13 @@ count_server_hellos(int write_p, int version, int type, const void *buf, size_t 
 		server_hellos++;
 }
 
-Test(handoff, after_hello_retry_request, .init = hrr_setup, .fini = hrr_teardown)
+Test(handoff, after_hello_retry_request)
 {
 	struct tlsterm_ctx *ctx = ctx_new(true, NULL);
 	SSL_CTX *cc = client_ctx(TLS1_3_VERSION, NULL);
 	struct tlspair p;
 
-	cr_assert_eq(SSL_CTX_set1_groups_list(cc, "P-256:X25519"), 1);
+	cr_assert_eq(SSL_CTX_set1_groups_list(cc, "ffdhe2048:X25519"), 1);
 	SSL_CTX_set_msg_callback(cc, count_server_hellos);
 	tp_pair_init(&p, ctx, cc, NULL);
 	tp_handshake(&p);
@@ -524,4 +497,260 @@ Test(handoff, after_hello_retry_request, .init = hrr_setup, .fini = hrr_teardown
 	tp_pair_fini(&p);
 	SSL_CTX_free(cc);
 	tlsterm_ctx_put(ctx);
+}
+
+/* The server's records under its application key as the message callback
+ * counted them: one fewer than went out (a callback that missed one) must
+ * keep the session on OpenSSL, not reuse a nonce on our layer. */
+static void
+check_write_count(int delta)
+{
+	struct tlsterm_ctx *ctx = ctx_new(true, NULL);
+	SSL_CTX *cc = client_ctx(TLS1_3_VERSION, NULL);
+	struct tlspair p;
+
+	tp_pair_init(&p, ctx, cc, NULL);
+	tp_client_step(&p);		/* ClientHello */
+	tp_pump_in(&p);
+	tp_server_read(&p);		/* ServerHello ... Finished */
+	tp_pump_out(&p);
+	tp_client_step(&p);		/* the client's Finished */
+	tp_pump_in(&p);
+	tp_server_read(&p);		/* and the server's ticket, not yet sent */
+	cr_assert(tlsterm_handshake_done(p.t));
+	cr_assert_not(tlsterm_handed_off(p.t));
+	cr_assert_gt(p.t->wr_seq, 0);
+	p.t->wr_seq += (uint64_t)delta;
+	p.t->wr_all += (uint64_t)delta;
+	tp_handshake(&p);
+	tlsterm_trim(p.t);
+	cr_assert_not(tlsterm_handed_off(p.t), "handed off with a wrong write count");
+	tp_echo(&p, 5000, 1000);
+	tp_pair_fini(&p);
+	SSL_CTX_free(cc);
+	tlsterm_ctx_put(ctx);
+}
+
+Test(handoff, refused_when_write_count_low)
+{
+	check_write_count(-1);
+}
+
+Test(handoff, refused_when_write_count_high)
+{
+	check_write_count(1);
+}
+
+/* Only the OpenSSL versions the suite runs against. */
+Test(handoff, openssl_versions)
+{
+	cr_assert(tlsterm_handoff_version_ok(0x30000000UL));	/* 3.0.0 */
+	cr_assert(tlsterm_handoff_version_ok(0x30000160UL));	/* 3.0.22 */
+	cr_assert(tlsterm_handoff_version_ok(OpenSSL_version_num()));	/* this suite's */
+	cr_assert_not(tlsterm_handoff_version_ok(0x30100000UL));	/* 3.1.0 */
+	cr_assert_not(tlsterm_handoff_version_ok(0x30200000UL));	/* 3.2.0 */
+	cr_assert_not(tlsterm_handoff_version_ok(0x30500010UL));
+	cr_assert_not(tlsterm_handoff_version_ok(0x1010117fUL));	/* 1.1.1w */
+	cr_assert_not(tlsterm_handoff_version_ok(0x40000000UL));
+}
+
+/* A KeyUpdate split so that its first record holds 2 bytes, fed before the
+ * hand-off: OpenSSL keeps the piece, so the session must stay there and
+ * take the rest (which our layer, without the piece, would refuse). */
+Test(handoff, refused_with_handshake_fragment_held)
+{
+	static const uint8_t head[2] = { 24, 0 }, tail[3] = { 0, 1, 0 };
+	struct tlsterm_ctx *ctx = ctx_new(true, NULL);
+	SSL_CTX *cc = client_ctx(TLS1_3_VERSION, NULL);
+	struct tlsrec_dir cw = { 0 };
+	uint8_t rec[64];
+	unsigned char got[16];
+	struct tlspair p;
+	ssize_t n;
+	uint16_t suite;
+
+	tp_pair_init(&p, ctx, cc, NULL);
+	tp_client_step(&p);
+	tp_pump_in(&p);
+	tp_server_read(&p);
+	tp_pump_out(&p);
+	tp_client_step(&p);
+	tp_pump_in(&p);
+	tp_server_read(&p);		/* Finished read; the ticket waits */
+	cr_assert(tlsterm_handshake_done(p.t));
+	cr_assert(p.t->have_rd);
+	suite = SSL_CIPHER_get_protocol_id(SSL_get_current_cipher(p.t->ssl));
+	cr_assert_eq(tlsrec_init(&cw, suite, p.t->rd.secret, p.t->secret_len, 0, true), 0);
+	n = tlsrec_seal(&cw, TLSREC_CT_HANDSHAKE, head, sizeof(head), rec);
+	cr_assert_eq(tlsterm_feed(p.t, rec, (size_t)n), 0);
+	cr_assert_eq(tlsterm_read(p.t, got, sizeof(got)), 0);
+	while (tp_pump_out(&p))		/* drained: the moment it would hand off */
+		;
+	tlsterm_trim(p.t);
+	cr_assert_not(tlsterm_handed_off(p.t));
+	n = tlsrec_seal(&cw, TLSREC_CT_HANDSHAKE, tail, sizeof(tail), rec);
+	cr_assert_eq(tlsterm_feed(p.t, rec, (size_t)n), 0);
+	cr_assert_eq(tlsrec_update(&cw), 0);
+	n = tlsrec_seal(&cw, TLSREC_CT_APPDATA, "hi", 2, rec);
+	cr_assert_eq(tlsterm_feed(p.t, rec, (size_t)n), 0);
+	cr_assert_eq(tlsterm_read(p.t, got, sizeof(got)), 2);
+	cr_assert_eq(memcmp(got, "hi", 2), 0);
+	tlsrec_wipe(&cw);
+	tp_pair_fini(&p);
+	SSL_CTX_free(cc);
+	tlsterm_ctx_put(ctx);
+}
+
+static bool
+all_zero(const void *p, size_t n)
+{
+	const unsigned char *b = p;
+
+	for (size_t i = 0; i < n; i++)
+		if (b[i] != 0)
+			return false;
+	return true;
+}
+
+/* A TLS 1.3 session that stays on OpenSSL (a suite we do not implement)
+ * does not keep the traffic secrets captured for a hand-off. */
+Test(handoff, secrets_wiped_when_staying)
+{
+	struct tlsterm_ctx *ctx = ctx_new(true, "TLS_AES_128_CCM_SHA256");
+	SSL_CTX *cc = client_ctx(TLS1_3_VERSION, "TLS_AES_128_CCM_SHA256");
+	struct tlspair p;
+
+	tp_pair_init(&p, ctx, cc, NULL);
+	tp_handshake(&p);
+	tlsterm_trim(p.t);
+	cr_assert_not(tlsterm_handed_off(p.t));
+	cr_assert(all_zero(p.t->rd.secret, sizeof(p.t->rd.secret)), "client secret kept");
+	cr_assert(all_zero(p.t->wr.secret, sizeof(p.t->wr.secret)), "server secret kept");
+	tp_echo(&p, 1000, 1000);
+	tp_pair_fini(&p);
+	SSL_CTX_free(cc);
+	tlsterm_ctx_put(ctx);
+}
+
+/* Content opened in our input buffer (a read buffer smaller than the
+ * record) is wiped there once read. */
+Test(handoff, read_plaintext_not_left_in_buffer)
+{
+	static const char marker[] = "PLAINTEXT-MARKER-0123456789";
+	struct tlsterm_ctx *ctx;
+	SSL_CTX *cc;
+	struct tlspair p;
+	char msg[3000];
+
+	handed_off_pair(&p, &ctx, &cc);
+	for (size_t i = 0; i + sizeof(marker) <= sizeof(msg); i += sizeof(marker) - 1)
+		memcpy(msg + i, marker, sizeof(marker) - 1);
+	memset(msg + sizeof(msg) - 100, 'x', 100);
+	p.read_len = 100;
+	cr_assert_eq(SSL_write(p.c, msg, sizeof(msg)), (int)sizeof(msg));
+	tp_settle(&p);
+	cr_assert_eq(p.srv_rx.len, sizeof(msg));
+	cr_assert_not_null(p.t->in);
+	cr_assert_null(memmem(p.t->in, p.t->in_cap, "MARKER", 6), "plaintext left in <in>");
+	tp_pair_fini(&p);
+	SSL_CTX_free(cc);
+	tlsterm_ctx_put(ctx);
+}
+
+/* One session of <ctx> resuming <sess> (NULL: none); its client's session
+ * back in *out when <out> is not NULL. True when it was resumed. */
+static bool
+session_round(struct tlsterm_ctx *ctx, SSL_CTX *cc, SSL_SESSION *sess, SSL_SESSION **out,
+	      bool corrupt)
+{
+	unsigned char rec[200];
+	struct tlspair p;
+	bool reused;
+	int n;
+
+	tp_pair_init(&p, ctx, cc, sess);
+	tp_handshake(&p);
+	tp_echo(&p, 100, 100);		/* the client has read its ticket */
+	cr_assert(tlsterm_handed_off(p.t));
+	reused = tlsterm_session_reused(p.t);
+	if (out != NULL)
+		*out = SSL_get1_session(p.c);
+	if (corrupt) {
+		cr_assert_eq(SSL_write(p.c, "hello", 5), 5);
+		n = BIO_read(p.cout, rec, sizeof(rec));
+		rec[n - 3] ^= 0x40;
+		cr_assert_eq(tlsterm_feed(p.t, rec, (size_t)n), 0);
+		tp_server_read(&p);
+		cr_assert_eq(p.srv_err, -EPROTO);
+	}
+	/* The client keeps offering the session: its SSL_free() would mark
+	 * it not resumable unless shut down. */
+	SSL_set_shutdown(p.c, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+	tp_pair_fini(&p);
+	return reused;
+}
+
+/* After a fatal error on our layer, the session leaves the server's cache
+ * (or, with stateless tickets, is revoked): a client that comes back with
+ * it gets a full handshake. */
+static void
+check_not_resumable(bool tickets)
+{
+	struct tlsterm_settings s = {
+		.cert_file = cert, .key_file = key, .session_cache = tickets ? 0 : 128,
+		.session_timeout_s = 300, .tickets = tickets, .own_records = true,
+	};
+	struct tlsterm_ctx *ctx;
+	SSL_CTX *cc = client_ctx(TLS1_3_VERSION, NULL);
+	SSL_SESSION *sess, *again;
+	char err[256];
+
+	SSL_CTX_set_session_cache_mode(cc, SSL_SESS_CACHE_CLIENT);
+	ctx = tlsterm_ctx_create(&s, err, sizeof(err));
+	cr_assert_not_null(ctx, "%s", err);
+	/* A sound session resumes, also after the hand-off... */
+	cr_assert_not(session_round(ctx, cc, NULL, &sess, false));
+	cr_assert(session_round(ctx, cc, sess, &again, false));
+	SSL_SESSION_free(sess);
+	SSL_SESSION_free(again);
+	/* ...but not one that ended in a bad record on our layer. */
+	cr_assert_not(session_round(ctx, cc, NULL, &sess, true));
+	cr_assert_not(session_round(ctx, cc, sess, &again, false), "resumed after a fatal error");
+	SSL_SESSION_free(sess);
+	SSL_SESSION_free(again);
+	SSL_CTX_free(cc);
+	tlsterm_ctx_put(ctx);
+}
+
+Test(handoff, not_resumable_after_fatal_error)
+{
+	check_not_resumable(false);
+}
+
+Test(handoff, not_resumable_after_fatal_error_stateless)
+{
+	check_not_resumable(true);
+}
+
+/* Another version: no hand-off, and the log says so once. */
+Test(handoff, other_openssl_version_logged_once)
+{
+	char line[512] = "";
+	FILE *f = tmpfile();
+	int saved, n = 0;
+
+	cr_assert_not_null(f);
+	saved = dup(STDERR_FILENO);
+	cr_assert_neq(dup2(fileno(f), STDERR_FILENO), -1);	/* LOG writes to fd 2 */
+	cr_assert(tlsterm_own_records_allowed(OpenSSL_version_num()));
+	cr_assert_not(tlsterm_own_records_allowed(0x30200000UL));
+	cr_assert_not(tlsterm_own_records_allowed(0x30200000UL));
+	cr_assert_not(tlsterm_own_records_allowed(0x30400010UL));
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	rewind(f);
+	while (fgets(line, sizeof(line), f) != NULL)
+		n += strstr(line, "OpenSSL 3.0.x only") != NULL;
+	fclose(f);
+	cr_assert_eq(n, 1, "%d warnings", n);
 }

@@ -2,11 +2,42 @@
  * traffic keys and IVs derived from the application traffic secrets, and
  * the application data records both sides send there. */
 #include <criterion/criterion.h>
+#include <dlfcn.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
+#include <openssl/kdf.h>
+
 #include "dataplane/tls/tlsrec.h"
+
+/* Counts the KDF fetches of tlsrec.c, and fails derivations on request:
+ * these definitions take the place of libcrypto's for the whole executable
+ * and pass the call on. */
+static int kdf_fetches;
+static bool kdf_fail;
+
+int
+EVP_KDF_derive(EVP_KDF_CTX *ctx, unsigned char *key, size_t keylen, const OSSL_PARAM params[])
+{
+	int (*real)(EVP_KDF_CTX *, unsigned char *, size_t, const OSSL_PARAM[]);
+
+	if (kdf_fail)
+		return 0;
+	*(void **)&real = dlsym(RTLD_NEXT, "EVP_KDF_derive");
+	return real(ctx, key, keylen, params);
+}
+
+EVP_KDF *
+EVP_KDF_fetch(OSSL_LIB_CTX *libctx, const char *algorithm, const char *properties)
+{
+	EVP_KDF *(*real)(OSSL_LIB_CTX *, const char *, const char *);
+
+	kdf_fetches++;
+	*(void **)&real = dlsym(RTLD_NEXT, "EVP_KDF_fetch");
+	return real(libctx, algorithm, properties);
+}
 
 static size_t
 unhex(const char *h, uint8_t *out, size_t cap)
@@ -178,6 +209,65 @@ Test(tlsrec, padding_and_missing_type)
 	cr_assert_eq(type, 23);
 	n = tlsrec_seal(&e, 0, padded + 3, 3, rec);
 	cr_assert_eq(tlsrec_open(&d, rec, (size_t)n, back, &type), -EPROTO);
+	tlsrec_wipe(&e);
+	tlsrec_wipe(&d);
+}
+
+/* A KeyUpdate costs a key derivation, not a fetch of the KDF from the
+ * provider store (once per process). */
+Test(tlsrec, kdf_fetched_once)
+{
+	struct tlsrec_dir d = { 0 };
+	uint8_t secret[48] = { 1 };
+
+	cr_assert_eq(tlsrec_init(&d, TLSREC_AES_256_GCM_SHA384, secret, 48, 0, true), 0);
+	for (int i = 0; i < 100; i++)
+		cr_assert_eq(tlsrec_update(&d), 0);
+	cr_assert_leq(kdf_fetches, 1, "%d fetches for 101 key schedules", kdf_fetches);
+	tlsrec_wipe(&d);
+}
+
+/* A key update that fails leaves the direction dead: sealing or opening
+ * with the old key at sequence number 0 would reuse a nonce. */
+Test(tlsrec, failed_update_is_dead)
+{
+	struct tlsrec_dir e = { 0 }, d = { 0 };
+	uint8_t secret[32] = { 2 }, rec[64], back[64], type;
+	ssize_t n;
+
+	cr_assert_eq(tlsrec_init(&e, TLSREC_AES_128_GCM_SHA256, secret, 32, 5, true), 0);
+	cr_assert_eq(tlsrec_init(&d, TLSREC_AES_128_GCM_SHA256, secret, 32, 5, false), 0);
+	n = tlsrec_seal(&e, TLSREC_CT_APPDATA, "abc", 3, rec);
+	cr_assert_eq(tlsrec_open(&d, rec, (size_t)n, back, &type), 3);
+	kdf_fail = true;
+	cr_assert_lt(tlsrec_update(&e), 0);
+	cr_assert_lt(tlsrec_update(&d), 0);
+	kdf_fail = false;
+	cr_assert_lt(tlsrec_seal(&e, TLSREC_CT_APPDATA, "abc", 3, rec), 0);
+	memcpy(rec, "\x17\x03\x03\x00\x14", 5);
+	cr_assert_lt(tlsrec_open(&d, rec, 25, back, &type), 0);
+	for (size_t i = 0; i < sizeof(e.key); i++)
+		cr_assert_eq(e.key[i] | d.key[i], 0);
+}
+
+/* A record that fails authentication leaves no plaintext behind in the
+ * buffer it was opened into (the caller's, on our layer). */
+Test(tlsrec, failed_tag_wipes_output)
+{
+	struct tlsrec_dir e = { 0 }, d = { 0 };
+	static const char msg[] = "attack at dawn, bring the secret";
+	uint8_t secret[32] = { 3 }, rec[128], back[128], type;
+	ssize_t n;
+
+	cr_assert_eq(tlsrec_init(&e, TLSREC_CHACHA20_POLY1305_SHA256, secret, 32, 0, true), 0);
+	cr_assert_eq(tlsrec_init(&d, TLSREC_CHACHA20_POLY1305_SHA256, secret, 32, 0, false), 0);
+	n = tlsrec_seal(&e, TLSREC_CT_APPDATA, msg, sizeof(msg), rec);
+	rec[n - 1] ^= 1;		/* the tag only: the body decrypts fine */
+	memset(back, 0xaa, sizeof(back));
+	cr_assert_eq(tlsrec_open(&d, rec, (size_t)n, back, &type), -EBADMSG);
+	cr_assert_null(memmem(back, sizeof(back), "attack", 6), "plaintext left in the buffer");
+	for (size_t i = 0; i < sizeof(msg) + 1; i++)
+		cr_assert_eq(back[i], 0);
 	tlsrec_wipe(&e);
 	tlsrec_wipe(&d);
 }

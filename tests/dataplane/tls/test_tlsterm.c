@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -20,6 +21,9 @@
 
 #include "dataplane/tls/tlscert.h"
 #include "dataplane/tls/tlsterm.h"
+#include "dataplane/tls/tlsterm_int.h"
+#include "dataplane/tls/tlsticket.h"
+#include "dataplane/tls/webtls.h"
 #include "tests/dataplane/tls/tlspair.h"
 
 static char dir[] = "/tmp/test_tlsterm.XXXXXX";
@@ -715,4 +719,123 @@ Test(tlsterm, idle_memory)
 	cr_assert_lt(t13, 16384, "%zu bytes per idle session", t13);
 	cr_assert_leq(t13, u13);
 #endif
+}
+
+/* One session of <ctx> for a client of <cc> resuming <sess> (NULL: none);
+ * the client's new session in *out. True when resumed. */
+static bool
+ticket_round(struct tlsterm_ctx *ctx, SSL_CTX *cc, SSL_SESSION *sess, SSL_SESSION **out)
+{
+	struct tlspair p;
+	bool reused;
+
+	tp_pair_init(&p, ctx, cc, sess);
+	tp_handshake(&p);
+	tp_echo(&p, 100, 100);	/* TLS 1.3 tickets arrive after the handshake */
+	reused = tlsterm_session_reused(p.t);
+	*out = SSL_get1_session(p.c);
+	cr_assert_not_null(*out);
+	tlsterm_shutdown(p.t);
+	SSL_shutdown(p.c);
+	tp_settle(&p);
+	tp_pair_fini(&p);
+	return reused;
+}
+
+/* Ticket keys change every period (the session timeout): a ticket opens
+ * under the current key or the one before (and is renewed), not older
+ * ones. The test moves the ticket clock, not OpenSSL's. A TLS 1.3 client
+ * uses a ticket once, so each step starts with a fresh one. */
+static void
+check_ticket_rotation(int version)
+{
+	struct tlsterm_settings s = settings(cert_a, key_a);
+	struct tlsterm_ctx *ctx;
+	SSL_CTX *cc = client_ctx(version, version, NULL, NULL);
+	SSL_SESSION *t0, *t1, *t2;
+	uint64_t e;
+
+	s.session_cache = 0;
+	s.tickets = true;
+	s.session_timeout_s = 300;
+	ctx = ctx_new(&s);
+	cr_assert_not(ticket_round(ctx, cc, NULL, &t0));
+	e = tlsticket_epoch(ctx->ssl_ctx);
+	cr_assert_gt(e, 0);
+	cr_assert(ticket_round(ctx, cc, t0, &t1), "same period");
+	SSL_SESSION_free(t0);
+	SSL_SESSION_free(t1);
+
+	cr_assert_not(ticket_round(ctx, cc, NULL, &t0));
+	tlsticket_advance(ctx->ssl_ctx, 300);
+	cr_assert(ticket_round(ctx, cc, t0, &t1), "previous period");
+	cr_assert_eq(tlsticket_epoch(ctx->ssl_ctx), e + 1, "not rotated");
+	cr_assert(SSL_SESSION_is_resumable(t1), "no renewed ticket");
+	cr_assert(ticket_round(ctx, cc, t1, &t2), "renewed ticket");	/* sealed under e + 1 */
+	SSL_SESSION_free(t0);
+	SSL_SESSION_free(t1);
+	SSL_SESSION_free(t2);
+
+	cr_assert_not(ticket_round(ctx, cc, NULL, &t0));
+	tlsticket_advance(ctx->ssl_ctx, 600);
+	cr_assert_not(ticket_round(ctx, cc, t0, &t1), "a key two periods old still opens");
+	cr_assert_eq(tlsticket_epoch(ctx->ssl_ctx), e + 3);
+	SSL_SESSION_free(t0);
+	SSL_SESSION_free(t1);
+	SSL_CTX_free(cc);
+	tlsterm_ctx_put(ctx);
+}
+
+Test(tlsterm, ticket_keys_rotate_tls13)
+{
+	check_ticket_rotation(TLS1_3_VERSION);
+}
+
+Test(tlsterm, ticket_keys_rotate_tls12)
+{
+	check_ticket_rotation(TLS1_2_VERSION);
+}
+
+/* The Web service's context has the same rotating keys: a ticket from it
+ * carries the ring's key name. */
+Test(tlsterm, web_ticket_keys_rotate)
+{
+	char err[512];
+	SSL_CTX *w = webtls_ctx_new(cert_a, key_a, NULL, err, sizeof(err));
+
+	cr_assert_not_null(w, "%s", err);
+	cr_assert_eq(tlsticket_epoch(w), 0);
+	{
+		SSL_CTX *cc = client_ctx(TLS1_3_VERSION, TLS1_3_VERSION, NULL, NULL);
+		SSL *sv = SSL_new(w), *cl = SSL_new(cc);
+		BIO *a = BIO_new(BIO_s_mem()), *b = BIO_new(BIO_s_mem());
+		char buf[64];
+
+		BIO_up_ref(a);
+		BIO_up_ref(b);
+		SSL_set_bio(sv, a, b);
+		SSL_set_bio(cl, b, a);
+		SSL_set_accept_state(sv);
+		SSL_set_connect_state(cl);
+		for (int i = 0; i < 10; i++) {
+			SSL_do_handshake(cl);
+			SSL_do_handshake(sv);
+		}
+		cr_assert(SSL_is_init_finished(sv) && SSL_is_init_finished(cl));
+		SSL_read(cl, buf, sizeof(buf));	/* the ticket */
+		cr_assert_gt(tlsticket_epoch(w), 0, "the Web context sealed no ticket with the ring");
+		SSL_free(sv);
+		SSL_free(cl);
+		SSL_CTX_free(cc);
+	}
+	SSL_CTX_free(w);
+}
+
+/* [tls] core_dumps = false: the process is not dumpable. */
+Test(tlsterm, core_dumps_switch)
+{
+	cr_assert_eq(tlsterm_set_core_dumps(false), 0);
+	cr_assert_eq(prctl(PR_GET_DUMPABLE, 0, 0, 0, 0), 0);
+	cr_assert_eq(tlsterm_set_core_dumps(true), 0);
+	cr_assert_eq(prctl(PR_GET_DUMPABLE, 0, 0, 0, 0), 1);
 }

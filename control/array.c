@@ -1,0 +1,680 @@
+/* The node array's membership: see array.h.
+ *
+ * Two etcd clients: the thread's (its session: lease, node key) and the
+ * query client that array_nodes() uses from the control thread, under
+ * <qlock>, so that a slow etcd answer to parleyctl never delays a lease
+ * renewal and neither thread shares a curl handle. */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/eventfd.h>
+
+#include "control/array.h"
+#include "control/etcd.h"
+#include "control/peer.h"
+#include "dataplane/base/log.h"
+#include "dataplane/chat/chatctl.h"
+#include "dataplane/engine/engine.h"
+#include "dataplane/session/placement.h"
+
+#define PUBLISH_MS		1000	/* the node key is rewritten this often */
+#define SNAP_TIMEOUT_MS		100	/* one lcore's load snapshot */
+#define KEY_MAX			512
+#define START_TRIES		3	/* etcd unreachable at start: tries before giving up */
+#define START_RETRY_MS		500
+
+#define PLACE_MAX		64	/* nodes placement considers */
+#define PLACE_STALE_MS		3000	/* an older table is not acted on */
+#define PLACE_SLACK_MIN		5	/* a node is overloaded above min + slack: */
+#define PLACE_SLACK_PCT		10	/* slack = max(SLACK_MIN, min * SLACK_PCT / 100) */
+
+/* A node as placement sees it. */
+struct place_node {
+	uint32_t	node_id;
+	uint32_t	conns;
+	bool		draining;
+	char		sip[PLACEMENT_WHERE_MAX];
+	char		peer[PEER_ADDR_MAX];
+};
+
+/* The live nodes, written by the array thread each turn and read by the
+ * lcores (decide) under a sequence count: never a lock on an lcore. */
+struct place_tab {
+	_Atomic uint32_t	seq;		/* odd while the thread writes */
+	bool			valid;		/* read from etcd, and we are in the array */
+	uint64_t		refreshed_ms;	/* CLOCK_MONOTONIC */
+	uint32_t		n;
+	struct place_node	v[PLACE_MAX];
+	/* Clients this node placed on v[i] since the table was read: the
+	 * loads in etcd are up to a second old, and a burst of registrations
+	 * must not all go where the load was lowest a second ago. */
+	_Atomic uint32_t	placed[PLACE_MAX];
+};
+
+struct lcore_load {
+	bool		have_clock;
+	clockid_t	clock;		/* the lcore thread's CPU clock */
+	uint64_t	cpu_ns;		/* at the last sample */
+	uint64_t	wall_ns;
+	double		busy;		/* fraction of the last interval */
+};
+
+struct array {
+	struct array_config	conf;	/* strings point into the copies below */
+	char			*etcd_list, *prefix, *advertise_sip, *peer_listen;
+	char			key[KEY_MAX];	/* <prefix>/nodes/<id> */
+	struct engine		*e;
+	struct etcd		*sess;		/* the thread's */
+	struct etcd		*query;		/* array_nodes()'s, under qlock */
+	struct peers		*peers;		/* peer links, or NULL without peer_listen */
+	pthread_mutex_t		qlock;
+	int64_t			lease;		/* 0 while this node holds none */
+	bool			refused;	/* rejoining: our id is taken (logged once) */
+	uint64_t		started_ms;
+	uint32_t		nlcores;
+	struct lcore_load	*load;
+	struct place_tab	place;		/* for the lcores' placement decisions */
+
+	int			stop_fd;	/* eventfd: array_stop wakes the thread */
+	int			kick_fd;	/* eventfd: array_kick, publish now */
+	pthread_t		thread;
+	bool			running;
+
+	/* Read by array_nodes() on the control thread. */
+	_Atomic bool		lost;		/* etcd does not answer now */
+	_Atomic bool		registered;	/* the node key is ours */
+	_Atomic int64_t		lease_pub;	/* <lease>, for array_nodes() */
+	_Atomic uint64_t	lost_count;	/* times etcd was lost */
+	_Atomic uint64_t	errors;		/* failed etcd requests */
+};
+
+static uint64_t
+now_ns(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- the node's record -------------------------------------------------- */
+
+/* One lcore's busy fraction since the last sample, from its thread's CPU
+ * clock (learnt from its first snapshot). */
+static void
+sample_busy(struct lcore_load *l, const struct chatctl_lcore_snap *s)
+{
+	uint64_t cpu, wall = now_ns(CLOCK_MONOTONIC);
+	clockid_t cid;
+
+	if (!l->have_clock && pthread_getcpuclockid(s->thread, &cid) == 0) {
+		l->clock = cid;
+		l->have_clock = true;
+	}
+	if (!l->have_clock)
+		return;
+	cpu = now_ns(l->clock);
+	if (l->wall_ns != 0 && wall > l->wall_ns) {
+		double b = (double)(cpu - l->cpu_ns) / (double)(wall - l->wall_ns);
+
+		l->busy = b < 0 ? 0 : b > 1 ? 1 : b;
+	}
+	l->cpu_ns = cpu;
+	l->wall_ns = wall;
+}
+
+/* The JSON this node publishes (malloc'd text), with its load read from
+ * the lcores now. <live>: the lcores run (before, a snapshot would only
+ * time out). */
+static char *
+record(struct array *a, bool live)
+{
+	json_t *o, *lc = json_array();
+	uint64_t conns = 0;
+	bool draining = !engine_accepting(a->e);
+	char *text;
+
+	for (uint32_t i = 0; i < a->nlcores; i++) {
+		struct chatctl_lcore_snap s;
+		int rc = live ? chatctl_lcore_snap(a->e, i, &s, SNAP_TIMEOUT_MS) : -ENODEV;
+
+		if (rc == 0) {
+			sample_busy(&a->load[i], &s);
+			conns += s.nconns;
+			draining = draining || s.draining;
+		}
+		json_array_append_new(lc, json_pack("{s:i, s:f, s:b}", "lcore", (int)i, "busy",
+						    a->load[i].busy, "reachable", rc == 0));
+	}
+	o = json_pack("{s:i, s:s, s:s, s:i, s:I, s:o, s:b, s:I, s:I}",
+		      "node_id", (int)a->conf.node_id,
+		      "sip", a->conf.advertise_sip,
+		      "peer", a->conf.peer_listen,
+		      "pid", (int)getpid(),
+		      "conns", (json_int_t)conns,
+		      "lcores", lc,
+		      "draining", draining,
+		      "started_ms", (json_int_t)a->started_ms,
+		      "updated_ms", (json_int_t)(now_ns(CLOCK_REALTIME) / 1000000));
+	text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	return text;
+}
+
+/* ---- the session -------------------------------------------------------- */
+
+/* Grants a lease and creates the node key under it. 0; -EEXIST with the
+ * holder described in <err>; or another etcd error. On failure no lease
+ * is left behind. */
+static int
+join(struct array *a, bool live, char *err, size_t errlen)
+{
+	struct etcd_kv other;
+	char why[512];
+	char *rec;
+	int64_t lease, ttl;
+	int rc;
+
+	rc = etcd_lease_grant(a->sess, a->conf.lease_ttl_s, &lease, &ttl, err, errlen);
+	if (rc != 0)
+		return rc;
+	rec = record(a, live);
+	if (rec == NULL) {
+		rc = -ENOMEM;
+		snprintf(err, errlen, "out of memory");
+		goto out_revoke;
+	}
+	rc = etcd_create(a->sess, a->key, rec, strlen(rec), lease, &other, err, errlen);
+	free(rec);
+	if (rc == -EEXIST) {
+		json_t *v = json_loadb(other.value ? other.value : "", other.value_len, 0, NULL);
+		const char *sip = json_string_value(json_object_get(v, "sip"));
+		json_int_t pid = json_integer_value(json_object_get(v, "pid"));
+
+		snprintf(err, errlen, "node_id %u is already live in the array (%s holds it: "
+			 "SIP %s, pid %lld): give every node its own [server] node_id (the id "
+			 "is free again once that node stops, or %u s after it died)",
+			 a->conf.node_id, a->key, sip ? sip : "?", (long long)pid,
+			 a->conf.lease_ttl_s);
+		json_decref(v);
+		etcd_kv_free(&other);
+	}
+	if (rc != 0)
+		goto out_revoke;
+	a->lease = lease;
+	atomic_store(&a->lease_pub, lease);
+	atomic_store(&a->registered, true);
+	return 0;
+
+out_revoke:
+	if (etcd_lease_revoke(a->sess, lease, why, sizeof(why)) != 0)
+		LOG(DEBUG, ARRAY, "revoking lease %llx: %s", (unsigned long long)lease, why);
+	return rc;
+}
+
+/* etcd failed a request of the thread: logged once per loss. */
+static void
+lost(struct array *a, const char *what, const char *err)
+{
+	atomic_fetch_add(&a->errors, 1);
+	if (atomic_exchange(&a->lost, true))
+		return;
+	atomic_fetch_add(&a->lost_count, 1);
+	LOG(WARNING, ARRAY, "etcd lost (%s: %s): serving the current clients on; the node "
+	    "leaves the array if this lasts %u s (its lease)", what, err, a->conf.lease_ttl_s);
+}
+
+static void
+back(struct array *a)
+{
+	if (atomic_exchange(&a->lost, false))
+		LOG(NOTICE, ARRAY, "etcd answers again (%s)", etcd_endpoint(a->sess));
+}
+
+/* One turn: renew the lease (every keepalive_s) and publish the record. */
+static void
+turn(struct array *a, bool renew)
+{
+	char err[1024];
+	char *rec;
+	int rc;
+
+	if (a->lease == 0) {
+		/* Out of the array (the lease expired while etcd was away):
+		 * join again, as at start. */
+		rc = join(a, true, err, sizeof(err));
+		if (rc == 0) {
+			back(a);
+			a->refused = false;
+			LOG(NOTICE, ARRAY, "back in the array as %s", a->key);
+		} else if (rc == -EEXIST) {
+			back(a);
+			if (!a->refused)
+				LOG(ERR, ARRAY, "cannot rejoin the array: %s (retrying every "
+				    "second)", err);
+			a->refused = true;
+		} else {
+			lost(a, "rejoining", err);
+		}
+		return;
+	}
+	if (renew) {
+		rc = etcd_lease_keepalive(a->sess, a->lease, NULL, err, sizeof(err));
+		if (rc == -ENOENT) {
+			LOG(WARNING, ARRAY, "this node's lease expired (%s): it left the array; "
+			    "rejoining", err);
+			a->lease = 0;
+			atomic_store(&a->lease_pub, 0);
+			atomic_store(&a->registered, false);
+			return;
+		}
+		if (rc != 0) {
+			lost(a, "lease keepalive", err);
+			return;
+		}
+	}
+	rec = record(a, true);
+	if (rec == NULL)
+		return;
+	rc = etcd_put(a->sess, a->key, rec, strlen(rec), a->lease, err, sizeof(err));
+	free(rec);
+	if (rc == -ENOENT) {
+		/* The lease ended between the keepalive and the put. */
+		a->lease = 0;
+		atomic_store(&a->lease_pub, 0);
+		atomic_store(&a->registered, false);
+	} else if (rc != 0) {
+		lost(a, "publishing the node", err);
+	} else {
+		back(a);
+	}
+}
+
+/* Rewrites the placement table from etcd's node keys (or marks it not to
+ * be acted on when etcd or our membership is missing). */
+static void
+place_refresh(struct array *a)
+{
+	struct place_tab *t = &a->place;
+	struct etcd_kvs kvs = { 0 };
+	char prefix[KEY_MAX], err[1024];
+	uint32_t s = atomic_load_explicit(&t->seq, memory_order_relaxed);
+	bool ok = false;
+
+	snprintf(prefix, sizeof(prefix), "%s/nodes/", a->prefix);
+	if (!atomic_load(&a->lost) && atomic_load(&a->registered))
+		ok = etcd_get(a->sess, prefix, true, &kvs, err, sizeof(err)) == 0;
+	atomic_store_explicit(&t->seq, s + 1, memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+	t->valid = ok;
+	t->n = 0;
+	for (size_t i = 0; ok && i < kvs.n && t->n < PLACE_MAX; i++) {
+		json_t *v = json_loadb(kvs.kv[i].value, kvs.kv[i].value_len, 0, NULL);
+		struct place_node *p = &t->v[t->n];
+		const char *sip = json_string_value(json_object_get(v, "sip"));
+		const char *peer = json_string_value(json_object_get(v, "peer"));
+		json_int_t id = json_integer_value(json_object_get(v, "node_id"));
+		json_int_t conns = json_integer_value(json_object_get(v, "conns"));
+
+		if (sip != NULL && id > 0 && strlen(sip) < sizeof(p->sip)) {
+			p->node_id = (uint32_t)id;
+			p->conns = conns < 0 ? 0 : conns > UINT32_MAX ? UINT32_MAX : (uint32_t)conns;
+			p->draining = json_is_true(json_object_get(v, "draining"));
+			strcpy(p->sip, sip);
+			snprintf(p->peer, sizeof(p->peer), "%s", peer && strlen(peer) <
+				 sizeof(p->peer) ? peer : "");
+			t->n++;
+		}
+		json_decref(v);
+	}
+	for (uint32_t i = 0; i < PLACE_MAX; i++)
+		atomic_store_explicit(&t->placed[i], 0, memory_order_relaxed);
+	t->refreshed_ms = now_ns(CLOCK_MONOTONIC) / 1000000;
+	atomic_store_explicit(&t->seq, s + 2, memory_order_release);
+	etcd_kvs_free(&kvs);
+	/* The peer links follow the same list (kept as is while etcd is
+	 * away: links that work stay up). */
+	if (a->peers != NULL && ok) {
+		struct peer_node pn[PLACE_MAX];
+		size_t n = 0;
+
+		for (uint32_t i = 0; i < t->n; i++)
+			if (t->v[i].peer[0] != '\0') {
+				pn[n].node_id = t->v[i].node_id;
+				memcpy(pn[n].addr, t->v[i].peer, sizeof(pn[n].addr));
+				n++;
+			}
+		peer_set_nodes(a->peers, pn, n);
+	}
+}
+
+/* Node <i>'s load as placement weighs it: its connections as published,
+ * plus the clients placed there since. */
+static uint32_t
+load(struct place_tab *t, uint32_t i)
+{
+	uint64_t l = (uint64_t)t->v[i].conns +
+		     atomic_load_explicit(&t->placed[i], memory_order_relaxed);
+
+	return l > UINT32_MAX - 1 ? UINT32_MAX - 1 : (uint32_t)l;
+}
+
+static uint64_t
+mix64(uint64_t x)
+{
+	x += 0x9e3779b97f4a7c15ULL;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+	return x ^ (x >> 31);
+}
+
+/* placement_fn, on the lcores. Among the live nodes that are not draining
+ * and not overloaded (conns above the least-loaded's by more than the
+ * slack), the user's node is the one with the highest hash of (user,
+ * node): rendezvous hashing, so a user keeps landing on the same node
+ * while it stays live and not overloaded, and users spread evenly over
+ * the nodes that qualify. Served here when that is this node, or when the
+ * table is missing or stale (etcd lost: never redirect on old news). */
+static bool
+decide(void *arg, const char *aor, char *where, size_t cap)
+{
+	struct array *a = arg;
+	struct place_tab *t = &a->place;
+	uint64_t h = 0xcbf29ce484222325ULL, now = now_ns(CLOCK_MONOTONIC) / 1000000;
+	char best[PLACEMENT_WHERE_MAX];
+	uint32_t best_id, best_i = 0, s;
+
+	for (const char *p = aor; *p; p++) {
+		h ^= (unsigned char)(*p | 0x20);	/* addresses compare caselessly */
+		h *= 0x100000001b3ULL;
+	}
+	for (;;) {
+		uint32_t n, min = UINT32_MAX, slack;
+		uint64_t best_score = 0;
+		bool valid;
+
+		s = atomic_load_explicit(&t->seq, memory_order_acquire);
+		if (s & 1)
+			continue;
+		valid = t->valid && now - t->refreshed_ms <= PLACE_STALE_MS;
+		n = t->n < PLACE_MAX ? t->n : PLACE_MAX;
+		best_id = 0;
+		best[0] = '\0';
+		for (uint32_t i = 0; valid && i < n; i++)
+			if (!t->v[i].draining && load(t, i) < min)
+				min = load(t, i);
+		slack = min / 100 * PLACE_SLACK_PCT + min % 100 * PLACE_SLACK_PCT / 100;
+		if (slack < PLACE_SLACK_MIN)
+			slack = PLACE_SLACK_MIN;
+		for (uint32_t i = 0; valid && min != UINT32_MAX && i < n; i++) {
+			const struct place_node *v = &t->v[i];
+			uint64_t score;
+
+			if (v->draining || load(t, i) - min > slack)
+				continue;
+			score = mix64(h ^ mix64(v->node_id));
+			if (best_id == 0 || score > best_score) {
+				best_score = score;
+				best_id = v->node_id;
+				best_i = i;
+				memcpy(best, v->sip, sizeof(best));
+			}
+		}
+		atomic_thread_fence(memory_order_acquire);
+		if (atomic_load_explicit(&t->seq, memory_order_relaxed) == s)
+			break;
+	}
+	best[sizeof(best) - 1] = '\0';
+	if (best_id != 0)
+		atomic_fetch_add_explicit(&t->placed[best_i], 1, memory_order_relaxed);
+	if (best_id == 0 || best_id == a->conf.node_id || best[0] == '\0')
+		return false;
+	snprintf(where, cap, "%s", best);
+	return true;
+}
+
+static void *
+array_thread(void *arg)
+{
+	struct array *a = arg;
+	uint64_t last_renew = now_ns(CLOCK_MONOTONIC);
+
+	for (;;) {
+		struct pollfd p[2] = { { .fd = a->stop_fd, .events = POLLIN },
+				       { .fd = a->kick_fd, .events = POLLIN } };
+		uint64_t now, v;
+		bool renew;
+
+		if (poll(p, 2, PUBLISH_MS) > 0) {
+			if (p[0].revents)
+				break;
+			if (read(a->kick_fd, &v, sizeof(v)) == -1 && errno != EAGAIN)
+				LOG(DEBUG, ARRAY, "kick: %s", strerror(errno));
+		}
+		now = now_ns(CLOCK_MONOTONIC);
+		renew = now - last_renew >= (uint64_t)a->conf.keepalive_s * 1000000000u - 50000000u;
+		if (renew)
+			last_renew = now;
+		turn(a, renew);
+		place_refresh(a);
+	}
+	return NULL;
+}
+
+/* ---- start, stop, read -------------------------------------------------- */
+
+struct array *
+array_start(const struct array_config *cfg, struct engine *e, char *err, size_t errlen)
+{
+	struct array *a = calloc(1, sizeof(*a));
+	char why[1024];
+	int rc;
+
+	if (a == NULL) {
+		snprintf(err, errlen, "[array] out of memory");
+		return NULL;
+	}
+	a->stop_fd = -1;
+	a->kick_fd = -1;
+	pthread_mutex_init(&a->qlock, NULL);
+	a->conf = *cfg;
+	a->e = e;
+	a->etcd_list = strdup(cfg->etcd);
+	a->prefix = strdup(cfg->prefix);
+	a->advertise_sip = strdup(cfg->advertise_sip);
+	a->peer_listen = strdup(cfg->peer_listen ? cfg->peer_listen : "");
+	a->nlcores = engine_nlcores(e);
+	a->load = calloc(a->nlcores ? a->nlcores : 1, sizeof(*a->load));
+	if (a->etcd_list == NULL || a->prefix == NULL || a->advertise_sip == NULL ||
+	    a->peer_listen == NULL || a->load == NULL) {
+		snprintf(err, errlen, "[array] out of memory");
+		goto out_free;
+	}
+	a->conf.etcd = a->etcd_list;
+	a->conf.prefix = a->prefix;
+	a->conf.advertise_sip = a->advertise_sip;
+	a->conf.peer_listen = a->peer_listen;
+	snprintf(a->key, sizeof(a->key), "%s/nodes/%u", a->prefix, cfg->node_id);
+	a->started_ms = now_ns(CLOCK_REALTIME) / 1000000;
+	a->sess = etcd_open(a->etcd_list, cfg->timeout_ms, why, sizeof(why));
+	a->query = a->sess ? etcd_open(a->etcd_list, cfg->timeout_ms, why, sizeof(why)) : NULL;
+	if (a->query == NULL) {
+		snprintf(err, errlen, "[array] etcd: %s", why);
+		goto out_free;
+	}
+	if (a->peer_listen[0] != '\0') {
+		struct peer_config pc = {
+			.listen = a->peer_listen, .ca = cfg->ca, .cert = cfg->cert, .key = cfg->key,
+			.prefix = a->prefix, .node_id = cfg->node_id,
+		};
+
+		a->peers = peer_start(&pc, err, errlen);
+		if (a->peers == NULL)
+			goto out_free;
+	}
+	/* An etcd that is starting or busy gets a few tries; nothing
+	 * listening fails just the same, a second later. */
+	for (int i = 0; i < START_TRIES; i++) {
+		rc = join(a, false, why, sizeof(why));
+		if (rc != -EHOSTUNREACH || i + 1 == START_TRIES)
+			break;
+		LOG(NOTICE, ARRAY, "%s: trying again", why);
+		usleep(START_RETRY_MS * 1000);
+	}
+	if (rc == -EHOSTUNREACH) {
+		snprintf(err, errlen, "[array] etcd = %s: %s. A node with [array] does not start "
+			 "without etcd: start etcd, or remove [array] for a standalone node",
+			 a->etcd_list, why);
+		goto out_free;
+	}
+	if (rc != 0) {
+		snprintf(err, errlen, "[array] %s", why);
+		goto out_free;
+	}
+	a->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	a->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (a->stop_fd == -1 || a->kick_fd == -1) {
+		snprintf(err, errlen, "[array] eventfd: %s", strerror(errno));
+		goto out_leave;
+	}
+	place_refresh(a);		/* the first table, before the thread owns <sess> */
+	rc = pthread_create(&a->thread, NULL, array_thread, a);
+	if (rc != 0) {
+		snprintf(err, errlen, "[array] thread: %s", strerror(rc));
+		goto out_leave;
+	}
+	pthread_setname_np(a->thread, "parley-array");
+	a->running = true;
+	placement_set(decide, a);	/* before the lcores run (array.h) */
+	LOG(NOTICE, ARRAY, "in the array as %s (etcd %s, lease %llx, %u s)", a->key,
+	    etcd_endpoint(a->sess), (unsigned long long)a->lease, cfg->lease_ttl_s);
+	return a;
+
+out_leave:
+	/* array_stop() below revokes the lease. */
+out_free:
+	array_stop(a);
+	return NULL;
+}
+
+void
+array_stop(struct array *a)
+{
+	static const uint64_t one = 1;
+	char err[1024];
+
+	if (a == NULL)
+		return;
+	if (a->running) {
+		placement_set(NULL, NULL);	/* the lcores have returned */
+		if (write(a->stop_fd, &one, sizeof(one)) == -1)
+			LOG(ERR, ARRAY, "stop: %s", strerror(errno));
+		pthread_join(a->thread, NULL);
+	}
+	peer_stop(a->peers);
+	if (a->lease != 0) {
+		if (etcd_lease_revoke(a->sess, a->lease, err, sizeof(err)) == 0)
+			LOG(NOTICE, ARRAY, "left the array (lease revoked, %s deleted)", a->key);
+		else
+			LOG(WARNING, ARRAY, "leaving the array: %s (%s goes when its lease "
+			    "expires)", err, a->key);
+	}
+	if (a->stop_fd != -1)
+		close(a->stop_fd);
+	if (a->kick_fd != -1)
+		close(a->kick_fd);
+	etcd_close(a->sess);
+	etcd_close(a->query);
+	pthread_mutex_destroy(&a->qlock);
+	free(a->load);
+	free(a->etcd_list);
+	free(a->prefix);
+	free(a->advertise_sip);
+	free(a->peer_listen);
+	free(a);
+}
+
+void
+array_kick(struct array *a)
+{
+	static const uint64_t one = 1;
+
+	if (a != NULL && write(a->kick_fd, &one, sizeof(one)) == -1)
+		LOG(DEBUG, ARRAY, "kick: %s", strerror(errno));
+}
+
+/* One node key as array_nodes() shows it: its record plus key and lease. */
+static json_t *
+node_json(const struct etcd_kv *kv)
+{
+	json_t *v = json_loadb(kv->value, kv->value_len, 0, NULL);
+	char lease[24];
+
+	if (!json_is_object(v)) {
+		json_decref(v);
+		v = json_pack("{s:s}", "error", "not a node record");
+	}
+	snprintf(lease, sizeof(lease), "%llx", (unsigned long long)kv->lease);
+	json_object_set_new(v, "key", json_string(kv->key));
+	json_object_set_new(v, "lease", json_string(lease));
+	return v;
+}
+
+static int
+by_node_id(const void *x, const void *y)
+{
+	json_int_t a = json_integer_value(json_object_get(*(json_t *const *)x, "node_id"));
+	json_int_t b = json_integer_value(json_object_get(*(json_t *const *)y, "node_id"));
+
+	return a < b ? -1 : a > b;
+}
+
+int
+array_nodes(struct array *a, json_t **out, char *err, size_t errlen)
+{
+	char prefix[KEY_MAX], lease[24], why[1024];
+	struct etcd_kvs kvs;
+	json_t **v, *nodes;
+	int rc;
+
+	snprintf(prefix, sizeof(prefix), "%s/nodes/", a->prefix);
+	pthread_mutex_lock(&a->qlock);
+	rc = etcd_get(a->query, prefix, true, &kvs, why, sizeof(why));
+	pthread_mutex_unlock(&a->qlock);
+	v = calloc(kvs.n ? kvs.n : 1, sizeof(*v));
+	if (v == NULL) {
+		etcd_kvs_free(&kvs);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < kvs.n; i++)
+		v[i] = node_json(&kvs.kv[i]);
+	qsort(v, kvs.n, sizeof(*v), by_node_id);
+	/* Without etcd, this node's own side still tells the operator
+	 * something: "nodes" is null and etcd.error says why. */
+	nodes = rc == 0 ? json_array() : json_null();
+	for (size_t i = 0; i < kvs.n; i++)
+		json_array_append_new(nodes, v[i]);
+	free(v);
+	snprintf(lease, sizeof(lease), "%llx", (unsigned long long)atomic_load(&a->lease_pub));
+	*out = json_pack("{s:s, s:i, s:{s:s, s:s, s:s, s:b, s:I, s:I, s:I}, s:o}",
+			 "prefix", a->prefix, "node_id", (int)a->conf.node_id,
+			 "etcd", "state", atomic_load(&a->lost) ? "lost" : "ok",
+			 "endpoints", a->etcd_list, "lease", lease,
+			 "registered", atomic_load(&a->registered),
+			 "lost_count", (json_int_t)atomic_load(&a->lost_count),
+			 "errors", (json_int_t)atomic_load(&a->errors),
+			 "revision", (json_int_t)kvs.revision,
+			 "nodes", nodes);
+	json_object_set_new(*out, "peers", a->peers ? peer_status(a->peers) : json_null());
+	if (rc != 0)
+		json_object_set_new(json_object_get(*out, "etcd"), "error", json_string(why));
+	etcd_kvs_free(&kvs);
+	return 0;
+}

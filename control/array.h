@@ -1,0 +1,87 @@
+/* The node array: this node's membership in etcd ([array]).
+ *
+ * A control-plane thread (parley-array, never an lcore) owns the node's
+ * etcd session: at start it grants a lease and creates
+ *	<prefix>/nodes/<node_id>
+ * bound to it, only if no live node holds that id; then, about every
+ * second, it renews the lease and rewrites the key with the node's load
+ * (a JSON object: node_id, sip, peer, pid, conns, lcores[].busy,
+ * draining, started_ms, updated_ms). When this node's lease is gone (the
+ * process died, or etcd lost it for longer than lease_ttl_s) the key goes
+ * with it.
+ *
+ * etcd lost while running: the node goes on serving its clients; the loss
+ * is logged once, counted (etcd_lost in `array`) and the thread keeps
+ * trying; when etcd answers again, the lease is renewed, or, if it expired
+ * meanwhile, a new one is granted and the key created again (unless
+ * another node took the id by then: logged, and retried).
+ *
+ * Placement (dataplane/session/placement.h): array_start() registers the
+ * decision for new registrations; the thread rereads every node key each
+ * turn into a table the lcores read without locks. A new REGISTER is
+ * served here, or answered 301 to the user's node: among the nodes that
+ * are live, not draining and not overloaded (connections, plus clients
+ * this node placed there since it last read etcd, within max(5, 10%) of
+ * the least-loaded), the one with the highest hash of
+ * (user, node) (rendezvous hashing: sticky while that node qualifies).
+ * Without a fresh table (etcd lost) every registration is served here.
+ *
+ * Threads: array_start() and array_stop() on the boot thread, before the
+ * lcores run and after they returned;
+ * array_nodes() on one other thread at a time (the control socket's). */
+#ifndef PARLEY_ARRAY_H
+#define PARLEY_ARRAY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+struct array;
+struct engine;
+
+struct array_config {
+	const char	*etcd;		/* endpoints, comma-separated URLs */
+	const char	*prefix;	/* "/parley/example.com": no trailing slash */
+	uint32_t	node_id;
+	const char	*advertise_sip;	/* host:port clients are sent to */
+	const char	*peer_listen;	/* host:port of the node-to-node port, or "" */
+	uint32_t	lease_ttl_s;
+	uint32_t	keepalive_s;	/* lease renewal interval, < lease_ttl_s */
+	uint32_t	timeout_ms;	/* one etcd request */
+	/* Peer links (peer.h), when peer_listen is set: */
+	const char	*ca;		/* the cluster CA */
+	const char	*cert;		/* this node's certificate and key */
+	const char	*key;
+};
+
+/* Boot thread, after engine_create() (<e> outlives the array; the lcores
+ * need not run yet): joins the array and starts the thread. NULL with the
+ * reason in <err> when etcd cannot be reached (three tries, half a second
+ * apart) or refuses, or when a live
+ * node holds this node_id: the node must not start (never standalone by
+ * accident). */
+struct array *array_start(const struct array_config *cfg, struct engine *e, char *err,
+			  size_t errlen);
+
+/* Boot thread, at shutdown (the lcores may have returned): stops the
+ * thread and revokes the lease, so the node leaves the array at once.
+ * Accepts NULL. */
+void array_stop(struct array *a);
+
+/* Any thread: publish this node's record now rather than at the next
+ * turn (a drain: other nodes stop placing clients here as soon as they
+ * next read etcd, within a second). Accepts NULL. */
+void array_kick(struct array *a);
+
+/* Every node of the array as etcd holds it now, and this node's session:
+ * {"prefix":..,"node_id":..,"etcd":{"state":"ok"|"lost","endpoint":..,
+ * "lease":"<hex>","lost_count":N,"errors":N},"nodes":[{...},..],
+ * "peers":{...}} (nodes sorted by id; each the JSON that node published,
+ * plus "key" and "lease"; peers: peer_status(), or null without
+ * peer_listen). When etcd does not answer, "nodes" is null and
+ * etcd.error says why. 0, or -1 with the reason in <err> (out of
+ * memory). */
+int array_nodes(struct array *a, json_t **out, char *err, size_t errlen);
+
+#endif

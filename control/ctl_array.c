@@ -1,0 +1,30 @@
+/* The control socket's view of the node array (array.h): `array`. */
+#include <stdio.h>
+
+#include "control/array.h"
+#include "control/ctl_int.h"
+
+void
+ctl_set_array(struct ctl *c, struct array *a)
+{
+	pthread_mutex_lock(&c->lock);
+	c->array = a;
+	pthread_mutex_unlock(&c->lock);
+}
+
+int
+ctl_array_show(struct ctl *c, const struct ctl_args *args, json_t **out, char *err,
+	      size_t errlen)
+{
+	struct array *a;
+
+	pthread_mutex_lock(&c->lock);
+	a = c->array;
+	pthread_mutex_unlock(&c->lock);
+	if (a == NULL) {
+		snprintf(err, errlen, "this node is standalone: its configuration has no [array] "
+			 "etcd");
+		return -1;
+	}
+	return array_nodes(a, out, err, errlen);
+}

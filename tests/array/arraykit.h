@@ -1,0 +1,47 @@
+/* Array test kit: see arraykit.c. */
+#ifndef PARLEY_TEST_ARRAYKIT_H
+#define PARLEY_TEST_ARRAYKIT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "tests/array/etcdfix.h"
+#include "tests/integration/harness.h"
+
+#define AK_NODES	3
+
+struct pc_conn;
+
+extern struct etcdfix ak_etcd;
+extern struct server ak_node[AK_NODES];
+extern bool ak_up[AK_NODES];	/* started by ak_node_start, stopped by ak_teardown */
+
+/* Criterion .init / .fini: etcd up; every node and etcd down. */
+void ak_setup(void);
+void ak_teardown(void);
+
+/* Node <i> (node_id i + 1) with [array] etcd and a lease of <ttl_s>, and
+ * <more> (config text, may be NULL) appended; returns once it is in the
+ * array. */
+void ak_node_start(int i, uint32_t ttl_s, const char *more);
+
+/* `parleyctl array` on node <i>, which must succeed (caller decrefs). */
+json_t *ak_array(int i);
+/* The record of node <id> in an array answer, or NULL. Borrowed. */
+json_t *ak_find(json_t *a, int id);
+/* Node <id> is in node <on>'s view of the array. */
+bool ak_present(int on, int id);
+
+/* Registers user<u> at node <at>, following one 301 the way an RFC 3261
+ * client does (the Contact, with the mark, as the new Request-URI). The
+ * index of the node that served it; the connection stays open in *<keep>
+ * when not NULL. */
+int ak_place(int at, int u, struct pc_conn **keep);
+
+/* Waits until node <on> sees node <id> with draining == <want>, then for
+ * the placement tables to take it in. */
+void ak_wait_draining(int on, int id, bool want);
+
+#endif

@@ -1,0 +1,216 @@
+/* The etcd client (control/etcd.c) against a real etcd (tests/array/etcdfix.h):
+ * keys, prefixes, create-if-absent, leases, failover between endpoints and
+ * the errors it gives when etcd cannot be reached. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "control/etcd.h"
+#include "tests/array/etcdfix.h"
+
+static struct etcdfix fix;
+static struct etcd *cl;
+static char err[2048];
+
+static void
+setup(void)
+{
+	cr_assert(etcdfix_start(&fix, err, sizeof(err)) == 0, "%s", err);
+	cl = etcd_open(fix.url, 2000, err, sizeof(err));
+	cr_assert(cl != NULL, "%s", err);
+}
+
+static void
+teardown(void)
+{
+	etcd_close(cl);
+	cl = NULL;
+	etcdfix_stop(&fix);
+}
+
+TestSuite(etcd, .init = setup, .fini = teardown, .timeout = 60);
+
+Test(etcd, put_get_delete)
+{
+	struct etcd_kvs kvs;
+	int64_t n;
+	static const char bin[] = { 'a', 0, (char)0xff, 'b' };
+
+	cr_assert(etcd_put(cl, "/t/a", "one", 3, 0, err, sizeof(err)) == 0, "%s", err);
+	cr_assert(etcd_put(cl, "/t/b", bin, sizeof(bin), 0, err, sizeof(err)) == 0, "%s", err);
+	cr_assert(etcd_put(cl, "/u", "x", 1, 0, err, sizeof(err)) == 0, "%s", err);
+
+	cr_assert(etcd_get(cl, "/t/a", false, &kvs, err, sizeof(err)) == 0, "%s", err);
+	cr_assert_eq(kvs.n, 1);
+	cr_assert_str_eq(kvs.kv[0].key, "/t/a");
+	cr_assert_str_eq(kvs.kv[0].value, "one");
+	cr_assert_eq(kvs.kv[0].version, 1);
+	cr_assert_gt(kvs.kv[0].create_revision, 0);
+	cr_assert_eq(kvs.kv[0].lease, 0);
+	cr_assert_geq(kvs.revision, kvs.kv[0].mod_revision);
+	etcd_kvs_free(&kvs);
+
+	/* A prefix: both /t/ keys, sorted, not /u; binary values intact. */
+	cr_assert(etcd_get(cl, "/t/", true, &kvs, err, sizeof(err)) == 0, "%s", err);
+	cr_assert_eq(kvs.n, 2);
+	cr_assert_str_eq(kvs.kv[0].key, "/t/a");
+	cr_assert_str_eq(kvs.kv[1].key, "/t/b");
+	cr_assert_eq(kvs.kv[1].value_len, sizeof(bin));
+	cr_assert(memcmp(kvs.kv[1].value, bin, sizeof(bin)) == 0);
+	etcd_kvs_free(&kvs);
+
+	/* Absent: no keys, not an error. */
+	cr_assert(etcd_get(cl, "/none", false, &kvs, err, sizeof(err)) == 0, "%s", err);
+	cr_assert_eq(kvs.n, 0);
+	etcd_kvs_free(&kvs);
+
+	cr_assert(etcd_delete(cl, "/t/", true, &n, err, sizeof(err)) == 0, "%s", err);
+	cr_assert_eq(n, 2);
+	cr_assert(etcd_delete(cl, "/u", false, &n, err, sizeof(err)) == 0, "%s", err);
+	cr_assert_eq(n, 1);
+	cr_assert(etcd_get(cl, "/", true, &kvs, err, sizeof(err)) == 0, "%s", err);
+	cr_assert_eq(kvs.n, 0);
+	etcd_kvs_free(&kvs);
+}
+
+Test(etcd, create_if_absent)
+{
+	struct etcd_kv other;
+
+	cr_assert(etcd_create(cl, "/n/1", "first", 5, 0, &other, err, sizeof(err)) == 0, "%s",
+		  err);
+	cr_assert_null(other.key);
+	/* The second creator is refused and told what is there. */
+	cr_assert_eq(etcd_create(cl, "/n/1", "second", 6, 0, &other, err, sizeof(err)), -EEXIST);
+	cr_assert_str_eq(other.key, "/n/1");
+	cr_assert_str_eq(other.value, "first");
+	etcd_kv_free(&other);
+	/* Deleted, it can be created again. */
+	cr_assert(etcd_delete(cl, "/n/1", false, NULL, err, sizeof(err)) == 0, "%s", err);
+	cr_assert(etcd_create(cl, "/n/1", "third", 5, 0, NULL, err, sizeof(err)) == 0, "%s", err);
+}
+
+Test(etcd, leases)
+{
+	struct etcd_kvs kvs;
+	int64_t id, ttl, id2;
+
+	cr_assert(etcd_lease_grant(cl, 2, &id, &ttl, err, sizeof(err)) == 0, "%s", err);
+	cr_assert_neq(id, 0);
+	cr_assert_eq(ttl, 2);
+	cr_assert(etcd_create(cl, "/l/a", "v", 1, id, NULL, err, sizeof(err)) == 0, "%s", err);
+	cr_assert(etcd_get(cl, "/l/a", false, &kvs, err, sizeof(err)) == 0, "%s", err);
+	cr_assert_eq(kvs.n, 1);
+	cr_assert_eq(kvs.kv[0].lease, id);
+	etcd_kvs_free(&kvs);
+
+	/* Kept alive past its TTL, the key stays. */
+	for (int i = 0; i < 4; i++) {
+		usleep(700000);
+		cr_assert(etcd_lease_keepalive(cl, id, &ttl, err, sizeof(err)) == 0, "%s", err);
+		cr_assert_eq(ttl, 2);
+	}
+	cr_assert(etcd_get(cl, "/l/a", false, &kvs, err, sizeof(err)) == 0, "%s", err);
+	cr_assert_eq(kvs.n, 1);
+	etcd_kvs_free(&kvs);
+
+	/* Revoked: the key goes at once; the lease is unknown afterwards. */
+	cr_assert(etcd_lease_revoke(cl, id, err, sizeof(err)) == 0, "%s", err);
+	cr_assert(etcd_get(cl, "/l/a", false, &kvs, err, sizeof(err)) == 0, "%s", err);
+	cr_assert_eq(kvs.n, 0);
+	etcd_kvs_free(&kvs);
+	cr_assert_eq(etcd_lease_keepalive(cl, id, NULL, err, sizeof(err)), -ENOENT);
+	cr_assert_eq(etcd_lease_revoke(cl, id, err, sizeof(err)), -ENOENT);
+	cr_assert(strstr(err, "not found") != NULL, "%s", err);
+	/* A put under a lease that is gone is refused. */
+	cr_assert_eq(etcd_put(cl, "/l/b", "v", 1, id, err, sizeof(err)), -ENOENT);
+
+	/* Left alone, a lease expires and takes its keys. */
+	cr_assert(etcd_lease_grant(cl, 2, &id2, NULL, err, sizeof(err)) == 0, "%s", err);
+	cr_assert(etcd_put(cl, "/l/c", "v", 1, id2, err, sizeof(err)) == 0, "%s", err);
+	sleep(4);
+	cr_assert(etcd_get(cl, "/l/c", false, &kvs, err, sizeof(err)) == 0, "%s", err);
+	cr_assert_eq(kvs.n, 0);
+	etcd_kvs_free(&kvs);
+	cr_assert_eq(etcd_lease_keepalive(cl, id2, NULL, err, sizeof(err)), -ENOENT);
+}
+
+/* A dead first endpoint: the request goes to the next, which is kept. */
+Test(etcd, failover)
+{
+	char list[256];
+	struct etcd *two;
+	struct etcd_kvs kvs;
+
+	snprintf(list, sizeof(list), "http://127.0.0.1:%u , %s/", etcdfix_free_port(), fix.url);
+	two = etcd_open(list, 1000, err, sizeof(err));
+	cr_assert(two != NULL, "%s", err);
+	cr_assert(etcd_put(two, "/f", "1", 1, 0, err, sizeof(err)) == 0, "%s", err);
+	cr_assert_str_eq(etcd_endpoint(two), fix.url);
+	cr_assert(etcd_get(two, "/f", false, &kvs, err, sizeof(err)) == 0, "%s", err);
+	cr_assert_eq(kvs.n, 1);
+	etcd_kvs_free(&kvs);
+	etcd_close(two);
+}
+
+/* Nothing listening: -EHOSTUNREACH, naming every endpoint and why. */
+Test(etcd, unreachable)
+{
+	char list[256];
+	struct etcd *none;
+	struct etcd_kvs kvs;
+	uint16_t p1 = etcdfix_free_port(), p2 = etcdfix_free_port();
+
+	snprintf(list, sizeof(list), "http://127.0.0.1:%u,http://127.0.0.1:%u", p1, p2);
+	none = etcd_open(list, 500, err, sizeof(err));
+	cr_assert(none != NULL, "%s", err);
+	cr_assert_eq(etcd_get(none, "/x", false, &kvs, err, sizeof(err)), -EHOSTUNREACH);
+	cr_assert(strstr(err, "etcd unreachable") != NULL, "%s", err);
+	snprintf(list, sizeof(list), "http://127.0.0.1:%u", p1);
+	cr_assert(strstr(err, list) != NULL, "%s", err);
+	snprintf(list, sizeof(list), "http://127.0.0.1:%u", p2);
+	cr_assert(strstr(err, list) != NULL, "%s", err);
+	cr_assert(strstr(err, "onnect") != NULL, "%s", err);
+	etcd_close(none);
+}
+
+/* An etcd that stops answering (SIGSTOP): the request times out within
+ * the client's timeout, and works again once etcd continues. */
+Test(etcd, timeout)
+{
+	struct etcd *quick = etcd_open(fix.url, 300, err, sizeof(err));
+	struct etcd_kvs kvs;
+	struct timespec t0, t1;
+	long ms;
+
+	cr_assert(quick != NULL, "%s", err);
+	cr_assert(etcd_get(quick, "/x", false, &kvs, err, sizeof(err)) == 0, "%s", err);
+	etcd_kvs_free(&kvs);
+	cr_assert(etcdfix_signal(&fix, SIGSTOP) == 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	cr_assert_eq(etcd_get(quick, "/x", false, &kvs, err, sizeof(err)), -EHOSTUNREACH);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	cr_assert_lt(ms, 2000, "took %ld ms", ms);
+	cr_assert(strstr(err, "imeout") != NULL || strstr(err, "imed out") != NULL, "%s", err);
+	cr_assert(etcdfix_signal(&fix, SIGCONT) == 0);
+	cr_assert(etcd_get(quick, "/x", false, &kvs, err, sizeof(err)) == 0, "%s", err);
+	etcd_kvs_free(&kvs);
+	etcd_close(quick);
+}
+
+/* Bad endpoint lists are refused when the client is made. */
+Test(etcd, bad_endpoints)
+{
+	cr_assert_null(etcd_open("", 1000, err, sizeof(err)));
+	cr_assert(strstr(err, "no endpoint") != NULL, "%s", err);
+	cr_assert_null(etcd_open("127.0.0.1:2379", 1000, err, sizeof(err)));
+	cr_assert(strstr(err, "not an http") != NULL, "%s", err);
+	cr_assert_null(etcd_open("http://a:1,,http://b:2", 1000, err, sizeof(err)));
+	cr_assert(strstr(err, "empty") != NULL, "%s", err);
+}
