@@ -17,7 +17,7 @@
 
 #include "control/array.h"
 #include "control/etcd.h"
-#include "control/peer.h"
+#include "control/peerlink.h"
 #include "dataplane/base/log.h"
 #include "dataplane/peer/peerframe.h"
 #include "dataplane/chat/chatctl.h"
@@ -41,7 +41,7 @@ struct place_node {
 	uint32_t	conns;
 	bool		draining;
 	char		sip[PLACEMENT_WHERE_MAX];
-	char		peer[PEER_ADDR_MAX];
+	char		peer[PEERLINK_ADDR_MAX];
 };
 
 /* The live nodes, written by the array thread each turn and read by the
@@ -73,8 +73,8 @@ struct array {
 	struct engine		*e;
 	struct etcd		*sess;		/* the thread's */
 	struct etcd		*query;		/* array_nodes()'s, under qlock */
-	struct peer		*peers;		/* peer links, or NULL without peer_listen */
-	bool			members_bad;	/* peer_set_members refused the last list (logged) */
+	struct peerlink	*peers;		/* peer links, or NULL without peer_listen */
+	bool			members_bad;	/* the last member list was refused (logged) */
 	pthread_mutex_t		qlock;
 	int64_t			lease;		/* 0 while this node holds none */
 	bool			refused;	/* rejoining: our id is taken (logged once) */
@@ -299,7 +299,7 @@ turn(struct array *a, bool renew)
 	}
 }
 
-/* ---- peer links (peer.h) ------------------------------------------------ */
+/* ---- peer links (peerlink.h) -------------------------------------------- */
 
 /* Link thread: a frame from node <node>. Posts, joins and history do not
  * travel between nodes yet, so nothing consumes them: they are counted. */
@@ -335,7 +335,7 @@ static void
 link_members(struct array *a)
 {
 	const struct place_tab *t = &a->place;
-	struct peer_member m[PLACE_MAX];
+	struct peerlink_member m[PLACE_MAX];
 	unsigned n = 0;
 	int rc;
 
@@ -345,11 +345,11 @@ link_members(struct array *a)
 			memcpy(m[n].addr, t->v[i].peer, sizeof(m[n].addr));
 			n++;
 		}
-	rc = peer_set_members(a->peers, m, n);
+	rc = peerlink_set_members(a->peers, m, n);
 	if (rc != 0 && !a->members_bad)
 		LOG(WARNING, ARRAY, "peer links: the nodes' list is refused (%s: a peer address "
 		    "that is not numeric ADDR:PORT, or over %u nodes); the links stay as they "
-		    "were", strerror(-rc), PEER_NODES_MAX);
+		    "were", strerror(-rc), PEERLINK_NODES_MAX);
 	a->members_bad = rc != 0;
 }
 
@@ -358,16 +358,16 @@ link_members(struct array *a)
 static json_t *
 links_json(struct array *a)
 {
-	struct peer_link_stats st[PEER_NODES_MAX];
-	struct peer_stats g;
-	unsigned n = peer_links(a->peers, st, PEER_NODES_MAX, &g);
+	struct peerlink_stats st[PEERLINK_NODES_MAX];
+	struct peerlink_totals g;
+	unsigned n = peerlink_links(a->peers, st, PEERLINK_NODES_MAX, &g);
 	json_t *links = json_array();
 
-	for (unsigned i = 0; i < n && i < PEER_NODES_MAX; i++)
+	for (unsigned i = 0; i < n && i < PEERLINK_NODES_MAX; i++)
 		json_array_append_new(links, json_pack(
 			"{s:i, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
 			"node_id", (int)st[i].id, "addr", st[i].addr,
-			"state", peer_state_name(st[i].state), "ups", (json_int_t)st[i].ups,
+			"state", peerlink_state_name(st[i].state), "ups", (json_int_t)st[i].ups,
 			"frames_in", (json_int_t)st[i].frames_in,
 			"frames_out", (json_int_t)st[i].frames_out,
 			"bytes_in", (json_int_t)st[i].bytes_in,
@@ -375,7 +375,7 @@ links_json(struct array *a)
 			"batches", (json_int_t)st[i].batches, "drops", (json_int_t)st[i].drops,
 			"cuts", (json_int_t)st[i].cuts, "queued", (json_int_t)st[i].queued));
 	return json_pack("{s:s, s:i, s:o, s:I, s:I, s:I, s:I, s:I, s:I}",
-			 "listen", a->peer_listen, "port", (int)peer_port(a->peers),
+			 "listen", a->peer_listen, "port", (int)peerlink_port(a->peers),
 			 "links", links, "refused_tls", (json_int_t)g.refused_tls,
 			 "refused_hello", (json_int_t)g.refused_hello,
 			 "bad_frames", (json_int_t)g.bad_frames,
@@ -589,14 +589,14 @@ array_start(const struct array_config *cfg, struct engine *e, char *err, size_t 
 	if (a->peer_listen[0] != '\0') {
 		/* The etcd prefix names the array: a node of another array
 		 * is refused at HELLO. */
-		struct peer_config pc = {
+		struct peerlink_config pc = {
 			.node_id = cfg->node_id, .cluster = a->prefix, .listen = a->peer_listen,
 			.ca = cfg->ca, .cert = cfg->cert, .key = cfg->key,
 			.frame_max = cfg->peer_frame_max, .queue_max = cfg->peer_queue_max,
 			.name_prefix = cfg->peer_name_prefix && cfg->peer_name_prefix[0] ?
 				       cfg->peer_name_prefix : NULL,
 		};
-		struct peer_callbacks cb = {
+		struct peerlink_callbacks cb = {
 			.recv = link_recv, .state = link_state, .resync = link_resync, .arg = a,
 		};
 
@@ -606,7 +606,7 @@ array_start(const struct array_config *cfg, struct engine *e, char *err, size_t 
 				 PEERFRAME_CLUSTER_MAX);
 			goto out_free;
 		}
-		a->peers = peer_create(&pc, &cb, why, sizeof(why));
+		a->peers = peerlink_create(&pc, &cb, why, sizeof(why));
 		if (a->peers == NULL) {
 			snprintf(err, errlen, "[array] peer links: %s", why);
 			goto out_free;
@@ -671,7 +671,7 @@ array_stop(struct array *a)
 			LOG(ERR, ARRAY, "stop: %s", strerror(errno));
 		pthread_join(a->thread, NULL);
 	}
-	peer_destroy(a->peers);
+	peerlink_destroy(a->peers);
 	if (a->lease != 0) {
 		if (etcd_lease_revoke(a->sess, a->lease, err, sizeof(err)) == 0)
 			LOG(NOTICE, ARRAY, "left the array (lease revoked, %s deleted)", a->key);

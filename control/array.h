@@ -49,12 +49,12 @@ struct array_config {
 	uint32_t	lease_ttl_s;
 	uint32_t	keepalive_s;	/* lease renewal interval, < lease_ttl_s */
 	uint32_t	timeout_ms;	/* one etcd request */
-	/* Peer links (peer.h), when peer_listen is set: */
+	/* Peer links (peerlink.h), when peer_listen is set: */
 	const char	*ca;		/* the cluster CA */
 	const char	*cert;		/* this node's certificate and key */
 	const char	*key;
-	uint32_t	peer_frame_max;		/* 0: peer.h's default */
-	uint32_t	peer_queue_max;		/* 0: peer.h's default */
+	uint32_t	peer_frame_max;		/* 0: peerlink.h's default */
+	uint32_t	peer_queue_max;		/* 0: peerlink.h's default */
 	const char	*peer_name_prefix;	/* "" or NULL: certificates need not name nodes */
 };
 
@@ -86,8 +86,8 @@ void array_kick(struct array *a);
  * "connecting"|"up","ups":N,"frames_in":N,"frames_out":N,"bytes_in":N,
  * "bytes_out":N,"batches":N,"drops":N,"cuts":N,"queued":N},..],
  * "refused_tls":N,"refused_hello":N,"bad_frames":N,"duplicates":N,
- * "send_refused":N,"unhandled":N} (struct peer_link_stats and struct
- * peer_stats; unhandled: frames received that nothing consumes yet).
+ * "send_refused":N,"unhandled":N} (struct peerlink_stats and struct
+ * peerlink_totals; unhandled: frames received that nothing consumes yet).
  * When etcd does not answer, "nodes" is null and etcd.error says why. 0,
  * or -1 with the reason in <err> (out of memory). */
 int array_nodes(struct array *a, json_t **out, char *err, size_t errlen);

@@ -1,4 +1,4 @@
-/* Peer links (control/peer.h) between real nodes: mutual TLS with
+/* Peer links (control/peerlink.h) between real nodes: mutual TLS with
  * certificates of a cluster CA made here with openssl(1); links come up
  * both ways; a peer without a certificate, one of another CA, plain-text
  * garbage, a frame whose length prefix is over frame_max and a frame
@@ -117,7 +117,7 @@ Test(peer, links_up_and_intruders_refused)
 		for (int id = 1; id <= AK_NODES; id++)
 			if (id != on + 1)
 				wait_linked(on, id);
-	cr_assert(log_has(0, "PEER: link to node 2 (127.0.0.1:"));
+	cr_assert(log_has(0, "PEERLINK: link to node 2 (127.0.0.1:"));
 	cr_assert(log_has(0, "ARRAY: peer link with node 2 up"));
 
 	/* No certificate: refused by the node, which names the reason. */
@@ -147,7 +147,7 @@ Test(peer, links_up_and_intruders_refused)
 	cr_assert(log_has(1, "bad frame: frame shorter than its header"),
 		  "the bad frame not logged");
 
-	run("grep -F PEER: %s | sed 's/^/node2| /' >&2", ak_node[1].log);
+	run("grep -F PEERLINK: %s | sed 's/^/node2| /' >&2", ak_node[1].log);
 	/* The node counted them, and its real links are still up. */
 	cr_assert(server_alive(&ak_node[1]));
 	a = ak_array(1);

@@ -1,10 +1,10 @@
 /* The peer link layer: the API, the link thread's loop, the member table and
- * the send list (see peer.h for the contract). One connection's life is in
- * peer_conn.c.
+ * the send list (see peerlink.h for the contract). One connection's life is in
+ * peerlink_conn.c.
  *
- * Threads: peer_send(), peer_set_members() and peer_links() run on any
+ * Threads: peerlink_send(), peerlink_set_members() and peerlink_links() run on any
  * thread and touch only the atomics and the mutex-guarded blocks of struct
- * peer; everything else belongs to the link thread. peer_send() pushes onto
+ * peer; everything else belongs to the link thread. peerlink_send() pushes onto
  * a lock-free LIFO (one compare-and-swap) and wakes the link thread through
  * an eventfd only when it is not already woken; the link thread takes the
  * whole list with one exchange and reverses it, so frames from one thread
@@ -23,24 +23,24 @@
 
 #include <openssl/err.h>
 
-#include "control/peer_int.h"
+#include "control/peerlink_int.h"
 #include "dataplane/base/clock.h"
 #include "dataplane/base/log.h"
 #include "dataplane/tls/tlserr.h"
 
 #define TURN_MS		50		/* longest epoll wait: timers' resolution */
 #define EVENTS_MAX	64
-#define PENDING_MAX	(4 * PEER_NODES_MAX)	/* unauthenticated connections at once */
+#define PENDING_MAX	(4 * PEERLINK_NODES_MAX)	/* unauthenticated connections at once */
 
 const char *
-peer_state_name(int state)
+peerlink_state_name(int state)
 {
 	switch (state) {
-	case PEER_DOWN:
+	case PEERLINK_DOWN:
 		return "down";
-	case PEER_CONNECTING:
+	case PEERLINK_CONNECTING:
 		return "connecting";
-	case PEER_UP:
+	case PEERLINK_UP:
 		return "up";
 	}
 	return "?";
@@ -51,7 +51,7 @@ peer_state_name(int state)
 static int
 parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len)
 {
-	char host[PEER_ADDR_MAX];
+	char host[PEERLINK_ADDR_MAX];
 	const char *colon = strrchr(s, ':');
 	struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
 	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
@@ -95,7 +95,7 @@ parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len)
  * (both ends are Parley), no compression, renegotiation, tickets or session
  * cache; both roles, since a node dials some peers and accepts others. */
 static SSL_CTX *
-ctx_new(const struct peer_config *c, char *err, size_t errlen)
+ctx_new(const struct peerlink_config *c, char *err, size_t errlen)
 {
 	STACK_OF(X509_NAME) *names;
 	SSL_CTX *x;
@@ -110,6 +110,7 @@ ctx_new(const struct peer_config *c, char *err, size_t errlen)
 	SSL_CTX_set_options(x, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_TICKET);
 	SSL_CTX_set_mode(x, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	SSL_CTX_set_session_cache_mode(x, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_num_tickets(x, 0);
 	if (SSL_CTX_load_verify_locations(x, c->ca, NULL) != 1) {
 		tlserr_set(err, errlen, "[array] cannot load the cluster CA from %s", c->ca);
 		goto out_free;
@@ -136,22 +137,22 @@ out_free:
 	return NULL;
 }
 
-struct peer_node *
-peer_node_find(struct peer *p, uint32_t id)
+struct peerlink_node *
+peerlink_node_find(struct peerlink *p, uint32_t id)
 {
 	unsigned i;
 
-	for (i = 0; i < PEER_NODES_MAX; i++)
+	for (i = 0; i < PEERLINK_NODES_MAX; i++)
 		if (p->nodes[i].used && p->nodes[i].id == id)
 			return &p->nodes[i];
 	return NULL;
 }
 
 static void
-apply_members(struct peer *p)
+apply_members(struct peerlink *p)
 {
-	struct peer_member m[PEER_NODES_MAX];
-	struct peer_node *n;
+	struct peerlink_member m[PEERLINK_NODES_MAX];
+	struct peerlink_node *n;
 	unsigned cnt, i, j;
 
 	pthread_mutex_lock(&p->lock);
@@ -164,7 +165,7 @@ apply_members(struct peer *p)
 	p->pend_set = false;
 	pthread_mutex_unlock(&p->lock);
 
-	for (i = 0; i < PEER_NODES_MAX; i++) {
+	for (i = 0; i < PEERLINK_NODES_MAX; i++) {
 		n = &p->nodes[i];
 		if (!n->used)
 			continue;
@@ -173,7 +174,8 @@ apply_members(struct peer *p)
 		if (j < cnt && strcmp(m[j].addr, n->addr) == 0)
 			continue;
 		if (n->conn != NULL)
-			peer_conn_kill(n->conn, j < cnt ? "address changed" : "no longer a member");
+			peerlink_conn_kill(n->conn, j < cnt ? "address changed" :
+					   "no longer a member");
 		if (j == cnt) {
 			memset(n, 0, sizeof(*n));
 			continue;
@@ -185,12 +187,12 @@ apply_members(struct peer *p)
 		n->backoff = p->backoff_min;
 	}
 	for (j = 0; j < cnt; j++) {
-		if (m[j].id == p->id || peer_node_find(p, m[j].id) != NULL)
+		if (m[j].id == p->id || peerlink_node_find(p, m[j].id) != NULL)
 			continue;
-		for (i = 0; i < PEER_NODES_MAX && p->nodes[i].used; i++)
+		for (i = 0; i < PEERLINK_NODES_MAX && p->nodes[i].used; i++)
 			;
-		if (i == PEER_NODES_MAX)
-			break;	/* cannot happen: peer_set_members checks the count */
+		if (i == PEERLINK_NODES_MAX)
+			break;	/* cannot happen: peerlink_set_members checks the count */
 		n = &p->nodes[i];
 		memset(n, 0, sizeof(*n));
 		n->used = true;
@@ -205,7 +207,7 @@ apply_members(struct peer *p)
 }
 
 static void
-dial(struct peer *p, struct peer_node *n)
+dial(struct peerlink *p, struct peerlink_node *n)
 {
 	int fd, one = 1;
 
@@ -217,34 +219,34 @@ dial(struct peer *p, struct peer_node *n)
 		close(fd);
 		goto out_retry;
 	}
-	peer_conn_new(p, fd, true, n, n->addr);
+	peerlink_conn_new(p, fd, true, n, n->addr);
 	return;
 
 out_retry:
-	LOG(WARNING, PEER, "cannot dial node %u at %s: %s", n->id, n->addr, strerror(errno));
+	LOG(WARNING, PEERLINK, "cannot dial node %u at %s: %s", n->id, n->addr, strerror(errno));
 	n->next_dial = p->now + n->backoff;
 	n->backoff = n->backoff * 2 > p->backoff_max ? p->backoff_max : n->backoff * 2;
 }
 
 static void
-accept_all(struct peer *p)
+accept_all(struct peerlink *p)
 {
-	char who[PEER_ADDR_MAX], host[INET6_ADDRSTRLEN];
+	char who[PEERLINK_ADDR_MAX], host[INET6_ADDRSTRLEN];
 	struct sockaddr_storage ss;
-	struct peer_conn *c;
+	struct peerlink_conn *c;
 	unsigned pending = 0;
 	socklen_t len;
 	int fd, one = 1;
 
 	for (c = p->conns; c != NULL; c = c->next)
-		if (!c->dead && !c->dialer && c->phase != PEER_CONN_UP)
+		if (!c->dead && !c->dialer && c->phase != PEERLINK_CONN_UP)
 			pending++;
 	for (;;) {
 		len = sizeof(ss);
 		fd = accept4(p->lfd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd == -1) {
 			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-				LOG(WARNING, PEER, "accept: %s", strerror(errno));
+				LOG(WARNING, PEERLINK, "accept: %s", strerror(errno));
 			return;
 		}
 		if (ss.ss_family == AF_INET6)
@@ -257,13 +259,13 @@ accept_all(struct peer *p)
 			 ntohs(((struct sockaddr_in *)&ss)->sin_port));
 		if (pending >= PENDING_MAX) {
 			p->g.refused_tls++;
-			LOG(WARNING, PEER, "refused %s: %u connections already authenticating",
+			LOG(WARNING, PEERLINK, "refused %s: %u connections already authenticating",
 			    who, pending);
 			close(fd);
 			continue;
 		}
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		if (peer_conn_new(p, fd, false, NULL, who) != NULL)
+		if (peerlink_conn_new(p, fd, false, NULL, who) != NULL)
 			pending++;
 	}
 }
@@ -271,34 +273,34 @@ accept_all(struct peer *p)
 /* Appends one frame to node <id>'s output, or drops it (link not up), or
  * cuts the link (output past queue_max). */
 static void
-to_node(struct peer *p, uint32_t id, const uint8_t *frame, uint32_t len)
+to_node(struct peerlink *p, uint32_t id, const uint8_t *frame, uint32_t len)
 {
-	struct peer_node *n = peer_node_find(p, id);
-	struct peer_conn *c = n != NULL ? n->conn : NULL;
+	struct peerlink_node *n = peerlink_node_find(p, id);
+	struct peerlink_conn *c = n != NULL ? n->conn : NULL;
 
 	if (n == NULL)
 		return;
-	if (c == NULL || c->dead || c->phase != PEER_CONN_UP) {
+	if (c == NULL || c->dead || c->phase != PEERLINK_CONN_UP) {
 		n->st.drops++;
 		return;
 	}
-	if (peer_conn_queue(c, frame, len)) {
+	if (peerlink_conn_queue(c, frame, len)) {
 		n->st.frames_out++;
 		return;
 	}
 	n->st.cuts++;
 	n->st.drops++;
-	peer_conn_kill(c, "fell behind: %zu bytes unwritten (queue_max %zu); cut, to be "
+	peerlink_conn_kill(c, "fell behind: %zu bytes unwritten (queue_max %zu); cut, to be "
 		       "resynchronised", c->out_len - c->out_head, p->queue_max);
 	if (p->cb.resync != NULL)
 		p->cb.resync(p->cb.arg, n->id);
 }
 
-/* Moves what peer_send_many() queued into the links' outputs, in order. */
+/* Moves what peerlink_send_many() queued into the links' outputs, in order. */
 static void
-take_sends(struct peer *p)
+take_sends(struct peerlink *p)
 {
-	struct peer_msg *m = atomic_exchange(&p->sendq, NULL), *rev = NULL, *next;
+	struct peerlink_msg *m = atomic_exchange(&p->sendq, NULL), *rev = NULL, *next;
 	unsigned i;
 
 	for (; m != NULL; m = next) {
@@ -316,12 +318,12 @@ take_sends(struct peer *p)
 }
 
 static void
-publish(struct peer *p)
+publish(struct peerlink *p)
 {
 	unsigned i, k = 0;
 
 	pthread_mutex_lock(&p->lock);
-	for (i = 0; i < PEER_NODES_MAX; i++)
+	for (i = 0; i < PEERLINK_NODES_MAX; i++)
 		if (p->nodes[i].used)
 			p->pub[k++] = p->nodes[i].st;
 	p->npub = k;
@@ -330,14 +332,14 @@ publish(struct peer *p)
 }
 
 static void
-sweep(struct peer *p)
+sweep(struct peerlink *p)
 {
-	struct peer_conn **pp = &p->conns, *c;
+	struct peerlink_conn **pp = &p->conns, *c;
 
 	while ((c = *pp) != NULL) {
 		if (c->dead) {
 			*pp = c->next;
-			peer_conn_free(c);
+			peerlink_conn_free(c);
 		} else {
 			pp = &c->next;
 		}
@@ -347,9 +349,9 @@ sweep(struct peer *p)
 static void *
 run(void *arg)
 {
-	struct peer *p = arg;
+	struct peerlink *p = arg;
 	struct epoll_event ev[EVENTS_MAX];
-	struct peer_conn *c;
+	struct peerlink_conn *c;
 	int timeout = TURN_MS, n, i;
 	uint64_t junk;
 	sigset_t set;
@@ -368,24 +370,24 @@ run(void *arg)
 				accept_all(p);
 			} else if (ev[i].data.ptr == &p->evfd) {
 				if (read(p->evfd, &junk, sizeof(junk)) == -1 && errno != EAGAIN)
-					LOG(ERR, PEER, "eventfd: %s", strerror(errno));
+					LOG(ERR, PEERLINK, "eventfd: %s", strerror(errno));
 				atomic_store(&p->kicked, false);
 			} else {
-				peer_conn_event(ev[i].data.ptr, ev[i].events);
+				peerlink_conn_event(ev[i].data.ptr, ev[i].events);
 			}
 		}
 		apply_members(p);
 		take_sends(p);
-		for (k = 0; k < PEER_NODES_MAX; k++)
+		for (k = 0; k < PEERLINK_NODES_MAX; k++)
 			if (p->nodes[k].used && p->nodes[k].id > p->id &&
 			    p->nodes[k].conn == NULL && p->now >= p->nodes[k].next_dial)
 				dial(p, &p->nodes[k]);
 		again = false;
 		for (c = p->conns; c != NULL; c = c->next) {
 			if (c->again && !c->dead)
-				peer_conn_input(c);
-			peer_conn_timers(c);
-			peer_conn_flush(c);
+				peerlink_conn_input(c);
+			peerlink_conn_timers(c);
+			peerlink_conn_flush(c);
 			again |= c->again && !c->dead;
 		}
 		sweep(p);
@@ -395,13 +397,13 @@ run(void *arg)
 	/* here, where SIGPIPE is blocked: closing sends close_notify */
 	p->cb.state = NULL;	/* the owner is going away too */
 	for (c = p->conns; c != NULL; c = c->next)
-		peer_conn_kill(c, "shutting down");
+		peerlink_conn_kill(c, "shutting down");
 	sweep(p);
 	return NULL;
 }
 
 static void
-kick(struct peer *p)
+kick(struct peerlink *p)
 {
 	uint64_t one = 1;
 
@@ -409,13 +411,13 @@ kick(struct peer *p)
 		atomic_store(&p->kicked, false);
 }
 
-struct peer *
-peer_create(const struct peer_config *c, const struct peer_callbacks *cb, char *err,
-	    size_t errlen)
+struct peerlink *
+peerlink_create(const struct peerlink_config *c, const struct peerlink_callbacks *cb, char *err,
+		size_t errlen)
 {
 	struct epoll_event ev = { .events = EPOLLIN };
 	struct sockaddr_storage ss;
-	struct peer *p;
+	struct peerlink *p;
 	socklen_t len;
 	int one = 1;
 
@@ -429,7 +431,7 @@ peer_create(const struct peer_config *c, const struct peer_callbacks *cb, char *
 		return NULL;
 	}
 	if (parse_addr(c->listen, &ss, &len) != 0) {
-		snprintf(err, errlen, "[array] peer_listen \"%s\" is not a numeric ADDR:PORT",
+		snprintf(err, errlen, "[array] peerlink_listen \"%s\" is not a numeric ADDR:PORT",
 			 c->listen);
 		return NULL;
 	}
@@ -505,9 +507,9 @@ out_free:
 }
 
 void
-peer_destroy(struct peer *p)
+peerlink_destroy(struct peerlink *p)
 {
-	struct peer_msg *m, *next;
+	struct peerlink_msg *m, *next;
 
 	if (p == NULL)
 		return;
@@ -528,19 +530,19 @@ peer_destroy(struct peer *p)
 }
 
 uint16_t
-peer_port(const struct peer *p)
+peerlink_port(const struct peerlink *p)
 {
 	return p->port;
 }
 
 int
-peer_set_members(struct peer *p, const struct peer_member *m, unsigned n)
+peerlink_set_members(struct peerlink *p, const struct peerlink_member *m, unsigned n)
 {
 	struct sockaddr_storage ss;
 	socklen_t len;
 	unsigned i;
 
-	if (n > PEER_NODES_MAX)
+	if (n > PEERLINK_NODES_MAX)
 		return -EINVAL;
 	for (i = 0; i < n; i++)
 		if (m[i].id == 0 || memchr(m[i].addr, '\0', sizeof(m[i].addr)) == NULL ||
@@ -556,13 +558,13 @@ peer_set_members(struct peer *p, const struct peer_member *m, unsigned n)
 }
 
 int
-peer_send_many(struct peer *p, const uint32_t *nodes, unsigned n, const struct peerframe *f)
+peerlink_send_many(struct peerlink *p, const uint32_t *nodes, unsigned n, const struct peerframe *f)
 {
 	struct peerframe copy = *f;
-	struct peer_msg *m;
+	struct peerlink_msg *m;
 	size_t size;
 
-	if (n == 0 || n > PEER_NODES_MAX)
+	if (n == 0 || n > PEERLINK_NODES_MAX)
 		return -EINVAL;
 	copy.node = p->id;
 	size = peerframe_size(&copy);
@@ -591,13 +593,14 @@ peer_send_many(struct peer *p, const uint32_t *nodes, unsigned n, const struct p
 }
 
 int
-peer_send(struct peer *p, uint32_t node, const struct peerframe *f)
+peerlink_send(struct peerlink *p, uint32_t node, const struct peerframe *f)
 {
-	return peer_send_many(p, &node, 1, f);
+	return peerlink_send_many(p, &node, 1, f);
 }
 
 unsigned
-peer_links(struct peer *p, struct peer_link_stats *out, unsigned max, struct peer_stats *g)
+peerlink_links(struct peerlink *p, struct peerlink_stats *out, unsigned max,
+	       struct peerlink_totals *g)
 {
 	unsigned n;
 

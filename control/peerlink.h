@@ -15,7 +15,7 @@
  * FIN comes back at once, not after dead_ms). A dialler retries with
  * exponential backoff.
  *
- * Output: peer_send() encodes on the caller's thread and hands the bytes to
+ * Output: peerlink_send() encodes on the caller's thread and hands the bytes to
  * the link thread through a lock-free MPSC list; it never blocks. The link
  * thread appends everything that arrived in one loop turn to each peer's
  * output and writes it with one SSL_write (many frames per write). Each
@@ -29,14 +29,15 @@
  * oversized frame, or a frame whose sender is not the link's node, closes
  * that link with a logged reason (the node and its other links go on).
  *
- * How the owner (control/array.c, with membership from etcd) uses it:
- *  1. peer_create() at boot with [array]'s peer_listen, ca/cert/key and the
- *     cluster name (the etcd prefix); callbacks run on the link thread.
- *  2. peer_set_members() whenever the live node set changes (etcd watch on
+ * How the owner (control/array.c, with membership from etcd) uses it (it
+ * replaces the JSON-framed links of control/peer.c):
+ *  1. peerlink_create() at boot with [array]'s peer_listen, ca/cert/key and
+ *     the cluster name (the etcd prefix); callbacks run on the link thread.
+ *  2. peerlink_set_members() whenever the live node set changes (etcd watch on
  *     nodes/): every live node's {id, peer address}, self included or not.
- *  3. peer_send(node, frame) from the array thread, or from lcores for the
+ *  3. peerlink_send(node, frame) from the array thread, or from lcores for the
  *     post path (it mallocs: lcores that must not should go through the
- *     array thread's ring); peer_send_many() for a RELAY to every node with
+ *     array thread's ring); peerlink_send_many() for a RELAY to every node with
  *     present members (encoded once). The link layer sets the sender id.
  *  4. recv callback: decode is done; copy what the lcores need (the body is
  *     serialized once, keep it in one refcounted message) and hand it over
@@ -48,23 +49,23 @@
  *     (home may have moved) and retried by ref, so nothing is doubled.
  *  6. resync callback: this node cut the peer for falling behind; the peer
  *     will see the link go down and come back, and resync as in 5.
- *  7. peer_links() for `parleyctl array`; peer_destroy() at shutdown, after
- *     the owner stopped calling peer_send(). */
-#ifndef PARLEY_PEER_H
-#define PARLEY_PEER_H
+ *  7. peerlink_links() for `parleyctl array`; peerlink_destroy() at shutdown, after
+ *     the owner stopped calling peerlink_send(). */
+#ifndef PARLEY_PEERLINK_H
+#define PARLEY_PEERLINK_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 struct peerframe;
-struct peer;
+struct peerlink;
 
-#define PEER_NODES_MAX		64
-#define PEER_ADDR_MAX		64		/* "[v6addr]:port" or "v4addr:port" */
-#define PEER_PROTO		1		/* HELLO's protocol version */
+#define PEERLINK_NODES_MAX		64
+#define PEERLINK_ADDR_MAX		64		/* "[v6addr]:port" or "v4addr:port" */
+#define PEERLINK_PROTO		1		/* HELLO's protocol version */
 
-struct peer_config {
+struct peerlink_config {
 	uint32_t	node_id;	/* this node, > 0 */
 	const char	*cluster;	/* both ends must agree; <= PEERFRAME_CLUSTER_MAX */
 	const char	*listen;	/* "ADDR:PORT" (numeric); port 0 picks one */
@@ -86,23 +87,23 @@ struct peer_config {
 	unsigned	backoff_max_ms;	/* doubling stops here; 0: 5000 */
 };
 
-struct peer_member {
+struct peerlink_member {
 	uint32_t	id;
-	char		addr[PEER_ADDR_MAX];	/* its peer_listen, "ADDR:PORT" */
+	char		addr[PEERLINK_ADDR_MAX];	/* its peerlink_listen, "ADDR:PORT" */
 };
 
-enum peer_link_state {
-	PEER_DOWN = 0,		/* no connection (waiting to dial, or for the peer to) */
-	PEER_CONNECTING,	/* TCP, TLS or HELLO under way */
-	PEER_UP,		/* HELLOs exchanged: frames flow */
+enum peerlink_link_state {
+	PEERLINK_DOWN = 0,		/* no connection (waiting to dial, or for the peer to) */
+	PEERLINK_CONNECTING,	/* TCP, TLS or HELLO under way */
+	PEERLINK_UP,		/* HELLOs exchanged: frames flow */
 };
 
-/* One peer's link, as peer_links() reports it. Counters are totals since
+/* One peer's link, as peerlink_links() reports it. Counters are totals since
  * the member was first set. */
-struct peer_link_stats {
+struct peerlink_stats {
 	uint32_t	id;
-	char		addr[PEER_ADDR_MAX];
-	int		state;		/* enum peer_link_state */
+	char		addr[PEERLINK_ADDR_MAX];
+	int		state;		/* enum peerlink_link_state */
 	uint64_t	ups;		/* times the link came up */
 	uint64_t	bytes_in, bytes_out;
 	uint64_t	frames_in, frames_out;
@@ -114,46 +115,46 @@ struct peer_link_stats {
 };
 
 /* Node-wide counters. */
-struct peer_stats {
+struct peerlink_totals {
 	uint64_t	refused_tls;	/* handshakes failed (no or foreign certificate, ...) */
 	uint64_t	refused_hello;	/* bad HELLO: cluster, unknown node, wrong dial,
 					 * certificate not naming the node */
 	uint64_t	bad_frames;	/* links closed for a malformed or oversized frame */
 	uint64_t	duplicates;	/* older connections replaced by a newer one */
-	uint64_t	send_refused;	/* peer_send() over send_max */
+	uint64_t	send_refused;	/* peerlink_send() over send_max */
 };
 
 /* Called on the link thread. <f> and what it points to live until return. */
-typedef void peer_recv_fn(void *arg, uint32_t node, const struct peerframe *f);
-typedef void peer_state_fn(void *arg, uint32_t node, bool up);
-typedef void peer_resync_fn(void *arg, uint32_t node);
+typedef void peerlink_recv_fn(void *arg, uint32_t node, const struct peerframe *f);
+typedef void peerlink_state_fn(void *arg, uint32_t node, bool up);
+typedef void peerlink_resync_fn(void *arg, uint32_t node);
 
-struct peer_callbacks {
-	peer_recv_fn	*recv;		/* every decoded frame but HELLO/PING/PONG */
-	peer_state_fn	*state;		/* a link came up or went down (optional) */
-	peer_resync_fn	*resync;	/* a link was cut for falling behind (optional) */
-	void		*arg;
+struct peerlink_callbacks {
+	peerlink_recv_fn	*recv;		/* every decoded frame but HELLO/PING/PONG */
+	peerlink_state_fn	*state;		/* a link came up or went down (optional) */
+	peerlink_resync_fn	*resync;	/* a link was cut for falling behind (optional) */
+	void			*arg;
 };
 
 /* Loads the TLS files, binds <c>->listen and starts the link thread with no
  * members. NULL with a sentence in <err> on failure. <c>'s strings are
- * copied. Boot thread. Free with peer_destroy. */
-struct peer *peer_create(const struct peer_config *c, const struct peer_callbacks *cb,
-			 char *err, size_t errlen);
+ * copied. Boot thread. Free with peerlink_destroy. */
+struct peerlink *peerlink_create(const struct peerlink_config *c,
+				 const struct peerlink_callbacks *cb, char *err, size_t errlen);
 
 /* Stops the link thread, closes every link, frees what is queued. Accepts
- * NULL. No peer_send() may run concurrently or later. */
-void peer_destroy(struct peer *p);
+ * NULL. No peerlink_send() may run concurrently or later. */
+void peerlink_destroy(struct peerlink *p);
 
 /* The port the listener is bound to (useful with port 0). Any thread. */
-uint16_t peer_port(const struct peer *p);
+uint16_t peerlink_port(const struct peerlink *p);
 
 /* Replaces the member list with the <n> entries of <m> (at most
- * PEER_NODES_MAX; this node's own id is ignored). New members are dialled
+ * PEERLINK_NODES_MAX; this node's own id is ignored). New members are dialled
  * or awaited, removed ones are closed, a changed address redials. Returns
  * 0, or -EINVAL (too many, a bad address or id 0). Any thread; applied by
  * the link thread within a loop turn. */
-int peer_set_members(struct peer *p, const struct peer_member *m, unsigned n);
+int peerlink_set_members(struct peerlink *p, const struct peerlink_member *m, unsigned n);
 
 /* Queues <f> for node <node>, with the sender id set to this node's. Never
  * blocks. Returns 0 (queued: it leaves in order after the frames this
@@ -161,21 +162,21 @@ int peer_set_members(struct peer *p, const struct peer_member *m, unsigned n);
  * dropped and counted), -EINVAL (frame does not encode, or exceeds
  * frame_max), -ENOBUFS (send_max bytes already in flight; counted), or
  * -ENOMEM. Any thread. */
-int peer_send(struct peer *p, uint32_t node, const struct peerframe *f);
+int peerlink_send(struct peerlink *p, uint32_t node, const struct peerframe *f);
 
-/* peer_send() to each of the <n> nodes of <nodes> (at most PEER_NODES_MAX),
+/* peerlink_send() to each of the <n> nodes of <nodes> (at most PEERLINK_NODES_MAX),
  * with the frame encoded once: a RELAY to every node with present members.
- * Returns as peer_send(); send_max counts the frame once. Any thread. */
-int peer_send_many(struct peer *p, const uint32_t *nodes, unsigned n,
-		   const struct peerframe *f);
+ * Returns as peerlink_send(); send_max counts the frame once. Any thread. */
+int peerlink_send_many(struct peerlink *p, const uint32_t *nodes, unsigned n,
+		       const struct peerframe *f);
 
 /* Copies up to <max> members' link stats into <out>; returns how many
  * members there are. <g> (optional) gets the node-wide counters. A
  * snapshot at most one loop turn old. Any thread. */
-unsigned peer_links(struct peer *p, struct peer_link_stats *out, unsigned max,
-		    struct peer_stats *g);
+unsigned peerlink_links(struct peerlink *p, struct peerlink_stats *out, unsigned max,
+			struct peerlink_totals *g);
 
 /* "down", "connecting", "up". */
-const char *peer_state_name(int state);
+const char *peerlink_state_name(int state);
 
 #endif

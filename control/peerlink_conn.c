@@ -2,9 +2,9 @@
  * dialling side), the mutual TLS handshake, the HELLO exchange, then frames
  * in (decoded strictly, handed to the owner's recv callback) and out (one
  * contiguous buffer per connection, bounded by queue_max, written by
- * peer_conn_flush with SSL_write once per loop turn). A connection that
+ * peerlink_conn_flush with SSL_write once per loop turn). A connection that
  * fails in any way is killed with a logged reason: detached from its node at
- * once, freed by peer.c at the end of the loop turn (events of the same
+ * once, freed by peerlink.c at the end of the loop turn (events of the same
  * turn may still name it). */
 #include <errno.h>
 #include <stdarg.h>
@@ -17,7 +17,7 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
-#include "control/peer_int.h"
+#include "control/peerlink_int.h"
 #include "dataplane/base/log.h"
 
 #define IN_CAP_MIN	(64u << 10)
@@ -44,7 +44,7 @@ ssl_reason(char *buf, size_t len, int err)
 }
 
 static void
-set_pollout(struct peer_conn *c, bool on)
+set_pollout(struct peerlink_conn *c, bool on)
 {
 	struct epoll_event ev = { .events = EPOLLIN | (on ? EPOLLOUT : 0), .data.ptr = c };
 
@@ -54,11 +54,12 @@ set_pollout(struct peer_conn *c, bool on)
 		c->pollout = on;
 }
 
-struct peer_conn *
-peer_conn_new(struct peer *p, int fd, bool dialer, struct peer_node *n, const char *who)
+struct peerlink_conn *
+peerlink_conn_new(struct peerlink *p, int fd, bool dialer, struct peerlink_node *n,
+		  const char *who)
 {
 	struct epoll_event ev;
-	struct peer_conn *c;
+	struct peerlink_conn *c;
 
 	c = calloc(1, sizeof(*c));
 	if (c == NULL)
@@ -73,7 +74,7 @@ peer_conn_new(struct peer *p, int fd, bool dialer, struct peer_node *n, const ch
 	c->p = p;
 	c->fd = fd;
 	c->dialer = dialer;
-	c->phase = dialer ? PEER_CONN_TCP : PEER_CONN_TLS;
+	c->phase = dialer ? PEERLINK_CONN_TCP : PEERLINK_CONN_TLS;
 	c->pollout = dialer;	/* a connect completes with EPOLLOUT */
 	c->t_start = c->t_in = c->t_out = p->now;
 	snprintf(c->who, sizeof(c->who), "%s", who);
@@ -83,7 +84,7 @@ peer_conn_new(struct peer *p, int fd, bool dialer, struct peer_node *n, const ch
 	if (n != NULL) {
 		c->node = n;
 		n->conn = c;
-		n->st.state = PEER_CONNECTING;
+		n->st.state = PEERLINK_CONNECTING;
 	}
 	c->next = p->conns;
 	p->conns = c;
@@ -93,16 +94,16 @@ out_free:
 	SSL_free(c->ssl);
 	free(c);
 out_close:
-	LOG(ERR, PEER, "no memory for a connection with %s", who);
+	LOG(ERR, PEERLINK, "no memory for a connection with %s", who);
 	close(fd);
 	return NULL;
 }
 
 void
-peer_conn_kill(struct peer_conn *c, const char *fmt, ...)
+peerlink_conn_kill(struct peerlink_conn *c, const char *fmt, ...)
 {
-	struct peer *p = c->p;
-	struct peer_node *n = c->node;
+	struct peerlink *p = c->p;
+	struct peerlink_node *n = c->node;
 	char reason[256];
 	bool was_up;
 	va_list ap;
@@ -113,17 +114,17 @@ peer_conn_kill(struct peer_conn *c, const char *fmt, ...)
 	vsnprintf(reason, sizeof(reason), fmt, ap);
 	va_end(ap);
 	c->dead = true;
-	if (c->phase >= PEER_CONN_HELLO)	/* best effort: the peer reads a clean close */
+	if (c->phase >= PEERLINK_CONN_HELLO)	/* best effort: the peer reads a clean close */
 		SSL_shutdown(c->ssl);
 	ERR_clear_error();
 	epoll_ctl(p->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
 	c->fd = -1;
 	if (n != NULL && n->conn == c) {
-		LOG(WARNING, PEER, "link to node %u (%s) closed: %s", n->id, c->who, reason);
-		was_up = c->phase == PEER_CONN_UP;
+		LOG(WARNING, PEERLINK, "link to node %u (%s) closed: %s", n->id, c->who, reason);
+		was_up = c->phase == PEERLINK_CONN_UP;
 		n->conn = NULL;
-		n->st.state = PEER_DOWN;
+		n->st.state = PEERLINK_DOWN;
 		n->st.queued = 0;
 		if (p->id < n->id) {	/* we dial this one: again, later */
 			n->next_dial = p->now + n->backoff;
@@ -133,12 +134,12 @@ peer_conn_kill(struct peer_conn *c, const char *fmt, ...)
 		if (was_up && p->cb.state != NULL)
 			p->cb.state(p->cb.arg, n->id, false);
 	} else {
-		LOG(WARNING, PEER, "peer connection from %s closed: %s", c->who, reason);
+		LOG(WARNING, PEERLINK, "peer connection from %s closed: %s", c->who, reason);
 	}
 }
 
 void
-peer_conn_free(struct peer_conn *c)
+peerlink_conn_free(struct peerlink_conn *c)
 {
 	if (c == NULL)
 		return;
@@ -150,7 +151,7 @@ peer_conn_free(struct peer_conn *c)
 
 /* Room for <len> more bytes at the end of the output; false past the bound. */
 static uint8_t *
-out_room(struct peer_conn *c, size_t len)
+out_room(struct peerlink_conn *c, size_t len)
 {
 	size_t want, cap;
 	uint8_t *o;
@@ -177,7 +178,7 @@ out_room(struct peer_conn *c, size_t len)
 }
 
 bool
-peer_conn_queue(struct peer_conn *c, const uint8_t *data, size_t len)
+peerlink_conn_queue(struct peerlink_conn *c, const uint8_t *data, size_t len)
 {
 	uint8_t *o = out_room(c, len);
 
@@ -191,7 +192,7 @@ peer_conn_queue(struct peer_conn *c, const uint8_t *data, size_t len)
 
 /* Encodes <f> (from this node) straight into the output. */
 static bool
-queue_frame(struct peer_conn *c, struct peerframe *f)
+queue_frame(struct peerlink_conn *c, struct peerframe *f)
 {
 	size_t n;
 	uint8_t *o;
@@ -207,19 +208,19 @@ queue_frame(struct peer_conn *c, struct peerframe *f)
 }
 
 static void
-send_hello(struct peer_conn *c)
+send_hello(struct peerlink_conn *c)
 {
 	struct peerframe f = { .type = PEERFRAME_HELLO };
 
-	f.u.hello.proto = PEER_PROTO;
+	f.u.hello.proto = PEERLINK_PROTO;
 	f.u.hello.cluster = c->p->cluster;
 	f.u.hello.cluster_len = (uint16_t)strlen(c->p->cluster);
 	if (!queue_frame(c, &f))
-		peer_conn_kill(c, "cannot queue HELLO");
+		peerlink_conn_kill(c, "cannot queue HELLO");
 }
 
 static void
-handshake(struct peer_conn *c)
+handshake(struct peerlink_conn *c)
 {
 	char why[256];
 	int r, err;
@@ -227,7 +228,7 @@ handshake(struct peer_conn *c)
 	ERR_clear_error();
 	r = SSL_do_handshake(c->ssl);
 	if (r == 1) {
-		c->phase = PEER_CONN_HELLO;
+		c->phase = PEERLINK_CONN_HELLO;
 		c->ssl_wants_write = false;
 		send_hello(c);
 		return;
@@ -244,12 +245,12 @@ handshake(struct peer_conn *c)
 		return;
 	}
 	c->p->g.refused_tls++;
-	peer_conn_kill(c, "TLS handshake refused: %s", ssl_reason(why, sizeof(why), err));
+	peerlink_conn_kill(c, "TLS handshake refused: %s", ssl_reason(why, sizeof(why), err));
 }
 
 /* With a name prefix: does the peer's certificate name node <id>? */
 static bool
-cert_names(struct peer_conn *c, uint32_t id)
+cert_names(struct peerlink_conn *c, uint32_t id)
 {
 	char name[48];
 	X509 *x;
@@ -263,49 +264,49 @@ cert_names(struct peer_conn *c, uint32_t id)
 
 /* The first frame: the other end's HELLO. */
 static void
-on_hello(struct peer_conn *c, const struct peerframe *f)
+on_hello(struct peerlink_conn *c, const struct peerframe *f)
 {
-	struct peer *p = c->p;
-	struct peer_node *n;
+	struct peerlink *p = c->p;
+	struct peerlink_node *n;
 
 	if (f->type != PEERFRAME_HELLO) {
 		p->g.refused_hello++;
-		peer_conn_kill(c, "first frame is %s, not HELLO", peerframe_type_name(f->type));
+		peerlink_conn_kill(c, "first frame is %s, not HELLO", peerframe_type_name(f->type));
 		return;
 	}
 	if (f->u.hello.cluster_len != strlen(p->cluster) ||
 	    memcmp(f->u.hello.cluster, p->cluster, f->u.hello.cluster_len) != 0) {
 		p->g.refused_hello++;
-		peer_conn_kill(c, "HELLO from node %u names cluster \"%.*s\", not \"%s\"",
+		peerlink_conn_kill(c, "HELLO from node %u names cluster \"%.*s\", not \"%s\"",
 			       f->node, (int)f->u.hello.cluster_len, f->u.hello.cluster,
 			       p->cluster);
 		return;
 	}
-	if (f->u.hello.proto != PEER_PROTO) {
+	if (f->u.hello.proto != PEERLINK_PROTO) {
 		p->g.refused_hello++;
-		peer_conn_kill(c, "HELLO from node %u speaks protocol %u, not %u", f->node,
-			       f->u.hello.proto, PEER_PROTO);
+		peerlink_conn_kill(c, "HELLO from node %u speaks protocol %u, not %u", f->node,
+			       f->u.hello.proto, PEERLINK_PROTO);
 		return;
 	}
 	if (!cert_names(c, f->node)) {
 		p->g.refused_hello++;
-		peer_conn_kill(c, "HELLO from node %u: its certificate does not name %s%u",
+		peerlink_conn_kill(c, "HELLO from node %u: its certificate does not name %s%u",
 			       f->node, p->name_prefix, f->node);
 		return;
 	}
 	if (c->dialer) {
 		if (f->node != c->node->id) {
 			p->g.refused_hello++;
-			peer_conn_kill(c, "dialled node %u but node %u answered", c->node->id,
+			peerlink_conn_kill(c, "dialled node %u but node %u answered", c->node->id,
 				       f->node);
 			return;
 		}
 		n = c->node;
 	} else {
-		n = peer_node_find(p, f->node);
+		n = peerlink_node_find(p, f->node);
 		if (n == NULL || f->node >= p->id) {
 			p->g.refused_hello++;
-			peer_conn_kill(c, "HELLO from node %u: %s", f->node,
+			peerlink_conn_kill(c, "HELLO from node %u: %s", f->node,
 				       n == NULL ? "not a member" :
 				       f->node == p->id ? "our own node id" :
 				       "a higher id than ours, which we dial");
@@ -316,47 +317,47 @@ on_hello(struct peer_conn *c, const struct peerframe *f)
 		 * have been cut, or lost without a FIN), so the old one goes. */
 		if (n->conn != NULL) {
 			p->g.duplicates++;
-			peer_conn_kill(n->conn, "node %u connected again; the older "
+			peerlink_conn_kill(n->conn, "node %u connected again; the older "
 				       "connection is closed", f->node);
 		}
 		c->node = n;
 		n->conn = c;
 	}
-	c->phase = PEER_CONN_UP;
-	n->st.state = PEER_UP;
+	c->phase = PEERLINK_CONN_UP;
+	n->st.state = PEERLINK_UP;
 	n->st.ups++;
 	n->backoff = p->backoff_min;
-	LOG(NOTICE, PEER, "link to node %u (%s) up", n->id, c->who);
+	LOG(NOTICE, PEERLINK, "link to node %u (%s) up", n->id, c->who);
 	if (p->cb.state != NULL)
 		p->cb.state(p->cb.arg, n->id, true);
 }
 
 static void
-on_frame(struct peer_conn *c, const struct peerframe *f)
+on_frame(struct peerlink_conn *c, const struct peerframe *f)
 {
-	struct peer *p = c->p;
+	struct peerlink *p = c->p;
 	struct peerframe pong;
 
-	if (c->phase != PEER_CONN_UP) {
+	if (c->phase != PEERLINK_CONN_UP) {
 		on_hello(c, f);
 		return;
 	}
 	c->node->st.frames_in++;
 	if (f->node != c->node->id) {
 		p->g.bad_frames++;
-		peer_conn_kill(c, "frame from node %u on the link of node %u", f->node,
+		peerlink_conn_kill(c, "frame from node %u on the link of node %u", f->node,
 			       c->node->id);
 		return;
 	}
 	switch (f->type) {
 	case PEERFRAME_HELLO:
 		p->g.bad_frames++;
-		peer_conn_kill(c, "a second HELLO");
+		peerlink_conn_kill(c, "a second HELLO");
 		break;
 	case PEERFRAME_PING:
 		pong = (struct peerframe){ .type = PEERFRAME_PONG, .ref = f->ref };
 		if (!queue_frame(c, &pong))
-			peer_conn_kill(c, "cannot queue PONG: output over queue_max");
+			peerlink_conn_kill(c, "cannot queue PONG: output over queue_max");
 		break;
 	case PEERFRAME_PONG:
 		break;
@@ -368,7 +369,7 @@ on_frame(struct peer_conn *c, const struct peerframe *f)
 
 /* Takes every whole frame from the input, then moves the rest to the front. */
 static void
-parse(struct peer_conn *c)
+parse(struct peerlink_conn *c)
 {
 	struct peerframe f;
 	size_t off = 0;
@@ -380,7 +381,7 @@ parse(struct peer_conn *c)
 			break;
 		if (n < 0) {
 			c->p->g.bad_frames++;
-			peer_conn_kill(c, "bad frame: %s", peerframe_strerror((int)n));
+			peerlink_conn_kill(c, "bad frame: %s", peerframe_strerror((int)n));
 			return;
 		}
 		on_frame(c, &f);
@@ -393,7 +394,7 @@ parse(struct peer_conn *c)
 }
 
 static bool
-grow_in(struct peer_conn *c)
+grow_in(struct peerlink_conn *c)
 {
 	size_t cap = c->in_cap ? c->in_cap * 2 : IN_CAP_MIN;
 	uint8_t *in;
@@ -401,12 +402,12 @@ grow_in(struct peer_conn *c)
 	if (cap > c->p->frame_max)
 		cap = c->p->frame_max;
 	if (cap <= c->in_cap) {	/* cannot happen: decode refuses longer frames */
-		peer_conn_kill(c, "input buffer full");
+		peerlink_conn_kill(c, "input buffer full");
 		return false;
 	}
 	in = realloc(c->in, cap);
 	if (in == NULL) {
-		peer_conn_kill(c, "no memory for input");
+		peerlink_conn_kill(c, "no memory for input");
 		return false;
 	}
 	c->in = in;
@@ -415,14 +416,15 @@ grow_in(struct peer_conn *c)
 }
 
 void
-peer_conn_input(struct peer_conn *c)
+peerlink_conn_input(struct peerlink_conn *c)
 {
 	size_t budget = READ_BUDGET;
 	char why[256];
 	int r, err;
 
 	c->again = false;
-	while (!c->dead && c->phase >= PEER_CONN_HELLO) {
+	c->ssl_wants_write = false;
+	while (!c->dead && c->phase >= PEERLINK_CONN_HELLO) {
 		if (c->in_len == c->in_cap && !grow_in(c))
 			return;
 		ERR_clear_error();
@@ -437,9 +439,10 @@ peer_conn_input(struct peer_conn *c)
 				return;
 			}
 			if (err == SSL_ERROR_ZERO_RETURN)
-				peer_conn_kill(c, "closed by the peer");
+				peerlink_conn_kill(c, "closed by the peer");
 			else
-				peer_conn_kill(c, "read: %s", ssl_reason(why, sizeof(why), err));
+				peerlink_conn_kill(c, "read: %s",
+						   ssl_reason(why, sizeof(why), err));
 			return;
 		}
 		c->in_len += (size_t)r;
@@ -456,42 +459,41 @@ peer_conn_input(struct peer_conn *c)
 }
 
 void
-peer_conn_event(struct peer_conn *c, uint32_t events)
+peerlink_conn_event(struct peerlink_conn *c, uint32_t events)
 {
 	int err = 0;
 	socklen_t len = sizeof(err);
 
 	if (c->dead)
 		return;
-	if (c->phase == PEER_CONN_TCP) {
+	if (c->phase == PEERLINK_CONN_TCP) {
 		if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
 			return;
 		if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
 			err = errno;
 		if (err != 0) {
-			peer_conn_kill(c, "connect: %s", strerror(err));
+			peerlink_conn_kill(c, "connect: %s", strerror(err));
 			return;
 		}
-		c->phase = PEER_CONN_TLS;
+		c->phase = PEERLINK_CONN_TLS;
 	}
-	if (c->phase == PEER_CONN_TLS)
+	if (c->phase == PEERLINK_CONN_TLS)
 		handshake(c);
-	if (c->phase >= PEER_CONN_HELLO)
-		peer_conn_input(c);
+	if (c->phase >= PEERLINK_CONN_HELLO)
+		peerlink_conn_input(c);
 }
 
 void
-peer_conn_flush(struct peer_conn *c)
+peerlink_conn_flush(struct peerlink_conn *c)
 {
 	bool blocked = false;
 	char why[256];
 	int r, err;
 
-	if (c->dead || c->phase < PEER_CONN_HELLO)
+	if (c->dead || c->phase < PEERLINK_CONN_HELLO)
 		return;
 	if (c->out_head < c->out_len && c->node != NULL)
 		c->node->st.batches++;
-	c->ssl_wants_write = false;
 	while (c->out_head < c->out_len) {
 		ERR_clear_error();
 		r = SSL_write(c->ssl, c->out + c->out_head, (int)(c->out_len - c->out_head));
@@ -508,42 +510,43 @@ peer_conn_flush(struct peer_conn *c)
 		}
 		if (err == SSL_ERROR_WANT_READ)
 			break;
-		peer_conn_kill(c, "write: %s", ssl_reason(why, sizeof(why), err));
+		peerlink_conn_kill(c, "write: %s", ssl_reason(why, sizeof(why), err));
 		return;
 	}
 	if (c->out_head == c->out_len)
 		c->out_head = c->out_len = 0;
 	if (c->node != NULL && c->node->conn == c)
 		c->node->st.queued = c->out_len - c->out_head;
-	set_pollout(c, blocked);
+	/* also when a read needs to write (a TLS 1.3 key update answer) */
+	set_pollout(c, blocked || c->ssl_wants_write);
 }
 
 void
-peer_conn_timers(struct peer_conn *c)
+peerlink_conn_timers(struct peerlink_conn *c)
 {
-	struct peer *p = c->p;
+	struct peerlink *p = c->p;
 	struct peerframe ping;
 
 	if (c->dead)
 		return;
-	if (c->phase != PEER_CONN_UP) {
+	if (c->phase != PEERLINK_CONN_UP) {
 		if (p->now - c->t_start > p->handshake_ms) {
-			if (c->phase == PEER_CONN_TLS && !c->dialer)
+			if (c->phase == PEERLINK_CONN_TLS && !c->dialer)
 				p->g.refused_tls++;
-			peer_conn_kill(c, "%s not done in %u ms",
-				       c->phase == PEER_CONN_TCP ? "connect" :
-				       c->phase == PEER_CONN_TLS ? "TLS handshake" : "HELLO",
+			peerlink_conn_kill(c, "%s not done in %u ms",
+				       c->phase == PEERLINK_CONN_TCP ? "connect" :
+				       c->phase == PEERLINK_CONN_TLS ? "TLS handshake" : "HELLO",
 				       p->handshake_ms);
 		}
 		return;
 	}
 	if (p->now - c->t_in > p->dead_ms) {
-		peer_conn_kill(c, "nothing received for %u ms", p->dead_ms);
+		peerlink_conn_kill(c, "nothing received for %u ms", p->dead_ms);
 		return;
 	}
 	if (p->now - c->t_out >= p->ping_ms) {
 		ping = (struct peerframe){ .type = PEERFRAME_PING, .ref = ++c->ping_ref };
 		if (!queue_frame(c, &ping))
-			peer_conn_kill(c, "cannot queue PING: output over queue_max");
+			peerlink_conn_kill(c, "cannot queue PING: output over queue_max");
 	}
 }
