@@ -19,9 +19,9 @@
 #include "control/etcd.h"
 #include "control/peerlink.h"
 #include "dataplane/base/log.h"
-#include "dataplane/peer/peerframe.h"
 #include "dataplane/chat/chatctl.h"
 #include "dataplane/engine/engine.h"
+#include "dataplane/peer/peerframe.h"
 #include "dataplane/session/placement.h"
 
 #define PUBLISH_MS		1000	/* the node key is rewritten this often */
@@ -74,7 +74,7 @@ struct array {
 	struct etcd		*sess;		/* the thread's */
 	struct etcd		*query;		/* array_nodes()'s, under qlock */
 	struct peerlink	*peers;		/* peer links, or NULL without peer_listen */
-	bool			members_bad;	/* the last member list was refused (logged) */
+	bool			members_bad;	/* last member list refused (logged) */
 	pthread_mutex_t		qlock;
 	int64_t			lease;		/* 0 while this node holds none */
 	bool			refused;	/* rejoining: our id is taken (logged once) */
@@ -606,11 +606,9 @@ array_start(const struct array_config *cfg, struct engine *e, char *err, size_t 
 				 PEERFRAME_CLUSTER_MAX);
 			goto out_free;
 		}
-		a->peers = peerlink_create(&pc, &cb, why, sizeof(why));
-		if (a->peers == NULL) {
-			snprintf(err, errlen, "[array] peer links: %s", why);
+		a->peers = peerlink_create(&pc, &cb, err, errlen);
+		if (a->peers == NULL)
 			goto out_free;
-		}
 	}
 	/* An etcd that is starting or busy gets a few tries; nothing
 	 * listening fails just the same, a second later. */

@@ -45,7 +45,7 @@ struct array_config {
 	const char	*prefix;	/* "/parley/example.com": no trailing slash */
 	uint32_t	node_id;
 	const char	*advertise_sip;	/* host:port clients are sent to */
-	const char	*peer_listen;	/* ADDR:PORT (numeric) of the node-to-node port, or "" */
+	const char	*peer_listen;	/* numeric ADDR:PORT of the peer links, or "" */
 	uint32_t	lease_ttl_s;
 	uint32_t	keepalive_s;	/* lease renewal interval, < lease_ttl_s */
 	uint32_t	timeout_ms;	/* one etcd request */
@@ -55,7 +55,7 @@ struct array_config {
 	const char	*key;
 	uint32_t	peer_frame_max;		/* 0: peerlink.h's default */
 	uint32_t	peer_queue_max;		/* 0: peerlink.h's default */
-	const char	*peer_name_prefix;	/* "" or NULL: certificates need not name nodes */
+	const char	*peer_name_prefix;	/* "" or NULL: certs need not name nodes */
 };
 
 /* Boot thread, after engine_create() (<e> outlives the array; the lcores

@@ -431,7 +431,7 @@ peerlink_create(const struct peerlink_config *c, const struct peerlink_callbacks
 		return NULL;
 	}
 	if (parse_addr(c->listen, &ss, &len) != 0) {
-		snprintf(err, errlen, "[array] peerlink_listen \"%s\" is not a numeric ADDR:PORT",
+		snprintf(err, errlen, "[array] peer_listen \"%s\" is not a numeric ADDR:PORT",
 			 c->listen);
 		return NULL;
 	}

@@ -89,7 +89,7 @@ struct peerlink_config {
 
 struct peerlink_member {
 	uint32_t	id;
-	char		addr[PEERLINK_ADDR_MAX];	/* its peerlink_listen, "ADDR:PORT" */
+	char		addr[PEERLINK_ADDR_MAX];	/* its peer_listen, "ADDR:PORT" */
 };
 
 enum peerlink_link_state {
