@@ -185,6 +185,32 @@ Test(peer, needs_ca)
 			 "'\\[array\\] ca: required with peer_listen'", server_binary()), 0);
 }
 
+/* What the peer links cannot work with stops the node at start, before
+ * it reaches etcd (none runs here), with the reason: a peer_listen that
+ * is not numeric (the link thread never resolves names), and an etcd
+ * prefix too long to name the array in HELLOs. */
+Test(peer, refused_at_start)
+{
+	char extra[1024], log[128], tls[512];
+
+	snprintf(tls, sizeof(tls), "ca = %s/ca.pem\ncert = %s/node1.pem\nkey = %s/node1.key\n",
+		 pki, pki, pki);
+	snprintf(extra, sizeof(extra), "[array]\netcd = http://127.0.0.1:%u\n"
+		 "peer_listen = localhost:%u\n%s", server_free_port(), server_free_port(), tls);
+	cr_assert_eq(ak_run_node(extra, log, sizeof(log)), 1);
+	cr_assert_eq(run("grep -q '\\[array\\] peer_listen \"localhost:[0-9]*\" is not a "
+			 "numeric ADDR:PORT' %s", log), 0, "no reason logged");
+	run("rm -rf $(dirname %s)", log);
+
+	snprintf(extra, sizeof(extra), "[array]\netcd = http://127.0.0.1:%u\nprefix = /parley/"
+		 "a-name-that-is-far-too-long-to-name-an-array-in-the-hello-of-its-links\n"
+		 "peer_listen = 127.0.0.1:%u\n%s", server_free_port(), server_free_port(), tls);
+	cr_assert_eq(ak_run_node(extra, log, sizeof(log)), 1);
+	cr_assert_eq(run("grep -qF 'over 64 characters, too long to name the array on its "
+			 "peer links' %s", log), 0, "no reason logged");
+	run("rm -rf $(dirname %s)", log);
+}
+
 /* peer_frame_max is bounded by what a peer frame may ever be. */
 Test(peer, frame_max_range)
 {
