@@ -17,10 +17,11 @@
 
 #include "control/array.h"
 #include "control/etcd.h"
-#include "control/peer.h"
+#include "control/peerlink.h"
 #include "dataplane/base/log.h"
 #include "dataplane/chat/chatctl.h"
 #include "dataplane/engine/engine.h"
+#include "dataplane/peer/peerframe.h"
 #include "dataplane/session/placement.h"
 
 #define PUBLISH_MS		1000	/* the node key is rewritten this often */
@@ -40,7 +41,7 @@ struct place_node {
 	uint32_t	conns;
 	bool		draining;
 	char		sip[PLACEMENT_WHERE_MAX];
-	char		peer[PEER_ADDR_MAX];
+	char		peer[PEERLINK_ADDR_MAX];
 };
 
 /* The live nodes, written by the array thread each turn and read by the
@@ -72,7 +73,8 @@ struct array {
 	struct engine		*e;
 	struct etcd		*sess;		/* the thread's */
 	struct etcd		*query;		/* array_nodes()'s, under qlock */
-	struct peers		*peers;		/* peer links, or NULL without peer_listen */
+	struct peerlink	*peers;		/* peer links, or NULL without peer_listen */
+	bool			members_bad;	/* last member list refused (logged) */
 	pthread_mutex_t		qlock;
 	int64_t			lease;		/* 0 while this node holds none */
 	bool			refused;	/* rejoining: our id is taken (logged once) */
@@ -92,6 +94,7 @@ struct array {
 	_Atomic int64_t		lease_pub;	/* <lease>, for array_nodes() */
 	_Atomic uint64_t	lost_count;	/* times etcd was lost */
 	_Atomic uint64_t	errors;		/* failed etcd requests */
+	_Atomic uint64_t	peer_unhandled;	/* peer frames nothing handles yet */
 };
 
 static uint64_t
@@ -296,6 +299,91 @@ turn(struct array *a, bool renew)
 	}
 }
 
+/* ---- peer links (peerlink.h) -------------------------------------------- */
+
+/* Link thread: a frame from node <node>. Posts, joins and history do not
+ * travel between nodes yet, so nothing consumes them: they are counted. */
+static void
+link_recv(void *arg, uint32_t node, const struct peerframe *f)
+{
+	struct array *a = arg;
+
+	atomic_fetch_add_explicit(&a->peer_unhandled, 1, memory_order_relaxed);
+	LOG(DEBUG, ARRAY, "peer frame %s from node %u: not handled yet",
+	    peerframe_type_name(f->type), node);
+}
+
+/* Link thread: the link with node <node> came up or went down. */
+static void
+link_state(void *arg, uint32_t node, bool up)
+{
+	(void)arg;
+	LOG(NOTICE, ARRAY, "peer link with node %u %s", node, up ? "up" : "down");
+}
+
+/* Link thread: this node cut node <node> for falling behind. */
+static void
+link_resync(void *arg, uint32_t node)
+{
+	(void)arg;
+	LOG(WARNING, ARRAY, "peer link with node %u cut: it fell behind", node);
+}
+
+/* The peer links follow the live nodes that publish a peer address (the
+ * table just read from etcd). */
+static void
+link_members(struct array *a)
+{
+	const struct place_tab *t = &a->place;
+	struct peerlink_member m[PLACE_MAX];
+	unsigned n = 0;
+	int rc;
+
+	for (uint32_t i = 0; i < t->n; i++)
+		if (t->v[i].peer[0] != '\0') {
+			m[n].id = t->v[i].node_id;
+			memcpy(m[n].addr, t->v[i].peer, sizeof(m[n].addr));
+			n++;
+		}
+	rc = peerlink_set_members(a->peers, m, n);
+	if (rc != 0 && !a->members_bad)
+		LOG(WARNING, ARRAY, "peer links: the nodes' list is refused (%s: a peer address "
+		    "that is not numeric ADDR:PORT, or over %u nodes); the links stay as they "
+		    "were", strerror(-rc), PEERLINK_NODES_MAX);
+	a->members_bad = rc != 0;
+}
+
+/* The "peers" object of array_nodes(): the listener, every link and the
+ * node-wide counters. */
+static json_t *
+links_json(struct array *a)
+{
+	struct peerlink_stats st[PEERLINK_NODES_MAX];
+	struct peerlink_totals g;
+	unsigned n = peerlink_links(a->peers, st, PEERLINK_NODES_MAX, &g);
+	json_t *links = json_array();
+
+	for (unsigned i = 0; i < n && i < PEERLINK_NODES_MAX; i++)
+		json_array_append_new(links, json_pack(
+			"{s:i, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+			"node_id", (int)st[i].id, "addr", st[i].addr,
+			"state", peerlink_state_name(st[i].state), "ups", (json_int_t)st[i].ups,
+			"frames_in", (json_int_t)st[i].frames_in,
+			"frames_out", (json_int_t)st[i].frames_out,
+			"bytes_in", (json_int_t)st[i].bytes_in,
+			"bytes_out", (json_int_t)st[i].bytes_out,
+			"batches", (json_int_t)st[i].batches, "drops", (json_int_t)st[i].drops,
+			"cuts", (json_int_t)st[i].cuts, "queued", (json_int_t)st[i].queued));
+	return json_pack("{s:s, s:i, s:o, s:I, s:I, s:I, s:I, s:I, s:I}",
+			 "listen", a->peer_listen, "port", (int)peerlink_port(a->peers),
+			 "links", links, "refused_tls", (json_int_t)g.refused_tls,
+			 "refused_hello", (json_int_t)g.refused_hello,
+			 "bad_frames", (json_int_t)g.bad_frames,
+			 "duplicates", (json_int_t)g.duplicates,
+			 "send_refused", (json_int_t)g.send_refused,
+			 "unhandled", (json_int_t)atomic_load(&a->peer_unhandled));
+}
+
 /* Rewrites the placement table from etcd's node keys (or marks it not to
  * be acted on when etcd or our membership is missing). */
 static void
@@ -340,18 +428,8 @@ place_refresh(struct array *a)
 	etcd_kvs_free(&kvs);
 	/* The peer links follow the same list (kept as is while etcd is
 	 * away: links that work stay up). */
-	if (a->peers != NULL && ok) {
-		struct peer_node pn[PLACE_MAX];
-		size_t n = 0;
-
-		for (uint32_t i = 0; i < t->n; i++)
-			if (t->v[i].peer[0] != '\0') {
-				pn[n].node_id = t->v[i].node_id;
-				memcpy(pn[n].addr, t->v[i].peer, sizeof(pn[n].addr));
-				n++;
-			}
-		peer_set_nodes(a->peers, pn, n);
-	}
+	if (a->peers != NULL && ok)
+		link_members(a);
 }
 
 /* Node <i>'s load as placement weighs it: its connections as published,
@@ -509,12 +587,26 @@ array_start(const struct array_config *cfg, struct engine *e, char *err, size_t 
 		goto out_free;
 	}
 	if (a->peer_listen[0] != '\0') {
-		struct peer_config pc = {
-			.listen = a->peer_listen, .ca = cfg->ca, .cert = cfg->cert, .key = cfg->key,
-			.prefix = a->prefix, .node_id = cfg->node_id,
+		/* The etcd prefix names the array: a node of another array
+		 * is refused at HELLO. */
+		struct peerlink_config pc = {
+			.node_id = cfg->node_id, .cluster = a->prefix, .listen = a->peer_listen,
+			.ca = cfg->ca, .cert = cfg->cert, .key = cfg->key,
+			.frame_max = cfg->peer_frame_max, .queue_max = cfg->peer_queue_max,
+			.name_prefix = cfg->peer_name_prefix && cfg->peer_name_prefix[0] ?
+				       cfg->peer_name_prefix : NULL,
+		};
+		struct peerlink_callbacks cb = {
+			.recv = link_recv, .state = link_state, .resync = link_resync, .arg = a,
 		};
 
-		a->peers = peer_start(&pc, err, errlen);
+		if (strlen(a->prefix) > PEERFRAME_CLUSTER_MAX) {
+			snprintf(err, errlen, "[array] prefix \"%s\": over %d characters, too long "
+				 "to name the array on its peer links", a->prefix,
+				 PEERFRAME_CLUSTER_MAX);
+			goto out_free;
+		}
+		a->peers = peerlink_create(&pc, &cb, err, errlen);
 		if (a->peers == NULL)
 			goto out_free;
 	}
@@ -577,7 +669,7 @@ array_stop(struct array *a)
 			LOG(ERR, ARRAY, "stop: %s", strerror(errno));
 		pthread_join(a->thread, NULL);
 	}
-	peer_stop(a->peers);
+	peerlink_destroy(a->peers);
 	if (a->lease != 0) {
 		if (etcd_lease_revoke(a->sess, a->lease, err, sizeof(err)) == 0)
 			LOG(NOTICE, ARRAY, "left the array (lease revoked, %s deleted)", a->key);
@@ -672,7 +764,7 @@ array_nodes(struct array *a, json_t **out, char *err, size_t errlen)
 			 "errors", (json_int_t)atomic_load(&a->errors),
 			 "revision", (json_int_t)kvs.revision,
 			 "nodes", nodes);
-	json_object_set_new(*out, "peers", a->peers ? peer_status(a->peers) : json_null());
+	json_object_set_new(*out, "peers", a->peers ? links_json(a) : json_null());
 	if (rc != 0)
 		json_object_set_new(json_object_get(*out, "etcd"), "error", json_string(why));
 	etcd_kvs_free(&kvs);

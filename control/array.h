@@ -45,14 +45,17 @@ struct array_config {
 	const char	*prefix;	/* "/parley/example.com": no trailing slash */
 	uint32_t	node_id;
 	const char	*advertise_sip;	/* host:port clients are sent to */
-	const char	*peer_listen;	/* host:port of the node-to-node port, or "" */
+	const char	*peer_listen;	/* numeric ADDR:PORT of the peer links, or "" */
 	uint32_t	lease_ttl_s;
 	uint32_t	keepalive_s;	/* lease renewal interval, < lease_ttl_s */
 	uint32_t	timeout_ms;	/* one etcd request */
-	/* Peer links (peer.h), when peer_listen is set: */
+	/* Peer links (peerlink.h), when peer_listen is set: */
 	const char	*ca;		/* the cluster CA */
 	const char	*cert;		/* this node's certificate and key */
 	const char	*key;
+	uint32_t	peer_frame_max;		/* 0: peerlink.h's default */
+	uint32_t	peer_queue_max;		/* 0: peerlink.h's default */
+	const char	*peer_name_prefix;	/* "" or NULL: certs need not name nodes */
 };
 
 /* Boot thread, after engine_create() (<e> outlives the array; the lcores
@@ -78,10 +81,15 @@ void array_kick(struct array *a);
  * {"prefix":..,"node_id":..,"etcd":{"state":"ok"|"lost","endpoint":..,
  * "lease":"<hex>","lost_count":N,"errors":N},"nodes":[{...},..],
  * "peers":{...}} (nodes sorted by id; each the JSON that node published,
- * plus "key" and "lease"; peers: peer_status(), or null without
- * peer_listen). When etcd does not answer, "nodes" is null and
- * etcd.error says why. 0, or -1 with the reason in <err> (out of
- * memory). */
+ * plus "key" and "lease"). peers, null without peer_listen:
+ * {"listen":..,"port":N,"links":[{"node_id":..,"addr":..,"state":"down"|
+ * "connecting"|"up","ups":N,"frames_in":N,"frames_out":N,"bytes_in":N,
+ * "bytes_out":N,"batches":N,"drops":N,"cuts":N,"queued":N},..],
+ * "refused_tls":N,"refused_hello":N,"bad_frames":N,"duplicates":N,
+ * "send_refused":N,"unhandled":N} (struct peerlink_stats and struct
+ * peerlink_totals; unhandled: frames received that nothing consumes yet).
+ * When etcd does not answer, "nodes" is null and etcd.error says why. 0,
+ * or -1 with the reason in <err> (out of memory). */
 int array_nodes(struct array *a, json_t **out, char *err, size_t errlen);
 
 #endif

@@ -763,6 +763,9 @@ array_step_start(struct boot *b)
 		.lease_ttl_s = c->array_lease_ttl_s, .keepalive_s = c->array_keepalive_s,
 		.timeout_ms = c->array_timeout_ms,
 		.ca = c->array_ca, .cert = c->array_cert, .key = c->array_key,
+		.peer_frame_max = c->array_peer_frame_max,
+		.peer_queue_max = c->array_peer_queue_max,
+		.peer_name_prefix = c->array_peer_name_prefix,
 	};
 	char err[2048];
 

@@ -233,6 +233,12 @@ static const struct key keys[] = {
 	  "seconds between lease renewals (below lease_ttl_s)"),
 	U("array", "timeout_ms", array_timeout_ms, "1000", 50, 60000,
 	  "one etcd request, per endpoint tried"),
+	U("array", "peer_frame_max", array_peer_frame_max, "1048576", 4096, 16777216,
+	  "bytes: the largest peer frame accepted"),
+	U("array", "peer_queue_max", array_peer_queue_max, "8388608", 65536, 1073741824,
+	  "bytes waiting for one peer before its link is cut and resynchronised"),
+	S("array", "peer_name_prefix", array_peer_name_prefix, "",
+	  "when set, a peer's certificate must name it <prefix><node_id> (SAN DNS or CN)"),
 };
 
 static const char *const type_names[] = {

@@ -162,3 +162,24 @@ ak_wait_draining(int on, int id, bool want)
 	cr_assert_fail("node %d never showed draining = %d", id, want);
 }
 
+/* Writes a node config into a fresh directory (no etcd fixture needed) and
+ * runs parleyd on it to the end; its exit status, its log in <log>. */
+int
+ak_run_node(const char *extra, char *log, size_t loglen)
+{
+	char dir[64] = "/tmp/parley-array-XXXXXX", conf[128];
+	FILE *f;
+	int rc;
+
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(conf, sizeof(conf), "%s/parleyd.ini", dir);
+	f = fopen(conf, "w");
+	cr_assert_not_null(f);
+	fprintf(f, "[server]\ndomain = example.com\ndata_dir = %s\n[sip]\nlisten = 127.0.0.1:%u\n"
+		"[web]\nlisten = 127.0.0.1:%u\n%s", dir, server_free_port(), server_free_port(),
+		extra);
+	fclose(f);
+	rc = run("timeout 60 %s -c %s > %s/log 2>&1", server_binary(), conf, dir);
+	snprintf(log, loglen, "%s/log", dir);
+	return rc;
+}

@@ -27,6 +27,11 @@ void ak_teardown(void);
  * array. */
 void ak_node_start(int i, uint32_t ttl_s, const char *more);
 
+/* Writes a node config ([server], [sip], [web] on free ports, then
+ * <extra>) into a fresh directory (no etcd fixture needed) and runs parleyd
+ * on it to the end; its exit status, its log in <log>. */
+int ak_run_node(const char *extra, char *log, size_t loglen);
+
 /* `parleyctl array` on node <i>, which must succeed (caller decrefs). */
 json_t *ak_array(int i);
 /* The record of node <id> in an array answer, or NULL. Borrowed. */

@@ -110,28 +110,6 @@ Test(array, stopped_and_killed_nodes_leave)
 	cr_assert_geq(t, 10, "node 3 left %d00 ms after SIGKILL: before its lease expired", t);
 }
 
-/* Writes a node config into a fresh directory (no etcd fixture needed) and
- * runs parleyd on it to the end; its exit status, its log in <log>. */
-static int
-run_node(const char *extra, char *log, size_t loglen)
-{
-	char dir[64] = "/tmp/parley-array-XXXXXX", conf[128];
-	FILE *f;
-	int rc;
-
-	cr_assert_not_null(mkdtemp(dir));
-	snprintf(conf, sizeof(conf), "%s/parleyd.ini", dir);
-	f = fopen(conf, "w");
-	cr_assert_not_null(f);
-	fprintf(f, "[server]\ndomain = example.com\ndata_dir = %s\n[sip]\nlisten = 127.0.0.1:%u\n"
-		"[web]\nlisten = 127.0.0.1:%u\n%s", dir, server_free_port(), server_free_port(),
-		extra);
-	fclose(f);
-	rc = run("timeout 60 %s -c %s > %s/log 2>&1", server_binary(), conf, dir);
-	snprintf(log, loglen, "%s/log", dir);
-	return rc;
-}
-
 static bool
 log_has(const char *log, const char *what)
 {
@@ -146,7 +124,7 @@ Test(array, duplicate_node_id_refused)
 
 	ak_node_start(0, 5, NULL);
 	snprintf(extra, sizeof(extra), "[server]\nnode_id = 1\n[array]\netcd = %s\n", ak_etcd.url);
-	cr_assert_eq(run_node(extra, log, sizeof(log)), 1);
+	cr_assert_eq(ak_run_node(extra, log, sizeof(log)), 1);
 	cr_assert(log_has(log, "[array] node_id 1 is already live in the array"),
 		  "%s", log);
 	cr_assert(log_has(log, "/parley/example.com/nodes/1"));
@@ -167,7 +145,7 @@ Test(array_start, etcd_unreachable_refused)
 
 	snprintf(extra, sizeof(extra), "[array]\netcd = http://127.0.0.1:%u, http://127.0.0.1:%u\n",
 		 p1, p2);
-	cr_assert_eq(run_node(extra, log, sizeof(log)), 1);
+	cr_assert_eq(ak_run_node(extra, log, sizeof(log)), 1);
 	cr_assert(log_has(log, "etcd unreachable"), "%s", log);
 	snprintf(url, sizeof(url), "http://127.0.0.1:%u", p2);
 	cr_assert(log_has(log, url));

@@ -22,6 +22,7 @@ declare -A opts=(
 	[sipuri]="-max_len=2048"
 	[digest]="-max_len=4096"
 	[http1]="-max_len=8192"
+	[peerframe]="-max_len=8192"
 	[xccos]="-max_len=16384"
 	[utcp]="-max_len=4096 -len_control=0"
 	[arp]="-max_len=2048"

@@ -4,7 +4,7 @@ includes a sibling. Layers, bottom up (README, Layout; the root meson.build
 lists the same folders in the same order):
 
   0 dataplane/base                     log, hashing, object caches
-  1 dataplane/{sip,xccos,http1,tcp,tls}  protocol libraries, no engine types
+  1 dataplane/{sip,xccos,http1,tcp,tls,peer}  protocol libraries, no engine types
   2 storage
   3 dataplane/engine                   per-lcore loop, connections, I/O
   4 dataplane/session                  SIP over a connection
@@ -25,7 +25,7 @@ import sys
 LAYERS = [
     ("dataplane/base/", 0),
     ("dataplane/sip/", 1), ("dataplane/xccos/", 1), ("dataplane/http1/", 1),
-    ("dataplane/tcp/", 1), ("dataplane/tls/", 1),
+    ("dataplane/tcp/", 1), ("dataplane/tls/", 1), ("dataplane/peer/", 1),
     ("storage/", 2),
     ("dataplane/engine/", 3),
     ("dataplane/session/", 4),

@@ -16,7 +16,7 @@ LIBS = [
     ("dataplane/base/libbase.a", 0),
     ("dataplane/sip/libsip.a", 1), ("dataplane/xccos/libxccos.a", 1),
     ("dataplane/http1/libhttp1.a", 1), ("dataplane/tcp/libtcp.a", 1),
-    ("dataplane/tls/libtls.a", 1),
+    ("dataplane/tls/libtls.a", 1), ("dataplane/peer/libpeerframe.a", 1),
     ("storage/libstorage.a", 2),
     ("dataplane/engine/libengine.a", 3),
     ("dataplane/session/libsession.a", 4),
