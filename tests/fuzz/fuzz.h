@@ -3,8 +3,10 @@
 #ifndef PARLEY_TESTS_FUZZ_H
 #define PARLEY_TESTS_FUZZ_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -28,6 +30,20 @@ static inline uint8_t
 fz_rd8(struct fz_in *in)
 {
 	return in->pos < in->len ? in->p[in->pos++] : 0;
+}
+
+/* Writes <size> bytes of <data> as the whole file <path> (tmpfs, per
+ * process): for targets whose code under test reads a file. */
+static inline bool
+fz_write_file(const char *path, const uint8_t *data, size_t size)
+{
+	FILE *f = fopen(path, "w");
+	bool ok;
+
+	if (f == NULL)
+		return false;
+	ok = fwrite(data, 1, size, f) == size;
+	return fclose(f) == 0 && ok;
 }
 
 #endif

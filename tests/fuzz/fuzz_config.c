@@ -19,22 +19,12 @@
 #include <unistd.h>
 
 #include "router/config.h"
+#include "tests/fuzz/fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static char path[64];
 
-static bool
-write_file(const uint8_t *data, size_t size)
-{
-	FILE *f = fopen(path, "w");
-	bool ok;
-
-	if (f == NULL)
-		return false;
-	ok = fwrite(data, 1, size, f) == size;
-	return fclose(f) == 0 && ok;
-}
 
 #define TERMINATED(fld) (memchr((fld), '\0', sizeof(fld)) != NULL)
 
@@ -102,7 +92,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		snprintf(path, sizeof(path), "/dev/shm/fuzz-config-%d.ini", (int)getpid());
 	nul = memchr(data, '\0', size);
 	filelen = nul != NULL ? (size_t)(nul - data) : size;
-	if (!write_file(data, filelen))
+	if (!fz_write_file(path, data, filelen))
 		abort();
 	config_defaults(&c);
 	err[0] = '\0';

@@ -12,22 +12,12 @@
 #include <unistd.h>
 
 #include "storage/htdigest.h"
+#include "tests/fuzz/fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static char path[64];
 
-static bool
-write_file(const uint8_t *data, size_t size)
-{
-	FILE *f = fopen(path, "w");
-	bool ok;
-
-	if (f == NULL)
-		return false;
-	ok = fwrite(data, 1, size, f) == size;
-	return fclose(f) == 0 && ok;
-}
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -41,7 +31,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	if (path[0] == '\0')
 		snprintf(path, sizeof(path), "/dev/shm/fuzz-htdigest-%d", (int)getpid());
-	if (!write_file(data, size))
+	if (!fz_write_file(path, data, size))
 		abort();
 	h = htdigest_load(path, false, err, sizeof(err));
 	if (h == NULL) {
