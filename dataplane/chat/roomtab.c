@@ -62,6 +62,16 @@ out_fail:
 }
 
 void
+roomtab_set_array(struct roomtab *t, uint32_t self)
+{
+	t->self = self;
+	for (size_t i = 0; i < t->n; i++) {
+		t->v[i].node = ROOMTAB_NODE_NONE;
+		t->v[i].epoch = 0;
+	}
+}
+
+void
 roomtab_get(struct roomtab *t)
 {
 	atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);

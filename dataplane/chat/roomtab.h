@@ -26,11 +26,21 @@ struct roomtab_ent {
 	struct catalog_room	*cat;		/* owned by the table */
 	uint8_t			raw[CATALOG_ID_RAW];
 	uint32_t		home;		/* lcore that sequences the room */
+	/* In an array (roomtab.self != 0): the node that homes the room and
+	 * the etcd revision of its home key, the room's epoch (a fencing
+	 * token carried in every peer frame about the room); node is
+	 * ROOMTAB_NODE_NONE while no home is known. Outside an array both
+	 * stay 0 and every room is homed here. */
+	uint32_t		node;
+	uint64_t		epoch;
 };
+
+#define ROOMTAB_NODE_NONE	UINT32_MAX
 
 struct roomtab {
 	_Atomic uint32_t	refs;
 	uint32_t		nlcores;
+	uint32_t		self;		/* this node's id in an array, else 0 */
 	size_t			n;
 	struct roomtab_ent		*v;		/* sorted by raw id */
 };
@@ -39,6 +49,17 @@ struct roomtab {
  * The home lcore of a room is a hash of its id modulo <nlcores>. NULL on no
  * memory or a room with a malformed id. One reference. */
 struct roomtab *roomtab_build(struct catalog_room **rooms, size_t n, uint32_t nlcores);
+/* Marks <t> as a table of array node <self> (> 0): every room's home is
+ * ROOMTAB_NODE_NONE until the array fills node and epoch in (before the
+ * table is published: it is immutable afterwards). */
+void roomtab_set_array(struct roomtab *t, uint32_t self);
+/* Room <r> of <t> is sequenced on this node: outside an array always, in
+ * one when this node holds its home key. */
+static inline bool
+roomtab_homed_here(const struct roomtab *t, const struct roomtab_ent *r)
+{
+	return t->self == 0 || r->node == t->self;
+}
 void roomtab_get(struct roomtab *t);
 void roomtab_put(struct roomtab *t);		/* accepts NULL */
 /* The table lcore <lc> reads this loop turn: the chat service's snapshot in
