@@ -95,6 +95,9 @@ struct array {
 	_Atomic uint64_t	lost_count;	/* times etcd was lost */
 	_Atomic uint64_t	errors;		/* failed etcd requests */
 	_Atomic uint64_t	peer_unhandled;	/* peer frames nothing handles yet */
+
+	array_republish_fn	*republish;	/* homes changed (array_set_republish) */
+	void			*republish_arg;
 };
 
 static uint64_t
@@ -769,4 +772,25 @@ array_nodes(struct array *a, json_t **out, char *err, size_t errlen)
 		json_object_set_new(json_object_get(*out, "etcd"), "error", json_string(why));
 	etcd_kvs_free(&kvs);
 	return 0;
+}
+
+uint32_t
+array_node_id(const struct array *a)
+{
+	return a->conf.node_id;
+}
+
+void
+array_set_republish(struct array *a, array_republish_fn *fn, void *arg)
+{
+	a->republish = fn;
+	a->republish_arg = arg;
+}
+
+void
+array_fill_homes(struct array *a, struct roomtab *t)
+{
+	/* Homes are not read from etcd yet: every room stays without one. */
+	(void)a;
+	(void)t;
 }

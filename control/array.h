@@ -39,6 +39,7 @@
 
 struct array;
 struct engine;
+struct roomtab;
 
 struct array_config {
 	const char	*etcd;		/* endpoints, comma-separated URLs */
@@ -91,5 +92,22 @@ void array_kick(struct array *a);
  * When etcd does not answer, "nodes" is null and etcd.error says why. 0,
  * or -1 with the reason in <err> (out of memory). */
 int array_nodes(struct array *a, json_t **out, char *err, size_t errlen);
+
+/* This node's id in the array. Any thread. */
+uint32_t array_node_id(const struct array *a);
+
+/* Room homes (homes.c). The table the lcores read carries each room's home
+ * node and epoch (roomtab.h): whoever builds a table in an array marks it
+ * (roomtab_set_array) and has the array fill in the homes it last read
+ * from etcd (rooms it knows no home of stay ROOMTAB_NODE_NONE). Any
+ * thread, before the table is published. */
+void array_fill_homes(struct array *a, struct roomtab *t);
+
+/* What the array thread calls when the homes it read from etcd changed:
+ * build a new room table (array_fill_homes) and publish it. Registered by
+ * the control socket, which owns the table (ctl_set_array); runs on the
+ * array thread. */
+typedef void array_republish_fn(void *arg);
+void array_set_republish(struct array *a, array_republish_fn *fn, void *arg);
 
 #endif

@@ -526,6 +526,7 @@ ctl_start(const struct ctl_config *cfg, struct engine *e, struct db *db, char *e
 	c->nlcores = engine_nlcores(e);
 	c->lcores = calloc(c->nlcores, sizeof(*c->lcores));
 	pthread_mutex_init(&c->lock, NULL);
+	pthread_mutex_init(&c->publock, NULL);
 	if (c->path == NULL || c->htdigest == NULL || c->realm == NULL || c->domain == NULL ||
 	    c->lcores == NULL) {
 		snprintf(err, errlen, "control: out of memory");
@@ -587,6 +588,7 @@ ctl_stop(struct ctl *c)
 		close(c->stop_fd);
 	ctl_rooms_fini(c);
 	pthread_mutex_destroy(&c->lock);
+	pthread_mutex_destroy(&c->publock);
 	free(c->lcores);
 	free(c->path);
 	free(c->htdigest);

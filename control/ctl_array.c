@@ -3,6 +3,18 @@
 
 #include "control/array.h"
 #include "control/ctl_int.h"
+#include "dataplane/base/log.h"
+
+/* The array thread read new room homes: a new table for the lcores. */
+static void
+republish(void *arg)
+{
+	struct ctl *c = arg;
+	char err[512];
+
+	if (ctl_rooms_publish(c, err, sizeof(err)) != 0)
+		LOG(WARNING, CONTROL, "room homes changed: %s", err);
+}
 
 void
 ctl_set_array(struct ctl *c, struct array *a)
@@ -10,6 +22,8 @@ ctl_set_array(struct ctl *c, struct array *a)
 	pthread_mutex_lock(&c->lock);
 	c->array = a;
 	pthread_mutex_unlock(&c->lock);
+	if (a != NULL)
+		array_set_republish(a, republish, c);
 }
 
 int

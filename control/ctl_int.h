@@ -47,6 +47,9 @@ struct ctl {
 	struct roomtab		*rooms;		/* the table last published */
 	struct export		*exporter;	/* may be NULL */
 	struct array		*array;		/* NULL: a standalone node */
+	/* Serialises building and publishing room tables: the control
+	 * thread (catalog commands) and the array thread (homes moved). */
+	pthread_mutex_t		publock;
 	uint32_t		nlcores;
 	struct ctl_lcore	*lcores;
 };
@@ -77,6 +80,11 @@ ctl_cmd_fn ctl_rooms_del;
 enum ctl_rooms_set_op { CTL_MEMBER_ADD, CTL_MEMBER_DEL, CTL_MANAGER_ADD, CTL_MANAGER_DEL };
 ctl_cmd_fn ctl_rooms_set_change;
 ctl_cmd_fn ctl_rooms_invite;
+/* The catalog or the homes changed: every lcore switches to a table built
+ * from the catalog now (with the homes, in an array) before this returns
+ * (at most CTL_LCORE_TIMEOUT_MS per lcore). 0, or -1 with a reason in
+ * <err>. Any thread. */
+int ctl_rooms_publish(struct ctl *c, char *err, size_t errlen);
 /* Builds the first room table from the catalog (ctl_start). 0 or -errno. */
 int ctl_rooms_init(struct ctl *c);
 void ctl_rooms_fini(struct ctl *c);

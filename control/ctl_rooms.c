@@ -15,6 +15,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "control/array.h"
 #include "control/ctl_int.h"
 #include "dataplane/base/clock.h"
 #include "dataplane/base/log.h"
@@ -40,8 +41,12 @@ build_table(struct ctl *c, int *err)
 	if (*err != 0)
 		return NULL;
 	t = roomtab_build(rooms, n, c->nlcores);
-	if (t == NULL)
+	if (t == NULL) {
 		*err = -ENOMEM;
+	} else if (c->array != NULL) {
+		roomtab_set_array(t, array_node_id(c->array));
+		array_fill_homes(c->array, t);
+	}
 	return t;
 }
 
@@ -61,15 +66,16 @@ ctl_rooms_fini(struct ctl *c)
 	c->rooms = NULL;
 }
 
-/* The catalog changed: every lcore switches to a table built from it. */
-static int
-publish(struct ctl *c, char *err, size_t errlen)
+int
+ctl_rooms_publish(struct ctl *c, char *err, size_t errlen)
 {
 	struct roomtab *t, *old;
 	int rc;
 
+	pthread_mutex_lock(&c->publock);
 	t = build_table(c, &rc);
 	if (t == NULL) {
+		pthread_mutex_unlock(&c->publock);
 		snprintf(err, errlen, "stored, but the room table cannot be rebuilt (%s): it "
 			 "takes effect at the next start", strerror(-rc));
 		return -1;
@@ -80,6 +86,7 @@ publish(struct ctl *c, char *err, size_t errlen)
 	c->rooms = t;
 	pthread_mutex_unlock(&c->lock);
 	roomtab_put(old);
+	pthread_mutex_unlock(&c->publock);
 	if (chatctl_settle(c->e, CTL_LCORE_TIMEOUT_MS) != 0)
 		LOG(WARNING, CONTROL, "an lcore did not confirm the new room table in %d ms; "
 		    "it switches at its next loop turn", CTL_LCORE_TIMEOUT_MS);
@@ -437,7 +444,7 @@ store(struct ctl *c, struct catalog_room *r, const char *what, json_t **out, cha
 				 strerror(-rc));
 		return -1;
 	}
-	if (publish(c, err, errlen) != 0)
+	if (ctl_rooms_publish(c, err, errlen) != 0)
 		return -1;
 	LOG(NOTICE, CONTROL, "room %s (%s): %s", r->name, r->uri, what);
 	n = evict(c, r, false);
@@ -519,7 +526,7 @@ ctl_rooms_del(struct ctl *c, const struct ctl_args *a, json_t **out, char *err,
 		catalog_room_free(r);
 		return -1;
 	}
-	rc = publish(c, err, errlen);
+	rc = ctl_rooms_publish(c, err, errlen);
 	if (rc == 0) {
 		LOG(NOTICE, CONTROL, "room %s (%s): deleted", r->name, r->uri);
 		*out = json_pack("{s:s, s:s, s:s, s:b, s:i}", "id", r->id, "uri", r->uri, "name",

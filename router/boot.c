@@ -232,6 +232,10 @@ storage_start(struct boot *b)
 		LOG(ERR, ROUTER, "[storage] the room table cannot be built");
 		goto out_close;
 	}
+	/* In an array no room is sequenced here before the array says this
+	 * node homes it (ctl_rooms_publish fills the homes in). */
+	if (c->array_etcd[0] != '\0')
+		roomtab_set_array(b->rooms, c->engine.node_id);
 	LOG(NOTICE, ROUTER, "%zu room%s in %s", n, n == 1 ? "" : "s", c->db_dir);
 	if (c->engine.durability_unsafe_no_fsync)
 		LOG(WARNING, ROUTER, "[storage] durability_unsafe_no_fsync = true: posts are shown "
