@@ -17,8 +17,10 @@
 
 #include "control/array.h"
 #include "control/etcd.h"
+#include "control/homes.h"
 #include "control/peerlink.h"
 #include "dataplane/base/log.h"
+#include "dataplane/chat/roomtab.h"
 #include "dataplane/chat/chatctl.h"
 #include "dataplane/chat/fanout_peer.h"
 #include "dataplane/engine/engine.h"
@@ -40,6 +42,7 @@
 struct place_node {
 	uint32_t	node_id;
 	uint32_t	conns;
+	double		busy;		/* mean of its lcores' busy fractions */
 	bool		draining;
 	char		sip[PLACEMENT_WHERE_MAX];
 	char		peer[PEERLINK_ADDR_MAX];
@@ -98,8 +101,12 @@ struct array {
 	_Atomic uint64_t	lost_count;	/* times etcd was lost */
 	_Atomic uint64_t	errors;		/* failed etcd requests */
 
-	array_republish_fn	*republish;	/* homes changed (array_set_republish) */
-	void			*republish_arg;
+	struct homes		*homes;		/* room homes (homes.h) */
+	/* CLOCK_MONOTONIC ms until which this node's lease is surely valid:
+	 * the send time of the last successful grant or keepalive + TTL. */
+	_Atomic uint64_t	lease_until_ms;
+	_Atomic(array_republish_fn *) republish;	/* homes changed (array_set_republish) */
+	void *_Atomic		republish_arg;
 };
 
 static uint64_t
@@ -189,6 +196,8 @@ join(struct array *a, bool live, char *err, size_t errlen)
 	int64_t lease, ttl;
 	int rc;
 
+	uint64_t sent_ms = now_ns(CLOCK_MONOTONIC) / 1000000;
+
 	rc = etcd_lease_grant(a->sess, a->conf.lease_ttl_s, &lease, &ttl, err, errlen);
 	if (rc != 0)
 		return rc;
@@ -217,6 +226,7 @@ join(struct array *a, bool live, char *err, size_t errlen)
 		goto out_revoke;
 	a->lease = lease;
 	atomic_store(&a->lease_pub, lease);
+	atomic_store(&a->lease_until_ms, sent_ms + (uint64_t)(ttl > 0 ? ttl : 0) * 1000);
 	atomic_store(&a->registered, true);
 	return 0;
 
@@ -273,7 +283,12 @@ turn(struct array *a, bool renew)
 		return;
 	}
 	if (renew) {
-		rc = etcd_lease_keepalive(a->sess, a->lease, NULL, err, sizeof(err));
+		uint64_t sent_ms = now_ns(CLOCK_MONOTONIC) / 1000000;
+		int64_t ttl = 0;
+
+		rc = etcd_lease_keepalive(a->sess, a->lease, &ttl, err, sizeof(err));
+		if (rc == 0 && ttl > 0)
+			atomic_store(&a->lease_until_ms, sent_ms + (uint64_t)ttl * 1000);
 		if (rc == -ENOENT) {
 			LOG(WARNING, ARRAY, "this node's lease expired (%s): it left the array; "
 			    "rejoining", err);
@@ -435,6 +450,19 @@ links_json(struct array *a)
 			 "lcore_dropped", (json_int_t)fanout_peer_dropped());
 }
 
+/* The mean "busy" of a node record's lcores array (0 when absent). */
+static double
+mean_busy(const json_t *lcores)
+{
+	double sum = 0;
+	size_t i, n = json_array_size(lcores);
+	json_t *l;
+
+	json_array_foreach(lcores, i, l)
+		sum += json_number_value(json_object_get(l, "busy"));
+	return n ? sum / (double)n : 0;
+}
+
 /* Rewrites the placement table from etcd's node keys (or marks it not to
  * be acted on when etcd or our membership is missing). */
 static void
@@ -465,6 +493,7 @@ place_refresh(struct array *a)
 			p->node_id = (uint32_t)id;
 			p->conns = conns < 0 ? 0 : conns > UINT32_MAX ? UINT32_MAX : (uint32_t)conns;
 			p->draining = json_is_true(json_object_get(v, "draining"));
+			p->busy = mean_busy(json_object_get(v, "lcores"));
 			strcpy(p->sip, sip);
 			snprintf(p->peer, sizeof(p->peer), "%s", peer && strlen(peer) <
 				 sizeof(p->peer) ? peer : "");
@@ -568,6 +597,58 @@ decide(void *arg, const char *aor, char *where, size_t cap)
 	return true;
 }
 
+/* This node may count itself the home of rooms: its lease is surely valid
+ * for a while yet by its own clock (homes.h). The margin covers a turn
+ * (the table follows at the next one) and clock rates. */
+static bool
+may_home(struct array *a)
+{
+	uint64_t ttl_ms = (uint64_t)a->conf.lease_ttl_s * 1000;
+	uint64_t margin = PUBLISH_MS + ttl_ms / 10;
+
+	if (margin > ttl_ms / 2)
+		margin = ttl_ms / 2;
+	return a->lease != 0 && atomic_load(&a->registered) &&
+	       now_ns(CLOCK_MONOTONIC) / 1000000 + margin < atomic_load(&a->lease_until_ms);
+}
+
+/* Room homes: read, claim what this node wins, and have the room table
+ * republished when they changed (homes.h). */
+static void
+homes_step(struct array *a)
+{
+	const struct place_tab *t = &a->place;
+	struct homes_cand cand[PLACE_MAX];
+	array_republish_fn *fn;
+	unsigned n = 0;
+	char err[1024];
+	int rc = 0;
+
+	for (uint32_t i = 0; t->valid && i < t->n; i++) {
+		cand[n].node_id = t->v[i].node_id;
+		cand[n].busy = t->v[i].busy;
+		cand[n].draining = t->v[i].draining;
+		n++;
+	}
+	if (atomic_load(&a->lost) && may_home(a)) {
+		/* etcd is away: the homes read last stay as they are. */
+		return;
+	}
+	/* Nodes started together: the first waits for the others before it
+	 * claims, so the rooms spread (homes stay where they are once
+	 * claimed). */
+	if (now_ns(CLOCK_REALTIME) / 1000000 < a->started_ms + a->conf.claim_delay_ms)
+		n = 0;
+	if (!homes_turn(a->homes, a->sess, a->lease, t->valid && may_home(a), cand, n, &rc, err,
+			sizeof(err)) && rc == 0)
+		return;
+	if (rc != 0)
+		LOG(DEBUG, ARRAY, "room homes: %s", err);
+	fn = atomic_load(&a->republish);
+	if (fn != NULL)
+		fn(atomic_load(&a->republish_arg));
+}
+
 static void *
 array_thread(void *arg)
 {
@@ -592,6 +673,7 @@ array_thread(void *arg)
 			last_renew = now;
 		turn(a, renew);
 		place_refresh(a);
+		homes_step(a);
 	}
 	return NULL;
 }
@@ -620,7 +702,8 @@ array_start(const struct array_config *cfg, struct engine *e, char *err, size_t 
 	a->peer_listen = strdup(cfg->peer_listen ? cfg->peer_listen : "");
 	a->nlcores = engine_nlcores(e);
 	a->load = calloc(a->nlcores ? a->nlcores : 1, sizeof(*a->load));
-	if (a->etcd_list == NULL || a->prefix == NULL || a->advertise_sip == NULL ||
+	a->homes = a->prefix ? homes_new(a->prefix, cfg->node_id) : NULL;
+	if (a->homes == NULL || a->etcd_list == NULL || a->prefix == NULL || a->advertise_sip == NULL ||
 	    a->peer_listen == NULL || a->load == NULL) {
 		snprintf(err, errlen, "[array] out of memory");
 		goto out_free;
@@ -749,6 +832,7 @@ array_stop(struct array *a)
 	etcd_close(a->query);
 	pthread_mutex_destroy(&a->qlock);
 	free(a->load);
+	homes_free(a->homes);
 	free(a->etcd_list);
 	free(a->prefix);
 	free(a->advertise_sip);
@@ -829,6 +913,7 @@ array_nodes(struct array *a, json_t **out, char *err, size_t errlen)
 			 "revision", (json_int_t)kvs.revision,
 			 "nodes", nodes);
 	json_object_set_new(*out, "peers", a->peers ? links_json(a) : json_null());
+	json_object_set_new(*out, "homes", homes_json(a->homes));
 	if (rc != 0)
 		json_object_set_new(json_object_get(*out, "etcd"), "error", json_string(why));
 	etcd_kvs_free(&kvs);
@@ -844,14 +929,15 @@ array_node_id(const struct array *a)
 void
 array_set_republish(struct array *a, array_republish_fn *fn, void *arg)
 {
-	a->republish = fn;
-	a->republish_arg = arg;
+	atomic_store(&a->republish_arg, arg);
+	atomic_store(&a->republish, fn);
+	array_kick(a);
 }
 
 void
 array_fill_homes(struct array *a, struct roomtab *t)
 {
-	/* Homes are not read from etcd yet: every room stays without one. */
-	(void)a;
-	(void)t;
+	/* A room with no home yet: claim it now rather than next second. */
+	if (homes_fill(a->homes, t))
+		array_kick(a);
 }

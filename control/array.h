@@ -50,6 +50,7 @@ struct array_config {
 	uint32_t	lease_ttl_s;
 	uint32_t	keepalive_s;	/* lease renewal interval, < lease_ttl_s */
 	uint32_t	timeout_ms;	/* one etcd request */
+	uint32_t	claim_delay_ms;	/* after joining, before claiming room homes */
 	/* Peer links (peerlink.h), when peer_listen is set: */
 	const char	*ca;		/* the cluster CA */
 	const char	*cert;		/* this node's certificate and key */

@@ -233,6 +233,9 @@ static const struct key keys[] = {
 	  "seconds between lease renewals (below lease_ttl_s)"),
 	U("array", "timeout_ms", array_timeout_ms, "1000", 50, 60000,
 	  "one etcd request, per endpoint tried"),
+	U("array", "claim_delay_ms", array_claim_delay_ms, "3000", 0, 600000,
+	  "ms a node waits after joining before it claims rooms without a home, so that "
+	  "nodes started together share the rooms"),
 	U("array", "peer_frame_max", array_peer_frame_max, "1048576", 4096, 16777216,
 	  "bytes: the largest peer frame accepted"),
 	U("array", "peer_queue_max", array_peer_queue_max, "8388608", 65536, 1073741824,

@@ -76,7 +76,7 @@ rooms_boot_sync(struct db *db, const struct config *c, char *err, size_t errlen)
 		int rc = catalog_get_by_name(db, cr->name, &r);
 
 		if (rc == -ENOENT) {
-			r = catalog_room_new(c->engine.domain, cr->name);
+			r = catalog_room_new_named(c->engine.domain, cr->name);
 			created = true;
 			rc = r ? 0 : -ENOMEM;
 		}

@@ -3,6 +3,7 @@
  * Writers hold put_lock across "read the name index, write the batch", so
  * two control commands cannot both claim a name. Readers take no lock: each
  * batch is atomic, so a reader sees a room and its name key together. */
+#include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -11,7 +12,9 @@
 #include <time.h>
 
 #include <jansson.h>
+#include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 
 #include "dataplane/base/clock.h"
 #include "dataplane/base/log.h"
@@ -84,21 +87,11 @@ catalog_id_unpack(const uint8_t raw[CATALOG_ID_RAW], char id[CATALOG_ID_LEN + 1]
 	id[j] = '\0';
 }
 
-struct catalog_room *
-catalog_room_new(const char *domain, const char *name)
+static struct catalog_room *
+room_new(const char *domain, const char *name, const uint8_t raw[CATALOG_ID_RAW])
 {
-	uint8_t raw[CATALOG_ID_RAW];
-	struct catalog_room *r;
+	struct catalog_room *r = calloc(1, sizeof(*r));
 
-	if (domain == NULL || *domain == '\0' || name == NULL || *name == '\0' ||
-	    strlen(name) > CATALOG_NAME_MAX)
-		return NULL;
-	if (RAND_bytes(raw, sizeof(raw)) != 1)
-		return NULL;
-	raw[6] = (raw[6] & 0x0f) | 0x40;	/* version 4 */
-	raw[8] = (raw[8] & 0x3f) | 0x80;	/* RFC 4122 variant */
-
-	r = calloc(1, sizeof(*r));
 	if (r == NULL)
 		return NULL;
 	catalog_id_unpack(raw, r->id);
@@ -117,6 +110,53 @@ catalog_room_new(const char *domain, const char *name)
 out_free_r:
 	catalog_room_free(r);
 	return NULL;
+}
+
+static bool
+room_args_ok(const char *domain, const char *name)
+{
+	return domain != NULL && *domain != '\0' && name != NULL && *name != '\0' &&
+	       strlen(name) <= CATALOG_NAME_MAX;
+}
+
+struct catalog_room *
+catalog_room_new(const char *domain, const char *name)
+{
+	uint8_t raw[CATALOG_ID_RAW];
+
+	if (!room_args_ok(domain, name) || RAND_bytes(raw, sizeof(raw)) != 1)
+		return NULL;
+	raw[6] = (raw[6] & 0x0f) | 0x40;	/* version 4 */
+	raw[8] = (raw[8] & 0x3f) | 0x80;	/* RFC 4122 variant */
+	return room_new(domain, name, raw);
+}
+
+struct catalog_room *
+catalog_room_new_named(const char *domain, const char *name)
+{
+	uint8_t md[SHA256_DIGEST_LENGTH], raw[CATALOG_ID_RAW];
+	EVP_MD_CTX *ctx;
+	bool ok;
+
+	if (!room_args_ok(domain, name) || (ctx = EVP_MD_CTX_new()) == NULL)
+		return NULL;
+	ok = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+	     EVP_DigestUpdate(ctx, "parley room", sizeof("parley room")) == 1;
+	for (const char *p = domain; ok && *p; p++) {
+		char ch = (char)tolower((unsigned char)*p);
+
+		ok = EVP_DigestUpdate(ctx, &ch, 1) == 1;
+	}
+	ok = ok && EVP_DigestUpdate(ctx, "", 1) == 1 &&
+	     EVP_DigestUpdate(ctx, name, strlen(name)) == 1 &&
+	     EVP_DigestFinal_ex(ctx, md, NULL) == 1;
+	EVP_MD_CTX_free(ctx);
+	if (!ok)
+		return NULL;
+	memcpy(raw, md, sizeof(raw));
+	raw[6] = (raw[6] & 0x0f) | 0x80;	/* version 8: name-based, custom (RFC 9562) */
+	raw[8] = (raw[8] & 0x3f) | 0x80;	/* RFC 4122 variant */
+	return room_new(domain, name, raw);
 }
 
 static void

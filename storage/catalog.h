@@ -80,6 +80,10 @@ typedef int catalog_visit_fn(void *arg, const struct catalog_room *r);
  * privacy open, props logged, created now. Not stored until catalog_put().
  * NULL on bad arguments, no memory or no randomness. */
 struct catalog_room *catalog_room_new(const char *domain, const char *name);
+/* The same, with an id derived from (<domain>, <name>) rather than drawn
+ * at random: a room configured by name ([room:NAME]) gets the same id on
+ * every node that configures it, so the nodes of an array agree on it. */
+struct catalog_room *catalog_room_new_named(const char *domain, const char *name);
 void catalog_room_free(struct catalog_room *r);	/* accepts NULL */
 
 /* Replaces a text field with a copy of <v> (NULL clears; the name cannot be

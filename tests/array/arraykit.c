@@ -40,7 +40,7 @@ ak_teardown(void)
 void
 ak_node_start(int i, uint32_t ttl_s, const char *more)
 {
-	char extra[1024];
+	char extra[4096];
 	json_t *a = NULL;
 
 	/* timeout_ms: two cores shared by many tests make etcd slow at times. */

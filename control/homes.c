@@ -1,0 +1,332 @@
+/* Room homes in etcd: see homes.h. */
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "control/etcd.h"
+#include "control/homes.h"
+#include "dataplane/base/log.h"
+#include "dataplane/chat/roomtab.h"
+#include "storage/catalog.h"
+
+#define KEY_MAX		512
+#define BUSY_WEIGHT	3.0	/* a node 100% busy gets a quarter of an idle one's share */
+
+struct home {
+	uint8_t		raw[CATALOG_ID_RAW];
+	uint32_t	node;
+	uint64_t	epoch;		/* the key's create revision */
+};
+
+struct homes {
+	pthread_mutex_t	lock;		/* everything below */
+	char		*prefix;
+	uint32_t	self;
+
+	struct home	*v;		/* as last read, sorted by raw */
+	size_t		n;
+	bool		may_home;	/* as of the last turn */
+
+	uint8_t		(*rooms)[CATALOG_ID_RAW];	/* the catalog of the last fill, sorted */
+	size_t		nrooms;
+	bool		have_rooms;	/* a fill happened */
+
+	uint64_t	gen;		/* bumped whenever a fill would write something else */
+	uint64_t	filled;		/* gen of the last fill */
+};
+
+struct homes *
+homes_new(const char *prefix, uint32_t self)
+{
+	struct homes *h = calloc(1, sizeof(*h));
+
+	if (h == NULL)
+		return NULL;
+	h->prefix = strdup(prefix);
+	if (h->prefix == NULL) {
+		free(h);
+		return NULL;
+	}
+	h->self = self;
+	h->gen = 1;
+	pthread_mutex_init(&h->lock, NULL);
+	return h;
+}
+
+void
+homes_free(struct homes *h)
+{
+	if (h == NULL)
+		return;
+	pthread_mutex_destroy(&h->lock);
+	free(h->v);
+	free(h->rooms);
+	free(h->prefix);
+	free(h);
+}
+
+static int
+cmp_raw(const void *a, const void *b)
+{
+	return memcmp(a, b, CATALOG_ID_RAW);
+}
+
+static const struct home *
+find(const struct home *v, size_t n, const uint8_t raw[CATALOG_ID_RAW])
+{
+	return bsearch(raw, v, n, sizeof(*v), cmp_raw);
+}
+
+static uint64_t
+mix64(uint64_t x)
+{
+	x += 0x9e3779b97f4a7c15ULL;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+	return x ^ (x >> 31);
+}
+
+/* The node that wins room <raw> among <cand>: weighted rendezvous hashing
+ * (the highest weight / -ln(u), u uniform in (0,1) from (room, node)). 0
+ * when no candidate qualifies. */
+static uint32_t
+winner(const uint8_t raw[CATALOG_ID_RAW], const struct homes_cand *cand, unsigned n)
+{
+	uint64_t rh = 0xcbf29ce484222325ULL;
+	double best = -1;
+	uint32_t id = 0;
+
+	for (unsigned i = 0; i < CATALOG_ID_RAW; i++) {
+		rh ^= raw[i];
+		rh *= 0x100000001b3ULL;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		double w, u, score;
+
+		if (cand[i].draining || cand[i].node_id == 0)
+			continue;
+		w = 1.0 / (1.0 + BUSY_WEIGHT * (cand[i].busy < 0 ? 0 : cand[i].busy));
+		u = ((double)(mix64(rh ^ mix64(cand[i].node_id)) >> 11) + 0.5) / 9007199254740992.0;
+		score = w / -log(u);
+		if (score > best) {
+			best = score;
+			id = cand[i].node_id;
+		}
+	}
+	return id;
+}
+
+/* The homes under <prefix>/homes/ now: a sorted array in *<out>. */
+static int
+read_homes(struct homes *h, struct etcd *sess, struct home **out, size_t *nout, char *err,
+	   size_t errlen)
+{
+	char prefix[KEY_MAX];
+	struct etcd_kvs kvs = { 0 };
+	struct home *v;
+	size_t n = 0, plen;
+	int rc;
+
+	plen = (size_t)snprintf(prefix, sizeof(prefix), "%s/homes/", h->prefix);
+	rc = etcd_get(sess, prefix, true, &kvs, err, errlen);
+	if (rc != 0)
+		return rc;
+	v = calloc(kvs.n ? kvs.n : 1, sizeof(*v));
+	if (v == NULL) {
+		etcd_kvs_free(&kvs);
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < kvs.n; i++) {
+		const struct etcd_kv *kv = &kvs.kv[i];
+		json_t *o = json_loadb(kv->value ? kv->value : "", kv->value_len, 0, NULL);
+		json_int_t node = json_integer_value(json_object_get(o, "node"));
+
+		json_decref(o);
+		if (strlen(kv->key) <= plen || catalog_id_pack(kv->key + plen, v[n].raw) != 0 ||
+		    node <= 0 || node > UINT32_MAX || kv->create_revision <= 0) {
+			LOG(WARNING, ARRAY, "%s: not a room home (ignored)", kv->key);
+			continue;
+		}
+		v[n].node = (uint32_t)node;
+		v[n].epoch = (uint64_t)kv->create_revision;
+		n++;
+	}
+	etcd_kvs_free(&kvs);
+	qsort(v, n, sizeof(*v), cmp_raw);
+	*out = v;
+	*nout = n;
+	return 0;
+}
+
+static bool
+same_homes(const struct home *a, size_t na, const struct home *b, size_t nb)
+{
+	return na == nb && (na == 0 || memcmp(a, b, na * sizeof(*a)) == 0);
+}
+
+/* Claims the rooms of <rooms> with no home in <v> that this node wins.
+ * How many it created. */
+static unsigned
+claim(struct homes *h, struct etcd *sess, int64_t lease, const struct home *v, size_t n,
+      uint8_t (*rooms)[CATALOG_ID_RAW], size_t nrooms, const struct homes_cand *cand,
+      unsigned ncand)
+{
+	unsigned made = 0;
+
+	for (size_t i = 0; i < nrooms; i++) {
+		char id[CATALOG_ID_LEN + 1], key[KEY_MAX], val[128], err[512];
+		int rc;
+
+		if (find(v, n, rooms[i]) != NULL || winner(rooms[i], cand, ncand) != h->self)
+			continue;
+		catalog_id_unpack(rooms[i], id);
+		snprintf(key, sizeof(key), "%s/homes/%s", h->prefix, id);
+		snprintf(val, sizeof(val), "{\"node\":%u,\"room\":\"%s\"}", h->self, id);
+		rc = etcd_create(sess, key, val, strlen(val), lease, NULL, err, sizeof(err));
+		if (rc == 0) {
+			made++;
+			LOG(INFO, ARRAY, "room %s: homed here", id);
+		} else if (rc != -EEXIST) {
+			LOG(WARNING, ARRAY, "room %s: claiming its home: %s", id, err);
+			break;
+		}
+	}
+	return made;
+}
+
+/* Deletes this node's home keys of rooms gone from the catalog. */
+static void
+release_gone(struct homes *h, struct etcd *sess, const struct home *v, size_t n,
+	     uint8_t (*rooms)[CATALOG_ID_RAW], size_t nrooms)
+{
+	for (size_t i = 0; i < n; i++) {
+		char id[CATALOG_ID_LEN + 1], key[KEY_MAX], err[512];
+
+		if (v[i].node != h->self ||
+		    bsearch(v[i].raw, rooms, nrooms, CATALOG_ID_RAW, cmp_raw) != NULL)
+			continue;
+		catalog_id_unpack(v[i].raw, id);
+		snprintf(key, sizeof(key), "%s/homes/%s", h->prefix, id);
+		if (etcd_delete(sess, key, false, NULL, err, sizeof(err)) == 0)
+			LOG(INFO, ARRAY, "room %s: deleted, its home released", id);
+		else
+			LOG(WARNING, ARRAY, "room %s: releasing its home: %s", id, err);
+	}
+}
+
+bool
+homes_turn(struct homes *h, struct etcd *sess, int64_t lease, bool may_home,
+	   const struct homes_cand *cand, unsigned ncand, int *rc, char *err, size_t errlen)
+{
+	uint8_t (*rooms)[CATALOG_ID_RAW] = NULL;
+	struct home *v = NULL;
+	size_t n = 0, nrooms = 0;
+	bool have_rooms, changed;
+
+	*rc = read_homes(h, sess, &v, &n, err, errlen);
+	pthread_mutex_lock(&h->lock);
+	have_rooms = h->have_rooms;
+	if (have_rooms && h->nrooms > 0) {
+		rooms = malloc(h->nrooms * CATALOG_ID_RAW);
+		if (rooms != NULL) {
+			memcpy(rooms, h->rooms, h->nrooms * CATALOG_ID_RAW);
+			nrooms = h->nrooms;
+		}
+	}
+	pthread_mutex_unlock(&h->lock);
+
+	if (*rc == 0 && lease != 0 && may_home && have_rooms) {
+		release_gone(h, sess, v, n, rooms, nrooms);
+		if (claim(h, sess, lease, v, n, rooms, nrooms, cand, ncand) > 0) {
+			/* Read again for the new keys' revisions. */
+			free(v);
+			v = NULL;
+			n = 0;
+			*rc = read_homes(h, sess, &v, &n, err, errlen);
+		}
+	}
+	free(rooms);
+
+	pthread_mutex_lock(&h->lock);
+	if (*rc == 0) {
+		if (!same_homes(h->v, h->n, v, n))
+			h->gen++;
+		free(h->v);
+		h->v = v;
+		h->n = n;
+		v = NULL;
+	}
+	if (h->may_home != may_home) {
+		h->gen++;
+		h->may_home = may_home;
+		if (!may_home)
+			LOG(WARNING, ARRAY, "this node's lease may have expired: it sequences no "
+			    "room until it is back in the array");
+	}
+	changed = h->gen != h->filled;
+	pthread_mutex_unlock(&h->lock);
+	free(v);
+	return changed;
+}
+
+bool
+homes_fill(struct homes *h, struct roomtab *t)
+{
+	uint8_t (*rooms)[CATALOG_ID_RAW] = t->n ? malloc(t->n * CATALOG_ID_RAW) : NULL;
+	bool unhomed = false;
+
+	pthread_mutex_lock(&h->lock);
+	for (size_t i = 0; i < t->n; i++) {
+		struct roomtab_ent *r = &t->v[i];
+		const struct home *o = find(h->v, h->n, r->raw);
+
+		if (rooms != NULL)
+			memcpy(rooms[i], r->raw, CATALOG_ID_RAW);
+		if (o != NULL && (o->node != h->self || h->may_home)) {
+			r->node = o->node;
+			r->epoch = o->epoch;
+		} else {
+			r->node = ROOMTAB_NODE_NONE;
+			r->epoch = 0;
+			unhomed = unhomed || o == NULL;
+		}
+	}
+	if (rooms != NULL || t->n == 0) {
+		/* t->v is sorted by raw id (roomtab.h). */
+		free(h->rooms);
+		h->rooms = rooms;
+		h->nrooms = t->n;
+		h->have_rooms = true;
+	}
+	h->filled = h->gen;
+	pthread_mutex_unlock(&h->lock);
+	return unhomed;
+}
+
+json_t *
+homes_json(struct homes *h)
+{
+	json_t *rooms = json_array();
+	size_t mine = 0, unhomed = 0, count;
+
+	pthread_mutex_lock(&h->lock);
+	for (size_t i = 0; i < h->n; i++) {
+		char id[CATALOG_ID_LEN + 1];
+
+		catalog_id_unpack(h->v[i].raw, id);
+		json_array_append_new(rooms, json_pack("{s:s, s:i, s:I}", "room", id,
+						       "node", (int)h->v[i].node,
+						       "epoch", (json_int_t)h->v[i].epoch));
+		mine += h->v[i].node == h->self;
+	}
+	for (size_t i = 0; i < h->nrooms; i++)
+		unhomed += find(h->v, h->n, h->rooms[i]) == NULL;
+	count = h->n;
+	pthread_mutex_unlock(&h->lock);
+	return json_pack("{s:I, s:I, s:I, s:o}", "count", (json_int_t)count,
+			 "mine", (json_int_t)mine, "unhomed", (json_int_t)unhomed, "rooms", rooms);
+}

@@ -1,0 +1,71 @@
+/* Room homes in an array: which node sequences each room, agreed through
+ * etcd (ARCHITECTURE.md "The array").
+ *
+ * Every room that has a home has one key
+ *	<prefix>/homes/<room id>  = {"node":N,"room":"<id>"}
+ * created only if absent (one transaction) and bound to the home node's
+ * lease: it lives exactly as long as that node's membership, and nobody
+ * rewrites it. Its create revision is the room's epoch, the fencing token
+ * peer frames carry: a later home of the same room always has a higher one.
+ *
+ * A room without a key is claimed by the node that wins it among the live,
+ * non-draining nodes by weighted rendezvous hashing (score = weight /
+ * -ln(hash(room, node)), weight falling with the node's published CPU
+ * busy fraction), each node claiming only what it wins, with its own lease;
+ * two nodes that disagree about the live set race on the create and one
+ * wins. Homes stay where they are when nodes join (no room moves while its
+ * home lives); a home whose node left is claimed again by the next winner.
+ *
+ * This node stops counting itself the home of any room once its lease may
+ * have expired by its own clock (last successful grant or keepalive, sent
+ * at T: valid until T + TTL, less a margin), whether or not etcd answers:
+ * another node may hold the room by then.
+ *
+ * Threads: homes_turn on the array thread; homes_fill, homes_json and
+ * homes_kick from any thread (a mutex guards the map, never held across an
+ * etcd request). */
+#ifndef PARLEY_HOMES_H
+#define PARLEY_HOMES_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+struct etcd;
+struct homes;
+struct roomtab;
+
+/* A live node as the claim sees it. */
+struct homes_cand {
+	uint32_t	node_id;
+	double		busy;		/* mean CPU busy fraction of its lcores, 0..1 */
+	bool		draining;	/* gets no new home */
+};
+
+/* NULL on no memory. <prefix> is copied. */
+struct homes *homes_new(const char *prefix, uint32_t self);
+void homes_free(struct homes *h);		/* accepts NULL */
+
+/* Array thread, each turn: reads every home key, claims the rooms this
+ * node wins among <cand> (when <lease> != 0 and <may_home>), deletes this
+ * node's keys of rooms gone from the catalog. True when what homes_fill
+ * would write changed since the last fill (republish the room table).
+ * <may_home> false: this node's lease may have expired; it claims nothing
+ * and homes nothing. etcd errors are returned as -errno in *<rc> with the
+ * reason in <err>; the map read last stays. */
+bool homes_turn(struct homes *h, struct etcd *sess, int64_t lease, bool may_home,
+		const struct homes_cand *cand, unsigned ncand, int *rc, char *err, size_t errlen);
+
+/* Writes each room's home node and epoch into <t> (marked with
+ * roomtab_set_array) and remembers <t>'s rooms as the catalog the next
+ * turn claims homes for. Rooms with no live home stay ROOMTAB_NODE_NONE;
+ * so do this node's own while it may not home. True when a room of <t>
+ * has no home yet (the array thread should turn soon). */
+bool homes_fill(struct homes *h, struct roomtab *t);
+
+/* {"count":N,"mine":N,"unhomed":N,"rooms":[{"room":id,"node":N,"epoch":E},..]}
+ * as last read; "unhomed": rooms of the catalog with no home. */
+json_t *homes_json(struct homes *h);
+
+#endif
