@@ -4,6 +4,7 @@
  * on every node. Posts, joins and parts reach every member on every node
  * once, in one order per room; history is the same from every node. */
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -328,4 +329,125 @@ Test(xnode, sixty_clients_three_rooms_one_order, .timeout = 240)
 		gc_abort(g[u]);
 		inbox_free(&in[u]);
 	}
+}
+
+/* The uri of a room of the catalog homed on node <home> (1-based) as node
+ * <on> sees it, into <uri>; its epoch. */
+static long long
+room_homed_on(int on, int home, char *uri, size_t cap)
+{
+	json_t *a = ak_array(on), *rooms = ctl_ok(&ak_node[on], "rooms"), *h, *r;
+	long long epoch = 0;
+	size_t k, j;
+
+	uri[0] = '\0';
+	json_array_foreach(jget(a, "homes.rooms"), k, h) {
+		if (json_integer_value(json_object_get(h, "node")) != home)
+			continue;
+		json_array_foreach(jget(rooms, "rooms"), j, r)
+			if (!strcmp(json_string_value(json_object_get(r, "id")),
+				    json_string_value(json_object_get(h, "room"))) &&
+			    !strncmp(json_string_value(json_object_get(r, "name")), "X", 1)) {
+				snprintf(uri, cap, "%s", json_string_value(json_object_get(r, "uri")));
+				epoch = json_integer_value(json_object_get(h, "epoch"));
+			}
+		if (uri[0] != '\0')
+			break;
+	}
+	json_decref(a);
+	json_decref(rooms);
+	cr_assert_neq(uri[0], '\0', "no X room homed on node %d", home);
+	return epoch;
+}
+
+static bool
+link_is(int on, int id, const char *state)
+{
+	json_t *a = ak_array(on), *l;
+	bool is = false;
+	size_t k;
+
+	json_array_foreach(jget(a, "peers.links"), k, l)
+		if (json_integer_value(json_object_get(l, "node_id")) == id)
+			is = !strcmp(json_string_value(json_object_get(l, "state")), state);
+	json_decref(a);
+	return is;
+}
+
+/* A member's node loses its link to the room's home (stopped longer than
+ * the links' dead time, shorter than its lease): what was posted meanwhile
+ * reaches it when the link is back, in order, once, and posts go on. */
+Test(xnode, resync_after_link_loss, .timeout = 180)
+{
+	char uri[200], text[32];
+	struct gc *a, *b;
+	json_t *st;
+	char *m;
+
+	for (int i = 0; i < 2; i++)
+		ak_peer_node_start(i, pki, rooms_conf, NULL);
+	ak_wait_links(3);
+	ak_wait_homed(0);
+	ak_wait_homed(1);
+	room_homed_on(0, 1, uri, sizeof(uri));
+	a = open_at(0, 1);
+	b = open_at(1, 2);
+	kit_join_ok(a, uri);
+	kit_join_ok(b, uri);
+	cr_assert_eq(gc_post(a, uri, "r-0.", NULL), 200);
+	m = gc_wait(b, 5000, ">r-0.<", NULL);
+	cr_assert_not_null(m, "node 2's member did not get r-0");
+	free(m);
+
+	/* Node 2 stops: node 1 finds the link dead (5 s), posts go on. */
+	server_signal(&ak_node[1], SIGSTOP);
+	for (int t = 0; t < 150 && link_is(0, 2, "up"); t++)
+		usleep(100000);
+	cr_assert(!link_is(0, 2, "up"), "node 1 still has its link to the stopped node 2");
+	for (int k = 1; k <= 5; k++) {
+		snprintf(text, sizeof(text), "r-%d.", k);
+		cr_assert_eq(gc_post(a, uri, text, NULL), 200);
+	}
+	server_signal(&ak_node[1], SIGCONT);
+	/* Back: the missed posts, in order, once. */
+	{
+		struct inbox in = { 0 };
+		int n = 0;
+
+		for (int t = 0; t < 200 && n < 5; t++) {
+			drain(b, &in, 100);
+			n = 0;
+			for (size_t i = 0; i < in.n; i++)
+				n += strstr(in.v[i], ">r-") != NULL;
+		}
+		if (n < 5)
+			run("grep -i 'peer\\|FANOUT' %s | tail -20 >&2", ak_node[1].log);
+		cr_assert_eq(n, 5, "node 2's member got %d of the 5 posts it missed", n);
+		n = 0;
+		for (size_t i = 0; i < in.n; i++) {
+			if (strstr(in.v[i], ">r-") == NULL)
+				continue;
+			snprintf(text, sizeof(text), ">r-%d.<", ++n);
+			cr_assert(strstr(in.v[i], text) != NULL, "post %d after the resync: %s", n,
+				  in.v[i]);
+		}
+		inbox_free(&in);
+	}
+	cr_assert_eq(gc_post(a, uri, "r-6.", NULL), 200);
+	m = gc_wait(b, 10000, ">r-6.<", NULL);
+	cr_assert_not_null(m, "no post after the resync");
+	free(m);
+	gc_pump(b, 300);
+	cr_assert_eq(gc_count(b, ">r-"), 0, "a post arrived twice");
+	/* ... and posts from node 2 go to the home again. */
+	cr_assert_eq(gc_post(b, uri, "r-7.", NULL), 200);
+	m = gc_wait(a, 10000, ">r-7.<", NULL);
+	cr_assert_not_null(m, "node 2's post after the resync never reached node 1");
+	free(m);
+	st = ctl_ok(&ak_node[1], "stats");
+	cr_assert_geq(jint(st, "total.peer_resyncs"), 1);
+	cr_assert_geq(jint(st, "total.peer_resync_posts"), 5);
+	json_decref(st);
+	gc_abort(a);
+	gc_abort(b);
 }
