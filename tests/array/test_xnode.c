@@ -10,9 +10,18 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <criterion/criterion.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 
+#include <criterion/criterion.h>
+#include <openssl/ssl.h>
+
+#include "dataplane/peer/peerframe.h"
 #include "perf/gcclient.h"
+#include "storage/catalog.h"
 #include "tests/array/arraykit.h"
 #include "tests/integration/chatkit.h"
 #include "tests/integration/ctlrun.h"
@@ -448,6 +457,202 @@ Test(xnode, resync_after_link_loss, .timeout = 180)
 	cr_assert_geq(jint(st, "total.peer_resyncs"), 1);
 	cr_assert_geq(jint(st, "total.peer_resync_posts"), 5);
 	json_decref(st);
+	gc_abort(a);
+	gc_abort(b);
+}
+
+/* ---- a fake node 4 speaking raw peer frames ----------------------------- */
+
+struct fakelink {
+	int		fd;
+	SSL		*ssl;
+	uint32_t	node;		/* the real node at the other end */
+	uint8_t		buf[1 << 16];
+	size_t		len;
+	uint8_t		cur[1 << 16];	/* the frame fake_recv returned */
+};
+
+static void
+fake_send(struct fakelink *l, struct peerframe *f)
+{
+	uint8_t out[4096];
+	ssize_t n;
+
+	f->node = 4;
+	n = peerframe_encode(f, out, sizeof(out));
+	cr_assert_gt(n, 0);
+	cr_assert_eq(SSL_write(l->ssl, out, (int)n), n);
+}
+
+/* The next frame of <type> from <l> (PINGs answered on the way), into <f>
+ * (pointing into l->cur until the next call). False after <ms>. */
+static bool
+fake_recv(struct fakelink *l, unsigned type, struct peerframe *f, int ms)
+{
+	for (int waited = 0; waited < ms;) {
+		ssize_t got = peerframe_decode(l->buf, l->len, sizeof(l->buf), f);
+		int n;
+
+		cr_assert_geq(got, 0, "node %u sent a bad frame", l->node);
+		if (got > 0) {
+			memcpy(l->cur, l->buf, (size_t)got);
+			memmove(l->buf, l->buf + got, l->len - (size_t)got);
+			l->len -= (size_t)got;
+			cr_assert_eq(peerframe_decode(l->cur, (size_t)got, sizeof(l->cur), f), got);
+			if (f->type == PEERFRAME_PING) {
+				struct peerframe pong = { .type = PEERFRAME_PONG, .ref = f->ref };
+
+				fake_send(l, &pong);
+			}
+			if (f->type == type)
+				return true;
+			continue;
+		}
+		n = SSL_read(l->ssl, l->buf + l->len, (int)(sizeof(l->buf) - l->len));
+		if (n > 0)
+			l->len += (size_t)n;
+		else
+			waited += 200;	/* SO_RCVTIMEO */
+	}
+	return false;
+}
+
+/* Node 4 in etcd (draining: no client, no home goes to it), listening on
+ * a peer port with its certificate of the cluster CA: nodes 1 and 2 (lower
+ * ids) dial it; both links, HELLOs exchanged, in <l>[0] (node 1) and [1]. */
+static void
+fake_node(struct fakelink *l)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct timeval tv = { .tv_sec = 0, .tv_usec = 200000 };
+	uint16_t port = server_free_port();
+	char path[128], path2[128];
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	int lfd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+
+	snprintf(path, sizeof(path), "%s/node4.pem", pki);
+	snprintf(path2, sizeof(path2), "%s/node4.key", pki);
+	cr_assert_eq(SSL_CTX_use_certificate_chain_file(ctx, path), 1);
+	cr_assert_eq(SSL_CTX_use_PrivateKey_file(ctx, path2, SSL_FILETYPE_PEM), 1);
+	snprintf(path, sizeof(path), "%s/ca.pem", pki);
+	cr_assert_eq(SSL_CTX_load_verify_locations(ctx, path, NULL), 1);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	sa.sin_port = htons(port);
+	cr_assert_eq(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	cr_assert_eq(listen(lfd, 4), 0);
+	cr_assert_eq(run("ETCDCTL_API=3 etcdctl --endpoints=%s put /parley/example.com/nodes/4 "
+			 "'{\"node_id\":4,\"sip\":\"127.0.0.1:9\",\"peer\":\"127.0.0.1:%u\","
+			 "\"conns\":0,\"draining\":true,\"lcores\":[]}' >/dev/null", ak_etcd.url,
+			 port), 0);
+	for (int k = 0; k < 2; k++) {
+		struct pollfd p = { .fd = lfd, .events = POLLIN };
+		struct peerframe f = { .type = PEERFRAME_HELLO }, h;
+		const char *cluster = "/parley/example.com";
+		struct fakelink x = { 0 };
+		int fd;
+
+		cr_assert_eq(poll(&p, 1, 20000), 1, "no node dialled node 4");
+		fd = accept(lfd, NULL, NULL);
+		cr_assert_geq(fd, 0);
+		x.fd = fd;
+		x.ssl = SSL_new(ctx);
+		SSL_set_fd(x.ssl, fd);
+		cr_assert_eq(SSL_accept(x.ssl), 1, "TLS with a node failed");
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		f.u.hello.proto = 1;
+		f.u.hello.cluster = cluster;
+		f.u.hello.cluster_len = (uint16_t)strlen(cluster);
+		fake_send(&x, &f);
+		cr_assert(fake_recv(&x, PEERFRAME_HELLO, &h, 5000), "no HELLO");
+		x.node = h.node;
+		cr_assert(x.node == 1 || x.node == 2, "HELLO from node %u", x.node);
+		l[x.node - 1] = x;
+		memcpy(l[x.node - 1].buf, x.buf, x.len);
+	}
+	close(lfd);
+}
+
+static void
+fake_post(struct fakelink *l, const uint8_t room[16], uint64_t epoch, uint64_t ref,
+	  const char *text)
+{
+	char inner[64];
+	struct peerframe f = { .type = PEERFRAME_POST_FWD, .epoch = epoch, .ref = ref };
+
+	snprintf(inner, sizeof(inner), "<chat>%s</chat>", text);
+	memcpy(f.room, room, 16);
+	f.u.post = (struct peerframe_post){
+		.time_ms = 1, .author = "sip:user7@example.com", .author_len = 21,
+		.body = (const uint8_t *)inner, .body_len = (uint32_t)strlen(inner),
+		.text = (const uint8_t *)text, .text_len = (uint32_t)strlen(text),
+	};
+	fake_send(l, &f);
+}
+
+/* Posts forwarded with a stale epoch, or to a node that does not home the
+ * room, are refused with the code the sender acts on, and no member ever
+ * sees them; the same post with the right epoch at the home is sequenced
+ * and reaches every member once. */
+Test(xnode, stale_epoch_and_wrong_home_refused, .timeout = 180)
+{
+	static struct fakelink l[2];
+	struct peerframe f;
+	char uri[200], id[64];
+	uint8_t raw[16];
+	long long epoch;
+	struct gc *a, *b;
+	json_t *st;
+	char *m;
+
+	for (int i = 0; i < 2; i++)
+		ak_peer_node_start(i, pki, rooms_conf, NULL);
+	ak_wait_links(3);
+	ak_wait_homed(0);
+	ak_wait_homed(1);
+	epoch = room_homed_on(0, 1, uri, sizeof(uri));
+	snprintf(id, sizeof(id), "%s", strrchr(uri, '/') + 1);
+	cr_assert_eq(catalog_id_pack(id, raw), 0);
+	a = open_at(0, 1);
+	b = open_at(1, 2);
+	kit_join_ok(a, uri);
+	kit_join_ok(b, uri);
+	fake_node(l);
+
+	fake_post(&l[0], raw, (uint64_t)epoch - 1, 11, "stale-1.");
+	cr_assert(fake_recv(&l[0], PEERFRAME_POST_ACK, &f, 5000), "no POST_ACK from node 1");
+	cr_assert_eq(f.ref, 11);
+	cr_assert_str_eq(peerframe_code_name(f.code), "STALE_EPOCH");
+	fake_post(&l[1], raw, (uint64_t)epoch, 12, "wrong-1.");
+	cr_assert(fake_recv(&l[1], PEERFRAME_POST_ACK, &f, 5000), "no POST_ACK from node 2");
+	cr_assert_eq(f.ref, 12);
+	cr_assert_str_eq(peerframe_code_name(f.code), "WRONG_HOME");
+	fake_post(&l[0], raw, (uint64_t)epoch, 13, "good-1.");
+	cr_assert(fake_recv(&l[0], PEERFRAME_POST_ACK, &f, 5000), "no POST_ACK from node 1");
+	cr_assert_eq(f.ref, 13);
+	cr_assert_str_eq(peerframe_code_name(f.code), "OK");
+	cr_assert_gt(f.seq, 0);
+	for (int k = 0; k < 2; k++) {
+		struct gc *g = k ? b : a;
+
+		m = gc_wait(g, 5000, ">good-1.<", NULL);
+		cr_assert_not_null(m, "node %d's member did not get the good post", k + 1);
+		cr_assert(strstr(m, "sip:user7@example.com") != NULL, "%s", m);
+		free(m);
+		gc_pump(g, 300);
+		cr_assert_eq(gc_count(g, ">good-1.<"), 0, "node %d's member got it twice", k + 1);
+		cr_assert_eq(gc_count(g, "stale-1."), 0, "a refused post reached node %d", k + 1);
+		cr_assert_eq(gc_count(g, "wrong-1."), 0, "a refused post reached node %d", k + 1);
+	}
+	for (int i = 0; i < 2; i++) {
+		st = ctl_ok(&ak_node[i], "stats");
+		cr_assert_geq(jint(st, "total.peer_refused"), 1, "node %d counted no refusal", i + 1);
+		json_decref(st);
+	}
+	for (int k = 0; k < 2; k++) {
+		SSL_free(l[k].ssl);
+		close(l[k].fd);
+	}
 	gc_abort(a);
 	gc_abort(b);
 }
