@@ -409,6 +409,10 @@ fo_home_post(struct lcore_ctx *lc, struct fanout_post *p)
 		return;
 	}
 	p->seq = next_seq(lc, lr);
+	if (r != NULL && t->self != 0 && lr->home_epoch != r->epoch) {
+		lr->home_epoch = r->epoch;
+		lr->epoch_first = p->seq;
+	}
 	ctr_inc(lc, CTR_POSTS_SEQUENCED);
 	fo_submit_job(lc, (void *)((uintptr_t)p | 1));
 }

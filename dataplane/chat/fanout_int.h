@@ -126,6 +126,13 @@ struct fo_roomstate {
 	 * its HISTORY: the home sends them after it). */
 	uint64_t	last_seq;
 	bool		resyncing;
+	uint32_t	synced_node;	/* the home (node, epoch) last told of our users */
+	uint64_t	synced_epoch;
+	uint64_t	seq_epoch;	/* the epoch whose numbering last_seq is in */
+	/* Home in an array: the epoch it sequences under and the first seq it
+	 * gave under it (a resync from another home's numbering starts there). */
+	uint64_t	home_epoch;
+	uint64_t	epoch_first;
 };
 
 /* What this lcore waits for from another node, by ref (fanout_peer.c). */
@@ -174,6 +181,7 @@ struct fanout_lc {
 	uint64_t		next_ref;
 	uint32_t		up[FO_NODES_MAX];	/* nodes whose link is up */
 	uint32_t		nup;
+	uint64_t		homes_checked_ms;	/* fo_peer_poll's last look at the homes */
 };
 
 struct pslot {

@@ -477,6 +477,10 @@ fo_peer_join_fwd(struct lcore_ctx *lc, const struct roomtab_ent *r, struct fanou
 		goto out_fail;
 	}
 	ctr_inc(lc, CTR_PEER_JOINS_FWD);
+	if (lr->synced_node == 0) {
+		lr->synced_node = r->node;
+		lr->synced_epoch = r->epoch;
+	}
 	return;
 out_fail:
 	ctr_inc(lc, CTR_PEER_FAILED);
@@ -617,8 +621,10 @@ got_join_ack(struct lcore_ctx *lc, const struct pmsg *m)
 		jr->snap[i].manager = (m->users[i].flags & PEERFRAME_USER_MANAGER) != 0;
 		jr->nsnap++;
 	}
-	if (lr != NULL && lr->last_seq == 0 && !lr->resyncing)
+	if (lr != NULL && lr->last_seq == 0 && !lr->resyncing) {
 		lr->last_seq = m->f.seq;
+		lr->seq_epoch = m->f.epoch;
+	}
 	fo_send_msg(lc, jr->origin, FM_JOINED, jr, 0);
 }
 
@@ -636,6 +642,7 @@ got_relay(struct lcore_ctx *lc, const struct pmsg *m)
 		return;
 	}
 	lr->last_seq = m->f.seq;
+	lr->seq_epoch = m->f.epoch;
 	p = fanout_post_alloc(m->f.u.post.body_len + 1);
 	if (p == NULL)
 		return;
@@ -688,6 +695,12 @@ got_resync(struct lcore_ctx *lc, const struct pmsg *m)
 
 	if (lr == NULL || r == NULL)
 		return;
+	lr->seq_epoch = m->f.epoch;
+	if (m->f.code == PEERFRAME_NO_HISTORY) {	/* the home numbers on from here */
+		lr->last_seq = m->f.seq;
+		lr->resyncing = false;
+		return;
+	}
 	if (m->f.code != PEERFRAME_OK && m->f.code != PEERFRAME_MORE)
 		refused(lc, m->f.room, m->f.code);
 	for (uint32_t i = 0; i < m->nrecs && has_local(lr); i++) {
@@ -1002,6 +1015,7 @@ got_resync_req(struct lcore_ctx *lc, const struct pmsg *m)
 	struct history_rec *recs = NULL;
 	struct fo_roomstate *lr;
 	size_t start = 0, bytes = 0;
+	uint64_t from, first;
 	ssize_t n = 0;
 
 	if (code != PEERFRAME_OK) {
@@ -1015,11 +1029,26 @@ got_resync_req(struct lcore_ctx *lc, const struct pmsg *m)
 	}
 	ctr_inc(lc, CTR_PEER_RESYNCS_IN);
 	fo_home_resync_roster(lc, lr, r->cat->uri, m->node, m->users, m->nusers);
+	from = m->f.seq ? m->f.seq : 1;
+	/* Posts before this home's epoch are another home's numbering. */
+	first = lr->home_epoch == r->epoch ? lr->epoch_first : fo_next_seq_peek(lc, lr) + 1;
+	if (from < first)
+		from = first;
+	if (m->f.seq > fo_next_seq_peek(lc, lr) + 1) {
+		/* The asker is ahead of this home (history lost): nothing to
+		 * send, and where this home is. */
+		struct peerframe f;
+
+		frame_init(&f, PEERFRAME_HISTORY, r->raw, r->epoch);
+		f.code = PEERFRAME_NO_HISTORY;
+		f.seq = fo_next_seq_peek(lc, lr);
+		send_to(lc, m->node, &f);
+		return;
+	}
 	/* What is durable now; what is not yet goes by RELAY once it is, after
 	 * these frames (this lcore sends both, in order). */
 	if (r->cat->props & CATALOG_PROP_LOGGED)
-		n = history_read_range(lcore_db(lc), r->raw, m->f.seq ? m->f.seq : 1, UINT64_MAX,
-				       RESYNC_MAX, &recs);
+		n = history_read_range(lcore_db(lc), r->raw, from, UINT64_MAX, RESYNC_MAX, &recs);
 	if (n < 0)
 		n = 0;
 	for (size_t i = 0; i < (size_t)n; i++) {
@@ -1121,8 +1150,54 @@ link_down(struct lcore_ctx *lc, uint32_t node)
 	}
 }
 
-/* The link with <node> is up: for each room homed there with members
- * here, this node's users and the first seq missed. */
+/* Tells room <r>'s home node this node's present users and the first seq
+ * it misses (RESYNC_REQ); RELAYs wait until the answer is in. */
+static void
+resync_room(struct lcore_ctx *lc, struct fo_roomstate *lr, const struct roomtab_ent *r)
+{
+	struct peerframe_user *v = calloc(lr->rn ? lr->rn : 1, sizeof(*v));
+	struct peerframe f;
+	uint32_t n = 0;
+
+	if (v == NULL)
+		return;
+	for (uint32_t i = 0; i < lr->rn; i++) {
+		uint32_t j;
+
+		if (lr->rv[i].node != 0)
+			continue;
+		for (j = 0; j < n; j++)
+			if (roomtab_user_eq(v[j].uri, lr->rv[i].uri))
+				break;
+		if (j < n) {
+			v[j].n++;
+			continue;
+		}
+		v[n++] = (struct peerframe_user){
+			.flags = lr->rv[i].manager ? PEERFRAME_USER_MANAGER : 0, .n = 1,
+			.uri = lr->rv[i].uri, .uri_len = (uint16_t)strlen(lr->rv[i].uri),
+		};
+	}
+	if (lr->seq_epoch != 0 && lr->seq_epoch != r->epoch) {
+		/* Another home numbers the room now: take what it has from its
+		 * own first post on. */
+		lr->last_seq = 0;
+		lr->seq_epoch = r->epoch;
+	}
+	frame_init(&f, PEERFRAME_RESYNC_REQ, lr->raw, r->epoch);
+	f.seq = lr->last_seq + 1;
+	f.u.users.v = v;
+	f.u.users.count = (uint16_t)(n < PEERFRAME_USERS_MAX ? n : PEERFRAME_USERS_MAX);
+	lr->resyncing = true;
+	lr->synced_node = r->node;
+	lr->synced_epoch = r->epoch;
+	if (send_to(lc, r->node, &f) == 0)
+		ctr_inc(lc, CTR_PEER_RESYNCS);
+	free(v);
+}
+
+/* The link with <node> is up: each room homed there with members here
+ * resyncs. */
 static void
 link_up(struct lcore_ctx *lc, uint32_t node)
 {
@@ -1134,43 +1209,40 @@ link_up(struct lcore_ctx *lc, uint32_t node)
 	for (uint32_t k = 0; k < fo->rcap; k++) {
 		struct fo_roomstate *lr = fo->rooms[k];
 		const struct roomtab_ent *r;
-		struct peerframe_user *v;
-		struct peerframe f;
-		uint32_t n = 0;
 
 		if (lr == NULL || !has_local(lr))
 			continue;
 		r = roomtab_find_raw(t, lr->raw);
-		if (r == NULL || r->node != node || roomtab_homed_here(t, r))
-			continue;
-		v = calloc(lr->rn, sizeof(*v));
-		if (v == NULL)
-			continue;
-		for (uint32_t i = 0; i < lr->rn; i++) {
-			uint32_t j;
+		if (r != NULL && r->node == node && !roomtab_homed_here(t, r))
+			resync_room(lc, lr, r);
+	}
+}
 
-			if (lr->rv[i].node != 0)
-				continue;
-			for (j = 0; j < n; j++)
-				if (roomtab_user_eq(v[j].uri, lr->rv[i].uri))
-					break;
-			if (j < n) {
-				v[j].n++;
-				continue;
-			}
-			v[n++] = (struct peerframe_user){
-				.flags = lr->rv[i].manager ? PEERFRAME_USER_MANAGER : 0, .n = 1,
-				.uri = lr->rv[i].uri, .uri_len = (uint16_t)strlen(lr->rv[i].uri),
-			};
-		}
-		frame_init(&f, PEERFRAME_RESYNC_REQ, lr->raw, r->epoch);
-		f.seq = lr->last_seq + 1;
-		f.u.users.v = v;
-		f.u.users.count = (uint16_t)(n < PEERFRAME_USERS_MAX ? n : PEERFRAME_USERS_MAX);
-		lr->resyncing = true;
-		if (send_to(lc, node, &f) == 0)
-			ctr_inc(lc, CTR_PEER_RESYNCS);
-		free(v);
+/* About once a second: a room with members here whose home moved (another
+ * node or epoch in the room table) resyncs with its new home, which then
+ * knows them. */
+static void
+homes_check(struct lcore_ctx *lc)
+{
+	struct fanout_lc *fo = fo_lc(lc);
+	const struct roomtab *t = roomtab_of(lc);
+	uint64_t now = now_ms();
+
+	if (now - fo->homes_checked_ms < 1000)
+		return;
+	fo->homes_checked_ms = now;
+	for (uint32_t k = 0; k < fo->rcap; k++) {
+		struct fo_roomstate *lr = fo->rooms[k];
+		const struct roomtab_ent *r;
+
+		if (lr == NULL || !has_local(lr))
+			continue;
+		r = roomtab_find_raw(t, lr->raw);
+		if (r == NULL || roomtab_homed_here(t, r) || r->node == ROOMTAB_NODE_NONE ||
+		    (r->node == lr->synced_node && r->epoch == lr->synced_epoch) ||
+		    !node_up(fo, r->node))
+			continue;
+		resync_room(lc, lr, r);
 	}
 }
 
@@ -1259,6 +1331,8 @@ fo_peer_poll(struct lcore_ctx *lc, unsigned *work)
 	struct pmsg *m, *rev = NULL;
 	uint32_t n = 0;
 
+	if (roomtab_of(lc) != NULL && roomtab_of(lc)->self != 0)
+		homes_check(lc);
 	if (atomic_load_explicit(&fo->inbox, memory_order_relaxed) == NULL)
 		return;
 	m = atomic_exchange_explicit(&fo->inbox, NULL, memory_order_acquire);

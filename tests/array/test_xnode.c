@@ -656,3 +656,87 @@ Test(xnode, stale_epoch_and_wrong_home_refused, .timeout = 180)
 	gc_abort(a);
 	gc_abort(b);
 }
+
+/* The node in node <on>'s view that homes the room with <uri>, 0 when none. */
+static int
+home_of_room(int on, const char *uri)
+{
+	json_t *a = ak_array(on), *h;
+	const char *id = strrchr(uri, '/') + 1;
+	int node = 0;
+	size_t k;
+
+	json_array_foreach(jget(a, "homes.rooms"), k, h)
+		if (!strcmp(json_string_value(json_object_get(h, "room")), id))
+			node = (int)json_integer_value(json_object_get(h, "node"));
+	json_decref(a);
+	return node;
+}
+
+/* Posts <text> by <g>, retrying while the room's home is being resolved
+ * (503); the SIP status of the last try. */
+static int
+post_retrying(struct gc *g, const char *uri, const char *text)
+{
+	for (int t = 0; t < 40; t++) {
+		char *m;
+		int st = gc_post(g, uri, text, NULL), code;
+
+		if (st != 200)
+			return st;
+		m = gc_wait(g, 300, "rpl:grpchat", NULL);
+		code = kit_resp_code(m);
+		free(m);
+		if (code != 503)
+			return 200;
+		usleep(250000);
+	}
+	return -1;
+}
+
+/* The room's home node stops: the room gets a new home among the others,
+ * the members there and elsewhere follow it (resync with the new home), and
+ * posts reach every member once again. */
+Test(xnode, home_moves_members_follow, .timeout = 180)
+{
+	char uri[200], text[32];
+	struct gc *a, *b;
+	int home;
+	char *m;
+
+	three_nodes();
+	room_homed_on(0, 3, uri, sizeof(uri));
+	a = open_at(0, 1);
+	b = open_at(1, 2);
+	kit_join_ok(a, uri);
+	kit_join_ok(b, uri);
+	cr_assert_eq(gc_post(a, uri, "h-0.", NULL), 200);
+	m = gc_wait(b, 5000, ">h-0.<", NULL);
+	cr_assert_not_null(m);
+	free(m);
+
+	cr_assert_eq(server_stop(&ak_node[2]), 0);
+	ak_up[2] = false;
+	for (int t = 0; t < 100; t++) {
+		home = home_of_room(0, uri);
+		if (home == 1 || home == 2)
+			break;
+		usleep(100000);
+	}
+	cr_assert(home == 1 || home == 2, "the room has no new home (%d)", home);
+	usleep(2500000);	/* the rooms' tables have it, the members resynced */
+	for (int k = 1; k <= 3; k++) {
+		struct gc *from = k % 2 ? a : b, *to = k % 2 ? b : a;
+
+		snprintf(text, sizeof(text), "h-%d.", k);
+		cr_assert_eq(post_retrying(from, uri, text), 200);
+		snprintf(text, sizeof(text), ">h-%d.<", k);
+		m = gc_wait(to, 10000, text, NULL);
+		cr_assert_not_null(m, "%s never arrived after the home moved to node %d", text, home);
+		free(m);
+		gc_pump(to, 300);
+		cr_assert_eq(gc_count(to, text), 0, "%s arrived twice", text);
+	}
+	gc_abort(a);
+	gc_abort(b);
+}
