@@ -164,7 +164,8 @@ agent_start(struct agent *a, uint64_t now)
 	a->bcc_busy = false;
 	a->regs_left = c->regs_per_conn;
 	src.sin_addr.s_addr = htonl(0x7f000001u + (c->nsrc > 1 ? a->gid % c->nsrc : 0));
-	rc = nbconn_start(&a->c, a->w->ep, a, &c->dst, c->nsrc > 1 ? &src : NULL, a->w->ctx);
+	rc = nbconn_start(&a->c, a->w->ep, a, c->ndst > 1 ? &c->dsts[a->gid % c->ndst] : &c->dst,
+			  c->nsrc > 1 ? &src : NULL, a->w->ctx);
 	if (rc != 0) {
 		set_state(a, AG_CONNECTING, now);
 		fail(a, a->c.why, now);
@@ -199,7 +200,8 @@ send_register(struct agent *a, const char *auth, uint64_t now)
 	const struct bench_conf *c = conf(a);
 	char ruri[160], to[220], extra[1024];
 
-	snprintf(ruri, sizeof(ruri), "sip:%s", c->domain);
+	/* Spread over an array's nodes: served where it lands. */
+	snprintf(ruri, sizeof(ruri), "sip:%s%s", c->domain, c->ndst > 1 ? ";parley-placed" : "");
 	snprintf(to, sizeof(to), "sip:%s", a->aor);
 	snprintf(extra, sizeof(extra), "Expires: 3600\r\n%s", auth ? auth : "");
 	a->reg.cseq++;
@@ -339,7 +341,7 @@ on_challenge(struct agent *a, const struct sipmsg *m, uint64_t now)
 	}
 	chal_param(h->value, "algorithm", alg, sizeof(alg));
 	da = strcasecmp(alg, "SHA-256") == 0 ? DIGEST_SHA256 : DIGEST_MD5;
-	snprintf(ruri, sizeof(ruri), "sip:%s", c->domain);
+	snprintf(ruri, sizeof(ruri), "sip:%s%s", c->domain, c->ndst > 1 ? ";parley-placed" : "");
 	snprintf(cnonce, sizeof(cnonce), "%08x%08x", a->gid, (unsigned)(now & 0xffffffffu));
 	digest_ha1(da, a->aor, realm, c->password, ha1);
 	digest_response(da, ha1, nonce, "00000001", cnonce, "auth", "REGISTER", ruri, resp);

@@ -41,9 +41,15 @@ enum bench_phase {
 #define BENCH_URI_MAX	160
 #define BENCH_THREADS_MAX 64
 
+#define BENCH_SERVERS_MAX 8
+
 struct bench_conf {
 	enum bench_mode	mode;
 	struct sockaddr_in dst;
+	/* Several servers (an array's nodes): client n connects to
+	 * dsts[n % ndst] and registers with the placement mark. */
+	struct sockaddr_in dsts[BENCH_SERVERS_MAX];
+	uint32_t	ndst;
 	char		host[64];
 	uint16_t	port;
 	char		domain[128];
@@ -65,6 +71,8 @@ struct bench_conf {
 	uint32_t	nthreads;
 	int		cpus[BENCH_THREADS_MAX]; /* -1: not pinned */
 	pid_t		server_pid;		/* 0: not measured */
+	pid_t		server_pids[BENCH_SERVERS_MAX];	/* all measured, summed */
+	uint32_t	npids;
 	bool		json;
 	bool		progress;
 	double		lag_threshold_ms;

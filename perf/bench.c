@@ -55,7 +55,8 @@ usage(void)
 	fprintf(stderr,
 		"usage: parley-bench fanout|connect|idle|history [options]\n"
 		"       parley-bench users N [--domain D] [--password PW] [--user-prefix P]\n"
-		"  -s, --server HOST:PORT   parleyd's SIP/TLS address (127.0.0.1:5061)\n"
+		"  -s, --server HOST:PORT   parleyd's SIP/TLS address (127.0.0.1:5061); a comma list\n"
+		"                           spreads the clients over an array's nodes (placement mark)\n"
 		"      --domain D           SIP domain and realm (example.com)\n"
 		"      --user-prefix P      users are P<n>@D (user)\n"
 		"      --user-base N        first n (0)\n"
@@ -79,7 +80,8 @@ usage(void)
 		"      --setup-conc N       clients signing in at once per thread (64)\n"
 		"  -t, --threads N          worker threads, not pinned (1)\n"
 		"  -c, --cpus LIST          one worker per CPU in LIST (e.g. 1 or 2-3), pinned\n"
-		"  -p, --server-pid PID     sample this process's CPU and memory from /proc\n"
+		"  -p, --server-pid PID     sample this process's CPU and memory from /proc (a comma\n"
+		"                           list: summed)\n"
 		"      --lag-ms MS          send lag p99 that marks the generator as the limit (5)\n"
 		"      --tag KEY=VALUE      add to the result (repeatable)\n"
 		"      --json               print the result as a JSON object\n"
@@ -130,28 +132,68 @@ num_arg(const char *s, const char *what)
 }
 
 static int
-set_server(struct bench_conf *c, const char *hp)
+set_one_server(struct bench_conf *c, const char *hp, size_t len)
 {
-	const char *colon = strrchr(hp, ':');
+	const char *colon = memrchr(hp, ':', len);
 	struct addrinfo hints = { .ai_family = AF_INET, .ai_socktype = SOCK_STREAM };
 	struct addrinfo *ai;
+	char host[64];
+	uint16_t port;
 
-	if (colon == NULL || (size_t)(colon - hp) >= sizeof(c->host))
+	if (colon == NULL || (size_t)(colon - hp) >= sizeof(host) || c->ndst == BENCH_SERVERS_MAX)
 		return -1;
-	snprintf(c->host, sizeof(c->host), "%.*s", (int)(colon - hp), hp);
-	c->port = (uint16_t)atoi(colon + 1);
-	if (c->port == 0 || getaddrinfo(c->host, NULL, &hints, &ai) != 0)
+	snprintf(host, sizeof(host), "%.*s", (int)(colon - hp), hp);
+	port = (uint16_t)atoi(colon + 1);
+	if (port == 0 || getaddrinfo(host, NULL, &hints, &ai) != 0)
 		return -1;
-	memcpy(&c->dst, ai->ai_addr, sizeof(c->dst));
-	c->dst.sin_port = htons(c->port);
+	memcpy(&c->dsts[c->ndst], ai->ai_addr, sizeof(c->dsts[0]));
+	c->dsts[c->ndst].sin_port = htons(port);
 	freeaddrinfo(ai);
 	/* This tool sends load: keep it on the loopback network. */
-	if ((ntohl(c->dst.sin_addr.s_addr) >> 24) != 127) {
-		fprintf(stderr, "parley-bench: %s is not a loopback address (127.0.0.0/8)\n",
-			c->host);
+	if ((ntohl(c->dsts[c->ndst].sin_addr.s_addr) >> 24) != 127) {
+		fprintf(stderr, "parley-bench: %s is not a loopback address (127.0.0.0/8)\n", host);
 		exit(2);
 	}
+	if (c->ndst++ == 0) {
+		snprintf(c->host, sizeof(c->host), "%s", host);
+		c->port = port;
+		c->dst = c->dsts[0];
+	}
 	return 0;
+}
+
+/* "HOST:PORT[,HOST:PORT...]". */
+static int
+set_server(struct bench_conf *c, const char *hp)
+{
+	c->ndst = 0;
+	for (const char *p = hp, *e; *p != '\0'; p = *e ? e + 1 : e) {
+		e = strchr(p, ',');
+		if (e == NULL)
+			e = p + strlen(p);
+		if (set_one_server(c, p, (size_t)(e - p)) != 0)
+			return -1;
+	}
+	return c->ndst > 0 ? 0 : -1;
+}
+
+/* The servers' CPU and memory, summed over every --server-pid. */
+static int
+srv_read(const struct bench_conf *c, struct procstat *ps)
+{
+	memset(ps, 0, sizeof(*ps));
+	for (uint32_t i = 0; i < c->npids; i++) {
+		struct procstat one;
+		int rc = procstat_read(c->server_pids[i], &one);
+
+		if (rc != 0)
+			return rc;
+		ps->cpu_s += one.cpu_s;
+		ps->rss_kb += one.rss_kb;
+		ps->hwm_kb += one.hwm_kb;
+		ps->threads += one.threads;
+	}
+	return c->npids > 0 ? 0 : -ENOENT;
 }
 
 static int
@@ -302,7 +344,16 @@ parse_args(struct bench *b, int argc, char **argv)
 			}
 			c->nthreads = (uint32_t)ncpu;
 			break;
-		case 'p': c->server_pid = (pid_t)num_arg(optarg, "--server-pid"); break;
+		case 'p':	/* PID[,PID...] */
+			for (char *q = optarg; *q != '\0' && c->npids < BENCH_SERVERS_MAX;) {
+				c->server_pids[c->npids++] = (pid_t)strtol(q, &q, 10);
+				if (*q == ',')
+					q++;
+				else if (*q != '\0')
+					usage();
+			}
+			c->server_pid = c->server_pids[0];
+			break;
 		case 16: c->lag_threshold_ms = num_arg(optarg, "--lag-ms"); break;
 		case 17:
 			if (c->ntags == BENCH_TAGS_MAX || strchr(optarg, '=') == NULL)
@@ -376,11 +427,13 @@ static void
 find_rooms(struct bench *b)
 {
 	const struct bench_conf *c = &b->c;
-	char aor[200], err[256], *rpl;
+	char aor[200], err[256], placed[200], *rpl;
 	struct gc *g;
 
 	snprintf(aor, sizeof(aor), "%s%u@%s", c->user_prefix, c->user_base, c->domain);
-	g = gc_open(c->host, c->port, aor, c->password, err, sizeof(err));
+	snprintf(placed, sizeof(placed), "sip:%s;parley-placed", c->domain);
+	g = gc_open_to(c->host, c->port, aor, c->password, c->ndst > 1 ? placed : NULL, err,
+		       sizeof(err));
 	if (g == NULL) {
 		fprintf(stderr, "parley-bench: cannot sign in to parleyd at %s:%u as %s: %s\n",
 			c->host, c->port, aor, err);
@@ -498,7 +551,7 @@ take_sample(struct bench *b, struct sample *s)
 	s->proc_cpu = process_cpu_s();
 	if (procstat_system_busy(&s->sys_busy) != 0)
 		s->sys_busy = 0;
-	s->srv_ok = b->c.server_pid > 0 && procstat_read(b->c.server_pid, &s->srv) == 0;
+	s->srv_ok = b->c.server_pid > 0 && srv_read(&b->c, &s->srv) == 0;
 }
 
 /* The progress line during the load. */
@@ -555,7 +608,7 @@ run(struct bench *b)
 	struct sample s0, s1;
 	struct procstat base = { 0 };
 	uint64_t t0, ws, we, prev = 0, prev_t, next_progress, drain_end;
-	bool base_ok = c->server_pid > 0 && procstat_read(c->server_pid, &base) == 0;
+	bool base_ok = c->server_pid > 0 && srv_read(c, &base) == 0;
 	int rc;
 
 	if (c->server_pid > 0 && !base_ok) {
