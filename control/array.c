@@ -733,6 +733,9 @@ array_start(const struct array_config *cfg, struct engine *e, char *err, size_t 
 		struct peerlink_callbacks cb = {
 			.recv = link_recv, .state = link_state, .resync = link_resync, .arg = a,
 		};
+		struct fanout_peer_ops po = {
+			.send = peer_send, .send_many = peer_send_many, .rehome = peer_rehome, .arg = a,
+		};
 
 		if (strlen(a->prefix) > PEERFRAME_CLUSTER_MAX) {
 			snprintf(err, errlen, "[array] prefix \"%s\": over %d characters, too long "
@@ -743,12 +746,7 @@ array_start(const struct array_config *cfg, struct engine *e, char *err, size_t 
 		a->peers = peerlink_create(&pc, &cb, err, errlen);
 		if (a->peers == NULL)
 			goto out_free;
-		/* Before the lcores run (boot order). */
-		struct fanout_peer_ops po = {
-			.send = peer_send, .send_many = peer_send_many, .rehome = peer_rehome, .arg = a,
-		};
-
-		fanout_peer_register(&po);
+		fanout_peer_register(&po);	/* before the lcores run (boot order) */
 	}
 	/* An etcd that is starting or busy gets a few tries; nothing
 	 * listening fails just the same, a second later. */
