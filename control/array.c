@@ -24,6 +24,7 @@
 #include "dataplane/base/log.h"
 #include "dataplane/chat/roomtab.h"
 #include "dataplane/chat/chatctl.h"
+#include "dataplane/chat/fanout_peer.h"
 #include "dataplane/engine/engine.h"
 #include "dataplane/peer/peerframe.h"
 #include "dataplane/session/placement.h"
@@ -86,6 +87,8 @@ struct array {
 	struct etcd		*query;		/* array_nodes()'s, under qlock */
 	struct peerlink	*peers;		/* peer links, or NULL without peer_listen */
 	bool			members_bad;	/* last member list refused (logged) */
+	uint32_t		members[PLACE_MAX];	/* the peer links' last member ids */
+	unsigned		nmembers;
 	pthread_mutex_t		qlock;
 	int64_t			lease;		/* 0 while this node holds none */
 	bool			refused;	/* rejoining: our id is taken (logged once) */
@@ -105,7 +108,6 @@ struct array {
 	_Atomic int64_t		lease_pub;	/* <lease>, for array_nodes() */
 	_Atomic uint64_t	lost_count;	/* times etcd was lost */
 	_Atomic uint64_t	errors;		/* failed etcd requests */
-	_Atomic uint64_t	peer_unhandled;	/* peer frames nothing handles yet */
 
 	struct homes		*homes;		/* room homes (homes.h) */
 	/* CLOCK_MONOTONIC ms until which this node's lease is surely valid:
@@ -335,32 +337,63 @@ turn(struct array *a, bool renew)
 
 /* ---- peer links (peerlink.h) -------------------------------------------- */
 
-/* Link thread: a frame from node <node>. Posts, joins and history do not
- * travel between nodes yet, so nothing consumes them: they are counted. */
+/* Link thread: a frame from node <node>: the fan-out takes it to the
+ * lcores (fanout_peer.h). */
 static void
 link_recv(void *arg, uint32_t node, const struct peerframe *f)
 {
 	struct array *a = arg;
 
-	atomic_fetch_add_explicit(&a->peer_unhandled, 1, memory_order_relaxed);
-	LOG(DEBUG, ARRAY, "peer frame %s from node %u: not handled yet",
-	    peerframe_type_name(f->type), node);
+	fanout_peer_in(a->e, node, f);
 }
 
-/* Link thread: the link with node <node> came up or went down. */
+/* Link thread: the link with node <node> came up (rooms homed there
+ * resynchronise) or went down (what waits for it fails, retryably). */
 static void
 link_state(void *arg, uint32_t node, bool up)
 {
-	(void)arg;
+	struct array *a = arg;
+
 	LOG(NOTICE, ARRAY, "peer link with node %u %s", node, up ? "up" : "down");
+	fanout_peer_link(a->e, node, up);
 }
 
-/* Link thread: this node cut node <node> for falling behind. */
+/* Link thread: this node cut node <node> for falling behind. The link
+ * goes down and comes back (link_state), and both ends resynchronise the
+ * rooms the other homes then. */
 static void
 link_resync(void *arg, uint32_t node)
 {
 	(void)arg;
-	LOG(WARNING, ARRAY, "peer link with node %u cut: it fell behind", node);
+	LOG(WARNING, ARRAY, "peer link with node %u cut: it fell behind; its rooms resync when "
+	    "it is back", node);
+}
+
+/* The fan-out's way out (struct fanout_peer_ops), from the lcores. */
+static int
+peer_send(void *arg, uint32_t node, const struct peerframe *f)
+{
+	struct array *a = arg;
+
+	return peerlink_send(a->peers, node, f);
+}
+
+static int
+peer_send_many(void *arg, const uint32_t *nodes, unsigned n, const struct peerframe *f)
+{
+	struct array *a = arg;
+
+	return peerlink_send_many(a->peers, nodes, n, f);
+}
+
+/* A home refused a frame as wrong or stale: read the homes again now.
+ * (Until control/homes.c re-resolves one room, the array thread's next
+ * turn does it for all.) */
+static void
+peer_rehome(void *arg, const uint8_t raw[CATALOG_ID_RAW])
+{
+	(void)raw;
+	array_kick(arg);
 }
 
 /* The peer links follow the live nodes that publish a peer address (the
@@ -379,6 +412,21 @@ link_members(struct array *a)
 			memcpy(m[n].addr, t->v[i].peer, sizeof(m[n].addr));
 			n++;
 		}
+	/* Nodes gone from the array: the rooms homed here forget their
+	 * members (the others are told they left). */
+	for (unsigned i = 0; i < a->nmembers; i++) {
+		unsigned k;
+
+		for (k = 0; k < n; k++)
+			if (m[k].id == a->members[i])
+				break;
+		if (k == n && a->members[i] != a->conf.node_id) {
+			LOG(NOTICE, ARRAY, "node %u left the array: its members part", a->members[i]);
+			fanout_peer_gone(a->e, a->members[i]);
+		}
+	}
+	for (a->nmembers = 0; a->nmembers < n; a->nmembers++)
+		a->members[a->nmembers] = m[a->nmembers].id;
 	rc = peerlink_set_members(a->peers, m, n);
 	if (rc != 0 && !a->members_bad)
 		LOG(WARNING, ARRAY, "peer links: the nodes' list is refused (%s: a peer address "
@@ -415,7 +463,7 @@ links_json(struct array *a)
 			 "bad_frames", (json_int_t)g.bad_frames,
 			 "duplicates", (json_int_t)g.duplicates,
 			 "send_refused", (json_int_t)g.send_refused,
-			 "unhandled", (json_int_t)atomic_load(&a->peer_unhandled));
+			 "lcore_dropped", (json_int_t)fanout_peer_dropped());
 }
 
 /* A string of a node record into <out> of <cap> bytes; "" when absent or
@@ -806,6 +854,12 @@ array_start(const struct array_config *cfg, struct engine *e, char *err, size_t 
 		a->peers = peerlink_create(&pc, &cb, err, errlen);
 		if (a->peers == NULL)
 			goto out_free;
+		/* Before the lcores run (boot order). */
+		struct fanout_peer_ops po = {
+			.send = peer_send, .send_many = peer_send_many, .rehome = peer_rehome, .arg = a,
+		};
+
+		fanout_peer_register(&po);
 	}
 	/* An etcd that is starting or busy gets a few tries; nothing
 	 * listening fails just the same, a second later. */
@@ -870,6 +924,13 @@ array_stop(struct array *a)
 		if (write(a->stop_fd, &one, sizeof(one)) == -1)
 			LOG(ERR, ARRAY, "stop: %s", strerror(errno));
 		pthread_join(a->thread, NULL);
+	}
+	if (a->peers != NULL) {
+		/* The lcores have returned; what the fan-out still finishes at
+		 * shutdown (fanout_quiesce) sends nothing any more. */
+		struct fanout_peer_ops none = { 0 };
+
+		fanout_peer_register(&none);
 	}
 	peerlink_destroy(a->peers);
 	if (a->lease != 0) {

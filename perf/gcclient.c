@@ -176,6 +176,13 @@ struct gc *
 gc_open(const char *host, uint16_t port, const char *aor, const char *password, char *err,
 	size_t errlen)
 {
+	return gc_open_to(host, port, aor, password, NULL, err, errlen);
+}
+
+struct gc *
+gc_open_to(const char *host, uint16_t port, const char *aor, const char *password,
+	   const char *ruri, char *err, size_t errlen)
+{
 	struct gc *g = calloc(1, sizeof(*g));
 	struct pc_dialog look;
 	char lookup[300], target[256], body[512], *rpl, *u, *e;
@@ -193,7 +200,7 @@ gc_open(const char *host, uint16_t port, const char *aor, const char *password, 
 	g->c = pc_connect(host, port, NULL, 5000, err, errlen);
 	if (g->c == NULL)
 		goto out_free;
-	st = pc_register(g->c, aor, password, 3600, NULL, 0);
+	st = pc_register_to(g->c, aor, password, 3600, ruri, "Warning", NULL, 0);
 	if (st != 200) {
 		snprintf(err, errlen, "REGISTER: %d", st);
 		goto out_free;

@@ -20,6 +20,10 @@ struct pc_conn;
  * named. NULL with a reason in <err>. */
 struct gc *gc_open(const char *host, uint16_t port, const char *aor, const char *password,
 		   char *err, size_t errlen);
+/* The same with REGISTER's Request-URI <ruri> (NULL: sip:<domain>), e.g.
+ * with the array's placement mark to be served where it lands. */
+struct gc *gc_open_to(const char *host, uint16_t port, const char *aor, const char *password,
+		      const char *ruri, char *err, size_t errlen);
 /* BYE on the channel dialog, then close. Accepts NULL. */
 void gc_close(struct gc *g);
 /* Close without BYE (a client that vanished). */

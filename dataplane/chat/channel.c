@@ -233,16 +233,111 @@ channel_room_of_chanib(struct cmdctx *x)
 
 /* ---- Channel: history ------------------------------------------------- */
 
+/* The rpl:bccontext with <n> records of room <r>, once the BACKCHAT event
+ * is durable (viewing history is a compliance event). */
+static void
+bccontext_reply(struct cmdctx *x, const struct roomtab_ent *r, const struct history_rec *recs,
+		size_t n, unsigned long cnt)
+{
+	struct xbuf b, fail;
+	char content[64];
+
+	channel_begin_reply(x, &b, 200);
+	xbuf_str(&b, "<chanib");
+	xbuf_attr(&b, "uri", r->cat->uri);
+	xbuf_str(&b, ">");
+	for (size_t i = 0; i < n; i++) {
+		char ts[XCCOS_TS_LEN], *author = strndup(recs[i].author, recs[i].author_len);
+
+		xccos_ts_format(recs[i].ts_ms * 10000, ts);
+		xbuf_str(&b, "<msg id=\"grpchat\"");
+		xbuf_attr(&b, "chanUri", r->cat->uri);
+		xbuf_attr(&b, "author", author ? author : "");
+		xbuf_attr(&b, "ts", ts);
+		xbuf_str(&b, ">");
+		xbuf_raw(&b, recs[i].body, recs[i].body_len);
+		xbuf_str(&b, "</msg>");
+		free(author);
+	}
+	xbuf_str(&b, "</chanib>");
+	xccos_rpl_end(&b);
+	xccos_end(&b);
+	xbuf_init(&fail, 0);
+	xccos_begin(&fail, next_envid(x->d));
+	xccos_rpl_begin(&fail, x->rpl, x->x->seqid, x->x->envid, 500);
+	xccos_rpl_end(&fail);
+	xccos_end(&fail);
+	if (!xbuf_ok(&b) || !xbuf_ok(&fail)) {
+		xbuf_free(&b);
+		xbuf_free(&fail);
+		channel_reply_code(x, 500);
+		return;
+	}
+	snprintf(content, sizeof(content), "last %lu messages", cnt);
+	{
+		size_t blen, flen;
+		char *body = xbuf_take(&b, &blen), *fbody = xbuf_take(&fail, &flen);
+
+		fanout_event_then_reply(x->lc, x->c, x->d, WAL_EV_BACKCHAT, r, content,
+					strlen(content), body, blen, fbody, flen);
+	}
+	xbuf_free(&b);
+	xbuf_free(&fail);
+}
+
+/* The room's home node answered a bccontext (fanout_ops.history_done). */
+static void
+history_done(struct lcore_ctx *lc, struct fanout_histreq *h)
+{
+	struct conn *c = h->conn;
+	struct dialog *d = conn_usable(c) ? dialog_by_uid(c, h->uid) : NULL;
+	const struct roomtab_ent *r = roomtab_find_raw(roomtab_of(lc), h->raw);
+	struct xccos_msg fake = { 0 };
+	struct cmdctx x = { .c = c, .d = d, .lc = lc, .x = &fake, .rpl = "bccontext" };
+
+	if (d == NULL)
+		return;
+	snprintf(fake.seqid, sizeof(fake.seqid), "%s", h->seqid);
+	snprintf(fake.envid, sizeof(fake.envid), "%s", h->envid);
+	if (h->status != 0 || r == NULL) {
+		channel_reply_code(&x, 503);
+		return;
+	}
+	bccontext_reply(&x, r, h->recs, h->n, h->count);
+}
+
+/* History of a room homed on another node: its home answers. */
+static void
+bccontext_remote(struct cmdctx *x, const struct roomtab_ent *r, unsigned long cnt)
+{
+	struct fanout_histreq *h = calloc(1, sizeof(*h));
+
+	if (h == NULL) {
+		channel_reply_code(x, 500);
+		return;
+	}
+	h->conn = x->c;
+	h->uid = x->d->uid;
+	memcpy(h->raw, r->raw, CATALOG_ID_RAW);
+	h->count = (uint32_t)cnt;
+	snprintf(h->seqid, sizeof(h->seqid), "%s", x->x->seqid);
+	snprintf(h->envid, sizeof(h->envid), "%s", x->x->envid);
+	conn_hold(x->c);
+	if (fanout_history_ask(x->lc, r, h) != 0) {
+		fanout_histreq_free(h);
+		channel_reply_code(x, 503);	/* the home is unknown or unreachable: retry */
+	}
+}
+
 static void
 cmd_bccontext(struct cmdctx *x)
 {
 	const struct roomtab_ent *r = channel_room_of_chanib(x);
+	const struct roomtab *t = roomtab_of(x->lc);
 	xmlNodePtr bcq, last;
 	struct history_rec *recs = NULL;
 	ssize_t n = 0;
 	unsigned long cnt = 25;
-	struct xbuf b, fail;
-	char content[64];
 
 	if (r == NULL) {
 		channel_reply_code(x, x->x->data && xccos_child(x->x->data, "chanib") ? 404 : 400);
@@ -261,55 +356,18 @@ cmd_bccontext(struct cmdctx *x)
 	/* Unknown queries get an empty chanib (xccos.md f.9); so do unlogged
 	 * rooms. */
 	if (last != NULL && (r->cat->props & CATALOG_PROP_LOGGED) && cnt > 0) {
+		if (!roomtab_homed_here(t, r)) {
+			bccontext_remote(x, r, cnt);
+			return;
+		}
 		n = history_read_last(lcore_db(x->lc), r->raw, cnt, &recs);
 		if (n < 0) {
 			channel_reply_code(x, 500);
 			return;
 		}
 	}
-	channel_begin_reply(x, &b, 200);
-	xbuf_str(&b, "<chanib");
-	xbuf_attr(&b, "uri", r->cat->uri);
-	xbuf_str(&b, ">");
-	for (ssize_t i = 0; i < n; i++) {
-		char ts[XCCOS_TS_LEN], *author = strndup(recs[i].author, recs[i].author_len);
-
-		xccos_ts_format(recs[i].ts_ms * 10000, ts);
-		xbuf_str(&b, "<msg id=\"grpchat\"");
-		xbuf_attr(&b, "chanUri", r->cat->uri);
-		xbuf_attr(&b, "author", author ? author : "");
-		xbuf_attr(&b, "ts", ts);
-		xbuf_str(&b, ">");
-		xbuf_raw(&b, recs[i].body, recs[i].body_len);
-		xbuf_str(&b, "</msg>");
-		free(author);
-	}
-	xbuf_str(&b, "</chanib>");
+	bccontext_reply(x, r, recs, (size_t)n, cnt);
 	history_recs_free(recs, (size_t)n);
-	xccos_rpl_end(&b);
-	xccos_end(&b);
-	xbuf_init(&fail, 0);
-	xccos_begin(&fail, next_envid(x->d));
-	xccos_rpl_begin(&fail, x->rpl, x->x->seqid, x->x->envid, 500);
-	xccos_rpl_end(&fail);
-	xccos_end(&fail);
-	if (!xbuf_ok(&b) || !xbuf_ok(&fail)) {
-		xbuf_free(&b);
-		xbuf_free(&fail);
-		channel_reply_code(x, 500);
-		return;
-	}
-	/* Viewing history is a compliance event; the reply waits for it. */
-	snprintf(content, sizeof(content), "last %lu messages", cnt);
-	{
-		size_t blen, flen;
-		char *body = xbuf_take(&b, &blen), *fbody = xbuf_take(&fail, &flen);
-
-		fanout_event_then_reply(x->lc, x->c, x->d, WAL_EV_BACKCHAT, r, content,
-					strlen(content), body, blen, fbody, flen);
-	}
-	xbuf_free(&b);
-	xbuf_free(&fail);
 }
 
 /* ---- Channel: invitations and preferences ----------------------------- */
@@ -670,6 +728,7 @@ static const struct fanout_ops fanout_callbacks = {
 	.post_done = channel_post_done,
 	.join_done = channel_join_done,
 	.send = send_to_member,
+	.history_done = history_done,
 };
 
 int

@@ -291,6 +291,9 @@ grpchat(struct cmdctx *x)
 		return 403;
 	if (g->text_len > lcore_conf(x->lc)->chat_max || g->inner_len > HISTORY_BODY_MAX)
 		return 413;
+	/* In an array, a room whose home is not known yet: retry. */
+	if (r->node == ROOMTAB_NODE_NONE && roomtab_of(x->lc)->self != 0)
+		return 503;
 	sipout_init(&o, resp, sizeof(resp));
 	sipout_response_start(&o, m, 200, "OK", NULL);
 	sipout_cstr(&o, "Server: Parley/0.1\r\n");
@@ -366,7 +369,12 @@ channel_post_done(struct lcore_ctx *lc, struct fanout_post *p)
 	snprintf(fake.seqid, sizeof(fake.seqid), "%s", p->seqid);
 	snprintf(fake.envid, sizeof(fake.envid), "%s", p->envid);
 	ctr_inc(lc, CTR_POSTS_REFUSED);
-	channel_reply_code(&x, p->status == -ENOSPC ? 503 : 500);
+	/* Retryable: a full compliance log, or (in an array) a room home that
+	 * is unknown, unreachable or moved; the post was not stored, or was
+	 * and reaches the author once as any member. */
+	channel_reply_code(&x, p->status == -ENOSPC || p->status == -EAGAIN ||
+			   p->status == -ESTALE ? 503 : p->status == -EACCES ? 403 :
+			   p->status == -EMSGSIZE ? 413 : 500);
 }
 
 /* A post: its SIP 200 waits until it is durable (post_done), or goes at

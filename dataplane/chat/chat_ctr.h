@@ -58,7 +58,35 @@
 	/* the storage thread reported an error */ \
 	X(CTR_STORAGE_FAILED,		"storage_failed") \
 	/* refused: the compliance log is at its cap */ \
-	X(CTR_POSTS_COMPLIANCE_CAP,	"posts_compliance_cap")
+	X(CTR_POSTS_COMPLIANCE_CAP,	"posts_compliance_cap") \
+	PEER_CTRS(X)
+
+/* fanout_peer.c: rooms across the nodes of an array. */
+#define PEER_CTRS(X) \
+	/* posts and joins sent to the room's home node */ \
+	X(CTR_PEER_POSTS_FWD,		"peer_posts_forwarded") \
+	X(CTR_PEER_JOINS_FWD,		"peer_joins_forwarded") \
+	/* posts and joins this node homes that came from another node */ \
+	X(CTR_PEER_POSTS_IN,		"peer_posts_in") \
+	X(CTR_PEER_JOINS_IN,		"peer_joins_in") \
+	/* RELAY and PRESENCE frames sent (one per node) and received */ \
+	X(CTR_PEER_RELAYS_OUT,		"peer_relays_out") \
+	X(CTR_PEER_RELAYS_IN,		"peer_relays_in") \
+	X(CTR_PEER_NOTICES_OUT,		"peer_notices_out") \
+	X(CTR_PEER_NOTICES_IN,		"peer_notices_in") \
+	/* relays not delivered: already seen, stale epoch, resync under way */ \
+	X(CTR_PEER_RELAYS_DROPPED,	"peer_relays_dropped") \
+	/* frames this home refused (wrong home, stale epoch, not a member...) */ \
+	X(CTR_PEER_REFUSED,		"peer_refused") \
+	/* refusals received from a home */ \
+	X(CTR_PEER_REFUSALS_IN,		"peer_refusals_in") \
+	/* posts, joins, history requests failed: link down or not sendable */ \
+	X(CTR_PEER_FAILED,		"peer_failed") \
+	X(CTR_PEER_SEND_FAILED,		"peer_send_failed") \
+	/* resyncs asked (link up) and answered, posts delivered from them */ \
+	X(CTR_PEER_RESYNCS,		"peer_resyncs") \
+	X(CTR_PEER_RESYNCS_IN,		"peer_resyncs_in") \
+	X(CTR_PEER_RESYNC_POSTS,	"peer_resync_posts")
 
 #define CHAT_CTRS(X) CHANNEL_CTRS(X) FANOUT_CTRS(X)
 

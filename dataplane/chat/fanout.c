@@ -17,6 +17,7 @@
 #include "dataplane/base/ring.h"
 #include "dataplane/session/dialog.h"
 #include "dataplane/chat/fanout_int.h"
+#include "dataplane/chat/fanout_peer.h"
 #include "dataplane/engine/lcore.h"
 #include "dataplane/chat/roomtab.h"
 #include "dataplane/xccos/xccos.h"
@@ -263,7 +264,7 @@ fanout_idle(struct lcore_ctx *lc)
 {
 	struct fanout_lc *fo = fo_lc(lc);
 
-	if (fo->backlog.n > 0 || commit_done_count(fo->prod) > 0)
+	if (fo->backlog.n > 0 || commit_done_count(fo->prod) > 0 || !fo_peer_idle(lc))
 		return false;
 	for (uint32_t i = 0; i < lcore_conf(lc)->nlcores; i++)
 		if (fo->tx[i].n > 0 || rte_ring_count(fo->rx[i]) > 0)
@@ -344,9 +345,10 @@ fanout_post(struct lcore_ctx *lc, const struct roomtab_ent *r, struct fanout_pos
 	return 0;
 }
 
-/* Home: the next seq of a room continues after what history holds. */
-static uint64_t
-next_seq(struct lcore_ctx *lc, struct fo_roomstate *lr)
+/* Home: the last seq of a room so far (it continues after what history
+ * holds). */
+uint64_t
+fo_next_seq_peek(struct lcore_ctx *lc, struct fo_roomstate *lr)
 {
 	if (!lr->seq_loaded) {
 		uint64_t last = 0;
@@ -356,17 +358,45 @@ next_seq(struct lcore_ctx *lc, struct fo_roomstate *lr)
 		lr->next_seq = last + 1;
 		lr->seq_loaded = true;
 	}
+	return lr->next_seq - 1;
+}
+
+static uint64_t
+next_seq(struct lcore_ctx *lc, struct fo_roomstate *lr)
+{
+	fo_next_seq_peek(lc, lr);
 	return lr->next_seq++;
 }
 
+/* The home's answer to the post's origin: its lcore, or its node. */
 static void
-home_post(struct lcore_ctx *lc, struct fanout_post *p)
+post_answer(struct lcore_ctx *lc, struct fanout_post *p)
 {
-	struct fo_roomstate *lr = fo_roomstate_get(fo_lc(lc), p->room);
+	if (p->origin == FO_ORIGIN_REMOTE) {
+		fo_peer_post_ack(lc, p);
+		fanout_post_put(p);
+	} else {
+		fo_send_msg(lc, p->origin, FM_POST_DONE, p, 0);
+	}
+}
 
+/* Local home lcore: a post to sequence here, or (in an array) to forward
+ * to the room's home node. */
+void
+fo_home_post(struct lcore_ctx *lc, struct fanout_post *p)
+{
+	const struct roomtab *t = roomtab_of(lc);
+	const struct roomtab_ent *r = roomtab_find_raw(t, p->room);
+	struct fo_roomstate *lr;
+
+	if (p->origin != FO_ORIGIN_REMOTE && r != NULL && !roomtab_homed_here(t, r)) {
+		fo_peer_post_fwd(lc, r, p);
+		return;
+	}
+	lr = fo_roomstate_get(fo_lc(lc), p->room);
 	if (lr == NULL) {
 		p->status = -ENOMEM;
-		fo_send_msg(lc, p->origin, FM_POST_DONE, p, 0);
+		post_answer(lc, p);
 		return;
 	}
 	/* Compliance must never lose a post: with the exporter this far
@@ -375,7 +405,7 @@ home_post(struct lcore_ctx *lc, struct fanout_post *p)
 	    engine_compliance_lag(lcore_engine(lc)) >= lcore_conf(lc)->compliance_cap) {
 		ctr_inc(lc, CTR_POSTS_COMPLIANCE_CAP);
 		p->status = -ENOSPC;
-		fo_send_msg(lc, p->origin, FM_POST_DONE, p, 0);
+		post_answer(lc, p);
 		return;
 	}
 	p->seq = next_seq(lc, lr);
@@ -383,8 +413,8 @@ home_post(struct lcore_ctx *lc, struct fanout_post *p)
 	fo_submit_job(lc, (void *)((uintptr_t)p | 1));
 }
 
-static void
-build_post_body(struct lcore_ctx *lc, struct fanout_post *p)
+void
+fo_build_post_body(struct lcore_ctx *lc, struct fanout_post *p)
 {
 	struct xbuf *b = &fo_lc(lc)->scratch;
 	char ts[XCCOS_TS_LEN];
@@ -428,7 +458,7 @@ home_post_stored(struct lcore_ctx *lc, struct fanout_post *p, int status, uint64
 	p->status = status;
 	p->wal_seq = wal_seq;
 	if (status == 0) {
-		build_post_body(lc, p);
+		fo_build_post_body(lc, p);
 		if (p->body == NULL)
 			p->status = -ENOMEM;
 	} else {
@@ -440,7 +470,9 @@ home_post_stored(struct lcore_ctx *lc, struct fanout_post *p, int status, uint64
 				atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed);
 				fo_send_msg(lc, l, FM_DELIVER, p, 0);
 			}
-	fo_send_msg(lc, p->origin, FM_POST_DONE, p, 0);
+	if (p->status == 0 && lr != NULL && lr->nnodes > 0)
+		fo_peer_relay(lc, lr, p);
+	post_answer(lc, p);
 }
 
 static void
@@ -609,7 +641,7 @@ dispatch(struct lcore_ctx *lc, const struct fmsg *m)
 {
 	switch (m->type) {
 	case FM_POST:
-		home_post(lc, m->ptr);
+		fo_home_post(lc, m->ptr);
 		break;
 	case FM_POST_DONE: {
 		struct fanout_post *p = m->ptr;
@@ -678,6 +710,8 @@ fanout_poll(struct lcore_ctx *lc)
 	n = commit_poll(fo->prod, reqs, completions_room(lc));
 	for (unsigned i = 0; i < n; i++)
 		completed(lc, reqs[i]);
+	if (fo_peer_active())
+		fo_peer_poll(lc, &work);
 	return work + n;
 }
 
@@ -825,6 +859,7 @@ fanout_fini(struct engine *e)
 				free(fo->rooms[k]);
 			}
 		free(fo->rooms);
+		fo_peer_fini(fo);
 		free(fo->backlog.v);
 		xbuf_free(&fo->scratch);
 		free(fo);

@@ -41,6 +41,8 @@ struct lcore_ctx;
 struct conn;
 struct dialog;
 struct roomtab_ent;
+struct history_rec;
+struct fanout_histreq;
 
 #define FANOUT_LCORES_MAX	64
 
@@ -49,7 +51,10 @@ struct roomtab_ent;
  * read-only once the home lcore published it; freed by the last fanout_post_put. */
 struct fanout_post {
 	_Atomic uint32_t refs;
-	uint32_t	origin;		/* lcore of the author's connection */
+	uint32_t	origin;		/* lcore of the author's connection, or
+					 * FO_ORIGIN_REMOTE (another node's) */
+	uint32_t	from_node;	/* remote origin: its node and request id */
+	uint64_t	ref;
 	uint8_t		room[CATALOG_ID_RAW];
 	bool		logged;
 	uint64_t	seq;		/* room seq (home) */
@@ -105,6 +110,9 @@ struct fanout_joinreq {
 	uint32_t		origin;
 	uint64_t		uid;		/* the joining dialog */
 	bool			manager;
+	bool			bjoin;		/* of a bjoin (ntc:bjoin) */
+	uint32_t		node;		/* home: the joiner's node when remote */
+	uint64_t		ref;		/* its request id there */
 	int			status;		/* xccos code: 200, 500 */
 	char			uri[160];
 	char			room_uri[160];
@@ -143,7 +151,32 @@ struct fanout_ops {
 	/* Any lcore with members: writes the XCCOS document <body> (a post, a
 	 * notice, a reply) to member dialog <d>. 0 when it went out. */
 	int (*send)(struct lcore_ctx *lc, struct dialog *d, const char *body, size_t len);
+	/* Origin lcore: the room's home node answered a history request
+	 * (fanout_history_ask) or could not; answers the client. The fan-out
+	 * frees <h> after. Optional outside an array. */
+	void (*history_done)(struct lcore_ctx *lc, struct fanout_histreq *h);
 };
+
+/* A bccontext for a room homed on another node (fanout_history_ask). */
+struct fanout_histreq {
+	struct conn		*conn;		/* held */
+	uint64_t		uid;
+	uint8_t			raw[CATALOG_ID_RAW];
+	uint32_t		count;
+	char			seqid[32], envid[32];
+	char			content[64];	/* the BACKCHAT event's text */
+	int			status;		/* 0, or why not (-errno) */
+	struct history_rec	*recs;		/* oldest first */
+	size_t			n;
+	void			*mem;		/* what recs point into */
+};
+
+/* Asks the home node of room <r> for its last <h>->count posts; <h> (from
+ * malloc, conn held by the caller for it) comes back through history_done.
+ * 0, or -errno (the caller keeps <h>). */
+int fanout_history_ask(struct lcore_ctx *lc, const struct roomtab_ent *r,
+		       struct fanout_histreq *h);
+void fanout_histreq_free(struct fanout_histreq *h);
 
 /* Registers <ops> (copied) for the fan-outs fanout_init sets up from now on.
  * Boot thread. */

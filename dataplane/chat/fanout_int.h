@@ -42,11 +42,20 @@ enum fm_type {
 	FM_PRESENCE,	/* home -> member lcore: struct presence (a reference) */
 };
 
+/* fanout_post.origin and fanout_joinreq.origin of a request that came
+ * from another node (its node and ref say where the answer goes). */
+#define FO_ORIGIN_REMOTE	UINT32_MAX
+/* roster_ent.lcore of a member present on another node. */
+#define FO_LCORE_REMOTE		UINT32_MAX
+/* Nodes of an array one room's home tracks (struct fo_nodecnt). */
+#define FO_NODES_MAX		64
+
 /* A member left; the home records it and tells the others. */
 struct partreq {
 	enum fanout_job	kind;		/* FANOUT_JOB_PART */
 	uint8_t		raw[CATALOG_ID_RAW];
 	uint64_t	uid;
+	uint32_t	node;		/* home: the member's node when remote, else 0 */
 	bool		announce;	/* home: the others are told (last dialog of the user) */
 	char		uri[160];
 	char		room_uri[160];
@@ -74,14 +83,18 @@ struct presence {
 	_Atomic uint32_t refs;
 	uint8_t		raw[CATALOG_ID_RAW];
 	uint64_t	uid;		/* the member it is about: not told */
+	bool		skip;		/* <uid> is a dialog of this node */
 	char		*body;
 	size_t		body_len;
 };
 
 /* A present member, as the home keeps it. */
 struct roster_ent {
-	uint64_t	uid;
-	uint32_t	lcore;
+	uint64_t	uid;		/* local dialog; 0 for a remote user */
+	uint32_t	lcore;		/* FO_LCORE_REMOTE for a remote user */
+	uint32_t	node;		/* the user's node when remote, else 0 */
+	uint32_t	dialogs;	/* remote: the user's dialogs on <node> */
+	bool		mark;		/* remote: named by the node's last resync */
 	bool		manager;
 	bool		announced;	/* the others were told this user joined: one
 					 * entry per user present carries it */
@@ -101,7 +114,29 @@ struct fo_roomstate {
 	uint32_t	rn, rcap;
 	uint32_t	per_lcore[FANOUT_LCORES_MAX];
 	_Atomic uint32_t *present;	/* shared count, or NULL */
+
+	/* Home, in an array: remote users present, per node (each node gets
+	 * a post once, whatever its count). */
+	struct fo_nodecnt {
+		uint32_t	node, n;
+	}		nodes[FO_NODES_MAX];
+	uint32_t	nnodes;
+	/* Local home lcore of a room homed on another node: the last seq
+	 * delivered here, and whether a resync is under way (RELAYs wait for
+	 * its HISTORY: the home sends them after it). */
+	uint64_t	last_seq;
+	bool		resyncing;
 };
+
+/* What this lcore waits for from another node, by ref (fanout_peer.c). */
+struct fo_pend {
+	uint64_t	ref;
+	uint32_t	node;
+	uint32_t	kind;		/* enum fo_pend_kind (fanout_peer.c) */
+	void		*ptr;
+};
+
+struct pmsg;
 
 /* A FIFO of what a ring could not take yet: an array allocated at boot
  * (grows only past it, counted). */
@@ -128,6 +163,17 @@ struct fanout_lc {
 	struct xbuf		scratch;	/* post bodies are built here */
 	uint64_t		grown;		/* a stage or the backlog grew past its array */
 	uint64_t		refused;	/* posts and joins refused: stage half full */
+
+	/* In an array (fanout_peer.c): what the link thread hands this lcore
+	 * (a lock-free list it pushes to, taken whole), and what this lcore
+	 * waits for from other nodes. */
+	_Atomic(struct pmsg *)	inbox;
+	_Atomic uint32_t	inbox_n;
+	struct fo_pend		*pend;
+	uint32_t		npend, pcap;
+	uint64_t		next_ref;
+	uint32_t		up[FO_NODES_MAX];	/* nodes whose link is up */
+	uint32_t		nup;
 };
 
 struct pslot {
@@ -156,6 +202,9 @@ fo_shared(const struct engine *e)
 }
 
 /* fanout.c */
+void fo_build_post_body(struct lcore_ctx *lc, struct fanout_post *p);
+void fo_home_post(struct lcore_ctx *lc, struct fanout_post *p);
+uint64_t fo_next_seq_peek(struct lcore_ctx *lc, struct fo_roomstate *lr);
 void fo_send_msg(struct lcore_ctx *lc, uint32_t dst, uint32_t type, void *ptr, uint64_t a);
 void fo_submit_job(struct lcore_ctx *lc, void *cookie);
 /* Room for a new request (post, join) toward lcore <home>: its stage is
@@ -175,5 +224,42 @@ void fo_home_part(struct lcore_ctx *lc, struct partreq *pq);
 void fo_home_part_stored(struct lcore_ctx *lc, struct partreq *pq, int status);
 void fo_tell_members(struct lcore_ctx *lc, struct presence *pr);
 void fo_presence_put(struct presence *pr);
+struct roster_ent *fo_roster_add(struct fo_roomstate *lr);
+void fo_roster_del(struct lcore_ctx *lc, struct fo_roomstate *lr, struct roster_ent *re);
+struct roster_ent *fo_roster_remote(struct fo_roomstate *lr, uint32_t node, const char *uri);
+void fo_announce(struct lcore_ctx *lc, struct fo_roomstate *lr, const char *ntc, const char *uri,
+		 bool manager, const char *room_uri, uint32_t node, uint64_t uid);
+/* Home: <re>, about to go, hands the user's presence to another of its
+ * entries; true when none is left (the others are told of a part). */
+bool fo_roster_handover(struct fo_roomstate *lr, struct roster_ent *re);
+/* Home: node <node>'s present users are the <n> of <v> (a resync):
+ * entries of users it no longer has go (announced), new ones come
+ * (announced), counts follow. */
+struct peerframe_user;
+void fo_home_resync_roster(struct lcore_ctx *lc, struct fo_roomstate *lr, const char *room_uri,
+			   uint32_t node, const struct peerframe_user *v, uint32_t n);
+/* Home: node <node> left the array: its users part. */
+void fo_home_drop_node(struct lcore_ctx *lc, struct fo_roomstate *lr, const char *room_uri,
+		       uint32_t node);
+
+/* fanout_peer.c: rooms homed on other nodes, and remote members of rooms
+ * homed here. */
+void fo_peer_poll(struct lcore_ctx *lc, unsigned *work);
+bool fo_peer_idle(struct lcore_ctx *lc);
+bool fo_peer_active(void);
+/* Local home lcore, room homed elsewhere: forwards (answers later through
+ * FM_POST_DONE / FM_JOINED). */
+void fo_peer_post_fwd(struct lcore_ctx *lc, const struct roomtab_ent *r, struct fanout_post *p);
+void fo_peer_join_fwd(struct lcore_ctx *lc, const struct roomtab_ent *r, struct fanout_joinreq *jr);
+void fo_peer_part_fwd(struct lcore_ctx *lc, const struct roomtab_ent *r, struct partreq *pq);
+/* Home: a durable post goes to every node with present members once;
+ * a remote author's node gets its POST_ACK; a remote joiner its JOIN_ACK. */
+void fo_peer_relay(struct lcore_ctx *lc, struct fo_roomstate *lr, const struct fanout_post *p);
+void fo_peer_post_ack(struct lcore_ctx *lc, struct fanout_post *p);
+void fo_peer_join_ack(struct lcore_ctx *lc, struct fanout_joinreq *jr, struct fo_roomstate *lr);
+void fo_peer_presence(struct lcore_ctx *lc, struct fo_roomstate *lr, const struct presence *pr,
+		      uint32_t node, uint64_t uid);
+void fo_nodes_add(struct fo_roomstate *lr, uint32_t node, int delta);
+void fo_peer_fini(struct fanout_lc *fo);
 
 #endif

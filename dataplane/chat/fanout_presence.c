@@ -14,8 +14,10 @@
 #include "dataplane/base/log.h"
 #include "dataplane/session/dialog.h"
 #include "dataplane/chat/fanout_int.h"
+#include "dataplane/chat/fanout_peer.h"
 #include "dataplane/engine/lcore.h"
 #include "dataplane/chat/roomtab.h"
+#include "dataplane/peer/peerframe.h"
 #include "dataplane/xccos/xccos.h"
 #include "storage/commit.h"
 #include "storage/history.h"
@@ -42,11 +44,12 @@ room_domain(const char *uri, char *out, size_t cap)
 	snprintf(out, cap, "%.*s", slash ? (int)(slash - p) : (int)strlen(p), p);
 }
 
-/* Home: tells every lcore with members of the room that <uri> joined or
- * left (the member <uid> itself is not told). */
-static void
-announce(struct lcore_ctx *lc, struct fo_roomstate *lr, const char *ntc, const char *uri,
-	 bool manager, const char *room_uri, uint64_t uid)
+/* Home: tells every lcore with members of the room, and every other node
+ * with some, that <uri> joined or left (the member's own dialog <uid> on
+ * node <node>, 0 for this one, is not told). */
+void
+fo_announce(struct lcore_ctx *lc, struct fo_roomstate *lr, const char *ntc, const char *uri,
+	    bool manager, const char *room_uri, uint32_t node, uint64_t uid)
 {
 	struct presence *pr;
 	struct xbuf b;
@@ -58,6 +61,7 @@ announce(struct lcore_ctx *lc, struct fo_roomstate *lr, const char *ntc, const c
 	atomic_init(&pr->refs, 1);
 	memcpy(pr->raw, lr->raw, CATALOG_ID_RAW);
 	pr->uid = uid;
+	pr->skip = node == 0;
 	xbuf_init(&b, 0);
 	xccos_begin(&b, (1ull << 40) + ++fo_lc(lc)->ntc_envid);
 	xccos_ntc_begin(&b, ntc);
@@ -90,6 +94,8 @@ announce(struct lcore_ctx *lc, struct fo_roomstate *lr, const char *ntc, const c
 			atomic_fetch_add_explicit(&pr->refs, 1, memory_order_relaxed);
 			fo_send_msg(lc, l, FM_PRESENCE, pr, 0);
 		}
+	if (lr->nnodes > 0)
+		fo_peer_presence(lc, lr, pr, node, uid);
 	fo_presence_put(pr);
 }
 
@@ -102,7 +108,7 @@ fo_tell_members(struct lcore_ctx *lc, struct presence *pr)
 		for (uint32_t i = 0; i < lr->mn; i++) {
 			struct dialog *d = lr->mv[i];
 
-			if (d->uid != pr->uid &&
+			if ((!pr->skip || d->uid != pr->uid) &&
 			    fo_shared(lcore_engine(lc))->ops.send(lc, d, pr->body, pr->body_len) == 0)
 				ctr_inc(lc, CTR_NOTICES);
 		}
@@ -178,6 +184,7 @@ fanout_join(struct lcore_ctx *lc, struct fanout_joinbatch *b)
 
 		b->reqs[i].origin = lcore_idx(lc);
 		b->reqs[i].uid = b->uid;
+		b->reqs[i].bjoin = b->batch;
 		fo_send_msg(lc, r ? r->home : 0, FM_JOIN, &b->reqs[i], 0);
 	}
 	return 0;
@@ -187,9 +194,55 @@ static struct roster_ent *
 roster_find(struct fo_roomstate *lr, uint64_t uid)
 {
 	for (uint32_t i = 0; i < lr->rn; i++)
-		if (lr->rv[i].uid == uid)
+		if (lr->rv[i].uid == uid && lr->rv[i].node == 0)
 			return &lr->rv[i];
 	return NULL;
+}
+
+/* Home: the entry of user <uri> present on node <node>, or NULL. */
+struct roster_ent *
+fo_roster_remote(struct fo_roomstate *lr, uint32_t node, const char *uri)
+{
+	for (uint32_t i = 0; i < lr->rn; i++)
+		if (lr->rv[i].node == node && roomtab_user_eq(lr->rv[i].uri, uri))
+			return &lr->rv[i];
+	return NULL;
+}
+
+/* A new zeroed roster entry, or NULL without memory. */
+struct roster_ent *
+fo_roster_add(struct fo_roomstate *lr)
+{
+	if (lr->rn == lr->rcap) {
+		uint32_t cap = lr->rcap ? lr->rcap * 2 : 8;
+		struct roster_ent *v = realloc(lr->rv, cap * sizeof(*v));
+
+		if (v == NULL)
+			return NULL;
+		lr->rv = v;
+		lr->rcap = cap;
+	}
+	memset(&lr->rv[lr->rn], 0, sizeof(lr->rv[0]));
+	return &lr->rv[lr->rn++];
+}
+
+/* Node <node> has <delta> more present users in the room (home). */
+void
+fo_nodes_add(struct fo_roomstate *lr, uint32_t node, int delta)
+{
+	uint32_t i;
+
+	for (i = 0; i < lr->nnodes; i++)
+		if (lr->nodes[i].node == node)
+			break;
+	if (i == lr->nnodes) {
+		if (delta <= 0 || i == FO_NODES_MAX)
+			return;
+		lr->nodes[lr->nnodes++] = (struct fo_nodecnt){ .node = node };
+	}
+	lr->nodes[i].n += (uint32_t)delta;
+	if (lr->nodes[i].n == 0)
+		lr->nodes[i] = lr->nodes[--lr->nnodes];
 }
 
 static void
@@ -207,7 +260,7 @@ static struct roster_ent *
 roster_announced(struct fo_roomstate *lr, const char *uri, uint64_t uid)
 {
 	for (uint32_t i = 0; i < lr->rn; i++)
-		if (lr->rv[i].uid != uid && lr->rv[i].announced &&
+		if ((lr->rv[i].uid != uid || uid == 0) && lr->rv[i].announced &&
 		    roomtab_user_eq(lr->rv[i].uri, uri))
 			return &lr->rv[i];
 	return NULL;
@@ -255,62 +308,93 @@ fo_home_join(struct lcore_ctx *lc, struct fanout_joinreq *jr)
 	}
 	if (lr->present == NULL)
 		lr->present = fo_pslot_find(fo_shared(lcore_engine(lc)), lr->raw, true);
-	if (roster_find(lr, jr->uid) != NULL) {	/* joined again: nothing changes */
+	if (jr->node != 0) {		/* from another node: one entry per user there */
+		re = fo_roster_remote(lr, jr->node, jr->uri);
+		if (re != NULL) {	/* another dialog of a present user */
+			re->dialogs++;
+			jr->status = 200;
+			fo_peer_join_ack(lc, jr, lr);
+			return;
+		}
+	} else if (roster_find(lr, jr->uid) != NULL) {	/* joined again: nothing changes */
 		jr->status = 200;
 		jr->kind = FANOUT_JOB_JOIN;
 		roster_snap(jr, lr);
 		fo_send_msg(lc, jr->origin, FM_JOINED, jr, 0);
 		return;
-	}
-	if (lr->rn == lr->rcap) {
-		uint32_t cap = lr->rcap ? lr->rcap * 2 : 8;
-		struct roster_ent *v = realloc(lr->rv, cap * sizeof(*v));
+	} else {
+		const struct roomtab *t = roomtab_of(lc);
+		const struct roomtab_ent *r = roomtab_find_raw(t, jr->raw);
 
-		if (v == NULL) {
-			jr->status = 500;
-			fo_send_msg(lc, jr->origin, FM_JOINED, jr, 0);
+		if (r != NULL && !roomtab_homed_here(t, r)) {
+			fo_peer_join_fwd(lc, r, jr);
 			return;
 		}
-		lr->rv = v;
-		lr->rcap = cap;
 	}
-	re = &lr->rv[lr->rn++];
-	re->uid = jr->uid;
-	re->lcore = jr->origin;
+	re = fo_roster_add(lr);
+	if (re == NULL) {
+		jr->status = 500;
+		if (jr->node != 0)
+			fo_peer_join_ack(lc, jr, lr);
+		else
+			fo_send_msg(lc, jr->origin, FM_JOINED, jr, 0);
+		return;
+	}
+	re->uid = jr->node ? 0 : jr->uid;
+	re->lcore = jr->node ? FO_LCORE_REMOTE : jr->origin;
+	re->node = jr->node;
+	re->dialogs = 1;
 	re->manager = jr->manager;
 	re->announced = false;
 	snprintf(re->uri, sizeof(re->uri), "%s", jr->uri);
-	lr->per_lcore[jr->origin]++;
+	if (jr->node != 0)
+		fo_nodes_add(lr, jr->node, 1);
+	else
+		lr->per_lcore[jr->origin]++;
 	present_add(lr, 1);
 	fo_submit_job(lc, jr);
+}
+
+/* Home: takes <re> out of the roster (counts included). */
+void
+fo_roster_del(struct lcore_ctx *lc, struct fo_roomstate *lr, struct roster_ent *re)
+{
+	(void)lc;
+	if (re->node != 0)
+		fo_nodes_add(lr, re->node, -1);
+	else if (re->lcore != FO_LCORE_REMOTE)
+		lr->per_lcore[re->lcore]--;
+	*re = lr->rv[--lr->rn];
+	present_add(lr, -1);
 }
 
 void
 fo_home_join_stored(struct lcore_ctx *lc, struct fanout_joinreq *jr, int status)
 {
 	struct fo_roomstate *lr = fo_roomstate_find(fo_lc(lc), jr->raw);
-	struct roster_ent *re = lr ? roster_find(lr, jr->uid) : NULL;
+	struct roster_ent *re = lr == NULL ? NULL : jr->node ? fo_roster_remote(lr, jr->node, jr->uri) :
+			       roster_find(lr, jr->uid);
 
 	if (status != 0) {
 		ctr_inc(lc, CTR_STORAGE_FAILED);
-		if (re != NULL) {	/* not recorded: not joined */
-			lr->per_lcore[re->lcore]--;
-			*re = lr->rv[--lr->rn];
-			present_add(lr, -1);
-		}
+		if (re != NULL)		/* not recorded: not joined */
+			fo_roster_del(lc, lr, re);
 		jr->status = 500;
 	} else if (re == NULL) {
 		jr->status = 410;	/* left before the join completed */
 	} else {
 		jr->status = 200;
-		if (roster_announced(lr, jr->uri, jr->uid) == NULL) {
+		if (roster_announced(lr, jr->uri, re->uid) == NULL) {
 			re->announced = true;
-			announce(lc, lr, jr->batch->batch ? "bjoin" : "join", jr->uri, jr->manager,
-				 jr->room_uri, jr->uid);
+			fo_announce(lc, lr, jr->bjoin ? "bjoin" : "join", jr->uri, jr->manager,
+				    jr->room_uri, jr->node, jr->uid);
 		}
 		roster_snap(jr, lr);
 	}
-	fo_send_msg(lc, jr->origin, FM_JOINED, jr, 0);
+	if (jr->node != 0)
+		fo_peer_join_ack(lc, jr, lr);
+	else
+		fo_send_msg(lc, jr->origin, FM_JOINED, jr, 0);
 }
 
 void
@@ -424,27 +508,106 @@ void
 fo_home_part(struct lcore_ctx *lc, struct partreq *pq)
 {
 	struct fo_roomstate *lr = fo_roomstate_find(fo_lc(lc), pq->raw);
-	struct roster_ent *re = lr ? roster_find(lr, pq->uid) : NULL;
+	struct roster_ent *re = lr == NULL ? NULL : pq->node ? fo_roster_remote(lr, pq->node, pq->uri) :
+			       roster_find(lr, pq->uid);
 
 	if (re == NULL) {	/* never completed its join, or already gone */
 		free(pq);
 		return;
 	}
-	lr->per_lcore[re->lcore]--;
-	pq->announce = re->announced;
-	if (re->announced) {
-		/* Still present through another dialog: it carries the
-		 * presence now, and the others are not told of a part. */
-		for (uint32_t i = 0; i < lr->rn; i++)
-			if (&lr->rv[i] != re && roomtab_user_eq(lr->rv[i].uri, re->uri)) {
-				lr->rv[i].announced = true;
-				pq->announce = false;
-				break;
-			}
+	if (pq->node == 0) {
+		const struct roomtab *t = roomtab_of(lc);
+		const struct roomtab_ent *r = roomtab_find_raw(t, pq->raw);
+
+		if (r != NULL && !roomtab_homed_here(t, r)) {
+			/* A stand-in for another node's room: local only, and
+			 * the home hears of it. */
+			lr->per_lcore[re->lcore]--;
+			*re = lr->rv[--lr->rn];
+			present_add(lr, -1);
+			fo_peer_part_fwd(lc, r, pq);
+			return;
+		}
+	} else if (--re->dialogs > 0) {	/* the user is still there through another dialog */
+		free(pq);
+		return;
 	}
-	*re = lr->rv[--lr->rn];
-	present_add(lr, -1);
+	pq->announce = fo_roster_handover(lr, re);
+	fo_roster_del(lc, lr, re);
 	fo_submit_job(lc, pq);
+}
+
+void
+fo_home_resync_roster(struct lcore_ctx *lc, struct fo_roomstate *lr, const char *room_uri,
+		      uint32_t node, const struct peerframe_user *v, uint32_t n)
+{
+	if (lr->present == NULL)
+		lr->present = fo_pslot_find(fo_shared(lcore_engine(lc)), lr->raw, true);
+	for (uint32_t i = 0; i < lr->rn; i++)
+		if (lr->rv[i].node == node)
+			lr->rv[i].mark = false;
+	for (uint32_t k = 0; k < n; k++) {
+		char uri[160];
+		struct roster_ent *re;
+
+		snprintf(uri, sizeof(uri), "%.*s", (int)v[k].uri_len, v[k].uri);
+		re = fo_roster_remote(lr, node, uri);
+		if (re == NULL) {
+			re = fo_roster_add(lr);
+			if (re == NULL)
+				continue;
+			re->lcore = FO_LCORE_REMOTE;
+			re->node = node;
+			re->manager = (v[k].flags & PEERFRAME_USER_MANAGER) != 0;
+			snprintf(re->uri, sizeof(re->uri), "%s", uri);
+			fo_nodes_add(lr, node, 1);
+			present_add(lr, 1);
+			if (roster_announced(lr, uri, 0) == NULL) {
+				re->announced = true;
+				fo_announce(lc, lr, "join", uri, re->manager, room_uri, node, 0);
+			}
+		}
+		re->dialogs = v[k].n ? v[k].n : 1;
+		re->mark = true;
+	}
+	for (uint32_t i = 0; i < lr->rn;) {
+		struct roster_ent *re = &lr->rv[i];
+		char uri[160];
+
+		if (re->node != node || re->mark) {
+			i++;
+			continue;
+		}
+		snprintf(uri, sizeof(uri), "%s", re->uri);
+		if (fo_roster_handover(lr, re)) {
+			fo_roster_del(lc, lr, re);
+			fo_announce(lc, lr, "part", uri, false, room_uri, node, 0);
+		} else {
+			fo_roster_del(lc, lr, re);
+		}
+	}
+}
+
+void
+fo_home_drop_node(struct lcore_ctx *lc, struct fo_roomstate *lr, const char *room_uri,
+		  uint32_t node)
+{
+	fo_home_resync_roster(lc, lr, room_uri, node, NULL, 0);
+}
+
+bool
+fo_roster_handover(struct fo_roomstate *lr, struct roster_ent *re)
+{
+	if (!re->announced)
+		return false;
+	/* Still present through another dialog or node: that entry carries
+	 * the presence now, and the others are not told of a part. */
+	for (uint32_t i = 0; i < lr->rn; i++)
+		if (&lr->rv[i] != re && roomtab_user_eq(lr->rv[i].uri, re->uri)) {
+			lr->rv[i].announced = true;
+			return false;
+		}
+	return true;
 }
 
 void
@@ -457,7 +620,7 @@ fo_home_part_stored(struct lcore_ctx *lc, struct partreq *pq, int status)
 	/* The member is gone either way; the others learn it, unless the
 	 * user is still there through another dialog. */
 	if (lr != NULL && pq->announce)
-		announce(lc, lr, "part", pq->uri, false, pq->room_uri, pq->uid);
+		fo_announce(lc, lr, "part", pq->uri, false, pq->room_uri, pq->node, pq->uid);
 	free(pq);
 }
 

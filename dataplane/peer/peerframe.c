@@ -13,6 +13,7 @@ static const char *const type_names[PEERFRAME_TYPE_MAX] = {
 	[PEERFRAME_PART] = "PART",		[PEERFRAME_PART_ACK] = "PART_ACK",
 	[PEERFRAME_RESYNC_REQ] = "RESYNC_REQ",	[PEERFRAME_HISTORY] = "HISTORY",
 	[PEERFRAME_PING] = "PING",		[PEERFRAME_PONG] = "PONG",
+	[PEERFRAME_PRESENCE] = "PRESENCE",	[PEERFRAME_HISTORY_REQ] = "HISTORY_REQ",
 };
 
 static const char *const code_names[PEERFRAME_CODE_MAX] = {
@@ -115,6 +116,35 @@ post_size(const struct peerframe_post *p, bool with_seq)
 	return (with_seq ? 8 : 0) + 8 + 2 + p->author_len + 4 + (size_t)p->body_len;
 }
 
+/* POST_FWD's text and extra attributes after the post record, 0 if out of
+ * range. */
+static size_t
+fwd_size(const struct peerframe_post *p)
+{
+	if (p->text_len > PEERFRAME_MAX_LIMIT || p->extra_len > PEERFRAME_ATTRS_MAX)
+		return 0;
+	return 4 + (size_t)p->text_len + 2 + p->extra_len;
+}
+
+/* A users list's size, 0 if out of range. */
+static size_t
+users_size(const struct peerframe_user *v, unsigned count)
+{
+	size_t n = 2;
+
+	if (count > PEERFRAME_USERS_MAX)
+		return 0;
+	for (unsigned i = 0; i < count; i++) {
+		if (v[i].uri_len == 0 || v[i].uri_len > PEERFRAME_URI_MAX ||
+		    (v[i].flags & ~PEERFRAME_USER_FLAGS))
+			return 0;
+		n += 1 + 4 + 2 + v[i].uri_len;
+		if (n > PEERFRAME_MAX_LIMIT)
+			return 0;
+	}
+	return n;
+}
+
 static uint8_t *
 post_put(uint8_t *p, const struct peerframe_post *r, bool with_seq)
 {
@@ -147,12 +177,31 @@ peerframe_size(const struct peerframe *f)
 		if (r == 0)
 			return 0;
 		n += r;
+		if (f->type == PEERFRAME_POST_FWD) {
+			r = fwd_size(&f->u.post);
+			if (r == 0)
+				return 0;
+			n += r;
+		}
 		break;
 	case PEERFRAME_JOIN:
 	case PEERFRAME_PART:
-		if (f->u.user.uri_len == 0 || f->u.user.uri_len > PEERFRAME_URI_MAX)
+		if (f->u.user.uri_len == 0 || f->u.user.uri_len > PEERFRAME_URI_MAX ||
+		    (f->u.user.flags & ~PEERFRAME_USER_FLAGS))
 			return 0;
-		n += 2 + f->u.user.uri_len;
+		n += 1 + 2 + f->u.user.uri_len;
+		break;
+	case PEERFRAME_JOIN_ACK:
+	case PEERFRAME_RESYNC_REQ:
+		r = users_size(f->u.users.v, f->u.users.count);
+		if (r == 0)
+			return 0;
+		n += r;
+		break;
+	case PEERFRAME_PRESENCE:
+		if (f->u.notice.body_len > PEERFRAME_MAX_LIMIT)
+			return 0;
+		n += 4 + (size_t)f->u.notice.body_len;
 		break;
 	case PEERFRAME_HISTORY:
 		if (f->u.history.count > PEERFRAME_HISTORY_MAX)
@@ -166,9 +215,8 @@ peerframe_size(const struct peerframe *f)
 		}
 		break;
 	case PEERFRAME_POST_ACK:
-	case PEERFRAME_JOIN_ACK:
 	case PEERFRAME_PART_ACK:
-	case PEERFRAME_RESYNC_REQ:
+	case PEERFRAME_HISTORY_REQ:
 	case PEERFRAME_PING:
 	case PEERFRAME_PONG:
 		break;
@@ -207,11 +255,34 @@ peerframe_encode(const struct peerframe *f, uint8_t *buf, size_t cap)
 	case PEERFRAME_POST_FWD:
 	case PEERFRAME_RELAY:
 		p = post_put(p, &f->u.post, false);
+		if (f->type == PEERFRAME_POST_FWD) {
+			p = put32(p, f->u.post.text_len);
+			p = putmem(p, f->u.post.text, f->u.post.text_len);
+			p = put16(p, f->u.post.extra_len);
+			p = putmem(p, f->u.post.extra, f->u.post.extra_len);
+		}
 		break;
 	case PEERFRAME_JOIN:
 	case PEERFRAME_PART:
+		*p++ = f->u.user.flags;
 		p = put16(p, f->u.user.uri_len);
 		p = putmem(p, f->u.user.uri, f->u.user.uri_len);
+		break;
+	case PEERFRAME_JOIN_ACK:
+	case PEERFRAME_RESYNC_REQ:
+		p = put16(p, f->u.users.count);
+		for (i = 0; i < f->u.users.count; i++) {
+			const struct peerframe_user *u = &f->u.users.v[i];
+
+			*p++ = u->flags;
+			p = put32(p, u->n);
+			p = put16(p, u->uri_len);
+			p = putmem(p, u->uri, u->uri_len);
+		}
+		break;
+	case PEERFRAME_PRESENCE:
+		p = put32(p, f->u.notice.body_len);
+		p = putmem(p, f->u.notice.body, f->u.notice.body_len);
 		break;
 	case PEERFRAME_HISTORY:
 		p = put16(p, f->u.history.count);
@@ -269,6 +340,25 @@ take64(struct cur *c)
 	return p != NULL ? get64(p) : 0;
 }
 
+static uint8_t
+take8(struct cur *c)
+{
+	const uint8_t *p = take(c, 1);
+
+	return p != NULL ? *p : 0;
+}
+
+static void
+take_user(struct cur *c, struct peerframe_user *u)
+{
+	u->flags = take8(c);
+	u->n = take32(c);
+	u->uri_len = take16(c);
+	if (u->uri_len == 0 || u->uri_len > PEERFRAME_URI_MAX || (u->flags & ~PEERFRAME_USER_FLAGS))
+		c->bad = true;
+	u->uri = (const char *)take(c, u->uri_len);
+}
+
 static void
 take_post(struct cur *c, struct peerframe_post *r, bool with_seq)
 {
@@ -280,6 +370,10 @@ take_post(struct cur *c, struct peerframe_post *r, bool with_seq)
 	r->author = (const char *)take(c, r->author_len);
 	r->body_len = take32(c);
 	r->body = take(c, r->body_len);
+	r->text = NULL;
+	r->text_len = 0;
+	r->extra = NULL;
+	r->extra_len = 0;
 }
 
 ssize_t
@@ -331,13 +425,40 @@ peerframe_decode(const uint8_t *buf, size_t len, size_t max, struct peerframe *f
 	case PEERFRAME_POST_FWD:
 	case PEERFRAME_RELAY:
 		take_post(&c, &f->u.post, false);
+		if (f->type == PEERFRAME_POST_FWD) {
+			f->u.post.text_len = take32(&c);
+			f->u.post.text = take(&c, f->u.post.text_len);
+			f->u.post.extra_len = take16(&c);
+			if (f->u.post.extra_len > PEERFRAME_ATTRS_MAX)
+				c.bad = true;
+			f->u.post.extra = (const char *)take(&c, f->u.post.extra_len);
+		}
 		break;
 	case PEERFRAME_JOIN:
 	case PEERFRAME_PART:
+		f->u.user.flags = take8(&c);
+		if (f->u.user.flags & ~PEERFRAME_USER_FLAGS)
+			c.bad = true;
 		f->u.user.uri_len = take16(&c);
 		if (f->u.user.uri_len == 0 || f->u.user.uri_len > PEERFRAME_URI_MAX)
 			c.bad = true;
 		f->u.user.uri = (const char *)take(&c, f->u.user.uri_len);
+		break;
+	case PEERFRAME_JOIN_ACK:
+	case PEERFRAME_RESYNC_REQ: {
+		struct peerframe_user u;
+
+		f->u.users.count = take16(&c);
+		if (f->u.users.count > PEERFRAME_USERS_MAX)
+			c.bad = true;
+		f->u.users.raw = c.p;
+		for (i = 0; i < f->u.users.count && !c.bad; i++)
+			take_user(&c, &u);
+		break;
+	}
+	case PEERFRAME_PRESENCE:
+		f->u.notice.body_len = take32(&c);
+		f->u.notice.body = take(&c, f->u.notice.body_len);
 		break;
 	case PEERFRAME_HISTORY: {
 		struct peerframe_post r;
@@ -371,6 +492,24 @@ peerframe_history_next(const struct peerframe *f, size_t *pos, struct peerframe_
 		return false;
 	c = (struct cur){ .p = f->u.history.raw + *pos, .left = end - *pos };
 	take_post(&c, out, true);
+	*pos = end - c.left;
+	return !c.bad;
+}
+
+bool
+peerframe_users_next(const struct peerframe *f, size_t *pos, struct peerframe_user *out)
+{
+	struct cur c;
+	size_t end;
+
+	if ((f->type != PEERFRAME_JOIN_ACK && f->type != PEERFRAME_RESYNC_REQ) ||
+	    f->payload_len < 2)
+		return false;
+	end = f->payload_len - 2;
+	if (*pos >= end)
+		return false;
+	c = (struct cur){ .p = f->u.users.raw + *pos, .left = end - *pos };
+	take_user(&c, out);
 	*pos = end - c.left;
 	return !c.bad;
 }

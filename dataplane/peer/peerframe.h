@@ -16,11 +16,25 @@
  *
  * Payloads (str16 = u16 length + bytes, blob32 = u32 length + bytes):
  *	HELLO		u16 protocol version, str16 cluster name (1..PEERFRAME_CLUSTER_MAX)
- *	POST_FWD	u64 time (ms), str16 author URI, blob32 body
- *	RELAY		u64 time (ms), str16 author URI, blob32 body (seq = assigned)
- *	JOIN, PART	str16 user URI
+ *	POST_FWD	u64 time (ms), str16 author URI, blob32 body (the grpchat inner
+ *			XML), blob32 text (plain text, for compliance), str16 extra
+ *			attributes of <grpchat> (0..PEERFRAME_ATTRS_MAX)
+ *	RELAY		u64 time (ms), str16 author URI, blob32 body: the XCCOS
+ *			document as the home built it once (seq = assigned)
+ *	JOIN, PART	u8 flags (PEERFRAME_USER_*), str16 user URI
+ *	JOIN_ACK	users: the present members (flags MANAGER; n unused), seq =
+ *			the room's last seq
+ *	RESYNC_REQ	users: the sender's present users, n = dialogs each (the
+ *			home replaces the sender's roster with it); seq = first wanted
+ *	PRESENCE	blob32 body: an ntc:join/bjoin/part document the home built
+ *			once; seq = the node of the member it is about, ref = its
+ *			dialog there (not told)
  *	HISTORY		u16 count, then count times: u64 seq, u64 time, str16 author, blob32 body
+ *	HISTORY_REQ	empty: seq = how many of the last posts (bccontext); the
+ *			answer is one HISTORY with ref echoed
  *	others		empty
+ * users = u16 count (..PEERFRAME_USERS_MAX), then count times: u8 flags,
+ * u32 n, str16 URI.
  * Every length is checked against what is left; a payload must be consumed
  * exactly. Decoding never copies: the decoded frame points into the input.
  *
@@ -41,6 +55,13 @@
 #define PEERFRAME_MAX_DEFAULT	(1u << 20)	/* [array] peer_frame_max default */
 #define PEERFRAME_MAX_LIMIT	(16u << 20)	/* no configuration may exceed this */
 #define PEERFRAME_HISTORY_MAX	1024		/* records in one HISTORY frame */
+#define PEERFRAME_USERS_MAX	8192		/* users in one JOIN_ACK or RESYNC_REQ */
+#define PEERFRAME_ATTRS_MAX	4096		/* POST_FWD's extra attributes */
+
+/* JOIN/PART and users flags. */
+#define PEERFRAME_USER_MANAGER	0x01		/* a manager of the room */
+#define PEERFRAME_USER_BATCH	0x02		/* JOIN: from a bjoin (ntc:bjoin) */
+#define PEERFRAME_USER_FLAGS	0x03		/* any other bit is refused */
 
 enum peerframe_type {
 	PEERFRAME_HELLO = 1,	/* both ends, first frame after the TLS handshake */
@@ -55,6 +76,8 @@ enum peerframe_type {
 	PEERFRAME_HISTORY,	/* home -> requester: a batch of posts; code MORE or OK (last) */
 	PEERFRAME_PING,		/* keepalive; ref = nonce */
 	PEERFRAME_PONG,		/* ref echoed */
+	PEERFRAME_PRESENCE,	/* home -> nodes with present members: a notice */
+	PEERFRAME_HISTORY_REQ,	/* -> home: the last seq posts (bccontext); ref = asker's */
 	PEERFRAME_TYPE_MAX,
 };
 
@@ -90,6 +113,19 @@ struct peerframe_post {
 	uint16_t	author_len;
 	const uint8_t	*body;
 	uint32_t	body_len;
+	/* POST_FWD only */
+	const uint8_t	*text;
+	uint32_t	text_len;
+	const char	*extra;		/* not NUL-terminated */
+	uint16_t	extra_len;
+};
+
+/* One user of a users list (JOIN_ACK, RESYNC_REQ). */
+struct peerframe_user {
+	uint8_t		flags;		/* PEERFRAME_USER_* */
+	uint32_t	n;		/* RESYNC_REQ: the user's dialogs on the sender */
+	const char	*uri;		/* not NUL-terminated */
+	uint16_t	uri_len;
 };
 
 struct peerframe {
@@ -109,9 +145,21 @@ struct peerframe {
 		} hello;
 		struct peerframe_post post;	/* POST_FWD, RELAY */
 		struct {
+			uint8_t		flags;		/* PEERFRAME_USER_* */
 			const char	*uri;		/* not NUL-terminated */
 			uint16_t	uri_len;
 		} user;				/* JOIN, PART */
+		struct {
+			/* encode: <count> users at <v>; decode: <count>, and
+			 * the users through peerframe_users_next() */
+			const struct peerframe_user	*v;
+			uint16_t			count;
+			const uint8_t			*raw;	/* decode only */
+		} users;			/* JOIN_ACK, RESYNC_REQ */
+		struct {
+			const uint8_t	*body;
+			uint32_t	body_len;
+		} notice;			/* PRESENCE */
 		struct {
 			/* encode: <count> records at <recs>; decode: <count>, and
 			 * the records through peerframe_history_next() */
@@ -145,6 +193,10 @@ ssize_t peerframe_decode(const uint8_t *buf, size_t len, size_t max, struct peer
  * The frame was checked whole by peerframe_decode, so this cannot fail
  * otherwise. */
 bool peerframe_history_next(const struct peerframe *f, size_t *pos, struct peerframe_post *out);
+
+/* The next user of a decoded JOIN_ACK or RESYNC_REQ <f>, as
+ * peerframe_history_next. */
+bool peerframe_users_next(const struct peerframe *f, size_t *pos, struct peerframe_user *out);
 
 /* "HELLO", "POST_FWD", ... or "?". */
 const char *peerframe_type_name(unsigned type);

@@ -183,3 +183,82 @@ ak_run_node(const char *extra, char *log, size_t loglen)
 	snprintf(log, loglen, "%s/log", dir);
 	return rc;
 }
+
+/* ---- peer links and homes ---------------------------------------------- */
+
+void
+ak_pki_make(char *dir, size_t cap)
+{
+	snprintf(dir, cap, "/tmp/parley-pki-XXXXXX");
+	cr_assert_not_null(mkdtemp(dir));
+	cr_assert_eq(run("cd %s && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 "
+			 "-nodes -keyout ca.key -out ca.pem -subj /CN=parley-test-ca -days 2 && "
+			 "for n in node1 node2 node3 node4; do "
+			 "openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+			 "-keyout $n.key -out $n.csr -subj /CN=$n || exit 1; "
+			 "openssl x509 -req -in $n.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
+			 "-out $n.pem -days 2 || exit 1; done 2>/dev/null", dir), 0,
+		     "openssl could not make the test certificates");
+}
+
+void
+ak_peer_node_start(int i, const char *pki, const char *more, uint16_t *port)
+{
+	char conf[4096];
+	uint16_t p = server_free_port();
+
+	snprintf(conf, sizeof(conf), "peer_listen = 127.0.0.1:%u\nca = %s/ca.pem\n"
+		 "cert = %s/node%d.pem\nkey = %s/node%d.key\npeer_name_prefix = node\n%s", p, pki,
+		 pki, i + 1, pki, i + 1, more ? more : "");
+	ak_node_start(i, 5, conf);
+	if (port != NULL)
+		*port = p;
+}
+
+static bool
+link_up(int on, int id)
+{
+	json_t *a = ak_array(on), *l;
+	bool up = false;
+	size_t k;
+
+	json_array_foreach(jget(a, "peers.links"), k, l)
+		if (json_integer_value(json_object_get(l, "node_id")) == id)
+			up = !strcmp(json_string_value(json_object_get(l, "state")), "up");
+	json_decref(a);
+	return up;
+}
+
+void
+ak_wait_links(unsigned mask)
+{
+	for (int on = 0; on < AK_NODES; on++)
+		for (int id = 1; id <= AK_NODES; id++) {
+			int t;
+
+			if (!(mask & (1u << on)) || !(mask & (1u << (id - 1))) || id == on + 1)
+				continue;
+			for (t = 0; t < 150 && !link_up(on, id); t++)
+				usleep(100000);
+			if (t == 150)
+				run("tail -n 30 %s >&2", ak_node[on].log);
+			cr_assert_lt(t, 150, "node %d's link with node %d is not up", on + 1, id);
+		}
+}
+
+void
+ak_wait_homed(int on)
+{
+	for (int t = 0; t < 200; t++) {
+		json_t *a = ak_array(on), *rooms = ctl_ok(&ak_node[on], "rooms");
+		bool ok = jget(a, "homes.unhomed") != NULL && jint(a, "homes.unhomed") == 0 &&
+			  (long long)json_array_size(jget(a, "homes.rooms")) >= jint(rooms, "count");
+
+		json_decref(a);
+		json_decref(rooms);
+		if (ok)
+			return;
+		usleep(100000);
+	}
+	cr_assert_fail("node %d: rooms without a home after 20 s", on + 1);
+}

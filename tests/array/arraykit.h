@@ -45,6 +45,18 @@ bool ak_present(int on, int id);
  * when not NULL. */
 int ak_place(int at, int u, struct pc_conn **keep);
 
+/* A cluster CA and certificates for node1..node4 signed by it (CN=node<i>),
+ * ECDSA P-256, made with openssl(1) into a fresh directory <dir> (of <cap>
+ * bytes, at least 32); removed with `rm -rf`. */
+void ak_pki_make(char *dir, size_t cap);
+/* Node <i> as ak_node_start, with peer links (a free peer port, returned
+ * in *<port> when not NULL, and its certificate of <pki>'s CA) and <more>. */
+void ak_peer_node_start(int i, const char *pki, const char *more, uint16_t *port);
+/* Waits until every pair of the nodes in <mask> has its link up. */
+void ak_wait_links(unsigned mask);
+/* Waits until node <on> knows a home for every room of its catalog. */
+void ak_wait_homed(int on);
+
 /* Waits until node <on> sees node <id> with draining == <want>, then for
  * the placement tables to take it in. */
 void ak_wait_draining(int on, int id, bool want);

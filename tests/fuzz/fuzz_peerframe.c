@@ -1,8 +1,9 @@
 /* libFuzzer target: the peer frame decoder (dataplane/peer/peerframe.c) as
  * control/peer.c drives it: frames taken one after another from a stream
  * with a 64 KiB maximum until one errs or more is needed. Every frame it
- * takes must re-encode to the very same bytes, and HISTORY records must walk
- * to exactly the count the frame announced. */
+ * takes must re-encode to the very same bytes, and HISTORY records and
+ * JOIN_ACK / RESYNC_REQ users must walk to exactly the count the frame
+ * announced. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct peerframe f;
 	struct peerframe_post r;
+	struct peerframe_user u;
 	size_t off = 0, pos;
 	unsigned n;
 	ssize_t got;
@@ -45,6 +47,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			while (peerframe_history_next(&f, &pos, &r))
 				n++;
 			check(n == f.u.history.count);
+		} else if (f.type == PEERFRAME_JOIN_ACK || f.type == PEERFRAME_RESYNC_REQ) {
+			pos = 0;
+			n = 0;
+			while (peerframe_users_next(&f, &pos, &u))
+				n++;
+			check(n == f.u.users.count);
 		} else {
 			check(peerframe_encode(&f, out, sizeof(out)) == got);
 			check(memcmp(out, data + off, (size_t)got) == 0);

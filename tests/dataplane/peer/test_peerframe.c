@@ -61,9 +61,8 @@ Test(peerframe, hello_round_trip)
 Test(peerframe, post_relay_user_and_empty_round_trip)
 {
 	static const unsigned types[] = { PEERFRAME_POST_FWD, PEERFRAME_RELAY };
-	static const unsigned empty[] = { PEERFRAME_POST_ACK, PEERFRAME_JOIN_ACK,
-					  PEERFRAME_PART_ACK, PEERFRAME_RESYNC_REQ,
-					  PEERFRAME_PING, PEERFRAME_PONG };
+	static const unsigned empty[] = { PEERFRAME_POST_ACK, PEERFRAME_PART_ACK,
+					  PEERFRAME_HISTORY_REQ, PEERFRAME_PING, PEERFRAME_PONG };
 	struct peerframe f, d;
 	unsigned i;
 	ssize_t n;
@@ -81,14 +80,44 @@ Test(peerframe, post_relay_user_and_empty_round_trip)
 		cr_assert_eq(memcmp(d.u.post.author, "sip:a@x", 7), 0);
 		cr_assert_eq(d.u.post.body_len, 2);
 		cr_assert_eq(memcmp(d.u.post.body, "hi", 2), 0);
+		cr_assert_eq(d.u.post.text_len, 0);
+		cr_assert_eq(d.u.post.extra_len, 0);
 	}
+	/* POST_FWD carries the text and extra attributes too */
+	f = base(PEERFRAME_POST_FWD);
+	f.u.post = (struct peerframe_post){ .time_ms = 1, .author = "sip:a@x", .author_len = 7,
+					    .body = (const uint8_t *)"<chat>hi</chat>", .body_len = 15,
+					    .text = (const uint8_t *)"hi", .text_len = 2,
+					    .extra = " alert=\"1\"", .extra_len = 10 };
+	n = enc(&f);
+	cr_assert_eq(peerframe_decode(buf, n, PEERFRAME_MAX_DEFAULT, &d), n);
+	cr_assert_eq(d.u.post.text_len, 2);
+	cr_assert_eq(memcmp(d.u.post.text, "hi", 2), 0);
+	cr_assert_eq(d.u.post.extra_len, 10);
+	cr_assert_eq(memcmp(d.u.post.extra, " alert=\"1\"", 10), 0);
+	f.u.post.extra_len = PEERFRAME_ATTRS_MAX + 1;
+	cr_assert_eq(peerframe_encode(&f, buf, sizeof(buf)), -EINVAL);
 	f = base(PEERFRAME_PART);
 	f.u.user.uri = "sip:b@x";
 	f.u.user.uri_len = 7;
+	f.u.user.flags = PEERFRAME_USER_MANAGER | PEERFRAME_USER_BATCH;
 	n = enc(&f);
 	cr_assert_eq(peerframe_decode(buf, n, PEERFRAME_MAX_DEFAULT, &d), n);
 	cr_assert_eq(d.u.user.uri_len, 7);
+	cr_assert_eq(d.u.user.flags, PEERFRAME_USER_MANAGER | PEERFRAME_USER_BATCH);
 	cr_assert_eq(memcmp(d.u.user.uri, "sip:b@x", 7), 0);
+	buf[PEERFRAME_HDR] = 0x80;	/* an unknown flag */
+	cr_assert_eq(peerframe_decode(buf, n, PEERFRAME_MAX_DEFAULT, &d), -PEERFRAME_EPAYLOAD);
+	f.u.user.flags = 0x80;
+	cr_assert_eq(peerframe_encode(&f, buf, sizeof(buf)), -EINVAL);
+	f = base(PEERFRAME_PRESENCE);
+	f.u.notice.body = (const uint8_t *)"<ntc/>";
+	f.u.notice.body_len = 6;
+	n = enc(&f);
+	cr_assert_eq(peerframe_decode(buf, n, PEERFRAME_MAX_DEFAULT, &d), n);
+	check_hdr(&f, &d);
+	cr_assert_eq(d.u.notice.body_len, 6);
+	cr_assert_eq(memcmp(d.u.notice.body, "<ntc/>", 6), 0);
 	for (i = 0; i < sizeof(empty) / sizeof(empty[0]); i++) {
 		f = base(empty[i]);
 		f.code = PEERFRAME_STALE_EPOCH;
@@ -135,6 +164,65 @@ Test(peerframe, history_round_trip)
 	cr_assert_eq(peerframe_decode(buf, n, PEERFRAME_MAX_DEFAULT, &d), n);
 	pos = 0;
 	cr_assert_not(peerframe_history_next(&d, &pos, &r));
+}
+
+/* JOIN_ACK and RESYNC_REQ: a users list, walked like HISTORY's records;
+ * every bound is checked both ways. */
+Test(peerframe, users_round_trip_and_refusals)
+{
+	static const unsigned types[] = { PEERFRAME_JOIN_ACK, PEERFRAME_RESYNC_REQ };
+	struct peerframe_user v[2] = {
+		{ .flags = PEERFRAME_USER_MANAGER, .n = 3, .uri = "sip:a@x", .uri_len = 7 },
+		{ .flags = 0, .n = 1, .uri = "sip:bb@x", .uri_len = 8 },
+	};
+	struct peerframe f, d;
+	struct peerframe_user u;
+	size_t pos;
+	unsigned i, k;
+	ssize_t n;
+
+	for (k = 0; k < 2; k++) {
+		f = base(types[k]);
+		f.u.users.v = v;
+		f.u.users.count = 2;
+		n = enc(&f);
+		cr_assert_eq(peerframe_decode(buf, n, PEERFRAME_MAX_DEFAULT, &d), n);
+		check_hdr(&f, &d);
+		cr_assert_eq(d.u.users.count, 2);
+		for (pos = 0, i = 0; peerframe_users_next(&d, &pos, &u); i++) {
+			cr_assert_lt(i, 2);
+			cr_assert_eq(u.flags, v[i].flags);
+			cr_assert_eq(u.n, v[i].n);
+			cr_assert_eq(u.uri_len, v[i].uri_len);
+			cr_assert_eq(memcmp(u.uri, v[i].uri, u.uri_len), 0);
+		}
+		cr_assert_eq(i, 2);
+		/* one user announced more than there are */
+		buf[PEERFRAME_HDR + 1] = 3;
+		cr_assert_eq(peerframe_decode(buf, n, PEERFRAME_MAX_DEFAULT, &d),
+			     -PEERFRAME_EPAYLOAD);
+		buf[PEERFRAME_HDR + 1] = 2;
+		buf[PEERFRAME_HDR + 2] = 0x40;	/* an unknown flag */
+		cr_assert_eq(peerframe_decode(buf, n, PEERFRAME_MAX_DEFAULT, &d),
+			     -PEERFRAME_EPAYLOAD);
+		buf[PEERFRAME_HDR + 2] = PEERFRAME_USER_MANAGER;
+		buf[PEERFRAME_HDR + 7] = 0;	/* an empty URI */
+		buf[PEERFRAME_HDR + 8] = 0;
+		cr_assert_eq(peerframe_decode(buf, n, PEERFRAME_MAX_DEFAULT, &d),
+			     -PEERFRAME_EPAYLOAD);
+		/* no users at all is fine */
+		f.u.users.count = 0;
+		n = enc(&f);
+		cr_assert_eq(n, PEERFRAME_HDR + 2);
+		cr_assert_eq(peerframe_decode(buf, n, PEERFRAME_MAX_DEFAULT, &d), n);
+		pos = 0;
+		cr_assert_not(peerframe_users_next(&d, &pos, &u));
+	}
+	f.u.users.count = PEERFRAME_USERS_MAX + 1;
+	cr_assert_eq(peerframe_encode(&f, buf, sizeof(buf)), -EINVAL);
+	v[1].uri_len = 0;
+	f.u.users.count = 2;
+	cr_assert_eq(peerframe_encode(&f, buf, sizeof(buf)), -EINVAL);
 }
 
 Test(peerframe, encode_refuses_out_of_range)
@@ -297,7 +385,8 @@ Test(peerframe, random_input_is_safe)
 			buf[7] %= PEERFRAME_CODE_MAX;
 		}
 		n = peerframe_decode(buf, len, 4096, &d);
-		if (n > 0 && d.type != PEERFRAME_HISTORY) {
+		if (n > 0 && d.type != PEERFRAME_HISTORY && d.type != PEERFRAME_JOIN_ACK &&
+		    d.type != PEERFRAME_RESYNC_REQ) {
 			cr_assert_eq(peerframe_encode(&d, out, sizeof(out)), n);
 			cr_assert_eq(memcmp(out, buf, n), 0);
 		}

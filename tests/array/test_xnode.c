@@ -1,0 +1,658 @@
+/* Rooms across the nodes of an array (dataplane/chat/fanout_peer.h) end to
+ * end: three real parleyd nodes with peer links (mutual TLS, a cluster CA
+ * made here), room homes through a real etcd, Group Chat clients over TLS
+ * on every node. Posts, joins and parts reach every member on every node
+ * once, in one order per room; history is the same from every node. */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include <criterion/criterion.h>
+#include <openssl/ssl.h>
+
+#include "dataplane/peer/peerframe.h"
+#include "perf/gcclient.h"
+#include "storage/catalog.h"
+#include "tests/array/arraykit.h"
+#include "tests/integration/chatkit.h"
+#include "tests/integration/ctlrun.h"
+
+#define NROOMS	3
+#define NCLI	60
+#define POSTS	3		/* by each client */
+#define MARK	"sip:example.com;parley-placed"
+
+static char pki[64];
+
+static void
+setup(void)
+{
+	ak_pki_make(pki, sizeof(pki));
+	ak_setup();
+}
+
+static void
+teardown(void)
+{
+	ak_teardown();
+	run("rm -rf %s", pki);
+}
+
+TestSuite(xnode, .init = setup, .fini = teardown, .timeout = 240);
+
+static const char rooms_conf[] = "[room:X0]\nprivacy = open\n[room:X1]\nprivacy = open\n"
+				 "[room:X2]\nprivacy = open\n";
+
+/* Three nodes with the same rooms, linked, every room homed. */
+static void
+three_nodes(void)
+{
+	for (int i = 0; i < AK_NODES; i++)
+		ak_peer_node_start(i, pki, rooms_conf, NULL);
+	ak_wait_links(7);
+	for (int i = 0; i < AK_NODES; i++)
+		ak_wait_homed(i);
+}
+
+/* user<u> signed in at node <i>, served there (the placement mark). */
+static struct gc *
+open_at(int i, int u)
+{
+	char aor[64], err[256];
+	struct gc *g;
+
+	snprintf(aor, sizeof(aor), "user%d@example.com", u);
+	g = gc_open_to("127.0.0.1", ak_node[i].port, aor, "pw", MARK, err, sizeof(err));
+	if (g == NULL)
+		run("tail -n 30 %s >&2", ak_node[i].log);
+	cr_assert_not_null(g, "%s at node %d: %s", aor, i + 1, err);
+	return g;
+}
+
+/* Everything a client received, in order (bodies owned). */
+struct inbox {
+	char	**v;
+	size_t	n, cap;
+};
+
+static void
+drain(struct gc *g, struct inbox *in, int ms)
+{
+	char *b;
+
+	gc_pump(g, ms);
+	while ((b = gc_next(g)) != NULL) {
+		if (in->n == in->cap) {
+			in->cap = in->cap ? in->cap * 2 : 64;
+			in->v = realloc(in->v, in->cap * sizeof(*in->v));
+			cr_assert_not_null(in->v);
+		}
+		in->v[in->n++] = b;
+	}
+}
+
+static int
+count2(const struct inbox *in, const char *a, const char *b)
+{
+	int n = 0;
+
+	for (size_t i = 0; i < in->n; i++)
+		if (strstr(in->v[i], a) && strstr(in->v[i], b))
+			n++;
+	return n;
+}
+
+static void
+inbox_free(struct inbox *in)
+{
+	for (size_t i = 0; i < in->n; i++)
+		free(in->v[i]);
+	free(in->v);
+}
+
+/* The post texts ("p-U-K.") in <in> for room <uri>, in order, into <out>. */
+static int
+post_order(const struct inbox *in, const char *uri, char (*out)[16], int max)
+{
+	int n = 0;
+
+	for (size_t i = 0; i < in->n && n < max; i++) {
+		const char *p = strstr(in->v[i], "<chat>p-"), *e;
+
+		if (p == NULL || strstr(in->v[i], "<grpchat") == NULL || !strstr(in->v[i], uri))
+			continue;
+		p += 6;
+		e = strstr(p, "</chat>");
+		cr_assert_not_null(e);
+		snprintf(out[n++], sizeof(out[0]), "%.*s", (int)(e - p), p);
+	}
+	return n;
+}
+
+struct poster {
+	struct gc	**g;
+	char		(*uri)[200];
+	int		from, to;
+	int		failed;
+};
+
+/* Clients <from>..<to>-1 post POSTS times each, interleaved. */
+static void *
+post_main(void *arg)
+{
+	struct poster *p = arg;
+
+	for (int k = 0; k < POSTS; k++)
+		for (int u = p->from; u < p->to; u++) {
+			char text[32];
+
+			snprintf(text, sizeof(text), "p-%d-%d.", u, k);
+			if (gc_post(p->g[u], p->uri[(u / 3) % NROOMS], text, NULL) != 200)
+				p->failed++;
+		}
+	return NULL;
+}
+
+static int
+room_of(int u)
+{
+	return (u / 3) % NROOMS;
+}
+
+/* Client u sits on node u % 3 and in room (u / 3) % 3: every room has
+ * members on every node. */
+Test(xnode, sixty_clients_three_rooms_one_order, .timeout = 240)
+{
+	static struct gc *g[NCLI];
+	static struct inbox in[NCLI];
+	static char order[NROOMS][NCLI * POSTS][16];
+	static char mine[NCLI * POSTS + 8][16];
+	char uri[NROOMS][200], data[700], name[8];
+	struct poster ps[6];
+	pthread_t th[6];
+	int nord[NROOMS] = { 0 };
+	json_t *st;
+	long long relays = 0, fwd = 0;
+
+	three_nodes();
+	for (int u = 0; u < NCLI; u++)
+		g[u] = open_at(u % AK_NODES, u);
+	for (int r = 0; r < NROOMS; r++) {
+		snprintf(name, sizeof(name), "X%d", r);
+		cr_assert(kit_room_uri(g[0], name, uri[r], sizeof(uri[r])), "no room %s", name);
+	}
+	/* Joins, one after another: each member hears of every later joiner
+	 * once, whichever node either is on. */
+	for (int u = 0; u < NCLI; u++) {
+		char *m = gc_join(g[u], uri[room_of(u)], 10000);
+
+		cr_assert_eq(kit_resp_code(m), 200, "user%d: %s", u, m ? m : "(no rpl:join)");
+		/* rpl:join lists everyone present, the joiner included */
+		for (int v = 0; v <= u; v++)
+			if (room_of(v) == room_of(u)) {
+				char who[64];
+
+				snprintf(who, sizeof(who), "uri=\"sip:user%d@example.com\"", v);
+				cr_assert(strstr(m, who) != NULL, "user%d's rpl:join lacks user%d: %s",
+					  u, v, m);
+			}
+		free(m);
+	}
+	for (int u = 0; u < NCLI; u++)
+		drain(g[u], &in[u], 0);
+	usleep(500000);
+	for (int u = 0; u < NCLI; u++) {
+		drain(g[u], &in[u], 50);
+		for (int v = 0; v < NCLI; v++) {
+			char who[64];
+			int n;
+
+			if (room_of(v) != room_of(u) || v == u)
+				continue;
+			snprintf(who, sizeof(who), "uri=\"sip:user%d@example.com\"", v);
+			n = count2(&in[u], "ntc:join", who);
+			cr_assert_eq(n, v > u ? 1 : 0, "user%d (node %d) got %d ntc:join of user%d "
+				     "(node %d)", u, u % 3 + 1, n, v, v % 3 + 1);
+		}
+	}
+
+	/* Everyone posts at once. */
+	for (int t = 0; t < 6; t++) {
+		ps[t] = (struct poster){ .g = g, .uri = uri, .from = t * NCLI / 6,
+					 .to = (t + 1) * NCLI / 6 };
+		pthread_create(&th[t], NULL, post_main, &ps[t]);
+	}
+	for (int t = 0; t < 6; t++) {
+		pthread_join(th[t], NULL);
+		cr_assert_eq(ps[t].failed, 0, "%d posts refused", ps[t].failed);
+	}
+	/* Every member gets every post of its room once, in the same order
+	 * as every other member, on every node. */
+	for (int u = 0; u < NCLI; u++) {
+		int want = 0, n;
+
+		for (int v = 0; v < NCLI; v++)
+			want += room_of(v) == room_of(u) ? POSTS : 0;
+
+		for (int t = 0; t < 100; t++) {
+			drain(g[u], &in[u], 50);
+			if (post_order(&in[u], uri[room_of(u)], mine, NCLI * POSTS + 8) >= want)
+				break;
+		}
+		n = post_order(&in[u], uri[room_of(u)], mine, NCLI * POSTS + 8);
+		for (int i = 0; i < n; i++)
+			for (int j = i + 1; j < n; j++)
+				cr_assert_str_neq(mine[i], mine[j], "user%d got %s twice", u, mine[i]);
+		cr_assert_eq(n, want, "user%d (node %d) got %d of %d posts", u, u % 3 + 1, n, want);
+		for (int i = 0; i < n; i++)
+			for (int j = i + 1; j < n; j++)
+				cr_assert_str_neq(mine[i], mine[j], "user%d got %s twice", u, mine[i]);
+		if (nord[room_of(u)] == 0) {
+			memcpy(order[room_of(u)], mine, sizeof(mine[0]) * (size_t)n);
+			nord[room_of(u)] = n;
+		}
+		for (int i = 0; i < n; i++)
+			cr_assert_str_eq(mine[i], order[room_of(u)][i], "user%d (node %d): post %d is "
+					 "%s, another member's is %s", u, u % 3 + 1, i, mine[i],
+					 order[room_of(u)][i]);
+	}
+	/* History from every node: the same sequence. */
+	for (int i = 0; i < AK_NODES; i++)
+		for (int r = 0; r < NROOMS; r++) {
+			struct inbox h = { 0 };
+			char *m;
+			int n, u = i;	/* a client on node i */
+
+			while (room_of(u) != r)
+				u += 3;
+			snprintf(data, sizeof(data), "<chanib uri=\"%s\"/><bcq><last cnt=\"%d\"/></bcq>",
+				 uri[r], nord[r]);
+			cr_assert_eq(gc_cmd(g[u], "bccontext", data), 200);
+			m = gc_wait(g[u], 10000, "rpl:bccontext", NULL);
+			cr_assert_eq(kit_resp_code(m), 200, "node %d, room X%d: %s", i + 1, r,
+				     m ? m : "(none)");
+			/* <msg>...<chat>p-U-K.</chat></msg>, oldest first */
+			for (const char *p = m; (p = strstr(p, "<chat>p-")) != NULL; p++) {
+				const char *e = strstr(p, "</chat>");
+
+				cr_assert_not_null(e);
+				h.v = realloc(h.v, (h.n + 1) * sizeof(*h.v));
+				h.v[h.n++] = strndup(p + 6, (size_t)(e - p - 6));
+			}
+			free(m);
+			n = (int)h.n;
+			cr_assert_eq(n, nord[r], "node %d, room X%d: history has %d posts", i + 1, r, n);
+			for (int k = 0; k < n; k++)
+				cr_assert_str_eq(h.v[k], order[r][k], "node %d, room X%d: history post %d",
+						 i + 1, r, k);
+			inbox_free(&h);
+		}
+
+	/* Parts: users 0, 1, 2 (one per node, all in X0) leave; every other
+	 * member of X0, on every node, hears of each once. */
+	for (int u = 0; u < 3; u++) {
+		char *m;
+
+		snprintf(data, sizeof(data), "<chanib uri=\"%s\"/>", uri[0]);
+		cr_assert_eq(gc_cmd(g[u], "part", data), 200);
+		m = gc_wait(g[u], 5000, "rpl:part", NULL);
+		cr_assert_eq(kit_resp_code(m), 200);
+		free(m);
+	}
+	usleep(500000);
+	for (int u = 3; u < NCLI; u++) {
+		if (room_of(u) != 0)
+			continue;
+		drain(g[u], &in[u], 50);
+		for (int v = 0; v < 3; v++) {
+			char who[64];
+			int n = 0;
+
+			snprintf(who, sizeof(who), "uri=\"sip:user%d@example.com\"", v);
+			for (int t = 0; t < 20 && (n = count2(&in[u], "ntc:part", who)) == 0; t++)
+				drain(g[u], &in[u], 100);
+			cr_assert_eq(n, 1, "user%d (node %d) got %d ntc:part of user%d", u, u % 3 + 1,
+				     n, v);
+		}
+	}
+	/* The counters show the relaying. */
+	for (int i = 0; i < AK_NODES; i++) {
+		st = ctl_ok(&ak_node[i], "stats");
+		relays += jint(st, "total.peer_relays_out");
+		fwd += jint(st, "total.peer_posts_forwarded");
+		json_decref(st);
+	}
+	cr_assert_gt(relays, 0);
+	cr_assert_gt(fwd, 0);
+	fprintf(stderr, "xnode: %lld relays, %lld forwarded posts\n", relays, fwd);
+	for (int u = 0; u < NCLI; u++) {
+		gc_abort(g[u]);
+		inbox_free(&in[u]);
+	}
+}
+
+/* The uri of a room of the catalog homed on node <home> (1-based) as node
+ * <on> sees it, into <uri>; its epoch. */
+static long long
+room_homed_on(int on, int home, char *uri, size_t cap)
+{
+	json_t *a = ak_array(on), *rooms = ctl_ok(&ak_node[on], "rooms"), *h, *r;
+	long long epoch = 0;
+	size_t k, j;
+
+	uri[0] = '\0';
+	json_array_foreach(jget(a, "homes.rooms"), k, h) {
+		if (json_integer_value(json_object_get(h, "node")) != home)
+			continue;
+		json_array_foreach(jget(rooms, "rooms"), j, r)
+			if (!strcmp(json_string_value(json_object_get(r, "id")),
+				    json_string_value(json_object_get(h, "room"))) &&
+			    !strncmp(json_string_value(json_object_get(r, "name")), "X", 1)) {
+				snprintf(uri, cap, "%s", json_string_value(json_object_get(r, "uri")));
+				epoch = json_integer_value(json_object_get(h, "epoch"));
+			}
+		if (uri[0] != '\0')
+			break;
+	}
+	json_decref(a);
+	json_decref(rooms);
+	cr_assert_neq(uri[0], '\0', "no X room homed on node %d", home);
+	return epoch;
+}
+
+static bool
+link_is(int on, int id, const char *state)
+{
+	json_t *a = ak_array(on), *l;
+	bool is = false;
+	size_t k;
+
+	json_array_foreach(jget(a, "peers.links"), k, l)
+		if (json_integer_value(json_object_get(l, "node_id")) == id)
+			is = !strcmp(json_string_value(json_object_get(l, "state")), state);
+	json_decref(a);
+	return is;
+}
+
+/* A member's node loses its link to the room's home (stopped longer than
+ * the links' dead time, shorter than its lease): what was posted meanwhile
+ * reaches it when the link is back, in order, once, and posts go on. */
+Test(xnode, resync_after_link_loss, .timeout = 180)
+{
+	char uri[200], text[32];
+	struct gc *a, *b;
+	json_t *st;
+	char *m;
+
+	for (int i = 0; i < 2; i++)
+		ak_peer_node_start(i, pki, rooms_conf, NULL);
+	ak_wait_links(3);
+	ak_wait_homed(0);
+	ak_wait_homed(1);
+	room_homed_on(0, 1, uri, sizeof(uri));
+	a = open_at(0, 1);
+	b = open_at(1, 2);
+	kit_join_ok(a, uri);
+	kit_join_ok(b, uri);
+	cr_assert_eq(gc_post(a, uri, "r-0.", NULL), 200);
+	m = gc_wait(b, 5000, ">r-0.<", NULL);
+	cr_assert_not_null(m, "node 2's member did not get r-0");
+	free(m);
+
+	/* Node 2 stops: node 1 finds the link dead (5 s), posts go on. */
+	server_signal(&ak_node[1], SIGSTOP);
+	for (int t = 0; t < 150 && link_is(0, 2, "up"); t++)
+		usleep(100000);
+	cr_assert(!link_is(0, 2, "up"), "node 1 still has its link to the stopped node 2");
+	for (int k = 1; k <= 5; k++) {
+		snprintf(text, sizeof(text), "r-%d.", k);
+		cr_assert_eq(gc_post(a, uri, text, NULL), 200);
+	}
+	server_signal(&ak_node[1], SIGCONT);
+	/* Back: the missed posts, in order, once. */
+	{
+		struct inbox in = { 0 };
+		int n = 0;
+
+		for (int t = 0; t < 200 && n < 5; t++) {
+			drain(b, &in, 100);
+			n = 0;
+			for (size_t i = 0; i < in.n; i++)
+				n += strstr(in.v[i], ">r-") != NULL;
+		}
+		if (n < 5)
+			run("grep -i 'peer\\|FANOUT' %s | tail -20 >&2", ak_node[1].log);
+		cr_assert_eq(n, 5, "node 2's member got %d of the 5 posts it missed", n);
+		n = 0;
+		for (size_t i = 0; i < in.n; i++) {
+			if (strstr(in.v[i], ">r-") == NULL)
+				continue;
+			snprintf(text, sizeof(text), ">r-%d.<", ++n);
+			cr_assert(strstr(in.v[i], text) != NULL, "post %d after the resync: %s", n,
+				  in.v[i]);
+		}
+		inbox_free(&in);
+	}
+	cr_assert_eq(gc_post(a, uri, "r-6.", NULL), 200);
+	m = gc_wait(b, 10000, ">r-6.<", NULL);
+	cr_assert_not_null(m, "no post after the resync");
+	free(m);
+	gc_pump(b, 300);
+	cr_assert_eq(gc_count(b, ">r-"), 0, "a post arrived twice");
+	/* ... and posts from node 2 go to the home again. */
+	cr_assert_eq(gc_post(b, uri, "r-7.", NULL), 200);
+	m = gc_wait(a, 10000, ">r-7.<", NULL);
+	cr_assert_not_null(m, "node 2's post after the resync never reached node 1");
+	free(m);
+	st = ctl_ok(&ak_node[1], "stats");
+	cr_assert_geq(jint(st, "total.peer_resyncs"), 1);
+	cr_assert_geq(jint(st, "total.peer_resync_posts"), 5);
+	json_decref(st);
+	gc_abort(a);
+	gc_abort(b);
+}
+
+/* ---- a fake node 4 speaking raw peer frames ----------------------------- */
+
+struct fakelink {
+	int		fd;
+	SSL		*ssl;
+	uint32_t	node;		/* the real node at the other end */
+	uint8_t		buf[1 << 16];
+	size_t		len;
+	uint8_t		cur[1 << 16];	/* the frame fake_recv returned */
+};
+
+static void
+fake_send(struct fakelink *l, struct peerframe *f)
+{
+	uint8_t out[4096];
+	ssize_t n;
+
+	f->node = 4;
+	n = peerframe_encode(f, out, sizeof(out));
+	cr_assert_gt(n, 0);
+	cr_assert_eq(SSL_write(l->ssl, out, (int)n), n);
+}
+
+/* The next frame of <type> from <l> (PINGs answered on the way), into <f>
+ * (pointing into l->cur until the next call). False after <ms>. */
+static bool
+fake_recv(struct fakelink *l, unsigned type, struct peerframe *f, int ms)
+{
+	for (int waited = 0; waited < ms;) {
+		ssize_t got = peerframe_decode(l->buf, l->len, sizeof(l->buf), f);
+		int n;
+
+		cr_assert_geq(got, 0, "node %u sent a bad frame", l->node);
+		if (got > 0) {
+			memcpy(l->cur, l->buf, (size_t)got);
+			memmove(l->buf, l->buf + got, l->len - (size_t)got);
+			l->len -= (size_t)got;
+			cr_assert_eq(peerframe_decode(l->cur, (size_t)got, sizeof(l->cur), f), got);
+			if (f->type == PEERFRAME_PING) {
+				struct peerframe pong = { .type = PEERFRAME_PONG, .ref = f->ref };
+
+				fake_send(l, &pong);
+			}
+			if (f->type == type)
+				return true;
+			continue;
+		}
+		n = SSL_read(l->ssl, l->buf + l->len, (int)(sizeof(l->buf) - l->len));
+		if (n > 0)
+			l->len += (size_t)n;
+		else
+			waited += 200;	/* SO_RCVTIMEO */
+	}
+	return false;
+}
+
+/* Node 4 in etcd (draining: no client, no home goes to it), listening on
+ * a peer port with its certificate of the cluster CA: nodes 1 and 2 (lower
+ * ids) dial it; both links, HELLOs exchanged, in <l>[0] (node 1) and [1]. */
+static void
+fake_node(struct fakelink *l)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct timeval tv = { .tv_sec = 0, .tv_usec = 200000 };
+	uint16_t port = server_free_port();
+	char path[128], path2[128];
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	int lfd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+
+	snprintf(path, sizeof(path), "%s/node4.pem", pki);
+	snprintf(path2, sizeof(path2), "%s/node4.key", pki);
+	cr_assert_eq(SSL_CTX_use_certificate_chain_file(ctx, path), 1);
+	cr_assert_eq(SSL_CTX_use_PrivateKey_file(ctx, path2, SSL_FILETYPE_PEM), 1);
+	snprintf(path, sizeof(path), "%s/ca.pem", pki);
+	cr_assert_eq(SSL_CTX_load_verify_locations(ctx, path, NULL), 1);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	sa.sin_port = htons(port);
+	cr_assert_eq(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	cr_assert_eq(listen(lfd, 4), 0);
+	cr_assert_eq(run("ETCDCTL_API=3 etcdctl --endpoints=%s put /parley/example.com/nodes/4 "
+			 "'{\"node_id\":4,\"sip\":\"127.0.0.1:9\",\"peer\":\"127.0.0.1:%u\","
+			 "\"conns\":0,\"draining\":true,\"lcores\":[]}' >/dev/null", ak_etcd.url,
+			 port), 0);
+	for (int k = 0; k < 2; k++) {
+		struct pollfd p = { .fd = lfd, .events = POLLIN };
+		struct peerframe f = { .type = PEERFRAME_HELLO }, h;
+		const char *cluster = "/parley/example.com";
+		struct fakelink x = { 0 };
+		int fd;
+
+		cr_assert_eq(poll(&p, 1, 20000), 1, "no node dialled node 4");
+		fd = accept(lfd, NULL, NULL);
+		cr_assert_geq(fd, 0);
+		x.fd = fd;
+		x.ssl = SSL_new(ctx);
+		SSL_set_fd(x.ssl, fd);
+		cr_assert_eq(SSL_accept(x.ssl), 1, "TLS with a node failed");
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		f.u.hello.proto = 1;
+		f.u.hello.cluster = cluster;
+		f.u.hello.cluster_len = (uint16_t)strlen(cluster);
+		fake_send(&x, &f);
+		cr_assert(fake_recv(&x, PEERFRAME_HELLO, &h, 5000), "no HELLO");
+		x.node = h.node;
+		cr_assert(x.node == 1 || x.node == 2, "HELLO from node %u", x.node);
+		l[x.node - 1] = x;
+		memcpy(l[x.node - 1].buf, x.buf, x.len);
+	}
+	close(lfd);
+}
+
+static void
+fake_post(struct fakelink *l, const uint8_t room[16], uint64_t epoch, uint64_t ref,
+	  const char *text)
+{
+	char inner[64];
+	struct peerframe f = { .type = PEERFRAME_POST_FWD, .epoch = epoch, .ref = ref };
+
+	snprintf(inner, sizeof(inner), "<chat>%s</chat>", text);
+	memcpy(f.room, room, 16);
+	f.u.post = (struct peerframe_post){
+		.time_ms = 1, .author = "sip:user7@example.com", .author_len = 21,
+		.body = (const uint8_t *)inner, .body_len = (uint32_t)strlen(inner),
+		.text = (const uint8_t *)text, .text_len = (uint32_t)strlen(text),
+	};
+	fake_send(l, &f);
+}
+
+/* Posts forwarded with a stale epoch, or to a node that does not home the
+ * room, are refused with the code the sender acts on, and no member ever
+ * sees them; the same post with the right epoch at the home is sequenced
+ * and reaches every member once. */
+Test(xnode, stale_epoch_and_wrong_home_refused, .timeout = 180)
+{
+	static struct fakelink l[2];
+	struct peerframe f;
+	char uri[200], id[64];
+	uint8_t raw[16];
+	long long epoch;
+	struct gc *a, *b;
+	json_t *st;
+	char *m;
+
+	for (int i = 0; i < 2; i++)
+		ak_peer_node_start(i, pki, rooms_conf, NULL);
+	ak_wait_links(3);
+	ak_wait_homed(0);
+	ak_wait_homed(1);
+	epoch = room_homed_on(0, 1, uri, sizeof(uri));
+	snprintf(id, sizeof(id), "%s", strrchr(uri, '/') + 1);
+	cr_assert_eq(catalog_id_pack(id, raw), 0);
+	a = open_at(0, 1);
+	b = open_at(1, 2);
+	kit_join_ok(a, uri);
+	kit_join_ok(b, uri);
+	fake_node(l);
+
+	fake_post(&l[0], raw, (uint64_t)epoch - 1, 11, "stale-1.");
+	cr_assert(fake_recv(&l[0], PEERFRAME_POST_ACK, &f, 5000), "no POST_ACK from node 1");
+	cr_assert_eq(f.ref, 11);
+	cr_assert_str_eq(peerframe_code_name(f.code), "STALE_EPOCH");
+	fake_post(&l[1], raw, (uint64_t)epoch, 12, "wrong-1.");
+	cr_assert(fake_recv(&l[1], PEERFRAME_POST_ACK, &f, 5000), "no POST_ACK from node 2");
+	cr_assert_eq(f.ref, 12);
+	cr_assert_str_eq(peerframe_code_name(f.code), "WRONG_HOME");
+	fake_post(&l[0], raw, (uint64_t)epoch, 13, "good-1.");
+	cr_assert(fake_recv(&l[0], PEERFRAME_POST_ACK, &f, 5000), "no POST_ACK from node 1");
+	cr_assert_eq(f.ref, 13);
+	cr_assert_str_eq(peerframe_code_name(f.code), "OK");
+	cr_assert_gt(f.seq, 0);
+	for (int k = 0; k < 2; k++) {
+		struct gc *g = k ? b : a;
+
+		m = gc_wait(g, 5000, ">good-1.<", NULL);
+		cr_assert_not_null(m, "node %d's member did not get the good post", k + 1);
+		cr_assert(strstr(m, "sip:user7@example.com") != NULL, "%s", m);
+		free(m);
+		gc_pump(g, 300);
+		cr_assert_eq(gc_count(g, ">good-1.<"), 0, "node %d's member got it twice", k + 1);
+		cr_assert_eq(gc_count(g, "stale-1."), 0, "a refused post reached node %d", k + 1);
+		cr_assert_eq(gc_count(g, "wrong-1."), 0, "a refused post reached node %d", k + 1);
+	}
+	for (int i = 0; i < 2; i++) {
+		st = ctl_ok(&ak_node[i], "stats");
+		cr_assert_geq(jint(st, "total.peer_refused"), 1, "node %d counted no refusal", i + 1);
+		json_decref(st);
+	}
+	for (int k = 0; k < 2; k++) {
+		SSL_free(l[k].ssl);
+		close(l[k].fd);
+	}
+	gc_abort(a);
+	gc_abort(b);
+}
