@@ -15,6 +15,8 @@
 #include <unistd.h>
 #include <sys/eventfd.h>
 
+#include <openssl/rand.h>
+
 #include "control/array.h"
 #include "control/etcd.h"
 #include "control/homes.h"
@@ -26,6 +28,7 @@
 #include "dataplane/engine/engine.h"
 #include "dataplane/peer/peerframe.h"
 #include "dataplane/session/placement.h"
+#include "dataplane/web/web.h"
 
 #define PUBLISH_MS		1000	/* the node key is rewritten this often */
 #define SNAP_TIMEOUT_MS		100	/* one lcore's load snapshot */
@@ -34,6 +37,7 @@
 #define START_RETRY_MS		500
 
 #define PLACE_MAX		64	/* nodes placement considers */
+#define ARRAY_SECRET_LEN	32	/* bytes of <prefix>/secret */
 #define PLACE_STALE_MS		3000	/* an older table is not acted on */
 #define PLACE_SLACK_MIN		5	/* a node is overloaded above min + slack: */
 #define PLACE_SLACK_PCT		10	/* slack = max(SLACK_MIN, min * SLACK_PCT / 100) */
@@ -46,6 +50,8 @@ struct place_node {
 	bool		draining;
 	char		sip[PLACEMENT_WHERE_MAX];
 	char		peer[PEERLINK_ADDR_MAX];
+	char		web[256];	/* its Web service's serveruri, or "" */
+	char		pin[128];	/* the key of its Web certificate */
 };
 
 /* The live nodes, written by the array thread each turn and read by the
@@ -73,6 +79,8 @@ struct lcore_load {
 struct array {
 	struct array_config	conf;	/* strings point into the copies below */
 	char			*etcd_list, *prefix, *advertise_sip, *peer_listen;
+	char			*web_url, *web_cert;
+	uint8_t			secret[ARRAY_SECRET_LEN];	/* the array's (etcd) */
 	char			key[KEY_MAX];	/* <prefix>/nodes/<id> */
 	struct engine		*e;
 	struct etcd		*sess;		/* the thread's */
@@ -177,6 +185,14 @@ record(struct array *a, bool live)
 		      "draining", draining,
 		      "started_ms", (json_int_t)a->started_ms,
 		      "updated_ms", (json_int_t)(now_ns(CLOCK_REALTIME) / 1000000));
+	if (o != NULL && a->web_url[0] != '\0') {
+		char pin[128];
+
+		/* Read each time: a reloaded certificate shows within a turn. */
+		json_object_set_new(o, "web", json_string(a->web_url));
+		if (web_cert_pin(a->web_cert, pin, sizeof(pin)) == 0)
+			json_object_set_new(o, "web_pin", json_string(pin));
+	}
 	text = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	json_decref(o);
 	return text;
@@ -450,6 +466,20 @@ links_json(struct array *a)
 			 "lcore_dropped", (json_int_t)fanout_peer_dropped());
 }
 
+/* A string of a node record into <out> of <cap> bytes; "" when absent or
+ * too long. */
+static void
+copy_str(char *out, size_t cap, const json_t *v)
+{
+	const char *s = json_string_value(v);
+	size_t n = s ? strlen(s) : 0;
+
+	if (n >= cap)
+		n = 0;
+	memcpy(out, s ? s : "", n);
+	out[n] = '\0';
+}
+
 /* The mean "busy" of a node record's lcores array (0 when absent). */
 static double
 mean_busy(const json_t *lcores)
@@ -494,6 +524,8 @@ place_refresh(struct array *a)
 			p->conns = conns < 0 ? 0 : conns > UINT32_MAX ? UINT32_MAX : (uint32_t)conns;
 			p->draining = json_is_true(json_object_get(v, "draining"));
 			p->busy = mean_busy(json_object_get(v, "lcores"));
+			copy_str(p->web, sizeof(p->web), json_object_get(v, "web"));
+			copy_str(p->pin, sizeof(p->pin), json_object_get(v, "web_pin"));
 			strcpy(p->sip, sip);
 			snprintf(p->peer, sizeof(p->peer), "%s", peer && strlen(peer) <
 				 sizeof(p->peer) ? peer : "");
@@ -680,6 +712,83 @@ array_thread(void *arg)
 
 /* ---- start, stop, read -------------------------------------------------- */
 
+/* The secret every node of the array shares (it signs file fetches between
+ * Web services: webfetch.h): <prefix>/secret, made by the first node. */
+static int
+load_secret(struct array *a, char *err, size_t errlen)
+{
+	char key[KEY_MAX], hex[2 * ARRAY_SECRET_LEN + 1];
+	uint8_t raw[ARRAY_SECRET_LEN];
+	struct etcd_kv kv = { 0 };
+	const char *v = hex;
+	int rc;
+
+	if (RAND_bytes(raw, sizeof(raw)) != 1) {
+		snprintf(err, errlen, "no randomness");
+		return -EIO;
+	}
+	for (size_t i = 0; i < sizeof(raw); i++)
+		snprintf(hex + 2 * i, 3, "%02x", raw[i]);
+	snprintf(key, sizeof(key), "%s/secret", a->prefix);
+	rc = etcd_create(a->sess, key, hex, strlen(hex), 0, &kv, err, errlen);
+	if (rc == -EEXIST) {
+		v = kv.value;
+		rc = v != NULL && kv.value_len == 2 * ARRAY_SECRET_LEN ? 0 : -EINVAL;
+		if (rc != 0)
+			snprintf(err, errlen, "%s in etcd is not %d hex digits", key,
+				 2 * ARRAY_SECRET_LEN);
+	}
+	for (size_t i = 0; rc == 0 && i < ARRAY_SECRET_LEN; i++) {
+		unsigned b;
+
+		if (sscanf(v + 2 * i, "%2x", &b) != 1) {
+			snprintf(err, errlen, "%s in etcd is not hex", key);
+			rc = -EINVAL;
+			break;
+		}
+		a->secret[i] = (uint8_t)b;
+	}
+	etcd_kv_free(&kv);
+	return rc;
+}
+
+/* web_peers_fn, on the Web service's fetch thread: the live nodes with a
+ * Web service, from the table the array thread keeps. */
+static unsigned
+web_peers(void *arg, struct web_peer *out, unsigned max)
+{
+	struct array *a = arg;
+	struct place_tab *t = &a->place;
+	unsigned n;
+
+	for (;;) {
+		uint32_t s = atomic_load_explicit(&t->seq, memory_order_acquire);
+
+		if (s & 1)
+			continue;
+		n = 0;
+		for (uint32_t i = 0; t->valid && i < t->n && i < PLACE_MAX && n < max; i++) {
+			if (t->v[i].web[0] == '\0')
+				continue;
+			out[n].node_id = t->v[i].node_id;
+			memcpy(out[n].url, t->v[i].web, sizeof(out[n].url));
+			memcpy(out[n].pin, t->v[i].pin, sizeof(out[n].pin));
+			out[n].url[sizeof(out[n].url) - 1] = '\0';
+			out[n].pin[sizeof(out[n].pin) - 1] = '\0';
+			n++;
+		}
+		atomic_thread_fence(memory_order_acquire);
+		if (atomic_load_explicit(&t->seq, memory_order_relaxed) == s)
+			return n;
+	}
+}
+
+int
+array_web_attach(struct array *a, struct web *w)
+{
+	return web_set_array(w, a->conf.node_id, a->secret, sizeof(a->secret), web_peers, a);
+}
+
 struct array *
 array_start(const struct array_config *cfg, struct engine *e, char *err, size_t errlen)
 {
@@ -700,10 +809,12 @@ array_start(const struct array_config *cfg, struct engine *e, char *err, size_t 
 	a->prefix = strdup(cfg->prefix);
 	a->advertise_sip = strdup(cfg->advertise_sip);
 	a->peer_listen = strdup(cfg->peer_listen ? cfg->peer_listen : "");
+	a->web_url = strdup(cfg->web_url ? cfg->web_url : "");
+	a->web_cert = strdup(cfg->web_cert ? cfg->web_cert : "");
 	a->nlcores = engine_nlcores(e);
 	a->load = calloc(a->nlcores ? a->nlcores : 1, sizeof(*a->load));
 	a->homes = a->prefix ? homes_new(a->prefix, cfg->node_id) : NULL;
-	if (a->homes == NULL || a->etcd_list == NULL || a->prefix == NULL || a->advertise_sip == NULL ||
+	if (a->homes == NULL || a->web_url == NULL || a->web_cert == NULL || a->etcd_list == NULL || a->prefix == NULL || a->advertise_sip == NULL ||
 	    a->peer_listen == NULL || a->load == NULL) {
 		snprintf(err, errlen, "[array] out of memory");
 		goto out_free;
@@ -766,6 +877,11 @@ array_start(const struct array_config *cfg, struct engine *e, char *err, size_t 
 	if (rc != 0) {
 		snprintf(err, errlen, "[array] %s", why);
 		goto out_free;
+	}
+	rc = load_secret(a, why, sizeof(why));
+	if (rc != 0) {
+		snprintf(err, errlen, "[array] the array's secret: %s", why);
+		goto out_leave;
 	}
 	a->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	a->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -835,6 +951,8 @@ array_stop(struct array *a)
 	free(a->prefix);
 	free(a->advertise_sip);
 	free(a->peer_listen);
+	free(a->web_url);
+	free(a->web_cert);
 	free(a);
 }
 

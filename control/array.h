@@ -40,6 +40,7 @@
 struct array;
 struct engine;
 struct roomtab;
+struct web;
 
 struct array_config {
 	const char	*etcd;		/* endpoints, comma-separated URLs */
@@ -58,6 +59,10 @@ struct array_config {
 	uint32_t	peer_frame_max;		/* 0: peerlink.h's default */
 	uint32_t	peer_queue_max;		/* 0: peerlink.h's default */
 	const char	*peer_name_prefix;	/* "" or NULL: certs need not name nodes */
+	/* The Web service, when it runs: published so that other nodes fetch
+	 * this node's files from it (webfetch.h). */
+	const char	*web_url;	/* its serveruri, or "" / NULL */
+	const char	*web_cert;	/* its certificate (PEM), pinned by the others */
 };
 
 /* Boot thread, after engine_create() (<e> outlives the array; the lcores
@@ -93,6 +98,12 @@ void array_kick(struct array *a);
  * When etcd does not answer, "nodes" is null and etcd.error says why. 0,
  * or -1 with the reason in <err> (out of memory). */
 int array_nodes(struct array *a, json_t **out, char *err, size_t errlen);
+
+/* Boot thread, after array_start and web_start: the Web service <w> fetches
+ * files stored on other nodes and serves this node's to them, with the
+ * array's shared secret (<prefix>/secret in etcd) and the live nodes'
+ * published Web addresses. 0 or -errno. */
+int array_web_attach(struct array *a, struct web *w);
 
 /* This node's id in the array. Any thread. */
 uint32_t array_node_id(const struct array *a);

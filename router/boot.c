@@ -771,14 +771,26 @@ array_step_start(struct boot *b)
 		.peer_frame_max = c->array_peer_frame_max,
 		.peer_queue_max = c->array_peer_queue_max,
 		.peer_name_prefix = c->array_peer_name_prefix,
+		.web_cert = c->tls_cert,
 	};
-	char err[2048];
+	char err[2048], url[256] = "";
+	uint16_t port;
+	int rc;
 
 	if (c->array_etcd[0] == '\0')
 		return 0;
+	if (b->web != NULL && web_where(c, url, sizeof(url), NULL, 0, &port) == 0)
+		ac.web_url = url;
 	b->array = array_start(&ac, b->engine, err, sizeof(err));
 	if (b->array == NULL) {
 		LOG(ERR, ROUTER, "%s", err);
+		return -1;
+	}
+	if (b->web != NULL && (rc = array_web_attach(b->array, b->web)) != 0) {
+		LOG(ERR, ROUTER, "[array] the Web service cannot fetch files from other nodes: %s",
+		    strerror(-rc));
+		array_stop(b->array);
+		b->array = NULL;
 		return -1;
 	}
 	ctl_set_array(b->ctl, b->array);

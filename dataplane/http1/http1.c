@@ -138,6 +138,14 @@ header(struct http1_req *r, const char *l, size_t ll)
 		} else {
 			r->has_range = false;
 		}
+	} else if (name_is(l, nl, "x-parley-peer")) {
+		if (r->npeer++ == 0 && vl < sizeof(r->peer)) {
+			memcpy(r->peer, v, vl);
+			r->peer[vl] = '\0';
+			r->has_peer = true;
+		} else {
+			r->has_peer = false;
+		}
 	}
 	return 0;
 }

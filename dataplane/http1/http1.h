@@ -23,6 +23,7 @@
 #define HTTP1_NAME_MAX		64	/* repository name, with its NUL */
 #define HTTP1_TOKEN_LEN		36
 #define HTTP1_EXT_MAX		16	/* extension after the GUID */
+#define HTTP1_PEER_MAX		160	/* X-Parley-Peer value */
 
 enum http1_method {
 	HTTP1_GET = 1,
@@ -48,6 +49,11 @@ struct http1_req {
 	bool			expect_other;	/* an Expect we do not know: 417 */
 	bool			has_range;	/* exactly one Range, and it fit in range[] */
 	char			range[HTTP1_RANGE_MAX];
+	/* X-Parley-Peer: another node of the array fetching a file (webfetch.h);
+	 * kept only when there is exactly one and it fits. */
+	bool			has_peer;
+	unsigned		npeer;
+	char			peer[HTTP1_PEER_MAX];
 	unsigned		nrange;		/* Range header lines seen */
 };
 

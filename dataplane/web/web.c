@@ -55,6 +55,7 @@
 #include "dataplane/base/fs.h"
 #include "dataplane/base/log.h"
 #include "dataplane/web/web_int.h"
+#include "dataplane/web/webfetch.h"
 #include "dataplane/tls/webtls.h"
 #include "storage/catalog.h"
 #include "storage/commit.h"
@@ -285,7 +286,7 @@ conn_close(struct wconn *c, bool graceful)
 		c->next->prev = c->prev;
 	w->nconns--;
 	atomic_fetch_sub_explicit(&w->ctr.conns_open, 1, memory_order_relaxed);
-	if (c->in_commit) {
+	if (c->in_commit || c->in_fetch) {
 		c->dead = true;		/* freed when the completion comes back */
 	} else {
 		webfile_release(c);
@@ -693,7 +694,8 @@ web_destroy(struct web *w)
 	if (w == NULL)
 		return;
 	web_stop(w);
-	while (w->conns != NULL)	/* never started: nothing is in flight */
+	webfetch_fini(w);		/* frees the requests it held that were closed */
+	while (w->conns != NULL)	/* stopped: nothing is in flight */
 		conn_close(w->conns, false);
 	if (w->lis != NULL)
 		evconnlistener_free(w->lis);
@@ -905,7 +907,7 @@ web_create(const struct web_config *cfg, struct ftoken_store *tokens, struct db 
 		w->adopt_ev = event_new(w->base, w->adopt_fd[0], EV_READ | EV_PERSIST, adopt_cb, w);
 	if (w->wake_ev == NULL || w->poll_ev == NULL || w->drain_ev == NULL ||
 	    w->adopt_ev == NULL || event_add(w->wake_ev, NULL) != 0 ||
-	    event_add(w->adopt_ev, NULL) != 0) {
+	    event_add(w->adopt_ev, NULL) != 0 || webfetch_init(w) != 0) {
 		*rc = -ENOMEM;
 		snprintf(err, errlen, "[web] cannot create the event loop");
 		goto out;

@@ -110,6 +110,32 @@ void web_begin_stop(struct web *w);
 /* Stops if needed and frees. Accepts NULL. */
 void web_destroy(struct web *w);
 
+/* ---- in an array (webfetch.h) ---- */
+
+/* Another node's Web service, as the array publishes it. */
+struct web_peer {
+	uint32_t	node_id;
+	char		url[256];	/* its serveruri, "https://host:port/filestore/" */
+	char		pin[128];	/* its certificate's key: "sha256//<base64>" */
+};
+
+/* Fills up to <max> live nodes into <out>; how many. Called on the fetch
+ * thread. */
+typedef unsigned web_peers_fn(void *arg, struct web_peer *out, unsigned max);
+
+/* Makes this Web service part of array node <self>: a file that is not
+ * stored here is fetched from the node that stores it (asking the nodes
+ * <fn> lists), and other nodes may fetch this node's files with requests
+ * signed with <secret> (<len> 16..64 bytes, the same on every node). Boot
+ * thread, once, after web_start. 0, -EINVAL or -errno. */
+int web_set_array(struct web *w, uint32_t self, const void *secret, size_t len, web_peers_fn *fn,
+		  void *arg);
+
+/* The pin of the certificate in PEM file <cert_file> as curl takes it
+ * ("sha256//" and the base64 SHA-256 of its public key): what a node
+ * publishes so that others can check its Web service. 0 or -EINVAL. */
+int web_cert_pin(const char *cert_file, char *out, size_t cap);
+
 /* A snapshot of the counters (each read atomically). Any thread. */
 void web_stats_get(const struct web *w, struct web_stats *st);
 

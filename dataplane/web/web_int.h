@@ -41,6 +41,7 @@ enum wconn_state {
 	WC_SEND,	/* a download streams from its file */
 	WC_FLUSH,	/* a whole response is queued: wait until it is written */
 	WC_LINGER,	/* response written; discard an unread body, then close */
+	WC_FETCH,	/* a GET waits for the file from another node (webfetch.h) */
 };
 
 /* One connection, and the request it is serving (one at a time). */
@@ -54,7 +55,9 @@ struct wconn {
 	bool			body_read;	/* the request's body is consumed */
 	bool			close_after;	/* close once the response is written */
 	bool			in_commit;	/* a storage request of ours is in flight */
-	bool			dead;		/* closed during the commit: free it after */
+	bool			in_fetch;	/* webfetch has it (webfetch.h) */
+	bool			fetched;	/* this request's file was fetched (or tried) */
+	bool			dead;		/* closed during a commit or fetch: free it after */
 	uint32_t		nreq;		/* requests on this connection */
 
 	struct http1_req	req;
@@ -108,6 +111,7 @@ struct web {
 	struct wconn		*conns;		/* open connections */
 	uint32_t		nconns;
 	unsigned		inflight;	/* storage requests not yet polled back */
+	struct webfetch		*fetch;		/* files from other nodes (webfetch.h) */
 
 	struct web_ctr		ctr;
 };
@@ -159,6 +163,9 @@ int webfile_fill(struct wconn *c);
 /* Releases what the request holds: fds, digest, and an upload's temp file
  * (a partial upload leaves nothing). Idempotent. */
 void webfile_release(struct wconn *c);
+/* WC_FETCH: webfetch is done with c's file: <status> 0 (stored here now),
+ * -ENOENT (no node has it) or another -errno. */
+void webfile_fetched(struct wconn *c, int status);
 /* Boot: removes temp files that a crash left in <files_dir>'s room folders. */
 void webfile_sweep(struct web *w);
 

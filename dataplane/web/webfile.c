@@ -50,6 +50,7 @@
 #include "dataplane/base/clock.h"
 #include "dataplane/base/log.h"
 #include "dataplane/web/web_int.h"
+#include "dataplane/web/webfetch.h"
 #include "storage/catalog.h"
 
 /* ---- helpers -------------------------------------------------------- */
@@ -151,6 +152,7 @@ webfile_release(struct wconn *c)
 		WEB_INC(c->w, uploads_aborted);
 	}
 	c->tmp[0] = '\0';
+	c->fetched = false;
 	if (c->dirfd >= 0) {
 		close(c->dirfd);
 		c->dirfd = -1;
@@ -375,11 +377,38 @@ upload_begin(struct wconn *c, const char *token)
 
 /* ---- download ------------------------------------------------------- */
 
+static void download_open(struct wconn *c);
+
+/* After files_get() answered <rc> for c->name: opens the file when its
+ * record is ready and in c->room, and it matches the record. 0, or the
+ * HTTP status to answer (404, 500). */
+static int
+open_recorded(struct wconn *c, int rc)
+{
+	struct web *w = c->w;
+	struct stat st;
+
+	if (rc != 0 || c->rec.state != FILES_READY || strcmp(c->rec.room_id, c->room) != 0)
+		return rc == 0 || rc == -ENOENT ? 404 : 500;
+	rc = room_dir(w, c->room, false);
+	if (rc < 0)
+		return rc == -ENOENT ? 404 : 500;
+	c->dirfd = rc;
+	c->fd = openat(c->dirfd, c->name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (c->fd == -1)
+		return errno == ENOENT ? 404 : 500;
+	if (fstat(c->fd, &st) == -1 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != c->rec.size) {
+		LOG(ERR, WEB, "%s/%s/%s does not match its record (%llu bytes)", w->files_dir,
+		    c->room, c->name, (unsigned long long)c->rec.size);
+		return 500;
+	}
+	return 0;
+}
+
 static void
 download_begin(struct wconn *c, const char *token)
 {
 	struct web *w = c->w;
-	struct stat st;
 	int rc;
 
 	if (!c->body_read) {
@@ -397,29 +426,48 @@ download_begin(struct wconn *c, const char *token)
 		web_respond_error(c, rc);
 		return;
 	}
+	download_open(c);
+}
+
+void
+webfile_fetched(struct wconn *c, int status)
+{
+	if (status == 0 || status == -ENOENT) {
+		download_open(c);	/* 404 now if no node had it */
+		return;
+	}
+	WEB_INC(c->w, errors_5xx);
+	web_respond(c, 502, "Content-Type: text/plain\r\n",
+		    "502 the node that stores this file did not hand it over\n", 56);
+}
+
+/* The file of a GET whose token and room passed: open it and start the
+ * answer, after its FILEDOWNLOAD event is durable (webfile_commit_done).
+ * Not stored here and in an array: fetched from the node that stores it
+ * first (webfetch.h), once. */
+static void
+download_open(struct wconn *c)
+{
+	struct web *w = c->w;
+	int rc;
+
 	rc = files_get(w->db, c->name, &c->rec);
-	if (rc != 0 || c->rec.state != FILES_READY || strcmp(c->rec.room_id, c->room) != 0) {
-		web_respond_error(c, rc == 0 || rc == -ENOENT ? 404 : 500);
+	if (rc == -ENOENT && !c->fetched) {
+		rc = webfetch_submit(c);
+		if (rc == 0)
+			return;
+		if (rc == -EBUSY) {
+			web_respond_error(c, 503);
+			return;
+		}
+		rc = -ENOENT;
+	}
+	rc = open_recorded(c, rc);
+	if (rc != 0) {
+		web_respond_error(c, rc);
 		return;
 	}
-	rc = room_dir(w, c->room, false);
-	if (rc < 0) {
-		web_respond_error(c, rc == -ENOENT ? 404 : 500);
-		return;
-	}
-	c->dirfd = rc;
-	c->fd = openat(c->dirfd, c->name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (c->fd == -1) {
-		web_respond_error(c, errno == ENOENT ? 404 : 500);
-		return;
-	}
-	if (fstat(c->fd, &st) == -1 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != c->rec.size) {
-		LOG(ERR, WEB, "%s/%s/%s does not match its record (%llu bytes)", w->files_dir,
-		    c->room, c->name, (unsigned long long)c->rec.size);
-		web_respond_error(c, 500);
-		return;
-	}
-	c->size = (uint64_t)st.st_size;
+	c->size = c->rec.size;
 	c->status = 200;
 	c->first = 0;
 	c->off = 0;
@@ -481,6 +529,57 @@ webfile_fill(struct wconn *c)
 	return c->off >= c->end ? 1 : 0;
 }
 
+/* ---- another node of the array fetches a file (webfetch.h) ---------- */
+
+/* Copies <s> into <out> as a header value: control characters become '_'. */
+static void
+header_safe(char *out, size_t cap, const char *s)
+{
+	size_t i;
+
+	for (i = 0; i + 1 < cap && s[i] != '\0'; i++)
+		out[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '_' : s[i];
+	out[i] = '\0';
+}
+
+/* A GET signed by a node of the array: the file and its record, no token,
+ * no FILEDOWNLOAD here (the node that serves the member logs it). */
+static void
+peer_serve(struct wconn *c, const char *token)
+{
+	struct web *w = c->w;
+	char hdrs[900], uploader[160], name[256];
+	int rc;
+
+	if (c->req.method != HTTP1_GET || token[0] != '\0' || !c->req.has_peer ||
+	    !webfetch_peer_ok(w, c->req.peer, c->room, c->name)) {
+		WEB_INC(w, denied);
+		web_respond_error(c, 403);
+		return;
+	}
+	if (!c->body_read) {
+		web_respond_error(c, 400);
+		return;
+	}
+	rc = open_recorded(c, files_get(w->db, c->name, &c->rec));
+	if (rc != 0) {
+		web_respond_error(c, rc);
+		return;
+	}
+	header_safe(uploader, sizeof(uploader), c->rec.uploader);
+	header_safe(name, sizeof(name), c->rec.name);
+	snprintf(hdrs, sizeof(hdrs), "Content-Type: application/octet-stream\r\n"
+		 "X-Parley-SHA256: %s\r\nX-Parley-Size: %llu\r\nX-Parley-Uploader: %s\r\n"
+		 "X-Parley-Name: %s\r\nX-Parley-Ts: %llu\r\n", c->rec.sha256,
+		 (unsigned long long)c->rec.size, uploader, name,
+		 (unsigned long long)c->rec.ts_ms);
+	c->size = c->rec.size;
+	c->status = 200;
+	c->first = c->off = 0;
+	c->end = c->size;
+	web_respond_stream(c, 200, hdrs, c->size);
+}
+
 /* ---- dispatch ------------------------------------------------------- */
 
 void
@@ -499,7 +598,9 @@ webfile_request(struct wconn *c)
 		web_respond_error(c, rc);
 		return;
 	}
-	if (c->req.method == HTTP1_PUT)
+	if (c->req.has_peer || c->req.npeer > 0)
+		peer_serve(c, token);
+	else if (c->req.method == HTTP1_PUT)
 		upload_begin(c, token);
 	else
 		download_begin(c, token);

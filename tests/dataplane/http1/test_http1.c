@@ -34,6 +34,33 @@ Test(http1, parses_what_curl_sends)
 	cr_assert_eq(r.method, HTTP1_OTHER);
 }
 
+/* X-Parley-Peer (a node of the array fetching a file): kept when there is
+ * exactly one that fits, dropped (and counted) otherwise. */
+Test(http1, peer_header)
+{
+	struct http1_req r;
+	char big[400];
+
+	cr_assert_eq(head("GET /f HTTP/1.1\r\nHost: h\r\nx-parley-peer: 2.99.abc\r\n\r\n", &r), 0);
+	cr_assert(r.has_peer && r.npeer == 1);
+	cr_assert_str_eq(r.peer, "2.99.abc");
+	cr_assert_eq(head("GET /f HTTP/1.1\r\nHost: h\r\nX-Parley-Peer: a\r\n"
+			  "X-Parley-Peer: b\r\n\r\n", &r), 0);
+	cr_assert(!r.has_peer && r.npeer == 2);
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	{
+		char req[600];
+
+		snprintf(req, sizeof(req), "GET /f HTTP/1.1\r\nHost: h\r\nX-Parley-Peer: %s\r\n\r\n",
+			 big);
+		cr_assert_eq(head(req, &r), 0);
+		cr_assert(!r.has_peer && r.npeer == 1);
+	}
+	cr_assert_eq(head("GET /f HTTP/1.1\r\nHost: h\r\n\r\n", &r), 0);
+	cr_assert(!r.has_peer && r.npeer == 0);
+}
+
 Test(http1, refuses_smuggling_and_junk)
 {
 	struct http1_req r;
