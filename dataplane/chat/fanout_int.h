@@ -182,6 +182,7 @@ struct fanout_lc {
 	uint32_t		up[FO_NODES_MAX];	/* nodes whose link is up */
 	uint32_t		nup;
 	uint64_t		homes_checked_ms;	/* fo_peer_poll's last look at the homes */
+	const void		*seen_tab;	/* the room table it looked at */
 };
 
 struct pslot {

@@ -372,8 +372,14 @@ fo_peer_poll(struct lcore_ctx *lc, unsigned *work)
 	struct pmsg *m, *rev = NULL;
 	uint32_t n = 0;
 
-	if (roomtab_of(lc) != NULL && roomtab_of(lc)->self != 0)
+	if (roomtab_of(lc) != NULL && roomtab_of(lc)->self != 0) {
+		/* A new room table may carry moved homes: look at once. */
+		if (roomtab_of(lc) != fo->seen_tab) {
+			fo->seen_tab = roomtab_of(lc);
+			fo->homes_checked_ms = 0;
+		}
 		fo_homes_check(lc);
+	}
 	if (atomic_load_explicit(&fo->inbox, memory_order_relaxed) == NULL)
 		return;
 	m = atomic_exchange_explicit(&fo->inbox, NULL, memory_order_acquire);

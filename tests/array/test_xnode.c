@@ -740,3 +740,39 @@ Test(xnode, home_moves_members_follow, .timeout = 180)
 	gc_abort(a);
 	gc_abort(b);
 }
+
+/* One user signed in on two nodes is announced once to a member on a third:
+ * one ntc:join, no ntc:part while either dialog stays, one when both left. */
+Test(xnode, one_user_on_two_nodes_announced_once, .timeout = 180)
+{
+	char uri[200], data[300];
+	struct gc *watch, *u1, *u2;
+	char *m;
+
+	three_nodes();
+	room_homed_on(0, 1, uri, sizeof(uri));
+	watch = open_at(2, 9);
+	kit_join_ok(watch, uri);
+	u1 = open_at(0, 5);
+	u2 = open_at(1, 5);
+	kit_join_ok(u1, uri);
+	kit_join_ok(u2, uri);
+	m = gc_wait(watch, 5000, "ntc:join", "\"sip:user5@example.com\"", NULL);
+	cr_assert_not_null(m, "no ntc:join of user5 on node 3");
+	free(m);
+	m = gc_wait(watch, 1000, "ntc:join", "\"sip:user5@example.com\"", NULL);
+	cr_assert_null(m, "user5 announced twice: %s", m);
+	snprintf(data, sizeof(data), "<chanib uri=\"%s\"/>", uri);
+	cr_assert_eq(gc_cmd(u1, "part", data), 200);
+	m = gc_wait(watch, 1500, "ntc:part", "\"sip:user5@example.com\"", NULL);
+	cr_assert_null(m, "user5 parted while still present on node 2: %s", m);
+	cr_assert_eq(gc_cmd(u2, "part", data), 200);
+	m = gc_wait(watch, 5000, "ntc:part", "\"sip:user5@example.com\"", NULL);
+	cr_assert_not_null(m, "no ntc:part of user5 once both dialogs left");
+	free(m);
+	m = gc_wait(watch, 1000, "ntc:part", "\"sip:user5@example.com\"", NULL);
+	cr_assert_null(m, "user5 parted twice: %s", m);
+	gc_abort(u1);
+	gc_abort(u2);
+	gc_abort(watch);
+}
