@@ -93,6 +93,10 @@ void array_kick(struct array *a);
  * or -1 with the reason in <err> (out of memory). */
 int array_nodes(struct array *a, json_t **out, char *err, size_t errlen);
 
+/* The lease this node's keys are bound to now; 0 while it holds none
+ * (out of the array). Any thread. */
+int64_t array_lease(const struct array *a);
+
 /* This node's id in the array. Any thread. */
 uint32_t array_node_id(const struct array *a);
 

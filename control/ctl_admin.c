@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "control/array.h"
+#include "control/catalog_sync.h"
 #include "control/ctl_int.h"
 #include "dataplane/base/log.h"
 #include "dataplane/chat/chatctl.h"
@@ -72,6 +73,12 @@ users_reload(struct ctl *c, struct htdigest **out, char *err, size_t errlen)
 	return 0;
 }
 
+int
+ctl_admin_users_reload(struct ctl *c, char *err, size_t errlen)
+{
+	return users_reload(c, NULL, err, errlen);
+}
+
 static int
 user_exists(struct ctl *c, const char *user, bool *yes, char *err, size_t errlen)
 {
@@ -92,12 +99,14 @@ ctl_admin_user_change(struct ctl *c, const struct ctl_args *a, json_t **out, cha
 		      size_t errlen)
 {
 	enum ctl_admin_user_op op = a->op;
-	static const char *const done[] = { "added", "password changed", "removed" };
+	static const char *const what[] = { "added", "password changed", "removed" };
 	const char *pw = ctl_arg_str(a, "password", false);
+	struct catalog_sync_done done = { 0 };
+	struct catalog_sync *s;
 	struct htdigest *h;
 	char user[USER_MAX];
 	bool exists;
-	int rc;
+	int held, rc;
 
 	if (!ctl_admin_user_norm(c, ctl_arg_str(a, "user", true), false, user, sizeof(user), err,
 				 errlen))
@@ -106,6 +115,23 @@ ctl_admin_user_change(struct ctl *c, const struct ctl_args *a, json_t **out, cha
 	    (pw == NULL || pw[0] == '\0' || strpbrk(pw, "\r\n") != NULL)) {
 		snprintf(err, errlen, "password: give a non-empty password on one line");
 		return -1;
+	}
+	held = catalog_sync_hold(c, &s, err, errlen);
+	if (held < 0)
+		return -1;
+	if (held > 0) {
+		/* In an array: etcd's users, applied by every node. */
+		rc = catalog_sync_user(s, user, c->conf.realm, (enum catalog_sync_user_op)op, pw,
+				       &done, err, errlen);
+		catalog_sync_release(c);
+		if (rc != 0)
+			return -1;
+		h = htdigest_load(c->conf.htdigest, true, err, errlen);
+		if (h == NULL)
+			return -1;
+		LOG(NOTICE, CONTROL, "user %s: %s (array revision %lld)", user, what[op],
+		    (long long)done.revision);
+		goto answer;
 	}
 	if (user_exists(c, user, &exists, err, errlen) != 0)
 		return -1;
@@ -127,10 +153,13 @@ ctl_admin_user_change(struct ctl *c, const struct ctl_args *a, json_t **out, cha
 	}
 	if (users_reload(c, &h, err, errlen) != 0)
 		return -1;
-	LOG(NOTICE, CONTROL, "user %s: %s", user, done[op]);
+	LOG(NOTICE, CONTROL, "user %s: %s", user, what[op]);
+answer:
 	*out = json_pack("{s:s, s:s, s:s, s:s, s:I}", "user", user, "realm", c->conf.realm,
-			 "file", c->conf.htdigest, "done", done[op],
+			 "file", c->conf.htdigest, "done", what[op],
 			 "users", (json_int_t)htdigest_count(h));
+	if (held > 0)
+		json_object_set_new(*out, "revision", json_integer(done.revision));
 	htdigest_put(h);
 	return 0;
 }

@@ -2,6 +2,7 @@
 #include <stdio.h>
 
 #include "control/array.h"
+#include "control/catalog_sync.h"
 #include "control/ctl_int.h"
 #include "dataplane/base/log.h"
 
@@ -40,5 +41,13 @@ ctl_array_show(struct ctl *c, const struct ctl_args *args, json_t **out, char *e
 			 "etcd");
 		return -1;
 	}
-	return array_nodes(a, out, err, errlen);
+	if (array_nodes(a, out, err, errlen) != 0)
+		return -1;
+	/* Each node's applied catalog revision, when this node runs the
+	 * catalog (not while it catches up). */
+	pthread_mutex_lock(&c->synclock);
+	if (c->sync != NULL)
+		catalog_sync_show(c->sync, *out);
+	pthread_mutex_unlock(&c->synclock);
+	return 0;
 }
