@@ -118,7 +118,9 @@ room_remove(struct catalog_sync *s, const char *id)
 
 	if (catalog_get(s->c->db, id, &l) != 0)
 		return 0;
-	atomic_store(&s->last_evicted, ctl_rooms_evict(s->c, l, true));
+	/* Before the lcores run (catching up at start) nobody is present. */
+	if (s->serving)
+		atomic_store(&s->last_evicted, ctl_rooms_evict(s->c, l, true));
 	rc = catalog_delete(s->c->db, id);
 	if (rc != 0)
 		LOG(ERR, ARRAY, "catalog: room %s (%s) cannot be deleted here: %s", l->name, id,
@@ -134,7 +136,7 @@ publish(struct catalog_sync *s)
 {
 	char err[512];
 
-	if (ctl_rooms_publish(s->c, err, sizeof(err)) != 0)
+	if (ctl_rooms_publish_at(s->c, s->serving, err, sizeof(err)) != 0)
 		LOG(ERR, ARRAY, "catalog: %s", err);
 }
 
@@ -194,7 +196,7 @@ users_reload(struct catalog_sync *s)
 {
 	char err[512];
 
-	if (ctl_admin_users_reload(s->c, err, sizeof(err)) != 0)
+	if (ctl_admin_users_reload(s->c, s->serving, err, sizeof(err)) != 0)
 		LOG(ERR, ARRAY, "catalog: users: %s", err);
 }
 
@@ -452,7 +454,7 @@ apply_all(struct catalog_sync *s, const struct etcd_kvs *kvs, bool log_changes)
 				continue;
 			if (pass == 0 && !same_room(s->c, r)) {
 				/* A name another local room holds waits for pass 2. */
-				struct catalog_room *other;
+				struct catalog_room *other = NULL;
 
 				if (catalog_get_by_name(s->c->db, r->name, &other) == 0 &&
 				    strcmp(other->id, r->id) != 0) {
@@ -755,6 +757,7 @@ catalog_sync_start(struct ctl *c, const struct catalog_sync_config *cfg, char *e
 			 why);
 		goto out_free;
 	}
+	s->serving = true;	/* from here on, with lcores that run */
 	rc = pthread_create(&s->thread, NULL, sync_thread, s);
 	if (rc != 0) {
 		snprintf(err, errlen, "[array] catalog thread: %s", strerror(rc));

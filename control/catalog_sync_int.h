@@ -37,6 +37,7 @@ struct catalog_sync {
 	int64_t			acked;		/* what P/acks/<id> says */
 	int64_t			ack_lease;	/* the lease it was written under */
 	bool			watch_lost;	/* logged once per loss */
+	bool			serving;	/* the lcores run (not at start) */
 
 	/* What the last change applied here did (catalog_sync_done). */
 	_Atomic int64_t		last_rev;

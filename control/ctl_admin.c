@@ -53,7 +53,7 @@ ctl_admin_user_norm(const struct ctl *c, const char *in, bool sip, char *out, si
 /* Loads the file and makes every lcore use it. The table (one reference)
  * in *<out> when not NULL. 0 or -1 with a reason. */
 static int
-users_reload(struct ctl *c, struct htdigest **out, char *err, size_t errlen)
+users_reload(struct ctl *c, bool settle, struct htdigest **out, char *err, size_t errlen)
 {
 	char why[512];
 	struct htdigest *h = htdigest_load(c->conf.htdigest, true, why, sizeof(why));
@@ -63,7 +63,7 @@ users_reload(struct ctl *c, struct htdigest **out, char *err, size_t errlen)
 		return -1;
 	}
 	engine_reload(c->e, NULL, h);
-	if (chatctl_settle(c->e, CTL_LCORE_TIMEOUT_MS) != 0)
+	if (settle && chatctl_settle(c->e, CTL_LCORE_TIMEOUT_MS) != 0)
 		LOG(WARNING, CONTROL, "an lcore did not confirm the new user table in %d ms; it "
 		    "switches at its next loop turn", CTL_LCORE_TIMEOUT_MS);
 	if (out != NULL)
@@ -74,9 +74,9 @@ users_reload(struct ctl *c, struct htdigest **out, char *err, size_t errlen)
 }
 
 int
-ctl_admin_users_reload(struct ctl *c, char *err, size_t errlen)
+ctl_admin_users_reload(struct ctl *c, bool settle, char *err, size_t errlen)
 {
-	return users_reload(c, NULL, err, errlen);
+	return users_reload(c, settle, NULL, err, errlen);
 }
 
 static int
@@ -151,7 +151,7 @@ ctl_admin_user_change(struct ctl *c, const struct ctl_args *a, json_t **out, cha
 			 strerror(-rc));
 		return -1;
 	}
-	if (users_reload(c, &h, err, errlen) != 0)
+	if (users_reload(c, true, &h, err, errlen) != 0)
 		return -1;
 	LOG(NOTICE, CONTROL, "user %s: %s", user, what[op]);
 answer:

@@ -93,6 +93,9 @@ ctl_cmd_fn ctl_rooms_invite;
  * (at most CTL_LCORE_TIMEOUT_MS per lcore). 0, or -1 with a reason in
  * <err>. Any thread. */
 int ctl_rooms_publish(struct ctl *c, char *err, size_t errlen);
+/* The same; without <settle> it returns without waiting for the lcores
+ * (before they run: they take the table when they start). */
+int ctl_rooms_publish_at(struct ctl *c, bool settle, char *err, size_t errlen);
 /* Ends the presence of whoever room <r> no longer admits (or everyone,
  * with <all>); how many presences ended. Any thread. */
 int ctl_rooms_evict(struct ctl *c, const struct catalog_room *r, bool all);
@@ -119,9 +122,10 @@ ctl_cmd_fn ctl_admin_drain;
 bool ctl_admin_user_norm(const struct ctl *c, const char *in, bool sip, char *out, size_t cap,
 			 char *err, size_t errlen);
 ctl_cmd_fn ctl_admin_reload;
-/* Loads the htdigest file and makes every lcore use it. 0 or -1 with a
+/* Loads the htdigest file and makes every lcore use it (with <settle>,
+ * before it returns; without, before the lcores run). 0 or -1 with a
  * reason. Any thread. */
-int ctl_admin_users_reload(struct ctl *c, char *err, size_t errlen);
+int ctl_admin_users_reload(struct ctl *c, bool settle, char *err, size_t errlen);
 ctl_cmd_fn ctl_admin_loglevel;
 
 /* ctl_array.c */

@@ -70,6 +70,12 @@ ctl_rooms_fini(struct ctl *c)
 int
 ctl_rooms_publish(struct ctl *c, char *err, size_t errlen)
 {
+	return ctl_rooms_publish_at(c, true, err, errlen);
+}
+
+int
+ctl_rooms_publish_at(struct ctl *c, bool settle, char *err, size_t errlen)
+{
 	struct roomtab *t, *old;
 	int rc;
 
@@ -88,7 +94,7 @@ ctl_rooms_publish(struct ctl *c, char *err, size_t errlen)
 	pthread_mutex_unlock(&c->lock);
 	roomtab_put(old);
 	pthread_mutex_unlock(&c->publock);
-	if (chatctl_settle(c->e, CTL_LCORE_TIMEOUT_MS) != 0)
+	if (settle && chatctl_settle(c->e, CTL_LCORE_TIMEOUT_MS) != 0)
 		LOG(WARNING, CONTROL, "an lcore did not confirm the new room table in %d ms; "
 		    "it switches at its next loop turn", CTL_LCORE_TIMEOUT_MS);
 	return 0;
