@@ -545,56 +545,105 @@ full_read(struct catalog_sync *s, bool log_changes, char *err, size_t errlen)
 
 /* ---- seeding ------------------------------------------------------------------------ */
 
+/* Records to seed, written ETCD_BATCH_MAX to a transaction. */
+struct batch {
+	struct catalog_sync	*s;
+	char			*key[ETCD_BATCH_MAX];
+	char			*val[ETCD_BATCH_MAX];
+	size_t			len[ETCD_BATCH_MAX];
+	size_t			n;
+	int			rc;
+	char			err[1024];
+};
+
+static void
+batch_flush(struct batch *b)
+{
+	if (b->n > 0 && b->rc == 0)
+		b->rc = etcd_put_batch(b->s->thr, (const char *const *)b->key,
+				       (const char *const *)b->val, b->len, b->n, b->err,
+				       sizeof(b->err));
+	for (size_t i = 0; i < b->n; i++) {
+		free(b->key[i]);
+		free(b->val[i]);
+	}
+	b->n = 0;
+}
+
+/* Adds <key> = <val> (taken; NULL: out of memory) to <b>. */
+static void
+batch_add(struct batch *b, char *key, char *val, size_t len)
+{
+	if (key == NULL || val == NULL) {
+		free(key);
+		free(val);
+		if (b->rc == 0)
+			snprintf(b->err, sizeof(b->err), "out of memory");
+		b->rc = b->rc ? b->rc : -ENOMEM;
+		return;
+	}
+	b->key[b->n] = key;
+	b->val[b->n] = val;
+	b->len[b->n] = len;
+	if (++b->n == ETCD_BATCH_MAX)
+		batch_flush(b);
+}
+
 static int
 seed_room(void *arg, const struct catalog_room *r)
 {
-	struct catalog_sync *s = arg;
-	char key[KEY_MAX], err[1024];
-	size_t len;
-	char *v = catalog_encode(r, &len);
-	int rc;
+	struct batch *b = arg;
+	size_t len = 0;
+	char *v = catalog_encode(r, &len), *key = NULL;
 
-	if (v == NULL)
-		return -ENOMEM;
-	snprintf(key, sizeof(key), "%srooms/%s", s->cat, r->id);
-	rc = etcd_put(s->thr, key, v, len, 0, err, sizeof(err));
-	free(v);
-	if (rc != 0)
-		LOG(ERR, ARRAY, "catalog: seeding %s: %s", key, err);
-	return rc;
+	if (asprintf(&key, "%srooms/%s", b->s->cat, r->id) < 0)
+		key = NULL;
+	batch_add(b, key, v, len);
+	return 0;
 }
 
 /* The first node: its rooms and users into etcd. */
 static int
 seed(struct catalog_sync *s, char *err, size_t errlen)
 {
+	struct batch *b = calloc(1, sizeof(*b));
 	json_t *users = local_users(s), *lines;
 	const char *user;
 	char key[KEY_MAX], done[128];
-	int rc = catalog_foreach(s->c->db, seed_room, s);
+	size_t nusers = json_object_size(users);
+	int rc;
 
-	if (rc != 0) {
-		snprintf(err, errlen, "seeding the array's catalog: %s", strerror(-rc));
+	if (b == NULL) {
 		json_decref(users);
+		snprintf(err, errlen, "out of memory");
 		return -1;
+	}
+	b->s = s;
+	rc = catalog_foreach(s->c->db, seed_room, b);
+	if (rc != 0 && b->rc == 0) {
+		b->rc = rc;
+		snprintf(b->err, sizeof(b->err), "the local catalog: %s", strerror(-rc));
 	}
 	json_object_foreach(users, user, lines) {
 		json_t *o = json_pack("{s:i, s:s, s:s, s:O}", "v", 1, "user", user, "realm",
 				      s->c->conf.realm, "lines", lines);
-		char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+		char *text = o ? json_dumps(o, JSON_COMPACT) : NULL, *k = NULL;
 
 		json_decref(o);
-		snprintf(key, sizeof(key), "%susers/%s", s->cat, user);
-		rc = text ? etcd_put(s->thr, key, text, strlen(text), 0, err, errlen) : -ENOMEM;
-		free(text);
-		if (rc != 0) {
-			json_decref(users);
-			return -1;
-		}
+		if (asprintf(&k, "%susers/%s", s->cat, user) < 0)
+			k = NULL;
+		batch_add(b, k, text, text ? strlen(text) : 0);
 	}
-	LOG(NOTICE, ARRAY, "catalog: this node seeded the array's catalog (%zu user%s)",
-	    json_object_size(users), json_object_size(users) == 1 ? "" : "s");
 	json_decref(users);
+	batch_flush(b);
+	rc = b->rc;
+	if (rc != 0)
+		snprintf(err, errlen, "seeding the array's catalog: %.900s", b->err);
+	free(b);
+	if (rc != 0)
+		return -1;
+	LOG(NOTICE, ARRAY, "catalog: this node seeded the array's catalog (%zu user%s)", nusers,
+	    nusers == 1 ? "" : "s");
 	snprintf(key, sizeof(key), "%sinit", s->cat);
 	snprintf(done, sizeof(done), "{\"state\":\"done\",\"node_id\":%u,\"ms\":%llu}",
 		 s->conf.node_id, (unsigned long long)clock_real_ms());

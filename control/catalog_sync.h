@@ -113,8 +113,9 @@ int catalog_sync_user(struct catalog_sync *s, const char *user, const char *real
 int catalog_sync_invite(struct catalog_sync *s, const char *user, const struct invite *inv,
 			struct catalog_sync_done *done, char *err, size_t errlen);
 
-/* Control thread: each node's applied revision, {"<node_id>":R,...}, and
- * this node's counters, into <o> as "catalog". */
-void catalog_sync_show(struct catalog_sync *s, json_t *o);
+/* Control thread: this node's applied revision and counters into <o> as
+ * "catalog", with each node's applied revision ("nodes":{"<node_id>":R,
+ * ...}) when <ask> (etcd answered just now; else "nodes" is null). */
+void catalog_sync_show(struct catalog_sync *s, json_t *o, bool ask);
 
 #endif

@@ -314,13 +314,13 @@ catalog_sync_invite(struct catalog_sync *s, const char *user, const struct invit
 }
 
 void
-catalog_sync_show(struct catalog_sync *s, json_t *o)
+catalog_sync_show(struct catalog_sync *s, json_t *o, bool ask)
 {
 	struct etcd_kvs acks;
 	char why[1024];
-	json_t *nodes = json_object();
+	json_t *nodes = ask ? json_object() : json_null();
 
-	if (etcd_get(s->cmd, s->acks, true, &acks, why, sizeof(why)) == 0) {
+	if (ask && etcd_get(s->cmd, s->acks, true, &acks, why, sizeof(why)) == 0) {
 		for (size_t k = 0; k < acks.n; k++) {
 			json_t *v = json_loadb(acks.kv[k].value, acks.kv[k].value_len, 0, NULL);
 

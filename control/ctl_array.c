@@ -44,10 +44,11 @@ ctl_array_show(struct ctl *c, const struct ctl_args *args, json_t **out, char *e
 	if (array_nodes(a, out, err, errlen) != 0)
 		return -1;
 	/* Each node's applied catalog revision, when this node runs the
-	 * catalog (not while it catches up). */
+	 * catalog (not while it catches up), and etcd answered the node list
+	 * (a lost etcd is not asked twice). */
 	pthread_mutex_lock(&c->synclock);
 	if (c->sync != NULL)
-		catalog_sync_show(c->sync, *out);
+		catalog_sync_show(c->sync, *out, json_is_array(json_object_get(*out, "nodes")));
 	pthread_mutex_unlock(&c->synclock);
 	return 0;
 }

@@ -656,6 +656,31 @@ etcd_create(struct etcd *e, const char *key, const void *value, size_t len, int6
 }
 
 int
+etcd_put_batch(struct etcd *e, const char *const *keys, const char *const *values,
+	       const size_t *lens, size_t n, char *err, size_t errlen)
+{
+	json_t *ops = json_array(), *r;
+	int rc;
+
+	if (n > ETCD_BATCH_MAX) {
+		json_decref(ops);
+		snprintf(err, errlen, "etcd: over %d puts in one transaction", ETCD_BATCH_MAX);
+		return -EINVAL;
+	}
+	for (size_t i = 0; ops != NULL && i < n; i++)
+		if (json_array_append_new(ops, json_pack("{s:o}", "request_put",
+							 etcd_req_put(keys[i], values[i], lens[i],
+								      0))) != 0) {
+			json_decref(ops);
+			ops = NULL;
+		}
+	rc = call(e, "/v3/kv/txn", ops ? json_pack("{s:o}", "success", ops) : NULL, &r, err,
+		  errlen);
+	json_decref(r);
+	return rc;
+}
+
+int
 etcd_cas(struct etcd *e, const char *key, int64_t expect, const void *value, size_t len,
 	 int64_t lease, int64_t *revision, char *err, size_t errlen)
 {

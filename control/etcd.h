@@ -107,6 +107,13 @@ int etcd_lease_keepalive(struct etcd *e, int64_t id, int64_t *ttl_s, char *err, 
  * gone already. */
 int etcd_lease_revoke(struct etcd *e, int64_t id, char *err, size_t errlen);
 
+/* Puts <n> keys in one transaction (at most ETCD_BATCH_MAX; etcd's
+ * default --max-txn-ops is 128): <keys>[i] = <values>[i] (<lens>[i]
+ * bytes), no lease. All or none. */
+#define ETCD_BATCH_MAX	64
+int etcd_put_batch(struct etcd *e, const char *const *keys, const char *const *values,
+		   const size_t *lens, size_t n, char *err, size_t errlen);
+
 /* Read-modify-write: sets <key> to <value> (<len> bytes; <value> NULL
  * deletes the key) bound to <lease>, only if the key's mod_revision is
  * still <expect> (0: the key must not exist). One transaction. 0 with the
