@@ -151,6 +151,15 @@ Test(catalog, changes_on_one_node_apply_on_every_node_before_parleyctl_returns)
 		cr_assert_eq(post_code(g[i], uri, "hello from here"), 200, "node %d", i + 1);
 	}
 
+	/* An invitation made on node 3 is sent to the invited user's dialog
+	 * on node 1 before parleyctl returns (the client reads it now). */
+	v = ctl_ok(&ak_node[2], "invite Club user%d", u[0]);
+	cr_assert_gt(jint(v, "revision"), 0);
+	json_decref(v);
+	m = gc_wait(g[0], 2000, "ntc:inv", uri, NULL);
+	cr_assert_not_null(m, "no ntc:inv on node 1 for an invitation made on node 3");
+	free(m);
+
 	/* Each member removed on node 2: refused on his own node at once. */
 	for (int i = 0; i < AK_NODES; i++) {
 		char text[64];
