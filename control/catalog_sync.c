@@ -26,12 +26,12 @@
 #include "storage/prefs.h"
 
 #define KEY_MAX		CATALOG_SYNC_KEY_MAX
-#define WATCH_MS	5000	/* a watch is renewed this often (the ack's lease) */
+#define WATCH_MS	2000	/* a watch is renewed this often (the ack's lease) */
 #define POLL_MS		1000	/* without a watch, the catalog is read this often */
 #define SEED_WAIT_MS	30000	/* another node seeding: how long to wait for it */
 
 
-/* ---- the local copy --------------------------------------------------------- */
+/* ---- the local copy ------------------------------------------------------ */
 
 static bool
 too_big(struct catalog_sync *s, const struct etcd_kv *kv)
@@ -315,7 +315,8 @@ apply_event(struct catalog_sync *s, const struct etcd_event *ev)
 		if (ev->deleted || !invite_of(s, &ev->kv, sub, &inv))
 			break;
 		if (invite_put(s->c->db, name, &inv) != 0) {
-			LOG(ERR, ARRAY, "catalog: the invitation of %s cannot be stored here", name);
+			LOG(ERR, ARRAY, "catalog: the invitation of %s cannot be stored here",
+			    name);
 			break;
 		}
 		if (catalog_get(s->c->db, inv.room_id, &r) == 0) {
@@ -327,7 +328,7 @@ apply_event(struct catalog_sync *s, const struct etcd_event *ev)
 	}
 }
 
-/* ---- acknowledgements ------------------------------------------------------------ */
+/* ---- acknowledgements ---------------------------------------------------- */
 
 /* Says P/acks/<id> = the revision applied, under the node's lease now. */
 static void
@@ -348,7 +349,7 @@ ack(struct catalog_sync *s)
 	s->ack_lease = lease;
 }
 
-/* ---- reading the whole catalog ----------------------------------------------------- */
+/* ---- reading the whole catalog ------------------------------------------- */
 
 /* Whether the whole catalog <kvs> holds room <id> (or user <user>). */
 static bool
@@ -392,7 +393,8 @@ local_users(struct catalog_sync *s)
 		char *joined;
 
 		if (line[0] == '#' || c2 == NULL || (size_t)(c2 - c1 - 1) != strlen(realm) ||
-		    strncmp(c1 + 1, realm, strlen(realm)) != 0 || (size_t)(c1 - line) >= sizeof(user))
+		    strncmp(c1 + 1, realm, strlen(realm)) != 0 ||
+		    (size_t)(c1 - line) >= sizeof(user))
 			continue;
 		snprintf(user, sizeof(user), "%.*s", (int)(c1 - line), line);
 		for (char *p = user; *p; p++)
@@ -543,7 +545,7 @@ full_read(struct catalog_sync *s, bool log_changes, char *err, size_t errlen)
 	return 0;
 }
 
-/* ---- seeding ------------------------------------------------------------------------ */
+/* ---- seeding ------------------------------------------------------------- */
 
 /* Records to seed, written ETCD_BATCH_MAX to a transaction. */
 struct batch {
@@ -687,7 +689,7 @@ catch_up(struct catalog_sync *s, char *err, size_t errlen)
 	return full_read(s, true, err, errlen) == 0 ? 0 : -1;
 }
 
-/* ---- the thread ------------------------------------------------------------------------ */
+/* ---- the thread ---------------------------------------------------------- */
 
 static int
 on_events(void *arg, const struct etcd_event *ev, size_t n)
@@ -753,7 +755,7 @@ sync_thread(void *arg)
 	return NULL;
 }
 
-/* ---- start, stop ------------------------------------------------------------------------- */
+/* ---- start, stop --------------------------------------------------------- */
 
 static void
 sync_free(struct catalog_sync *s)

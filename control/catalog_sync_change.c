@@ -51,7 +51,7 @@ catalog_sync_release(struct ctl *c)
 	pthread_mutex_unlock(&c->synclock);
 }
 
-/* ---- changes (the control thread) ------------------------------------------------------------- */
+/* ---- changes (the control thread) ---------------------------------------- */
 
 static uint64_t
 mono_ms(void)
@@ -97,9 +97,11 @@ wait_acks(struct catalog_sync *s, int64_t rev, struct catalog_sync_done *done, c
 					confirmed++;
 				} else {
 					ok = false;
-					used += (size_t)snprintf(missing + used, used < sizeof(missing)
-								 ? sizeof(missing) - used : 0,
-								 "%s%s", used ? ", " : "", id);
+					size_t room = used < sizeof(missing) ?
+						      sizeof(missing) - used : 0;
+
+					used += (size_t)snprintf(missing + used, room, "%s%s",
+								 used ? ", " : "", id);
 					if (used >= sizeof(missing))
 						used = sizeof(missing) - 1;
 				}
@@ -232,8 +234,8 @@ catalog_sync_user(struct catalog_sync *s, const char *user, const char *realm,
 		expect = kvs.n == 1 ? kvs.kv[0].mod_revision : 0;
 		etcd_kvs_free(&kvs);
 		if (op == CATALOG_SYNC_USER_ADD && expect != 0) {
-			snprintf(err, errlen, "%s exists (parleyctl user passwd changes a password)",
-				 user);
+			snprintf(err, errlen, "%s exists (parleyctl user passwd changes a "
+				 "password)", user);
 			return -1;
 		}
 		if (op != CATALOG_SYNC_USER_ADD && expect == 0) {

@@ -556,7 +556,8 @@ ch_set(void *arg, struct catalog_room **r, char *err, size_t errlen)
 	struct change *ch = arg;
 
 	if (*r == NULL) {
-		snprintf(err, errlen, "the room is not in the array's catalog (deleted meanwhile?)");
+		snprintf(err, errlen, "the room is not in the array's catalog (deleted "
+			 "meanwhile?)");
 		return -1;
 	}
 	if (apply_keys(ch->c, *r, ch->a->obj, ch->skip, err, errlen) != 0)
@@ -570,7 +571,8 @@ ch_member(void *arg, struct catalog_room **r, char *err, size_t errlen)
 	struct change *ch = arg;
 
 	if (*r == NULL) {
-		snprintf(err, errlen, "the room is not in the array's catalog (deleted meanwhile?)");
+		snprintf(err, errlen, "the room is not in the array's catalog (deleted "
+			 "meanwhile?)");
 		return -1;
 	}
 	return member_change(*r, ch->op, ch->user, err, errlen);
@@ -877,7 +879,8 @@ ctl_rooms_invite(struct ctl *c, const struct ctl_args *a, json_t **out, char *er
 	} else {
 		rc = invite_put(c->db, u, &inv);
 		if (rc != 0)
-			snprintf(err, errlen, "the invitation cannot be stored (%s)", strerror(-rc));
+			snprintf(err, errlen, "the invitation cannot be stored (%s)",
+				 strerror(-rc));
 		else
 			sent = ctl_rooms_invite_notify(c, r, u, &inv, &missed);
 	}

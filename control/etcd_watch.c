@@ -155,7 +155,8 @@ drain(struct watch *w)
 			etcd_events_free(ev, n);
 			w->compact = compact;
 			snprintf(w->err, w->errlen, compact > 0 ? "revisions up to %lld were "
-				 "compacted" : "etcd cancelled the watch (%lld)", (long long)compact);
+				 "compacted" : "etcd cancelled the watch (%lld)",
+				 (long long)compact);
 			rc = compact > 0 ? -ERANGE : -EREMOTEIO;
 			break;
 		}

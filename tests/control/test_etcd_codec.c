@@ -269,7 +269,8 @@ Test(etcd_codec, watch_messages)
 		"{\"result\":{\"header\":{\"revision\":\"x\"}}}",
 		"{\"result\":{\"header\":{\"revision\":\"1\"},\"events\":{}}}",
 		"{\"result\":{\"header\":{\"revision\":\"1\"},\"events\":[{\"type\":7}]}}",
-		"{\"result\":{\"header\":{\"revision\":\"1\"},\"events\":[{\"kv\":{\"key\":\"!\"}}]}}",
+		"{\"result\":{\"header\":{\"revision\":\"1\"},\"events\":["
+		"{\"kv\":{\"key\":\"!\"}}]}}",
 	};
 	struct etcd_event *ev;
 	int64_t rev, compact;
