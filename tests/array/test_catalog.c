@@ -244,9 +244,11 @@ Test(catalog, a_restarted_node_catches_up_before_it_serves)
 }
 
 /* Garbage in etcd's catalog is logged and skipped; the node goes on, and
- * the next change applies. */
-Test(catalog, bad_records_are_skipped)
+ * the next change applies; so after etcd compacted its history. */
+Test(catalog, bad_records_are_skipped_and_compaction_is_survived)
 {
+	long long full;
+	bool done = false;
 	json_t *v;
 
 	for (int i = 0; i < 2; i++)
@@ -268,4 +270,28 @@ Test(catalog, bad_records_are_skipped)
 		json_decref(v);
 	}
 	cr_assert(run("grep -q 'catalog_record_max' %s", ak_node[1].log) == 0);
+
+	/* etcd's history compacted under the nodes: each reads the whole
+	 * catalog once when its watch is renewed, and changes go on. */
+	v = ak_array(0);
+	full = jint(v, "catalog.full_reads");
+	json_decref(v);
+	cr_assert_eq(run("rev=$(ETCDCTL_API=3 etcdctl --endpoints %s get / -w fields | "
+			 "sed -n 's/^\"Revision\" : //p'); ETCDCTL_API=3 etcdctl "
+			 "--endpoints %s compact $rev > /dev/null", ak_etcd.url, ak_etcd.url), 0);
+	for (int t = 0; t < 50; t++) {
+		v = ak_array(0);
+		done = jint(v, "catalog.full_reads") > full;
+		json_decref(v);
+		if (done)
+			break;
+		usleep(100000);
+	}
+	cr_assert(done, "node 1 did not read the whole catalog after a compaction");
+	v = ctl_ok(&ak_node[1], "room set Fine topic=compacted");
+	cr_assert_eq(jint(v, "nodes_confirmed"), 2);
+	json_decref(v);
+	v = ctl_ok(&ak_node[0], "room Fine");
+	cr_assert_str_eq(jstr(v, "topic"), "compacted");
+	json_decref(v);
 }
