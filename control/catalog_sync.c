@@ -230,7 +230,7 @@ invite_of(struct catalog_sync *s, const struct etcd_kv *kv, const char *room,
 }
 
 /* Which record <key> is: 'r' room, 'u' user, 'i' invitation (then *<sub>
- * is the room id after the user), or 0; *<name> the id or user. Writes
+ * is the room id after the user), 'n' a room name's key, or 0; *<name> the id or user. Writes
  * into <buf>. */
 static char
 kind(struct catalog_sync *s, const char *key, char *buf, size_t cap, const char **name,
@@ -245,6 +245,10 @@ kind(struct catalog_sync *s, const char *key, char *buf, size_t cap, const char 
 	if (strncmp(k, "rooms/", 6) == 0 && catalog_id_pack(k + 6, (uint8_t[16]){ 0 }) == 0) {
 		*name = k + 6;
 		return 'r';
+	}
+	if (strncmp(k, "names/", 6) == 0) {
+		*name = k + 6;
+		return 'n';	/* the name index of catalog_sync_room: nothing to apply */
 	}
 	if (strncmp(k, "users/", 6) == 0 && k[6] != '\0' && strchr(k + 6, '/') == NULL) {
 		*name = k + 6;
@@ -277,8 +281,8 @@ apply_event(struct catalog_sync *s, const struct etcd_event *ev)
 
 	atomic_store(&s->last_evicted, 0);
 	atomic_store(&s->last_notified, 0);
-	if (k == 0) {
-		if (strcmp(ev->kv.key + strlen(s->cat), "init") != 0)
+	if (k == 0 || k == 'n') {
+		if (k == 0 && strcmp(ev->kv.key + strlen(s->cat), "init") != 0)
 			bad(s, ev->kv.key, "not a key of the catalog");
 		return;
 	}
@@ -601,6 +605,12 @@ seed_room(void *arg, const struct catalog_room *r)
 	if (asprintf(&key, "%srooms/%s", b->s->cat, r->id) < 0)
 		key = NULL;
 	batch_add(b, key, v, len);
+	/* Its name's key (catalog_sync_room): names are unique array-wide. */
+	if (asprintf(&key, "%snames/%s", b->s->cat, r->name) < 0)
+		key = NULL;
+	for (char *p = key ? key + strlen(b->s->cat) + 6 : NULL; p != NULL && *p; p++)
+		*p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+	batch_add(b, key, strdup(r->id), CATALOG_ID_LEN);
 	return 0;
 }
 

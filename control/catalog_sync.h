@@ -5,6 +5,8 @@
  *
  * Keys, under the array's prefix P:
  *	P/catalog/rooms/<room id>		the room (catalog_encode's JSON)
+ *	P/catalog/names/<name, lower-case>	its id: a name is one room's
+ *						array-wide (written with the room)
  *	P/catalog/users/<user@domain>		{"v":1,"user":..,"realm":..,"lines":..}
  *	P/catalog/invites/<sip:user>/<room id>	{"v":1,"author":..,"ts":..}
  *	P/catalog/init				who seeded the catalog, and when

@@ -136,6 +136,76 @@ done_fill(struct catalog_sync *s, int64_t rev, struct catalog_sync_done *done)
 	}
 }
 
+/* P/catalog/names/<name, ASCII lower-case> into <out>: the key that makes
+ * room names unique array-wide, as the name index does in one node. */
+static void
+name_key(struct catalog_sync *s, const char *name, char *out, size_t cap)
+{
+	size_t n = (size_t)snprintf(out, cap, "%snames/", s->cat);
+
+	for (const char *p = name; *p != '\0' && n + 1 < cap; p++)
+		out[n++] = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+	out[n < cap ? n : cap - 1] = '\0';
+}
+
+/* Writes room <r> (NULL: deletes the room) over the version <expect> that
+ * was named <old> (NULL: none), with its name key, in one transaction. 0
+ * with the revision in *<rev>; -ECANCELED (read again); -EEXIST (another
+ * room has the name); or an etcd error. */
+static int
+write_room(struct catalog_sync *s, const char *key, const char *id, int64_t expect,
+	   const char *old, const struct catalog_room *r, int64_t *rev, char *why,
+	   size_t whylen)
+{
+	char oldk[KEY_MAX], newk[KEY_MAX];
+	json_t *cmp = json_array(), *ops = json_array();
+	size_t len = 0;
+	char *v = NULL;
+	bool take = false;
+
+	if (old != NULL)
+		name_key(s, old, oldk, sizeof(oldk));
+	if (r != NULL) {
+		struct etcd_kvs kvs;
+
+		name_key(s, r->name, newk, sizeof(newk));
+		if (etcd_get(s->cmd, newk, false, &kvs, why, whylen) != 0) {
+			json_decref(cmp);
+			json_decref(ops);
+			return -EHOSTUNREACH;
+		}
+		if (kvs.n == 1 && strcmp(kvs.kv[0].value, id) != 0) {
+			snprintf(why, whylen, "another room of the array is named %s (%s)",
+				 r->name, kvs.kv[0].value);
+			etcd_kvs_free(&kvs);
+			json_decref(cmp);
+			json_decref(ops);
+			return -EEXIST;
+		}
+		take = kvs.n == 0;
+		etcd_kvs_free(&kvs);
+		v = catalog_encode(r, &len);
+	}
+	json_array_append_new(cmp, etcd_cmp_mod(key, expect));
+	json_array_append_new(ops, r != NULL ? etcd_op_put(key, v ? v : "", len) :
+				   etcd_op_delete(key));
+	if (take) {
+		/* The name is free: it is this room's if nobody took it meanwhile. */
+		json_array_append_new(cmp, etcd_cmp_mod(newk, 0));
+		json_array_append_new(ops, etcd_op_put(newk, id, strlen(id)));
+	}
+	if (old != NULL && (r == NULL || strcmp(oldk, newk) != 0))
+		json_array_append_new(ops, etcd_op_delete(oldk));
+	free(v);
+	if (r != NULL && v == NULL) {
+		json_decref(cmp);
+		json_decref(ops);
+		snprintf(why, whylen, "out of memory");
+		return -ENOMEM;
+	}
+	return etcd_txn(s->cmd, cmp, ops, rev, why, whylen);
+}
+
 int
 catalog_sync_room(struct catalog_sync *s, const char *id, catalog_sync_room_fn *fn,
 		  void *arg, struct catalog_sync_done *done, char *err, size_t errlen)
@@ -149,7 +219,7 @@ catalog_sync_room(struct catalog_sync *s, const char *id, catalog_sync_room_fn *
 		struct catalog_room *r = NULL;
 		struct etcd_kvs kvs;
 		int64_t expect = 0;
-		char *v = NULL;
+		char *old = NULL, *v;
 		size_t len = 0;
 		int rc = etcd_get(s->cmd, key, false, &kvs, why, sizeof(why));
 
@@ -164,32 +234,39 @@ catalog_sync_room(struct catalog_sync *s, const char *id, catalog_sync_room_fn *
 				etcd_kvs_free(&kvs);
 				return -1;
 			}
+			old = strdup(r->name);
 		}
 		etcd_kvs_free(&kvs);
-		if (fn(arg, &r, err, errlen) != 0) {
+		if ((expect != 0 && old == NULL) || fn(arg, &r, err, errlen) != 0) {
+			if (expect != 0 && old == NULL)
+				snprintf(err, errlen, "out of memory");
 			catalog_room_free(r);
+			free(old);
 			return -1;
 		}
 		if (r == NULL && expect == 0) {
 			snprintf(err, errlen, "no room %s in the array's catalog", id);
 			return -1;
 		}
-		if (r != NULL && (v = catalog_encode(r, &len)) == NULL) {
-			catalog_room_free(r);
-			snprintf(err, errlen, "out of memory");
-			return -1;
-		}
-		catalog_room_free(r);
+		v = r != NULL ? catalog_encode(r, &len) : NULL;
+		free(v);
 		if (len > s->conf.record_max) {
-			free(v);
 			snprintf(err, errlen, "the room's record would be %zu bytes, over [array] "
 				 "catalog_record_max (%u)", len, s->conf.record_max);
-			return -1;
+			rc = -1;
+		} else {
+			rc = write_room(s, key, id, expect, old, r, &rev, why, sizeof(why));
 		}
-		rc = etcd_cas(s->cmd, key, expect, v, len, 0, &rev, why, sizeof(why));
-		free(v);
+		catalog_room_free(r);
+		free(old);
+		if (rc == -1)
+			return -1;
 		if (rc == 0)
 			break;
+		if (rc == -EEXIST) {
+			snprintf(err, errlen, "%s", why);
+			return -1;
+		}
 		if (rc != -ECANCELED) {
 			snprintf(err, errlen, "the array's catalog cannot be written: %s", why);
 			return -1;

@@ -655,6 +655,55 @@ etcd_create(struct etcd *e, const char *key, const void *value, size_t len, int6
 	return -EEXIST;
 }
 
+json_t *
+etcd_cmp_mod(const char *key, int64_t rev)
+{
+	return json_pack("{s:o, s:s, s:s, s:o}", "key", etcd_b64_json(key, strlen(key)),
+			 "target", "MOD", "result", "EQUAL", "mod_revision", etcd_i64_json(rev));
+}
+
+json_t *
+etcd_op_put(const char *key, const void *value, size_t len)
+{
+	return json_pack("{s:o}", "request_put", etcd_req_put(key, value, len, 0));
+}
+
+json_t *
+etcd_op_delete(const char *key)
+{
+	return json_pack("{s:o}", "request_delete_range", etcd_req_range(key, NULL));
+}
+
+int
+etcd_txn(struct etcd *e, json_t *compare, json_t *success, int64_t *revision, char *err,
+	 size_t errlen)
+{
+	json_t *r;
+	int64_t rev = 0;
+	int rc = call(e, "/v3/kv/txn", compare && success ? json_pack("{s:o, s:o}", "compare",
+				compare, "success", success) : NULL, &r, err, errlen);
+
+	if (compare == NULL || success == NULL) {
+		json_decref(compare);
+		json_decref(success);
+	}
+	if (revision != NULL)
+		*revision = 0;
+	if (rc != 0)
+		return rc;
+	if (etcd_json_i64(json_object_get(json_object_get(r, "header"), "revision"), &rev) != 0) {
+		json_decref(r);
+		return proto_err(e, "a transaction", err, errlen);
+	}
+	rc = json_is_true(json_object_get(r, "succeeded")) ? 0 : -ECANCELED;
+	json_decref(r);
+	if (rc != 0)
+		snprintf(err, errlen, "a key changed since it was read");
+	else if (revision != NULL)
+		*revision = rev;
+	return rc;
+}
+
 int
 etcd_put_batch(struct etcd *e, const char *const *keys, const char *const *values,
 	       const size_t *lens, size_t n, char *err, size_t errlen)

@@ -123,6 +123,19 @@ int etcd_put_batch(struct etcd *e, const char *const *keys, const char *const *v
 int etcd_cas(struct etcd *e, const char *key, int64_t expect, const void *value, size_t len,
 	     int64_t lease, int64_t *revision, char *err, size_t errlen);
 
+/* A transaction: if every comparison of <compare> holds, every operation
+ * of <success> runs (both JSON arrays, taken; build them with the
+ * functions below). 0 with the store's revision after it in *<revision>
+ * (may be NULL); -ECANCELED when a comparison failed (nothing ran). */
+int etcd_txn(struct etcd *e, json_t *compare, json_t *success, int64_t *revision, char *err,
+	     size_t errlen);
+/* A comparison: <key>'s mod_revision is <rev> (0: the key does not
+ * exist). */
+json_t *etcd_cmp_mod(const char *key, int64_t rev);
+/* Operations: put <key> = <value> (<len> bytes, no lease); delete <key>. */
+json_t *etcd_op_put(const char *key, const void *value, size_t len);
+json_t *etcd_op_delete(const char *key);
+
 /* One change a watch saw. For a delete, <kv> holds the key and its
  * mod_revision only. */
 struct etcd_event {

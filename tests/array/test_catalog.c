@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -202,6 +203,30 @@ Test(catalog, changes_on_one_node_apply_on_every_node_before_parleyctl_returns)
 			  "node %d lost a concurrent change", i + 1);
 		json_decref(list);
 	}
+
+	/* One name at once on two nodes: one room gets it, the other command
+	 * is refused; a rename to a taken name is refused too. */
+	cr_assert_eq(run("(%s -j -c %s room create Twin > /dev/null; echo $? > %s/twin) & "
+			 "(%s -j -c %s room create twin > /dev/null; echo $? > %s/twin) & wait",
+			 ctl_binary(), ak_node[0].conf, ak_node[0].dir, ctl_binary(),
+			 ak_node[2].conf, ak_node[2].dir), 0);
+	cr_assert_eq(run("test $(cat %s/twin %s/twin | grep -c '^0$') -eq 1", ak_node[0].dir,
+			 ak_node[2].dir), 0, "two nodes both created a room named Twin");
+	for (int i = 0; i < AK_NODES; i++) {
+		int twins = 0;
+		size_t r;
+		json_t *e;
+
+		v = ctl_ok(&ak_node[i], "rooms");
+		json_array_foreach(jget(v, "rooms"), r, e)
+			twins += strcasecmp(json_string_value(json_object_get(e, "name")),
+					    "twin") == 0;
+		json_decref(v);
+		cr_assert_eq(twins, 1, "node %d has %d rooms named twin", i + 1, twins);
+	}
+	cr_assert_eq(ctl(&ak_node[1], &v, "room set Club name=TWIN"), 1);
+	cr_assert(strstr(jstr(v, "error"), "named") != NULL, "%s", jstr(v, "error"));
+	json_decref(v);
 
 	/* parleyctl array: every node applied the same revision. */
 	v = ak_array(0);
