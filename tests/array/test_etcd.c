@@ -136,6 +136,39 @@ Test(etcd, compare_and_swap)
 	etcd_kvs_free(&kvs);
 }
 
+/* A transaction of several keys: all of it or nothing. */
+Test(etcd, transaction)
+{
+	struct etcd_kvs kvs;
+	int64_t rev;
+	json_t *cmp, *ops;
+
+	cr_assert(etcd_put(cl, "/t2/a", "1", 1, 0, err, sizeof(err)) == 0, "%s", err);
+	cr_assert(etcd_get(cl, "/t2/a", false, &kvs, err, sizeof(err)) == 0, "%s", err);
+	rev = kvs.kv[0].mod_revision;
+	etcd_kvs_free(&kvs);
+	/* /t2/b must be absent, and is not: nothing runs. */
+	cr_assert(etcd_put(cl, "/t2/b", "x", 1, 0, err, sizeof(err)) == 0, "%s", err);
+	cmp = json_pack("[o, o]", etcd_cmp_mod("/t2/a", rev), etcd_cmp_mod("/t2/b", 0));
+	ops = json_pack("[o, o]", etcd_op_put("/t2/a", "2", 1), etcd_op_delete("/t2/b"));
+	cr_assert_eq(etcd_txn(cl, cmp, ops, NULL, err, sizeof(err)), -ECANCELED);
+	cr_assert(etcd_get(cl, "/t2/", true, &kvs, err, sizeof(err)) == 0, "%s", err);
+	cr_assert_eq(kvs.n, 2);
+	cr_assert_str_eq(kvs.kv[0].value, "1");
+	etcd_kvs_free(&kvs);
+	/* Both hold: both operations. */
+	cr_assert(etcd_delete(cl, "/t2/b", false, NULL, err, sizeof(err)) == 0, "%s", err);
+	cmp = json_pack("[o, o]", etcd_cmp_mod("/t2/a", rev), etcd_cmp_mod("/t2/b", 0));
+	ops = json_pack("[o, o]", etcd_op_put("/t2/a", "2", 1), etcd_op_put("/t2/c", "3", 1));
+	cr_assert(etcd_txn(cl, cmp, ops, &rev, err, sizeof(err)) == 0, "%s", err);
+	cr_assert(etcd_get(cl, "/t2/", true, &kvs, err, sizeof(err)) == 0, "%s", err);
+	cr_assert_eq(kvs.n, 2);
+	cr_assert_str_eq(kvs.kv[0].value, "2");
+	cr_assert_eq(kvs.kv[0].mod_revision, rev);
+	cr_assert_str_eq(kvs.kv[1].key, "/t2/c");
+	etcd_kvs_free(&kvs);
+}
+
 /* What a watch saw, in order. */
 struct seen {
 	char	what[16][32];

@@ -244,6 +244,16 @@ Test(etcd_codec, cas_and_watch_requests)
 			 "\"result\":\"EQUAL\",\"target\":\"MOD\"}],"
 			 "\"success\":[{\"request_delete_range\":{\"key\":\"Zm9v\"}}]}");
 	free(s);
+	s = dump(etcd_cmp_mod("foo", 3));
+	cr_assert_str_eq(s, "{\"key\":\"Zm9v\",\"mod_revision\":\"3\",\"result\":\"EQUAL\","
+			 "\"target\":\"MOD\"}");
+	free(s);
+	s = dump(etcd_op_put("foo", "bar", 3));
+	cr_assert_str_eq(s, "{\"request_put\":{\"key\":\"Zm9v\",\"value\":\"YmFy\"}}");
+	free(s);
+	s = dump(etcd_op_delete("foo"));
+	cr_assert_str_eq(s, "{\"request_delete_range\":{\"key\":\"Zm9v\"}}");
+	free(s);
 	s = dump(etcd_req_watch("/a/", 7));
 	cr_assert_str_eq(s, "{\"create_request\":{\"key\":\"L2Ev\",\"range_end\":\"L2Ew\","
 			 "\"start_revision\":\"7\"}}");
