@@ -705,15 +705,17 @@ static int
 on_events(void *arg, const struct etcd_event *ev, size_t n)
 {
 	struct catalog_sync *s = arg;
-	int64_t top = atomic_load(&s->applied);
+	/* One transaction's changes share a revision: skip only what came
+	 * before this answer (a full read had it already). */
+	int64_t base = atomic_load(&s->applied), top = base;
 
 	if (s->watch_lost) {
 		s->watch_lost = false;
 		LOG(NOTICE, ARRAY, "catalog: watching etcd again");
 	}
 	for (size_t i = 0; i < n; i++) {
-		if (ev[i].kv.mod_revision <= top)
-			continue;	/* a full read had it already */
+		if (ev[i].kv.mod_revision <= base)
+			continue;
 		apply_event(s, &ev[i]);
 		atomic_store(&s->last_rev, ev[i].kv.mod_revision);
 		if (ev[i].kv.mod_revision > top)
