@@ -320,3 +320,34 @@ Test(catalog, bad_records_are_skipped_and_compaction_is_survived)
 	cr_assert_str_eq(jstr(v, "topic"), "compacted");
 	json_decref(v);
 }
+
+/* A live node that does not confirm within [array] catalog_timeout_ms: the
+ * answer names it, the change is stored, and that node applies it when it
+ * runs again. */
+Test(catalog, a_node_that_does_not_confirm_is_named)
+{
+	json_t *v;
+	bool there = false;
+
+	for (int i = 0; i < AK_NODES; i++)
+		ak_node_start(i, 10, "catalog_timeout_ms = 1000\n");
+	server_signal(&ak_node[2], SIGSTOP);
+	cr_assert_eq(ctl(&ak_node[0], &v, "room create Late"), 1);
+	cr_assert(strstr(jstr(v, "error"), "node 3 did not confirm") != NULL, "%s",
+		  jstr(v, "error"));
+	cr_assert(strstr(jstr(v, "error"), "catalog_timeout_ms (1000 ms)") != NULL, "%s",
+		  jstr(v, "error"));
+	json_decref(v);
+	for (int i = 0; i < 2; i++)
+		json_decref(ctl_ok(&ak_node[i], "room Late"));
+	server_signal(&ak_node[2], SIGCONT);
+	for (int t = 0; t < 50 && !there; t++) {
+		there = ctl(&ak_node[2], NULL, "room Late") == 0;
+		if (!there)
+			usleep(100000);
+	}
+	cr_assert(there, "node 3 did not apply the change once it ran again");
+	v = ctl_ok(&ak_node[1], "room set Late topic=all-three");
+	cr_assert_eq(jint(v, "nodes_confirmed"), 3);
+	json_decref(v);
+}
