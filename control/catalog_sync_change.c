@@ -157,53 +157,51 @@ write_room(struct catalog_sync *s, const char *key, const char *id, int64_t expe
 	   const char *old, const struct catalog_room *r, int64_t *rev, char *why,
 	   size_t whylen)
 {
-	char oldk[KEY_MAX], newk[KEY_MAX];
+	char oldk[KEY_MAX], newk[KEY_MAX] = "";
 	json_t *cmp = json_array(), *ops = json_array();
+	struct etcd_kvs kvs = { 0 };
 	size_t len = 0;
 	char *v = NULL;
-	bool take = false;
+	int rc = 0;
 
 	if (old != NULL)
 		name_key(s, old, oldk, sizeof(oldk));
 	if (r != NULL) {
-		struct etcd_kvs kvs;
-
+		/* The name is free (it becomes this room's if nobody takes it
+		 * meanwhile), this room's already, or another's. */
 		name_key(s, r->name, newk, sizeof(newk));
-		if (etcd_get(s->cmd, newk, false, &kvs, why, whylen) != 0) {
-			json_decref(cmp);
-			json_decref(ops);
-			return -EHOSTUNREACH;
-		}
+		rc = etcd_get(s->cmd, newk, false, &kvs, why, whylen);
+		if (rc != 0)
+			goto out;
 		if (kvs.n == 1 && strcmp(kvs.kv[0].value, id) != 0) {
 			snprintf(why, whylen, "another room of the array is named %s (%s)",
 				 r->name, kvs.kv[0].value);
-			etcd_kvs_free(&kvs);
-			json_decref(cmp);
-			json_decref(ops);
-			return -EEXIST;
+			rc = -EEXIST;
+			goto out;
 		}
-		take = kvs.n == 0;
-		etcd_kvs_free(&kvs);
 		v = catalog_encode(r, &len);
+		if (v == NULL) {
+			snprintf(why, whylen, "out of memory");
+			rc = -ENOMEM;
+			goto out;
+		}
 	}
 	json_array_append_new(cmp, etcd_cmp_mod(key, expect));
-	json_array_append_new(ops, r != NULL ? etcd_op_put(key, v ? v : "", len) :
-				   etcd_op_delete(key));
-	if (take) {
-		/* The name is free: it is this room's if nobody took it meanwhile. */
+	json_array_append_new(ops, r != NULL ? etcd_op_put(key, v, len) : etcd_op_delete(key));
+	if (r != NULL && kvs.n == 0) {
 		json_array_append_new(cmp, etcd_cmp_mod(newk, 0));
 		json_array_append_new(ops, etcd_op_put(newk, id, strlen(id)));
 	}
 	if (old != NULL && (r == NULL || strcmp(oldk, newk) != 0))
 		json_array_append_new(ops, etcd_op_delete(oldk));
+	rc = etcd_txn(s->cmd, cmp, ops, rev, why, whylen);
+	cmp = ops = NULL;	/* taken */
+out:
+	json_decref(cmp);
+	json_decref(ops);
+	etcd_kvs_free(&kvs);
 	free(v);
-	if (r != NULL && v == NULL) {
-		json_decref(cmp);
-		json_decref(ops);
-		snprintf(why, whylen, "out of memory");
-		return -ENOMEM;
-	}
-	return etcd_txn(s->cmd, cmp, ops, rev, why, whylen);
+	return rc;
 }
 
 int
