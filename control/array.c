@@ -1036,6 +1036,12 @@ array_nodes(struct array *a, json_t **out, char *err, size_t errlen)
 	return 0;
 }
 
+int64_t
+array_lease(const struct array *a)
+{
+	return atomic_load(&a->lease_pub);
+}
+
 uint32_t
 array_node_id(const struct array *a)
 {

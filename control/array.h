@@ -104,6 +104,9 @@ int array_nodes(struct array *a, json_t **out, char *err, size_t errlen);
  * array's shared secret (<prefix>/secret in etcd) and the live nodes'
  * published Web addresses. 0 or -errno. */
 int array_web_attach(struct array *a, struct web *w);
+/* The lease this node's keys are bound to now; 0 while it holds none
+ * (out of the array). Any thread. */
+int64_t array_lease(const struct array *a);
 
 /* This node's id in the array. Any thread. */
 uint32_t array_node_id(const struct array *a);
