@@ -136,6 +136,10 @@ publish(struct catalog_sync *s)
 {
 	char err[512];
 
+	/* A new room's home was written in its transaction: read the homes
+	 * so that the table goes out with it (homes.h). */
+	if (array_homes_read(s->a, s->thr, err, sizeof(err)) != 0)
+		LOG(DEBUG, ARRAY, "catalog: reading the room homes: %s", err);
 	if (ctl_rooms_publish_at(s->c, s->serving, err, sizeof(err)) != 0)
 		LOG(ERR, ARRAY, "catalog: %s", err);
 }

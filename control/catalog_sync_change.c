@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 
+#include "control/array.h"
 #include "control/catalog_sync.h"
 #include "control/catalog_sync_int.h"
 #include "control/ctl_int.h"
@@ -191,6 +192,14 @@ write_room(struct catalog_sync *s, const char *key, const char *id, int64_t expe
 	if (r != NULL && kvs.n == 0) {
 		json_array_append_new(cmp, etcd_cmp_mod(newk, 0));
 		json_array_append_new(ops, etcd_op_put(newk, id, strlen(id)));
+	}
+	if (r != NULL && expect == 0) {
+		/* A new room: homed in the same transaction, so that every
+		 * node that applies it can take posts at once. */
+		json_t *home = array_home_op(s->a, id);
+
+		if (home != NULL)
+			json_array_append_new(ops, home);
 	}
 	if (old != NULL && (r == NULL || strcmp(oldk, newk) != 0))
 		json_array_append_new(ops, etcd_op_delete(oldk));

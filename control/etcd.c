@@ -665,7 +665,13 @@ etcd_cmp_mod(const char *key, int64_t rev)
 json_t *
 etcd_op_put(const char *key, const void *value, size_t len)
 {
-	return json_pack("{s:o}", "request_put", etcd_req_put(key, value, len, 0));
+	return etcd_op_put_lease(key, value, len, 0);
+}
+
+json_t *
+etcd_op_put_lease(const char *key, const void *value, size_t len, int64_t lease)
+{
+	return json_pack("{s:o}", "request_put", etcd_req_put(key, value, len, lease));
 }
 
 json_t *

@@ -134,6 +134,8 @@ int etcd_txn(struct etcd *e, json_t *compare, json_t *success, int64_t *revision
 json_t *etcd_cmp_mod(const char *key, int64_t rev);
 /* Operations: put <key> = <value> (<len> bytes, no lease); delete <key>. */
 json_t *etcd_op_put(const char *key, const void *value, size_t len);
+/* The same, the key bound to lease <lease> (0: none). */
+json_t *etcd_op_put_lease(const char *key, const void *value, size_t len, int64_t lease);
 json_t *etcd_op_delete(const char *key);
 
 /* One change a watch saw. For a delete, <kv> holds the key and its

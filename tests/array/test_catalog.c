@@ -118,11 +118,14 @@ Test(catalog, changes_on_one_node_apply_on_every_node_before_parleyctl_returns)
 {
 	int u[3], k = 5;
 	struct gc *g[3];
-	char uri[256], *m;
+	char uri[256], *m, pki[64];
 	json_t *v, *list;
 
+	/* Members on every node post to one room: peer links. */
+	ak_pki_make(pki, sizeof(pki));
 	for (int i = 0; i < AK_NODES; i++)
-		ak_node_start(i, 5, NULL);
+		ak_peer_node_start(i, pki, NULL, NULL);
+	ak_wait_links(7);
 	for (int i = 0; i < AK_NODES; i++)
 		u[i] = user_at(i, u, i);
 
@@ -234,6 +237,7 @@ Test(catalog, changes_on_one_node_apply_on_every_node_before_parleyctl_returns)
 	cr_assert_eq(jint(v, "catalog.nodes.1"), jint(v, "catalog.nodes.3"));
 	cr_assert_eq(jint(v, "catalog.bad_records"), 0);
 	json_decref(v);
+	run("rm -rf %s", pki);
 }
 
 /* A node stopped while the catalog changes catches up when it starts
