@@ -29,6 +29,8 @@
 #define WATCH_MS	2000	/* a watch is renewed this often (the ack's lease) */
 #define POLL_MS		1000	/* without a watch, the catalog is read this often */
 #define SEED_WAIT_MS	30000	/* another node seeding: how long to wait for it */
+#define START_TRIES	3	/* catching up at start: tries, this far apart */
+#define START_RETRY_MS	500
 
 
 /* ---- the local copy ------------------------------------------------------ */
@@ -685,6 +687,13 @@ catch_up(struct catalog_sync *s, char *err, size_t errlen)
 		}
 		if (rc != -EEXIST)
 			return -1;
+		if (have.lease != 0 && have.lease == array_lease(s->a)) {
+			/* Ours, from a try that failed halfway: again. */
+			etcd_kv_free(&have);
+			if (seed(s, err, errlen) != 0)
+				return -1;
+			break;
+		}
 		rc = strstr(have.value ? have.value : "", "\"seeding\"") != NULL;
 		etcd_kv_free(&have);
 		if (!rc)
@@ -815,7 +824,12 @@ catalog_sync_start(struct ctl *c, const struct catalog_sync_config *cfg, char *e
 		snprintf(err, errlen, "[array] etcd: %s", s->etcd_list ? why : "out of memory");
 		goto out_free;
 	}
-	if (catch_up(s, why, sizeof(why)) != 0) {
+	/* A busy etcd gets a few tries, as for joining (array.c). */
+	for (int t = 0; (rc = catch_up(s, why, sizeof(why))) != 0 && t + 1 < START_TRIES; t++) {
+		LOG(NOTICE, ARRAY, "catalog: %s: trying again", why);
+		usleep(START_RETRY_MS * 1000);
+	}
+	if (rc != 0) {
 		snprintf(err, errlen, "[array] the array's catalog cannot be read from etcd: %s",
 			 why);
 		goto out_free;
