@@ -4,14 +4,12 @@
  * thread's watch (a stream on a handle of its own), and the control
  * thread's (changes and the wait for acknowledgements). */
 #include <errno.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "control/array.h"
