@@ -4,14 +4,12 @@
  * thread's watch (a stream on a handle of its own), and the control
  * thread's (changes and the wait for acknowledgements). */
 #include <errno.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "control/array.h"
@@ -29,6 +27,8 @@
 #define WATCH_MS	2000	/* a watch is renewed this often (the ack's lease) */
 #define POLL_MS		1000	/* without a watch, the catalog is read this often */
 #define SEED_WAIT_MS	30000	/* another node seeding: how long to wait for it */
+#define START_TRIES	3	/* catching up at start: tries, this far apart */
+#define START_RETRY_MS	500
 
 
 /* ---- the local copy ------------------------------------------------------ */
@@ -689,6 +689,13 @@ catch_up(struct catalog_sync *s, char *err, size_t errlen)
 		}
 		if (rc != -EEXIST)
 			return -1;
+		if (have.lease != 0 && have.lease == array_lease(s->a)) {
+			/* Ours, from a try that failed halfway: again. */
+			etcd_kv_free(&have);
+			if (seed(s, err, errlen) != 0)
+				return -1;
+			break;
+		}
 		rc = strstr(have.value ? have.value : "", "\"seeding\"") != NULL;
 		etcd_kv_free(&have);
 		if (!rc)
@@ -819,7 +826,12 @@ catalog_sync_start(struct ctl *c, const struct catalog_sync_config *cfg, char *e
 		snprintf(err, errlen, "[array] etcd: %s", s->etcd_list ? why : "out of memory");
 		goto out_free;
 	}
-	if (catch_up(s, why, sizeof(why)) != 0) {
+	/* A busy etcd gets a few tries, as for joining (array.c). */
+	for (int t = 0; (rc = catch_up(s, why, sizeof(why))) != 0 && t + 1 < START_TRIES; t++) {
+		LOG(NOTICE, ARRAY, "catalog: %s: trying again", why);
+		usleep(START_RETRY_MS * 1000);
+	}
+	if (rc != 0) {
 		snprintf(err, errlen, "[array] the array's catalog cannot be read from etcd: %s",
 			 why);
 		goto out_free;

@@ -150,12 +150,14 @@ struct etcd_event {
 typedef int etcd_watch_fn(void *arg, const struct etcd_event *ev, size_t n);
 
 /* Watches every key under <prefix> from revision <start> on, calling <fn>
- * for each answer, until <stop> (may be NULL) turns true (-ECANCELED,
- * seen within about 100 ms), <max_ms> (0: no limit) have passed or etcd
- * ends the stream (0: watch again from the next revision), the revision
- * was compacted (-ERANGE, the oldest revision kept in *<compact>), or an
- * error. Uses <e>'s connection for as long as it runs: give a watch a
- * client of its own. Answers over ETCD_BODY_MAX are refused (-EPROTO). */
+ * for each answer, until <stop> (may be NULL) turns true (-ECANCELED; seen
+ * within about a second, at libcurl's progress callback), <max_ms> (0: no
+ * limit) have passed or etcd ends the stream (0: watch again from the next
+ * revision), the revision was compacted (-ERANGE, the oldest revision kept
+ * in *<compact>), <fn> returned nonzero (that value), or an error. Runs on
+ * a curl handle of its own with <e>'s endpoints; <e> must not be used by
+ * another thread meanwhile. Messages over ETCD_BODY_MAX are refused
+ * (-EPROTO). */
 int etcd_watch(struct etcd *e, const char *prefix, int64_t start, etcd_watch_fn *fn, void *arg,
 	       const _Atomic bool *stop, unsigned int max_ms, int64_t *compact, char *err,
 	       size_t errlen);

@@ -57,6 +57,8 @@ ak_node_start(int i, uint32_t ttl_s, const char *more)
 			break;
 		json_decref(a);
 		a = NULL;
+		if (!server_alive(&ak_node[i]))
+			run("tail -30 %s >&2", ak_node[i].log);
 		cr_assert(server_alive(&ak_node[i]), "node %d exited", i + 1);
 		usleep(100000);
 	}
