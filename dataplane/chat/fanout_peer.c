@@ -357,8 +357,10 @@ fo_deliver_local(struct lcore_ctx *lc, struct fo_roomstate *lr, struct fanout_po
 bool
 fo_has_local(const struct fo_roomstate *lr)
 {
-	for (uint32_t i = 0; i < lr->rn; i++)
-		if (lr->rv[i].node == 0)
+	/* Local entries are the ones counted per lcore: no walk of the
+	 * roster per relay. */
+	for (uint32_t l = 0; l < FANOUT_LCORES_MAX; l++)
+		if (lr->per_lcore[l] > 0)
 			return true;
 	return false;
 }
