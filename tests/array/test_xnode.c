@@ -785,3 +785,37 @@ Test(xnode, one_user_on_two_nodes_announced_once, .timeout = 180)
 	gc_abort(u2);
 	gc_abort(watch);
 }
+
+/* A node killed outright: once it is gone from the array (its lease ran
+ * out), the room's home drops its members and tells the others, once. */
+Test(xnode, killed_node_members_part, .timeout = 180)
+{
+	char uri[200];
+	struct gc *watch, *leaver;
+	int home, killed, seen;
+	char *m;
+
+	three_nodes();
+	home = room_homed(0, uri, sizeof(uri), NULL);
+	killed = home % 3 + 1;			/* the two nodes that do not home it */
+	seen = killed % 3 + 1;
+	watch = open_at(seen - 1, 3);
+	leaver = open_at(killed - 1, 4);
+	kit_join_ok(watch, uri);
+	kit_join_ok(leaver, uri);
+	m = gc_wait(watch, 5000, "ntc:join", "\"sip:user4@example.com\"", NULL);
+	cr_assert_not_null(m, "node %d's member never heard node %d's join", seen, killed);
+	free(m);
+
+	server_kill(&ak_node[killed - 1], SIGKILL);
+	ak_up[killed - 1] = false;
+	run("rm -rf %s", ak_node[killed - 1].dir);
+	m = gc_wait(watch, 20000, "ntc:part", "\"sip:user4@example.com\"", NULL);
+	cr_assert_not_null(m, "the member of killed node %d never parted for node %d's member",
+			   killed, seen);
+	free(m);
+	m = gc_wait(watch, 1500, "ntc:part", "\"sip:user4@example.com\"", NULL);
+	cr_assert_null(m, "parted twice: %s", m);
+	gc_abort(leaver);
+	gc_abort(watch);
+}
