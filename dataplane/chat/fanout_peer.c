@@ -421,6 +421,19 @@ fo_peer_fini(struct fanout_lc *fo)
 		free(m);
 		m = next;
 	}
+	/* What still waited for another node at shutdown: the memory goes
+	 * (the connections went with the lcores). */
+	for (uint32_t i = 0; i < fo->npend; i++) {
+		if (fo->pend[i].kind == PEND_POST) {
+			fanout_post_put(fo->pend[i].ptr);
+		} else if (fo->pend[i].kind == PEND_HIST) {
+			struct fanout_histreq *h = fo->pend[i].ptr;
+
+			free(h->recs);
+			free(h->mem);
+			free(h);
+		}
+	}
 	free(fo->pend);
 	fo->pend = NULL;
 	fo->npend = fo->pcap = 0;
