@@ -28,6 +28,7 @@ struct homes {
 
 	struct home	*v;		/* as last read, sorted by raw */
 	size_t		n;
+	int64_t		rev;		/* etcd's revision when <v> was read */
 	bool		may_home;	/* as of the last turn */
 
 	uint8_t		(*rooms)[CATALOG_ID_RAW];	/* the catalog of the last fill, sorted */
@@ -92,8 +93,8 @@ mix64(uint64_t x)
 /* The node that wins room <raw> among <cand>: weighted rendezvous hashing
  * (the highest weight / -ln(u), u uniform in (0,1) from (room, node)). 0
  * when no candidate qualifies. */
-static uint32_t
-winner(const uint8_t raw[CATALOG_ID_RAW], const struct homes_cand *cand, unsigned n)
+uint32_t
+homes_winner(const uint8_t raw[CATALOG_ID_RAW], const struct homes_cand *cand, unsigned n)
 {
 	uint64_t rh = 0xcbf29ce484222325ULL;
 	double best = -1;
@@ -121,8 +122,8 @@ winner(const uint8_t raw[CATALOG_ID_RAW], const struct homes_cand *cand, unsigne
 
 /* The homes under <prefix>/homes/ now: a sorted array in *<out>. */
 static int
-read_homes(struct homes *h, struct etcd *sess, struct home **out, size_t *nout, char *err,
-	   size_t errlen)
+read_homes(struct homes *h, struct etcd *sess, struct home **out, size_t *nout, int64_t *rev,
+	   char *err, size_t errlen)
 {
 	char prefix[KEY_MAX];
 	struct etcd_kvs kvs = { 0 };
@@ -155,6 +156,7 @@ read_homes(struct homes *h, struct etcd *sess, struct home **out, size_t *nout, 
 		v[n].epoch = (uint64_t)kv->create_revision;
 		n++;
 	}
+	*rev = kvs.revision;
 	etcd_kvs_free(&kvs);
 	qsort(v, n, sizeof(*v), cmp_raw);
 	*out = v;
@@ -181,7 +183,7 @@ claim(struct homes *h, struct etcd *sess, int64_t lease, const struct home *v, s
 		char id[CATALOG_ID_LEN + 1], key[KEY_MAX], val[128], err[512];
 		int rc;
 
-		if (find(v, n, rooms[i]) != NULL || winner(rooms[i], cand, ncand) != h->self)
+		if (find(v, n, rooms[i]) != NULL || homes_winner(rooms[i], cand, ncand) != h->self)
 			continue;
 		catalog_id_unpack(rooms[i], id);
 		snprintf(key, sizeof(key), "%s/homes/%s", h->prefix, id);
@@ -225,9 +227,10 @@ homes_turn(struct homes *h, struct etcd *sess, int64_t lease, bool may_home,
 	uint8_t (*rooms)[CATALOG_ID_RAW] = NULL;
 	struct home *v = NULL;
 	size_t n = 0, nrooms = 0;
+	int64_t rev = 0;
 	bool have_rooms, changed;
 
-	*rc = read_homes(h, sess, &v, &n, err, errlen);
+	*rc = read_homes(h, sess, &v, &n, &rev, err, errlen);
 	pthread_mutex_lock(&h->lock);
 	have_rooms = h->have_rooms;
 	if (have_rooms && h->nrooms > 0) {
@@ -246,18 +249,20 @@ homes_turn(struct homes *h, struct etcd *sess, int64_t lease, bool may_home,
 			free(v);
 			v = NULL;
 			n = 0;
-			*rc = read_homes(h, sess, &v, &n, err, errlen);
+			*rc = read_homes(h, sess, &v, &n, &rev, err, errlen);
 		}
 	}
 	free(rooms);
 
 	pthread_mutex_lock(&h->lock);
-	if (*rc == 0) {
+	if (*rc == 0 && rev >= h->rev) {
+		/* (homes_read may have read a newer state meanwhile) */
 		if (!same_homes(h->v, h->n, v, n))
 			h->gen++;
 		free(h->v);
 		h->v = v;
 		h->n = n;
+		h->rev = rev;
 		v = NULL;
 	}
 	if (h->may_home != may_home) {
@@ -271,6 +276,31 @@ homes_turn(struct homes *h, struct etcd *sess, int64_t lease, bool may_home,
 	pthread_mutex_unlock(&h->lock);
 	free(v);
 	return changed;
+}
+
+int
+homes_read(struct homes *h, struct etcd *e, char *err, size_t errlen)
+{
+	struct home *v = NULL;
+	size_t n = 0;
+	int64_t rev = 0;
+	int rc = read_homes(h, e, &v, &n, &rev, err, errlen);
+
+	if (rc != 0)
+		return rc;
+	pthread_mutex_lock(&h->lock);
+	if (rev >= h->rev) {
+		if (!same_homes(h->v, h->n, v, n))
+			h->gen++;
+		free(h->v);
+		h->v = v;
+		h->n = n;
+		h->rev = rev;
+		v = NULL;
+	}
+	pthread_mutex_unlock(&h->lock);
+	free(v);
+	return 0;
 }
 
 bool

@@ -236,6 +236,10 @@ static const struct key keys[] = {
 	U("array", "claim_delay_ms", array_claim_delay_ms, "3000", 0, 600000,
 	  "ms a node waits after joining before it claims rooms without a home, so that "
 	  "nodes started together share the rooms"),
+	U("array", "catalog_timeout_ms", array_catalog_timeout_ms, "5000", 100, 600000,
+	  "a room, user or invite command waits this long for every live node to apply it"),
+	U("array", "catalog_record_max", array_catalog_record_max, "1048576", 4096, 16777216,
+	  "bytes: the largest catalog record (a room with its members) kept in etcd"),
 	U("array", "peer_frame_max", array_peer_frame_max, "1048576", 4096, 16777216,
 	  "bytes: the largest peer frame accepted"),
 	U("array", "peer_queue_max", array_peer_queue_max, "8388608", 65536, 1073741824,
