@@ -819,3 +819,72 @@ Test(xnode, killed_node_members_part, .timeout = 180)
 	gc_abort(leaver);
 	gc_abort(watch);
 }
+
+/* Events of <type> about room <uri> by <user> (no sip:) in <e>. */
+static int
+events(const struct kit_evs *e, const char *type, const char *uri, const char *user)
+{
+	int n = 0;
+
+	for (size_t i = 0; i < e->n; i++)
+		n += !strcmp(e->v[i].type, type) && !strcmp(e->v[i].room, uri) &&
+		     !strcmp(e->v[i].user, user);
+	return n;
+}
+
+/* A member on another node than the room's home: its join, posts, history
+ * view and part are compliance events of the home (exported there, once),
+ * none of the member's own node. */
+Test(xnode, compliance_events_on_the_home, .timeout = 180)
+{
+	char more[512], uri[200], data[400], dir[400];
+	struct kit_evs e[2] = { { 0 } };
+	int home, other;
+	struct gc *a;
+	char *m;
+
+	snprintf(more, sizeof(more), "[compliance]\ninterval_s = 1\n%s", rooms_conf);
+	for (int i = 0; i < 2; i++)
+		ak_peer_node_start(i, pki, more, NULL);
+	ak_wait_links(3);
+	ak_wait_homed(0);
+	ak_wait_homed(1);
+	home = room_homed(0, uri, sizeof(uri), NULL);
+	other = 3 - home;
+	a = open_at(other - 1, 6);
+	kit_join_ok(a, uri);
+	cr_assert_eq(gc_post(a, uri, "c-1.", NULL), 200);
+	cr_assert_eq(gc_post(a, uri, "c-2.", NULL), 200);
+	snprintf(data, sizeof(data), "<chanib uri=\"%s\"/><bcq><last cnt=\"10\"/></bcq>", uri);
+	cr_assert_eq(gc_cmd(a, "bccontext", data), 200);
+	m = gc_wait(a, 5000, "rpl:bccontext", NULL);
+	cr_assert_eq(kit_resp_code(m), 200, "%s", m ? m : "(none)");
+	cr_assert(strstr(m, "c-2.") != NULL, "%s", m);
+	free(m);
+	snprintf(data, sizeof(data), "<chanib uri=\"%s\"/>", uri);
+	cr_assert_eq(gc_cmd(a, "part", data), 200);
+	free(gc_wait(a, 5000, "rpl:part", NULL));
+	usleep(500000);		/* the PART reached the home */
+	gc_close(a);
+	/* A graceful stop exports what is left. */
+	for (int i = 0; i < 2; i++) {
+		server_kill(&ak_node[i], SIGTERM);	/* keeps the directory */
+		ak_up[i] = false;
+		snprintf(dir, sizeof(dir), "%s/compliance", ak_node[i].dir);
+		/* a node with nothing to export may have written no file */
+		if (i == home - 1 || access(dir, F_OK) == 0)
+			kit_read_export(dir, &e[i]);
+	}
+	cr_assert_eq(events(&e[home - 1], "JOIN", uri, "user6@example.com"), 1);
+	cr_assert_eq(events(&e[home - 1], "CHAT", uri, "user6@example.com"), 2);
+	cr_assert_eq(events(&e[home - 1], "BACKCHAT", uri, "user6@example.com"), 1);
+	cr_assert_eq(events(&e[home - 1], "PART", uri, "user6@example.com"), 1);
+	for (const char *const *t = (const char *const[]){ "JOIN", "CHAT", "BACKCHAT", "PART",
+							   NULL }; *t; t++)
+		cr_assert_eq(events(&e[other - 1], *t, uri, "user6@example.com"), 0,
+			     "node %d, not the home, exported a %s of the room", other, *t);
+	kit_evs_free(&e[0]);
+	kit_evs_free(&e[1]);
+	for (int i = 0; i < 2; i++)
+		run("rm -rf %s", ak_node[i].dir);
+}
