@@ -18,7 +18,7 @@
 #include "storage/history.h"
 
 #define RESYNC_MAX	4096		/* posts one resync sends at most */
-#define CHUNK_BYTES	(256u << 10)	/* a HISTORY frame's records stop growing past this */
+#define CHUNK_BYTES	(256u << 10)	/* a HISTORY frame stops growing past this */
 
 /* ---- this node stands in for a room homed elsewhere -------------------- */
 
@@ -36,7 +36,8 @@ fo_peer_post_fwd(struct lcore_ctx *lc, const struct roomtab_ent *r, struct fanou
 	fo_frame_init(&f, PEERFRAME_POST_FWD, p->room, r->epoch);
 	f.ref = ref;
 	f.u.post = (struct peerframe_post){
-		.time_ms = fo_now_ms(), .author = p->author, .author_len = (uint16_t)strlen(p->author),
+		.time_ms = fo_now_ms(), .author = p->author,
+		.author_len = (uint16_t)strlen(p->author),
 		.body = (const uint8_t *)p->inner, .body_len = (uint32_t)p->inner_len,
 		.text = (const uint8_t *)p->text, .text_len = (uint32_t)p->text_len,
 		.extra = p->extra_attrs, .extra_len = (uint16_t)strlen(p->extra_attrs),
@@ -628,8 +629,8 @@ send_history(struct lcore_ctx *lc, uint32_t node, const struct roomtab_ent *r,
 	f.u.history.count = (uint16_t)n;
 	if (fo_peer_send(lc, node, &f) != 0 && n > 0) {
 		/* Too large for a frame: the records go, the end still does. */
-		LOG(WARNING, FANOUT, "history for node %u: %zu posts too large for a frame, left out",
-		    node, n);
+		LOG(WARNING, FANOUT, "history for node %u: %zu posts too large for a frame, "
+		    "left out", node, n);
 		if (code != PEERFRAME_MORE) {
 			f.u.history.count = 0;
 			fo_peer_send(lc, node, &f);
