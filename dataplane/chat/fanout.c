@@ -586,6 +586,15 @@ fill_req(struct lcore_ctx *lc, void *cookie, struct commit_req *r)
 			memcpy(r->room, pq->raw, CATALOG_ID_RAW);
 			r->room_uri = pq->room_uri;
 			r->user = pq->uri;
+		} else if (k == FANOUT_JOB_PEER_HIST) {
+			struct peerhist *ph = cookie;
+
+			r->ev = WAL_EV_BACKCHAT;
+			memcpy(r->room, ph->raw, CATALOG_ID_RAW);
+			r->room_uri = ph->room_uri;
+			r->user = ph->user;
+			r->content = ph->content;
+			r->content_len = strlen(ph->content);
 		} else {
 			struct replyjob *j = cookie;
 
@@ -632,6 +641,9 @@ completed(struct lcore_ctx *lc, struct commit_req *r)
 		break;
 	case FANOUT_JOB_REPLY:
 		reply_stored(lc, cookie, status);
+		break;
+	case FANOUT_JOB_PEER_HIST:
+		fo_peer_history_stored(lc, cookie, status);
 		break;
 	default:
 		break;

@@ -100,6 +100,7 @@ enum fanout_job {
 	FANOUT_JOB_JOIN,
 	FANOUT_JOB_PART,
 	FANOUT_JOB_REPLY,
+	FANOUT_JOB_PEER_HIST,	/* a history view asked by another node (fanout_peer_room.c) */
 };
 
 /* One room of a join or bjoin, travelling origin -> home -> origin. */
@@ -164,7 +165,7 @@ struct fanout_histreq {
 	uint8_t			raw[CATALOG_ID_RAW];
 	uint32_t		count;
 	char			seqid[32], envid[32];
-	char			content[64];	/* the BACKCHAT event's text */
+	char			user[160];	/* the asker: the home records its BACKCHAT */
 	int			status;		/* 0, or why not (-errno) */
 	struct history_rec	*recs;		/* oldest first */
 	size_t			n;

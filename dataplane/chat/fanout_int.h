@@ -78,6 +78,20 @@ struct replyjob {
 	char		room_uri[160];
 };
 
+/* A history view another node asked for (HISTORY_REQ): its BACKCHAT event
+ * is stored here, at the room's home, before the answer goes. */
+struct peerhist {
+	enum fanout_job		kind;		/* FANOUT_JOB_PEER_HIST */
+	uint32_t		node;		/* the asker's node and ref */
+	uint64_t		ref;
+	uint8_t			raw[CATALOG_ID_RAW];
+	struct history_rec	*recs;		/* what the answer carries: [first, n) */
+	size_t			first, n;
+	char			user[160];
+	char			room_uri[160];
+	char			content[64];
+};
+
 /* ntc:join / ntc:bjoin / ntc:part, built once by the home, shared. */
 struct presence {
 	_Atomic uint32_t refs;
@@ -269,6 +283,8 @@ void fo_peer_join_ack(struct lcore_ctx *lc, struct fanout_joinreq *jr, struct fo
 void fo_peer_presence(struct lcore_ctx *lc, struct fo_roomstate *lr, const struct presence *pr,
 		      uint32_t node, uint64_t uid);
 void fo_nodes_add(struct fo_roomstate *lr, uint32_t node, int delta);
+/* Home: the BACKCHAT of <ph> is stored (status 0) or not; answers. */
+void fo_peer_history_stored(struct lcore_ctx *lc, struct peerhist *ph, int status);
 void fo_peer_fini(struct fanout_lc *fo);
 
 #endif

@@ -123,7 +123,8 @@ pmsg_copy(uint32_t node, const struct peerframe *f)
 	switch (f->type) {
 	case PEERFRAME_POST_FWD:
 	case PEERFRAME_RELAY:
-		at = copy(at, f->u.post.author, f->u.post.author_len, (const void **)&m->f.u.post.author);
+		at = copy(at, f->u.post.author, f->u.post.author_len,
+			  (const void **)&m->f.u.post.author);
 		at = copy(at, f->u.post.body, f->u.post.body_len, (const void **)&m->f.u.post.body);
 		at = copy(at, f->u.post.text, f->u.post.text_len, (const void **)&m->f.u.post.text);
 		copy(at, f->u.post.extra, f->u.post.extra_len, (const void **)&m->f.u.post.extra);
@@ -133,7 +134,8 @@ pmsg_copy(uint32_t node, const struct peerframe *f)
 		copy(at, f->u.user.uri, f->u.user.uri_len, (const void **)&m->f.u.user.uri);
 		break;
 	case PEERFRAME_PRESENCE:
-		copy(at, f->u.notice.body, f->u.notice.body_len, (const void **)&m->f.u.notice.body);
+		copy(at, f->u.notice.body, f->u.notice.body_len,
+		     (const void **)&m->f.u.notice.body);
 		break;
 	case PEERFRAME_JOIN_ACK:
 	case PEERFRAME_RESYNC_REQ:
@@ -191,7 +193,8 @@ broadcast(struct engine *e, uint32_t kind, uint32_t node)
 		struct pmsg *m = calloc(1, sizeof(*m));
 
 		if (m == NULL) {
-			LOG(ERR, FANOUT, "out of memory telling lcore %u of node %u's link", i, node);
+			LOG(ERR, FANOUT, "out of memory telling lcore %u of node %u's link", i,
+			    node);
 			continue;
 		}
 		m->kind = kind;
@@ -325,7 +328,8 @@ void
 fo_refused(struct lcore_ctx *lc, const uint8_t raw[CATALOG_ID_RAW], unsigned code)
 {
 	ctr_inc(lc, CTR_PEER_REFUSALS_IN);
-	if ((code == PEERFRAME_WRONG_HOME || code == PEERFRAME_STALE_EPOCH) && fo_peer_ops.rehome != NULL)
+	if ((code == PEERFRAME_WRONG_HOME || code == PEERFRAME_STALE_EPOCH) &&
+	    fo_peer_ops.rehome != NULL)
 		fo_peer_ops.rehome(fo_peer_ops.arg, raw);
 }
 
@@ -357,8 +361,10 @@ fo_deliver_local(struct lcore_ctx *lc, struct fo_roomstate *lr, struct fanout_po
 bool
 fo_has_local(const struct fo_roomstate *lr)
 {
-	for (uint32_t i = 0; i < lr->rn; i++)
-		if (lr->rv[i].node == 0)
+	/* Local entries are the ones counted per lcore: no walk of the
+	 * roster per relay. */
+	for (uint32_t l = 0; l < FANOUT_LCORES_MAX; l++)
+		if (lr->per_lcore[l] > 0)
 			return true;
 	return false;
 }
@@ -418,6 +424,19 @@ fo_peer_fini(struct fanout_lc *fo)
 
 		free(m);
 		m = next;
+	}
+	/* What still waited for another node at shutdown: the memory goes
+	 * (the connections went with the lcores). */
+	for (uint32_t i = 0; i < fo->npend; i++) {
+		if (fo->pend[i].kind == PEND_POST) {
+			fanout_post_put(fo->pend[i].ptr);
+		} else if (fo->pend[i].kind == PEND_HIST) {
+			struct fanout_histreq *h = fo->pend[i].ptr;
+
+			free(h->recs);
+			free(h->mem);
+			free(h);
+		}
 	}
 	free(fo->pend);
 	fo->pend = NULL;

@@ -18,7 +18,7 @@
 #include "storage/history.h"
 
 #define RESYNC_MAX	4096		/* posts one resync sends at most */
-#define CHUNK_BYTES	(256u << 10)	/* a HISTORY frame's records stop growing past this */
+#define CHUNK_BYTES	(256u << 10)	/* a HISTORY frame stops growing past this */
 
 /* ---- this node stands in for a room homed elsewhere -------------------- */
 
@@ -36,7 +36,8 @@ fo_peer_post_fwd(struct lcore_ctx *lc, const struct roomtab_ent *r, struct fanou
 	fo_frame_init(&f, PEERFRAME_POST_FWD, p->room, r->epoch);
 	f.ref = ref;
 	f.u.post = (struct peerframe_post){
-		.time_ms = fo_now_ms(), .author = p->author, .author_len = (uint16_t)strlen(p->author),
+		.time_ms = fo_now_ms(), .author = p->author,
+		.author_len = (uint16_t)strlen(p->author),
 		.body = (const uint8_t *)p->inner, .body_len = (uint32_t)p->inner_len,
 		.text = (const uint8_t *)p->text, .text_len = (uint32_t)p->text_len,
 		.extra = p->extra_attrs, .extra_len = (uint16_t)strlen(p->extra_attrs),
@@ -146,6 +147,8 @@ fanout_history_ask(struct lcore_ctx *lc, const struct roomtab_ent *r, struct fan
 	fo_frame_init(&f, PEERFRAME_HISTORY_REQ, r->raw, r->epoch);
 	f.ref = ref;
 	f.seq = h->count;
+	f.u.user.uri = h->user;
+	f.u.user.uri_len = (uint16_t)strlen(h->user);
 	if (fo_peer_send(lc, r->node, &f) != 0) {
 		fo_pend_take(lc, ref, PEND_HIST);
 		return -EAGAIN;
@@ -606,7 +609,7 @@ got_part(struct lcore_ctx *lc, const struct pmsg *m)
 
 /* Sends <recs> [from, to) as one HISTORY frame with <code>. */
 static void
-send_history(struct lcore_ctx *lc, const struct pmsg *m, const struct roomtab_ent *r,
+send_history(struct lcore_ctx *lc, uint32_t node, const struct roomtab_ent *r,
 	     const struct history_rec *recs, size_t from, size_t to, unsigned code, uint64_t ref)
 {
 	struct peerframe_post v[PEERFRAME_HISTORY_MAX];
@@ -624,13 +627,13 @@ send_history(struct lcore_ctx *lc, const struct pmsg *m, const struct roomtab_en
 	f.ref = ref;
 	f.u.history.recs = v;
 	f.u.history.count = (uint16_t)n;
-	if (fo_peer_send(lc, m->node, &f) != 0 && n > 0) {
+	if (fo_peer_send(lc, node, &f) != 0 && n > 0) {
 		/* Too large for a frame: the records go, the end still does. */
-		LOG(WARNING, FANOUT, "history for node %u: %zu posts too large for a frame, left out",
-		    m->node, n);
+		LOG(WARNING, FANOUT, "history for node %u: %zu posts too large for a frame, "
+		    "left out", node, n);
 		if (code != PEERFRAME_MORE) {
 			f.u.history.count = 0;
-			fo_peer_send(lc, m->node, &f);
+			fo_peer_send(lc, node, &f);
 		}
 	}
 }
@@ -683,12 +686,12 @@ got_resync_req(struct lcore_ctx *lc, const struct pmsg *m)
 	for (size_t i = 0; i < (size_t)n; i++) {
 		bytes += recs[i].author_len + recs[i].body_len + 32;
 		if (bytes >= CHUNK_BYTES || i - start + 1 == PEERFRAME_HISTORY_MAX) {
-			send_history(lc, m, r, recs, start, i + 1, PEERFRAME_MORE, 0);
+			send_history(lc, m->node, r, recs, start, i + 1, PEERFRAME_MORE, 0);
 			start = i + 1;
 			bytes = 0;
 		}
 	}
-	send_history(lc, m, r, recs, start, (size_t)n, PEERFRAME_OK, 0);
+	send_history(lc, m->node, r, recs, start, (size_t)n, PEERFRAME_OK, 0);
 	history_recs_free(recs, (size_t)n);
 }
 
@@ -700,6 +703,7 @@ got_history_req(struct lcore_ctx *lc, const struct pmsg *m)
 	unsigned code = fo_home_check(t, r, m->f.epoch);
 	struct history_rec *recs = NULL;
 	size_t want = m->f.seq, first, bytes = 0;
+	struct peerhist *ph;
 	ssize_t n = 0;
 
 	if (code != PEERFRAME_OK) {
@@ -722,8 +726,46 @@ got_history_req(struct lcore_ctx *lc, const struct pmsg *m)
 		if (bytes > 2 * CHUNK_BYTES)
 			break;
 	}
-	send_history(lc, m, r, recs, first, (size_t)n, PEERFRAME_OK, m->f.ref);
-	history_recs_free(recs, (size_t)n);
+	/* Viewing history is a compliance event of the room, recorded here at
+	 * its home; the answer waits for it. */
+	ph = calloc(1, sizeof(*ph));
+	if (ph == NULL) {
+		history_recs_free(recs, (size_t)n);
+		refuse(lc, m, PEERFRAME_HISTORY, PEERFRAME_OVERLOAD);
+		return;
+	}
+	ph->kind = FANOUT_JOB_PEER_HIST;
+	ph->node = m->node;
+	ph->ref = m->f.ref;
+	memcpy(ph->raw, r->raw, CATALOG_ID_RAW);
+	ph->recs = recs;
+	ph->first = first;
+	ph->n = (size_t)n;
+	snprintf(ph->user, sizeof(ph->user), "%.*s", (int)m->f.u.user.uri_len, m->f.u.user.uri);
+	snprintf(ph->room_uri, sizeof(ph->room_uri), "%s", r->cat->uri);
+	snprintf(ph->content, sizeof(ph->content), "last %zu messages", want);
+	fo_submit_job(lc, ph);
+}
+
+void
+fo_peer_history_stored(struct lcore_ctx *lc, struct peerhist *ph, int status)
+{
+	const struct roomtab_ent *r = roomtab_find_raw(roomtab_of(lc), ph->raw);
+
+	if (status != 0)
+		ctr_inc(lc, CTR_STORAGE_FAILED);
+	if (r != NULL && status == 0) {
+		send_history(lc, ph->node, r, ph->recs, ph->first, ph->n, PEERFRAME_OK, ph->ref);
+	} else {
+		struct peerframe f;
+
+		fo_frame_init(&f, PEERFRAME_HISTORY, ph->raw, r ? r->epoch : 0);
+		f.ref = ph->ref;
+		f.code = PEERFRAME_OVERLOAD;
+		fo_peer_send(lc, ph->node, &f);
+	}
+	history_recs_free(ph->recs, ph->n);
+	free(ph);
 }
 
 /* ---- link events -------------------------------------------------------- */
