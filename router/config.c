@@ -193,6 +193,15 @@ static const struct key keys[] = {
 
 	E("io", "backend", engine.io_backend, "kernel", "kernel|dpdk",
 	  "kernel: kernel sockets; dpdk: a DPDK port with Parley's user-space TCP"),
+	E("io", "kernel_io", engine.kernel_io, "epoll", "epoll|io_uring",
+	  "kernel backend: epoll (a system call per read and per send) or io_uring (one per "
+	  "loop turn; Linux 6.0 or later, else epoll with a warning)"),
+	U("io", "uring_entries", engine.uring_entries, "4096", 64, 32768,
+	  "io_uring: submission queue entries per lcore (completions: 4 times as many)"),
+	U("io", "uring_bufs", engine.uring_bufs, "1024", 16, 32768,
+	  "io_uring: receive buffers per lcore, a power of two"),
+	U("io", "uring_buf_size", engine.uring_buf_size, "8192", 1024, 1 << 20,
+	  "io_uring: bytes of one receive buffer"),
 
 	S("dpdk", "eal", dpdk_eal, "--no-huge --no-pci --no-shconf",
 	  "DPDK EAL arguments"),
@@ -883,6 +892,10 @@ config_finish(struct config *c, char *err, size_t errlen)
 		return -1;
 	if (c->db_dir[0] == '\0' && path_under(c->db_dir, sizeof(c->db_dir), c->data_dir, "db")) {
 		snprintf(err, errlen, "[server] data_dir: path too long");
+		return -1;
+	}
+	if (e->uring_bufs & (e->uring_bufs - 1)) {
+		snprintf(err, errlen, "[io] uring_bufs: %u is not a power of two", e->uring_bufs);
 		return -1;
 	}
 	if (e->ring_size & (e->ring_size - 1)) {

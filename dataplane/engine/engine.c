@@ -20,6 +20,7 @@
 #include "dataplane/base/clock.h"
 #include "dataplane/base/log.h"
 #include "dataplane/engine/engine_int.h"
+#include "dataplane/engine/io/iouring.h"
 #include "dataplane/tls/tlsterm.h"
 #include "storage/commit.h"
 #include "storage/htdigest.h"
@@ -130,6 +131,16 @@ engine_create(const struct engine_conf *conf, struct tlsterm_ctx *tls, struct ht
 		snprintf(err, errlen, "[io] backend %s: not built into this parleyd", conf->io_backend);
 		free(e);
 		return NULL;
+	}
+	if (e->io == &io_kernel_ops && strcmp(conf->kernel_io, "io_uring") == 0) {
+		char why[200];
+
+		if (iouring_usable(why, sizeof(why)) == 0) {
+			e->io = &io_iouring_ops;
+			LOG(NOTICE, IO, "[io] kernel_io = io_uring");
+		} else {
+			LOG(WARNING, IO, "[io] kernel_io = io_uring: %s; using epoll", why);
+		}
 	}
 	pthread_mutex_init(&e->call_lock, NULL);
 	if (e->proto->init != NULL && e->proto->init(e, err, errlen) != 0)

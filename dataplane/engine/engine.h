@@ -62,6 +62,13 @@ struct engine_conf {
 
 	/* I/O: "kernel" (sockets) or "dpdk" (DPDK port + user-space TCP) */
 	char io_backend[16];
+	/* kernel backend: "epoll" or "io_uring" (falls back to epoll, logged,
+	 * where the kernel lacks it), and the io_uring ring's size, its
+	 * receive buffers (a power of two) and their size */
+	char kernel_io[16];
+	uint32_t uring_entries;
+	uint32_t uring_bufs;
+	uint32_t uring_buf_size;
 	char dpdk_port[256];		/* a PCI address or a vdev ("net_tap0,iface=pt0") */
 	char dpdk_addr[64];		/* our IPv4 address on that port */
 	char dpdk_netmask[64];
