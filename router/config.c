@@ -126,6 +126,12 @@ static const struct key keys[] = {
 	  "rooms one Channel dialog may join"),
 	U("chat", "ring_size", engine.ring_size, "16384", 64, 1 << 22,
 	  "entries per lcore-to-lcore ring (a power of two)"),
+	U("chat", "posts_inflight_max", engine.posts_inflight_max, "1024", 1, 1 << 20,
+	  "posts and joins one lcore has sent to their rooms and not yet seen stored; more are "
+	  "refused (xccos 503), so an overload never builds a backlog"),
+	U("chat", "post_queue_ms", engine.post_queue_ms, "500", 0, 600000,
+	  "while an lcore's posts take longer than this from receipt to stored, it refuses new "
+	  "ones (xccos 503) until they are fast again; 0: no bound"),
 
 	S("storage", "db", db_dir, "",
 	  "RocksDB directory; empty: data_dir/db"),

@@ -127,7 +127,10 @@ struct fanout_lc {
 	uint64_t		ntc_envid;
 	struct xbuf		scratch;	/* post bodies are built here */
 	uint64_t		grown;		/* a stage or the backlog grew past its array */
-	uint64_t		refused;	/* posts and joins refused: stage half full */
+	uint64_t		refused;	/* posts and joins refused: stage half full,
+						 * too many or too slow on their way */
+	uint64_t		delay_ms;	/* the last post's time from admission to
+						 * stored (fo_admit) */
 };
 
 struct pslot {
@@ -159,7 +162,9 @@ fo_shared(const struct engine *e)
 void fo_send_msg(struct lcore_ctx *lc, uint32_t dst, uint32_t type, void *ptr, uint64_t a);
 void fo_submit_job(struct lcore_ctx *lc, void *cookie);
 /* Room for a new request (post, join) toward lcore <home>: its stage is
- * under half full. Counts a refusal. */
+ * under half full, fewer than conf.posts_inflight_max are on their way, and
+ * the last post stored did not wait longer than conf.post_queue_ms (or none
+ * waits now). Counts a refusal. */
 bool fo_admit(struct lcore_ctx *lc, uint32_t home);
 uint32_t fo_raw_hash(const uint8_t raw[CATALOG_ID_RAW]);
 _Atomic uint32_t *fo_pslot_find(struct fanout_shared *sh, const uint8_t raw[CATALOG_ID_RAW],

@@ -57,6 +57,11 @@ struct engine_conf {
 	uint32_t rooms_per_dialog;
 	uint32_t ring_size;		/* entries per lcore-to-lcore ring */
 	uint32_t commit_depth;		/* storage requests in flight per lcore */
+	uint32_t posts_inflight_max;	/* posts and joins an lcore has on their way to
+					 * the homes; more are refused; 0: no bound */
+	uint32_t post_queue_ms;		/* while posts take longer than this from
+					 * admission to stored, new ones are refused;
+					 * 0: no bound */
 	uint64_t compliance_cap;	/* unexported events before posts are refused; 0: none */
 	char web_url[256];		/* serveruri of file tokens: https://host:port/filestore/ */
 
