@@ -126,7 +126,7 @@ static const struct key keys[] = {
 	  "rooms one Channel dialog may join"),
 	U("chat", "ring_size", engine.ring_size, "16384", 64, 1 << 22,
 	  "entries per lcore-to-lcore ring (a power of two)"),
-	U("chat", "posts_inflight_max", engine.posts_inflight_max, "1024", 1, 1 << 20,
+	U("chat", "posts_inflight_max", engine.posts_inflight_max, "8192", 1, 1 << 20,
 	  "posts and joins one lcore has sent to their rooms and not yet seen stored; more are "
 	  "refused (xccos 503), so an overload never builds a backlog"),
 	U("chat", "post_queue_ms", engine.post_queue_ms, "500", 0, 600000,
