@@ -581,8 +581,13 @@ engine_lcore_run(struct engine *e, uint32_t idx)
 		timeout = lc->draining ? 20 : 100;
 		atomic_store_explicit(&lc->remote.sleeping, true, memory_order_relaxed);
 		atomic_thread_fence(memory_order_seq_cst);
-		if (!svc_idle(lc))
+		if (!svc_idle(lc)) {
+			/* Work waits: the poller only looks, so nobody need
+			 * write wake_fd (the storage thread's completions, other
+			 * lcores' rings) for this turn. */
 			timeout = 0;
+			atomic_store_explicit(&lc->remote.sleeping, false, memory_order_relaxed);
+		}
 		io_poll(lc, timeout);
 		atomic_store_explicit(&lc->remote.sleeping, false, memory_order_relaxed);
 		if (e->svc->poll != NULL)
