@@ -39,6 +39,8 @@
 
 #define BGID		1		/* our buffer group */
 #define SEND_CHUNK	(64 * 1024)	/* most bytes one send takes from tlsterm */
+#define SEND_SMALL	(4096 - 32)	/* a small send buffer's bytes (one page) */
+#define LARGE_KEPT	64		/* large send buffers kept for reuse */
 
 /* What a completion is about: the low 3 bits of its user_data. Connection
  * operations carry the struct conn pointer above them (objects are 8-byte
@@ -52,11 +54,13 @@ enum {
 };
 #define OP_MASK		7u
 
-/* A send in flight: bytes copied out of tlsterm, sent from <off>. */
+/* A send in flight: bytes copied out of tlsterm, sent from <off>. Small
+ * (SEND_SMALL bytes, most deliveries) or large (SEND_CHUNK). */
 struct sendbuf {
 	struct sendbuf *next;		/* on the free list */
 	uint32_t len, off;
-	char data[SEND_CHUNK];
+	bool large;
+	char data[];
 };
 
 struct uring_lc {
@@ -69,8 +73,8 @@ struct uring_lc {
 	uint64_t accept_gen;		/* user_data of the armed accept */
 	bool accept_armed;
 	uint64_t wake_val;
-	struct sendbuf *free_sb;	/* kept for reuse, not zeroed */
-	uint32_t nfree_sb;
+	struct sendbuf *free_sb[2];	/* small, large: kept for reuse, not zeroed */
+	uint32_t nfree_sb[2];
 };
 
 static inline struct uring_lc *
@@ -103,17 +107,23 @@ sqe_get(struct lcore_ctx *lc)
 	return sqe;
 }
 
-/* Send buffers come from a free list (no zeroing: most sends fill a few
- * hundred bytes of one); as many as the ring has entries are kept. */
+/* Send buffers for <n> bytes come from a free list of small or large ones
+ * (no zeroing); as many small ones as the ring has entries are kept, and
+ * LARGE_KEPT large ones. */
 static struct sendbuf *
-sb_get(struct uring_lc *u)
+sb_get(struct uring_lc *u, size_t n)
 {
-	struct sendbuf *sb = u->free_sb;
+	bool large = n > SEND_SMALL;
+	struct sendbuf *sb = u->free_sb[large];
 
-	if (sb == NULL)
-		return malloc(sizeof(*sb));
-	u->free_sb = sb->next;
-	u->nfree_sb--;
+	if (sb == NULL) {
+		sb = malloc(sizeof(*sb) + (large ? SEND_CHUNK : SEND_SMALL));
+		if (sb != NULL)
+			sb->large = large;
+		return sb;
+	}
+	u->free_sb[large] = sb->next;
+	u->nfree_sb[large]--;
 	return sb;
 }
 
@@ -121,14 +131,15 @@ static void
 sb_put(struct lcore_ctx *lc, struct sendbuf *sb)
 {
 	struct uring_lc *u = ulc(lc);
+	uint32_t keep = sb->large ? LARGE_KEPT : lc->e->conf.uring_entries;
 
-	if (u->nfree_sb >= lc->e->conf.uring_entries) {
+	if (u->nfree_sb[sb->large] >= keep) {
 		free(sb);
 		return;
 	}
-	sb->next = u->free_sb;
-	u->free_sb = sb;
-	u->nfree_sb++;
+	sb->next = u->free_sb[sb->large];
+	u->free_sb[sb->large] = sb;
+	u->nfree_sb[sb->large]++;
 }
 
 /* ---- what the kernel offers ------------------------------------------- */
@@ -344,12 +355,13 @@ uring_lcore_fini(struct lcore_ctx *lc)
 	if (u != NULL) {
 		if (u->ring.ring_fd != -1)
 			io_uring_queue_exit(&u->ring);	/* cancels what is left */
-		while (u->free_sb != NULL) {
-			struct sendbuf *sb = u->free_sb;
+		for (int k = 0; k < 2; k++)
+			while (u->free_sb[k] != NULL) {
+				struct sendbuf *sb = u->free_sb[k];
 
-			u->free_sb = sb->next;
-			free(sb);
-		}
+				u->free_sb[k] = sb->next;
+				free(sb);
+			}
 		free(u->br);
 		free(u->bufs);
 		free(u);
@@ -399,10 +411,11 @@ uring_flush(struct conn *c)
 	n = tlsterm_pending_out(c->tls, &p);
 	if (n == 0)
 		return 0;
-	sb = sb_get(u);
+	sb = sb_get(u, n);
 	if (sb == NULL)
 		return -1;
-	sb->len = n < SEND_CHUNK ? (uint32_t)n : SEND_CHUNK;
+	sb->len = n < (sb->large ? SEND_CHUNK : SEND_SMALL) ? (uint32_t)n :
+		  (sb->large ? SEND_CHUNK : SEND_SMALL);
 	sb->off = 0;
 	memcpy(sb->data, p, sb->len);
 	tlsterm_consume_out(c->tls, sb->len);
