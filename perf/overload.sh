@@ -16,7 +16,8 @@
 # phase before), over_offered_per_s, over_delivered_per_s, refused (posts
 # refused in all), after_p50_ms/after_p99_ms (posts sent from 2 s after the
 # overload ended), recovery_s (seconds after the overload ended until every
-# later second's p50 is within max(3 x before_p50, before_p50 + 10 ms)), rss
+# later second's posts are accepted, none refused, with a p50 within
+# max(3 x before_p50, before_p50 + 10 ms); -1: not within --after), rss
 # before/at the end of the overload's first and second half/max (MiB),
 # missing, dup, errors. With --series, the per-second rows (the curve) go to
 # FILE (see parley-bench --series).
@@ -76,8 +77,12 @@ b50, b99 = med([r["p50"] for r in pre]), med([r["p99"] for r in pre])
 ok = max(3 * b50, b50 + 10)
 rec = None
 tail = [r for r in rows if end_over <= r["t"] < end_over + after and r["sent"] > 0]
+# A second is back to normal when posts sent in it were delivered, as fast
+# as before, and none was refused.
+def normal(x):
+    return 0 < x["p50"] <= ok and x["refused"] == 0
 for i, r in enumerate(tail):
-    if all(x["p50"] <= ok for x in tail[i:]):
+    if all(normal(x) for x in tail[i:]):
         rec = r["t"] - end_over
         break
 half = [r for r in ovr if r["rss"] > 0]
