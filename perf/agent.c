@@ -457,6 +457,10 @@ post_acked(struct agent *a, const struct sipmsg *m, uint64_t now)
 	if (a->inflight > 0)
 		a->inflight--;
 	if (m->status == 200) {
+		struct series_sec *r = worker_sec(w, now);
+
+		if (r != NULL)
+			r->ok++;
 		ctr_add(w, C_POSTS_OK, 1);
 		ctr_add(w, C_EXPECTED, atomic_load_explicit(&w->b->present[a->room],
 							    memory_order_relaxed));
@@ -587,6 +591,10 @@ on_grpchat(struct agent *a, const char *body, size_t len)
 		return;
 	}
 	ctr_add(w, C_DELIVERED, 1);
+	if (worker_sec(w, now) != NULL)
+		worker_sec(w, now)->delivered++;
+	if (worker_sec(w, t) != NULL && now >= t)
+		hist_add(&worker_sec(w, t)->lat, now - t);
 	if (g == a->gid)
 		ctr_add(w, C_ECHO, 1);
 	if (in_window(w, now)) {
@@ -646,6 +654,10 @@ on_reply(struct agent *a, const char *name, size_t nlen, const char *body, size_
 		set_state(a, AG_READY, now);
 	} else if (IS("grpchat")) {
 		/* A refused post: its 200 came first and was counted. */
+		if (worker_sec(w, now) != NULL) {
+			worker_sec(w, now)->refused++;
+			worker_sec(w, now)->ok--;
+		}
 		ctr_add(w, C_POSTS_REFUSED, 1);
 		ctr_add(w, C_POSTS_OK, -1);
 		ctr_add(w, C_EXPECTED, -(int64_t)atomic_load_explicit(&w->b->present[a->room],
@@ -828,6 +840,8 @@ agent_post(struct agent *a, uint64_t due, uint64_t now)
 	a->pend[a->chan.cseq % AGENT_PEND].sent = t;
 	a->inflight++;
 	ctr_add(w, C_POSTS_SENT, 1);
+	if (worker_sec(w, t) != NULL)
+		worker_sec(w, t)->sent++;
 	if (in_window(w, t))
 		hist_add(&w->lag, now >= due ? now - due : 0);
 	if (nbconn_flush(&a->c) != 0)

@@ -22,6 +22,7 @@
 
 #include "perf/hist.h"
 #include "perf/nbconn.h"
+#include "perf/series.h"
 
 enum bench_mode {
 	MODE_FANOUT,		/* rooms x members, posts at an offered rate */
@@ -78,6 +79,8 @@ struct bench_conf {
 	double		lag_threshold_ms;
 	const char	*tags[BENCH_TAGS_MAX];	/* key=value added to the result */
 	unsigned	ntags;
+	struct series_profile profile;		/* --profile; n == 0: one rate */
+	const char	*series_path;		/* --series FILE, or NULL */
 };
 
 struct bench {
@@ -90,6 +93,8 @@ struct bench {
 	_Atomic uint64_t posts_issued;			/* for max_posts */
 	uint32_t	total;				/* clients over all threads */
 	struct worker	*w;
+	struct series_srv *srv;				/* --series: [nsec], main thread */
+	unsigned	nsec;
 };
 
 /* Counters: written by the owning worker only, read by main at any time. */
@@ -156,7 +161,17 @@ struct worker {
 	char		first_error[256];
 	char		*scratch;	/* request bodies */
 	size_t		scratch_cap;
+	double		share;		/* of the offered rate: its clients / all */
+	uint64_t	t0;		/* b->t0_ns, once the load runs */
+	struct series_sec *ser;		/* --series: [b->nsec] */
 };
+
+/* The worker's series row for time <t>, or NULL (no --series, or outside). */
+static inline struct series_sec *
+worker_sec(struct worker *w, uint64_t t)
+{
+	return series_at(w->ser, w->b->nsec, w->t0, t);
+}
 
 static inline bool
 in_window(const struct worker *w, uint64_t t)

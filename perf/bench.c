@@ -84,6 +84,11 @@ usage(void)
 		"                           list: summed)\n"
 		"      --lag-ms MS          send lag p99 that marks the generator as the limit (5)\n"
 		"      --tag KEY=VALUE      add to the result (repeatable)\n"
+		"      --profile D:S[,D:S]  offered deliveries/s D for S seconds, phase after\n"
+		"                           phase (replaces --rate, --warmup, --duration);\n"
+		"                           refused posts are then push-back, not errors\n"
+		"      --series FILE        one row per second: posts sent/accepted/refused,\n"
+		"                           deliveries, p50/p99 of the posts sent, server RSS/CPU\n"
 		"      --json               print the result as a JSON object\n"
 		"  -q, --quiet              no progress line\n");
 	exit(2);
@@ -257,6 +262,8 @@ parse_args(struct bench *b, int argc, char **argv)
 		{ "lag-ms", required_argument, NULL, 16 },
 		{ "tag", required_argument, NULL, 17 },
 		{ "json", no_argument, NULL, 18 },
+		{ "profile", required_argument, NULL, 19 },
+		{ "series", required_argument, NULL, 20 },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -361,6 +368,11 @@ parse_args(struct bench *b, int argc, char **argv)
 			c->tags[c->ntags++] = optarg;
 			break;
 		case 18: c->json = true; break;
+		case 19:
+			if (!series_parse(optarg, &c->profile))
+				exit(2);
+			break;
+		case 20: c->series_path = optarg; break;
 		case 'q': c->progress = false; break;
 		default: usage();
 		}
@@ -383,6 +395,15 @@ parse_args(struct bench *b, int argc, char **argv)
 			exit(2);
 		}
 		c->rate = c->members ? deliv_rate / c->members : 0;
+	}
+	if (c->profile.n > 0) {
+		if (c->mode != MODE_FANOUT || rate_set || deliv_rate >= 0) {
+			fprintf(stderr, "parley-bench: --profile is for fanout, instead of --rate\n");
+			exit(2);
+		}
+		c->rate = c->profile.p[0].deliv_rate / c->members;
+		c->warmup_s = 0;
+		c->duration_s = c->profile.total_s;
 	}
 	if (c->inflight == 0 || c->inflight > AGENT_PEND)
 		c->inflight = AGENT_PEND;
@@ -591,6 +612,30 @@ run_progress(struct bench *b, uint64_t start, uint64_t prev_t, uint64_t *prev)
 	}
 }
 
+/* --series: the server's RSS and CPU once in every second of the load,
+ * and when the next sample is due. */
+static uint64_t
+series_tick(struct bench *b)
+{
+	uint64_t t0 = atomic_load(&b->t0_ns), now = clock_mono_ns(), sec;
+	struct procstat ps;
+
+	if (b->srv == NULL || t0 == 0 || now < t0)
+		return UINT64_MAX;
+	sec = (now - t0) / 1000000000u;
+	if (sec >= b->nsec)
+		return UINT64_MAX;
+	if (!b->srv[sec].ok && b->c.server_pid > 0 && procstat_read(b->c.server_pid, &ps) == 0)
+		b->srv[sec] = (struct series_srv){ true, ps.rss_kb, ps.cpu_s };
+	return t0 + (sec + 1) * 1000000000u;
+}
+
+static uint64_t
+min_u64(uint64_t a, uint64_t b)
+{
+	return a < b ? a : b;
+}
+
 static bool
 drained(struct bench *b)
 {
@@ -653,7 +698,7 @@ run(struct bench *b)
 	next_progress = prev_t + 1000000000u;
 	/* Up to the window: progress; at its start, the first sample. */
 	while (clock_mono_ns() < ws) {
-		uint64_t t = next_progress < ws ? next_progress : ws;
+		uint64_t t = min_u64(min_u64(next_progress, ws), series_tick(b));
 
 		sleep_until(t);
 		if (clock_mono_ns() >= next_progress) {
@@ -664,7 +709,7 @@ run(struct bench *b)
 	}
 	take_sample(b, &s0);
 	while (clock_mono_ns() < we) {
-		uint64_t t = next_progress < we ? next_progress : we;
+		uint64_t t = min_u64(min_u64(next_progress, we), series_tick(b));
 
 		sleep_until(t);
 		if (clock_mono_ns() >= next_progress) {
@@ -681,13 +726,30 @@ run(struct bench *b)
 	take_sample(b, &s1);
 	atomic_store(&b->phase, PHASE_DRAIN);
 	drain_end = clock_mono_ns() + (uint64_t)(c->drain_s * 1e9);
-	while (!drained(b) && clock_mono_ns() < drain_end)
+	while (!drained(b) && clock_mono_ns() < drain_end) {
+		series_tick(b);
 		usleep(20000);
+	}
 	progress_end(c);
 	atomic_store(&b->phase, PHASE_STOP);
 	for (unsigned i = 0; i < c->nthreads; i++)
 		pthread_join(b->w[i].th, NULL);
-	return report(b, base_ok ? &base : NULL, &s0, &s1);
+	rc = report(b, base_ok ? &base : NULL, &s0, &s1);
+	if (c->series_path != NULL) {
+		struct series_sec *rows[BENCH_THREADS_MAX];
+
+		for (unsigned i = 0; i < c->nthreads; i++)
+			rows[i] = b->w[i].ser;
+		if (series_write(c->series_path, c->profile.n ? &c->profile :
+				 &(struct series_profile){ .n = 1, .total_s = c->warmup_s + c->duration_s,
+				 .p = { { c->rate * c->members, c->warmup_s + c->duration_s } } },
+				 rows, c->nthreads, b->srv, b->nsec) != 0) {
+			fprintf(stderr, "parley-bench: cannot write %s: %s\n", c->series_path,
+				strerror(errno));
+			rc = rc ? rc : 1;
+		}
+	}
+	return rc;
 }
 
 int
@@ -719,6 +781,13 @@ main(int argc, char **argv)
 	b.w = calloc(b.c.nthreads, sizeof(*b.w));
 	if (b.w == NULL)
 		return 2;
+	if (b.c.series_path != NULL) {
+		/* The load, the drain and a second of slack. */
+		b.nsec = (unsigned)(b.c.warmup_s + b.c.duration_s + b.c.drain_s) + 2;
+		b.srv = calloc(b.nsec, sizeof(*b.srv));
+		if (b.srv == NULL)
+			return 2;
+	}
 	per = b.total / b.c.nthreads;
 	extra = b.total % b.c.nthreads;
 	for (unsigned i = 0; i < b.c.nthreads; i++) {
@@ -731,6 +800,9 @@ main(int argc, char **argv)
 		}
 		if (b.c.mode == MODE_FANOUT && b.c.rate > 0 && n > 0)
 			b.w[i].interval_ns = (uint64_t)(1e9 / (b.c.rate * n / b.total));
+		b.w[i].share = b.total ? (double)n / b.total : 0;
+		if (b.nsec > 0 && (b.w[i].ser = series_alloc(b.nsec)) == NULL)
+			return 2;
 		first += n;
 	}
 	rc = run(&b);
@@ -739,5 +811,6 @@ main(int argc, char **argv)
 	free(b.w);
 	free(b.room_uri);
 	free(b.present);
+	free(b.srv);
 	return rc;
 }

@@ -90,6 +90,7 @@ worker_fini(struct worker *w)
 	free(w->agents);
 	free(w->order);
 	free(w->scratch);
+	free(w->ser);
 	SSL_CTX_free(w->ctx);
 	if (w->ep != -1)
 		close(w->ep);
@@ -144,6 +145,9 @@ pace(struct worker *w, uint64_t now)
 	while (w->next_due <= now && burst++ < BURST_MAX) {
 		bool sent = false;
 
+		if (w->b->c.profile.n > 0)	/* this phase's rate */
+			w->interval_ns = (uint64_t)(1e9 * w->b->c.members /
+				(series_rate_at(&w->b->c.profile, w->next_due - w->t0) * w->share));
 		if (w->b->c.max_posts > 0 &&
 		    atomic_load_explicit(&w->b->posts_issued, memory_order_relaxed) >=
 		    w->b->c.max_posts)
@@ -215,6 +219,7 @@ worker_main(void *arg)
 			uint64_t t0 = atomic_load(&b->t0_ns);
 
 			started_run = true;
+			w->t0 = t0;
 			if (w->interval_ns > 0)	/* spread the threads' schedules */
 				w->next_due = t0 + w->interval_ns * w->idx / c->nthreads;
 		}

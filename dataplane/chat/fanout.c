@@ -325,9 +325,15 @@ fanout_post_put(struct fanout_post *p)
 bool
 fo_admit(struct lcore_ctx *lc, uint32_t home)
 {
-	const struct stage *s = &fo_lc(lc)->tx[home];
+	struct fanout_lc *fo = fo_lc(lc);
+	const struct stage *s = &fo->tx[home];
+	uint32_t max = lcore_conf(lc)->posts_inflight_max, qms = lcore_conf(lc)->post_queue_ms;
 
-	if (s->n < s->cap / 2)
+	/* Overload: past posts_inflight_max on their way (sequenced, stored,
+	 * fanned out), or while they take longer than post_queue_ms, refuse
+	 * rather than queue, so that what is accepted stays fast. */
+	if (s->n < s->cap / 2 && (max == 0 || fo->waiting < max) &&
+	    (qms == 0 || fo->waiting == 0 || fo->delay_ms <= qms))
 		return true;
 	fo_lc(lc)->refused++;
 	return false;
@@ -339,6 +345,7 @@ fanout_post(struct lcore_ctx *lc, const struct roomtab_ent *r, struct fanout_pos
 	if (!fo_admit(lc, r->home))
 		return -ENOBUFS;
 	p->origin = lcore_idx(lc);
+	p->admit_ms = lcore_now_real_ms(lc);
 	conn_hold(p->conn);
 	fo_lc(lc)->waiting++;
 	fo_send_msg(lc, r->home, FM_POST, p, 0);
@@ -663,6 +670,8 @@ dispatch(struct lcore_ctx *lc, const struct fmsg *m)
 		struct fanout_post *p = m->ptr;
 
 		fo_lc(lc)->waiting--;
+		fo_lc(lc)->delay_ms = lcore_now_real_ms(lc) >= p->admit_ms ?
+				      lcore_now_real_ms(lc) - p->admit_ms : 0;
 		fo_shared(lcore_engine(lc))->ops.post_done(lc, p);
 		conn_release(p->conn);
 		fanout_post_put(p);

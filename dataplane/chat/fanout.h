@@ -61,6 +61,7 @@ struct fanout_post {
 	uint64_t	wal_seq;	/* compliance seq once durable */
 	uint64_t	ts_100ns;	/* Unix 100 ns: the storage thread's stamp (commit.h) */
 	int		status;		/* 0, or why it was not stored (-errno) */
+	uint64_t	admit_ms;	/* origin: lcore_now_real_ms when it was sent on */
 
 	/* The author's side, for the deferred SIP 200 (origin lcore only). */
 	struct conn	*conn;

@@ -183,7 +183,10 @@ struct fanout_lc {
 	uint64_t		ntc_envid;
 	struct xbuf		scratch;	/* post bodies are built here */
 	uint64_t		grown;		/* a stage or the backlog grew past its array */
-	uint64_t		refused;	/* posts and joins refused: stage half full */
+	uint64_t		refused;	/* posts and joins refused: stage half full,
+						 * too many or too slow on their way */
+	uint64_t		delay_ms;	/* the last post's time from admission to
+						 * stored (fo_admit) */
 
 	/* In an array (fanout_peer.c): what the link thread hands this lcore
 	 * (a lock-free list it pushes to, taken whole), and what this lcore
@@ -231,7 +234,9 @@ uint64_t fo_next_seq_peek(struct lcore_ctx *lc, struct fo_roomstate *lr);
 void fo_send_msg(struct lcore_ctx *lc, uint32_t dst, uint32_t type, void *ptr, uint64_t a);
 void fo_submit_job(struct lcore_ctx *lc, void *cookie);
 /* Room for a new request (post, join) toward lcore <home>: its stage is
- * under half full. Counts a refusal. */
+ * under half full, fewer than conf.posts_inflight_max are on their way, and
+ * the last post stored did not wait longer than conf.post_queue_ms (or none
+ * waits now). Counts a refusal. */
 bool fo_admit(struct lcore_ctx *lc, uint32_t home);
 uint32_t fo_raw_hash(const uint8_t raw[CATALOG_ID_RAW]);
 _Atomic uint32_t *fo_pslot_find(struct fanout_shared *sh, const uint8_t raw[CATALOG_ID_RAW],
