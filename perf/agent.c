@@ -10,6 +10,9 @@
  *   AG_REQURI    server INFO rpl:requri          -> BYE on the Lookup dialog
  *   AG_LOOKUP_BYE 200 to the BYE                 -> INVITE the Channel URI
  *   AG_CHANNEL   200 to the INVITE               -> ACK, INFO cmd:join
+ *                (user-space mode, the first client, rooms not known yet:
+ *                 -> ACK, INFO cmd:chansrch)
+ *   AG_CHANSRCH  server INFO rpl:chansrch        -> every room's URI; cmd:join
  *   AG_JOIN      server INFO rpl:join, code 200  -> AG_READY
  *
  * A post's text starts with "pb <poster> <seq> <send time ns> ", padded to
@@ -27,6 +30,7 @@
 #include "dataplane/base/clock.h"
 #include "dataplane/sip/digest.h"
 #include "perf/agent.h"
+#include "perf/gcclient.h"
 
 #define STEP_TIMEOUT_NS	(15 * 1000000000ull)	/* one sign-in step */
 #define RETRY_NS	(500 * 1000000ull)
@@ -41,7 +45,7 @@ static const char *const state_name[] = {
 	[AG_IDLE] = "idle", [AG_CONNECTING] = "connect/TLS", [AG_REG1] = "REGISTER",
 	[AG_REG2] = "REGISTER with Digest", [AG_LOOKUP] = "INVITE ocschat",
 	[AG_REQURI] = "cmd:requri", [AG_LOOKUP_BYE] = "BYE lookup",
-	[AG_CHANNEL] = "INVITE channel", [AG_JOIN] = "cmd:join", [AG_READY] = "joined",
+	[AG_CHANNEL] = "INVITE channel", [AG_CHANSRCH] = "cmd:chansrch", [AG_JOIN] = "cmd:join", [AG_READY] = "joined",
 	[AG_FAILED] = "failed",
 };
 
@@ -159,12 +163,17 @@ agent_start(struct agent *a, uint64_t now)
 	memset(&a->reg, 0, sizeof(a->reg));
 	memset(&a->look, 0, sizeof(a->look));
 	memset(&a->chan, 0, sizeof(a->chan));
+	a->srch_cseq = 0;
 	memset(a->pend, 0, sizeof(a->pend));
 	a->inflight = 0;
 	a->bcc_busy = false;
 	a->regs_left = c->regs_per_conn;
 	src.sin_addr.s_addr = htonl(0x7f000001u + (c->nsrc > 1 ? a->gid % c->nsrc : 0));
-	rc = nbconn_start(&a->c, a->w->ep, a, &c->dst, c->nsrc > 1 ? &src : NULL, a->w->ctx);
+	if (a->w->un != NULL)
+		rc = nbconn_start_unet(&a->c, a->w->un, a, &c->dst, a->w->ctx);
+	else
+		rc = nbconn_start(&a->c, a->w->ep, a, &c->dst, c->nsrc > 1 ? &src : NULL,
+				  a->w->ctx);
 	if (rc != 0) {
 		set_state(a, AG_CONNECTING, now);
 		fail(a, a->c.why, now);
@@ -484,14 +493,23 @@ on_channel(struct agent *a, const struct sipmsg *m, uint64_t now)
 			fail(a, "cannot ACK the Channel 200", now);
 			return;
 		}
-		send_join(a, now);
+		if (atomic_load_explicit(&w->b->rooms_known, memory_order_acquire)) {
+			send_join(a, now);
+			return;
+		}
+		if (!send_cmd(a, &a->chan, a->chan_uri, "chansrch",
+			      "<qib qtype=\"BYNAME\" criteria=\"\" extended=\"false\"/>"))
+			fail(a, "cannot build cmd:chansrch", now);
+		else
+			set_state(a, AG_CHANSRCH, now);
+		a->srch_cseq = a->chan.cseq;
 		return;
 	}
 	if (m->cseq_method != SIP_M_INFO)
 		return;
-	if (m->cseq == a->join_cseq) {
+	if (m->cseq == a->join_cseq || (a->srch_cseq != 0 && m->cseq == a->srch_cseq)) {
 		if (m->status != 200)
-			fail(a, "cmd:join INFO not answered 200", now);
+			fail(a, "cmd:join or cmd:chansrch INFO not answered 200", now);
 		return;
 	}
 	if (conf(a)->mode == MODE_FANOUT) {
@@ -604,6 +622,37 @@ resp_code(const char *body, size_t len)
 	return p != NULL ? atoi(p + 12) : -1;
 }
 
+/* The first client's room search (user-space mode): every room's URI by
+ * name, then the others may start. A missing room ends the run. */
+static void
+on_chansrch(struct agent *a, const char *body, size_t len, uint64_t now)
+{
+	struct bench *b = a->w->b;
+	char *z = strndup(body, len);
+
+	if (z == NULL) {
+		fail(a, "out of memory", now);
+		return;
+	}
+	for (uint32_t r = 0; r < b->c.rooms; r++) {
+		char name[64];
+
+		snprintf(name, sizeof(name), "%s%u", b->c.room_prefix, r);
+		if (!gc_room_uri(z, name, b->room_uri[r], BENCH_URI_MAX)) {
+			note_error(a, "the server has no room '%s' (declare [room:%s] in its "
+				   "config, one per room up to %s%u)", name, name,
+				   b->c.room_prefix, b->c.rooms - 1);
+			free(z);
+			atomic_store(&b->scout_failed, true);
+			fail(a, "room missing", now);
+			return;
+		}
+	}
+	free(z);
+	atomic_store_explicit(&b->rooms_known, true, memory_order_release);
+	send_join(a, now);
+}
+
 static void
 on_reply(struct agent *a, const char *name, size_t nlen, const char *body, size_t len,
 	 uint64_t now)
@@ -633,6 +682,8 @@ on_reply(struct agent *a, const char *name, size_t nlen, const char *body, size_
 			}
 		}
 		set_state(a, AG_LOOKUP_BYE, now);
+	} else if (IS("chansrch") && a->state == AG_CHANSRCH) {
+		on_chansrch(a, body, len, now);
 	} else if (IS("join") && a->state == AG_JOIN) {
 		if (code != 200) {
 			note_error(a, "rpl:join code %d", code);

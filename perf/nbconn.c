@@ -4,7 +4,14 @@
  * done; EPOLLOUT only while output is queued or OpenSSL asked for it. Reads
  * go on until OpenSSL reports WANT_READ, which means the socket is empty:
  * with read-ahead, records OpenSSL already holds would raise no further
- * epoll event. */
+ * epoll event.
+ *
+ * User-space mode (nbconn_start_unet): the same TLS over two memory BIOs.
+ * Received bytes move from the utcp connection's ring into the read BIO
+ * before OpenSSL runs (pull), and records OpenSSL wrote leave the write BIO
+ * for the connection's send buffer after it ran (push); what the send
+ * buffer cannot take stays in the BIO until the stack says the connection
+ * is writable again. */
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -17,7 +24,9 @@
 
 #include <openssl/err.h>
 
+#include "dataplane/tcp/utcp.h"
 #include "perf/nbconn.h"
+#include "perf/unet.h"
 
 #define IN_MIN		8192
 #define IN_MAX		(32u << 20)	/* a bccontext or join reply can be large */
@@ -36,6 +45,8 @@ update_events(struct nbconn *c)
 	uint32_t want = EPOLLIN;
 	struct epoll_event ev;
 
+	if (c->un != NULL)
+		return;		/* the stack reports every change */
 	if (c->state == NBCONN_CONNECTING)
 		want = EPOLLOUT;
 	else if (nbconn_pending(c) || c->read_wants_write)
@@ -121,6 +132,104 @@ out_close:
 	return -e;
 }
 
+int
+nbconn_start_unet(struct nbconn *c, struct unet *un, void *owner, const struct sockaddr_in *dst,
+		  SSL_CTX *ctx)
+{
+	int rc;
+
+	c->fd = -1;
+	c->ep = -1;
+	c->un = un;
+	c->owner = owner;
+	c->out_len = c->out_off = c->in_len = c->in_used = 0;
+	c->write_wants_read = c->read_wants_write = false;
+	c->ssl = SSL_new(ctx);
+	c->rb = BIO_new(BIO_s_mem());
+	c->wb = BIO_new(BIO_s_mem());
+	if (c->ssl == NULL || c->rb == NULL || c->wb == NULL) {
+		rc = -ENOMEM;
+		c->why = "SSL_new failed";
+		goto out_free;
+	}
+	SSL_set_bio(c->ssl, c->rb, c->wb);	/* the SSL owns them now */
+	SSL_set_connect_state(c->ssl);
+	rc = unet_connect(un, ntohl(dst->sin_addr.s_addr), ntohs(dst->sin_port), owner, &c->uc);
+	if (rc != 0) {
+		c->why = rc == -EADDRINUSE ? "no local port left" :
+			 rc == -ENOMEM ? "out of TCP connections or buffers" :
+			 "connect failed (not the resolved server address?)";
+		goto out_ssl;
+	}
+	c->state = NBCONN_CONNECTING;
+	return 0;
+
+out_free:
+	BIO_free(c->rb);
+	BIO_free(c->wb);
+out_ssl:
+	SSL_free(c->ssl);
+	c->ssl = NULL;
+	c->rb = c->wb = NULL;
+	c->uc = NULL;
+	c->un = NULL;
+	c->state = NBCONN_IDLE;
+	ERR_clear_error();
+	return rc;
+}
+
+/* User-space mode: every byte the connection received into the read BIO. */
+static int
+pull(struct nbconn *c)
+{
+	for (;;) {
+		const void *p[2];
+		size_t len[2], used = 0;
+		int n = utcp_peek(c->uc, p, len);
+
+		if (n == 0)
+			return 0;
+		for (int i = 0; i < n; i++) {
+			if (BIO_write(c->rb, p[i], (int)len[i]) != (int)len[i])
+				return fail(c, "out of memory for received TLS records");
+			used += len[i];
+		}
+		utcp_consume(c->uc, used);
+	}
+}
+
+/* User-space mode: the write BIO's records into the send buffer, as far as
+ * it takes them. */
+static int
+push(struct nbconn *c)
+{
+	char *p, drop[4096];
+	long n;
+
+	while ((n = BIO_get_mem_data(c->wb, &p)) > 0) {
+		ssize_t w = utcp_write(c->uc, p, (size_t)n);
+
+		if (w == -EAGAIN)
+			return 0;	/* UTCP_EV_WRITABLE follows */
+		if (w < 0)
+			return fail(c, w == -ECONNRESET ? "connection reset by the server" :
+				    "connection closed by the server");
+		if (w == n) {
+			(void)BIO_reset(c->wb);
+			return 0;
+		}
+		while (w > 0) {
+			int k = BIO_read(c->wb, drop, w > (ssize_t)sizeof(drop) ? (int)sizeof(drop) :
+					 (int)w);
+
+			if (k <= 0)
+				return fail(c, "write BIO out of step");
+			w -= k;
+		}
+	}
+	return 0;
+}
+
 static int
 handshake(struct nbconn *c)
 {
@@ -204,10 +313,53 @@ read_all(struct nbconn *c)
 	}
 }
 
+/* nbconn_io() in user-space mode: the connection's state is the stack's. */
+static int
+io_unet(struct nbconn *c)
+{
+	enum utcp_state st = utcp_conn_state(c->uc);
+	int rc = NBCONN_WAIT, r, err = utcp_conn_error(c->uc);
+
+	if (err != 0)
+		return fail(c, err == -ECONNREFUSED ? "connection refused (is parleyd listening?)" :
+			    err == -ETIMEDOUT ? "TCP timed out" : "connection reset by the server");
+	if (c->state == NBCONN_CONNECTING) {
+		if (st == UTCP_SYN_SENT)
+			return NBCONN_WAIT;
+		if (st == UTCP_CLOSED)
+			return fail(c, "connect failed");
+		c->state = NBCONN_HANDSHAKE;
+	}
+	if (pull(c) != 0)
+		return NBCONN_ERR;
+	if (c->state == NBCONN_HANDSHAKE) {
+		rc = handshake(c);
+		if (rc == NBCONN_ERR || push(c) != 0)
+			return NBCONN_ERR;
+		if (rc != NBCONN_UP)
+			goto out_eof;
+	}
+	if (push(c) != 0 || (nbconn_pending(c) && nbconn_flush(c) != 0))
+		return NBCONN_ERR;
+	r = read_all(c);
+	if (r == NBCONN_ERR || push(c) != 0)
+		return NBCONN_ERR;
+	rc |= r;
+out_eof:
+	/* The server closed: what it sent is read; the rest is an error. */
+	if (utcp_conn_readable(c->uc) == 0 && utcp_read(c->uc, NULL, 0) == 0 &&
+	    !(rc & NBCONN_DATA))
+		return fail(c, "connection closed by the server");
+	return rc;
+}
+
 int
 nbconn_io(struct nbconn *c, uint32_t events)
 {
 	int rc = NBCONN_WAIT, r;
+
+	if (c->un != NULL)
+		return io_unet(c);
 
 	if (c->state == NBCONN_CONNECTING) {
 		int err = 0;
@@ -310,6 +462,8 @@ nbconn_flush(struct nbconn *c)
 		}
 	}
 	c->out_off = c->out_len = 0;
+	if (c->un != NULL)
+		return push(c);
 	update_events(c);
 	return 0;
 }
@@ -321,10 +475,21 @@ nbconn_close(struct nbconn *c, bool abort)
 		if (!abort && c->state == NBCONN_OPEN) {
 			SSL_set_quiet_shutdown(c->ssl, 0);
 			SSL_shutdown(c->ssl);
+			if (c->un != NULL)
+				(void)push(c);
 		}
-		SSL_free(c->ssl);
+		SSL_free(c->ssl);	/* and the memory BIOs */
 		c->ssl = NULL;
 	}
+	c->rb = c->wb = NULL;
+	if (c->uc != NULL) {
+		if (abort)
+			utcp_abort(c->uc);
+		else
+			utcp_close(c->uc);
+		c->uc = NULL;
+	}
+	c->un = NULL;
 	if (c->fd != -1 && c->state != NBCONN_IDLE) {
 		if (abort) {
 			struct linger lg = { 1, 0 };

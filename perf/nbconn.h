@@ -1,6 +1,8 @@
 /* One non-blocking SIP-over-TLS client connection for the load generator.
  *
  * A TCP socket in an epoll set, OpenSSL on the socket in non-blocking mode,
+ * or (nbconn_start_unet) a connection of the worker's user-space TCP stack
+ * (perf/unet.h) with OpenSSL on memory BIOs,
  * a plaintext input buffer framed with the server's own SIP parser
  * (dataplane/sip/sipmsg.h) and a plaintext output buffer that callers fill
  * and flush once per batch, so that many small messages leave in few TLS
@@ -18,6 +20,9 @@
 #include <openssl/ssl.h>
 
 #include "dataplane/sip/sipmsg.h"
+
+struct unet;
+struct utcp_conn;
 
 enum nbconn_state {
 	NBCONN_IDLE = 0,	/* no socket */
@@ -40,6 +45,11 @@ struct nbconn {
 	char		*out;		/* plaintext waiting to be written */
 	size_t		out_len, out_cap, out_off;
 	const char	*why;		/* static text of the last failure */
+	/* User-space mode: no fd; TLS reads rb and writes wb, which the
+	 * connection's utcp_conn fills and drains. */
+	struct unet	*un;
+	struct utcp_conn *uc;
+	BIO		*rb, *wb;
 };
 
 /* Results of nbconn_io(). */
@@ -52,6 +62,12 @@ struct nbconn {
  * time) to <dst> and adds the socket to <ep>. 0, or -errno with c->why set. */
 int nbconn_start(struct nbconn *c, int ep, void *owner, const struct sockaddr_in *dst,
 		 const struct sockaddr_in *src, SSL_CTX *ctx);
+
+/* The same over the user-space TCP of <un> (perf/unet.h): <dst> must be
+ * the address unet_resolve() resolved. unet events on the connection call
+ * nbconn_io() through the owner. 0, or -errno with c->why set. */
+int nbconn_start_unet(struct nbconn *c, struct unet *un, void *owner,
+		      const struct sockaddr_in *dst, SSL_CTX *ctx);
 
 /* Drives the connection after epoll reported <events>: finishes connect and
  * the handshake, flushes pending output, reads what TLS has decrypted. */
@@ -71,7 +87,7 @@ int nbconn_flush(struct nbconn *c);
 static inline bool
 nbconn_pending(const struct nbconn *c)
 {
-	return c->out_len > c->out_off;
+	return c->out_len > c->out_off || (c->wb != NULL && BIO_ctrl_pending(c->wb) > 0);
 }
 
 /* Sends close_notify when it can, closes the socket, frees the buffers and

@@ -198,6 +198,16 @@ report(struct bench *b, const struct procstat *base, const struct sample *s0,
 			     dwin > ewin ? srv_cpu / ((dwin - ewin) / 1e6) : 0, 2);
 			kv_u(&kv, "server_rss_kb", s1->srv.rss_kb);
 		}
+		/* The generator's own CPU per delivery, all its threads. */
+		kv_f(&kv, "gen_cpu_s_per_M", dwin ? (s1->proc_cpu - s0->proc_cpu) / (dwin / 1e6) : 0,
+		     2);
+		kv_s(&kv, "net", c->dpdk_port[0] != '\0' ? "dpdk" : "kernel");
+		if (c->dpdk_port[0] != '\0') {
+			kv_u(&kv, "net_rx_frames", bench_sum(b, C_NET_RX));
+			kv_u(&kv, "net_tx_frames", bench_sum(b, C_NET_TX));
+			kv_u(&kv, "net_retransmits", bench_sum(b, C_NET_RTX));
+			kv_u(&kv, "net_naps", bench_sum(b, C_NET_NAPS));
+		}
 	} else if (c->mode == MODE_CONNECT) {
 		uint64_t h = bench_sum(b, C_HANDSHAKES_WIN), r = bench_sum(b, C_REGISTERS_WIN);
 
