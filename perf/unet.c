@@ -10,6 +10,7 @@
  * The worker sleeps when a poll found nothing (memif has no interrupt that
  * this loop waits for): at most NAP_US, or until its next post is due, so
  * that it costs little CPU when idle and its CPU figure means work. */
+#include <dirent.h>
 #include <errno.h>
 #include <sched.h>
 #include <stdio.h>
@@ -54,6 +55,8 @@ static struct {
 	uint8_t		mac[6];
 	uint8_t		secret[16];
 	struct rte_mempool *pool;
+	bool		own_prefix;	/* ours to remove: EAL leaves its files */
+	char		rundir[256];
 } P;
 
 struct unet {
@@ -123,7 +126,30 @@ eal_start(const struct unet_conf *cf, char *err, size_t errlen)
 		return -EINVAL;
 	}
 	P.eal = true;
+	P.own_prefix = !has_prefix;
+	snprintf(P.rundir, sizeof(P.rundir), "%s", rte_eal_get_runtime_dir());
 	return 0;
+}
+
+/* EAL's runtime files of the prefix we chose (the multi-process channel's
+ * config and memory maps): removed after rte_eal_cleanup(). */
+static void
+remove_rundir(void)
+{
+	DIR *d = opendir(P.rundir);
+	struct dirent *e;
+	char path[512];
+
+	if (d == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", P.rundir, e->d_name);
+		(void)unlink(path);
+	}
+	closedir(d);
+	(void)rmdir(P.rundir);
 }
 
 static int
@@ -217,8 +243,11 @@ unet_fini(void)
 	}
 	rte_mempool_free(P.pool);
 	P.pool = NULL;
-	if (P.eal)
+	if (P.eal) {
 		rte_eal_cleanup();
+		if (P.own_prefix && P.rundir[0] != '\0')
+			remove_rundir();
+	}
 	P.eal = false;
 }
 
