@@ -725,6 +725,7 @@ dpdk_make_stack(struct dpdk_lc *d, const struct engine_conf *cf)
 	if (cf->dpdk_tcp_buf_mem_mb != 0)
 		uc.buf_mem_max = (uint64_t)cf->dpdk_tcp_buf_mem_mb << 20;
 	uc.synq_max = cf->backlog;
+	uc.delack_us = cf->dpdk_tcp_delack_us;
 	memcpy(uc.isn_secret, pi->secret, sizeof(uc.isn_secret));
 	memcpy(uc.steer_key, pi->steer_key, sizeof(uc.steer_key));
 	uc.lcore_id = d->q;
