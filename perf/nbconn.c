@@ -6,14 +6,15 @@
  * with read-ahead, records OpenSSL already holds would raise no further
  * epoll event.
  *
- * User-space mode (nbconn_start_unet): the same TLS over two memory BIOs.
- * Received bytes move from the utcp connection's ring into the read BIO
- * before OpenSSL runs (pull), and records OpenSSL wrote leave the write BIO
- * for the connection's send buffer after it ran (push); what the send
- * buffer cannot take stays in the BIO until the stack says the connection
- * is writable again. */
+ * User-space mode (nbconn_start_unet): the same TLS over a BIO of our own
+ * on the utcp connection, an in-memory BIO with no socket behind it:
+ * OpenSSL reads records straight out of the connection's receive ring and
+ * writes them straight into its send buffer (one copy each way, no memory
+ * BIO in between). A full send buffer is a retryable write (SSL_write says
+ * WANT_WRITE); the stack reports the connection writable again. */
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -132,6 +133,79 @@ out_close:
 	return -e;
 }
 
+/* ---- user-space mode: the BIO on a utcp connection ---- */
+
+static BIO_METHOD *ubio_method;
+static pthread_once_t ubio_once = PTHREAD_ONCE_INIT;
+
+static int
+ubio_read(BIO *b, char *out, int len)
+{
+	struct nbconn *c = BIO_get_data(b);
+	ssize_t n;
+
+	BIO_clear_retry_flags(b);
+	if (c == NULL || c->uc == NULL || len <= 0)
+		return -1;
+	n = utcp_read(c->uc, out, (size_t)len);
+	if (n > 0)
+		return (int)n;
+	if (n == -EAGAIN) {
+		BIO_set_retry_read(b);
+		return -1;
+	}
+	return n == 0 ? 0 : -1;	/* end of stream, or the connection's error */
+}
+
+static int
+ubio_write(BIO *b, const char *in, int len)
+{
+	struct nbconn *c = BIO_get_data(b);
+	ssize_t n;
+
+	BIO_clear_retry_flags(b);
+	if (c == NULL || c->uc == NULL || len <= 0)
+		return -1;
+	n = utcp_write(c->uc, in, (size_t)len);
+	if (n > 0)
+		return (int)n;
+	if (n == -EAGAIN) {
+		BIO_set_retry_write(b);	/* UTCP_EV_WRITABLE follows */
+		return -1;
+	}
+	return -1;
+}
+
+static long
+ubio_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+	(void)b;
+	(void)num;
+	(void)ptr;
+	return cmd == BIO_CTRL_FLUSH ? 1 : 0;
+}
+
+static int
+ubio_create(BIO *b)
+{
+	BIO_set_init(b, 1);
+	return 1;
+}
+
+static void
+ubio_make(void)
+{
+	BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "parley-utcp");
+
+	if (m == NULL)
+		return;
+	BIO_meth_set_read(m, ubio_read);
+	BIO_meth_set_write(m, ubio_write);
+	BIO_meth_set_ctrl(m, ubio_ctrl);
+	BIO_meth_set_create(m, ubio_create);
+	ubio_method = m;
+}
+
 int
 nbconn_start_unet(struct nbconn *c, struct unet *un, void *owner, const struct sockaddr_in *dst,
 		  SSL_CTX *ctx)
@@ -144,15 +218,16 @@ nbconn_start_unet(struct nbconn *c, struct unet *un, void *owner, const struct s
 	c->owner = owner;
 	c->out_len = c->out_off = c->in_len = c->in_used = 0;
 	c->write_wants_read = c->read_wants_write = false;
+	pthread_once(&ubio_once, ubio_make);
 	c->ssl = SSL_new(ctx);
-	c->rb = BIO_new(BIO_s_mem());
-	c->wb = BIO_new(BIO_s_mem());
-	if (c->ssl == NULL || c->rb == NULL || c->wb == NULL) {
+	c->bio = ubio_method != NULL ? BIO_new(ubio_method) : NULL;
+	if (c->ssl == NULL || c->bio == NULL) {
 		rc = -ENOMEM;
 		c->why = "SSL_new failed";
 		goto out_free;
 	}
-	SSL_set_bio(c->ssl, c->rb, c->wb);	/* the SSL owns them now */
+	BIO_set_data(c->bio, c);
+	SSL_set_bio(c->ssl, c->bio, c->bio);	/* the SSL owns it now */
 	SSL_set_connect_state(c->ssl);
 	rc = unet_connect(un, ntohl(dst->sin_addr.s_addr), ntohs(dst->sin_port), owner, &c->uc);
 	if (rc != 0) {
@@ -165,69 +240,16 @@ nbconn_start_unet(struct nbconn *c, struct unet *un, void *owner, const struct s
 	return 0;
 
 out_free:
-	BIO_free(c->rb);
-	BIO_free(c->wb);
+	BIO_free(c->bio);
 out_ssl:
 	SSL_free(c->ssl);
 	c->ssl = NULL;
-	c->rb = c->wb = NULL;
+	c->bio = NULL;
 	c->uc = NULL;
 	c->un = NULL;
 	c->state = NBCONN_IDLE;
 	ERR_clear_error();
 	return rc;
-}
-
-/* User-space mode: every byte the connection received into the read BIO. */
-static int
-pull(struct nbconn *c)
-{
-	for (;;) {
-		const void *p[2];
-		size_t len[2], used = 0;
-		int n = utcp_peek(c->uc, p, len);
-
-		if (n == 0)
-			return 0;
-		for (int i = 0; i < n; i++) {
-			if (BIO_write(c->rb, p[i], (int)len[i]) != (int)len[i])
-				return fail(c, "out of memory for received TLS records");
-			used += len[i];
-		}
-		utcp_consume(c->uc, used);
-	}
-}
-
-/* User-space mode: the write BIO's records into the send buffer, as far as
- * it takes them. */
-static int
-push(struct nbconn *c)
-{
-	char *p, drop[4096];
-	long n;
-
-	while ((n = BIO_get_mem_data(c->wb, &p)) > 0) {
-		ssize_t w = utcp_write(c->uc, p, (size_t)n);
-
-		if (w == -EAGAIN)
-			return 0;	/* UTCP_EV_WRITABLE follows */
-		if (w < 0)
-			return fail(c, w == -ECONNRESET ? "connection reset by the server" :
-				    "connection closed by the server");
-		if (w == n) {
-			(void)BIO_reset(c->wb);
-			return 0;
-		}
-		while (w > 0) {
-			int k = BIO_read(c->wb, drop, w > (ssize_t)sizeof(drop) ? (int)sizeof(drop) :
-					 (int)w);
-
-			if (k <= 0)
-				return fail(c, "write BIO out of step");
-			w -= k;
-		}
-	}
-	return 0;
 }
 
 static int
@@ -330,19 +352,17 @@ io_unet(struct nbconn *c)
 			return fail(c, "connect failed");
 		c->state = NBCONN_HANDSHAKE;
 	}
-	if (pull(c) != 0)
-		return NBCONN_ERR;
 	if (c->state == NBCONN_HANDSHAKE) {
 		rc = handshake(c);
-		if (rc == NBCONN_ERR || push(c) != 0)
+		if (rc == NBCONN_ERR)
 			return NBCONN_ERR;
 		if (rc != NBCONN_UP)
 			goto out_eof;
 	}
-	if (push(c) != 0 || (nbconn_pending(c) && nbconn_flush(c) != 0))
+	if (nbconn_pending(c) && nbconn_flush(c) != 0)
 		return NBCONN_ERR;
 	r = read_all(c);
-	if (r == NBCONN_ERR || push(c) != 0)
+	if (r == NBCONN_ERR)
 		return NBCONN_ERR;
 	rc |= r;
 out_eof:
@@ -462,8 +482,6 @@ nbconn_flush(struct nbconn *c)
 		}
 	}
 	c->out_off = c->out_len = 0;
-	if (c->un != NULL)
-		return push(c);
 	update_events(c);
 	return 0;
 }
@@ -475,13 +493,11 @@ nbconn_close(struct nbconn *c, bool abort)
 		if (!abort && c->state == NBCONN_OPEN) {
 			SSL_set_quiet_shutdown(c->ssl, 0);
 			SSL_shutdown(c->ssl);
-			if (c->un != NULL)
-				(void)push(c);
 		}
 		SSL_free(c->ssl);	/* and the memory BIOs */
 		c->ssl = NULL;
 	}
-	c->rb = c->wb = NULL;
+	c->bio = NULL;
 	if (c->uc != NULL) {
 		if (abort)
 			utcp_abort(c->uc);

@@ -2,7 +2,7 @@
  *
  * A TCP socket in an epoll set, OpenSSL on the socket in non-blocking mode,
  * or (nbconn_start_unet) a connection of the worker's user-space TCP stack
- * (perf/unet.h) with OpenSSL on memory BIOs,
+ * (perf/unet.h) with OpenSSL on an in-memory BIO over its buffers,
  * a plaintext input buffer framed with the server's own SIP parser
  * (dataplane/sip/sipmsg.h) and a plaintext output buffer that callers fill
  * and flush once per batch, so that many small messages leave in few TLS
@@ -45,11 +45,11 @@ struct nbconn {
 	char		*out;		/* plaintext waiting to be written */
 	size_t		out_len, out_cap, out_off;
 	const char	*why;		/* static text of the last failure */
-	/* User-space mode: no fd; TLS reads rb and writes wb, which the
-	 * connection's utcp_conn fills and drains. */
+	/* User-space mode: no fd; TLS reads and writes the utcp_conn through
+	 * a BIO of ours (owned by the SSL). */
 	struct unet	*un;
 	struct utcp_conn *uc;
-	BIO		*rb, *wb;
+	BIO		*bio;
 };
 
 /* Results of nbconn_io(). */
@@ -87,7 +87,7 @@ int nbconn_flush(struct nbconn *c);
 static inline bool
 nbconn_pending(const struct nbconn *c)
 {
-	return c->out_len > c->out_off || (c->wb != NULL && BIO_ctrl_pending(c->wb) > 0);
+	return c->out_len > c->out_off;
 }
 
 /* Sends close_notify when it can, closes the socket, frees the buffers and
