@@ -407,7 +407,7 @@ nbconn_io(struct nbconn *c, uint32_t events)
 }
 
 int
-nbconn_next(struct nbconn *c, struct sipmsg *m)
+nbconn_next_raw(struct nbconn *c, char **msg, size_t *len)
 {
 	size_t skip;
 	ssize_t n;
@@ -421,12 +421,32 @@ nbconn_next(struct nbconn *c, struct sipmsg *m)
 		c->why = "SIP framing lost";
 		return -1;
 	}
-	if (sipmsg_parse(m, c->in + c->in_used, (size_t)n, &lim) != 0) {
+	*msg = c->in + c->in_used;
+	*len = (size_t)n;
+	c->in_used += (size_t)n;
+	return 1;
+}
+
+int
+nbconn_parse(struct nbconn *c, char *msg, size_t len, struct sipmsg *m)
+{
+	if (sipmsg_parse(m, msg, len, &lim) != 0) {
 		c->why = "unparsable SIP message from the server";
 		return -1;
 	}
-	c->in_used += (size_t)n;
-	return 1;
+	return 0;
+}
+
+int
+nbconn_next(struct nbconn *c, struct sipmsg *m)
+{
+	char *msg;
+	size_t len;
+	int k = nbconn_next_raw(c, &msg, &len);
+
+	if (k <= 0)
+		return k;
+	return nbconn_parse(c, msg, len, m) == 0 ? 1 : -1;
 }
 
 char *

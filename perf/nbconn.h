@@ -77,6 +77,11 @@ int nbconn_io(struct nbconn *c, uint32_t events);
  * the buffer, valid until the next nbconn_io or nbconn_next). 1, 0 when
  * none is complete, -1 when framing is lost. */
 int nbconn_next(struct nbconn *c, struct sipmsg *m);
+/* The same in two steps: the next complete message, framed only (a view
+ * valid until the next nbconn_io; 1, 0 or -1 as above), and its parse
+ * (0, or -1 with c->why set). */
+int nbconn_next_raw(struct nbconn *c, char **msg, size_t *len);
+int nbconn_parse(struct nbconn *c, char *msg, size_t len, struct sipmsg *m);
 
 /* Room for <n> bytes at the end of the output buffer (NULL when out of
  * memory); then nbconn_commit() the bytes actually written there. */
