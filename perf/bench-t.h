@@ -128,6 +128,7 @@ enum ctr {
 	C_NET_TX,	/* retransmissions, naps of an idle poll (whole run) */
 	C_NET_RTX,
 	C_NET_NAPS,
+	C_NET_TX_DROP,	/* frames the port did not take (ring full) */
 	C__COUNT,
 };
 
