@@ -126,11 +126,11 @@ wait_window() {
 # machine used under 0.3 CPUs: the figures are noisy on a shared host.
 wait_quiet() {
 	local i a b
-	# Another benchmark on the host first (up to 3 minutes): two load
-	# generators and two servers on the same CPUs measure each other.
+	# Another load generator on the host first (up to 3 minutes): two
+	# benchmarks on the same CPUs measure each other.
 	for ((i = 0; i < 180; i++)); do
-		pgrep -x parley-bench >/dev/null || pgrep -x parleyd >/dev/null || break
-		[ "$i" = 0 ] && pb_say "waiting for another parleyd/parley-bench on this host to finish"
+		pgrep -x parley-bench >/dev/null || break
+		[ "$i" = 0 ] && pb_say "waiting for another parley-bench on this host to finish"
 		sleep 1
 	done
 	for ((i = 0; i < 10; i++)); do
