@@ -129,6 +129,7 @@ enum ctr {
 	C_NET_RTX,
 	C_NET_NAPS,
 	C_NET_TX_DROP,	/* frames the port did not take (ring full) */
+	C_NET_POLLS,	/* unet_poll turns */
 	C__COUNT,
 };
 

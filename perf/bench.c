@@ -92,7 +92,7 @@ usage(void)
 		"  -q, --quiet              no progress line\n"
 		"      --dpdk VDEV          user-space mode: clients on Parley's TCP over this DPDK\n"
 		"                           port, e.g. net_memif0,role=client,socket=/run/x.sock,\n"
-		"                           socket-abstract=no (one queue pair per thread)\n"
+		"                           socket-abstract=no (one worker thread)\n"
 		"      --dpdk-addr IP       our address on that port (198.18.0.1/24)\n"
 		"      --dpdk-eal ARGS      EAL arguments (--no-huge --no-pci -m 256)\n");
 	exit(2);
@@ -346,6 +346,13 @@ parse_args(struct bench *b, int argc, char **argv)
 		fprintf(stderr, "parley-bench: --dpdk runs the fanout scenario only\n");
 		exit(2);
 	}
+	if (c->dpdk_port[0] != '\0' && c->nthreads != 1) {
+		/* parleyd answers on the queue its own steering hash picks, not
+		 * on the one a connection's thread polls. */
+		fprintf(stderr, "parley-bench: --dpdk runs one worker thread (one queue pair); "
+			"give -t 1 or one CPU in -c\n");
+		exit(2);
+	}
 	if (c->mode == MODE_HISTORY) {
 		if (!rooms_set)
 			c->rooms = 1;
@@ -410,7 +417,6 @@ start_unet(struct bench *b)
 		.port = c->dpdk_port,
 		.eal = c->dpdk_eal,
 		.addr = ntohl(c->dpdk_addr.sin_addr.s_addr),
-		.netmask = 0xffffff00u,
 		.mtu = 1500,
 		.nqueues = (uint16_t)c->nthreads,
 		.max_conns = b->total / c->nthreads + 1,

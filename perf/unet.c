@@ -50,7 +50,7 @@ static struct {
 	uint16_t	port_id;
 	uint16_t	nqueues;
 	uint16_t	mtu;
-	uint32_t	addr, netmask;
+	uint32_t	addr;
 	uint32_t	max_conns;
 	uint8_t		mac[6];
 	uint8_t		secret[16];
@@ -221,7 +221,6 @@ unet_init(const struct unet_conf *cf, char *err, size_t errlen)
 	P.nqueues = cf->nqueues;
 	P.mtu = cf->mtu;
 	P.addr = cf->addr;
-	P.netmask = cf->netmask;
 	P.max_conns = cf->max_conns;
 	if (getrandom(P.secret, sizeof(P.secret), 0) != sizeof(P.secret)) {
 		snprintf(err, errlen, "no randomness for the TCP keys");
@@ -483,7 +482,6 @@ unet_poll(struct unet *u, uint64_t wait_ns)
 	if (n == 0 && u->ntx == 0 && wait_ns > 0) {
 		struct timespec ts = { 0, (long)(wait_ns < NAP_US * 1000 ? wait_ns : NAP_US * 1000) };
 
-		u->s.idle_polls++;
 		u->s.naps++;
 		nanosleep(&ts, NULL);
 		u->now_us = clock_mono_us();

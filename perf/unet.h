@@ -5,9 +5,10 @@
  * only: no system call, no kernel TCP on either side.
  *
  * unet_init() starts DPDK's EAL and opens the port once, on the main thread,
- * with one rx/tx queue pair per worker thread; each worker then creates its
- * own struct unet (one utcp stack, one ARP cache, its queue pair) and polls it
- * from its loop instead of epoll. Connections are utcp connections whose
+ * with <nqueues> rx/tx queue pairs; each worker then creates its own struct
+ * unet (one utcp stack, one ARP cache, its queue pair) and polls it from its
+ * loop instead of epoll. parley-bench uses one (the server answers on the
+ * queue its own steering picks, which a second stack would not own). Connections are utcp connections whose
  * events call back into the worker (unet_event_fn); TLS runs on memory BIOs
  * (perf/nbconn.h).
  *
@@ -28,7 +29,6 @@ struct unet_conf {
 	const char	*port;		/* vdev spec, e.g. net_memif0,role=client,socket=/x */
 	const char	*eal;		/* extra EAL arguments (space separated) */
 	uint32_t	addr;		/* our IPv4 address, host order */
-	uint32_t	netmask;
 	uint16_t	mtu;
 	uint16_t	nqueues;	/* one per worker thread */
 	uint32_t	max_conns;	/* per worker */
@@ -68,7 +68,7 @@ void unet_flush(struct unet *u);
 
 /* Counters for the result line, summed by the caller. */
 struct unet_stats {
-	uint64_t rx, tx, tx_drop, naps, polls, idle_polls, rtx;
+	uint64_t rx, tx, tx_drop, naps, polls, rtx;
 };
 void unet_stats(const struct unet *u, struct unet_stats *s);
 
