@@ -81,6 +81,10 @@ struct bench_conf {
 	unsigned	ntags;
 	struct series_profile profile;		/* --profile; n == 0: one rate */
 	const char	*series_path;		/* --series FILE, or NULL */
+	/* User-space mode (perf/unet.h): a DPDK vdev spec; empty: kernel sockets. */
+	char		dpdk_port[512];
+	char		dpdk_eal[512];
+	struct sockaddr_in dpdk_addr;		/* ours on the port */
 };
 
 struct bench {
@@ -91,6 +95,10 @@ struct bench {
 	_Atomic uint64_t t0_ns;				/* load starts */
 	_Atomic uint64_t ws_ns, we_ns;			/* measurement window */
 	_Atomic uint64_t posts_issued;			/* for max_posts */
+	/* User-space mode: no kernel socket reaches the server, so the first
+	 * client looks the rooms up (cmd:chansrch) before the others start. */
+	_Atomic bool	rooms_known;
+	_Atomic bool	scout_failed;
 	uint32_t	total;				/* clients over all threads */
 	struct worker	*w;
 	struct series_srv *srv;				/* --series: [nsec], main thread */
@@ -129,16 +137,24 @@ enum ctr {
 	C_HIST_MSGS,	/* messages in those replies */
 	C_HIST_ERRORS,
 	C_INFOS_IN,	/* server INFOs answered */
+	C_NET_RX,	/* user-space mode: frames received, sent, TCP */
+	C_NET_TX,	/* retransmissions, naps of an idle poll (whole run) */
+	C_NET_RTX,
+	C_NET_NAPS,
+	C_NET_TX_DROP,	/* frames the port did not take (ring full) */
+	C_NET_POLLS,	/* unet_poll turns */
 	C__COUNT,
 };
 
 struct agent;
+struct unet;
 
 struct worker {
 	struct bench	*b;
 	unsigned	idx;
 	pthread_t	th;
 	int		ep;
+	struct unet	*un;		/* user-space mode; else epoll on ep */
 	SSL_CTX		*ctx;
 	struct agent	*agents;
 	uint32_t	nagents;

@@ -13,6 +13,11 @@
  * progress line every second on stderr, and at the end one result line of
  * key=value pairs (or a JSON object with --json) on stdout.
  *
+ * With --dpdk the clients' TCP is Parley's user-space TCP on a DPDK port
+ * instead (perf/unet.h), e.g. a net_memif client facing parleyd's dpdk
+ * backend: no kernel socket and no system call on the data path of either
+ * side. The first client then looks the rooms up itself.
+ *
  * It says when it is itself the bottleneck: a worker thread busy for more
  * than 90% of the window, or posts leaving later than scheduled (send lag
  * p99 above --lag-ms), prints a warning and sets gen_bottleneck=1.
@@ -42,6 +47,7 @@
 #include "perf/gcclient.h"
 #include "perf/procstat.h"
 #include "perf/report.h"
+#include "perf/unet.h"
 #include "perf/worker.h"
 
 static const char *const mode_name[] = {
@@ -90,7 +96,12 @@ usage(void)
 		"      --series FILE        one row per second: posts sent/accepted/refused,\n"
 		"                           deliveries, p50/p99 of the posts sent, server RSS/CPU\n"
 		"      --json               print the result as a JSON object\n"
-		"  -q, --quiet              no progress line\n");
+		"  -q, --quiet              no progress line\n"
+		"      --dpdk VDEV          user-space mode: clients on Parley's TCP over this DPDK\n"
+		"                           port, e.g. net_memif0,role=client,socket=/run/x.sock,\n"
+		"                           socket-abstract=no (one worker thread)\n"
+		"      --dpdk-addr IP       our address on that port (198.18.0.1/24)\n"
+		"      --dpdk-eal ARGS      EAL arguments (--no-huge --no-pci -m 256)\n");
 	exit(2);
 }
 
@@ -154,11 +165,6 @@ set_one_server(struct bench_conf *c, const char *hp, size_t len)
 	memcpy(&c->dsts[c->ndst], ai->ai_addr, sizeof(c->dsts[0]));
 	c->dsts[c->ndst].sin_port = htons(port);
 	freeaddrinfo(ai);
-	/* This tool sends load: keep it on the loopback network. */
-	if ((ntohl(c->dsts[c->ndst].sin_addr.s_addr) >> 24) != 127) {
-		fprintf(stderr, "parley-bench: %s is not a loopback address (127.0.0.0/8)\n", host);
-		exit(2);
-	}
 	if (c->ndst++ == 0) {
 		snprintf(c->host, sizeof(c->host), "%s", host);
 		c->port = port;
@@ -265,6 +271,9 @@ parse_args(struct bench *b, int argc, char **argv)
 		{ "profile", required_argument, NULL, 19 },
 		{ "series", required_argument, NULL, 20 },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "dpdk", required_argument, NULL, 22 },
+		{ "dpdk-addr", required_argument, NULL, 23 },
+		{ "dpdk-eal", required_argument, NULL, 24 },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -307,6 +316,8 @@ parse_args(struct bench *b, int argc, char **argv)
 	c->cpus[0] = -1;
 	c->progress = true;
 	c->lag_threshold_ms = 5;
+	snprintf(c->dpdk_eal, sizeof(c->dpdk_eal), "--no-huge --no-pci -m 256");
+	inet_pton(AF_INET, "198.18.0.1", &c->dpdk_addr.sin_addr);
 	optind = 2;
 	while ((o = getopt_long(argc, argv, "s:r:m:S:R:w:d:t:c:p:qh", opts, NULL)) != -1) {
 		switch (o) {
@@ -374,11 +385,42 @@ parse_args(struct bench *b, int argc, char **argv)
 			break;
 		case 20: c->series_path = optarg; break;
 		case 'q': c->progress = false; break;
+		case 22: snprintf(c->dpdk_port, sizeof(c->dpdk_port), "%s", optarg); break;
+		case 23:
+			if (inet_pton(AF_INET, optarg, &c->dpdk_addr.sin_addr) != 1) {
+				fprintf(stderr, "parley-bench: --dpdk-addr: '%s' is not an IPv4 "
+					"address\n", optarg);
+				exit(2);
+			}
+			break;
+		case 24: snprintf(c->dpdk_eal, sizeof(c->dpdk_eal), "%s", optarg); break;
 		default: usage();
 		}
 	}
 	if (optind != argc)
 		usage();
+	/* This tool sends load: on the loopback network, or through shared
+	 * memory to a process on this machine (--dpdk). */
+	for (unsigned i = 0; c->dpdk_port[0] == '\0' && i < (c->ndst ? c->ndst : 1); i++) {
+		const struct sockaddr_in *d = c->ndst ? &c->dsts[i] : &c->dst;
+
+		if ((ntohl(d->sin_addr.s_addr) >> 24) != 127) {
+			fprintf(stderr, "parley-bench: server %u is not a loopback address "
+				"(127.0.0.0/8)\n", i + 1);
+			exit(2);
+		}
+	}
+	if (c->dpdk_port[0] != '\0' && c->mode != MODE_FANOUT) {
+		fprintf(stderr, "parley-bench: --dpdk runs the fanout scenario only\n");
+		exit(2);
+	}
+	if (c->dpdk_port[0] != '\0' && c->nthreads != 1) {
+		/* parleyd answers on the queue its own steering hash picks, not
+		 * on the one a connection's thread polls. */
+		fprintf(stderr, "parley-bench: --dpdk runs one worker thread (one queue pair); "
+			"give -t 1 or one CPU in -c\n");
+		exit(2);
+	}
 	if (c->mode == MODE_HISTORY) {
 		if (!rooms_set)
 			c->rooms = 1;
@@ -441,6 +483,29 @@ check_reachable(const struct bench_conf *c)
 			"(is it running and listening there?)\n", c->host, c->port, strerror(err));
 		exit(2);
 	}
+}
+
+/* User-space mode: EAL and the port, one queue pair per worker. */
+static int
+start_unet(struct bench *b)
+{
+	const struct bench_conf *c = &b->c;
+	struct unet_conf uc = {
+		.port = c->dpdk_port,
+		.eal = c->dpdk_eal,
+		.addr = ntohl(c->dpdk_addr.sin_addr.s_addr),
+		.mtu = 1500,
+		.nqueues = (uint16_t)c->nthreads,
+		.max_conns = b->total / c->nthreads + 1,
+	};
+	char err[512];
+
+	if (unet_init(&uc, err, sizeof(err)) != 0) {
+		fprintf(stderr, "parley-bench: %s\n", err);
+		unet_fini();
+		return -1;
+	}
+	return 0;
 }
 
 /* The rooms' URIs, by name, from one chansrch as the first user. */
@@ -525,7 +590,7 @@ setup_phase(struct bench *b)
 	for (;;) {
 		uint64_t joined = bench_sum(b, C_JOINED), failed = bench_sum(b, C_SETUP_FAILED);
 
-		if (joined + failed >= b->total)
+		if (joined + failed >= b->total || atomic_load(&b->scout_failed))
 			break;
 		if (clock_mono_ns() >= end) {
 			progress_end(c);
@@ -770,14 +835,19 @@ main(int argc, char **argv)
 		b.c.nsrc = b.total / 16000 + 1;	/* about 28k local ports per address */
 	if (b.c.nthreads > b.total)
 		b.c.nthreads = b.total ? b.total : 1;
-	check_reachable(&b.c);
+	if (b.c.dpdk_port[0] == '\0')
+		check_reachable(&b.c);
+	else if (start_unet(&b) != 0)
+		return 2;
 	if (b.c.rooms > 0) {
 		b.room_uri = calloc(b.c.rooms, sizeof(*b.room_uri));
 		b.present = calloc(b.c.rooms, sizeof(*b.present));
 		if (b.room_uri == NULL || b.present == NULL)
 			return 2;
-		find_rooms(&b);
+		if (b.c.dpdk_port[0] == '\0')
+			find_rooms(&b);
 	}
+	atomic_store(&b.rooms_known, b.c.dpdk_port[0] == '\0');
 	b.w = calloc(b.c.nthreads, sizeof(*b.w));
 	if (b.w == NULL)
 		return 2;
@@ -812,5 +882,7 @@ main(int argc, char **argv)
 	free(b.room_uri);
 	free(b.present);
 	free(b.srv);
+	if (b.c.dpdk_port[0] != '\0')
+		unet_fini();
 	return rc;
 }

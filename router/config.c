@@ -225,6 +225,9 @@ static const struct key keys[] = {
 	  "dpdk backend: longest sleep of an idle lcore; 0: busy-poll"),
 	U("dpdk", "tcp_buf_mem_mb", engine.dpdk_tcp_buf_mem_mb, "2048", 0, 1 << 20,
 	  "dpdk backend: TCP buffer memory per lcore"),
+	U("dpdk", "tcp_delack_us", engine.dpdk_tcp_delack_us, "40000", 1000, 200000,
+	  "dpdk backend: longest delay of an ACK that carries no data (a client's 200 is "
+	  "acknowledged by the next delivery when one follows within it)"),
 	U("dpdk", "lcores", engine.nlcores, "1", 1, 64,
 	  "engine lcores (threads); rooms are spread over them"),
 

@@ -81,6 +81,7 @@ struct engine_conf {
 	uint32_t dpdk_mtu;
 	uint32_t dpdk_idle_sleep_us;	/* an idle lcore sleeps this long; 0: busy-poll */
 	uint32_t dpdk_tcp_buf_mem_mb;	/* TCP buffer memory per lcore; 0: as max_conns needs */
+	uint32_t dpdk_tcp_delack_us;	/* longest delay of an ACK without data */
 	bool durability_unsafe_no_fsync;
 
 	/* dpdk backend: the Web service's TCP port on the DPDK address (its
