@@ -620,8 +620,13 @@ on_grpchat(struct agent *a, const char *body, size_t len)
 		if (g == a->gid)
 			ctr_add(w, C_ECHO_WIN, 1);
 	}
-	if (in_window(w, t) && now >= t)
+	if (in_window(w, t) && now >= t) {
 		hist_add(&w->lat, now - t);
+		/* Client n is on server n % ndst (agent_start). */
+		if (c->ndst > 1)
+			hist_add(g % c->ndst == a->gid % c->ndst ? &w->lat_local : &w->lat_remote,
+				 now - t);
+	}
 }
 
 static int

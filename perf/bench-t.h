@@ -171,6 +171,10 @@ struct worker {
 	struct hist	ack;		/* post to its SIP 200 (durable) */
 	struct hist	lag;		/* post sent after it was due */
 	struct hist	hlat;		/* history request to reply */
+	/* Several servers (-s list): the latency of deliveries to a client
+	 * of the author's server, and of those to a client of another one
+	 * (across the array's nodes), posts sent in the window. */
+	struct hist	lat_local, lat_remote;
 	uint64_t	busy_max;	/* longest stretch between two epoll waits */
 	uint64_t	oversleep_max;	/* longest wake-up past the epoll timeout */
 	_Atomic uint64_t ctr[C__COUNT];

@@ -133,7 +133,7 @@ report(struct bench *b, const struct procstat *base, const struct sample *s0,
        const struct sample *s1)
 {
 	const struct bench_conf *c = &b->c;
-	static struct hist lat, ack, lag, hlat;
+	static struct hist lat, ack, lag, hlat, lat_local, lat_remote;
 	struct kv kv = { .n = 0 };
 	double win = (s1->t - s0->t) / 1e9, busy, srv_cpu = 0, other;
 	bool srv = s0->srv_ok && s1->srv_ok, lagging = false, stalled = false;
@@ -147,6 +147,8 @@ report(struct bench *b, const struct procstat *base, const struct sample *s0,
 		hist_merge(&ack, &b->w[i].ack);
 		hist_merge(&lag, &b->w[i].lag);
 		hist_merge(&hlat, &b->w[i].hlat);
+		hist_merge(&lat_local, &b->w[i].lat_local);
+		hist_merge(&lat_remote, &b->w[i].lat_remote);
 	}
 	busy = gen_busy(b, s0, s1, win);
 	for (unsigned i = 0; i < c->nthreads; i++) {
@@ -182,6 +184,13 @@ report(struct bench *b, const struct procstat *base, const struct sample *s0,
 		kv_f(&kv, "delivered_per_s", dwin / win, 0);
 		kv_f(&kv, "delivered_others_per_s", (dwin - ewin) / win, 0);
 		latencies(&kv, &lat, "p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms");
+		if (c->ndst > 1) {
+			/* Same node as the author, and across nodes, side by side. */
+			kv_f(&kv, "local_p50_ms", ms(hist_quantile(&lat_local, 0.50)), 3);
+			kv_f(&kv, "local_p99_ms", ms(hist_quantile(&lat_local, 0.99)), 3);
+			kv_f(&kv, "remote_p50_ms", ms(hist_quantile(&lat_remote, 0.50)), 3);
+			kv_f(&kv, "remote_p99_ms", ms(hist_quantile(&lat_remote, 0.99)), 3);
+		}
 		kv_f(&kv, "ack_p50_ms", ms(hist_quantile(&ack, 0.50)), 3);
 		kv_f(&kv, "ack_p99_ms", ms(hist_quantile(&ack, 0.99)), 3);
 		kv_f(&kv, "lag_p99_ms", ms(hist_quantile(&lag, 0.99)), 3);
