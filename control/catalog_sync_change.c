@@ -150,12 +150,13 @@ name_key(struct catalog_sync *s, const char *name, char *out, size_t cap)
 }
 
 /* Writes room <r> (NULL: deletes the room) over the version <expect> that
- * was named <old> (NULL: none), with its name key, in one transaction. 0
- * with the revision in *<rev>; -ECANCELED (read again); -EEXIST (another
- * room has the name); or an etcd error. */
+ * was named <old> (NULL: none), with its name key, in one transaction; a
+ * new room with its home when <home> (array_home_op). 0 with the revision
+ * in *<rev>; -ECANCELED (read again); -EEXIST (another room has the name);
+ * -ENOENT (the home's lease ended meanwhile); or an etcd error. */
 static int
 write_room(struct catalog_sync *s, const char *key, const char *id, int64_t expect,
-	   const char *old, const struct catalog_room *r, int64_t *rev, char *why,
+	   const char *old, const struct catalog_room *r, bool home, int64_t *rev, char *why,
 	   size_t whylen)
 {
 	char oldk[KEY_MAX], newk[KEY_MAX] = "";
@@ -193,13 +194,13 @@ write_room(struct catalog_sync *s, const char *key, const char *id, int64_t expe
 		json_array_append_new(cmp, etcd_cmp_mod(newk, 0));
 		json_array_append_new(ops, etcd_op_put(newk, id, strlen(id)));
 	}
-	if (r != NULL && expect == 0) {
+	if (r != NULL && expect == 0 && home) {
 		/* A new room: homed in the same transaction, so that every
 		 * node that applies it can take posts at once. */
-		json_t *home = array_home_op(s->a, id);
+		json_t *op = array_home_op(s->a, id);
 
-		if (home != NULL)
-			json_array_append_new(ops, home);
+		if (op != NULL)
+			json_array_append_new(ops, op);
 	}
 	if (old != NULL && (r == NULL || strcmp(oldk, newk) != 0))
 		json_array_append_new(ops, etcd_op_delete(oldk));
@@ -262,7 +263,13 @@ catalog_sync_room(struct catalog_sync *s, const char *id, catalog_sync_room_fn *
 				 "catalog_record_max (%u)", len, s->conf.record_max);
 			rc = -1;
 		} else {
-			rc = write_room(s, key, id, expect, old, r, &rev, why, sizeof(why));
+			rc = write_room(s, key, id, expect, old, r, true, &rev, why, sizeof(why));
+			/* The node the new room would be homed on left since this
+			 * node read the nodes (its lease is gone): the room is
+			 * claimed a moment later instead (homes.h). */
+			if (rc == -ENOENT && expect == 0)
+				rc = write_room(s, key, id, expect, old, r, false, &rev, why,
+						sizeof(why));
 		}
 		catalog_room_free(r);
 		free(old);
