@@ -22,6 +22,42 @@
 
 /* ---- this node stands in for a room homed elsewhere -------------------- */
 
+/* A post made of copies of its parts, each NUL-terminated in the bytes
+ * after the struct: a history record or a forwarded post taken from a peer
+ * frame (whose pointers die with it). <text> NULL: none. NULL on no memory. */
+static struct fanout_post *
+post_copy(const char *author, size_t alen, const char *room_uri, size_t ulen, const void *body,
+	  size_t blen, const void *text, size_t tlen, const void *extra, size_t elen)
+{
+	struct fanout_post *p = fanout_post_alloc(alen + 1 + ulen + 1 + blen + 1 + tlen + 1 +
+						  elen + 1);
+	char *s;
+
+	if (p == NULL)
+		return NULL;
+	s = (char *)(p + 1);
+	p->author = memcpy(s, author, alen);
+	s[alen] = '\0';
+	s += alen + 1;
+	p->room_uri = memcpy(s, room_uri, ulen + 1);
+	s += ulen + 1;
+	p->inner = memcpy(s, body, blen);
+	s[blen] = '\0';
+	s += blen + 1;
+	p->inner_len = blen;
+	if (text != NULL) {
+		p->text = memcpy(s, text, tlen);
+		s[tlen] = '\0';
+		s += tlen + 1;
+		p->text_len = tlen;
+	}
+	p->extra_attrs = memcpy(s, extra, elen);
+	s[elen] = '\0';
+	s += elen + 1;
+	p->used = (size_t)(s - (char *)(p + 1));
+	return p;
+}
+
 void
 fo_peer_post_fwd(struct lcore_ctx *lc, const struct roomtab_ent *r, struct fanout_post *p)
 {
@@ -339,28 +375,13 @@ got_resync(struct lcore_ctx *lc, const struct pmsg *m)
 		const struct peerframe_post *rec = &m->recs[i];
 		size_t ulen = strlen(r->cat->uri);
 		struct fanout_post *p;
-		char *s;
 
 		if (rec->seq <= lr->last_seq)
 			continue;
-		p = fanout_post_alloc(rec->author_len + 1 + ulen + 1 + rec->body_len + 1 + 1);
+		p = post_copy(rec->author, rec->author_len, r->cat->uri, ulen, rec->body,
+			      rec->body_len, NULL, 0, "", 0);
 		if (p == NULL)
 			break;
-		s = (char *)(p + 1);
-		p->author = s;
-		memcpy(s, rec->author, rec->author_len);
-		s[rec->author_len] = '\0';
-		s += rec->author_len + 1;
-		p->room_uri = memcpy(s, r->cat->uri, ulen + 1);
-		s += ulen + 1;
-		p->inner = s;
-		memcpy(s, rec->body, rec->body_len);
-		s[rec->body_len] = '\0';
-		s += rec->body_len + 1;
-		p->inner_len = rec->body_len;
-		p->extra_attrs = s;
-		*s++ = '\0';
-		p->used = (size_t)(s - (char *)(p + 1));
 		memcpy(p->room, m->f.room, CATALOG_ID_RAW);
 		p->seq = rec->seq;
 		p->ts_100ns = rec->time_ms * 10000;
@@ -498,8 +519,7 @@ got_post_fwd(struct lcore_ctx *lc, const struct pmsg *m)
 	const struct peerframe_post *in = &m->f.u.post;
 	unsigned code = fo_home_check(t, r, m->f.epoch);
 	struct fanout_post *p;
-	size_t ulen, need;
-	char *s;
+	size_t ulen;
 
 	if (code == PEERFRAME_OK) {
 		char author[PEERFRAME_URI_MAX + 1];
@@ -515,34 +535,12 @@ got_post_fwd(struct lcore_ctx *lc, const struct pmsg *m)
 		return;
 	}
 	ulen = strlen(r->cat->uri);
-	need = in->author_len + 1 + ulen + 1 + in->body_len + 1 + in->text_len + 1 +
-	       in->extra_len + 1;
-	p = fanout_post_alloc(need);
+	p = post_copy(in->author, in->author_len, r->cat->uri, ulen, in->body, in->body_len,
+		      in->text, in->text_len, in->extra, in->extra_len);
 	if (p == NULL) {
 		refuse(lc, m, PEERFRAME_POST_ACK, PEERFRAME_OVERLOAD);
 		return;
 	}
-	s = (char *)(p + 1);
-	p->author = s;
-	memcpy(s, in->author, in->author_len);
-	s[in->author_len] = '\0';
-	s += in->author_len + 1;
-	p->room_uri = memcpy(s, r->cat->uri, ulen + 1);
-	s += ulen + 1;
-	p->inner = s;
-	memcpy(s, in->body, in->body_len);
-	s[in->body_len] = '\0';
-	s += in->body_len + 1;
-	p->inner_len = in->body_len;
-	p->text = s;
-	memcpy(s, in->text, in->text_len);
-	s[in->text_len] = '\0';
-	s += in->text_len + 1;
-	p->text_len = in->text_len;
-	p->extra_attrs = s;
-	memcpy(s, in->extra, in->extra_len);
-	s[in->extra_len] = '\0';
-	p->used = need;
 	memcpy(p->room, r->raw, CATALOG_ID_RAW);
 	p->logged = (r->cat->props & CATALOG_PROP_LOGGED) != 0;
 	p->origin = FO_ORIGIN_REMOTE;
