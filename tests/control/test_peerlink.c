@@ -155,7 +155,10 @@ mesh(struct ep **es, unsigned n)
 		m[i].id = es[i]->id;
 		snprintf(m[i].addr, sizeof(m[i].addr), "127.0.0.1:%u", es[i]->port);
 	}
-	for (i = 0; i < n; i++)
+	/* the lower id dials: tell the higher ids first, so that no first
+	 * dial meets a listener that does not know its dialer yet (it would be
+	 * refused and redialed, and a link would come up twice) */
+	for (i = n; i-- > 0;)
 		cr_assert_eq(peerlink_set_members(es[i]->p, m, n), 0);
 }
 
