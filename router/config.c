@@ -236,6 +236,12 @@ static const struct key keys[] = {
 	U("array", "claim_delay_ms", array_claim_delay_ms, "3000", 0, 600000,
 	  "ms a node waits after joining before it claims rooms without a home, so that "
 	  "nodes started together share the rooms"),
+	C("array", "alone", engine.array_alone, "refuse", "refuse|unreplicated",
+	  "a home with no other live node to keep a copy of its rooms: refuse posts (503, "
+	  "retryable; never accepted and lost) or take them durable on this node only"),
+	U("array", "failover_grace_ms", array_failover_grace_ms, "2000", 0, 600000,
+	  "ms a node waits before claiming a room whose home died when the room's replica "
+	  "is still live (the replica claims at once: it holds the room's copy)"),
 	U("array", "peer_frame_max", array_peer_frame_max, "1048576", 4096, 16777216,
 	  "bytes: the largest peer frame accepted"),
 	U("array", "peer_queue_max", array_peer_queue_max, "8388608", 65536, 1073741824,

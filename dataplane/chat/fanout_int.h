@@ -18,6 +18,8 @@ struct lcore_ctx;
 struct fanout_shared;
 struct rte_ring;
 struct commit_producer;
+struct commit_req;
+struct peerframe;
 
 #define BURST		64
 #define PRESENCE_SLOTS	(1u << 16)
@@ -126,6 +128,22 @@ struct fo_roomstate {
 	 * its HISTORY: the home sends them after it). */
 	uint64_t	last_seq;
 	bool		resyncing;
+	uint64_t	seen_epoch;	/* the home epoch members here resynced with */
+	uint64_t	seq_epoch;	/* home: the epoch next_seq was loaded for */
+
+	/* Replication (fanout_repl.c). Home: the replica this is for, what it
+	 * was sent and holds, the posts durable here that wait for it (in seq
+	 * order), probes. */
+	uint32_t	rp_node;
+	uint64_t	rp_epoch;
+	uint64_t	rp_sent, rp_acked, rp_stored;
+	uint64_t	rp_probe_ms, rp_ack_ms;
+	bool		rp_probing;
+	struct fanout_post **rq;
+	uint32_t	rq_head, rq_n, rq_cap;
+	/* Replica: the next seq it takes and the highest durable. */
+	bool		rc_loaded;
+	uint64_t	rc_next, rc_durable;
 };
 
 /* What this lcore waits for from another node, by ref (fanout_peer.c). */
@@ -174,6 +192,11 @@ struct fanout_lc {
 	uint64_t		next_ref;
 	uint32_t		up[FO_NODES_MAX];	/* nodes whose link is up */
 	uint32_t		nup;
+
+	/* Replication (fanout_repl.c): posts held for a replica's
+	 * acknowledgement, the last tick. */
+	_Atomic uint32_t	repl_held;
+	uint64_t		repl_tick_ms;
 };
 
 struct pslot {
@@ -261,5 +284,34 @@ void fo_peer_presence(struct lcore_ctx *lc, struct fo_roomstate *lr, const struc
 		      uint32_t node, uint64_t uid);
 void fo_nodes_add(struct fo_roomstate *lr, uint32_t node, int delta);
 void fo_peer_fini(struct fanout_lc *fo);
+/* Members here of room <r> homed elsewhere: tell its home node who they
+ * are and the first seq missing (RESYNC_REQ; link up, a new home). */
+void fo_peer_resync_room(struct lcore_ctx *lc, struct fo_roomstate *lr,
+			 const struct roomtab_ent *r);
+bool fo_peer_node_up(struct lcore_ctx *lc, uint32_t node);
+int fo_peer_send(struct lcore_ctx *lc, uint32_t node, const struct peerframe *f);
+
+/* fanout.c: a stored post becomes visible: delivered here, relayed, and
+ * answered (or only answered, when its status is not 0). */
+void fo_post_visible(struct lcore_ctx *lc, struct fanout_post *p);
+
+/* fanout_repl.c: each room's copy on its replica node (fanout.h). */
+/* Home lcore, before sequencing a post of <r>: false (the post is refused
+ * with -EAGAIN, counted) when the room has no replica and [array] alone =
+ * refuse. */
+bool fo_repl_admit(struct lcore_ctx *lc, const struct roomtab_ent *r);
+/* Home lcore: post <p>, durable here, waits for the replica when the room
+ * has one (true: taken; fo_post_visible follows the acknowledgement). */
+bool fo_repl_hold(struct lcore_ctx *lc, struct fo_roomstate *lr, struct fanout_post *p);
+/* The last seq this node holds of <lr> as a replica, 0 if none. */
+uint64_t fo_repl_last(struct fo_roomstate *lr);
+struct peerframe;
+void fo_repl_got(struct lcore_ctx *lc, uint32_t node, const struct peerframe *f);
+void fo_repl_got_ack(struct lcore_ctx *lc, uint32_t node, const struct peerframe *f);
+void fo_repl_fill(void *cookie, struct commit_req *r);
+void fo_repl_stored(struct lcore_ctx *lc, void *cookie, int status);
+/* Every poll turn (in an array): probes, catch-up, new homes. */
+void fo_repl_tick(struct lcore_ctx *lc);
+void fo_repl_fini(struct fanout_lc *fo);
 
 #endif

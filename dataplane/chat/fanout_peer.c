@@ -115,6 +115,7 @@ pmsg_copy(uint32_t node, const struct peerframe *f)
 	switch (f->type) {
 	case PEERFRAME_POST_FWD:
 	case PEERFRAME_RELAY:
+	case PEERFRAME_REPL:
 		extra = f->u.post.author_len + (size_t)f->u.post.body_len + f->u.post.text_len +
 			f->u.post.extra_len;
 		break;
@@ -151,6 +152,7 @@ pmsg_copy(uint32_t node, const struct peerframe *f)
 	switch (f->type) {
 	case PEERFRAME_POST_FWD:
 	case PEERFRAME_RELAY:
+	case PEERFRAME_REPL:
 		at = copy(at, f->u.post.author, f->u.post.author_len, (const void **)&m->f.u.post.author);
 		at = copy(at, f->u.post.body, f->u.post.body_len, (const void **)&m->f.u.post.body);
 		at = copy(at, f->u.post.text, f->u.post.text_len, (const void **)&m->f.u.post.text);
@@ -307,6 +309,18 @@ send_to(struct lcore_ctx *lc, uint32_t node, const struct peerframe *f)
 	if (rc != 0)
 		ctr_inc(lc, CTR_PEER_SEND_FAILED);
 	return rc;
+}
+
+int
+fo_peer_send(struct lcore_ctx *lc, uint32_t node, const struct peerframe *f)
+{
+	return send_to(lc, node, f);
+}
+
+bool
+fo_peer_node_up(struct lcore_ctx *lc, uint32_t node)
+{
+	return node_up(fo_lc(lc), node);
 }
 
 /* Nodes with present users of <lr> (home). */
@@ -1134,44 +1148,53 @@ link_up(struct lcore_ctx *lc, uint32_t node)
 	for (uint32_t k = 0; k < fo->rcap; k++) {
 		struct fo_roomstate *lr = fo->rooms[k];
 		const struct roomtab_ent *r;
-		struct peerframe_user *v;
-		struct peerframe f;
-		uint32_t n = 0;
 
-		if (lr == NULL || !has_local(lr))
+		if (lr == NULL)
 			continue;
 		r = roomtab_find_raw(t, lr->raw);
-		if (r == NULL || r->node != node || roomtab_homed_here(t, r))
-			continue;
-		v = calloc(lr->rn, sizeof(*v));
-		if (v == NULL)
-			continue;
-		for (uint32_t i = 0; i < lr->rn; i++) {
-			uint32_t j;
-
-			if (lr->rv[i].node != 0)
-				continue;
-			for (j = 0; j < n; j++)
-				if (roomtab_user_eq(v[j].uri, lr->rv[i].uri))
-					break;
-			if (j < n) {
-				v[j].n++;
-				continue;
-			}
-			v[n++] = (struct peerframe_user){
-				.flags = lr->rv[i].manager ? PEERFRAME_USER_MANAGER : 0, .n = 1,
-				.uri = lr->rv[i].uri, .uri_len = (uint16_t)strlen(lr->rv[i].uri),
-			};
-		}
-		frame_init(&f, PEERFRAME_RESYNC_REQ, lr->raw, r->epoch);
-		f.seq = lr->last_seq + 1;
-		f.u.users.v = v;
-		f.u.users.count = (uint16_t)(n < PEERFRAME_USERS_MAX ? n : PEERFRAME_USERS_MAX);
-		lr->resyncing = true;
-		if (send_to(lc, node, &f) == 0)
-			ctr_inc(lc, CTR_PEER_RESYNCS);
-		free(v);
+		if (r != NULL && r->node == node)
+			fo_peer_resync_room(lc, lr, r);
 	}
+}
+
+void
+fo_peer_resync_room(struct lcore_ctx *lc, struct fo_roomstate *lr, const struct roomtab_ent *r)
+{
+	const struct roomtab *t = roomtab_of(lc);
+	struct peerframe_user *v;
+	struct peerframe f;
+	uint32_t n = 0;
+
+	if (!has_local(lr) || r->node == ROOMTAB_NODE_NONE || roomtab_homed_here(t, r))
+		return;
+	v = calloc(lr->rn, sizeof(*v));
+	if (v == NULL)
+		return;
+	for (uint32_t i = 0; i < lr->rn; i++) {
+		uint32_t j;
+
+		if (lr->rv[i].node != 0)
+			continue;
+		for (j = 0; j < n; j++)
+			if (roomtab_user_eq(v[j].uri, lr->rv[i].uri))
+				break;
+		if (j < n) {
+			v[j].n++;
+			continue;
+		}
+		v[n++] = (struct peerframe_user){
+			.flags = lr->rv[i].manager ? PEERFRAME_USER_MANAGER : 0, .n = 1,
+			.uri = lr->rv[i].uri, .uri_len = (uint16_t)strlen(lr->rv[i].uri),
+		};
+	}
+	frame_init(&f, PEERFRAME_RESYNC_REQ, lr->raw, r->epoch);
+	f.seq = lr->last_seq + 1;
+	f.u.users.v = v;
+	f.u.users.count = (uint16_t)(n < PEERFRAME_USERS_MAX ? n : PEERFRAME_USERS_MAX);
+	lr->resyncing = true;
+	if (send_to(lc, r->node, &f) == 0)
+		ctr_inc(lc, CTR_PEER_RESYNCS);
+	free(v);
 }
 
 /* Node <node> left: rooms homed here forget its users. */
@@ -1244,6 +1267,12 @@ dispatch(struct lcore_ctx *lc, struct pmsg *m)
 		break;
 	case PEERFRAME_PRESENCE:
 		got_presence(lc, m);
+		break;
+	case PEERFRAME_REPL:
+		fo_repl_got(lc, m->node, &m->f);
+		break;
+	case PEERFRAME_REPL_ACK:
+		fo_repl_got_ack(lc, m->node, &m->f);
 		break;
 	default:
 		ctr_inc(lc, CTR_PEER_REFUSED);

@@ -33,6 +33,10 @@ struct roomtab_ent {
 	 * stay 0 and every room is homed here. */
 	uint32_t		node;
 	uint64_t		epoch;
+	/* In an array, on the home: the node that keeps the room's copy
+	 * (array failover), ROOMTAB_NODE_NONE while there is none (this node
+	 * is alone, or none was chosen yet). 0 outside an array. */
+	uint32_t		replica;
 };
 
 #define ROOMTAB_NODE_NONE	UINT32_MAX

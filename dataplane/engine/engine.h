@@ -58,6 +58,10 @@ struct engine_conf {
 	uint32_t ring_size;		/* entries per lcore-to-lcore ring */
 	uint32_t commit_depth;		/* storage requests in flight per lcore */
 	uint64_t compliance_cap;	/* unexported events before posts are refused; 0: none */
+	/* In an array with peer links, a home with no other live node to keep
+	 * its rooms' copies: refuse posts (503, retryable), or take them
+	 * durable on this node only. */
+	enum engine_alone { ENGINE_ALONE_REFUSE, ENGINE_ALONE_UNREPLICATED } array_alone;
 	char web_url[256];		/* serveruri of file tokens: https://host:port/filestore/ */
 
 	/* I/O: "kernel" (sockets) or "dpdk" (DPDK port + user-space TCP) */

@@ -369,6 +369,22 @@ room_homed_on(int on, int home, char *uri, size_t cap)
 	return epoch;
 }
 
+/* The replica node id of room <uri> as node <on> reads it (0: none). */
+static int
+room_replica(int on, const char *uri)
+{
+	json_t *a = ak_array(on), *h;
+	const char *id = strrchr(uri, '/') + 1;
+	int rep = 0;
+	size_t k;
+
+	json_array_foreach(jget(a, "homes.rooms"), k, h)
+		if (!strcmp(json_string_value(json_object_get(h, "room")), id))
+			rep = (int)json_integer_value(json_object_get(h, "replica"));
+	json_decref(a);
+	return rep;
+}
+
 static bool
 link_is(int on, int id, const char *state)
 {
@@ -385,7 +401,9 @@ link_is(int on, int id, const char *state)
 
 /* A member's node loses its link to the room's home (stopped longer than
  * the links' dead time, shorter than its lease): what was posted meanwhile
- * reaches it when the link is back, in order, once, and posts go on. */
+ * reaches it when the link is back, in order, once, and posts go on. Three
+ * nodes: the member's node is neither the room's home nor its replica (a
+ * post is answered only once the replica holds it: test_failover.c). */
 Test(xnode, resync_after_link_loss, .timeout = 180)
 {
 	char uri[200], text[32];
@@ -393,31 +411,35 @@ Test(xnode, resync_after_link_loss, .timeout = 180)
 	json_t *st;
 	char *m;
 
-	for (int i = 0; i < 2; i++)
+	int mb;
+
+	for (int i = 0; i < 3; i++)
 		ak_peer_node_start(i, pki, rooms_conf, NULL);
-	ak_wait_links(3);
-	ak_wait_homed(0);
-	ak_wait_homed(1);
+	ak_wait_links(7);
+	for (int i = 0; i < 3; i++)
+		ak_wait_homed(i);
 	room_homed_on(0, 1, uri, sizeof(uri));
+	mb = room_replica(0, uri) == 2 ? 2 : 1;	/* index of the member's node */
 	a = open_at(0, 1);
-	b = open_at(1, 2);
+	b = open_at(mb, 2);
 	kit_join_ok(a, uri);
 	kit_join_ok(b, uri);
 	cr_assert_eq(gc_post(a, uri, "r-0.", NULL), 200);
 	m = gc_wait(b, 5000, ">r-0.<", NULL);
-	cr_assert_not_null(m, "node 2's member did not get r-0");
+	cr_assert_not_null(m, "the member's node's member did not get r-0");
 	free(m);
 
-	/* Node 2 stops: node 1 finds the link dead (5 s), posts go on. */
-	server_signal(&ak_node[1], SIGSTOP);
-	for (int t = 0; t < 150 && link_is(0, 2, "up"); t++)
+	/* The member's node stops: node 1 finds the link dead (5 s), posts go on. */
+	server_signal(&ak_node[mb], SIGSTOP);
+	for (int t = 0; t < 150 && link_is(0, mb + 1, "up"); t++)
 		usleep(100000);
-	cr_assert(!link_is(0, 2, "up"), "node 1 still has its link to the stopped node 2");
+	cr_assert(!link_is(0, mb + 1, "up"), "node 1 still has its link to the stopped node %d",
+		  mb + 1);
 	for (int k = 1; k <= 5; k++) {
 		snprintf(text, sizeof(text), "r-%d.", k);
 		cr_assert_eq(gc_post(a, uri, text, NULL), 200);
 	}
-	server_signal(&ak_node[1], SIGCONT);
+	server_signal(&ak_node[mb], SIGCONT);
 	/* Back: the missed posts, in order, once. */
 	{
 		struct inbox in = { 0 };
@@ -430,8 +452,8 @@ Test(xnode, resync_after_link_loss, .timeout = 180)
 				n += strstr(in.v[i], ">r-") != NULL;
 		}
 		if (n < 5)
-			run("grep -i 'peer\\|FANOUT' %s | tail -20 >&2", ak_node[1].log);
-		cr_assert_eq(n, 5, "node 2's member got %d of the 5 posts it missed", n);
+			run("grep -i 'peer\\|FANOUT' %s | tail -20 >&2", ak_node[mb].log);
+		cr_assert_eq(n, 5, "the member's node's member got %d of the 5 posts it missed", n);
 		n = 0;
 		for (size_t i = 0; i < in.n; i++) {
 			if (strstr(in.v[i], ">r-") == NULL)
@@ -448,12 +470,12 @@ Test(xnode, resync_after_link_loss, .timeout = 180)
 	free(m);
 	gc_pump(b, 300);
 	cr_assert_eq(gc_count(b, ">r-"), 0, "a post arrived twice");
-	/* ... and posts from node 2 go to the home again. */
+	/* ... and posts from the member's node go to the home again. */
 	cr_assert_eq(gc_post(b, uri, "r-7.", NULL), 200);
 	m = gc_wait(a, 10000, ">r-7.<", NULL);
-	cr_assert_not_null(m, "node 2's post after the resync never reached node 1");
+	cr_assert_not_null(m, "the member's node's post after the resync never reached node 1");
 	free(m);
-	st = ctl_ok(&ak_node[1], "stats");
+	st = ctl_ok(&ak_node[mb], "stats");
 	cr_assert_geq(jint(st, "total.peer_resyncs"), 1);
 	cr_assert_geq(jint(st, "total.peer_resync_posts"), 5);
 	json_decref(st);
