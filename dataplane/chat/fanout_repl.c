@@ -522,6 +522,17 @@ fo_repl_tick(struct lcore_ctx *lc)
 		}
 		if (lr->rq_n == 0 && lr->rp_node == 0)
 			continue;
+		if (roomtab_homed_here(t, r) && r->epoch == lr->rp_epoch &&
+		    r->replica == ROOMTAB_NODE_NONE &&
+		    lcore_conf(lc)->array_alone == ENGINE_ALONE_UNREPLICATED) {
+			/* Alone, and told to go on unreplicated: what waited for
+			 * the lost replica is durable here; it goes out. */
+			lr->rp_acked = lr->rp_stored;
+			release(lc, lr, false);
+			lr->rp_node = 0;
+			lr->rp_epoch = 0;
+			continue;
+		}
 		if (!replicated(lc, t, r) || r->epoch != lr->rp_epoch) {
 			/* The room left this node (or its epoch changed): what
 			 * waits fails, and the state starts over. */
