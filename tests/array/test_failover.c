@@ -432,3 +432,69 @@ Test(failover, drain_then_sigterm_mid_storm)
 {
 	storm(DRAIN);
 }
+
+/* Two nodes, one killed: the other homes every room with no node to keep
+ * copies. [array] alone = refuse (the default): posts are refused with a
+ * retryable 503, and parleyctl array says "alone"; = unreplicated: they are
+ * taken. */
+static void
+alone(bool unreplicated)
+{
+	char conf[512], *m;
+	struct gc *g;
+	json_t *a, *st;
+	bool ok = false;
+
+	snprintf(conf, sizeof(conf), "%s%s", rooms_conf,
+		 unreplicated ? "[array]\nalone = unreplicated\n" : "");
+	for (int i = 0; i < 2; i++)
+		ak_peer_node_start(i, pki, conf, NULL);
+	ak_wait_links(3);
+	for (int i = 0; i < 2; i++)
+		ak_wait_homed(i);
+	g = open_at(0, 1);
+	cr_assert(kit_room_uri(g, "X0", uri[0], sizeof(uri[0])));
+	kit_join_ok(g, uri[0]);
+	server_kill(&ak_node[1], SIGKILL);
+	ak_up[1] = false;
+	for (int t = 0; t < 200 && !ok; t++) {
+		a = ak_array(0);
+		ok = !strcmp(json_string_value(jget(a, "homes.replication")), "alone") &&
+		     jint(a, "homes.mine") == jint(a, "homes.count") && jint(a, "homes.unhomed") == 0;
+		json_decref(a);
+		if (!ok)
+			usleep(100000);
+	}
+	if (!ok) {
+		a = ak_array(0);
+		m = json_dumps(jget(a, "homes"), 0);
+		fprintf(stderr, "%s\n", m);
+		free(m);
+		json_decref(a);
+	}
+	cr_assert(ok, "node 1 did not find itself alone with every room");
+	cr_assert_eq(gc_post(g, uri[0], "p-alone.", NULL), 200);
+	if (unreplicated) {
+		m = gc_wait(g, 5000, "<chat>p-alone.</chat>", NULL);
+		cr_assert_not_null(m, "alone = unreplicated: the post was not taken");
+	} else {
+		m = gc_wait(g, 5000, "rpl:grpchat", NULL);
+		cr_assert_eq(kit_resp_code(m), 503, "alone = refuse: %s", m ? m : "(no reply)");
+	}
+	free(m);
+	st = ctl_ok(&ak_node[0], "stats");
+	cr_assert_geq(jint(st, unreplicated ? "total.repl_unreplicated" :
+			       "total.repl_refused_alone"), 1);
+	json_decref(st);
+	gc_abort(g);
+}
+
+Test(failover, alone_refuses)
+{
+	alone(false);
+}
+
+Test(failover, alone_unreplicated_takes_posts)
+{
+	alone(true);
+}
