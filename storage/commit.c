@@ -332,6 +332,8 @@ req_valid(const struct commit_req *r)
 		.content_len = r->content_len,
 	};
 
+	if (r->op == COMMIT_REPLICA_TRUNCATE)
+		return r->room_seq != 0 && r->room_seq != UINT64_MAX;
 	if (r->op != COMMIT_POST && r->op != COMMIT_EVENT && r->op != COMMIT_REPLICA)
 		return false;
 	if (wal_encoded_len(&w) == 0)
@@ -419,6 +421,22 @@ put_req(struct commit *c, struct commit_req *r, uint64_t seq)
 	int rc;
 
 	memcpy(w.room, r->room, WAL_ROOM_RAW);
+	if (r->op == COMMIT_REPLICA_TRUNCATE) {
+		uint8_t from[COMMIT_REPLICA_KEY_LEN], to[COMMIT_REPLICA_KEY_LEN];
+		uint8_t hfrom[HISTORY_KEY_LEN], hto[HISTORY_KEY_LEN];
+
+		history_key(hfrom, r->room, r->room_seq);
+		history_key(hto, r->room, UINT64_MAX);
+		rocksdb_writebatch_delete_range_cf(c->wb, db_cf(c->db, DB_CF_HISTORY),
+						   (const char *)hfrom, sizeof(hfrom),
+						   (const char *)hto, sizeof(hto));
+		commit_replica_key(from, r->room, r->room_seq);
+		commit_replica_key(to, r->room, UINT64_MAX);
+		rocksdb_writebatch_delete_range_cf(c->wb, db_cf(c->db, DB_CF_META),
+						   (const char *)from, sizeof(from),
+						   (const char *)to, sizeof(to));
+		return 0;
+	}
 	if (r->op == COMMIT_REPLICA) {
 		w.msg_id = r->room_seq;
 		return put_replica(c, r, &w);
@@ -469,7 +487,7 @@ commit_group(struct commit *c, unsigned n)
 			continue;
 		}
 		r->status = 0;
-		if (r->op == COMMIT_REPLICA) {
+		if (r->op == COMMIT_REPLICA || r->op == COMMIT_REPLICA_TRUNCATE) {
 			rc = put_req(c, r, 0);
 			if (rc != 0)
 				break;

@@ -52,6 +52,10 @@ enum commit_op {
 	 * own compliance log, so its exporter does not export it. Takes no
 	 * compliance seq (wal_seq stays 0). */
 	COMMIT_REPLICA,
+	/* A replica drops its copies of <room> from <room_seq> on (history
+	 * and compliance copies): what an earlier home numbered there and
+	 * never had acknowledged (a new home numbers those seqs anew). */
+	COMMIT_REPLICA_TRUNCATE,
 };
 
 /* The meta-family key of a replica's compliance copy: "rcmp/" + room raw +

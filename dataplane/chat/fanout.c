@@ -367,6 +367,7 @@ fo_next_seq_peek(struct lcore_ctx *lc, struct fo_roomstate *lr)
 		if (fo_repl_last(lr) > last)
 			last = fo_repl_last(lr);
 		lr->next_seq = last + 1;
+		lr->seq_start = lr->next_seq;
 		lr->seq_loaded = true;
 	}
 	return lr->next_seq - 1;

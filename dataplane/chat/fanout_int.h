@@ -130,6 +130,7 @@ struct fo_roomstate {
 	bool		resyncing;
 	uint64_t	seen_epoch;	/* the home epoch members here resynced with */
 	uint64_t	seq_epoch;	/* home: the epoch next_seq was loaded for */
+	uint64_t	seq_start;	/* home: the first seq of that epoch */
 
 	/* Replication (fanout_repl.c). Home: the replica this is for, what it
 	 * was sent and holds, the posts durable here that wait for it (in seq
@@ -141,9 +142,10 @@ struct fo_roomstate {
 	bool		rp_probing;
 	struct fanout_post **rq;
 	uint32_t	rq_head, rq_n, rq_cap;
-	/* Replica: the next seq it takes and the highest durable. */
+	/* Replica: the next seq it takes, the highest durable, the epoch it
+	 * takes copies of (0: none since this process started). */
 	bool		rc_loaded;
-	uint64_t	rc_next, rc_durable;
+	uint64_t	rc_next, rc_durable, rc_epoch;
 };
 
 /* What this lcore waits for from another node, by ref (fanout_peer.c). */

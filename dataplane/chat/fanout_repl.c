@@ -58,6 +58,7 @@ struct repljob {
 	uint64_t	seq;
 	uint64_t	ts_ms;
 	bool		logged;
+	bool		truncate;	/* drop copies from <seq> on, then answer the probe */
 	char		*author, *body, *text;
 	size_t		author_len, body_len, text_len;
 	char		room_uri[256];
@@ -174,6 +175,8 @@ probe(struct lcore_ctx *lc, struct fo_roomstate *lr)
 	struct peerframe f;
 
 	repl_frame(&f, lr, 0);
+	fo_next_seq_peek(lc, lr);
+	f.ref = lr->seq_start;		/* a probe: where this epoch's numbering starts */
 	lr->rp_probing = true;
 	lr->rp_probe_ms = now_ms();
 	if (fo_peer_node_up(lc, lr->rp_node) && fo_peer_send(lc, lr->rp_node, &f) == 0)
@@ -330,6 +333,8 @@ fo_repl_got_ack(struct lcore_ctx *lc, uint32_t node, const struct peerframe *f)
 
 	if (lr == NULL || node != lr->rp_node || f->epoch != lr->rp_epoch)
 		return;
+	if (lr->rp_probing && f->ref != 1)
+		return;			/* only the probe's answer counts now */
 	if (f->code != PEERFRAME_OK) {
 		/* The replica does not take copies from us (yet): its table
 		 * lags, or we are not the home any more. */
@@ -361,11 +366,12 @@ fo_repl_last(struct fo_roomstate *lr)
 
 static void
 ack(struct lcore_ctx *lc, uint32_t node, const uint8_t raw[CATALOG_ID_RAW], uint64_t epoch,
-    uint64_t seq, unsigned code)
+    uint64_t seq, unsigned code, bool probe_answer)
 {
 	struct peerframe f;
 
 	memset(&f, 0, sizeof(f));
+	f.ref = probe_answer;
 	f.type = PEERFRAME_REPL_ACK;
 	memcpy(f.room, raw, PEERFRAME_ROOM_LEN);
 	f.epoch = epoch;
@@ -398,7 +404,7 @@ fo_repl_got(struct lcore_ctx *lc, uint32_t node, const struct peerframe *f)
 		code = PEERFRAME_OVERLOAD;
 	if (code != PEERFRAME_OK) {
 		ctr_inc(lc, CTR_REPL_REFUSED);
-		ack(lc, node, f->room, f->epoch, 0, code);
+		ack(lc, node, f->room, f->epoch, 0, code, f->seq == 0);
 		return;
 	}
 	if (!lr->rc_loaded) {
@@ -410,19 +416,50 @@ fo_repl_got(struct lcore_ctx *lc, uint32_t node, const struct peerframe *f)
 		lr->rc_durable = last;
 		lr->rc_loaded = true;
 	}
-	if (f->seq == 0) {
+	if (f->seq == 0 && (lr->rc_epoch == f->epoch || f->ref == 0 || lr->rc_next <= f->ref)) {
 		/* A probe: what is durable here. Copies still on their way to
 		 * storage are acknowledged when they get there. */
-		ack(lc, node, f->room, f->epoch, lr->rc_durable, PEERFRAME_OK);
+		lr->rc_epoch = f->epoch;
+		ack(lc, node, f->room, f->epoch, lr->rc_durable, PEERFRAME_OK, true);
 		return;
 	}
-	if (f->seq < lr->rc_next)
+	if (f->seq != 0 && lr->rc_epoch != f->epoch) {
+		/* Copies of a home this replica was not probed by: ask it to
+		 * probe first (the answer to a refusal). */
+		ctr_inc(lc, CTR_REPL_REFUSED);
+		ack(lc, node, f->room, f->epoch, 0, PEERFRAME_OVERLOAD, false);
+		return;
+	}
+	if (f->seq != 0 && f->seq < lr->rc_next)
 		return;			/* held already, or on its way */
 	ulen = strlen(r->cat->uri);
 	j = malloc(sizeof(*j) + in->author_len + 1 + in->body_len + 1 + in->text_len + 1);
 	if (j == NULL || ulen >= sizeof(j->room_uri)) {
 		free(j);
-		ack(lc, node, f->room, f->epoch, 0, PEERFRAME_OVERLOAD);
+		ack(lc, node, f->room, f->epoch, 0, PEERFRAME_OVERLOAD, f->seq == 0);
+		return;
+	}
+	j->truncate = f->seq == 0;
+	if (j->truncate) {
+		/* A new home (or this node restarted): copies from where its
+		 * numbering starts are an earlier home's tail that was never
+		 * acknowledged: they go, durably, before the answer. */
+		j->kind = FANOUT_JOB_REPL;
+		j->node = node;
+		j->epoch = f->epoch;
+		memcpy(j->raw, f->room, CATALOG_ID_RAW);
+		j->seq = f->ref;
+		j->author = j->body = j->text = j->data;
+		j->data[0] = '\0';
+		j->author_len = j->body_len = j->text_len = 0;
+		memcpy(j->room_uri, r->cat->uri, ulen + 1);
+		j->logged = false;
+		j->ts_ms = 0;
+		lr->rc_epoch = f->epoch;
+		lr->rc_next = f->ref;
+		if (lr->rc_durable >= f->ref)
+			lr->rc_durable = f->ref - 1;
+		fo_submit_job(lc, j);
 		return;
 	}
 	j->kind = FANOUT_JOB_REPL;
@@ -454,7 +491,7 @@ fo_repl_fill(void *cookie, struct commit_req *r)
 {
 	struct repljob *j = cookie;
 
-	r->op = COMMIT_REPLICA;
+	r->op = j->truncate ? COMMIT_REPLICA_TRUNCATE : COMMIT_REPLICA;
 	r->ev = WAL_EV_CHAT;
 	r->logged = j->logged;
 	memcpy(r->room, j->raw, CATALOG_ID_RAW);
@@ -476,11 +513,15 @@ fo_repl_stored(struct lcore_ctx *lc, void *cookie, int status)
 	struct repljob *j = cookie;
 	struct fo_roomstate *lr = fo_roomstate_find(fo_lc(lc), j->raw);
 
-	if (status == 0 && lr != NULL) {
+	if (status == 0 && lr != NULL && j->truncate) {
+		ack(lc, j->node, j->raw, j->epoch, lr->rc_durable, PEERFRAME_OK, true);
+	} else if (status == 0 && lr != NULL) {
 		ctr_inc(lc, CTR_REPL_STORED);
 		if (j->seq > lr->rc_durable)
 			lr->rc_durable = j->seq;
-		ack(lc, j->node, j->raw, j->epoch, lr->rc_durable, PEERFRAME_OK);
+		ack(lc, j->node, j->raw, j->epoch, lr->rc_durable, PEERFRAME_OK, false);
+	} else if (j->truncate) {
+		ctr_inc(lc, CTR_STORAGE_FAILED);	/* the home probes again */
 	} else if (lr != NULL && j->seq < lr->rc_next) {
 		/* Not stored: take it again when the home sends it again. */
 		lr->rc_next = j->seq;
