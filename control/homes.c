@@ -571,7 +571,8 @@ homes_json(struct homes *h)
 	 * other live node: [array] alone decides) or "off" (no peer links). */
 	json_object_set_new(out, "replication", json_string(!h->replicate ? "off" :
 							    h->alone ? "alone" : "on"));
-	json_object_set_new(out, "unreplicated", json_integer(h->replicate ? (json_int_t)unreplicated : 0));
+	json_object_set_new(out, "unreplicated",
+			    json_integer(h->replicate ? (json_int_t)unreplicated : 0));
 	json_object_set_new(out, "releasing", json_boolean(h->releasing));
 	json_object_set_new(out, "released", json_integer(h->released));
 	pthread_mutex_unlock(&h->lock);

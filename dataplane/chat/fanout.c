@@ -351,10 +351,12 @@ fanout_post(struct lcore_ctx *lc, const struct roomtab_ent *r, struct fanout_pos
 uint64_t
 fo_next_seq_peek(struct lcore_ctx *lc, struct fo_roomstate *lr)
 {
-	const struct roomtab_ent *r = roomtab_find_raw(roomtab_of(lc), lr->raw);
+	const struct roomtab *t = roomtab_of(lc);
+	const struct roomtab_ent *r = t != NULL && t->self != 0 ? roomtab_find_raw(t, lr->raw) :
+				      NULL;
 
-	/* A new epoch (this node took the room over): go on after what
-	 * history holds, copies on their way to storage included. */
+	/* In an array, a new epoch (this node took the room over): go on
+	 * after what history holds, copies on their way to storage included. */
 	if (r != NULL && r->epoch != lr->seq_epoch) {
 		lr->seq_loaded = false;
 		lr->seq_epoch = r->epoch;

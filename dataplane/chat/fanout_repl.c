@@ -311,9 +311,12 @@ bool
 fo_repl_hold(struct lcore_ctx *lc, struct fo_roomstate *lr, struct fanout_post *p)
 {
 	const struct roomtab *t = roomtab_of(lc);
-	const struct roomtab_ent *r = roomtab_find_raw(t, p->room);
+	const struct roomtab_ent *r;
 
-	if (lr == NULL || !replicated(lc, t, r))
+	if (lr == NULL || !fo_peer_active() || t == NULL || t->self == 0)
+		return false;
+	r = roomtab_find_raw(t, p->room);
+	if (!replicated(lc, t, r))
 		return false;
 	if (r->replica != lr->rp_node || r->epoch != lr->rp_epoch)
 		reset(lc, lr, r);

@@ -322,9 +322,11 @@ storm(enum fault fault, int rounds)
 			}
 			if (rounds > 1)
 				server_kill(&ak_node[victim], SIGTERM);	/* keeps its data */
-			else
-				cr_assert_eq(server_stop(&ak_node[victim]), 0, "the drained node did "
-					     "not stop cleanly");
+			else {
+				int st = server_stop(&ak_node[victim]);
+
+				cr_assert_eq(st, 0, "the drained node did not stop cleanly (%d)", st);
+			}
 		} else {
 			server_kill(&ak_node[victim], SIGKILL);
 		}
