@@ -30,6 +30,7 @@
 #include "dataplane/peer/peerframe.h"
 #include "dataplane/session/placement.h"
 #include "dataplane/web/web.h"
+#include "storage/catalog.h"
 
 #define PUBLISH_MS		1000	/* the node key is rewritten this often */
 #define SNAP_TIMEOUT_MS		100	/* one lcore's load snapshot */
@@ -48,6 +49,7 @@ struct place_node {
 	uint32_t	node_id;
 	uint32_t	conns;
 	double		busy;		/* mean of its lcores' busy fractions */
+	int64_t		lease;		/* its node key's lease */
 	bool		draining;
 	char		sip[PLACEMENT_WHERE_MAX];
 	char		peer[PEERLINK_ADDR_MAX];
@@ -525,6 +527,7 @@ place_refresh(struct array *a)
 			p->conns = conns < 0 ? 0 : conns > UINT32_MAX ? UINT32_MAX : (uint32_t)conns;
 			p->draining = json_is_true(json_object_get(v, "draining"));
 			p->busy = mean_busy(json_object_get(v, "lcores"));
+			p->lease = kvs.kv[i].lease;
 			copy_str(p->web, sizeof(p->web), json_object_get(v, "web"));
 			copy_str(p->pin, sizeof(p->pin), json_object_get(v, "web_pin"));
 			strcpy(p->sip, sip);
@@ -846,6 +849,9 @@ array_start(const struct array_config *cfg, struct engine *e, char *err, size_t 
 		struct peerlink_callbacks cb = {
 			.recv = link_recv, .state = link_state, .resync = link_resync, .arg = a,
 		};
+		struct fanout_peer_ops po = {
+			.send = peer_send, .send_many = peer_send_many, .rehome = peer_rehome, .arg = a,
+		};
 
 		if (strlen(a->prefix) > PEERFRAME_CLUSTER_MAX) {
 			snprintf(err, errlen, "[array] prefix \"%s\": over %d characters, too long "
@@ -856,12 +862,7 @@ array_start(const struct array_config *cfg, struct engine *e, char *err, size_t 
 		a->peers = peerlink_create(&pc, &cb, err, errlen);
 		if (a->peers == NULL)
 			goto out_free;
-		/* Before the lcores run (boot order). */
-		struct fanout_peer_ops po = {
-			.send = peer_send, .send_many = peer_send_many, .rehome = peer_rehome, .arg = a,
-		};
-
-		fanout_peer_register(&po);
+		fanout_peer_register(&po);	/* before the lcores run (boot order) */
 		homes_configure(a->homes, true, cfg->failover_grace_ms);
 	}
 	/* An etcd that is starting or busy gets a few tries; nothing
@@ -894,6 +895,10 @@ array_start(const struct array_config *cfg, struct engine *e, char *err, size_t 
 		snprintf(err, errlen, "[array] eventfd: %s", strerror(errno));
 		goto out_leave;
 	}
+	if (a->peers == NULL)
+		LOG(WARNING, ARRAY, "[array] peer_listen is not set: this node has no peer links, so "
+		    "its clients cannot join or post in rooms homed on other nodes (refused with "
+		    "503); set peer_listen and ca on every node");
 	place_refresh(a);		/* the first table, before the thread owns <sess> */
 	rc = pthread_create(&a->thread, NULL, array_thread, a);
 	if (rc != 0) {
@@ -1041,6 +1046,12 @@ array_nodes(struct array *a, json_t **out, char *err, size_t errlen)
 	return 0;
 }
 
+int64_t
+array_lease(const struct array *a)
+{
+	return atomic_load(&a->lease_pub);
+}
+
 uint32_t
 array_node_id(const struct array *a)
 {
@@ -1061,4 +1072,50 @@ array_fill_homes(struct array *a, struct roomtab *t)
 	/* A room with no home yet: claim it now rather than next second. */
 	if (homes_fill(a->homes, t))
 		array_kick(a);
+}
+
+int
+array_homes_read(struct array *a, struct etcd *e, char *err, size_t errlen)
+{
+	return homes_read(a->homes, e, err, errlen);
+}
+
+json_t *
+array_home_op(struct array *a, const char *room_id)
+{
+	struct place_tab *t = &a->place;
+	struct homes_cand cand[PLACE_MAX];
+	int64_t leases[PLACE_MAX];
+	uint8_t raw[CATALOG_ID_RAW];
+	char key[KEY_MAX], val[128];
+	uint32_t id = 0;
+	unsigned n;
+
+	if (catalog_id_pack(room_id, raw) != 0)
+		return NULL;
+	for (;;) {
+		uint32_t s = atomic_load_explicit(&t->seq, memory_order_acquire);
+
+		if (s & 1)
+			continue;
+		n = 0;
+		for (uint32_t i = 0; t->valid && i < t->n && i < PLACE_MAX; i++) {
+			cand[n].node_id = t->v[i].node_id;
+			cand[n].busy = t->v[i].busy;
+			cand[n].draining = t->v[i].draining || t->v[i].lease == 0;
+			leases[n] = t->v[i].lease;
+			n++;
+		}
+		atomic_thread_fence(memory_order_acquire);
+		if (atomic_load_explicit(&t->seq, memory_order_relaxed) == s)
+			break;
+	}
+	id = homes_winner(raw, cand, n);
+	for (unsigned i = 0; id != 0 && i < n; i++)
+		if (cand[i].node_id == id) {
+			snprintf(key, sizeof(key), "%s/homes/%s", a->prefix, room_id);
+			snprintf(val, sizeof(val), "{\"node\":%u,\"room\":\"%s\"}", id, room_id);
+			return etcd_op_put_lease(key, val, strlen(val), leases[i]);
+		}
+	return NULL;
 }

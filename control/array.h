@@ -39,6 +39,7 @@
 
 struct array;
 struct engine;
+struct etcd;
 struct roomtab;
 struct web;
 
@@ -106,6 +107,20 @@ int array_nodes(struct array *a, json_t **out, char *err, size_t errlen);
  * array's shared secret (<prefix>/secret in etcd) and the live nodes'
  * published Web addresses. 0 or -errno. */
 int array_web_attach(struct array *a, struct web *w);
+/* The lease this node's keys are bound to now; 0 while it holds none
+ * (out of the array). Any thread. */
+int64_t array_lease(const struct array *a);
+
+/* Reads the room homes with <e> (the caller's own etcd client) so that the
+ * next room table built has them (homes_read). 0 or -errno. Any thread. */
+int array_homes_read(struct array *a, struct etcd *e, char *err, size_t errlen);
+
+/* For a room created now (id <room_id>): the etcd transaction operation
+ * that homes it on the node that wins it among the live nodes, bound to
+ * that node's lease, to go in the transaction that creates the room, so
+ * that every node learns the room and its home together. NULL when no node
+ * qualifies (the room is claimed later, homes.h). Any thread. */
+json_t *array_home_op(struct array *a, const char *room_id);
 
 /* This node's id in the array. Any thread. */
 uint32_t array_node_id(const struct array *a);

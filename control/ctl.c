@@ -527,6 +527,7 @@ ctl_start(const struct ctl_config *cfg, struct engine *e, struct db *db, char *e
 	c->lcores = calloc(c->nlcores, sizeof(*c->lcores));
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_mutex_init(&c->publock, NULL);
+	pthread_mutex_init(&c->synclock, NULL);
 	if (c->path == NULL || c->htdigest == NULL || c->realm == NULL || c->domain == NULL ||
 	    c->lcores == NULL) {
 		snprintf(err, errlen, "control: out of memory");
@@ -589,6 +590,7 @@ ctl_stop(struct ctl *c)
 	ctl_rooms_fini(c);
 	pthread_mutex_destroy(&c->lock);
 	pthread_mutex_destroy(&c->publock);
+	pthread_mutex_destroy(&c->synclock);
 	free(c->lcores);
 	free(c->path);
 	free(c->htdigest);

@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "control/array.h"
+#include "control/catalog_sync.h"
 #include "control/ctl_int.h"
 #include "dataplane/base/log.h"
 #include "dataplane/chat/chatctl.h"
@@ -52,7 +53,7 @@ ctl_admin_user_norm(const struct ctl *c, const char *in, bool sip, char *out, si
 /* Loads the file and makes every lcore use it. The table (one reference)
  * in *<out> when not NULL. 0 or -1 with a reason. */
 static int
-users_reload(struct ctl *c, struct htdigest **out, char *err, size_t errlen)
+users_reload(struct ctl *c, bool settle, struct htdigest **out, char *err, size_t errlen)
 {
 	char why[512];
 	struct htdigest *h = htdigest_load(c->conf.htdigest, true, why, sizeof(why));
@@ -62,7 +63,7 @@ users_reload(struct ctl *c, struct htdigest **out, char *err, size_t errlen)
 		return -1;
 	}
 	engine_reload(c->e, NULL, h);
-	if (chatctl_settle(c->e, CTL_LCORE_TIMEOUT_MS) != 0)
+	if (settle && chatctl_settle(c->e, CTL_LCORE_TIMEOUT_MS) != 0)
 		LOG(WARNING, CONTROL, "an lcore did not confirm the new user table in %d ms; it "
 		    "switches at its next loop turn", CTL_LCORE_TIMEOUT_MS);
 	if (out != NULL)
@@ -70,6 +71,12 @@ users_reload(struct ctl *c, struct htdigest **out, char *err, size_t errlen)
 	else
 		htdigest_put(h);
 	return 0;
+}
+
+int
+ctl_admin_users_reload(struct ctl *c, bool settle, char *err, size_t errlen)
+{
+	return users_reload(c, settle, NULL, err, errlen);
 }
 
 static int
@@ -92,12 +99,14 @@ ctl_admin_user_change(struct ctl *c, const struct ctl_args *a, json_t **out, cha
 		      size_t errlen)
 {
 	enum ctl_admin_user_op op = a->op;
-	static const char *const done[] = { "added", "password changed", "removed" };
+	static const char *const what[] = { "added", "password changed", "removed" };
 	const char *pw = ctl_arg_str(a, "password", false);
+	struct catalog_sync_done done = { 0 };
+	struct catalog_sync *s;
 	struct htdigest *h;
 	char user[USER_MAX];
 	bool exists;
-	int rc;
+	int held, rc;
 
 	if (!ctl_admin_user_norm(c, ctl_arg_str(a, "user", true), false, user, sizeof(user), err,
 				 errlen))
@@ -106,6 +115,23 @@ ctl_admin_user_change(struct ctl *c, const struct ctl_args *a, json_t **out, cha
 	    (pw == NULL || pw[0] == '\0' || strpbrk(pw, "\r\n") != NULL)) {
 		snprintf(err, errlen, "password: give a non-empty password on one line");
 		return -1;
+	}
+	held = catalog_sync_hold(c, &s, err, errlen);
+	if (held < 0)
+		return -1;
+	if (held > 0) {
+		/* In an array: etcd's users, applied by every node. */
+		rc = catalog_sync_user(s, user, c->conf.realm, (enum catalog_sync_user_op)op, pw,
+				       &done, err, errlen);
+		catalog_sync_release(c);
+		if (rc != 0)
+			return -1;
+		h = htdigest_load(c->conf.htdigest, true, err, errlen);
+		if (h == NULL)
+			return -1;
+		LOG(NOTICE, CONTROL, "user %s: %s (array revision %lld)", user, what[op],
+		    (long long)done.revision);
+		goto answer;
 	}
 	if (user_exists(c, user, &exists, err, errlen) != 0)
 		return -1;
@@ -125,12 +151,15 @@ ctl_admin_user_change(struct ctl *c, const struct ctl_args *a, json_t **out, cha
 			 strerror(-rc));
 		return -1;
 	}
-	if (users_reload(c, &h, err, errlen) != 0)
+	if (users_reload(c, true, &h, err, errlen) != 0)
 		return -1;
-	LOG(NOTICE, CONTROL, "user %s: %s", user, done[op]);
+	LOG(NOTICE, CONTROL, "user %s: %s", user, what[op]);
+answer:
 	*out = json_pack("{s:s, s:s, s:s, s:s, s:I}", "user", user, "realm", c->conf.realm,
-			 "file", c->conf.htdigest, "done", done[op],
+			 "file", c->conf.htdigest, "done", what[op],
 			 "users", (json_int_t)htdigest_count(h));
+	if (held > 0)
+		json_object_set_new(*out, "revision", json_integer(done.revision));
 	htdigest_put(h);
 	return 0;
 }

@@ -2,6 +2,7 @@
 #include <stdio.h>
 
 #include "control/array.h"
+#include "control/catalog_sync.h"
 #include "control/ctl_int.h"
 #include "dataplane/base/log.h"
 
@@ -40,5 +41,14 @@ ctl_array_show(struct ctl *c, const struct ctl_args *args, json_t **out, char *e
 			 "etcd");
 		return -1;
 	}
-	return array_nodes(a, out, err, errlen);
+	if (array_nodes(a, out, err, errlen) != 0)
+		return -1;
+	/* Each node's applied catalog revision, when this node runs the
+	 * catalog (not while it catches up), and etcd answered the node list
+	 * (a lost etcd is not asked twice). */
+	pthread_mutex_lock(&c->synclock);
+	if (c->sync != NULL)
+		catalog_sync_show(c->sync, *out, json_is_array(json_object_get(*out, "nodes")));
+	pthread_mutex_unlock(&c->synclock);
+	return 0;
 }

@@ -20,6 +20,9 @@
 #include "control/ctl.h"
 #include "control/ctl_req.h"
 
+struct catalog_room;
+struct catalog_sync;
+struct invite;
 struct roomtab;
 
 /* Per-lcore bookkeeping for the CPU load figures. */
@@ -47,6 +50,11 @@ struct ctl {
 	struct roomtab		*rooms;		/* the table last published */
 	struct export		*exporter;	/* may be NULL */
 	struct array		*array;		/* NULL: a standalone node */
+	/* The array's catalog (catalog_sync.h), set once caught up; held
+	 * by a catalog command for its whole run (synclock), so that
+	 * catalog_sync_stop waits for it. */
+	struct catalog_sync	*sync;
+	pthread_mutex_t		synclock;
 	/* Serialises building and publishing room tables: the control
 	 * thread (catalog commands) and the array thread (homes moved). */
 	pthread_mutex_t		publock;
@@ -85,6 +93,17 @@ ctl_cmd_fn ctl_rooms_invite;
  * (at most CTL_LCORE_TIMEOUT_MS per lcore). 0, or -1 with a reason in
  * <err>. Any thread. */
 int ctl_rooms_publish(struct ctl *c, char *err, size_t errlen);
+/* The same; without <settle> it returns without waiting for the lcores
+ * (before they run: they take the table when they start). */
+int ctl_rooms_publish_at(struct ctl *c, bool settle, char *err, size_t errlen);
+/* Ends the presence of whoever room <r> no longer admits (or everyone,
+ * with <all>); how many presences ended. Any thread. */
+int ctl_rooms_evict(struct ctl *c, const struct catalog_room *r, bool all);
+/* Shows invitation <inv> of <user> (sip:..) to room <r> to the user's
+ * dialogs on this node (not when the room is secret to the user); how
+ * many were told. <missed> (may be NULL): lcores that did not answer. */
+int ctl_rooms_invite_notify(struct ctl *c, const struct catalog_room *r, const char *user,
+			    const struct invite *inv, uint32_t *missed);
 /* Builds the first room table from the catalog (ctl_start). 0 or -errno. */
 int ctl_rooms_init(struct ctl *c);
 void ctl_rooms_fini(struct ctl *c);
@@ -103,6 +122,10 @@ ctl_cmd_fn ctl_admin_drain;
 bool ctl_admin_user_norm(const struct ctl *c, const char *in, bool sip, char *out, size_t cap,
 			 char *err, size_t errlen);
 ctl_cmd_fn ctl_admin_reload;
+/* Loads the htdigest file and makes every lcore use it (with <settle>,
+ * before it returns; without, before the lcores run). 0 or -1 with a
+ * reason. Any thread. */
+int ctl_admin_users_reload(struct ctl *c, bool settle, char *err, size_t errlen);
 ctl_cmd_fn ctl_admin_loglevel;
 
 /* ctl_array.c */

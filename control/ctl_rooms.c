@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "control/array.h"
+#include "control/catalog_sync.h"
 #include "control/ctl_int.h"
 #include "dataplane/base/clock.h"
 #include "dataplane/base/log.h"
@@ -69,6 +70,12 @@ ctl_rooms_fini(struct ctl *c)
 int
 ctl_rooms_publish(struct ctl *c, char *err, size_t errlen)
 {
+	return ctl_rooms_publish_at(c, true, err, errlen);
+}
+
+int
+ctl_rooms_publish_at(struct ctl *c, bool settle, char *err, size_t errlen)
+{
 	struct roomtab *t, *old;
 	int rc;
 
@@ -87,7 +94,7 @@ ctl_rooms_publish(struct ctl *c, char *err, size_t errlen)
 	pthread_mutex_unlock(&c->lock);
 	roomtab_put(old);
 	pthread_mutex_unlock(&c->publock);
-	if (chatctl_settle(c->e, CTL_LCORE_TIMEOUT_MS) != 0)
+	if (settle && chatctl_settle(c->e, CTL_LCORE_TIMEOUT_MS) != 0)
 		LOG(WARNING, CONTROL, "an lcore did not confirm the new room table in %d ms; "
 		    "it switches at its next loop turn", CTL_LCORE_TIMEOUT_MS);
 	return 0;
@@ -408,10 +415,8 @@ apply_keys(struct ctl *c, struct catalog_room *r, json_t *o, const char *skip, c
 	return 0;
 }
 
-/* Ends the presence of whoever the room no longer admits (or everyone);
- * how many presences ended. */
-static int
-evict(struct ctl *c, const struct catalog_room *r, bool all)
+int
+ctl_rooms_evict(struct ctl *c, const struct catalog_room *r, bool all)
 {
 	uint8_t raw[CATALOG_ID_RAW];
 	uint32_t missed = 0;
@@ -447,9 +452,166 @@ store(struct ctl *c, struct catalog_room *r, const char *what, json_t **out, cha
 	if (ctl_rooms_publish(c, err, errlen) != 0)
 		return -1;
 	LOG(NOTICE, CONTROL, "room %s (%s): %s", r->name, r->uri, what);
-	n = evict(c, r, false);
+	n = ctl_rooms_evict(c, r, false);
 	*out = room_json(c, r);
 	json_object_set_new(*out, "evicted", json_integer(n));
+	return 0;
+}
+
+/* Applies <op> for user <u> to <r>. 0, or -1 with the reason. */
+static int
+member_change(struct catalog_room *r, enum ctl_rooms_set_op op, const char *u, char *err,
+	      size_t errlen)
+{
+	int rc = 0;
+
+	switch (op) {
+	case CTL_MEMBER_ADD:
+		rc = catalog_strset_add(&r->members, u);
+		break;
+	case CTL_MANAGER_ADD:
+		rc = catalog_strset_add(&r->managers, u);
+		break;
+	case CTL_MEMBER_DEL:
+		/* Managers are members too: no longer a member, no longer either. */
+		rc = catalog_strset_remove(&r->members, u);
+		if (catalog_strset_remove(&r->managers, u) == 0)
+			rc = 0;
+		break;
+	case CTL_MANAGER_DEL:
+		rc = catalog_strset_remove(&r->managers, u);
+		break;
+	}
+	if (rc == -ENOENT)
+		snprintf(err, errlen, "%s is not a %s of %s", u,
+			 op == CTL_MANAGER_DEL ? "manager" : "member", r->name);
+	else if (rc != 0)
+		snprintf(err, errlen, "out of memory");
+	return rc == 0 ? 0 : -1;
+}
+
+/* ---- in an array: through the array's catalog (catalog_sync.h) ---------- */
+
+/* One change to a room, redone on etcd's copy of it. */
+struct change {
+	struct ctl			*c;
+	const struct ctl_args		*a;
+	const char			*skip;		/* set: the key naming the room */
+	const struct catalog_room	*fresh;		/* create: the new room */
+	enum ctl_rooms_set_op		op;		/* member and manager changes */
+	const char			*user;
+};
+
+static struct catalog_room *
+room_copy(const struct catalog_room *r)
+{
+	struct catalog_room *c = NULL;
+	size_t len;
+	char *v = catalog_encode(r, &len);
+
+	if (v != NULL && catalog_decode(v, len, &c) != 0)
+		c = NULL;
+	free(v);
+	return c;
+}
+
+/* A name another room of this node's catalog (the array's, caught up)
+ * holds. */
+static bool
+name_taken(struct ctl *c, const struct catalog_room *r, char *err, size_t errlen)
+{
+	struct catalog_room *other;
+	bool taken = false;
+
+	if (catalog_get_by_name(c->db, r->name, &other) == 0) {
+		taken = strcmp(other->id, r->id) != 0;
+		if (taken)
+			snprintf(err, errlen, "another room is named %s (%s)", other->name,
+				 other->uri);
+		catalog_room_free(other);
+	}
+	return taken;
+}
+
+static int
+ch_create(void *arg, struct catalog_room **r, char *err, size_t errlen)
+{
+	struct change *ch = arg;
+
+	if (*r != NULL) {
+		snprintf(err, errlen, "room %s exists", (*r)->id);
+		return -1;
+	}
+	*r = room_copy(ch->fresh);
+	if (*r == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+ch_set(void *arg, struct catalog_room **r, char *err, size_t errlen)
+{
+	struct change *ch = arg;
+
+	if (*r == NULL) {
+		snprintf(err, errlen, "the room is not in the array's catalog (deleted "
+			 "meanwhile?)");
+		return -1;
+	}
+	if (apply_keys(ch->c, *r, ch->a->obj, ch->skip, err, errlen) != 0)
+		return -1;
+	return name_taken(ch->c, *r, err, errlen) ? -1 : 0;
+}
+
+static int
+ch_member(void *arg, struct catalog_room **r, char *err, size_t errlen)
+{
+	struct change *ch = arg;
+
+	if (*r == NULL) {
+		snprintf(err, errlen, "the room is not in the array's catalog (deleted "
+			 "meanwhile?)");
+		return -1;
+	}
+	return member_change(*r, ch->op, ch->user, err, errlen);
+}
+
+static int
+ch_del(void *arg, struct catalog_room **r, char *err, size_t errlen)
+{
+	catalog_room_free(*r);
+	*r = NULL;
+	return 0;
+}
+
+/* Runs <fn> on room <id> through the array's catalog; the answer is the
+ * room as this node now has it (or <gone> for a deletion). */
+static int
+array_change(struct ctl *c, struct catalog_sync *s, const char *id, catalog_sync_room_fn *fn,
+	     struct change *ch, json_t *gone, json_t **out, char *err, size_t errlen)
+{
+	struct catalog_sync_done done;
+	struct catalog_room *r;
+
+	if (catalog_sync_room(s, id, fn, ch, &done, err, errlen) != 0) {
+		json_decref(gone);
+		return -1;
+	}
+	if (gone != NULL) {
+		*out = gone;
+	} else if (catalog_get(c->db, id, &r) == 0) {
+		*out = room_json(c, r);
+		catalog_room_free(r);
+	} else {
+		snprintf(err, errlen, "stored in the array's catalog (revision %lld), but this "
+			 "node does not have the room", (long long)done.revision);
+		return -1;
+	}
+	json_object_set_new(*out, "evicted", json_integer(done.evicted));
+	json_object_set_new(*out, "revision", json_integer(done.revision));
+	json_object_set_new(*out, "nodes_confirmed", json_integer(done.nodes));
 	return 0;
 }
 
@@ -459,7 +621,9 @@ ctl_rooms_create(struct ctl *c, const struct ctl_args *a, json_t **out, char *er
 {
 	const char *name = ctl_arg_str(a, "name", true);
 	struct catalog_room *r, *old = NULL;
-	int rc;
+	struct catalog_sync *s;
+	struct change ch = { .c = c, .a = a };
+	int held, rc;
 
 	if (name == NULL || name[0] == '\0' || strlen(name) >= CATALOG_NAME_MAX) {
 		snprintf(err, errlen, "name: give the new room's name (1 to %d bytes)",
@@ -479,8 +643,17 @@ ctl_rooms_create(struct ctl *c, const struct ctl_args *a, json_t **out, char *er
 	/* Defaults as for a room of the configuration file. */
 	r->props = CATALOG_PROP_LOGGED | CATALOG_PROP_INVITE | CATALOG_PROP_FILEPOST;
 	rc = apply_keys(c, r, a->obj, "arg", err, errlen);
-	if (rc == 0)
+	held = rc == 0 ? catalog_sync_hold(c, &s, err, errlen) : 0;
+	if (held < 0) {
+		rc = -1;
+	} else if (held > 0) {
+		ch.fresh = r;
+		rc = name_taken(c, r, err, errlen) ? -1 :
+		     array_change(c, s, r->id, ch_create, &ch, NULL, out, err, errlen);
+		catalog_sync_release(c);
+	} else if (rc == 0) {
 		rc = store(c, r, "created", out, err, errlen);
+	}
 	catalog_room_free(r);
 	return rc;
 }
@@ -490,7 +663,9 @@ ctl_rooms_set(struct ctl *c, const struct ctl_args *a, json_t **out, char *err,
 	      size_t errlen)
 {
 	struct catalog_room *r;
-	int rc;
+	struct catalog_sync *s;
+	struct change ch = { .c = c, .a = a };
+	int held, rc;
 
 	if (find_room(c, ctl_arg_str(a, "room", true), &r, err, errlen) != 0)
 		return -1;
@@ -500,8 +675,16 @@ ctl_rooms_set(struct ctl *c, const struct ctl_args *a, json_t **out, char *err,
 		catalog_room_free(r);
 		return -1;
 	}
-	rc = apply_keys(c, r, a->obj, json_object_get(a->obj, "room") ? "room" : "arg", err,
-			errlen);
+	ch.skip = json_object_get(a->obj, "room") ? "room" : "arg";
+	held = catalog_sync_hold(c, &s, err, errlen);
+	if (held != 0) {
+		rc = held < 0 ? -1 : array_change(c, s, r->id, ch_set, &ch, NULL, out, err, errlen);
+		if (held > 0)
+			catalog_sync_release(c);
+		catalog_room_free(r);
+		return rc;
+	}
+	rc = apply_keys(c, r, a->obj, ch.skip, err, errlen);
 	if (rc == 0)
 		rc = store(c, r, "changed", out, err, errlen);
 	catalog_room_free(r);
@@ -513,13 +696,26 @@ ctl_rooms_del(struct ctl *c, const struct ctl_args *a, json_t **out, char *err,
 	      size_t errlen)
 {
 	struct catalog_room *r;
-	int n, rc;
+	struct catalog_sync *s;
+	struct change ch = { .c = c, .a = a };
+	int held, n, rc;
 
 	if (find_room(c, ctl_arg_str(a, "room", true), &r, err, errlen) != 0)
 		return -1;
+	held = catalog_sync_hold(c, &s, err, errlen);
+	if (held != 0) {
+		rc = held < 0 ? -1 :
+		     array_change(c, s, r->id, ch_del, &ch,
+				  json_pack("{s:s, s:s, s:s, s:b}", "id", r->id, "uri", r->uri,
+					    "name", r->name, "deleted", 1), out, err, errlen);
+		if (held > 0)
+			catalog_sync_release(c);
+		catalog_room_free(r);
+		return rc;
+	}
 	/* Everyone leaves first, while the lcores still know the room's home
 	 * and URI (the parts and their compliance events need them). */
-	n = evict(c, r, true);
+	n = ctl_rooms_evict(c, r, true);
 	rc = catalog_delete(c->db, r->id);
 	if (rc != 0) {
 		snprintf(err, errlen, "room %s: cannot be deleted (%s)", r->name, strerror(-rc));
@@ -546,38 +742,28 @@ ctl_rooms_set_change(struct ctl *c, const struct ctl_args *a, json_t **out, char
 	static const char *const what[] = { "member added", "member removed", "manager added",
 					     "manager removed" };
 	struct catalog_room *r;
+	struct catalog_sync *s;
 	char u[USER_MAX], msg[USER_MAX + 32];
-	int rc = 0;
+	int held, rc = 0;
 
 	if (!norm_user(c, ctl_arg_str(a, "user", false), u, sizeof(u), err, errlen))
 		return -1;
 	if (find_room(c, ctl_arg_str(a, "room", true), &r, err, errlen) != 0)
 		return -1;
-	switch (op) {
-	case CTL_MEMBER_ADD:
-		rc = catalog_strset_add(&r->members, u);
-		break;
-	case CTL_MANAGER_ADD:
-		rc = catalog_strset_add(&r->managers, u);
-		break;
-	case CTL_MEMBER_DEL:
-		/* Managers are members too: no longer a member, no longer either. */
-		rc = catalog_strset_remove(&r->members, u);
-		if (catalog_strset_remove(&r->managers, u) == 0)
-			rc = 0;
-		break;
-	case CTL_MANAGER_DEL:
-		rc = catalog_strset_remove(&r->managers, u);
-		break;
-	}
-	if (rc == -ENOENT)
-		snprintf(err, errlen, "%s is not a %s of %s", u,
-			 op == CTL_MANAGER_DEL ? "manager" : "member", r->name);
-	else if (rc != 0)
-		snprintf(err, errlen, "out of memory");
-	if (rc == 0) {
-		snprintf(msg, sizeof(msg), "%s %s", what[op], u);
-		rc = store(c, r, msg, out, err, errlen);
+	held = catalog_sync_hold(c, &s, err, errlen);
+	if (held != 0) {
+		struct change ch = { .c = c, .a = a, .op = op, .user = u };
+
+		rc = held < 0 ? -1 : array_change(c, s, r->id, ch_member, &ch, NULL, out, err,
+						  errlen);
+		if (held > 0)
+			catalog_sync_release(c);
+	} else {
+		rc = member_change(r, op, u, err, errlen);
+		if (rc == 0) {
+			snprintf(msg, sizeof(msg), "%s %s", what[op], u);
+			rc = store(c, r, msg, out, err, errlen);
+		}
 	}
 	catalog_room_free(r);
 	return rc == 0 ? 0 : -1;
@@ -620,18 +806,56 @@ invite_notice(struct ctl *c, const struct catalog_room *r, const struct invite *
 	return doc;
 }
 
+/* The inviteId of <u>'s invitation to <room_id>: its place in the user's
+ * getinv list (0: none). */
+static ssize_t
+invite_id_of(struct ctl *c, const char *u, const char *room_id)
+{
+	struct invite *list = NULL;
+	ssize_t n = invite_list(c->db, u, &list), id = 0;
+
+	for (ssize_t i = 0; i < n; i++)
+		if (strcmp(list[i].room_id, room_id) == 0)
+			id = i + 1;
+	free(list);
+	return id;
+}
+
+int
+ctl_rooms_invite_notify(struct ctl *c, const struct catalog_room *r, const char *u,
+			const struct invite *inv, uint32_t *missed)
+{
+	uint32_t miss = 0;
+	size_t len;
+	char *doc;
+	int sent = 0;
+
+	/* A secret room is not shown to a non-member, here as in getinv. */
+	if (r->privacy == CATALOG_SECRET && !listed(r, u))
+		return 0;
+	doc = invite_notice(c, r, inv, invite_id_of(c, u, r->id), &len);
+	if (doc != NULL)
+		sent = chatctl_notice_user(c->e, u, doc, len, &miss, CTL_LCORE_TIMEOUT_MS);
+	free(doc);
+	if (missed != NULL)
+		*missed = miss;
+	LOG(NOTICE, CONTROL, "room %s (%s): %s invited by %s, %d notice%s", r->name, r->uri, u,
+	    inv->author, sent, sent == 1 ? "" : "s");
+	return sent;
+}
+
 int
 ctl_rooms_invite(struct ctl *c, const struct ctl_args *a, json_t **out, char *err, size_t errlen)
 {
 	const char *from = ctl_arg_str(a, "author", false);
-	struct invite inv, *list = NULL;
+	struct catalog_sync_done done = { 0 };
+	struct catalog_sync *s;
+	struct invite inv;
 	struct catalog_room *r;
-	char u[USER_MAX], author[USER_MAX], *doc;
-	ssize_t n, invite_id = 0;
+	char u[USER_MAX], author[USER_MAX];
 	uint32_t missed = 0;
 	bool visible, may_join;
-	size_t len;
-	int rc, sent = 0;
+	int held, rc, sent = 0;
 
 	if (!norm_user(c, ctl_arg_str(a, "user", false), u, sizeof(u), err, errlen))
 		return -1;
@@ -645,35 +869,35 @@ ctl_rooms_invite(struct ctl *c, const struct ctl_args *a, json_t **out, char *er
 	snprintf(inv.room_id, sizeof(inv.room_id), "%s", r->id);
 	snprintf(inv.author, sizeof(inv.author), "%s", author);
 	inv.ts_ms = clock_real_ms();
-	rc = invite_put(c->db, u, &inv);
+	held = catalog_sync_hold(c, &s, err, errlen);
+	if (held != 0) {
+		/* Every node stores it and tells the user's dialogs there. */
+		rc = held < 0 ? -1 : catalog_sync_invite(s, u, &inv, &done, err, errlen);
+		if (held > 0)
+			catalog_sync_release(c);
+		sent = done.notified;
+	} else {
+		rc = invite_put(c->db, u, &inv);
+		if (rc != 0)
+			snprintf(err, errlen, "the invitation cannot be stored (%s)",
+				 strerror(-rc));
+		else
+			sent = ctl_rooms_invite_notify(c, r, u, &inv, &missed);
+	}
 	if (rc != 0) {
-		snprintf(err, errlen, "the invitation cannot be stored (%s)", strerror(-rc));
 		catalog_room_free(r);
 		return -1;
 	}
-	/* Its inviteId is its place in the user's getinv list. */
-	n = invite_list(c->db, u, &list);
-	for (ssize_t i = 0; i < n; i++)
-		if (strcmp(list[i].room_id, r->id) == 0)
-			invite_id = i + 1;
-	free(list);
-	/* A secret room is not shown to a non-member, here as in getinv. */
 	visible = r->privacy != CATALOG_SECRET || listed(r, u);
 	may_join = r->privacy == CATALOG_OPEN || listed(r, u);
-	if (visible) {
-		doc = invite_notice(c, r, &inv, invite_id, &len);
-		if (doc != NULL)
-			sent = chatctl_notice_user(c->e, u, doc, len, &missed,
-						      CTL_LCORE_TIMEOUT_MS);
-		free(doc);
-	}
-	LOG(NOTICE, CONTROL, "room %s (%s): %s invited by %s, %d notice%s", r->name, r->uri, u,
-	    author, sent, sent == 1 ? "" : "s");
 	*out = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:i, s:I, s:b, s:b}",
 			 "room", r->uri, "name", r->name, "user", u, "author", author,
-			 "invite_id", (json_int_t)invite_id, "ts_ms", (json_int_t)inv.ts_ms,
+			 "invite_id", (json_int_t)invite_id_of(c, u, r->id),
+			 "ts_ms", (json_int_t)inv.ts_ms,
 			 "notified", sent, "unreachable_lcores", (json_int_t)missed,
 			 "visible", visible, "may_join", may_join);
+	if (held > 0)
+		json_object_set_new(*out, "revision", json_integer(done.revision));
 	catalog_room_free(r);
 	return 0;
 }

@@ -15,23 +15,9 @@
 #include <curl/curl.h>
 
 #include "control/etcd.h"
+#include "control/etcd_int.h"
 
-/* gRPC status codes the gateway returns in "code". */
-#define GRPC_NOT_FOUND		5
-#define GRPC_UNAVAILABLE	14
 
-struct etcd {
-	CURL			*curl;
-	struct curl_slist	*headers;
-	char			*ep[ETCD_ENDPOINTS_MAX];
-	unsigned int		nep;
-	unsigned int		cur;		/* the endpoint that answered last */
-	unsigned int		timeout_ms;
-	/* The answer being received. */
-	char			*body;
-	size_t			len, cap;
-	bool			too_big;
-};
 
 /* ---- base64 ------------------------------------------------------------ */
 
@@ -158,8 +144,8 @@ etcd_json_i64(const json_t *v, int64_t *out)
 }
 
 /* A base64 JSON string of <p> (<n> bytes); NULL when out of memory. */
-static json_t *
-b64_json(const void *p, size_t n)
+json_t *
+etcd_b64_json(const void *p, size_t n)
 {
 	char *s = malloc(ETCD_B64_LEN(n) + 1);
 	json_t *v;
@@ -172,8 +158,8 @@ b64_json(const void *p, size_t n)
 	return v;
 }
 
-static json_t *
-i64_json(int64_t v)
+json_t *
+etcd_i64_json(int64_t v)
 {
 	char s[24];
 
@@ -186,9 +172,9 @@ etcd_req_put(const char *key, const void *value, size_t len, int64_t lease)
 {
 	json_t *o = json_object();
 
-	if (o == NULL || json_object_set_new(o, "key", b64_json(key, strlen(key))) != 0 ||
-	    json_object_set_new(o, "value", b64_json(value, len)) != 0 ||
-	    (lease != 0 && json_object_set_new(o, "lease", i64_json(lease)) != 0)) {
+	if (o == NULL || json_object_set_new(o, "key", etcd_b64_json(key, strlen(key))) != 0 ||
+	    json_object_set_new(o, "value", etcd_b64_json(value, len)) != 0 ||
+	    (lease != 0 && json_object_set_new(o, "lease", etcd_i64_json(lease)) != 0)) {
 		json_decref(o);
 		return NULL;
 	}
@@ -202,9 +188,9 @@ etcd_req_range(const char *key, const char *range_end)
 	/* "" stands for etcd's "\0": every key from <key> on. */
 	size_t n = range_end == NULL ? 0 : range_end[0] == '\0' ? 1 : strlen(range_end);
 
-	if (o == NULL || json_object_set_new(o, "key", b64_json(key, strlen(key))) != 0 ||
+	if (o == NULL || json_object_set_new(o, "key", etcd_b64_json(key, strlen(key))) != 0 ||
 	    (range_end != NULL &&
-	     json_object_set_new(o, "range_end", b64_json(range_end, n)) != 0)) {
+	     json_object_set_new(o, "range_end", etcd_b64_json(range_end, n)) != 0)) {
 		json_decref(o);
 		return NULL;
 	}
@@ -216,7 +202,7 @@ etcd_req_create(const char *key, const void *value, size_t len, int64_t lease)
 {
 	json_t *put = etcd_req_put(key, value, len, lease);
 	json_t *range = etcd_req_range(key, NULL);
-	json_t *k = b64_json(key, strlen(key));
+	json_t *k = etcd_b64_json(key, strlen(key));
 	json_t *o = NULL;
 
 	/* Succeeds only where the key was never created (or was deleted
@@ -229,6 +215,25 @@ etcd_req_create(const char *key, const void *value, size_t len, int64_t lease)
 			      "failure", "request_range", range);
 	json_decref(put);
 	json_decref(range);
+	json_decref(k);
+	return o;
+}
+
+json_t *
+etcd_req_cas(const char *key, int64_t expect, const void *value, size_t len, int64_t lease)
+{
+	json_t *op = value != NULL ? etcd_req_put(key, value, len, lease) :
+		     etcd_req_range(key, NULL);
+	json_t *k = etcd_b64_json(key, strlen(key));
+	json_t *o = NULL;
+
+	if (op != NULL && k != NULL)
+		o = json_pack("{s:[{s:O, s:s, s:s, s:o}], s:[{s:O}]}",
+			      "compare", "key", k, "target", "MOD", "result", "EQUAL",
+			      "mod_revision", etcd_i64_json(expect),
+			      "success", value != NULL ? "request_put" : "request_delete_range",
+			      op);
+	json_decref(op);
 	json_decref(k);
 	return o;
 }
@@ -259,8 +264,8 @@ b64_field(const json_t *o, const char *name, char **out, size_t *len)
 	return 0;
 }
 
-static int
-parse_kv(const json_t *o, struct etcd_kv *kv)
+int
+etcd_parse_kv(const json_t *o, struct etcd_kv *kv)
 {
 	int rc;
 
@@ -299,7 +304,7 @@ etcd_parse_kvs(const json_t *range, struct etcd_kvs *out)
 	if (out->kv == NULL)
 		return -ENOMEM;
 	for (size_t i = 0; i < n && rc == 0; i++) {
-		rc = parse_kv(json_array_get(kvs, i), &out->kv[i]);
+		rc = etcd_parse_kv(json_array_get(kvs, i), &out->kv[i]);
 		if (rc == 0)
 			out->n++;
 	}
@@ -490,12 +495,8 @@ etcd_endpoint(const struct etcd *e)
 	return e->ep[e->cur];
 }
 
-/* Appends "; " and a printf'd text to <err> (one failure per endpoint). */
-static void
-err_add(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void
-err_add(char *err, size_t errlen, const char *fmt, ...)
+void
+etcd_err_add(char *err, size_t errlen, const char *fmt, ...)
 {
 	size_t used = strlen(err);
 	va_list ap;
@@ -533,10 +534,11 @@ post_one(struct etcd *e, unsigned int i, const char *path, const char *req, json
 	rc = curl_easy_perform(e->curl);
 	if (rc != CURLE_OK) {
 		if (e->too_big) {
-			err_add(err, errlen, "%s: an answer over %u bytes", e->ep[i], ETCD_BODY_MAX);
+			etcd_err_add(err, errlen, "%s: an answer over %u bytes", e->ep[i],
+				     ETCD_BODY_MAX);
 			return -EPROTO;
 		}
-		err_add(err, errlen, "%s: %s", e->ep[i], curl_easy_strerror(rc));
+		etcd_err_add(err, errlen, "%s: %s", e->ep[i], curl_easy_strerror(rc));
 		return 1;
 	}
 	curl_easy_getinfo(e->curl, CURLINFO_RESPONSE_CODE, &status);
@@ -550,12 +552,12 @@ post_one(struct etcd *e, unsigned int i, const char *path, const char *req, json
 	if (code < 0) {
 		/* Not the gateway: a proxy, another service on the port, an
 		 * etcd without the v3 gateway. Another endpoint may do. */
-		err_add(err, errlen, "%s: HTTP %ld%s%.*s", e->ep[i], status,
+		etcd_err_add(err, errlen, "%s: HTTP %ld%s%.*s", e->ep[i], status,
 			e->len ? ", " : "", e->len > 120 ? 120 : (int)e->len,
 			e->body ? e->body : "");
 		return status >= 500 || status == 404 ? 1 : -EPROTO;
 	}
-	err_add(err, errlen, "%s: %s", e->ep[i], msg);
+	etcd_err_add(err, errlen, "%s: %s", e->ep[i], msg);
 	if (code == GRPC_UNAVAILABLE)
 		return 1;	/* no leader, shutting down: ask another member */
 	return code == GRPC_NOT_FOUND ? -ENOENT : -EREMOTEIO;
@@ -653,6 +655,115 @@ etcd_create(struct etcd *e, const char *key, const void *value, size_t len, int6
 	return -EEXIST;
 }
 
+json_t *
+etcd_cmp_mod(const char *key, int64_t rev)
+{
+	return json_pack("{s:o, s:s, s:s, s:o}", "key", etcd_b64_json(key, strlen(key)),
+			 "target", "MOD", "result", "EQUAL", "mod_revision", etcd_i64_json(rev));
+}
+
+json_t *
+etcd_op_put(const char *key, const void *value, size_t len)
+{
+	return etcd_op_put_lease(key, value, len, 0);
+}
+
+json_t *
+etcd_op_put_lease(const char *key, const void *value, size_t len, int64_t lease)
+{
+	return json_pack("{s:o}", "request_put", etcd_req_put(key, value, len, lease));
+}
+
+json_t *
+etcd_op_delete(const char *key)
+{
+	return json_pack("{s:o}", "request_delete_range", etcd_req_range(key, NULL));
+}
+
+int
+etcd_txn(struct etcd *e, json_t *compare, json_t *success, int64_t *revision, char *err,
+	 size_t errlen)
+{
+	json_t *r;
+	int64_t rev = 0;
+	int rc = call(e, "/v3/kv/txn", compare && success ? json_pack("{s:o, s:o}", "compare",
+				compare, "success", success) : NULL, &r, err, errlen);
+
+	if (compare == NULL || success == NULL) {
+		json_decref(compare);
+		json_decref(success);
+	}
+	if (revision != NULL)
+		*revision = 0;
+	if (rc != 0)
+		return rc;
+	if (etcd_json_i64(json_object_get(json_object_get(r, "header"), "revision"), &rev) != 0) {
+		json_decref(r);
+		return proto_err(e, "a transaction", err, errlen);
+	}
+	rc = json_is_true(json_object_get(r, "succeeded")) ? 0 : -ECANCELED;
+	json_decref(r);
+	if (rc != 0)
+		snprintf(err, errlen, "a key changed since it was read");
+	else if (revision != NULL)
+		*revision = rev;
+	return rc;
+}
+
+int
+etcd_put_batch(struct etcd *e, const char *const *keys, const char *const *values,
+	       const size_t *lens, size_t n, char *err, size_t errlen)
+{
+	json_t *ops = json_array(), *r;
+	int rc;
+
+	if (n > ETCD_BATCH_MAX) {
+		json_decref(ops);
+		snprintf(err, errlen, "etcd: over %d puts in one transaction", ETCD_BATCH_MAX);
+		return -EINVAL;
+	}
+	for (size_t i = 0; ops != NULL && i < n; i++)
+		if (json_array_append_new(ops, json_pack("{s:o}", "request_put",
+							 etcd_req_put(keys[i], values[i], lens[i],
+								      0))) != 0) {
+			json_decref(ops);
+			ops = NULL;
+		}
+	rc = call(e, "/v3/kv/txn", ops ? json_pack("{s:o}", "success", ops) : NULL, &r, err,
+		  errlen);
+	json_decref(r);
+	return rc;
+}
+
+int
+etcd_cas(struct etcd *e, const char *key, int64_t expect, const void *value, size_t len,
+	 int64_t lease, int64_t *revision, char *err, size_t errlen)
+{
+	json_t *r;
+	int64_t rev = 0;
+	int rc = call(e, "/v3/kv/txn", etcd_req_cas(key, expect, value, len, lease), &r, err,
+		      errlen);
+
+	if (revision != NULL)
+		*revision = 0;
+	if (rc != 0)
+		return rc;
+	if (etcd_json_i64(json_object_get(json_object_get(r, "header"), "revision"), &rev) != 0) {
+		json_decref(r);
+		return proto_err(e, "a transaction", err, errlen);
+	}
+	if (!json_is_true(json_object_get(r, "succeeded"))) {
+		json_decref(r);
+		snprintf(err, errlen, "%s changed since it was read (revision %lld expected)", key,
+			 (long long)expect);
+		return -ECANCELED;
+	}
+	json_decref(r);
+	if (revision != NULL)
+		*revision = rev;
+	return 0;
+}
+
 int
 etcd_get(struct etcd *e, const char *key, bool prefix, struct etcd_kvs *out, char *err,
 	 size_t errlen)
@@ -709,8 +820,8 @@ etcd_lease_grant(struct etcd *e, int64_t ttl_s, int64_t *id, int64_t *granted_s,
 {
 	json_t *r;
 	int64_t ttl = 0;
-	int rc = call(e, "/v3/lease/grant", json_pack("{s:o}", "TTL", i64_json(ttl_s)), &r, err,
-		      errlen);
+	int rc = call(e, "/v3/lease/grant", json_pack("{s:o}", "TTL", etcd_i64_json(ttl_s)), &r,
+		      err, errlen);
 
 	*id = 0;
 	if (rc != 0)
@@ -729,8 +840,8 @@ etcd_lease_keepalive(struct etcd *e, int64_t id, int64_t *ttl_s, char *err, size
 {
 	json_t *r, *res;
 	int64_t ttl = 0;
-	int rc = call(e, "/v3/lease/keepalive", json_pack("{s:o}", "ID", i64_json(id)), &r, err,
-		      errlen);
+	int rc = call(e, "/v3/lease/keepalive", json_pack("{s:o}", "ID", etcd_i64_json(id)), &r,
+		      err, errlen);
 
 	if (ttl_s != NULL)
 		*ttl_s = 0;
@@ -768,8 +879,8 @@ int
 etcd_lease_revoke(struct etcd *e, int64_t id, char *err, size_t errlen)
 {
 	json_t *r;
-	int rc = call(e, "/v3/lease/revoke", json_pack("{s:o}", "ID", i64_json(id)), &r, err,
-		      errlen);
+	int rc = call(e, "/v3/lease/revoke", json_pack("{s:o}", "ID", etcd_i64_json(id)), &r,
+		      err, errlen);
 
 	json_decref(r);
 	return rc;

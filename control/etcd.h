@@ -19,12 +19,15 @@
  *	-EHOSTUNREACH	no endpoint answered (each one's failure in <err>)
  *	-ENOENT		etcd answered "not found" (a lease that expired)
  *	-EEXIST		etcd_create(): the key exists
+ *	-ECANCELED	etcd_cas(): the key changed since it was read
+ *	-ERANGE		etcd_watch(): the revision to start from was compacted
  *	-EREMOTEIO	etcd refused the request (its message in <err>)
  *	-EPROTO		an answer that is not what the gateway sends
  *	-ENOMEM, -EINVAL */
 #ifndef PARLEY_ETCD_H
 #define PARLEY_ETCD_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -104,8 +107,64 @@ int etcd_lease_keepalive(struct etcd *e, int64_t id, int64_t *ttl_s, char *err, 
  * gone already. */
 int etcd_lease_revoke(struct etcd *e, int64_t id, char *err, size_t errlen);
 
+/* Puts <n> keys in one transaction (at most ETCD_BATCH_MAX; etcd's
+ * default --max-txn-ops is 128): <keys>[i] = <values>[i] (<lens>[i]
+ * bytes), no lease. All or none. */
+#define ETCD_BATCH_MAX	64
+int etcd_put_batch(struct etcd *e, const char *const *keys, const char *const *values,
+		   const size_t *lens, size_t n, char *err, size_t errlen);
+
+/* Read-modify-write: sets <key> to <value> (<len> bytes; <value> NULL
+ * deletes the key) bound to <lease>, only if the key's mod_revision is
+ * still <expect> (0: the key must not exist). One transaction. 0 with the
+ * store's revision after the change in *<revision> (may be NULL): the
+ * key's new mod_revision; -ECANCELED when another writer changed the key
+ * since (read it again and retry). */
+int etcd_cas(struct etcd *e, const char *key, int64_t expect, const void *value, size_t len,
+	     int64_t lease, int64_t *revision, char *err, size_t errlen);
+
+/* A transaction: if every comparison of <compare> holds, every operation
+ * of <success> runs (both JSON arrays, taken; build them with the
+ * functions below). 0 with the store's revision after it in *<revision>
+ * (may be NULL); -ECANCELED when a comparison failed (nothing ran). */
+int etcd_txn(struct etcd *e, json_t *compare, json_t *success, int64_t *revision, char *err,
+	     size_t errlen);
+/* A comparison: <key>'s mod_revision is <rev> (0: the key does not
+ * exist). */
+json_t *etcd_cmp_mod(const char *key, int64_t rev);
+/* Operations: put <key> = <value> (<len> bytes, no lease); delete <key>. */
+json_t *etcd_op_put(const char *key, const void *value, size_t len);
+/* The same, the key bound to lease <lease> (0: none). */
+json_t *etcd_op_put_lease(const char *key, const void *value, size_t len, int64_t lease);
+json_t *etcd_op_delete(const char *key);
+
+/* One change a watch saw. For a delete, <kv> holds the key and its
+ * mod_revision only. */
+struct etcd_event {
+	bool		deleted;
+	struct etcd_kv	kv;
+};
+
+/* Called with the events of one watch answer (<n> may be 0: the watch was
+ * created). A nonzero return ends the watch with that value. */
+typedef int etcd_watch_fn(void *arg, const struct etcd_event *ev, size_t n);
+
+/* Watches every key under <prefix> from revision <start> on, calling <fn>
+ * for each answer, until <stop> (may be NULL) turns true (-ECANCELED; seen
+ * within about a second, at libcurl's progress callback), <max_ms> (0: no
+ * limit) have passed or etcd ends the stream (0: watch again from the next
+ * revision), the revision was compacted (-ERANGE, the oldest revision kept
+ * in *<compact>), <fn> returned nonzero (that value), or an error. Runs on
+ * a curl handle of its own with <e>'s endpoints; <e> must not be used by
+ * another thread meanwhile. Messages over ETCD_BODY_MAX are refused
+ * (-EPROTO). */
+int etcd_watch(struct etcd *e, const char *prefix, int64_t start, etcd_watch_fn *fn, void *arg,
+	       const _Atomic bool *stop, unsigned int max_ms, int64_t *compact, char *err,
+	       size_t errlen);
+
 void etcd_kv_free(struct etcd_kv *kv);
 void etcd_kvs_free(struct etcd_kvs *kvs);
+void etcd_events_free(struct etcd_event *ev, size_t n);
 
 /* ---- the codec (pure functions, unit-tested alone) ---------------------- */
 
@@ -135,6 +194,21 @@ int etcd_json_i64(const json_t *v, int64_t *out);
 json_t *etcd_req_put(const char *key, const void *value, size_t len, int64_t lease);
 json_t *etcd_req_range(const char *key, const char *range_end);
 json_t *etcd_req_create(const char *key, const void *value, size_t len, int64_t lease);
+
+/* The transaction of etcd_cas(). */
+json_t *etcd_req_cas(const char *key, int64_t expect, const void *value, size_t len,
+		     int64_t lease);
+/* A watch's create_request for the keys under <prefix> from <start>. */
+json_t *etcd_req_watch(const char *prefix, int64_t start);
+
+/* One message of a watch stream ({"result":{...}}, or {"error":{...}})
+ * into a malloc'd array of its events (*<ev>, *<n>; free with
+ * etcd_events_free), the header's revision in *<revision>, and, when etcd
+ * cancelled the watch, *<canceled> with the compaction revision in
+ * *<compact> (0: cancelled for another reason). 0, -EPROTO, -ENOMEM, or
+ * -EREMOTEIO for an error message (its text in <msg>). */
+int etcd_parse_watch(const json_t *msg, struct etcd_event **ev, size_t *n, int64_t *revision,
+		     bool *canceled, int64_t *compact, char *why, size_t whylen);
 
 /* The keys of a range answer (a /v3/kv/range body, or a txn's
  * response_range) into *<out>. 0 or -EPROTO/-ENOMEM. */

@@ -38,6 +38,7 @@ struct homes {
 
 	struct home	*v;		/* as last read, sorted by raw */
 	size_t		n;
+	int64_t		rev;		/* etcd's revision when <v> was read */
 	bool		may_home;	/* as of the last turn */
 
 	uint8_t		(*rooms)[CATALOG_ID_RAW];	/* the catalog of the last fill, sorted */
@@ -142,8 +143,8 @@ winner_but(const uint8_t raw[CATALOG_ID_RAW], const struct homes_cand *cand, uns
 	return id;
 }
 
-static uint32_t
-winner(const uint8_t raw[CATALOG_ID_RAW], const struct homes_cand *cand, unsigned n)
+uint32_t
+homes_winner(const uint8_t raw[CATALOG_ID_RAW], const struct homes_cand *cand, unsigned n)
 {
 	return winner_but(raw, cand, n, 0);
 }
@@ -204,8 +205,8 @@ read_replicas(struct homes *h, struct etcd *sess, struct home *v, size_t n, char
 
 /* The homes under <prefix>/homes/ now: a sorted array in *<out>. */
 static int
-read_homes(struct homes *h, struct etcd *sess, struct home **out, size_t *nout, char *err,
-	   size_t errlen)
+read_homes(struct homes *h, struct etcd *sess, struct home **out, size_t *nout, int64_t *rev,
+	   char *err, size_t errlen)
 {
 	char prefix[KEY_MAX];
 	struct etcd_kvs kvs = { 0 };
@@ -238,6 +239,7 @@ read_homes(struct homes *h, struct etcd *sess, struct home **out, size_t *nout, 
 		v[n].epoch = (uint64_t)kv->create_revision;
 		n++;
 	}
+	*rev = kvs.revision;
 	etcd_kvs_free(&kvs);
 	qsort(v, n, sizeof(*v), cmp_raw);
 	if (h->replicate) {
@@ -282,7 +284,7 @@ claim(struct homes *h, struct etcd *sess, int64_t lease, const struct home *v, s
 			LOG(NOTICE, ARRAY, "room %s: its home is gone; this node, its replica, "
 			    "takes it over", id);
 		} else {
-			if (winner(rooms[i], cand, ncand) != h->self)
+			if (homes_winner(rooms[i], cand, ncand) != h->self)
 				continue;
 			if (mo != NULL && mo->replica != 0 && live(cand, ncand, mo->replica, true) &&
 			    now_ms() < mo->unhomed_ms + h->grace_ms)
@@ -434,9 +436,10 @@ homes_turn(struct homes *h, struct etcd *sess, int64_t lease, bool may_home, boo
 	uint8_t (*rooms)[CATALOG_ID_RAW] = NULL;
 	struct home *v = NULL;
 	size_t n = 0, nrooms = 0;
+	int64_t rev = 0;
 	bool have_rooms, changed, releasing;
 
-	*rc = read_homes(h, sess, &v, &n, err, errlen);
+	*rc = read_homes(h, sess, &v, &n, &rev, err, errlen);
 	pthread_mutex_lock(&h->lock);
 	have_rooms = h->have_rooms;
 	if (have_rooms && h->nrooms > 0) {
@@ -472,25 +475,27 @@ homes_turn(struct homes *h, struct etcd *sess, int64_t lease, bool may_home, boo
 			free(v);
 			v = NULL;
 			n = 0;
-			*rc = read_homes(h, sess, &v, &n, err, errlen);
+			*rc = read_homes(h, sess, &v, &n, &rev, err, errlen);
 		}
 		if (*rc == 0 && h->replicate && !releasing &&
 		    choose_replicas(h, sess, lease, v, n, cand, ncand) > 0) {
 			free(v);
 			v = NULL;
 			n = 0;
-			*rc = read_homes(h, sess, &v, &n, err, errlen);
+			*rc = read_homes(h, sess, &v, &n, &rev, err, errlen);
 		}
 	}
 	free(rooms);
 
 	pthread_mutex_lock(&h->lock);
-	if (*rc == 0) {
+	if (*rc == 0 && rev >= h->rev) {
+		/* (homes_read may have read a newer state meanwhile) */
 		if (!same_homes(h->v, h->n, v, n))
 			h->gen++;
 		free(h->v);
 		h->v = v;
 		h->n = n;
+		h->rev = rev;
 		v = NULL;
 	}
 	if (h->may_home != may_home) {
@@ -504,6 +509,31 @@ homes_turn(struct homes *h, struct etcd *sess, int64_t lease, bool may_home, boo
 	pthread_mutex_unlock(&h->lock);
 	free(v);
 	return changed;
+}
+
+int
+homes_read(struct homes *h, struct etcd *e, char *err, size_t errlen)
+{
+	struct home *v = NULL;
+	size_t n = 0;
+	int64_t rev = 0;
+	int rc = read_homes(h, e, &v, &n, &rev, err, errlen);
+
+	if (rc != 0)
+		return rc;
+	pthread_mutex_lock(&h->lock);
+	if (rev >= h->rev) {
+		if (!same_homes(h->v, h->n, v, n))
+			h->gen++;
+		free(h->v);
+		h->v = v;
+		h->n = n;
+		h->rev = rev;
+		v = NULL;
+	}
+	pthread_mutex_unlock(&h->lock);
+	free(v);
+	return 0;
 }
 
 bool

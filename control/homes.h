@@ -71,6 +71,16 @@ bool homes_turn(struct homes *h, struct etcd *sess, int64_t lease, bool may_home
  * replicas claim them at once. Before the first turn. */
 void homes_configure(struct homes *h, bool replicate, uint32_t grace_ms);
 
+/* Reads every home key with <e> (the caller's own client: any thread) into
+ * the map homes_fill uses, as homes_turn does without claiming anything:
+ * a node that applies a catalog change knows the new room's home (written
+ * in the same transaction) before it publishes its table. 0 or -errno
+ * with the reason in <err>. */
+int homes_read(struct homes *h, struct etcd *e, char *err, size_t errlen);
+
+/* The node that wins room <raw> among <cand> (0: none qualifies). */
+uint32_t homes_winner(const uint8_t raw[16], const struct homes_cand *cand, unsigned n);
+
 /* Writes each room's home node and epoch into <t> (marked with
  * roomtab_set_array) and remembers <t>'s rooms as the catalog the next
  * turn claims homes for. Rooms with no live home stay ROOMTAB_NODE_NONE;

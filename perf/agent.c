@@ -10,6 +10,9 @@
  *   AG_REQURI    server INFO rpl:requri          -> BYE on the Lookup dialog
  *   AG_LOOKUP_BYE 200 to the BYE                 -> INVITE the Channel URI
  *   AG_CHANNEL   200 to the INVITE               -> ACK, INFO cmd:join
+ *                (user-space mode, the first client, rooms not known yet:
+ *                 -> ACK, INFO cmd:chansrch)
+ *   AG_CHANSRCH  server INFO rpl:chansrch        -> every room's URI; cmd:join
  *   AG_JOIN      server INFO rpl:join, code 200  -> AG_READY
  *
  * A post's text starts with "pb <poster> <seq> <send time ns> ", padded to
@@ -27,6 +30,7 @@
 #include "dataplane/base/clock.h"
 #include "dataplane/sip/digest.h"
 #include "perf/agent.h"
+#include "perf/gcclient.h"
 
 #define STEP_TIMEOUT_NS	(15 * 1000000000ull)	/* one sign-in step */
 #define RETRY_NS	(500 * 1000000ull)
@@ -41,7 +45,7 @@ static const char *const state_name[] = {
 	[AG_IDLE] = "idle", [AG_CONNECTING] = "connect/TLS", [AG_REG1] = "REGISTER",
 	[AG_REG2] = "REGISTER with Digest", [AG_LOOKUP] = "INVITE ocschat",
 	[AG_REQURI] = "cmd:requri", [AG_LOOKUP_BYE] = "BYE lookup",
-	[AG_CHANNEL] = "INVITE channel", [AG_JOIN] = "cmd:join", [AG_READY] = "joined",
+	[AG_CHANNEL] = "INVITE channel", [AG_CHANSRCH] = "cmd:chansrch", [AG_JOIN] = "cmd:join", [AG_READY] = "joined",
 	[AG_FAILED] = "failed",
 };
 
@@ -159,12 +163,18 @@ agent_start(struct agent *a, uint64_t now)
 	memset(&a->reg, 0, sizeof(a->reg));
 	memset(&a->look, 0, sizeof(a->look));
 	memset(&a->chan, 0, sizeof(a->chan));
+	a->srch_cseq = 0;
 	memset(a->pend, 0, sizeof(a->pend));
 	a->inflight = 0;
 	a->bcc_busy = false;
 	a->regs_left = c->regs_per_conn;
 	src.sin_addr.s_addr = htonl(0x7f000001u + (c->nsrc > 1 ? a->gid % c->nsrc : 0));
-	rc = nbconn_start(&a->c, a->w->ep, a, &c->dst, c->nsrc > 1 ? &src : NULL, a->w->ctx);
+	if (a->w->un != NULL)
+		rc = nbconn_start_unet(&a->c, a->w->un, a, &c->dst, a->w->ctx);
+	else
+		rc = nbconn_start(&a->c, a->w->ep, a,
+				  c->ndst > 1 ? &c->dsts[a->gid % c->ndst] : &c->dst,
+				  c->nsrc > 1 ? &src : NULL, a->w->ctx);
 	if (rc != 0) {
 		set_state(a, AG_CONNECTING, now);
 		fail(a, a->c.why, now);
@@ -199,7 +209,8 @@ send_register(struct agent *a, const char *auth, uint64_t now)
 	const struct bench_conf *c = conf(a);
 	char ruri[160], to[220], extra[1024];
 
-	snprintf(ruri, sizeof(ruri), "sip:%s", c->domain);
+	/* Spread over an array's nodes: served where it lands. */
+	snprintf(ruri, sizeof(ruri), "sip:%s%s", c->domain, c->ndst > 1 ? ";parley-placed" : "");
 	snprintf(to, sizeof(to), "sip:%s", a->aor);
 	snprintf(extra, sizeof(extra), "Expires: 3600\r\n%s", auth ? auth : "");
 	a->reg.cseq++;
@@ -339,7 +350,7 @@ on_challenge(struct agent *a, const struct sipmsg *m, uint64_t now)
 	}
 	chal_param(h->value, "algorithm", alg, sizeof(alg));
 	da = strcasecmp(alg, "SHA-256") == 0 ? DIGEST_SHA256 : DIGEST_MD5;
-	snprintf(ruri, sizeof(ruri), "sip:%s", c->domain);
+	snprintf(ruri, sizeof(ruri), "sip:%s%s", c->domain, c->ndst > 1 ? ";parley-placed" : "");
 	snprintf(cnonce, sizeof(cnonce), "%08x%08x", a->gid, (unsigned)(now & 0xffffffffu));
 	digest_ha1(da, a->aor, realm, c->password, ha1);
 	digest_response(da, ha1, nonce, "00000001", cnonce, "auth", "REGISTER", ruri, resp);
@@ -455,6 +466,10 @@ post_acked(struct agent *a, const struct sipmsg *m, uint64_t now)
 	if (a->inflight > 0)
 		a->inflight--;
 	if (m->status == 200) {
+		struct series_sec *r = worker_sec(w, now);
+
+		if (r != NULL)
+			r->ok++;
 		ctr_add(w, C_POSTS_OK, 1);
 		ctr_add(w, C_EXPECTED, atomic_load_explicit(&w->b->present[a->room],
 							    memory_order_relaxed));
@@ -484,14 +499,23 @@ on_channel(struct agent *a, const struct sipmsg *m, uint64_t now)
 			fail(a, "cannot ACK the Channel 200", now);
 			return;
 		}
-		send_join(a, now);
+		if (atomic_load_explicit(&w->b->rooms_known, memory_order_acquire)) {
+			send_join(a, now);
+			return;
+		}
+		if (!send_cmd(a, &a->chan, a->chan_uri, "chansrch",
+			      "<qib qtype=\"BYNAME\" criteria=\"\" extended=\"false\"/>"))
+			fail(a, "cannot build cmd:chansrch", now);
+		else
+			set_state(a, AG_CHANSRCH, now);
+		a->srch_cseq = a->chan.cseq;
 		return;
 	}
 	if (m->cseq_method != SIP_M_INFO)
 		return;
-	if (m->cseq == a->join_cseq) {
+	if (m->cseq == a->join_cseq || (a->srch_cseq != 0 && m->cseq == a->srch_cseq)) {
 		if (m->status != 200)
-			fail(a, "cmd:join INFO not answered 200", now);
+			fail(a, "cmd:join or cmd:chansrch INFO not answered 200", now);
 		return;
 	}
 	if (conf(a)->mode == MODE_FANOUT) {
@@ -585,6 +609,10 @@ on_grpchat(struct agent *a, const char *body, size_t len)
 		return;
 	}
 	ctr_add(w, C_DELIVERED, 1);
+	if (worker_sec(w, now) != NULL)
+		worker_sec(w, now)->delivered++;
+	if (worker_sec(w, t) != NULL && now >= t)
+		hist_add(&worker_sec(w, t)->lat, now - t);
 	if (g == a->gid)
 		ctr_add(w, C_ECHO, 1);
 	if (in_window(w, now)) {
@@ -602,6 +630,37 @@ resp_code(const char *body, size_t len)
 	const char *p = memmem(body, len, "<resp code=\"", 12);
 
 	return p != NULL ? atoi(p + 12) : -1;
+}
+
+/* The first client's room search (user-space mode): every room's URI by
+ * name, then the others may start. A missing room ends the run. */
+static void
+on_chansrch(struct agent *a, const char *body, size_t len, uint64_t now)
+{
+	struct bench *b = a->w->b;
+	char *z = strndup(body, len);
+
+	if (z == NULL) {
+		fail(a, "out of memory", now);
+		return;
+	}
+	for (uint32_t r = 0; r < b->c.rooms; r++) {
+		char name[64];
+
+		snprintf(name, sizeof(name), "%s%u", b->c.room_prefix, r);
+		if (!gc_room_uri(z, name, b->room_uri[r], BENCH_URI_MAX)) {
+			note_error(a, "the server has no room '%s' (declare [room:%s] in its "
+				   "config, one per room up to %s%u)", name, name,
+				   b->c.room_prefix, b->c.rooms - 1);
+			free(z);
+			atomic_store(&b->scout_failed, true);
+			fail(a, "room missing", now);
+			return;
+		}
+	}
+	free(z);
+	atomic_store_explicit(&b->rooms_known, true, memory_order_release);
+	send_join(a, now);
 }
 
 static void
@@ -633,6 +692,8 @@ on_reply(struct agent *a, const char *name, size_t nlen, const char *body, size_
 			}
 		}
 		set_state(a, AG_LOOKUP_BYE, now);
+	} else if (IS("chansrch") && a->state == AG_CHANSRCH) {
+		on_chansrch(a, body, len, now);
 	} else if (IS("join") && a->state == AG_JOIN) {
 		if (code != 200) {
 			note_error(a, "rpl:join code %d", code);
@@ -644,6 +705,10 @@ on_reply(struct agent *a, const char *name, size_t nlen, const char *body, size_
 		set_state(a, AG_READY, now);
 	} else if (IS("grpchat")) {
 		/* A refused post: its 200 came first and was counted. */
+		if (worker_sec(w, now) != NULL) {
+			worker_sec(w, now)->refused++;
+			worker_sec(w, now)->ok--;
+		}
 		ctr_add(w, C_POSTS_REFUSED, 1);
 		ctr_add(w, C_POSTS_OK, -1);
 		ctr_add(w, C_EXPECTED, -(int64_t)atomic_load_explicit(&w->b->present[a->room],
@@ -718,6 +783,79 @@ on_request(struct agent *a, const struct sipmsg *m, uint64_t now)
 		on_body(a, m->body.p, m->body.len, now);
 }
 
+/* Whether the header named <p> (<n> bytes) is one an answer echoes: Via,
+ * From, To, Call-ID, CSeq, or their compact forms. */
+static bool
+echoed(const char *p, size_t n)
+{
+	switch (n) {
+	case 1:
+		return strchr("vftiVFTI", *p) != NULL;
+	case 2:
+		return strncasecmp(p, "To", 2) == 0;
+	case 3:
+		return strncasecmp(p, "Via", 3) == 0;
+	case 4:
+		return strncasecmp(p, "From", 4) == 0 || strncasecmp(p, "CSeq", 4) == 0;
+	case 7:
+		return strncasecmp(p, "Call-ID", 7) == 0;
+	default:
+		return false;
+	}
+}
+
+/* A server INFO, answered and handled without a full parse (the generator's
+ * cost per delivery): the 200 copies the echoed header lines as they are,
+ * and the body follows the blank line. false when <msg> is not an INFO or
+ * looks unusual: the full parse then handles it. */
+static bool
+info_fast(struct agent *a, const char *msg, size_t len, uint64_t now)
+{
+	const char *end = msg + len, *p, *body = NULL;
+	bool echo = false;
+	size_t n = 16;
+	char *o;
+
+	if (len < 5 || memcmp(msg, "INFO ", 5) != 0)
+		return false;
+	p = memchr(msg, '\n', len);
+	o = p != NULL ? nbconn_reserve(&a->c, len + 64) : NULL;
+	if (o == NULL)
+		return false;
+	memcpy(o, "SIP/2.0 200 OK\r\n", 16);
+	for (p++; p < end; ) {
+		const char *e = memchr(p, '\n', (size_t)(end - p)), *colon, *t;
+
+		if (e == NULL)
+			return false;
+		if (e - p <= 1) {	/* the blank line */
+			body = e + 1;
+			break;
+		}
+		if (*p != ' ' && *p != '\t') {	/* not a continuation line */
+			colon = memchr(p, ':', (size_t)(e - p));
+			if (colon == NULL)
+				return false;
+			for (t = colon; t > p && (t[-1] == ' ' || t[-1] == '\t'); t--)
+				;
+			echo = echoed(p, (size_t)(t - p));
+		}
+		if (echo) {
+			memcpy(o + n, p, (size_t)(e - p + 1));
+			n += (size_t)(e - p + 1);
+		}
+		p = e + 1;
+	}
+	if (body == NULL)
+		return false;
+	memcpy(o + n, "Content-Length: 0\r\n\r\n", 21);
+	nbconn_commit(&a->c, n + 21);
+	ctr_add(a->w, C_INFOS_IN, 1);
+	if (body < end)
+		on_body(a, body, (size_t)(end - body), now);
+	return true;
+}
+
 void
 agent_io(struct agent *a, uint32_t events, uint64_t now)
 {
@@ -749,8 +887,10 @@ agent_io(struct agent *a, uint32_t events, uint64_t now)
 	}
 	if (r & NBCONN_DATA) {
 		for (;;) {
-			int k = nbconn_next(&a->c, &m);
 			enum agent_state before = a->state;
+			char *msg;
+			size_t len;
+			int k = nbconn_next_raw(&a->c, &msg, &len);
 
 			if (k == 0)
 				break;
@@ -758,10 +898,17 @@ agent_io(struct agent *a, uint32_t events, uint64_t now)
 				fail(a, a->c.why, now);
 				return;
 			}
+			if (info_fast(a, msg, len, now))
+				goto next;
+			if (nbconn_parse(&a->c, msg, len, &m) != 0) {
+				fail(a, a->c.why, now);
+				return;
+			}
 			if (m.status != 0)
 				on_response(a, &m, now);
 			else
 				on_request(a, &m, now);
+next:
 			/* A handler that closed or restarted the connection. */
 			if (a->state == AG_IDLE || a->state == AG_FAILED ||
 			    (before != AG_CONNECTING && a->state == AG_CONNECTING))
@@ -826,6 +973,8 @@ agent_post(struct agent *a, uint64_t due, uint64_t now)
 	a->pend[a->chan.cseq % AGENT_PEND].sent = t;
 	a->inflight++;
 	ctr_add(w, C_POSTS_SENT, 1);
+	if (worker_sec(w, t) != NULL)
+		worker_sec(w, t)->sent++;
 	if (in_window(w, t))
 		hist_add(&w->lag, now >= due ? now - due : 0);
 	if (nbconn_flush(&a->c) != 0)

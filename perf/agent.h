@@ -27,6 +27,7 @@ enum agent_state {
 	AG_REQURI,	/* cmd:requri sent, waiting for rpl:requri */
 	AG_LOOKUP_BYE,	/* BYE on the Lookup dialog sent */
 	AG_CHANNEL,	/* INVITE to the Channel URI sent */
+	AG_CHANSRCH,	/* user-space mode, first client: cmd:chansrch sent */
 	AG_JOIN,	/* cmd:join sent */
 	AG_READY,	/* joined: may post */
 	AG_FAILED,	/* gave up */
@@ -48,6 +49,7 @@ struct agent {
 	uint16_t	inflight;
 	uint32_t	regs_left;
 	uint32_t	join_cseq;
+	uint32_t	srch_cseq;	/* cmd:chansrch's INFO (user-space mode) */
 	uint32_t	post_seq;
 	uint64_t	envid;
 	uint64_t	deadline;	/* setup step must finish by then (ns) */

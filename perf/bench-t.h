@@ -22,6 +22,7 @@
 
 #include "perf/hist.h"
 #include "perf/nbconn.h"
+#include "perf/series.h"
 
 enum bench_mode {
 	MODE_FANOUT,		/* rooms x members, posts at an offered rate */
@@ -41,9 +42,15 @@ enum bench_phase {
 #define BENCH_URI_MAX	160
 #define BENCH_THREADS_MAX 64
 
+#define BENCH_SERVERS_MAX 8
+
 struct bench_conf {
 	enum bench_mode	mode;
 	struct sockaddr_in dst;
+	/* Several servers (an array's nodes): client n connects to
+	 * dsts[n % ndst] and registers with the placement mark. */
+	struct sockaddr_in dsts[BENCH_SERVERS_MAX];
+	uint32_t	ndst;
 	char		host[64];
 	uint16_t	port;
 	char		domain[128];
@@ -65,11 +72,19 @@ struct bench_conf {
 	uint32_t	nthreads;
 	int		cpus[BENCH_THREADS_MAX]; /* -1: not pinned */
 	pid_t		server_pid;		/* 0: not measured */
+	pid_t		server_pids[BENCH_SERVERS_MAX];	/* all measured, summed */
+	uint32_t	npids;
 	bool		json;
 	bool		progress;
 	double		lag_threshold_ms;
 	const char	*tags[BENCH_TAGS_MAX];	/* key=value added to the result */
 	unsigned	ntags;
+	struct series_profile profile;		/* --profile; n == 0: one rate */
+	const char	*series_path;		/* --series FILE, or NULL */
+	/* User-space mode (perf/unet.h): a DPDK vdev spec; empty: kernel sockets. */
+	char		dpdk_port[512];
+	char		dpdk_eal[512];
+	struct sockaddr_in dpdk_addr;		/* ours on the port */
 };
 
 struct bench {
@@ -80,8 +95,14 @@ struct bench {
 	_Atomic uint64_t t0_ns;				/* load starts */
 	_Atomic uint64_t ws_ns, we_ns;			/* measurement window */
 	_Atomic uint64_t posts_issued;			/* for max_posts */
+	/* User-space mode: no kernel socket reaches the server, so the first
+	 * client looks the rooms up (cmd:chansrch) before the others start. */
+	_Atomic bool	rooms_known;
+	_Atomic bool	scout_failed;
 	uint32_t	total;				/* clients over all threads */
 	struct worker	*w;
+	struct series_srv *srv;				/* --series: [nsec], main thread */
+	unsigned	nsec;
 };
 
 /* Counters: written by the owning worker only, read by main at any time. */
@@ -116,16 +137,24 @@ enum ctr {
 	C_HIST_MSGS,	/* messages in those replies */
 	C_HIST_ERRORS,
 	C_INFOS_IN,	/* server INFOs answered */
+	C_NET_RX,	/* user-space mode: frames received, sent, TCP */
+	C_NET_TX,	/* retransmissions, naps of an idle poll (whole run) */
+	C_NET_RTX,
+	C_NET_NAPS,
+	C_NET_TX_DROP,	/* frames the port did not take (ring full) */
+	C_NET_POLLS,	/* unet_poll turns */
 	C__COUNT,
 };
 
 struct agent;
+struct unet;
 
 struct worker {
 	struct bench	*b;
 	unsigned	idx;
 	pthread_t	th;
 	int		ep;
+	struct unet	*un;		/* user-space mode; else epoll on ep */
 	SSL_CTX		*ctx;
 	struct agent	*agents;
 	uint32_t	nagents;
@@ -148,7 +177,17 @@ struct worker {
 	char		first_error[256];
 	char		*scratch;	/* request bodies */
 	size_t		scratch_cap;
+	double		share;		/* of the offered rate: its clients / all */
+	uint64_t	t0;		/* b->t0_ns, once the load runs */
+	struct series_sec *ser;		/* --series: [b->nsec] */
 };
+
+/* The worker's series row for time <t>, or NULL (no --series, or outside). */
+static inline struct series_sec *
+worker_sec(struct worker *w, uint64_t t)
+{
+	return series_at(w->ser, w->b->nsec, w->t0, t);
+}
 
 static inline bool
 in_window(const struct worker *w, uint64_t t)

@@ -13,6 +13,11 @@
  * progress line every second on stderr, and at the end one result line of
  * key=value pairs (or a JSON object with --json) on stdout.
  *
+ * With --dpdk the clients' TCP is Parley's user-space TCP on a DPDK port
+ * instead (perf/unet.h), e.g. a net_memif client facing parleyd's dpdk
+ * backend: no kernel socket and no system call on the data path of either
+ * side. The first client then looks the rooms up itself.
+ *
  * It says when it is itself the bottleneck: a worker thread busy for more
  * than 90% of the window, or posts leaving later than scheduled (send lag
  * p99 above --lag-ms), prints a warning and sets gen_bottleneck=1.
@@ -42,6 +47,7 @@
 #include "perf/gcclient.h"
 #include "perf/procstat.h"
 #include "perf/report.h"
+#include "perf/unet.h"
 #include "perf/worker.h"
 
 static const char *const mode_name[] = {
@@ -55,7 +61,8 @@ usage(void)
 	fprintf(stderr,
 		"usage: parley-bench fanout|connect|idle|history [options]\n"
 		"       parley-bench users N [--domain D] [--password PW] [--user-prefix P]\n"
-		"  -s, --server HOST:PORT   parleyd's SIP/TLS address (127.0.0.1:5061)\n"
+		"  -s, --server HOST:PORT   parleyd's SIP/TLS address (127.0.0.1:5061); a comma list\n"
+		"                           spreads the clients over an array's nodes (placement mark)\n"
 		"      --domain D           SIP domain and realm (example.com)\n"
 		"      --user-prefix P      users are P<n>@D (user)\n"
 		"      --user-base N        first n (0)\n"
@@ -79,11 +86,22 @@ usage(void)
 		"      --setup-conc N       clients signing in at once per thread (64)\n"
 		"  -t, --threads N          worker threads, not pinned (1)\n"
 		"  -c, --cpus LIST          one worker per CPU in LIST (e.g. 1 or 2-3), pinned\n"
-		"  -p, --server-pid PID     sample this process's CPU and memory from /proc\n"
+		"  -p, --server-pid PID     sample this process's CPU and memory from /proc (a comma\n"
+		"                           list: summed)\n"
 		"      --lag-ms MS          send lag p99 that marks the generator as the limit (5)\n"
 		"      --tag KEY=VALUE      add to the result (repeatable)\n"
+		"      --profile D:S[,D:S]  offered deliveries/s D for S seconds, phase after\n"
+		"                           phase (replaces --rate, --warmup, --duration);\n"
+		"                           refused posts are then push-back, not errors\n"
+		"      --series FILE        one row per second: posts sent/accepted/refused,\n"
+		"                           deliveries, p50/p99 of the posts sent, server RSS/CPU\n"
 		"      --json               print the result as a JSON object\n"
-		"  -q, --quiet              no progress line\n");
+		"  -q, --quiet              no progress line\n"
+		"      --dpdk VDEV          user-space mode: clients on Parley's TCP over this DPDK\n"
+		"                           port, e.g. net_memif0,role=client,socket=/run/x.sock,\n"
+		"                           socket-abstract=no (one worker thread)\n"
+		"      --dpdk-addr IP       our address on that port (198.18.0.1/24)\n"
+		"      --dpdk-eal ARGS      EAL arguments (--no-huge --no-pci -m 256)\n");
 	exit(2);
 }
 
@@ -130,28 +148,63 @@ num_arg(const char *s, const char *what)
 }
 
 static int
-set_server(struct bench_conf *c, const char *hp)
+set_one_server(struct bench_conf *c, const char *hp, size_t len)
 {
-	const char *colon = strrchr(hp, ':');
+	const char *colon = memrchr(hp, ':', len);
 	struct addrinfo hints = { .ai_family = AF_INET, .ai_socktype = SOCK_STREAM };
 	struct addrinfo *ai;
+	char host[64];
+	uint16_t port;
 
-	if (colon == NULL || (size_t)(colon - hp) >= sizeof(c->host))
+	if (colon == NULL || (size_t)(colon - hp) >= sizeof(host) || c->ndst == BENCH_SERVERS_MAX)
 		return -1;
-	snprintf(c->host, sizeof(c->host), "%.*s", (int)(colon - hp), hp);
-	c->port = (uint16_t)atoi(colon + 1);
-	if (c->port == 0 || getaddrinfo(c->host, NULL, &hints, &ai) != 0)
+	snprintf(host, sizeof(host), "%.*s", (int)(colon - hp), hp);
+	port = (uint16_t)atoi(colon + 1);
+	if (port == 0 || getaddrinfo(host, NULL, &hints, &ai) != 0)
 		return -1;
-	memcpy(&c->dst, ai->ai_addr, sizeof(c->dst));
-	c->dst.sin_port = htons(c->port);
+	memcpy(&c->dsts[c->ndst], ai->ai_addr, sizeof(c->dsts[0]));
+	c->dsts[c->ndst].sin_port = htons(port);
 	freeaddrinfo(ai);
-	/* This tool sends load: keep it on the loopback network. */
-	if ((ntohl(c->dst.sin_addr.s_addr) >> 24) != 127) {
-		fprintf(stderr, "parley-bench: %s is not a loopback address (127.0.0.0/8)\n",
-			c->host);
-		exit(2);
+	if (c->ndst++ == 0) {
+		snprintf(c->host, sizeof(c->host), "%s", host);
+		c->port = port;
+		c->dst = c->dsts[0];
 	}
 	return 0;
+}
+
+/* "HOST:PORT[,HOST:PORT...]". */
+static int
+set_server(struct bench_conf *c, const char *hp)
+{
+	c->ndst = 0;
+	for (const char *p = hp, *e; *p != '\0'; p = *e ? e + 1 : e) {
+		e = strchr(p, ',');
+		if (e == NULL)
+			e = p + strlen(p);
+		if (set_one_server(c, p, (size_t)(e - p)) != 0)
+			return -1;
+	}
+	return c->ndst > 0 ? 0 : -1;
+}
+
+/* The servers' CPU and memory, summed over every --server-pid. */
+static int
+srv_read(const struct bench_conf *c, struct procstat *ps)
+{
+	memset(ps, 0, sizeof(*ps));
+	for (uint32_t i = 0; i < c->npids; i++) {
+		struct procstat one;
+		int rc = procstat_read(c->server_pids[i], &one);
+
+		if (rc != 0)
+			return rc;
+		ps->cpu_s += one.cpu_s;
+		ps->rss_kb += one.rss_kb;
+		ps->hwm_kb += one.hwm_kb;
+		ps->threads += one.threads;
+	}
+	return c->npids > 0 ? 0 : -ENOENT;
 }
 
 static int
@@ -215,7 +268,12 @@ parse_args(struct bench *b, int argc, char **argv)
 		{ "lag-ms", required_argument, NULL, 16 },
 		{ "tag", required_argument, NULL, 17 },
 		{ "json", no_argument, NULL, 18 },
+		{ "profile", required_argument, NULL, 19 },
+		{ "series", required_argument, NULL, 20 },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "dpdk", required_argument, NULL, 22 },
+		{ "dpdk-addr", required_argument, NULL, 23 },
+		{ "dpdk-eal", required_argument, NULL, 24 },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -258,6 +316,8 @@ parse_args(struct bench *b, int argc, char **argv)
 	c->cpus[0] = -1;
 	c->progress = true;
 	c->lag_threshold_ms = 5;
+	snprintf(c->dpdk_eal, sizeof(c->dpdk_eal), "--no-huge --no-pci -m 256");
+	inet_pton(AF_INET, "198.18.0.1", &c->dpdk_addr.sin_addr);
 	optind = 2;
 	while ((o = getopt_long(argc, argv, "s:r:m:S:R:w:d:t:c:p:qh", opts, NULL)) != -1) {
 		switch (o) {
@@ -302,7 +362,16 @@ parse_args(struct bench *b, int argc, char **argv)
 			}
 			c->nthreads = (uint32_t)ncpu;
 			break;
-		case 'p': c->server_pid = (pid_t)num_arg(optarg, "--server-pid"); break;
+		case 'p':	/* PID[,PID...] */
+			for (char *q = optarg; *q != '\0' && c->npids < BENCH_SERVERS_MAX;) {
+				c->server_pids[c->npids++] = (pid_t)strtol(q, &q, 10);
+				if (*q == ',')
+					q++;
+				else if (*q != '\0')
+					usage();
+			}
+			c->server_pid = c->server_pids[0];
+			break;
 		case 16: c->lag_threshold_ms = num_arg(optarg, "--lag-ms"); break;
 		case 17:
 			if (c->ntags == BENCH_TAGS_MAX || strchr(optarg, '=') == NULL)
@@ -310,12 +379,48 @@ parse_args(struct bench *b, int argc, char **argv)
 			c->tags[c->ntags++] = optarg;
 			break;
 		case 18: c->json = true; break;
+		case 19:
+			if (!series_parse(optarg, &c->profile))
+				exit(2);
+			break;
+		case 20: c->series_path = optarg; break;
 		case 'q': c->progress = false; break;
+		case 22: snprintf(c->dpdk_port, sizeof(c->dpdk_port), "%s", optarg); break;
+		case 23:
+			if (inet_pton(AF_INET, optarg, &c->dpdk_addr.sin_addr) != 1) {
+				fprintf(stderr, "parley-bench: --dpdk-addr: '%s' is not an IPv4 "
+					"address\n", optarg);
+				exit(2);
+			}
+			break;
+		case 24: snprintf(c->dpdk_eal, sizeof(c->dpdk_eal), "%s", optarg); break;
 		default: usage();
 		}
 	}
 	if (optind != argc)
 		usage();
+	/* This tool sends load: on the loopback network, or through shared
+	 * memory to a process on this machine (--dpdk). */
+	for (unsigned i = 0; c->dpdk_port[0] == '\0' && i < (c->ndst ? c->ndst : 1); i++) {
+		const struct sockaddr_in *d = c->ndst ? &c->dsts[i] : &c->dst;
+
+		if ((ntohl(d->sin_addr.s_addr) >> 24) != 127) {
+			fprintf(stderr, "parley-bench: server %u is not a loopback address "
+				"(127.0.0.0/8)\n", i + 1);
+			exit(2);
+		}
+	}
+	if (c->dpdk_port[0] != '\0' && c->mode != MODE_FANOUT) {
+		fprintf(stderr, "parley-bench: --dpdk runs the fanout scenario only\n");
+		exit(2);
+	}
+	if (c->dpdk_port[0] != '\0' && c->nthreads != 1) {
+		/* parleyd answers on the queue its own steering hash picks, not
+		 * on the one a connection's thread polls. */
+		fprintf(stderr, "parley-bench: --dpdk runs one worker thread (one queue pair); "
+			"give -t 1 or one CPU in -c\n");
+		exit(2);
+	}
 	if (c->mode == MODE_HISTORY) {
 		if (!rooms_set)
 			c->rooms = 1;
@@ -332,6 +437,15 @@ parse_args(struct bench *b, int argc, char **argv)
 			exit(2);
 		}
 		c->rate = c->members ? deliv_rate / c->members : 0;
+	}
+	if (c->profile.n > 0) {
+		if (c->mode != MODE_FANOUT || rate_set || deliv_rate >= 0) {
+			fprintf(stderr, "parley-bench: --profile is for fanout, instead of --rate\n");
+			exit(2);
+		}
+		c->rate = c->profile.p[0].deliv_rate / c->members;
+		c->warmup_s = 0;
+		c->duration_s = c->profile.total_s;
 	}
 	if (c->inflight == 0 || c->inflight > AGENT_PEND)
 		c->inflight = AGENT_PEND;
@@ -371,16 +485,41 @@ check_reachable(const struct bench_conf *c)
 	}
 }
 
+/* User-space mode: EAL and the port, one queue pair per worker. */
+static int
+start_unet(struct bench *b)
+{
+	const struct bench_conf *c = &b->c;
+	struct unet_conf uc = {
+		.port = c->dpdk_port,
+		.eal = c->dpdk_eal,
+		.addr = ntohl(c->dpdk_addr.sin_addr.s_addr),
+		.mtu = 1500,
+		.nqueues = (uint16_t)c->nthreads,
+		.max_conns = b->total / c->nthreads + 1,
+	};
+	char err[512];
+
+	if (unet_init(&uc, err, sizeof(err)) != 0) {
+		fprintf(stderr, "parley-bench: %s\n", err);
+		unet_fini();
+		return -1;
+	}
+	return 0;
+}
+
 /* The rooms' URIs, by name, from one chansrch as the first user. */
 static void
 find_rooms(struct bench *b)
 {
 	const struct bench_conf *c = &b->c;
-	char aor[200], err[256], *rpl;
+	char aor[200], err[256], placed[200], *rpl;
 	struct gc *g;
 
 	snprintf(aor, sizeof(aor), "%s%u@%s", c->user_prefix, c->user_base, c->domain);
-	g = gc_open(c->host, c->port, aor, c->password, err, sizeof(err));
+	snprintf(placed, sizeof(placed), "sip:%s;parley-placed", c->domain);
+	g = gc_open_to(c->host, c->port, aor, c->password, c->ndst > 1 ? placed : NULL, err,
+		       sizeof(err));
 	if (g == NULL) {
 		fprintf(stderr, "parley-bench: cannot sign in to parleyd at %s:%u as %s: %s\n",
 			c->host, c->port, aor, err);
@@ -451,7 +590,7 @@ setup_phase(struct bench *b)
 	for (;;) {
 		uint64_t joined = bench_sum(b, C_JOINED), failed = bench_sum(b, C_SETUP_FAILED);
 
-		if (joined + failed >= b->total)
+		if (joined + failed >= b->total || atomic_load(&b->scout_failed))
 			break;
 		if (clock_mono_ns() >= end) {
 			progress_end(c);
@@ -498,7 +637,7 @@ take_sample(struct bench *b, struct sample *s)
 	s->proc_cpu = process_cpu_s();
 	if (procstat_system_busy(&s->sys_busy) != 0)
 		s->sys_busy = 0;
-	s->srv_ok = b->c.server_pid > 0 && procstat_read(b->c.server_pid, &s->srv) == 0;
+	s->srv_ok = b->c.server_pid > 0 && srv_read(&b->c, &s->srv) == 0;
 }
 
 /* The progress line during the load. */
@@ -538,6 +677,30 @@ run_progress(struct bench *b, uint64_t start, uint64_t prev_t, uint64_t *prev)
 	}
 }
 
+/* --series: the server's RSS and CPU once in every second of the load,
+ * and when the next sample is due. */
+static uint64_t
+series_tick(struct bench *b)
+{
+	uint64_t t0 = atomic_load(&b->t0_ns), now = clock_mono_ns(), sec;
+	struct procstat ps;
+
+	if (b->srv == NULL || t0 == 0 || now < t0)
+		return UINT64_MAX;
+	sec = (now - t0) / 1000000000u;
+	if (sec >= b->nsec)
+		return UINT64_MAX;
+	if (!b->srv[sec].ok && b->c.server_pid > 0 && procstat_read(b->c.server_pid, &ps) == 0)
+		b->srv[sec] = (struct series_srv){ true, ps.rss_kb, ps.cpu_s };
+	return t0 + (sec + 1) * 1000000000u;
+}
+
+static uint64_t
+min_u64(uint64_t a, uint64_t b)
+{
+	return a < b ? a : b;
+}
+
 static bool
 drained(struct bench *b)
 {
@@ -555,7 +718,7 @@ run(struct bench *b)
 	struct sample s0, s1;
 	struct procstat base = { 0 };
 	uint64_t t0, ws, we, prev = 0, prev_t, next_progress, drain_end;
-	bool base_ok = c->server_pid > 0 && procstat_read(c->server_pid, &base) == 0;
+	bool base_ok = c->server_pid > 0 && srv_read(c, &base) == 0;
 	int rc;
 
 	if (c->server_pid > 0 && !base_ok) {
@@ -600,7 +763,7 @@ run(struct bench *b)
 	next_progress = prev_t + 1000000000u;
 	/* Up to the window: progress; at its start, the first sample. */
 	while (clock_mono_ns() < ws) {
-		uint64_t t = next_progress < ws ? next_progress : ws;
+		uint64_t t = min_u64(min_u64(next_progress, ws), series_tick(b));
 
 		sleep_until(t);
 		if (clock_mono_ns() >= next_progress) {
@@ -611,7 +774,7 @@ run(struct bench *b)
 	}
 	take_sample(b, &s0);
 	while (clock_mono_ns() < we) {
-		uint64_t t = next_progress < we ? next_progress : we;
+		uint64_t t = min_u64(min_u64(next_progress, we), series_tick(b));
 
 		sleep_until(t);
 		if (clock_mono_ns() >= next_progress) {
@@ -628,13 +791,30 @@ run(struct bench *b)
 	take_sample(b, &s1);
 	atomic_store(&b->phase, PHASE_DRAIN);
 	drain_end = clock_mono_ns() + (uint64_t)(c->drain_s * 1e9);
-	while (!drained(b) && clock_mono_ns() < drain_end)
+	while (!drained(b) && clock_mono_ns() < drain_end) {
+		series_tick(b);
 		usleep(20000);
+	}
 	progress_end(c);
 	atomic_store(&b->phase, PHASE_STOP);
 	for (unsigned i = 0; i < c->nthreads; i++)
 		pthread_join(b->w[i].th, NULL);
-	return report(b, base_ok ? &base : NULL, &s0, &s1);
+	rc = report(b, base_ok ? &base : NULL, &s0, &s1);
+	if (c->series_path != NULL) {
+		struct series_sec *rows[BENCH_THREADS_MAX];
+
+		for (unsigned i = 0; i < c->nthreads; i++)
+			rows[i] = b->w[i].ser;
+		if (series_write(c->series_path, c->profile.n ? &c->profile :
+				 &(struct series_profile){ .n = 1, .total_s = c->warmup_s + c->duration_s,
+				 .p = { { c->rate * c->members, c->warmup_s + c->duration_s } } },
+				 rows, c->nthreads, b->srv, b->nsec) != 0) {
+			fprintf(stderr, "parley-bench: cannot write %s: %s\n", c->series_path,
+				strerror(errno));
+			rc = rc ? rc : 1;
+		}
+	}
+	return rc;
 }
 
 int
@@ -655,17 +835,29 @@ main(int argc, char **argv)
 		b.c.nsrc = b.total / 16000 + 1;	/* about 28k local ports per address */
 	if (b.c.nthreads > b.total)
 		b.c.nthreads = b.total ? b.total : 1;
-	check_reachable(&b.c);
+	if (b.c.dpdk_port[0] == '\0')
+		check_reachable(&b.c);
+	else if (start_unet(&b) != 0)
+		return 2;
 	if (b.c.rooms > 0) {
 		b.room_uri = calloc(b.c.rooms, sizeof(*b.room_uri));
 		b.present = calloc(b.c.rooms, sizeof(*b.present));
 		if (b.room_uri == NULL || b.present == NULL)
 			return 2;
-		find_rooms(&b);
+		if (b.c.dpdk_port[0] == '\0')
+			find_rooms(&b);
 	}
+	atomic_store(&b.rooms_known, b.c.dpdk_port[0] == '\0');
 	b.w = calloc(b.c.nthreads, sizeof(*b.w));
 	if (b.w == NULL)
 		return 2;
+	if (b.c.series_path != NULL) {
+		/* The load, the drain and a second of slack. */
+		b.nsec = (unsigned)(b.c.warmup_s + b.c.duration_s + b.c.drain_s) + 2;
+		b.srv = calloc(b.nsec, sizeof(*b.srv));
+		if (b.srv == NULL)
+			return 2;
+	}
 	per = b.total / b.c.nthreads;
 	extra = b.total % b.c.nthreads;
 	for (unsigned i = 0; i < b.c.nthreads; i++) {
@@ -678,6 +870,9 @@ main(int argc, char **argv)
 		}
 		if (b.c.mode == MODE_FANOUT && b.c.rate > 0 && n > 0)
 			b.w[i].interval_ns = (uint64_t)(1e9 / (b.c.rate * n / b.total));
+		b.w[i].share = b.total ? (double)n / b.total : 0;
+		if (b.nsec > 0 && (b.w[i].ser = series_alloc(b.nsec)) == NULL)
+			return 2;
 		first += n;
 	}
 	rc = run(&b);
@@ -686,5 +881,8 @@ main(int argc, char **argv)
 	free(b.w);
 	free(b.room_uri);
 	free(b.present);
+	free(b.srv);
+	if (b.c.dpdk_port[0] != '\0')
+		unet_fini();
 	return rc;
 }

@@ -4,9 +4,17 @@
  * done; EPOLLOUT only while output is queued or OpenSSL asked for it. Reads
  * go on until OpenSSL reports WANT_READ, which means the socket is empty:
  * with read-ahead, records OpenSSL already holds would raise no further
- * epoll event. */
+ * epoll event.
+ *
+ * User-space mode (nbconn_start_unet): the same TLS over a BIO of our own
+ * on the utcp connection, an in-memory BIO with no socket behind it:
+ * OpenSSL reads records straight out of the connection's receive ring and
+ * writes them straight into its send buffer (one copy each way, no memory
+ * BIO in between). A full send buffer is a retryable write (SSL_write says
+ * WANT_WRITE); the stack reports the connection writable again. */
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -17,7 +25,9 @@
 
 #include <openssl/err.h>
 
+#include "dataplane/tcp/utcp.h"
 #include "perf/nbconn.h"
+#include "perf/unet.h"
 
 #define IN_MIN		8192
 #define IN_MAX		(32u << 20)	/* a bccontext or join reply can be large */
@@ -36,6 +46,8 @@ update_events(struct nbconn *c)
 	uint32_t want = EPOLLIN;
 	struct epoll_event ev;
 
+	if (c->un != NULL)
+		return;		/* the stack reports every change */
 	if (c->state == NBCONN_CONNECTING)
 		want = EPOLLOUT;
 	else if (nbconn_pending(c) || c->read_wants_write)
@@ -121,6 +133,125 @@ out_close:
 	return -e;
 }
 
+/* ---- user-space mode: the BIO on a utcp connection ---- */
+
+static BIO_METHOD *ubio_method;
+static pthread_once_t ubio_once = PTHREAD_ONCE_INIT;
+
+static int
+ubio_read(BIO *b, char *out, int len)
+{
+	struct nbconn *c = BIO_get_data(b);
+	ssize_t n;
+
+	BIO_clear_retry_flags(b);
+	if (c == NULL || c->uc == NULL || len <= 0)
+		return -1;
+	n = utcp_read(c->uc, out, (size_t)len);
+	if (n > 0)
+		return (int)n;
+	if (n == -EAGAIN) {
+		BIO_set_retry_read(b);
+		return -1;
+	}
+	return n == 0 ? 0 : -1;	/* end of stream, or the connection's error */
+}
+
+static int
+ubio_write(BIO *b, const char *in, int len)
+{
+	struct nbconn *c = BIO_get_data(b);
+	ssize_t n;
+
+	BIO_clear_retry_flags(b);
+	if (c == NULL || c->uc == NULL || len <= 0)
+		return -1;
+	n = utcp_write(c->uc, in, (size_t)len);
+	if (n > 0)
+		return (int)n;
+	if (n == -EAGAIN) {
+		BIO_set_retry_write(b);	/* UTCP_EV_WRITABLE follows */
+		return -1;
+	}
+	return -1;
+}
+
+static long
+ubio_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+	(void)b;
+	(void)num;
+	(void)ptr;
+	return cmd == BIO_CTRL_FLUSH ? 1 : 0;
+}
+
+static int
+ubio_create(BIO *b)
+{
+	BIO_set_init(b, 1);
+	return 1;
+}
+
+static void
+ubio_make(void)
+{
+	BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "parley-utcp");
+
+	if (m == NULL)
+		return;
+	BIO_meth_set_read(m, ubio_read);
+	BIO_meth_set_write(m, ubio_write);
+	BIO_meth_set_ctrl(m, ubio_ctrl);
+	BIO_meth_set_create(m, ubio_create);
+	ubio_method = m;
+}
+
+int
+nbconn_start_unet(struct nbconn *c, struct unet *un, void *owner, const struct sockaddr_in *dst,
+		  SSL_CTX *ctx)
+{
+	int rc;
+
+	c->fd = -1;
+	c->ep = -1;
+	c->un = un;
+	c->owner = owner;
+	c->out_len = c->out_off = c->in_len = c->in_used = 0;
+	c->write_wants_read = c->read_wants_write = false;
+	pthread_once(&ubio_once, ubio_make);
+	c->ssl = SSL_new(ctx);
+	c->bio = ubio_method != NULL ? BIO_new(ubio_method) : NULL;
+	if (c->ssl == NULL || c->bio == NULL) {
+		rc = -ENOMEM;
+		c->why = "SSL_new failed";
+		goto out_free;
+	}
+	BIO_set_data(c->bio, c);
+	SSL_set_bio(c->ssl, c->bio, c->bio);	/* the SSL owns it now */
+	SSL_set_connect_state(c->ssl);
+	rc = unet_connect(un, ntohl(dst->sin_addr.s_addr), ntohs(dst->sin_port), owner, &c->uc);
+	if (rc != 0) {
+		c->why = rc == -EADDRINUSE ? "no local port left" :
+			 rc == -ENOMEM ? "out of TCP connections or buffers" :
+			 "connect failed (not the resolved server address?)";
+		goto out_ssl;
+	}
+	c->state = NBCONN_CONNECTING;
+	return 0;
+
+out_free:
+	BIO_free(c->bio);
+out_ssl:
+	SSL_free(c->ssl);
+	c->ssl = NULL;
+	c->bio = NULL;
+	c->uc = NULL;
+	c->un = NULL;
+	c->state = NBCONN_IDLE;
+	ERR_clear_error();
+	return rc;
+}
+
 static int
 handshake(struct nbconn *c)
 {
@@ -204,10 +335,51 @@ read_all(struct nbconn *c)
 	}
 }
 
+/* nbconn_io() in user-space mode: the connection's state is the stack's. */
+static int
+io_unet(struct nbconn *c)
+{
+	enum utcp_state st = utcp_conn_state(c->uc);
+	int rc = NBCONN_WAIT, r, err = utcp_conn_error(c->uc);
+
+	if (err != 0)
+		return fail(c, err == -ECONNREFUSED ? "connection refused (is parleyd listening?)" :
+			    err == -ETIMEDOUT ? "TCP timed out" : "connection reset by the server");
+	if (c->state == NBCONN_CONNECTING) {
+		if (st == UTCP_SYN_SENT)
+			return NBCONN_WAIT;
+		if (st == UTCP_CLOSED)
+			return fail(c, "connect failed");
+		c->state = NBCONN_HANDSHAKE;
+	}
+	if (c->state == NBCONN_HANDSHAKE) {
+		rc = handshake(c);
+		if (rc == NBCONN_ERR)
+			return NBCONN_ERR;
+		if (rc != NBCONN_UP)
+			goto out_eof;
+	}
+	if (nbconn_pending(c) && nbconn_flush(c) != 0)
+		return NBCONN_ERR;
+	r = read_all(c);
+	if (r == NBCONN_ERR)
+		return NBCONN_ERR;
+	rc |= r;
+out_eof:
+	/* The server closed: what it sent is read; the rest is an error. */
+	if (utcp_conn_readable(c->uc) == 0 && utcp_read(c->uc, NULL, 0) == 0 &&
+	    !(rc & NBCONN_DATA))
+		return fail(c, "connection closed by the server");
+	return rc;
+}
+
 int
 nbconn_io(struct nbconn *c, uint32_t events)
 {
 	int rc = NBCONN_WAIT, r;
+
+	if (c->un != NULL)
+		return io_unet(c);
 
 	if (c->state == NBCONN_CONNECTING) {
 		int err = 0;
@@ -235,7 +407,7 @@ nbconn_io(struct nbconn *c, uint32_t events)
 }
 
 int
-nbconn_next(struct nbconn *c, struct sipmsg *m)
+nbconn_next_raw(struct nbconn *c, char **msg, size_t *len)
 {
 	size_t skip;
 	ssize_t n;
@@ -249,12 +421,32 @@ nbconn_next(struct nbconn *c, struct sipmsg *m)
 		c->why = "SIP framing lost";
 		return -1;
 	}
-	if (sipmsg_parse(m, c->in + c->in_used, (size_t)n, &lim) != 0) {
+	*msg = c->in + c->in_used;
+	*len = (size_t)n;
+	c->in_used += (size_t)n;
+	return 1;
+}
+
+int
+nbconn_parse(struct nbconn *c, char *msg, size_t len, struct sipmsg *m)
+{
+	if (sipmsg_parse(m, msg, len, &lim) != 0) {
 		c->why = "unparsable SIP message from the server";
 		return -1;
 	}
-	c->in_used += (size_t)n;
-	return 1;
+	return 0;
+}
+
+int
+nbconn_next(struct nbconn *c, struct sipmsg *m)
+{
+	char *msg;
+	size_t len;
+	int k = nbconn_next_raw(c, &msg, &len);
+
+	if (k <= 0)
+		return k;
+	return nbconn_parse(c, msg, len, m) == 0 ? 1 : -1;
 }
 
 char *
@@ -322,9 +514,18 @@ nbconn_close(struct nbconn *c, bool abort)
 			SSL_set_quiet_shutdown(c->ssl, 0);
 			SSL_shutdown(c->ssl);
 		}
-		SSL_free(c->ssl);
+		SSL_free(c->ssl);	/* and the memory BIOs */
 		c->ssl = NULL;
 	}
+	c->bio = NULL;
+	if (c->uc != NULL) {
+		if (abort)
+			utcp_abort(c->uc);
+		else
+			utcp_close(c->uc);
+		c->uc = NULL;
+	}
+	c->un = NULL;
 	if (c->fd != -1 && c->state != NBCONN_IDLE) {
 		if (abort) {
 			struct linger lg = { 1, 0 };

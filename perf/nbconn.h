@@ -1,6 +1,8 @@
 /* One non-blocking SIP-over-TLS client connection for the load generator.
  *
  * A TCP socket in an epoll set, OpenSSL on the socket in non-blocking mode,
+ * or (nbconn_start_unet) a connection of the worker's user-space TCP stack
+ * (perf/unet.h) with OpenSSL on an in-memory BIO over its buffers,
  * a plaintext input buffer framed with the server's own SIP parser
  * (dataplane/sip/sipmsg.h) and a plaintext output buffer that callers fill
  * and flush once per batch, so that many small messages leave in few TLS
@@ -18,6 +20,9 @@
 #include <openssl/ssl.h>
 
 #include "dataplane/sip/sipmsg.h"
+
+struct unet;
+struct utcp_conn;
 
 enum nbconn_state {
 	NBCONN_IDLE = 0,	/* no socket */
@@ -40,6 +45,11 @@ struct nbconn {
 	char		*out;		/* plaintext waiting to be written */
 	size_t		out_len, out_cap, out_off;
 	const char	*why;		/* static text of the last failure */
+	/* User-space mode: no fd; TLS reads and writes the utcp_conn through
+	 * a BIO of ours (owned by the SSL). */
+	struct unet	*un;
+	struct utcp_conn *uc;
+	BIO		*bio;
 };
 
 /* Results of nbconn_io(). */
@@ -53,6 +63,12 @@ struct nbconn {
 int nbconn_start(struct nbconn *c, int ep, void *owner, const struct sockaddr_in *dst,
 		 const struct sockaddr_in *src, SSL_CTX *ctx);
 
+/* The same over the user-space TCP of <un> (perf/unet.h): <dst> must be
+ * the address unet_resolve() resolved. unet events on the connection call
+ * nbconn_io() through the owner. 0, or -errno with c->why set. */
+int nbconn_start_unet(struct nbconn *c, struct unet *un, void *owner,
+		      const struct sockaddr_in *dst, SSL_CTX *ctx);
+
 /* Drives the connection after epoll reported <events>: finishes connect and
  * the handshake, flushes pending output, reads what TLS has decrypted. */
 int nbconn_io(struct nbconn *c, uint32_t events);
@@ -61,6 +77,11 @@ int nbconn_io(struct nbconn *c, uint32_t events);
  * the buffer, valid until the next nbconn_io or nbconn_next). 1, 0 when
  * none is complete, -1 when framing is lost. */
 int nbconn_next(struct nbconn *c, struct sipmsg *m);
+/* The same in two steps: the next complete message, framed only (a view
+ * valid until the next nbconn_io; 1, 0 or -1 as above), and its parse
+ * (0, or -1 with c->why set). */
+int nbconn_next_raw(struct nbconn *c, char **msg, size_t *len);
+int nbconn_parse(struct nbconn *c, char *msg, size_t len, struct sipmsg *m);
 
 /* Room for <n> bytes at the end of the output buffer (NULL when out of
  * memory); then nbconn_commit() the bytes actually written there. */

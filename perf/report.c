@@ -136,7 +136,7 @@ report(struct bench *b, const struct procstat *base, const struct sample *s0,
 	static struct hist lat, ack, lag, hlat;
 	struct kv kv = { .n = 0 };
 	double win = (s1->t - s0->t) / 1e9, busy, srv_cpu = 0, other;
-	bool srv = s0->srv_ok && s1->srv_ok, lagging = false;
+	bool srv = s0->srv_ok && s1->srv_ok, lagging = false, stalled = false;
 	uint64_t errors, missing = 0, busy_max = 0, oversleep_max = 0;
 	int rc = 0;
 
@@ -157,8 +157,10 @@ report(struct bench *b, const struct procstat *base, const struct sample *s0,
 	}
 	if (srv)
 		srv_cpu = s1->srv.cpu_s - s0->srv.cpu_s;
+	/* Under a --profile (overload) a refused post is the server pushing
+	 * back, not an error; it is reported as refused either way. */
 	errors = bench_sum(b, C_SETUP_FAILED) + bench_sum(b, C_DISCONNECTS) + bench_sum(b, C_POST_ERRORS) +
-		 bench_sum(b, C_POSTS_REFUSED) + bench_sum(b, C_MISROUTED) + bench_sum(b, C_BAD_DELIVERY) +
+		 (c->profile.n ? 0 : bench_sum(b, C_POSTS_REFUSED)) + bench_sum(b, C_MISROUTED) + bench_sum(b, C_BAD_DELIVERY) +
 		 bench_sum(b, C_OTHER_ERRORS) + bench_sum(b, C_CONN_ERRORS) + bench_sum(b, C_HIST_ERRORS);
 
 	kv_s(&kv, "scenario", c->mode == MODE_FANOUT ? "fanout" : c->mode == MODE_CONNECT ?
@@ -189,6 +191,7 @@ report(struct bench *b, const struct procstat *base, const struct sample *s0,
 		kv_u(&kv, "delivered", del);
 		kv_u(&kv, "missing", missing);
 		kv_u(&kv, "dup", bench_sum(b, C_DUP));
+		kv_u(&kv, "refused", bench_sum(b, C_POSTS_REFUSED));
 		kv_u(&kv, "throttled", bench_sum(b, C_THROTTLED));
 		kv_u(&kv, "errors", errors);
 		if (srv) {
@@ -197,6 +200,18 @@ report(struct bench *b, const struct procstat *base, const struct sample *s0,
 			kv_f(&kv, "server_cpu_s_per_M_others",
 			     dwin > ewin ? srv_cpu / ((dwin - ewin) / 1e6) : 0, 2);
 			kv_u(&kv, "server_rss_kb", s1->srv.rss_kb);
+		}
+		/* The generator's own CPU per delivery, all its threads. */
+		kv_f(&kv, "gen_cpu_s_per_M", dwin ? (s1->proc_cpu - s0->proc_cpu) / (dwin / 1e6) : 0,
+		     2);
+		kv_s(&kv, "net", c->dpdk_port[0] != '\0' ? "dpdk" : "kernel");
+		if (c->dpdk_port[0] != '\0') {
+			kv_u(&kv, "net_rx_frames", bench_sum(b, C_NET_RX));
+			kv_u(&kv, "net_tx_frames", bench_sum(b, C_NET_TX));
+			kv_u(&kv, "net_retransmits", bench_sum(b, C_NET_RTX));
+			kv_u(&kv, "net_naps", bench_sum(b, C_NET_NAPS));
+			kv_u(&kv, "net_tx_drop", bench_sum(b, C_NET_TX_DROP));
+			kv_u(&kv, "net_polls", bench_sum(b, C_NET_POLLS));
 		}
 	} else if (c->mode == MODE_CONNECT) {
 		uint64_t h = bench_sum(b, C_HANDSHAKES_WIN), r = bench_sum(b, C_REGISTERS_WIN);
@@ -260,7 +275,13 @@ report(struct bench *b, const struct procstat *base, const struct sample *s0,
 	kv_f(&kv, "gen_cpu", busy, 2);
 	kv_f(&kv, "other_cpu", other, 2);
 	kv_f(&kv, "gen_stall_max_ms", ms(busy_max > oversleep_max ? busy_max : oversleep_max), 1);
-	kv_u(&kv, "gen_bottleneck", busy >= 0.9 || lagging);
+	/* User-space mode: retransmissions on a link that loses nothing mean a
+	 * side stalled (a full ring dropped frames, or timers fired while a
+	 * process waited for a CPU): not the steady state being measured. */
+	if (c->dpdk_port[0] != '\0' && bench_sum(b, C_NET_TX) > 0 &&
+	    bench_sum(b, C_NET_RTX) * 100 > bench_sum(b, C_NET_TX))
+		stalled = true;
+	kv_u(&kv, "gen_bottleneck", busy >= 0.9 || lagging || stalled);
 
 	if (busy >= 0.9)
 		fprintf(stderr, "parley-bench: WARNING: the generator was the bottleneck: a worker "
@@ -272,6 +293,11 @@ report(struct bench *b, const struct procstat *base, const struct sample *s0,
 			ms(hist_quantile(&lag, 0.99)), c->lag_threshold_ms,
 			busy < 0.5 && other > 0.25 ? ", though it was mostly idle: other processes "
 			"took its CPU (see other_cpu)" : "");
+	if (stalled)
+		fprintf(stderr, "parley-bench: WARNING: TCP retransmitted %.1f%% of the generator's "
+			"frames over a lossless link: a side was starved (a full ring dropped frames, "
+			"or timers fired while it waited for a CPU; see other_cpu); not a steady state\n",
+			100.0 * (double)bench_sum(b, C_NET_RTX) / (double)bench_sum(b, C_NET_TX));
 	if (other > 0.25)
 		fprintf(stderr, "parley-bench: note: other processes used %.2f CPUs during the "
 			"window: the machine was shared, expect noise\n", other);

@@ -7,7 +7,11 @@
  * interval, each due post goes to the next client in turn that may post,
  * and how late it left (send lag) is recorded. A due post that finds no
  * client free (all waiting for acknowledgements) is counted as throttled:
- * that is the server pushing back, not the generator falling behind. */
+ * that is the server pushing back, not the generator falling behind.
+ *
+ * User-space mode (--dpdk): the thread polls its struct unet instead of
+ * epoll; the stack's connection events drive the agents (agent_io) from
+ * inside unet_poll, and an idle poll naps until the next post is due. */
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
@@ -15,12 +19,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <arpa/inet.h>
 #include <sys/epoll.h>
 
 #include <openssl/ssl.h>
 
 #include "dataplane/base/clock.h"
 #include "perf/agent.h"
+#include "perf/unet.h"
 #include "perf/worker.h"
 
 #define EVENTS		512
@@ -90,6 +96,9 @@ worker_fini(struct worker *w)
 	free(w->agents);
 	free(w->order);
 	free(w->scratch);
+	free(w->ser);
+	unet_destroy(w->un);
+	w->un = NULL;
 	SSL_CTX_free(w->ctx);
 	if (w->ep != -1)
 		close(w->ep);
@@ -109,6 +118,12 @@ start_more(struct worker *w, uint64_t now, bool scan)
 			if (a->state == AG_IDLE && now >= a->deadline)
 				agent_start(a, now);
 		}
+		return;
+	}
+	/* User-space mode: the first client finds the rooms first. */
+	if (!atomic_load_explicit(&w->b->rooms_known, memory_order_acquire)) {
+		if (w->idx == 0 && w->next_start == 0 && w->nagents > 0)
+			agent_start(&w->agents[w->next_start++], now);
 		return;
 	}
 	while (w->next_start < w->nagents && w->in_setup < c->setup_conc)
@@ -144,6 +159,9 @@ pace(struct worker *w, uint64_t now)
 	while (w->next_due <= now && burst++ < BURST_MAX) {
 		bool sent = false;
 
+		if (w->b->c.profile.n > 0)	/* this phase's rate */
+			w->interval_ns = (uint64_t)(1e9 * w->b->c.members /
+				(series_rate_at(&w->b->c.profile, w->next_due - w->t0) * w->share));
 		if (w->b->c.max_posts > 0 &&
 		    atomic_load_explicit(&w->b->posts_issued, memory_order_relaxed) >=
 		    w->b->c.max_posts)
@@ -190,6 +208,61 @@ pin(struct worker *w)
 		fprintf(stderr, "parley-bench: cannot pin worker %u to CPU %d\n", w->idx, cpu);
 }
 
+/* The stack's connection events (user-space mode). */
+static void
+unet_event(void *arg, void *owner)
+{
+	struct worker *w = arg;
+
+	agent_io(owner, EPOLLIN | EPOLLOUT, clock_mono_ns());
+	if (w->b->c.mode == MODE_FANOUT && w->phase == PHASE_RUN && w->interval_ns > 0) {
+		uint64_t now = clock_mono_ns();
+
+		if (now >= w->next_due && now >= atomic_load(&w->b->t0_ns))
+			pace(w, now);
+	}
+}
+
+/* User-space mode: this thread's stack on its queue, and the server's MAC.
+ * On failure every client of the thread counts as failed to sign in. */
+static int
+unet_start(struct worker *w)
+{
+	const struct bench_conf *c = &w->b->c;
+	char err[256];
+	int rc;
+
+	w->un = unet_create((uint16_t)w->idx, unet_event, w, err, sizeof(err));
+	if (w->un == NULL)
+		goto out_fail;
+	rc = unet_resolve(w->un, ntohl(c->dst.sin_addr.s_addr), 3000);
+	if (rc == 0)
+		return 0;
+	snprintf(err, sizeof(err), "no ARP answer from %s on the DPDK port within 3 s",
+		 c->host);
+out_fail:
+	snprintf(w->first_error, sizeof(w->first_error), "%s", err);
+	ctr_add(w, C_SETUP_FAILED, w->nagents);
+	atomic_store(&w->b->scout_failed, true);
+	return -1;
+}
+
+static void
+unet_counters(struct worker *w)
+{
+	struct unet_stats s;
+
+	if (w->un == NULL)
+		return;
+	unet_stats(w->un, &s);
+	ctr_add(w, C_NET_RX, (int64_t)s.rx);
+	ctr_add(w, C_NET_TX, (int64_t)s.tx);
+	ctr_add(w, C_NET_RTX, (int64_t)s.rtx);
+	ctr_add(w, C_NET_NAPS, (int64_t)s.naps);
+	ctr_add(w, C_NET_TX_DROP, (int64_t)s.tx_drop);
+	ctr_add(w, C_NET_POLLS, (int64_t)s.polls);
+}
+
 void *
 worker_main(void *arg)
 {
@@ -201,6 +274,11 @@ worker_main(void *arg)
 	bool started_run = false;
 
 	pin(w);
+	if (c->dpdk_port[0] != '\0' && unet_start(w) != 0) {
+		while (atomic_load_explicit(&b->phase, memory_order_acquire) != PHASE_STOP)
+			usleep(10000);
+		return NULL;
+	}
 	for (;;) {
 		uint64_t now = clock_mono_ns(), wait_ns = WAIT_MAX_NS;
 		struct timespec ts;
@@ -215,6 +293,7 @@ worker_main(void *arg)
 			uint64_t t0 = atomic_load(&b->t0_ns);
 
 			started_run = true;
+			w->t0 = t0;
 			if (w->interval_ns > 0)	/* spread the threads' schedules */
 				w->next_due = t0 + w->interval_ns * w->idx / c->nthreads;
 		}
@@ -240,6 +319,11 @@ worker_main(void *arg)
 		ts.tv_nsec = (long)wait_ns;
 		if (w->phase == PHASE_RUN && in_window(w, now) && now - woke > w->busy_max)
 			w->busy_max = now - woke;
+		if (w->un != NULL) {
+			unet_poll(w->un, wait_ns);
+			woke = clock_mono_ns();
+			continue;
+		}
 		n = epoll_pwait2(w->ep, ev, EVENTS, &ts, NULL);
 		if (n < 0 && errno != EINTR)
 			break;
@@ -260,5 +344,9 @@ worker_main(void *arg)
 	}
 	for (uint32_t i = 0; i < w->nagents; i++)
 		agent_stop(&w->agents[i]);
+	if (w->un != NULL) {
+		unet_flush(w->un);	/* the resets leave */
+		unet_counters(w);
+	}
 	return NULL;
 }

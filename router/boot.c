@@ -18,6 +18,7 @@
 #include <rte_lcore.h>
 
 #include "control/array.h"
+#include "control/catalog_sync.h"
 #include "control/ctl.h"
 #include "control/metrics.h"
 #include "dataplane/base/fs.h"
@@ -809,6 +810,33 @@ array_step_stop(struct boot *b)
 	b->array = NULL;
 }
 
+/* The array's catalog: caught up (or seeded) before the lcores serve. */
+static int
+catalog_step_start(struct boot *b)
+{
+	const struct config *c = &b->conf;
+	struct catalog_sync_config cc = {
+		.etcd = c->array_etcd, .prefix = c->array_prefix, .node_id = c->engine.node_id,
+		.timeout_ms = c->array_timeout_ms, .wait_ms = c->array_catalog_timeout_ms,
+		.record_max = c->array_catalog_record_max,
+	};
+	char err[2048];
+
+	if (b->array == NULL)
+		return 0;
+	if (catalog_sync_start(b->ctl, &cc, err, sizeof(err)) != 0) {
+		LOG(ERR, ROUTER, "%s", err);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+catalog_step_stop(struct boot *b)
+{
+	catalog_sync_stop(b->ctl);
+}
+
 static const struct boot_step steps[] = {
 	{ "signals",		signals_start,		signals_stop },
 	{ "credentials",	credentials_start,	credentials_stop },
@@ -820,6 +848,7 @@ static const struct boot_step steps[] = {
 	{ "metrics",		metrics_boot_start,	metrics_boot_stop },
 	{ "web",		web_service_start,	web_service_stop },
 	{ "array",		array_step_start,	array_step_stop },
+	{ "catalog",		catalog_step_start,	catalog_step_stop },
 	{ "lcores",		lcores_start,		lcores_stop },
 	{ "notify",		notify_start,		notify_stop },
 };

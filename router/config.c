@@ -126,6 +126,12 @@ static const struct key keys[] = {
 	  "rooms one Channel dialog may join"),
 	U("chat", "ring_size", engine.ring_size, "16384", 64, 1 << 22,
 	  "entries per lcore-to-lcore ring (a power of two)"),
+	U("chat", "posts_inflight_max", engine.posts_inflight_max, "8192", 1, 1 << 20,
+	  "posts and joins one lcore has sent to their rooms and not yet seen stored; more are "
+	  "refused (xccos 503), so an overload never builds a backlog"),
+	U("chat", "post_queue_ms", engine.post_queue_ms, "500", 0, 600000,
+	  "while an lcore's posts take longer than this from receipt to stored, it refuses new "
+	  "ones (xccos 503) until they are fast again; 0: no bound"),
 
 	S("storage", "db", db_dir, "",
 	  "RocksDB directory; empty: data_dir/db"),
@@ -193,6 +199,15 @@ static const struct key keys[] = {
 
 	E("io", "backend", engine.io_backend, "kernel", "kernel|dpdk",
 	  "kernel: kernel sockets; dpdk: a DPDK port with Parley's user-space TCP"),
+	E("io", "kernel_io", engine.kernel_io, "epoll", "epoll|io_uring",
+	  "kernel backend: epoll (a system call per read and per send) or io_uring (one per "
+	  "loop turn; Linux 6.0 or later, else epoll with a warning)"),
+	U("io", "uring_entries", engine.uring_entries, "4096", 64, 32768,
+	  "io_uring: submission queue entries per lcore (completions: 4 times as many)"),
+	U("io", "uring_bufs", engine.uring_bufs, "1024", 16, 32768,
+	  "io_uring: receive buffers per lcore, a power of two"),
+	U("io", "uring_buf_size", engine.uring_buf_size, "8192", 1024, 1 << 20,
+	  "io_uring: bytes of one receive buffer"),
 
 	S("dpdk", "eal", dpdk_eal, "--no-huge --no-pci --no-shconf",
 	  "DPDK EAL arguments"),
@@ -210,6 +225,9 @@ static const struct key keys[] = {
 	  "dpdk backend: longest sleep of an idle lcore; 0: busy-poll"),
 	U("dpdk", "tcp_buf_mem_mb", engine.dpdk_tcp_buf_mem_mb, "2048", 0, 1 << 20,
 	  "dpdk backend: TCP buffer memory per lcore"),
+	U("dpdk", "tcp_delack_us", engine.dpdk_tcp_delack_us, "40000", 1000, 200000,
+	  "dpdk backend: longest delay of an ACK that carries no data (a client's 200 is "
+	  "acknowledged by the next delivery when one follows within it)"),
 	U("dpdk", "lcores", engine.nlcores, "1", 1, 64,
 	  "engine lcores (threads); rooms are spread over them"),
 
@@ -242,6 +260,10 @@ static const struct key keys[] = {
 	U("array", "failover_grace_ms", array_failover_grace_ms, "2000", 0, 600000,
 	  "ms a node waits before claiming a room whose home died when the room's replica "
 	  "is still live (the replica claims at once: it holds the room's copy)"),
+	U("array", "catalog_timeout_ms", array_catalog_timeout_ms, "5000", 100, 600000,
+	  "a room, user or invite command waits this long for every live node to apply it"),
+	U("array", "catalog_record_max", array_catalog_record_max, "1048576", 4096, 16777216,
+	  "bytes: the largest catalog record (a room with its members) kept in etcd"),
 	U("array", "peer_frame_max", array_peer_frame_max, "1048576", 4096, 16777216,
 	  "bytes: the largest peer frame accepted"),
 	U("array", "peer_queue_max", array_peer_queue_max, "8388608", 65536, 1073741824,
@@ -892,6 +914,10 @@ config_finish(struct config *c, char *err, size_t errlen)
 		return -1;
 	if (c->db_dir[0] == '\0' && path_under(c->db_dir, sizeof(c->db_dir), c->data_dir, "db")) {
 		snprintf(err, errlen, "[server] data_dir: path too long");
+		return -1;
+	}
+	if (e->uring_bufs & (e->uring_bufs - 1)) {
+		snprintf(err, errlen, "[io] uring_bufs: %u is not a power of two", e->uring_bufs);
 		return -1;
 	}
 	if (e->ring_size & (e->ring_size - 1)) {

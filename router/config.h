@@ -115,6 +115,8 @@ struct config {
 	uint32_t array_timeout_ms;		/* one etcd request */
 	uint32_t array_failover_grace_ms;	/* others wait this long for a replica's takeover */
 	uint32_t array_claim_delay_ms;		/* after joining, before claiming homes */
+	uint32_t array_catalog_timeout_ms;	/* a catalog change waits for every node */
+	uint32_t array_catalog_record_max;	/* bytes of one catalog record */
 	uint32_t array_peer_frame_max;		/* largest peer frame accepted */
 	uint32_t array_peer_queue_max;		/* unwritten bytes per peer before a cut */
 	char array_peer_name_prefix[CONFIG_NAME_MAX];	/* peer certs name <prefix><id>; "" off */

@@ -10,6 +10,7 @@
  * htdigest_set_user edits the file as text: lines of other users, comments
  * and blank lines are written back byte for byte. It computes HA1 itself with
  * OpenSSL EVP (storage links before the data plane, so not via digest.c). */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -475,7 +476,7 @@ line_is_user(const char *line, size_t ll, const char *user, const char *realm)
  * replaced (or dropped). Sets *found when a line of the user was there. */
 static int
 write_new(FILE *f, const char *old, size_t oldlen, const char *user, const char *realm,
-	  const char *password, bool *found)
+	  const char *password, const char *lines, bool *found)
 {
 	bool placed = false;
 	size_t off = 0;
@@ -496,21 +497,78 @@ write_new(FILE *f, const char *old, size_t oldlen, const char *user, const char 
 			continue;
 		}
 		*found = true;
-		if (password != NULL && !placed) {
+		if ((password != NULL || lines != NULL) && !placed) {
 			/* The new lines take the place of the first old one. */
-			rc = put_lines(f, user, realm, password);
+			rc = lines != NULL ? (fputs(lines, f) == EOF ? -EIO : 0) :
+			     put_lines(f, user, realm, password);
 			if (rc < 0)
 				return rc;
 			placed = true;
 		}
 	}
+	if (lines != NULL && !placed)
+		return fputs(lines, f) == EOF ? -EIO : 0;
 	if (password != NULL && !placed)
 		return put_lines(f, user, realm, password);
 	return 0;
 }
 
 int
-htdigest_set_user(const char *path, const char *user, const char *realm, const char *password)
+htdigest_user_lines(const char *user, const char *realm, const char *password, char **out)
+{
+	size_t len;
+	FILE *f;
+	int rc;
+
+	*out = NULL;
+	if (!valid_field(user) || !valid_field(realm) || password == NULL ||
+	    strpbrk(password, "\r\n") != NULL)
+		return -EINVAL;
+	f = open_memstream(out, &len);
+	if (f == NULL)
+		return -ENOMEM;
+	rc = put_lines(f, user, realm, password);
+	if (fclose(f) == EOF && rc == 0)
+		rc = -ENOMEM;
+	if (rc != 0) {
+		free(*out);
+		*out = NULL;
+	}
+	return rc;
+}
+
+/* True when <lines> is one or more "user:realm:HA1\n" lines of <user> in
+ * <realm>, each HA1 32 or 64 hex digits. */
+static bool
+valid_lines(const char *lines, const char *user, const char *realm)
+{
+	const char *p = lines;
+
+	if (*p == '\0')
+		return false;
+	while (*p != '\0') {
+		const char *nl = strchr(p, '\n'), *c2;
+		size_t ll, hl;
+
+		if (nl == NULL || !line_is_user(p, (size_t)(nl - p), user, realm))
+			return false;
+		ll = (size_t)(nl - p);
+		/* line_is_user found both colons: the HA1 follows the last. */
+		c2 = memrchr(p, ':', ll);
+		hl = (size_t)(nl - c2 - 1);
+		if (hl != 32 && hl != 64)
+			return false;
+		for (const char *h = c2 + 1; h < nl; h++)
+			if (!isxdigit((unsigned char)*h))
+				return false;
+		p = nl + 1;
+	}
+	return true;
+}
+
+static int
+rewrite(const char *path, const char *user, const char *realm, const char *password,
+	const char *lines)
 {
 	char dir[PATH_MAX], tmp[PATH_MAX];
 	char *old = NULL, *slash;
@@ -522,11 +580,12 @@ htdigest_set_user(const char *path, const char *user, const char *realm, const c
 	int rc, fd, dfd;
 
 	if (path == NULL || !valid_field(user) || !valid_field(realm) ||
-	    (password != NULL && strpbrk(password, "\r\n") != NULL))
+	    (password != NULL && strpbrk(password, "\r\n") != NULL) ||
+	    (lines != NULL && !valid_lines(lines, user, realm)))
 		return -EINVAL;
 	rc = read_file(path, &old, &oldlen);
 	if (rc == -ENOENT) {
-		if (password == NULL)
+		if (password == NULL && lines == NULL)
 			return -ENOENT;
 	} else if (rc < 0) {
 		return rc;
@@ -565,8 +624,8 @@ htdigest_set_user(const char *path, const char *user, const char *realm, const c
 		close(fd);
 		goto out_unlink;
 	}
-	rc = write_new(f, old, oldlen, user, realm, password, &found);
-	if (rc == 0 && password == NULL && !found)
+	rc = write_new(f, old, oldlen, user, realm, password, lines, &found);
+	if (rc == 0 && password == NULL && lines == NULL && !found)
 		rc = -ENOENT;
 	if (rc == 0 && fflush(f) == EOF)
 		rc = -errno;
@@ -596,4 +655,17 @@ out_unlink:
 out_free_old:
 	free(old);
 	return rc;
+}
+
+int
+htdigest_set_user(const char *path, const char *user, const char *realm, const char *password)
+{
+	return rewrite(path, user, realm, password, NULL);
+}
+
+int
+htdigest_set_user_lines(const char *path, const char *user, const char *realm,
+			const char *lines)
+{
+	return rewrite(path, user, realm, NULL, lines);
 }

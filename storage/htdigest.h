@@ -46,4 +46,15 @@ bool htdigest_has_user(const struct htdigest *h, const char *user, size_t ulen,
 int htdigest_set_user(const char *path, const char *user, const char *realm,
 		      const char *password);
 
+/* The lines htdigest_set_user() writes for <password> (MD5, then SHA-256):
+ * malloc'd text in *<out>. 0, -EINVAL or -ENOMEM. */
+int htdigest_user_lines(const char *user, const char *realm, const char *password, char **out);
+
+/* htdigest_set_user() with the user's lines given as they are: <lines> is
+ * "user:realm:HA1\n" lines of that user and realm (HA1 32 or 64 hex
+ * digits; what htdigest_user_lines() makes), or NULL to remove the user.
+ * -EINVAL for lines that are not that. */
+int htdigest_set_user_lines(const char *path, const char *user, const char *realm,
+			    const char *lines);
+
 #endif

@@ -237,7 +237,7 @@ channel_room_of_chanib(struct cmdctx *x)
  * is durable (viewing history is a compliance event). */
 static void
 bccontext_reply(struct cmdctx *x, const struct roomtab_ent *r, const struct history_rec *recs,
-		size_t n, unsigned long cnt)
+		size_t n, unsigned long cnt, bool recorded)
 {
 	struct xbuf b, fail;
 	char content[64];
@@ -262,6 +262,11 @@ bccontext_reply(struct cmdctx *x, const struct roomtab_ent *r, const struct hist
 	xbuf_str(&b, "</chanib>");
 	xccos_rpl_end(&b);
 	xccos_end(&b);
+	if (recorded) {		/* the room's home node stored the event */
+		send_doc(x->c, x->d, &b);
+		xbuf_free(&b);
+		return;
+	}
 	xbuf_init(&fail, 0);
 	xccos_begin(&fail, next_envid(x->d));
 	xccos_rpl_begin(&fail, x->rpl, x->x->seqid, x->x->envid, 500);
@@ -303,7 +308,7 @@ history_done(struct lcore_ctx *lc, struct fanout_histreq *h)
 		channel_reply_code(&x, 503);
 		return;
 	}
-	bccontext_reply(&x, r, h->recs, h->n, h->count);
+	bccontext_reply(&x, r, h->recs, h->n, h->count, true);
 }
 
 /* History of a room homed on another node: its home answers. */
@@ -322,6 +327,7 @@ bccontext_remote(struct cmdctx *x, const struct roomtab_ent *r, unsigned long cn
 	h->count = (uint32_t)cnt;
 	snprintf(h->seqid, sizeof(h->seqid), "%s", x->x->seqid);
 	snprintf(h->envid, sizeof(h->envid), "%s", x->x->envid);
+	snprintf(h->user, sizeof(h->user), "sip:%s", x->c->aor);
 	conn_hold(x->c);
 	if (fanout_history_ask(x->lc, r, h) != 0) {
 		fanout_histreq_free(h);
@@ -366,7 +372,7 @@ cmd_bccontext(struct cmdctx *x)
 			return;
 		}
 	}
-	bccontext_reply(x, r, recs, (size_t)n, cnt);
+	bccontext_reply(x, r, recs, (size_t)n, cnt, false);
 	history_recs_free(recs, (size_t)n);
 }
 

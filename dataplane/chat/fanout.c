@@ -326,9 +326,15 @@ fanout_post_put(struct fanout_post *p)
 bool
 fo_admit(struct lcore_ctx *lc, uint32_t home)
 {
-	const struct stage *s = &fo_lc(lc)->tx[home];
+	struct fanout_lc *fo = fo_lc(lc);
+	const struct stage *s = &fo->tx[home];
+	uint32_t max = lcore_conf(lc)->posts_inflight_max, qms = lcore_conf(lc)->post_queue_ms;
 
-	if (s->n < s->cap / 2)
+	/* Overload: past posts_inflight_max on their way (sequenced, stored,
+	 * fanned out), or while they take longer than post_queue_ms, refuse
+	 * rather than queue, so that what is accepted stays fast. */
+	if (s->n < s->cap / 2 && (max == 0 || fo->waiting < max) &&
+	    (qms == 0 || fo->waiting == 0 || fo->delay_ms <= qms))
 		return true;
 	fo_lc(lc)->refused++;
 	return false;
@@ -340,6 +346,7 @@ fanout_post(struct lcore_ctx *lc, const struct roomtab_ent *r, struct fanout_pos
 	if (!fo_admit(lc, r->home))
 		return -ENOBUFS;
 	p->origin = lcore_idx(lc);
+	p->admit_ms = lcore_now_real_ms(lc);
 	conn_hold(p->conn);
 	fo_lc(lc)->waiting++;
 	fo_send_msg(lc, r->home, FM_POST, p, 0);
@@ -356,10 +363,12 @@ fo_next_seq_peek(struct lcore_ctx *lc, struct fo_roomstate *lr)
 				      NULL;
 
 	/* In an array, a new epoch (this node took the room over): go on
-	 * after what history holds, copies on their way to storage included. */
-	if (r != NULL && r->epoch != lr->seq_epoch) {
+	 * after what history holds, copies taken as its replica on their way
+	 * to storage included; epoch_first is where this epoch's numbering
+	 * starts (resyncs, the replica's probe). */
+	if (r != NULL && r->epoch != lr->home_epoch) {
 		lr->seq_loaded = false;
-		lr->seq_epoch = r->epoch;
+		lr->home_epoch = r->epoch;
 	}
 	if (!lr->seq_loaded) {
 		uint64_t last = 0;
@@ -369,7 +378,7 @@ fo_next_seq_peek(struct lcore_ctx *lc, struct fo_roomstate *lr)
 		if (fo_repl_last(lr) > last)
 			last = fo_repl_last(lr);
 		lr->next_seq = last + 1;
-		lr->seq_start = lr->next_seq;
+		lr->epoch_first = lr->next_seq;
 		lr->seq_loaded = true;
 	}
 	return lr->next_seq - 1;
@@ -428,7 +437,7 @@ fo_home_post(struct lcore_ctx *lc, struct fanout_post *p)
 		post_answer(lc, p);
 		return;
 	}
-	p->seq = next_seq(lc, lr);
+	p->seq = next_seq(lc, lr);	/* (sets home_epoch, epoch_first: fo_next_seq_peek) */
 	ctr_inc(lc, CTR_POSTS_SEQUENCED);
 	fo_submit_job(lc, (void *)((uintptr_t)p | 1));
 }
@@ -614,6 +623,15 @@ fill_req(struct lcore_ctx *lc, void *cookie, struct commit_req *r)
 			memcpy(r->room, pq->raw, CATALOG_ID_RAW);
 			r->room_uri = pq->room_uri;
 			r->user = pq->uri;
+		} else if (k == FANOUT_JOB_PEER_HIST) {
+			struct peerhist *ph = cookie;
+
+			r->ev = WAL_EV_BACKCHAT;
+			memcpy(r->room, ph->raw, CATALOG_ID_RAW);
+			r->room_uri = ph->room_uri;
+			r->user = ph->user;
+			r->content = ph->content;
+			r->content_len = strlen(ph->content);
 		} else {
 			struct replyjob *j = cookie;
 
@@ -664,6 +682,9 @@ completed(struct lcore_ctx *lc, struct commit_req *r)
 	case FANOUT_JOB_REPL:
 		fo_repl_stored(lc, cookie, status);
 		break;
+	case FANOUT_JOB_PEER_HIST:
+		fo_peer_history_stored(lc, cookie, status);
+		break;
 	default:
 		break;
 	}
@@ -682,6 +703,8 @@ dispatch(struct lcore_ctx *lc, const struct fmsg *m)
 		struct fanout_post *p = m->ptr;
 
 		fo_lc(lc)->waiting--;
+		fo_lc(lc)->delay_ms = lcore_now_real_ms(lc) >= p->admit_ms ?
+				      lcore_now_real_ms(lc) - p->admit_ms : 0;
 		fo_shared(lcore_engine(lc))->ops.post_done(lc, p);
 		conn_release(p->conn);
 		fanout_post_put(p);

@@ -61,6 +61,7 @@ struct fanout_post {
 	uint64_t	wal_seq;	/* compliance seq once durable */
 	uint64_t	ts_100ns;	/* Unix 100 ns: the storage thread's stamp (commit.h) */
 	int		status;		/* 0, or why it was not stored (-errno) */
+	uint64_t	admit_ms;	/* origin: lcore_now_real_ms when it was sent on */
 
 	/* The author's side, for the deferred SIP 200 (origin lcore only). */
 	struct conn	*conn;
@@ -100,6 +101,7 @@ enum fanout_job {
 	FANOUT_JOB_JOIN,
 	FANOUT_JOB_PART,
 	FANOUT_JOB_REPLY,
+	FANOUT_JOB_PEER_HIST,	/* a history view asked by another node (fanout_peer_room.c) */
 	FANOUT_JOB_REPL,	/* a replica's copy of another node's post (fanout_repl.c) */
 };
 
@@ -165,7 +167,7 @@ struct fanout_histreq {
 	uint8_t			raw[CATALOG_ID_RAW];
 	uint32_t		count;
 	char			seqid[32], envid[32];
-	char			content[64];	/* the BACKCHAT event's text */
+	char			user[160];	/* the asker: the home records its BACKCHAT */
 	int			status;		/* 0, or why not (-errno) */
 	struct history_rec	*recs;		/* oldest first */
 	size_t			n;

@@ -80,6 +80,20 @@ struct replyjob {
 	char		room_uri[160];
 };
 
+/* A history view another node asked for (HISTORY_REQ): its BACKCHAT event
+ * is stored here, at the room's home, before the answer goes. */
+struct peerhist {
+	enum fanout_job		kind;		/* FANOUT_JOB_PEER_HIST */
+	uint32_t		node;		/* the asker's node and ref */
+	uint64_t		ref;
+	uint8_t			raw[CATALOG_ID_RAW];
+	struct history_rec	*recs;		/* what the answer carries: [first, n) */
+	size_t			first, n;
+	char			user[160];
+	char			room_uri[160];
+	char			content[64];
+};
+
 /* ntc:join / ntc:bjoin / ntc:part, built once by the home, shared. */
 struct presence {
 	_Atomic uint32_t refs;
@@ -128,9 +142,14 @@ struct fo_roomstate {
 	 * its HISTORY: the home sends them after it). */
 	uint64_t	last_seq;
 	bool		resyncing;
-	uint64_t	seen_epoch;	/* the home epoch members here resynced with */
-	uint64_t	seq_epoch;	/* home: the epoch next_seq was loaded for */
-	uint64_t	seq_start;	/* home: the first seq of that epoch */
+	uint32_t	synced_node;	/* the home (node, epoch) last told of our users */
+	uint64_t	synced_epoch;
+	uint64_t	seq_epoch;	/* the epoch whose numbering last_seq is in */
+	/* Home in an array: the epoch it sequences under and the first seq it
+	 * gives under it (fo_next_seq_peek: a resync from another home's
+	 * numbering starts there; so does a replica's copy of this epoch). */
+	uint64_t	home_epoch;
+	uint64_t	epoch_first;
 
 	/* Replication (fanout_repl.c). Home: the replica this is for, what it
 	 * was sent and holds, the posts durable here that wait for it (in seq
@@ -182,7 +201,10 @@ struct fanout_lc {
 	uint64_t		ntc_envid;
 	struct xbuf		scratch;	/* post bodies are built here */
 	uint64_t		grown;		/* a stage or the backlog grew past its array */
-	uint64_t		refused;	/* posts and joins refused: stage half full */
+	uint64_t		refused;	/* posts and joins refused: stage half full,
+						 * too many or too slow on their way */
+	uint64_t		delay_ms;	/* the last post's time from admission to
+						 * stored (fo_admit) */
 
 	/* In an array (fanout_peer.c): what the link thread hands this lcore
 	 * (a lock-free list it pushes to, taken whole), and what this lcore
@@ -194,6 +216,8 @@ struct fanout_lc {
 	uint64_t		next_ref;
 	uint32_t		up[FO_NODES_MAX];	/* nodes whose link is up */
 	uint32_t		nup;
+	uint64_t		homes_checked_ms;	/* fo_peer_poll's last look at the homes */
+	const void		*seen_tab;	/* the room table it looked at */
 
 	/* Replication (fanout_repl.c): posts held for a replica's
 	 * acknowledgement, the last tick. */
@@ -233,7 +257,9 @@ uint64_t fo_next_seq_peek(struct lcore_ctx *lc, struct fo_roomstate *lr);
 void fo_send_msg(struct lcore_ctx *lc, uint32_t dst, uint32_t type, void *ptr, uint64_t a);
 void fo_submit_job(struct lcore_ctx *lc, void *cookie);
 /* Room for a new request (post, join) toward lcore <home>: its stage is
- * under half full. Counts a refusal. */
+ * under half full, fewer than conf.posts_inflight_max are on their way, and
+ * the last post stored did not wait longer than conf.post_queue_ms (or none
+ * waits now). Counts a refusal. */
 bool fo_admit(struct lcore_ctx *lc, uint32_t home);
 uint32_t fo_raw_hash(const uint8_t raw[CATALOG_ID_RAW]);
 _Atomic uint32_t *fo_pslot_find(struct fanout_shared *sh, const uint8_t raw[CATALOG_ID_RAW],
@@ -285,13 +311,9 @@ void fo_peer_join_ack(struct lcore_ctx *lc, struct fanout_joinreq *jr, struct fo
 void fo_peer_presence(struct lcore_ctx *lc, struct fo_roomstate *lr, const struct presence *pr,
 		      uint32_t node, uint64_t uid);
 void fo_nodes_add(struct fo_roomstate *lr, uint32_t node, int delta);
+/* Home: the BACKCHAT of <ph> is stored (status 0) or not; answers. */
+void fo_peer_history_stored(struct lcore_ctx *lc, struct peerhist *ph, int status);
 void fo_peer_fini(struct fanout_lc *fo);
-/* Members here of room <r> homed elsewhere: tell its home node who they
- * are and the first seq missing (RESYNC_REQ; link up, a new home). */
-void fo_peer_resync_room(struct lcore_ctx *lc, struct fo_roomstate *lr,
-			 const struct roomtab_ent *r);
-bool fo_peer_node_up(struct lcore_ctx *lc, uint32_t node);
-int fo_peer_send(struct lcore_ctx *lc, uint32_t node, const struct peerframe *f);
 
 /* fanout.c: a stored post becomes visible: delivered here, relayed, and
  * answered (or only answered, when its status is not 0). */
@@ -307,12 +329,11 @@ bool fo_repl_admit(struct lcore_ctx *lc, const struct roomtab_ent *r);
 bool fo_repl_hold(struct lcore_ctx *lc, struct fo_roomstate *lr, struct fanout_post *p);
 /* The last seq this node holds of <lr> as a replica, 0 if none. */
 uint64_t fo_repl_last(struct fo_roomstate *lr);
-struct peerframe;
 void fo_repl_got(struct lcore_ctx *lc, uint32_t node, const struct peerframe *f);
 void fo_repl_got_ack(struct lcore_ctx *lc, uint32_t node, const struct peerframe *f);
 void fo_repl_fill(void *cookie, struct commit_req *r);
 void fo_repl_stored(struct lcore_ctx *lc, void *cookie, int status);
-/* Every poll turn (in an array): probes, catch-up, new homes. */
+/* Every poll turn (in an array): probes, catch-up, new replicas. */
 void fo_repl_tick(struct lcore_ctx *lc);
 void fo_repl_fini(struct fanout_lc *fo);
 

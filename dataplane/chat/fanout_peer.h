@@ -23,8 +23,12 @@
  * comes back up, for each room homed there with members here, a RESYNC_REQ
  * carries this node's present users (the home replaces its entries of this
  * node with them, announcing who left meanwhile) and the first seq missing;
- * the home answers HISTORY frames, then relays anew. A refusal (WRONG_HOME,
- * STALE_EPOCH) makes the sender re-resolve the room's home (ops.rehome).
+ * the home answers HISTORY frames, then relays anew. A room whose home
+ * moved (another node or epoch in the room table) resyncs the same way with
+ * its new home, within about a second; from another home's numbering it
+ * takes the new home's posts from the first one it sequenced. A refusal
+ * (WRONG_HOME, STALE_EPOCH) makes the sender re-resolve the room's home
+ * (ops.rehome).
  *
  * Control (layer 7) registers how frames leave (fanout_peer_register) and
  * hands arriving frames and link events down from the link thread; they

@@ -372,8 +372,9 @@ void
 fo_home_join_stored(struct lcore_ctx *lc, struct fanout_joinreq *jr, int status)
 {
 	struct fo_roomstate *lr = fo_roomstate_find(fo_lc(lc), jr->raw);
-	struct roster_ent *re = lr == NULL ? NULL : jr->node ? fo_roster_remote(lr, jr->node, jr->uri) :
-			       roster_find(lr, jr->uid);
+	struct roster_ent *re = lr == NULL ? NULL :
+				jr->node ? fo_roster_remote(lr, jr->node, jr->uri) :
+				roster_find(lr, jr->uid);
 
 	if (status != 0) {
 		ctr_inc(lc, CTR_STORAGE_FAILED);
@@ -508,8 +509,9 @@ void
 fo_home_part(struct lcore_ctx *lc, struct partreq *pq)
 {
 	struct fo_roomstate *lr = fo_roomstate_find(fo_lc(lc), pq->raw);
-	struct roster_ent *re = lr == NULL ? NULL : pq->node ? fo_roster_remote(lr, pq->node, pq->uri) :
-			       roster_find(lr, pq->uid);
+	struct roster_ent *re = lr == NULL ? NULL :
+				pq->node ? fo_roster_remote(lr, pq->node, pq->uri) :
+				roster_find(lr, pq->uid);
 
 	if (re == NULL) {	/* never completed its join, or already gone */
 		free(pq);

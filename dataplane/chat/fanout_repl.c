@@ -22,7 +22,7 @@
  * WRONG_HOME): an old home that still sends is fenced off by epoch. When
  * the replica takes the room over (control/homes.c), its next seq follows
  * the last copy it took (fo_next_seq_peek). Members on other nodes resync
- * with a room's new home (RESYNC_REQ) from the first seq they miss.
+ * with a room's new home (RESYNC_REQ, fanout_peer_room.c fo_homes_check).
  *
  * Not replicated yet: JOIN and PART compliance events, and a post's file
  * references (the copy keeps author, time and body). */
@@ -35,6 +35,7 @@
 #include "dataplane/base/log.h"
 #include "dataplane/chat/fanout_int.h"
 #include "dataplane/chat/fanout_peer.h"
+#include "dataplane/chat/fanout_peer_int.h"
 #include "dataplane/chat/roomtab.h"
 #include "dataplane/engine/engine.h"
 #include "dataplane/engine/lcore.h"
@@ -176,10 +177,10 @@ probe(struct lcore_ctx *lc, struct fo_roomstate *lr)
 
 	repl_frame(&f, lr, 0);
 	fo_next_seq_peek(lc, lr);
-	f.ref = lr->seq_start;		/* a probe: where this epoch's numbering starts */
+	f.ref = lr->epoch_first;	/* a probe: where this epoch's numbering starts */
 	lr->rp_probing = true;
 	lr->rp_probe_ms = now_ms();
-	if (fo_peer_node_up(lc, lr->rp_node) && fo_peer_send(lc, lr->rp_node, &f) == 0)
+	if (fo_node_up(fo_lc(lc), lr->rp_node) && fo_peer_send(lc, lr->rp_node, &f) == 0)
 		ctr_inc(lc, CTR_REPL_PROBES);
 }
 
@@ -554,16 +555,6 @@ fo_repl_tick(struct lcore_ctx *lc)
 		r = roomtab_find_raw(t, lr->raw);
 		if (r == NULL)
 			continue;
-		/* Members here follow the room to a new home. */
-		if (r->node != ROOMTAB_NODE_NONE && r->epoch != lr->seen_epoch) {
-			bool first = lr->seen_epoch == 0;
-
-			lr->seen_epoch = r->epoch;
-			if (!first && !roomtab_homed_here(t, r)) {
-				fo_peer_resync_room(lc, lr, r);
-				ctr_inc(lc, CTR_REPL_REHOMED);
-			}
-		}
 		if (lr->rq_n == 0 && lr->rp_node == 0)
 			continue;
 		if (roomtab_homed_here(t, r) && r->epoch == lr->rp_epoch &&

@@ -283,7 +283,7 @@ conn_reap(struct lcore_ctx *lc)
 		if (c->state != CONN_DEAD) {
 			if (io_flush(c) != 0) {
 				c->state = CONN_DEAD;	/* the socket failed: nothing to flush to */
-			} else if (c->state == CONN_CLOSING &&
+			} else if (c->state == CONN_CLOSING && !c->tx_busy &&
 				   tlsterm_pending_out(c->tls, &p) == 0) {
 				c->state = CONN_DEAD;
 			}

@@ -51,7 +51,10 @@ struct ctr_table {
 	/* SIP message over max_message */ \
 	X(CTR_DROP_TOO_BIG,		"drop_too_big") \
 	X(CTR_DROP_IDLE,		"drop_idle") \
-	X(CTR_DROP_HANDSHAKE_TIMEOUT,	"drop_handshake_timeout")
+	X(CTR_DROP_HANDSHAKE_TIMEOUT,	"drop_handshake_timeout") \
+	/* kernel backend: system calls that waited or moved bytes \
+	 * (epoll_wait, read, send; io_uring_enter) */ \
+	X(CTR_IO_SYSCALLS,		"io_syscalls")
 
 enum ctr_id {
 	ENGINE_CTRS(CTR_ENUM)

@@ -20,6 +20,7 @@
 #include "dataplane/base/clock.h"
 #include "dataplane/base/log.h"
 #include "dataplane/engine/engine_int.h"
+#include "dataplane/engine/io/iouring.h"
 #include "dataplane/tls/tlsterm.h"
 #include "storage/commit.h"
 #include "storage/htdigest.h"
@@ -130,6 +131,16 @@ engine_create(const struct engine_conf *conf, struct tlsterm_ctx *tls, struct ht
 		snprintf(err, errlen, "[io] backend %s: not built into this parleyd", conf->io_backend);
 		free(e);
 		return NULL;
+	}
+	if (e->io == &io_kernel_ops && strcmp(conf->kernel_io, "io_uring") == 0) {
+		char why[200];
+
+		if (iouring_usable(why, sizeof(why)) == 0) {
+			e->io = &io_iouring_ops;
+			LOG(NOTICE, IO, "[io] kernel_io = io_uring");
+		} else {
+			LOG(WARNING, IO, "[io] kernel_io = io_uring: %s; using epoll", why);
+		}
 	}
 	pthread_mutex_init(&e->call_lock, NULL);
 	if (e->proto->init != NULL && e->proto->init(e, err, errlen) != 0)
@@ -570,8 +581,13 @@ engine_lcore_run(struct engine *e, uint32_t idx)
 		timeout = lc->draining ? 20 : 100;
 		atomic_store_explicit(&lc->remote.sleeping, true, memory_order_relaxed);
 		atomic_thread_fence(memory_order_seq_cst);
-		if (!svc_idle(lc))
+		if (!svc_idle(lc)) {
+			/* Work waits: the poller only looks, so nobody need
+			 * write wake_fd (the storage thread's completions, other
+			 * lcores' rings) for this turn. */
 			timeout = 0;
+			atomic_store_explicit(&lc->remote.sleeping, false, memory_order_relaxed);
+		}
 		io_poll(lc, timeout);
 		atomic_store_explicit(&lc->remote.sleeping, false, memory_order_relaxed);
 		if (e->svc->poll != NULL)

@@ -57,6 +57,11 @@ struct engine_conf {
 	uint32_t rooms_per_dialog;
 	uint32_t ring_size;		/* entries per lcore-to-lcore ring */
 	uint32_t commit_depth;		/* storage requests in flight per lcore */
+	uint32_t posts_inflight_max;	/* posts and joins an lcore has on their way to
+					 * the homes; more are refused; 0: no bound */
+	uint32_t post_queue_ms;		/* while posts take longer than this from
+					 * admission to stored, new ones are refused;
+					 * 0: no bound */
 	uint64_t compliance_cap;	/* unexported events before posts are refused; 0: none */
 	/* In an array with peer links, a home with no other live node to keep
 	 * its rooms' copies: refuse posts (503, retryable), or take them
@@ -66,6 +71,13 @@ struct engine_conf {
 
 	/* I/O: "kernel" (sockets) or "dpdk" (DPDK port + user-space TCP) */
 	char io_backend[16];
+	/* kernel backend: "epoll" or "io_uring" (falls back to epoll, logged,
+	 * where the kernel lacks it), and the io_uring ring's size, its
+	 * receive buffers (a power of two) and their size */
+	char kernel_io[16];
+	uint32_t uring_entries;
+	uint32_t uring_bufs;
+	uint32_t uring_buf_size;
 	char dpdk_port[256];		/* a PCI address or a vdev ("net_tap0,iface=pt0") */
 	char dpdk_addr[64];		/* our IPv4 address on that port */
 	char dpdk_netmask[64];
@@ -73,6 +85,7 @@ struct engine_conf {
 	uint32_t dpdk_mtu;
 	uint32_t dpdk_idle_sleep_us;	/* an idle lcore sleeps this long; 0: busy-poll */
 	uint32_t dpdk_tcp_buf_mem_mb;	/* TCP buffer memory per lcore; 0: as max_conns needs */
+	uint32_t dpdk_tcp_delack_us;	/* longest delay of an ACK without data */
 	bool durability_unsafe_no_fsync;
 
 	/* dpdk backend: the Web service's TCP port on the DPDK address (its

@@ -63,11 +63,15 @@ struct conn {
 	struct lcore_ctx *lc;
 	uint64_t id;			/* unique per process; nonces are bound to it */
 	int fd;				/* kernel backend: the socket */
-	void *io_handle;		/* dpdk backend: its connection object */
+	void *io_handle;		/* dpdk backend: its connection object;
+					 * io_uring: the send in flight */
 	enum conn_state state;
 	bool dirty;
 	bool want_out;			/* EPOLLOUT armed */
 	bool rd_eof;			/* the peer closed its side */
+	bool rx_armed;			/* io_uring: a multishot receive is armed */
+	bool tx_busy;			/* io_uring: a send holds output (io_handle) */
+	bool io_closing;		/* io_uring: closed, operations still in the kernel */
 	struct tlsterm *tls;
 
 	char *in;			/* plaintext not yet framed; NULL when empty */

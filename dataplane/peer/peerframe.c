@@ -188,6 +188,7 @@ peerframe_size(const struct peerframe *f)
 		break;
 	case PEERFRAME_JOIN:
 	case PEERFRAME_PART:
+	case PEERFRAME_HISTORY_REQ:
 		if (f->u.user.uri_len == 0 || f->u.user.uri_len > PEERFRAME_URI_MAX ||
 		    (f->u.user.flags & ~PEERFRAME_USER_FLAGS))
 			return 0;
@@ -218,7 +219,6 @@ peerframe_size(const struct peerframe *f)
 		break;
 	case PEERFRAME_POST_ACK:
 	case PEERFRAME_PART_ACK:
-	case PEERFRAME_HISTORY_REQ:
 	case PEERFRAME_REPL_ACK:
 	case PEERFRAME_PING:
 	case PEERFRAME_PONG:
@@ -268,6 +268,7 @@ peerframe_encode(const struct peerframe *f, uint8_t *buf, size_t cap)
 		break;
 	case PEERFRAME_JOIN:
 	case PEERFRAME_PART:
+	case PEERFRAME_HISTORY_REQ:
 		*p++ = f->u.user.flags;
 		p = put16(p, f->u.user.uri_len);
 		p = putmem(p, f->u.user.uri, f->u.user.uri_len);
@@ -441,6 +442,7 @@ peerframe_decode(const uint8_t *buf, size_t len, size_t max, struct peerframe *f
 		break;
 	case PEERFRAME_JOIN:
 	case PEERFRAME_PART:
+	case PEERFRAME_HISTORY_REQ:
 		f->u.user.flags = take8(&c);
 		if (f->u.user.flags & ~PEERFRAME_USER_FLAGS)
 			c.bad = true;

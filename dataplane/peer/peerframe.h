@@ -30,8 +30,9 @@
  *			once; seq = the node of the member it is about, ref = its
  *			dialog there (not told)
  *	HISTORY		u16 count, then count times: u64 seq, u64 time, str16 author, blob32 body
- *	HISTORY_REQ	empty: seq = how many of the last posts (bccontext); the
- *			answer is one HISTORY with ref echoed
+ *	HISTORY_REQ	u8 flags (0), str16 the asking user's URI: seq = how many of
+ *			the last posts (bccontext); the home records the BACKCHAT
+ *			event, then answers one HISTORY with ref echoed
  *	REPL		as POST_FWD (text = the compliance content, extra empty):
  *			one durable event of the room for its replica; seq = the
  *			room seq (0: a probe, answered with what the replica
@@ -155,7 +156,7 @@ struct peerframe {
 			uint8_t		flags;		/* PEERFRAME_USER_* */
 			const char	*uri;		/* not NUL-terminated */
 			uint16_t	uri_len;
-		} user;				/* JOIN, PART */
+		} user;				/* JOIN, PART, HISTORY_REQ */
 		struct {
 			/* encode: <count> users at <v>; decode: <count>, and
 			 * the users through peerframe_users_next() */

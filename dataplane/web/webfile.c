@@ -379,6 +379,32 @@ upload_begin(struct wconn *c, const char *token)
 
 static void download_open(struct wconn *c);
 
+/* After files_get() answered <rc> for c->name: opens the file when its
+ * record is ready and in c->room, and it matches the record. 0, or the
+ * HTTP status to answer (404, 500). */
+static int
+open_recorded(struct wconn *c, int rc)
+{
+	struct web *w = c->w;
+	struct stat st;
+
+	if (rc != 0 || c->rec.state != FILES_READY || strcmp(c->rec.room_id, c->room) != 0)
+		return rc == 0 || rc == -ENOENT ? 404 : 500;
+	rc = room_dir(w, c->room, false);
+	if (rc < 0)
+		return rc == -ENOENT ? 404 : 500;
+	c->dirfd = rc;
+	c->fd = openat(c->dirfd, c->name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (c->fd == -1)
+		return errno == ENOENT ? 404 : 500;
+	if (fstat(c->fd, &st) == -1 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != c->rec.size) {
+		LOG(ERR, WEB, "%s/%s/%s does not match its record (%llu bytes)", w->files_dir,
+		    c->room, c->name, (unsigned long long)c->rec.size);
+		return 500;
+	}
+	return 0;
+}
+
 static void
 download_begin(struct wconn *c, const char *token)
 {
@@ -423,7 +449,6 @@ static void
 download_open(struct wconn *c)
 {
 	struct web *w = c->w;
-	struct stat st;
 	int rc;
 
 	rc = files_get(w->db, c->name, &c->rec);
@@ -437,28 +462,12 @@ download_open(struct wconn *c)
 		}
 		rc = -ENOENT;
 	}
-	if (rc != 0 || c->rec.state != FILES_READY || strcmp(c->rec.room_id, c->room) != 0) {
-		web_respond_error(c, rc == 0 || rc == -ENOENT ? 404 : 500);
+	rc = open_recorded(c, rc);
+	if (rc != 0) {
+		web_respond_error(c, rc);
 		return;
 	}
-	rc = room_dir(w, c->room, false);
-	if (rc < 0) {
-		web_respond_error(c, rc == -ENOENT ? 404 : 500);
-		return;
-	}
-	c->dirfd = rc;
-	c->fd = openat(c->dirfd, c->name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (c->fd == -1) {
-		web_respond_error(c, errno == ENOENT ? 404 : 500);
-		return;
-	}
-	if (fstat(c->fd, &st) == -1 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != c->rec.size) {
-		LOG(ERR, WEB, "%s/%s/%s does not match its record (%llu bytes)", w->files_dir,
-		    c->room, c->name, (unsigned long long)c->rec.size);
-		web_respond_error(c, 500);
-		return;
-	}
-	c->size = (uint64_t)st.st_size;
+	c->size = c->rec.size;
 	c->status = 200;
 	c->first = 0;
 	c->off = 0;
@@ -540,7 +549,6 @@ peer_serve(struct wconn *c, const char *token)
 {
 	struct web *w = c->w;
 	char hdrs[900], uploader[160], name[256];
-	struct stat st;
 	int rc;
 
 	if (c->req.method != HTTP1_GET || token[0] != '\0' || !c->req.has_peer ||
@@ -553,21 +561,9 @@ peer_serve(struct wconn *c, const char *token)
 		web_respond_error(c, 400);
 		return;
 	}
-	rc = files_get(w->db, c->name, &c->rec);
-	if (rc != 0 || c->rec.state != FILES_READY || strcmp(c->rec.room_id, c->room) != 0) {
-		web_respond_error(c, rc == 0 || rc == -ENOENT ? 404 : 500);
-		return;
-	}
-	rc = room_dir(w, c->room, false);
-	if (rc < 0) {
-		web_respond_error(c, rc == -ENOENT ? 404 : 500);
-		return;
-	}
-	c->dirfd = rc;
-	c->fd = openat(c->dirfd, c->name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (c->fd == -1 || fstat(c->fd, &st) == -1 || !S_ISREG(st.st_mode) ||
-	    (uint64_t)st.st_size != c->rec.size) {
-		web_respond_error(c, c->fd == -1 && errno == ENOENT ? 404 : 500);
+	rc = open_recorded(c, files_get(w->db, c->name, &c->rec));
+	if (rc != 0) {
+		web_respond_error(c, rc);
 		return;
 	}
 	header_safe(uploader, sizeof(uploader), c->rec.uploader);

@@ -49,13 +49,16 @@ ak_node_start(int i, uint32_t ttl_s, const char *more)
 		 ttl_s, more ? more : "");
 	ctl_server_start(&ak_node[i], extra, NULL);
 	ak_up[i] = true;
-	/* The SIP port opens before the node joins: wait for its own key. */
+	/* The SIP port opens before the node joins: wait for its own key, and
+	 * for the array's catalog (shown once the node caught up with it). */
 	for (int t = 0; t < 100; t++) {
 		if (ctl(&ak_node[i], &a, "array") == 0 && jget(a, "etcd.registered") != NULL &&
-		    json_is_true(jget(a, "etcd.registered")))
+		    json_is_true(jget(a, "etcd.registered")) && jget(a, "catalog") != NULL)
 			break;
 		json_decref(a);
 		a = NULL;
+		if (!server_alive(&ak_node[i]))
+			run("tail -30 %s >&2", ak_node[i].log);
 		cr_assert(server_alive(&ak_node[i]), "node %d exited", i + 1);
 		usleep(100000);
 	}

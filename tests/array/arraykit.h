@@ -24,7 +24,7 @@ void ak_teardown(void);
 
 /* Node <i> (node_id i + 1) with [array] etcd and a lease of <ttl_s>, and
  * <more> (config text, may be NULL) appended; returns once it is in the
- * array. */
+ * array and caught up with the array's catalog. */
 void ak_node_start(int i, uint32_t ttl_s, const char *more);
 
 /* Writes a node config ([server], [sip], [web] on free ports, then

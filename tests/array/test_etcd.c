@@ -2,6 +2,9 @@
  * keys, prefixes, create-if-absent, leases, failover between endpoints and
  * the errors it gives when etcd cannot be reached. */
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -31,6 +34,17 @@ teardown(void)
 	etcd_close(cl);
 	cl = NULL;
 	etcdfix_stop(&fix);
+}
+
+/* etcdctl compact <rev> against the fixture. */
+static int
+run_compact(int64_t rev)
+{
+	char cmd[256];
+
+	snprintf(cmd, sizeof(cmd), "ETCDCTL_API=3 etcdctl --endpoints %s compact %lld "
+		 ">/dev/null 2>&1", fix.url, (long long)rev);
+	return system(cmd);
 }
 
 TestSuite(etcd, .init = setup, .fini = teardown, .timeout = 60);
@@ -93,6 +107,139 @@ Test(etcd, create_if_absent)
 	/* Deleted, it can be created again. */
 	cr_assert(etcd_delete(cl, "/n/1", false, NULL, err, sizeof(err)) == 0, "%s", err);
 	cr_assert(etcd_create(cl, "/n/1", "third", 5, 0, NULL, err, sizeof(err)) == 0, "%s", err);
+}
+
+/* Read-modify-write on mod_revision: the second writer of one version
+ * is refused and must read again; a delete likewise. */
+Test(etcd, compare_and_swap)
+{
+	struct etcd_kvs kvs;
+	int64_t rev, rev2;
+
+	cr_assert(etcd_cas(cl, "/c/1", 0, "a", 1, 0, &rev, err, sizeof(err)) == 0, "%s", err);
+	cr_assert_gt(rev, 0);
+	/* Created already: "absent" no longer holds. */
+	cr_assert_eq(etcd_cas(cl, "/c/1", 0, "b", 1, 0, NULL, err, sizeof(err)), -ECANCELED);
+	cr_assert(etcd_cas(cl, "/c/1", rev, "b", 1, 0, &rev2, err, sizeof(err)) == 0, "%s", err);
+	cr_assert_gt(rev2, rev);
+	/* A writer that read <rev> lost the race. */
+	cr_assert_eq(etcd_cas(cl, "/c/1", rev, "c", 1, 0, NULL, err, sizeof(err)), -ECANCELED);
+	cr_assert(strstr(err, "changed") != NULL, "%s", err);
+	cr_assert(etcd_get(cl, "/c/1", false, &kvs, err, sizeof(err)) == 0, "%s", err);
+	cr_assert_str_eq(kvs.kv[0].value, "b");
+	cr_assert_eq(kvs.kv[0].mod_revision, rev2);
+	etcd_kvs_free(&kvs);
+	cr_assert_eq(etcd_cas(cl, "/c/1", rev, NULL, 0, 0, NULL, err, sizeof(err)), -ECANCELED);
+	cr_assert(etcd_cas(cl, "/c/1", rev2, NULL, 0, 0, NULL, err, sizeof(err)) == 0, "%s", err);
+	cr_assert(etcd_get(cl, "/c/1", false, &kvs, err, sizeof(err)) == 0, "%s", err);
+	cr_assert_eq(kvs.n, 0);
+	etcd_kvs_free(&kvs);
+}
+
+/* A transaction of several keys: all of it or nothing. */
+Test(etcd, transaction)
+{
+	struct etcd_kvs kvs;
+	int64_t rev;
+	json_t *cmp, *ops;
+
+	cr_assert(etcd_put(cl, "/t2/a", "1", 1, 0, err, sizeof(err)) == 0, "%s", err);
+	cr_assert(etcd_get(cl, "/t2/a", false, &kvs, err, sizeof(err)) == 0, "%s", err);
+	rev = kvs.kv[0].mod_revision;
+	etcd_kvs_free(&kvs);
+	/* /t2/b must be absent, and is not: nothing runs. */
+	cr_assert(etcd_put(cl, "/t2/b", "x", 1, 0, err, sizeof(err)) == 0, "%s", err);
+	cmp = json_pack("[o, o]", etcd_cmp_mod("/t2/a", rev), etcd_cmp_mod("/t2/b", 0));
+	ops = json_pack("[o, o]", etcd_op_put("/t2/a", "2", 1), etcd_op_delete("/t2/b"));
+	cr_assert_eq(etcd_txn(cl, cmp, ops, NULL, err, sizeof(err)), -ECANCELED);
+	cr_assert(etcd_get(cl, "/t2/", true, &kvs, err, sizeof(err)) == 0, "%s", err);
+	cr_assert_eq(kvs.n, 2);
+	cr_assert_str_eq(kvs.kv[0].value, "1");
+	etcd_kvs_free(&kvs);
+	/* Both hold: both operations. */
+	cr_assert(etcd_delete(cl, "/t2/b", false, NULL, err, sizeof(err)) == 0, "%s", err);
+	cmp = json_pack("[o, o]", etcd_cmp_mod("/t2/a", rev), etcd_cmp_mod("/t2/b", 0));
+	ops = json_pack("[o, o]", etcd_op_put("/t2/a", "2", 1), etcd_op_put("/t2/c", "3", 1));
+	cr_assert(etcd_txn(cl, cmp, ops, &rev, err, sizeof(err)) == 0, "%s", err);
+	cr_assert(etcd_get(cl, "/t2/", true, &kvs, err, sizeof(err)) == 0, "%s", err);
+	cr_assert_eq(kvs.n, 2);
+	cr_assert_str_eq(kvs.kv[0].value, "2");
+	cr_assert_eq(kvs.kv[0].mod_revision, rev);
+	cr_assert_str_eq(kvs.kv[1].key, "/t2/c");
+	etcd_kvs_free(&kvs);
+}
+
+/* What a watch saw, in order. */
+struct seen {
+	char	what[16][32];
+	int	n;
+	int	stop_after;
+};
+
+static int
+on_watch(void *arg, const struct etcd_event *ev, size_t n)
+{
+	struct seen *s = arg;
+
+	for (size_t i = 0; i < n && s->n < 16; i++)
+		snprintf(s->what[s->n++], sizeof(s->what[0]), "%s %s=%s",
+			 ev[i].deleted ? "del" : "put", ev[i].kv.key, ev[i].kv.value);
+	return s->n >= s->stop_after ? 1 : 0;
+}
+
+static _Atomic bool stop_flag;
+
+static void *
+stopper(void *arg)
+{
+	usleep(300000);
+	atomic_store(&stop_flag, true);
+	return NULL;
+}
+
+/* A watch from a past revision replays what happened under the prefix,
+ * in order, and nothing else; a stop flag ends it; a compacted start
+ * revision is -ERANGE with the compaction revision. */
+Test(etcd, watch)
+{
+	struct seen s = { .stop_after = 3 };
+	struct etcd *w = etcd_open(fix.url, 2000, err, sizeof(err));
+	struct etcd_kvs kvs;
+	int64_t start, compact;
+	pthread_t t;
+
+	cr_assert_not_null(w, "%s", err);
+	cr_assert(etcd_get(cl, "/w/", true, &kvs, err, sizeof(err)) == 0, "%s", err);
+	start = kvs.revision + 1;
+	etcd_kvs_free(&kvs);
+	cr_assert(etcd_put(cl, "/w/a", "1", 1, 0, err, sizeof(err)) == 0, "%s", err);
+	cr_assert(etcd_put(cl, "/x", "no", 2, 0, err, sizeof(err)) == 0, "%s", err);
+	cr_assert(etcd_put(cl, "/w/b", "2", 1, 0, err, sizeof(err)) == 0, "%s", err);
+	cr_assert(etcd_delete(cl, "/w/a", false, NULL, err, sizeof(err)) == 0, "%s", err);
+	cr_assert_eq(etcd_watch(w, "/w/", start, on_watch, &s, NULL, 5000, NULL, err,
+				sizeof(err)), 1, "%s", err);
+	cr_assert_eq(s.n, 3);
+	cr_assert_str_eq(s.what[0], "put /w/a=1");
+	cr_assert_str_eq(s.what[1], "put /w/b=2");
+	cr_assert_str_eq(s.what[2], "del /w/a=");
+
+	/* Nothing new: the stop flag ends it. */
+	s.n = 0;
+	atomic_store(&stop_flag, false);
+	pthread_create(&t, NULL, stopper, NULL);
+	cr_assert_eq(etcd_watch(w, "/w/", start + 10, on_watch, &s, &stop_flag, 10000, NULL, err,
+				sizeof(err)), -ECANCELED);
+	pthread_join(t, NULL);
+	cr_assert_eq(s.n, 0);
+
+	/* Compacted history. */
+	cr_assert(etcd_get(cl, "/w/", true, &kvs, err, sizeof(err)) == 0, "%s", err);
+	cr_assert_eq(run_compact(kvs.revision), 0);
+	etcd_kvs_free(&kvs);
+	cr_assert_eq(etcd_watch(w, "/w/", start, on_watch, &s, NULL, 5000, &compact, err,
+				sizeof(err)), -ERANGE, "%s", err);
+	cr_assert_gt(compact, start);
+	etcd_close(w);
 }
 
 Test(etcd, leases)

@@ -340,33 +340,34 @@ Test(xnode, sixty_clients_three_rooms_one_order, .timeout = 240)
 	}
 }
 
-/* The uri of a room of the catalog homed on node <home> (1-based) as node
- * <on> sees it, into <uri>; its epoch. */
-static long long
-room_homed_on(int on, int home, char *uri, size_t cap)
+/* An X room of the catalog and its home as node <on> sees them: the uri
+ * into <uri>, the epoch into *<epoch> (may be NULL); its home node (1-based).
+ * Homes spread by load, so any node may home none of the three. */
+static int
+room_homed(int on, char *uri, size_t cap, long long *epoch)
 {
 	json_t *a = ak_array(on), *rooms = ctl_ok(&ak_node[on], "rooms"), *h, *r;
-	long long epoch = 0;
+	int home = 0;
 	size_t k, j;
 
 	uri[0] = '\0';
 	json_array_foreach(jget(a, "homes.rooms"), k, h) {
-		if (json_integer_value(json_object_get(h, "node")) != home)
-			continue;
 		json_array_foreach(jget(rooms, "rooms"), j, r)
 			if (!strcmp(json_string_value(json_object_get(r, "id")),
 				    json_string_value(json_object_get(h, "room"))) &&
 			    !strncmp(json_string_value(json_object_get(r, "name")), "X", 1)) {
 				snprintf(uri, cap, "%s", json_string_value(json_object_get(r, "uri")));
-				epoch = json_integer_value(json_object_get(h, "epoch"));
+				home = (int)json_integer_value(json_object_get(h, "node"));
+				if (epoch != NULL)
+					*epoch = json_integer_value(json_object_get(h, "epoch"));
 			}
 		if (uri[0] != '\0')
 			break;
 	}
 	json_decref(a);
 	json_decref(rooms);
-	cr_assert_neq(uri[0], '\0', "no X room homed on node %d", home);
-	return epoch;
+	cr_assert(uri[0] != '\0' && home > 0, "no X room with a home");
+	return home;
 }
 
 /* The replica node id of room <uri> as node <on> reads it (0: none). */
@@ -407,21 +408,25 @@ link_is(int on, int id, const char *state)
 Test(xnode, resync_after_link_loss, .timeout = 180)
 {
 	char uri[200], text[32];
+	int home, other, rep;
 	struct gc *a, *b;
 	json_t *st;
 	char *m;
-
-	int mb;
 
 	for (int i = 0; i < 3; i++)
 		ak_peer_node_start(i, pki, rooms_conf, NULL);
 	ak_wait_links(7);
 	for (int i = 0; i < 3; i++)
 		ak_wait_homed(i);
-	room_homed_on(0, 1, uri, sizeof(uri));
-	mb = room_replica(0, uri) == 2 ? 2 : 1;	/* index of the member's node */
-	a = open_at(0, 1);
-	b = open_at(mb, 2);
+	home = room_homed(0, uri, sizeof(uri), NULL);
+	for (int t = 0; t < 100 && room_replica(0, uri) <= 0; t++)
+		usleep(100000);
+	rep = room_replica(0, uri);
+	cr_assert(rep > 0 && rep <= 3 && rep != home, "room %s (home node %d) has replica %d",
+		  uri, home, rep);
+	other = 6 - home - rep;		/* the member's node: neither home nor replica */
+	a = open_at(home - 1, 1);
+	b = open_at(other - 1, 2);
 	kit_join_ok(a, uri);
 	kit_join_ok(b, uri);
 	cr_assert_eq(gc_post(a, uri, "r-0.", NULL), 200);
@@ -429,17 +434,18 @@ Test(xnode, resync_after_link_loss, .timeout = 180)
 	cr_assert_not_null(m, "the member's node's member did not get r-0");
 	free(m);
 
-	/* The member's node stops: node 1 finds the link dead (5 s), posts go on. */
-	server_signal(&ak_node[mb], SIGSTOP);
-	for (int t = 0; t < 150 && link_is(0, mb + 1, "up"); t++)
+	/* The member's node stops: the home finds the link dead (5 s), posts
+	 * go on. */
+	server_signal(&ak_node[other - 1], SIGSTOP);
+	for (int t = 0; t < 150 && link_is(home - 1, other, "up"); t++)
 		usleep(100000);
-	cr_assert(!link_is(0, mb + 1, "up"), "node 1 still has its link to the stopped node %d",
-		  mb + 1);
+	cr_assert(!link_is(home - 1, other, "up"), "the home still has its link to the stopped "
+		  "node");
 	for (int k = 1; k <= 5; k++) {
 		snprintf(text, sizeof(text), "r-%d.", k);
 		cr_assert_eq(gc_post(a, uri, text, NULL), 200);
 	}
-	server_signal(&ak_node[mb], SIGCONT);
+	server_signal(&ak_node[other - 1], SIGCONT);
 	/* Back: the missed posts, in order, once. */
 	{
 		struct inbox in = { 0 };
@@ -452,8 +458,8 @@ Test(xnode, resync_after_link_loss, .timeout = 180)
 				n += strstr(in.v[i], ">r-") != NULL;
 		}
 		if (n < 5)
-			run("grep -i 'peer\\|FANOUT' %s | tail -20 >&2", ak_node[mb].log);
-		cr_assert_eq(n, 5, "the member's node's member got %d of the 5 posts it missed", n);
+			run("grep -i 'peer\\|FANOUT' %s | tail -20 >&2", ak_node[other - 1].log);
+		cr_assert_eq(n, 5, "node %d's member got %d of the 5 posts it missed", other, n);
 		n = 0;
 		for (size_t i = 0; i < in.n; i++) {
 			if (strstr(in.v[i], ">r-") == NULL)
@@ -473,9 +479,9 @@ Test(xnode, resync_after_link_loss, .timeout = 180)
 	/* ... and posts from the member's node go to the home again. */
 	cr_assert_eq(gc_post(b, uri, "r-7.", NULL), 200);
 	m = gc_wait(a, 10000, ">r-7.<", NULL);
-	cr_assert_not_null(m, "the member's node's post after the resync never reached node 1");
+	cr_assert_not_null(m, "a post from node %d after the resync never reached the home", other);
 	free(m);
-	st = ctl_ok(&ak_node[mb], "stats");
+	st = ctl_ok(&ak_node[other - 1], "stats");
 	cr_assert_geq(jint(st, "total.peer_resyncs"), 1);
 	cr_assert_geq(jint(st, "total.peer_resync_posts"), 5);
 	json_decref(st);
@@ -623,6 +629,7 @@ Test(xnode, stale_epoch_and_wrong_home_refused, .timeout = 180)
 	char uri[200], id[64];
 	uint8_t raw[16];
 	long long epoch;
+	int home;
 	struct gc *a, *b;
 	json_t *st;
 	char *m;
@@ -632,7 +639,7 @@ Test(xnode, stale_epoch_and_wrong_home_refused, .timeout = 180)
 	ak_wait_links(3);
 	ak_wait_homed(0);
 	ak_wait_homed(1);
-	epoch = room_homed_on(0, 1, uri, sizeof(uri));
+	home = room_homed(0, uri, sizeof(uri), &epoch);
 	snprintf(id, sizeof(id), "%s", strrchr(uri, '/') + 1);
 	cr_assert_eq(catalog_id_pack(id, raw), 0);
 	a = open_at(0, 1);
@@ -641,16 +648,19 @@ Test(xnode, stale_epoch_and_wrong_home_refused, .timeout = 180)
 	kit_join_ok(b, uri);
 	fake_node(l);
 
-	fake_post(&l[0], raw, (uint64_t)epoch - 1, 11, "stale-1.");
-	cr_assert(fake_recv(&l[0], PEERFRAME_POST_ACK, &f, 5000), "no POST_ACK from node 1");
+	/* l[home - 1]: the link with the room's home; the other node's does
+	 * not home it. */
+	fake_post(&l[home - 1], raw, (uint64_t)epoch - 1, 11, "stale-1.");
+	cr_assert(fake_recv(&l[home - 1], PEERFRAME_POST_ACK, &f, 5000), "no POST_ACK from the home");
 	cr_assert_eq(f.ref, 11);
 	cr_assert_str_eq(peerframe_code_name(f.code), "STALE_EPOCH");
-	fake_post(&l[1], raw, (uint64_t)epoch, 12, "wrong-1.");
-	cr_assert(fake_recv(&l[1], PEERFRAME_POST_ACK, &f, 5000), "no POST_ACK from node 2");
+	fake_post(&l[2 - home], raw, (uint64_t)epoch, 12, "wrong-1.");
+	cr_assert(fake_recv(&l[2 - home], PEERFRAME_POST_ACK, &f, 5000), "no POST_ACK from node %d",
+		  3 - home);
 	cr_assert_eq(f.ref, 12);
 	cr_assert_str_eq(peerframe_code_name(f.code), "WRONG_HOME");
-	fake_post(&l[0], raw, (uint64_t)epoch, 13, "good-1.");
-	cr_assert(fake_recv(&l[0], PEERFRAME_POST_ACK, &f, 5000), "no POST_ACK from node 1");
+	fake_post(&l[home - 1], raw, (uint64_t)epoch, 13, "good-1.");
+	cr_assert(fake_recv(&l[home - 1], PEERFRAME_POST_ACK, &f, 5000), "no POST_ACK from the home");
 	cr_assert_eq(f.ref, 13);
 	cr_assert_str_eq(peerframe_code_name(f.code), "OK");
 	cr_assert_gt(f.seq, 0);
@@ -677,4 +687,227 @@ Test(xnode, stale_epoch_and_wrong_home_refused, .timeout = 180)
 	}
 	gc_abort(a);
 	gc_abort(b);
+}
+
+/* The node in node <on>'s view that homes the room with <uri>, 0 when none. */
+static int
+home_of_room(int on, const char *uri)
+{
+	json_t *a = ak_array(on), *h;
+	const char *id = strrchr(uri, '/') + 1;
+	int node = 0;
+	size_t k;
+
+	json_array_foreach(jget(a, "homes.rooms"), k, h)
+		if (!strcmp(json_string_value(json_object_get(h, "room")), id))
+			node = (int)json_integer_value(json_object_get(h, "node"));
+	json_decref(a);
+	return node;
+}
+
+/* Posts <text> by <g>, retrying while the room's home is being resolved
+ * (503); the SIP status of the last try. */
+static int
+post_retrying(struct gc *g, const char *uri, const char *text)
+{
+	for (int t = 0; t < 40; t++) {
+		char *m;
+		int st = gc_post(g, uri, text, NULL), code;
+
+		if (st != 200)
+			return st;
+		m = gc_wait(g, 300, "rpl:grpchat", NULL);
+		code = kit_resp_code(m);
+		free(m);
+		if (code != 503)
+			return 200;
+		usleep(250000);
+	}
+	return -1;
+}
+
+/* The room's home node stops: the room gets a new home among the others,
+ * the members there and elsewhere follow it (resync with the new home), and
+ * posts reach every member once again. */
+Test(xnode, home_moves_members_follow, .timeout = 180)
+{
+	char uri[200], text[32];
+	struct gc *a, *b;
+	int home = 0, gone;
+	char *m;
+
+	three_nodes();
+	gone = room_homed(0, uri, sizeof(uri), NULL);
+	a = open_at(gone % 3, 1);		/* on the two other nodes */
+	b = open_at((gone + 1) % 3, 2);
+	kit_join_ok(a, uri);
+	kit_join_ok(b, uri);
+	cr_assert_eq(gc_post(a, uri, "h-0.", NULL), 200);
+	m = gc_wait(b, 5000, ">h-0.<", NULL);
+	cr_assert_not_null(m);
+	free(m);
+
+	cr_assert_eq(server_stop(&ak_node[gone - 1]), 0);
+	ak_up[gone - 1] = false;
+	for (int t = 0; t < 100; t++) {
+		home = home_of_room(gone % 3, uri);
+		if (home != 0 && home != gone)
+			break;
+		usleep(100000);
+	}
+	cr_assert(home != 0 && home != gone, "the room has no new home (%d)", home);
+	usleep(2500000);	/* the rooms' tables have it, the members resynced */
+	for (int k = 1; k <= 3; k++) {
+		struct gc *from = k % 2 ? a : b, *to = k % 2 ? b : a;
+
+		snprintf(text, sizeof(text), "h-%d.", k);
+		cr_assert_eq(post_retrying(from, uri, text), 200);
+		snprintf(text, sizeof(text), ">h-%d.<", k);
+		m = gc_wait(to, 10000, text, NULL);
+		cr_assert_not_null(m, "%s never arrived after the home moved to node %d", text, home);
+		free(m);
+		gc_pump(to, 300);
+		cr_assert_eq(gc_count(to, text), 0, "%s arrived twice", text);
+	}
+	gc_abort(a);
+	gc_abort(b);
+}
+
+/* One user signed in on two nodes is announced once to a member on a third:
+ * one ntc:join, no ntc:part while either dialog stays, one when both left. */
+Test(xnode, one_user_on_two_nodes_announced_once, .timeout = 180)
+{
+	char uri[200], data[300];
+	struct gc *watch, *u1, *u2;
+	char *m;
+
+	three_nodes();
+	room_homed(0, uri, sizeof(uri), NULL);
+	watch = open_at(2, 9);
+	kit_join_ok(watch, uri);
+	u1 = open_at(0, 5);
+	u2 = open_at(1, 5);
+	kit_join_ok(u1, uri);
+	kit_join_ok(u2, uri);
+	m = gc_wait(watch, 5000, "ntc:join", "\"sip:user5@example.com\"", NULL);
+	cr_assert_not_null(m, "no ntc:join of user5 on node 3");
+	free(m);
+	m = gc_wait(watch, 1000, "ntc:join", "\"sip:user5@example.com\"", NULL);
+	cr_assert_null(m, "user5 announced twice: %s", m);
+	snprintf(data, sizeof(data), "<chanib uri=\"%s\"/>", uri);
+	cr_assert_eq(gc_cmd(u1, "part", data), 200);
+	m = gc_wait(watch, 1500, "ntc:part", "\"sip:user5@example.com\"", NULL);
+	cr_assert_null(m, "user5 parted while still present on node 2: %s", m);
+	cr_assert_eq(gc_cmd(u2, "part", data), 200);
+	m = gc_wait(watch, 5000, "ntc:part", "\"sip:user5@example.com\"", NULL);
+	cr_assert_not_null(m, "no ntc:part of user5 once both dialogs left");
+	free(m);
+	m = gc_wait(watch, 1000, "ntc:part", "\"sip:user5@example.com\"", NULL);
+	cr_assert_null(m, "user5 parted twice: %s", m);
+	gc_abort(u1);
+	gc_abort(u2);
+	gc_abort(watch);
+}
+
+/* A node killed outright: once it is gone from the array (its lease ran
+ * out), the room's home drops its members and tells the others, once. */
+Test(xnode, killed_node_members_part, .timeout = 180)
+{
+	char uri[200];
+	struct gc *watch, *leaver;
+	int home, killed, seen;
+	char *m;
+
+	three_nodes();
+	home = room_homed(0, uri, sizeof(uri), NULL);
+	killed = home % 3 + 1;			/* the two nodes that do not home it */
+	seen = killed % 3 + 1;
+	watch = open_at(seen - 1, 3);
+	leaver = open_at(killed - 1, 4);
+	kit_join_ok(watch, uri);
+	kit_join_ok(leaver, uri);
+	m = gc_wait(watch, 5000, "ntc:join", "\"sip:user4@example.com\"", NULL);
+	cr_assert_not_null(m, "node %d's member never heard node %d's join", seen, killed);
+	free(m);
+
+	server_kill(&ak_node[killed - 1], SIGKILL);
+	ak_up[killed - 1] = false;
+	run("rm -rf %s", ak_node[killed - 1].dir);
+	m = gc_wait(watch, 20000, "ntc:part", "\"sip:user4@example.com\"", NULL);
+	cr_assert_not_null(m, "the member of killed node %d never parted for node %d's member",
+			   killed, seen);
+	free(m);
+	m = gc_wait(watch, 1500, "ntc:part", "\"sip:user4@example.com\"", NULL);
+	cr_assert_null(m, "parted twice: %s", m);
+	gc_abort(leaver);
+	gc_abort(watch);
+}
+
+/* Events of <type> about room <uri> by <user> (no sip:) in <e>. */
+static int
+events(const struct kit_evs *e, const char *type, const char *uri, const char *user)
+{
+	int n = 0;
+
+	for (size_t i = 0; i < e->n; i++)
+		n += !strcmp(e->v[i].type, type) && !strcmp(e->v[i].room, uri) &&
+		     !strcmp(e->v[i].user, user);
+	return n;
+}
+
+/* A member on another node than the room's home: its join, posts, history
+ * view and part are compliance events of the home (exported there, once),
+ * none of the member's own node. */
+Test(xnode, compliance_events_on_the_home, .timeout = 180)
+{
+	char more[512], uri[200], data[400], dir[400];
+	struct kit_evs e[2] = { { 0 } };
+	int home, other;
+	struct gc *a;
+	char *m;
+
+	snprintf(more, sizeof(more), "[compliance]\ninterval_s = 1\n%s", rooms_conf);
+	for (int i = 0; i < 2; i++)
+		ak_peer_node_start(i, pki, more, NULL);
+	ak_wait_links(3);
+	ak_wait_homed(0);
+	ak_wait_homed(1);
+	home = room_homed(0, uri, sizeof(uri), NULL);
+	other = 3 - home;
+	a = open_at(other - 1, 6);
+	kit_join_ok(a, uri);
+	cr_assert_eq(gc_post(a, uri, "c-1.", NULL), 200);
+	cr_assert_eq(gc_post(a, uri, "c-2.", NULL), 200);
+	snprintf(data, sizeof(data), "<chanib uri=\"%s\"/><bcq><last cnt=\"10\"/></bcq>", uri);
+	cr_assert_eq(gc_cmd(a, "bccontext", data), 200);
+	m = gc_wait(a, 5000, "rpl:bccontext", NULL);
+	cr_assert_eq(kit_resp_code(m), 200, "%s", m ? m : "(none)");
+	cr_assert(strstr(m, "c-2.") != NULL, "%s", m);
+	free(m);
+	snprintf(data, sizeof(data), "<chanib uri=\"%s\"/>", uri);
+	cr_assert_eq(gc_cmd(a, "part", data), 200);
+	free(gc_wait(a, 5000, "rpl:part", NULL));
+	usleep(500000);		/* the PART reached the home */
+	gc_close(a);
+	/* A graceful stop exports what is left. */
+	for (int i = 0; i < 2; i++) {
+		server_kill(&ak_node[i], SIGTERM);	/* keeps the directory */
+		ak_up[i] = false;
+		snprintf(dir, sizeof(dir), "%s/compliance", ak_node[i].dir);
+		/* a node with nothing to export may have written no file */
+		if (i == home - 1 || access(dir, F_OK) == 0)
+			kit_read_export(dir, &e[i]);
+	}
+	cr_assert_eq(events(&e[home - 1], "JOIN", uri, "user6@example.com"), 1);
+	cr_assert_eq(events(&e[home - 1], "CHAT", uri, "user6@example.com"), 2);
+	cr_assert_eq(events(&e[home - 1], "BACKCHAT", uri, "user6@example.com"), 1);
+	cr_assert_eq(events(&e[home - 1], "PART", uri, "user6@example.com"), 1);
+	for (const char *const *t = (const char *const[]){ "JOIN", "CHAT", "BACKCHAT", "PART",
+							   NULL }; *t; t++)
+		cr_assert_eq(events(&e[other - 1], *t, uri, "user6@example.com"), 0,
+			     "node %d, not the home, exported a %s of the room", other, *t);
+	kit_evs_free(&e[0]);
+	kit_evs_free(&e[1]);
+	for (int i = 0; i < 2; i++)
+		run("rm -rf %s", ak_node[i].dir);
 }

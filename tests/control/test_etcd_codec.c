@@ -228,3 +228,108 @@ Test(etcd_codec, error_answer)
 	json_decref(j);
 	cr_assert_eq(etcd_parse_error(NULL, msg, sizeof(msg)), -1);
 }
+
+Test(etcd_codec, cas_and_watch_requests)
+{
+	char *s;
+
+	s = dump(etcd_req_cas("foo", 12, "bar", 3, 0));
+	cr_assert_str_eq(s, "{\"compare\":[{\"key\":\"Zm9v\",\"mod_revision\":\"12\","
+			 "\"result\":\"EQUAL\",\"target\":\"MOD\"}],"
+			 "\"success\":[{\"request_put\":{\"key\":\"Zm9v\",\"value\":\"YmFy\"}}]}");
+	free(s);
+	/* No value: a delete, still only if unchanged. */
+	s = dump(etcd_req_cas("foo", 0, NULL, 0, 0));
+	cr_assert_str_eq(s, "{\"compare\":[{\"key\":\"Zm9v\",\"mod_revision\":\"0\","
+			 "\"result\":\"EQUAL\",\"target\":\"MOD\"}],"
+			 "\"success\":[{\"request_delete_range\":{\"key\":\"Zm9v\"}}]}");
+	free(s);
+	s = dump(etcd_cmp_mod("foo", 3));
+	cr_assert_str_eq(s, "{\"key\":\"Zm9v\",\"mod_revision\":\"3\",\"result\":\"EQUAL\","
+			 "\"target\":\"MOD\"}");
+	free(s);
+	s = dump(etcd_op_put("foo", "bar", 3));
+	cr_assert_str_eq(s, "{\"request_put\":{\"key\":\"Zm9v\",\"value\":\"YmFy\"}}");
+	free(s);
+	s = dump(etcd_op_delete("foo"));
+	cr_assert_str_eq(s, "{\"request_delete_range\":{\"key\":\"Zm9v\"}}");
+	free(s);
+	s = dump(etcd_req_watch("/a/", 7));
+	cr_assert_str_eq(s, "{\"create_request\":{\"key\":\"L2Ev\",\"range_end\":\"L2Ew\","
+			 "\"start_revision\":\"7\"}}");
+	free(s);
+}
+
+/* Watch messages of etcd 3.4's gateway, as captured. */
+Test(etcd_codec, watch_messages)
+{
+	static const char created[] =
+		"{\"result\":{\"header\":{\"cluster_id\":\"1\",\"member_id\":\"2\",\"revision\":"
+		"\"1\",\"raft_term\":\"2\"},\"created\":true}}";
+	static const char events[] =
+		"{\"result\":{\"header\":{\"revision\":\"3\"},\"events\":["
+		"{\"kv\":{\"key\":\"L3AvYy9h\",\"create_revision\":\"2\",\"mod_revision\":\"2\","
+		"\"version\":\"1\",\"value\":\"eA==\"}},"
+		"{\"type\":\"DELETE\",\"kv\":{\"key\":\"L3AvYy9h\",\"mod_revision\":\"3\"}}]}}";
+	static const char compacted[] =
+		"{\"result\":{\"header\":{\"raft_term\":\"2\"},\"canceled\":true,"
+		"\"compact_revision\":\"5\"}}";
+	static const char *const bad[] = {
+		"{}",
+		"{\"result\":{\"header\":{\"revision\":\"x\"}}}",
+		"{\"result\":{\"header\":{\"revision\":\"1\"},\"events\":{}}}",
+		"{\"result\":{\"header\":{\"revision\":\"1\"},\"events\":[{\"type\":7}]}}",
+		"{\"result\":{\"header\":{\"revision\":\"1\"},\"events\":["
+		"{\"kv\":{\"key\":\"!\"}}]}}",
+	};
+	struct etcd_event *ev;
+	int64_t rev, compact;
+	bool canceled;
+	size_t n;
+	char why[128];
+	json_t *j;
+
+	j = json_loads(created, 0, NULL);
+	cr_assert_eq(etcd_parse_watch(j, &ev, &n, &rev, &canceled, &compact, why, sizeof(why)),
+		     0);
+	cr_assert_eq(n, 0);
+	cr_assert_eq(rev, 1);
+	cr_assert(!canceled);
+	json_decref(j);
+
+	j = json_loads(events, 0, NULL);
+	cr_assert_eq(etcd_parse_watch(j, &ev, &n, &rev, &canceled, &compact, why, sizeof(why)),
+		     0);
+	cr_assert_eq(n, 2);
+	cr_assert_eq(rev, 3);
+	cr_assert(!ev[0].deleted);
+	cr_assert_str_eq(ev[0].kv.key, "/p/c/a");
+	cr_assert_str_eq(ev[0].kv.value, "x");
+	cr_assert_eq(ev[0].kv.mod_revision, 2);
+	cr_assert(ev[1].deleted);
+	cr_assert_str_eq(ev[1].kv.key, "/p/c/a");
+	cr_assert_eq(ev[1].kv.mod_revision, 3);
+	etcd_events_free(ev, n);
+	json_decref(j);
+
+	j = json_loads(compacted, 0, NULL);
+	cr_assert_eq(etcd_parse_watch(j, &ev, &n, &rev, &canceled, &compact, why, sizeof(why)),
+		     0);
+	cr_assert(canceled);
+	cr_assert_eq(compact, 5);
+	json_decref(j);
+
+	j = json_loads("{\"error\":{\"grpc_code\":14,\"http_code\":503,\"message\":\"x\","
+		       "\"code\":14}}", 0, NULL);
+	cr_assert_eq(etcd_parse_watch(j, &ev, &n, &rev, &canceled, &compact, why, sizeof(why)),
+		     -EREMOTEIO);
+	json_decref(j);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		j = json_loads(bad[i], 0, NULL);
+		cr_assert_not_null(j, "%s", bad[i]);
+		cr_assert_eq(etcd_parse_watch(j, &ev, &n, &rev, &canceled, &compact, why,
+					      sizeof(why)), -EPROTO, "%s", bad[i]);
+		cr_assert_eq(n, 0);
+		json_decref(j);
+	}
+}

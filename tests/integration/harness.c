@@ -149,10 +149,30 @@ server_start(struct server *s, const char *extra)
 	fprintf(f, "[server]\ndomain = example.com\ndata_dir = %s\ndrain_timeout_s = 3\n"
 		"[sip]\nlisten = 127.0.0.1:%u\n[auth]\nhtdigest = %s\n"
 		"[web]\nlisten = 127.0.0.1:%u\n", s->dir, s->port, users, server_free_port());
+	/* The suite runs some tests again on the io_uring kernel path. */
+	if (getenv("PARLEY_KERNEL_IO") != NULL)
+		fprintf(f, "[io]\nkernel_io = %s\n", getenv("PARLEY_KERNEL_IO"));
 	if (extra != NULL)
 		fputs(extra, f);
 	fclose(f);
 	spawn(s);
+}
+
+/* With PARLEY_KERNEL_IO=io_uring the server must say it runs on io_uring,
+ * or why this kernel cannot (then the test runs on epoll, with a note). */
+static void
+check_kernel_io(const struct server *s)
+{
+	const char *want = getenv("PARLEY_KERNEL_IO");
+
+	if (want == NULL || strcmp(want, "io_uring") != 0)
+		return;
+	if (run("grep -q 'kernel_io = io_uring: .*using epoll' %s", s->log) == 0) {
+		fprintf(stderr, "note: this kernel cannot run io_uring; the test ran on epoll\n");
+		return;
+	}
+	cr_assert(run("grep -q 'kernel_io = io_uring$' %s", s->log) == 0,
+		  "parleyd did not log that it runs on io_uring");
 }
 
 static void
@@ -175,8 +195,10 @@ spawn(struct server *s)
 		_exit(127);
 	}
 	for (int i = 0; i < 200; i++) {		/* up to 20 s on a loaded machine */
-		if (port_open(s->port))
+		if (port_open(s->port)) {
+			check_kernel_io(s);
 			return;
+		}
 		if (!server_alive(s))
 			break;
 		usleep(100000);

@@ -478,3 +478,43 @@ Test(htdigest, compatible_with_apache_htdigest, .timeout = 60)
 	cr_assert_str_eq(get(h, "bob.b@example.com", "Parley", DIGEST_MD5), md5b);
 	htdigest_put(h);
 }
+
+/* A user's lines made elsewhere (another node of an array) written as they
+ * are: the same file as htdigest_set_user would write; lines that are not
+ * that user's htdigest lines are refused and change nothing. */
+Test(htdigest, set_user_lines)
+{
+	char *lines = NULL, want[1024];
+	struct htdigest *h;
+
+	write_file(path, "# keep\nzed@example.com:Parley:" MD5_A "\n");
+	cr_assert_eq(htdigest_user_lines("bob@example.com", "Parley", "pw", &lines), 0);
+	cr_assert_eq(htdigest_set_user_lines(path, "bob@example.com", "Parley", lines), 0);
+	snprintf(want, sizeof(want), "# keep\nzed@example.com:Parley:" MD5_A "\n%s", lines);
+	cr_assert_str_eq(slurp(path), want);
+	h = load(false);
+	cr_assert(htdigest_has_user(h, "bob@example.com", 15, "Parley", 6));
+	cr_assert_eq(htdigest_count(h), 2);
+	htdigest_put(h);
+	/* Again, in place, whatever the case of the name asked for. */
+	cr_assert_eq(htdigest_set_user_lines(path, "BOB@example.com", "Parley", lines), 0);
+	cr_assert_str_eq(slurp(path), want);
+	free(lines);
+
+	cr_assert_eq(htdigest_set_user_lines(path, "bob@example.com", "Parley",
+					     "eve@example.com:Parley:" MD5_A "\n"), -EINVAL);
+	cr_assert_eq(htdigest_set_user_lines(path, "bob@example.com", "Parley",
+					     "bob@example.com:Other:" MD5_A "\n"), -EINVAL);
+	cr_assert_eq(htdigest_set_user_lines(path, "bob@example.com", "Parley",
+					     "bob@example.com:Parley:xyz\n"), -EINVAL);
+	cr_assert_eq(htdigest_set_user_lines(path, "bob@example.com", "Parley",
+					     "bob@example.com:Parley:" MD5_A), -EINVAL);
+	cr_assert_eq(htdigest_set_user_lines(path, "bob@example.com", "Parley", ""), -EINVAL);
+	cr_assert_str_eq(slurp(path), want);
+
+	cr_assert_eq(htdigest_set_user_lines(path, "bob@example.com", "Parley", NULL), 0);
+	cr_assert_eq(htdigest_set_user_lines(path, "bob@example.com", "Parley", NULL), -ENOENT);
+	cr_assert_str_eq(slurp(path), "# keep\nzed@example.com:Parley:" MD5_A "\n");
+	cr_assert_eq(htdigest_user_lines("a:b", "Parley", "pw", &lines), -EINVAL);
+	cr_assert_eq(count_dir_entries(), 1);
+}

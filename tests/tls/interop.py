@@ -66,6 +66,9 @@ class Server:
             f.write(f"[server]\ndomain = example.com\ndata_dir = {self.dir}/data\n"
                     f"drain_timeout_s = 3\n[sip]\nlisten = 127.0.0.1:{self.sip}\n"
                     f"[web]\nlisten = 127.0.0.1:{self.web}\n[tls]\nrecord_layer = {layer}\n")
+            # The suite runs this again on the io_uring kernel path.
+            if os.environ.get("PARLEY_KERNEL_IO"):
+                f.write(f"[io]\nkernel_io = {os.environ['PARLEY_KERNEL_IO']}\n")
         self.ctl = os.path.join(build, "control", "parleyctl")
         self.log = open(os.path.join(self.dir, "parleyd.log"), "w")
         self.proc = subprocess.Popen([os.path.join(build, "router", "parleyd"), "-c", self.conf],
@@ -75,10 +78,23 @@ class Server:
             try:
                 socket.create_connection(("127.0.0.1", self.sip), timeout=1).close()
                 socket.create_connection(("127.0.0.1", self.web), timeout=1).close()
+                self.check_kernel_io()
                 return
             except OSError:
                 time.sleep(0.1)
         raise RuntimeError("parleyd did not start; log: " + self.dir)
+
+    def check_kernel_io(self):
+        """With PARLEY_KERNEL_IO=io_uring, parleyd says it runs on it (or why not)."""
+        if os.environ.get("PARLEY_KERNEL_IO") != "io_uring":
+            return
+        self.log.flush()
+        with open(os.path.join(self.dir, "parleyd.log")) as f:
+            text = f.read()
+        if "using epoll" in text:
+            print("note: this kernel cannot run io_uring; the test ran on epoll")
+        elif "kernel_io = io_uring\n" not in text:
+            raise RuntimeError("parleyd did not log that it runs on io_uring: " + text)
 
     def stats(self):
         out = subprocess.run([self.ctl, "-c", self.conf, "-j", "stats"], check=True,

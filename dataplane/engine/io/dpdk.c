@@ -71,7 +71,11 @@ dpdk_tx_flush(struct dpdk_lc *d)
 		return;
 	n = rte_eth_tx_burst(d->pi->port_id, d->q, d->tx, d->ntx);
 	d->stat[DS_TX] += n;
-	if (n < d->ntx) {	/* queue full: the rest goes with the next burst */
+	/* Queue full: the rest goes with the next burst. Until one goes
+	 * through, staging waits for the next loop turn instead of retrying
+	 * per packet, and an idle lcore may sleep (the peer is not reading). */
+	d->tx_full = n < d->ntx;
+	if (n < d->ntx) {
 		d->stat[DS_TX_SHORT]++;
 		memmove(d->tx, d->tx + n, (d->ntx - n) * sizeof(d->tx[0]));
 	}
@@ -90,7 +94,7 @@ tx_put(struct dpdk_lc *d, struct rte_mbuf *m)
 		return -ENOBUFS;
 	}
 	d->tx[d->ntx++] = m;
-	if (d->ntx >= TX_BURST)
+	if (d->ntx >= TX_BURST && !d->tx_full)
 		dpdk_tx_flush(d);
 	return 0;
 }
@@ -647,7 +651,7 @@ dpdk_poll(struct lcore_ctx *lc, int timeout_ms)
 	dpdk_tx_flush(d);
 	d->now_us = clock_mono_us();
 	if (rx_once(d) == 0 && timeout_ms > 0 && lc->e->conf.dpdk_idle_sleep_us > 0 &&
-	    d->ntx == 0) {
+	    (d->ntx == 0 || d->tx_full)) {
 		sleep_idle(d, timeout_ms);
 		d->now_us = clock_mono_us();
 		rx_once(d);
@@ -721,6 +725,7 @@ dpdk_make_stack(struct dpdk_lc *d, const struct engine_conf *cf)
 	if (cf->dpdk_tcp_buf_mem_mb != 0)
 		uc.buf_mem_max = (uint64_t)cf->dpdk_tcp_buf_mem_mb << 20;
 	uc.synq_max = cf->backlog;
+	uc.delack_us = cf->dpdk_tcp_delack_us;
 	memcpy(uc.isn_secret, pi->secret, sizeof(uc.isn_secret));
 	memcpy(uc.steer_key, pi->steer_key, sizeof(uc.steer_key));
 	uc.lcore_id = d->q;

@@ -81,6 +81,7 @@ struct dpdk_lc {
 	bool web_listening;
 
 	uint16_t ntx;
+	bool tx_full;			/* the last tx burst was short */
 	struct rte_mbuf *tx[TX_STAGE];
 	uint32_t npend;
 	struct pending pend[PEND_MAX];

@@ -19,6 +19,7 @@
 
 #include "dataplane/base/log.h"
 #include "dataplane/engine/engine_int.h"
+#include "dataplane/engine/io/iouring.h"
 #include "dataplane/tls/tlsterm.h"
 
 #define POLL_EVENTS	256
@@ -30,8 +31,8 @@
 #define LISTENER_TAG(lc) ((void *)&(lc)->listen_fd)
 #define WAKE_TAG(lc) ((void *)&(lc)->wake_fd)
 
-static int
-open_listener(const struct engine_conf *cf, char *err, size_t errlen)
+int
+io_kernel_listen_socket(const struct engine_conf *cf, char *err, size_t errlen)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST |
 				  AI_PASSIVE | AI_NUMERICSERV };
@@ -74,7 +75,7 @@ static int
 kernel_listen_open(struct lcore_ctx *lc, char *err, size_t errlen)
 {
 	struct epoll_event ev = { .events = EPOLLIN };
-	int fd = open_listener(&lc->e->conf, err, errlen);
+	int fd = io_kernel_listen_socket(&lc->e->conf, err, errlen);
 
 	if (fd < 0)
 		return fd;
@@ -174,6 +175,8 @@ do_read(struct conn *c)
 	for (int i = 0; i < READ_BURST && c->state != CONN_DEAD; i++) {
 		ssize_t n = read(c->fd, buf, sizeof(buf));
 
+		ctr_inc(c->lc, CTR_IO_SYSCALLS);
+
 		if (n > 0) {
 			conn_input(c, buf, n);
 			if ((size_t)n < sizeof(buf))
@@ -222,6 +225,7 @@ kernel_flush(struct conn *c)
 			return 0;
 		}
 		w = send(c->fd, p, n, MSG_NOSIGNAL);
+		ctr_inc(c->lc, CTR_IO_SYSCALLS);
 		if (w > 0) {
 			tlsterm_consume_out(c->tls, w);
 			ctr_add(c->lc, CTR_BYTES_OUT, w);
@@ -253,6 +257,7 @@ kernel_poll(struct lcore_ctx *lc, int timeout_ms)
 	int n;
 
 	n = epoll_wait(lc->epfd, evs, POLL_EVENTS, timeout_ms);
+	ctr_inc(lc, CTR_IO_SYSCALLS);
 	for (int i = 0; i < n; i++) {
 		struct conn *c = evs[i].data.ptr;
 

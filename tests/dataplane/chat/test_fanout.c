@@ -120,6 +120,61 @@ Test(fanout, full_ring)
 	cr_assert_str_eq(b->log[accepted], "after");
 }
 
+/* Overload push-back: an origin with [chat] posts_inflight_max posts on
+ * their way refuses more; one whose last post took longer than
+ * post_queue_ms from receipt to stored refuses while others still wait, and
+ * admits again once they are through. What it accepted arrives, once. */
+Test(fanout, bounded_inflight)
+{
+	const struct roomtab_ent *r;
+	struct member *a, *b;
+	uint32_t home = 1;
+	unsigned accepted = 0;
+	char label[LABEL_MAX];
+
+	fx_setup(1024);
+	fx.e->conf.posts_inflight_max = 5;
+	fx_rooms(1, &home, &r);
+	a = fx_member(0, "alice");
+	b = fx_member(2, "bob");
+	fx_join(a, r);
+	fx_join(b, r);
+
+	for (unsigned i = 0; i < 12; i++) {
+		snprintf(label, sizeof(label), "m%u", accepted);
+		if (fx_post(a, r, label) == 0)
+			accepted++;
+		fx_turn(0);	/* the home does not turn meanwhile */
+	}
+	cr_assert_eq(accepted, 5, "as many as posts_inflight_max");
+	cr_assert_eq(fanout_refused(lc_of(0)), 7);
+	fx_pump();
+	cr_assert_eq(b->nlog, 5, "every accepted post arrived");
+	cr_assert_eq(atomic_load(&fx.done), 5);
+
+	/* Slow: the next post is stored 800 ms after its receipt. */
+	fx.e->conf.posts_inflight_max = 0;
+	fx.e->conf.post_queue_ms = 500;
+	cr_assert_eq(fx_post(a, r, "slow"), 0);
+	fx_turn(0);
+	fx_turn(1);
+	lc_of(0)->pub.now_real_ms += 800;
+	fx_pump();
+	cr_assert_eq(atomic_load(&fx.done), 6);
+	cr_assert_eq(fx_post(a, r, "next"), 0, "nothing waits: admitted");
+	cr_assert_neq(fx_post(a, r, "refused"), 0, "one waits and the last took 800 ms: refused");
+	cr_assert_eq(fanout_refused(lc_of(0)), 8);
+	fx_pump();		/* "next" is stored at once */
+	cr_assert_eq(fx_post(a, r, "again"), 0, "fast again: admitted");
+	fx_pump();
+	cr_assert_eq(b->nlog, 8, "every accepted post arrived, the refused one did not");
+	cr_assert_str_eq(b->log[5], "slow");
+	cr_assert_str_eq(b->log[6], "next");
+	cr_assert_str_eq(b->log[7], "again");
+	cr_assert_eq(atomic_load(&fx.done), 8);
+	cr_assert_eq(atomic_load(&fx.done_failed), 0);
+}
+
 static void
 count_roster(void *arg, const char *uri, uint32_t lcore, bool manager)
 {

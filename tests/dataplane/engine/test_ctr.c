@@ -35,6 +35,7 @@ static const char *const known[] = {
 	"xccos_cmd_grpchat", "xccos_cmd_other", "xccos_result_200", "xccos_result_400",
 	"xccos_result_403", "xccos_result_404", "xccos_result_413", "xccos_result_500",
 	"xccos_result_501", "xccos_result_503", "xccos_result_other",
+	"io_syscalls",	/* added with [io] kernel_io */
 	/* added since: rooms across the nodes of an array (fanout_peer.c) */
 	"peer_posts_forwarded", "peer_joins_forwarded", "peer_posts_in", "peer_joins_in",
 	"peer_relays_out", "peer_relays_in", "peer_notices_out", "peer_notices_in",

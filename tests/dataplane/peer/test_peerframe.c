@@ -62,7 +62,7 @@ Test(peerframe, post_relay_user_and_empty_round_trip)
 {
 	static const unsigned types[] = { PEERFRAME_POST_FWD, PEERFRAME_RELAY };
 	static const unsigned empty[] = { PEERFRAME_POST_ACK, PEERFRAME_PART_ACK,
-					  PEERFRAME_HISTORY_REQ, PEERFRAME_PING, PEERFRAME_PONG };
+					  PEERFRAME_PING, PEERFRAME_PONG };
 	struct peerframe f, d;
 	unsigned i;
 	ssize_t n;
@@ -97,6 +97,13 @@ Test(peerframe, post_relay_user_and_empty_round_trip)
 	cr_assert_eq(memcmp(d.u.post.extra, " alert=\"1\"", 10), 0);
 	f.u.post.extra_len = PEERFRAME_ATTRS_MAX + 1;
 	cr_assert_eq(peerframe_encode(&f, buf, sizeof(buf)), -EINVAL);
+	f = base(PEERFRAME_HISTORY_REQ);
+	f.u.user.uri = "sip:c@x";
+	f.u.user.uri_len = 7;
+	n = enc(&f);
+	cr_assert_eq(peerframe_decode(buf, n, PEERFRAME_MAX_DEFAULT, &d), n);
+	check_hdr(&f, &d);
+	cr_assert_eq(memcmp(d.u.user.uri, "sip:c@x", 7), 0);
 	f = base(PEERFRAME_PART);
 	f.u.user.uri = "sip:b@x";
 	f.u.user.uri_len = 7;
