@@ -553,8 +553,8 @@ homes_fill(struct homes *h, struct roomtab *t)
 			r->node = o->node;
 			r->epoch = o->epoch;
 			/* 0: this node replicates nothing (no peer links). */
-			r->replica = !h->replicate ? 0 : o->replica && !h->alone ? o->replica :
-				     ROOMTAB_NODE_NONE;
+			r->replica = !h->replicate ? 0 : h->alone ? ROOMTAB_NODE_NONE :
+				     o->replica ? o->replica : ROOMTAB_REPLICA_PENDING;
 		} else {
 			r->node = ROOMTAB_NODE_NONE;
 			r->epoch = 0;

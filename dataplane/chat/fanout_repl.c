@@ -286,7 +286,7 @@ reset(struct lcore_ctx *lc, struct fo_roomstate *lr, const struct roomtab_ent *r
 		lr->rp_stored = last;
 	lr->rp_probing = false;
 	if (r->replica != ROOMTAB_NODE_NONE)
-		probe(lc, lr);
+		probe(lc, lr);		/* (PENDING: no link, probed again once named) */
 }
 
 /* Posts the replica holds become visible; posts of a room no longer homed

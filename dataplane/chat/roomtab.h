@@ -40,6 +40,9 @@ struct roomtab_ent {
 };
 
 #define ROOMTAB_NODE_NONE	UINT32_MAX
+/* replica: other nodes are live but the home has not named one yet (a room
+ * homed in its creation transaction): posts wait for it, not refused. */
+#define ROOMTAB_REPLICA_PENDING	(UINT32_MAX - 1)
 
 struct roomtab {
 	_Atomic uint32_t	refs;
