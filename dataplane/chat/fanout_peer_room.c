@@ -369,8 +369,12 @@ got_resync(struct lcore_ctx *lc, const struct pmsg *m)
 		lr->resyncing = false;
 		return;
 	}
-	if (m->f.code != PEERFRAME_OK && m->f.code != PEERFRAME_MORE)
+	if (m->f.code != PEERFRAME_OK && m->f.code != PEERFRAME_MORE) {
+		/* Refused (the home's table lags ours): fo_homes_check tries again. */
 		fo_refused(lc, m->f.room, m->f.code);
+		lr->synced_node = 0;
+		lr->synced_epoch = 0;
+	}
 	for (uint32_t i = 0; i < m->nrecs && fo_has_local(lr); i++) {
 		const struct peerframe_post *rec = &m->recs[i];
 		size_t ulen = strlen(r->cat->uri);
@@ -911,6 +915,8 @@ fo_homes_check(struct lcore_ctx *lc)
 		    (r->node == lr->synced_node && r->epoch == lr->synced_epoch) ||
 		    !fo_node_up(fo, r->node))
 			continue;
+		if (lr->synced_node != 0)
+			ctr_inc(lc, CTR_REPL_REHOMED);	/* the home moved */
 		resync_room(lc, lr, r);
 	}
 }
