@@ -371,15 +371,22 @@ fo_next_seq_peek(struct lcore_ctx *lc, struct fo_roomstate *lr)
 		lr->home_epoch = r->epoch;
 	}
 	if (!lr->seq_loaded) {
-		uint64_t last = 0;
+		uint64_t last = 0, stored;
 
 		if (history_last_seq(lcore_db(lc), lr->raw, &last) != 0)
 			last = 0;
+		stored = last;
 		if (fo_repl_last(lr) > last)
 			last = fo_repl_last(lr);
 		lr->next_seq = last + 1;
 		lr->epoch_first = lr->next_seq;
 		lr->seq_loaded = true;
+		if (r != NULL) {
+			/* Members here saw the room as relays until now. */
+			fo_takeover_catch_up(lc, lr, r, stored);
+			lr->last_seq = last;
+			lr->seq_epoch = r->epoch;
+		}
 	}
 	return lr->next_seq - 1;
 }
@@ -511,6 +518,8 @@ fo_post_visible(struct lcore_ctx *lc, struct fanout_post *p)
 			}
 	if (p->status == 0 && lr != NULL && lr->nnodes > 0)
 		fo_peer_relay(lc, lr, p);
+	if (p->status == 0 && lr != NULL && p->seq > lr->last_seq)
+		lr->last_seq = p->seq;	/* seen here: where a resync starts if the room moves */
 	post_answer(lc, p);
 }
 

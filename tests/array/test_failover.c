@@ -383,6 +383,16 @@ storm(enum fault fault, int rounds)
 			late += cl[u].sip[k] != 200;	/* no SIP answer in 10 s */
 			acc += seen;
 		}
+		if (!(acc + refusals(&cl[u]) >= s2 && acc + refusals(&cl[u]) <= s2 + late))
+			for (int k = 0; k < cl[u].nsent; k++)
+				if (!seen_own(&cl[u], cl[u].text[k]))
+					fprintf(stderr, "user%d: %s not seen: sent %+lld ms from "
+						"the fault, SIP %d after %llu ms\n", u,
+						cl[u].text[k],
+						(long long)(cl[u].sent_ms[k] - t_fault),
+						cl[u].sip[k],
+						(unsigned long long)(cl[u].back_ms[k] -
+								     cl[u].sent_ms[k]));
 		cr_assert(acc + refusals(&cl[u]) >= s2 && acc + refusals(&cl[u]) <= s2 + late,
 			  "user%d: %d accepted + %d refused, %d answered (%d late)", u, acc,
 			  refusals(&cl[u]), s2, late);
