@@ -24,6 +24,7 @@
 #include "dataplane/base/log.h"
 #include "dataplane/chat/roomtab.h"
 #include "dataplane/chat/chatctl.h"
+#include "dataplane/chat/fanout.h"
 #include "dataplane/chat/fanout_peer.h"
 #include "dataplane/engine/engine.h"
 #include "dataplane/peer/peerframe.h"
@@ -674,7 +675,8 @@ homes_step(struct array *a)
 	 * claimed). */
 	if (now_ns(CLOCK_REALTIME) / 1000000 < a->started_ms + a->conf.claim_delay_ms)
 		n = 0;
-	if (!homes_turn(a->homes, a->sess, a->lease, t->valid && may_home(a), cand, n, &rc, err,
+	if (!homes_turn(a->homes, a->sess, a->lease, t->valid && may_home(a),
+			!engine_accepting(a->e), fanout_repl_held(a->e) == 0, cand, n, &rc, err,
 			sizeof(err)) && rc == 0)
 		return;
 	if (rc != 0)
@@ -861,6 +863,7 @@ array_start(const struct array_config *cfg, struct engine *e, char *err, size_t 
 		if (a->peers == NULL)
 			goto out_free;
 		fanout_peer_register(&po);	/* before the lcores run (boot order) */
+		homes_configure(a->homes, true, cfg->failover_grace_ms);
 	}
 	/* An etcd that is starting or busy gets a few tries; nothing
 	 * listening fails just the same, a second later. */

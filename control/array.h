@@ -53,6 +53,8 @@ struct array_config {
 	uint32_t	keepalive_s;	/* lease renewal interval, < lease_ttl_s */
 	uint32_t	timeout_ms;	/* one etcd request */
 	uint32_t	claim_delay_ms;	/* after joining, before claiming room homes */
+	uint32_t	failover_grace_ms;	/* a dead home's room, its replica live: others
+						 * wait this long before claiming it */
 	/* Peer links (peerlink.h), when peer_listen is set: */
 	const char	*ca;		/* the cluster CA */
 	const char	*cert;		/* this node's certificate and key */

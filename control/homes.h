@@ -51,11 +51,25 @@ void homes_free(struct homes *h);		/* accepts NULL */
  * node wins among <cand> (when <lease> != 0 and <may_home>), deletes this
  * node's keys of rooms gone from the catalog. True when what homes_fill
  * would write changed since the last fill (republish the room table).
+ * <draining>, <settled>: see homes_configure.
  * <may_home> false: this node's lease may have expired; it claims nothing
  * and homes nothing. etcd errors are returned as -errno in *<rc> with the
  * reason in <err>; the map read last stays. */
-bool homes_turn(struct homes *h, struct etcd *sess, int64_t lease, bool may_home,
-		const struct homes_cand *cand, unsigned ncand, int *rc, char *err, size_t errlen);
+bool homes_turn(struct homes *h, struct etcd *sess, int64_t lease, bool may_home, bool draining,
+		bool settled, const struct homes_cand *cand, unsigned ncand, int *rc, char *err,
+		size_t errlen);
+
+/* Replication (array failover), for a node with peer links: each home
+ * names its room's replica in <prefix>/replicas/<room id> =
+ * {"node":R,"epoch":E} under its own lease (R: the next live, non-draining
+ * node in the room's rendezvous order, kept while it lives). When a home
+ * key goes, the node this one last read as the room's replica claims it at
+ * once; the others claim it by rendezvous only after <grace_ms> while that
+ * replica is live. Draining (<draining> of homes_turn): this node stops
+ * sequencing its rooms, and a turn (1 s) later, once <settled> (nothing
+ * waits for a replica's acknowledgement), deletes its home keys: their
+ * replicas claim them at once. Before the first turn. */
+void homes_configure(struct homes *h, bool replicate, uint32_t grace_ms);
 
 /* Reads every home key with <e> (the caller's own client: any thread) into
  * the map homes_fill uses, as homes_turn does without claiming anything:
@@ -74,8 +88,10 @@ uint32_t homes_winner(const uint8_t raw[16], const struct homes_cand *cand, unsi
  * has no home yet (the array thread should turn soon). */
 bool homes_fill(struct homes *h, struct roomtab *t);
 
-/* {"count":N,"mine":N,"unhomed":N,"rooms":[{"room":id,"node":N,"epoch":E},..]}
- * as last read; "unhomed": rooms of the catalog with no home. */
+/* {"count":N,"mine":N,"unhomed":N,"rooms":[{"room":id,"node":N,"epoch":E,
+ * "replica":R},..],"replication":"on"|"alone"|"off","unreplicated":N,
+ * "releasing":bool,"released":N} as last read; "unhomed": rooms of the
+ * catalog with no home; "unreplicated": homed rooms with no replica. */
 json_t *homes_json(struct homes *h);
 
 #endif

@@ -254,6 +254,12 @@ static const struct key keys[] = {
 	U("array", "claim_delay_ms", array_claim_delay_ms, "3000", 0, 600000,
 	  "ms a node waits after joining before it claims rooms without a home, so that "
 	  "nodes started together share the rooms"),
+	C("array", "alone", engine.array_alone, "refuse", "refuse|unreplicated",
+	  "a home with no other live node to keep a copy of its rooms: refuse posts (503, "
+	  "retryable; never accepted and lost) or take them durable on this node only"),
+	U("array", "failover_grace_ms", array_failover_grace_ms, "2000", 0, 600000,
+	  "ms a node waits before claiming a room whose home died when the room's replica "
+	  "is still live (the replica claims at once: it holds the room's copy)"),
 	U("array", "catalog_timeout_ms", array_catalog_timeout_ms, "5000", 100, 600000,
 	  "a room, user or invite command waits this long for every live node to apply it"),
 	U("array", "catalog_record_max", array_catalog_record_max, "1048576", 4096, 16777216,

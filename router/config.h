@@ -113,6 +113,7 @@ struct config {
 	uint32_t array_lease_ttl_s;
 	uint32_t array_keepalive_s;
 	uint32_t array_timeout_ms;		/* one etcd request */
+	uint32_t array_failover_grace_ms;	/* others wait this long for a replica's takeover */
 	uint32_t array_claim_delay_ms;		/* after joining, before claiming homes */
 	uint32_t array_catalog_timeout_ms;	/* a catalog change waits for every node */
 	uint32_t array_catalog_record_max;	/* bytes of one catalog record */

@@ -326,16 +326,21 @@ req_valid(const struct commit_req *r)
 {
 	struct wal_rec w = {
 		.type = r->op == COMMIT_POST ? WAL_EV_CHAT : r->ev,
+		.ts_ms = r->ts_ms,
 		.room_uri_len = r->room_uri_len,
 		.user_len = r->user_len,
 		.content_len = r->content_len,
 	};
 
-	if (r->op != COMMIT_POST && r->op != COMMIT_EVENT)
+	if (r->op == COMMIT_REPLICA_TRUNCATE)
+		return r->room_seq != 0 && r->room_seq != UINT64_MAX;
+	if (r->op != COMMIT_POST && r->op != COMMIT_EVENT && r->op != COMMIT_REPLICA)
 		return false;
 	if (wal_encoded_len(&w) == 0)
 		return false;
-	if (r->op == COMMIT_POST && r->logged) {
+	if (r->op == COMMIT_REPLICA && (r->room_seq == 0 || r->room_seq == UINT64_MAX))
+		return false;
+	if (r->op != COMMIT_EVENT && r->logged) {
 		struct history_rec h = {
 			.author_len = r->user_len,
 			.body_len = r->body_len,
@@ -350,6 +355,52 @@ req_valid(const struct commit_req *r)
 			return false;
 	}
 	return true;
+}
+
+void
+commit_replica_key(uint8_t key[COMMIT_REPLICA_KEY_LEN], const uint8_t room[HISTORY_ROOM_RAW],
+		   uint64_t seq)
+{
+	memcpy(key, "rcmp/", 5);
+	memcpy(key + 5, room, HISTORY_ROOM_RAW);
+	for (int i = 0; i < 8; i++)
+		key[5 + HISTORY_ROOM_RAW + i] = (uint8_t)(seq >> (56 - 8 * i));
+}
+
+/* A replica's copy: history (or the seq mark) and the compliance event
+ * apart (commit.h COMMIT_REPLICA). */
+static int
+put_replica(struct commit *c, struct commit_req *r, const struct wal_rec *w)
+{
+	uint8_t key[COMMIT_REPLICA_KEY_LEN];
+	size_t len = wal_encoded_len(w);
+	void *buf;
+	int rc;
+
+	if (r->logged) {
+		struct history_rec h = {
+			.ts_ms = r->ts_ms, .author = r->user, .author_len = r->user_len,
+			.body = r->body, .body_len = r->body_len,
+		};
+
+		rc = history_batch_put(c->db, c->wb, r->room, r->room_seq, &h);
+	} else {
+		rc = history_batch_mark(c->db, c->wb, r->room, r->room_seq);
+	}
+	if (rc != 0)
+		return rc;
+	buf = malloc(len);
+	if (buf == NULL)
+		return -ENOMEM;
+	if (wal_encode(0, w, buf, len) < 0) {
+		free(buf);
+		return -EINVAL;
+	}
+	commit_replica_key(key, r->room, r->room_seq);
+	rocksdb_writebatch_put_cf(c->wb, db_cf(c->db, DB_CF_META), (const char *)key, sizeof(key),
+				  buf, len);
+	free(buf);
+	return 0;
 }
 
 /* Adds one valid request to the batch under <seq>. 0 or -ENOMEM. */
@@ -370,6 +421,26 @@ put_req(struct commit *c, struct commit_req *r, uint64_t seq)
 	int rc;
 
 	memcpy(w.room, r->room, WAL_ROOM_RAW);
+	if (r->op == COMMIT_REPLICA_TRUNCATE) {
+		uint8_t from[COMMIT_REPLICA_KEY_LEN], to[COMMIT_REPLICA_KEY_LEN];
+		uint8_t hfrom[HISTORY_KEY_LEN], hto[HISTORY_KEY_LEN];
+
+		history_key(hfrom, r->room, r->room_seq);
+		history_key(hto, r->room, UINT64_MAX);
+		rocksdb_writebatch_delete_range_cf(c->wb, db_cf(c->db, DB_CF_HISTORY),
+						   (const char *)hfrom, sizeof(hfrom),
+						   (const char *)hto, sizeof(hto));
+		commit_replica_key(from, r->room, r->room_seq);
+		commit_replica_key(to, r->room, UINT64_MAX);
+		rocksdb_writebatch_delete_range_cf(c->wb, db_cf(c->db, DB_CF_META),
+						   (const char *)from, sizeof(from),
+						   (const char *)to, sizeof(to));
+		return 0;
+	}
+	if (r->op == COMMIT_REPLICA) {
+		w.msg_id = r->room_seq;
+		return put_replica(c, r, &w);
+	}
 	if (r->op == COMMIT_POST && r->logged) {
 		struct history_rec h = {
 			.ts_ms = r->ts_ms,
@@ -401,7 +472,7 @@ static void
 commit_group(struct commit *c, unsigned n)
 {
 	uint64_t seq0 = c->next_seq, ts0 = c->last_ts_ms, t0, now_ms, failed = 0;
-	unsigned k = 0;
+	unsigned k = 0, copies = 0;
 	int rc = 0;
 
 	t0 = clock_mono_us();
@@ -416,6 +487,13 @@ commit_group(struct commit *c, unsigned n)
 			continue;
 		}
 		r->status = 0;
+		if (r->op == COMMIT_REPLICA || r->op == COMMIT_REPLICA_TRUNCATE) {
+			rc = put_req(c, r, 0);
+			if (rc != 0)
+				break;
+			copies++;
+			continue;
+		}
 		r->wal_seq = c->next_seq;
 		r->ts_ms = now_ms > c->last_ts_ms ? now_ms : c->last_ts_ms;
 		c->last_ts_ms = r->ts_ms;
@@ -424,7 +502,7 @@ commit_group(struct commit *c, unsigned n)
 			break;
 		c->next_seq++;
 	}
-	if (rc == 0 && c->next_seq != seq0)
+	if (rc == 0 && (c->next_seq != seq0 || copies > 0))
 		rc = db_write(c->db, c->wb, !c->nosync);
 	if (rc != 0) {
 		/* Nothing of this group is on disk: reuse its seqs. */

@@ -45,7 +45,24 @@ struct commit_producer;
 enum commit_op {
 	COMMIT_POST = 1,	/* history record (if logged) + CHAT event */
 	COMMIT_EVENT,		/* a compliance event only (JOIN, PART, ...) */
+	/* A replica's copy of another node's event (array failover): the
+	 * history record (if logged; else the seq mark) at <room_seq> with the
+	 * home's <ts_ms> (kept, not restamped), and the compliance event in
+	 * the meta family under commit_replica_key() -- apart from this node's
+	 * own compliance log, so its exporter does not export it. Takes no
+	 * compliance seq (wal_seq stays 0). */
+	COMMIT_REPLICA,
+	/* A replica drops its copies of <room> from <room_seq> on (history
+	 * and compliance copies): what an earlier home numbered there and
+	 * never had acknowledged (a new home numbers those seqs anew). */
+	COMMIT_REPLICA_TRUNCATE,
 };
+
+/* The meta-family key of a replica's compliance copy: "rcmp/" + room raw +
+ * room seq (big-endian). */
+#define COMMIT_REPLICA_KEY_LEN	(5 + HISTORY_ROOM_RAW + 8)
+void commit_replica_key(uint8_t key[COMMIT_REPLICA_KEY_LEN], const uint8_t room[HISTORY_ROOM_RAW],
+			uint64_t seq);
 
 struct commit_req {
 	/* Filled by the producer. Pointed-to bytes must stay put until the

@@ -86,7 +86,29 @@
 	/* resyncs asked (link up) and answered, posts delivered from them */ \
 	X(CTR_PEER_RESYNCS,		"peer_resyncs") \
 	X(CTR_PEER_RESYNCS_IN,		"peer_resyncs_in") \
-	X(CTR_PEER_RESYNC_POSTS,	"peer_resync_posts")
+	X(CTR_PEER_RESYNC_POSTS,	"peer_resync_posts") \
+	REPL_CTRS(X)
+
+/* fanout_repl.c: each room's copy on its replica node (array failover). */
+#define REPL_CTRS(X) \
+	/* home: posts sent to the replica live, and from history (catch-up) */ \
+	X(CTR_REPL_OUT,			"repl_posts_out") \
+	X(CTR_REPL_CATCHUP,		"repl_catchup_posts") \
+	/* home: posts the replica acknowledged (then answered and delivered) */ \
+	X(CTR_REPL_ACKED,		"repl_posts_acked") \
+	/* home: probes (what do you hold?) sent to a new or silent replica */ \
+	X(CTR_REPL_PROBES,		"repl_probes") \
+	/* home: posts refused with no replica ([array] alone = refuse) */ \
+	X(CTR_REPL_REFUSED_ALONE,	"repl_refused_alone") \
+	/* home: posts taken durable here only ([array] alone = unreplicated) */ \
+	X(CTR_REPL_UNREPLICATED,	"repl_unreplicated") \
+	/* home: held posts failed (the room moved away meanwhile) */ \
+	X(CTR_REPL_FAILED,		"repl_failed") \
+	/* replica: copies stored, and frames refused (stale epoch, wrong home) */ \
+	X(CTR_REPL_STORED,		"repl_copies_stored") \
+	X(CTR_REPL_REFUSED,		"repl_refused") \
+	/* members here: resyncs with a room's new home (failover, drain) */ \
+	X(CTR_REPL_REHOMED,		"repl_rehomed_resyncs")
 
 #define CHAT_CTRS(X) CHANNEL_CTRS(X) FANOUT_CTRS(X)
 

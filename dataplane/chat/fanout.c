@@ -275,7 +275,8 @@ fanout_idle(struct lcore_ctx *lc)
 bool
 fanout_settled(struct lcore_ctx *lc)
 {
-	return fanout_idle(lc) && fo_lc(lc)->inflight == 0 && fo_lc(lc)->waiting == 0;
+	return fanout_idle(lc) && fo_lc(lc)->inflight == 0 && fo_lc(lc)->waiting == 0 &&
+	       atomic_load_explicit(&fo_lc(lc)->repl_held, memory_order_relaxed) == 0;
 }
 
 /* ---- posts ------------------------------------------------------------ */
@@ -357,13 +358,35 @@ fanout_post(struct lcore_ctx *lc, const struct roomtab_ent *r, struct fanout_pos
 uint64_t
 fo_next_seq_peek(struct lcore_ctx *lc, struct fo_roomstate *lr)
 {
+	const struct roomtab *t = roomtab_of(lc);
+	const struct roomtab_ent *r = t != NULL && t->self != 0 ? roomtab_find_raw(t, lr->raw) :
+				      NULL;
+
+	/* In an array, a new epoch (this node took the room over): go on
+	 * after what history holds, copies taken as its replica on their way
+	 * to storage included; epoch_first is where this epoch's numbering
+	 * starts (resyncs, the replica's probe). */
+	if (r != NULL && r->epoch != lr->home_epoch) {
+		lr->seq_loaded = false;
+		lr->home_epoch = r->epoch;
+	}
 	if (!lr->seq_loaded) {
-		uint64_t last = 0;
+		uint64_t last = 0, stored;
 
 		if (history_last_seq(lcore_db(lc), lr->raw, &last) != 0)
 			last = 0;
+		stored = last;
+		if (fo_repl_last(lr) > last)
+			last = fo_repl_last(lr);
 		lr->next_seq = last + 1;
+		lr->epoch_first = lr->next_seq;
 		lr->seq_loaded = true;
+		if (r != NULL) {
+			/* Members here saw the room as relays until now. */
+			fo_takeover_catch_up(lc, lr, r, stored);
+			lr->last_seq = last;
+			lr->seq_epoch = r->epoch;
+		}
 	}
 	return lr->next_seq - 1;
 }
@@ -415,11 +438,13 @@ fo_home_post(struct lcore_ctx *lc, struct fanout_post *p)
 		post_answer(lc, p);
 		return;
 	}
-	p->seq = next_seq(lc, lr);
-	if (r != NULL && t->self != 0 && lr->home_epoch != r->epoch) {
-		lr->home_epoch = r->epoch;
-		lr->epoch_first = p->seq;
+	/* In an array: no node to keep the copy ([array] alone = refuse). */
+	if (!fo_repl_admit(lc, r)) {
+		p->status = -EAGAIN;
+		post_answer(lc, p);
+		return;
 	}
+	p->seq = next_seq(lc, lr);	/* (sets home_epoch, epoch_first: fo_next_seq_peek) */
 	ctr_inc(lc, CTR_POSTS_SEQUENCED);
 	fo_submit_job(lc, (void *)((uintptr_t)p | 1));
 }
@@ -460,12 +485,12 @@ fo_build_post_body(struct lcore_ctx *lc, struct fanout_post *p)
 	p->body_len = b->len;
 }
 
-/* Home: the post is durable (or failed). Fan out, then tell the origin. */
+/* Home: the post is durable (or failed). In an array with a replica it
+ * waits for the replica's copy (fanout_repl.c); then fan out and tell the
+ * origin. */
 static void
 home_post_stored(struct lcore_ctx *lc, struct fanout_post *p, int status, uint64_t wal_seq)
 {
-	struct fo_roomstate *lr = fo_roomstate_find(fo_lc(lc), p->room);
-
 	p->status = status;
 	p->wal_seq = wal_seq;
 	if (status == 0) {
@@ -475,6 +500,16 @@ home_post_stored(struct lcore_ctx *lc, struct fanout_post *p, int status, uint64
 	} else {
 		ctr_inc(lc, CTR_STORAGE_FAILED);
 	}
+	if (p->status == 0 && fo_repl_hold(lc, fo_roomstate_find(fo_lc(lc), p->room), p))
+		return;
+	fo_post_visible(lc, p);
+}
+
+void
+fo_post_visible(struct lcore_ctx *lc, struct fanout_post *p)
+{
+	struct fo_roomstate *lr = fo_roomstate_find(fo_lc(lc), p->room);
+
 	if (p->status == 0 && lr != NULL)
 		for (uint32_t l = 0; l < lcore_conf(lc)->nlcores; l++)
 			if (lr->per_lcore[l] > 0) {
@@ -483,6 +518,8 @@ home_post_stored(struct lcore_ctx *lc, struct fanout_post *p, int status, uint64
 			}
 	if (p->status == 0 && lr != NULL && lr->nnodes > 0)
 		fo_peer_relay(lc, lr, p);
+	if (p->status == 0 && lr != NULL && p->seq > lr->last_seq)
+		lr->last_seq = p->seq;	/* seen here: where a resync starts if the room moves */
 	post_answer(lc, p);
 }
 
@@ -575,6 +612,8 @@ fill_req(struct lcore_ctx *lc, void *cookie, struct commit_req *r)
 		r->body_len = p->inner_len;
 		r->content = p->text;
 		r->content_len = p->text_len;
+	} else if (*(enum fanout_job *)cookie == FANOUT_JOB_REPL) {
+		fo_repl_fill(cookie, r);
 	} else {
 		enum fanout_job k = *(enum fanout_job *)cookie;
 
@@ -648,6 +687,9 @@ completed(struct lcore_ctx *lc, struct commit_req *r)
 		break;
 	case FANOUT_JOB_REPLY:
 		reply_stored(lc, cookie, status);
+		break;
+	case FANOUT_JOB_REPL:
+		fo_repl_stored(lc, cookie, status);
 		break;
 	case FANOUT_JOB_PEER_HIST:
 		fo_peer_history_stored(lc, cookie, status);
@@ -735,8 +777,10 @@ fanout_poll(struct lcore_ctx *lc)
 	n = commit_poll(fo->prod, reqs, completions_room(lc));
 	for (unsigned i = 0; i < n; i++)
 		completed(lc, reqs[i]);
-	if (fo_peer_active())
+	if (fo_peer_active()) {
 		fo_peer_poll(lc, &work);
+		fo_repl_tick(lc);
+	}
 	return work + n;
 }
 
@@ -877,6 +921,7 @@ fanout_fini(struct engine *e)
 			free(fo->rx[s]);
 			free(fo->tx[s].v);
 		}
+		fo_repl_fini(fo);
 		for (uint32_t k = 0; k < fo->rcap; k++)
 			if (fo->rooms[k] != NULL) {
 				free(fo->rooms[k]->mv);

@@ -102,6 +102,7 @@ enum fanout_job {
 	FANOUT_JOB_PART,
 	FANOUT_JOB_REPLY,
 	FANOUT_JOB_PEER_HIST,	/* a history view asked by another node (fanout_peer_room.c) */
+	FANOUT_JOB_REPL,	/* a replica's copy of another node's post (fanout_repl.c) */
 };
 
 /* One room of a join or bjoin, travelling origin -> home -> origin. */
@@ -243,6 +244,11 @@ void fanout_event_then_reply(struct lcore_ctx *lc, struct conn *c, struct dialog
 
 /* Members present in a room (its home keeps the count). Any lcore. */
 uint32_t fanout_present_count(const struct engine *e, const uint8_t raw[CATALOG_ID_RAW]);
+
+/* In an array with peer links: posts durable on their home and waiting for
+ * their room's replica to acknowledge its copy, over all lcores. Any
+ * thread (a draining node releases its homes once this is 0). */
+uint32_t fanout_repl_held(const struct engine *e);
 
 /* For the control plane, on the lcore itself (engine_lcore_call): */
 /* Calls <fn> for each member present in room <raw> as its home keeps them

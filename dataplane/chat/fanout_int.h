@@ -18,6 +18,8 @@ struct lcore_ctx;
 struct fanout_shared;
 struct rte_ring;
 struct commit_producer;
+struct commit_req;
+struct peerframe;
 
 #define BURST		64
 #define PRESENCE_SLOTS	(1u << 16)
@@ -144,9 +146,25 @@ struct fo_roomstate {
 	uint64_t	synced_epoch;
 	uint64_t	seq_epoch;	/* the epoch whose numbering last_seq is in */
 	/* Home in an array: the epoch it sequences under and the first seq it
-	 * gave under it (a resync from another home's numbering starts there). */
+	 * gives under it (fo_next_seq_peek: a resync from another home's
+	 * numbering starts there; so does a replica's copy of this epoch). */
 	uint64_t	home_epoch;
 	uint64_t	epoch_first;
+
+	/* Replication (fanout_repl.c). Home: the replica this is for, what it
+	 * was sent and holds, the posts durable here that wait for it (in seq
+	 * order), probes. */
+	uint32_t	rp_node;
+	uint64_t	rp_epoch;
+	uint64_t	rp_sent, rp_acked, rp_stored;
+	uint64_t	rp_probe_ms, rp_ack_ms;
+	bool		rp_probing;
+	struct fanout_post **rq;
+	uint32_t	rq_head, rq_n, rq_cap;
+	/* Replica: the next seq it takes, the highest durable, the epoch it
+	 * takes copies of (0: none since this process started). */
+	bool		rc_loaded;
+	uint64_t	rc_next, rc_durable, rc_epoch;
 };
 
 /* What this lcore waits for from another node, by ref (fanout_peer.c). */
@@ -200,6 +218,11 @@ struct fanout_lc {
 	uint32_t		nup;
 	uint64_t		homes_checked_ms;	/* fo_peer_poll's last look at the homes */
 	const void		*seen_tab;	/* the room table it looked at */
+
+	/* Replication (fanout_repl.c): posts held for a replica's
+	 * acknowledgement, the last tick. */
+	_Atomic uint32_t	repl_held;
+	uint64_t		repl_tick_ms;
 };
 
 struct pslot {
@@ -231,6 +254,8 @@ fo_shared(const struct engine *e)
 void fo_build_post_body(struct lcore_ctx *lc, struct fanout_post *p);
 void fo_home_post(struct lcore_ctx *lc, struct fanout_post *p);
 uint64_t fo_next_seq_peek(struct lcore_ctx *lc, struct fo_roomstate *lr);
+void fo_takeover_catch_up(struct lcore_ctx *lc, struct fo_roomstate *lr,
+			  const struct roomtab_ent *r, uint64_t upto);
 void fo_send_msg(struct lcore_ctx *lc, uint32_t dst, uint32_t type, void *ptr, uint64_t a);
 void fo_submit_job(struct lcore_ctx *lc, void *cookie);
 /* Room for a new request (post, join) toward lcore <home>: its stage is
@@ -291,5 +316,27 @@ void fo_nodes_add(struct fo_roomstate *lr, uint32_t node, int delta);
 /* Home: the BACKCHAT of <ph> is stored (status 0) or not; answers. */
 void fo_peer_history_stored(struct lcore_ctx *lc, struct peerhist *ph, int status);
 void fo_peer_fini(struct fanout_lc *fo);
+
+/* fanout.c: a stored post becomes visible: delivered here, relayed, and
+ * answered (or only answered, when its status is not 0). */
+void fo_post_visible(struct lcore_ctx *lc, struct fanout_post *p);
+
+/* fanout_repl.c: each room's copy on its replica node (fanout.h). */
+/* Home lcore, before sequencing a post of <r>: false (the post is refused
+ * with -EAGAIN, counted) when the room has no replica and [array] alone =
+ * refuse. */
+bool fo_repl_admit(struct lcore_ctx *lc, const struct roomtab_ent *r);
+/* Home lcore: post <p>, durable here, waits for the replica when the room
+ * has one (true: taken; fo_post_visible follows the acknowledgement). */
+bool fo_repl_hold(struct lcore_ctx *lc, struct fo_roomstate *lr, struct fanout_post *p);
+/* The last seq this node holds of <lr> as a replica, 0 if none. */
+uint64_t fo_repl_last(struct fo_roomstate *lr);
+void fo_repl_got(struct lcore_ctx *lc, uint32_t node, const struct peerframe *f);
+void fo_repl_got_ack(struct lcore_ctx *lc, uint32_t node, const struct peerframe *f);
+void fo_repl_fill(void *cookie, struct commit_req *r);
+void fo_repl_stored(struct lcore_ctx *lc, void *cookie, int status);
+/* Every poll turn (in an array): probes, catch-up, new replicas. */
+void fo_repl_tick(struct lcore_ctx *lc);
+void fo_repl_fini(struct fanout_lc *fo);
 
 #endif

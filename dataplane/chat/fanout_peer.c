@@ -87,6 +87,7 @@ pmsg_copy(uint32_t node, const struct peerframe *f)
 	switch (f->type) {
 	case PEERFRAME_POST_FWD:
 	case PEERFRAME_RELAY:
+	case PEERFRAME_REPL:
 		extra = f->u.post.author_len + (size_t)f->u.post.body_len + f->u.post.text_len +
 			f->u.post.extra_len;
 		break;
@@ -123,6 +124,7 @@ pmsg_copy(uint32_t node, const struct peerframe *f)
 	switch (f->type) {
 	case PEERFRAME_POST_FWD:
 	case PEERFRAME_RELAY:
+	case PEERFRAME_REPL:
 		at = copy(at, f->u.post.author, f->u.post.author_len,
 			  (const void **)&m->f.u.post.author);
 		at = copy(at, f->u.post.body, f->u.post.body_len, (const void **)&m->f.u.post.body);
@@ -371,6 +373,22 @@ fo_has_local(const struct fo_roomstate *lr)
 
 /* ---- the lcore's loop ---------------------------------------------------- */
 
+/* A frame or link event for this lcore: replication's frames go to
+ * fanout_repl.c, the rest to fanout_peer_room.c. True when <m> was kept. */
+static bool
+frame(struct lcore_ctx *lc, struct pmsg *m)
+{
+	if (m->kind == PM_FRAME && m->f.type == PEERFRAME_REPL) {
+		fo_repl_got(lc, m->node, &m->f);
+		return false;
+	}
+	if (m->kind == PM_FRAME && m->f.type == PEERFRAME_REPL_ACK) {
+		fo_repl_got_ack(lc, m->node, &m->f);
+		return false;
+	}
+	return fo_peer_frame(lc, m);
+}
+
 void
 fo_peer_poll(struct lcore_ctx *lc, unsigned *work)
 {
@@ -402,7 +420,7 @@ fo_peer_poll(struct lcore_ctx *lc, unsigned *work)
 	while (rev != NULL) {
 		struct pmsg *next = rev->next;
 
-		if (!fo_peer_frame(lc, rev))
+		if (!frame(lc, rev))
 			free(rev);
 		rev = next;
 	}

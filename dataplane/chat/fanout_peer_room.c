@@ -354,6 +354,32 @@ got_presence(struct lcore_ctx *lc, const struct pmsg *m)
 	fo_presence_put(pr);
 }
 
+/* Delivers one stored post to the members here, as its seq says. */
+static int
+deliver_rec(struct lcore_ctx *lc, struct fo_roomstate *lr, const struct roomtab_ent *r,
+	    uint64_t seq, uint64_t time_ms, const char *author, size_t alen, const void *body,
+	    size_t blen)
+{
+	struct fanout_post *p = post_copy(author, alen, r->cat->uri, strlen(r->cat->uri), body,
+					  blen, NULL, 0, "", 0);
+
+	if (p == NULL)
+		return -ENOMEM;
+	memcpy(p->room, r->raw, CATALOG_ID_RAW);
+	p->seq = seq;
+	p->ts_100ns = time_ms * 10000;
+	p->wal_seq = (1ull << 42) + seq;
+	fo_build_post_body(lc, p);
+	if (p->body == NULL) {
+		fanout_post_put(p);
+		return -ENOMEM;
+	}
+	lr->last_seq = seq;
+	ctr_inc(lc, CTR_PEER_RESYNC_POSTS);
+	fo_deliver_local(lc, lr, p);
+	return 0;
+}
+
 /* A resync's HISTORY: what this node's members missed, in order, once. */
 static void
 got_resync(struct lcore_ctx *lc, const struct pmsg *m)
@@ -369,34 +395,50 @@ got_resync(struct lcore_ctx *lc, const struct pmsg *m)
 		lr->resyncing = false;
 		return;
 	}
-	if (m->f.code != PEERFRAME_OK && m->f.code != PEERFRAME_MORE)
+	if (m->f.code != PEERFRAME_OK && m->f.code != PEERFRAME_MORE) {
+		/* Refused (the home's table lags ours): fo_homes_check tries again. */
 		fo_refused(lc, m->f.room, m->f.code);
+		lr->synced_node = 0;
+		lr->synced_epoch = 0;
+	}
 	for (uint32_t i = 0; i < m->nrecs && fo_has_local(lr); i++) {
 		const struct peerframe_post *rec = &m->recs[i];
-		size_t ulen = strlen(r->cat->uri);
-		struct fanout_post *p;
 
 		if (rec->seq <= lr->last_seq)
 			continue;
-		p = post_copy(rec->author, rec->author_len, r->cat->uri, ulen, rec->body,
-			      rec->body_len, NULL, 0, "", 0);
-		if (p == NULL)
+		if (deliver_rec(lc, lr, r, rec->seq, rec->time_ms, rec->author, rec->author_len,
+				rec->body, rec->body_len) != 0)
 			break;
-		memcpy(p->room, m->f.room, CATALOG_ID_RAW);
-		p->seq = rec->seq;
-		p->ts_100ns = rec->time_ms * 10000;
-		p->wal_seq = (1ull << 42) + rec->seq;
-		fo_build_post_body(lc, p);
-		if (p->body == NULL) {
-			fanout_post_put(p);
-			break;
-		}
-		lr->last_seq = rec->seq;
-		ctr_inc(lc, CTR_PEER_RESYNC_POSTS);
-		fo_deliver_local(lc, lr, p);
 	}
 	if (m->f.code != PEERFRAME_MORE)
 		lr->resyncing = false;
+}
+
+/* This node took room <r> over (a new epoch) while members here had seen
+ * its posts as relays up to lr->last_seq: what the old home made visible
+ * after that, whose relays were dropped here as this node became the home,
+ * is in this node's history (it held each as the replica) up to <upto>.
+ * Delivered here once, before any post of the new epoch. */
+void
+fo_takeover_catch_up(struct lcore_ctx *lc, struct fo_roomstate *lr, const struct roomtab_ent *r,
+		     uint64_t upto)
+{
+	struct history_rec *recs = NULL;
+	ssize_t n;
+
+	if (lr->last_seq == 0 || lr->last_seq >= upto || !fo_has_local(lr) ||
+	    !(r->cat->props & CATALOG_PROP_LOGGED))
+		return;
+	n = history_read_range(lcore_db(lc), r->raw, lr->last_seq + 1, upto, RESYNC_MAX, &recs);
+	for (ssize_t i = 0; i < n; i++)
+		if (recs[i].seq > lr->last_seq &&
+		    deliver_rec(lc, lr, r, recs[i].seq, recs[i].ts_ms, recs[i].author,
+				recs[i].author_len, recs[i].body, recs[i].body_len) != 0)
+			break;
+	if (n > 0)
+		LOG(INFO, FANOUT, "room %s: taken over; %zd posts of the old home delivered to "
+		    "members here", r->cat->uri, n);
+	history_recs_free(recs, n > 0 ? (size_t)n : 0);
 }
 
 /* ---- this node homes the room ------------------------------------------ */
@@ -660,9 +702,11 @@ got_resync_req(struct lcore_ctx *lc, const struct pmsg *m)
 	ctr_inc(lc, CTR_PEER_RESYNCS_IN);
 	fo_home_resync_roster(lc, lr, r->cat->uri, m->node, m->users, m->nusers);
 	from = m->f.seq ? m->f.seq : 1;
-	/* Posts before this home's epoch are another home's numbering. */
+	/* An asker whose members saw no post yet starts at this home's epoch;
+	 * one that saw posts of an earlier home gets what it missed of them
+	 * as well: this home holds them as their replica, numbered the same. */
 	first = lr->home_epoch == r->epoch ? lr->epoch_first : fo_next_seq_peek(lc, lr) + 1;
-	if (from < first)
+	if (from < first && from <= 1)
 		from = first;
 	if (m->f.seq > fo_next_seq_peek(lc, lr) + 1) {
 		/* The asker is ahead of this home (history lost): nothing to
@@ -847,12 +891,11 @@ resync_room(struct lcore_ctx *lc, struct fo_roomstate *lr, const struct roomtab_
 			.uri = lr->rv[i].uri, .uri_len = (uint16_t)strlen(lr->rv[i].uri),
 		};
 	}
-	if (lr->seq_epoch != 0 && lr->seq_epoch != r->epoch) {
-		/* Another home numbers the room now: take what it has from its
-		 * own first post on. */
-		lr->last_seq = 0;
-		lr->seq_epoch = r->epoch;
-	}
+	/* Also when another home numbers the room now: it goes on with the
+	 * same numbering, after the last post the old one had acknowledged,
+	 * and holds those posts (it was their replica). Asking from our last
+	 * seq brings what the old home relayed too late for us (a relay of
+	 * an older epoch, or one that came while we resynced, is dropped). */
 	fo_frame_init(&f, PEERFRAME_RESYNC_REQ, lr->raw, r->epoch);
 	f.seq = lr->last_seq + 1;
 	f.u.users.v = v;
@@ -907,10 +950,19 @@ fo_homes_check(struct lcore_ctx *lc)
 		if (lr == NULL || !fo_has_local(lr))
 			continue;
 		r = roomtab_find_raw(t, lr->raw);
+		if (r != NULL && roomtab_homed_here(t, r) && r->home == lcore_idx(lc) &&
+		    lr->home_epoch != r->epoch) {
+			/* Taken over: members here get what they missed now,
+			 * not at the room's next post. */
+			fo_next_seq_peek(lc, lr);
+			continue;
+		}
 		if (r == NULL || roomtab_homed_here(t, r) || r->node == ROOMTAB_NODE_NONE ||
 		    (r->node == lr->synced_node && r->epoch == lr->synced_epoch) ||
 		    !fo_node_up(fo, r->node))
 			continue;
+		if (lr->synced_node != 0)
+			ctr_inc(lc, CTR_REPL_REHOMED);	/* the home moved */
 		resync_room(lc, lr, r);
 	}
 }

@@ -68,6 +68,7 @@ roomtab_set_array(struct roomtab *t, uint32_t self)
 	for (size_t i = 0; i < t->n; i++) {
 		t->v[i].node = ROOMTAB_NODE_NONE;
 		t->v[i].epoch = 0;
+		t->v[i].replica = ROOMTAB_NODE_NONE;
 	}
 }
 

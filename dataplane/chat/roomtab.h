@@ -33,9 +33,16 @@ struct roomtab_ent {
 	 * stay 0 and every room is homed here. */
 	uint32_t		node;
 	uint64_t		epoch;
+	/* In an array, on the home: the node that keeps the room's copy
+	 * (array failover), ROOMTAB_NODE_NONE while there is none (this node
+	 * is alone, or none was chosen yet). 0 outside an array. */
+	uint32_t		replica;
 };
 
 #define ROOMTAB_NODE_NONE	UINT32_MAX
+/* replica: other nodes are live but the home has not named one yet (a room
+ * homed in its creation transaction): posts wait for it, not refused. */
+#define ROOMTAB_REPLICA_PENDING	(UINT32_MAX - 1)
 
 struct roomtab {
 	_Atomic uint32_t	refs;

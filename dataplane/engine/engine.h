@@ -63,6 +63,10 @@ struct engine_conf {
 					 * admission to stored, new ones are refused;
 					 * 0: no bound */
 	uint64_t compliance_cap;	/* unexported events before posts are refused; 0: none */
+	/* In an array with peer links, a home with no other live node to keep
+	 * its rooms' copies: refuse posts (503, retryable), or take them
+	 * durable on this node only. */
+	enum engine_alone { ENGINE_ALONE_REFUSE, ENGINE_ALONE_UNREPLICATED } array_alone;
 	char web_url[256];		/* serveruri of file tokens: https://host:port/filestore/ */
 
 	/* I/O: "kernel" (sockets) or "dpdk" (DPDK port + user-space TCP) */

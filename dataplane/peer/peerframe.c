@@ -14,6 +14,7 @@ static const char *const type_names[PEERFRAME_TYPE_MAX] = {
 	[PEERFRAME_RESYNC_REQ] = "RESYNC_REQ",	[PEERFRAME_HISTORY] = "HISTORY",
 	[PEERFRAME_PING] = "PING",		[PEERFRAME_PONG] = "PONG",
 	[PEERFRAME_PRESENCE] = "PRESENCE",	[PEERFRAME_HISTORY_REQ] = "HISTORY_REQ",
+	[PEERFRAME_REPL] = "REPL",		[PEERFRAME_REPL_ACK] = "REPL_ACK",
 };
 
 static const char *const code_names[PEERFRAME_CODE_MAX] = {
@@ -173,11 +174,12 @@ peerframe_size(const struct peerframe *f)
 		break;
 	case PEERFRAME_POST_FWD:
 	case PEERFRAME_RELAY:
+	case PEERFRAME_REPL:
 		r = post_size(&f->u.post, false);
 		if (r == 0)
 			return 0;
 		n += r;
-		if (f->type == PEERFRAME_POST_FWD) {
+		if (f->type != PEERFRAME_RELAY) {
 			r = fwd_size(&f->u.post);
 			if (r == 0)
 				return 0;
@@ -217,6 +219,7 @@ peerframe_size(const struct peerframe *f)
 		break;
 	case PEERFRAME_POST_ACK:
 	case PEERFRAME_PART_ACK:
+	case PEERFRAME_REPL_ACK:
 	case PEERFRAME_PING:
 	case PEERFRAME_PONG:
 		break;
@@ -254,8 +257,9 @@ peerframe_encode(const struct peerframe *f, uint8_t *buf, size_t cap)
 		break;
 	case PEERFRAME_POST_FWD:
 	case PEERFRAME_RELAY:
+	case PEERFRAME_REPL:
 		p = post_put(p, &f->u.post, false);
-		if (f->type == PEERFRAME_POST_FWD) {
+		if (f->type != PEERFRAME_RELAY) {
 			p = put32(p, f->u.post.text_len);
 			p = putmem(p, f->u.post.text, f->u.post.text_len);
 			p = put16(p, f->u.post.extra_len);
@@ -425,8 +429,9 @@ peerframe_decode(const uint8_t *buf, size_t len, size_t max, struct peerframe *f
 		break;
 	case PEERFRAME_POST_FWD:
 	case PEERFRAME_RELAY:
+	case PEERFRAME_REPL:
 		take_post(&c, &f->u.post, false);
-		if (f->type == PEERFRAME_POST_FWD) {
+		if (f->type != PEERFRAME_RELAY) {
 			f->u.post.text_len = take32(&c);
 			f->u.post.text = take(&c, f->u.post.text_len);
 			f->u.post.extra_len = take16(&c);

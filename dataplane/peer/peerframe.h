@@ -33,6 +33,11 @@
  *	HISTORY_REQ	u8 flags (0), str16 the asking user's URI: seq = how many of
  *			the last posts (bccontext); the home records the BACKCHAT
  *			event, then answers one HISTORY with ref echoed
+ *	REPL		as POST_FWD (text = the compliance content, extra empty):
+ *			one durable event of the room for its replica; seq = the
+ *			room seq (0: a probe, answered with what the replica
+ *			holds), ref = the event type (storage/wal.h; CHAT)
+ *	REPL_ACK	empty: seq = the highest room seq durable on the replica
  *	others		empty
  * users = u16 count (..PEERFRAME_USERS_MAX), then count times: u8 flags,
  * u32 n, str16 URI.
@@ -79,6 +84,8 @@ enum peerframe_type {
 	PEERFRAME_PONG,		/* ref echoed */
 	PEERFRAME_PRESENCE,	/* home -> nodes with present members: a notice */
 	PEERFRAME_HISTORY_REQ,	/* -> home: the last seq posts (bccontext); ref = asker's */
+	PEERFRAME_REPL,		/* home -> replica: a durable post to keep a copy of */
+	PEERFRAME_REPL_ACK,	/* replica -> home: code, durable up to seq */
 	PEERFRAME_TYPE_MAX,
 };
 

@@ -256,6 +256,11 @@ ak_wait_homed(int on)
 		json_t *a = ak_array(on), *rooms = ctl_ok(&ak_node[on], "rooms");
 		bool ok = jget(a, "homes.unhomed") != NULL && jint(a, "homes.unhomed") == 0 &&
 			  (long long)json_array_size(jget(a, "homes.rooms")) >= jint(rooms, "count");
+		/* With replication on, every home has named its replica. */
+		const char *repl = json_string_value(jget(a, "homes.replication"));
+
+		ok = ok && (repl == NULL || strcmp(repl, "on") != 0 ||
+			    jint(a, "homes.unreplicated") == 0);
 
 		json_decref(a);
 		json_decref(rooms);

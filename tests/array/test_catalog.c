@@ -126,6 +126,22 @@ Test(catalog, changes_on_one_node_apply_on_every_node_before_parleyctl_returns)
 	for (int i = 0; i < AK_NODES; i++)
 		ak_peer_node_start(i, pki, NULL, NULL);
 	ak_wait_links(7);
+	/* A node that found itself alone refuses posts ([array] alone) until
+	 * its next homes turn sees the others (a second at most). */
+	for (int i = 0; i < AK_NODES; i++) {
+		bool on = false;
+
+		for (int t = 0; t < 100 && !on; t++) {
+			json_t *a = ak_array(i);
+			const char *repl = json_string_value(jget(a, "homes.replication"));
+
+			on = repl != NULL && strcmp(repl, "alone") != 0;
+			json_decref(a);
+			if (!on)
+				usleep(100000);
+		}
+		cr_assert(on, "node %d still finds itself alone", i + 1);
+	}
 	for (int i = 0; i < AK_NODES; i++)
 		u[i] = user_at(i, u, i);
 

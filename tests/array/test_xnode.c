@@ -370,6 +370,22 @@ room_homed(int on, char *uri, size_t cap, long long *epoch)
 	return home;
 }
 
+/* The replica node id of room <uri> as node <on> reads it (0: none). */
+static int
+room_replica(int on, const char *uri)
+{
+	json_t *a = ak_array(on), *h;
+	const char *id = strrchr(uri, '/') + 1;
+	int rep = 0;
+	size_t k;
+
+	json_array_foreach(jget(a, "homes.rooms"), k, h)
+		if (!strcmp(json_string_value(json_object_get(h, "room")), id))
+			rep = (int)json_integer_value(json_object_get(h, "replica"));
+	json_decref(a);
+	return rep;
+}
+
 static bool
 link_is(int on, int id, const char *state)
 {
@@ -386,29 +402,36 @@ link_is(int on, int id, const char *state)
 
 /* A member's node loses its link to the room's home (stopped longer than
  * the links' dead time, shorter than its lease): what was posted meanwhile
- * reaches it when the link is back, in order, once, and posts go on. */
+ * reaches it when the link is back, in order, once, and posts go on. Three
+ * nodes: the member's node is neither the room's home nor its replica (a
+ * post is answered only once the replica holds it: test_failover.c). */
 Test(xnode, resync_after_link_loss, .timeout = 180)
 {
 	char uri[200], text[32];
-	int home, other;
+	int home, other, rep;
 	struct gc *a, *b;
 	json_t *st;
 	char *m;
 
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < 3; i++)
 		ak_peer_node_start(i, pki, rooms_conf, NULL);
-	ak_wait_links(3);
-	ak_wait_homed(0);
-	ak_wait_homed(1);
+	ak_wait_links(7);
+	for (int i = 0; i < 3; i++)
+		ak_wait_homed(i);
 	home = room_homed(0, uri, sizeof(uri), NULL);
-	other = home == 1 ? 2 : 1;
+	for (int t = 0; t < 100 && room_replica(0, uri) <= 0; t++)
+		usleep(100000);
+	rep = room_replica(0, uri);
+	cr_assert(rep > 0 && rep <= 3 && rep != home, "room %s (home node %d) has replica %d",
+		  uri, home, rep);
+	other = 6 - home - rep;		/* the member's node: neither home nor replica */
 	a = open_at(home - 1, 1);
 	b = open_at(other - 1, 2);
 	kit_join_ok(a, uri);
 	kit_join_ok(b, uri);
 	cr_assert_eq(gc_post(a, uri, "r-0.", NULL), 200);
 	m = gc_wait(b, 5000, ">r-0.<", NULL);
-	cr_assert_not_null(m, "node 2's member did not get r-0");
+	cr_assert_not_null(m, "the member's node's member did not get r-0");
 	free(m);
 
 	/* The member's node stops: the home finds the link dead (5 s), posts
@@ -453,7 +476,7 @@ Test(xnode, resync_after_link_loss, .timeout = 180)
 	free(m);
 	gc_pump(b, 300);
 	cr_assert_eq(gc_count(b, ">r-"), 0, "a post arrived twice");
-	/* ... and posts from node 2 go to the home again. */
+	/* ... and posts from the member's node go to the home again. */
 	cr_assert_eq(gc_post(b, uri, "r-7.", NULL), 200);
 	m = gc_wait(a, 10000, ">r-7.<", NULL);
 	cr_assert_not_null(m, "a post from node %d after the resync never reached the home", other);

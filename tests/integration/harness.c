@@ -230,12 +230,18 @@ server_restart(struct server *s)
 	spawn(s);
 }
 
+/* Does not reap: a test thread asking while another stops the server
+ * must leave the exit status to server_stop (WNOWAIT). */
 bool
 server_alive(struct server *s)
 {
-	int st;
+	siginfo_t si = { 0 };
 
-	return s->pid > 0 && waitpid(s->pid, &st, WNOHANG) == 0;
+	if (s->pid <= 0)
+		return false;
+	if (waitid(P_PID, (id_t)s->pid, &si, WEXITED | WNOHANG | WNOWAIT) != 0)
+		return false;
+	return si.si_pid == 0;
 }
 
 void
@@ -255,7 +261,13 @@ server_stop(struct server *s)
 	for (int i = 0; i < 150; i++) {
 		if (waitpid(s->pid, &st, WNOHANG) == s->pid) {
 			s->pid = 0;
+			if (getenv("PARLEY_KEEP_LOGS") != NULL)	/* debugging a test */
+				run("mkdir -p %s && cat %s.old %s > %s/$(basename %s).log 2>/dev/null",
+				    getenv("PARLEY_KEEP_LOGS"), s->log, s->log,
+				    getenv("PARLEY_KEEP_LOGS"), s->dir);
 			run("rm -rf %s", s->dir);
+			if (!WIFEXITED(st))
+				fprintf(stderr, "%s ended by signal %d\n", s->dir, WTERMSIG(st));
 			return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 		}
 		usleep(100000);

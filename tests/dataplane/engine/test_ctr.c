@@ -41,6 +41,10 @@ static const char *const known[] = {
 	"peer_relays_out", "peer_relays_in", "peer_notices_out", "peer_notices_in",
 	"peer_relays_dropped", "peer_refused", "peer_refusals_in", "peer_failed",
 	"peer_send_failed", "peer_resyncs", "peer_resyncs_in", "peer_resync_posts",
+	/* added since: each room's copy on its replica (fanout_repl.c) */
+	"repl_posts_out", "repl_catchup_posts", "repl_posts_acked", "repl_probes",
+	"repl_refused_alone", "repl_unreplicated", "repl_failed", "repl_copies_stored",
+	"repl_refused", "repl_rehomed_resyncs",
 };
 #define NKNOWN (sizeof(known) / sizeof(known[0]))
 

@@ -136,6 +136,42 @@ Test(peerframe, post_relay_user_and_empty_round_trip)
 	}
 }
 
+/* REPL (a copy for a room's replica) is laid out as POST_FWD; REPL_ACK is
+ * empty; a REPL cut short or with a byte left over is refused. */
+Test(peerframe, repl_round_trip_and_refusals)
+{
+	struct peerframe f = base(PEERFRAME_REPL), d;
+	ssize_t n;
+
+	f.ref = 1;		/* the event type (CHAT) */
+	f.u.post = (struct peerframe_post){ .time_ms = 77, .author = "sip:a@x", .author_len = 7,
+					    .body = (const uint8_t *)"<chat>hi</chat>", .body_len = 15,
+					    .text = (const uint8_t *)"hi", .text_len = 2 };
+	n = enc(&f);
+	cr_assert_eq(peerframe_decode(buf, n, PEERFRAME_MAX_DEFAULT, &d), n);
+	check_hdr(&f, &d);
+	cr_assert_str_eq(peerframe_type_name(d.type), "REPL");
+	cr_assert_eq(d.u.post.time_ms, 77);
+	cr_assert_eq(d.u.post.body_len, 15);
+	cr_assert_eq(memcmp(d.u.post.text, "hi", 2), 0);
+	cr_assert_eq(d.u.post.extra_len, 0);
+	cr_assert_eq(peerframe_decode(buf, n - 1, PEERFRAME_MAX_DEFAULT, &d), 0);
+	buf[3]++;		/* one byte more than the payload holds */
+	buf[n] = 0;
+	cr_assert_eq(peerframe_decode(buf, n + 1, PEERFRAME_MAX_DEFAULT, &d), -PEERFRAME_EPAYLOAD);
+	f = base(PEERFRAME_REPL_ACK);
+	f.code = PEERFRAME_STALE_EPOCH;
+	n = enc(&f);
+	cr_assert_eq(n, PEERFRAME_HDR);
+	cr_assert_eq(peerframe_decode(buf, n, PEERFRAME_MAX_DEFAULT, &d), n);
+	check_hdr(&f, &d);
+	cr_assert_str_eq(peerframe_type_name(d.type), "REPL_ACK");
+	/* an empty type with a payload is refused */
+	buf[3]++;
+	buf[n] = 0;
+	cr_assert_eq(peerframe_decode(buf, n + 1, PEERFRAME_MAX_DEFAULT, &d), -PEERFRAME_EPAYLOAD);
+}
+
 Test(peerframe, history_round_trip)
 {
 	struct peerframe_post recs[3] = {
