@@ -559,15 +559,6 @@ load(struct place_tab *t, uint32_t i)
 	return l > UINT32_MAX - 1 ? UINT32_MAX - 1 : (uint32_t)l;
 }
 
-static uint64_t
-mix64(uint64_t x)
-{
-	x += 0x9e3779b97f4a7c15ULL;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-	return x ^ (x >> 31);
-}
-
 /* placement_fn, on the lcores. Among the live nodes that are not draining
  * and not overloaded (conns above the least-loaded's by more than the
  * slack), the user's node is the one with the highest hash of (user,
@@ -612,7 +603,7 @@ decide(void *arg, const char *aor, char *where, size_t cap)
 
 			if (v->draining || load(t, i) - min > slack)
 				continue;
-			score = mix64(h ^ mix64(v->node_id));
+			score = homes_mix64(h ^ homes_mix64(v->node_id));
 			if (best_id == 0 || score > best_score) {
 				best_score = score;
 				best_id = v->node_id;

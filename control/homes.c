@@ -103,8 +103,8 @@ find(const struct home *v, size_t n, const uint8_t raw[CATALOG_ID_RAW])
 	return bsearch(raw, v, n, sizeof(*v), cmp_raw);
 }
 
-static uint64_t
-mix64(uint64_t x)
+uint64_t
+homes_mix64(uint64_t x)
 {
 	x += 0x9e3779b97f4a7c15ULL;
 	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
@@ -133,7 +133,8 @@ winner_but(const uint8_t raw[CATALOG_ID_RAW], const struct homes_cand *cand, uns
 		if (cand[i].draining || cand[i].node_id == 0 || cand[i].node_id == but)
 			continue;
 		w = 1.0 / (1.0 + BUSY_WEIGHT * (cand[i].busy < 0 ? 0 : cand[i].busy));
-		u = ((double)(mix64(rh ^ mix64(cand[i].node_id)) >> 11) + 0.5) / 9007199254740992.0;
+		u = ((double)(homes_mix64(rh ^ homes_mix64(cand[i].node_id)) >> 11) + 0.5) /
+		    9007199254740992.0;
 		score = w / -log(u);
 		if (score > best) {
 			best = score;

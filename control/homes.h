@@ -43,6 +43,10 @@ struct homes_cand {
 	bool		draining;	/* gets no new home */
 };
 
+/* A 64-bit mixer (splitmix64's finaliser): the hash of rendezvous choices,
+ * room homes here and user placement (array.c). */
+uint64_t homes_mix64(uint64_t x);
+
 /* NULL on no memory. <prefix> is copied. */
 struct homes *homes_new(const char *prefix, uint32_t self);
 void homes_free(struct homes *h);		/* accepts NULL */
