@@ -21,6 +21,7 @@
 #include "control/etcd.h"
 #include "control/homes.h"
 #include "control/peerlink.h"
+#include "control/place.h"
 #include "dataplane/base/log.h"
 #include "dataplane/chat/roomtab.h"
 #include "dataplane/chat/chatctl.h"
@@ -37,39 +38,8 @@
 #define KEY_MAX			512
 #define START_TRIES		3	/* etcd unreachable at start: tries before giving up */
 #define START_RETRY_MS		500
-
-#define PLACE_MAX		64	/* nodes placement considers */
 #define ARRAY_SECRET_LEN	32	/* bytes of <prefix>/secret */
-#define PLACE_STALE_MS		3000	/* an older table is not acted on */
-#define PLACE_SLACK_MIN		5	/* a node is overloaded above min + slack: */
-#define PLACE_SLACK_PCT		10	/* slack = max(SLACK_MIN, min * SLACK_PCT / 100) */
 
-/* A node as placement sees it. */
-struct place_node {
-	uint32_t	node_id;
-	uint32_t	conns;
-	double		busy;		/* mean of its lcores' busy fractions */
-	int64_t		lease;		/* its node key's lease */
-	bool		draining;
-	char		sip[PLACEMENT_WHERE_MAX];
-	char		peer[PEERLINK_ADDR_MAX];
-	char		web[256];	/* its Web service's serveruri, or "" */
-	char		pin[128];	/* the key of its Web certificate */
-};
-
-/* The live nodes, written by the array thread each turn and read by the
- * lcores (decide) under a sequence count: never a lock on an lcore. */
-struct place_tab {
-	_Atomic uint32_t	seq;		/* odd while the thread writes */
-	bool			valid;		/* read from etcd, and we are in the array */
-	uint64_t		refreshed_ms;	/* CLOCK_MONOTONIC */
-	uint32_t		n;
-	struct place_node	v[PLACE_MAX];
-	/* Clients this node placed on v[i] since the table was read: the
-	 * loads in etcd are up to a second old, and a burst of registrations
-	 * must not all go where the load was lowest a second ago. */
-	_Atomic uint32_t	placed[PLACE_MAX];
-};
 
 struct lcore_load {
 	bool		have_clock;
@@ -469,78 +439,19 @@ links_json(struct array *a)
 			 "lcore_dropped", (json_int_t)fanout_peer_dropped());
 }
 
-/* A string of a node record into <out> of <cap> bytes; "" when absent or
- * too long. */
-static void
-copy_str(char *out, size_t cap, const json_t *v)
-{
-	const char *s = json_string_value(v);
-	size_t n = s ? strlen(s) : 0;
-
-	if (n >= cap)
-		n = 0;
-	memcpy(out, s ? s : "", n);
-	out[n] = '\0';
-}
-
-/* The mean "busy" of a node record's lcores array (0 when absent). */
-static double
-mean_busy(const json_t *lcores)
-{
-	double sum = 0;
-	size_t i, n = json_array_size(lcores);
-	json_t *l;
-
-	json_array_foreach(lcores, i, l)
-		sum += json_number_value(json_object_get(l, "busy"));
-	return n ? sum / (double)n : 0;
-}
-
 /* Rewrites the placement table from etcd's node keys (or marks it not to
  * be acted on when etcd or our membership is missing). */
 static void
 place_refresh(struct array *a)
 {
-	struct place_tab *t = &a->place;
 	struct etcd_kvs kvs = { 0 };
 	char prefix[KEY_MAX], err[1024];
-	uint32_t s = atomic_load_explicit(&t->seq, memory_order_relaxed);
 	bool ok = false;
 
 	snprintf(prefix, sizeof(prefix), "%s/nodes/", a->prefix);
 	if (!atomic_load(&a->lost) && atomic_load(&a->registered))
 		ok = etcd_get(a->sess, prefix, true, &kvs, err, sizeof(err)) == 0;
-	atomic_store_explicit(&t->seq, s + 1, memory_order_relaxed);
-	atomic_thread_fence(memory_order_release);
-	t->valid = ok;
-	t->n = 0;
-	for (size_t i = 0; ok && i < kvs.n && t->n < PLACE_MAX; i++) {
-		json_t *v = json_loadb(kvs.kv[i].value, kvs.kv[i].value_len, 0, NULL);
-		struct place_node *p = &t->v[t->n];
-		const char *sip = json_string_value(json_object_get(v, "sip"));
-		const char *peer = json_string_value(json_object_get(v, "peer"));
-		json_int_t id = json_integer_value(json_object_get(v, "node_id"));
-		json_int_t conns = json_integer_value(json_object_get(v, "conns"));
-
-		if (sip != NULL && id > 0 && strlen(sip) < sizeof(p->sip)) {
-			p->node_id = (uint32_t)id;
-			p->conns = conns < 0 ? 0 : conns > UINT32_MAX ? UINT32_MAX : (uint32_t)conns;
-			p->draining = json_is_true(json_object_get(v, "draining"));
-			p->busy = mean_busy(json_object_get(v, "lcores"));
-			p->lease = kvs.kv[i].lease;
-			copy_str(p->web, sizeof(p->web), json_object_get(v, "web"));
-			copy_str(p->pin, sizeof(p->pin), json_object_get(v, "web_pin"));
-			strcpy(p->sip, sip);
-			snprintf(p->peer, sizeof(p->peer), "%s", peer && strlen(peer) <
-				 sizeof(p->peer) ? peer : "");
-			t->n++;
-		}
-		json_decref(v);
-	}
-	for (uint32_t i = 0; i < PLACE_MAX; i++)
-		atomic_store_explicit(&t->placed[i], 0, memory_order_relaxed);
-	t->refreshed_ms = now_ns(CLOCK_MONOTONIC) / 1000000;
-	atomic_store_explicit(&t->seq, s + 2, memory_order_release);
+	place_fill(&a->place, ok ? &kvs : NULL, now_ns(CLOCK_MONOTONIC) / 1000000);
 	etcd_kvs_free(&kvs);
 	/* The peer links follow the same list (kept as is while etcd is
 	 * away: links that work stay up). */
@@ -548,80 +459,14 @@ place_refresh(struct array *a)
 		link_members(a);
 }
 
-/* Node <i>'s load as placement weighs it: its connections as published,
- * plus the clients placed there since. */
-static uint32_t
-load(struct place_tab *t, uint32_t i)
-{
-	uint64_t l = (uint64_t)t->v[i].conns +
-		     atomic_load_explicit(&t->placed[i], memory_order_relaxed);
-
-	return l > UINT32_MAX - 1 ? UINT32_MAX - 1 : (uint32_t)l;
-}
-
-/* placement_fn, on the lcores. Among the live nodes that are not draining
- * and not overloaded (conns above the least-loaded's by more than the
- * slack), the user's node is the one with the highest hash of (user,
- * node): rendezvous hashing, so a user keeps landing on the same node
- * while it stays live and not overloaded, and users spread evenly over
- * the nodes that qualify. Served here when that is this node, or when the
- * table is missing or stale (etcd lost: never redirect on old news). */
+/* placement_fn, on the lcores (place_decide). */
 static bool
 decide(void *arg, const char *aor, char *where, size_t cap)
 {
 	struct array *a = arg;
-	struct place_tab *t = &a->place;
-	uint64_t h = 0xcbf29ce484222325ULL, now = now_ns(CLOCK_MONOTONIC) / 1000000;
-	char best[PLACEMENT_WHERE_MAX];
-	uint32_t best_id, best_i = 0, s;
 
-	for (const char *p = aor; *p; p++) {
-		h ^= (unsigned char)(*p | 0x20);	/* addresses compare caselessly */
-		h *= 0x100000001b3ULL;
-	}
-	for (;;) {
-		uint32_t n, min = UINT32_MAX, slack;
-		uint64_t best_score = 0;
-		bool valid;
-
-		s = atomic_load_explicit(&t->seq, memory_order_acquire);
-		if (s & 1)
-			continue;
-		valid = t->valid && now - t->refreshed_ms <= PLACE_STALE_MS;
-		n = t->n < PLACE_MAX ? t->n : PLACE_MAX;
-		best_id = 0;
-		best[0] = '\0';
-		for (uint32_t i = 0; valid && i < n; i++)
-			if (!t->v[i].draining && load(t, i) < min)
-				min = load(t, i);
-		slack = min / 100 * PLACE_SLACK_PCT + min % 100 * PLACE_SLACK_PCT / 100;
-		if (slack < PLACE_SLACK_MIN)
-			slack = PLACE_SLACK_MIN;
-		for (uint32_t i = 0; valid && min != UINT32_MAX && i < n; i++) {
-			const struct place_node *v = &t->v[i];
-			uint64_t score;
-
-			if (v->draining || load(t, i) - min > slack)
-				continue;
-			score = homes_mix64(h ^ homes_mix64(v->node_id));
-			if (best_id == 0 || score > best_score) {
-				best_score = score;
-				best_id = v->node_id;
-				best_i = i;
-				memcpy(best, v->sip, sizeof(best));
-			}
-		}
-		atomic_thread_fence(memory_order_acquire);
-		if (atomic_load_explicit(&t->seq, memory_order_relaxed) == s)
-			break;
-	}
-	best[sizeof(best) - 1] = '\0';
-	if (best_id != 0)
-		atomic_fetch_add_explicit(&t->placed[best_i], 1, memory_order_relaxed);
-	if (best_id == 0 || best_id == a->conf.node_id || best[0] == '\0')
-		return false;
-	snprintf(where, cap, "%s", best);
-	return true;
+	return place_decide(&a->place, a->conf.node_id, aor, now_ns(CLOCK_MONOTONIC) / 1000000,
+			    where, cap);
 }
 
 /* This node may count itself the home of rooms: its lease is surely valid
