@@ -34,6 +34,7 @@
 #include "storage/catalog.h"
 
 #define PUBLISH_MS		1000	/* the node key is rewritten this often */
+#define GUARD_MS		100	/* guard_thread checks the lease this often */
 #define SNAP_TIMEOUT_MS		100	/* one lcore's load snapshot */
 #define KEY_MAX			512
 #define START_TRIES		3	/* etcd unreachable at start: tries before giving up */
@@ -73,6 +74,8 @@ struct array {
 	int			stop_fd;	/* eventfd: array_stop wakes the thread */
 	int			kick_fd;	/* eventfd: array_kick, publish now */
 	pthread_t		thread;
+	pthread_t		guard;		/* guard_thread */
+	bool			guard_off;	/* not started */
 	bool			running;
 
 	/* Read by array_nodes() on the control thread. */
@@ -473,15 +476,47 @@ decide(void *arg, const char *aor, char *where, size_t cap)
  * for a while yet by its own clock (homes.h). The margin covers a turn
  * (the table follows at the next one) and clock rates. */
 static bool
-may_home(struct array *a)
+lease_fresh(struct array *a)
 {
 	uint64_t ttl_ms = (uint64_t)a->conf.lease_ttl_s * 1000;
 	uint64_t margin = PUBLISH_MS + ttl_ms / 10;
 
 	if (margin > ttl_ms / 2)
 		margin = ttl_ms / 2;
-	return a->lease != 0 && atomic_load(&a->registered) &&
+	return atomic_load(&a->lease_pub) != 0 && atomic_load(&a->registered) &&
 	       now_ns(CLOCK_MONOTONIC) / 1000000 + margin < atomic_load(&a->lease_until_ms);
+}
+
+static bool
+may_home(struct array *a)
+{
+	return a->lease != 0 && lease_fresh(a);
+}
+
+/* Guard thread: the array thread learns that its lease runs out only
+ * between etcd requests, and each may wait [array] timeout_ms for an etcd
+ * that is gone (a keepalive, the placement read, the homes read: longer
+ * than may_home's margin; test_partition saw the new home claim a room a
+ * second before the old one stopped). This thread checks the lease's time
+ * every GUARD_MS and stops the homes at once (homes_stop_homing). */
+static void *
+guard_thread(void *arg)
+{
+	struct array *a = arg;
+
+	for (;;) {
+		struct pollfd p = { .fd = a->stop_fd, .events = POLLIN };
+		array_republish_fn *fn;
+
+		if (poll(&p, 1, GUARD_MS) > 0)
+			break;
+		if (lease_fresh(a) || !homes_stop_homing(a->homes))
+			continue;
+		fn = atomic_load(&a->republish);
+		if (fn != NULL)
+			fn(atomic_load(&a->republish_arg));
+	}
+	return NULL;
 }
 
 /* Room homes: read, claim what this node wins, and have the room table
@@ -494,6 +529,7 @@ homes_step(struct array *a)
 	array_republish_fn *fn;
 	unsigned n = 0;
 	char err[1024];
+	bool changed;
 	int rc = 0;
 
 	for (uint32_t i = 0; t->valid && i < t->n; i++) {
@@ -511,9 +547,14 @@ homes_step(struct array *a)
 	 * claimed). */
 	if (now_ns(CLOCK_REALTIME) / 1000000 < a->started_ms + a->conf.claim_delay_ms)
 		n = 0;
-	if (!homes_turn(a->homes, a->sess, a->lease, t->valid && may_home(a),
-			!engine_accepting(a->e), fanout_repl_held(a->e) == 0, cand, n, &rc, err,
-			sizeof(err)) && rc == 0)
+	changed = homes_turn(a->homes, a->sess, a->lease, t->valid && may_home(a),
+			     !engine_accepting(a->e), fanout_repl_held(a->e) == 0, cand, n, &rc,
+			     err, sizeof(err));
+	/* The lease may have run out while the turn waited for etcd (its
+	 * <may_home> is from before): the guard's verdict stands. */
+	if (!may_home(a))
+		changed = homes_stop_homing(a->homes) || changed;
+	if (!changed && rc == 0)
 		return;
 	if (rc != 0)
 		LOG(DEBUG, ARRAY, "room homes: %s", err);
@@ -742,6 +783,15 @@ array_start(const struct array_config *cfg, struct engine *e, char *err, size_t 
 		goto out_leave;
 	}
 	pthread_setname_np(a->thread, "parley-array");
+	rc = pthread_create(&a->guard, NULL, guard_thread, a);
+	if (rc != 0) {
+		/* (stops the array thread through the same stop_fd) */
+		a->running = true;
+		a->guard_off = true;
+		snprintf(err, errlen, "[array] guard thread: %s", strerror(rc));
+		goto out_leave;
+	}
+	pthread_setname_np(a->guard, "parley-lease");
 	a->running = true;
 	placement_set(decide, a);	/* before the lcores run (array.h) */
 	LOG(NOTICE, ARRAY, "in the array as %s (etcd %s, lease %llx, %u s)", a->key,
@@ -768,6 +818,8 @@ array_stop(struct array *a)
 		if (write(a->stop_fd, &one, sizeof(one)) == -1)
 			LOG(ERR, ARRAY, "stop: %s", strerror(errno));
 		pthread_join(a->thread, NULL);
+		if (!a->guard_off)
+			pthread_join(a->guard, NULL);
 	}
 	if (a->peers != NULL) {
 		/* The lcores have returned; what the fan-out still finishes at

@@ -512,6 +512,23 @@ homes_turn(struct homes *h, struct etcd *sess, int64_t lease, bool may_home, boo
 	return changed;
 }
 
+bool
+homes_stop_homing(struct homes *h)
+{
+	bool was;
+
+	pthread_mutex_lock(&h->lock);
+	was = h->may_home;
+	if (was) {
+		h->gen++;
+		h->may_home = false;
+		LOG(WARNING, ARRAY, "this node's lease may have expired (etcd is not answering): "
+		    "it sequences no room until it is back in the array");
+	}
+	pthread_mutex_unlock(&h->lock);
+	return was;
+}
+
 int
 homes_read(struct homes *h, struct etcd *e, char *err, size_t errlen)
 {

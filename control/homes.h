@@ -21,8 +21,8 @@
  * at T: valid until T + TTL, less a margin), whether or not etcd answers:
  * another node may hold the room by then.
  *
- * Threads: homes_turn on the array thread; homes_fill, homes_json and
- * homes_kick from any thread (a mutex guards the map, never held across an
+ * Threads: homes_turn on the array thread; homes_fill, homes_json,
+ * homes_kick and homes_stop_homing from any thread (a mutex guards the map, never held across an
  * etcd request). */
 #ifndef PARLEY_HOMES_H
 #define PARLEY_HOMES_H
@@ -62,6 +62,13 @@ void homes_free(struct homes *h);		/* accepts NULL */
 bool homes_turn(struct homes *h, struct etcd *sess, int64_t lease, bool may_home, bool draining,
 		bool settled, const struct homes_cand *cand, unsigned ncand, int *rc, char *err,
 		size_t errlen);
+
+/* Any thread: this node's lease may expire any moment now (its array
+ * thread is stuck on an etcd that does not answer, and would only tell
+ * homes_turn too late): it stops homing its rooms at once, as homes_turn
+ * with <may_home> false. True when it homed them until now (republish the
+ * room table). */
+bool homes_stop_homing(struct homes *h);
 
 /* Replication (array failover), for a node with peer links: each home
  * names its room's replica in <prefix>/replicas/<room id> =

@@ -289,6 +289,33 @@ reset(struct lcore_ctx *lc, struct fo_roomstate *lr, const struct roomtab_ent *r
 		probe(lc, lr);		/* (PENDING: no link, probed again once named) */
 }
 
+/* Drops this node's stored history of the room of <lr> from <seq> on
+ * (durably, in order with its later commits): a home that lost the room
+ * numbered those posts but no replica acknowledged them and their authors
+ * got a retryable refusal; the room's new home numbers the same seqs anew
+ * (test_partition: the old home kept them, one seq with two contents when
+ * it was not made the new home's replica, which truncates such a tail). */
+static void
+drop_tail(struct lcore_ctx *lc, const struct fo_roomstate *lr, const struct roomtab_ent *r,
+	  uint64_t seq)
+{
+	size_t ulen = strlen(r->cat->uri);
+	struct repljob *j;
+
+	if (ulen >= sizeof(j->room_uri) || (j = calloc(1, sizeof(*j) + 1)) == NULL) {
+		ctr_inc(lc, CTR_STORAGE_FAILED);
+		return;
+	}
+	j->kind = FANOUT_JOB_REPL;
+	j->node = 0;			/* no home to answer (fo_repl_stored) */
+	memcpy(j->raw, lr->raw, CATALOG_ID_RAW);
+	j->seq = seq;
+	j->truncate = true;
+	j->author = j->body = j->text = j->data;
+	memcpy(j->room_uri, r->cat->uri, ulen + 1);
+	fo_submit_job(lc, j);
+}
+
 /* Posts the replica holds become visible; posts of a room no longer homed
  * here fail (retryable: the new home may hold them, a client that tries
  * again gets a new seq). */
@@ -317,6 +344,17 @@ fo_repl_hold(struct lcore_ctx *lc, struct fo_roomstate *lr, struct fanout_post *
 	if (lr == NULL || !fo_peer_active() || t == NULL || t->self == 0)
 		return false;
 	r = roomtab_find_raw(t, p->room);
+	if (r != NULL && !roomtab_homed_here(t, r)) {
+		/* Numbered here as the room's home, stored after the room left
+		 * this node (its lease ran out, or another took it over): it
+		 * fails like the posts that waited for the replica. */
+		if (lr->rc_epoch <= lr->rp_epoch)
+			drop_tail(lc, lr, r, p->seq);
+		p->status = -EAGAIN;
+		ctr_inc(lc, CTR_REPL_FAILED);
+		fo_post_visible(lc, p);
+		return true;
+	}
 	if (!replicated(lc, t, r))
 		return false;
 	if (r->replica != lr->rp_node || r->epoch != lr->rp_epoch)
@@ -517,7 +555,7 @@ fo_repl_stored(struct lcore_ctx *lc, void *cookie, int status)
 	struct repljob *j = cookie;
 	struct fo_roomstate *lr = fo_roomstate_find(fo_lc(lc), j->raw);
 
-	if (status == 0 && lr != NULL && j->truncate) {
+	if (status == 0 && lr != NULL && j->truncate && j->node != 0) {
 		ack(lc, j->node, j->raw, j->epoch, lr->rc_durable, PEERFRAME_OK, true);
 	} else if (status == 0 && lr != NULL) {
 		ctr_inc(lc, CTR_REPL_STORED);
@@ -525,7 +563,8 @@ fo_repl_stored(struct lcore_ctx *lc, void *cookie, int status)
 			lr->rc_durable = j->seq;
 		ack(lc, j->node, j->raw, j->epoch, lr->rc_durable, PEERFRAME_OK, false);
 	} else if (j->truncate) {
-		ctr_inc(lc, CTR_STORAGE_FAILED);	/* the home probes again */
+		if (status != 0)
+			ctr_inc(lc, CTR_STORAGE_FAILED);	/* the home probes again */
 	} else if (lr != NULL && j->seq < lr->rc_next) {
 		/* Not stored: take it again when the home sends it again. */
 		lr->rc_next = j->seq;
@@ -570,7 +609,10 @@ fo_repl_tick(struct lcore_ctx *lc)
 		}
 		if (!replicated(lc, t, r) || r->epoch != lr->rp_epoch) {
 			/* The room left this node (or its epoch changed): what
-			 * waits fails, and the state starts over. */
+			 * waits fails, is dropped from history, and the state
+			 * starts over. */
+			if (lr->rq_n > 0 && !roomtab_homed_here(t, r) && lr->rc_epoch <= lr->rp_epoch)
+				drop_tail(lc, lr, r, rq_at(lr, 0)->seq);
 			release(lc, lr, true);
 			lr->rp_node = 0;
 			lr->rp_epoch = 0;
