@@ -49,10 +49,10 @@ enum utcp_event {
 /* Builds nothing itself: <pkt> is a complete IPv4 packet (header + TCP or
  * ICMP) valid only for the duration of the call. Returns 0 when taken;
  * -ENOBUFS when the device has no room now (tx queue or buffers full): a
- * data, FIN or SYN segment then does not count as sent, the stack keeps its
- * place and offers it again at the next utcp_flush() or utcp_tick(), while
- * a pure ACK or RST is dropped; any other <0 when dropped for good (TCP
- * recovers by retransmission). */
+ * connection's data, FIN, SYN or ACK then does not count as sent, the stack
+ * keeps its place and offers it again at the next utcp_flush() or
+ * utcp_tick() (RSTs, probes and stateless replies are dropped); any other
+ * <0 when dropped for good (TCP recovers by retransmission). */
 typedef int utcp_output_fn(void *arg, const void *pkt, size_t len);
 /* Connection event; see enum utcp_event. <c> stays valid until the app calls
  * utcp_close() or utcp_abort() on it. */

@@ -11,7 +11,10 @@
  * does not count as sent: snd_nxt, snd_max and the FIN stay where they were,
  * the connection goes on the stack's held list, and utcp_flush() (also run
  * by utcp_tick()) sends from the same place once the device takes packets
- * again, without waiting for a retransmission timeout. */
+ * again, without waiting for a retransmission timeout. A refused ACK stays
+ * owed (UTCP_F_ACK_NOW) the same way. RSTs, window probes, loss probes and
+ * segments without a connection (cookies, TIME_WAIT, replies) are dropped:
+ * their timers or the peer recover them. */
 #include <errno.h>
 #include <string.h>
 
@@ -243,7 +246,11 @@ static int
 send_seg(struct utcp_conn *c, uint32_t seq, uint8_t flags, uint32_t off, uint32_t len,
 	 const uint8_t *opt, uint8_t optlen)
 {
+	uint32_t adv = c->rcv_adv, las = c->last_ack_sent, unacked = c->unacked;
+	uint32_t ack_now = c->flags & UTCP_F_ACK_NOW;
+	uint64_t delack = utcp_timer_armed(&c->t_delack) ? c->t_delack.expire : 0;
 	struct tcp_out o;
+	int r;
 
 	conn_out(c, &o, seq, flags);
 	o.optlen = optlen;
@@ -251,7 +258,18 @@ send_seg(struct utcp_conn *c, uint32_t seq, uint8_t flags, uint32_t off, uint32_
 	o.sb = &c->sb;
 	o.off = off;
 	o.len = len;
-	return tcp_emit(c->st, &o);
+	r = tcp_emit(c->st, &o);
+	if (r == -ENOBUFS) {
+		/* Not sent: the peer heard nothing of what conn_out() noted,
+		 * and an ACK owed is still owed. */
+		c->rcv_adv = adv;
+		c->last_ack_sent = las;
+		c->unacked = unacked;
+		c->flags |= ack_now;
+		if (delack)
+			utcp_timer_arm(&c->st->wheel, &c->t_delack, delack);
+	}
+	return r;
 }
 
 /* The device had no room for a segment of <c> that must not wait for a
@@ -387,7 +405,17 @@ utcp_out_ack(struct utcp_conn *c)
 	 * field (as BSD does). */
 	uint8_t opt[40];
 
-	(void)send_seg(c, c->snd_max, UTCP_TH_ACK, 0, 0, opt, data_opts(c, opt));
+	if (send_seg(c, c->snd_max, UTCP_TH_ACK, 0, 0, opt, data_opts(c, opt)) != -ENOBUFS)
+		return;
+	/* Refused for want of room: sent later, with what is current then,
+	 * if it was owed or tells the peer something new (a lost ACK could
+	 * cost the peer a timeout; a needless one would look like a
+	 * duplicate ACK). */
+	if ((c->flags & UTCP_F_ACK_NOW) || c->rcv_nxt != c->last_ack_sent ||
+	    utcp_seq_gt(c->rcv_nxt + utcp_out_rcv_wnd(c), c->rcv_adv)) {
+		c->flags |= UTCP_F_ACK_NOW;
+		hold(c);
+	}
 }
 
 void
@@ -508,9 +536,7 @@ utcp_out_send(struct utcp_conn *c)
 		if (len && off + len == c->sb.len)
 			flags |= UTCP_TH_PSH;
 		if (send_seg(c, c->snd_nxt, flags, off, len, opt, optlen) == -ENOBUFS) {
-			/* Not sent: nothing moves, and the ACK it carried
-			 * is still owed. */
-			c->flags |= UTCP_F_ACK_NOW;
+			/* Not sent: nothing moves. */
 			hold(c);
 			held = true;
 			break;
@@ -578,7 +604,7 @@ retransmit_head(struct utcp_conn *c)
 		flags |= UTCP_TH_PSH;
 	c->flags &= ~UTCP_F_RTT_ACTIVE;		/* Karn */
 	if (send_seg(c, c->snd_una, flags, 0, len, opt, optlen) == -ENOBUFS) {
-		c->flags |= UTCP_F_RTX_HELD | UTCP_F_ACK_NOW;
+		c->flags |= UTCP_F_RTX_HELD;
 		hold(c);
 		return;
 	}
