@@ -239,6 +239,35 @@ seg_room(const struct utcp_conn *c, uint8_t optlen)
 	return m > optlen + 8u ? m - optlen : 8u;
 }
 
+/* What conn_out() notes about the ACK a segment carries, kept to be put
+ * back when the device refuses the segment: the peer heard none of it, and
+ * an ACK owed is still owed. */
+struct ack_mark {
+	uint32_t rcv_adv, last_ack_sent, unacked, ack_now;
+	uint64_t delack;			/* the delayed-ACK timer's expiry, 0: off */
+};
+
+static void
+ack_mark(const struct utcp_conn *c, struct ack_mark *m)
+{
+	m->rcv_adv = c->rcv_adv;
+	m->last_ack_sent = c->last_ack_sent;
+	m->unacked = c->unacked;
+	m->ack_now = c->flags & UTCP_F_ACK_NOW;
+	m->delack = utcp_timer_armed(&c->t_delack) ? c->t_delack.expire : 0;
+}
+
+static void
+ack_unsent(struct utcp_conn *c, const struct ack_mark *m)
+{
+	c->rcv_adv = m->rcv_adv;
+	c->last_ack_sent = m->last_ack_sent;
+	c->unacked = m->unacked;
+	c->flags |= m->ack_now;
+	if (m->delack)
+		utcp_timer_arm(&c->st->wheel, &c->t_delack, m->delack);
+}
+
 /* One segment of <c> at <seq> with <len> bytes from send-ring offset <off>
  * and the <optlen> bytes of options in <opt> (data_opts(), built just
  * before, so that <len> could be sized by them). As transmit(). */
@@ -246,12 +275,11 @@ static int
 send_seg(struct utcp_conn *c, uint32_t seq, uint8_t flags, uint32_t off, uint32_t len,
 	 const uint8_t *opt, uint8_t optlen)
 {
-	uint32_t adv = c->rcv_adv, las = c->last_ack_sent, unacked = c->unacked;
-	uint32_t ack_now = c->flags & UTCP_F_ACK_NOW;
-	uint64_t delack = utcp_timer_armed(&c->t_delack) ? c->t_delack.expire : 0;
+	struct ack_mark m;
 	struct tcp_out o;
 	int r;
 
+	ack_mark(c, &m);
 	conn_out(c, &o, seq, flags);
 	o.optlen = optlen;
 	o.opt = opt;
@@ -259,16 +287,8 @@ send_seg(struct utcp_conn *c, uint32_t seq, uint8_t flags, uint32_t off, uint32_
 	o.off = off;
 	o.len = len;
 	r = tcp_emit(c->st, &o);
-	if (r == -ENOBUFS) {
-		/* Not sent: the peer heard nothing of what conn_out() noted,
-		 * and an ACK owed is still owed. */
-		c->rcv_adv = adv;
-		c->last_ack_sent = las;
-		c->unacked = unacked;
-		c->flags |= ack_now;
-		if (delack)
-			utcp_timer_arm(&c->st->wheel, &c->t_delack, delack);
-	}
+	if (r == -ENOBUFS)
+		ack_unsent(c, &m);
 	return r;
 }
 
@@ -750,6 +770,7 @@ void
 utcp_out_persist_timeout(struct utcp_conn *c)
 {
 	struct utcp_stack *st = c->st;
+	struct ack_mark m;
 	struct tcp_out o;
 	uint8_t opt[40];
 	uint64_t ivl;
@@ -761,10 +782,12 @@ utcp_out_persist_timeout(struct utcp_conn *c)
 	 * receiver answers any unacceptable segment with an ACK carrying its
 	 * current window. */
 	st->stats[UTCP_STAT_PERSIST_PROBE]++;
+	ack_mark(c, &m);
 	conn_out(c, &o, c->snd_una - 1, UTCP_TH_ACK);
 	o.optlen = data_opts(c, opt);
 	o.opt = opt;
-	(void)tcp_emit(st, &o);
+	if (tcp_emit(st, &o) == -ENOBUFS)
+		ack_unsent(c, &m);		/* the next probe goes as timed */
 	if (c->persist_backoff < 16)
 		c->persist_backoff++;
 	ivl = (uint64_t)c->rto << c->persist_backoff;
