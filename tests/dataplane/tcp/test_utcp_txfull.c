@@ -211,6 +211,70 @@ Test(txfull, refused_ack_is_still_sent)
 	cr_assert_eq(th_pending(&th_s), 0, "one ACK");
 }
 
+Test(txfull, refused_delayed_ack_is_still_sent)
+{
+	open_conn();
+	th_send(&th_s, &(struct pseg){ .sport = 9000, .seq = PS, .ack = OS, .flags = ACK,
+				       .wnd = 65535, .data = "hello", .len = 5 });
+	cr_assert_eq(th_pending(&th_s), 0, "ACK delayed");
+	dev_full_after(0);
+	th_advance(&th_s, 40000);
+	cr_assert_eq(stat(UTCP_STAT_DELACK), 1);
+	cr_assert_geq(th_s.dev_refused, 1);
+	th_s.dev_limit = false;
+	utcp_flush(th_s.st);
+	cr_assert(th_pop(&th_s, &O), "the ACK goes when there is room");
+	cr_assert_eq(O.ack, PS + 5);
+	cr_assert_eq(th_pending(&th_s), 0);
+}
+
+/* Data refused while an ACK was delayed: the peer heard nothing, so the
+ * ACK is still owed, and goes on time even when the data cannot (the peer
+ * closed its window meanwhile). */
+Test(txfull, refused_data_keeps_the_delayed_ack)
+{
+	open_conn();
+	th_send(&th_s, &(struct pseg){ .sport = 9000, .seq = PS, .ack = OS, .flags = ACK,
+				       .wnd = 65535, .data = "hello", .len = 5 });
+	dev_full_after(0);
+	cr_assert_eq(utcp_write(C, th_pat, 100), 100);
+	cr_assert_eq(th_s.dev_refused, 1);
+	th_send(&th_s, &(struct pseg){ .sport = 9000, .seq = PS + 5, .ack = OS, .flags = ACK,
+				       .wnd = 0 });
+	th_s.dev_limit = false;
+	utcp_flush(th_s.st);
+	cr_assert_eq(th_pending(&th_s), 0, "zero window: no data");
+	th_advance(&th_s, 40000);
+	cr_assert(th_pop(&th_s, &O), "the delayed ACK, on time");
+	cr_assert_eq(O.len, 0);
+	cr_assert_eq(O.ack, PS + 5);
+	cr_assert_eq(stat(UTCP_STAT_DELACK), 1);
+	/* The window opens: the data goes, once. */
+	th_send(&th_s, &(struct pseg){ .sport = 9000, .seq = PS + 5, .ack = OS, .flags = ACK,
+				       .wnd = 65535 });
+	cr_assert(th_pop(&th_s, &O));
+	cr_assert_eq(O.seq, OS);
+	cr_assert_eq(O.len, 100);
+	cr_assert_eq(stat(UTCP_STAT_RETRANSMIT), 0);
+}
+
+/* A refused pure ACK that tells the peer nothing new (a challenge ACK,
+ * RFC 5961 §4: the peer retries) is not sent again: a needless copy would
+ * count as a duplicate ACK. */
+Test(txfull, refused_needless_ack_is_dropped)
+{
+	open_conn();
+	dev_full_after(0);
+	th_send(&th_s, &(struct pseg){ .sport = 9000, .seq = PS + 5, .flags = SYN, .wnd = 100 });
+	cr_assert_eq(stat(UTCP_STAT_CHALLENGE_ACK), 1);
+	cr_assert_eq(th_s.dev_refused, 1);
+	cr_assert_eq(stat(UTCP_STAT_OUTPUT_HELD), 0);
+	th_s.dev_limit = false;
+	utcp_flush(th_s.st);
+	th_advance(&th_s, 100000);
+	cr_assert_eq(th_pending(&th_s), 0);
+}
+
 Test(txfull, refused_syn_goes_at_flush)
 {
 	struct utcp_conn *c;
