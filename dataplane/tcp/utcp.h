@@ -19,7 +19,8 @@
  * (RFC 6928), half-close, compact TIME_WAIT records with reuse, ISN per
  * RFC 6528, ICMP echo, IPv4 validation. Connection buffers are taken on
  * demand under a memory cap; an optional hook receives in-order payload
- * without a copy into the ring.
+ * without a copy into the ring. A segment the device has no room for
+ * (output -ENOBUFS) keeps its place and goes at the next utcp_flush().
  *
  * Threading: every function taking a stack or a connection must be called on
  * the lcore that owns the stack. utcp_steer_* are pure and may be called
