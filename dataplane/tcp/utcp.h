@@ -19,7 +19,8 @@
  * (RFC 6928), half-close, compact TIME_WAIT records with reuse, ISN per
  * RFC 6528, ICMP echo, IPv4 validation. Connection buffers are taken on
  * demand under a memory cap; an optional hook receives in-order payload
- * without a copy into the ring.
+ * without a copy into the ring. A segment the device has no room for
+ * (output -ENOBUFS) keeps its place and goes at the next utcp_flush().
  *
  * Threading: every function taking a stack or a connection must be called on
  * the lcore that owns the stack. utcp_steer_* are pure and may be called
@@ -47,8 +48,12 @@ enum utcp_event {
 };
 
 /* Builds nothing itself: <pkt> is a complete IPv4 packet (header + TCP or
- * ICMP) valid only for the duration of the call. Returns 0 when taken,
- * <0 when dropped (TCP recovers). */
+ * ICMP) valid only for the duration of the call. Returns 0 when taken;
+ * -ENOBUFS when the device has no room now (tx queue or buffers full): a
+ * connection's data, FIN, SYN or ACK then does not count as sent, the stack
+ * keeps its place and offers it again at the next utcp_flush() or
+ * utcp_tick() (RSTs, probes and stateless replies are dropped); any other
+ * <0 when dropped for good (TCP recovers by retransmission). */
 typedef int utcp_output_fn(void *arg, const void *pkt, size_t len);
 /* Connection event; see enum utcp_event. <c> stays valid until the app calls
  * utcp_close() or utcp_abort() on it. */
@@ -148,6 +153,7 @@ enum utcp_stat {
 	UTCP_STAT_TW_FULL,
 	UTCP_STAT_ORPHAN_ABORT,
 	UTCP_STAT_OUTPUT_DROP,		/* the output callback refused a packet */
+	UTCP_STAT_OUTPUT_HELD,		/* of those, -ENOBUFS on a segment kept to resend */
 	UTCP_STAT__COUNT,
 };
 
@@ -165,8 +171,14 @@ void utcp_stack_destroy(struct utcp_stack *st);
 
 /* Feeds one IPv4 packet (the Ethernet payload). The stack never keeps <pkt>. */
 void utcp_input(struct utcp_stack *st, const void *pkt, size_t len);
-/* Runs expired timers. Call at least every timer_tick_us while connections exist. */
+/* Runs expired timers, then as utcp_flush(). Call at least every
+ * timer_tick_us while connections exist. */
 void utcp_tick(struct utcp_stack *st);
+/* The device may have room again: offers once more the segments it refused
+ * with -ENOBUFS, connection by connection in the order they were refused,
+ * until one is refused again. Cheap when nothing is held; call it after the
+ * device took a burst. */
+void utcp_flush(struct utcp_stack *st);
 
 /* Listens on <port>; <user> becomes the initial utcp_conn_user() of accepted
  * connections. 0, -EADDRINUSE, -ENOSPC (listener table full). */

@@ -312,7 +312,9 @@ ack_input(struct utcp_conn *c, const struct utcp_seg *seg)
 		 * next sample; with timestamps there is one on every such ACK,
 		 * and Linux clears the backoff here too). */
 		c->backoff = 0;
-		c->flags &= ~UTCP_F_TLP_SENT;
+		/* A head retransmission the device refused is moot: its
+		 * head moved. */
+		c->flags &= ~(UTCP_F_TLP_SENT | UTCP_F_RTX_HELD);
 		data_acked = acked;
 		if ((c->flags & UTCP_F_FIN_SENT) && utcp_seq_gt(ack, c->fin_seq))
 			data_acked--;

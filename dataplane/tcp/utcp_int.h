@@ -58,6 +58,9 @@ enum {
 	UTCP_F_PTO = 1u << 19,		/* t_rtx runs the tail loss probe timeout */
 	UTCP_F_TLP_SENT = 1u << 20,	/* probe sent; none again until snd_una moves */
 	UTCP_F_RTX_TS = 1u << 21,	/* rtx_tsval is set */
+	UTCP_F_TXQ = 1u << 22,		/* on the stack's held list: the device had no
+					 * room for a segment, utcp_flush() offers it again */
+	UTCP_F_RTX_HELD = 1u << 23,	/* the held segment is a head retransmission */
 };
 
 enum utcp_timer_kind {
@@ -94,6 +97,7 @@ struct utcp_conn {
 	struct utcp_conn *hnext, **hpprev;	/* tuple table chain */
 	struct utcp_conn *list_next;		/* free list or reap list */
 	struct utcp_conn *ev_next;		/* event list */
+	struct utcp_conn *txq_next, **txq_pprev;	/* held list (UTCP_F_TXQ) */
 	struct utcp_stack *st;
 	uint32_t laddr, raddr;
 	uint16_t lport, rport;
@@ -159,6 +163,10 @@ struct utcp_stack {
 	struct utcp_conn *conns;		/* max_conns objects */
 	struct utcp_buf_pool bufpool;		/* their send and receive rings, on demand */
 	struct utcp_conn *free_conns, *reap, *ev_head, **ev_tail;
+	/* Connections with a segment the device had no room for (output
+	 * returned -ENOBUFS), oldest first; each at most once, so bounded by
+	 * max_conns. */
+	struct utcp_conn *txq, **txq_tail;
 	struct utcp_conn **ctab;
 	uint32_t ctab_mask;
 	uint32_t nconns, norphans;
@@ -225,14 +233,23 @@ void utcp_stack_enter_time_wait(struct utcp_conn *c);
 /* Passive connection became ESTABLISHED: leave the SYN queue, tell the app. */
 void utcp_stack_accepted(struct utcp_conn *c);
 void utcp_stack_synq_leave(struct utcp_conn *c);
+/* <c> has a segment the device had no room for: onto the held list, which
+ * utcp_flush() works through. Harmless when already there. */
+void utcp_stack_txq_add(struct utcp_conn *c);
+/* Off the held list; harmless when not on it. */
+void utcp_stack_txq_remove(struct utcp_conn *c);
 
 /* ---- utcp_out.c ---- */
-/* Sends what the windows allow, then an ACK if one is still owed. */
+/* Sends what the windows allow, then an ACK if one is still owed. A data or
+ * FIN segment the device has no room for (output -ENOBUFS) does not count
+ * as sent: the loop stops there and <c> goes on the held list. */
 void utcp_out_send(struct utcp_conn *c);
+/* Offers again what the device refused for <c> (from utcp_flush()). */
+void utcp_out_resume(struct utcp_conn *c);
 void utcp_out_ack(struct utcp_conn *c);
 /* RFC 5961 challenge ACK, subject to the per-stack rate limit. */
 void utcp_out_challenge_ack(struct utcp_conn *c);
-void utcp_out_syn(struct utcp_conn *c);		/* SYN or SYN-ACK by state */
+void utcp_out_syn(struct utcp_conn *c);		/* SYN or SYN-ACK by state; held as data */
 void utcp_out_rst(struct utcp_conn *c);		/* RST for an abort */
 /* RST answering <seg> for which there is no connection (RFC 9293 §3.10.7.1). */
 void utcp_out_rst_reply(struct utcp_stack *st, const struct utcp_seg *seg);

@@ -5,7 +5,16 @@
  * Every packet is built into the stack's scratch buffer and handed to the
  * output callback, which must copy it before returning. Data is copied from
  * the send ring at the moment of (re)transmission, so nothing but the ring
- * holds unacknowledged bytes. */
+ * holds unacknowledged bytes.
+ *
+ * When the device has no room (output -ENOBUFS), a data, FIN or SYN segment
+ * does not count as sent: snd_nxt, snd_max and the FIN stay where they were,
+ * the connection goes on the stack's held list, and utcp_flush() (also run
+ * by utcp_tick()) sends from the same place once the device takes packets
+ * again, without waiting for a retransmission timeout. A refused ACK stays
+ * owed (UTCP_F_ACK_NOW) the same way. RSTs, window probes, loss probes and
+ * segments without a connection (cookies, TIME_WAIT, replies) are dropped:
+ * their timers or the peer recover them. */
 #include <errno.h>
 #include <string.h>
 
@@ -21,11 +30,17 @@ ip_header(struct utcp_stack *st, uint8_t *p, uint32_t daddr, uint8_t proto, uint
 	utcp_csum_ip_header(p, st->cfg.local_addr, daddr, proto, total, st->ip_id++);
 }
 
-static void
+/* 0 when the device took the packet, -ENOBUFS when it had no room now,
+ * another <0 when the packet is lost. */
+static int
 transmit(struct utcp_stack *st, size_t len)
 {
-	if (st->cb.output(st->cb.arg, st->pkt, len) != 0)
-		st->stats[UTCP_STAT_OUTPUT_DROP]++;
+	int r = st->cb.output(st->cb.arg, st->pkt, len);
+
+	if (r == 0)
+		return 0;
+	st->stats[UTCP_STAT_OUTPUT_DROP]++;
+	return r == -ENOBUFS ? -ENOBUFS : -EIO;
 }
 
 void
@@ -37,7 +52,7 @@ utcp_out_ip(struct utcp_stack *st, uint32_t daddr, uint8_t proto, const void *pa
 	ip_header(st, st->pkt, daddr, proto, (uint16_t)(len + UTCP_IPHDR_LEN));
 	if (payload != st->pkt + UTCP_IPHDR_LEN)	/* built in place */
 		memcpy(st->pkt + UTCP_IPHDR_LEN, payload, len);
-	transmit(st, len + UTCP_IPHDR_LEN);
+	(void)transmit(st, len + UTCP_IPHDR_LEN);
 }
 
 struct tcp_out {
@@ -52,14 +67,15 @@ struct tcp_out {
 	uint32_t off, len;
 };
 
-static void
+/* As transmit(). */
+static int
 tcp_emit(struct utcp_stack *st, const struct tcp_out *o)
 {
 	uint8_t *p = st->pkt, *th = p + UTCP_IPHDR_LEN;
 	size_t hl = UTCP_TCPHDR_LEN + o->optlen, tl = hl + o->len;
 
 	if (UTCP_IPHDR_LEN + tl > st->pkt_cap)
-		return;
+		return -EMSGSIZE;
 	ip_header(st, p, o->daddr, 6, (uint16_t)(UTCP_IPHDR_LEN + tl));
 	be_put16(th, o->sport);
 	be_put16(th + 2, o->dport);
@@ -78,7 +94,7 @@ tcp_emit(struct utcp_stack *st, const struct tcp_out *o)
 	st->stats[UTCP_STAT_TCP_OUT]++;
 	if (o->flags & UTCP_TH_RST)
 		st->stats[UTCP_STAT_RST_OUT]++;
-	transmit(st, UTCP_IPHDR_LEN + tl);
+	return transmit(st, UTCP_IPHDR_LEN + tl);
 }
 
 /* ---- options ---- */
@@ -223,22 +239,66 @@ seg_room(const struct utcp_conn *c, uint8_t optlen)
 	return m > optlen + 8u ? m - optlen : 8u;
 }
 
+/* What conn_out() notes about the ACK a segment carries, kept to be put
+ * back when the device refuses the segment: the peer heard none of it, and
+ * an ACK owed is still owed. */
+struct ack_mark {
+	uint32_t rcv_adv, last_ack_sent, unacked, ack_now;
+	uint64_t delack;			/* the delayed-ACK timer's expiry, 0: off */
+};
+
+static void
+ack_mark(const struct utcp_conn *c, struct ack_mark *m)
+{
+	m->rcv_adv = c->rcv_adv;
+	m->last_ack_sent = c->last_ack_sent;
+	m->unacked = c->unacked;
+	m->ack_now = c->flags & UTCP_F_ACK_NOW;
+	m->delack = utcp_timer_armed(&c->t_delack) ? c->t_delack.expire : 0;
+}
+
+static void
+ack_unsent(struct utcp_conn *c, const struct ack_mark *m)
+{
+	c->rcv_adv = m->rcv_adv;
+	c->last_ack_sent = m->last_ack_sent;
+	c->unacked = m->unacked;
+	c->flags |= m->ack_now;
+	if (m->delack)
+		utcp_timer_arm(&c->st->wheel, &c->t_delack, m->delack);
+}
+
 /* One segment of <c> at <seq> with <len> bytes from send-ring offset <off>
  * and the <optlen> bytes of options in <opt> (data_opts(), built just
- * before, so that <len> could be sized by them). */
-static void
+ * before, so that <len> could be sized by them). As transmit(). */
+static int
 send_seg(struct utcp_conn *c, uint32_t seq, uint8_t flags, uint32_t off, uint32_t len,
 	 const uint8_t *opt, uint8_t optlen)
 {
+	struct ack_mark m;
 	struct tcp_out o;
+	int r;
 
+	ack_mark(c, &m);
 	conn_out(c, &o, seq, flags);
 	o.optlen = optlen;
 	o.opt = opt;
 	o.sb = &c->sb;
 	o.off = off;
 	o.len = len;
-	tcp_emit(c->st, &o);
+	r = tcp_emit(c->st, &o);
+	if (r == -ENOBUFS)
+		ack_unsent(c, &m);
+	return r;
+}
+
+/* The device had no room for a segment of <c> that must not wait for a
+ * timeout: keep its place for utcp_flush(). */
+static void
+hold(struct utcp_conn *c)
+{
+	c->st->stats[UTCP_STAT_OUTPUT_HELD]++;
+	utcp_stack_txq_add(c);
 }
 
 void
@@ -269,7 +329,8 @@ utcp_out_syn(struct utcp_conn *c)
 		c->rcv_adv = c->rcv_nxt + o.wnd;
 		c->last_ack_sent = c->rcv_nxt;
 	}
-	tcp_emit(st, &o);
+	if (tcp_emit(st, &o) == -ENOBUFS)
+		hold(c);
 }
 
 void
@@ -299,7 +360,7 @@ utcp_out_cookie_synack(struct utcp_stack *st, const struct utcp_seg *seg, uint32
 	o.opt = opt;
 	o.optlen = syn_opts(opt, st->cfg.mss < mss ? st->cfg.mss : mss, sack, ts, tsval,
 			    seg->tsval, ws ? st->rcv_wscale : -1);
-	tcp_emit(st, &o);
+	(void)tcp_emit(st, &o);
 }
 
 void
@@ -321,7 +382,7 @@ utcp_out_rst_reply(struct utcp_stack *st, const struct utcp_seg *seg)
 			!!(seg->flags & UTCP_TH_FIN);
 		o.flags = UTCP_TH_RST | UTCP_TH_ACK;
 	}
-	tcp_emit(st, &o);
+	(void)tcp_emit(st, &o);
 }
 
 void
@@ -331,7 +392,7 @@ utcp_out_rst(struct utcp_conn *c)
 
 	conn_out(c, &o, c->snd_max, UTCP_TH_RST | UTCP_TH_ACK);
 	o.wnd = 0;
-	tcp_emit(c->st, &o);
+	(void)tcp_emit(c->st, &o);
 }
 
 void
@@ -352,7 +413,7 @@ utcp_out_tw_ack(struct utcp_stack *st, const struct utcp_tw *tw)
 		o.optlen = put_ts(opt, utcp_ts_now(st), tw->ts_recent);
 		o.opt = opt;
 	}
-	tcp_emit(st, &o);
+	(void)tcp_emit(st, &o);
 }
 
 void
@@ -364,7 +425,17 @@ utcp_out_ack(struct utcp_conn *c)
 	 * field (as BSD does). */
 	uint8_t opt[40];
 
-	send_seg(c, c->snd_max, UTCP_TH_ACK, 0, 0, opt, data_opts(c, opt));
+	if (send_seg(c, c->snd_max, UTCP_TH_ACK, 0, 0, opt, data_opts(c, opt)) != -ENOBUFS)
+		return;
+	/* Refused for want of room: sent later, with what is current then,
+	 * if it was owed or tells the peer something new (a lost ACK could
+	 * cost the peer a timeout; a needless one would look like a
+	 * duplicate ACK). */
+	if ((c->flags & UTCP_F_ACK_NOW) || c->rcv_nxt != c->last_ack_sent ||
+	    utcp_seq_gt(c->rcv_nxt + utcp_out_rcv_wnd(c), c->rcv_adv)) {
+		c->flags |= UTCP_F_ACK_NOW;
+		hold(c);
+	}
 }
 
 void
@@ -448,7 +519,7 @@ utcp_out_send(struct utcp_conn *c)
 	struct utcp_stack *st = c->st;
 	uint32_t off, avail, wnd, cw, flight, usable, len, end, room;
 	uint8_t flags, opt[40], optlen;
-	bool sent = false, fin;
+	bool sent = false, held = false, fin;
 
 	if (!utcp_state_synchronized(c->state) || c->state == UTCP_TIME_WAIT)
 		return;
@@ -484,9 +555,14 @@ utcp_out_send(struct utcp_conn *c)
 			flags |= UTCP_TH_FIN;
 		if (len && off + len == c->sb.len)
 			flags |= UTCP_TH_PSH;
+		if (send_seg(c, c->snd_nxt, flags, off, len, opt, optlen) == -ENOBUFS) {
+			/* Not sent: nothing moves. */
+			hold(c);
+			held = true;
+			break;
+		}
 		if (utcp_seq_lt(c->snd_nxt, c->snd_max))
 			st->stats[UTCP_STAT_RETRANSMIT]++;
-		send_seg(c, c->snd_nxt, flags, off, len, opt, optlen);
 		end = c->snd_nxt + len + (fin ? 1 : 0);
 		if (fin && !(c->flags & UTCP_F_FIN_SENT)) {
 			c->fin_seq = c->snd_nxt + len;
@@ -511,7 +587,7 @@ utcp_out_send(struct utcp_conn *c)
 	if (sent && (!utcp_timer_armed(&c->t_rtx) || (c->flags & UTCP_F_PTO) ||
 		     pto(c, utcp_rto_cur(c))))
 		utcp_out_arm_rtx(c);
-	if (!sent && (c->flags & UTCP_F_ACK_NOW))
+	if (!sent && !held && (c->flags & UTCP_F_ACK_NOW))
 		utcp_out_ack(c);
 	/* Zero window with data waiting and nothing in flight: probe. */
 	if (c->snd_wnd == 0 && c->sb.len > data_off(c, c->snd_nxt) &&
@@ -546,9 +622,13 @@ retransmit_head(struct utcp_conn *c)
 		flags |= UTCP_TH_FIN;
 	if (len && len == c->sb.len)
 		flags |= UTCP_TH_PSH;
-	c->st->stats[UTCP_STAT_RETRANSMIT]++;
 	c->flags &= ~UTCP_F_RTT_ACTIVE;		/* Karn */
-	send_seg(c, c->snd_una, flags, 0, len, opt, optlen);
+	if (send_seg(c, c->snd_una, flags, 0, len, opt, optlen) == -ENOBUFS) {
+		c->flags |= UTCP_F_RTX_HELD;
+		hold(c);
+		return;
+	}
+	c->st->stats[UTCP_STAT_RETRANSMIT]++;
 	note_rtx(c);
 	end = c->snd_una + len + (fin ? 1 : 0);
 	if (utcp_seq_gt(end, c->snd_nxt))
@@ -586,10 +666,40 @@ tail_loss_probe(struct utcp_conn *c)
 		flags |= UTCP_TH_FIN;
 	if (len)
 		flags |= UTCP_TH_PSH;
-	st->stats[UTCP_STAT_RETRANSMIT]++;
 	c->flags &= ~UTCP_F_RTT_ACTIVE;		/* Karn */
-	send_seg(c, c->snd_una + out - len, flags, out - len, len, opt, optlen);
+	/* Refused: no probe; the RTO that follows still covers the tail. */
+	if (send_seg(c, c->snd_una + out - len, flags, out - len, len, opt, optlen) != 0)
+		return;
+	st->stats[UTCP_STAT_RETRANSMIT]++;
 	note_rtx(c);
+}
+
+void
+utcp_out_resume(struct utcp_conn *c)
+{
+	switch (c->state) {
+	case UTCP_SYN_SENT:
+	case UTCP_SYN_RECEIVED:
+		/* Time the handshake from the SYN that leaves now (only a
+		 * first transmission is timed, Karn). */
+		if (c->flags & UTCP_F_RTT_ACTIVE)
+			c->rtt_start = c->st->now;
+		utcp_out_syn(c);
+		return;
+	case UTCP_CLOSED:
+	case UTCP_TIME_WAIT:
+		return;
+	default:
+		break;
+	}
+	if (c->flags & UTCP_F_RTX_HELD) {
+		c->flags &= ~UTCP_F_RTX_HELD;
+		if (c->snd_una != c->snd_max)
+			retransmit_head(c);
+		if (c->flags & UTCP_F_TXQ)
+			return;
+	}
+	utcp_out_send(c);
 }
 
 void
@@ -660,6 +770,7 @@ void
 utcp_out_persist_timeout(struct utcp_conn *c)
 {
 	struct utcp_stack *st = c->st;
+	struct ack_mark m;
 	struct tcp_out o;
 	uint8_t opt[40];
 	uint64_t ivl;
@@ -671,10 +782,12 @@ utcp_out_persist_timeout(struct utcp_conn *c)
 	 * receiver answers any unacceptable segment with an ACK carrying its
 	 * current window. */
 	st->stats[UTCP_STAT_PERSIST_PROBE]++;
+	ack_mark(c, &m);
 	conn_out(c, &o, c->snd_una - 1, UTCP_TH_ACK);
 	o.optlen = data_opts(c, opt);
 	o.opt = opt;
-	tcp_emit(st, &o);
+	if (tcp_emit(st, &o) == -ENOBUFS)
+		ack_unsent(c, &m);		/* the next probe goes as timed */
 	if (c->persist_backoff < 16)
 		c->persist_backoff++;
 	ivl = (uint64_t)c->rto << c->persist_backoff;

@@ -154,6 +154,7 @@ utcp_stack_create(const struct utcp_config *cfg, const struct utcp_callbacks *cb
 		st->rcv_wscale++;
 	st->ts_offset = (uint32_t)utcp_hash_siphash(st->cfg.isn_secret, "ts", 2);
 	st->ev_tail = &st->ev_head;
+	st->txq_tail = &st->txq;
 	st->next_eph = (uint16_t)(st->cfg.eph_port_min +
 		utcp_hash_siphash(st->cfg.isn_secret, "port", 4) %
 		((uint32_t)st->cfg.eph_port_max - st->cfg.eph_port_min + 1));
@@ -384,6 +385,33 @@ reap_queue(struct utcp_conn *c)
 }
 
 void
+utcp_stack_txq_add(struct utcp_conn *c)
+{
+	struct utcp_stack *st = c->st;
+
+	if (c->flags & UTCP_F_TXQ)
+		return;
+	c->flags |= UTCP_F_TXQ;
+	c->txq_next = NULL;
+	c->txq_pprev = st->txq_tail;
+	*st->txq_tail = c;
+	st->txq_tail = &c->txq_next;
+}
+
+void
+utcp_stack_txq_remove(struct utcp_conn *c)
+{
+	if (!(c->flags & UTCP_F_TXQ))
+		return;
+	*c->txq_pprev = c->txq_next;
+	if (c->txq_next != NULL)
+		c->txq_next->txq_pprev = c->txq_pprev;
+	else
+		c->st->txq_tail = c->txq_pprev;
+	c->flags &= ~(UTCP_F_TXQ | UTCP_F_RTX_HELD);
+}
+
+void
 utcp_stack_conn_done(struct utcp_conn *c, int err)
 {
 	if (c->state == UTCP_CLOSED && !(c->flags & UTCP_F_IN_HASH))
@@ -391,6 +419,7 @@ utcp_stack_conn_done(struct utcp_conn *c, int err)
 	utcp_stack_synq_leave(c);
 	conn_hash_remove(c);
 	cancel_timers(c);
+	utcp_stack_txq_remove(c);
 	c->state = UTCP_CLOSED;
 	c->err = err;
 	if (c->flags & UTCP_F_APP)
@@ -404,6 +433,7 @@ conn_free(struct utcp_stack *st, struct utcp_conn *c)
 {
 	conn_hash_remove(c);
 	cancel_timers(c);
+	utcp_stack_txq_remove(c);
 	utcp_stack_synq_leave(c);
 	if (c->flags & UTCP_F_ORPHAN)
 		st->norphans--;
@@ -518,11 +548,41 @@ fire(void *arg, struct utcp_timer *t)
 	}
 }
 
+/* Works through the held list until a connection's segment is refused
+ * again (it goes back to the tail, so the next turn starts with the one
+ * after it). Each connection is visited at most once per call. */
+static void
+txq_run(struct utcp_stack *st)
+{
+	struct utcp_conn *c;
+
+	while ((c = st->txq) != NULL) {
+		uint32_t rtx = c->flags & UTCP_F_RTX_HELD;
+
+		utcp_stack_txq_remove(c);
+		c->flags |= rtx;
+		utcp_out_resume(c);
+		if (c->flags & UTCP_F_TXQ)
+			break;
+	}
+}
+
 void
 utcp_tick(struct utcp_stack *st)
 {
 	utcp_stack_enter(st);
 	utcp_timer_run(&st->wheel, st->now, fire, st);
+	txq_run(st);
+	utcp_stack_leave(st);
+}
+
+void
+utcp_flush(struct utcp_stack *st)
+{
+	if (st->txq == NULL)
+		return;
+	utcp_stack_enter(st);
+	txq_run(st);
 	utcp_stack_leave(st);
 }
 

@@ -19,10 +19,12 @@
  *   icmp         an ICMP message with a correct checksum;
  *   time         the clock moves on, timers run;
  *   app          write, read, peek/consume, shutdown, close, abort,
- *                connect, listen/unlisten, the zero-copy hook's appetite.
+ *                connect, listen/unlisten, the zero-copy hook's appetite, a
+ *                full tx queue (output -ENOBUFS) on or off, utcp_flush().
  * Every packet the stack emits is checked (IPv4 header, lengths,
  * checksums), and every connection the app holds is released at the end
  * before the stack is destroyed, so LeakSanitizer sees what is lost. */
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -60,6 +62,7 @@ struct fz {
 	uint32_t ts;
 	size_t zc_max;
 	bool auto_read;
+	bool dev_full;		/* output answers -ENOBUFS (tx queue full) */
 	struct fz_in in;
 };
 
@@ -114,6 +117,8 @@ out_cb(void *arg, const void *p_, size_t len)
 	fz_check(len >= 20 && p[0] == 0x45 && be_get16(p + 2) == len);
 	fz_check(utcp_csum_fold(utcp_csum_add(0, p, 20)) == 0);
 	fz_check(be_get32(p + 12) == LOCAL);
+	if (F.dev_full)
+		return -ENOBUFS;	/* not sent: the stack offers it again */
 	if (p[9] != 6)
 		return 0;
 	th = p + 20;
@@ -408,7 +413,7 @@ release(int i, bool abortive)
 static void
 op_app(void)
 {
-	uint8_t sub = rd8() % 10, idx = rd8() % NCONN;
+	uint8_t sub = rd8() % 12, idx = rd8() % NCONN;
 	struct utcp_conn *c = F.conn[idx], *nc;
 	const void *ptr[2];
 	size_t len[2], n;
@@ -464,6 +469,12 @@ op_app(void)
 		break;
 	case 9:
 		F.auto_read = !F.auto_read;
+		break;
+	case 10:
+		F.dev_full = !F.dev_full;
+		break;
+	case 11:
+		utcp_flush(F.st);
 		break;
 	}
 	if (c != NULL && F.conn[idx] == c) {

@@ -216,7 +216,8 @@ pend_retry(struct dpdk_lc *d)
 /* ---- the TCP core's callbacks ---- */
 
 /* utcp output: <pkt> is a whole IPv4 packet; frame it and send it, or park
- * it until ARP answers. */
+ * it until ARP answers. -ENOBUFS (no mbuf, staging full): the TCP core keeps
+ * the segment and offers it again at utcp_flush(). */
 static int
 output_cb(void *arg, const void *pkt, size_t len)
 {
@@ -647,8 +648,12 @@ dpdk_poll(struct lcore_ctx *lc, int timeout_ms)
 {
 	struct dpdk_lc *d = lc->io_lcore;
 
-	/* What the last loop turn wrote (conn_reap) leaves first. */
+	/* What the last loop turn wrote (conn_reap) leaves first; then the
+	 * TCP segments refused while staging was full (output_cb:
+	 * -ENOBUFS) go into the room that made. */
 	dpdk_tx_flush(d);
+	if (d->ntx < TX_STAGE)
+		utcp_flush(d->st);
 	d->now_us = clock_mono_us();
 	if (rx_once(d) == 0 && timeout_ms > 0 && lc->e->conf.dpdk_idle_sleep_us > 0 &&
 	    (d->ntx == 0 || d->tx_full)) {

@@ -219,7 +219,7 @@ log_stats(const struct dpdk_lc *d)
 	}
 	LOG(NOTICE, IO, "dpdk lcore %u: tcp in=%llu out=%llu rst_in=%llu rst_out=%llu "
 	    "retransmit=%llu rto=%llu challenge_ack=%llu cookies_sent=%llu cookies_ok=%llu "
-	    "synq_full=%llu conn_exhausted=%llu output_drop=%llu", d->q,
+	    "synq_full=%llu conn_exhausted=%llu output_drop=%llu output_held=%llu", d->q,
 	    (unsigned long long)us[UTCP_STAT_TCP_IN], (unsigned long long)us[UTCP_STAT_TCP_OUT],
 	    (unsigned long long)us[UTCP_STAT_RST_IN], (unsigned long long)us[UTCP_STAT_RST_OUT],
 	    (unsigned long long)us[UTCP_STAT_RETRANSMIT], (unsigned long long)us[UTCP_STAT_RTO],
@@ -228,7 +228,8 @@ log_stats(const struct dpdk_lc *d)
 	    (unsigned long long)us[UTCP_STAT_COOKIE_OK],
 	    (unsigned long long)us[UTCP_STAT_SYNQ_FULL],
 	    (unsigned long long)us[UTCP_STAT_CONN_EXHAUSTED],
-	    (unsigned long long)us[UTCP_STAT_OUTPUT_DROP]);
+	    (unsigned long long)us[UTCP_STAT_OUTPUT_DROP],
+	    (unsigned long long)us[UTCP_STAT_OUTPUT_HELD]);
 }
 
 static void

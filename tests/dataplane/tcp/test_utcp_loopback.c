@@ -22,6 +22,7 @@
 
 struct lpkt {
 	uint64_t at;
+	uint64_t n;			/* enqueue order: ties leave in it */
 	int to;
 	size_t len;
 	uint8_t *data;
@@ -49,9 +50,15 @@ struct sim {
 	uint64_t delay_us, jitter_us;
 	struct lpkt *q;
 	size_t nq, capq;
+	uint64_t nenq;
 	struct side s[2];
 	uint64_t total;			/* bytes each flow sends each way */
 	uint64_t delivered, dropped;
+	/* A device with a tx queue: each side's output takes txcap packets
+	 * per simulated millisecond and answers -ENOBUFS past that (0: no
+	 * limit). */
+	int txcap, txleft[2];
+	uint64_t refused;
 };
 
 static uint64_t
@@ -77,6 +84,7 @@ enqueue(struct sim *m, int to, const void *pkt, size_t len, uint64_t at)
 		m->q = realloc(m->q, m->capq * sizeof(*m->q));
 	}
 	m->q[m->nq].at = at;
+	m->q[m->nq].n = m->nenq++;
 	m->q[m->nq].to = to;
 	m->q[m->nq].len = len;
 	m->q[m->nq].data = malloc(len);
@@ -91,6 +99,13 @@ out_cb(void *arg, const void *pkt, size_t len)
 	struct sim *m = s->sim;
 	int copies = 1, i;
 
+	if (m->txcap) {
+		if (m->txleft[s->idx] == 0) {
+			m->refused++;
+			return -ENOBUFS;
+		}
+		m->txleft[s->idx]--;
+	}
 	if (rnd01(m) < m->loss) {
 		m->dropped++;
 		return 0;			/* lost on the wire */
@@ -228,7 +243,9 @@ deliver(struct sim *m)
 		struct lpkt p;
 
 		for (i = 0; i < m->nq; i++)
-			if (m->q[i].at <= m->now && (best == SIZE_MAX || m->q[i].at < m->q[best].at))
+			if (m->q[i].at <= m->now &&
+			    (best == SIZE_MAX || m->q[i].at < m->q[best].at ||
+			     (m->q[i].at == m->q[best].at && m->q[i].n < m->q[best].n)))
 				best = i;
 		if (best == SIZE_MAX)
 			return;
@@ -322,6 +339,7 @@ run(struct sim *m, int nflows, uint64_t limit_us)
 		cr_assert_lt(m->now - start, limit_us, "transfer stalled: A %lu/%lu B %lu/%lu",
 			     (unsigned long)a->f[0].rcvd, (unsigned long)a->f[0].sent,
 			     (unsigned long)m->s[1].f[0].rcvd, (unsigned long)m->s[1].f[0].sent);
+		m->txleft[0] = m->txleft[1] = m->txcap;
 		deliver(m);
 		utcp_tick(a->st);
 		utcp_tick(m->s[1].st);
@@ -336,6 +354,7 @@ run(struct sim *m, int nflows, uint64_t limit_us)
 		}
 	/* Let FINs and final ACKs (and their retransmissions) settle. */
 	for (i = 0; i < 200000 && (utcp_conn_count(a->st) || utcp_conn_count(m->s[1].st)); i++) {
+		m->txleft[0] = m->txleft[1] = m->txcap;
 		deliver(m);
 		utcp_tick(a->st);
 		utcp_tick(m->s[1].st);
@@ -488,6 +507,50 @@ Test(loopback, property_20pct_loss_time, .timeout = 100)
 	}
 	cr_log_info("property at 20%% loss: 16 seeds in %.1f simulated s\n", secs);
 	cr_assert_lt(secs, 450.0, "recovery under loss got slower");
+}
+
+/* A clean link behind a tx queue that fills: 4 packets per millisecond each
+ * way, far less than the windows want. What the device refuses goes when it
+ * has room; nothing is lost, so nothing may be retransmitted, and no
+ * retransmission timer may fire. When a refused segment counted as sent
+ * (lost), this run took 20.8 simulated s with 49 RTOs and 669
+ * retransmissions on one side; 1.5 s and none since. Ties in deliver() leave
+ * in send order, so a clean link does not reorder. */
+Test(loopback, full_tx_queue_costs_no_retransmission, .timeout = 100)
+{
+	struct utcp_config cfg;
+	struct sim m;
+	double secs;
+	int k;
+
+	base_cfg(&cfg);
+	cfg.sndbuf = cfg.rcvbuf = 256 * 1024;
+	sim_init(&m, 9, &cfg);
+	m.txcap = 4;
+	m.total = 4u << 20;
+	secs = run(&m, 2, 600000000ull);
+	cr_log_info("tx queue of 4/ms: 2 x %lu bytes each way in %.1f simulated s, %lu refused\n",
+		    (unsigned long)m.total, secs, (unsigned long)m.refused);
+	cr_assert_gt(m.refused, 1000, "the queue was full often");
+	cr_assert_eq(m.dropped, 0);
+	for (k = 0; k < 2; k++) {
+		const uint64_t *u = utcp_stats(m.s[k].st);
+
+		cr_log_info("  side %d: %lu held, %lu retransmissions, %lu fast, %lu RTOs, "
+			    "%lu probes\n", k, (unsigned long)u[UTCP_STAT_OUTPUT_HELD],
+			    (unsigned long)u[UTCP_STAT_RETRANSMIT],
+			    (unsigned long)u[UTCP_STAT_FAST_RETRANSMIT],
+			    (unsigned long)u[UTCP_STAT_RTO], (unsigned long)u[UTCP_STAT_TLP]);
+		cr_assert_gt(u[UTCP_STAT_OUTPUT_HELD], 0, "side %d: held segments", k);
+		cr_assert_eq(u[UTCP_STAT_RTO], 0, "side %d: %lu RTOs", k,
+			     (unsigned long)u[UTCP_STAT_RTO]);
+		cr_assert_eq(u[UTCP_STAT_RETRANSMIT], 0, "side %d: %lu retransmissions", k,
+			     (unsigned long)u[UTCP_STAT_RETRANSMIT]);
+	}
+	/* 2 x 2 x 4 MiB of MSS-sized segments plus ACKs at 8 packets/ms
+	 * could not take less; a few RTOs would take far more. */
+	cr_assert_lt(secs, 3 * (4.0 * 4 * 1024 * 1024 / 1460) / 8000 + 5, "transfer too slow");
+	sim_fini(&m);
 }
 
 Test(loopback, connect_picks_ports_for_own_lcore)

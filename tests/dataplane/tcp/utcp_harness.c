@@ -1,4 +1,5 @@
 /* Harness for the TCP core tests (see utcp_harness.h). */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,6 +16,13 @@ out_cb(void *arg, const void *pkt, size_t len)
 
 	if (t->drop_output)
 		return -1;
+	if (t->dev_limit) {
+		if (t->dev_room == 0) {
+			t->dev_refused++;
+			return -ENOBUFS;
+		}
+		t->dev_room--;
+	}
 	cr_assert(t->qtail - t->qhead < TH_QMAX, "output queue overflow");
 	t->q[t->qtail % TH_QMAX] = malloc(len);
 	memcpy(t->q[t->qtail % TH_QMAX], pkt, len);

@@ -76,7 +76,12 @@ struct th {
 	struct th_event ev[TH_EVMAX];
 	int nev;
 	struct utcp_conn *accepted;	/* last UTCP_EV_ACCEPTED */
-	bool drop_output;		/* make the output callback fail */
+	bool drop_output;		/* make the output callback fail (packet lost) */
+	/* A device with a full tx queue: while dev_limit is set the output
+	 * callback takes dev_room more packets, then answers -ENOBUFS. */
+	bool dev_limit;
+	int dev_room;
+	int dev_refused;		/* -ENOBUFS answers so far */
 	bool auto_read;			/* read everything on READABLE into rx */
 	uint8_t *rx;
 	size_t rxlen, rxcap;
