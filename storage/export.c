@@ -537,6 +537,53 @@ intent_put(struct run *r, uint64_t first, uint64_t last)
 	return 0;
 }
 
+/* export.h room_mark: once per room with CHAT events in the collected
+ * batch, its highest room seq. */
+static int
+record_marks(struct run *r)
+{
+	struct export *e = r->e;
+	const struct batch *b = &r->b;
+	struct mark { const uint8_t *room; uint64_t last; } *m = NULL;
+	size_t nm = 0;
+	char eb[64];
+	int rc = 0;
+
+	if (e->room_mark == NULL)
+		return 0;
+	for (size_t i = 0; i < b->n; i++) {
+		const struct ev *ev = &b->ev[i];
+		size_t k;
+
+		if (ev->type != WAL_EV_CHAT || ev->msg_id == 0)
+			continue;
+		for (k = 0; k < nm && memcmp(m[k].room, ev->room, WAL_ROOM_RAW) != 0; k++)
+			;
+		if (k == nm) {
+			struct mark *nmk = realloc(m, (nm + 1) * sizeof(*m));
+
+			if (nmk == NULL) {
+				free(m);
+				return export_run_fail(r, -ENOMEM, ev->seq, "out of memory "
+						       "recording the rooms' export marks");
+			}
+			m = nmk;
+			m[nm].room = ev->room;
+			m[nm++].last = 0;
+		}
+		if (ev->msg_id > m[k].last)
+			m[k].last = ev->msg_id;
+	}
+	for (size_t k = 0; k < nm && rc == 0; k++) {
+		rc = e->room_mark(e->room_mark_arg, m[k].room, m[k].last);
+		if (rc != 0)
+			export_run_fail(r, rc, 0, "cannot record a room's export mark (room seq %"
+					PRIu64 "): %s", m[k].last, export_errstr(rc, eb, sizeof(eb)));
+	}
+	free(m);
+	return rc;
+}
+
 static int
 run_batches(struct run *r)
 {
@@ -581,7 +628,8 @@ run_batches(struct run *r)
 		if ((rc = collect(r, it, cur, &last, fixed, &stop)) != 0 ||
 		    (rc = intent_put(r, cur, last)) != 0 ||
 		    (rc = copy_attachments(r)) != 0 ||
-		    (rc = export_write_batch(r, cur, last, fixed)) != 0)
+		    (rc = export_write_batch(r, cur, last, fixed)) != 0 ||
+		    (rc = record_marks(r)) != 0)
 			break;
 		rc = wal_checkpoint_advance(e->db, last + 1);
 		if (rc != 0) {
@@ -827,6 +875,8 @@ export_create(struct db *db, const struct export_config *cfg, int *err)
 	e->max_bytes = cfg->max_bytes_per_file != 0 ? cfg->max_bytes_per_file :
 		       EXPORT_MAX_BYTES_DEFAULT;
 	e->per_room = cfg->per_room_files;
+	e->room_mark = cfg->room_mark;
+	e->room_mark_arg = cfg->room_mark_arg;
 	if (e->retry_min_ms > e->retry_max_ms) {
 		free(e);
 		*err = -EINVAL;

@@ -95,6 +95,14 @@ struct export_config {
 	unsigned	retry_max_ms;		/* 0: EXPORT_RETRY_MAX_DEFAULT_MS */
 	uint64_t	max_events_per_file;	/* 0: EXPORT_MAX_EVENTS_DEFAULT */
 	size_t		max_bytes_per_file;	/* 0: EXPORT_MAX_BYTES_DEFAULT */
+	/* In a node array: after a batch's files are renamed and fsynced and
+	 * before the checkpoint moves, called once for each room with CHAT
+	 * events in the batch, with the room's raw id (16 bytes) and the
+	 * highest room seq among them. Nonzero fails the run (the checkpoint
+	 * stays; the batch is written again on retry). NULL: not called. On
+	 * the exporter's thread, one call at a time. */
+	int		(*room_mark)(void *arg, const uint8_t *room, uint64_t last_seq);
+	void		*room_mark_arg;
 };
 
 struct export_status {

@@ -47,6 +47,8 @@ struct export {
 	uint64_t		max_events;
 	size_t			max_bytes;
 	bool			per_room;
+	int			(*room_mark)(void *arg, const uint8_t *room, uint64_t last_seq);
+	void			*room_mark_arg;
 
 	pthread_mutex_t		run_mu;		/* one run at a time */
 

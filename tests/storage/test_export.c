@@ -1405,3 +1405,77 @@ Test(export, posts_through_the_storage_thread_exactly_once_in_room_order, .timeo
 		cr_assert_eq(count[r], room_seq[r]);
 	parsed_free(&p);
 }
+
+/* export_config.room_mark (a node array's per-room export marks): once per
+ * room with CHAT events in a batch, with its highest room seq, after the
+ * files are in place and before the checkpoint moves; a failure keeps the
+ * checkpoint and the retry writes the same files. */
+static struct { uint8_t room[WAL_ROOM_RAW]; uint64_t last; } marks[16];
+static unsigned nmarks, mark_calls;
+static int mark_rc;
+
+static int
+record_mark(void *arg, const uint8_t *room, uint64_t last)
+{
+	unsigned k;
+
+	cr_assert_eq(arg, &nmarks);
+	mark_calls++;
+	for (k = 0; k < nmarks && memcmp(marks[k].room, room, WAL_ROOM_RAW) != 0; k++)
+		;
+	cr_assert_lt(k, 16);
+	if (mark_rc != 0)
+		return mark_rc;
+	if (k == nmarks)
+		memcpy(marks[nmarks++].room, room, WAL_ROOM_RAW);
+	cr_assert_gt(last, marks[k].last, "a mark moved back");
+	marks[k].last = last;
+	return 0;
+}
+
+Test(export, room_marks_after_the_files_before_the_checkpoint)
+{
+	struct export_config cfg = {
+		.output_dir = out, .files_dir = files, .max_events_per_file = 12,
+		.retry_min_ms = 20, .retry_max_ms = 100, .interval_s = 1,
+		.room_mark = record_mark, .room_mark_arg = &nmarks,
+	};
+	struct parsed p;
+	int err = 0;
+
+	make_rooms();
+	log_mix(30);
+	ex = export_create(db, &cfg, &err);
+	cr_assert_not_null(ex, "export_create: %d", err);
+	mark_rc = -EIO;
+	cr_assert_eq(export_run_once(ex), -EIO);
+	cr_assert_eq(checkpoint(), 1, "the checkpoint moved past an unrecorded mark");
+	cr_assert_gt(mark_calls, 0);
+	parse_dir(&p, out);
+	cr_assert_eq(p.nfiles, 1, "the file comes before its marks");
+	parsed_free(&p);
+
+	mark_rc = 0;
+	mark_calls = 0;
+	cr_assert_eq(export_run_once(ex), 30);
+	cr_assert_eq(checkpoint(), 31);
+	parse_dir(&p, out);
+	cr_assert_eq(p.nfiles, 3);	/* 12 + 12 + 6, the first written again */
+	assert_exactly_once(&p, 1, 30, false);
+	parsed_free(&p);
+	for (int r = 0; r < NROOMS; r++) {
+		unsigned k;
+
+		for (k = 0; k < nmarks && memcmp(marks[k].room, rooms[r].raw, WAL_ROOM_RAW); k++)
+			;
+		if (room_seq[r] == 0) {
+			cr_assert_eq(k, nmarks, "room %d has no CHAT but a mark", r);
+			continue;
+		}
+		cr_assert_lt(k, nmarks, "room %d: no mark", r);
+		cr_assert_eq(marks[k].last, room_seq[r], "room %d: mark %llu, last CHAT %llu", r,
+			     (unsigned long long)marks[k].last, (unsigned long long)room_seq[r]);
+	}
+	/* At most one call per room and batch. */
+	cr_assert_leq(mark_calls, 3 * NROOMS);
+}
