@@ -48,10 +48,17 @@ struct cmark *cmark_open(const char *endpoints, const char *prefix, uint64_t nod
 void cmark_close(struct cmark *m);
 
 /* Raises the mark of room <room> (16 raw GUID bytes) to <seq> unless it is
- * there already or higher. 0, or a negative errno of etcd.h (logged with
- * the reason). Has the signature of export_config.room_mark (<arg> is the
- * cmark). */
+ * there already or higher; only while the room's home key names this node
+ * (or there is none: a room deleted), in one transaction with the home key
+ * unchanged. 0, -ESTALE (another node homes the room), or a negative errno
+ * of etcd.h (logged with the reason). Has the signature of
+ * export_config.room_mark (<arg> is the cmark). */
 int cmark_record(void *arg, const uint8_t *room, uint64_t seq);
+
+/* export_config.room_home: who homes <room> now (<prefix>/homes/<id>,
+ * control/homes.h): EXPORT_HOME_HERE, EXPORT_HOME_OTHER or -EAGAIN (no
+ * key), and its mark in *<mark> (0: none). Other errors as etcd.h. */
+int cmark_home(void *arg, const uint8_t *room, uint64_t *mark);
 
 /* The mark of <room> (the id string) into *<seq> (0: none yet). 0 or a
  * negative errno of etcd.h (-EPROTO for a value cmark_parse refuses). */

@@ -416,6 +416,7 @@ exporter_start(struct boot *b)
 		}
 		ec.room_mark = cmark_record;
 		ec.room_mark_arg = b->cmark;
+		ec.room_home = cmark_home;
 	}
 	b->exporter = export_create(b->db, &ec, &rc);
 	if (b->exporter != NULL && (rc = export_start(b->exporter)) != 0) {
