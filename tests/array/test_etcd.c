@@ -15,6 +15,7 @@
 
 #include "control/cmark.h"
 #include "control/etcd.h"
+#include "storage/export.h"
 #include "tests/array/etcdfix.h"
 
 static struct etcdfix fix;
@@ -392,6 +393,26 @@ Test(etcd, cmark_moves_only_up)
 	cr_assert_eq(node, 2);
 	cr_assert_eq(seq, 25);
 	etcd_kvs_free(&kvs);
+	/* Only the room's home moves the mark (none: a room deleted). */
+	{
+		static const char hkey[] = "/t/homes/0badc0de-0000-4000-8000-000000000001";
+		char v[128];
+		uint64_t mark = 0;
+
+		cr_assert_eq(cmark_home(a, room, &mark), -EAGAIN);
+		cr_assert_eq(mark, 25);
+		snprintf(v, sizeof(v), "{\"node\":3,\"room\":\"%s\"}", id);
+		cr_assert_eq(etcd_put(cl, hkey, v, strlen(v), 0, err, sizeof(err)), 0, "%s", err);
+		cr_assert_eq(cmark_home(a, room, &mark), EXPORT_HOME_OTHER);
+		cr_assert_eq(cmark_record(a, room, 40), -ESTALE);
+		cr_assert_eq(cmark_record(a, room, 20), 0, "at or below the mark: nothing to do");
+		snprintf(v, sizeof(v), "{\"node\":1,\"room\":\"%s\"}", id);
+		cr_assert_eq(etcd_put(cl, hkey, v, strlen(v), 0, err, sizeof(err)), 0, "%s", err);
+		cr_assert_eq(cmark_home(a, room, &mark), EXPORT_HOME_HERE);
+		cr_assert_eq(cmark_record(a, room, 40), 0);
+		cr_assert_eq(cmark_read(b, id, &seq), 0);
+		cr_assert_eq(seq, 40);
+	}
 	/* Garbage under the key is reported, never overwritten blindly. */
 	cr_assert_eq(etcd_put(cl, "/t/exported/0badc0de-0000-4000-8000-000000000001", "x", 1, 0, err,
 			      sizeof(err)), 0);

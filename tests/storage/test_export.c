@@ -1479,3 +1479,128 @@ Test(export, room_marks_after_the_files_before_the_checkpoint)
 	/* At most one call per room and batch. */
 	cr_assert_leq(mark_calls, 3 * NROOMS);
 }
+
+/* In a node array (room_home): the copies of a room homed here above its
+ * mark go into a file named by the home that sequenced them, are recorded
+ * and deleted; copies at or below a mark are deleted; the log's CHAT events
+ * of a room another node homes are left out, its other events stay. */
+static uint64_t arr_mark[NROOMS];
+
+static int
+arr_home(void *arg, const uint8_t *room, uint64_t *mark)
+{
+	for (int i = 0; i < NROOMS; i++)
+		if (memcmp(room, rooms[i].raw, WAL_ROOM_RAW) == 0) {
+			*mark = arr_mark[i];
+			return i == 1 ? EXPORT_HOME_OTHER : EXPORT_HOME_HERE;
+		}
+	return -EAGAIN;
+}
+
+static int
+arr_record(void *arg, const uint8_t *room, uint64_t last)
+{
+	for (int i = 0; i < NROOMS; i++)
+		if (memcmp(room, rooms[i].raw, WAL_ROOM_RAW) == 0 && last > arr_mark[i])
+			arr_mark[i] = last;
+	return 0;
+}
+
+static void
+put_copy(int room, uint64_t seq, uint32_t home, const char *text)
+{
+	uint8_t key[COMMIT_REPLICA_KEY_LEN], buf[512];
+	struct wal_rec r = {
+		.type = WAL_EV_CHAT, .ts_ms = T0 + seq, .msg_id = seq,
+		.room_uri = rooms[room].uri, .room_uri_len = strlen(rooms[room].uri),
+		.user = users[0], .user_len = strlen(users[0]),
+		.content = text, .content_len = strlen(text),
+	};
+	rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+	ssize_t n;
+
+	memcpy(r.room, rooms[room].raw, WAL_ROOM_RAW);
+	n = wal_encode(0, &r, buf, sizeof(buf) - 4);
+	cr_assert_gt(n, 0);
+	buf[n] = (uint8_t)(home >> 24);
+	buf[n + 1] = (uint8_t)(home >> 16);
+	buf[n + 2] = (uint8_t)(home >> 8);
+	buf[n + 3] = (uint8_t)home;
+	commit_replica_key(key, rooms[room].raw, seq);
+	rocksdb_writebatch_put_cf(wb, db_cf(db, DB_CF_META), (const char *)key, sizeof(key),
+				  (const char *)buf, (size_t)n + 4);
+	cr_assert_eq(db_write(db, wb, true), 0);
+	rocksdb_writebatch_destroy(wb);
+}
+
+static bool
+has_copy(int room, uint64_t seq)
+{
+	uint8_t key[COMMIT_REPLICA_KEY_LEN];
+	char *v, *err = NULL;
+	size_t len;
+
+	commit_replica_key(key, rooms[room].raw, seq);
+	v = rocksdb_get_cf(db_rocks(db), db_ropts(db), db_cf(db, DB_CF_META), (const char *)key,
+			   sizeof(key), &len, &err);
+	cr_assert_null(err);
+	rocksdb_free(v);
+	return v != NULL;
+}
+
+Test(export, array_copies_above_the_mark_and_other_homes_left_out)
+{
+	struct export_config cfg = {
+		.output_dir = out, .files_dir = files, .retry_min_ms = 20, .retry_max_ms = 100,
+		.interval_s = 1, .room_mark = arr_record, .room_home = arr_home,
+	};
+	char want[300], text[32];
+	struct parsed p;
+	size_t chat1 = 0, other1 = 0, copies = 0;
+	int err = 0;
+
+	make_rooms();
+	log_mix(30);
+	arr_mark[0] = 2;	/* room 0: homed here, its old home exported 1-2 */
+	arr_mark[1] = 2;	/* room 1: another node's; 1-2 exported by someone */
+	for (uint64_t s = 1; s <= 5; s++) {
+		snprintf(text, sizeof(text), "copy %llu", (unsigned long long)s);
+		put_copy(0, s, 7, text);
+		put_copy(1, s, 7, text);
+	}
+	ex = export_create(db, &cfg, &err);
+	cr_assert_not_null(ex, "export_create: %d", err);
+	cr_assert_eq(export_run_once(ex), 30);
+	cr_assert_eq(checkpoint(), 31);
+
+	snprintf(want, sizeof(want), "parley_7_%s_%020d-%020d.xml", rooms[0].id, 3, 5);
+	parse_dir(&p, out);
+	for (size_t i = 0; i < p.n; i++) {
+		const struct pmsg *m = &p.m[i];
+		bool r1 = !strcmp(m->room_uri, rooms[1].uri);
+
+		if (!strcmp(m->file, want)) {
+			cr_assert_str_eq(m->type, "CHAT");
+			cr_assert_str_eq(m->room_uri, rooms[0].uri);
+			snprintf(text, sizeof(text), "copy %lld", m->id);
+			cr_assert_str_eq(m->content, text, "copy %lld carries %s", m->id, m->content);
+			cr_assert(m->id >= 3 && m->id <= 5);
+			copies++;
+			continue;
+		}
+		chat1 += r1 && !strcmp(m->type, "CHAT");
+		other1 += r1 && strcmp(m->type, "CHAT") != 0;
+	}
+	cr_assert_eq(copies, 3, "%zu messages, not copies 3-5, in %s", copies, want);
+	cr_assert_eq(chat1, 0, "a CHAT of a room another node homes was exported here");
+	cr_assert_gt(other1, 0, "that room's other events are this node's to export");
+	parsed_free(&p);
+	cr_assert_geq(arr_mark[0], 5);
+	for (uint64_t s = 1; s <= 5; s++) {
+		cr_assert(!has_copy(0, s), "room 0: copy %llu not deleted after its export",
+			  (unsigned long long)s);
+		cr_assert_eq(has_copy(1, s), s > 2, "room 1: copy %llu", (unsigned long long)s);
+	}
+	/* A second run finds nothing more to do. */
+	cr_assert_eq(export_run_once(ex), 0);
+}
