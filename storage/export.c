@@ -565,6 +565,20 @@ export_room_home(struct run *r, const uint8_t *room, int *home, uint64_t *mark)
 
 	for (k = 0; k < r->nrh && memcmp(r->rh[k].room, room, WAL_ROOM_RAW) != 0; k++)
 		;
+	if (k < r->nrh && r->log_pass && !r->rh[k].log_pass) {
+		/* Seen by the copies pass: asked again, after the log's end was
+		 * read. A home that changed in between (this node took the room
+		 * over) retries the run, so that the copies go first. */
+		uint64_t m2 = 0;
+		int h2 = e->room_home(e->room_mark_arg, room, &m2);
+
+		r->rh[k].log_pass = true;
+		if (h2 != r->rh[k].home && (h2 >= 0 || r->rh[k].home >= 0)) {
+			catalog_id_unpack(room, id);
+			return export_run_fail(r, -EAGAIN, 0, "room %s: its home changed during the "
+					       "run; exported again at the next", id);
+		}
+	}
 	if (k == r->nrh) {
 		v = realloc(r->rh, (r->nrh + 1) * sizeof(*v));
 		if (v == NULL)
@@ -572,6 +586,7 @@ export_room_home(struct run *r, const uint8_t *room, int *home, uint64_t *mark)
 		r->rh = v;
 		memcpy(v[k].room, room, WAL_ROOM_RAW);
 		v[k].mark = 0;
+		v[k].log_pass = r->log_pass;
 		v[k].home = e->room_home(e->room_mark_arg, room, &v[k].mark);
 		catalog_id_unpack(room, id);
 		if (v[k].home == -EAGAIN) {
@@ -660,6 +675,7 @@ run_batches(struct run *r)
 	 * exported the room's copies, so its mark never passes them. */
 	if (e->room_home != NULL && (rc = export_copies(r)) != 0)
 		return rc;
+	r->log_pass = true;
 	if ((rc = wal_checkpoint(e->db, &cur)) != 0 || (rc = wal_next_seq(e->db, &end)) != 0)
 		return export_run_fail(r, rc, 0, "cannot read the compliance checkpoint: %s",
 				export_errstr(rc, eb, sizeof(eb)));

@@ -96,12 +96,14 @@ struct roomhome {
 	uint8_t		room[WAL_ROOM_RAW];
 	int		home;		/* EXPORT_HOME_* or -errno */
 	uint64_t	mark;
+	bool		log_pass;	/* asked again for the log pass */
 };
 
 struct run {
 	struct export	*e;
 	struct roomhome	*rh;
 	size_t		nrh;
+	bool		log_pass;	/* the copies pass is done */
 	uint64_t	copies;		/* replica copies exported */
 	int		dirfd;		/* output_dir */
 	int		adirfd;		/* output_dir/Attachment, -1 until needed */
