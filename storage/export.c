@@ -483,7 +483,7 @@ collect(struct run *r, struct wal_iter *it, uint64_t cur, uint64_t *last, bool f
 				return export_run_fail(r, rc, want, "room %s has no home at the "
 						       "moment; its CHAT events wait for one", id);
 			}
-			if (rc != 0)
+			if (rc < 0)
 				return rc;
 			if (home == EXPORT_HOME_OTHER)
 				continue;	/* its home exports it from its copy */
@@ -554,113 +554,6 @@ intent_put(struct run *r, uint64_t first, uint64_t last)
 	return 0;
 }
 
-int
-export_room_home(struct run *r, const uint8_t *room, int *home, uint64_t *mark)
-{
-	struct export *e = r->e;
-	struct roomhome *v;
-	char id[CATALOG_ID_LEN + 1], eb[64];
-	size_t k;
-	int rc;
-
-	for (k = 0; k < r->nrh && memcmp(r->rh[k].room, room, WAL_ROOM_RAW) != 0; k++)
-		;
-	if (k < r->nrh && r->log_pass && !r->rh[k].log_pass) {
-		/* Seen by the copies pass: asked again, after the log's end was
-		 * read. A home that changed in between (this node took the room
-		 * over) retries the run, so that the copies go first. */
-		uint64_t m2 = 0;
-		int h2 = e->room_home(e->room_mark_arg, room, &m2);
-
-		r->rh[k].log_pass = true;
-		if (h2 != r->rh[k].home && (h2 >= 0 || r->rh[k].home >= 0)) {
-			catalog_id_unpack(room, id);
-			return export_run_fail(r, -EAGAIN, 0, "room %s: its home changed during the "
-					       "run; exported again at the next", id);
-		}
-	}
-	if (k == r->nrh) {
-		v = realloc(r->rh, (r->nrh + 1) * sizeof(*v));
-		if (v == NULL)
-			return export_run_fail(r, -ENOMEM, 0, "out of memory asking for homes");
-		r->rh = v;
-		memcpy(v[k].room, room, WAL_ROOM_RAW);
-		v[k].mark = 0;
-		v[k].log_pass = r->log_pass;
-		v[k].home = e->room_home(e->room_mark_arg, room, &v[k].mark);
-		catalog_id_unpack(room, id);
-		if (v[k].home == -EAGAIN) {
-			struct catalog_room *cr = NULL;
-
-			/* A room gone from the catalog has no home and gets
-			 * none: its events are exported here. */
-			rc = catalog_get(e->db, id, &cr);
-			catalog_room_free(cr);
-			if (rc == -ENOENT)
-				v[k].home = EXPORT_HOME_HERE;
-		}
-		r->nrh++;
-	}
-	rc = r->rh[k].home;
-	if (rc == -EAGAIN)
-		return rc;
-	if (rc < 0) {
-		catalog_id_unpack(room, id);
-		return export_run_fail(r, rc, 0, "room %s: cannot tell its home: %s", id,
-				       export_errstr(rc, eb, sizeof(eb)));
-	}
-	*home = rc;
-	*mark = r->rh[k].mark;
-	return 0;
-}
-
-/* export.h room_mark: once per room with CHAT events in the collected
- * batch, its highest room seq. */
-static int
-record_marks(struct run *r)
-{
-	struct export *e = r->e;
-	const struct batch *b = &r->b;
-	struct mark { const uint8_t *room; uint64_t last; } *m = NULL;
-	size_t nm = 0;
-	char eb[64];
-	int rc = 0;
-
-	if (e->room_mark == NULL)
-		return 0;
-	for (size_t i = 0; i < b->n; i++) {
-		const struct ev *ev = &b->ev[i];
-		size_t k;
-
-		if (ev->type != WAL_EV_CHAT || ev->msg_id == 0)
-			continue;
-		for (k = 0; k < nm && memcmp(m[k].room, ev->room, WAL_ROOM_RAW) != 0; k++)
-			;
-		if (k == nm) {
-			struct mark *nmk = realloc(m, (nm + 1) * sizeof(*m));
-
-			if (nmk == NULL) {
-				free(m);
-				return export_run_fail(r, -ENOMEM, ev->seq, "out of memory "
-						       "recording the rooms' export marks");
-			}
-			m = nmk;
-			m[nm].room = ev->room;
-			m[nm++].last = 0;
-		}
-		if (ev->msg_id > m[k].last)
-			m[k].last = ev->msg_id;
-	}
-	for (size_t k = 0; k < nm && rc == 0; k++) {
-		rc = e->room_mark(e->room_mark_arg, m[k].room, m[k].last);
-		if (rc != 0)
-			export_run_fail(r, rc, 0, "cannot record a room's export mark (room seq %"
-					PRIu64 "): %s", m[k].last, export_errstr(rc, eb, sizeof(eb)));
-	}
-	free(m);
-	return rc;
-}
-
 static int
 run_batches(struct run *r)
 {
@@ -725,7 +618,7 @@ run_batches(struct run *r)
 		} else if ((rc = intent_put(r, cur, last)) != 0 ||
 		    (rc = copy_attachments(r)) != 0 ||
 		    (rc = export_write_batch(r, cur, last, fixed)) != 0 ||
-		    (rc = record_marks(r)) != 0)
+		    (rc = export_record_marks(r)) != 0)
 			break;
 		rc = wal_checkpoint_advance(e->db, last + 1);
 		if (rc != 0) {

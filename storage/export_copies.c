@@ -1,7 +1,8 @@
-/* The exporter's copies pass in a node array (export.h "In a node array"):
- * the compliance copies this node keeps as a room's replica (commit.h,
- * "rcmp/" in the meta family) are exported by the room's next home above
- * the room's export mark, and deleted at or below it everywhere. */
+/* The exporter in a node array (export.h "In a node array"): who homes a
+ * room, the rooms' export marks, and the copies pass: the compliance
+ * copies this node keeps as a room's replica (commit.h, "rcmp/" in the
+ * meta family) are exported by the room's next home above the room's
+ * export mark, and deleted at or below it everywhere. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -20,6 +21,119 @@
 
 #define PREFIX		"rcmp/"
 #define PREFIX_LEN	5
+
+int
+export_room_home(struct run *r, const uint8_t *room, int *home, uint64_t *mark)
+{
+	struct export *e = r->e;
+	struct roomhome *v;
+	char id[CATALOG_ID_LEN + 1], eb[64];
+	size_t k;
+	int rc;
+
+	for (k = 0; k < r->nrh && memcmp(r->rh[k].room, room, WAL_ROOM_RAW) != 0; k++)
+		;
+	if (k < r->nrh && r->log_pass && !r->rh[k].log_pass) {
+		/* Seen by the copies pass: asked again, after the log's end was
+		 * read. A home that changed in between (this node took the room
+		 * over) retries the run, so that the copies go first. */
+		uint64_t m2 = 0;
+		int h2 = e->room_home(e->room_mark_arg, room, &m2);
+		int h1 = r->rh[k].gone ? -EAGAIN : r->rh[k].home;
+
+		r->rh[k].log_pass = true;
+		if (h2 < 0 && h2 != -EAGAIN) {
+			catalog_id_unpack(room, id);
+			return export_run_fail(r, h2, 0, "room %s: cannot tell its home: %s", id,
+					       export_errstr(h2, eb, sizeof(eb)));
+		}
+		if (h2 != h1 && (h2 >= 0 || h1 >= 0)) {
+			catalog_id_unpack(room, id);
+			return export_run_fail(r, -EAGAIN, 0, "room %s: its home changed during the "
+					       "run; exported again at the next", id);
+		}
+	}
+	if (k == r->nrh) {
+		v = realloc(r->rh, (r->nrh + 1) * sizeof(*v));
+		if (v == NULL)
+			return export_run_fail(r, -ENOMEM, 0, "out of memory asking for homes");
+		r->rh = v;
+		memcpy(v[k].room, room, WAL_ROOM_RAW);
+		v[k].mark = 0;
+		v[k].log_pass = r->log_pass;
+		v[k].gone = false;
+		v[k].home = e->room_home(e->room_mark_arg, room, &v[k].mark);
+		catalog_id_unpack(room, id);
+		if (v[k].home == -EAGAIN) {
+			struct catalog_room *cr = NULL;
+
+			/* A room gone from the catalog has no home and gets
+			 * none: its events are exported here. */
+			rc = catalog_get(e->db, id, &cr);
+			catalog_room_free(cr);
+			v[k].gone = rc == -ENOENT;
+			if (v[k].gone)
+				v[k].home = EXPORT_HOME_HERE;
+		}
+		r->nrh++;
+	}
+	rc = r->rh[k].home;
+	if (rc == -EAGAIN)
+		return rc;
+	if (rc < 0) {
+		catalog_id_unpack(room, id);
+		return export_run_fail(r, rc, 0, "room %s: cannot tell its home: %s", id,
+				       export_errstr(rc, eb, sizeof(eb)));
+	}
+	*home = rc;
+	*mark = r->rh[k].mark;
+	return r->rh[k].gone ? EXPORT_ROOM_GONE : 0;
+}
+
+int
+export_record_marks(struct run *r)
+{
+	struct export *e = r->e;
+	const struct batch *b = &r->b;
+	struct mark { const uint8_t *room; uint64_t last; } *m = NULL;
+	size_t nm = 0;
+	char eb[64];
+	int rc = 0;
+
+	if (e->room_mark == NULL)
+		return 0;
+	for (size_t i = 0; i < b->n; i++) {
+		const struct ev *ev = &b->ev[i];
+		size_t k;
+
+		if (ev->type != WAL_EV_CHAT || ev->msg_id == 0)
+			continue;
+		for (k = 0; k < nm && memcmp(m[k].room, ev->room, WAL_ROOM_RAW) != 0; k++)
+			;
+		if (k == nm) {
+			struct mark *nmk = realloc(m, (nm + 1) * sizeof(*m));
+
+			if (nmk == NULL) {
+				free(m);
+				return export_run_fail(r, -ENOMEM, ev->seq, "out of memory "
+						       "recording the rooms' export marks");
+			}
+			m = nmk;
+			m[nm].room = ev->room;
+			m[nm++].last = 0;
+		}
+		if (ev->msg_id > m[k].last)
+			m[k].last = ev->msg_id;
+	}
+	for (size_t k = 0; k < nm && rc == 0; k++) {
+		rc = e->room_mark(e->room_mark_arg, m[k].room, m[k].last);
+		if (rc != 0)
+			export_run_fail(r, rc, 0, "cannot record a room's export mark (room seq %"
+					PRIu64 "): %s", m[k].last, export_errstr(rc, eb, sizeof(eb)));
+	}
+	free(m);
+	return rc;
+}
 
 /* Deletes the copies of <room> at or below <upto>. */
 static int
@@ -206,6 +320,12 @@ export_copies(struct run *r)
 		rc = export_room_home(r, rooms[i], &home, &mark);
 		if (rc == -EAGAIN) {
 			rc = 0;		/* no home now: the next run */
+			continue;
+		}
+		if (rc == EXPORT_ROOM_GONE) {
+			/* Deleted: its home exports its own log; copies at or
+			 * below the mark go, the others stay. */
+			rc = trim(r, rooms[i], mark);
 			continue;
 		}
 		if (rc == 0)

@@ -97,6 +97,7 @@ struct roomhome {
 	int		home;		/* EXPORT_HOME_* or -errno */
 	uint64_t	mark;
 	bool		log_pass;	/* asked again for the log pass */
+	bool		gone;		/* no home and not in the catalog: deleted */
 };
 
 struct run {
@@ -136,9 +137,15 @@ int export_sync_close_rename(int dirfd, int fd, const char *tmp, const char *nam
 /* Adds <rec> to <b>. 0 or -ENOMEM. */
 int export_batch_add(struct batch *b, const struct wal_rec *rec);
 /* The home of <room> for this run (asked once per run). 0 with *<home>
- * and *<mark>; -EAGAIN when it has no home at the moment; or another
- * -errno (recorded). */
+ * and *<mark>, or EXPORT_ROOM_GONE with them for a room deleted (no home,
+ * not in the catalog: EXPORT_HOME_HERE for the log, whose events nobody
+ * else has); -EAGAIN when it has no home at the moment; or another -errno
+ * (recorded). */
+#define EXPORT_ROOM_GONE	1
 int export_room_home(struct run *r, const uint8_t *room, int *home, uint64_t *mark);
+/* export.h room_mark: once per room with CHAT events in the collected
+ * batch, its highest room seq (export_copies.c). */
+int export_record_marks(struct run *r);
 /* Exports the replica copies of the rooms homed here (export_copies.c). */
 int export_copies(struct run *r);
 /* Writes the collected batch into one file <name> and syncs the directory
