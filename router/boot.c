@@ -19,6 +19,7 @@
 
 #include "control/array.h"
 #include "control/catalog_sync.h"
+#include "control/cmark.h"
 #include "control/ctl.h"
 #include "control/metrics.h"
 #include "dataplane/base/fs.h"
@@ -395,6 +396,7 @@ exporter_start(struct boot *b)
 		.node_id = c->engine.node_id,
 		.retry_max_ms = c->compliance_retry_max_s * 1000,
 	};
+	char err[256];
 	int rc;
 
 	rc = fs_mkdir_p(c->files_dir, 0750);
@@ -404,6 +406,18 @@ exporter_start(struct boot *b)
 		LOG(ERR, ROUTER, "[compliance] %s: %s", c->compliance_dir, strerror(-rc));
 		return -1;
 	}
+	if (c->array_etcd[0] != '\0') {
+		/* Each room's export mark in etcd (control/cmark.h). */
+		b->cmark = cmark_open(c->array_etcd, c->array_prefix, c->engine.node_id,
+				      c->array_timeout_ms, err, sizeof(err));
+		if (b->cmark == NULL) {
+			LOG(ERR, ROUTER, "[compliance] export marks: %s", err);
+			return -1;
+		}
+		ec.room_mark = cmark_record;
+		ec.room_mark_arg = b->cmark;
+		ec.room_home = cmark_home;
+	}
 	b->exporter = export_create(b->db, &ec, &rc);
 	if (b->exporter != NULL && (rc = export_start(b->exporter)) != 0) {
 		export_destroy(b->exporter);
@@ -411,6 +425,8 @@ exporter_start(struct boot *b)
 	}
 	if (b->exporter == NULL) {
 		LOG(ERR, ROUTER, "[compliance] the exporter cannot start: %s", strerror(-rc));
+		cmark_close(b->cmark);
+		b->cmark = NULL;
 		return -1;
 	}
 	LOG(NOTICE, ROUTER, "[compliance] exporting to %s every %u s", c->compliance_dir,
@@ -430,6 +446,8 @@ exporter_stop(struct boot *b)
 		export_run_once(b->exporter);
 	export_destroy(b->exporter);
 	b->exporter = NULL;
+	cmark_close(b->cmark);
+	b->cmark = NULL;
 }
 
 void

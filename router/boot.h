@@ -15,6 +15,7 @@
 #include "router/config.h"
 
 struct array;
+struct cmark;
 
 struct boot {
 	struct config conf;		/* read-only once the lcores run */
@@ -24,6 +25,7 @@ struct boot {
 	struct roomtab *rooms;		/* likewise */
 	struct db *db;
 	struct export *exporter;
+	struct cmark *cmark;		/* [array]: the rooms' export marks in etcd */
 	struct engine *engine;
 	struct ctl *ctl;		/* the control socket */
 	struct metrics *metrics;	/* the Prometheus endpoint, or NULL */

@@ -932,13 +932,18 @@ config_finish(struct config *c, char *err, size_t errlen)
 	/* Checked as host:port when set: cannot fail here. */
 	if (config_hostport(c->sip_listen, e->sip_host, sizeof(e->sip_host), &e->sip_port) != 0)
 		abort();
-	/* Until nodes form an array, no other node exports this one's events:
-	 * with the exporter off they would pile up unexported without bound
-	 * while every post still waits for them. Refused rather than that. */
+	/* No other node exports this one's events (in an array a room's home
+	 * exports its CHAT events, and each node the joins, parts, history
+	 * views and files it logs): with the exporter off they would pile up
+	 * unexported without bound while every post still waits for them.
+	 * Refused rather than that, standalone or in an array. */
 	if (!c->compliance_enabled) {
 		snprintf(err, errlen, "[compliance] enabled = false: no other node exports this "
-			 "node's events (there is no node array yet), so they would pile up "
-			 "unexported; remove the key: a standalone node always exports its own");
+			 "node's events (%s), so they would pile up unexported; remove the key: "
+			 "every node exports what it logs",
+			 c->array_etcd[0] != '\0' ? "in an array each node exports the posts of "
+			 "the rooms it homes and the other events of its own users" :
+			 "a standalone node");
 		return -1;
 	}
 	return array_finish(c, err, errlen);	/* after [tls]'s defaults */

@@ -41,6 +41,7 @@
 
 #include <rte_ring.h>
 
+#include "dataplane/base/be.h"
 #include "dataplane/base/bug.h"
 #include "dataplane/base/clock.h"
 #include "dataplane/base/log.h"
@@ -367,6 +368,24 @@ commit_replica_key(uint8_t key[COMMIT_REPLICA_KEY_LEN], const uint8_t room[HISTO
 		key[5 + HISTORY_ROOM_RAW + i] = (uint8_t)(seq >> (56 - 8 * i));
 }
 
+ssize_t
+commit_replica_home(const void *val, size_t len, uint32_t *home)
+{
+	const uint8_t *v = val;
+	size_t wl;
+
+	*home = 0;
+	if (len < WAL_HEADER_LEN)
+		return -EBADMSG;
+	wl = be_get32(v + 4);
+	if (wl == len)
+		return (ssize_t)wl;
+	if (wl + 4 != len)
+		return -EBADMSG;
+	*home = be_get32(v + wl);
+	return (ssize_t)wl;
+}
+
 /* A replica's copy: history (or the seq mark) and the compliance event
  * apart (commit.h COMMIT_REPLICA). */
 static int
@@ -389,16 +408,17 @@ put_replica(struct commit *c, struct commit_req *r, const struct wal_rec *w)
 	}
 	if (rc != 0)
 		return rc;
-	buf = malloc(len);
+	buf = malloc(len + 4);
 	if (buf == NULL)
 		return -ENOMEM;
 	if (wal_encode(0, w, buf, len) < 0) {
 		free(buf);
 		return -EINVAL;
 	}
+	be_put32((uint8_t *)buf + len, r->home_node);
 	commit_replica_key(key, r->room, r->room_seq);
 	rocksdb_writebatch_put_cf(c->wb, db_cf(c->db, DB_CF_META), (const char *)key, sizeof(key),
-				  buf, len);
+				  buf, len + 4);
 	free(buf);
 	return 0;
 }

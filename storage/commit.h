@@ -63,6 +63,11 @@ enum commit_op {
 #define COMMIT_REPLICA_KEY_LEN	(5 + HISTORY_ROOM_RAW + 8)
 void commit_replica_key(uint8_t key[COMMIT_REPLICA_KEY_LEN], const uint8_t room[HISTORY_ROOM_RAW],
 			uint64_t seq);
+/* A copy's value is the compliance event encoded by wal.h (under seq 0),
+ * followed by the home node as a big-endian u32 (absent in copies stored
+ * before it was kept). Returns the length of the event part and the home
+ * in *<home> (0 when absent), or -EBADMSG for a value of neither form. */
+ssize_t commit_replica_home(const void *val, size_t len, uint32_t *home);
 
 struct commit_req {
 	/* Filled by the producer. Pointed-to bytes must stay put until the
@@ -90,6 +95,10 @@ struct commit_req {
 	const size_t		*file_lens;
 	unsigned		nfiles;
 	void			*cookie;	/* the producer's, untouched */
+	/* COMMIT_REPLICA: the node that sequenced the event (its home), kept
+	 * with the copy (commit_replica_home) so that a later home exports it
+	 * under that node's id; 0: unknown. */
+	uint32_t		home_node;
 
 	/* Set by the storage thread before completion. */
 	int			status;		/* 0 durable, -EINVAL bad request, -EIO */

@@ -356,8 +356,8 @@ copy_attachments(struct run *r)
 
 /* ---- collecting a batch ---- */
 
-static int
-batch_add(struct batch *b, const struct wal_rec *rec)
+int
+export_batch_add(struct batch *b, const struct wal_rec *rec)
 {
 	size_t need = rec->room_uri_len + rec->user_len + rec->content_len + 1;
 	struct ev *ev;
@@ -471,7 +471,24 @@ collect(struct run *r, struct wal_iter *it, uint64_t cur, uint64_t *last, bool f
 			*stop = rc;
 			return 0;
 		}
-		if (batch_add(b, &rec) != 0)
+		if (r->e->room_home != NULL && rec.type == WAL_EV_CHAT) {
+			int home;
+			uint64_t mark;
+
+			rc = export_room_home(r, rec.room, &home, &mark);
+			if (rc == -EAGAIN) {
+				char id[CATALOG_ID_LEN + 1];
+
+				catalog_id_unpack(rec.room, id);
+				return export_run_fail(r, rc, want, "room %s has no home at the "
+						       "moment; its CHAT events wait for one", id);
+			}
+			if (rc < 0)
+				return rc;
+			if (home == EXPORT_HOME_OTHER)
+				continue;	/* its home exports it from its copy */
+		}
+		if (export_batch_add(b, &rec) != 0)
 			return export_run_fail(r, -ENOMEM, want, "out of memory collecting a batch");
 		if (!fixed && b->blen >= r->e->max_bytes) {
 			*last = want;
@@ -546,12 +563,19 @@ run_batches(struct run *r)
 	char eb[64];
 	int rc;
 
+	/* The copies first: the log read below (up to <end>) then holds no
+	 * event of a room homed here that was sequenced before this node
+	 * exported the room's copies, so its mark never passes them. */
+	if (e->room_home != NULL && (rc = export_copies(r)) != 0)
+		return rc;
+	r->log_pass = true;
 	if ((rc = wal_checkpoint(e->db, &cur)) != 0 || (rc = wal_next_seq(e->db, &end)) != 0)
 		return export_run_fail(r, rc, 0, "cannot read the compliance checkpoint: %s",
 				export_errstr(rc, eb, sizeof(eb)));
 	if (cur >= end)
 		return 0;
-	r->dirfd = open(e->output_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (r->dirfd == -1)
+		r->dirfd = open(e->output_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (r->dirfd == -1) {
 		rc = -errno;
 		return export_run_fail(r, rc, 0, "cannot open output directory %s: %s", e->output_dir,
@@ -578,10 +602,23 @@ run_batches(struct run *r)
 				      "restored from an older copy?", cur, last, end - 1);
 			break;
 		}
-		if ((rc = collect(r, it, cur, &last, fixed, &stop)) != 0 ||
-		    (rc = intent_put(r, cur, last)) != 0 ||
+		if ((rc = collect(r, it, cur, &last, fixed, &stop)) != 0)
+			break;
+		if (r->b.n == 0) {
+			/* Every event of the range is another home's (array): no
+			 * file, and none left from an earlier attempt. */
+			for (size_t i = 0; i < r->nfound; i++)
+				if (r->found[i].first == cur && r->found[i].last == last)
+					unlinkat(r->dirfd, r->found[i].name, 0);
+			if (r->nfound > 0 && fsync(r->dirfd) == -1) {
+				rc = export_run_fail(r, -errno, 0, "cannot sync output directory %s",
+						     e->output_dir);
+				break;
+			}
+		} else if ((rc = intent_put(r, cur, last)) != 0 ||
 		    (rc = copy_attachments(r)) != 0 ||
-		    (rc = export_write_batch(r, cur, last, fixed)) != 0)
+		    (rc = export_write_batch(r, cur, last, fixed)) != 0 ||
+		    (rc = export_record_marks(r)) != 0)
 			break;
 		rc = wal_checkpoint_advance(e->db, last + 1);
 		if (rc != 0) {
@@ -619,6 +656,7 @@ export_run_once(struct export *e)
 	for (size_t i = 0; i < r.nfound; i++)
 		free(r.found[i].name);
 	free(r.found);
+	free(r.rh);
 	free(r.b.ev);
 	free(r.b.bytes);
 	free(r.iobuf);
@@ -827,6 +865,9 @@ export_create(struct db *db, const struct export_config *cfg, int *err)
 	e->max_bytes = cfg->max_bytes_per_file != 0 ? cfg->max_bytes_per_file :
 		       EXPORT_MAX_BYTES_DEFAULT;
 	e->per_room = cfg->per_room_files;
+	e->room_mark = cfg->room_mark;
+	e->room_mark_arg = cfg->room_mark_arg;
+	e->room_home = cfg->room_mark != NULL ? cfg->room_home : NULL;
 	if (e->retry_min_ms > e->retry_max_ms) {
 		free(e);
 		*err = -EINVAL;

@@ -61,6 +61,22 @@
  * U+FFFE/U+FFFF) is written as U+FFFD. Conversations (one per room with
  * activity in the batch) are ordered by room id, messages by seq.
  *
+ * In a node array (room_home set; README "Compliance across nodes"): a
+ * room's CHAT events are exported by its home. A run first exports, for
+ * each room homed here, the copies this node keeps as a replica (the
+ * commit.h "rcmp/" keys) above the room's mark, into
+ *
+ *	<adapter>_<home>_<room-id>_<first:020>-<last:020>.xml
+ *
+ * (<home>: the node that sequenced them, <first>-<last>: room seqs; the
+ * same XML), records the mark and deletes those copies; copies at or below
+ * the mark are deleted on every node (exported by someone). Then the log
+ * as above, except that a CHAT event of a room another node homes now is
+ * left out (that node exports it from its copy: it is the replica that
+ * took the room over, or this node drained it), and one of a room with no
+ * home at the moment fails the run until the room has one again (a room
+ * gone from the catalog excepted: exported here).
+ *
  * Threads: one exporter per database. export_run_once() may be called from
  * any thread (calls are serialised); export_status() from any thread at any
  * time: it reads the database and a small record that the exporter locks
@@ -95,7 +111,24 @@ struct export_config {
 	unsigned	retry_max_ms;		/* 0: EXPORT_RETRY_MAX_DEFAULT_MS */
 	uint64_t	max_events_per_file;	/* 0: EXPORT_MAX_EVENTS_DEFAULT */
 	size_t		max_bytes_per_file;	/* 0: EXPORT_MAX_BYTES_DEFAULT */
+	/* In a node array: after a batch's files are renamed and fsynced and
+	 * before the checkpoint moves, called once for each room with CHAT
+	 * events in the batch, with the room's raw id (16 bytes) and the
+	 * highest room seq among them. Nonzero fails the run (the checkpoint
+	 * stays; the batch is written again on retry). NULL: not called. On
+	 * the exporter's thread, one call at a time. */
+	int		(*room_mark)(void *arg, const uint8_t *room, uint64_t last_seq);
+	void		*room_mark_arg;
+	/* In a node array (with room_mark; same <arg>): who homes room
+	 * <room> now: EXPORT_HOME_HERE, EXPORT_HOME_OTHER or -EAGAIN (no
+	 * home at the moment), with the room's export mark in *<mark> (0:
+	 * none); another negative errno: cannot tell. See "In a node array"
+	 * above. NULL: not in an array. */
+	int		(*room_home)(void *arg, const uint8_t *room, uint64_t *mark);
 };
+
+#define EXPORT_HOME_OTHER	0
+#define EXPORT_HOME_HERE	1
 
 struct export_status {
 	uint64_t	checkpoint;		/* next seq to export */

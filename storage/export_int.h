@@ -47,6 +47,9 @@ struct export {
 	uint64_t		max_events;
 	size_t			max_bytes;
 	bool			per_room;
+	int			(*room_mark)(void *arg, const uint8_t *room, uint64_t last_seq);
+	void			*room_mark_arg;
+	int			(*room_home)(void *arg, const uint8_t *room, uint64_t *mark);
 
 	pthread_mutex_t		run_mu;		/* one run at a time */
 
@@ -88,8 +91,21 @@ struct found {
 	char		*name;
 };
 
+/* A room's home as one run saw it first (export.h room_home). */
+struct roomhome {
+	uint8_t		room[WAL_ROOM_RAW];
+	int		home;		/* EXPORT_HOME_* or -errno */
+	uint64_t	mark;
+	bool		log_pass;	/* asked again for the log pass */
+	bool		gone;		/* no home and not in the catalog: deleted */
+};
+
 struct run {
 	struct export	*e;
+	struct roomhome	*rh;
+	size_t		nrh;
+	bool		log_pass;	/* the copies pass is done */
+	uint64_t	copies;		/* replica copies exported */
 	int		dirfd;		/* output_dir */
 	int		adirfd;		/* output_dir/Attachment, -1 until needed */
 	struct found	*found;
@@ -118,6 +134,23 @@ int export_run_fail(struct run *r, int err, uint64_t seq, const char *fmt, ...)
 void export_file_prefix(const struct export *e, char *buf, size_t len);
 /* fsync <fd>, close it, rename <tmp> to <name> in <dirfd>, fsync <dirfd>. */
 int export_sync_close_rename(int dirfd, int fd, const char *tmp, const char *name);
+/* Adds <rec> to <b>. 0 or -ENOMEM. */
+int export_batch_add(struct batch *b, const struct wal_rec *rec);
+/* The home of <room> for this run (asked once per run). 0 with *<home>
+ * and *<mark>, or EXPORT_ROOM_GONE with them for a room deleted (no home,
+ * not in the catalog: EXPORT_HOME_HERE for the log, whose events nobody
+ * else has); -EAGAIN when it has no home at the moment; or another -errno
+ * (recorded). */
+#define EXPORT_ROOM_GONE	1
+int export_room_home(struct run *r, const uint8_t *room, int *home, uint64_t *mark);
+/* export.h room_mark: once per room with CHAT events in the collected
+ * batch, its highest room seq (export_copies.c). */
+int export_record_marks(struct run *r);
+/* Exports the replica copies of the rooms homed here (export_copies.c). */
+int export_copies(struct run *r);
+/* Writes the collected batch into one file <name> and syncs the directory
+ * (export_xml.c). */
+int export_write_one(struct run *r, const char *name);
 /* Writes the XML file(s) of the collected batch [first, last] (export_xml.c). */
 int export_write_batch(struct run *r, uint64_t first, uint64_t last, bool fixed);
 

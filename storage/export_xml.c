@@ -395,6 +395,36 @@ out_unlink:
 }
 
 int
+export_write_one(struct run *r, const char *name)
+{
+	struct batch *b = &r->b;
+	struct wbuf *w;
+	char eb[64];
+	int rc;
+
+	b->order = malloc(b->n * sizeof(*b->order));
+	w = malloc(sizeof(*w));
+	if (b->order == NULL || w == NULL) {
+		rc = export_run_fail(r, -ENOMEM, 0, "out of memory writing a batch");
+		goto out;
+	}
+	for (size_t i = 0; i < b->n; i++)
+		b->order[i] = i;
+	qsort_r(b->order, b->n, sizeof(*b->order), cmp_order, b);
+	rc = write_file(r, w, name, 0, b->n);
+	if (rc == 0 && fsync(r->dirfd) == -1) {
+		rc = -errno;
+		export_run_fail(r, rc, 0, "cannot sync output directory %s: %s", r->e->output_dir,
+				export_errstr(rc, eb, sizeof(eb)));
+	}
+out:
+	free(w);
+	free(b->order);
+	b->order = NULL;
+	return rc;
+}
+
+int
 export_write_batch(struct run *r, uint64_t first, uint64_t last, bool fixed)
 {
 	struct export *e = r->e;

@@ -547,6 +547,7 @@ fo_repl_fill(void *cookie, struct commit_req *r)
 	r->body_len = j->body_len;
 	r->content = j->text;
 	r->content_len = j->text_len;
+	r->home_node = j->node;
 }
 
 void

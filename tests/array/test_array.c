@@ -136,6 +136,20 @@ Test(array, duplicate_node_id_refused)
 
 TestSuite(array_start, .timeout = 60);
 
+/* [compliance] enabled = false in an array: refused at start with why
+ * (its events would pile up: no other node exports them), exit 1. */
+Test(array_start, compliance_disabled_refused)
+{
+	char extra[256], log[128];
+
+	snprintf(extra, sizeof(extra), "[server]\nnode_id = 2\n[array]\netcd = http://127.0.0.1:%u\n"
+		 "[compliance]\nenabled = false\n", server_free_port());
+	cr_assert_eq(ak_run_node(extra, log, sizeof(log)), 1);
+	cr_assert(log_has(log, "[compliance] enabled = false: no other node exports"), "%s", log);
+	cr_assert(log_has(log, "in an array each node exports the posts of the rooms it homes"));
+	run("rm -rf $(dirname %s)", log);
+}
+
 /* etcd down at start (both endpoints): exit 1 with what was tried; never
  * a standalone node. */
 Test(array_start, etcd_unreachable_refused)

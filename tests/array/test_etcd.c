@@ -13,7 +13,9 @@
 
 #include <criterion/criterion.h>
 
+#include "control/cmark.h"
 #include "control/etcd.h"
+#include "storage/export.h"
 #include "tests/array/etcdfix.h"
 
 static struct etcdfix fix;
@@ -360,4 +362,62 @@ Test(etcd, bad_endpoints)
 	cr_assert(strstr(err, "not an http") != NULL, "%s", err);
 	cr_assert_null(etcd_open("http://a:1,,http://b:2", 1000, err, sizeof(err)));
 	cr_assert(strstr(err, "empty") != NULL, "%s", err);
+}
+
+/* Compliance export marks (control/cmark.h) against etcd: a mark moves
+ * only up, whoever writes it; a record at or below it changes nothing. */
+Test(etcd, cmark_moves_only_up)
+{
+	static const uint8_t room[16] = { 0x0b, 0xad, 0xc0, 0xde, 0, 0, 0x40, 0, 0x80, 0, 0, 0, 0,
+					  0, 0, 1 };
+	static const char id[] = "0badc0de-0000-4000-8000-000000000001";
+	struct cmark *a = cmark_open(fix.url, "/t", 1, 2000, err, sizeof(err));
+	struct cmark *b = cmark_open(fix.url, "/t", 2, 2000, err, sizeof(err));
+	struct etcd_kvs kvs = { 0 };
+	uint64_t seq = 99, node = 0;
+
+	cr_assert(a != NULL && b != NULL, "%s", err);
+	cr_assert_eq(cmark_read(a, id, &seq), 0);
+	cr_assert_eq(seq, 0, "no mark yet reads as 0");
+	cr_assert_eq(cmark_record(a, room, 10), 0);
+	cr_assert_eq(cmark_record(a, room, 10), 0);	/* a batch written again */
+	cr_assert_eq(cmark_record(b, room, 25), 0);
+	cr_assert_eq(cmark_record(a, room, 12), 0);	/* below: nothing */
+	cr_assert_eq(cmark_read(b, id, &seq), 0);
+	cr_assert_eq(seq, 25);
+	cr_assert_eq(etcd_get(cl, "/t/exported/0badc0de-0000-4000-8000-000000000001", false, &kvs,
+			      err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(kvs.n, 1);
+	cr_assert_eq(kvs.kv[0].lease, 0, "a mark must outlive its writer");
+	cr_assert_eq(cmark_parse(kvs.kv[0].value, kvs.kv[0].value_len, &node, &seq), 0);
+	cr_assert_eq(node, 2);
+	cr_assert_eq(seq, 25);
+	etcd_kvs_free(&kvs);
+	/* Only the room's home moves the mark (none: a room deleted). */
+	{
+		static const char hkey[] = "/t/homes/0badc0de-0000-4000-8000-000000000001";
+		char v[128];
+		uint64_t mark = 0;
+
+		cr_assert_eq(cmark_home(a, room, &mark), -EAGAIN);
+		cr_assert_eq(mark, 25);
+		snprintf(v, sizeof(v), "{\"node\":3,\"room\":\"%s\"}", id);
+		cr_assert_eq(etcd_put(cl, hkey, v, strlen(v), 0, err, sizeof(err)), 0, "%s", err);
+		cr_assert_eq(cmark_home(a, room, &mark), EXPORT_HOME_OTHER);
+		cr_assert_eq(cmark_record(a, room, 40), -ESTALE);
+		cr_assert_eq(cmark_record(a, room, 20), 0, "at or below the mark: nothing to do");
+		snprintf(v, sizeof(v), "{\"node\":1,\"room\":\"%s\"}", id);
+		cr_assert_eq(etcd_put(cl, hkey, v, strlen(v), 0, err, sizeof(err)), 0, "%s", err);
+		cr_assert_eq(cmark_home(a, room, &mark), EXPORT_HOME_HERE);
+		cr_assert_eq(cmark_record(a, room, 40), 0);
+		cr_assert_eq(cmark_read(b, id, &seq), 0);
+		cr_assert_eq(seq, 40);
+	}
+	/* Garbage under the key is reported, never overwritten blindly. */
+	cr_assert_eq(etcd_put(cl, "/t/exported/0badc0de-0000-4000-8000-000000000001", "x", 1, 0, err,
+			      sizeof(err)), 0);
+	cr_assert_eq(cmark_record(a, room, 30), -EPROTO);
+	cr_assert_eq(cmark_read(a, id, &seq), -EPROTO);
+	cmark_close(a);
+	cmark_close(b);
 }

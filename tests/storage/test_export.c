@@ -1405,3 +1405,202 @@ Test(export, posts_through_the_storage_thread_exactly_once_in_room_order, .timeo
 		cr_assert_eq(count[r], room_seq[r]);
 	parsed_free(&p);
 }
+
+/* export_config.room_mark (a node array's per-room export marks): once per
+ * room with CHAT events in a batch, with its highest room seq, after the
+ * files are in place and before the checkpoint moves; a failure keeps the
+ * checkpoint and the retry writes the same files. */
+static struct { uint8_t room[WAL_ROOM_RAW]; uint64_t last; } marks[16];
+static unsigned nmarks, mark_calls;
+static int mark_rc;
+
+static int
+record_mark(void *arg, const uint8_t *room, uint64_t last)
+{
+	unsigned k;
+
+	cr_assert_eq(arg, &nmarks);
+	mark_calls++;
+	for (k = 0; k < nmarks && memcmp(marks[k].room, room, WAL_ROOM_RAW) != 0; k++)
+		;
+	cr_assert_lt(k, 16);
+	if (mark_rc != 0)
+		return mark_rc;
+	if (k == nmarks)
+		memcpy(marks[nmarks++].room, room, WAL_ROOM_RAW);
+	cr_assert_gt(last, marks[k].last, "a mark moved back");
+	marks[k].last = last;
+	return 0;
+}
+
+Test(export, room_marks_after_the_files_before_the_checkpoint)
+{
+	struct export_config cfg = {
+		.output_dir = out, .files_dir = files, .max_events_per_file = 12,
+		.retry_min_ms = 20, .retry_max_ms = 100, .interval_s = 1,
+		.room_mark = record_mark, .room_mark_arg = &nmarks,
+	};
+	struct parsed p;
+	int err = 0;
+
+	make_rooms();
+	log_mix(30);
+	ex = export_create(db, &cfg, &err);
+	cr_assert_not_null(ex, "export_create: %d", err);
+	mark_rc = -EIO;
+	cr_assert_eq(export_run_once(ex), -EIO);
+	cr_assert_eq(checkpoint(), 1, "the checkpoint moved past an unrecorded mark");
+	cr_assert_gt(mark_calls, 0);
+	parse_dir(&p, out);
+	cr_assert_eq(p.nfiles, 1, "the file comes before its marks");
+	parsed_free(&p);
+
+	mark_rc = 0;
+	mark_calls = 0;
+	cr_assert_eq(export_run_once(ex), 30);
+	cr_assert_eq(checkpoint(), 31);
+	parse_dir(&p, out);
+	cr_assert_eq(p.nfiles, 3);	/* 12 + 12 + 6, the first written again */
+	assert_exactly_once(&p, 1, 30, false);
+	parsed_free(&p);
+	for (int r = 0; r < NROOMS; r++) {
+		unsigned k;
+
+		for (k = 0; k < nmarks && memcmp(marks[k].room, rooms[r].raw, WAL_ROOM_RAW); k++)
+			;
+		if (room_seq[r] == 0) {
+			cr_assert_eq(k, nmarks, "room %d has no CHAT but a mark", r);
+			continue;
+		}
+		cr_assert_lt(k, nmarks, "room %d: no mark", r);
+		cr_assert_eq(marks[k].last, room_seq[r], "room %d: mark %llu, last CHAT %llu", r,
+			     (unsigned long long)marks[k].last, (unsigned long long)room_seq[r]);
+	}
+	/* At most one call per room and batch. */
+	cr_assert_leq(mark_calls, 3 * NROOMS);
+}
+
+/* In a node array (room_home): the copies of a room homed here above its
+ * mark go into a file named by the home that sequenced them, are recorded
+ * and deleted; copies at or below a mark are deleted; the log's CHAT events
+ * of a room another node homes are left out, its other events stay. */
+static uint64_t arr_mark[NROOMS];
+
+static int
+arr_home(void *arg, const uint8_t *room, uint64_t *mark)
+{
+	for (int i = 0; i < NROOMS; i++)
+		if (memcmp(room, rooms[i].raw, WAL_ROOM_RAW) == 0) {
+			*mark = arr_mark[i];
+			return i == 1 ? EXPORT_HOME_OTHER : EXPORT_HOME_HERE;
+		}
+	return -EAGAIN;
+}
+
+static int
+arr_record(void *arg, const uint8_t *room, uint64_t last)
+{
+	for (int i = 0; i < NROOMS; i++)
+		if (memcmp(room, rooms[i].raw, WAL_ROOM_RAW) == 0 && last > arr_mark[i])
+			arr_mark[i] = last;
+	return 0;
+}
+
+static void
+put_copy(int room, uint64_t seq, uint32_t home, const char *text)
+{
+	uint8_t key[COMMIT_REPLICA_KEY_LEN], buf[512];
+	struct wal_rec r = {
+		.type = WAL_EV_CHAT, .ts_ms = T0 + seq, .msg_id = seq,
+		.room_uri = rooms[room].uri, .room_uri_len = strlen(rooms[room].uri),
+		.user = users[0], .user_len = strlen(users[0]),
+		.content = text, .content_len = strlen(text),
+	};
+	rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+	ssize_t n;
+
+	memcpy(r.room, rooms[room].raw, WAL_ROOM_RAW);
+	n = wal_encode(0, &r, buf, sizeof(buf) - 4);
+	cr_assert_gt(n, 0);
+	buf[n] = (uint8_t)(home >> 24);
+	buf[n + 1] = (uint8_t)(home >> 16);
+	buf[n + 2] = (uint8_t)(home >> 8);
+	buf[n + 3] = (uint8_t)home;
+	commit_replica_key(key, rooms[room].raw, seq);
+	rocksdb_writebatch_put_cf(wb, db_cf(db, DB_CF_META), (const char *)key, sizeof(key),
+				  (const char *)buf, (size_t)n + 4);
+	cr_assert_eq(db_write(db, wb, true), 0);
+	rocksdb_writebatch_destroy(wb);
+}
+
+static bool
+has_copy(int room, uint64_t seq)
+{
+	uint8_t key[COMMIT_REPLICA_KEY_LEN];
+	char *v, *err = NULL;
+	size_t len;
+
+	commit_replica_key(key, rooms[room].raw, seq);
+	v = rocksdb_get_cf(db_rocks(db), db_ropts(db), db_cf(db, DB_CF_META), (const char *)key,
+			   sizeof(key), &len, &err);
+	cr_assert_null(err);
+	rocksdb_free(v);
+	return v != NULL;
+}
+
+Test(export, array_copies_above_the_mark_and_other_homes_left_out)
+{
+	struct export_config cfg = {
+		.output_dir = out, .files_dir = files, .retry_min_ms = 20, .retry_max_ms = 100,
+		.interval_s = 1, .room_mark = arr_record, .room_home = arr_home,
+	};
+	char want[300], text[32];
+	struct parsed p;
+	size_t chat1 = 0, other1 = 0, copies = 0;
+	int err = 0;
+
+	make_rooms();
+	log_mix(30);
+	arr_mark[0] = 2;	/* room 0: homed here, its old home exported 1-2 */
+	arr_mark[1] = 2;	/* room 1: another node's; 1-2 exported by someone */
+	for (uint64_t s = 1; s <= 5; s++) {
+		snprintf(text, sizeof(text), "copy %llu", (unsigned long long)s);
+		put_copy(0, s, 7, text);
+		put_copy(1, s, 7, text);
+	}
+	ex = export_create(db, &cfg, &err);
+	cr_assert_not_null(ex, "export_create: %d", err);
+	cr_assert_eq(export_run_once(ex), 30);
+	cr_assert_eq(checkpoint(), 31);
+
+	snprintf(want, sizeof(want), "parley_7_%s_%020d-%020d.xml", rooms[0].id, 3, 5);
+	parse_dir(&p, out);
+	for (size_t i = 0; i < p.n; i++) {
+		const struct pmsg *m = &p.m[i];
+		bool r1 = !strcmp(m->room_uri, rooms[1].uri);
+
+		if (!strcmp(m->file, want)) {
+			cr_assert_str_eq(m->type, "CHAT");
+			cr_assert_str_eq(m->room_uri, rooms[0].uri);
+			snprintf(text, sizeof(text), "copy %lld", m->id);
+			cr_assert_str_eq(m->content, text, "copy %lld carries %s", m->id, m->content);
+			cr_assert(m->id >= 3 && m->id <= 5);
+			copies++;
+			continue;
+		}
+		chat1 += r1 && !strcmp(m->type, "CHAT");
+		other1 += r1 && strcmp(m->type, "CHAT") != 0;
+	}
+	cr_assert_eq(copies, 3, "%zu messages, not copies 3-5, in %s", copies, want);
+	cr_assert_eq(chat1, 0, "a CHAT of a room another node homes was exported here");
+	cr_assert_gt(other1, 0, "that room's other events are this node's to export");
+	parsed_free(&p);
+	cr_assert_geq(arr_mark[0], 5);
+	for (uint64_t s = 1; s <= 5; s++) {
+		cr_assert(!has_copy(0, s), "room 0: copy %llu not deleted after its export",
+			  (unsigned long long)s);
+		cr_assert_eq(has_copy(1, s), s > 2, "room 1: copy %llu", (unsigned long long)s);
+	}
+	/* A second run finds nothing more to do. */
+	cr_assert_eq(export_run_once(ex), 0);
+}
