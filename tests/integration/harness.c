@@ -77,20 +77,43 @@ run(const char *fmt, ...)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+/* A port to listen on, below the kernel's ephemeral range: a port the
+ * kernel hands out (bind to 0) is in that range, and any outgoing
+ * connection of the test's own nodes (etcd, peer links) may take it before
+ * the node binds it. Free now; random, so parallel tests rarely meet. */
 uint16_t
 server_free_port(void)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t l = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	uint16_t port;
+	static unsigned seed;
+	unsigned lo = 32768, hi = 60999, base;
+	FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
 
-	cr_assert(fd >= 0);
-	cr_assert(bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0);
-	cr_assert(getsockname(fd, (struct sockaddr *)&a, &l) == 0);
-	port = ntohs(a.sin_port);
-	close(fd);
-	return port;
+	if (f != NULL) {
+		if (fscanf(f, "%u %u", &lo, &hi) != 2)
+			lo = 32768;
+		fclose(f);
+	}
+	base = lo > 11024 ? lo - 10000 : hi + 1;
+	if (seed == 0)
+		seed = (unsigned)getpid() ^ (unsigned)time(NULL);
+	for (int i = 0; i < 500; i++) {
+		struct sockaddr_in a = { .sin_family = AF_INET,
+					 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+		unsigned port = base + (unsigned)rand_r(&seed) % 10000;
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+		bool ok;
+
+		if (port > 65535)
+			continue;
+		a.sin_port = htons((uint16_t)port);
+		cr_assert(fd >= 0);
+		ok = bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+		close(fd);
+		if (ok)
+			return (uint16_t)port;
+	}
+	cr_assert_fail("no free port below the ephemeral range");
+	return 0;
 }
 
 static bool
