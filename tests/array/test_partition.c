@@ -94,7 +94,9 @@ cg_find(void)
 			snprintf(rel, sizeof(rel), "%.*s", (int)strcspn(line + 3, "\n"), line + 3);
 	if (f != NULL)
 		fclose(f);
-	snprintf(cg_home, sizeof(cg_home), "%s%s", cg_mount, strcmp(rel, "/") ? rel : "");
+	if (snprintf(cg_home, sizeof(cg_home), "%s%s", cg_mount, strcmp(rel, "/") ? rel : "") >=
+	    (int)sizeof(cg_home))
+		return false;	/* a path that long: no cut here */
 	return found && rel[0] == '/';
 }
 
