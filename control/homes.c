@@ -100,7 +100,7 @@ cmp_raw(const void *a, const void *b)
 static const struct home *
 find(const struct home *v, size_t n, const uint8_t raw[CATALOG_ID_RAW])
 {
-	return bsearch(raw, v, n, sizeof(*v), cmp_raw);
+	return n > 0 ? bsearch(raw, v, n, sizeof(*v), cmp_raw) : NULL;
 }
 
 uint64_t
@@ -279,7 +279,8 @@ claim(struct homes *h, struct etcd *sess, int64_t lease, const struct home *v, s
 			continue;
 		/* Failover: the room's replica holds its copy and takes it at
 		 * once; the others give it failover_grace_ms while it is live. */
-		mo = bsearch(rooms[i], h->memo, h->nmemo, sizeof(*h->memo), cmp_raw);
+		mo = h->nmemo > 0 ? bsearch(rooms[i], h->memo, h->nmemo, sizeof(*h->memo),
+					     cmp_raw) : NULL;
 		if (mo != NULL && mo->replica == h->self && live(cand, ncand, h->self, true)) {
 			catalog_id_unpack(rooms[i], id);
 			LOG(NOTICE, ARRAY, "room %s: its home is gone; this node, its replica, "
