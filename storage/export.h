@@ -69,10 +69,16 @@
  *	<adapter>_<home>_<room-id>_<first:020>-<last:020>.xml
  *
  * (<home>: the node that sequenced them, <first>-<last>: room seqs; the
- * same XML), records the mark and deletes those copies; copies at or below
- * the mark are deleted on every node (exported by someone). Then the log
- * as above, except that a CHAT event of a room another node homes now is
- * left out (that node exports it from its copy: it is the replica that
+ * same XML; at most max_events_per_file copies from the mark + 1 on, cut
+ * also where the home changes), records the mark and deletes those copies;
+ * copies at or below the mark are deleted on every node (exported by
+ * someone). Then the log as above, except that the CHAT events of the
+ * rooms homed here go into files named the same way (<home> this node, per
+ * room, at most max_events_per_file from the room's first event in the
+ * batch, which follows its mark), with the same bytes as a copies pass
+ * writes for the same events: a file renamed here and not recorded is
+ * written again by the room's next home under its name. A CHAT event of a
+ * room another node homes now is left out (that node exports it from its copy: it is the replica that
  * took the room over, or this node drained it), and one of a room with no
  * home at the moment fails the run until the room has one again (a room
  * gone from the catalog excepted: exported here).

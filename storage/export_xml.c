@@ -230,6 +230,31 @@ cmp_order(const void *pa, const void *pb, void *arg)
 	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
+/* A home's own CHAT events in a node array (export.h "In a node array"):
+ * by room, room URI and room seq, as the copies pass orders copies. */
+static int
+cmp_room_seq(const void *pa, const void *pb, void *arg)
+{
+	const struct batch *b = arg;
+	const struct ev *x = &b->ev[*(const size_t *)pa], *y = &b->ev[*(const size_t *)pb];
+	size_t n = x->uri_len < y->uri_len ? x->uri_len : y->uri_len;
+	int c;
+
+	if ((c = memcmp(x->room, y->room, WAL_ROOM_RAW)) != 0)
+		return c;
+	if ((c = memcmp(b->bytes + x->uri_off, b->bytes + y->uri_off, n)) != 0)
+		return c;
+	if (x->uri_len != y->uri_len)
+		return x->uri_len < y->uri_len ? -1 : 1;
+	return x->msg_id < y->msg_id ? -1 : x->msg_id > y->msg_id;
+}
+
+static bool
+own_chat(const struct export *e, const struct ev *ev)
+{
+	return e->room_home != NULL && ev->type == WAL_EV_CHAT && ev->msg_id != 0;
+}
+
 static bool
 same_conv(const struct batch *b, const struct ev *x, const struct ev *y)
 {
@@ -424,6 +449,32 @@ out:
 	return rc;
 }
 
+/* The own CHAT events, order[<from>..n), one room's at a time in files of
+ * at most max_events, named as the room's next home would name its copy
+ * files of the same events: <adapter>_<node>_<room-id>_<first>-<last>.xml,
+ * room seqs (export.h "In a node array"). */
+static int
+write_own(struct run *r, struct wbuf *w, size_t from)
+{
+	struct export *e = r->e;
+	struct batch *b = &r->b;
+	char name[NAME_MAX + 1], id[CATALOG_ID_LEN + 1];
+	int rc = 0;
+
+	for (size_t i = from, j; rc == 0 && i < b->n; i = j) {
+		const struct ev *f = &b->ev[b->order[i]];
+
+		for (j = i + 1; j < b->n && j - i < e->max_events; j++)
+			if (memcmp(b->ev[b->order[j]].room, f->room, WAL_ROOM_RAW) != 0)
+				break;
+		catalog_id_unpack(f->room, id);
+		snprintf(name, sizeof(name), "%s_%" PRIu64 "_%s_%020" PRIu64 "-%020" PRIu64 ".xml",
+			 e->adapter, e->node_id, id, f->msg_id, b->ev[b->order[j - 1]].msg_id);
+		rc = write_file(r, w, name, i, j);
+	}
+	return rc;
+}
+
 int
 export_write_batch(struct run *r, uint64_t first, uint64_t last, bool fixed)
 {
@@ -431,6 +482,7 @@ export_write_batch(struct run *r, uint64_t first, uint64_t last, bool fixed)
 	struct batch *b = &r->b;
 	char base[ADAPTER_MAX + 96], name[NAME_MAX + 1], id[CATALOG_ID_LEN + 1], eb[64];
 	struct wbuf *w;
+	size_t nlog = 0;
 	int rc = 0;
 
 	b->order = malloc(b->n * sizeof(*b->order));
@@ -439,21 +491,29 @@ export_write_batch(struct run *r, uint64_t first, uint64_t last, bool fixed)
 		rc = export_run_fail(r, -ENOMEM, 0, "out of memory writing a batch");
 		goto out;
 	}
+	/* The log's events first, then (in an array) the own CHAT events. */
 	for (size_t i = 0; i < b->n; i++)
-		b->order[i] = i;
-	qsort_r(b->order, b->n, sizeof(*b->order), cmp_order, b);
+		if (!own_chat(e, &b->ev[i]))
+			b->order[nlog++] = i;
+	for (size_t i = 0, k = nlog; i < b->n; i++)
+		if (own_chat(e, &b->ev[i]))
+			b->order[k++] = i;
+	qsort_r(b->order, nlog, sizeof(*b->order), cmp_order, b);
+	qsort_r(b->order + nlog, b->n - nlog, sizeof(*b->order), cmp_room_seq, b);
 
 	export_file_prefix(e, base, sizeof(base));
 	snprintf(base + strlen(base), sizeof(base) - strlen(base),
 		 "%020" PRIu64 "-%020" PRIu64, first, last);
-	if (!e->per_room) {
+	if (nlog == 0) {
+		rc = 0;		/* all of them own CHAT events */
+	} else if (!e->per_room) {
 		snprintf(name, sizeof(name), "%s.xml", base);
-		rc = write_file(r, w, name, 0, b->n);
+		rc = write_file(r, w, name, 0, nlog);
 	} else {
-		for (size_t i = 0, j; rc == 0 && i < b->n; i = j) {
+		for (size_t i = 0, j; rc == 0 && i < nlog; i = j) {
 			const uint8_t *room = b->ev[b->order[i]].room;
 
-			for (j = i + 1; j < b->n; j++)
+			for (j = i + 1; j < nlog; j++)
 				if (memcmp(b->ev[b->order[j]].room, room, WAL_ROOM_RAW) != 0)
 					break;
 			catalog_id_unpack(room, id);
@@ -461,6 +521,8 @@ export_write_batch(struct run *r, uint64_t first, uint64_t last, bool fixed)
 			rc = write_file(r, w, name, i, j);
 		}
 	}
+	if (rc == 0)
+		rc = write_own(r, w, nlog);
 	if (rc != 0)
 		goto out;
 	/* An earlier attempt at this range with the other per_room setting left

@@ -283,8 +283,9 @@ slurp(const char *path, size_t *len)
 }
 
 /* Every CHAT message of every XML file of every node's output directory
- * (the killed nodes' too), and file names kept by more than one node with
- * different bytes (counted in *<clash>). */
+ * (the killed nodes' too; a file of the same name and bytes as one of an
+ * earlier node's is read once), and file names kept by more than one node
+ * with different bytes (counted in *<clash>). */
 static size_t
 read_compliance(struct cev **out, int *clash)
 {
@@ -306,6 +307,7 @@ read_compliance(struct cev **out, int *clash)
 			size_t len, olen;
 			char *b, *other;
 			int room = -1;
+			bool dup = false;
 
 			if (strncmp(de->d_name, "parley_", 7) != 0 ||
 			    strstr(de->d_name, ".xml") == NULL)
@@ -323,7 +325,15 @@ read_compliance(struct cev **out, int *clash)
 						de->d_name, j + 1, i + 1);
 					(*clash)++;
 				}
+				dup |= other != NULL && olen == len && memcmp(other, b, len) == 0;
 				free(other);
+			}
+			if (dup) {
+				/* The same file: a collector keeps one (a file a killed
+				 * home wrote and did not record, written again by the
+				 * room's next home). */
+				free(b);
+				continue;
 			}
 			for (char *p = b; *p != '\0'; ) {
 				char *ch = strstr(p, "<Channel uri=\""), *m = strstr(p,

@@ -1604,3 +1604,304 @@ Test(export, array_copies_above_the_mark_and_other_homes_left_out)
 	/* A second run finds nothing more to do. */
 	cr_assert_eq(export_run_once(ex), 0);
 }
+
+/* A home's own CHAT events in a node array are written per room, named and
+ * cut as its replica, once the room's next home, writes its copies of the
+ * same events: same names, same bytes. So a file the home renamed but did
+ * not record (killed before its mark) is written again by the next home
+ * under its name, not beside it. */
+#define HOME_NODE	5
+#define NEXT_NODE	6
+
+static uint64_t hm_mark[NROOMS];
+static int hm_rc;
+
+static int
+hm_home(void *arg, const uint8_t *room, uint64_t *mark)
+{
+	for (int i = 0; i < NROOMS; i++)
+		if (memcmp(room, rooms[i].raw, WAL_ROOM_RAW) == 0) {
+			*mark = hm_mark[i];
+			return EXPORT_HOME_HERE;
+		}
+	return -EAGAIN;
+}
+
+static int
+hm_record(void *arg, const uint8_t *room, uint64_t last)
+{
+	if (hm_rc != 0)
+		return hm_rc;
+	for (int i = 0; i < NROOMS; i++)
+		if (memcmp(room, rooms[i].raw, WAL_ROOM_RAW) == 0 && last > hm_mark[i])
+			hm_mark[i] = last;
+	return 0;
+}
+
+/* The replica's copy of logged event <seq> (a CHAT) in <d>, as commit.c
+ * keeps it: the logged record, then the home's node id. */
+static void
+copy_logged(struct db *d, uint64_t seq, uint32_t home)
+{
+	const struct exp *x = &exps[seq - 1];
+	uint8_t key[COMMIT_REPLICA_KEY_LEN], buf[1024];
+	struct wal_rec r = {
+		.type = x->type, .ts_ms = T0 + seq * TS_STEP, .msg_id = x->msg_id,
+		.room_uri = rooms[x->room].uri, .room_uri_len = strlen(rooms[x->room].uri),
+		.user = x->user, .user_len = strlen(x->user),
+		.content = x->content, .content_len = x->clen,
+	};
+	rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+	ssize_t n;
+
+	memcpy(r.room, rooms[x->room].raw, WAL_ROOM_RAW);
+	n = wal_encode(0, &r, buf, sizeof(buf) - 4);
+	cr_assert_gt(n, 0);
+	buf[n] = (uint8_t)(home >> 24);
+	buf[n + 1] = (uint8_t)(home >> 16);
+	buf[n + 2] = (uint8_t)(home >> 8);
+	buf[n + 3] = (uint8_t)home;
+	commit_replica_key(key, rooms[x->room].raw, x->msg_id);
+	rocksdb_writebatch_put_cf(wb, db_cf(d, DB_CF_META), (const char *)key, sizeof(key),
+				  (const char *)buf, (size_t)n + 4);
+	cr_assert_eq(db_write(d, wb, true), 0);
+	rocksdb_writebatch_destroy(wb);
+}
+
+static char *
+dir_file_bytes(const char *dirpath, const char *name, size_t *len)
+{
+	char path[700];
+	char *buf;
+	FILE *f;
+	long n;
+
+	snprintf(path, sizeof(path), "%s/%s", dirpath, name);
+	f = fopen(path, "rb");
+	cr_assert_not_null(f, "%s", path);
+	cr_assert_eq(fseek(f, 0, SEEK_END), 0);
+	n = ftell(f);
+	cr_assert_geq(n, 0);
+	rewind(f);
+	buf = malloc((size_t)n + 1);
+	cr_assert_not_null(buf);
+	cr_assert_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
+	fclose(f);
+	*len = (size_t)n;
+	return buf;
+}
+
+static bool
+listed(const struct parsed *p, const char *name)
+{
+	for (size_t i = 0; i < p->nfiles; i++)
+		if (strcmp(p->names[i], name) == 0)
+			return true;
+	return false;
+}
+
+/* The replica of the home's rooms: a second database with the same catalog
+ * and copies of the CHAT events logged at <from> and later. */
+static struct db *
+open_replica(const char *path, uint64_t from)
+{
+	char err[256] = "";
+	struct db *d;
+
+	cr_assert_eq(mkdir(path, 0755), 0);
+	d = db_open(path, NULL, err, sizeof(err));
+	cr_assert_not_null(d, "%s", err);
+	for (int i = 0; i < NROOMS; i++) {
+		struct catalog_room *cr = NULL;
+
+		if (rooms[i].name == NULL)
+			continue;
+		cr_assert_eq(catalog_get(db, rooms[i].id, &cr), 0);
+		cr_assert_eq(catalog_put(d, cr), 0);
+		catalog_room_free(cr);
+	}
+	for (uint64_t s = from; s <= nexp; s++)
+		if (exps[s - 1].type == WAL_EV_CHAT)
+			copy_logged(d, s, HOME_NODE);
+	return d;
+}
+
+/* Exports the replica's copies as the room's next home into <odir>, and
+ * checks that each of its files is one of the home's (in out), byte for
+ * byte, and that the home's room files named in <want> are all there. */
+static void
+next_home_writes_the_same(struct db *d, const char *odir, char **want, size_t nwant)
+{
+	struct export_config cfg = {
+		.output_dir = odir, .files_dir = files, .node_id = NEXT_NODE,
+		.max_events_per_file = 12, .retry_min_ms = 20, .retry_max_ms = 100,
+		.interval_s = 1, .room_mark = hm_record, .room_home = hm_home,
+	};
+	struct export *e2;
+	struct parsed p2;
+	int err = 0;
+
+	cr_assert_eq(mkdir(odir, 0755), 0);
+	e2 = export_create(d, &cfg, &err);
+	cr_assert_not_null(e2, "export_create: %d", err);
+	hm_rc = 0;
+	cr_assert_eq(export_run_once(e2), 0);	/* no log: only copies */
+	export_destroy(e2);
+	parse_dir(&p2, odir);
+	cr_assert_eq(p2.nfiles, nwant, "the next home wrote %zu files, the home %zu", p2.nfiles,
+		     nwant);
+	for (size_t i = 0; i < nwant; i++) {
+		size_t l1, l2;
+		char *a, *b;
+
+		cr_assert(listed(&p2, want[i]), "the next home did not write %s", want[i]);
+		a = dir_file_bytes(out, want[i], &l1);
+		b = dir_file_bytes(odir, want[i], &l2);
+		cr_assert(l1 == l2 && memcmp(a, b, l1) == 0, "%s differs between the home "
+			  "and the next home", want[i]);
+		free(a);
+		free(b);
+	}
+	parsed_free(&p2);
+}
+
+/* The home's files named by a room and room seqs (first above <mark> of
+ * their room), into *<v>; checks that every CHAT is in one and nothing
+ * else is. */
+static size_t
+room_files(const struct parsed *p, char ***v)
+{
+	size_t n = 0;
+	char pre[64];
+
+	snprintf(pre, sizeof(pre), "parley_%d_", HOME_NODE);
+	*v = NULL;
+	for (size_t i = 0; i < p->nfiles; i++) {
+		const char *t = p->names[i] + strlen(pre);
+
+		cr_assert_eq(strncmp(p->names[i], pre, strlen(pre)), 0);
+		if (strlen(t) < CATALOG_ID_LEN + 1 || t[CATALOG_ID_LEN] != '_' || t[8] != '-')
+			continue;
+		for (int r = 0; r < NROOMS; r++) {
+			uint64_t first = strtoull(t + CATALOG_ID_LEN + 1, NULL, 10);
+
+			if (strncmp(t, rooms[r].id, CATALOG_ID_LEN) == 0 && first > hm_mark[r]) {
+				*v = realloc(*v, (n + 1) * sizeof(**v));
+				(*v)[n++] = p->names[i];
+			}
+		}
+	}
+	for (size_t i = 0; i < p->n; i++) {
+		const struct pmsg *m = &p->m[i];
+		const char *t = m->file + strlen(pre);
+		bool room_file = strlen(t) > CATALOG_ID_LEN && t[CATALOG_ID_LEN] == '_';
+
+		cr_assert_eq(room_file, strcmp(m->type, "CHAT") == 0, "%s %lld in %s", m->type,
+			     m->id, m->file);
+		if (room_file) {
+			char want[300];
+			int r;
+
+			for (r = 0; r < NROOMS && strcmp(m->room_uri, rooms[r].uri) != 0; r++)
+				;
+			cr_assert_lt(r, NROOMS);
+			snprintf(want, sizeof(want), "parley_%d_%s_", HOME_NODE, rooms[r].id);
+			cr_assert_eq(strncmp(m->file, want, strlen(want)), 0, "CHAT %lld of room %d "
+				     "in %s", m->id, r, m->file);
+		}
+	}
+	return n;
+}
+
+/* <n> events of every type, then a CHAT in each room. */
+static void
+log_mix_chat(unsigned n)
+{
+	char buf[64];
+
+	log_mix(n);
+	for (int r = 0; r < NROOMS; r++) {
+		snprintf(buf, sizeof(buf), "to room %d & <all> %llu", r,
+			 (unsigned long long)nexp + 1);
+		log_text(WAL_EV_CHAT, r, r % 3, buf);
+	}
+	flush_events();
+}
+
+static struct export *
+home_exporter(void)
+{
+	struct export_config cfg = {
+		.output_dir = out, .files_dir = files, .node_id = HOME_NODE,
+		.max_events_per_file = 12, .retry_min_ms = 20, .retry_max_ms = 100,
+		.interval_s = 1, .room_mark = hm_record, .room_home = hm_home,
+	};
+	struct export *e;
+	int err = 0;
+
+	e = export_create(db, &cfg, &err);
+	cr_assert_not_null(e, "export_create: %d", err);
+	return e;
+}
+
+Test(export, array_home_files_are_named_and_cut_as_the_next_homes_copy_files)
+{
+	char rdb[400], rout[400], **want;
+	struct parsed p;
+	struct db *d;
+	size_t n;
+
+	make_rooms();
+	memset(hm_mark, 0, sizeof(hm_mark));
+	hm_rc = 0;
+	log_mix_chat(8);	/* one batch: the rooms' CHAT events in one file each */
+	ex = home_exporter();
+	cr_assert_eq(export_run_once(ex), 11);
+	parse_dir(&p, out);
+	assert_exactly_once(&p, 1, 11, false);
+	memset(hm_mark, 0, sizeof(hm_mark));	/* the next home's view: as before */
+	n = room_files(&p, &want);
+	cr_assert_geq(n, 2, "CHAT in %zu rooms", n);
+	snprintf(rdb, sizeof(rdb), "%s/replica", root);
+	snprintf(rout, sizeof(rout), "%s/rout", root);
+	d = open_replica(rdb, 1);
+	next_home_writes_the_same(d, rout, want, n);
+	db_close(d);
+	tmpdb_remove(rdb);
+	free(want);
+	parsed_free(&p);
+}
+
+Test(export, array_home_renamed_but_not_recorded_then_the_next_home_same_files)
+{
+	char rdb[400], rout[400], **want;
+	uint64_t recorded[NROOMS];
+	struct parsed p;
+	struct db *d;
+	size_t n;
+
+	make_rooms();
+	memset(hm_mark, 0, sizeof(hm_mark));
+	hm_rc = 0;
+	log_mix_chat(9);
+	ex = home_exporter();
+	cr_assert_eq(export_run_once(ex), 12);	/* recorded */
+	memcpy(recorded, hm_mark, sizeof(recorded));
+	log_mix_chat(7);
+	hm_rc = -EIO;	/* killed between the rename and the etcd transaction */
+	cr_assert_eq(export_run_once(ex), -EIO);
+	cr_assert_eq(checkpoint(), 13);
+	cr_assert_eq(memcmp(recorded, hm_mark, sizeof(recorded)), 0);
+	parse_dir(&p, out);
+	assert_exactly_once(&p, 1, 22, false);
+	n = room_files(&p, &want);	/* the unrecorded ones: above the marks */
+	cr_assert_geq(n, 2, "CHAT in %zu rooms", n);
+	snprintf(rdb, sizeof(rdb), "%s/replica", root);
+	snprintf(rout, sizeof(rout), "%s/rout", root);
+	d = open_replica(rdb, 1);	/* copies at or below the marks are trimmed */
+	next_home_writes_the_same(d, rout, want, n);
+	db_close(d);
+	tmpdb_remove(rdb);
+	free(want);
+	parsed_free(&p);
+}
