@@ -475,7 +475,7 @@ collect(struct run *r, struct wal_iter *it, uint64_t cur, uint64_t *last, bool f
 			int home;
 			uint64_t mark;
 
-			rc = export_room_home(r, rec.room, &home, &mark);
+			rc = export_room_home(r, rec.room, &home, &mark, NULL);
 			if (rc == -EAGAIN) {
 				char id[CATALOG_ID_LEN + 1];
 
@@ -487,6 +487,8 @@ collect(struct run *r, struct wal_iter *it, uint64_t cur, uint64_t *last, bool f
 				return rc;
 			if (home == EXPORT_HOME_OTHER)
 				continue;	/* its home exports it from its copy */
+			if (rc != EXPORT_ROOM_GONE && rec.msg_id != 0 && rec.msg_id <= mark)
+				continue;	/* in a file recorded by someone */
 		}
 		if (export_batch_add(b, &rec) != 0)
 			return export_run_fail(r, -ENOMEM, want, "out of memory collecting a batch");
@@ -868,6 +870,7 @@ export_create(struct db *db, const struct export_config *cfg, int *err)
 	e->room_mark = cfg->room_mark;
 	e->room_mark_arg = cfg->room_mark_arg;
 	e->room_home = cfg->room_mark != NULL ? cfg->room_home : NULL;
+	e->room_cut = cfg->room_mark != NULL ? cfg->room_cut : NULL;
 	if (e->retry_min_ms > e->retry_max_ms) {
 		free(e);
 		*err = -EINVAL;

@@ -77,7 +77,11 @@
  * room, at most max_events_per_file from the room's first event in the
  * batch, which follows its mark), with the same bytes as a copies pass
  * writes for the same events: a file renamed here and not recorded is
- * written again by the room's next home under its name. A CHAT event of a
+ * written again by the room's next home under its name (room_cut records,
+ * before the renames, where this node's last file of the room ends, and
+ * the next home's copy files end there too). A CHAT event of a room homed
+ * here at or below its mark is left out (someone's recorded file holds
+ * it). A CHAT event of a
  * room another node homes now is left out (that node exports it from its copy: it is the replica that
  * took the room over, or this node drained it), and one of a room with no
  * home at the moment fails the run until the room has one again (a room
@@ -128,9 +132,18 @@ struct export_config {
 	/* In a node array (with room_mark; same <arg>): who homes room
 	 * <room> now: EXPORT_HOME_HERE, EXPORT_HOME_OTHER or -EAGAIN (no
 	 * home at the moment), with the room's export mark in *<mark> (0:
-	 * none); another negative errno: cannot tell. See "In a node array"
+	 * none) and a cut above it in *<cut> (0: none, see room_cut; the
+	 * caller zeroes it); another negative errno: cannot tell. See "In a node array"
 	 * above. NULL: not in an array. */
-	int		(*room_home)(void *arg, const uint8_t *room, uint64_t *mark);
+	int		(*room_home)(void *arg, const uint8_t *room, uint64_t *mark,
+				     uint64_t *cut);
+	/* In a node array (with room_mark; same <arg>): before the first of
+	 * a batch's files that hold CHAT events of room <room> (homed here)
+	 * is renamed, called with the highest room seq among them: where the
+	 * room's next home is to cut its copy files if this node dies before
+	 * room_mark (*<cut> of room_home; 0 there: none). Nonzero fails the
+	 * run. NULL: not called. */
+	int		(*room_cut)(void *arg, const uint8_t *room, uint64_t last_seq);
 };
 
 #define EXPORT_HOME_OTHER	0

@@ -23,7 +23,7 @@
 #define PREFIX_LEN	5
 
 int
-export_room_home(struct run *r, const uint8_t *room, int *home, uint64_t *mark)
+export_room_home(struct run *r, const uint8_t *room, int *home, uint64_t *mark, uint64_t *cut)
 {
 	struct export *e = r->e;
 	struct roomhome *v;
@@ -37,8 +37,8 @@ export_room_home(struct run *r, const uint8_t *room, int *home, uint64_t *mark)
 		/* Seen by the copies pass: asked again, after the log's end was
 		 * read. A home that changed in between (this node took the room
 		 * over) retries the run, so that the copies go first. */
-		uint64_t m2 = 0;
-		int h2 = e->room_home(e->room_mark_arg, room, &m2);
+		uint64_t m2 = 0, c2 = 0;
+		int h2 = e->room_home(e->room_mark_arg, room, &m2, &c2);
 		int h1 = r->rh[k].gone ? -EAGAIN : r->rh[k].home;
 
 		r->rh[k].log_pass = true;
@@ -60,9 +60,12 @@ export_room_home(struct run *r, const uint8_t *room, int *home, uint64_t *mark)
 		r->rh = v;
 		memcpy(v[k].room, room, WAL_ROOM_RAW);
 		v[k].mark = 0;
+		v[k].cut = 0;
 		v[k].log_pass = r->log_pass;
 		v[k].gone = false;
-		v[k].home = e->room_home(e->room_mark_arg, room, &v[k].mark);
+		v[k].home = e->room_home(e->room_mark_arg, room, &v[k].mark, &v[k].cut);
+		if (v[k].cut <= v[k].mark)
+			v[k].cut = 0;
 		catalog_id_unpack(room, id);
 		if (v[k].home == -EAGAIN) {
 			struct catalog_room *cr = NULL;
@@ -87,6 +90,8 @@ export_room_home(struct run *r, const uint8_t *room, int *home, uint64_t *mark)
 	}
 	*home = rc;
 	*mark = r->rh[k].mark;
+	if (cut != NULL)
+		*cut = r->rh[k].cut;
 	return r->rh[k].gone ? EXPORT_ROOM_GONE : 0;
 }
 
@@ -206,11 +211,12 @@ rooms_with_copies(struct run *r, uint8_t (**out)[WAL_ROOM_RAW], size_t *n)
 	return 0;
 }
 
-/* Collects the copies of <room> above <after> into r->b, all of one home
- * and at most max_events of them: *<first>, *<last> (0: none), *<home>. */
+/* Collects the copies of <room> above <after> into r->b, all of one home,
+ * at most max_events of them and none above <cut> (0: no cut): *<first>,
+ * *<last> (0: none), *<home>. */
 static int
-collect_copies(struct run *r, const uint8_t *room, uint64_t after, uint64_t *first,
-	       uint64_t *last, uint32_t *home)
+collect_copies(struct run *r, const uint8_t *room, uint64_t after, uint64_t cut,
+	       uint64_t *first, uint64_t *last, uint32_t *home)
 {
 	struct export *e = r->e;
 	struct db *db = e->db;
@@ -247,6 +253,8 @@ collect_copies(struct run *r, const uint8_t *room, uint64_t after, uint64_t *fir
 		if (r->b.n > 0 && h != *home)
 			break;		/* another home's: the next file */
 		rec.seq = be_get64(k + PREFIX_LEN + WAL_ROOM_RAW);
+		if (cut != 0 && rec.seq > cut && r->b.n > 0)
+			break;		/* where the dead home's last file ended */
 		rec.msg_id = rec.seq;
 		if (export_batch_add(&r->b, &rec) != 0) {
 			rc = export_run_fail(r, -ENOMEM, rec.seq, "out of memory collecting copies");
@@ -263,9 +271,11 @@ collect_copies(struct run *r, const uint8_t *room, uint64_t after, uint64_t *fir
 }
 
 /* One room homed here: its copies above <mark>, a file at a time, each
- * recorded before its copies go. */
+ * recorded before its copies go; the first files end at <cut> (0: none),
+ * where the home that set it may have renamed a file and died before it
+ * recorded it: written again under the same name, with the same bytes. */
 static int
-export_room(struct run *r, const uint8_t *room, uint64_t mark)
+export_room(struct run *r, const uint8_t *room, uint64_t mark, uint64_t cut)
 {
 	struct export *e = r->e;
 	char name[NAME_MAX + 1], id[CATALOG_ID_LEN + 1];
@@ -275,7 +285,10 @@ export_room(struct run *r, const uint8_t *room, uint64_t mark)
 
 	catalog_id_unpack(room, id);
 	for (;;) {
-		if ((rc = collect_copies(r, room, mark, &first, &last, &home)) != 0 || last == 0)
+		if (cut <= mark)
+			cut = 0;
+		rc = collect_copies(r, room, mark, cut, &first, &last, &home);
+		if (rc != 0 || last == 0)
 			return rc;
 		snprintf(name, sizeof(name), "%s_%" PRIu32 "_%s_%020" PRIu64 "-%020" PRIu64 ".xml",
 			 e->adapter, home, id, first, last);
@@ -315,9 +328,9 @@ export_copies(struct run *r)
 	}
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		int home;
-		uint64_t mark;
+		uint64_t mark, cut;
 
-		rc = export_room_home(r, rooms[i], &home, &mark);
+		rc = export_room_home(r, rooms[i], &home, &mark, &cut);
 		if (rc == -EAGAIN) {
 			rc = 0;		/* no home now: the next run */
 			continue;
@@ -331,7 +344,7 @@ export_copies(struct run *r)
 		if (rc == 0)
 			rc = trim(r, rooms[i], mark);
 		if (rc == 0 && home == EXPORT_HOME_HERE)
-			rc = export_room(r, rooms[i], mark);
+			rc = export_room(r, rooms[i], mark, cut);
 	}
 out:
 	free(rooms);

@@ -49,7 +49,9 @@ struct export {
 	bool			per_room;
 	int			(*room_mark)(void *arg, const uint8_t *room, uint64_t last_seq);
 	void			*room_mark_arg;
-	int			(*room_home)(void *arg, const uint8_t *room, uint64_t *mark);
+	int			(*room_home)(void *arg, const uint8_t *room, uint64_t *mark,
+					     uint64_t *cut);
+	int			(*room_cut)(void *arg, const uint8_t *room, uint64_t last_seq);
 
 	pthread_mutex_t		run_mu;		/* one run at a time */
 
@@ -96,6 +98,7 @@ struct roomhome {
 	uint8_t		room[WAL_ROOM_RAW];
 	int		home;		/* EXPORT_HOME_* or -errno */
 	uint64_t	mark;
+	uint64_t	cut;		/* above mark, or 0 */
 	bool		log_pass;	/* asked again for the log pass */
 	bool		gone;		/* no home and not in the catalog: deleted */
 };
@@ -136,13 +139,14 @@ void export_file_prefix(const struct export *e, char *buf, size_t len);
 int export_sync_close_rename(int dirfd, int fd, const char *tmp, const char *name);
 /* Adds <rec> to <b>. 0 or -ENOMEM. */
 int export_batch_add(struct batch *b, const struct wal_rec *rec);
-/* The home of <room> for this run (asked once per run). 0 with *<home>
- * and *<mark>, or EXPORT_ROOM_GONE with them for a room deleted (no home,
+/* The home of <room> for this run (asked once per run). 0 with *<home>,
+ * *<mark> and *<cut> (NULL: not wanted), or EXPORT_ROOM_GONE with them for a room deleted (no home,
  * not in the catalog: EXPORT_HOME_HERE for the log, whose events nobody
  * else has); -EAGAIN when it has no home at the moment; or another -errno
  * (recorded). */
 #define EXPORT_ROOM_GONE	1
-int export_room_home(struct run *r, const uint8_t *room, int *home, uint64_t *mark);
+int export_room_home(struct run *r, const uint8_t *room, int *home, uint64_t *mark,
+		     uint64_t *cut);
 /* export.h room_mark: once per room with CHAT events in the collected
  * batch, its highest room seq (export_copies.c). */
 int export_record_marks(struct run *r);

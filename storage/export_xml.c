@@ -452,25 +452,36 @@ out:
 /* The own CHAT events, order[<from>..n), one room's at a time in files of
  * at most max_events, named as the room's next home would name its copy
  * files of the same events: <adapter>_<node>_<room-id>_<first>-<last>.xml,
- * room seqs (export.h "In a node array"). */
+ * room seqs (export.h "In a node array"). Before the first of a room's
+ * files is renamed, its last seq is recorded as the room's cut. */
 static int
 write_own(struct run *r, struct wbuf *w, size_t from)
 {
 	struct export *e = r->e;
 	struct batch *b = &r->b;
-	char name[NAME_MAX + 1], id[CATALOG_ID_LEN + 1];
+	char name[NAME_MAX + 1], id[CATALOG_ID_LEN + 1], eb[64];
 	int rc = 0;
 
-	for (size_t i = from, j; rc == 0 && i < b->n; i = j) {
+	for (size_t i = from, end; rc == 0 && i < b->n; i = end) {
 		const struct ev *f = &b->ev[b->order[i]];
+		uint64_t last;
 
-		for (j = i + 1; j < b->n && j - i < e->max_events; j++)
-			if (memcmp(b->ev[b->order[j]].room, f->room, WAL_ROOM_RAW) != 0)
+		for (end = i + 1; end < b->n; end++)
+			if (memcmp(b->ev[b->order[end]].room, f->room, WAL_ROOM_RAW) != 0)
 				break;
 		catalog_id_unpack(f->room, id);
-		snprintf(name, sizeof(name), "%s_%" PRIu64 "_%s_%020" PRIu64 "-%020" PRIu64 ".xml",
-			 e->adapter, e->node_id, id, f->msg_id, b->ev[b->order[j - 1]].msg_id);
-		rc = write_file(r, w, name, i, j);
+		last = b->ev[b->order[end - 1]].msg_id;
+		if (e->room_cut != NULL && (rc = e->room_cut(e->room_mark_arg, f->room, last)) != 0)
+			return export_run_fail(r, rc, 0, "room %s: cannot record where its files "
+					       "end (room seq %" PRIu64 "): %s", id, last,
+					       export_errstr(rc, eb, sizeof(eb)));
+		for (size_t j, k = i; rc == 0 && k < end; k = j) {
+			j = k + e->max_events < end ? k + e->max_events : end;
+			snprintf(name, sizeof(name), "%s_%" PRIu64 "_%s_%020" PRIu64 "-%020" PRIu64
+				 ".xml", e->adapter, e->node_id, id, b->ev[b->order[k]].msg_id,
+				 b->ev[b->order[j - 1]].msg_id);
+			rc = write_file(r, w, name, k, j);
+		}
 	}
 	return rc;
 }

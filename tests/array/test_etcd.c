@@ -374,7 +374,8 @@ Test(etcd, cmark_moves_only_up)
 	struct cmark *a = cmark_open(fix.url, "/t", 1, 2000, err, sizeof(err));
 	struct cmark *b = cmark_open(fix.url, "/t", 2, 2000, err, sizeof(err));
 	struct etcd_kvs kvs = { 0 };
-	uint64_t seq = 99, node = 0;
+	struct cmark_val mv = { 0 };
+	uint64_t seq = 99, cut = 0;
 
 	cr_assert(a != NULL && b != NULL, "%s", err);
 	cr_assert_eq(cmark_read(a, id, &seq), 0);
@@ -389,9 +390,9 @@ Test(etcd, cmark_moves_only_up)
 			      err, sizeof(err)), 0, "%s", err);
 	cr_assert_eq(kvs.n, 1);
 	cr_assert_eq(kvs.kv[0].lease, 0, "a mark must outlive its writer");
-	cr_assert_eq(cmark_parse(kvs.kv[0].value, kvs.kv[0].value_len, &node, &seq), 0);
-	cr_assert_eq(node, 2);
-	cr_assert_eq(seq, 25);
+	cr_assert_eq(cmark_parse(kvs.kv[0].value, kvs.kv[0].value_len, &mv), 0);
+	cr_assert_eq(mv.node, 2);
+	cr_assert_eq(mv.seq, 25);
 	etcd_kvs_free(&kvs);
 	/* Only the room's home moves the mark (none: a room deleted). */
 	{
@@ -399,24 +400,47 @@ Test(etcd, cmark_moves_only_up)
 		char v[128];
 		uint64_t mark = 0;
 
-		cr_assert_eq(cmark_home(a, room, &mark), -EAGAIN);
+		cr_assert_eq(cmark_home(a, room, &mark, &cut), -EAGAIN);
 		cr_assert_eq(mark, 25);
+		cr_assert_eq(cut, 0);
 		snprintf(v, sizeof(v), "{\"node\":3,\"room\":\"%s\"}", id);
 		cr_assert_eq(etcd_put(cl, hkey, v, strlen(v), 0, err, sizeof(err)), 0, "%s", err);
-		cr_assert_eq(cmark_home(a, room, &mark), EXPORT_HOME_OTHER);
+		cr_assert_eq(cmark_home(a, room, &mark, &cut), EXPORT_HOME_OTHER);
 		cr_assert_eq(cmark_record(a, room, 40), -ESTALE);
+		cr_assert_eq(cmark_cut(a, room, 40), -ESTALE, "only the home sets a cut");
 		cr_assert_eq(cmark_record(a, room, 20), 0, "at or below the mark: nothing to do");
 		snprintf(v, sizeof(v), "{\"node\":1,\"room\":\"%s\"}", id);
 		cr_assert_eq(etcd_put(cl, hkey, v, strlen(v), 0, err, sizeof(err)), 0, "%s", err);
-		cr_assert_eq(cmark_home(a, room, &mark), EXPORT_HOME_HERE);
+		cr_assert_eq(cmark_home(a, room, &mark, &cut), EXPORT_HOME_HERE);
 		cr_assert_eq(cmark_record(a, room, 40), 0);
 		cr_assert_eq(cmark_read(b, id, &seq), 0);
 		cr_assert_eq(seq, 40);
+		/* A cut: set above the seq, kept by a record below it, cleared by
+		 * one that reaches it, replaced by a newer one. */
+		cr_assert_eq(cmark_cut(a, room, 40), 0, "at the seq: nothing");
+		cr_assert_eq(cmark_home(a, room, &mark, &cut), EXPORT_HOME_HERE);
+		cr_assert(mark == 40 && cut == 0, "mark %lu cut %lu", mark, cut);
+		cr_assert_eq(cmark_cut(a, room, 55), 0);
+		cr_assert_eq(cmark_home(b, room, &mark, &cut), EXPORT_HOME_OTHER);
+		cr_assert(mark == 40 && cut == 55, "mark %lu cut %lu", mark, cut);
+		cr_assert_eq(cmark_record(a, room, 48), 0);
+		cr_assert_eq(cmark_home(b, room, &mark, &cut), EXPORT_HOME_OTHER);
+		cr_assert(mark == 48 && cut == 55, "mark %lu cut %lu", mark, cut);
+		cr_assert_eq(cmark_cut(a, room, 52), 0);
+		cr_assert_eq(cmark_home(b, room, &mark, &cut), EXPORT_HOME_OTHER);
+		cr_assert(mark == 48 && cut == 52, "a newer cut replaces: mark %lu cut %lu", mark,
+			  cut);
+		cr_assert_eq(cmark_record(a, room, 52), 0);
+		cr_assert_eq(cmark_home(b, room, &mark, &cut), EXPORT_HOME_OTHER);
+		cr_assert(mark == 52 && cut == 0, "mark %lu cut %lu", mark, cut);
+		cr_assert_eq(cmark_read(b, id, &seq), 0);
+		cr_assert_eq(seq, 52);
 	}
 	/* Garbage under the key is reported, never overwritten blindly. */
 	cr_assert_eq(etcd_put(cl, "/t/exported/0badc0de-0000-4000-8000-000000000001", "x", 1, 0, err,
 			      sizeof(err)), 0);
-	cr_assert_eq(cmark_record(a, room, 30), -EPROTO);
+	cr_assert_eq(cmark_record(a, room, 60), -EPROTO);
+	cr_assert_eq(cmark_cut(a, room, 70), -EPROTO);
 	cr_assert_eq(cmark_read(a, id, &seq), -EPROTO);
 	cmark_close(a);
 	cmark_close(b);
