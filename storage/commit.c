@@ -444,6 +444,7 @@ put_req(struct commit *c, struct commit_req *r, uint64_t seq)
 	if (r->op == COMMIT_REPLICA_TRUNCATE) {
 		uint8_t from[COMMIT_REPLICA_KEY_LEN], to[COMMIT_REPLICA_KEY_LEN];
 		uint8_t hfrom[HISTORY_KEY_LEN], hto[HISTORY_KEY_LEN];
+		uint8_t vkey[COMMIT_VOID_KEY_LEN], vval[8];
 
 		history_key(hfrom, r->room, r->room_seq);
 		history_key(hto, r->room, UINT64_MAX);
@@ -455,6 +456,13 @@ put_req(struct commit *c, struct commit_req *r, uint64_t seq)
 		rocksdb_writebatch_delete_range_cf(c->wb, db_cf(c->db, DB_CF_META),
 						   (const char *)from, sizeof(from),
 						   (const char *)to, sizeof(to));
+		/* Every event logged so far has a seq below c->next_seq. */
+		memcpy(vkey, COMMIT_VOID_PREFIX, 6);
+		memcpy(vkey + 6, r->room, HISTORY_ROOM_RAW);
+		be_put64(vkey + 6 + HISTORY_ROOM_RAW, c->next_seq);
+		be_put64(vval, r->room_seq);
+		rocksdb_writebatch_put_cf(c->wb, db_cf(c->db, DB_CF_META), (const char *)vkey,
+					  sizeof(vkey), (const char *)vval, sizeof(vval));
 		return 0;
 	}
 	if (r->op == COMMIT_REPLICA) {

@@ -54,9 +54,19 @@ enum commit_op {
 	COMMIT_REPLICA,
 	/* A replica drops its copies of <room> from <room_seq> on (history
 	 * and compliance copies): what an earlier home numbered there and
-	 * never had acknowledged (a new home numbers those seqs anew). */
+	 * never had acknowledged (a new home numbers those seqs anew). The
+	 * CHAT events of <room> from <room_seq> on in this node's own log so
+	 * far are void too (it numbered them as the room's home, and nobody
+	 * acknowledged them): recorded under commit_void_key() with the next
+	 * log seq, so the exporter leaves them out (storage/export.h). */
 	COMMIT_REPLICA_TRUNCATE,
 };
+
+/* The meta-family key of a void range: "cvoid/" + room raw + the first log
+ * seq after it (big-endian); the value is the first void room seq
+ * (big-endian u64). */
+#define COMMIT_VOID_PREFIX	"cvoid/"
+#define COMMIT_VOID_KEY_LEN	(6 + HISTORY_ROOM_RAW + 8)
 
 /* The meta-family key of a replica's compliance copy: "rcmp/" + room raw +
  * room seq (big-endian). */

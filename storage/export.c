@@ -475,6 +475,8 @@ collect(struct run *r, struct wal_iter *it, uint64_t cur, uint64_t *last, bool f
 			int home;
 			uint64_t mark;
 
+			if (export_void(r, &rec))
+				continue;	/* never acknowledged; numbered anew */
 			rc = export_room_home(r, rec.room, &home, &mark, NULL);
 			if (rc == -EAGAIN) {
 				char id[CATALOG_ID_LEN + 1];
@@ -574,6 +576,8 @@ run_batches(struct run *r)
 	if ((rc = wal_checkpoint(e->db, &cur)) != 0 || (rc = wal_next_seq(e->db, &end)) != 0)
 		return export_run_fail(r, rc, 0, "cannot read the compliance checkpoint: %s",
 				export_errstr(rc, eb, sizeof(eb)));
+	if (e->room_home != NULL && (rc = export_voids_load(r, cur)) != 0)
+		return rc;
 	if (cur >= end)
 		return 0;
 	if (r->dirfd == -1)
@@ -659,6 +663,7 @@ export_run_once(struct export *e)
 		free(r.found[i].name);
 	free(r.found);
 	free(r.rh);
+	free(r.voids);
 	free(r.b.ev);
 	free(r.b.bytes);
 	free(r.iobuf);

@@ -140,6 +140,68 @@ export_record_marks(struct run *r)
 	return rc;
 }
 
+int
+export_voids_load(struct run *r, uint64_t ckpt)
+{
+	struct db *db = r->e->db;
+	rocksdb_writebatch_t *wb = NULL;
+	rocksdb_iterator_t *it;
+	int rc = 0;
+
+	r->nvoids = 0;
+	it = rocksdb_create_iterator_cf(db_rocks(db), db_ropts(db), db_cf(db, DB_CF_META));
+	for (rocksdb_iter_seek(it, COMMIT_VOID_PREFIX, 6); rocksdb_iter_valid(it);
+	     rocksdb_iter_next(it)) {
+		size_t klen, vlen;
+		const char *k = rocksdb_iter_key(it, &klen);
+		const char *v = rocksdb_iter_value(it, &vlen);
+		struct voidrange *nv, vr;
+
+		if (klen < 6 || memcmp(k, COMMIT_VOID_PREFIX, 6) != 0)
+			break;
+		if (klen != COMMIT_VOID_KEY_LEN || vlen != 8)
+			continue;
+		memcpy(vr.room, k + 6, WAL_ROOM_RAW);
+		vr.log_next = be_get64(k + 6 + WAL_ROOM_RAW);
+		vr.from = be_get64(v);
+		if (vr.log_next <= ckpt) {
+			/* Every event it voids is exported or left out. */
+			if (wb == NULL)
+				wb = rocksdb_writebatch_create();
+			rocksdb_writebatch_delete_cf(wb, db_cf(db, DB_CF_META), k, klen);
+			continue;
+		}
+		nv = realloc(r->voids, (r->nvoids + 1) * sizeof(*nv));
+		if (nv == NULL) {
+			rc = export_run_fail(r, -ENOMEM, 0, "out of memory reading void ranges");
+			break;
+		}
+		r->voids = nv;
+		r->voids[r->nvoids++] = vr;
+	}
+	if (db_scan_end(it, NULL, "void ranges") != 0 && rc == 0)
+		rc = export_run_fail(r, -EIO, 0, "cannot read the void ranges");
+	if (rc == 0 && wb != NULL && db_write(db, wb, false) != 0)
+		LOG(WARNING, COMPLIANCE, "export: cannot delete spent void ranges (again at "
+		    "the next run)");
+	if (wb != NULL)
+		rocksdb_writebatch_destroy(wb);
+	return rc;
+}
+
+bool
+export_void(const struct run *r, const struct wal_rec *rec)
+{
+	for (size_t i = 0; i < r->nvoids; i++) {
+		const struct voidrange *v = &r->voids[i];
+
+		if (rec->seq < v->log_next && rec->msg_id >= v->from &&
+		    memcmp(rec->room, v->room, WAL_ROOM_RAW) == 0)
+			return true;
+	}
+	return false;
+}
+
 /* Deletes the copies of <room> at or below <upto>. */
 static int
 trim(struct run *r, const uint8_t *room, uint64_t upto)

@@ -103,10 +103,21 @@ struct roomhome {
 	bool		gone;		/* no home and not in the catalog: deleted */
 };
 
+/* A void range of this node's own log (storage/commit.h
+ * COMMIT_REPLICA_TRUNCATE): the CHAT events of <room> logged before
+ * <log_next> with a room seq at or above <from>. */
+struct voidrange {
+	uint8_t		room[WAL_ROOM_RAW];
+	uint64_t	log_next;
+	uint64_t	from;
+};
+
 struct run {
 	struct export	*e;
 	struct roomhome	*rh;
 	size_t		nrh;
+	struct voidrange *voids;
+	size_t		nvoids;
 	bool		log_pass;	/* the copies pass is done */
 	uint64_t	copies;		/* replica copies exported */
 	int		dirfd;		/* output_dir */
@@ -150,6 +161,12 @@ int export_room_home(struct run *r, const uint8_t *room, int *home, uint64_t *ma
 /* export.h room_mark: once per room with CHAT events in the collected
  * batch, its highest room seq (export_copies.c). */
 int export_record_marks(struct run *r);
+/* Reads the void ranges that still void events at or after the checkpoint
+ * <ckpt> into r->voids, and deletes the others (export_copies.c). */
+int export_voids_load(struct run *r, uint64_t ckpt);
+/* Whether the CHAT event <rec> (from the log) is void: never acknowledged,
+ * its room seq numbered anew by a later home. */
+bool export_void(const struct run *r, const struct wal_rec *rec);
 /* Exports the replica copies of the rooms homed here (export_copies.c). */
 int export_copies(struct run *r);
 /* Writes the collected batch into one file <name> and syncs the directory
