@@ -418,6 +418,7 @@ exporter_start(struct boot *b)
 		ec.room_mark_arg = b->cmark;
 		ec.room_home = cmark_home;
 		ec.room_cut = cmark_cut;
+		ec.hold_unsettled = true;
 	}
 	b->exporter = export_create(b->db, &ec, &rc);
 	if (b->exporter != NULL && (rc = export_start(b->exporter)) != 0) {

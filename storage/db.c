@@ -20,6 +20,7 @@
 #include "dataplane/base/be.h"
 #include "dataplane/base/errmsg.h"
 #include "dataplane/base/log.h"
+#include "storage/acked.h"
 #include "storage/db.h"
 
 #define DEFAULT_CACHE_BYTES	(32u << 20)
@@ -38,6 +39,7 @@ struct db {
 	int				nhandles;
 	uint64_t			node_id;
 	uint64_t			schema;
+	struct acked			*acked;
 };
 
 static const char *const cf_names[DB_CF_MAX] = {
@@ -319,6 +321,10 @@ db_open(const char *dir, const struct db_config *cfg, char *errbuf, size_t errle
 	int n;
 
 	db = calloc(1, sizeof(*db));
+	if (db != NULL && (db->acked = acked_create()) == NULL) {
+		free(db);
+		db = NULL;
+	}
 	if (db == NULL) {
 		errmsg_set(errbuf, errlen, "out of memory opening %s", dir);
 		return NULL;
@@ -373,6 +379,7 @@ out_free_list:
 	if (disk != NULL)
 		rocksdb_list_column_families_destroy(disk, ndisk);
 	free_options(db);
+	acked_destroy(db->acked);
 	free(db);
 	return NULL;
 }
@@ -401,5 +408,12 @@ db_close(struct db *db)
 		rocksdb_column_family_handle_destroy(db->handles[i]);
 	rocksdb_close(db->rocks);
 	free_options(db);
+	acked_destroy(db->acked);
 	free(db);
+}
+
+struct acked *
+db_acked(const struct db *db)
+{
+	return db->acked;
 }

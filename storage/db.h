@@ -41,6 +41,7 @@ struct db_config {
 };
 
 struct db;
+struct acked;
 
 /* Opens (creating if missing) the database in directory <dir>. <cfg> may be
  * NULL for defaults. A nonzero cfg->node_id is stored in a new database and
@@ -57,6 +58,10 @@ rocksdb_column_family_handle_t *db_cf(const struct db *db, enum db_cf cf);
 const char *db_cf_name(enum db_cf cf);
 uint64_t db_node_id(const struct db *db);
 uint64_t db_schema_version(const struct db *db);
+/* The database's table of what the rooms' homes made visible
+ * (storage/acked.h), for the lcores and the exporter; lives as long as
+ * the database. */
+struct acked *db_acked(const struct db *db);
 
 /* Shared default read options (no snapshot, checksums verified). */
 const rocksdb_readoptions_t *db_ropts(const struct db *db);

@@ -34,6 +34,7 @@
 #include "dataplane/base/clock.h"
 #include "dataplane/base/log.h"
 #include "storage/catalog.h"
+#include "storage/acked.h"
 #include "storage/db.h"
 #include "storage/export.h"
 #include "storage/wal.h"
@@ -439,10 +440,12 @@ plan_last(const struct run *r, uint64_t cur, uint64_t end, bool *fixed)
 
 /* Reads [cur, *last] into r->b. On a bad record at S past <cur> (and no
  * fixed range) the batch is cut to [cur, S-1] and *stop holds the error,
- * already recorded; returned errors leave nothing to export. */
+ * already recorded; at an own CHAT event not settled yet (hold_unsettled)
+ * it is cut before it and *held is set; returned errors leave nothing to
+ * export. */
 static int
 collect(struct run *r, struct wal_iter *it, uint64_t cur, uint64_t *last, bool fixed,
-	int *stop)
+	int *stop, bool *held)
 {
 	struct batch *b = &r->b;
 	char eb[64], iso[40];
@@ -491,6 +494,13 @@ collect(struct run *r, struct wal_iter *it, uint64_t cur, uint64_t *last, bool f
 				continue;	/* its home exports it from its copy */
 			if (rc != EXPORT_ROOM_GONE && rec.msg_id != 0 && rec.msg_id <= mark)
 				continue;	/* in a file recorded by someone */
+			if (r->e->hold_unsettled && !fixed && rc != EXPORT_ROOM_GONE &&
+			    want >= r->e->own_from &&
+			    rec.msg_id > acked_get(db_acked(r->e->db), rec.room)) {
+				*last = want - 1;	/* not settled yet: the next run */
+				*held = true;
+				return 0;
+			}
 		}
 		if (export_batch_add(b, &rec) != 0)
 			return export_run_fail(r, -ENOMEM, want, "out of memory collecting a batch");
@@ -600,6 +610,7 @@ run_batches(struct run *r)
 	while (cur < end) {
 		bool fixed;
 		uint64_t last = plan_last(r, cur, end, &fixed);
+		bool held = false;
 		int stop = 0;
 
 		if (last >= end) {
@@ -608,8 +619,10 @@ run_batches(struct run *r)
 				      "restored from an older copy?", cur, last, end - 1);
 			break;
 		}
-		if ((rc = collect(r, it, cur, &last, fixed, &stop)) != 0)
+		if ((rc = collect(r, it, cur, &last, fixed, &stop, &held)) != 0)
 			break;
+		if (held && last < cur)
+			break;		/* its first event is not settled yet */
 		if (r->b.n == 0) {
 			/* Every event of the range is another home's (array): no
 			 * file, and none left from an earlier attempt. */
@@ -641,6 +654,8 @@ run_batches(struct run *r)
 			rc = stop;
 			break;
 		}
+		if (held)
+			break;
 	}
 	wal_iter_close(it);
 	return rc;
@@ -876,6 +891,9 @@ export_create(struct db *db, const struct export_config *cfg, int *err)
 	e->room_mark_arg = cfg->room_mark_arg;
 	e->room_home = cfg->room_mark != NULL ? cfg->room_home : NULL;
 	e->room_cut = cfg->room_mark != NULL ? cfg->room_cut : NULL;
+	e->hold_unsettled = cfg->room_mark != NULL && cfg->hold_unsettled;
+	if (e->hold_unsettled && wal_next_seq(db, &e->own_from) != 0)
+		e->own_from = UINT64_MAX;	/* cannot tell: hold nothing */
 	if (e->retry_min_ms > e->retry_max_ms) {
 		free(e);
 		*err = -EINVAL;

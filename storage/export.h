@@ -144,6 +144,14 @@ struct export_config {
 	 * room_mark (*<cut> of room_home; 0 there: none). Nonzero fails the
 	 * run. NULL: not called. */
 	int		(*room_cut)(void *arg, const uint8_t *room, uint64_t last_seq);
+	/* In a node array (with room_mark): a room homed here has its own
+	 * CHAT events exported only up to the seq its home settled (answered
+	 * and delivered, or refused: storage/acked.h, db_acked), for events
+	 * logged after export_create; a batch ends before the first one
+	 * above it, and the rest waits for the next run. So a home never
+	 * exports a post that its replica did not acknowledge before it died
+	 * (its next home numbers that seq anew). */
+	bool		hold_unsettled;
 };
 
 #define EXPORT_HOME_OTHER	0

@@ -47,6 +47,8 @@ struct export {
 	uint64_t		max_events;
 	size_t			max_bytes;
 	bool			per_room;
+	bool			hold_unsettled;
+	uint64_t		own_from;	/* first log seq of this process */
 	int			(*room_mark)(void *arg, const uint8_t *room, uint64_t last_seq);
 	void			*room_mark_arg;
 	int			(*room_home)(void *arg, const uint8_t *room, uint64_t *mark,

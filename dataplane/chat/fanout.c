@@ -21,7 +21,9 @@
 #include "dataplane/engine/lcore.h"
 #include "dataplane/chat/roomtab.h"
 #include "dataplane/xccos/xccos.h"
+#include "storage/acked.h"
 #include "storage/commit.h"
+#include "storage/db.h"
 #include "storage/history.h"
 
 static void fill_req(struct lcore_ctx *lc, void *cookie, struct commit_req *r);
@@ -510,6 +512,10 @@ fo_post_visible(struct lcore_ctx *lc, struct fanout_post *p)
 {
 	struct fo_roomstate *lr = fo_roomstate_find(fo_lc(lc), p->room);
 
+	/* Settled, answered either way: the exporter may take its event
+	 * (storage/acked.h); one that failed because the room left is void. */
+	if (lcore_db(lc) != NULL)
+		acked_publish(db_acked(lcore_db(lc)), p->room, p->seq);
 	if (p->status == 0 && lr != NULL)
 		for (uint32_t l = 0; l < lcore_conf(lc)->nlcores; l++)
 			if (lr->per_lcore[l] > 0) {
