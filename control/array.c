@@ -1,4 +1,5 @@
-/* The node array's membership: see array.h.
+/* The node array's membership: see array.h. The lease guard and the room
+ * homes turn are array_homes.c's; the state both share is array_int.h's.
  *
  * Two etcd clients: the thread's (its session: lease, node key) and the
  * query client that array_nodes() uses from the control thread, under
@@ -18,12 +19,12 @@
 #include <openssl/rand.h>
 
 #include "control/array.h"
+#include "control/array_int.h"
 #include "control/etcd.h"
 #include "control/homes.h"
 #include "control/peerlink.h"
 #include "control/place.h"
 #include "dataplane/base/log.h"
-#include "dataplane/chat/roomtab.h"
 #include "dataplane/chat/chatctl.h"
 #include "dataplane/chat/fanout.h"
 #include "dataplane/chat/fanout_peer.h"
@@ -33,14 +34,9 @@
 #include "dataplane/web/web.h"
 #include "storage/catalog.h"
 
-#define PUBLISH_MS		1000	/* the node key is rewritten this often */
-#define GUARD_MS		100	/* guard_thread checks the lease this often */
 #define SNAP_TIMEOUT_MS		100	/* one lcore's load snapshot */
-#define KEY_MAX			512
 #define START_TRIES		3	/* etcd unreachable at start: tries before giving up */
 #define START_RETRY_MS		500
-#define ARRAY_SECRET_LEN	32	/* bytes of <prefix>/secret */
-
 
 struct lcore_load {
 	bool		have_clock;
@@ -50,58 +46,6 @@ struct lcore_load {
 	double		busy;		/* fraction of the last interval */
 };
 
-struct array {
-	struct array_config	conf;	/* strings point into the copies below */
-	char			*etcd_list, *prefix, *advertise_sip, *peer_listen;
-	char			*web_url, *web_cert;
-	uint8_t			secret[ARRAY_SECRET_LEN];	/* the array's (etcd) */
-	char			key[KEY_MAX];	/* <prefix>/nodes/<id> */
-	struct engine		*e;
-	struct etcd		*sess;		/* the thread's */
-	struct etcd		*query;		/* array_nodes()'s, under qlock */
-	struct peerlink	*peers;		/* peer links, or NULL without peer_listen */
-	bool			members_bad;	/* last member list refused (logged) */
-	uint32_t		members[PLACE_MAX];	/* the peer links' last member ids */
-	unsigned		nmembers;
-	pthread_mutex_t		qlock;
-	int64_t			lease;		/* 0 while this node holds none */
-	bool			refused;	/* rejoining: our id is taken (logged once) */
-	uint64_t		started_ms;
-	uint32_t		nlcores;
-	struct lcore_load	*load;
-	struct place_tab	place;		/* for the lcores' placement decisions */
-
-	int			stop_fd;	/* eventfd: array_stop wakes the thread */
-	int			kick_fd;	/* eventfd: array_kick, publish now */
-	pthread_t		thread;
-	pthread_t		guard;		/* guard_thread */
-	bool			guard_off;	/* not started */
-	bool			running;
-
-	/* Read by array_nodes() on the control thread. */
-	_Atomic bool		lost;		/* etcd does not answer now */
-	_Atomic bool		registered;	/* the node key is ours */
-	_Atomic int64_t		lease_pub;	/* <lease>, for array_nodes() */
-	_Atomic uint64_t	lost_count;	/* times etcd was lost */
-	_Atomic uint64_t	errors;		/* failed etcd requests */
-
-	struct homes		*homes;		/* room homes (homes.h) */
-	/* CLOCK_MONOTONIC ms until which this node's lease is surely valid:
-	 * the send time of the last successful grant or keepalive + TTL. */
-	_Atomic uint64_t	lease_until_ms;
-	_Atomic(array_republish_fn *) republish;	/* homes changed (array_set_republish) */
-	void *_Atomic		republish_arg;
-};
-
-static uint64_t
-now_ns(clockid_t id)
-{
-	struct timespec ts;
-
-	clock_gettime(id, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* ---- the node's record -------------------------------------------------- */
 
 /* One lcore's busy fraction since the last sample, from its thread's CPU
@@ -109,7 +53,7 @@ now_ns(clockid_t id)
 static void
 sample_busy(struct lcore_load *l, const struct chatctl_lcore_snap *s)
 {
-	uint64_t cpu, wall = now_ns(CLOCK_MONOTONIC);
+	uint64_t cpu, wall = array_now_ns(CLOCK_MONOTONIC);
 	clockid_t cid;
 
 	if (!l->have_clock && pthread_getcpuclockid(s->thread, &cid) == 0) {
@@ -118,7 +62,7 @@ sample_busy(struct lcore_load *l, const struct chatctl_lcore_snap *s)
 	}
 	if (!l->have_clock)
 		return;
-	cpu = now_ns(l->clock);
+	cpu = array_now_ns(l->clock);
 	if (l->wall_ns != 0 && wall > l->wall_ns) {
 		double b = (double)(cpu - l->cpu_ns) / (double)(wall - l->wall_ns);
 
@@ -160,7 +104,7 @@ record(struct array *a, bool live)
 		      "lcores", lc,
 		      "draining", draining,
 		      "started_ms", (json_int_t)a->started_ms,
-		      "updated_ms", (json_int_t)(now_ns(CLOCK_REALTIME) / 1000000));
+		      "updated_ms", (json_int_t)(array_now_ns(CLOCK_REALTIME) / 1000000));
 	if (o != NULL && a->web_url[0] != '\0') {
 		char pin[128];
 
@@ -188,7 +132,7 @@ join(struct array *a, bool live, char *err, size_t errlen)
 	int64_t lease, ttl;
 	int rc;
 
-	uint64_t sent_ms = now_ns(CLOCK_MONOTONIC) / 1000000;
+	uint64_t sent_ms = array_now_ns(CLOCK_MONOTONIC) / 1000000;
 
 	rc = etcd_lease_grant(a->sess, a->conf.lease_ttl_s, &lease, &ttl, err, errlen);
 	if (rc != 0)
@@ -275,7 +219,7 @@ turn(struct array *a, bool renew)
 		return;
 	}
 	if (renew) {
-		uint64_t sent_ms = now_ns(CLOCK_MONOTONIC) / 1000000;
+		uint64_t sent_ms = array_now_ns(CLOCK_MONOTONIC) / 1000000;
 		int64_t ttl = 0;
 
 		rc = etcd_lease_keepalive(a->sess, a->lease, &ttl, err, sizeof(err));
@@ -448,13 +392,13 @@ static void
 place_refresh(struct array *a)
 {
 	struct etcd_kvs kvs = { 0 };
-	char prefix[KEY_MAX], err[1024];
+	char prefix[ARRAY_KEY_MAX], err[1024];
 	bool ok = false;
 
 	snprintf(prefix, sizeof(prefix), "%s/nodes/", a->prefix);
 	if (!atomic_load(&a->lost) && atomic_load(&a->registered))
 		ok = etcd_get(a->sess, prefix, true, &kvs, err, sizeof(err)) == 0;
-	place_fill(&a->place, ok ? &kvs : NULL, now_ns(CLOCK_MONOTONIC) / 1000000);
+	place_fill(&a->place, ok ? &kvs : NULL, array_now_ns(CLOCK_MONOTONIC) / 1000000);
 	etcd_kvs_free(&kvs);
 	/* The peer links follow the same list (kept as is while etcd is
 	 * away: links that work stay up). */
@@ -468,106 +412,15 @@ decide(void *arg, const char *aor, char *where, size_t cap)
 {
 	struct array *a = arg;
 
-	return place_decide(&a->place, a->conf.node_id, aor, now_ns(CLOCK_MONOTONIC) / 1000000,
-			    where, cap);
-}
-
-/* This node may count itself the home of rooms: its lease is surely valid
- * for a while yet by its own clock (homes.h). The margin covers a turn
- * (the table follows at the next one) and clock rates. */
-static bool
-lease_fresh(struct array *a)
-{
-	uint64_t ttl_ms = (uint64_t)a->conf.lease_ttl_s * 1000;
-	uint64_t margin = PUBLISH_MS + ttl_ms / 10;
-
-	if (margin > ttl_ms / 2)
-		margin = ttl_ms / 2;
-	return atomic_load(&a->lease_pub) != 0 && atomic_load(&a->registered) &&
-	       now_ns(CLOCK_MONOTONIC) / 1000000 + margin < atomic_load(&a->lease_until_ms);
-}
-
-static bool
-may_home(struct array *a)
-{
-	return a->lease != 0 && lease_fresh(a);
-}
-
-/* Guard thread: the array thread learns that its lease runs out only
- * between etcd requests, and each may wait [array] timeout_ms for an etcd
- * that is gone (a keepalive, the placement read, the homes read: longer
- * than may_home's margin; test_partition saw the new home claim a room a
- * second before the old one stopped). This thread checks the lease's time
- * every GUARD_MS and stops the homes at once (homes_stop_homing). */
-static void *
-guard_thread(void *arg)
-{
-	struct array *a = arg;
-
-	for (;;) {
-		struct pollfd p = { .fd = a->stop_fd, .events = POLLIN };
-		array_republish_fn *fn;
-
-		if (poll(&p, 1, GUARD_MS) > 0)
-			break;
-		if (lease_fresh(a) || !homes_stop_homing(a->homes))
-			continue;
-		fn = atomic_load(&a->republish);
-		if (fn != NULL)
-			fn(atomic_load(&a->republish_arg));
-	}
-	return NULL;
-}
-
-/* Room homes: read, claim what this node wins, and have the room table
- * republished when they changed (homes.h). */
-static void
-homes_step(struct array *a)
-{
-	const struct place_tab *t = &a->place;
-	struct homes_cand cand[PLACE_MAX];
-	array_republish_fn *fn;
-	unsigned n = 0;
-	char err[1024];
-	bool changed;
-	int rc = 0;
-
-	for (uint32_t i = 0; t->valid && i < t->n; i++) {
-		cand[n].node_id = t->v[i].node_id;
-		cand[n].busy = t->v[i].busy;
-		cand[n].draining = t->v[i].draining;
-		n++;
-	}
-	if (atomic_load(&a->lost) && may_home(a)) {
-		/* etcd is away: the homes read last stay as they are. */
-		return;
-	}
-	/* Nodes started together: the first waits for the others before it
-	 * claims, so the rooms spread (homes stay where they are once
-	 * claimed). */
-	if (now_ns(CLOCK_REALTIME) / 1000000 < a->started_ms + a->conf.claim_delay_ms)
-		n = 0;
-	changed = homes_turn(a->homes, a->sess, a->lease, t->valid && may_home(a),
-			     !engine_accepting(a->e), fanout_repl_held(a->e) == 0, cand, n, &rc,
-			     err, sizeof(err));
-	/* The lease may have run out while the turn waited for etcd (its
-	 * <may_home> is from before): the guard's verdict stands. */
-	if (!may_home(a))
-		changed = homes_stop_homing(a->homes) || changed;
-	if (!changed && rc == 0)
-		return;
-	if (rc != 0)
-		LOG(DEBUG, ARRAY, "room homes: %s", err);
-	fn = atomic_load(&a->republish);
-	if (fn != NULL)
-		fn(atomic_load(&a->republish_arg));
+	return place_decide(&a->place, a->conf.node_id, aor,
+			    array_now_ns(CLOCK_MONOTONIC) / 1000000, where, cap);
 }
 
 static void *
 array_thread(void *arg)
 {
 	struct array *a = arg;
-	uint64_t last_renew = now_ns(CLOCK_MONOTONIC);
+	uint64_t last_renew = array_now_ns(CLOCK_MONOTONIC);
 
 	for (;;) {
 		struct pollfd p[2] = { { .fd = a->stop_fd, .events = POLLIN },
@@ -575,19 +428,19 @@ array_thread(void *arg)
 		uint64_t now, v;
 		bool renew;
 
-		if (poll(p, 2, PUBLISH_MS) > 0) {
+		if (poll(p, 2, ARRAY_PUBLISH_MS) > 0) {
 			if (p[0].revents)
 				break;
 			if (read(a->kick_fd, &v, sizeof(v)) == -1 && errno != EAGAIN)
 				LOG(DEBUG, ARRAY, "kick: %s", strerror(errno));
 		}
-		now = now_ns(CLOCK_MONOTONIC);
+		now = array_now_ns(CLOCK_MONOTONIC);
 		renew = now - last_renew >= (uint64_t)a->conf.keepalive_s * 1000000000u - 50000000u;
 		if (renew)
 			last_renew = now;
 		turn(a, renew);
 		place_refresh(a);
-		homes_step(a);
+		array_homes_step(a);
 	}
 	return NULL;
 }
@@ -599,7 +452,7 @@ array_thread(void *arg)
 static int
 load_secret(struct array *a, char *err, size_t errlen)
 {
-	char key[KEY_MAX], hex[2 * ARRAY_SECRET_LEN + 1];
+	char key[ARRAY_KEY_MAX], hex[2 * ARRAY_SECRET_LEN + 1];
 	uint8_t raw[ARRAY_SECRET_LEN];
 	struct etcd_kv kv = { 0 };
 	const char *v = hex;
@@ -706,7 +559,7 @@ array_start(const struct array_config *cfg, struct engine *e, char *err, size_t 
 	a->conf.advertise_sip = a->advertise_sip;
 	a->conf.peer_listen = a->peer_listen;
 	snprintf(a->key, sizeof(a->key), "%s/nodes/%u", a->prefix, cfg->node_id);
-	a->started_ms = now_ns(CLOCK_REALTIME) / 1000000;
+	a->started_ms = array_now_ns(CLOCK_REALTIME) / 1000000;
 	a->sess = etcd_open(a->etcd_list, cfg->timeout_ms, why, sizeof(why));
 	a->query = a->sess ? etcd_open(a->etcd_list, cfg->timeout_ms, why, sizeof(why)) : NULL;
 	if (a->query == NULL) {
@@ -783,7 +636,7 @@ array_start(const struct array_config *cfg, struct engine *e, char *err, size_t 
 		goto out_leave;
 	}
 	pthread_setname_np(a->thread, "parley-array");
-	rc = pthread_create(&a->guard, NULL, guard_thread, a);
+	rc = pthread_create(&a->guard, NULL, array_guard_thread, a);
 	if (rc != 0) {
 		/* (stops the array thread through the same stop_fd) */
 		a->running = true;
@@ -892,7 +745,7 @@ by_node_id(const void *x, const void *y)
 int
 array_nodes(struct array *a, json_t **out, char *err, size_t errlen)
 {
-	char prefix[KEY_MAX], lease[24], why[1024];
+	char prefix[ARRAY_KEY_MAX], lease[24], why[1024];
 	struct etcd_kvs kvs;
 	json_t **v, *nodes;
 	int rc;
@@ -944,66 +797,4 @@ uint32_t
 array_node_id(const struct array *a)
 {
 	return a->conf.node_id;
-}
-
-void
-array_set_republish(struct array *a, array_republish_fn *fn, void *arg)
-{
-	atomic_store(&a->republish_arg, arg);
-	atomic_store(&a->republish, fn);
-	array_kick(a);
-}
-
-void
-array_fill_homes(struct array *a, struct roomtab *t)
-{
-	/* A room with no home yet: claim it now rather than next second. */
-	if (homes_fill(a->homes, t))
-		array_kick(a);
-}
-
-int
-array_homes_read(struct array *a, struct etcd *e, char *err, size_t errlen)
-{
-	return homes_read(a->homes, e, err, errlen);
-}
-
-json_t *
-array_home_op(struct array *a, const char *room_id)
-{
-	struct place_tab *t = &a->place;
-	struct homes_cand cand[PLACE_MAX];
-	int64_t leases[PLACE_MAX];
-	uint8_t raw[CATALOG_ID_RAW];
-	char key[KEY_MAX], val[128];
-	uint32_t id = 0;
-	unsigned n;
-
-	if (catalog_id_pack(room_id, raw) != 0)
-		return NULL;
-	for (;;) {
-		uint32_t s = atomic_load_explicit(&t->seq, memory_order_acquire);
-
-		if (s & 1)
-			continue;
-		n = 0;
-		for (uint32_t i = 0; t->valid && i < t->n && i < PLACE_MAX; i++) {
-			cand[n].node_id = t->v[i].node_id;
-			cand[n].busy = t->v[i].busy;
-			cand[n].draining = t->v[i].draining || t->v[i].lease == 0;
-			leases[n] = t->v[i].lease;
-			n++;
-		}
-		atomic_thread_fence(memory_order_acquire);
-		if (atomic_load_explicit(&t->seq, memory_order_relaxed) == s)
-			break;
-	}
-	id = homes_winner(raw, cand, n);
-	for (unsigned i = 0; id != 0 && i < n; i++)
-		if (cand[i].node_id == id) {
-			snprintf(key, sizeof(key), "%s/homes/%s", a->prefix, room_id);
-			snprintf(val, sizeof(val), "{\"node\":%u,\"room\":\"%s\"}", id, room_id);
-			return etcd_op_put_lease(key, val, strlen(val), leases[i]);
-		}
-	return NULL;
 }

@@ -254,6 +254,7 @@ fo_shared(const struct engine *e)
 void fo_build_post_body(struct lcore_ctx *lc, struct fanout_post *p);
 void fo_home_post(struct lcore_ctx *lc, struct fanout_post *p);
 uint64_t fo_next_seq_peek(struct lcore_ctx *lc, struct fo_roomstate *lr);
+/* (fanout_peer_sync.c) */
 void fo_takeover_catch_up(struct lcore_ctx *lc, struct fo_roomstate *lr,
 			  const struct roomtab_ent *r, uint64_t upto);
 void fo_send_msg(struct lcore_ctx *lc, uint32_t dst, uint32_t type, void *ptr, uint64_t a);

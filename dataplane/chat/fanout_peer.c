@@ -2,8 +2,8 @@
  * link thread copies each frame into one allocation (struct pmsg) and pushes
  * it to the room's local home lcore (or, for an answer, to the lcore whose
  * ref it echoes); the lcores take their list each turn and hand it to
- * fanout_peer_room.c. Also the pending requests and the helpers both files
- * use. */
+ * fanout_peer_room.c. Also the pending requests and the helpers that file
+ * and fanout_peer_sync.c use. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

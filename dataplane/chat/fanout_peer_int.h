@@ -1,16 +1,21 @@
 /* The internals of rooms across nodes, shared by fanout_peer.c (the link
- * thread's side, pending requests, helpers, the loop) and fanout_peer_room.c
+ * thread's side, pending requests, helpers, the loop), fanout_peer_room.c
  * (the rooms: standing in for a room homed elsewhere, homing one for the
- * others, link events). Not for other modules: they see fanout_peer.h. */
+ * others, link events) and fanout_peer_sync.c (the members' side of a
+ * resync, the catch-up after a takeover). Not for other modules: they see
+ * fanout_peer.h. */
 #ifndef PARLEY_FANOUT_PEER_INT_H
 #define PARLEY_FANOUT_PEER_INT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "dataplane/chat/fanout_int.h"
 #include "dataplane/chat/fanout_peer.h"
 #include "dataplane/peer/peerframe.h"
+
+#define FO_RESYNC_MAX	4096		/* posts one resync or catch-up reads at most */
 
 struct roomtab;
 struct roomtab_ent;
@@ -68,13 +73,27 @@ void fo_deliver_local(struct lcore_ctx *lc, struct fo_roomstate *lr, struct fano
 /* <lr> has present members on this node. */
 bool fo_has_local(const struct fo_roomstate *lr);
 
-/* fanout_peer_room.c: link events, the homes' moves, and frames. */
-void fo_link_up(struct lcore_ctx *lc, uint32_t node);
+/* fanout_peer_room.c: link events, and frames. */
 void fo_link_down(struct lcore_ctx *lc, uint32_t node);
 void fo_node_gone(struct lcore_ctx *lc, uint32_t node);
-/* About once a second. */
-void fo_homes_check(struct lcore_ctx *lc);
 /* Handles <m>; true when it kept <m> (freed later by its new owner). */
 bool fo_peer_frame(struct lcore_ctx *lc, struct pmsg *m);
+/* A post made of copies of its parts, each NUL-terminated in the bytes
+ * after the struct: a history record or a forwarded post taken from a peer
+ * frame (whose pointers die with it). <text> NULL: none. NULL on no memory;
+ * the caller owns the one reference. */
+struct fanout_post *fo_post_copy(const char *author, size_t alen, const char *room_uri,
+				 size_t ulen, const void *body, size_t blen, const void *text,
+				 size_t tlen, const void *extra, size_t elen);
+
+/* fanout_peer_sync.c: the members' side of a resync, and the homes' moves. */
+/* The link with <node> is up: each room homed there with members here
+ * resyncs (RESYNC_REQ). */
+void fo_link_up(struct lcore_ctx *lc, uint32_t node);
+/* About once a second: rooms whose home moved resync with the new one. */
+void fo_homes_check(struct lcore_ctx *lc);
+/* A HISTORY frame without a ref: the home's answer to this node's
+ * RESYNC_REQ. <m> stays the caller's. */
+void fo_got_resync(struct lcore_ctx *lc, const struct pmsg *m);
 
 #endif

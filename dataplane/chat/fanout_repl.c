@@ -22,7 +22,7 @@
  * WRONG_HOME): an old home that still sends is fenced off by epoch. When
  * the replica takes the room over (control/homes.c), its next seq follows
  * the last copy it took (fo_next_seq_peek). Members on other nodes resync
- * with a room's new home (RESYNC_REQ, fanout_peer_room.c fo_homes_check).
+ * with a room's new home (RESYNC_REQ, fanout_peer_sync.c fo_homes_check).
  *
  * Not replicated yet: JOIN and PART compliance events, and a post's file
  * references (the copy keeps author, time and body). */

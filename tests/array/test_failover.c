@@ -19,6 +19,7 @@
 #include <criterion/criterion.h>
 
 #include "perf/gcclient.h"
+#include "tests/array/akchat.h"
 #include "tests/array/arraykit.h"
 #include "tests/integration/chatkit.h"
 #include "tests/integration/ctlrun.h"
@@ -30,7 +31,6 @@
 #define AFTER_MS	12000		/* the storm goes on this long after the fault */
 #define BEFORE_MS	3000		/* ... and starts this long before it */
 #define MAXP		256		/* posts one client sends at most */
-#define MARK		"sip:example.com;parley-placed"
 
 static char pki[64];
 
@@ -61,20 +61,6 @@ now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static struct gc *
-open_at(int i, int u)
-{
-	char aor[64], err[256];
-	struct gc *g;
-
-	snprintf(aor, sizeof(aor), "user%d@example.com", u);
-	g = gc_open_to("127.0.0.1", ak_node[i].port, aor, "pw", MARK, err, sizeof(err));
-	if (g == NULL)
-		run("tail -n 30 %s >&2", ak_node[i].log);
-	cr_assert_not_null(g, "%s at node %d: %s", aor, i + 1, err);
-	return g;
 }
 
 /* One client: where it is, what it sent, what came back. */
@@ -109,7 +95,7 @@ reconnect(struct cli *c, int u)
 	struct gc *g;
 
 	snprintf(aor, sizeof(aor), "user%d@example.com", u);
-	g = gc_open_to("127.0.0.1", ak_node[c->node].port, aor, "pw", MARK, err, sizeof(err));
+	g = gc_open_to("127.0.0.1", ak_node[c->node].port, aor, "pw", AKCHAT_PLACED, err, sizeof(err));
 	if (g == NULL)
 		return;
 	b = gc_join(g, uri[c->room], 5000);
@@ -208,7 +194,7 @@ static int
 history(int i, int r, int u, char ***out)
 {
 	char data[400], *m;
-	struct gc *g = open_at(i, u);
+	struct gc *g = akchat_open(i, u);
 	char **v = NULL;
 	int n = 0;
 
@@ -454,7 +440,7 @@ storm(enum fault fault, int rounds)
 	ak_wait_links(7);
 	for (int i = 0; i < AK_NODES; i++)
 		ak_wait_homed(i);
-	g0 = open_at(0, 99);
+	g0 = akchat_open(0, 99);
 	for (int r = 0; r < NROOMS; r++) {
 		snprintf(name, sizeof(name), "X%d", r);
 		cr_assert(kit_room_uri(g0, name, uri[r], sizeof(uri[r])), "no room %s", name);
@@ -471,7 +457,7 @@ storm(enum fault fault, int rounds)
 	for (int u = 0; u < NCLI; u++) {
 		cl[u].node = u % AK_NODES;
 		cl[u].room = (u / AK_NODES) % NROOMS;
-		cl[u].g = open_at(cl[u].node, u);
+		cl[u].g = akchat_open(cl[u].node, u);
 		kit_join_ok(cl[u].g, uri[cl[u].room]);
 	}
 	stop_storm = false;
@@ -765,7 +751,7 @@ alone(bool unreplicated)
 	ak_wait_links(3);
 	for (int i = 0; i < 2; i++)
 		ak_wait_homed(i);
-	g = open_at(0, 1);
+	g = akchat_open(0, 1);
 	cr_assert(kit_room_uri(g, "X0", uri[0], sizeof(uri[0])));
 	kit_join_ok(g, uri[0]);
 	server_kill(&ak_node[1], SIGKILL);

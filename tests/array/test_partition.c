@@ -35,6 +35,7 @@
 #include "storage/catalog.h"
 #include "storage/db.h"
 #include "storage/history.h"
+#include "tests/array/akchat.h"
 #include "tests/array/arraykit.h"
 #include "tests/integration/chatkit.h"
 #include "tests/integration/ctlrun.h"
@@ -46,7 +47,6 @@
 #define TTL_MS		5000		/* ak_peer_node_start's lease */
 #define CUT_MS		16000		/* the cut lasts this long */
 #define MAXP		400
-#define MARK		"sip:example.com;parley-placed"
 #define CG_ROOT		"/sys/fs/cgroup"	/* where nft(8) resolves cgroupv2 paths */
 
 static char pki[64];
@@ -236,20 +236,6 @@ poster_main(void *arg)
 	return NULL;
 }
 
-static struct gc *
-open_at(int i, int u)
-{
-	char aor[64], err[256];
-	struct gc *g;
-
-	snprintf(aor, sizeof(aor), "user%d@example.com", u);
-	g = gc_open_to("127.0.0.1", ak_node[i].port, aor, "pw", MARK, err, sizeof(err));
-	if (g == NULL)
-		run("tail -n 30 %s >&2", ak_node[i].log);
-	cr_assert_not_null(g, "%s at node %d: %s", aor, i + 1, err);
-	return g;
-}
-
 /* ---- the array ----------------------------------------------------------- */
 
 /* The home (node id) of room <r> as node <on> reads it, and its epoch. */
@@ -375,7 +361,7 @@ Test(partition, home_cut_off_then_healed)
 	ak_wait_links(7);
 	for (int i = 0; i < AK_NODES; i++)
 		ak_wait_homed(i);
-	g0 = open_at(0, 99);
+	g0 = akchat_open(0, 99);
 	for (int r = 0; r < NROOMS; r++) {
 		snprintf(name, sizeof(name), "X%d", r);
 		cr_assert(kit_room_uri(g0, name, uri[r], sizeof(uri[r])), "no room %s", name);
@@ -386,7 +372,7 @@ Test(partition, home_cut_off_then_healed)
 		cl[u].node = u / NROOMS;
 		cl[u].room = u % NROOMS;
 		cl[u].user = u + 1;
-		cl[u].g = open_at(cl[u].node, cl[u].user);
+		cl[u].g = akchat_open(cl[u].node, cl[u].user);
 		kit_join_ok(cl[u].g, uri[cl[u].room]);
 	}
 	stop_posting = false;

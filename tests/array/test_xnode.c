@@ -22,6 +22,7 @@
 #include "dataplane/peer/peerframe.h"
 #include "perf/gcclient.h"
 #include "storage/catalog.h"
+#include "tests/array/akchat.h"
 #include "tests/array/arraykit.h"
 #include "tests/integration/chatkit.h"
 #include "tests/integration/ctlrun.h"
@@ -29,7 +30,6 @@
 #define NROOMS	3
 #define NCLI	60
 #define POSTS	3		/* by each client */
-#define MARK	"sip:example.com;parley-placed"
 
 static char pki[64];
 
@@ -61,21 +61,6 @@ three_nodes(void)
 	ak_wait_links(7);
 	for (int i = 0; i < AK_NODES; i++)
 		ak_wait_homed(i);
-}
-
-/* user<u> signed in at node <i>, served there (the placement mark). */
-static struct gc *
-open_at(int i, int u)
-{
-	char aor[64], err[256];
-	struct gc *g;
-
-	snprintf(aor, sizeof(aor), "user%d@example.com", u);
-	g = gc_open_to("127.0.0.1", ak_node[i].port, aor, "pw", MARK, err, sizeof(err));
-	if (g == NULL)
-		run("tail -n 30 %s >&2", ak_node[i].log);
-	cr_assert_not_null(g, "%s at node %d: %s", aor, i + 1, err);
-	return g;
 }
 
 /* Everything a client received, in order (bodies owned). */
@@ -185,7 +170,7 @@ Test(xnode, sixty_clients_three_rooms_one_order, .timeout = 240)
 
 	three_nodes();
 	for (int u = 0; u < NCLI; u++)
-		g[u] = open_at(u % AK_NODES, u);
+		g[u] = akchat_open(u % AK_NODES, u);
 	for (int r = 0; r < NROOMS; r++) {
 		snprintf(name, sizeof(name), "X%d", r);
 		cr_assert(kit_room_uri(g[0], name, uri[r], sizeof(uri[r])), "no room %s", name);
@@ -425,8 +410,8 @@ Test(xnode, resync_after_link_loss, .timeout = 180)
 	cr_assert(rep > 0 && rep <= 3 && rep != home, "room %s (home node %d) has replica %d",
 		  uri, home, rep);
 	other = 6 - home - rep;		/* the member's node: neither home nor replica */
-	a = open_at(home - 1, 1);
-	b = open_at(other - 1, 2);
+	a = akchat_open(home - 1, 1);
+	b = akchat_open(other - 1, 2);
 	kit_join_ok(a, uri);
 	kit_join_ok(b, uri);
 	cr_assert_eq(gc_post(a, uri, "r-0.", NULL), 200);
@@ -642,8 +627,8 @@ Test(xnode, stale_epoch_and_wrong_home_refused, .timeout = 180)
 	home = room_homed(0, uri, sizeof(uri), &epoch);
 	snprintf(id, sizeof(id), "%s", strrchr(uri, '/') + 1);
 	cr_assert_eq(catalog_id_pack(id, raw), 0);
-	a = open_at(0, 1);
-	b = open_at(1, 2);
+	a = akchat_open(0, 1);
+	b = akchat_open(1, 2);
 	kit_join_ok(a, uri);
 	kit_join_ok(b, uri);
 	fake_node(l);
@@ -738,8 +723,8 @@ Test(xnode, home_moves_members_follow, .timeout = 180)
 
 	three_nodes();
 	gone = room_homed(0, uri, sizeof(uri), NULL);
-	a = open_at(gone % 3, 1);		/* on the two other nodes */
-	b = open_at((gone + 1) % 3, 2);
+	a = akchat_open(gone % 3, 1);		/* on the two other nodes */
+	b = akchat_open((gone + 1) % 3, 2);
 	kit_join_ok(a, uri);
 	kit_join_ok(b, uri);
 	cr_assert_eq(gc_post(a, uri, "h-0.", NULL), 200);
@@ -783,10 +768,10 @@ Test(xnode, one_user_on_two_nodes_announced_once, .timeout = 180)
 
 	three_nodes();
 	room_homed(0, uri, sizeof(uri), NULL);
-	watch = open_at(2, 9);
+	watch = akchat_open(2, 9);
 	kit_join_ok(watch, uri);
-	u1 = open_at(0, 5);
-	u2 = open_at(1, 5);
+	u1 = akchat_open(0, 5);
+	u2 = akchat_open(1, 5);
 	kit_join_ok(u1, uri);
 	kit_join_ok(u2, uri);
 	m = gc_wait(watch, 5000, "ntc:join", "\"sip:user5@example.com\"", NULL);
@@ -822,8 +807,8 @@ Test(xnode, killed_node_members_part, .timeout = 180)
 	home = room_homed(0, uri, sizeof(uri), NULL);
 	killed = home % 3 + 1;			/* the two nodes that do not home it */
 	seen = killed % 3 + 1;
-	watch = open_at(seen - 1, 3);
-	leaver = open_at(killed - 1, 4);
+	watch = akchat_open(seen - 1, 3);
+	leaver = akchat_open(killed - 1, 4);
 	kit_join_ok(watch, uri);
 	kit_join_ok(leaver, uri);
 	m = gc_wait(watch, 5000, "ntc:join", "\"sip:user4@example.com\"", NULL);
@@ -874,7 +859,7 @@ Test(xnode, compliance_events_on_the_home, .timeout = 180)
 	ak_wait_homed(1);
 	home = room_homed(0, uri, sizeof(uri), NULL);
 	other = 3 - home;
-	a = open_at(other - 1, 6);
+	a = akchat_open(other - 1, 6);
 	kit_join_ok(a, uri);
 	cr_assert_eq(gc_post(a, uri, "c-1.", NULL), 200);
 	cr_assert_eq(gc_post(a, uri, "c-2.", NULL), 200);
