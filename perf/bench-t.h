@@ -141,7 +141,8 @@ enum ctr {
 	C_NET_TX,	/* retransmissions, naps of an idle poll (whole run) */
 	C_NET_RTX,
 	C_NET_NAPS,
-	C_NET_TX_DROP,	/* frames the port did not take (ring full) */
+	C_NET_TX_DROP,	/* frames lost (ARP, oversize, no peer) */
+	C_NET_TX_REFUSED, /* segments held while staging was full, sent later */
 	C_NET_POLLS,	/* unet_poll turns */
 	C__COUNT,
 };

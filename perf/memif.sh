@@ -9,7 +9,7 @@
 #   perf/memif.sh [--rooms 100] [--members 20] [--size 200]
 #                 [--deliv-rate 20000] [--duration 10] [--warmup 2]
 #                 [--idle-sleep-us 200] [--perf-stat] [--perf-record FILE]
-#                 [common options]
+#                 [--nice N | --fifo PRIO] [common options]
 #
 # --perf-stat      perf stat --per-thread on parleyd over the window: each
 #                  thread's CPU (task-clock) and context switches, appended to
@@ -21,13 +21,18 @@
 #                  shared host -5 keeps other tenants' builds from starving
 #                  either side for tens of milliseconds (the memif rings then
 #                  fill, frames drop and TCP's retransmission timers rule)
+# --fifo PRIO      run both under SCHED_FIFO at this priority (chrt -f)
+#                  instead: other tenants can no longer delay either side
+#                  (both sleep when idle; the kernel's RT throttling keeps
+#                  5% of each CPU for the rest). For side-by-side runs on a
+#                  shared host, where even nice -5 runs collapsed
 #
 # Needs root (DPDK's runtime files in /var/run/dpdk, removed afterwards).
 set -u
 . "$(dirname "$0")/lib.sh"
 
 rooms=100 members=20 size=200 deliv_rate=20000 duration=10 warmup=2 idle_us=200
-perf_stat=0 perf_record= nice=0
+perf_stat=0 perf_record= nice=0 fifo=0
 
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -40,12 +45,20 @@ while [ $# -gt 0 ]; do
 	--idle-sleep-us) idle_us=$(pb_val "$@") || exit 2; shift 2 ;;
 	--perf-stat) perf_stat=1; shift ;;
 	--nice) [ $# -ge 2 ] || pb_die "--nice needs a value"; nice=$2; shift 2 ;;
+	--fifo) fifo=$(pb_val "$@") || exit 2; shift 2 ;;
 	--perf-record) [ $# -ge 2 ] || pb_die "--perf-record needs a file"; perf_record=$2; shift 2 ;;
 	-h|--help) pb_usage ;;
 	*) pb_other_opt "$@"; shift "$PB_SHIFT" ;;
 	esac
 done
 pb_init
+# How both processes are started: niceness, or SCHED_FIFO (--fifo).
+if [ "$fifo" != 0 ]; then
+	command -v chrt >/dev/null || pb_die "chrt is missing (apt-get install util-linux)"
+	sched=(chrt -f "$fifo")
+else
+	sched=(nice -n "$nice")
+fi
 [ "$PB_LCORES" = 1 ] || pb_die "the memif bed runs one lcore (parley-bench has one queue pair)"
 if [ "$perf_stat" = 1 ] || [ -n "$perf_record" ]; then
 	command -v perf >/dev/null || pb_die "perf is missing (apt-get install linux-perf)"
@@ -93,7 +106,7 @@ INI
 			printf '[room:bench%d]\nprivacy = open\n' "$i"
 		done
 	} > "$PB_DIR/parleyd.ini"
-	MALLOC_PERTURB_=0 nice -n "$nice" taskset -c "$PB_SERVER_CPUS" "$PARLEYD" -c "$PB_DIR/parleyd.ini" \
+	MALLOC_PERTURB_=0 "${sched[@]}" taskset -c "$PB_SERVER_CPUS" "$PARLEYD" -c "$PB_DIR/parleyd.ini" \
 		"${PB_SETS[@]}" > "$PB_DIR/parleyd.log" 2>&1 &
 	PB_PID=$!
 	for ((i = 0; i < 300; i++)); do
@@ -153,7 +166,7 @@ for ((run = 1; run <= PB_RUNS; run++)); do
 	err=$PB_DIR/bench.err
 	: > "$err"
 	MALLOC_PERTURB_=0 timeout --signal=INT --kill-after=10 "$limit" \
-		nice -n "$nice" taskset -c "$PB_BENCH_CPUS" "$BENCH" fanout --rooms "$rooms" --members "$members" \
+		"${sched[@]}" taskset -c "$PB_BENCH_CPUS" "$BENCH" fanout --rooms "$rooms" --members "$members" \
 		--size "$size" --deliv-rate "$deliv_rate" --duration "$duration" --warmup "$warmup" \
 		-s "$addr:$port" -c "$PB_BENCH_CPUS" -p "$PB_PID" \
 		--dpdk "net_memif0,role=client,socket=$PB_DIR/memif.sock,socket-abstract=no,rsize=13" \
@@ -190,7 +203,7 @@ for ((run = 1; run <= PB_RUNS; run++)); do
 	lines+=("$line")
 done
 result=$(pb_median "${lines[@]}")
-result="$result bed=memif fsync=$PB_FSYNC idle_sleep_us=$idle_us nice=$nice server_cpus=$PB_SERVER_CPUS bench_cpus=$PB_BENCH_CPUS shared_cpu=$(pb_shared_cpu) runs=$PB_RUNS server_cpu_s_per_M_runs=$(pb_all server_cpu_s_per_M "${lines[@]}") gen_cpu_s_per_M_runs=$(pb_all gen_cpu_s_per_M "${lines[@]}")"
+result="$result bed=memif fsync=$PB_FSYNC idle_sleep_us=$idle_us nice=$nice fifo=$fifo server_cpus=$PB_SERVER_CPUS bench_cpus=$PB_BENCH_CPUS shared_cpu=$(pb_shared_cpu) runs=$PB_RUNS server_cpu_s_per_M_runs=$(pb_all server_cpu_s_per_M "${lines[@]}") gen_cpu_s_per_M_runs=$(pb_all gen_cpu_s_per_M "${lines[@]}")"
 if [ "$(pb_get "$result" gen_bottleneck)" != 0 ]; then
 	pb_say "WARNING: the load generator flagged itself in at least one run (see gen_cpu, other_cpu)"
 fi

@@ -220,6 +220,7 @@ report(struct bench *b, const struct procstat *base, const struct sample *s0,
 			kv_u(&kv, "net_retransmits", bench_sum(b, C_NET_RTX));
 			kv_u(&kv, "net_naps", bench_sum(b, C_NET_NAPS));
 			kv_u(&kv, "net_tx_drop", bench_sum(b, C_NET_TX_DROP));
+			kv_u(&kv, "net_tx_refused", bench_sum(b, C_NET_TX_REFUSED));
 			kv_u(&kv, "net_polls", bench_sum(b, C_NET_POLLS));
 		}
 	} else if (c->mode == MODE_CONNECT) {

@@ -272,8 +272,10 @@ stage(struct unet *u, struct rte_mbuf *m)
 	if (u->ntx == TX_STAGE)
 		unet_flush(u);
 	if (u->ntx == TX_STAGE) {
+		/* The TCP core holds the segment (-ENOBUFS) and offers it
+		 * again at utcp_flush(): a refusal, not a loss. */
 		rte_pktmbuf_free(m);
-		u->s.tx_drop++;
+		u->s.tx_refused++;
 		return -ENOBUFS;
 	}
 	u->tx[u->ntx++] = m;
@@ -294,7 +296,8 @@ tx_frame(struct unet *u, const void *frame, size_t len)
 		return;
 	}
 	memcpy(p, frame, len);
-	stage(u, m);
+	if (stage(u, m) != 0)
+		u->s.tx_drop++;	/* an ARP frame: nobody holds it */
 }
 
 /* ---- the TCP core's callbacks ---- */
@@ -322,7 +325,7 @@ output_cb(void *arg, const void *pkt, size_t len)
 	}
 	m = rte_pktmbuf_alloc(P.pool);
 	if (m == NULL) {
-		u->s.tx_drop++;
+		u->s.tx_refused++;	/* held by the TCP core, as in stage() */
 		return -ENOBUFS;
 	}
 	eth = (struct rte_ether_hdr *)rte_pktmbuf_append(m, (uint16_t)(sizeof(*eth) + len));
@@ -489,6 +492,12 @@ unet_poll(struct unet *u, uint64_t wait_ns)
 	}
 	timers(u);
 	unet_flush(u);
+	/* Segments the TCP core held while staging was full go into the
+	 * room the burst made, and leave with this turn's second burst. */
+	if (u->ntx < TX_STAGE) {
+		utcp_flush(u->st);
+		unet_flush(u);
+	}
 	return n;
 }
 

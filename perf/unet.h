@@ -66,9 +66,11 @@ unsigned unet_poll(struct unet *u, uint64_t wait_ns);
 /* Hands staged frames to the port (also done by unet_poll). */
 void unet_flush(struct unet *u);
 
-/* Counters for the result line, summed by the caller. */
+/* Counters for the result line, summed by the caller. tx_drop: frames lost
+ * (ARP, oversize, no peer); tx_refused: segments the port or the mbuf pool
+ * could not take at once, held by the TCP core and sent at a later poll. */
 struct unet_stats {
-	uint64_t rx, tx, tx_drop, naps, polls, rtx;
+	uint64_t rx, tx, tx_drop, tx_refused, naps, polls, rtx;
 };
 void unet_stats(const struct unet *u, struct unet_stats *s);
 

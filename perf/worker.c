@@ -260,6 +260,7 @@ unet_counters(struct worker *w)
 	ctr_add(w, C_NET_RTX, (int64_t)s.rtx);
 	ctr_add(w, C_NET_NAPS, (int64_t)s.naps);
 	ctr_add(w, C_NET_TX_DROP, (int64_t)s.tx_drop);
+	ctr_add(w, C_NET_TX_REFUSED, (int64_t)s.tx_refused);
 	ctr_add(w, C_NET_POLLS, (int64_t)s.polls);
 }
 

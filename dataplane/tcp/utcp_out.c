@@ -674,24 +674,33 @@ tail_loss_probe(struct utcp_conn *c)
 	note_rtx(c);
 }
 
+/* The handshake of <c> is not done: what goes out is its SYN or SYN-ACK. */
+static bool
+handshaking(const struct utcp_conn *c)
+{
+	return c->state == UTCP_SYN_SENT || c->state == UTCP_SYN_RECEIVED;
+}
+
+/* Nothing of <c> is sent from its timers or the held list any more. */
+static bool
+out_done(const struct utcp_conn *c)
+{
+	return c->state == UTCP_CLOSED || c->state == UTCP_TIME_WAIT;
+}
+
 void
 utcp_out_resume(struct utcp_conn *c)
 {
-	switch (c->state) {
-	case UTCP_SYN_SENT:
-	case UTCP_SYN_RECEIVED:
+	if (handshaking(c)) {
 		/* Time the handshake from the SYN that leaves now (only a
 		 * first transmission is timed, Karn). */
 		if (c->flags & UTCP_F_RTT_ACTIVE)
 			c->rtt_start = c->st->now;
 		utcp_out_syn(c);
 		return;
-	case UTCP_CLOSED:
-	case UTCP_TIME_WAIT:
-		return;
-	default:
-		break;
 	}
+	if (out_done(c))
+		return;
 	if (c->flags & UTCP_F_RTX_HELD) {
 		c->flags &= ~UTCP_F_RTX_HELD;
 		if (c->snd_una != c->snd_max)
@@ -715,9 +724,7 @@ utcp_out_rtx_timeout(struct utcp_conn *c)
 	struct utcp_stack *st = c->st;
 	uint32_t flight;
 
-	switch (c->state) {
-	case UTCP_SYN_SENT:
-	case UTCP_SYN_RECEIVED:
+	if (handshaking(c)) {
 		if (c->retries >= (c->state == UTCP_SYN_SENT ? st->cfg.syn_retries
 							     : st->cfg.synack_retries)) {
 			st->stats[UTCP_STAT_TIMEOUT_RESET]++;
@@ -731,13 +738,8 @@ utcp_out_rtx_timeout(struct utcp_conn *c)
 		utcp_out_syn(c);
 		utcp_out_arm_rtx(c);
 		return;
-	case UTCP_CLOSED:
-	case UTCP_TIME_WAIT:
-		return;
-	default:
-		break;
 	}
-	if (c->snd_una == c->snd_max)
+	if (out_done(c) || c->snd_una == c->snd_max)
 		return;
 	if (c->flags & UTCP_F_PTO) {
 		tail_loss_probe(c);
