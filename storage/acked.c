@@ -2,15 +2,12 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
-#include <string.h>
 
+#include "dataplane/base/keyslot.h"
 #include "storage/acked.h"
 
-#define ROOM_RAW	16
-
 struct slot {
-	_Atomic uint32_t	state;		/* 0 free, 1 being claimed, 2 ready */
-	uint8_t			room[ROOM_RAW];
+	struct keyslot		k;		/* first: dataplane/base/keyslot.h */
 	_Atomic uint64_t	seq;
 };
 
@@ -18,16 +15,6 @@ struct acked {
 	_Atomic bool		full;
 	struct slot		v[ACKED_SLOTS];
 };
-
-static uint32_t
-hash(const uint8_t *room)
-{
-	uint32_t h = 2166136261u;
-
-	for (int i = 0; i < ROOM_RAW; i++)
-		h = (h ^ room[i]) * 16777619u;
-	return h;
-}
 
 struct acked *
 acked_create(void)
@@ -41,44 +28,11 @@ acked_destroy(struct acked *t)
 	free(t);
 }
 
-/* The slot of <room>, claimed if absent and <claim>; NULL if none. */
-static struct slot *
-find(struct acked *t, const uint8_t *room, bool claim)
-{
-	uint32_t i = hash(room) & (ACKED_SLOTS - 1);
-
-	for (uint32_t probe = 0; probe < ACKED_SLOTS; probe++, i = (i + 1) & (ACKED_SLOTS - 1)) {
-		struct slot *s = &t->v[i];
-		uint32_t st = atomic_load_explicit(&s->state, memory_order_acquire);
-
-		if (st == 0) {
-			uint32_t zero = 0;
-
-			if (!claim)
-				return NULL;
-			if (atomic_compare_exchange_strong(&s->state, &zero, 1)) {
-				memcpy(s->room, room, ROOM_RAW);
-				atomic_store_explicit(&s->state, 2, memory_order_release);
-				return s;
-			}
-			st = zero;
-		}
-		if (st == 1) {
-			if (!claim)
-				return NULL;	/* being claimed: reads as none yet */
-			while (st == 1)		/* another room's home writes its key */
-				st = atomic_load_explicit(&s->state, memory_order_acquire);
-		}
-		if (memcmp(s->room, room, ROOM_RAW) == 0)
-			return s;
-	}
-	return NULL;
-}
-
 void
 acked_publish(struct acked *t, const uint8_t *room, uint64_t seq)
 {
-	struct slot *s = find(t, room, true);
+	struct slot *s = (struct slot *)keyslot_find(t->v, sizeof(t->v[0]), ACKED_SLOTS, room,
+						     true);
 
 	if (s == NULL) {
 		atomic_store_explicit(&t->full, true, memory_order_release);
@@ -91,7 +45,8 @@ acked_publish(struct acked *t, const uint8_t *room, uint64_t seq)
 uint64_t
 acked_get(struct acked *t, const uint8_t *room)
 {
-	struct slot *s = find(t, room, false);
+	struct slot *s = (struct slot *)keyslot_find(t->v, sizeof(t->v[0]), ACKED_SLOTS, room,
+						     false);
 
 	if (s != NULL)
 		return atomic_load_explicit(&s->seq, memory_order_acquire);

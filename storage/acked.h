@@ -6,7 +6,7 @@
  * of a room only up to there (storage/export.h hold_unacked): an event it
  * exported is never one that a next home numbers anew.
  *
- * A fixed table of ACKED_SLOTS rooms, open addressing, lock-free: a room's
+ * A fixed table of ACKED_SLOTS rooms (dataplane/base/keyslot.h): a room's
  * home lcore publishes (one writer per room at a time), any thread reads.
  * A room that finds no free slot marks the table full; from then on a
  * room not in it reads as UINT64_MAX (the exporter then holds nothing
@@ -29,9 +29,8 @@ void acked_destroy(struct acked *t);
  * thread; at most one at a time per room. */
 void acked_publish(struct acked *t, const uint8_t *room, uint64_t seq);
 
-/* Room <room>'s visible seq: 0 when none was published (or the room's
- * slot is being claimed at this moment), UINT64_MAX when the table is full
- * and the room not in it. Any thread. */
+/* Room <room>'s visible seq: 0 when none was published, UINT64_MAX when
+ * the table is full and the room not in it. Any thread. */
 uint64_t acked_get(struct acked *t, const uint8_t *room);
 
 #endif

@@ -13,6 +13,7 @@
 #include <rte_ring.h>
 #include <rte_ring_elem.h>
 
+#include "dataplane/base/keyslot.h"
 #include "dataplane/base/log.h"
 #include "dataplane/base/ring.h"
 #include "dataplane/session/dialog.h"
@@ -87,11 +88,7 @@ cq_push(struct fanout_lc *fo, struct cookieq *q, void *p)
 uint32_t
 fo_raw_hash(const uint8_t raw[CATALOG_ID_RAW])
 {
-	uint32_t h = 2166136261u;
-
-	for (int i = 0; i < CATALOG_ID_RAW; i++)
-		h = (h ^ raw[i]) * 16777619u;
-	return h;
+	return keyslot_hash(raw);
 }
 
 /* The count slot of <raw>, claimed if absent (<claim>). NULL when the
@@ -99,31 +96,9 @@ fo_raw_hash(const uint8_t raw[CATALOG_ID_RAW])
 _Atomic uint32_t *
 fo_pslot_find(struct fanout_shared *sh, const uint8_t raw[CATALOG_ID_RAW], bool claim)
 {
-	uint32_t i = fo_raw_hash(raw) & (PRESENCE_SLOTS - 1);
+	struct keyslot *k = keyslot_find(sh->v, sizeof(*sh->v), PRESENCE_SLOTS, raw, claim);
 
-	for (uint32_t probe = 0; probe < PRESENCE_SLOTS; probe++, i = (i + 1) & (PRESENCE_SLOTS - 1)) {
-		struct pslot *s = &sh->v[i];
-		uint32_t st = atomic_load_explicit(&s->state, memory_order_acquire);
-
-		if (st == 0) {
-			uint32_t zero = 0;
-
-			if (!claim)
-				return NULL;
-			if (!atomic_compare_exchange_strong(&s->state, &zero, 1)) {
-				st = atomic_load_explicit(&s->state, memory_order_acquire);
-			} else {
-				memcpy(s->raw, raw, CATALOG_ID_RAW);
-				atomic_store_explicit(&s->state, 2, memory_order_release);
-				return &s->present;
-			}
-		}
-		while (st == 1)		/* another home is writing the key */
-			st = atomic_load_explicit(&s->state, memory_order_acquire);
-		if (memcmp(s->raw, raw, CATALOG_ID_RAW) == 0)
-			return &s->present;
-	}
-	return NULL;
+	return k != NULL ? &((struct pslot *)k)->present : NULL;
 }
 
 uint32_t

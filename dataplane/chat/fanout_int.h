@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "dataplane/base/keyslot.h"
 #include "dataplane/chat/chat_ctr.h"
 #include "dataplane/chat/fanout.h"
 #include "dataplane/engine/lcore.h"
@@ -226,8 +227,7 @@ struct fanout_lc {
 };
 
 struct pslot {
-	_Atomic uint32_t	state;		/* 0 free, 1 being claimed, 2 ready */
-	uint8_t			raw[CATALOG_ID_RAW];
+	struct keyslot		k;		/* first: dataplane/base/keyslot.h */
 	_Atomic uint32_t	present;
 };
 
