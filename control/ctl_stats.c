@@ -121,8 +121,9 @@ storage_json(struct engine *e)
 
 	memset(&st, 0, sizeof(st));
 	engine_commit_stats(e, &st);
-	return json_pack("{s:I, s:I, s:I, s:I, s:{s:f, s:I, s:I, s:I}, s:{s:I, s:I, s:I}}",
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:{s:f, s:I, s:I, s:I}, s:{s:I, s:I, s:I}}",
 			 "groups", (json_int_t)st.groups,
+			 "sync_waits", (json_int_t)st.sync_waits,
 			 "requests", (json_int_t)st.requests,
 			 "failed", (json_int_t)st.failed,
 			 "durable_seq", (json_int_t)st.durable_seq,

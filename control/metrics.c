@@ -138,6 +138,9 @@ storage(FILE *f, struct ctl *c, json_t *st)
 
 	gauge(f, "parley_storage_commit_groups_total", "counter",
 	      "Write batches (group commits) written.", jnum(st, "groups"));
+	gauge(f, "parley_storage_sync_waits_total", "counter",
+	      "Group commits that waited for the rest of [storage] sync_interval_us.",
+	      jnum(st, "sync_waits"));
 	gauge(f, "parley_storage_commit_requests_total", "counter",
 	      "Storage requests completed.", jnum(st, "requests"));
 	gauge(f, "parley_storage_commit_failures_total", "counter",

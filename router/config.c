@@ -137,6 +137,10 @@ static const struct key keys[] = {
 	  "RocksDB directory; empty: data_dir/db"),
 	U("storage", "commit_depth", engine.commit_depth, "8192", 16, 1 << 20,
 	  "storage requests in flight per lcore"),
+	U("storage", "sync_interval_us", engine.sync_interval_us, "0", 0, 100000,
+	  "least time between the starts of two fsync'd group commits: posts stored meanwhile "
+	  "wait and share the next fsync (fewer per post under load, up to this much later); "
+	  "0: an fsync as soon as a post is there"),
 	B("storage", "durability_unsafe_no_fsync", engine.durability_unsafe_no_fsync, "false",
 	  "benchmarks only: posts are shown before they are on disk"),
 

@@ -59,7 +59,7 @@ struct config {
 	/* [auth] (realm, challenge, nonces, login failures: engine) */
 	char htdigest[CONFIG_PATH_MAX];
 
-	/* [storage] (commit_depth, durability_unsafe_no_fsync: engine) */
+	/* [storage] (commit_depth, sync_interval_us, durability_unsafe_no_fsync: engine) */
 	char db_dir[CONFIG_PATH_MAX];		/* default data_dir/db */
 
 	/* [compliance] (cap_events: engine.compliance_cap, 0 when disabled) */

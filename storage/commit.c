@@ -27,7 +27,13 @@
  * a context switch for nothing (two when the thread shares its CPU with the
  * lcores). So the window adapts: a block that outlasted the full window
  * halves it, down to none (block at once); a wait that ended within the
- * full window, napping or blocked, restores it. */
+ * full window, napping or blocked, restores it.
+ *
+ * Sync interval (sync_interval_us > 0, fsync on): requests found less than
+ * the interval after the start of the last fsync'd group wait for the rest
+ * of it (one sleep), then go in one group with all that came meanwhile.
+ * Requests that find the last fsync older than that are written at once, so
+ * the wait costs latency only when fsyncs come closer than the interval. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -78,6 +84,7 @@ struct commit {
 	unsigned		nprod;
 	unsigned		burst;
 	bool			nosync;
+	uint64_t		sync_gap_us;	/* 0: none (or nosync) */
 	void			(*notify)(void *arg, unsigned producer);
 	void			*notify_arg;
 	pthread_t		thread;
@@ -94,12 +101,14 @@ struct commit {
 	uint64_t		last_ts_ms;	/* time of the event before next_seq */
 	uint64_t		(*clock_ms)(void);
 	unsigned		rr;		/* producer to drain first (fairness) */
+	uint64_t		last_sync_us;	/* start of the last fsync'd group */
 
 	/* written by the storage thread, read by anyone */
 	_Atomic uint64_t	durable_seq;
 	_Atomic uint64_t	groups;
 	_Atomic uint64_t	requests;
 	_Atomic uint64_t	failed;
+	_Atomic uint64_t	gap_waits;	/* sleeps for the sync interval */
 	struct hist		batch;
 	struct hist		lat_us;
 };
@@ -279,6 +288,7 @@ commit_stats_get(const struct commit *c, struct commit_stats *st)
 	st->groups = atomic_load_explicit(&c->groups, memory_order_relaxed);
 	st->requests = atomic_load_explicit(&c->requests, memory_order_relaxed);
 	st->failed = atomic_load_explicit(&c->failed, memory_order_relaxed);
+	st->sync_waits = atomic_load_explicit(&c->gap_waits, memory_order_relaxed);
 	st->durable_seq = commit_durable_seq(c);
 	st->batch_mean = st->groups ? (double)st->requests / (double)st->groups : 0.0;
 	for (unsigned b = 0; b < HIST_BUCKETS; b++)
@@ -504,6 +514,7 @@ commit_group(struct commit *c, unsigned n)
 	int rc = 0;
 
 	t0 = clock_mono_us();
+	c->last_sync_us = t0;
 	now_ms = c->clock_ms();
 	rocksdb_writebatch_clear(c->wb);
 	for (unsigned i = 0; i < n; i++) {
@@ -572,6 +583,36 @@ commit_group(struct commit *c, unsigned n)
 	atomic_fetch_add_explicit(&c->failed, failed, memory_order_relaxed);
 }
 
+/* Requests wait in a producer's ring. */
+static bool
+pending(const struct commit *c)
+{
+	for (unsigned i = 0; i < c->nprod; i++)
+		if (!rte_ring_empty(c->prod[i].req))
+			return true;
+	return false;
+}
+
+/* With a sync interval: when requests wait and the last fsync'd group
+ * started less than the interval ago, sleeps for the rest of it. */
+static void
+wait_sync_gap(struct commit *c)
+{
+	uint64_t now, due;
+	struct timespec ts;
+
+	if (c->sync_gap_us == 0)
+		return;
+	now = clock_mono_us();
+	due = c->last_sync_us + c->sync_gap_us;
+	if (now >= due || !pending(c))
+		return;
+	ts.tv_sec = (time_t)((due - now) / 1000000);
+	ts.tv_nsec = (long)((due - now) % 1000000) * 1000;
+	nanosleep(&ts, NULL);
+	atomic_fetch_add_explicit(&c->gap_waits, 1, memory_order_relaxed);
+}
+
 static void *
 storage_main(void *arg)
 {
@@ -583,6 +624,8 @@ storage_main(void *arg)
 	for (;;) {
 		bool stopping = atomic_load_explicit(&c->stop, memory_order_acquire);
 
+		if (!stopping)
+			wait_sync_gap(c);
 		n = gather(c);
 		if (n > 0) {
 			if (naps > 0)
@@ -601,8 +644,7 @@ storage_main(void *arg)
 		}
 		atomic_store_explicit(&c->sleeping, true, memory_order_relaxed);
 		atomic_thread_fence(memory_order_seq_cst);
-		n = gather(c);
-		if (n == 0 && !atomic_load(&c->stop)) {
+		if (!pending(c) && !atomic_load(&c->stop)) {
 			struct pollfd pfd = { .fd = c->wake_fd, .events = POLLIN };
 			uint64_t v;
 
@@ -615,8 +657,6 @@ storage_main(void *arg)
 				spin_ns = spin_ns / 2 >= IDLE_NS ? spin_ns / 2 : 0;
 		}
 		atomic_store_explicit(&c->sleeping, false, memory_order_relaxed);
-		if (n > 0)
-			commit_group(c, n);
 		naps = 0;
 	}
 	return NULL;
@@ -666,6 +706,7 @@ commit_create(struct db *db, const struct commit_config *cfg, int *err)
 	c->db = db;
 	c->burst = cfg->burst ? cfg->burst : COMMIT_BURST_MAX;
 	c->nosync = cfg->durability_unsafe_no_fsync;
+	c->sync_gap_us = c->nosync ? 0 : cfg->sync_interval_us;
 	c->notify = cfg->notify;
 	c->notify_arg = cfg->notify_arg;
 	c->nprod = cfg->nproducers;

@@ -124,6 +124,13 @@ struct commit_config {
 	/* Benchmarks only: groups are written without fsync, so a power cut
 	 * can lose posts that members already saw. Logged loudly at start. */
 	bool		durability_unsafe_no_fsync;
+	/* The least time between the starts of two fsync'd groups: requests
+	 * that come meanwhile wait for the rest of it and go in the next
+	 * group, so under load one fsync serves more of them. A request that
+	 * comes when the last fsync is older than this is written at once.
+	 * 0: no wait (a group as soon as requests are there). Not used with
+	 * durability_unsafe_no_fsync. */
+	unsigned	sync_interval_us;
 	/* Called on the storage thread after completions were put on the
 	 * ring of producer <producer>, so a producer that sleeps can be woken.
 	 * May be NULL. Must not block. */
@@ -150,6 +157,7 @@ struct commit_stats {
 	uint64_t	groups;		/* WriteBatches written */
 	uint64_t	requests;	/* requests completed (any status) */
 	uint64_t	failed;		/* requests completed with status != 0 */
+	uint64_t	sync_waits;	/* sleeps for the rest of the sync interval */
 	uint64_t	durable_seq;	/* highest durable compliance seq */
 	double		batch_mean;
 	uint64_t	batch_p50, batch_p99, batch_max;

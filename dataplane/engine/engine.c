@@ -106,6 +106,7 @@ engine_create(const struct engine_conf *conf, struct tlsterm_ctx *tls, struct ht
 		.nproducers = conf->nlcores + ENGINE_EXTRA_PRODUCERS,
 		.depth = conf->commit_depth,
 		.durability_unsafe_no_fsync = conf->durability_unsafe_no_fsync,
+		.sync_interval_us = conf->sync_interval_us,
 		.notify = commit_notify,
 	};
 	struct engine *e;

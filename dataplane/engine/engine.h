@@ -87,6 +87,7 @@ struct engine_conf {
 	uint32_t dpdk_tcp_buf_mem_mb;	/* TCP buffer memory per lcore; 0: as max_conns needs */
 	uint32_t dpdk_tcp_delack_us;	/* longest delay of an ACK without data */
 	bool durability_unsafe_no_fsync;
+	uint32_t sync_interval_us;	/* least time between two fsyncs (storage/commit.h) */
 
 	/* dpdk backend: the Web service's TCP port on the DPDK address (its
 	 * connections are relayed to the Web thread, see engine_set_web), and

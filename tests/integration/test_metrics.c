@@ -96,15 +96,17 @@ Test(metrics, promtool_and_parleyctl_agree, .timeout = 120)
 {
 	enum { M = 2, N = 4 };
 	uint16_t port = server_free_port();
-	char extra[128], lobby[200], text[64], path[400];
+	char extra[192], lobby[200], text[64], path[400];
 	struct gc *g[M];
 	struct server s;
 	json_t *st;
 	char *body;
 	FILE *f;
 
-	snprintf(extra, sizeof(extra), "[metrics]\nlisten = 127.0.0.1:%u\n[dpdk]\nlcores = 2\n",
-		 port);
+	/* A sync interval far above the time between these posts: each
+	 * stored write after the first waits for it (sync_waits). */
+	snprintf(extra, sizeof(extra), "[metrics]\nlisten = 127.0.0.1:%u\n[dpdk]\nlcores = 2\n"
+		 "[storage]\nsync_interval_us = 100000\n", port);
 	ctl_server_start(&s, extra, NULL);
 	for (int i = 0; i < M; i++) {
 		g[i] = kit_user(&s, i);
@@ -155,6 +157,9 @@ Test(metrics, promtool_and_parleyctl_agree, .timeout = 120)
 		     sample(body, "parley_storage_commit_duration_seconds_count"));
 	cr_assert_eq((long long)sample(body, "parley_storage_commit_requests_total"),
 		     jint(st, "storage.requests"));
+	cr_assert_geq(jint(st, "storage.sync_waits"), N - 1, "posts within the sync interval wait");
+	cr_assert_eq((long long)sample(body, "parley_storage_sync_waits_total"),
+		     jint(st, "storage.sync_waits"));
 	cr_assert(strstr(body, "# TYPE parley_posts_in_total counter\n") != NULL);
 	cr_assert(strstr(body, "# HELP parley_exporter_lag_events ") != NULL);
 	cr_assert_eq((long long)sample(body, "parley_exporter_lag_events"),

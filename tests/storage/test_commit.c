@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <criterion/criterion.h>
 
@@ -316,6 +317,100 @@ Test(commit, seq_continues_after_restart_and_bad_requests_take_none)
 		db_close(db);
 		open_db();
 	}
+}
+
+/* Submits message <i> of <r> alone; it must be taken. */
+static void
+submit_one(struct prod_run *r, unsigned i)
+{
+	struct commit_req *q = commit_req_get(r->p);
+
+	cr_assert_not_null(q);
+	fill(r, q, i);
+	cr_assert_eq(commit_submit(r->p, &q, 1), 1);
+}
+
+/* Reaps until <want> completions in all (10 s at most). */
+static void
+reap_until(struct prod_run *r, unsigned want)
+{
+	unsigned got = 0;
+
+	for (unsigned i = 0; i < r->count; i++)
+		got += r->completions[i];
+	for (unsigned t = 0; got < want && t < 10000; t++) {
+		const struct timespec ms = { 0, 1000000 };
+
+		got += reap(r);
+		if (got < want)
+			nanosleep(&ms, NULL);
+	}
+	cr_assert_eq(got, want);
+}
+
+/* [storage] sync_interval_us: posts that come less than the interval after
+ * the last fsync'd group wait and share one group; a post after a longer
+ * quiet is written at once. The interval (1 s) is far above the spacing of
+ * the posts (2 ms), so scheduling noise cannot split the group. With
+ * durability_unsafe_no_fsync the interval is not used. */
+static void
+sync_interval_case(bool nosync)
+{
+	struct commit_config cfg = { .nproducers = 1, .depth = 16, .sync_interval_us = 1000000,
+				     .durability_unsafe_no_fsync = nosync };
+	const struct timespec gap = { 0, 2000000 }, past = { 1, 100000000 };
+	struct commit_stats st;
+	struct prod_run run;
+	struct commit *c;
+	int err = 0;
+
+	c = commit_create(db, &cfg, &err);
+	cr_assert_not_null(c, "err %d", err);
+	run_init(&run, c, 0, 7);
+	submit_one(&run, 0);
+	reap_until(&run, 1);
+	for (unsigned i = 1; i <= 5; i++) {
+		nanosleep(&gap, NULL);
+		submit_one(&run, i);
+	}
+	reap_until(&run, 6);
+	commit_stats_get(c, &st);
+	if (nosync) {
+		cr_assert_eq(st.sync_waits, 0);
+		cr_assert_geq(st.groups, 4, "groups %llu", (unsigned long long)st.groups);
+	} else {
+		cr_assert_eq(st.groups, 2, "the five spaced posts in one group: groups %llu",
+			     (unsigned long long)st.groups);
+		cr_assert_eq(st.sync_waits, 1);
+	}
+	nanosleep(&past, NULL);
+	submit_one(&run, 6);
+	reap_until(&run, 7);
+	commit_stats_get(c, &st);
+	if (!nosync) {
+		cr_assert_eq(st.groups, 3);
+		cr_assert_eq(st.sync_waits, 1, "a post after a quiet longer than the interval "
+			     "does not wait");
+	}
+	cr_assert_eq(run.failed, 0);
+	cr_assert(run.order_ok);
+	commit_destroy(c);
+	if (!nosync) {
+		db_close(db);
+		open_db();
+		verify_durable(&run, 1, 7);
+	}
+	run_free(&run);
+}
+
+Test(commit, sync_interval_groups_posts_that_come_meanwhile, .timeout = 60)
+{
+	sync_interval_case(false);
+}
+
+Test(commit, sync_interval_unused_without_fsync, .timeout = 60)
+{
+	sync_interval_case(true);
 }
 
 Test(commit, rejects_bad_config)
