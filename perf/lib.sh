@@ -20,6 +20,10 @@
 #   --keep             keep the temporary directory (logs, config, data)
 #   --set SEC.KEY=VAL  one more parleyd configuration key (repeatable), e.g.
 #                      --set tls.record_layer=openssl
+#   --fifo PRIO        run parleyd and parley-bench under SCHED_FIFO at this
+#                      priority (chrt -f; both sleep when idle, and RT
+#                      throttling leaves 5% to the rest): on a shared host the
+#                      neighbours' builds then do not set the pace (0: off)
 
 PB_NAME=$(basename "$0")
 PB_BUILD=
@@ -31,6 +35,8 @@ PB_RUNS=1
 PB_JSON=0
 PB_KEEP=0
 PB_SETS=()
+PB_FIFO=0
+PB_SCHED=()
 PB_DIR=
 PB_PID=
 PB_PORT=
@@ -51,7 +57,7 @@ pb_say() {
 pb_common_opt() {
 	PB_SHIFT=0
 	case "$1" in
-	--build|--lcores|--server-cpus|--bench-cpus|--fsync|--runs|--set)
+	--build|--lcores|--server-cpus|--bench-cpus|--fsync|--runs|--set|--fifo)
 		[ $# -ge 2 ] || pb_die "$1 needs a value" ;;
 	esac
 	case "$1" in
@@ -62,6 +68,7 @@ pb_common_opt() {
 	--fsync) PB_FSYNC=$2; PB_SHIFT=2 ;;
 	--runs) PB_RUNS=$2; PB_SHIFT=2 ;;
 	--set) PB_SETS+=(--set "$2"); PB_SHIFT=2 ;;
+	--fifo) PB_FIFO=$2; PB_SHIFT=2 ;;
 	--json) PB_JSON=1; PB_SHIFT=1 ;;
 	--keep) PB_KEEP=1; PB_SHIFT=1 ;;
 	esac
@@ -115,6 +122,11 @@ pb_init() {
 	case "$PB_LCORES" in ''|*[!0-9]*) pb_die "--lcores wants a number" ;; esac
 	case "$PB_FSYNC" in 0|1) ;; *) pb_die "--fsync wants 0 or 1" ;; esac
 	case "$PB_RUNS" in ''|*[!0-9]*|0) pb_die "--runs wants a positive number" ;; esac
+	case "$PB_FIFO" in ''|*[!0-9]*) pb_die "--fifo wants a priority (1-99) or 0" ;; esac
+	if [ "$PB_FIFO" != 0 ]; then
+		command -v chrt >/dev/null || pb_die "chrt is missing (apt-get install util-linux)"
+		PB_SCHED=(chrt -f "$PB_FIFO")
+	fi
 	if [ -z "$PB_SERVER_CPUS" ]; then
 		if [ "$PB_LCORES" -gt 1 ]; then PB_SERVER_CPUS=0,1; else PB_SERVER_CPUS=0; fi
 	fi
@@ -197,8 +209,8 @@ INI
 		done
 	} > "$PB_DIR/parleyd.ini"
 	pb_say "starting parleyd: $PB_LCORES lcore(s) on CPU $PB_SERVER_CPUS, fsync $([ "$PB_FSYNC" = 1 ] && echo on || echo OFF), $rooms rooms, $users users, 127.0.0.1:$PB_PORT"
-	taskset -c "$PB_SERVER_CPUS" "$PARLEYD" -c "$PB_DIR/parleyd.ini" "${PB_SETS[@]}" \
-		> "$PB_DIR/parleyd.log" 2>&1 &
+	"${PB_SCHED[@]}" taskset -c "$PB_SERVER_CPUS" "$PARLEYD" -c "$PB_DIR/parleyd.ini" \
+		"${PB_SETS[@]}" > "$PB_DIR/parleyd.log" 2>&1 &
 	PB_PID=$!
 	for ((i = 0; i < 300; i++)); do
 		if (exec 3<>"/dev/tcp/127.0.0.1/$PB_PORT") 2>/dev/null; then
@@ -243,7 +255,7 @@ pb_bench() {
 	local limit=$1 rc out
 	shift
 	out=$(timeout --signal=INT --kill-after=10 "$limit" \
-		taskset -c "$PB_BENCH_CPUS" "$BENCH" "$@" -s "127.0.0.1:$PB_PORT" \
+		"${PB_SCHED[@]}" taskset -c "$PB_BENCH_CPUS" "$BENCH" "$@" -s "127.0.0.1:$PB_PORT" \
 		-c "$PB_BENCH_CPUS" -p "$PB_PID") && rc=0 || rc=$?
 	if [ "$rc" = 124 ] || [ "$rc" = 130 ]; then
 		pb_check_server

@@ -32,7 +32,7 @@ set -u
 . "$(dirname "$0")/lib.sh"
 
 rooms=100 members=20 size=200 deliv_rate=20000 duration=10 warmup=2 idle_us=200
-perf_stat=0 perf_record= nice=0 fifo=0
+perf_stat=0 perf_record= nice=0
 
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -45,17 +45,17 @@ while [ $# -gt 0 ]; do
 	--idle-sleep-us) idle_us=$(pb_val "$@") || exit 2; shift 2 ;;
 	--perf-stat) perf_stat=1; shift ;;
 	--nice) [ $# -ge 2 ] || pb_die "--nice needs a value"; nice=$2; shift 2 ;;
-	--fifo) fifo=$(pb_val "$@") || exit 2; shift 2 ;;
 	--perf-record) [ $# -ge 2 ] || pb_die "--perf-record needs a file"; perf_record=$2; shift 2 ;;
 	-h|--help) pb_usage ;;
 	*) pb_other_opt "$@"; shift "$PB_SHIFT" ;;
 	esac
 done
 pb_init
-# How both processes are started: niceness, or SCHED_FIFO (--fifo).
+# How both processes are started: niceness, or SCHED_FIFO (--fifo, a
+# common option: PB_SCHED).
+fifo=$PB_FIFO
 if [ "$fifo" != 0 ]; then
-	command -v chrt >/dev/null || pb_die "chrt is missing (apt-get install util-linux)"
-	sched=(chrt -f "$fifo")
+	sched=("${PB_SCHED[@]}")
 else
 	sched=(nice -n "$nice")
 fi
