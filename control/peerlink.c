@@ -3,12 +3,29 @@
  * peerlink_conn.c.
  *
  * Threads: peerlink_send(), peerlink_set_members() and peerlink_links() run on any
- * thread and touch only the atomics and the mutex-guarded blocks of struct
- * peer; everything else belongs to the link thread. peerlink_send() pushes onto
- * a lock-free LIFO (one compare-and-swap) and wakes the link thread through
- * an eventfd only when it is not already woken; the link thread takes the
- * whole list with one exchange and reverses it, so frames from one thread
- * keep their order. */
+ * thread and touch only the atomics, the send ring and the mutex-guarded
+ * blocks of struct peerlink; everything else belongs to the link thread.
+ *
+ * The send ring: one allocation made at create, send_max bytes, that many
+ * producers write and the link thread reads, so that sending allocates
+ * nothing. Positions count bytes from the start and only grow (64 bits do
+ * not wrap); a record sits at position % ring_size, starts on a 64-byte
+ * cell and never wraps: one that would not fit before the end reserves the
+ * rest of the ring as padding too. A producer reserves its bytes with one
+ * compare-and-swap on ring_head, refused when they would pass ring_tail +
+ * ring_size (-ENOBUFS), encodes the frame in place and commits it by
+ * storing its position + 1 in ring_done[] for its first cell (a side array,
+ * so no byte of an older frame can pass for a commit). The link thread
+ * takes records from ring_tail in position order while they are committed,
+ * and moves ring_tail past each once copied into the links' outputs: frames
+ * from one thread keep their order. A record still being written stops the
+ * take until its producer commits.
+ *
+ * Wake-ups: the link thread announces `sleeping` before blocking in
+ * epoll_wait and looks at the ring once more; a producer reads `sleeping`
+ * after committing (a fence on each side: one of the two sees the other)
+ * and writes the eventfd only then, once per sleep (`kicked`). A busy link
+ * thread costs a producer no syscall. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -296,24 +313,41 @@ to_node(struct peerlink *p, uint32_t id, const uint8_t *frame, uint32_t len)
 		p->cb.resync(p->cb.arg, n->id);
 }
 
-/* Moves what peerlink_send_many() queued into the links' outputs, in order. */
+/* Bytes a record for <nnodes> nodes and a frame of <len> takes in the ring. */
+static uint64_t
+rec_size(unsigned nnodes, size_t len)
+{
+	uint64_t n = sizeof(struct peerlink_rec) + nnodes * sizeof(uint32_t) + len;
+
+	return (n + PEERLINK_CELL - 1) / PEERLINK_CELL * PEERLINK_CELL;
+}
+
+/* Whether the record at position <pos> of the ring is committed. */
+static bool
+committed(struct peerlink *p, uint64_t pos)
+{
+	uint64_t cell = pos % p->ring_size / PEERLINK_CELL;
+
+	return atomic_load_explicit(&p->ring_done[cell], memory_order_acquire) == pos + 1;
+}
+
+/* Moves what peerlink_send_many() committed into the links' outputs, in
+ * order, up to what was reserved when it started (the take ends). */
 static void
 take_sends(struct peerlink *p)
 {
-	struct peerlink_msg *m = atomic_exchange(&p->sendq, NULL), *rev = NULL, *next;
+	uint64_t pos = atomic_load_explicit(&p->ring_tail, memory_order_relaxed);
+	uint64_t end = atomic_load_explicit(&p->ring_head, memory_order_relaxed);
+	const struct peerlink_rec *r;
 	unsigned i;
 
-	for (; m != NULL; m = next) {
-		next = m->next;
-		m->next = rev;
-		rev = m;
-	}
-	for (m = rev; m != NULL; m = next) {
-		next = m->next;
-		for (i = 0; i < m->nnodes; i++)
-			to_node(p, m->nodes[i], m->frame, m->len);
-		atomic_fetch_sub(&p->send_bytes, m->len);
-		free(m);
+	while (pos < end && committed(p, pos)) {
+		r = (const struct peerlink_rec *)(p->ring + pos % p->ring_size);
+		for (i = 0; i < r->nnodes; i++)
+			to_node(p, r->nodes[i], (const uint8_t *)&r->nodes[r->nnodes], r->len);
+		pos += r->size;
+		/* our reads of the record happen before its reuse */
+		atomic_store_explicit(&p->ring_tail, pos, memory_order_release);
 	}
 }
 
@@ -363,7 +397,16 @@ run(void *arg)
 	sigaddset(&set, SIGPIPE);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	while (!atomic_load(&p->stop)) {
+		if (timeout > 0) {
+			/* pairs with the fence in wake(): either a producer sees
+			 * this, or we see its commit */
+			atomic_store_explicit(&p->sleeping, true, memory_order_relaxed);
+			atomic_thread_fence(memory_order_seq_cst);
+			if (committed(p, atomic_load_explicit(&p->ring_tail, memory_order_relaxed)))
+				timeout = 0;
+		}
 		n = epoll_wait(p->epfd, ev, EVENTS_MAX, timeout);
+		atomic_store_explicit(&p->sleeping, false, memory_order_relaxed);
 		p->now = clock_mono_ms();
 		for (i = 0; i < n; i++) {
 			if (ev[i].data.ptr == &p->lfd) {
@@ -411,6 +454,15 @@ kick(struct peerlink *p)
 		atomic_store(&p->kicked, false);
 }
 
+/* After a commit: kicks the link thread if it sleeps or is about to. */
+static void
+wake(struct peerlink *p)
+{
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load_explicit(&p->sleeping, memory_order_relaxed))
+		kick(p);
+}
+
 struct peerlink *
 peerlink_create(const struct peerlink_config *c, const struct peerlink_callbacks *cb, char *err,
 		size_t errlen)
@@ -440,11 +492,12 @@ peerlink_create(const struct peerlink_config *c, const struct peerlink_callbacks
 			 PEERFRAME_MAX_LIMIT);
 		return NULL;
 	}
-	p = calloc(1, sizeof(*p));
+	p = aligned_alloc(_Alignof(struct peerlink), sizeof(*p));	/* freed by peerlink_destroy */
 	if (p == NULL) {
 		snprintf(err, errlen, "[array] no memory for the peer links");
 		return NULL;
 	}
+	memset(p, 0, sizeof(*p));
 	p->id = c->node_id;
 	snprintf(p->cluster, sizeof(p->cluster), "%s", c->cluster);
 	if (c->name_prefix != NULL)
@@ -454,6 +507,10 @@ peerlink_create(const struct peerlink_config *c, const struct peerlink_callbacks
 	if (p->queue_max < p->frame_max)
 		p->queue_max = p->frame_max;
 	p->send_max = c->send_max ? c->send_max : (64u << 20);
+	/* an empty ring takes the largest record wherever its head is */
+	p->ring_size = (p->send_max + PEERLINK_CELL - 1) / PEERLINK_CELL * PEERLINK_CELL;
+	if (p->ring_size < 2 * rec_size(PEERLINK_NODES_MAX, p->frame_max))
+		p->ring_size = 2 * rec_size(PEERLINK_NODES_MAX, p->frame_max);
 	p->ping_ms = c->ping_ms ? c->ping_ms : 1000;
 	p->dead_ms = c->dead_ms ? c->dead_ms : 5000;
 	p->handshake_ms = c->handshake_ms ? c->handshake_ms : 5000;
@@ -463,6 +520,14 @@ peerlink_create(const struct peerlink_config *c, const struct peerlink_callbacks
 	p->lfd = p->epfd = p->evfd = -1;
 	pthread_mutex_init(&p->lock, NULL);
 	p->now = clock_mono_ms();
+	/* both freed by peerlink_destroy; pages are touched as the ring is used */
+	p->ring = malloc(p->ring_size);
+	p->ring_done = calloc(p->ring_size / PEERLINK_CELL, sizeof(p->ring_done[0]));
+	if (p->ring == NULL || p->ring_done == NULL) {
+		snprintf(err, errlen, "[array] no memory for the peer send ring (%zu bytes)",
+			 (size_t)p->ring_size);
+		goto out_free;
+	}
 	p->ctx = ctx_new(c, err, errlen);
 	if (p->ctx == NULL)
 		goto out_free;
@@ -502,6 +567,8 @@ out_free:
 		close(p->lfd);
 	SSL_CTX_free(p->ctx);
 	pthread_mutex_destroy(&p->lock);
+	free(p->ring_done);
+	free(p->ring);
 	free(p);
 	return NULL;
 }
@@ -509,23 +576,19 @@ out_free:
 void
 peerlink_destroy(struct peerlink *p)
 {
-	struct peerlink_msg *m, *next;
-
 	if (p == NULL)
 		return;
 	atomic_store(&p->stop, true);
 	atomic_store(&p->kicked, false);
 	kick(p);
 	pthread_join(p->thread, NULL);
-	for (m = atomic_exchange(&p->sendq, NULL); m != NULL; m = next) {
-		next = m->next;
-		free(m);
-	}
 	close(p->evfd);
 	close(p->epfd);
 	close(p->lfd);
 	SSL_CTX_free(p->ctx);
 	pthread_mutex_destroy(&p->lock);
+	free(p->ring_done);
+	free(p->ring);
 	free(p);
 }
 
@@ -561,34 +624,53 @@ int
 peerlink_send_many(struct peerlink *p, const uint32_t *nodes, unsigned n, const struct peerframe *f)
 {
 	struct peerframe copy = *f;
-	struct peerlink_msg *m;
-	size_t size;
+	uint64_t head, tail, off, pad, need;
+	struct peerlink_rec *r;
+	size_t len;
 
 	if (n == 0 || n > PEERLINK_NODES_MAX)
 		return -EINVAL;
 	copy.node = p->id;
-	size = peerframe_size(&copy);
-	if (size == 0 || size > p->frame_max)
+	len = peerframe_size(&copy);
+	if (len == 0 || len > p->frame_max)
 		return -EINVAL;
-	if (atomic_fetch_add(&p->send_bytes, size) + size > p->send_max) {
-		atomic_fetch_sub(&p->send_bytes, size);
-		atomic_fetch_add(&p->send_refused, 1);
-		return -ENOBUFS;
+	need = rec_size(n, len);
+	head = atomic_load_explicit(&p->ring_head, memory_order_relaxed);
+	for (;;) {
+		off = head % p->ring_size;
+		pad = off + need > p->ring_size ? p->ring_size - off : 0;
+		/* acquire: the link thread is done reading what it released */
+		tail = atomic_load_explicit(&p->ring_tail, memory_order_acquire);
+		if (head + pad + need > tail + p->ring_size) {
+			if (tail <= head) {
+				atomic_fetch_add(&p->send_refused, 1);
+				return -ENOBUFS;
+			}
+			/* <head> is older than the tail: read it again */
+			head = atomic_load_explicit(&p->ring_head, memory_order_relaxed);
+			continue;
+		}
+		if (atomic_compare_exchange_weak_explicit(&p->ring_head, &head, head + pad + need,
+							  memory_order_relaxed,
+							  memory_order_relaxed))
+			break;
 	}
-	m = malloc(sizeof(*m) + n * sizeof(m->nodes[0]) + size);
-	if (m == NULL) {
-		atomic_fetch_sub(&p->send_bytes, size);
-		return -ENOMEM;
+	if (pad > 0) {
+		r = (struct peerlink_rec *)(p->ring + off);
+		*r = (struct peerlink_rec){ .size = (uint32_t)pad };
+		atomic_store_explicit(&p->ring_done[off / PEERLINK_CELL], head + 1,
+				      memory_order_release);
+		head += pad;
+		off = 0;
 	}
-	m->len = (uint32_t)size;
-	m->nnodes = n;
-	memcpy(m->nodes, nodes, n * sizeof(m->nodes[0]));
-	m->frame = (uint8_t *)&m->nodes[n];
-	peerframe_encode(&copy, m->frame, size);
-	m->next = atomic_load(&p->sendq);
-	while (!atomic_compare_exchange_weak(&p->sendq, &m->next, m))
-		;
-	kick(p);
+	r = (struct peerlink_rec *)(p->ring + off);
+	r->size = (uint32_t)need;
+	r->len = (uint32_t)len;
+	r->nnodes = n;
+	memcpy(r->nodes, nodes, n * sizeof(r->nodes[0]));
+	peerframe_encode(&copy, (uint8_t *)&r->nodes[n], len);
+	atomic_store_explicit(&p->ring_done[off / PEERLINK_CELL], head + 1, memory_order_release);
+	wake(p);
 	return 0;
 }
 

@@ -15,8 +15,10 @@
  * FIN comes back at once, not after dead_ms). A dialler retries with
  * exponential backoff.
  *
- * Output: peerlink_send() encodes on the caller's thread and hands the bytes to
- * the link thread through a lock-free MPSC list; it never blocks. The link
+ * Output: peerlink_send() encodes on the caller's thread straight into a
+ * lock-free ring that many threads fill and the link thread empties (bounded
+ * by <send_max>, allocated at create: sending allocates nothing and writes
+ * the link thread's eventfd only when it sleeps); it never blocks. The link
  * thread appends everything that arrived in one loop turn to each peer's
  * output and writes it with one SSL_write (many frames per write). Each
  * peer's unwritten output is bounded (<queue_max> bytes): a peer that falls
@@ -35,10 +37,10 @@
  *     the cluster name (the etcd prefix); callbacks run on the link thread.
  *  2. peerlink_set_members() whenever the live node set changes (etcd watch on
  *     nodes/): every live node's {id, peer address}, self included or not.
- *  3. peerlink_send(node, frame) from the array thread, or from lcores for the
- *     post path (it mallocs: lcores that must not should go through the
- *     array thread's ring); peerlink_send_many() for a RELAY to every node with
- *     present members (encoded once). The link layer sets the sender id.
+ *  3. peerlink_send(node, frame) from any thread, lcores included (no
+ *     allocation, no lock, no syscall while the link thread is busy);
+ *     peerlink_send_many() for a RELAY to every node with present members
+ *     (encoded once). The link layer sets the sender id.
  *  4. recv callback: decode is done; copy what the lcores need (the body is
  *     serialized once, keep it in one refcounted message) and hand it over
  *     through rings; the frame's pointers die when the callback returns.
@@ -79,7 +81,11 @@ struct peerlink_config {
 	const char	*name_prefix;
 	size_t		queue_max;	/* unwritten bytes per peer (>= frame_max); 0: 8 MiB */
 	uint32_t	frame_max;	/* largest frame accepted; 0: PEERFRAME_MAX_DEFAULT */
-	size_t		send_max;	/* bytes in flight to the link thread; 0: 64 MiB */
+	/* Bytes of the send ring, frames waiting for the link thread: a
+	 * frame takes its length + 12 + 4 per destination, rounded up to 64;
+	 * 0: 64 MiB. Raised to hold two of the largest frames. Allocated at
+	 * create (pages are touched as they are used). */
+	size_t		send_max;
 	unsigned	ping_ms;	/* PING when quiet this long; 0: 1000 */
 	unsigned	dead_ms;	/* cut when nothing came in this long; 0: 5000 */
 	unsigned	handshake_ms;	/* TLS + HELLO must finish in; 0: 5000 */
@@ -157,16 +163,16 @@ uint16_t peerlink_port(const struct peerlink *p);
 int peerlink_set_members(struct peerlink *p, const struct peerlink_member *m, unsigned n);
 
 /* Queues <f> for node <node>, with the sender id set to this node's. Never
- * blocks. Returns 0 (queued: it leaves in order after the frames this
- * thread queued before, unless the link is not up or is cut, when it is
- * dropped and counted), -EINVAL (frame does not encode, or exceeds
- * frame_max), -ENOBUFS (send_max bytes already in flight; counted), or
- * -ENOMEM. Any thread. */
+ * blocks, allocates nothing. Returns 0 (queued: it leaves in order after the
+ * frames this thread queued before, unless the link is not up or is cut,
+ * when it is dropped and counted), -EINVAL (frame does not encode, or
+ * exceeds frame_max), or -ENOBUFS (the send ring is full; counted). Any
+ * thread, several at once. */
 int peerlink_send(struct peerlink *p, uint32_t node, const struct peerframe *f);
 
 /* peerlink_send() to each of the <n> nodes of <nodes> (at most PEERLINK_NODES_MAX),
  * with the frame encoded once: a RELAY to every node with present members.
- * Returns as peerlink_send(); send_max counts the frame once. Any thread. */
+ * Returns as peerlink_send(); the ring holds the frame once. Any thread. */
 int peerlink_send_many(struct peerlink *p, const uint32_t *nodes, unsigned n,
 		       const struct peerframe *f);
 

@@ -16,13 +16,16 @@
 #include "control/peerlink.h"
 #include "dataplane/peer/peerframe.h"
 
-/* One encoded frame on its way from peerlink_send_many() to the link thread,
- * for <nnodes> destinations; the frame follows the node ids. */
-struct peerlink_msg {
-	struct peerlink_msg	*next;
-	uint32_t	len;		/* of the frame */
+/* The send ring (peerlink.c) is cut in cells: every record starts on one. */
+#define PEERLINK_CELL		64
+
+/* One encoded frame in the send ring, on its way from peerlink_send_many()
+ * to the link thread, for <nnodes> destinations; the frame follows the node
+ * ids. A record with <len> 0 pads the ring's end (its <size> skips it). */
+struct peerlink_rec {
+	uint32_t	size;		/* bytes of the record, a multiple of PEERLINK_CELL */
+	uint32_t	len;		/* of the frame; 0: padding */
 	uint32_t	nnodes;
-	uint8_t		*frame;
 	uint32_t	nodes[];
 };
 
@@ -82,9 +85,17 @@ struct peerlink {
 	uint16_t		port;
 	pthread_t		thread;
 
-	/* shared with any thread */
-	_Atomic(struct peerlink_msg *) sendq;	/* LIFO of pending frames */
-	atomic_size_t		send_bytes;
+	/* the send ring, allocated at create (see peerlink.c): <ring_size>
+	 * bytes; ring_done[cell] is the position + 1 of the record committed
+	 * at that cell, written by its producer */
+	uint8_t			*ring;
+	uint64_t		ring_size;
+	_Atomic uint64_t	*ring_done;
+
+	/* shared with any thread; the two ring positions on their own lines */
+	_Alignas(64) _Atomic uint64_t	ring_head;	/* next position to reserve */
+	_Alignas(64) _Atomic uint64_t	ring_tail;	/* first one not taken; link thread writes */
+	_Alignas(64) atomic_bool	sleeping;	/* link thread blocks in epoll, or is about to */
 	atomic_bool		kicked;
 	atomic_bool		stop;
 	atomic_ullong		send_refused;

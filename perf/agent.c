@@ -1,4 +1,6 @@
-/* One simulated Group Chat user; see agent.h.
+/* One simulated Group Chat user; see agent.h. Here: its life, the requests it
+ * builds, the sign-in flow and the load; what the server sends it (INFOs,
+ * deliveries, the replies to its commands) is read in agent_rx.c.
  *
  * The messages are the ones perf/gcclient.c sends (and the integration tests
  * check), built with pc_build() from perf/client.c straight into the
@@ -30,6 +32,7 @@
 #include "dataplane/base/clock.h"
 #include "dataplane/sip/digest.h"
 #include "perf/agent.h"
+#include "perf/agent_int.h"
 #include "perf/gcclient.h"
 
 #define STEP_TIMEOUT_NS	(15 * 1000000000ull)	/* one sign-in step */
@@ -57,14 +60,8 @@ str_is(struct sip_str s, const char *z)
 	return s.len == n && memcmp(s.p, z, n) == 0;
 }
 
-static const struct bench_conf *
-conf(const struct agent *a)
-{
-	return &a->w->b->c;
-}
-
-static void
-set_state(struct agent *a, enum agent_state s, uint64_t now)
+void
+agent_set_state(struct agent *a, enum agent_state s, uint64_t now)
 {
 	bool was = agent_in_setup(a);
 
@@ -76,8 +73,8 @@ set_state(struct agent *a, enum agent_state s, uint64_t now)
 		a->w->in_setup++;
 }
 
-static void __attribute__((format(printf, 2, 3)))
-note_error(struct agent *a, const char *fmt, ...)
+void
+agent_note_error(struct agent *a, const char *fmt, ...)
 {
 	struct worker *w = a->w;
 	char why[160];
@@ -92,37 +89,36 @@ note_error(struct agent *a, const char *fmt, ...)
 		 state_name[a->state], why);
 }
 
-/* The connection is gone or unusable. */
-static void
-fail(struct agent *a, const char *why, uint64_t now)
+void
+agent_fail(struct agent *a, const char *why, uint64_t now)
 {
 	struct worker *w = a->w;
 	enum agent_state was = a->state;
 
-	note_error(a, "%s", why);
+	agent_note_error(a, "%s", why);
 	nbconn_close(&a->c, true);
 	a->inflight = 0;
 	a->bcc_busy = false;
-	if (conf(a)->mode == MODE_CONNECT) {
+	if (agent_conf(a)->mode == MODE_CONNECT) {
 		ctr_add(w, C_CONN_ERRORS, 1);
-		set_state(a, AG_IDLE, now);
+		agent_set_state(a, AG_IDLE, now);
 		a->deadline = now + RETRY_NS / 5;	/* not before */
 		return;
 	}
 	if (was == AG_READY) {
 		atomic_fetch_sub(&w->b->present[a->room], 1);
 		ctr_add(w, C_DISCONNECTS, 1);
-		set_state(a, AG_FAILED, now);
+		agent_set_state(a, AG_FAILED, now);
 		return;
 	}
 	if (++a->tries < SETUP_TRIES && w->phase == PHASE_SETUP) {
 		ctr_add(w, C_SETUP_RETRIES, 1);
-		set_state(a, AG_IDLE, now);
+		agent_set_state(a, AG_IDLE, now);
 		a->deadline = now + RETRY_NS;
 		return;
 	}
 	ctr_add(w, C_SETUP_FAILED, 1);
-	set_state(a, AG_FAILED, now);
+	agent_set_state(a, AG_FAILED, now);
 }
 
 int
@@ -156,7 +152,7 @@ agent_fini(struct agent *a)
 bool
 agent_start(struct agent *a, uint64_t now)
 {
-	const struct bench_conf *c = conf(a);
+	const struct bench_conf *c = agent_conf(a);
 	struct sockaddr_in src = { .sin_family = AF_INET };
 	int rc;
 
@@ -176,18 +172,18 @@ agent_start(struct agent *a, uint64_t now)
 				  c->ndst > 1 ? &c->dsts[a->gid % c->ndst] : &c->dst,
 				  c->nsrc > 1 ? &src : NULL, a->w->ctx);
 	if (rc != 0) {
-		set_state(a, AG_CONNECTING, now);
-		fail(a, a->c.why, now);
+		agent_set_state(a, AG_CONNECTING, now);
+		agent_fail(a, a->c.why, now);
 		return false;
 	}
-	set_state(a, AG_CONNECTING, now);
+	agent_set_state(a, AG_CONNECTING, now);
 	return true;
 }
 
 /* ---- building requests -------------------------------------------------- */
 
-static bool
-send_req(struct agent *a, const char *method, const char *ruri, const char *to,
+bool
+agent_send_req(struct agent *a, const char *method, const char *ruri, const char *to,
 	 struct pc_dialog *d, const char *extra, const char *ctype, const char *body)
 {
 	size_t cap = (body ? strlen(body) : 0) + REQ_SLACK + (extra ? strlen(extra) : 0);
@@ -206,7 +202,7 @@ send_req(struct agent *a, const char *method, const char *ruri, const char *to,
 static void
 send_register(struct agent *a, const char *auth, uint64_t now)
 {
-	const struct bench_conf *c = conf(a);
+	const struct bench_conf *c = agent_conf(a);
 	char ruri[160], to[220], extra[1024];
 
 	/* Spread over an array's nodes: served where it lands. */
@@ -214,10 +210,10 @@ send_register(struct agent *a, const char *auth, uint64_t now)
 	snprintf(to, sizeof(to), "sip:%s", a->aor);
 	snprintf(extra, sizeof(extra), "Expires: 3600\r\n%s", auth ? auth : "");
 	a->reg.cseq++;
-	if (!send_req(a, "REGISTER", ruri, to, &a->reg, extra, NULL, NULL))
-		fail(a, "cannot build REGISTER", now);
+	if (!agent_send_req(a, "REGISTER", ruri, to, &a->reg, extra, NULL, NULL))
+		agent_fail(a, "cannot build REGISTER", now);
 	else
-		set_state(a, auth ? AG_REG2 : AG_REG1, now);
+		agent_set_state(a, auth ? AG_REG2 : AG_REG1, now);
 }
 
 static void
@@ -226,11 +222,11 @@ send_invite(struct agent *a, const char *uri, struct pc_dialog *d, enum agent_st
 {
 	memset(d, 0, sizeof(*d));
 	d->cseq = 1;
-	if (!send_req(a, "INVITE", uri, uri, d, "Supported: ms-sender\r\nSupported: timer\r\n",
+	if (!agent_send_req(a, "INVITE", uri, uri, d, "Supported: ms-sender\r\nSupported: timer\r\n",
 		      "application/sdp", sdp))
-		fail(a, "cannot build INVITE", now);
+		agent_fail(a, "cannot build INVITE", now);
 	else
-		set_state(a, next, now);
+		agent_set_state(a, next, now);
 }
 
 /* An XCCOS command in an INFO on dialog <d>. */
@@ -244,62 +240,29 @@ send_cmd(struct agent *a, struct pc_dialog *d, const char *to, const char *name,
 		 "</xccos>", a->envid++, name, data ? "<data>" : "<data/>", data ? data : "",
 		 data ? "</data>" : "");
 	d->cseq++;
-	return send_req(a, "INFO", a->target, to, d, NULL, "text/plain", body);
+	return agent_send_req(a, "INFO", a->target, to, d, NULL, "text/plain", body);
 }
 
-static void
-send_join(struct agent *a, uint64_t now)
+void
+agent_send_join(struct agent *a, uint64_t now)
 {
 	const char *uri = a->w->b->room_uri[a->room];
 	const char *slash = strrchr(uri, '/'), *dom = strstr(uri, "://");
 	char data[512];
 
 	if (slash == NULL || dom == NULL) {
-		fail(a, "bad room URI", now);
+		agent_fail(a, "bad room URI", now);
 		return;
 	}
 	dom += 3;
 	snprintf(data, sizeof(data), "<chanid key=\"0\" domain=\"%.*s\" value=\"%s\"/>",
 		 (int)(slash - dom), dom, slash + 1);
 	if (!send_cmd(a, &a->chan, a->chan_uri, "join", data)) {
-		fail(a, "cannot build cmd:join", now);
+		agent_fail(a, "cannot build cmd:join", now);
 		return;
 	}
 	a->join_cseq = a->chan.cseq;
-	set_state(a, AG_JOIN, now);
-}
-
-/* 200 OK to a server request, echoing Via, From, To, Call-ID and CSeq. */
-static void
-answer(struct agent *a, const struct sipmsg *m)
-{
-	size_t cap = 64, n = 0;
-	char *o;
-
-	for (unsigned i = 0; i < m->nhdr; i++)
-		cap += m->hdr[i].name.len + m->hdr[i].value.len + 4;
-	o = nbconn_reserve(&a->c, cap);
-	if (o == NULL)
-		return;
-	memcpy(o, "SIP/2.0 200 OK\r\n", 16);
-	n = 16;
-	for (unsigned i = 0; i < m->nhdr; i++) {
-		const struct sip_hdr *h = &m->hdr[i];
-
-		if (h->id != SIP_H_VIA && h->id != SIP_H_FROM && h->id != SIP_H_TO &&
-		    h->id != SIP_H_CALL_ID && h->id != SIP_H_CSEQ)
-			continue;
-		memcpy(o + n, h->name.p, h->name.len);
-		n += h->name.len;
-		o[n++] = ':';
-		o[n++] = ' ';
-		memcpy(o + n, h->value.p, h->value.len);
-		n += h->value.len;
-		o[n++] = '\r';
-		o[n++] = '\n';
-	}
-	memcpy(o + n, "Content-Length: 0\r\n\r\n", 21);
-	nbconn_commit(&a->c, n + 21);
+	agent_set_state(a, AG_JOIN, now);
 }
 
 /* ---- the sign-in flow ---------------------------------------------------- */
@@ -336,7 +299,7 @@ chal_param(struct sip_str h, const char *name, char *out, size_t cap)
 static void
 on_challenge(struct agent *a, const struct sipmsg *m, uint64_t now)
 {
-	const struct bench_conf *c = conf(a);
+	const struct bench_conf *c = agent_conf(a);
 	const struct sip_hdr *h = sipmsg_find_name(m, m->status == 407 ? "Proxy-Authenticate" :
 						   "WWW-Authenticate");
 	char realm[128], nonce[160], alg[32] = "MD5", ha1[65], resp[65], cnonce[17];
@@ -345,7 +308,7 @@ on_challenge(struct agent *a, const struct sipmsg *m, uint64_t now)
 
 	if (h == NULL || !chal_param(h->value, "realm", realm, sizeof(realm)) ||
 	    !chal_param(h->value, "nonce", nonce, sizeof(nonce))) {
-		fail(a, "REGISTER challenge without realm or nonce", now);
+		agent_fail(a, "REGISTER challenge without realm or nonce", now);
 		return;
 	}
 	chal_param(h->value, "algorithm", alg, sizeof(alg));
@@ -367,7 +330,7 @@ lookup_invite(struct agent *a, uint64_t now)
 {
 	char uri[160];
 
-	snprintf(uri, sizeof(uri), "sip:ocschat@%s", conf(a)->domain);
+	snprintf(uri, sizeof(uri), "sip:ocschat@%s", agent_conf(a)->domain);
 	send_invite(a, uri, &a->look, AG_LOOKUP, now);
 }
 
@@ -381,11 +344,11 @@ on_register(struct agent *a, const struct sipmsg *m, uint64_t now)
 		return;
 	}
 	if (m->status != 200) {
-		note_error(a, "REGISTER answered %d", m->status);
-		fail(a, "REGISTER refused", now);
+		agent_note_error(a, "REGISTER answered %d", m->status);
+		agent_fail(a, "REGISTER refused", now);
 		return;
 	}
-	if (conf(a)->mode != MODE_CONNECT) {
+	if (agent_conf(a)->mode != MODE_CONNECT) {
 		lookup_invite(a, now);
 		return;
 	}
@@ -397,7 +360,7 @@ on_register(struct agent *a, const struct sipmsg *m, uint64_t now)
 		return;
 	}
 	nbconn_close(&a->c, true);
-	set_state(a, AG_IDLE, now);
+	agent_set_state(a, AG_IDLE, now);
 	if (w->phase == PHASE_RUN)
 		agent_start(a, now);
 }
@@ -427,7 +390,7 @@ established(struct agent *a, const struct sipmsg *m, struct pc_dialog *d, const 
 	memcpy(d->to_tag, m->to_tag.p, m->to_tag.len);
 	d->to_tag[m->to_tag.len] = '\0';
 	take_contact(m, a->target, sizeof(a->target), uri);
-	return send_req(a, "ACK", a->target, uri, d, NULL, NULL, NULL);
+	return agent_send_req(a, "ACK", a->target, uri, d, NULL, NULL, NULL);
 }
 
 static void
@@ -435,19 +398,19 @@ on_lookup(struct agent *a, const struct sipmsg *m, uint64_t now)
 {
 	char uri[160];
 
-	snprintf(uri, sizeof(uri), "sip:ocschat@%s", conf(a)->domain);
+	snprintf(uri, sizeof(uri), "sip:ocschat@%s", agent_conf(a)->domain);
 	if (m->status != 200) {
-		note_error(a, "Lookup dialog request answered %d", m->status);
-		fail(a, "Lookup service refused", now);
+		agent_note_error(a, "Lookup dialog request answered %d", m->status);
+		agent_fail(a, "Lookup service refused", now);
 		return;
 	}
 	if (a->state == AG_LOOKUP && m->cseq_method == SIP_M_INVITE) {
 		if (!established(a, m, &a->look, uri) ||
 		    !send_cmd(a, &a->look, uri, "requri", NULL)) {
-			fail(a, "cannot answer the Lookup 200", now);
+			agent_fail(a, "cannot answer the Lookup 200", now);
 			return;
 		}
-		set_state(a, AG_REQURI, now);
+		agent_set_state(a, AG_REQURI, now);
 	} else if (a->state == AG_LOOKUP_BYE && m->cseq_method == SIP_M_BYE) {
 		send_invite(a, a->chan_uri, &a->chan, AG_CHANNEL, now);
 	}
@@ -477,7 +440,7 @@ post_acked(struct agent *a, const struct sipmsg *m, uint64_t now)
 			hist_add(&w->ack, now - a->pend[slot].sent);
 	} else {
 		ctr_add(w, C_POST_ERRORS, 1);
-		note_error(a, "a post was answered %d", m->status);
+		agent_note_error(a, "a post was answered %d", m->status);
 	}
 	a->pend[slot].sent = 0;
 	/* Unpaced: keep the pipeline full. */
@@ -492,22 +455,22 @@ on_channel(struct agent *a, const struct sipmsg *m, uint64_t now)
 
 	if (m->cseq_method == SIP_M_INVITE && a->state == AG_CHANNEL) {
 		if (m->status != 200) {
-			fail(a, "the Channel INVITE was refused", now);
+			agent_fail(a, "the Channel INVITE was refused", now);
 			return;
 		}
 		if (!established(a, m, &a->chan, a->chan_uri)) {
-			fail(a, "cannot ACK the Channel 200", now);
+			agent_fail(a, "cannot ACK the Channel 200", now);
 			return;
 		}
 		if (atomic_load_explicit(&w->b->rooms_known, memory_order_acquire)) {
-			send_join(a, now);
+			agent_send_join(a, now);
 			return;
 		}
 		if (!send_cmd(a, &a->chan, a->chan_uri, "chansrch",
 			      "<qib qtype=\"BYNAME\" criteria=\"\" extended=\"false\"/>"))
-			fail(a, "cannot build cmd:chansrch", now);
+			agent_fail(a, "cannot build cmd:chansrch", now);
 		else
-			set_state(a, AG_CHANSRCH, now);
+			agent_set_state(a, AG_CHANSRCH, now);
 		a->srch_cseq = a->chan.cseq;
 		return;
 	}
@@ -515,10 +478,10 @@ on_channel(struct agent *a, const struct sipmsg *m, uint64_t now)
 		return;
 	if (m->cseq == a->join_cseq || (a->srch_cseq != 0 && m->cseq == a->srch_cseq)) {
 		if (m->status != 200)
-			fail(a, "cmd:join or cmd:chansrch INFO not answered 200", now);
+			agent_fail(a, "cmd:join or cmd:chansrch INFO not answered 200", now);
 		return;
 	}
-	if (conf(a)->mode == MODE_FANOUT) {
+	if (agent_conf(a)->mode == MODE_FANOUT) {
 		post_acked(a, m, now);
 		return;
 	}
@@ -541,325 +504,6 @@ on_response(struct agent *a, const struct sipmsg *m, uint64_t now)
 		ctr_add(a->w, C_OTHER_ERRORS, 1);
 }
 
-/* ---- what the server sends ---------------------------------------------- */
-
-static uint64_t
-num(const char **p, const char *end, bool *ok)
-{
-	uint64_t v = 0;
-	const char *s = *p;
-
-	while (s < end && *s >= '0' && *s <= '9')
-		v = v * 10 + (uint64_t)(*s++ - '0');
-	if (s == *p || s >= end || *s != ' ')
-		*ok = false;
-	*p = s + 1;
-	return v;
-}
-
-/* Marks sequence number <s> seen; false when it was already. */
-static bool
-rx_mark(struct rxwin *r, uint32_t s)
-{
-	uint32_t d;
-
-	if (s > r->last) {
-		d = s - r->last;
-		r->seen = d >= 64 ? 0 : r->seen << d;
-		r->seen |= 1;
-		r->last = s;
-		return true;
-	}
-	d = r->last - s;
-	if (d >= 64)
-		return true;	/* too old to tell */
-	if (r->seen & (1ull << d))
-		return false;
-	r->seen |= 1ull << d;
-	return true;
-}
-
-static void
-on_grpchat(struct agent *a, const char *body, size_t len)
-{
-	struct worker *w = a->w;
-	const struct bench_conf *c = conf(a);
-	const char *p = memmem(body, len, "<chat>pb ", 9), *end = body + len;
-	uint64_t g, s, t, now = clock_mono_ns();
-	bool ok = true;
-
-	if (p == NULL || a->rx == NULL) {
-		ctr_add(w, C_BAD_DELIVERY, 1);
-		return;
-	}
-	p += 9;
-	g = num(&p, end, &ok);
-	s = num(&p, end, &ok);
-	t = num(&p, end, &ok);
-	if (!ok || g >= w->b->total || s == 0 || s > UINT32_MAX) {
-		ctr_add(w, C_BAD_DELIVERY, 1);
-		return;
-	}
-	if (g / c->members != a->room) {
-		ctr_add(w, C_MISROUTED, 1);
-		return;
-	}
-	if (!rx_mark(&a->rx[g % c->members], (uint32_t)s)) {
-		ctr_add(w, C_DUP, 1);
-		return;
-	}
-	ctr_add(w, C_DELIVERED, 1);
-	if (worker_sec(w, now) != NULL)
-		worker_sec(w, now)->delivered++;
-	if (worker_sec(w, t) != NULL && now >= t)
-		hist_add(&worker_sec(w, t)->lat, now - t);
-	if (g == a->gid)
-		ctr_add(w, C_ECHO, 1);
-	if (in_window(w, now)) {
-		ctr_add(w, C_DELIVERED_WIN, 1);
-		if (g == a->gid)
-			ctr_add(w, C_ECHO_WIN, 1);
-	}
-	if (in_window(w, t) && now >= t) {
-		hist_add(&w->lat, now - t);
-		/* Client n is on server n % ndst (agent_start). */
-		if (c->ndst > 1)
-			hist_add(g % c->ndst == a->gid % c->ndst ? &w->lat_local : &w->lat_remote,
-				 now - t);
-	}
-}
-
-static int
-resp_code(const char *body, size_t len)
-{
-	const char *p = memmem(body, len, "<resp code=\"", 12);
-
-	return p != NULL ? atoi(p + 12) : -1;
-}
-
-/* The first client's room search (user-space mode): every room's URI by
- * name, then the others may start. A missing room ends the run. */
-static void
-on_chansrch(struct agent *a, const char *body, size_t len, uint64_t now)
-{
-	struct bench *b = a->w->b;
-	char *z = strndup(body, len);
-
-	if (z == NULL) {
-		fail(a, "out of memory", now);
-		return;
-	}
-	for (uint32_t r = 0; r < b->c.rooms; r++) {
-		char name[64];
-
-		snprintf(name, sizeof(name), "%s%u", b->c.room_prefix, r);
-		if (!gc_room_uri(z, name, b->room_uri[r], BENCH_URI_MAX)) {
-			note_error(a, "the server has no room '%s' (declare [room:%s] in its "
-				   "config, one per room up to %s%u)", name, name,
-				   b->c.room_prefix, b->c.rooms - 1);
-			free(z);
-			atomic_store(&b->scout_failed, true);
-			fail(a, "room missing", now);
-			return;
-		}
-	}
-	free(z);
-	atomic_store_explicit(&b->rooms_known, true, memory_order_release);
-	send_join(a, now);
-}
-
-static void
-on_reply(struct agent *a, const char *name, size_t nlen, const char *body, size_t len,
-	 uint64_t now)
-{
-	struct worker *w = a->w;
-	int code = resp_code(body, len);
-
-#define IS(lit) (nlen == sizeof(lit) - 1 && memcmp(name, lit, nlen) == 0)
-	if (IS("requri") && a->state == AG_REQURI) {
-		const char *u = memmem(body, len, "uib uri=\"", 9), *e;
-
-		e = u ? memchr(u + 9, '"', (size_t)(body + len - u - 9)) : NULL;
-		if (e == NULL || (size_t)(e - u - 9) >= sizeof(a->chan_uri)) {
-			fail(a, "rpl:requri without a channel URI", now);
-			return;
-		}
-		memcpy(a->chan_uri, u + 9, (size_t)(e - u - 9));
-		a->chan_uri[e - u - 9] = '\0';
-		{
-			char uri[160];
-
-			snprintf(uri, sizeof(uri), "sip:ocschat@%s", conf(a)->domain);
-			a->look.cseq++;
-			if (!send_req(a, "BYE", a->target, uri, &a->look, NULL, NULL, NULL)) {
-				fail(a, "cannot build BYE", now);
-				return;
-			}
-		}
-		set_state(a, AG_LOOKUP_BYE, now);
-	} else if (IS("chansrch") && a->state == AG_CHANSRCH) {
-		on_chansrch(a, body, len, now);
-	} else if (IS("join") && a->state == AG_JOIN) {
-		if (code != 200) {
-			note_error(a, "rpl:join code %d", code);
-			fail(a, "join refused", now);
-			return;
-		}
-		atomic_fetch_add(&w->b->present[a->room], 1);
-		ctr_add(w, C_JOINED, 1);
-		set_state(a, AG_READY, now);
-	} else if (IS("grpchat")) {
-		/* A refused post: its 200 came first and was counted. */
-		if (worker_sec(w, now) != NULL) {
-			worker_sec(w, now)->refused++;
-			worker_sec(w, now)->ok--;
-		}
-		ctr_add(w, C_POSTS_REFUSED, 1);
-		ctr_add(w, C_POSTS_OK, -1);
-		ctr_add(w, C_EXPECTED, -(int64_t)atomic_load_explicit(&w->b->present[a->room],
-								       memory_order_relaxed));
-		note_error(a, "a post was refused: rpl:grpchat code %d", code);
-	} else if (IS("bccontext") && a->bcc_busy) {
-		const char *p = body, *e = body + len;
-		uint64_t n = 0;
-
-		while ((p = memmem(p, (size_t)(e - p), "<msg ", 5)) != NULL) {
-			n++;
-			p += 5;
-		}
-		a->bcc_busy = false;
-		if (code != 200) {
-			ctr_add(w, C_HIST_ERRORS, 1);
-		} else {
-			ctr_add(w, C_HIST_REPLIES, 1);
-			ctr_add(w, C_HIST_MSGS, (int64_t)n);
-			if (in_window(w, now))
-				ctr_add(w, C_HIST_REPLIES_WIN, 1);
-			if (in_window(w, a->bcc_sent))
-				hist_add(&w->hlat, now - a->bcc_sent);
-		}
-		if (w->phase == PHASE_RUN)
-			agent_bccontext(a, now);
-	} else if (code != 200) {
-		ctr_add(w, C_OTHER_ERRORS, 1);
-	}
-#undef IS
-}
-
-/* A server INFO body: the first element inside <xccos> says what it is. */
-static void
-on_body(struct agent *a, const char *body, size_t len, uint64_t now)
-{
-	const char *p = memmem(body, len, "<xccos", 6), *end = body + len;
-
-	if (p != NULL)
-		p = memchr(p, '>', (size_t)(end - p));
-	if (p == NULL) {
-		ctr_add(a->w, C_OTHER_ERRORS, 1);
-		return;
-	}
-	p++;
-	while (p < end && (*p == ' ' || *p == '\r' || *p == '\n' || *p == '\t'))
-		p++;
-	if (end - p > 8 && memcmp(p, "<grpchat", 8) == 0) {
-		on_grpchat(a, p, (size_t)(end - p));
-	} else if (end - p > 13 && memcmp(p, "<rpl id=\"rpl:", 13) == 0) {
-		const char *n = p + 13, *q = memchr(n, '"', (size_t)(end - n));
-
-		if (q != NULL)
-			on_reply(a, n, (size_t)(q - n), p, (size_t)(end - p), now);
-	} else if (end - p > 4 && memcmp(p, "<ntc", 4) == 0) {
-		ctr_add(a->w, C_NOTICES, 1);
-	}
-}
-
-static void
-on_request(struct agent *a, const struct sipmsg *m, uint64_t now)
-{
-	if (m->method == SIP_M_ACK)
-		return;
-	answer(a, m);
-	if (m->method != SIP_M_INFO) {
-		ctr_add(a->w, C_OTHER_ERRORS, 1);
-		return;
-	}
-	ctr_add(a->w, C_INFOS_IN, 1);
-	if (m->body.len > 0)
-		on_body(a, m->body.p, m->body.len, now);
-}
-
-/* Whether the header named <p> (<n> bytes) is one an answer echoes: Via,
- * From, To, Call-ID, CSeq, or their compact forms. */
-static bool
-echoed(const char *p, size_t n)
-{
-	switch (n) {
-	case 1:
-		return strchr("vftiVFTI", *p) != NULL;
-	case 2:
-		return strncasecmp(p, "To", 2) == 0;
-	case 3:
-		return strncasecmp(p, "Via", 3) == 0;
-	case 4:
-		return strncasecmp(p, "From", 4) == 0 || strncasecmp(p, "CSeq", 4) == 0;
-	case 7:
-		return strncasecmp(p, "Call-ID", 7) == 0;
-	default:
-		return false;
-	}
-}
-
-/* A server INFO, answered and handled without a full parse (the generator's
- * cost per delivery): the 200 copies the echoed header lines as they are,
- * and the body follows the blank line. false when <msg> is not an INFO or
- * looks unusual: the full parse then handles it. */
-static bool
-info_fast(struct agent *a, const char *msg, size_t len, uint64_t now)
-{
-	const char *end = msg + len, *p, *body = NULL;
-	bool echo = false;
-	size_t n = 16;
-	char *o;
-
-	if (len < 5 || memcmp(msg, "INFO ", 5) != 0)
-		return false;
-	p = memchr(msg, '\n', len);
-	o = p != NULL ? nbconn_reserve(&a->c, len + 64) : NULL;
-	if (o == NULL)
-		return false;
-	memcpy(o, "SIP/2.0 200 OK\r\n", 16);
-	for (p++; p < end; ) {
-		const char *e = memchr(p, '\n', (size_t)(end - p)), *colon, *t;
-
-		if (e == NULL)
-			return false;
-		if (e - p <= 1) {	/* the blank line */
-			body = e + 1;
-			break;
-		}
-		if (*p != ' ' && *p != '\t') {	/* not a continuation line */
-			colon = memchr(p, ':', (size_t)(e - p));
-			if (colon == NULL)
-				return false;
-			for (t = colon; t > p && (t[-1] == ' ' || t[-1] == '\t'); t--)
-				;
-			echo = echoed(p, (size_t)(t - p));
-		}
-		if (echo) {
-			memcpy(o + n, p, (size_t)(e - p + 1));
-			n += (size_t)(e - p + 1);
-		}
-		p = e + 1;
-	}
-	if (body == NULL)
-		return false;
-	memcpy(o + n, "Content-Length: 0\r\n\r\n", 21);
-	nbconn_commit(&a->c, n + 21);
-	ctr_add(a->w, C_INFOS_IN, 1);
-	if (body < end)
-		on_body(a, body, (size_t)(end - body), now);
-	return true;
-}
 
 void
 agent_io(struct agent *a, uint32_t events, uint64_t now)
@@ -869,18 +513,18 @@ agent_io(struct agent *a, uint32_t events, uint64_t now)
 	int r = nbconn_io(&a->c, events);
 
 	if (r == NBCONN_ERR) {
-		fail(a, a->c.why ? a->c.why : "connection failed", now);
+		agent_fail(a, a->c.why ? a->c.why : "connection failed", now);
 		return;
 	}
 	if (r & NBCONN_UP) {
 		ctr_add(w, C_CONNECTED, 1);
-		if (conf(a)->mode == MODE_CONNECT) {
+		if (agent_conf(a)->mode == MODE_CONNECT) {
 			ctr_add(w, C_HANDSHAKES, 1);
 			if (in_window(w, now))
 				ctr_add(w, C_HANDSHAKES_WIN, 1);
-			if (conf(a)->regs_per_conn == 0) {
+			if (agent_conf(a)->regs_per_conn == 0) {
 				nbconn_close(&a->c, true);
-				set_state(a, AG_IDLE, now);
+				agent_set_state(a, AG_IDLE, now);
 				if (w->phase == PHASE_RUN)
 					agent_start(a, now);
 				return;
@@ -900,19 +544,19 @@ agent_io(struct agent *a, uint32_t events, uint64_t now)
 			if (k == 0)
 				break;
 			if (k < 0) {
-				fail(a, a->c.why, now);
+				agent_fail(a, a->c.why, now);
 				return;
 			}
-			if (info_fast(a, msg, len, now))
+			if (agent_rx_info_fast(a, msg, len, now))
 				goto next;
 			if (nbconn_parse(&a->c, msg, len, &m) != 0) {
-				fail(a, a->c.why, now);
+				agent_fail(a, a->c.why, now);
 				return;
 			}
 			if (m.status != 0)
 				on_response(a, &m, now);
 			else
-				on_request(a, &m, now);
+				agent_rx_request(a, &m, now);
 next:
 			/* A handler that closed or restarted the connection. */
 			if (a->state == AG_IDLE || a->state == AG_FAILED ||
@@ -921,7 +565,7 @@ next:
 		}
 	}
 	if (nbconn_pending(&a->c) && nbconn_flush(&a->c) != 0)
-		fail(a, a->c.why, now);
+		agent_fail(a, a->c.why, now);
 }
 
 /* ---- load ---------------------------------------------------------------- */
@@ -937,7 +581,7 @@ bool
 agent_post(struct agent *a, uint64_t due, uint64_t now)
 {
 	struct worker *w = a->w;
-	const struct bench_conf *c = conf(a);
+	const struct bench_conf *c = agent_conf(a);
 	const char *room = w->b->room_uri[a->room];
 	size_t need = c->size + strlen(room) + strlen(a->aor) + 512;
 	uint64_t t;
@@ -969,7 +613,7 @@ agent_post(struct agent *a, uint64_t due, uint64_t now)
 	n += head > (int)c->size ? head : (int)c->size;
 	n += snprintf(w->scratch + n, w->scratch_cap - n, "</chat></grpchat></xccos>");
 	a->chan.cseq++;
-	if (!send_req(a, "INFO", a->target, a->chan_uri, &a->chan, NULL, "text/plain",
+	if (!agent_send_req(a, "INFO", a->target, a->chan_uri, &a->chan, NULL, "text/plain",
 		      w->scratch)) {
 		a->chan.cseq--;
 		return false;
@@ -983,7 +627,7 @@ agent_post(struct agent *a, uint64_t due, uint64_t now)
 	if (in_window(w, t))
 		hist_add(&w->lag, now >= due ? now - due : 0);
 	if (nbconn_flush(&a->c) != 0)
-		fail(a, a->c.why, now);
+		agent_fail(a, a->c.why, now);
 	return true;
 }
 
@@ -995,13 +639,13 @@ agent_bccontext(struct agent *a, uint64_t now)
 	if (a->state != AG_READY || a->bcc_busy)
 		return false;
 	snprintf(data, sizeof(data), "<chanib uri=\"%s\"/><bcq><last cnt=\"%u\"/></bcq>",
-		 a->w->b->room_uri[a->room], conf(a)->hist_cnt);
+		 a->w->b->room_uri[a->room], agent_conf(a)->hist_cnt);
 	if (!send_cmd(a, &a->chan, a->chan_uri, "bccontext", data))
 		return false;
 	a->bcc_busy = true;
 	a->bcc_sent = clock_mono_ns();
 	if (nbconn_flush(&a->c) != 0)
-		fail(a, a->c.why, now);
+		agent_fail(a, a->c.why, now);
 	return true;
 }
 
@@ -1009,7 +653,7 @@ void
 agent_tick(struct agent *a, uint64_t now)
 {
 	if (agent_in_setup(a) && now > a->deadline)
-		fail(a, "timed out", now);
+		agent_fail(a, "timed out", now);
 }
 
 void

@@ -4,13 +4,19 @@
  * garbage and an oversized frame closing only their own connection; a
  * receiver that stops reading cut at the sender's bound (resync callback)
  * and the link back once it reads again; links restored after an endpoint
- * is destroyed and created again. Certificates (a cluster CA, node
+ * is destroyed and created again; the send ring filled to its bound while
+ * the link thread is held (refusals counted, every accepted frame delivered
+ * once, in order, across the ring's end) and filled from two threads at
+ * once. Certificates (a cluster CA, node
  * certificates, a foreign CA) are made with the openssl CLI per test. */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +32,7 @@
 #include "dataplane/peer/peerframe.h"
 
 #define IDS	16
+#define STREAMS	4	/* a RELAY's seq >> 40: one ordered stream per sending thread */
 
 struct ep {
 	struct peerlink	*p;
@@ -33,9 +40,10 @@ struct ep {
 	uint16_t	port;
 	char		cert[64];
 	atomic_ullong	got[IDS];	/* RELAY frames received, per sender */
-	atomic_ullong	disorder;	/* RELAY seq not above the last one */
+	atomic_ullong	disorder;	/* RELAY seq not above the last one of its stream */
+	atomic_ullong	skips;		/* RELAY seq not the last one + 1 of its stream */
 	atomic_ullong	body_bytes;	/* RELAY bodies received, all senders */
-	uint64_t	last[IDS];	/* link thread only */
+	uint64_t	last[IDS][STREAMS];	/* link thread only */
 	atomic_int	up[IDS];
 	atomic_int	resyncs;
 	atomic_bool	stall;		/* recv blocks while set */
@@ -80,12 +88,17 @@ static void
 on_recv(void *arg, uint32_t node, const struct peerframe *f)
 {
 	struct ep *e = arg;
+	unsigned s = (unsigned)(f->seq >> 40) % STREAMS;
+	uint64_t *last;
 
 	if (f->type != PEERFRAME_RELAY || node >= IDS)
 		return;
-	if (f->seq <= e->last[node] && e->last[node] != 0)
+	last = &e->last[node][s];
+	if (f->seq <= *last && *last != 0)
 		atomic_fetch_add(&e->disorder, 1);
-	e->last[node] = f->seq;
+	if (f->seq != (*last != 0 ? *last + 1 : ((uint64_t)s << 40) + 1))
+		atomic_fetch_add(&e->skips, 1);
+	*last = f->seq;
 	atomic_fetch_add(&e->body_bytes, f->u.post.body_len);
 	atomic_fetch_add(&e->got[node], 1);
 	while (atomic_load(&e->stall))
@@ -715,6 +728,152 @@ Test(peerlink, frames_near_frame_max_pass_whole)
 	cr_assert_eq(atomic_load(&es[1]->body_bytes), 20 * big - 190);
 	cr_assert_eq(link_of(es[0], 2, NULL).ups, 1);
 	free(body);
+	ep_stop(es[0]);
+	ep_stop(es[1]);
+}
+
+/* The bytes a RELAY of <body_len> from node 1 takes in the send ring for one
+ * destination (see peerlink.h, send_max). */
+static size_t
+ring_bytes(size_t body_len)
+{
+	struct peerframe f = { .type = PEERFRAME_RELAY, .epoch = 1, .node = 1, .seq = 1 };
+
+	f.u.post = (struct peerframe_post){ .time_ms = 1, .author = "sip:a@t", .author_len = 7,
+					    .body_len = (uint32_t)body_len };
+	return (peerframe_size(&f) + 12 + 4 + 63) / 64 * 64;
+}
+
+/* Holds node <e>'s link thread in its recv callback: a RELAY from <from>
+ * arrives while <e> stalls. */
+static void
+hold_link_thread(struct ep *e, struct ep *from)
+{
+	uint64_t before = atomic_load(&e->got[from->id]);
+
+	atomic_store(&e->stall, true);
+	cr_assert_eq(send_relay(from, e, 64), 0);
+	wait_got(e, from, before + 1);
+}
+
+Test(peerlink, a_full_send_ring_refuses_and_loses_nothing_it_took)
+{
+	struct peerlink_config c = { .send_max = 64 << 10, .frame_max = 4096 };
+	struct ep *es[2] = { &eps[0], &eps[1] };
+	struct peerlink_totals g;
+	uint64_t taken = 0, bodies = 0, refused = 0;
+	size_t used, len;
+	unsigned round, i;
+	int rc;
+
+	ep_start(es[0], 1, "n1", "ca", 0, &c);
+	ep_start(es[1], 2, "n2", "ca", 0, &c);
+	mesh(es, 2);
+	wait_mesh(es, 2);
+	/* three rounds: the second and third start near the ring's end */
+	for (round = 0; round < 3; round++) {
+		hold_link_thread(es[0], es[1]);
+		used = 0;
+		for (i = 0;; i++) {
+			len = 40 + (i * 37) % 300;
+			rc = send_relay(es[0], es[1], len);
+			if (rc == -ENOBUFS)
+				break;
+			cr_assert_eq(rc, 0);
+			used += ring_bytes(len);
+			bodies += len;
+			taken++;
+		}
+		refused++;
+		cr_log_info("round %u: %u frames, %zu ring bytes taken", round, i, used);
+		cr_assert_gt(i, 0);
+		cr_assert_leq(used, (size_t)c.send_max, "the ring took more than send_max");
+		/* from position 0, full means the next one does not fit; later
+		 * rounds cross the ring's end, where at most one record's worth
+		 * is padding */
+		cr_assert_gt(used + ring_bytes(len) + (round == 0 ? 0 : ring_bytes(339)),
+			     (size_t)c.send_max, "refused with room left");
+		/* still full: refused again, counted, nothing taken */
+		cr_assert_eq(send_relay(es[0], es[1], len), -ENOBUFS);
+		refused++;
+		peerlink_links(es[0]->p, NULL, 0, &g);
+		cr_assert_eq(g.send_refused, refused);
+		cr_assert_eq(atomic_load(&es[1]->got[1]), taken - i, "sent while held");
+		atomic_store(&es[0]->stall, false);
+		wait_got(es[1], es[0], taken);
+	}
+	cr_assert_eq(atomic_load(&es[1]->body_bytes), bodies);
+	cr_assert_eq(atomic_load(&es[1]->skips), 0, "a frame lost or doubled");
+	cr_assert_eq(link_of(es[0], 2, NULL).drops, 0);
+	ep_stop(es[0]);
+	ep_stop(es[1]);
+}
+
+struct sender {
+	struct ep	*from;
+	uint32_t	to;
+	unsigned	stream, n;
+	uint64_t	bodies, refused;
+};
+
+/* Sends <n> RELAYs numbered in its own stream, waiting out -ENOBUFS. */
+static void *
+sender_run(void *arg)
+{
+	struct sender *s = arg;
+	struct peerframe f = { .type = PEERFRAME_RELAY, .epoch = 1 };
+	static const uint8_t body[512];
+	unsigned i;
+	int rc;
+
+	memcpy(f.room, "roomroomroomroom", PEERFRAME_ROOM_LEN);
+	for (i = 0; i < s->n; i++) {
+		f.seq = ((uint64_t)s->stream << 40) + i + 1;
+		f.u.post = (struct peerframe_post){ .time_ms = 1, .author = "sip:a@t",
+						    .author_len = 7, .body = body,
+						    .body_len = 16 + (i * 13 + s->stream) % 400 };
+		while ((rc = peerlink_send(s->from->p, s->to, &f)) == -ENOBUFS) {
+			s->refused++;
+			sched_yield();
+		}
+		if (rc != 0)
+			return (void *)(intptr_t)rc;
+		s->bodies += f.u.post.body_len;
+	}
+	return NULL;
+}
+
+Test(peerlink, two_threads_sending_at_once_deliver_every_frame_once)
+{
+	struct peerlink_config c = { .send_max = 32 << 10, .frame_max = 4096 };
+	struct ep *es[2] = { &eps[0], &eps[1] };
+	struct sender s[2] = { { &eps[0], 2, 1, 20000, 0, 0 }, { &eps[0], 2, 2, 20000, 0, 0 } };
+	pthread_t t[2];
+	struct peerlink_totals g;
+	void *rc;
+	unsigned i;
+
+	ep_start(es[0], 1, "n1", "ca", 0, &c);
+	ep_start(es[1], 2, "n2", "ca", 0, &c);
+	mesh(es, 2);
+	wait_mesh(es, 2);
+	for (i = 0; i < 2; i++)
+		cr_assert_eq(pthread_create(&t[i], NULL, sender_run, &s[i]), 0);
+	for (i = 0; i < 2; i++) {
+		cr_assert_eq(pthread_join(t[i], &rc), 0);
+		cr_assert_null(rc, "peerlink_send returned %d", (int)(intptr_t)rc);
+	}
+	wait_got(es[1], es[0], s[0].n + s[1].n);
+	cr_assert_eq(atomic_load(&es[1]->skips), 0, "a frame lost or doubled");
+	/* wait_got's atomic read orders these after the link thread's writes */
+	cr_assert_eq(es[1]->last[1][1], ((uint64_t)1 << 40) + s[0].n);
+	cr_assert_eq(es[1]->last[1][2], ((uint64_t)2 << 40) + s[1].n);
+	cr_assert_eq(atomic_load(&es[1]->body_bytes), s[0].bodies + s[1].bodies);
+	peerlink_links(es[0]->p, NULL, 0, &g);
+	cr_assert_eq(g.send_refused, s[0].refused + s[1].refused);
+	cr_log_info("%llu refusals (ring full) on the way",
+		    (unsigned long long)g.send_refused);
+	cr_assert_eq(link_of(es[0], 2, NULL).drops, 0);
 	ep_stop(es[0]);
 	ep_stop(es[1]);
 }
