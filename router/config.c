@@ -206,6 +206,10 @@ static const struct key keys[] = {
 	E("io", "kernel_io", engine.kernel_io, "epoll", "epoll|io_uring",
 	  "kernel backend: epoll (a system call per read and per send) or io_uring (one per "
 	  "loop turn; Linux 6.0 or later, else epoll with a warning)"),
+	U("io", "kernel_nap_us", engine.kernel_nap_us, "0", 0, 10000,
+	  "kernel backend on epoll: while events come closer than 4 times this, an idle lcore "
+	  "sleeps this long and then takes all that came, instead of waking for each (fewer "
+	  "wake-ups per post, each event up to this much later); 0: wake for every event"),
 	U("io", "uring_entries", engine.uring_entries, "4096", 64, 32768,
 	  "io_uring: submission queue entries per lcore (completions: 4 times as many)"),
 	U("io", "uring_bufs", engine.uring_bufs, "1024", 16, 32768,

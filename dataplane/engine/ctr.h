@@ -54,7 +54,9 @@ struct ctr_table {
 	X(CTR_DROP_HANDSHAKE_TIMEOUT,	"drop_handshake_timeout") \
 	/* kernel backend: system calls that waited or moved bytes \
 	 * (epoll_wait, read, send; io_uring_enter) */ \
-	X(CTR_IO_SYSCALLS,		"io_syscalls")
+	X(CTR_IO_SYSCALLS,		"io_syscalls") \
+	/* epoll: naps taken instead of blocking ([io] kernel_nap_us) */ \
+	X(CTR_IO_NAPS,			"io_naps")
 
 enum ctr_id {
 	ENGINE_CTRS(CTR_ENUM)

@@ -75,6 +75,9 @@ struct engine_conf {
 	 * where the kernel lacks it), and the io_uring ring's size, its
 	 * receive buffers (a power of two) and their size */
 	char kernel_io[16];
+	/* epoll: an idle lcore whose events come closer than 4 x this naps
+	 * this long and takes them together; 0: it blocks until the next */
+	uint32_t kernel_nap_us;
 	uint32_t uring_entries;
 	uint32_t uring_bufs;
 	uint32_t uring_buf_size;

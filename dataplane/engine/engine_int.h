@@ -42,6 +42,7 @@ struct lcore_ctx {
 	struct tlsterm_ctx *tls;	/* this lcore's reference */
 	struct objcache conn_cache;	/* struct conn */
 	int wake_fd;			/* eventfd: other threads wake a sleeping lcore */
+	bool io_nap;			/* epoll: events come close; nap, then take them */
 	void *io_lcore;			/* the backend's per-lcore state */
 
 	alignas(64) struct {

@@ -104,9 +104,11 @@ Test(metrics, promtool_and_parleyctl_agree, .timeout = 120)
 	FILE *f;
 
 	/* A sync interval far above the time between these posts: each
-	 * stored write after the first waits for it (sync_waits). */
+	 * stored write after the first waits for it (sync_waits). And epoll
+	 * naps: an lcore woken soon after it blocked (a storage completion, a
+	 * member's 200) naps before its next wait (io_naps). */
 	snprintf(extra, sizeof(extra), "[metrics]\nlisten = 127.0.0.1:%u\n[dpdk]\nlcores = 2\n"
-		 "[storage]\nsync_interval_us = 100000\n", port);
+		 "[storage]\nsync_interval_us = 100000\n[io]\nkernel_nap_us = 2000\n", port);
 	ctl_server_start(&s, extra, NULL);
 	for (int i = 0; i < M; i++) {
 		g[i] = kit_user(&s, i);
@@ -147,6 +149,10 @@ Test(metrics, promtool_and_parleyctl_agree, .timeout = 120)
 		}
 	cr_assert_eq(sample(body, "parley_posts_in_total{lcore=\"0\"}") +
 		     sample(body, "parley_posts_in_total{lcore=\"1\"}"), N);
+	/* (Not compared with the metrics: reading them wakes the lcores, and
+	 * a wake-up soon after a wait is what starts a nap.) */
+	cr_assert_geq(jint(st, "lcores.0.io_naps") + jint(st, "lcores.1.io_naps"), 1,
+		      "[io] kernel_nap_us: the lcores napped");
 	cr_assert_eq((long long)(sample(body, "parley_connections{lcore=\"0\"}") +
 				 sample(body, "parley_connections{lcore=\"1\"}")),
 		     jint(st, "total.conns"));

@@ -16,7 +16,9 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <time.h>
 
+#include "dataplane/base/clock.h"
 #include "dataplane/base/log.h"
 #include "dataplane/engine/engine_int.h"
 #include "dataplane/engine/io/iouring.h"
@@ -250,14 +252,40 @@ kernel_close(struct conn *c)
 	c->fd = -1;
 }
 
+/* [io] kernel_nap_us: an lcore about to block whose last wait ended within
+ * NAP_CLOSE naps (events come close together: a post's deliveries are
+ * answered by its members within a fraction of a millisecond) sleeps one
+ * nap instead and then takes whatever came, so that one wake-up serves
+ * many events; a nap that found nothing goes back to blocking. */
+#define NAP_CLOSE	4
+
 static void
 kernel_poll(struct lcore_ctx *lc, int timeout_ms)
 {
 	struct epoll_event evs[POLL_EVENTS];
+	uint32_t nap_us = lc->e->conf.kernel_nap_us;
+	bool napped = false;
+	uint64_t t0 = 0;
 	int n;
 
+	if (timeout_ms > 0 && nap_us > 0) {
+		if (lc->io_nap) {
+			struct timespec ts = { nap_us / 1000000, (long)(nap_us % 1000000) * 1000 };
+
+			nanosleep(&ts, NULL);
+			ctr_inc(lc, CTR_IO_NAPS);
+			napped = true;
+			timeout_ms = 0;
+		} else {
+			t0 = clock_mono_us();
+		}
+	}
 	n = epoll_wait(lc->epfd, evs, POLL_EVENTS, timeout_ms);
 	ctr_inc(lc, CTR_IO_SYSCALLS);
+	if (napped)
+		lc->io_nap = n > 0;
+	else if (t0 != 0)
+		lc->io_nap = n > 0 && clock_mono_us() - t0 < (uint64_t)NAP_CLOSE * nap_us;
 	for (int i = 0; i < n; i++) {
 		struct conn *c = evs[i].data.ptr;
 

@@ -45,6 +45,7 @@ static const char *const known[] = {
 	"repl_posts_out", "repl_catchup_posts", "repl_posts_acked", "repl_probes",
 	"repl_refused_alone", "repl_unreplicated", "repl_failed", "repl_copies_stored",
 	"repl_refused", "repl_rehomed_resyncs",
+	"io_naps",	/* added with [io] kernel_nap_us */
 };
 #define NKNOWN (sizeof(known) / sizeof(known[0]))
 
