@@ -144,6 +144,8 @@ enum ctr {
 	C_NET_TX_DROP,	/* frames lost (ARP, oversize, no peer) */
 	C_NET_TX_REFUSED, /* segments held while staging was full, sent later */
 	C_NET_POLLS,	/* unet_poll turns */
+	C_NET_TX_WIN,	/* frames sent and retransmissions inside the window */
+	C_NET_RTX_WIN,
 	C__COUNT,
 };
 
@@ -156,6 +158,9 @@ struct worker {
 	pthread_t	th;
 	int		ep;
 	struct unet	*un;		/* user-space mode; else epoll on ep */
+	uint64_t	un_tx_ws, un_rtx_ws;	/* unet's tx and rtx at the window's start */
+	uint64_t	un_tx_we, un_rtx_we;	/* ... and end */
+	bool		un_ws_set, un_we_set;
 	SSL_CTX		*ctx;
 	struct agent	*agents;
 	uint32_t	nagents;

@@ -262,6 +262,36 @@ unet_counters(struct worker *w)
 	ctr_add(w, C_NET_TX_DROP, (int64_t)s.tx_drop);
 	ctr_add(w, C_NET_TX_REFUSED, (int64_t)s.tx_refused);
 	ctr_add(w, C_NET_POLLS, (int64_t)s.polls);
+	if (w->un_ws_set) {
+		if (!w->un_we_set) {
+			w->un_tx_we = s.tx;
+			w->un_rtx_we = s.rtx;
+		}
+		ctr_add(w, C_NET_TX_WIN, (int64_t)(w->un_tx_we - w->un_tx_ws));
+		ctr_add(w, C_NET_RTX_WIN, (int64_t)(w->un_rtx_we - w->un_rtx_ws));
+	}
+}
+
+/* The user-space stack's tx and rtx counts where the window starts and
+ * ends, so that a run's flag looks at the window, not at the sign-in. */
+static void
+unet_window(struct worker *w, uint64_t now)
+{
+	struct unet_stats s;
+
+	if (w->phase != PHASE_RUN || w->ws == 0 || now < w->ws || w->un_we_set)
+		return;
+	if (!w->un_ws_set) {
+		unet_stats(w->un, &s);
+		w->un_tx_ws = s.tx;
+		w->un_rtx_ws = s.rtx;
+		w->un_ws_set = true;
+	} else if (now >= w->we) {
+		unet_stats(w->un, &s);
+		w->un_tx_we = s.tx;
+		w->un_rtx_we = s.rtx;
+		w->un_we_set = true;
+	}
 }
 
 void *
@@ -323,6 +353,7 @@ worker_main(void *arg)
 		if (w->un != NULL) {
 			unet_poll(w->un, wait_ns);
 			woke = clock_mono_ns();
+			unet_window(w, woke);
 			continue;
 		}
 		n = epoll_pwait2(w->ep, ev, EVENTS, &ts, NULL);
