@@ -193,12 +193,15 @@ flush(struct mqtt_load_client *cl)
 	arm(cl, want);
 }
 
-/* Reads until the socket is empty: libmosquitto reads one packet per turn
- * here, and OpenSSL's read-ahead may hold records that epoll cannot see. */
+/* Reads what has arrived: libmosquitto reads one packet per turn here, and
+ * OpenSSL's read-ahead may hold records that epoll cannot see; what is still
+ * in the socket wakes epoll again (level-triggered), so no turn is spent on
+ * a read() that would only say EAGAIN. */
 static void
 client_io(struct mqtt_load_client *cl, uint32_t events)
 {
 	unsigned turns = 0;
+	SSL *ssl;
 	int rc;
 
 	if (events & (EPOLLIN | EPOLLERR | EPOLLHUP) || cl->state == CL_CONNECTING) {
@@ -209,8 +212,9 @@ client_io(struct mqtt_load_client *cl, uint32_t events)
 				drop(cl, rc, cl->state == CL_READY ? "read" : "setup");
 				return;
 			}
+			ssl = mosquitto_ssl_get(cl->m);
 		} while (cl->fd != -1 && errno != EAGAIN && errno != EWOULDBLOCK &&
-			 ++turns < READS_MAX);
+			 ssl != NULL && SSL_has_pending(ssl) && ++turns < READS_MAX);
 	}
 	flush(cl);
 }
