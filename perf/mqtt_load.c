@@ -576,8 +576,11 @@ serve(struct mqtt_load *l, uint64_t until, bool paced)
 		wait_ns = WAIT_MAX_NS;
 	ts.tv_sec = 0;
 	ts.tv_nsec = (long)wait_ns;
+	if (l->woke != 0 && in_window(l, now) && now - l->woke > l->busy_max)
+		l->busy_max = now - l->woke;
 	n = epoll_pwait2(l->ep, ev, EVENTS, &ts, NULL);
 	woke = now_ns();
+	l->woke = woke;
 	if (n == 0 && in_window(l, woke) && woke - now > wait_ns &&
 	    woke - now - wait_ns > l->oversleep_max)
 		l->oversleep_max = woke - now - wait_ns;
@@ -640,7 +643,7 @@ static void
 load_phase(struct mqtt_load *l)
 {
 	uint64_t t0 = now_ns() + 100000000u, next_tick, next_misc, next_progress, prev_del = 0;
-	uint64_t woke, prev_t;
+	uint64_t prev_t;
 	bool s0_taken = false;
 
 	l->ws = t0 + (uint64_t)(l->c.warmup_s * 1e9);
@@ -649,7 +652,6 @@ load_phase(struct mqtt_load *l)
 	next_tick = next_misc = t0;
 	next_progress = prev_t = t0;
 	next_progress += 1000000000u;
-	woke = now_ns();
 	for (;;) {
 		uint64_t now = now_ns();
 
@@ -661,8 +663,6 @@ load_phase(struct mqtt_load *l)
 			take_sample(l, &l->s1);
 			break;
 		}
-		if (in_window(l, now) && now - woke > l->busy_max)
-			l->busy_max = now - woke;
 		if (now >= t0)
 			pace(l, now);
 		if (now >= next_tick) {
@@ -681,9 +681,7 @@ load_phase(struct mqtt_load *l)
 			prev_t = now;
 			next_progress += 1000000000u;
 		}
-		now = now_ns();
 		serve(l, l->next_due < l->we ? l->next_due : l->we, true);
-		woke = now_ns();
 	}
 }
 

@@ -116,6 +116,7 @@ struct mqtt_load {
 	void		*ssl_ctx;
 	uint64_t	ws, we;		/* measurement window */
 	uint64_t	interval_ns, next_due;
+	uint64_t	woke;		/* the last epoll wait returned */
 	uint32_t	in_setup, next_start;
 	char		*payload;
 };
