@@ -13,7 +13,9 @@
 #                     [--duration 8] [--warmup 2] [common options]
 #
 # Configurations: epoll (parleyd, [io] kernel_io = epoll), io_uring
-# (parleyd, kernel_io = io_uring), qos0 (Mosquitto, QoS 0: nothing answers
+# (parleyd, kernel_io = io_uring), batched (parleyd on epoll with fewer
+# wake-ups: [io] kernel_nap_us = 250 and [storage] sync_interval_us = 2000,
+# each event and post up to that much later), qos0 (Mosquitto, QoS 0: nothing answers
 # a delivery), qos1 (Mosquitto, QoS 1: each post and each delivery is
 # answered with PUBACK, as each SIP INFO is with a 200).
 #
@@ -49,8 +51,8 @@ for r in $rates; do
 	case "$r" in ''|*[!0-9.]*) pb_die "--rates wants numbers (deliveries/s), not '$r'" ;; esac
 done
 for cf in $configs; do
-	case "$cf" in epoll|io_uring|qos0|qos1) ;;
-	*) pb_die "unknown configuration '$cf' in --configs (epoll, io_uring, qos0, qos1)" ;;
+	case "$cf" in epoll|io_uring|batched|qos0|qos1) ;;
+	*) pb_die "unknown configuration '$cf' in --configs (epoll, io_uring, batched, qos0, qos1)" ;;
 	esac
 done
 pb_init
@@ -206,8 +208,14 @@ for rate in $rates; do
 		for cf in $configs; do
 			pb_say "run $run/$PB_RUNS, $cf: $rooms rooms x $members members, $size bytes, offered $rate deliveries/s"
 			case "$cf" in
-			epoll|io_uring)
-				PB_SETS=("${base_sets[@]}" --set "io.kernel_io=$cf")
+			epoll|io_uring|batched)
+				if [ "$cf" = batched ]; then
+					PB_SETS=("${base_sets[@]}" --set io.kernel_io=epoll
+						 --set io.kernel_nap_us=250
+						 --set storage.sync_interval_us=2000)
+				else
+					PB_SETS=("${base_sets[@]}" --set "io.kernel_io=$cf")
+				fi
 				pb_start_server "$rooms" "$total"
 				line=$(pb_bench "$limit" fanout --rooms "$rooms" --members "$members" \
 					--size "$size" --deliv-rate "$rate" --duration "$duration" \
@@ -250,7 +258,7 @@ for rate in $rates; do
 		pb_result "$result"
 	done
 	ratios="compare=parley/mosquitto offered_deliv_per_s=$rate"
-	for p in epoll io_uring; do
+	for p in epoll io_uring batched; do
 		[ -n "${cpu[$p]:-}" ] || continue
 		for m in qos0 qos1; do
 			[ -n "${cpu[$m]:-}" ] || continue
