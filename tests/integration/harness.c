@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 
@@ -201,12 +202,19 @@ check_kernel_io(const struct server *s)
 static void
 spawn(struct server *s)
 {
+	pid_t parent = getpid();
+
 	s->pid = fork();
 	cr_assert(s->pid >= 0);
 	if (s->pid == 0) {
 		int fd = open(s->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 
 		const char *asan = getenv("PARLEY_PARLEYD_ASAN_OPTIONS");
+
+		/* A test that fails an assertion ends without server_stop():
+		 * its server goes with it instead of serving on, orphaned. */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+			_exit(127);
 
 		dup2(fd, STDERR_FILENO);
 		dup2(fd, STDOUT_FILENO);
