@@ -136,10 +136,19 @@ report(struct bench *b, const struct procstat *base, const struct sample *s0,
 	static struct hist lat, ack, lag, hlat, lat_local, lat_remote;
 	struct kv kv = { .n = 0 };
 	double win = (s1->t - s0->t) / 1e9, busy, srv_cpu = 0, other;
-	bool srv = s0->srv_ok && s1->srv_ok, lagging = false, stalled = false;
+	bool srv = s0->srv_ok && s1->srv_ok, lagging = false, stalled = false, skewed;
 	uint64_t errors, missing = 0, busy_max = 0, oversleep_max = 0;
+	uint64_t ws = atomic_load(&b->ws_ns), we = atomic_load(&b->we_ns);
+	double want = we > ws ? (double)(we - ws) / 1e9 : 0;
 	int rc = 0;
 
+	/* The samples (server CPU, the machine's) are taken by the main
+	 * thread at the window's ends; the workers count deliveries by the
+	 * window's times. A main thread that woke late (its worker held the
+	 * CPU: a saturated generator, worse under SCHED_FIFO) measured
+	 * another span than the counts: nothing per delivery is valid. */
+	skewed = want > 0 && (win < 0.9 * want ||
+			      (double)((int64_t)s0->t - (int64_t)ws) / 1e9 > 0.1 * want);
 	if (win <= 0)
 		win = 1e-9;
 	for (unsigned i = 0; i < c->nthreads; i++) {
@@ -293,7 +302,7 @@ report(struct bench *b, const struct procstat *base, const struct sample *s0,
 	if (c->dpdk_port[0] != '\0' && bench_sum(b, C_NET_TX_WIN) > 0 &&
 	    bench_sum(b, C_NET_RTX_WIN) * 100 > bench_sum(b, C_NET_TX_WIN))
 		stalled = true;
-	kv_u(&kv, "gen_bottleneck", busy >= 0.9 || lagging || stalled);
+	kv_u(&kv, "gen_bottleneck", busy >= 0.9 || lagging || stalled || skewed);
 
 	if (busy >= 0.9)
 		fprintf(stderr, "parley-bench: WARNING: the generator was the bottleneck: a worker "
@@ -305,6 +314,11 @@ report(struct bench *b, const struct procstat *base, const struct sample *s0,
 			ms(hist_quantile(&lag, 0.99)), c->lag_threshold_ms,
 			busy < 0.5 && other > 0.25 ? ", though it was mostly idle: other processes "
 			"took its CPU (see other_cpu)" : "");
+	if (skewed)
+		fprintf(stderr, "parley-bench: WARNING: the samples span %.2f s from %.2f s into a "
+			"%.2f s window: the main thread did not get its CPU in time (the workers "
+			"held it); the per-delivery figures are not valid\n", win,
+			(double)((int64_t)s0->t - (int64_t)ws) / 1e9, want);
 	if (stalled)
 		fprintf(stderr, "parley-bench: WARNING: TCP retransmitted %.1f%% of the generator's window "
 			"frames over a lossless link: a side was starved (a full ring dropped frames, "
