@@ -11,6 +11,7 @@ every key with its type, default, allowed values and description."""
 import argparse
 import subprocess
 import sys
+import textwrap
 
 ROOM_KEYS = [
     ("description", "string", "", "", "the room's description"),
@@ -145,7 +146,10 @@ def ini_file(rows, sets):
             o.append("")
             o.append("[%s]" % sec)
         what = typ + (" " + allowed if allowed else "")
-        o.append("; %s (%s)" % (help_, what))
+        # parleyd's INI reader (libinih) reads at most 200 bytes a line
+        # and takes the rest as a line of its own: keep comments short.
+        o.extend(textwrap.wrap("%s (%s)" % (help_, what), width=96,
+                               initial_indent="; ", subsequent_indent="; "))
         key = "%s.%s" % (sec, name)
         if key in sets:
             o.append("%s = %s" % (name, sets.pop(key)))

@@ -138,9 +138,8 @@ static const struct key keys[] = {
 	U("storage", "commit_depth", engine.commit_depth, "8192", 16, 1 << 20,
 	  "storage requests in flight per lcore"),
 	U("storage", "sync_interval_us", engine.sync_interval_us, "0", 0, 100000,
-	  "least time between the starts of two fsync'd group commits: posts stored meanwhile "
-	  "wait and share the next fsync (fewer per post under load, up to this much later); "
-	  "0: an fsync as soon as a post is there"),
+	  "least time between two fsync'd group commits: posts that come meanwhile wait and "
+	  "share the next fsync (up to this much later); 0: off"),
 	B("storage", "durability_unsafe_no_fsync", engine.durability_unsafe_no_fsync, "false",
 	  "benchmarks only: posts are shown before they are on disk"),
 
@@ -207,9 +206,8 @@ static const struct key keys[] = {
 	  "kernel backend: epoll (a system call per read and per send) or io_uring (one per "
 	  "loop turn; Linux 6.0 or later, else epoll with a warning)"),
 	U("io", "kernel_nap_us", engine.kernel_nap_us, "0", 0, 10000,
-	  "kernel backend on epoll: while events come closer than 4 times this, an idle lcore "
-	  "sleeps this long and then takes all that came, instead of waking for each (fewer "
-	  "wake-ups per post, each event up to this much later); 0: wake for every event"),
+	  "epoll: when events come close together, an idle lcore naps this long and takes all "
+	  "that came at once (fewer wake-ups; events up to this much later); 0: off"),
 	U("io", "uring_entries", engine.uring_entries, "4096", 64, 32768,
 	  "io_uring: submission queue entries per lcore (completions: 4 times as many)"),
 	U("io", "uring_bufs", engine.uring_bufs, "1024", 16, 32768,
