@@ -15,6 +15,7 @@
 
 #include "perf/bench-t.h"
 #include "perf/client.h"
+#include "perf/loadkit.h"
 
 #define AGENT_PEND	64	/* posts in flight per client, at most */
 
@@ -31,11 +32,6 @@ enum agent_state {
 	AG_JOIN,	/* cmd:join sent */
 	AG_READY,	/* joined: may post */
 	AG_FAILED,	/* gave up */
-};
-
-struct rxwin {			/* posts received from one poster */
-	uint32_t last;		/* highest sequence number seen */
-	uint64_t seen;		/* bit i: last - i was seen */
 };
 
 struct agent {

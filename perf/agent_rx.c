@@ -13,6 +13,7 @@
 #include "perf/agent.h"
 #include "perf/agent_int.h"
 #include "perf/gcclient.h"
+#include "perf/loadkit.h"
 
 /* 200 OK to a server request, echoing Via, From, To, Call-ID and CSeq. */
 static void
@@ -47,42 +48,6 @@ answer(struct agent *a, const struct sipmsg *m)
 	nbconn_commit(&a->c, n + 21);
 }
 
-static uint64_t
-num(const char **p, const char *end, bool *ok)
-{
-	uint64_t v = 0;
-	const char *s = *p;
-
-	while (s < end && *s >= '0' && *s <= '9')
-		v = v * 10 + (uint64_t)(*s++ - '0');
-	if (s == *p || s >= end || *s != ' ')
-		*ok = false;
-	*p = s + 1;
-	return v;
-}
-
-/* Marks sequence number <s> seen; false when it was already. */
-static bool
-rx_mark(struct rxwin *r, uint32_t s)
-{
-	uint32_t d;
-
-	if (s > r->last) {
-		d = s - r->last;
-		r->seen = d >= 64 ? 0 : r->seen << d;
-		r->seen |= 1;
-		r->last = s;
-		return true;
-	}
-	d = r->last - s;
-	if (d >= 64)
-		return true;	/* too old to tell */
-	if (r->seen & (1ull << d))
-		return false;
-	r->seen |= 1ull << d;
-	return true;
-}
-
 static void
 on_grpchat(struct agent *a, const char *body, size_t len)
 {
@@ -97,9 +62,9 @@ on_grpchat(struct agent *a, const char *body, size_t len)
 		return;
 	}
 	p += 9;
-	g = num(&p, end, &ok);
-	s = num(&p, end, &ok);
-	t = num(&p, end, &ok);
+	g = loadkit_num(&p, end, &ok);
+	s = loadkit_num(&p, end, &ok);
+	t = loadkit_num(&p, end, &ok);
 	if (!ok || g >= w->b->total || s == 0 || s > UINT32_MAX) {
 		ctr_add(w, C_BAD_DELIVERY, 1);
 		return;
@@ -108,7 +73,7 @@ on_grpchat(struct agent *a, const char *body, size_t len)
 		ctr_add(w, C_MISROUTED, 1);
 		return;
 	}
-	if (!rx_mark(&a->rx[g % c->members], (uint32_t)s)) {
+	if (!loadkit_rx_mark(&a->rx[g % c->members], (uint32_t)s)) {
 		ctr_add(w, C_DUP, 1);
 		return;
 	}

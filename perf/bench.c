@@ -29,7 +29,6 @@
 #include <inttypes.h>
 #include <math.h>
 #include <netdb.h>
-#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -45,6 +44,7 @@
 #include "dataplane/sip/digest.h"
 #include "perf/agent.h"
 #include "perf/gcclient.h"
+#include "perf/loadkit.h"
 #include "perf/procstat.h"
 #include "perf/report.h"
 #include "perf/unet.h"
@@ -461,30 +461,6 @@ parse_args(struct bench *b, int argc, char **argv)
 		c->rooms = c->members = 0;
 }
 
-/* A plain TCP connect first, so that an absent server gets a clear message. */
-static void
-check_reachable(const struct bench_conf *c)
-{
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0), err = 0;
-	struct pollfd p = { .fd = fd, .events = POLLOUT };
-	socklen_t l = sizeof(err);
-
-	if (connect(fd, (const struct sockaddr *)&c->dst, sizeof(c->dst)) == -1) {
-		if (errno != EINPROGRESS)
-			err = errno;
-		else if (poll(&p, 1, 3000) != 1)
-			err = ETIMEDOUT;
-		else
-			getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &l);
-	}
-	close(fd);
-	if (err != 0) {
-		fprintf(stderr, "parley-bench: cannot reach parleyd at %s:%u: %s "
-			"(is it running and listening there?)\n", c->host, c->port, strerror(err));
-		exit(2);
-	}
-}
-
 /* User-space mode: EAL and the port, one queue pair per worker. */
 static int
 start_unet(struct bench *b)
@@ -835,10 +811,18 @@ main(int argc, char **argv)
 		b.c.nsrc = b.total / 16000 + 1;	/* about 28k local ports per address */
 	if (b.c.nthreads > b.total)
 		b.c.nthreads = b.total ? b.total : 1;
-	if (b.c.dpdk_port[0] == '\0')
-		check_reachable(&b.c);
-	else if (start_unet(&b) != 0)
+	if (b.c.dpdk_port[0] == '\0') {
+		int err = loadkit_probe(&b.c.dst);
+
+		if (err != 0) {
+			fprintf(stderr, "parley-bench: cannot reach parleyd at %s:%u: %s "
+				"(is it running and listening there?)\n", b.c.host, b.c.port,
+				strerror(err));
+			return 2;
+		}
+	} else if (start_unet(&b) != 0) {
 		return 2;
+	}
 	if (b.c.rooms > 0) {
 		b.room_uri = calloc(b.c.rooms, sizeof(*b.room_uri));
 		b.present = calloc(b.c.rooms, sizeof(*b.present));

@@ -20,7 +20,6 @@
 #include <inttypes.h>
 #include <math.h>
 #include <netdb.h>
-#include <poll.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <signal.h>
@@ -32,6 +31,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 
+#include "perf/loadkit.h"
 #include "perf/mqtt_load.h"
 
 /* Descriptors per client: its socket and libmosquitto's wake-up pair. */
@@ -258,30 +258,6 @@ raise_nofile(uint32_t clients)
 	}
 }
 
-/* A plain TCP connect first, so that an absent broker gets a clear message. */
-static void
-check_reachable(const struct mqtt_load_conf *c)
-{
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0), err = 0;
-	struct pollfd p = { .fd = fd, .events = POLLOUT };
-	socklen_t len = sizeof(err);
-
-	if (connect(fd, (const struct sockaddr *)&c->dst, sizeof(c->dst)) == -1) {
-		if (errno != EINPROGRESS)
-			err = errno;
-		else if (poll(&p, 1, 3000) != 1)
-			err = ETIMEDOUT;
-		else
-			getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
-	}
-	close(fd);
-	if (err != 0) {
-		fprintf(stderr, "mqtt-bench: cannot reach the broker at %s:%u: %s (is it running "
-			"and listening there?)\n", c->host, c->port, strerror(err));
-		exit(2);
-	}
-}
-
 static double
 ms(uint64_t ns)
 {
@@ -408,7 +384,12 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	parse_args(&l.c, argc, argv);
 	raise_nofile(l.c.rooms * l.c.members);
-	check_reachable(&l.c);
+	rc = loadkit_probe(&l.c.dst);
+	if (rc != 0) {
+		fprintf(stderr, "mqtt-bench: cannot reach the broker at %s:%u: %s (is it running "
+			"and listening there?)\n", l.c.host, l.c.port, strerror(rc));
+		return 2;
+	}
 	l.ep = -1;
 	rc = mqtt_load_run(&l);
 	if (rc == 0)

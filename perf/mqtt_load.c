@@ -28,6 +28,7 @@
 #include <mosquitto.h>
 #include <openssl/ssl.h>
 
+#include "perf/loadkit.h"
 #include "perf/mqtt_load.h"
 
 #define EVENTS		512
@@ -45,12 +46,6 @@ enum cl_state {
 	CL_READY,
 	CL_FAILED,
 	CL_LOST,
-};
-
-/* Which sequence numbers of one poster were seen: bit i is last - i. */
-struct rxwin {
-	uint32_t	last;
-	uint64_t	seen;
 };
 
 struct mqtt_load_client {
@@ -293,42 +288,6 @@ on_publish(struct mosquitto *m, void *arg, int mid)
 	l->n.posts_ok++;
 }
 
-static uint64_t
-num(const char **p, const char *end, bool *ok)
-{
-	const char *s = *p;
-	uint64_t v = 0;
-
-	while (s < end && *s >= '0' && *s <= '9')
-		v = v * 10 + (uint64_t)(*s++ - '0');
-	if (s == *p || s == end || *s != ' ')
-		*ok = false;
-	*p = s + 1;
-	return v;
-}
-
-/* Marks sequence number <s> seen; false when it was already. */
-static bool
-rx_mark(struct rxwin *r, uint32_t s)
-{
-	uint32_t d;
-
-	if (s > r->last) {
-		d = s - r->last;
-		r->seen = d >= 64 ? 0 : r->seen << d;
-		r->seen |= 1;
-		r->last = s;
-		return true;
-	}
-	d = r->last - s;
-	if (d >= 64)
-		return true;	/* too old to tell */
-	if (r->seen & (1ull << d))
-		return false;
-	r->seen |= 1ull << d;
-	return true;
-}
-
 static void
 on_message(struct mosquitto *m, void *arg, const struct mosquitto_message *msg)
 {
@@ -344,9 +303,9 @@ on_message(struct mosquitto *m, void *arg, const struct mosquitto_message *msg)
 		return;
 	}
 	p += 3;
-	g = num(&p, end, &ok);
-	s = num(&p, end, &ok);
-	t = num(&p, end, &ok);
+	g = loadkit_num(&p, end, &ok);
+	s = loadkit_num(&p, end, &ok);
+	t = loadkit_num(&p, end, &ok);
 	if (!ok || g >= l->total || s == 0 || s > UINT32_MAX) {
 		l->n.bad++;
 		return;
@@ -355,7 +314,7 @@ on_message(struct mosquitto *m, void *arg, const struct mosquitto_message *msg)
 		l->n.misrouted++;
 		return;
 	}
-	if (!rx_mark(&cl->rx[g % l->c.members], (uint32_t)s)) {
+	if (!loadkit_rx_mark(&cl->rx[g % l->c.members], (uint32_t)s)) {
 		l->n.dup++;
 		return;
 	}
